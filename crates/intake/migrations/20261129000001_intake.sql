@@ -1,0 +1,132 @@
+-- Intake: applications, their workflow history, objections, complaints, and the read model of
+-- other services' facts that admission needs (R-IN-3). No other service reads these tables.
+
+create table applications (
+    id                   uuid primary key,
+    kind                 text not null check (kind in ('household', 'enterprise', 'cooperative')),
+    applicant_id         text not null,          -- resident ID or USCC
+    applicant_name       text not null,
+    phone                text not null default '',
+    poor_household_number text not null default '',
+    self_use             boolean not null default false,
+    village_code         text check (village_code ~ '^[0-9]{12}$'),
+    town_code            text check (town_code ~ '^[0-9]{9}$'),
+    area_code            text not null,          -- most specific area of the applicant
+    amount               numeric(18,2) not null check (amount > 0),
+    term_months          integer not null check (term_months > 0),
+    purpose              integer not null,
+    project_description  text not null default '',
+    status               text not null,
+    returned_from        text,                   -- step a RETURNED application goes back to
+    step_seq             integer not null default 1,   -- increments on every step entry
+    step_started_on      date,
+    step_due_on          date,                   -- R-IN-4 deadline of the current step
+    overdue_alerted_seq  integer,                -- step_seq for which the overdue alert was raised
+    notice_ends_on       date,                   -- R-IN-5 last day of the public notice
+    bank_id              text,
+    recommended_on       date,
+    decision             jsonb,
+    disbursement         jsonb,
+    loan_id              uuid,
+    submitted_by         text not null,
+    policy_version       text not null,
+    submitted_at         timestamptz not null,
+    updated_at           timestamptz not null,
+    version              bigint not null default 1
+);
+create index applications_area on applications (area_code, id);
+create index applications_status on applications (status, id);
+create index applications_bank on applications (bank_id, id) where bank_id is not null;
+create index applications_due on applications (step_due_on) where step_due_on is not null;
+
+-- R-IN-2: every transition, who, when, why.
+create table transitions (
+    id             uuid primary key,
+    application_id uuid not null references applications (id),
+    from_status    text,
+    to_status      text not null,
+    action         text not null,
+    actor          text not null,
+    actor_role     text not null,
+    reason         text not null default '',
+    at             timestamptz not null
+);
+create index transitions_app on transitions (application_id, id);
+
+-- R-IN-5: objections during public notice.
+create table objections (
+    id             uuid primary key,
+    application_id uuid not null references applications (id),
+    objector       text not null,
+    content        text not null,
+    state          text not null check (state in ('open', 'upheld', 'dismissed')),
+    resolution     text not null default '',
+    filed_by       text not null,
+    filed_at       timestamptz not null,
+    resolved_by    text,
+    resolved_at    timestamptz
+);
+create index objections_open on objections (application_id) where state = 'open';
+
+-- R-IN-7: complaints.
+create table complaints (
+    id             uuid primary key,
+    complainant    text not null,
+    content        text not null,
+    area_code      text not null,
+    application_id uuid,
+    assigned_to    text,
+    answer         text,
+    lodged_by      text not null,
+    lodged_at      timestamptz not null,
+    lodged_on      date not null,
+    due_on         date not null,
+    answered_by    text,
+    answered_at    timestamptz,
+    overdue_alerted boolean not null default false
+);
+create index complaints_due on complaints (due_on) where answer is null;
+
+-- Read model fed by events (ARCHITECTURE "each consuming service keeps its own read model").
+create table rm_credit_ratings (
+    subject_id     text primary key,
+    subject_kind   integer not null,
+    village_code   text not null,
+    grade          text not null,
+    veto           boolean not null,
+    credit_line    numeric(18,2) not null,
+    effective_from date,
+    expires_on     date,
+    policy_version text not null,
+    sequence       bigint not null
+);
+
+create table rm_credit_villages (
+    village_code   text primary key,
+    credit_village boolean not null,
+    effective_from date,
+    sequence       bigint not null
+);
+
+create table rm_blacklist (
+    entry_id     text primary key,
+    subject_id   text not null,
+    subject_kind integer not null,
+    reason       text not null,
+    active       boolean not null
+);
+create index rm_blacklist_subject on rm_blacklist (subject_id) where active;
+
+create table rm_suspended_areas (
+    area_code  text primary key,
+    suspended  boolean not null,
+    npl_ratio  text not null,
+    sequence   bigint not null
+);
+
+create table rm_qualified_enterprises (
+    uscc      text primary key,
+    qualified boolean not null,
+    reason    text not null,
+    sequence  bigint not null
+);

@@ -1,0 +1,149 @@
+//! Admission (准入, R-IN-3), checked at submission and again at recommendation against the
+//! read model of other services' facts. A refusal lists every rule that failed.
+
+use chrono::NaiveDate;
+use fupin_kernel::{AreaCode, CreditGrade, Money, policy::IntakePolicy};
+
+use super::{
+    DomainError,
+    error::Failure,
+    form::{Applicant, ApplicationForm},
+};
+
+/// A household's latest rating as announced by the credit service (R-CR-3, R-CR-8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RatingFact {
+    /// None when the rating was revoked.
+    pub grade: Option<CreditGrade>,
+    pub veto: bool,
+    pub credit_line: Money,
+    pub effective_from: Option<NaiveDate>,
+    /// Exclusive.
+    pub expires_on: Option<NaiveDate>,
+}
+
+impl RatingFact {
+    /// An effective grade of A or better and no veto (R-CR-3).
+    pub fn is_credit_household_on(&self, today: NaiveDate) -> bool {
+        let effective = self.effective_from.is_some_and(|f| f <= today)
+            && self.expires_on.is_none_or(|e| today < e);
+        effective && !self.veto && self.grade.is_some_and(CreditGrade::is_credit_grade)
+    }
+}
+
+/// What intake knows about an applicant from other services' events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AdmissionFacts {
+    pub rating: Option<RatingFact>,
+    pub in_credit_village: bool,
+    pub blacklisted: bool,
+    /// Which of the applicant's areas (village, town) have lending suspended (R-RK-9).
+    pub suspended_areas: Vec<AreaCode>,
+    /// Industry's qualification of an enterprise/cooperative (R-ID-4); None = never assessed.
+    pub enterprise_qualified: Option<bool>,
+}
+
+/// The household's effective credit line: the grade's line, raised for a credit village, and
+/// never above the national cap (R-CR-8).
+pub fn effective_line(rating: &RatingFact, in_credit_village: bool, policy: &IntakePolicy) -> Money {
+    let line = if in_credit_village {
+        rating.credit_line.uplift_pct(policy.credit_village_line_uplift_pct)
+    } else {
+        rating.credit_line
+    };
+    line.min(policy.max_amount)
+}
+
+pub fn check(
+    form: &ApplicationForm,
+    facts: &AdmissionFacts,
+    policy: &IntakePolicy,
+    today: NaiveDate,
+) -> Result<(), DomainError> {
+    let mut failures = Vec::new();
+    match &form.applicant {
+        Applicant::Household(h) => {
+            if h.poor_household_number.trim().is_empty() {
+                failures.push(Failure::new(
+                    "R-IN-3",
+                    Some("household.poor_household_number"),
+                    "not a registered poor household (建档立卡)",
+                ));
+            }
+            match &facts.rating {
+                Some(r) if r.is_credit_household_on(today) => {
+                    let line = effective_line(r, facts.in_credit_village, policy);
+                    if form.amount > line {
+                        failures.push(Failure::new(
+                            "R-CR-8",
+                            Some("amount"),
+                            format!("{} exceeds the credit line of {line} yuan", form.amount),
+                        ));
+                    }
+                }
+                Some(_) => failures.push(Failure::new(
+                    "R-CR-3",
+                    None,
+                    "no effective credit grade of A or better without veto",
+                )),
+                None => failures.push(Failure::new("R-CR-3", None, "household has no credit rating")),
+            }
+            let age = h.resident_id.age_on(today);
+            if age < policy.min_age || age > policy.max_age {
+                failures.push(Failure::new(
+                    "R-IN-3",
+                    Some("household.resident_id"),
+                    format!("borrower is {age}; must be {} to {}", policy.min_age, policy.max_age),
+                ));
+            }
+            if !h.self_use {
+                failures.push(Failure::new(
+                    "R-IN-3",
+                    Some("household.household_borrows_uses_repays"),
+                    "the household must borrow, use and repay the loan itself (户借户用户还)",
+                ));
+            }
+            if form.amount > policy.max_amount {
+                failures.push(Failure::new(
+                    "R-IN-3",
+                    Some("amount"),
+                    format!("at most {} yuan", policy.max_amount),
+                ));
+            }
+            if form.term_months > policy.max_term_months {
+                failures.push(Failure::new(
+                    "R-IN-3",
+                    Some("term_months"),
+                    format!("at most {} months", policy.max_term_months),
+                ));
+            }
+        }
+        Applicant::Enterprise(_) => {
+            if facts.enterprise_qualified != Some(true) {
+                failures.push(Failure::new(
+                    "R-ID-4",
+                    None,
+                    "not currently qualified for programme credit by the industry service",
+                ));
+            }
+        }
+    }
+    if facts.blacklisted {
+        failures.push(Failure::new("R-CR-10", None, "applicant is on the blacklist (失信黑名单)"));
+    }
+    if !form.purpose.is_production() {
+        failures.push(Failure::new(
+            "R-IN-3",
+            Some("purpose"),
+            "loan purpose must be an industry/production project (以产业发展实现脱贫)",
+        ));
+    }
+    for area in &facts.suspended_areas {
+        failures.push(Failure::new(
+            "R-RK-9",
+            None,
+            format!("lending suspended in {} (NPL circuit breaker)", area.as_str()),
+        ));
+    }
+    if failures.is_empty() { Ok(()) } else { Err(DomainError::Refused(failures)) }
+}

@@ -1,0 +1,94 @@
+//! Complaints (投诉, R-IN-7): lodged, assigned to a service organisation, answered within a
+//! deadline in working days; unanswered ones past the deadline are flagged once.
+
+use chrono::NaiveDate;
+use fupin_kernel::{AreaCode, WorkingDayCalendar};
+
+use super::{Actor, ActorRole, DomainError, error::Failure};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Complaint {
+    pub area: AreaCode,
+    pub assigned_to: Option<AreaCode>,
+    pub answered: bool,
+    pub lodged_on: NaiveDate,
+    pub due_on: NaiveDate,
+    pub overdue_alerted: bool,
+}
+
+impl Complaint {
+    pub fn lodge(
+        actor: &Actor,
+        area: AreaCode,
+        today: NaiveDate,
+        answer_days: u32,
+        calendar: &WorkingDayCalendar,
+    ) -> Result<Self, DomainError> {
+        if !actor.is_staff() || !actor.area.contains(&area) {
+            return Err(DomainError::PermissionDenied(
+                "complaints are lodged by service staff for an area inside their own (R-IN-7)".into(),
+            ));
+        }
+        let due_on = calendar.add_working_days(today, answer_days).map_err(|e| {
+            DomainError::Refused(vec![Failure::new("R-IN-7", None, format!("cannot compute the answer deadline: {e}"))])
+        })?;
+        Ok(Self { area, assigned_to: None, answered: false, lodged_on: today, due_on, overdue_alerted: false })
+    }
+
+    /// Staff see complaints about their area, and those assigned to their organisation.
+    pub fn visible_to(&self, actor: &Actor) -> bool {
+        actor.is_staff()
+            && (actor.area.contains(&self.area) || self.assigned_to.as_ref() == Some(&actor.area))
+    }
+
+    /// Assigning is done by an organisation above or at the complaint's area, to an
+    /// organisation whose area is inside the assigner's and contains or equals the complaint's
+    /// area chain (its village, town or the district).
+    pub fn assign(&mut self, actor: &Actor, to: AreaCode) -> Result<(), DomainError> {
+        if !self.visible_to(actor) {
+            return Err(DomainError::NotVisible);
+        }
+        if !actor.area.contains(&self.area) || !matches!(actor.role, ActorRole::TownStaff | ActorRole::DistrictStaff) {
+            return Err(DomainError::PermissionDenied(
+                "complaints are assigned by the town station or district center over the complaint's area (R-IN-7)".into(),
+            ));
+        }
+        if self.answered {
+            return Err(DomainError::refused("R-IN-7", "complaint already answered"));
+        }
+        if !actor.area.contains(&to) || !to.contains(&self.area) {
+            return Err(DomainError::invalid(
+                "organisation_area_code",
+                "R-IN-7",
+                "must be an organisation over the complaint's area, inside the assigner's",
+            ));
+        }
+        self.assigned_to = Some(to);
+        Ok(())
+    }
+
+    pub fn answer(&mut self, actor: &Actor) -> Result<(), DomainError> {
+        if !self.visible_to(actor) {
+            return Err(DomainError::NotVisible);
+        }
+        match &self.assigned_to {
+            None => Err(DomainError::refused("R-IN-7", "complaint is not assigned yet")),
+            Some(org) if *org != actor.area => Err(DomainError::PermissionDenied(
+                "only the organisation the complaint is assigned to answers it (R-IN-7)".into(),
+            )),
+            Some(_) if self.answered => Err(DomainError::refused("R-IN-7", "complaint already answered")),
+            Some(_) => {
+                self.answered = true;
+                Ok(())
+            }
+        }
+    }
+
+    pub fn is_overdue(&self, today: NaiveDate) -> bool {
+        !self.answered && today > self.due_on
+    }
+
+    pub fn needs_overdue_alert(&self, today: NaiveDate) -> bool {
+        self.is_overdue(today) && !self.overdue_alerted
+    }
+}

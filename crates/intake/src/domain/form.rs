@@ -1,0 +1,154 @@
+//! A submitted application after parsing (R-IN-1): the wire layer turns the request into an
+//! [`ApplicationForm`] (resident ID / USCC check digits, area code shapes, money with at most two
+//! decimals); [`validate`] then checks what needs the area registry and the policy in force.
+
+use fupin_kernel::{AreaCode, AreaLevel, AreaRegistry, Money, ResidentId, Uscc, policy::IntakePolicy};
+
+use super::{ApplicantKind, DomainError, Purpose};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HouseholdApplicant {
+    pub resident_id: ResidentId,
+    pub name: String,
+    pub phone: String,
+    pub village: AreaCode,
+    /// 建档立卡 registration number; empty when the household is not registered.
+    pub poor_household_number: String,
+    /// 户借户用户还.
+    pub self_use: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnterpriseApplicant {
+    pub uscc: Uscc,
+    pub name: String,
+    pub area: AreaCode,
+    pub kind: ApplicantKind,
+    pub legal_representative: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applicant {
+    Household(HouseholdApplicant),
+    Enterprise(EnterpriseApplicant),
+}
+
+impl Applicant {
+    pub fn kind(&self) -> ApplicantKind {
+        match self {
+            Self::Household(_) => ApplicantKind::Household,
+            Self::Enterprise(e) => e.kind,
+        }
+    }
+
+    /// Resident ID or USCC.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Household(h) => h.resident_id.as_str(),
+            Self::Enterprise(e) => e.uscc.as_str(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Household(h) => &h.name,
+            Self::Enterprise(e) => &e.name,
+        }
+    }
+
+    /// The most specific area the applicant belongs to.
+    pub fn area(&self) -> &AreaCode {
+        match self {
+            Self::Household(h) => &h.village,
+            Self::Enterprise(e) => &e.area,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplicationForm {
+    pub applicant: Applicant,
+    pub amount: Money,
+    pub term_months: u32,
+    pub purpose: Purpose,
+    pub description: String,
+}
+
+const MAX_NAME: usize = 100;
+const MAX_TEXT: usize = 2000;
+
+/// Field-level checks that need the area registry and the policy (R-IN-1, R-IN-3 caps).
+pub fn validate(form: &ApplicationForm, areas: &AreaRegistry, policy: &IntakePolicy) -> Result<(), DomainError> {
+    match &form.applicant {
+        Applicant::Household(h) => {
+            text("household.name", &h.name, MAX_NAME, true)?;
+            if !h.phone.is_empty() && !(h.phone.len() == 11 && h.phone.bytes().all(|b| b.is_ascii_digit())) {
+                return Err(DomainError::invalid("household.phone", "R-IN-1", "must be an 11-digit mobile number"));
+            }
+            if h.village.level() != AreaLevel::Village {
+                return Err(DomainError::invalid("household.village_code", "R-IN-1", "must be a 12-digit village code"));
+            }
+            if !areas.exists(&h.village) {
+                return Err(DomainError::invalid(
+                    "household.village_code",
+                    "R-IN-1",
+                    format!("{} is not a village of district {}", h.village.as_str(), areas.district().code().as_str()),
+                ));
+            }
+            text("household.poor_household_number", &h.poor_household_number, 64, false)?;
+            if form.amount > policy.max_amount {
+                return Err(DomainError::invalid(
+                    "amount",
+                    "R-IN-3",
+                    format!("at most {} yuan for a household", policy.max_amount),
+                ));
+            }
+            if form.term_months > policy.max_term_months {
+                return Err(DomainError::invalid(
+                    "term_months",
+                    "R-IN-3",
+                    format!("at most {} months", policy.max_term_months),
+                ));
+            }
+        }
+        Applicant::Enterprise(e) => {
+            text("enterprise.name", &e.name, MAX_NAME, true)?;
+            text("enterprise.legal_representative", &e.legal_representative, MAX_NAME, false)?;
+            if e.area.level() == AreaLevel::District && &e.area != areas.district().code() {
+                return Err(DomainError::invalid("enterprise.area_code", "R-IN-1", "not this district"));
+            }
+            if !areas.exists(&e.area) {
+                return Err(DomainError::invalid(
+                    "enterprise.area_code",
+                    "R-IN-1",
+                    format!("{} is not an area of district {}", e.area.as_str(), areas.district().code().as_str()),
+                ));
+            }
+            if form.term_months > policy.enterprise_max_term_months {
+                return Err(DomainError::invalid(
+                    "term_months",
+                    "R-IN-3",
+                    format!("at most {} months for an enterprise or cooperative", policy.enterprise_max_term_months),
+                ));
+            }
+        }
+    }
+    if form.amount.is_zero() {
+        return Err(DomainError::invalid("amount", "R-IN-1", "must be greater than zero"));
+    }
+    if form.term_months == 0 {
+        return Err(DomainError::invalid("term_months", "R-IN-1", "must be at least 1"));
+    }
+    text("project_description", &form.description, MAX_TEXT, false)?;
+    Ok(())
+}
+
+fn text(field: &'static str, value: &str, max: usize, required: bool) -> Result<(), DomainError> {
+    if required && value.trim().is_empty() {
+        return Err(DomainError::invalid(field, "R-IN-1", "required"));
+    }
+    if value.chars().count() > max {
+        return Err(DomainError::invalid(field, "R-IN-1", format!("at most {max} characters")));
+    }
+    Ok(())
+}

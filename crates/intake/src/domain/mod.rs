@@ -1,0 +1,12 @@
+//! The intake domain: pure decisions (SPEC.md section 1). No tonic, sqlx or async-nats here;
+//! every rule takes `today` and the policy in force as input.
+
+pub mod admission;
+pub mod application;
+pub mod complaint;
+pub mod error;
+pub mod form;
+pub mod types;
+
+pub use error::DomainError;
+pub use types::*;

@@ -1,0 +1,398 @@
+//! Applications, their transitions and objections.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use fupin_kernel::{AreaCode, Money};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::{
+    ApplicantKind, Status, Step,
+    application::{Application, Moved},
+};
+
+/// The bank's decision as stored (jsonb).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BankDecision {
+    pub approved: bool,
+    pub approved_amount: Option<Money>,
+    pub annual_rate: Option<Decimal>,
+    pub term_months: Option<u32>,
+    pub rejection_reason: String,
+    pub decided_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstalmentRecord {
+    pub due_on: NaiveDate,
+    pub principal: Money,
+    pub interest: Money,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisbursementRecord {
+    pub loan_id: Uuid,
+    pub loan_account_number: String,
+    pub amount: Money,
+    pub disbursed_on: NaiveDate,
+    pub schedule: Vec<InstalmentRecord>,
+}
+
+/// One row of `applications`.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ApplicationRow {
+    pub id: Uuid,
+    pub kind: String,
+    pub applicant_id: String,
+    pub applicant_name: String,
+    pub phone: String,
+    pub poor_household_number: String,
+    pub self_use: bool,
+    pub village_code: Option<String>,
+    pub town_code: Option<String>,
+    pub area_code: String,
+    pub amount: Decimal,
+    pub term_months: i32,
+    pub purpose: i32,
+    pub project_description: String,
+    pub status: String,
+    pub returned_from: Option<String>,
+    pub step_seq: i32,
+    pub step_started_on: Option<NaiveDate>,
+    pub step_due_on: Option<NaiveDate>,
+    pub overdue_alerted_seq: Option<i32>,
+    pub notice_ends_on: Option<NaiveDate>,
+    pub bank_id: Option<String>,
+    pub recommended_on: Option<NaiveDate>,
+    pub decision: Option<sqlx::types::Json<BankDecision>>,
+    pub disbursement: Option<sqlx::types::Json<DisbursementRecord>>,
+    pub submitted_by: String,
+    pub policy_version: String,
+    pub submitted_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl ApplicationRow {
+    /// The aggregate the domain decides on. The database only holds what the domain wrote, so
+    /// a value that fails to parse is corruption, reported as an internal error.
+    pub fn aggregate(&self) -> anyhow::Result<Application> {
+        Ok(Application {
+            kind: ApplicantKind::parse(&self.kind).ok_or_else(|| anyhow::anyhow!("bad kind {}", self.kind))?,
+            area: AreaCode::parse(&self.area_code)?,
+            amount: Money::from_decimal(self.amount)?,
+            term_months: u32::try_from(self.term_months)?,
+            status: self.status(),
+            returned_from: self.returned_from.as_deref().and_then(Step::parse),
+            step_seq: self.step_seq,
+            step_started_on: self.step_started_on,
+            step_due_on: self.step_due_on,
+            overdue_alerted_seq: self.overdue_alerted_seq,
+            notice_ends_on: self.notice_ends_on,
+            bank_id: self.bank_id.clone(),
+            recommended_on: self.recommended_on,
+        })
+    }
+
+    pub fn status(&self) -> Status {
+        Status::parse(&self.status).unwrap_or(Status::Rejected)
+    }
+
+    /// Copies the aggregate's state back into the row.
+    pub fn absorb(&mut self, app: &Application, now: DateTime<Utc>) {
+        self.amount = app.amount.amount();
+        self.term_months = app.term_months as i32;
+        self.status = app.status.as_str().to_owned();
+        self.returned_from = app.returned_from.map(|s| s.as_str().to_owned());
+        self.step_seq = app.step_seq;
+        self.step_started_on = app.step_started_on;
+        self.step_due_on = app.step_due_on;
+        self.overdue_alerted_seq = app.overdue_alerted_seq;
+        self.notice_ends_on = app.notice_ends_on;
+        self.bank_id = app.bank_id.clone();
+        self.recommended_on = app.recommended_on;
+        self.updated_at = now;
+    }
+}
+
+const COLUMNS: &str = "id, kind, applicant_id, applicant_name, phone, poor_household_number, self_use, \
+    village_code, town_code, area_code, amount, term_months, purpose, project_description, status, \
+    returned_from, step_seq, step_started_on, step_due_on, overdue_alerted_seq, notice_ends_on, bank_id, \
+    recommended_on, decision, disbursement, submitted_by, policy_version, submitted_at, updated_at, version";
+
+pub async fn insert(conn: &mut PgConnection, r: &ApplicationRow) -> sqlx::Result<()> {
+    sqlx::query(
+        r#"insert into applications (id, kind, applicant_id, applicant_name, phone, poor_household_number,
+             self_use, village_code, town_code, area_code, amount, term_months, purpose, project_description,
+             status, returned_from, step_seq, step_started_on, step_due_on, overdue_alerted_seq, notice_ends_on,
+             bank_id, recommended_on, decision, disbursement, submitted_by, policy_version, submitted_at,
+             updated_at, version)
+           values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,
+                   $26,$27,$28,$29,$30)"#,
+    )
+    .bind(r.id)
+    .bind(&r.kind)
+    .bind(&r.applicant_id)
+    .bind(&r.applicant_name)
+    .bind(&r.phone)
+    .bind(&r.poor_household_number)
+    .bind(r.self_use)
+    .bind(&r.village_code)
+    .bind(&r.town_code)
+    .bind(&r.area_code)
+    .bind(r.amount)
+    .bind(r.term_months)
+    .bind(r.purpose)
+    .bind(&r.project_description)
+    .bind(&r.status)
+    .bind(&r.returned_from)
+    .bind(r.step_seq)
+    .bind(r.step_started_on)
+    .bind(r.step_due_on)
+    .bind(r.overdue_alerted_seq)
+    .bind(r.notice_ends_on)
+    .bind(&r.bank_id)
+    .bind(r.recommended_on)
+    .bind(&r.decision)
+    .bind(&r.disbursement)
+    .bind(&r.submitted_by)
+    .bind(&r.policy_version)
+    .bind(r.submitted_at)
+    .bind(r.updated_at)
+    .bind(r.version)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Saves a changed row if nobody else changed it since it was read (optimistic concurrency);
+/// false when the version moved on.
+pub async fn update(conn: &mut PgConnection, r: &ApplicationRow) -> sqlx::Result<bool> {
+    let n = sqlx::query(
+        r#"update applications set amount = $3, term_months = $4, purpose = $5, project_description = $6,
+             status = $7, returned_from = $8, step_seq = $9, step_started_on = $10, step_due_on = $11,
+             overdue_alerted_seq = $12, notice_ends_on = $13, bank_id = $14, recommended_on = $15,
+             decision = $16, disbursement = $17, updated_at = $18, policy_version = $19, version = version + 1
+           where id = $1 and version = $2"#,
+    )
+    .bind(r.id)
+    .bind(r.version)
+    .bind(r.amount)
+    .bind(r.term_months)
+    .bind(r.purpose)
+    .bind(&r.project_description)
+    .bind(&r.status)
+    .bind(&r.returned_from)
+    .bind(r.step_seq)
+    .bind(r.step_started_on)
+    .bind(r.step_due_on)
+    .bind(r.overdue_alerted_seq)
+    .bind(r.notice_ends_on)
+    .bind(&r.bank_id)
+    .bind(r.recommended_on)
+    .bind(&r.decision)
+    .bind(&r.disbursement)
+    .bind(r.updated_at)
+    .bind(&r.policy_version)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<ApplicationRow>> {
+    sqlx::query_as(&format!("select {COLUMNS} from applications where id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Reads and locks the row for the rest of the transaction.
+pub async fn get_for_update(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<ApplicationRow>> {
+    sqlx::query_as(&format!("select {COLUMNS} from applications where id = $1 for update"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn record_transition(
+    conn: &mut PgConnection,
+    application_id: Uuid,
+    moved: &Moved,
+    actor: &str,
+    actor_role: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        r#"insert into transitions (id, application_id, from_status, to_status, action, actor, actor_role, reason, at)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
+    )
+    .bind(Uuid::now_v7())
+    .bind(application_id)
+    .bind(moved.from.map(Status::as_str))
+    .bind(moved.to.as_str())
+    .bind(moved.action)
+    .bind(actor)
+    .bind(actor_role)
+    .bind(&moved.reason)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct TransitionRow {
+    pub id: Uuid,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub action: String,
+    pub actor: String,
+    pub actor_role: String,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+pub async fn transitions(pool: &PgPool, app: Uuid, after: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<TransitionRow>> {
+    sqlx::query_as(
+        r#"select id, from_status, to_status, action, actor, actor_role, reason, at from transitions
+           where application_id = $1 and ($2::uuid is null or id > $2) order by id limit $3"#,
+    )
+    .bind(app)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Filters of a staff or bank listing. Every filter is optional except the scope.
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter {
+    /// Area prefix (staff scope).
+    pub area_prefix: Option<String>,
+    /// Bank scope.
+    pub bank_id: Option<String>,
+    pub statuses: Vec<String>,
+    /// Only applications whose current step is past its due date on this day.
+    pub overdue_on: Option<NaiveDate>,
+    pub recommended_from: Option<NaiveDate>,
+    pub recommended_to: Option<NaiveDate>,
+    pub after: Option<Uuid>,
+    pub limit: i64,
+}
+
+pub async fn list(pool: &PgPool, f: &ListFilter) -> sqlx::Result<Vec<ApplicationRow>> {
+    sqlx::query_as(&format!(
+        r#"select {COLUMNS} from applications
+           where ($1::text is null or area_code like $1 || '%')
+             and ($2::text is null or bank_id = $2)
+             and (cardinality($3::text[]) = 0 or status = any($3))
+             and ($4::date is null or (step_due_on < $4 and status in ('village_review','town_review','district_review','recommended')))
+             and ($5::date is null or recommended_on >= $5)
+             and ($6::date is null or recommended_on < $6)
+             and ($7::uuid is null or id > $7)
+           order by id limit $8"#
+    ))
+    .bind(&f.area_prefix)
+    .bind(&f.bank_id)
+    .bind(&f.statuses)
+    .bind(f.overdue_on)
+    .bind(f.recommended_from)
+    .bind(f.recommended_to)
+    .bind(f.after)
+    .bind(f.limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Rows whose current step is past due and not yet alerted, locked for this scan.
+pub async fn overdue_unalerted(conn: &mut PgConnection, today: NaiveDate, limit: i64) -> sqlx::Result<Vec<ApplicationRow>> {
+    sqlx::query_as(&format!(
+        r#"select {COLUMNS} from applications
+           where step_due_on < $1
+             and status in ('village_review','town_review','district_review','recommended')
+             and overdue_alerted_seq is distinct from step_seq
+           order by id limit $2 for update skip locked"#
+    ))
+    .bind(today)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn mark_overdue_alerted(conn: &mut PgConnection, id: Uuid, seq: i32) -> sqlx::Result<()> {
+    sqlx::query("update applications set overdue_alerted_seq = $2 where id = $1")
+        .bind(id)
+        .bind(seq)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ObjectionRow {
+    pub id: Uuid,
+    pub application_id: Uuid,
+    pub objector: String,
+    pub content: String,
+    pub state: String,
+    pub resolution: String,
+    pub filed_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+pub async fn insert_objection(conn: &mut PgConnection, o: &ObjectionRow, filed_by: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        r#"insert into objections (id, application_id, objector, content, state, filed_by, filed_at)
+           values ($1, $2, $3, $4, 'open', $5, $6)"#,
+    )
+    .bind(o.id)
+    .bind(o.application_id)
+    .bind(&o.objector)
+    .bind(&o.content)
+    .bind(filed_by)
+    .bind(o.filed_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn objection_for_update(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<ObjectionRow>> {
+    sqlx::query_as(
+        r#"select id, application_id, objector, content, state, resolution, filed_at, resolved_at
+           from objections where id = $1 for update"#,
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn open_objections_except(conn: &mut PgConnection, app: Uuid, except: Uuid) -> sqlx::Result<i64> {
+    sqlx::query_scalar("select count(*) from objections where application_id = $1 and state = 'open' and id <> $2")
+        .bind(app)
+        .bind(except)
+        .fetch_one(conn)
+        .await
+}
+
+pub async fn resolve_objection(
+    conn: &mut PgConnection,
+    id: Uuid,
+    upheld: bool,
+    resolution: &str,
+    by: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        r#"update objections set state = $2, resolution = $3, resolved_by = $4, resolved_at = $5 where id = $1"#,
+    )
+    .bind(id)
+    .bind(if upheld { "upheld" } else { "dismissed" })
+    .bind(resolution)
+    .bind(by)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! Persistence of the intake context (sqlx). Rows map to domain values here; decisions are
+//! the domain's.
+
+pub mod applications;
+pub mod complaints;
+pub mod readmodel;

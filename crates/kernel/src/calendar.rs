@@ -1,0 +1,252 @@
+//! The PRC official working-day calendar (SPEC section 0, "working day"; R-IN-4, R-RK-4).
+//!
+//! Deadlines count working days, and which days those are is decided each year by the State
+//! Council: statutory holidays plus weekend days swapped into working days (调休). That is data,
+//! one file per year in `deploy/calendar/<year>.toml`, never a weekday rule in code. A date in a
+//! year without data is an error, never a guess: a wrong deadline is worse than a loud failure.
+//!
+//! File shape:
+//!
+//! ```toml
+//! year = 2025
+//! source = "国务院办公厅关于2025年部分节假日安排的通知 (国办发明电〔2024〕12号)"
+//! holidays = ["2025-01-01"]                 # every official day off of the holiday periods
+//! adjusted_working_days = ["2025-01-26"]    # weekend days that are working days (调休)
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use chrono::{Datelike, NaiveDate, Weekday};
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CalendarError {
+    #[error("no working-day calendar data for year {0}")]
+    NoDataForYear(i32),
+    #[error("no calendar year data was given")]
+    Empty,
+    #[error("cannot read calendar data {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("calendar data {origin} is not valid TOML of the expected shape")]
+    Parse {
+        origin: String,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("calendar file {path} holds year {year}; it must be named {year}.toml")]
+    FileNameMismatch { path: PathBuf, year: i32 },
+    #[error("calendar year {0} appears twice")]
+    DuplicateYear(i32),
+    #[error("calendar year {year} has an empty source; name the notice the dates come from")]
+    MissingSource { year: i32 },
+    #[error("date {date} is listed in the calendar of year {year}")]
+    DateOutsideYear { year: i32, date: NaiveDate },
+    #[error("date {date} is listed twice")]
+    DuplicateDate { date: NaiveDate },
+    #[error("date {date} is listed both as a holiday and as an adjusted working day")]
+    HolidayAndWorkingDay { date: NaiveDate },
+    #[error("adjusted working day {date} is a {weekday}; only a Saturday or Sunday can be one")]
+    AdjustedWorkingDayNotWeekend { date: NaiveDate, weekday: Weekday },
+}
+
+/// The days off and swapped working days of one year.
+#[derive(Clone, Debug)]
+struct YearCalendar {
+    source: String,
+    holidays: BTreeSet<NaiveDate>,
+    adjusted_working_days: BTreeSet<NaiveDate>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct YearFile {
+    year: i32,
+    source: String,
+    holidays: Vec<NaiveDate>,
+    adjusted_working_days: Vec<NaiveDate>,
+}
+
+/// Working days for the years that have data.
+#[derive(Clone, Debug)]
+pub struct WorkingDayCalendar {
+    years: BTreeMap<i32, YearCalendar>,
+}
+
+impl WorkingDayCalendar {
+    /// Builds a calendar from the texts of year files (a new year is just one more text).
+    pub fn from_year_strs(texts: &[&str]) -> Result<WorkingDayCalendar, CalendarError> {
+        let years = texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| parse_year(text, &format!("#{} (of {})", i + 1, texts.len())))
+            .collect::<Result<Vec<_>, _>>()?;
+        WorkingDayCalendar::from_years(years)
+    }
+
+    /// Reads every `*.toml` in `dir`; each must be named for the year it holds.
+    pub fn load_dir(dir: impl AsRef<Path>) -> Result<WorkingDayCalendar, CalendarError> {
+        let dir = dir.as_ref();
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| CalendarError::Io { path, source }
+        };
+        let mut paths = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+            let path = entry.map_err(io(dir))?.path();
+            if path.extension().is_some_and(|ext| ext == "toml") {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+        let mut years = Vec::with_capacity(paths.len());
+        for path in paths {
+            let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+            let (year, calendar) = parse_year(&text, &path.display().to_string())?;
+            if path.file_stem().and_then(|s| s.to_str()) != Some(year.to_string().as_str()) {
+                return Err(CalendarError::FileNameMismatch { path, year });
+            }
+            years.push((year, calendar));
+        }
+        WorkingDayCalendar::from_years(years)
+    }
+
+    fn from_years(years: Vec<(i32, YearCalendar)>) -> Result<WorkingDayCalendar, CalendarError> {
+        if years.is_empty() {
+            return Err(CalendarError::Empty);
+        }
+        let mut by_year = BTreeMap::new();
+        for (year, calendar) in years {
+            if by_year.insert(year, calendar).is_some() {
+                return Err(CalendarError::DuplicateYear(year));
+            }
+        }
+        Ok(WorkingDayCalendar { years: by_year })
+    }
+
+    /// The years with data, ascending.
+    pub fn years(&self) -> Vec<i32> {
+        self.years.keys().copied().collect()
+    }
+
+    /// The notice a year's dates come from, for recording with decisions (R-X-4).
+    pub fn source(&self, year: i32) -> Option<&str> {
+        self.years.get(&year).map(|y| y.source.as_str())
+    }
+
+    pub fn is_working_day(&self, date: NaiveDate) -> Result<bool, CalendarError> {
+        let year = self
+            .years
+            .get(&date.year())
+            .ok_or(CalendarError::NoDataForYear(date.year()))?;
+        if year.adjusted_working_days.contains(&date) {
+            return Ok(true);
+        }
+        if year.holidays.contains(&date) {
+            return Ok(false);
+        }
+        Ok(!is_weekend(date))
+    }
+
+    /// The `n`-th working day strictly after `start`; `n = 0` returns `start` unchanged.
+    /// A deadline of 3 working days from a Friday submission is `add_working_days(friday, 3)`.
+    pub fn add_working_days(&self, start: NaiveDate, n: u32) -> Result<NaiveDate, CalendarError> {
+        let mut date = start;
+        let mut remaining = n;
+        while remaining > 0 {
+            date = next_day(date)?;
+            if self.is_working_day(date)? {
+                remaining -= 1;
+            }
+        }
+        Ok(date)
+    }
+
+    /// Working days in `(from, to]`: 0 when `to <= from`. The count of days a step has been
+    /// open, so `working_days_between(d, add_working_days(d, n)) == n`.
+    pub fn working_days_between(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<u32, CalendarError> {
+        let mut count = 0;
+        let mut date = from;
+        while date < to {
+            date = next_day(date)?;
+            if self.is_working_day(date)? {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    /// `date` if it is a working day, otherwise the first working day after it.
+    pub fn next_working_day_on_or_after(
+        &self,
+        date: NaiveDate,
+    ) -> Result<NaiveDate, CalendarError> {
+        let mut date = date;
+        while !self.is_working_day(date)? {
+            date = next_day(date)?;
+        }
+        Ok(date)
+    }
+}
+
+fn is_weekend(date: NaiveDate) -> bool {
+    matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
+}
+
+fn next_day(date: NaiveDate) -> Result<NaiveDate, CalendarError> {
+    // Only at chrono's last representable date, far past any calendar data.
+    date.succ_opt()
+        .ok_or(CalendarError::NoDataForYear(date.year().saturating_add(1)))
+}
+
+fn parse_year(text: &str, origin: &str) -> Result<(i32, YearCalendar), CalendarError> {
+    let file: YearFile = toml::from_str(text).map_err(|source| CalendarError::Parse {
+        origin: origin.to_owned(),
+        source,
+    })?;
+    let year = file.year;
+    if file.source.trim().is_empty() {
+        return Err(CalendarError::MissingSource { year });
+    }
+    let holidays = date_set(year, file.holidays)?;
+    let adjusted_working_days = date_set(year, file.adjusted_working_days)?;
+    if let Some(&date) = holidays.intersection(&adjusted_working_days).next() {
+        return Err(CalendarError::HolidayAndWorkingDay { date });
+    }
+    if let Some(&date) = adjusted_working_days.iter().find(|d| !is_weekend(**d)) {
+        return Err(CalendarError::AdjustedWorkingDayNotWeekend {
+            date,
+            weekday: date.weekday(),
+        });
+    }
+    let calendar = YearCalendar {
+        source: file.source,
+        holidays,
+        adjusted_working_days,
+    };
+    Ok((year, calendar))
+}
+
+fn date_set(year: i32, dates: Vec<NaiveDate>) -> Result<BTreeSet<NaiveDate>, CalendarError> {
+    let mut set = BTreeSet::new();
+    for date in dates {
+        if date.year() != year {
+            return Err(CalendarError::DateOutsideYear { year, date });
+        }
+        if !set.insert(date) {
+            return Err(CalendarError::DuplicateDate { date });
+        }
+    }
+    Ok(set)
+}
+
+#[cfg(test)]
+mod tests;

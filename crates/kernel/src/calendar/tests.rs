@@ -1,0 +1,317 @@
+use super::*;
+use proptest::prelude::*;
+
+const SHIPPED_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/calendar");
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+fn shipped() -> WorkingDayCalendar {
+    WorkingDayCalendar::load_dir(SHIPPED_DIR).unwrap()
+}
+
+/// A synthetic year with one holiday and one swapped Saturday, for the data-driven rules.
+fn synthetic(year: i32, holidays: &str, working: &str) -> String {
+    format!(
+        "year = {year}\nsource = \"test\"\nholidays = [{holidays}]\nadjusted_working_days = [{working}]\n"
+    )
+}
+
+#[test]
+fn shipped_files_load_and_are_consistent() {
+    // load_dir rejects swapped working days that are not weekends, dates outside their year,
+    // duplicates and contradictions, so loading proves the shipped data is self-consistent.
+    let calendar = shipped();
+    assert_eq!(calendar.years(), vec![2024, 2025, 2026]);
+    assert!(
+        calendar
+            .source(2025)
+            .unwrap()
+            .contains("国办发明电〔2024〕12号")
+    );
+    assert!(
+        calendar
+            .source(2024)
+            .unwrap()
+            .contains("国办发明电〔2023〕7号")
+    );
+}
+
+#[test]
+fn holiday_periods_are_days_off_and_swapped_weekends_are_working() {
+    let calendar = shipped();
+    let off = |from: NaiveDate, to: NaiveDate| {
+        from.iter_days()
+            .take_while(|d| *d <= to)
+            .all(|d| !calendar.is_working_day(d).unwrap())
+    };
+    // 2024 (国办发明电〔2023〕7号)
+    assert!(off(date(2024, 2, 10), date(2024, 2, 17)));
+    assert!(calendar.is_working_day(date(2024, 2, 4)).unwrap());
+    assert!(calendar.is_working_day(date(2024, 2, 9)).unwrap()); // 除夕: only "encouraged" off
+    assert!(calendar.is_working_day(date(2024, 2, 18)).unwrap());
+    assert!(calendar.is_working_day(date(2024, 9, 14)).unwrap());
+    assert!(off(date(2024, 10, 1), date(2024, 10, 7)));
+    assert!(calendar.is_working_day(date(2024, 10, 12)).unwrap());
+    // 2025 (国办发明电〔2024〕12号)
+    assert!(off(date(2025, 1, 28), date(2025, 2, 4)));
+    assert!(calendar.is_working_day(date(2025, 1, 26)).unwrap());
+    assert!(calendar.is_working_day(date(2025, 2, 8)).unwrap());
+    assert!(off(date(2025, 5, 31), date(2025, 6, 2)));
+    assert!(!calendar.is_working_day(date(2025, 10, 1)).unwrap());
+    assert!(off(date(2025, 10, 1), date(2025, 10, 8)));
+    assert!(calendar.is_working_day(date(2025, 9, 28)).unwrap());
+    assert!(calendar.is_working_day(date(2025, 10, 9)).unwrap());
+    // 2026
+    assert!(off(date(2026, 1, 1), date(2026, 1, 3)));
+    assert!(calendar.is_working_day(date(2026, 1, 4)).unwrap());
+    assert!(calendar.is_working_day(date(2026, 2, 14)).unwrap()); // Saturday, swapped
+    assert!(!calendar.is_working_day(date(2026, 2, 16)).unwrap());
+    assert!(off(date(2026, 2, 15), date(2026, 2, 23)));
+    assert!(calendar.is_working_day(date(2026, 2, 24)).unwrap());
+    assert!(calendar.is_working_day(date(2026, 2, 28)).unwrap());
+    assert!(calendar.is_working_day(date(2026, 5, 9)).unwrap());
+    assert!(calendar.is_working_day(date(2026, 9, 20)).unwrap());
+    assert!(off(date(2026, 10, 1), date(2026, 10, 7)));
+    assert!(calendar.is_working_day(date(2026, 10, 10)).unwrap());
+    // Ordinary weekends and weekdays.
+    assert!(!calendar.is_working_day(date(2025, 3, 8)).unwrap());
+    assert!(calendar.is_working_day(date(2025, 3, 10)).unwrap());
+}
+
+#[test]
+fn working_days_per_year_match_the_notices() {
+    // Worked by hand from the notices: weekdays of the year, minus holidays falling on
+    // weekdays, plus swapped weekends.
+    //   2024: 262 - (1+5+2+3+1+2+5 = 19) + 8 = 251
+    //   2025: 261 - (1+6+1+3+1+6 = 18) + 5 = 248
+    //   2026: 261 - (2+6+1+3+1+1+5 = 19) + 6 = 248
+    let calendar = shipped();
+    // The (Dec 31 of the year before) start is excluded by the half-open interval, so it needs
+    // no data.
+    let count = |year| calendar.working_days_between(date(year - 1, 12, 31), date(year, 12, 31));
+    assert_eq!(count(2024).unwrap(), 251);
+    assert_eq!(count(2025).unwrap(), 248);
+    assert_eq!(count(2026).unwrap(), 248);
+}
+
+#[test]
+fn ten_working_days_across_national_day_2025() {
+    // Counts Sun 09-28 and Sat 10-11, skips 10-01..10-08.
+    let calendar = shipped();
+    assert_eq!(
+        calendar.add_working_days(date(2025, 9, 26), 10).unwrap(),
+        date(2025, 10, 16)
+    );
+    assert_eq!(
+        calendar
+            .working_days_between(date(2025, 9, 26), date(2025, 10, 16))
+            .unwrap(),
+        10
+    );
+}
+
+#[test]
+fn adding_crosses_year_boundaries_with_data() {
+    let calendar = shipped();
+    assert_eq!(
+        calendar.add_working_days(date(2024, 12, 31), 1).unwrap(),
+        date(2025, 1, 2)
+    );
+    // 2026-01-01..03 are off and Sunday 2026-01-04 is a swapped working day.
+    assert_eq!(
+        calendar.add_working_days(date(2025, 12, 31), 1).unwrap(),
+        date(2026, 1, 4)
+    );
+    assert_eq!(
+        calendar.add_working_days(date(2025, 12, 31), 2).unwrap(),
+        date(2026, 1, 5)
+    );
+}
+
+#[test]
+fn zero_working_days_is_the_start_itself() {
+    let calendar = shipped();
+    let saturday = date(2025, 10, 4);
+    assert_eq!(calendar.add_working_days(saturday, 0).unwrap(), saturday);
+}
+
+#[test]
+fn years_without_data_are_errors_not_guesses() {
+    let calendar = shipped();
+    assert!(matches!(
+        calendar.is_working_day(date(2023, 6, 1)),
+        Err(CalendarError::NoDataForYear(2023))
+    ));
+    assert!(matches!(
+        calendar.add_working_days(date(2026, 12, 20), 30),
+        Err(CalendarError::NoDataForYear(2027))
+    ));
+    assert!(matches!(
+        calendar.working_days_between(date(2026, 12, 1), date(2027, 1, 10)),
+        Err(CalendarError::NoDataForYear(2027))
+    ));
+    assert!(matches!(
+        calendar.next_working_day_on_or_after(date(2023, 12, 30)),
+        Err(CalendarError::NoDataForYear(2023))
+    ));
+}
+
+#[test]
+fn working_days_between_is_half_open_and_zero_when_reversed() {
+    let calendar = shipped();
+    // (Fri, Mon]: the weekend does not count, Monday does.
+    assert_eq!(
+        calendar
+            .working_days_between(date(2025, 3, 7), date(2025, 3, 10))
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        calendar
+            .working_days_between(date(2025, 3, 10), date(2025, 3, 10))
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        calendar
+            .working_days_between(date(2025, 3, 10), date(2025, 3, 7))
+            .unwrap(),
+        0
+    );
+}
+
+#[test]
+fn next_working_day_on_or_after() {
+    let calendar = shipped();
+    assert_eq!(
+        calendar
+            .next_working_day_on_or_after(date(2025, 10, 1))
+            .unwrap(),
+        date(2025, 10, 9)
+    );
+    assert_eq!(
+        calendar
+            .next_working_day_on_or_after(date(2025, 10, 9))
+            .unwrap(),
+        date(2025, 10, 9)
+    );
+    assert_eq!(
+        calendar
+            .next_working_day_on_or_after(date(2026, 2, 14))
+            .unwrap(),
+        date(2026, 2, 14)
+    );
+}
+
+#[test]
+fn a_new_year_file_needs_no_code_change() {
+    // 2030-01-05 is a Saturday, 2030-01-01 a Tuesday.
+    let year = synthetic(2030, "\"2030-01-01\"", "\"2030-01-05\"");
+    let calendar = WorkingDayCalendar::from_year_strs(&[&year]).unwrap();
+    assert_eq!(calendar.years(), vec![2030]);
+    assert!(!calendar.is_working_day(date(2030, 1, 1)).unwrap());
+    assert!(calendar.is_working_day(date(2030, 1, 2)).unwrap());
+    assert!(calendar.is_working_day(date(2030, 1, 5)).unwrap());
+    assert!(!calendar.is_working_day(date(2030, 1, 6)).unwrap());
+    assert_eq!(
+        calendar.add_working_days(date(2029, 12, 31), 4).unwrap(),
+        date(2030, 1, 5)
+    );
+}
+
+#[test]
+fn rejects_inconsistent_year_data() {
+    let check = |text: String| WorkingDayCalendar::from_year_strs(&[&text]).unwrap_err();
+    assert!(matches!(
+        check(synthetic(2030, "\"2031-01-01\"", "")),
+        CalendarError::DateOutsideYear { year: 2030, .. }
+    ));
+    assert!(matches!(
+        check(synthetic(2030, "\"2030-01-01\", \"2030-01-01\"", "")),
+        CalendarError::DuplicateDate { .. }
+    ));
+    assert!(matches!(
+        check(synthetic(2030, "\"2030-01-05\"", "\"2030-01-05\"")),
+        CalendarError::HolidayAndWorkingDay { .. }
+    ));
+    // 2030-01-07 is a Monday: a weekday cannot be "swapped" into a working day.
+    assert!(matches!(
+        check(synthetic(2030, "", "\"2030-01-07\"")),
+        CalendarError::AdjustedWorkingDayNotWeekend {
+            weekday: Weekday::Mon,
+            ..
+        }
+    ));
+    assert!(matches!(
+        check(synthetic(2030, "\"2030-02-30\"", "")),
+        CalendarError::Parse { .. }
+    ));
+    assert!(matches!(
+        check(synthetic(2030, "", "").replace("\"test\"", "\" \"")),
+        CalendarError::MissingSource { year: 2030 }
+    ));
+    assert!(matches!(
+        check(synthetic(2030, "", "") + "extra = 1\n"),
+        CalendarError::Parse { .. }
+    ));
+    let a = synthetic(2030, "", "");
+    assert!(matches!(
+        WorkingDayCalendar::from_year_strs(&[&a, &a]),
+        Err(CalendarError::DuplicateYear(2030))
+    ));
+    assert!(matches!(
+        WorkingDayCalendar::from_year_strs(&[]),
+        Err(CalendarError::Empty)
+    ));
+}
+
+#[test]
+fn load_dir_requires_files_named_for_their_year() {
+    let dir = std::env::temp_dir().join(format!("fupin-calendar-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("2031.toml"), synthetic(2030, "", "")).unwrap();
+    std::fs::write(dir.join("README.md"), "not a year file").unwrap();
+    let result = WorkingDayCalendar::load_dir(&dir);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(matches!(
+        result,
+        Err(CalendarError::FileNameMismatch { year: 2030, .. })
+    ));
+    assert!(matches!(
+        WorkingDayCalendar::load_dir("/nonexistent/calendar"),
+        Err(CalendarError::Io { .. })
+    ));
+}
+
+proptest! {
+    #[test]
+    fn add_then_count_agree(offset in 0i64..(3 * 365), n in 0u32..80) {
+        let calendar = shipped();
+        let start = date(2024, 1, 1) + chrono::Days::new(offset as u64);
+        match calendar.add_working_days(start, n) {
+            Ok(end) => {
+                prop_assert_eq!(calendar.working_days_between(start, end).unwrap(), n);
+                if n >= 1 {
+                    prop_assert!(end > start);
+                    prop_assert!(calendar.is_working_day(end).unwrap());
+                    // No working day is skipped: one fewer lands strictly earlier.
+                    prop_assert!(calendar.add_working_days(start, n - 1).unwrap() < end);
+                } else {
+                    prop_assert_eq!(end, start);
+                }
+            }
+            Err(err) => prop_assert!(matches!(err, CalendarError::NoDataForYear(2027))),
+        }
+    }
+
+    #[test]
+    fn next_working_day_is_a_working_day_on_or_after(offset in 0i64..(3 * 365 - 20)) {
+        let calendar = shipped();
+        let day = date(2024, 1, 1) + chrono::Days::new(offset as u64);
+        let next = calendar.next_working_day_on_or_after(day).unwrap();
+        prop_assert!(next >= day && calendar.is_working_day(next).unwrap());
+        prop_assert_eq!(calendar.working_days_between(day, next).unwrap(), u32::from(next != day));
+    }
+}

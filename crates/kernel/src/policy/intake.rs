@@ -1,0 +1,227 @@
+//! The policy values the intake service decides with (R-IN-3, R-IN-4, R-IN-5, R-IN-7, R-CR-8).
+//!
+//! The values themselves live in `deploy/policy/intake.toml`; this type only says what they are
+//! and which combinations make sense, and refuses a file that does not.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer};
+
+use super::PolicyError;
+use crate::grade::CreditGrade;
+use crate::money::Money;
+
+/// Admission limits, processing deadlines and credit lines of the intake service.
+/// Working-day counts are counted with the official calendar, calendar-day counts are not.
+#[derive(Clone, PartialEq, Eq, Debug, Deserialize)]
+#[serde(deny_unknown_fields, remote = "Self")]
+pub struct IntakePolicy {
+    /// Largest loan to a household (R-IN-3, national cap).
+    pub max_amount: Money,
+    /// Longest term in months (R-IN-3).
+    pub max_term_months: u32,
+    /// Longest term for an enterprise or cooperative loan. The plans give no figure; the
+    /// default keeps the household limit until the district sets one.
+    pub enterprise_max_term_months: u32,
+    /// Borrower age range on the application date, both inclusive (R-IN-3).
+    pub min_age: u32,
+    pub max_age: u32,
+    /// Working days each step may take (R-IN-4).
+    pub village_review_days: u32,
+    pub town_review_days: u32,
+    pub district_review_days: u32,
+    pub bank_decision_days: u32,
+    /// Calendar days of public notice before recommendation to a bank (R-IN-5).
+    pub public_notice_calendar_days: u32,
+    /// Working days to answer a complaint (R-IN-7).
+    pub complaint_answer_days: u32,
+    /// Credit lines by grade (R-CR-8); grades below A have none.
+    pub line_aaa: Money,
+    pub line_aa: Money,
+    pub line_a: Money,
+    /// Percentage a credit village adds to its households' lines, still capped by
+    /// `max_amount` (R-CR-8). A decimal string such as "20".
+    pub credit_village_line_uplift_pct: Decimal,
+    /// Partner banks applications may be recommended to (R-IN-6), by bank id as in the banks'
+    /// tokens. Versioned because agreements start and end on dates.
+    pub partner_banks: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for IntakePolicy {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let policy = IntakePolicy::deserialize(deserializer)?;
+        policy.validate().map_err(serde::de::Error::custom)?;
+        Ok(policy)
+    }
+}
+
+impl IntakePolicy {
+    /// Checks the values make sense together; every loaded policy has passed this.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        let invalid = |why: &str| Err(PolicyError::Invalid(why.to_owned()));
+        if self.max_amount.is_zero() || self.max_amount.is_negative() {
+            return invalid("max_amount must be positive");
+        }
+        if self.max_term_months == 0 {
+            return invalid("max_term_months must be at least 1");
+        }
+        if self.min_age > self.max_age {
+            return invalid("min_age must not exceed max_age");
+        }
+        let periods = [
+            ("village_review_days", self.village_review_days),
+            ("town_review_days", self.town_review_days),
+            ("district_review_days", self.district_review_days),
+            ("bank_decision_days", self.bank_decision_days),
+            (
+                "public_notice_calendar_days",
+                self.public_notice_calendar_days,
+            ),
+            ("complaint_answer_days", self.complaint_answer_days),
+        ];
+        if let Some((name, _)) = periods.iter().find(|(_, days)| *days == 0) {
+            return invalid(&format!("{name} must be at least 1"));
+        }
+        let lines_ordered = Money::ZERO < self.line_a
+            && self.line_a <= self.line_aa
+            && self.line_aa <= self.line_aaa
+            && self.line_aaa <= self.max_amount;
+        if !lines_ordered {
+            return invalid(
+                "credit lines must satisfy 0 < line_a <= line_aa <= line_aaa <= max_amount",
+            );
+        }
+        if self.credit_village_line_uplift_pct.is_sign_negative() {
+            return invalid("credit_village_line_uplift_pct must not be negative");
+        }
+        Ok(())
+    }
+
+    /// The grade's credit line (R-CR-8); `None` below A, which has no line.
+    pub fn credit_line(&self, grade: CreditGrade) -> Option<Money> {
+        match grade {
+            CreditGrade::Aaa => Some(self.line_aaa),
+            CreditGrade::Aa => Some(self.line_aa),
+            CreditGrade::A => Some(self.line_a),
+            CreditGrade::B | CreditGrade::C => None,
+        }
+    }
+
+    /// A household's line: the grade's line, raised by the uplift in a credit village, never
+    /// above `max_amount` (R-CR-8, R-IN-3).
+    pub fn household_credit_line(
+        &self,
+        grade: CreditGrade,
+        in_credit_village: bool,
+    ) -> Option<Money> {
+        let line = self.credit_line(grade)?;
+        let line = if in_credit_village {
+            line.uplift_pct(self.credit_village_line_uplift_pct)
+        } else {
+            line
+        };
+        Some(line.min(self.max_amount))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::PolicyHistory;
+    use chrono::NaiveDate;
+
+    const SHIPPED: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/policy/intake.toml"
+    );
+
+    fn m(s: &str) -> Money {
+        Money::parse(s).unwrap()
+    }
+
+    fn shipped() -> IntakePolicy {
+        let history = PolicyHistory::<IntakePolicy>::load(SHIPPED).unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+        let in_force = history.in_force(today).unwrap();
+        assert_eq!(in_force.version.id, "luolong-2026.1");
+        in_force.value.clone()
+    }
+
+    #[test]
+    fn shipped_policy_has_the_spec_defaults() {
+        let policy = shipped();
+        // R-IN-3
+        assert_eq!(policy.max_amount, m("50000"));
+        assert_eq!(policy.max_term_months, 36);
+        assert_eq!((policy.min_age, policy.max_age), (18, 65));
+        // R-IN-4, R-IN-5, R-IN-7
+        assert_eq!(
+            (
+                policy.village_review_days,
+                policy.town_review_days,
+                policy.district_review_days,
+                policy.bank_decision_days
+            ),
+            (3, 3, 5, 10)
+        );
+        assert_eq!(policy.public_notice_calendar_days, 5);
+        assert_eq!(policy.complaint_answer_days, 10);
+        // R-CR-8
+        assert_eq!(
+            (policy.line_aaa, policy.line_aa, policy.line_a),
+            (m("50000"), m("30000"), m("20000"))
+        );
+        assert_eq!(policy.credit_village_line_uplift_pct, Decimal::from(20));
+    }
+
+    // R-CR-8
+    #[test]
+    fn credit_village_uplift_stays_within_the_cap() {
+        let policy = shipped();
+        assert_eq!(
+            policy.household_credit_line(CreditGrade::A, false),
+            Some(m("20000"))
+        );
+        assert_eq!(
+            policy.household_credit_line(CreditGrade::A, true),
+            Some(m("24000"))
+        );
+        assert_eq!(
+            policy.household_credit_line(CreditGrade::Aa, true),
+            Some(m("36000"))
+        );
+        assert_eq!(
+            policy.household_credit_line(CreditGrade::Aaa, true),
+            Some(m("50000"))
+        );
+        assert_eq!(policy.household_credit_line(CreditGrade::B, true), None);
+        assert_eq!(policy.credit_line(CreditGrade::C), None);
+    }
+
+    #[test]
+    fn refuses_values_that_do_not_fit_together() {
+        let text = std::fs::read_to_string(SHIPPED).unwrap();
+        for (from, to) in [
+            ("min_age = 18", "min_age = 70"),
+            ("max_term_months = 36", "max_term_months = 0"),
+            ("village_review_days = 3", "village_review_days = 0"),
+            ("line_aa = \"30000.00\"", "line_aa = \"60000.00\""),
+            ("line_a = \"20000.00\"", "line_a = \"0\""),
+            (
+                "credit_village_line_uplift_pct = \"20\"",
+                "credit_village_line_uplift_pct = \"-5\"",
+            ),
+            ("max_amount = \"50000.00\"", "max_amount = \"50000.001\""),
+            (
+                "max_term_months = 36",
+                "max_term_months = 36\nmax_term_days = 1",
+            ),
+        ] {
+            assert!(text.contains(from), "{from} not in shipped file");
+            let changed = text.replace(from, to);
+            assert!(
+                PolicyHistory::<IntakePolicy>::from_toml_str(&changed).is_err(),
+                "accepted {to}"
+            );
+        }
+    }
+}

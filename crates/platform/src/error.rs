@@ -1,0 +1,131 @@
+//! Typed service errors and their one mapping to `tonic::Status`. The match has no wildcard
+//! arm, so a new variant cannot slip through as `Internal`. Internal causes are logged with
+//! their chain and never returned to the caller.
+
+use tonic::{Code, Status};
+
+/// One failed rule, as listed in a refusal (R-IN-3: "a refusal names every rule that failed").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleFailure {
+    pub rule: &'static str,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for RuleFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{field}: {} [{}]", self.message, self.rule),
+            None => write!(f, "{} [{}]", self.message, self.rule),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Bad input (R-X-3): names the field and the rule.
+    #[error("{field}: {message} [{rule}]")]
+    InvalidArgument { field: String, rule: &'static str, message: String },
+    /// Valid input, but the state or the rules refuse it; every failed rule is listed.
+    #[error("{}", join(.0))]
+    Refused(Vec<RuleFailure>),
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// Optimistic-concurrency conflict: the caller should re-read and retry.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+fn join(failures: &[RuleFailure]) -> String {
+    failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+impl ServiceError {
+    pub fn invalid(field: impl Into<String>, rule: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidArgument { field: field.into(), rule, message: message.into() }
+    }
+
+    pub fn refused(rule: &'static str, message: impl Into<String>) -> Self {
+        Self::Refused(vec![RuleFailure { rule, field: None, message: message.into() }])
+    }
+
+    pub fn not_found(what: &'static str, id: impl Into<String>) -> Self {
+        Self::NotFound { what, id: id.into() }
+    }
+
+    pub fn code(&self) -> Code {
+        match self {
+            Self::InvalidArgument { .. } => Code::InvalidArgument,
+            Self::Refused(_) => Code::FailedPrecondition,
+            Self::NotFound { .. } => Code::NotFound,
+            Self::AlreadyExists(_) => Code::AlreadyExists,
+            Self::Conflict(_) => Code::Aborted,
+            Self::PermissionDenied(_) => Code::PermissionDenied,
+            Self::Unauthenticated(_) => Code::Unauthenticated,
+            Self::Unavailable(_) => Code::Unavailable,
+            Self::Internal(_) => Code::Internal,
+        }
+    }
+}
+
+impl From<sqlx::Error> for ServiceError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl From<ServiceError> for Status {
+    fn from(e: ServiceError) -> Self {
+        let code = e.code();
+        match e {
+            ServiceError::Internal(cause) => {
+                let id = uuid::Uuid::now_v7();
+                tracing::error!(error_id = %id, error = ?cause, "internal error");
+                Status::internal(format!("internal error (id {id})"))
+            }
+            other => Status::new(code, other.to_string()),
+        }
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_argument_names_field_and_rule() {
+        let s: Status = ServiceError::invalid("amount", "R-IN-3", "at most 50000.00").into();
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(s.message(), "amount: at most 50000.00 [R-IN-3]");
+    }
+
+    #[test]
+    fn refusal_lists_every_rule() {
+        let e = ServiceError::Refused(vec![
+            RuleFailure { rule: "R-CR-10", field: None, message: "blacklisted".into() },
+            RuleFailure { rule: "R-RK-9", field: Some("village_code".into()), message: "lending suspended".into() },
+        ]);
+        let s: Status = e.into();
+        assert_eq!(s.code(), Code::FailedPrecondition);
+        assert!(s.message().contains("R-CR-10") && s.message().contains("R-RK-9"));
+    }
+
+    #[test]
+    fn internal_cause_is_not_leaked() {
+        let s: Status = ServiceError::Internal(anyhow::anyhow!("password=hunter2")).into();
+        assert_eq!(s.code(), Code::Internal);
+        assert!(!s.message().contains("hunter2"));
+    }
+}

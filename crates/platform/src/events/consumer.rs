@@ -1,0 +1,239 @@
+//! Durable pull consumer with an inbox for exactly-once effect (R-X-2).
+//!
+//! For each delivery: begin a transaction, insert the event id into `inbox` (a conflict means
+//! the event was already applied: commit nothing, ack), run the handler in the same
+//! transaction, commit, then ack. A crash between commit and ack leads to a redelivery that the
+//! inbox turns into a no-op. A handler that keeps failing is retried with backoff up to
+//! `max_attempts` deliveries, then the message is copied to the dead-letter subject
+//! (`<prefix>.dlq.<consumer>`) with the error, and terminated.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{
+    self,
+    consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
+    message::AckKind,
+};
+use bytes::Bytes;
+use futures::{StreamExt, future::BoxFuture};
+use sqlx::{PgConnection, PgPool};
+use tokio::task::JoinHandle;
+
+use super::{EventBus, headers};
+use crate::shutdown::Shutdown;
+
+/// One delivered event, as a handler sees it.
+#[derive(Clone, Debug)]
+pub struct Delivered {
+    /// `ce-id` (falls back to `Nats-Msg-Id`, then the stream sequence).
+    pub id: String,
+    pub ce_type: String,
+    pub subject: String,
+    pub payload: Bytes,
+    pub time: Option<String>,
+    pub traceparent: Option<String>,
+    pub delivery: i64,
+}
+
+impl Delivered {
+    pub fn decode<M: prost::Message + Default>(&self) -> anyhow::Result<M> {
+        Ok(M::decode(self.payload.as_ref())?)
+    }
+
+    /// True when the event is of protobuf type `M`.
+    pub fn is<M: prost::Name>(&self) -> bool {
+        self.ce_type == M::full_name()
+    }
+}
+
+pub trait EventHandler: Send + Sync + 'static {
+    /// Applies the event inside the consumer's transaction. An error rolls everything back.
+    fn handle<'a>(&'a self, conn: &'a mut PgConnection, event: &'a Delivered) -> BoxFuture<'a, anyhow::Result<()>>;
+}
+
+#[derive(Clone, Debug)]
+pub struct ConsumerConfig {
+    /// Durable name, unique per consuming service and purpose (no dots).
+    pub name: String,
+    /// Protobuf full names of the event types to receive (`fupin.risk.v1.NplThresholdExceeded`).
+    pub event_types: Vec<String>,
+    pub max_attempts: i64,
+    pub ack_wait: Duration,
+    pub retry_backoff: Duration,
+}
+
+impl ConsumerConfig {
+    pub fn new(name: &str, event_types: Vec<String>) -> Self {
+        Self {
+            name: name.to_owned(),
+            event_types,
+            max_attempts: 5,
+            ack_wait: Duration::from_secs(30),
+            retry_backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+/// What happened to one delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    /// Already in the inbox: nothing done.
+    Duplicate,
+}
+
+pub async fn create(bus: &EventBus, config: &ConsumerConfig) -> anyhow::Result<PullConsumer> {
+    let stream = bus
+        .js
+        .get_stream(&bus.stream)
+        .await
+        .map_err(|e| anyhow::anyhow!("stream {}: {e}", bus.stream))?;
+    let filter_subjects = config.event_types.iter().map(|t| bus.subject_for(t)).collect();
+    let consumer = stream
+        .get_or_create_consumer(
+            &config.name,
+            pull::Config {
+                durable_name: Some(config.name.clone()),
+                filter_subjects,
+                ack_policy: AckPolicy::Explicit,
+                deliver_policy: DeliverPolicy::All,
+                ack_wait: config.ack_wait,
+                // We stop at max_attempts ourselves (dead-letter); the server bound is a backstop.
+                max_deliver: config.max_attempts + 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("consumer {}: {e}", config.name))?;
+    Ok(consumer)
+}
+
+pub fn delivered(msg: &jetstream::Message) -> Delivered {
+    let h = msg.headers.as_ref();
+    let info = msg.info().ok();
+    let id = headers::get(h, headers::CE_ID)
+        .or_else(|| headers::get(h, headers::NATS_MSG_ID))
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("seq-{}", info.as_ref().map_or(0, |i| i.stream_sequence)));
+    Delivered {
+        id,
+        ce_type: headers::get(h, headers::CE_TYPE).unwrap_or_default().to_owned(),
+        subject: msg.subject.to_string(),
+        payload: msg.payload.clone(),
+        time: headers::get(h, headers::CE_TIME).map(str::to_owned),
+        traceparent: headers::get(h, headers::TRACEPARENT).map(str::to_owned),
+        delivery: info.map_or(1, |i| i.delivered),
+    }
+}
+
+/// Applies one delivery exactly once: inbox insert and handler in one transaction. Does not
+/// ack — the caller acks after this returns Ok, which is what makes a crash in between safe.
+#[tracing::instrument(skip_all, fields(consumer = consumer, event_id = %event.id, ce_type = %event.ce_type))]
+pub async fn apply_once(
+    pool: &PgPool,
+    consumer: &str,
+    handler: &dyn EventHandler,
+    event: &Delivered,
+) -> anyhow::Result<Outcome> {
+    let mut tx = pool.begin().await?;
+    let fresh = sqlx::query(
+        "insert into inbox (consumer, event_id, subject) values ($1, $2, $3) on conflict do nothing",
+    )
+    .bind(consumer)
+    .bind(&event.id)
+    .bind(&event.subject)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !fresh {
+        tx.rollback().await?;
+        return Ok(Outcome::Duplicate);
+    }
+    handler.handle(&mut tx, event).await?;
+    tx.commit().await?;
+    Ok(Outcome::Applied)
+}
+
+/// Runs the consumer until shutdown, re-creating it after NATS trouble.
+pub fn spawn(
+    pool: PgPool,
+    bus: EventBus,
+    config: ConsumerConfig,
+    handler: std::sync::Arc<dyn EventHandler>,
+    mut shutdown: Shutdown,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(200);
+        while !shutdown.is_triggered() {
+            match consume(&pool, &bus, &config, handler.as_ref(), &mut shutdown).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(consumer = %config.name, error = %e, "consumer interrupted; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.wait() => return,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    })
+}
+
+async fn consume(
+    pool: &PgPool,
+    bus: &EventBus,
+    config: &ConsumerConfig,
+    handler: &dyn EventHandler,
+    shutdown: &mut Shutdown,
+) -> anyhow::Result<()> {
+    let consumer = create(bus, config).await?;
+    let mut messages = consumer.messages().await?;
+    loop {
+        let next = tokio::select! {
+            m = messages.next() => m,
+            _ = shutdown.wait() => return Ok(()),
+        };
+        let Some(msg) = next else {
+            anyhow::bail!("message stream ended");
+        };
+        let msg = msg.map_err(|e| anyhow::anyhow!("receiving: {e}"))?;
+        let event = delivered(&msg);
+        match apply_once(pool, &config.name, handler, &event).await {
+            Ok(outcome) => {
+                tracing::debug!(event_id = %event.id, ?outcome, "event handled");
+                msg.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
+            }
+            Err(e) if event.delivery >= config.max_attempts => {
+                tracing::error!(event_id = %event.id, attempts = event.delivery, error = %e, "dead-lettering event");
+                dead_letter(bus, config, &msg, &e).await?;
+                msg.ack_with(AckKind::Term).await.map_err(|e| anyhow::anyhow!("term: {e}"))?;
+            }
+            Err(e) => {
+                tracing::warn!(event_id = %event.id, attempt = event.delivery, error = %e, "handler failed; will retry");
+                let delay = config.retry_backoff * 2u32.saturating_pow(event.delivery.clamp(1, 10) as u32 - 1).min(64);
+                msg.ack_with(AckKind::Nak(Some(delay))).await.map_err(|e| anyhow::anyhow!("nak: {e}"))?;
+            }
+        }
+    }
+}
+
+async fn dead_letter(
+    bus: &EventBus,
+    config: &ConsumerConfig,
+    msg: &jetstream::Message,
+    error: &anyhow::Error,
+) -> anyhow::Result<()> {
+    let mut h = msg.headers.clone().unwrap_or_default();
+    // A fresh id: the dead letter is a new message, not a duplicate of the original.
+    let original_id = headers::get(msg.headers.as_ref(), headers::CE_ID).unwrap_or_default().to_owned();
+    h.insert(headers::NATS_MSG_ID, format!("dlq-{}-{original_id}", config.name).as_str());
+    h.insert(headers::DLQ_ERROR, format!("{error:#}").replace(['\r', '\n'], " ").as_str());
+    h.insert(headers::DLQ_ORIGINAL_SUBJECT, msg.subject.as_str());
+    bus.js
+        .publish_with_headers(bus.dead_letter_subject(&config.name), h, msg.payload.clone())
+        .await?
+        .await?;
+    Ok(())
+}

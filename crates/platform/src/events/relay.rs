@@ -1,0 +1,186 @@
+//! Publishes outbox rows to JetStream in `seq` order, one at a time, waiting for each ack, so
+//! the stream holds events in commit order. A row is marked published only after its ack; a
+//! crash between ack and mark republishes it, and JetStream drops the duplicate by
+//! `Nats-Msg-Id`. While NATS is down the rows wait and the relay backs off.
+//!
+//! Wake-ups: the writing service calls [`RelayHandle::wake`] after its commit (in-process, so
+//! the hot write path takes no NOTIFY queue lock); any other writer (another replica, a manual
+//! fix) may `NOTIFY fupin_outbox`; and the relay polls as a fallback. One relay per database
+//! publishes at a time: it holds a session advisory lock, and standbys retry.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::{PgPool, postgres::PgListener};
+use tokio::{sync::Notify, task::JoinHandle};
+
+use super::{EventBus, headers};
+use crate::shutdown::Shutdown;
+
+const BATCH: i64 = 256;
+const ADVISORY_LOCK_KEY: i64 = 0x6675_7069_6e5f_6f62; // "fupin_ob"
+
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    pub poll_interval: Duration,
+    pub ack_timeout: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_millis(500),
+            ack_timeout: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RelayHandle {
+    wake: Arc<Notify>,
+}
+
+impl RelayHandle {
+    /// Tells the relay that new rows were committed.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    seq: i64,
+    id: uuid::Uuid,
+    subject: String,
+    ce_type: String,
+    ce_subject: Option<String>,
+    payload: Vec<u8>,
+    traceparent: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+pub fn spawn(pool: PgPool, bus: EventBus, config: RelayConfig, shutdown: Shutdown) -> (RelayHandle, JoinHandle<()>) {
+    let wake = Arc::new(Notify::new());
+    let handle = RelayHandle { wake: wake.clone() };
+    let task = tokio::spawn(run(pool, bus, config, wake, shutdown));
+    (handle, task)
+}
+
+async fn run(pool: PgPool, bus: EventBus, config: RelayConfig, wake: Arc<Notify>, mut shutdown: Shutdown) {
+    let mut backoff = Duration::from_millis(100);
+    while !shutdown.is_triggered() {
+        match lead(&pool, &bus, &config, &wake, &mut shutdown).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox relay interrupted; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.wait() => return,
+                }
+                backoff = (backoff * 2).min(config.max_backoff);
+            }
+        }
+    }
+}
+
+/// Takes the advisory lock and publishes until shutdown. Returns Err on database trouble.
+async fn lead(
+    pool: &PgPool,
+    bus: &EventBus,
+    config: &RelayConfig,
+    wake: &Notify,
+    shutdown: &mut Shutdown,
+) -> anyhow::Result<()> {
+    let mut conn = pool.acquire().await?;
+    loop {
+        let locked: bool = sqlx::query_scalar("select pg_try_advisory_lock($1)")
+            .bind(ADVISORY_LOCK_KEY)
+            .fetch_one(&mut *conn)
+            .await?;
+        if locked {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(config.poll_interval) => {}
+            _ = shutdown.wait() => return Ok(()),
+        }
+    }
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen("fupin_outbox").await?;
+    let mut nats_backoff = Duration::from_millis(100);
+    loop {
+        if shutdown.is_triggered() {
+            return Ok(());
+        }
+        let rows: Vec<Row> = sqlx::query_as(
+            r#"select seq, id, subject, ce_type, ce_subject, payload, traceparent, created_at
+               from outbox where published_at is null order by seq limit $1"#,
+        )
+        .bind(BATCH)
+        .fetch_all(&mut *conn)
+        .await?;
+        let fetched = rows.len();
+        let mut sent = Vec::with_capacity(fetched);
+        let mut failure = None;
+        for row in &rows {
+            match publish(bus, config, row).await {
+                Ok(()) => sent.push(row.seq),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if !sent.is_empty() {
+            sqlx::query("update outbox set published_at = now() where seq = any($1)")
+                .bind(&sent)
+                .execute(&mut *conn)
+                .await?;
+        }
+        if let Some(e) = failure {
+            tracing::warn!(error = %e, pending = fetched - sent.len(), "NATS publish failed; rows wait");
+            tokio::select! {
+                _ = tokio::time::sleep(nats_backoff) => {}
+                _ = shutdown.wait() => return Ok(()),
+            }
+            nats_backoff = (nats_backoff * 2).min(config.max_backoff);
+            continue;
+        }
+        nats_backoff = Duration::from_millis(100);
+        if fetched as i64 == BATCH {
+            continue;
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            n = listener.recv() => { n?; }
+            _ = tokio::time::sleep(config.poll_interval) => {}
+            _ = shutdown.wait() => return Ok(()),
+        }
+    }
+}
+
+async fn publish(bus: &EventBus, config: &RelayConfig, row: &Row) -> anyhow::Result<()> {
+    let id = row.id.to_string();
+    let time = row.created_at.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let headers = headers::build(&headers::CloudEvent {
+        id: &id,
+        ce_type: &row.ce_type,
+        source: &bus.source,
+        time_rfc3339: &time,
+        subject: row.ce_subject.as_deref(),
+        traceparent: row.traceparent.as_deref(),
+    });
+    let ack = tokio::time::timeout(config.ack_timeout, async {
+        let fut = bus
+            .js
+            .publish_with_headers(row.subject.clone(), headers, row.payload.clone().into())
+            .await?;
+        fut.await.map_err(anyhow::Error::from)
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("no JetStream ack within {:?}", config.ack_timeout))??;
+    tracing::debug!(seq = row.seq, stream_seq = ack.sequence, duplicate = ack.duplicate, "published");
+    Ok(())
+}

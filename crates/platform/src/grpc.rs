@@ -1,0 +1,125 @@
+//! gRPC server bootstrap shared by every service: standard health service, server reflection,
+//! the test-clock admin service, and graceful shutdown that drains in-flight calls.
+//! Business services add themselves wrapped in the auth interceptor
+//! (`XServer::with_interceptor(svc, auth)`); health and reflection stay open so load balancers
+//! and grpcurl work without a token.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use fupin_proto::admin::v1::{
+    GetTimeRequest, SetTimeRequest, TimeReply,
+    test_clock_service_server::{TestClockService, TestClockServiceServer},
+};
+use tokio::net::TcpListener;
+use tonic::{
+    Request, Response, Status,
+    service::RoutesBuilder,
+    transport::Server,
+};
+use tonic_health::server::HealthReporter;
+
+use crate::{
+    Role,
+    auth::{self, JwtVerifier},
+    clock::{AdjustableClock, Clock},
+    shutdown::Shutdown,
+};
+
+/// Collects the services of one gRPC server.
+pub struct GrpcServer {
+    routes: RoutesBuilder,
+    health: HealthReporter,
+}
+
+impl GrpcServer {
+    /// Health, reflection (every fupin package) and the test-clock admin service.
+    pub fn new(verifier: JwtVerifier, clock: Arc<AdjustableClock>, test_clock_enabled: bool) -> Self {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(fupin_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .expect("the embedded descriptor sets are valid");
+        let admin = TestClockAdmin { clock, enabled: test_clock_enabled };
+        let mut routes = RoutesBuilder::default();
+        routes.add_service(health_service);
+        routes.add_service(reflection);
+        routes.add_service(TestClockServiceServer::with_interceptor(admin, move |r| verifier.intercept(r)));
+        Self { routes, health }
+    }
+
+    /// Where a service adds itself (wrapped in its auth interceptor).
+    pub fn routes_mut(&mut self) -> &mut RoutesBuilder {
+        &mut self.routes
+    }
+
+    pub fn health(&self) -> HealthReporter {
+        self.health.clone()
+    }
+
+    /// Serves until `shutdown`, then reports NOT_SERVING and drains in-flight calls.
+    pub async fn serve(self, listener: TcpListener, mut shutdown: Shutdown) -> anyhow::Result<()> {
+        let health = self.health.clone();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        Server::builder()
+            .tcp_nodelay(true)
+            .add_routes(self.routes.routes())
+            .serve_with_incoming_shutdown(incoming, async move {
+                shutdown.wait().await;
+                health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+struct TestClockAdmin {
+    clock: Arc<AdjustableClock>,
+    enabled: bool,
+}
+
+impl TestClockAdmin {
+    #[allow(clippy::result_large_err)]
+    fn check<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        if !self.enabled {
+            return Err(Status::failed_precondition(
+                "test clock disabled: start the service with FUPIN_TEST_CLOCK=1 (never in production)",
+            ));
+        }
+        let caller = auth::caller(req)?;
+        if caller.role != Role::Operator {
+            return Err(Status::permission_denied("only an operator may move the clock"));
+        }
+        Ok(())
+    }
+
+    fn reply(&self) -> TimeReply {
+        TimeReply {
+            now: self.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            pinned: self.clock.is_shifted(),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl TestClockService for TestClockAdmin {
+    async fn set_time(&self, req: Request<SetTimeRequest>) -> Result<Response<TimeReply>, Status> {
+        self.check(&req)?;
+        let now = req.into_inner().now;
+        if now.is_empty() {
+            self.clock.reset();
+        } else {
+            let t = DateTime::parse_from_rfc3339(&now)
+                .map_err(|e| Status::invalid_argument(format!("now: not an RFC 3339 instant ({e})")))?;
+            self.clock.set(t.with_timezone(&Utc));
+        }
+        tracing::warn!(now = %self.clock.now(), "test clock moved");
+        Ok(Response::new(self.reply()))
+    }
+
+    async fn get_time(&self, req: Request<GetTimeRequest>) -> Result<Response<TimeReply>, Status> {
+        self.check(&req)?;
+        Ok(Response::new(self.reply()))
+    }
+}

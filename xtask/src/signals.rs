@@ -1,0 +1,66 @@
+//! Ctrl-C and SIGTERM: the first one asks the running command to stop what it started and
+//! return; a second one exits at once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use tokio::signal::unix::{SignalKind, signal};
+
+#[derive(Clone)]
+pub struct Interrupt(Arc<AtomicBool>);
+
+impl Interrupt {
+    pub fn install(rt: &tokio::runtime::Runtime) -> Result<Self> {
+        let (mut int, mut term) = rt
+            .block_on(async {
+                Ok::<_, std::io::Error>((
+                    signal(SignalKind::interrupt())?,
+                    signal(SignalKind::terminate())?,
+                ))
+            })
+            .context("installing signal handlers")?;
+        let flag = Arc::new(AtomicBool::new(false));
+        let seen = Arc::clone(&flag);
+        rt.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+                if seen.swap(true, Ordering::SeqCst) {
+                    eprintln!("xtask: second signal, exiting without stopping anything");
+                    std::process::exit(130);
+                }
+                eprintln!("xtask: stopping (Ctrl-C again to exit at once)");
+            }
+        });
+        Ok(Self(flag))
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    pub fn check(&self) -> Result<()> {
+        anyhow::ensure!(!self.is_set(), "interrupted");
+        Ok(())
+    }
+
+    /// Sleeps up to `duration`, returning early with an error when interrupted.
+    pub fn sleep(&self, duration: Duration) -> Result<()> {
+        let until = Instant::now() + duration;
+        while Instant::now() < until {
+            self.check()?;
+            std::thread::sleep(Duration::from_millis(50).min(duration));
+        }
+        self.check()
+    }
+
+    pub fn wait(&self) {
+        while !self.is_set() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
