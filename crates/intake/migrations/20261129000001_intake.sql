@@ -130,3 +130,13 @@ create table rm_qualified_enterprises (
     reason    text not null,
     sequence  bigint not null
 );
+
+-- R-CR-11: every read that shows a resident ID or credit code unmasked is recorded.
+create table pii_access_log (
+    id             bigserial primary key,
+    at             timestamptz not null,
+    caller         text not null,
+    role           text not null,
+    application_id uuid not null,
+    rpc            text not null
+);

@@ -1,1 +1,122 @@
+//! The intake service (SPEC.md section 1): the three-tier application workflow, admission
+//! against a read model of other services' events, deadlines, public notice, complaints and
+//! the partner-bank API.
+
+pub mod api;
+pub mod app;
 pub mod domain;
+pub mod readmodel;
+pub mod store;
+
+use std::{sync::Arc, time::Duration};
+
+use fupin_kernel::{AreaRegistry, PolicyHistory, WorkingDayCalendar, policy::IntakePolicy};
+use fupin_platform::{
+    SharedClock,
+    auth::JwtVerifier,
+    clock::AdjustableClock,
+    events::{EventBus, consumer, relay},
+    grpc::GrpcServer,
+    shutdown::Shutdown,
+};
+use fupin_proto::intake::v1::intake_service_server::IntakeServiceServer;
+use sqlx::{PgPool, migrate::Migrator};
+use tokio::net::TcpListener;
+
+pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
+
+/// Reference data the service decides with, loaded once at start-up.
+pub struct Reference {
+    pub areas: AreaRegistry,
+    pub calendar: WorkingDayCalendar,
+    pub policy: PolicyHistory<IntakePolicy>,
+}
+
+impl Reference {
+    pub fn load(config: &fupin_platform::BaseConfig) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        Ok(Self {
+            areas: AreaRegistry::load(&config.areas_file)
+                .with_context(|| format!("areas file {}", config.areas_file.display()))?,
+            calendar: WorkingDayCalendar::load_dir(&config.calendar_dir)
+                .with_context(|| format!("calendar dir {}", config.calendar_dir.display()))?,
+            policy: PolicyHistory::load(config.policy_dir.join("intake.toml")).with_context(
+                || format!("policy {}", config.policy_dir.join("intake.toml").display()),
+            )?,
+        })
+    }
+}
+
+pub struct Runtime {
+    pub pool: PgPool,
+    pub bus: EventBus,
+    pub clock: Arc<AdjustableClock>,
+    pub jwt_secret: String,
+    pub test_clock: bool,
+    pub reference: Reference,
+    /// How often the deadline scan runs on its own (R-IN-4); None disables the timer.
+    pub scan_interval: Option<Duration>,
+}
+
+/// Runs relay, consumer, deadline timer and the gRPC server until `shutdown`.
+pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
+    let (relay, relay_task) = relay::spawn(
+        rt.pool.clone(),
+        rt.bus.clone(),
+        relay::RelayConfig::default(),
+        shutdown.clone(),
+    );
+    let consumer_task = consumer::spawn(
+        rt.pool.clone(),
+        rt.bus.clone(),
+        consumer::ConsumerConfig::new(readmodel::CONSUMER, readmodel::event_types()),
+        Arc::new(readmodel::ReadModelHandler),
+        shutdown.clone(),
+    );
+    let clock: SharedClock = rt.clock.clone();
+    let intake = app::Intake {
+        pool: rt.pool.clone(),
+        prefix: rt.bus.prefix.clone(),
+        relay,
+        clock,
+        areas: Arc::new(rt.reference.areas),
+        calendar: Arc::new(rt.reference.calendar),
+        policy: Arc::new(rt.reference.policy),
+    };
+    let scan_task = rt.scan_interval.map(|every| {
+        let intake = intake.clone();
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Err(e) = intake.scan_deadlines().await {
+                            tracing::warn!(error = %e, "deadline scan failed");
+                        }
+                    }
+                    _ = shutdown.wait() => return,
+                }
+            }
+        })
+    });
+    let verifier = JwtVerifier::hs256(&rt.jwt_secret);
+    let mut server = GrpcServer::new(verifier.clone(), rt.clock.clone(), rt.test_clock);
+    server
+        .routes_mut()
+        .add_service(IntakeServiceServer::with_interceptor(
+            api::IntakeApi(intake),
+            move |r| verifier.intercept(r),
+        ));
+    server
+        .health()
+        .set_serving::<IntakeServiceServer<api::IntakeApi>>()
+        .await;
+    let served = server.serve(listener, shutdown).await;
+    let _ = relay_task.await;
+    let _ = consumer_task.await;
+    if let Some(t) = scan_task {
+        let _ = t.await;
+    }
+    served
+}

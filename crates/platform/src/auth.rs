@@ -80,7 +80,10 @@ impl JwtVerifier {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 30;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        Self { key: DecodingKey::from_secret(secret.as_bytes()), validation }
+        Self {
+            key: DecodingKey::from_secret(secret.as_bytes()),
+            validation,
+        }
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller, Status> {
@@ -105,16 +108,20 @@ impl JwtVerifier {
         if c.role == Role::Bank && c.bank_id.as_deref().is_none_or(str::is_empty) {
             return Err(Status::unauthenticated("bank token without bank_id claim"));
         }
-        Ok(Caller { subject: c.sub, role: c.role, area, bank_id: c.bank_id })
+        Ok(Caller {
+            subject: c.sub,
+            role: c.role,
+            area,
+            bank_id: c.bank_id,
+        })
     }
 
     /// Tonic interceptor: verifies `authorization: Bearer <jwt>` and stores the [`Caller`].
     #[allow(clippy::result_large_err)]
     pub fn intercept(&self, mut req: Request<()>) -> Result<Request<()>, Status> {
-        let header = req
-            .metadata()
-            .get("authorization")
-            .ok_or_else(|| Status::unauthenticated("missing authorization metadata (Bearer token)"))?;
+        let header = req.metadata().get("authorization").ok_or_else(|| {
+            Status::unauthenticated("missing authorization metadata (Bearer token)")
+        })?;
         let value = header
             .to_str()
             .map_err(|_| Status::unauthenticated("authorization metadata is not ASCII"))?;
@@ -130,7 +137,11 @@ impl JwtVerifier {
 
 /// Issues a token (the CLI's dev tokens, and tests).
 pub fn issue_token(secret: &str, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes()))
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
 }
 
 /// Convenience for tests and the CLI: a token valid for `ttl_secs`.
@@ -180,7 +191,10 @@ mod tests {
     #[test]
     fn expired_token_refused() {
         let t = token_for("k", "u", Role::DistrictStaff, "410311", None, -3600);
-        assert_eq!(JwtVerifier::hs256("k").verify(&t).unwrap_err().code(), tonic::Code::Unauthenticated);
+        assert_eq!(
+            JwtVerifier::hs256("k").verify(&t).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
     }
 
     #[test]
@@ -188,7 +202,10 @@ mod tests {
         let t = token_for("k", "u", Role::VillageStaff, "410311100", None, 60);
         assert!(JwtVerifier::hs256("k").verify(&t).is_err());
         let t = token_for("k", "u", Role::Bank, "410311", None, 60);
-        assert!(JwtVerifier::hs256("k").verify(&t).is_err(), "bank without bank_id");
+        assert!(
+            JwtVerifier::hs256("k").verify(&t).is_err(),
+            "bank without bank_id"
+        );
     }
 
     #[test]
@@ -196,7 +213,8 @@ mod tests {
         let v = JwtVerifier::hs256("k");
         assert!(v.intercept(Request::new(())).is_err());
         let mut r = Request::new(());
-        r.metadata_mut().insert("authorization", "Basic abc".parse().unwrap());
+        r.metadata_mut()
+            .insert("authorization", "Basic abc".parse().unwrap());
         assert!(v.intercept(r).is_err());
     }
 }

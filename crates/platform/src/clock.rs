@@ -79,10 +79,15 @@ mod tests {
     #[test]
     fn adjustable_clock_moves_and_keeps_flowing() {
         let c = AdjustableClock::default();
-        let target = DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z").unwrap().to_utc();
+        let target = DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
         c.set(target);
         let now = c.now();
-        assert!(now >= target - chrono::Duration::seconds(1) && now <= target + chrono::Duration::seconds(5));
+        assert!(
+            now >= target - chrono::Duration::seconds(1)
+                && now <= target + chrono::Duration::seconds(5)
+        );
         assert!(c.is_shifted());
         c.reset();
         assert!((c.now() - Utc::now()).num_seconds().abs() < 5);
@@ -91,7 +96,11 @@ mod tests {
     #[test]
     fn today_is_china_date() {
         // 2025-09-30T17:00Z is 2025-10-01 01:00 in Beijing.
-        let c = FixedClock::at(DateTime::parse_from_rfc3339("2025-09-30T17:00:00Z").unwrap().to_utc());
+        let c = FixedClock::at(
+            DateTime::parse_from_rfc3339("2025-09-30T17:00:00Z")
+                .unwrap()
+                .to_utc(),
+        );
         assert_eq!(c.today(), NaiveDate::from_ymd_opt(2025, 10, 1).unwrap());
     }
 }

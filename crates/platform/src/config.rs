@@ -29,14 +29,22 @@ pub const DEV_JWT_SECRET: &str = "fupin-dev-secret-not-for-production";
 
 impl BaseConfig {
     /// Reads the standard variables; `default_db` and `default_port` are the service's own.
-    pub fn from_env(service_name: &str, default_db: &str, default_port: u16) -> anyhow::Result<Self> {
+    pub fn from_env(
+        service_name: &str,
+        default_db: &str,
+        default_port: u16,
+    ) -> anyhow::Result<Self> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let grpc_addr = var("GRPC_ADDR")
             .unwrap_or_else(|| format!("127.0.0.1:{default_port}"))
             .parse()
             .context("GRPC_ADDR must be host:port")?;
         let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let path = |k: &str, rel: &str| var(k).map(PathBuf::from).unwrap_or_else(|| workspace.join(rel));
+        let path = |k: &str, rel: &str| {
+            var(k)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace.join(rel))
+        };
         Ok(Self {
             service_name: service_name.to_owned(),
             database_url: var("DATABASE_URL")

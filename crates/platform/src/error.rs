@@ -25,7 +25,11 @@ impl std::fmt::Display for RuleFailure {
 pub enum ServiceError {
     /// Bad input (R-X-3): names the field and the rule.
     #[error("{field}: {message} [{rule}]")]
-    InvalidArgument { field: String, rule: &'static str, message: String },
+    InvalidArgument {
+        field: String,
+        rule: &'static str,
+        message: String,
+    },
     /// Valid input, but the state or the rules refuse it; every failed rule is listed.
     #[error("{}", join(.0))]
     Refused(Vec<RuleFailure>),
@@ -47,20 +51,39 @@ pub enum ServiceError {
 }
 
 fn join(failures: &[RuleFailure]) -> String {
-    failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    failures
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl ServiceError {
-    pub fn invalid(field: impl Into<String>, rule: &'static str, message: impl Into<String>) -> Self {
-        Self::InvalidArgument { field: field.into(), rule, message: message.into() }
+    pub fn invalid(
+        field: impl Into<String>,
+        rule: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::InvalidArgument {
+            field: field.into(),
+            rule,
+            message: message.into(),
+        }
     }
 
     pub fn refused(rule: &'static str, message: impl Into<String>) -> Self {
-        Self::Refused(vec![RuleFailure { rule, field: None, message: message.into() }])
+        Self::Refused(vec![RuleFailure {
+            rule,
+            field: None,
+            message: message.into(),
+        }])
     }
 
     pub fn not_found(what: &'static str, id: impl Into<String>) -> Self {
-        Self::NotFound { what, id: id.into() }
+        Self::NotFound {
+            what,
+            id: id.into(),
+        }
     }
 
     pub fn code(&self) -> Code {
@@ -114,8 +137,16 @@ mod tests {
     #[test]
     fn refusal_lists_every_rule() {
         let e = ServiceError::Refused(vec![
-            RuleFailure { rule: "R-CR-10", field: None, message: "blacklisted".into() },
-            RuleFailure { rule: "R-RK-9", field: Some("village_code".into()), message: "lending suspended".into() },
+            RuleFailure {
+                rule: "R-CR-10",
+                field: None,
+                message: "blacklisted".into(),
+            },
+            RuleFailure {
+                rule: "R-RK-9",
+                field: Some("village_code".into()),
+                message: "lending suspended".into(),
+            },
         ]);
         let s: Status = e.into();
         assert_eq!(s.code(), Code::FailedPrecondition);

@@ -12,11 +12,7 @@ use fupin_proto::admin::v1::{
     test_clock_service_server::{TestClockService, TestClockServiceServer},
 };
 use tokio::net::TcpListener;
-use tonic::{
-    Request, Response, Status,
-    service::RoutesBuilder,
-    transport::Server,
-};
+use tonic::{Request, Response, Status, service::RoutesBuilder, transport::Server};
 use tonic_health::server::HealthReporter;
 
 use crate::{
@@ -34,18 +30,27 @@ pub struct GrpcServer {
 
 impl GrpcServer {
     /// Health, reflection (every fupin package) and the test-clock admin service.
-    pub fn new(verifier: JwtVerifier, clock: Arc<AdjustableClock>, test_clock_enabled: bool) -> Self {
+    pub fn new(
+        verifier: JwtVerifier,
+        clock: Arc<AdjustableClock>,
+        test_clock_enabled: bool,
+    ) -> Self {
         let (health, health_service) = tonic_health::server::health_reporter();
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(fupin_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .expect("the embedded descriptor sets are valid");
-        let admin = TestClockAdmin { clock, enabled: test_clock_enabled };
+        let admin = TestClockAdmin {
+            clock,
+            enabled: test_clock_enabled,
+        };
         let mut routes = RoutesBuilder::default();
         routes.add_service(health_service);
         routes.add_service(reflection);
-        routes.add_service(TestClockServiceServer::with_interceptor(admin, move |r| verifier.intercept(r)));
+        routes.add_service(TestClockServiceServer::with_interceptor(admin, move |r| {
+            verifier.intercept(r)
+        }));
         Self { routes, health }
     }
 
@@ -67,7 +72,9 @@ impl GrpcServer {
             .add_routes(self.routes.routes())
             .serve_with_incoming_shutdown(incoming, async move {
                 shutdown.wait().await;
-                health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+                health
+                    .set_service_status("", tonic_health::ServingStatus::NotServing)
+                    .await;
             })
             .await?;
         Ok(())
@@ -89,14 +96,19 @@ impl TestClockAdmin {
         }
         let caller = auth::caller(req)?;
         if caller.role != Role::Operator {
-            return Err(Status::permission_denied("only an operator may move the clock"));
+            return Err(Status::permission_denied(
+                "only an operator may move the clock",
+            ));
         }
         Ok(())
     }
 
     fn reply(&self) -> TimeReply {
         TimeReply {
-            now: self.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            now: self
+                .clock
+                .now()
+                .to_rfc3339_opts(SecondsFormat::Millis, true),
             pinned: self.clock.is_shifted(),
         }
     }
@@ -110,8 +122,9 @@ impl TestClockService for TestClockAdmin {
         if now.is_empty() {
             self.clock.reset();
         } else {
-            let t = DateTime::parse_from_rfc3339(&now)
-                .map_err(|e| Status::invalid_argument(format!("now: not an RFC 3339 instant ({e})")))?;
+            let t = DateTime::parse_from_rfc3339(&now).map_err(|e| {
+                Status::invalid_argument(format!("now: not an RFC 3339 instant ({e})"))
+            })?;
             self.clock.set(t.with_timezone(&Utc));
         }
         tracing::warn!(now = %self.clock.now(), "test clock moved");

@@ -32,7 +32,11 @@ impl RequestKey {
     ) -> Result<Self, ServiceError> {
         let id = request_id.trim();
         if id.is_empty() {
-            return Err(ServiceError::invalid("request_id", "R-IN-8", "required on every write"));
+            return Err(ServiceError::invalid(
+                "request_id",
+                "R-IN-8",
+                "required on every write",
+            ));
         }
         if id.len() > 128 || !id.chars().all(|c| c.is_ascii_graphic()) {
             return Err(ServiceError::invalid(
@@ -57,7 +61,10 @@ pub enum Claim<R> {
     Replay(R),
 }
 
-pub async fn claim<R: Message + Default>(pool: &PgPool, key: &RequestKey) -> Result<Claim<R>, ServiceError> {
+pub async fn claim<R: Message + Default>(
+    pool: &PgPool,
+    key: &RequestKey,
+) -> Result<Claim<R>, ServiceError> {
     let mut tx = pool.begin().await?;
     let inserted = sqlx::query(
         r#"insert into idempotency_keys (caller, method, request_id, request_hash)
@@ -90,7 +97,8 @@ pub async fn claim<R: Message + Default>(pool: &PgPool, key: &RequestKey) -> Res
             "already used for a different request",
         ));
     }
-    let bytes = response.ok_or_else(|| ServiceError::Conflict("request still in progress".into()))?;
+    let bytes =
+        response.ok_or_else(|| ServiceError::Conflict("request still in progress".into()))?;
     let decoded = R::decode(bytes.as_slice()).map_err(|e| ServiceError::Internal(e.into()))?;
     Ok(Claim::Replay(decoded))
 }

@@ -43,7 +43,9 @@ pub fn init(service_name: &str, json: bool) -> anyhow::Result<TelemetryGuard> {
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service_name.to_owned())));
     let registry = tracing_subscriber::registry().with(filter).with(otel_layer);
     let result = if json {
-        registry.with(tracing_subscriber::fmt::layer().json()).try_init()
+        registry
+            .with(tracing_subscriber::fmt::layer().json())
+            .try_init()
     } else {
         registry.with(tracing_subscriber::fmt::layer()).try_init()
     };

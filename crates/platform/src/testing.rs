@@ -2,12 +2,15 @@
 //! prefix and stream, so tests run in parallel without colliding. Reads `DATABASE_URL` (a
 //! server whose user may create databases) and `NATS_URL`, which `cargo xtask test` sets.
 
-use sqlx::{Connection, Executor, PgConnection, PgPool, migrate::Migrator, postgres::PgPoolOptions};
+use sqlx::{
+    Connection, Executor, PgConnection, PgPool, migrate::Migrator, postgres::PgPoolOptions,
+};
 
 use crate::events::EventBus;
 
 pub fn admin_database_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:55432/postgres".to_owned())
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:55432/postgres".to_owned())
 }
 
 pub fn nats_url() -> String {
@@ -33,10 +36,14 @@ impl TestDb {
         let name = format!("test_{}", unique_token());
         let mut conn = PgConnection::connect(&admin).await?;
         // `name` is generated here (hex), never user input.
-        conn.execute(sqlx::AssertSqlSafe(format!(r#"create database "{name}""#))).await?;
+        conn.execute(sqlx::AssertSqlSafe(format!(r#"create database "{name}""#)))
+            .await?;
         conn.close().await?;
         let url = replace_database(&admin, &name);
-        let pool = PgPoolOptions::new().max_connections(10).connect(&url).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .connect(&url)
+            .await?;
         crate::db::migrate(&pool, service).await?;
         Ok(Self { name, url, pool })
     }
@@ -74,6 +81,9 @@ mod tests {
             super::replace_database("postgres://u:p@h:5/postgres?sslmode=disable", "x"),
             "postgres://u:p@h:5/x?sslmode=disable"
         );
-        assert_eq!(super::replace_database("postgres://h", "x"), "postgres://h/x");
+        assert_eq!(
+            super::replace_database("postgres://h", "x"),
+            "postgres://h/x"
+        );
     }
 }

@@ -45,9 +45,15 @@ pub struct AdmissionFacts {
 
 /// The household's effective credit line: the grade's line, raised for a credit village, and
 /// never above the national cap (R-CR-8).
-pub fn effective_line(rating: &RatingFact, in_credit_village: bool, policy: &IntakePolicy) -> Money {
+pub fn effective_line(
+    rating: &RatingFact,
+    in_credit_village: bool,
+    policy: &IntakePolicy,
+) -> Money {
     let line = if in_credit_village {
-        rating.credit_line.uplift_pct(policy.credit_village_line_uplift_pct)
+        rating
+            .credit_line
+            .uplift_pct(policy.credit_village_line_uplift_pct)
     } else {
         rating.credit_line
     };
@@ -86,14 +92,21 @@ pub fn check(
                     None,
                     "no effective credit grade of A or better without veto",
                 )),
-                None => failures.push(Failure::new("R-CR-3", None, "household has no credit rating")),
+                None => failures.push(Failure::new(
+                    "R-CR-3",
+                    None,
+                    "household has no credit rating",
+                )),
             }
             let age = h.resident_id.age_on(today);
             if age < policy.min_age || age > policy.max_age {
                 failures.push(Failure::new(
                     "R-IN-3",
                     Some("household.resident_id"),
-                    format!("borrower is {age}; must be {} to {}", policy.min_age, policy.max_age),
+                    format!(
+                        "borrower is {age}; must be {} to {}",
+                        policy.min_age, policy.max_age
+                    ),
                 ));
             }
             if !h.self_use {
@@ -129,7 +142,11 @@ pub fn check(
         }
     }
     if facts.blacklisted {
-        failures.push(Failure::new("R-CR-10", None, "applicant is on the blacklist (失信黑名单)"));
+        failures.push(Failure::new(
+            "R-CR-10",
+            None,
+            "applicant is on the blacklist (失信黑名单)",
+        ));
     }
     if !form.purpose.is_production() {
         failures.push(Failure::new(
@@ -142,8 +159,15 @@ pub fn check(
         failures.push(Failure::new(
             "R-RK-9",
             None,
-            format!("lending suspended in {} (NPL circuit breaker)", area.as_str()),
+            format!(
+                "lending suspended in {} (NPL circuit breaker)",
+                area.as_str()
+            ),
         ));
     }
-    if failures.is_empty() { Ok(()) } else { Err(DomainError::Refused(failures)) }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::Refused(failures))
+    }
 }

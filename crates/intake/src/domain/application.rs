@@ -7,7 +7,9 @@
 //! returns the [`Moved`] record that the history keeps.
 
 use chrono::{Days, NaiveDate};
-use fupin_kernel::{AreaCode, AreaLevel, CalendarError, Money, WorkingDayCalendar, policy::IntakePolicy};
+use fupin_kernel::{
+    AreaCode, AreaLevel, CalendarError, Money, WorkingDayCalendar, policy::IntakePolicy,
+};
 
 use super::{Actor, ActorRole, ApplicantKind, Decision, DomainError, Status, Step, error::Failure};
 
@@ -65,13 +67,23 @@ pub fn step_days(step: Step, policy: &IntakePolicy) -> u32 {
 /// Who may file (and resubmit) an application for an applicant in `area` (R-IN-1): the
 /// village department of a household's village; for an enterprise or cooperative, the village
 /// department of its village or the district center. Returns the first step.
-pub fn filing_step(actor: &Actor, kind: ApplicantKind, area: &AreaCode) -> Result<Step, DomainError> {
+pub fn filing_step(
+    actor: &Actor,
+    kind: ApplicantKind,
+    area: &AreaCode,
+) -> Result<Step, DomainError> {
     match (kind, actor.role) {
-        (ApplicantKind::Household, ActorRole::VillageStaff) if actor.area == *area => Ok(Step::Village),
+        (ApplicantKind::Household, ActorRole::VillageStaff) if actor.area == *area => {
+            Ok(Step::Village)
+        }
         (ApplicantKind::Household, _) => Err(deny(
             "household applications are recorded by the village service department of the household's village (R-IN-1)",
         )),
-        (_, ActorRole::VillageStaff) if area.level() == AreaLevel::Village && actor.area == *area => Ok(Step::Village),
+        (_, ActorRole::VillageStaff)
+            if area.level() == AreaLevel::Village && actor.area == *area =>
+        {
+            Ok(Step::Village)
+        }
         (_, ActorRole::DistrictStaff) if actor.area.contains(area) => Ok(Step::District),
         _ => Err(deny(
             "enterprise applications are filed by the village department of its village or at the district center (R-IN-1)",
@@ -108,14 +120,21 @@ impl Application {
             recommended_on: None,
         };
         app.enter_step(step, today, policy, calendar)?;
-        let moved = Moved { from: None, to: app.status, action: "submit", reason: String::new() };
+        let moved = Moved {
+            from: None,
+            to: app.status,
+            action: "submit",
+            reason: String::new(),
+        };
         Ok((app, moved))
     }
 
     /// Staff see applications inside their area; a bank sees only those recommended to it.
     pub fn visible_to(&self, actor: &Actor) -> bool {
         match actor.role {
-            ActorRole::VillageStaff | ActorRole::TownStaff | ActorRole::DistrictStaff => actor.area.contains(&self.area),
+            ActorRole::VillageStaff | ActorRole::TownStaff | ActorRole::DistrictStaff => {
+                actor.area.contains(&self.area)
+            }
             ActorRole::Bank => self.bank_id.is_some() && self.bank_id == actor.bank_id,
             ActorRole::Operator => false,
         }
@@ -162,7 +181,11 @@ impl Application {
     }
 
     fn require_visible(&self, actor: &Actor) -> Result<(), DomainError> {
-        if self.visible_to(actor) { Ok(()) } else { Err(DomainError::NotVisible) }
+        if self.visible_to(actor) {
+            Ok(())
+        } else {
+            Err(DomainError::NotVisible)
+        }
     }
 
     /// Approve / reject / return at the village, town or district step (R-IN-2).
@@ -183,7 +206,10 @@ impl Application {
             other => {
                 return Err(state_refusal(
                     "R-IN-2",
-                    format!("application is {}, not awaiting a staff review", other.as_str()),
+                    format!(
+                        "application is {}, not awaiting a staff review",
+                        other.as_str()
+                    ),
                 ));
             }
         };
@@ -205,7 +231,8 @@ impl Application {
                         self.status = Status::PublicNotice;
                         self.leave_steps();
                         let days = policy.public_notice_calendar_days.max(1);
-                        self.notice_ends_on = today.checked_add_days(Days::new(u64::from(days - 1)));
+                        self.notice_ends_on =
+                            today.checked_add_days(Days::new(u64::from(days - 1)));
                     }
                     Step::Bank => unreachable!("bank is not a staff review step"),
                 }
@@ -213,7 +240,11 @@ impl Application {
             }
             Decision::Reject | Decision::ReturnForCorrection => {
                 if reason.is_empty() {
-                    return Err(DomainError::invalid("reason", "R-IN-2", "required to reject or return"));
+                    return Err(DomainError::invalid(
+                        "reason",
+                        "R-IN-2",
+                        "required to reject or return",
+                    ));
                 }
                 self.leave_steps();
                 if decision == Decision::Reject {
@@ -226,7 +257,12 @@ impl Application {
                 }
             }
         };
-        Ok(Moved { from: Some(from), to: self.status, action, reason: reason.to_owned() })
+        Ok(Moved {
+            from: Some(from),
+            to: self.status,
+            action,
+            reason: reason.to_owned(),
+        })
     }
 
     /// Resubmission after correction (退回补正): back to the step that returned it.
@@ -239,18 +275,30 @@ impl Application {
     ) -> Result<Moved, DomainError> {
         self.require_visible(actor)?;
         if self.status != Status::Returned {
-            return Err(state_refusal("R-IN-2", format!("application is {}, not returned", self.status.as_str())));
+            return Err(state_refusal(
+                "R-IN-2",
+                format!("application is {}, not returned", self.status.as_str()),
+            ));
         }
         filing_step(actor, self.kind, &self.area)?;
         let step = self.returned_from.unwrap_or(Step::Village);
         self.enter_step(step, today, policy, calendar)?;
         self.returned_from = None;
-        Ok(Moved { from: Some(Status::Returned), to: self.status, action: "resubmit", reason: String::new() })
+        Ok(Moved {
+            from: Some(Status::Returned),
+            to: self.status,
+            action: "resubmit",
+            reason: String::new(),
+        })
     }
 
     /// Staff who run the notice (district center) and the applicant's own tiers may record an
     /// objection; it holds the application until resolved (R-IN-5).
-    pub fn file_objection(&mut self, actor: &Actor, today: NaiveDate) -> Result<Option<Moved>, DomainError> {
+    pub fn file_objection(
+        &mut self,
+        actor: &Actor,
+        today: NaiveDate,
+    ) -> Result<Option<Moved>, DomainError> {
         self.require_visible(actor)?;
         if !actor.is_staff() {
             return Err(deny("objections are recorded by service staff"));
@@ -267,29 +315,55 @@ impl Application {
             }
             // Further objections while already held add to the hold.
             Status::OnHold if self.notice_ends_on.is_some_and(|end| today <= end) => Ok(None),
-            Status::PublicNotice | Status::OnHold => Err(state_refusal("R-IN-5", "the public notice period has ended")),
-            other => Err(state_refusal("R-IN-5", format!("application is {}, not under public notice", other.as_str()))),
+            Status::PublicNotice | Status::OnHold => Err(state_refusal(
+                "R-IN-5",
+                "the public notice period has ended",
+            )),
+            other => Err(state_refusal(
+                "R-IN-5",
+                format!("application is {}, not under public notice", other.as_str()),
+            )),
         }
     }
 
     /// Resolves one objection; `other_open` is how many other objections remain open.
-    pub fn resolve_objection(&mut self, actor: &Actor, upheld: bool, other_open: usize) -> Result<Option<Moved>, DomainError> {
+    pub fn resolve_objection(
+        &mut self,
+        actor: &Actor,
+        upheld: bool,
+        other_open: usize,
+    ) -> Result<Option<Moved>, DomainError> {
         self.require_visible(actor)?;
         if actor.role != ActorRole::DistrictStaff {
-            return Err(deny("objections are resolved by the district center (R-IN-5)"));
+            return Err(deny(
+                "objections are resolved by the district center (R-IN-5)",
+            ));
         }
         if self.status != Status::OnHold {
-            return Err(state_refusal("R-IN-5", format!("application is {}, not on hold", self.status.as_str())));
+            return Err(state_refusal(
+                "R-IN-5",
+                format!("application is {}, not on hold", self.status.as_str()),
+            ));
         }
         if upheld {
             self.status = Status::Rejected;
-            return Ok(Some(Moved { from: Some(Status::OnHold), to: Status::Rejected, action: "objection_upheld", reason: String::new() }));
+            return Ok(Some(Moved {
+                from: Some(Status::OnHold),
+                to: Status::Rejected,
+                action: "objection_upheld",
+                reason: String::new(),
+            }));
         }
         if other_open > 0 {
             return Ok(None);
         }
         self.status = Status::PublicNotice;
-        Ok(Some(Moved { from: Some(Status::OnHold), to: Status::PublicNotice, action: "objection_dismissed", reason: String::new() }))
+        Ok(Some(Moved {
+            from: Some(Status::OnHold),
+            to: Status::PublicNotice,
+            action: "objection_dismissed",
+            reason: String::new(),
+        }))
     }
 
     /// Recommendation to a partner bank after the notice period (R-IN-2, R-IN-5). Admission is
@@ -304,13 +378,18 @@ impl Application {
     ) -> Result<Moved, DomainError> {
         self.require_visible(actor)?;
         if actor.role != ActorRole::DistrictStaff {
-            return Err(deny("the district center recommends applications to banks (R-IN-2)"));
+            return Err(deny(
+                "the district center recommends applications to banks (R-IN-2)",
+            ));
         }
         match self.status {
             Status::PublicNotice => {}
             Status::OnHold => return Err(state_refusal("R-IN-5", "an objection is unresolved")),
             other => {
-                return Err(state_refusal("R-IN-2", format!("application is {}, not past public notice", other.as_str())));
+                return Err(state_refusal(
+                    "R-IN-2",
+                    format!("application is {}, not past public notice", other.as_str()),
+                ));
             }
         }
         if self.notice_ends_on.is_none_or(|end| today <= end) {
@@ -318,28 +397,54 @@ impl Application {
                 "R-IN-5",
                 format!(
                     "public notice runs until {}",
-                    self.notice_ends_on.map(|d| d.to_string()).unwrap_or_default()
+                    self.notice_ends_on
+                        .map(|d| d.to_string())
+                        .unwrap_or_default()
                 ),
             ));
         }
         self.enter_step(Step::Bank, today, policy, calendar)?;
         self.bank_id = Some(bank_id.to_owned());
         self.recommended_on = Some(today);
-        Ok(Moved { from: Some(Status::PublicNotice), to: Status::Recommended, action: "recommend", reason: bank_id.to_owned() })
+        Ok(Moved {
+            from: Some(Status::PublicNotice),
+            to: Status::Recommended,
+            action: "recommend",
+            reason: bank_id.to_owned(),
+        })
     }
 
     /// The bank's decision (R-IN-6). Only the bank it was recommended to may decide.
-    pub fn bank_decide(&mut self, actor: &Actor, approved: bool, reason: &str) -> Result<Moved, DomainError> {
+    pub fn bank_decide(
+        &mut self,
+        actor: &Actor,
+        approved: bool,
+        reason: &str,
+    ) -> Result<Moved, DomainError> {
         self.require_bank(actor)?;
         if self.status != Status::Recommended {
-            return Err(state_refusal("R-IN-6", format!("application is {}, not awaiting a bank decision", self.status.as_str())));
+            return Err(state_refusal(
+                "R-IN-6",
+                format!(
+                    "application is {}, not awaiting a bank decision",
+                    self.status.as_str()
+                ),
+            ));
         }
         self.leave_steps();
-        self.status = if approved { Status::BankApproved } else { Status::BankRejected };
+        self.status = if approved {
+            Status::BankApproved
+        } else {
+            Status::BankRejected
+        };
         Ok(Moved {
             from: Some(Status::Recommended),
             to: self.status,
-            action: if approved { "bank_approve" } else { "bank_reject" },
+            action: if approved {
+                "bank_approve"
+            } else {
+                "bank_reject"
+            },
             reason: reason.to_owned(),
         })
     }
@@ -348,10 +453,21 @@ impl Application {
     pub fn disburse(&mut self, actor: &Actor) -> Result<Moved, DomainError> {
         self.require_bank(actor)?;
         if self.status != Status::BankApproved {
-            return Err(state_refusal("R-IN-6", format!("application is {}, not approved by the bank", self.status.as_str())));
+            return Err(state_refusal(
+                "R-IN-6",
+                format!(
+                    "application is {}, not approved by the bank",
+                    self.status.as_str()
+                ),
+            ));
         }
         self.status = Status::Disbursed;
-        Ok(Moved { from: Some(Status::BankApproved), to: Status::Disbursed, action: "disburse", reason: String::new() })
+        Ok(Moved {
+            from: Some(Status::BankApproved),
+            to: Status::Disbursed,
+            action: "disburse",
+            reason: String::new(),
+        })
     }
 
     fn require_bank(&self, actor: &Actor) -> Result<(), DomainError> {

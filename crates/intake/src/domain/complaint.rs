@@ -26,13 +26,25 @@ impl Complaint {
     ) -> Result<Self, DomainError> {
         if !actor.is_staff() || !actor.area.contains(&area) {
             return Err(DomainError::PermissionDenied(
-                "complaints are lodged by service staff for an area inside their own (R-IN-7)".into(),
+                "complaints are lodged by service staff for an area inside their own (R-IN-7)"
+                    .into(),
             ));
         }
         let due_on = calendar.add_working_days(today, answer_days).map_err(|e| {
-            DomainError::Refused(vec![Failure::new("R-IN-7", None, format!("cannot compute the answer deadline: {e}"))])
+            DomainError::Refused(vec![Failure::new(
+                "R-IN-7",
+                None,
+                format!("cannot compute the answer deadline: {e}"),
+            )])
         })?;
-        Ok(Self { area, assigned_to: None, answered: false, lodged_on: today, due_on, overdue_alerted: false })
+        Ok(Self {
+            area,
+            assigned_to: None,
+            answered: false,
+            lodged_on: today,
+            due_on,
+            overdue_alerted: false,
+        })
     }
 
     /// Staff see complaints about their area, and those assigned to their organisation.
@@ -48,7 +60,9 @@ impl Complaint {
         if !self.visible_to(actor) {
             return Err(DomainError::NotVisible);
         }
-        if !actor.area.contains(&self.area) || !matches!(actor.role, ActorRole::TownStaff | ActorRole::DistrictStaff) {
+        if !actor.area.contains(&self.area)
+            || !matches!(actor.role, ActorRole::TownStaff | ActorRole::DistrictStaff)
+        {
             return Err(DomainError::PermissionDenied(
                 "complaints are assigned by the town station or district center over the complaint's area (R-IN-7)".into(),
             ));
@@ -72,11 +86,16 @@ impl Complaint {
             return Err(DomainError::NotVisible);
         }
         match &self.assigned_to {
-            None => Err(DomainError::refused("R-IN-7", "complaint is not assigned yet")),
+            None => Err(DomainError::refused(
+                "R-IN-7",
+                "complaint is not assigned yet",
+            )),
             Some(org) if *org != actor.area => Err(DomainError::PermissionDenied(
                 "only the organisation the complaint is assigned to answers it (R-IN-7)".into(),
             )),
-            Some(_) if self.answered => Err(DomainError::refused("R-IN-7", "complaint already answered")),
+            Some(_) if self.answered => {
+                Err(DomainError::refused("R-IN-7", "complaint already answered"))
+            }
             Some(_) => {
                 self.answered = true;
                 Ok(())

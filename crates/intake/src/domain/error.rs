@@ -9,8 +9,16 @@ pub struct Failure {
 }
 
 impl Failure {
-    pub fn new(rule: &'static str, field: Option<&'static str>, message: impl Into<String>) -> Self {
-        Self { rule, field, message: message.into() }
+    pub fn new(
+        rule: &'static str,
+        field: Option<&'static str>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            rule,
+            field,
+            message: message.into(),
+        }
     }
 }
 
@@ -18,7 +26,11 @@ impl Failure {
 pub enum DomainError {
     /// Bad input: the field and the rule it breaks (R-X-3).
     #[error("{field}: {message} [{rule}]")]
-    Invalid { field: &'static str, rule: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        rule: &'static str,
+        message: String,
+    },
     /// Admission or state refusal; lists every failed rule (R-IN-3).
     #[error("refused: {0:?}")]
     Refused(Vec<Failure>),
@@ -32,7 +44,11 @@ pub enum DomainError {
 
 impl DomainError {
     pub fn invalid(field: &'static str, rule: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid { field, rule, message: message.into() }
+        Self::Invalid {
+            field,
+            rule,
+            message: message.into(),
+        }
     }
 
     pub fn refused(rule: &'static str, message: impl Into<String>) -> Self {

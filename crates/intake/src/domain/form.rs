@@ -2,7 +2,9 @@
 //! [`ApplicationForm`] (resident ID / USCC check digits, area code shapes, money with at most two
 //! decimals); [`validate`] then checks what needs the area registry and the policy in force.
 
-use fupin_kernel::{AreaCode, AreaLevel, AreaRegistry, Money, ResidentId, Uscc, policy::IntakePolicy};
+use fupin_kernel::{
+    AreaCode, AreaLevel, AreaRegistry, Money, ResidentId, Uscc, policy::IntakePolicy,
+};
 
 use super::{ApplicantKind, DomainError, Purpose};
 
@@ -78,24 +80,47 @@ const MAX_NAME: usize = 100;
 const MAX_TEXT: usize = 2000;
 
 /// Field-level checks that need the area registry and the policy (R-IN-1, R-IN-3 caps).
-pub fn validate(form: &ApplicationForm, areas: &AreaRegistry, policy: &IntakePolicy) -> Result<(), DomainError> {
+pub fn validate(
+    form: &ApplicationForm,
+    areas: &AreaRegistry,
+    policy: &IntakePolicy,
+) -> Result<(), DomainError> {
     match &form.applicant {
         Applicant::Household(h) => {
             text("household.name", &h.name, MAX_NAME, true)?;
-            if !h.phone.is_empty() && !(h.phone.len() == 11 && h.phone.bytes().all(|b| b.is_ascii_digit())) {
-                return Err(DomainError::invalid("household.phone", "R-IN-1", "must be an 11-digit mobile number"));
+            if !h.phone.is_empty()
+                && !(h.phone.len() == 11 && h.phone.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(DomainError::invalid(
+                    "household.phone",
+                    "R-IN-1",
+                    "must be an 11-digit mobile number",
+                ));
             }
             if h.village.level() != AreaLevel::Village {
-                return Err(DomainError::invalid("household.village_code", "R-IN-1", "must be a 12-digit village code"));
+                return Err(DomainError::invalid(
+                    "household.village_code",
+                    "R-IN-1",
+                    "must be a 12-digit village code",
+                ));
             }
             if !areas.exists(&h.village) {
                 return Err(DomainError::invalid(
                     "household.village_code",
                     "R-IN-1",
-                    format!("{} is not a village of district {}", h.village.as_str(), areas.district().code().as_str()),
+                    format!(
+                        "{} is not a village of district {}",
+                        h.village.as_str(),
+                        areas.district().code().as_str()
+                    ),
                 ));
             }
-            text("household.poor_household_number", &h.poor_household_number, 64, false)?;
+            text(
+                "household.poor_household_number",
+                &h.poor_household_number,
+                64,
+                false,
+            )?;
             if form.amount > policy.max_amount {
                 return Err(DomainError::invalid(
                     "amount",
@@ -113,31 +138,55 @@ pub fn validate(form: &ApplicationForm, areas: &AreaRegistry, policy: &IntakePol
         }
         Applicant::Enterprise(e) => {
             text("enterprise.name", &e.name, MAX_NAME, true)?;
-            text("enterprise.legal_representative", &e.legal_representative, MAX_NAME, false)?;
+            text(
+                "enterprise.legal_representative",
+                &e.legal_representative,
+                MAX_NAME,
+                false,
+            )?;
             if e.area.level() == AreaLevel::District && &e.area != areas.district().code() {
-                return Err(DomainError::invalid("enterprise.area_code", "R-IN-1", "not this district"));
+                return Err(DomainError::invalid(
+                    "enterprise.area_code",
+                    "R-IN-1",
+                    "not this district",
+                ));
             }
             if !areas.exists(&e.area) {
                 return Err(DomainError::invalid(
                     "enterprise.area_code",
                     "R-IN-1",
-                    format!("{} is not an area of district {}", e.area.as_str(), areas.district().code().as_str()),
+                    format!(
+                        "{} is not an area of district {}",
+                        e.area.as_str(),
+                        areas.district().code().as_str()
+                    ),
                 ));
             }
             if form.term_months > policy.enterprise_max_term_months {
                 return Err(DomainError::invalid(
                     "term_months",
                     "R-IN-3",
-                    format!("at most {} months for an enterprise or cooperative", policy.enterprise_max_term_months),
+                    format!(
+                        "at most {} months for an enterprise or cooperative",
+                        policy.enterprise_max_term_months
+                    ),
                 ));
             }
         }
     }
     if form.amount.is_zero() {
-        return Err(DomainError::invalid("amount", "R-IN-1", "must be greater than zero"));
+        return Err(DomainError::invalid(
+            "amount",
+            "R-IN-1",
+            "must be greater than zero",
+        ));
     }
     if form.term_months == 0 {
-        return Err(DomainError::invalid("term_months", "R-IN-1", "must be at least 1"));
+        return Err(DomainError::invalid(
+            "term_months",
+            "R-IN-1",
+            "must be at least 1",
+        ));
     }
     text("project_description", &form.description, MAX_TEXT, false)?;
     Ok(())
@@ -148,7 +197,11 @@ fn text(field: &'static str, value: &str, max: usize, required: bool) -> Result<
         return Err(DomainError::invalid(field, "R-IN-1", "required"));
     }
     if value.chars().count() > max {
-        return Err(DomainError::invalid(field, "R-IN-1", format!("at most {max} characters")));
+        return Err(DomainError::invalid(
+            field,
+            "R-IN-1",
+            format!("at most {max} characters"),
+        ));
     }
     Ok(())
 }

@@ -234,6 +234,9 @@ pub struct Actor {
 
 impl Actor {
     pub fn is_staff(&self) -> bool {
-        matches!(self.role, ActorRole::VillageStaff | ActorRole::TownStaff | ActorRole::DistrictStaff)
+        matches!(
+            self.role,
+            ActorRole::VillageStaff | ActorRole::TownStaff | ActorRole::DistrictStaff
+        )
     }
 }

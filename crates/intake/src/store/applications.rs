@@ -79,7 +79,8 @@ impl ApplicationRow {
     /// a value that fails to parse is corruption, reported as an internal error.
     pub fn aggregate(&self) -> anyhow::Result<Application> {
         Ok(Application {
-            kind: ApplicantKind::parse(&self.kind).ok_or_else(|| anyhow::anyhow!("bad kind {}", self.kind))?,
+            kind: ApplicantKind::parse(&self.kind)
+                .ok_or_else(|| anyhow::anyhow!("bad kind {}", self.kind))?,
             area: AreaCode::parse(&self.area_code)?,
             amount: Money::from_decimal(self.amount)?,
             term_months: u32::try_from(self.term_months)?,
@@ -116,10 +117,14 @@ impl ApplicationRow {
     }
 }
 
-const COLUMNS: &str = "id, kind, applicant_id, applicant_name, phone, poor_household_number, self_use, \
+macro_rules! app_columns {
+    () => {
+        "id, kind, applicant_id, applicant_name, phone, poor_household_number, self_use, \
     village_code, town_code, area_code, amount, term_months, purpose, project_description, status, \
     returned_from, step_seq, step_started_on, step_due_on, overdue_alerted_seq, notice_ends_on, bank_id, \
-    recommended_on, decision, disbursement, submitted_by, policy_version, submitted_at, updated_at, version";
+    recommended_on, decision, disbursement, submitted_by, policy_version, submitted_at, updated_at, version"
+    };
+}
 
 pub async fn insert(conn: &mut PgConnection, r: &ApplicationRow) -> sqlx::Result<()> {
     sqlx::query(
@@ -202,18 +207,29 @@ pub async fn update(conn: &mut PgConnection, r: &ApplicationRow) -> sqlx::Result
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<ApplicationRow>> {
-    sqlx::query_as(&format!("select {COLUMNS} from applications where id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as(concat!(
+        "select ",
+        app_columns!(),
+        " from applications where id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
 }
 
 /// Reads and locks the row for the rest of the transaction.
-pub async fn get_for_update(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<ApplicationRow>> {
-    sqlx::query_as(&format!("select {COLUMNS} from applications where id = $1 for update"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+pub async fn get_for_update(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> sqlx::Result<Option<ApplicationRow>> {
+    sqlx::query_as(concat!(
+        "select ",
+        app_columns!(),
+        " from applications where id = $1 for update"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 pub async fn record_transition(
@@ -254,7 +270,12 @@ pub struct TransitionRow {
     pub at: DateTime<Utc>,
 }
 
-pub async fn transitions(pool: &PgPool, app: Uuid, after: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<TransitionRow>> {
+pub async fn transitions(
+    pool: &PgPool,
+    app: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<TransitionRow>> {
     sqlx::query_as(
         r#"select id, from_status, to_status, action, actor, actor_role, reason, at from transitions
            where application_id = $1 and ($2::uuid is null or id > $2) order by id limit $3"#,
@@ -283,8 +304,7 @@ pub struct ListFilter {
 }
 
 pub async fn list(pool: &PgPool, f: &ListFilter) -> sqlx::Result<Vec<ApplicationRow>> {
-    sqlx::query_as(&format!(
-        r#"select {COLUMNS} from applications
+    sqlx::query_as(concat!(r#"select "#, app_columns!(), r#" from applications
            where ($1::text is null or area_code like $1 || '%')
              and ($2::text is null or bank_id = $2)
              and (cardinality($3::text[]) = 0 or status = any($3))
@@ -292,8 +312,7 @@ pub async fn list(pool: &PgPool, f: &ListFilter) -> sqlx::Result<Vec<Application
              and ($5::date is null or recommended_on >= $5)
              and ($6::date is null or recommended_on < $6)
              and ($7::uuid is null or id > $7)
-           order by id limit $8"#
-    ))
+           order by id limit $8"#))
     .bind(&f.area_prefix)
     .bind(&f.bank_id)
     .bind(&f.statuses)
@@ -307,9 +326,15 @@ pub async fn list(pool: &PgPool, f: &ListFilter) -> sqlx::Result<Vec<Application
 }
 
 /// Rows whose current step is past due and not yet alerted, locked for this scan.
-pub async fn overdue_unalerted(conn: &mut PgConnection, today: NaiveDate, limit: i64) -> sqlx::Result<Vec<ApplicationRow>> {
-    sqlx::query_as(&format!(
-        r#"select {COLUMNS} from applications
+pub async fn overdue_unalerted(
+    conn: &mut PgConnection,
+    today: NaiveDate,
+    limit: i64,
+) -> sqlx::Result<Vec<ApplicationRow>> {
+    sqlx::query_as(concat!(
+        r#"select "#,
+        app_columns!(),
+        r#" from applications
            where step_due_on < $1
              and status in ('village_review','town_review','district_review','recommended')
              and overdue_alerted_seq is distinct from step_seq
@@ -342,7 +367,11 @@ pub struct ObjectionRow {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
-pub async fn insert_objection(conn: &mut PgConnection, o: &ObjectionRow, filed_by: &str) -> sqlx::Result<()> {
+pub async fn insert_objection(
+    conn: &mut PgConnection,
+    o: &ObjectionRow,
+    filed_by: &str,
+) -> sqlx::Result<()> {
     sqlx::query(
         r#"insert into objections (id, application_id, objector, content, state, filed_by, filed_at)
            values ($1, $2, $3, $4, 'open', $5, $6)"#,
@@ -358,7 +387,10 @@ pub async fn insert_objection(conn: &mut PgConnection, o: &ObjectionRow, filed_b
     Ok(())
 }
 
-pub async fn objection_for_update(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<ObjectionRow>> {
+pub async fn objection_for_update(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> sqlx::Result<Option<ObjectionRow>> {
     sqlx::query_as(
         r#"select id, application_id, objector, content, state, resolution, filed_at, resolved_at
            from objections where id = $1 for update"#,
@@ -368,12 +400,18 @@ pub async fn objection_for_update(conn: &mut PgConnection, id: Uuid) -> sqlx::Re
     .await
 }
 
-pub async fn open_objections_except(conn: &mut PgConnection, app: Uuid, except: Uuid) -> sqlx::Result<i64> {
-    sqlx::query_scalar("select count(*) from objections where application_id = $1 and state = 'open' and id <> $2")
-        .bind(app)
-        .bind(except)
-        .fetch_one(conn)
-        .await
+pub async fn open_objections_except(
+    conn: &mut PgConnection,
+    app: Uuid,
+    except: Uuid,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "select count(*) from objections where application_id = $1 and state = 'open' and id <> $2",
+    )
+    .bind(app)
+    .bind(except)
+    .fetch_one(conn)
+    .await
 }
 
 pub async fn resolve_objection(

@@ -48,7 +48,11 @@ impl Delivered {
 
 pub trait EventHandler: Send + Sync + 'static {
     /// Applies the event inside the consumer's transaction. An error rolls everything back.
-    fn handle<'a>(&'a self, conn: &'a mut PgConnection, event: &'a Delivered) -> BoxFuture<'a, anyhow::Result<()>>;
+    fn handle<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        event: &'a Delivered,
+    ) -> BoxFuture<'a, anyhow::Result<()>>;
 }
 
 #[derive(Clone, Debug)]
@@ -88,12 +92,26 @@ pub async fn create(bus: &EventBus, config: &ConsumerConfig) -> anyhow::Result<P
         .get_stream(&bus.stream)
         .await
         .map_err(|e| anyhow::anyhow!("stream {}: {e}", bus.stream))?;
-    let filter_subjects = config.event_types.iter().map(|t| bus.subject_for(t)).collect();
+    let mut filter_subjects: Vec<String> = config
+        .event_types
+        .iter()
+        .map(|t| bus.subject_for(t))
+        .collect();
+    // `filter_subjects` needs nats-server >= 2.10; an older server silently drops it and the
+    // consumer would receive every subject of the stream (dead letters included). One subject
+    // goes in `filter_subject`, which every JetStream server honours; `consume` also skips any
+    // subject it did not ask for.
+    let filter_subject = if filter_subjects.len() == 1 {
+        filter_subjects.remove(0)
+    } else {
+        String::new()
+    };
     let consumer = stream
         .get_or_create_consumer(
             &config.name,
             pull::Config {
                 durable_name: Some(config.name.clone()),
+                filter_subject,
                 filter_subjects,
                 ack_policy: AckPolicy::Explicit,
                 deliver_policy: DeliverPolicy::All,
@@ -117,7 +135,9 @@ pub fn delivered(msg: &jetstream::Message) -> Delivered {
         .unwrap_or_else(|| format!("seq-{}", info.as_ref().map_or(0, |i| i.stream_sequence)));
     Delivered {
         id,
-        ce_type: headers::get(h, headers::CE_TYPE).unwrap_or_default().to_owned(),
+        ce_type: headers::get(h, headers::CE_TYPE)
+            .unwrap_or_default()
+            .to_owned(),
         subject: msg.subject.to_string(),
         payload: msg.payload.clone(),
         time: headers::get(h, headers::CE_TIME).map(str::to_owned),
@@ -189,6 +209,11 @@ async fn consume(
     shutdown: &mut Shutdown,
 ) -> anyhow::Result<()> {
     let consumer = create(bus, config).await?;
+    let wanted: Vec<String> = config
+        .event_types
+        .iter()
+        .map(|t| bus.subject_for(t))
+        .collect();
     let mut messages = consumer.messages().await?;
     loop {
         let next = tokio::select! {
@@ -199,6 +224,12 @@ async fn consume(
             anyhow::bail!("message stream ended");
         };
         let msg = msg.map_err(|e| anyhow::anyhow!("receiving: {e}"))?;
+        if !wanted.iter().any(|s| s.as_str() == msg.subject.as_str()) {
+            // Only on a server that ignored `filter_subjects` (see `create`): not ours.
+            tracing::debug!(subject = %msg.subject, "skipping an event type this consumer did not ask for");
+            msg.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
+            continue;
+        }
         let event = delivered(&msg);
         match apply_once(pool, &config.name, handler, &event).await {
             Ok(outcome) => {
@@ -208,12 +239,19 @@ async fn consume(
             Err(e) if event.delivery >= config.max_attempts => {
                 tracing::error!(event_id = %event.id, attempts = event.delivery, error = %e, "dead-lettering event");
                 dead_letter(bus, config, &msg, &e).await?;
-                msg.ack_with(AckKind::Term).await.map_err(|e| anyhow::anyhow!("term: {e}"))?;
+                msg.ack_with(AckKind::Term)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("term: {e}"))?;
             }
             Err(e) => {
                 tracing::warn!(event_id = %event.id, attempt = event.delivery, error = %e, "handler failed; will retry");
-                let delay = config.retry_backoff * 2u32.saturating_pow(event.delivery.clamp(1, 10) as u32 - 1).min(64);
-                msg.ack_with(AckKind::Nak(Some(delay))).await.map_err(|e| anyhow::anyhow!("nak: {e}"))?;
+                let delay = config.retry_backoff
+                    * 2u32
+                        .saturating_pow(event.delivery.clamp(1, 10) as u32 - 1)
+                        .min(64);
+                msg.ack_with(AckKind::Nak(Some(delay)))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("nak: {e}"))?;
             }
         }
     }
@@ -227,12 +265,24 @@ async fn dead_letter(
 ) -> anyhow::Result<()> {
     let mut h = msg.headers.clone().unwrap_or_default();
     // A fresh id: the dead letter is a new message, not a duplicate of the original.
-    let original_id = headers::get(msg.headers.as_ref(), headers::CE_ID).unwrap_or_default().to_owned();
-    h.insert(headers::NATS_MSG_ID, format!("dlq-{}-{original_id}", config.name).as_str());
-    h.insert(headers::DLQ_ERROR, format!("{error:#}").replace(['\r', '\n'], " ").as_str());
+    let original_id = headers::get(msg.headers.as_ref(), headers::CE_ID)
+        .unwrap_or_default()
+        .to_owned();
+    h.insert(
+        headers::NATS_MSG_ID,
+        format!("dlq-{}-{original_id}", config.name).as_str(),
+    );
+    h.insert(
+        headers::DLQ_ERROR,
+        format!("{error:#}").replace(['\r', '\n'], " ").as_str(),
+    );
     h.insert(headers::DLQ_ORIGINAL_SUBJECT, msg.subject.as_str());
     bus.js
-        .publish_with_headers(bus.dead_letter_subject(&config.name), h, msg.payload.clone())
+        .publish_with_headers(
+            bus.dead_letter_subject(&config.name),
+            h,
+            msg.payload.clone(),
+        )
         .await?
         .await?;
     Ok(())

@@ -30,7 +30,12 @@ pub struct EventBus {
 impl EventBus {
     /// Connects to NATS (retrying the first connection, reconnecting forever afterwards) and
     /// makes sure the stream exists.
-    pub async fn connect(url: &str, prefix: &str, stream: &str, source: &str) -> anyhow::Result<Self> {
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        stream: &str,
+        source: &str,
+    ) -> anyhow::Result<Self> {
         let client = async_nats::ConnectOptions::new()
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(5))
@@ -38,7 +43,12 @@ impl EventBus {
             .connect(url)
             .await?;
         let js = async_nats::jetstream::new(client);
-        let bus = Self { js, prefix: prefix.to_owned(), stream: stream.to_owned(), source: source.to_owned() };
+        let bus = Self {
+            js,
+            prefix: prefix.to_owned(),
+            stream: stream.to_owned(),
+            source: source.to_owned(),
+        };
         stream::ensure_stream(&bus).await?;
         Ok(bus)
     }

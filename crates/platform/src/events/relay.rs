@@ -61,14 +61,25 @@ struct Row {
     created_at: DateTime<Utc>,
 }
 
-pub fn spawn(pool: PgPool, bus: EventBus, config: RelayConfig, shutdown: Shutdown) -> (RelayHandle, JoinHandle<()>) {
+pub fn spawn(
+    pool: PgPool,
+    bus: EventBus,
+    config: RelayConfig,
+    shutdown: Shutdown,
+) -> (RelayHandle, JoinHandle<()>) {
     let wake = Arc::new(Notify::new());
     let handle = RelayHandle { wake: wake.clone() };
     let task = tokio::spawn(run(pool, bus, config, wake, shutdown));
     (handle, task)
 }
 
-async fn run(pool: PgPool, bus: EventBus, config: RelayConfig, wake: Arc<Notify>, mut shutdown: Shutdown) {
+async fn run(
+    pool: PgPool,
+    bus: EventBus,
+    config: RelayConfig,
+    wake: Arc<Notify>,
+    mut shutdown: Shutdown,
+) {
     let mut backoff = Duration::from_millis(100);
     while !shutdown.is_triggered() {
         match lead(&pool, &bus, &config, &wake, &mut shutdown).await {
@@ -181,6 +192,11 @@ async fn publish(bus: &EventBus, config: &RelayConfig, row: &Row) -> anyhow::Res
     })
     .await
     .map_err(|_| anyhow::anyhow!("no JetStream ack within {:?}", config.ack_timeout))??;
-    tracing::debug!(seq = row.seq, stream_seq = ack.sequence, duplicate = ack.duplicate, "published");
+    tracing::debug!(
+        seq = row.seq,
+        stream_seq = ack.sequence,
+        duplicate = ack.duplicate,
+        "published"
+    );
     Ok(())
 }

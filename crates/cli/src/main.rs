@@ -1,0 +1,193 @@
+//! `fupinctl`: the operator CLI of the fupin platform.
+//!
+//! - `token`: a development bearer token (HS256 with the platform's key);
+//! - `events tail`: a plain JetStream subscriber printing the platform's events, decoded;
+//! - `demo seed`: loads the demo district's read-model facts and one demo application;
+//! - `intake submit|get`: convenience calls to the intake service;
+//! - `clock set|reset|get`: the test clock of a service started with `FUPIN_TEST_CLOCK=1`.
+
+mod clock;
+mod demo;
+mod events_tail;
+mod grpc;
+mod intake_cmd;
+mod token;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use fupin_platform::config::DEV_JWT_SECRET;
+
+/// Connection settings shared by every command.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Global {
+    /// NATS server with JetStream.
+    #[arg(
+        long,
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:54222",
+        global = true
+    )]
+    pub nats_url: String,
+    /// Key that signs bearer tokens (must match the services' AUTH_JWT_SECRET).
+    #[arg(
+        long,
+        env = "AUTH_JWT_SECRET",
+        default_value = DEV_JWT_SECRET,
+        hide_env_values = true,
+        hide_default_value = true,
+        global = true
+    )]
+    pub secret: String,
+    /// First token of event subjects (`<prefix>.<ctx>.v1.<Event>`).
+    #[arg(
+        long,
+        env = "EVENT_SUBJECT_PREFIX",
+        default_value = "fupin",
+        global = true
+    )]
+    pub prefix: String,
+    /// JetStream stream carrying every event.
+    #[arg(long, env = "EVENT_STREAM", default_value = "FUPIN", global = true)]
+    pub stream: String,
+    /// gRPC endpoint of the intake service.
+    #[arg(
+        long,
+        env = "INTAKE_ADDR",
+        default_value = "http://127.0.0.1:50051",
+        global = true
+    )]
+    pub intake: String,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "fupinctl",
+    version,
+    about = "Operator CLI of the fupin microcredit platform"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print a development bearer token (JWT, HS256).
+    Token(token::TokenArgs),
+    /// Watch the platform's events on JetStream.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+    /// Demo data for the demo district (410311).
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
+    /// Convenience calls to the intake service.
+    Intake {
+        #[command(subcommand)]
+        command: intake_cmd::IntakeCommand,
+    },
+    /// The test clock of the intake service (only when it runs with FUPIN_TEST_CLOCK=1).
+    Clock {
+        #[command(subcommand)]
+        command: clock::ClockCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum EventsCommand {
+    /// Print events as they arrive (an ephemeral ordered consumer; nothing is acknowledged).
+    Tail(events_tail::TailArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum DemoCommand {
+    /// Publish the demo district's ratings, credit village, blacklist, qualified cooperative and
+    /// NPL suspension, then submit one demo application through intake (if it is running).
+    Seed,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("fupinctl: error: starting the tokio runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("fupinctl: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Token(args) => token::run(g, &args),
+        Command::Events {
+            command: EventsCommand::Tail(args),
+        } => events_tail::run(g, &args).await,
+        Command::Demo {
+            command: DemoCommand::Seed,
+        } => demo::seed(g).await,
+        Command::Intake { command } => intake_cmd::run(g, command).await,
+        Command::Clock { command } => clock::run(g, command).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_the_documented_commands() {
+        let cli = Cli::try_parse_from([
+            "fupinctl",
+            "events",
+            "tail",
+            "--from-start",
+            "--count",
+            "5",
+            "--timeout-secs",
+            "5",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Command::Events { .. }));
+        let cli = Cli::try_parse_from(["fupinctl", "--prefix", "t1", "demo", "seed"]).unwrap();
+        assert_eq!(cli.global.prefix, "t1");
+        let cli = Cli::try_parse_from([
+            "fupinctl",
+            "token",
+            "--role",
+            "village_staff",
+            "--area",
+            "410311100201",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Command::Token(_)));
+        assert!(Cli::try_parse_from(["fupinctl", "clock", "reset"]).is_ok());
+        assert!(
+            Cli::try_parse_from(["fupinctl", "clock", "set", "2026-10-09T09:00:00+08:00"]).is_ok()
+        );
+    }
+}

@@ -1,0 +1,364 @@
+//! Wire <-> domain conversions in one place. Parsing errors name the request field and rule.
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use fupin_kernel::{AreaCode, Money, ResidentId, Uscc};
+use fupin_platform::{Caller, Role};
+use fupin_proto::{common::v1 as common, intake::v1 as pb};
+use rust_decimal::Decimal;
+
+use crate::{
+    domain::{
+        Actor, ActorRole, ApplicantKind, Decision, DomainError, Purpose, Status, Step,
+        form::{Applicant, ApplicationForm, EnterpriseApplicant, HouseholdApplicant},
+    },
+    store::applications::{ApplicationRow, TransitionRow},
+};
+
+pub fn actor(c: &Caller) -> Actor {
+    Actor {
+        subject: c.subject.clone(),
+        role: match c.role {
+            Role::VillageStaff => ActorRole::VillageStaff,
+            Role::TownStaff => ActorRole::TownStaff,
+            Role::DistrictStaff => ActorRole::DistrictStaff,
+            Role::Bank => ActorRole::Bank,
+            Role::Operator => ActorRole::Operator,
+        },
+        area: c.area.clone(),
+        bank_id: c.bank_id.clone(),
+    }
+}
+
+pub fn money(
+    field: &'static str,
+    rule: &'static str,
+    m: Option<&common::Money>,
+) -> Result<Money, DomainError> {
+    let s = m.map(|m| m.amount.as_str()).unwrap_or_default();
+    if s.is_empty() {
+        return Err(DomainError::invalid(field, rule, "required"));
+    }
+    Money::parse(s).map_err(|e| DomainError::invalid(field, rule, e.to_string()))
+}
+
+pub fn pb_money(m: Money) -> Option<common::Money> {
+    Some(common::Money {
+        amount: m.to_string(),
+    })
+}
+
+pub fn date(field: &'static str, rule: &'static str, s: &str) -> Result<NaiveDate, DomainError> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| DomainError::invalid(field, rule, format!("{s:?} is not a YYYY-MM-DD date")))
+}
+
+pub fn opt_date(
+    field: &'static str,
+    rule: &'static str,
+    s: &str,
+) -> Result<Option<NaiveDate>, DomainError> {
+    if s.is_empty() {
+        Ok(None)
+    } else {
+        date(field, rule, s).map(Some)
+    }
+}
+
+pub fn uuid(field: &'static str, s: &str) -> Result<uuid::Uuid, DomainError> {
+    uuid::Uuid::parse_str(s).map_err(|_| DomainError::invalid(field, "R-X-3", "not a valid id"))
+}
+
+pub fn purpose(code: i32) -> Result<Purpose, DomainError> {
+    Purpose::from_code(code)
+        .ok_or_else(|| DomainError::invalid("purpose", "R-IN-1", "a purpose category is required"))
+}
+
+pub fn status_from_pb(code: i32) -> Result<Status, DomainError> {
+    Ok(match pb::Status::try_from(code) {
+        Ok(pb::Status::VillageReview) => Status::VillageReview,
+        Ok(pb::Status::TownReview) => Status::TownReview,
+        Ok(pb::Status::DistrictReview) => Status::DistrictReview,
+        Ok(pb::Status::PublicNotice) => Status::PublicNotice,
+        Ok(pb::Status::OnHold) => Status::OnHold,
+        Ok(pb::Status::Recommended) => Status::Recommended,
+        Ok(pb::Status::BankApproved) => Status::BankApproved,
+        Ok(pb::Status::BankRejected) => Status::BankRejected,
+        Ok(pb::Status::Disbursed) => Status::Disbursed,
+        Ok(pb::Status::Rejected) => Status::Rejected,
+        Ok(pb::Status::Returned) => Status::Returned,
+        Ok(pb::Status::Unspecified) | Err(_) => {
+            return Err(DomainError::invalid(
+                "statuses",
+                "R-X-3",
+                format!("unknown status {code}"),
+            ));
+        }
+    })
+}
+
+pub fn status_to_pb(s: Status) -> pb::Status {
+    match s {
+        Status::VillageReview => pb::Status::VillageReview,
+        Status::TownReview => pb::Status::TownReview,
+        Status::DistrictReview => pb::Status::DistrictReview,
+        Status::PublicNotice => pb::Status::PublicNotice,
+        Status::OnHold => pb::Status::OnHold,
+        Status::Recommended => pb::Status::Recommended,
+        Status::BankApproved => pb::Status::BankApproved,
+        Status::BankRejected => pb::Status::BankRejected,
+        Status::Disbursed => pb::Status::Disbursed,
+        Status::Rejected => pb::Status::Rejected,
+        Status::Returned => pb::Status::Returned,
+    }
+}
+
+pub fn step_to_pb(s: Option<Step>) -> pb::Step {
+    match s {
+        None => pb::Step::Unspecified,
+        Some(Step::Village) => pb::Step::Village,
+        Some(Step::Town) => pb::Step::Town,
+        Some(Step::District) => pb::Step::District,
+        Some(Step::Bank) => pb::Step::Bank,
+    }
+}
+
+pub fn step_from_pb(code: i32) -> Result<Option<Step>, DomainError> {
+    Ok(match pb::Step::try_from(code) {
+        Ok(pb::Step::Unspecified) => None,
+        Ok(pb::Step::Village) => Some(Step::Village),
+        Ok(pb::Step::Town) => Some(Step::Town),
+        Ok(pb::Step::District) => Some(Step::District),
+        Ok(pb::Step::Bank) => Some(Step::Bank),
+        Err(_) => {
+            return Err(DomainError::invalid(
+                "step",
+                "R-X-3",
+                format!("unknown step {code}"),
+            ));
+        }
+    })
+}
+
+pub fn decision(code: i32) -> Result<Decision, DomainError> {
+    match pb::Decision::try_from(code) {
+        Ok(pb::Decision::Approve) => Ok(Decision::Approve),
+        Ok(pb::Decision::Reject) => Ok(Decision::Reject),
+        Ok(pb::Decision::ReturnForCorrection) => Ok(Decision::ReturnForCorrection),
+        _ => Err(DomainError::invalid(
+            "decision",
+            "R-IN-2",
+            "approve, reject or return_for_correction",
+        )),
+    }
+}
+
+pub fn kind_to_pb(k: ApplicantKind) -> pb::ApplicantKind {
+    match k {
+        ApplicantKind::Household => pb::ApplicantKind::Household,
+        ApplicantKind::Enterprise => pb::ApplicantKind::Enterprise,
+        ApplicantKind::Cooperative => pb::ApplicantKind::Cooperative,
+    }
+}
+
+/// R-IN-1: parses the applicant and the loan terms; check digits, code shapes, decimals.
+pub fn form(req: &pb::SubmitApplicationRequest) -> Result<ApplicationForm, DomainError> {
+    let kind = pb::ApplicantKind::try_from(req.kind).unwrap_or(pb::ApplicantKind::Unspecified);
+    let applicant = match (&req.applicant, kind) {
+        (None, _) => {
+            return Err(DomainError::invalid(
+                "applicant",
+                "R-IN-1",
+                "household or enterprise is required",
+            ));
+        }
+        (
+            Some(pb::submit_application_request::Applicant::Household(h)),
+            pb::ApplicantKind::Household | pb::ApplicantKind::Unspecified,
+        ) => Applicant::Household(HouseholdApplicant {
+            resident_id: ResidentId::parse(&h.resident_id).map_err(|e| {
+                DomainError::invalid("household.resident_id", "R-IN-1", e.to_string())
+            })?,
+            name: h.name.trim().to_owned(),
+            phone: h.phone.trim().to_owned(),
+            village: AreaCode::parse(&h.village_code).map_err(|e| {
+                DomainError::invalid("household.village_code", "R-IN-1", e.to_string())
+            })?,
+            poor_household_number: h.poor_household_number.trim().to_owned(),
+            self_use: h.household_borrows_uses_repays,
+        }),
+        (
+            Some(pb::submit_application_request::Applicant::Enterprise(e)),
+            pb::ApplicantKind::Enterprise | pb::ApplicantKind::Cooperative,
+        ) => Applicant::Enterprise(EnterpriseApplicant {
+            uscc: Uscc::parse(&e.uscc).map_err(|err| {
+                DomainError::invalid("enterprise.uscc", "R-IN-1", err.to_string())
+            })?,
+            name: e.name.trim().to_owned(),
+            area: AreaCode::parse(&e.area_code).map_err(|err| {
+                DomainError::invalid("enterprise.area_code", "R-IN-1", err.to_string())
+            })?,
+            kind: if kind == pb::ApplicantKind::Cooperative {
+                ApplicantKind::Cooperative
+            } else {
+                ApplicantKind::Enterprise
+            },
+            legal_representative: e.legal_representative.trim().to_owned(),
+        }),
+        (Some(pb::submit_application_request::Applicant::Enterprise(_)), _) => {
+            return Err(DomainError::invalid(
+                "kind",
+                "R-IN-1",
+                "an enterprise applicant needs kind ENTERPRISE or COOPERATIVE",
+            ));
+        }
+        (Some(pb::submit_application_request::Applicant::Household(_)), _) => {
+            return Err(DomainError::invalid(
+                "kind",
+                "R-IN-1",
+                "a household applicant needs kind HOUSEHOLD",
+            ));
+        }
+    };
+    Ok(ApplicationForm {
+        applicant,
+        amount: money("amount", "R-IN-1", req.amount.as_ref())?,
+        term_months: req.term_months,
+        purpose: purpose(req.purpose)?,
+        description: req.project_description.trim().to_owned(),
+    })
+}
+
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn opt_day(d: Option<NaiveDate>) -> String {
+    d.map(|d| d.to_string()).unwrap_or_default()
+}
+
+/// `410311********123X`: personal identifiers are masked unless the caller needs them (R-CR-11).
+pub fn mask(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    if chars.len() <= 10 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..6].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}{}{tail}", "*".repeat(chars.len() - 10))
+}
+
+/// Whether the caller's role needs the unmasked identifier: the bank that lends (R-CR-11).
+pub fn sees_identifiers(actor: &Actor) -> bool {
+    actor.role == ActorRole::Bank
+}
+
+pub fn application(r: &ApplicationRow, actor: &Actor, today: NaiveDate) -> pb::Application {
+    let status = r.status();
+    let step = status.step();
+    let overdue = step.is_some() && r.step_due_on.is_some_and(|d| today > d);
+    pb::Application {
+        id: r.id.to_string(),
+        kind: kind_to_pb(ApplicantKind::parse(&r.kind).unwrap_or(ApplicantKind::Household)) as i32,
+        applicant_id: if sees_identifiers(actor) {
+            r.applicant_id.clone()
+        } else {
+            mask(&r.applicant_id)
+        },
+        applicant_name: r.applicant_name.clone(),
+        village_code: r.village_code.clone().unwrap_or_default(),
+        town_code: r.town_code.clone().unwrap_or_default(),
+        area_code: r.area_code.clone(),
+        amount: Some(common::Money {
+            amount: format!("{:.2}", r.amount),
+        }),
+        term_months: r.term_months as u32,
+        purpose: r.purpose,
+        project_description: r.project_description.clone(),
+        status: status_to_pb(status) as i32,
+        current_step: step_to_pb(step) as i32,
+        step_due_on: if step.is_some() {
+            opt_day(r.step_due_on)
+        } else {
+            String::new()
+        },
+        overdue,
+        notice_ends_on: opt_day(r.notice_ends_on),
+        bank_id: r.bank_id.clone().unwrap_or_default(),
+        bank_decision: r.decision.as_ref().map(|d| pb::BankDecisionInfo {
+            approved: d.approved,
+            approved_amount: d.approved_amount.and_then(pb_money),
+            annual_rate: d.annual_rate.map(|r| r.to_string()).unwrap_or_default(),
+            term_months: d.term_months.unwrap_or_default(),
+            rejection_reason: d.rejection_reason.clone(),
+            decided_at: rfc3339(d.decided_at),
+        }),
+        disbursement: r.disbursement.as_ref().map(|d| pb::DisbursementInfo {
+            loan_account_number: d.loan_account_number.clone(),
+            amount: pb_money(d.amount),
+            disbursed_on: d.disbursed_on.to_string(),
+            schedule: d
+                .schedule
+                .iter()
+                .map(|i| pb::Instalment {
+                    due_on: i.due_on.to_string(),
+                    principal: pb_money(i.principal),
+                    interest: pb_money(i.interest),
+                })
+                .collect(),
+            loan_id: d.loan_id.to_string(),
+        }),
+        submitted_at: rfc3339(r.submitted_at),
+        updated_at: rfc3339(r.updated_at),
+        version: r.version as u64,
+        policy_version: r.policy_version.clone(),
+        returned_from: step_to_pb(r.returned_from.as_deref().and_then(Step::parse)) as i32,
+    }
+}
+
+pub fn transition(t: &TransitionRow) -> pb::Transition {
+    let st = |s: &str| Status::parse(s).map_or(pb::Status::Unspecified, status_to_pb) as i32;
+    pb::Transition {
+        id: t.id.to_string(),
+        from_status: t.from_status.as_deref().map_or(0, st),
+        to_status: st(&t.to_status),
+        action: t.action.clone(),
+        actor: t.actor.clone(),
+        actor_role: t.actor_role.clone(),
+        reason: t.reason.clone(),
+        at: rfc3339(t.at),
+    }
+}
+
+/// An annual rate as a decimal fraction: 0 < rate < 1, at most 6 decimal places.
+pub fn annual_rate(s: &str) -> Result<Decimal, DomainError> {
+    let r: Decimal = s.parse().map_err(|_| {
+        DomainError::invalid("annual_rate", "R-IN-6", "a decimal fraction such as 0.0435")
+    })?;
+    if r <= Decimal::ZERO || r >= Decimal::ONE || r.scale() > 6 {
+        return Err(DomainError::invalid(
+            "annual_rate",
+            "R-IN-6",
+            "must be between 0 and 1 (exclusive), at most 6 decimals",
+        ));
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_like_the_spec() {
+        // R-CR-11
+        assert_eq!(mask("41031119800101123X"), "410311********123X");
+    }
+
+    #[test]
+    fn rate_bounds() {
+        assert!(annual_rate("0.0435").is_ok());
+        for bad in ["0", "1", "-0.01", "abc", "0.1234567", "4.35"] {
+            assert!(annual_rate(bad).is_err(), "{bad}");
+        }
+    }
+}

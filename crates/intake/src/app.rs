@@ -1,0 +1,1279 @@
+//! The application layer: load, let the domain decide, save the decision with its outbox
+//! events and the idempotency record in one transaction (R-X-2, R-IN-8).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use fupin_kernel::{
+    AreaRegistry, Money, PolicyHistory, Versioned, WorkingDayCalendar, policy::IntakePolicy,
+};
+use fupin_platform::{
+    Caller, ServiceError, SharedClock,
+    error::RuleFailure,
+    events::{outbox, relay::RelayHandle},
+    idempotency::{self, Claim, RequestKey},
+};
+use fupin_proto::intake::v1 as pb;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::{
+    api::convert,
+    domain::{
+        Actor, ActorRole, DomainError, Status, admission,
+        application::{Application, Moved},
+        complaint::Complaint,
+        form::{self, Applicant},
+    },
+    store::{
+        applications::{
+            self as apps, ApplicationRow, BankDecision, DisbursementRecord, InstalmentRecord,
+            ListFilter,
+        },
+        complaints::{self, ComplaintRow},
+        readmodel,
+    },
+};
+
+/// Everything a command needs. Cheap to clone.
+#[derive(Clone)]
+pub struct Intake {
+    pub pool: PgPool,
+    pub prefix: String,
+    pub relay: RelayHandle,
+    pub clock: SharedClock,
+    pub areas: Arc<AreaRegistry>,
+    pub calendar: Arc<WorkingDayCalendar>,
+    pub policy: Arc<PolicyHistory<IntakePolicy>>,
+}
+
+pub type Result<T> = std::result::Result<T, ServiceError>;
+
+/// Domain refusals to service errors; `id` names the object for NotFound.
+pub fn domain_err(e: DomainError, what: &'static str, id: &str) -> ServiceError {
+    match e {
+        DomainError::Invalid {
+            field,
+            rule,
+            message,
+        } => ServiceError::invalid(field, rule, message),
+        DomainError::Refused(fs) => ServiceError::Refused(
+            fs.into_iter()
+                .map(|f| RuleFailure {
+                    rule: f.rule,
+                    field: f.field.map(str::to_owned),
+                    message: f.message,
+                })
+                .collect(),
+        ),
+        DomainError::PermissionDenied(m) => ServiceError::PermissionDenied(m),
+        DomainError::NotVisible => ServiceError::not_found(what, id),
+    }
+}
+
+fn app_err(id: &str) -> impl Fn(DomainError) -> ServiceError + '_ {
+    move |e| domain_err(e, "application", id)
+}
+
+const MAX_PAGE: u32 = 200;
+const DEFAULT_PAGE: u32 = 50;
+
+pub fn page_size(p: Option<&fupin_proto::common::v1::PageRequest>) -> Result<i64> {
+    let n = p.map_or(0, |p| p.page_size);
+    if n > MAX_PAGE {
+        return Err(ServiceError::invalid(
+            "page.page_size",
+            "R-X-3",
+            format!("at most {MAX_PAGE}"),
+        ));
+    }
+    Ok(i64::from(if n == 0 { DEFAULT_PAGE } else { n }))
+}
+
+pub fn page_token(p: Option<&fupin_proto::common::v1::PageRequest>) -> Result<Option<Uuid>> {
+    match p.map(|p| p.page_token.as_str()).unwrap_or_default() {
+        "" => Ok(None),
+        t => Uuid::parse_str(t).map(Some).map_err(|_| {
+            ServiceError::invalid(
+                "page.page_token",
+                "R-X-3",
+                "not a token returned by this API",
+            )
+        }),
+    }
+}
+
+/// Next-page token: the last id when the page is full (one extra row was fetched).
+pub fn next_token<T>(rows: &mut Vec<T>, limit: i64, id: impl Fn(&T) -> Uuid) -> String {
+    if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| id(r).to_string()).unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
+impl Intake {
+    pub fn now(&self) -> (DateTime<Utc>, NaiveDate) {
+        let now = self.clock.now();
+        (now, fupin_kernel::time::china_date(now))
+    }
+
+    fn policy_on(&self, today: NaiveDate) -> Result<&Versioned<IntakePolicy>> {
+        self.policy.in_force(today).map_err(|e| {
+            ServiceError::Refused(vec![RuleFailure {
+                rule: "R-X-4",
+                field: None,
+                message: e.to_string(),
+            }])
+        })
+    }
+
+    async fn emit<M: prost::Message + prost::Name>(
+        &self,
+        conn: &mut PgConnection,
+        ev: &M,
+        about: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        outbox::enqueue(conn, &self.prefix, ev, Some(about), now).await?;
+        Ok(())
+    }
+
+    async fn finish<R: prost::Message>(
+        &self,
+        tx: Transaction<'static, Postgres>,
+        key: &RequestKey,
+        resp: &R,
+    ) -> Result<()> {
+        idempotency::complete(tx, key, resp).await?;
+        self.relay.wake();
+        Ok(())
+    }
+
+    async fn record(
+        &self,
+        conn: &mut PgConnection,
+        row: &ApplicationRow,
+        moved: &Moved,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        apps::record_transition(
+            conn,
+            row.id,
+            moved,
+            &actor.subject,
+            actor.role.as_str(),
+            now,
+        )
+        .await?;
+        let ev = pb::ApplicationStatusChanged {
+            application_id: row.id.to_string(),
+            from_status: moved.from.map_or(0, |s| convert::status_to_pb(s) as i32),
+            to_status: convert::status_to_pb(moved.to) as i32,
+            action: moved.action.to_owned(),
+            reason: moved.reason.clone(),
+            at: convert::rfc3339(now),
+            area_code: row.area_code.clone(),
+        };
+        self.emit(conn, &ev, &row.id.to_string(), now).await
+    }
+
+    /// Saves the row with optimistic concurrency (it is also locked, so this only fails if
+    /// the caller's expected version was stale).
+    async fn save(&self, conn: &mut PgConnection, row: &mut ApplicationRow) -> Result<()> {
+        if !apps::update(conn, row).await? {
+            return Err(ServiceError::Conflict(
+                "application changed concurrently; re-read and retry".into(),
+            ));
+        }
+        row.version += 1;
+        Ok(())
+    }
+
+    async fn load_locked(
+        &self,
+        conn: &mut PgConnection,
+        id: &str,
+        actor: &Actor,
+    ) -> Result<(ApplicationRow, Application)> {
+        let uuid = convert::uuid("application_id", id).map_err(app_err(id))?;
+        let row = apps::get_for_update(conn, uuid)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("application", id))?;
+        let app = row.aggregate()?;
+        if !app.visible_to(actor) {
+            return Err(ServiceError::not_found("application", id));
+        }
+        Ok((row, app))
+    }
+
+    async fn admission(
+        &self,
+        applicant_id: &str,
+        village: Option<&str>,
+        town: Option<&str>,
+    ) -> Result<admission::AdmissionFacts> {
+        let areas: Vec<String> = [village, town]
+            .into_iter()
+            .flatten()
+            .map(str::to_owned)
+            .collect();
+        Ok(readmodel::admission_facts(&self.pool, applicant_id, village, &areas).await?)
+    }
+
+    // ---- R-IN-1 / R-IN-3: submission ----
+
+    #[tracing::instrument(skip_all, fields(caller = %caller.subject))]
+    pub async fn submit(
+        &self,
+        caller: &Caller,
+        req: pb::SubmitApplicationRequest,
+    ) -> Result<pb::Application> {
+        let key = RequestKey::new(caller, "SubmitApplication", &req.request_id, &req)?;
+        let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
+            Claim::Replay(r) => return Ok(r),
+            Claim::Fresh(tx) => tx,
+        };
+        let actor = convert::actor(caller);
+        let (now, today) = self.now();
+        let policy = self.policy_on(today)?;
+        let form = convert::form(&req).map_err(app_err(""))?;
+        form::validate(&form, &self.areas, &policy.value).map_err(app_err(""))?;
+        let area = form.applicant.area().clone();
+        let (app, moved) = Application::file(
+            &actor,
+            form.applicant.kind(),
+            area.clone(),
+            form.amount,
+            form.term_months,
+            today,
+            &policy.value,
+            &self.calendar,
+        )
+        .map_err(app_err(""))?;
+        let village =
+            (area.level() == fupin_kernel::AreaLevel::Village).then(|| area.as_str().to_owned());
+        let town = area.town().map(|t| t.as_str().to_owned());
+        let facts = self
+            .admission(form.applicant.id(), village.as_deref(), town.as_deref())
+            .await?;
+        admission::check(&form, &facts, &policy.value, today).map_err(app_err(""))?;
+
+        let (phone, poor_no, self_use) = match &form.applicant {
+            Applicant::Household(h) => {
+                (h.phone.clone(), h.poor_household_number.clone(), h.self_use)
+            }
+            Applicant::Enterprise(_) => (String::new(), String::new(), false),
+        };
+        let mut row = ApplicationRow {
+            id: Uuid::now_v7(),
+            kind: app.kind.as_str().to_owned(),
+            applicant_id: form.applicant.id().to_owned(),
+            applicant_name: form.applicant.name().to_owned(),
+            phone,
+            poor_household_number: poor_no,
+            self_use,
+            village_code: village,
+            town_code: town,
+            area_code: area.as_str().to_owned(),
+            amount: form.amount.amount(),
+            term_months: form.term_months as i32,
+            purpose: form.purpose.code(),
+            project_description: form.description.clone(),
+            status: String::new(),
+            returned_from: None,
+            step_seq: 0,
+            step_started_on: None,
+            step_due_on: None,
+            overdue_alerted_seq: None,
+            notice_ends_on: None,
+            bank_id: None,
+            recommended_on: None,
+            decision: None,
+            disbursement: None,
+            submitted_by: actor.subject.clone(),
+            policy_version: policy.version.id.clone(),
+            submitted_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        row.absorb(&app, now);
+        apps::insert(&mut tx, &row).await?;
+        apps::record_transition(
+            &mut tx,
+            row.id,
+            &moved,
+            &actor.subject,
+            actor.role.as_str(),
+            now,
+        )
+        .await?;
+        let ev = pb::ApplicationSubmitted {
+            application_id: row.id.to_string(),
+            kind: convert::kind_to_pb(app.kind) as i32,
+            village_code: row.village_code.clone().unwrap_or_default(),
+            town_code: row.town_code.clone().unwrap_or_default(),
+            area_code: row.area_code.clone(),
+            amount: form.amount.to_string(),
+            term_months: form.term_months,
+            purpose: form.purpose.code(),
+            submitted_at: convert::rfc3339(now),
+            policy_version: row.policy_version.clone(),
+        };
+        self.emit(&mut tx, &ev, &row.id.to_string(), now).await?;
+        let resp = convert::application(&row, &actor, today);
+        self.finish(tx, &key, &resp).await?;
+        Ok(resp)
+    }
+
+    pub async fn get(&self, caller: &Caller, id: &str) -> Result<pb::Application> {
+        let actor = convert::actor(caller);
+        let uuid = convert::uuid("id", id).map_err(app_err(id))?;
+        let row = apps::get(&self.pool, uuid)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("application", id))?;
+        if !row.aggregate()?.visible_to(&actor) {
+            return Err(ServiceError::not_found("application", id));
+        }
+        let (_, today) = self.now();
+        self.audit_unmasked(&actor, &[row.id], "GetApplication")
+            .await?;
+        Ok(convert::application(&row, &actor, today))
+    }
+
+    /// R-CR-11: every unmasked read is logged.
+    async fn audit_unmasked(&self, actor: &Actor, ids: &[Uuid], rpc: &str) -> Result<()> {
+        if !convert::sees_identifiers(actor) || ids.is_empty() {
+            return Ok(());
+        }
+        let (now, _) = self.now();
+        sqlx::query(
+            r#"insert into pii_access_log (at, caller, role, application_id, rpc)
+               select $1, $2, $3, unnest($4::uuid[]), $5"#,
+        )
+        .bind(now)
+        .bind(&actor.subject)
+        .bind(actor.role.as_str())
+        .bind(ids)
+        .bind(rpc)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    // ---- listings ----
+
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        req: pb::ListApplicationsRequest,
+    ) -> Result<pb::ListApplicationsResponse> {
+        let actor = convert::actor(caller);
+        if !actor.is_staff() {
+            return Err(ServiceError::PermissionDenied(
+                "staff listing; banks use ListRecommendedApplications (R-IN-6)".into(),
+            ));
+        }
+        let area = if req.area_code.is_empty() {
+            actor.area.clone()
+        } else {
+            let a = fupin_kernel::AreaCode::parse(&req.area_code)
+                .map_err(|e| ServiceError::invalid("area_code", "R-X-3", e.to_string()))?;
+            if !actor.area.contains(&a) {
+                return Err(ServiceError::PermissionDenied(format!(
+                    "{} is outside the caller's area",
+                    a.as_str()
+                )));
+            }
+            a
+        };
+        let mut statuses = req
+            .statuses
+            .iter()
+            .map(|s| convert::status_from_pb(*s).map(|s| s.as_str().to_owned()))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(app_err(""))?;
+        if let Some(step) = convert::step_from_pb(req.step).map_err(app_err(""))? {
+            let st = step.review_status().as_str().to_owned();
+            if !statuses.is_empty() && !statuses.contains(&st) {
+                return Ok(pb::ListApplicationsResponse::default());
+            }
+            statuses = vec![st];
+        }
+        let (_, today) = self.now();
+        let limit = page_size(req.page.as_ref())?;
+        let filter = ListFilter {
+            area_prefix: Some(area.as_str().to_owned()),
+            statuses,
+            overdue_on: req.overdue_only.then_some(today),
+            after: page_token(req.page.as_ref())?,
+            limit: limit + 1,
+            ..Default::default()
+        };
+        let mut rows = apps::list(&self.pool, &filter).await?;
+        let next = next_token(&mut rows, limit, |r| r.id);
+        Ok(pb::ListApplicationsResponse {
+            applications: rows
+                .iter()
+                .map(|r| convert::application(r, &actor, today))
+                .collect(),
+            page: Some(fupin_proto::common::v1::PageResponse {
+                next_page_token: next,
+            }),
+        })
+    }
+
+    pub async fn list_recommended(
+        &self,
+        caller: &Caller,
+        req: pb::ListRecommendedApplicationsRequest,
+    ) -> Result<pb::ListApplicationsResponse> {
+        let actor = convert::actor(caller);
+        let (ActorRole::Bank, Some(bank)) = (actor.role, actor.bank_id.clone()) else {
+            return Err(ServiceError::PermissionDenied(
+                "only partner banks list recommended applications (R-IN-6)".into(),
+            ));
+        };
+        let statuses = if req.statuses.is_empty() {
+            [
+                Status::Recommended,
+                Status::BankApproved,
+                Status::BankRejected,
+                Status::Disbursed,
+            ]
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect()
+        } else {
+            let mut v = Vec::new();
+            for s in &req.statuses {
+                let st = convert::status_from_pb(*s).map_err(app_err(""))?;
+                if !matches!(
+                    st,
+                    Status::Recommended
+                        | Status::BankApproved
+                        | Status::BankRejected
+                        | Status::Disbursed
+                ) {
+                    return Err(ServiceError::invalid(
+                        "statuses",
+                        "R-IN-6",
+                        format!("{} is not a bank-side status", st.as_str()),
+                    ));
+                }
+                v.push(st.as_str().to_owned());
+            }
+            v
+        };
+        let range = req.recommended_on.unwrap_or_default();
+        let from =
+            convert::opt_date("recommended_on.from", "R-IN-6", &range.from).map_err(app_err(""))?;
+        let to =
+            convert::opt_date("recommended_on.to", "R-IN-6", &range.to).map_err(app_err(""))?;
+        let limit = page_size(req.page.as_ref())?;
+        let filter = ListFilter {
+            bank_id: Some(bank),
+            statuses,
+            recommended_from: from,
+            recommended_to: to,
+            after: page_token(req.page.as_ref())?,
+            limit: limit + 1,
+            ..Default::default()
+        };
+        let mut rows = apps::list(&self.pool, &filter).await?;
+        let next = next_token(&mut rows, limit, |r| r.id);
+        let (_, today) = self.now();
+        self.audit_unmasked(
+            &actor,
+            &rows.iter().map(|r| r.id).collect::<Vec<_>>(),
+            "ListRecommendedApplications",
+        )
+        .await?;
+        Ok(pb::ListApplicationsResponse {
+            applications: rows
+                .iter()
+                .map(|r| convert::application(r, &actor, today))
+                .collect(),
+            page: Some(fupin_proto::common::v1::PageResponse {
+                next_page_token: next,
+            }),
+        })
+    }
+
+    pub async fn transitions(
+        &self,
+        caller: &Caller,
+        req: pb::ListTransitionsRequest,
+    ) -> Result<pb::ListTransitionsResponse> {
+        // Visibility first: the history of an application one may not see is not found.
+        self.get(caller, &req.application_id).await?;
+        let id = convert::uuid("application_id", &req.application_id).map_err(app_err(""))?;
+        let limit = page_size(req.page.as_ref())?;
+        let mut rows =
+            apps::transitions(&self.pool, id, page_token(req.page.as_ref())?, limit + 1).await?;
+        let next = next_token(&mut rows, limit, |t| t.id);
+        Ok(pb::ListTransitionsResponse {
+            transitions: rows.iter().map(convert::transition).collect(),
+            page: Some(fupin_proto::common::v1::PageResponse {
+                next_page_token: next,
+            }),
+        })
+    }
+
+    // ---- R-IN-2: staff steps ----
+
+    pub async fn review(
+        &self,
+        caller: &Caller,
+        req: pb::ReviewApplicationRequest,
+    ) -> Result<pb::Application> {
+        let key = RequestKey::new(caller, "ReviewApplication", &req.request_id, &req)?;
+        let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
+            Claim::Replay(r) => return Ok(r),
+            Claim::Fresh(tx) => tx,
+        };
+        let actor = convert::actor(caller);
+        let (now, today) = self.now();
+        let decision = convert::decision(req.decision).map_err(app_err(""))?;
+        let (mut row, mut app) = self
+            .load_locked(&mut tx, &req.application_id, &actor)
+            .await?;
+        if req.expected_version != 0 && req.expected_version != row.version as u64 {
+            return Err(ServiceError::Conflict(format!(
+                "expected version {} but the application is at {}",
+                req.expected_version, row.version
+            )));
+        }
+        let policy = self.policy_on(today)?;
+        let moved = app
+            .review(
+                &actor,
+                decision,
+                &req.reason,
+                today,
+                &policy.value,
+                &self.calendar,
+            )
+            .map_err(app_err(&req.application_id))?;
+        row.absorb(&app, now);
+        self.save(&mut tx, &mut row).await?;
+        self.record(&mut tx, &row, &moved, &actor, now).await?;
+        let resp = convert::application(&row, &actor, today);
+        self.finish(tx, &key, &resp).await?;
+        Ok(resp)
+    }
+
+    pub async fn resubmit(
+        &self,
+        caller: &Caller,
+        req: pb::ResubmitApplicationRequest,
+    ) -> Result<pb::Application> {
+        let key = RequestKey::new(caller, "ResubmitApplication", &req.request_id, &req)?;
+        let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
+            Claim::Replay(r) => return Ok(r),
+            Claim::Fresh(tx) => tx,
+        };
+        let actor = convert::actor(caller);
+        let (now, today) = self.now();
+        let policy = self.policy_on(today)?;
+        let (mut row, mut app) = self
+            .load_locked(&mut tx, &req.application_id, &actor)
+            .await?;
+        // Corrections: empty fields keep the current value; the corrected application is
+        // validated and admitted again like a new submission.
+        if req.amount.as_ref().is_some_and(|m| !m.amount.is_empty()) {
+            app.amount =
+                convert::money("amount", "R-IN-1", req.amount.as_ref()).map_err(app_err(""))?;
+        }
+        if req.term_months != 0 {
+            app.term_months = req.term_months;
+        }
+        if req.purpose != 0 {
+            row.purpose = convert::purpose(req.purpose).map_err(app_err(""))?.code();
+        }
+        if !req.project_description.trim().is_empty() {
+            row.project_description = req.project_description.trim().to_owned();
+        }
+        let form = self.form_of(&row, &app)?;
+        form::validate(&form, &self.areas, &policy.value).map_err(app_err(""))?;
+        let facts = self
+            .admission(
+                &row.applicant_id,
+                row.village_code.as_deref(),
+                row.town_code.as_deref(),
+            )
+            .await?;
+        admission::check(&form, &facts, &policy.value, today).map_err(app_err(""))?;
+        let mut moved = app
+            .resubmit(&actor, today, &policy.value, &self.calendar)
+            .map_err(app_err(&req.application_id))?;
+        moved.reason = req.note.trim().to_owned();
+        row.absorb(&app, now);
+        self.save(&mut tx, &mut row).await?;
+        self.record(&mut tx, &row, &moved, &actor, now).await?;
+        let resp = convert::application(&row, &actor, today);
+        self.finish(tx, &key, &resp).await?;
+        Ok(resp)
+    }
+
+    /// Rebuilds the submitted form from the stored row (for re-checks).
+    fn form_of(&self, row: &ApplicationRow, app: &Application) -> Result<form::ApplicationForm> {
+        use fupin_kernel::{AreaCode, ResidentId, Uscc};
+        let applicant = match app.kind {
+            crate::domain::ApplicantKind::Household => {
+                Applicant::Household(form::HouseholdApplicant {
+                    resident_id: ResidentId::parse(&row.applicant_id)
+                        .map_err(anyhow::Error::from)?,
+                    name: row.applicant_name.clone(),
+                    phone: row.phone.clone(),
+                    village: AreaCode::parse(&row.area_code).map_err(anyhow::Error::from)?,
+                    poor_household_number: row.poor_household_number.clone(),
+                    self_use: row.self_use,
+                })
+            }
+            kind => Applicant::Enterprise(form::EnterpriseApplicant {
+                uscc: Uscc::parse(&row.applicant_id).map_err(anyhow::Error::from)?,
+                name: row.applicant_name.clone(),
+                area: AreaCode::parse(&row.area_code).map_err(anyhow::Error::from)?,
+                kind,
+                legal_representative: String::new(),
+            }),
+        };
+        Ok(form::ApplicationForm {
+            applicant,
+            amount: app.amount,
+            term_months: app.term_months,
+            purpose: crate::domain::Purpose::from_code(row.purpose)
+                .ok_or_else(|| anyhow::anyhow!("bad purpose"))?,
+            description: row.project_description.clone(),
+        })
+    }
+
+    // ---- R-IN-5: public notice ----
+
+    pub async fn file_objection(
+        &self,
+        caller: &Caller,
+        req: pb::FileObjectionRequest,
+    ) -> Result<pb::Objection> {
+        let key = RequestKey::new(caller, "FileObjection", &req.request_id, &req)?;
+        let mut tx = match idempotency::claim::<pb::Objection>(&self.pool, &key).await? {
+            Claim::Replay(r) => return Ok(r),
+            Claim::Fresh(tx) => tx,
+        };
+        let actor = convert::actor(caller);
+        let (now, today) = self.now();
+        if req.content.trim().is_empty() {
+            return Err(ServiceError::invalid("content", "R-IN-5", "required"));
+        }
+        if req.objector.trim().is_empty() {
+            return Err(ServiceError::invalid("objector", "R-IN-5", "required"));
+        }
+        let (mut row, mut app) = self
+            .load_locked(&mut tx, &req.application_id, &actor)
+            .await?;
+        let moved = app
+            .file_objection(&actor, today)
+            .map_err(app_err(&req.application_id))?;
+        let o = apps::ObjectionRow {
+            id: Uuid::now_v7(),
+            application_id: row.id,
+            objector: req.objector.trim().to_owned(),
+            content: req.content.trim().to_owned(),
+            state: "open".into(),
+            resolution: String::new(),
+            filed_at: now,
+            resolved_at: None,
+        };
+        apps::insert_objection(&mut tx, &o, &actor.subject).await?;
+        if let Some(moved) = moved {
+            row.absorb(&app, now);
+            self.save(&mut tx, &mut row).await?;
+            self.record(&mut tx, &row, &moved, &actor, now).await?;
+        }
+        let resp = objection_pb(&o);
+        self.finish(tx, &key, &resp).await?;
+        Ok(resp)
+    }
+
+    pub async fn resolve_objection(
+        &self,
+        caller: &Caller,
+        req: pb::ResolveObjectionRequest,
+    ) -> Result<pb::Objection> {
+        let key = RequestKey::new(caller, "ResolveObjection", &req.request_id, &req)?;
+        let mut tx = match idempotency::claim::<pb::Objection>(&self.pool, &key).await? {
+            Claim::Replay(r) => return Ok(r),
+            Claim::Fresh(tx) => tx,
+        };
+        let actor = convert::actor(caller);
+        let (now, today) = self.now();
+        if req.resolution.trim().is_empty() {
+            return Err(ServiceError::invalid("resolution", "R-IN-5", "required"));
+        }
+        let oid = convert::uuid("objection_id", &req.objection_id).map_err(app_err(""))?;
+        let mut o = apps::objection_for_update(&mut tx, oid)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("objection", &req.objection_id))?;
+        let (mut row, mut app) = self
+            .load_locked(&mut tx, &o.application_id.to_string(), &actor)
+            .await?;
+        if o.state != "open" {
+            return Err(ServiceError::refused(
+                "R-IN-5",
+                format!("objection already {}", o.state),
+            ));
+        }
+        let others = apps::open_objections_except(&mut tx, row.id, o.id).await? as usize;
+        let moved = app
+            .resolve_objection(&actor, req.upheld, others)
+            .map_err(app_err(&req.objection_id))?;
+        apps::resolve_objection(
+            &mut tx,
+            o.id,
+            req.upheld,
+            req.resolution.trim(),
+            &actor.subject,
+            now,
+        )
+        .await?;
+        o.state = if req.upheld { "upheld" } else { "dismissed" }.into();
+        o.resolution = req.resolution.trim().to_owned();
+        o.resolved_at = Some(now);
+        if let Some(mut moved) = moved {
+            moved.reason = o.resolution.clone();
+            row.absorb(&app, now);
+            self.save(&mut tx, &mut row).await?;
+            self.record(&mut tx, &row, &moved, &actor, now).await?;
+        }
+        let _ = today;
+        let resp = objection_pb(&o);
+        self.finish(tx, &key, &resp).await?;
+        Ok(resp)
+    }
+
+    // ---- R-IN-2 / R-IN-3 / R-IN-6: recommendation and the bank ----
+
+    pub async fn recommend(
+        &self,
+        caller: &Caller,
+        req: pb::RecommendToBankRequest,
+    ) -> Result<pb::Application> {
+        let key = RequestKey::new(caller, "RecommendToBank", &req.request_id, &req)?;
+        let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
+            Claim::Replay(r) => return Ok(r),
+            Claim::Fresh(tx) => tx,
+        };
+        let actor = convert::actor(caller);
+        let (now, today) = self.now();
+        let policy = self.policy_on(today)?;
+        let bank = req.bank_id.trim();
+        if !policy.value.partner_banks.iter().any(|b| b == bank) {
+            return Err(ServiceError::invalid(
+                "bank_id",
+                "R-IN-6",
+                format!("{bank:?} is not a partner bank"),
+            ));
+        }
+        let (mut row, mut app) = self
+            .load_locked(&mut tx, &req.application_id, &actor)
+            .await?;
+        let moved = app
+            .recommend(&actor, bank, today, &policy.value, &self.calendar)
+            .map_err(app_err(&req.application_id))?;
+        // R-IN-3: admission is checked again at recommendation.
+        let form = self.form_of(&row, &app)?;
+        let facts = self
+            .admission(
+                &row.applicant_id,
+                row.village_code.as_deref(),
+                row.town_code.as_deref(),
+            )
+            .await?;
+        admission::check(&form, &facts, &policy.value, today).map_err(app_err(""))?;
+        row.absorb(&app, now);
+        self.save(&mut tx, &mut row).await?;
+        self.record(&mut tx, &row, &moved, &actor, now).await?;
+        let resp = convert::application(&row, &actor, today);
+        self.finish(tx, &key, &resp).await?;
+        Ok(resp)
+    }
+
+    pub async fn bank_decision(
+        &self,
+        caller: &Caller,
+        req: pb::RecordBankDecisionRequest,
+    ) -> Result<pb::Application> {
+        let key = RequestKey::new(caller, "RecordBankDecision", &req.request_id, &req)?;
+        let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
+            Claim::Replay(r) => return Ok(r),
+            Claim::Fresh(tx) => tx,
+        };
+        let actor = convert::actor(caller);
+        let (now, today) = self.now();
+        let policy = self.policy_on(today)?;
+        let (mut row, mut app) = self
+            .load_locked(&mut tx, &req.application_id, &actor)
+            .await?;
+        let decision = if req.approved {
+            let amount = convert::money("approved_amount", "R-IN-6", req.approved_amount.as_ref())
+                .map_err(app_err(""))?;
+            if amount.is_zero() || amount > app.amount {
+                return Err(ServiceError::invalid(
+                    "approved_amount",
+                    "R-IN-6",
+                    format!("must be above 0 and at most the requested {}", app.amount),
+                ));
+            }
+            let rate = convert::annual_rate(&req.annual_rate).map_err(app_err(""))?;
+            let max_term = if app.kind == crate::domain::ApplicantKind::Household {
+                policy.value.max_term_months
+            } else {
+                policy.value.enterprise_max_term_months
+            };
+            if req.term_months == 0 || req.term_months > max_term {
+                return Err(ServiceError::invalid(
+                    "term_months",
+                    "R-IN-3",
+                    format!("must be 1 to {max_term} months"),
+                ));
+            }
+            BankDecision {
+                approved: true,
+                approved_amount: Some(amount),
+                annual_rate: Some(rate),
+                term_months: Some(req.term_months),
+                rejection_reason: String::new(),
+                decided_at: now,
+            }
+        } else {
+            if req.rejection_reason.trim().is_empty() {
+                return Err(ServiceError::invalid(
+                    "rejection_reason",
+                    "R-IN-6",
+                    "required when rejecting",
+                ));
+            }
+            BankDecision {
+                approved: false,
+                rejection_reason: req.rejection_reason.trim().to_owned(),
+                decided_at: now,
+                ..Default::default()
+            }
+        };
+        let moved = app
+            .bank_decide(&actor, req.approved, &decision.rejection_reason)
+            .map_err(app_err(&req.application_id))?;
+        row.absorb(&app, now);
+        row.decision = Some(sqlx::types::Json(decision));
+        self.save(&mut tx, &mut row).await?;
+        self.record(&mut tx, &row, &moved, &actor, now).await?;
+        let resp = convert::application(&row, &actor, today);
+        self.finish(tx, &key, &resp).await?;
+        Ok(resp)
+    }
+
+    pub async fn disburse(
+        &self,
+        caller: &Caller,
+        req: pb::RecordDisbursementRequest,
+    ) -> Result<pb::Application> {
+        let key = RequestKey::new(caller, "RecordDisbursement", &req.request_id, &req)?;
+        let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
+            Claim::Replay(r) => return Ok(r),
+            Claim::Fresh(tx) => tx,
+        };
+        let actor = convert::actor(caller);
+        let (now, today) = self.now();
+        let (mut row, mut app) = self
+            .load_locked(&mut tx, &req.application_id, &actor)
+            .await?;
+        let decision = row
+            .decision
+            .as_ref()
+            .map(|d| d.0.clone())
+            .unwrap_or_default();
+        let moved = app.disburse(&actor).map_err(app_err(&req.application_id))?;
+        let record = disbursement(&req, &decision, row.recommended_on, today)?;
+        row.absorb(&app, now);
+        row.disbursement = Some(sqlx::types::Json(record.clone()));
+        self.save(&mut tx, &mut row).await?;
+        self.record(&mut tx, &row, &moved, &actor, now).await?;
+        let ev = pb::LoanDisbursed {
+            loan_id: record.loan_id.to_string(),
+            application_id: row.id.to_string(),
+            kind: convert::kind_to_pb(app.kind) as i32,
+            borrower_id: row.applicant_id.clone(),
+            borrower_name: row.applicant_name.clone(),
+            village_code: row.village_code.clone().unwrap_or_default(),
+            town_code: row.town_code.clone().unwrap_or_default(),
+            area_code: row.area_code.clone(),
+            bank_id: row.bank_id.clone().unwrap_or_default(),
+            loan_account_number: record.loan_account_number.clone(),
+            amount: record.amount.to_string(),
+            annual_rate: decision
+                .annual_rate
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+            term_months: decision.term_months.unwrap_or(app.term_months),
+            disbursed_on: record.disbursed_on.to_string(),
+            schedule: record
+                .schedule
+                .iter()
+                .map(|i| pb::Instalment {
+                    due_on: i.due_on.to_string(),
+                    principal: convert::pb_money(i.principal),
+                    interest: convert::pb_money(i.interest),
+                })
+                .collect(),
+            purpose: row.purpose,
+            policy_version: row.policy_version.clone(),
+        };
+        self.emit(&mut tx, &ev, &row.id.to_string(), now).await?;
+        let resp = convert::application(&row, &actor, today);
+        self.finish(tx, &key, &resp).await?;
+        Ok(resp)
+    }
+
+    // ---- R-IN-4 / R-IN-7: deadline scan ----
+
+    /// Raises `ApplicationStepOverdue` once per overdue step and `ComplaintOverdue` once per
+    /// overdue complaint. Safe to run concurrently (rows are claimed with SKIP LOCKED).
+    pub async fn scan_deadlines(&self) -> Result<pb::RunDeadlineScanResponse> {
+        let (now, today) = self.now();
+        let mut out = pb::RunDeadlineScanResponse::default();
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let rows = apps::overdue_unalerted(&mut tx, today, 200).await?;
+            if rows.is_empty() {
+                break;
+            }
+            for r in &rows {
+                let mut app = r.aggregate()?;
+                if !app.needs_overdue_alert(today) {
+                    continue;
+                }
+                app.mark_overdue_alerted();
+                apps::mark_overdue_alerted(&mut tx, r.id, r.step_seq).await?;
+                let ev = pb::ApplicationStepOverdue {
+                    application_id: r.id.to_string(),
+                    step: convert::step_to_pb(app.current_step()) as i32,
+                    due_on: r.step_due_on.map(|d| d.to_string()).unwrap_or_default(),
+                    area_code: r.area_code.clone(),
+                    detected_on: today.to_string(),
+                };
+                self.emit(&mut tx, &ev, &r.id.to_string(), now).await?;
+                out.newly_overdue += 1;
+            }
+            tx.commit().await?;
+        }
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let rows = complaints::overdue_unalerted(&mut tx, today, 200).await?;
+            if rows.is_empty() {
+                break;
+            }
+            for r in rows {
+                let mut row = r;
+                row.overdue_alerted = true;
+                complaints::save(&mut tx, &row).await?;
+                let ev = pb::ComplaintOverdue {
+                    complaint_id: row.id.to_string(),
+                    area_code: row.area_code.clone(),
+                    due_on: row.due_on.to_string(),
+                };
+                self.emit(&mut tx, &ev, &row.id.to_string(), now).await?;
+                out.complaints_flagged += 1;
+            }
+            tx.commit().await?;
+        }
+        self.relay.wake();
+        Ok(out)
+    }
+
+    // ---- R-IN-7: complaints ----
+
+    pub async fn lodge_complaint(
+        &self,
+        caller: &Caller,
+        req: pb::LodgeComplaintRequest,
+    ) -> Result<pb::Complaint> {
+        let key = RequestKey::new(caller, "LodgeComplaint", &req.request_id, &req)?;
+        let mut tx = match idempotency::claim::<pb::Complaint>(&self.pool, &key).await? {
+            Claim::Replay(r) => return Ok(r),
+            Claim::Fresh(tx) => tx,
+        };
+        let actor = convert::actor(caller);
+        let (now, today) = self.now();
+        let policy = self.policy_on(today)?;
+        for (field, v) in [("complainant", &req.complainant), ("content", &req.content)] {
+            if v.trim().is_empty() {
+                return Err(ServiceError::invalid(field, "R-IN-7", "required"));
+            }
+        }
+        let area = fupin_kernel::AreaCode::parse(&req.area_code)
+            .map_err(|e| ServiceError::invalid("area_code", "R-IN-7", e.to_string()))?;
+        if !self.areas.exists(&area) {
+            return Err(ServiceError::invalid(
+                "area_code",
+                "R-IN-7",
+                "not an area of this district",
+            ));
+        }
+        let application_id = if req.application_id.is_empty() {
+            None
+        } else {
+            Some(convert::uuid("application_id", &req.application_id).map_err(app_err(""))?)
+        };
+        let c = Complaint::lodge(
+            &actor,
+            area.clone(),
+            today,
+            policy.value.complaint_answer_days,
+            &self.calendar,
+        )
+        .map_err(|e| domain_err(e, "complaint", ""))?;
+        let row = ComplaintRow {
+            id: Uuid::now_v7(),
+            complainant: req.complainant.trim().to_owned(),
+            content: req.content.trim().to_owned(),
+            area_code: area.as_str().to_owned(),
+            application_id,
+            assigned_to: None,
+            answer: None,
+            lodged_by: actor.subject.clone(),
+            lodged_at: now,
+            lodged_on: c.lodged_on,
+            due_on: c.due_on,
+            answered_by: None,
+            answered_at: None,
+            overdue_alerted: false,
+        };
+        complaints::insert(&mut tx, &row).await?;
+        let resp = complaint_pb(&row, today);
+        self.finish(tx, &key, &resp).await?;
+        Ok(resp)
+    }
+
+    pub async fn assign_complaint(
+        &self,
+        caller: &Caller,
+        req: pb::AssignComplaintRequest,
+    ) -> Result<pb::Complaint> {
+        let key = RequestKey::new(caller, "AssignComplaint", &req.request_id, &req)?;
+        let mut tx = match idempotency::claim::<pb::Complaint>(&self.pool, &key).await? {
+            Claim::Replay(r) => return Ok(r),
+            Claim::Fresh(tx) => tx,
+        };
+        let actor = convert::actor(caller);
+        let (_, today) = self.now();
+        let to = fupin_kernel::AreaCode::parse(&req.organisation_area_code).map_err(|e| {
+            ServiceError::invalid("organisation_area_code", "R-IN-7", e.to_string())
+        })?;
+        let (mut row, mut c) = self.load_complaint(&mut tx, &req.complaint_id).await?;
+        c.assign(&actor, to.clone())
+            .map_err(|e| domain_err(e, "complaint", &req.complaint_id))?;
+        row.assigned_to = Some(to.as_str().to_owned());
+        complaints::save(&mut tx, &row).await?;
+        let resp = complaint_pb(&row, today);
+        self.finish(tx, &key, &resp).await?;
+        Ok(resp)
+    }
+
+    pub async fn answer_complaint(
+        &self,
+        caller: &Caller,
+        req: pb::AnswerComplaintRequest,
+    ) -> Result<pb::Complaint> {
+        let key = RequestKey::new(caller, "AnswerComplaint", &req.request_id, &req)?;
+        let mut tx = match idempotency::claim::<pb::Complaint>(&self.pool, &key).await? {
+            Claim::Replay(r) => return Ok(r),
+            Claim::Fresh(tx) => tx,
+        };
+        let actor = convert::actor(caller);
+        let (now, today) = self.now();
+        if req.answer.trim().is_empty() {
+            return Err(ServiceError::invalid("answer", "R-IN-7", "required"));
+        }
+        let (mut row, mut c) = self.load_complaint(&mut tx, &req.complaint_id).await?;
+        c.answer(&actor)
+            .map_err(|e| domain_err(e, "complaint", &req.complaint_id))?;
+        row.answer = Some(req.answer.trim().to_owned());
+        row.answered_by = Some(actor.subject.clone());
+        row.answered_at = Some(now);
+        complaints::save(&mut tx, &row).await?;
+        let resp = complaint_pb(&row, today);
+        self.finish(tx, &key, &resp).await?;
+        Ok(resp)
+    }
+
+    async fn load_complaint(
+        &self,
+        conn: &mut PgConnection,
+        id: &str,
+    ) -> Result<(ComplaintRow, Complaint)> {
+        let uuid = convert::uuid("complaint_id", id).map_err(|e| domain_err(e, "complaint", id))?;
+        let row = complaints::get_for_update(conn, uuid)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("complaint", id))?;
+        let c = row.aggregate()?;
+        Ok((row, c))
+    }
+
+    pub async fn list_complaints(
+        &self,
+        caller: &Caller,
+        req: pb::ListComplaintsRequest,
+    ) -> Result<pb::ListComplaintsResponse> {
+        let actor = convert::actor(caller);
+        if !actor.is_staff() {
+            return Err(ServiceError::PermissionDenied(
+                "complaints are listed by service staff (R-IN-7)".into(),
+            ));
+        }
+        let (_, today) = self.now();
+        let limit = page_size(req.page.as_ref())?;
+        let mut rows = complaints::list(
+            &self.pool,
+            actor.area.as_str(),
+            actor.area.as_str(),
+            req.unanswered_past_deadline_only.then_some(today),
+            page_token(req.page.as_ref())?,
+            limit + 1,
+        )
+        .await?;
+        let next = next_token(&mut rows, limit, |r| r.id);
+        Ok(pb::ListComplaintsResponse {
+            complaints: rows.iter().map(|r| complaint_pb(r, today)).collect(),
+            page: Some(fupin_proto::common::v1::PageResponse {
+                next_page_token: next,
+            }),
+        })
+    }
+}
+
+fn objection_pb(o: &apps::ObjectionRow) -> pb::Objection {
+    pb::Objection {
+        id: o.id.to_string(),
+        application_id: o.application_id.to_string(),
+        objector: o.objector.clone(),
+        content: o.content.clone(),
+        state: o.state.clone(),
+        resolution: o.resolution.clone(),
+        filed_at: convert::rfc3339(o.filed_at),
+        resolved_at: o.resolved_at.map(convert::rfc3339).unwrap_or_default(),
+    }
+}
+
+fn complaint_pb(r: &ComplaintRow, today: NaiveDate) -> pb::Complaint {
+    pb::Complaint {
+        id: r.id.to_string(),
+        complainant: r.complainant.clone(),
+        content: r.content.clone(),
+        area_code: r.area_code.clone(),
+        application_id: r.application_id.map(|u| u.to_string()).unwrap_or_default(),
+        assigned_to: r.assigned_to.clone().unwrap_or_default(),
+        answer: r.answer.clone().unwrap_or_default(),
+        lodged_at: convert::rfc3339(r.lodged_at),
+        answered_at: r.answered_at.map(convert::rfc3339).unwrap_or_default(),
+        due_on: r.due_on.to_string(),
+        overdue: r.answer.is_none() && today > r.due_on,
+    }
+}
+
+/// R-IN-6: the disbursement must match the bank's approval and carry a consistent schedule.
+fn disbursement(
+    req: &pb::RecordDisbursementRequest,
+    decision: &BankDecision,
+    recommended_on: Option<NaiveDate>,
+    today: NaiveDate,
+) -> Result<DisbursementRecord> {
+    let invalid = |f: &'static str, m: String| ServiceError::invalid(f, "R-IN-6", m);
+    let account = req.loan_account_number.trim();
+    if account.is_empty()
+        || account.len() > 64
+        || !account
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(invalid(
+            "loan_account_number",
+            "1 to 64 letters, digits or '-'".into(),
+        ));
+    }
+    let amount = convert::money("amount", "R-IN-6", req.amount.as_ref()).map_err(app_err(""))?;
+    let approved = decision.approved_amount.unwrap_or(Money::ZERO);
+    if amount.is_zero() || amount > approved {
+        return Err(invalid(
+            "amount",
+            format!("must be above 0 and at most the approved {approved}"),
+        ));
+    }
+    let on = convert::date("disbursed_on", "R-IN-6", &req.disbursed_on).map_err(app_err(""))?;
+    if on > today || recommended_on.is_some_and(|r| on < r) {
+        return Err(invalid(
+            "disbursed_on",
+            "must be between the recommendation date and today".into(),
+        ));
+    }
+    if req.schedule.is_empty() {
+        return Err(invalid(
+            "schedule",
+            "a repayment schedule is required".into(),
+        ));
+    }
+    let term = decision.term_months.unwrap_or(0);
+    let last_allowed = on
+        .checked_add_months(chrono::Months::new(term))
+        .unwrap_or(on);
+    let mut schedule = Vec::with_capacity(req.schedule.len());
+    let mut previous = on;
+    let mut total = Money::ZERO;
+    for (i, inst) in req.schedule.iter().enumerate() {
+        let due = convert::date("schedule.due_on", "R-IN-6", &inst.due_on).map_err(app_err(""))?;
+        if due <= previous {
+            return Err(invalid(
+                "schedule.due_on",
+                format!("instalment {i}: due dates must increase after the disbursement date"),
+            ));
+        }
+        if due > last_allowed {
+            return Err(invalid(
+                "schedule.due_on",
+                format!("instalment {i}: after the end of the {term}-month term"),
+            ));
+        }
+        previous = due;
+        let principal = convert::money("schedule.principal", "R-IN-6", inst.principal.as_ref())
+            .map_err(app_err(""))?;
+        let interest = match inst.interest.as_ref() {
+            Some(m) if !m.amount.is_empty() => {
+                convert::money("schedule.interest", "R-IN-6", Some(m)).map_err(app_err(""))?
+            }
+            _ => Money::ZERO,
+        };
+        total = total
+            .checked_add(principal)
+            .ok_or_else(|| invalid("schedule.principal", "total overflows".into()))?;
+        schedule.push(InstalmentRecord {
+            due_on: due,
+            principal,
+            interest,
+        });
+    }
+    if total != amount {
+        return Err(invalid(
+            "schedule.principal",
+            format!("principal instalments add up to {total}, not the disbursed {amount}"),
+        ));
+    }
+    Ok(DisbursementRecord {
+        loan_id: Uuid::now_v7(),
+        loan_account_number: account.to_owned(),
+        amount,
+        disbursed_on: on,
+        schedule,
+    })
+}

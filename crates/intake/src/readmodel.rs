@@ -1,0 +1,107 @@
+//! Consumes other services' events into intake's read model (ARCHITECTURE "each consuming
+//! service keeps its own read model"): ratings, credit villages, blacklist (credit rating),
+//! suspended areas (risk control), qualified enterprises (industry).
+
+use chrono::NaiveDate;
+use fupin_platform::events::consumer::{Delivered, EventHandler};
+use fupin_proto::{industry::v1 as industry, rating::v1 as rating, risk::v1 as risk};
+use futures::future::BoxFuture;
+use prost::Name;
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+
+use crate::store::readmodel as rm;
+
+pub const CONSUMER: &str = "intake-readmodel";
+
+pub fn event_types() -> Vec<String> {
+    vec![
+        rating::CreditRatingEffective::full_name(),
+        rating::CreditVillageStatusChanged::full_name(),
+        rating::BlacklistEntryAdded::full_name(),
+        rating::BlacklistEntryRemoved::full_name(),
+        risk::NplThresholdExceeded::full_name(),
+        risk::LendingResumed::full_name(),
+        industry::EnterpriseQualificationChanged::full_name(),
+    ]
+}
+
+pub struct ReadModelHandler;
+
+fn date(field: &str, s: &str) -> anyhow::Result<Option<NaiveDate>> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("{field}: {s:?} is not a date: {e}"))
+}
+
+fn seq(s: u64) -> anyhow::Result<i64> {
+    Ok(i64::try_from(s)?)
+}
+
+impl EventHandler for ReadModelHandler {
+    fn handle<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        ev: &'a Delivered,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            if ev.is::<rating::CreditRatingEffective>() {
+                let e: rating::CreditRatingEffective = ev.decode()?;
+                let line: Decimal = if e.credit_line.is_empty() {
+                    Decimal::ZERO
+                } else {
+                    e.credit_line.parse()?
+                };
+                rm::upsert_rating(
+                    conn,
+                    &e.subject_id,
+                    e.subject_kind,
+                    &e.village_code,
+                    &e.grade,
+                    e.veto,
+                    line,
+                    date("effective_from", &e.effective_from)?,
+                    date("expires_on", &e.expires_on)?,
+                    &e.policy_version,
+                    seq(e.sequence)?,
+                )
+                .await?;
+            } else if ev.is::<rating::CreditVillageStatusChanged>() {
+                let e: rating::CreditVillageStatusChanged = ev.decode()?;
+                rm::upsert_credit_village(
+                    conn,
+                    &e.village_code,
+                    e.credit_village,
+                    date("effective_from", &e.effective_from)?,
+                    seq(e.sequence)?,
+                )
+                .await?;
+            } else if ev.is::<rating::BlacklistEntryAdded>() {
+                let e: rating::BlacklistEntryAdded = ev.decode()?;
+                rm::blacklist_added(conn, &e.entry_id, &e.subject_id, e.subject_kind, &e.reason)
+                    .await?;
+            } else if ev.is::<rating::BlacklistEntryRemoved>() {
+                let e: rating::BlacklistEntryRemoved = ev.decode()?;
+                rm::blacklist_removed(conn, &e.entry_id, &e.subject_id, e.subject_kind).await?;
+            } else if ev.is::<risk::NplThresholdExceeded>() {
+                let e: risk::NplThresholdExceeded = ev.decode()?;
+                rm::set_suspension(conn, &e.area_code, true, &e.npl_ratio, seq(e.sequence)?)
+                    .await?;
+            } else if ev.is::<risk::LendingResumed>() {
+                let e: risk::LendingResumed = ev.decode()?;
+                rm::set_suspension(conn, &e.area_code, false, &e.npl_ratio, seq(e.sequence)?)
+                    .await?;
+            } else if ev.is::<industry::EnterpriseQualificationChanged>() {
+                let e: industry::EnterpriseQualificationChanged = ev.decode()?;
+                rm::set_qualification(conn, &e.uscc, e.qualified, &e.reason, seq(e.sequence)?)
+                    .await?;
+            } else {
+                anyhow::bail!("unexpected event type {:?} on {}", ev.ce_type, ev.subject);
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,145 @@
+//! Complaints (R-IN-7).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use fupin_kernel::AreaCode;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::complaint::Complaint;
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ComplaintRow {
+    pub id: Uuid,
+    pub complainant: String,
+    pub content: String,
+    pub area_code: String,
+    pub application_id: Option<Uuid>,
+    pub assigned_to: Option<String>,
+    pub answer: Option<String>,
+    pub lodged_by: String,
+    pub lodged_at: DateTime<Utc>,
+    pub lodged_on: NaiveDate,
+    pub due_on: NaiveDate,
+    pub answered_by: Option<String>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub overdue_alerted: bool,
+}
+
+impl ComplaintRow {
+    pub fn aggregate(&self) -> anyhow::Result<Complaint> {
+        Ok(Complaint {
+            area: AreaCode::parse(&self.area_code)?,
+            assigned_to: self
+                .assigned_to
+                .as_deref()
+                .map(AreaCode::parse)
+                .transpose()?,
+            answered: self.answer.is_some(),
+            lodged_on: self.lodged_on,
+            due_on: self.due_on,
+            overdue_alerted: self.overdue_alerted,
+        })
+    }
+}
+
+macro_rules! complaint_columns {
+    () => {
+        "id, complainant, content, area_code, application_id, assigned_to, answer, lodged_by, \
+    lodged_at, lodged_on, due_on, answered_by, answered_at, overdue_alerted"
+    };
+}
+
+pub async fn insert(conn: &mut PgConnection, c: &ComplaintRow) -> sqlx::Result<()> {
+    sqlx::query(
+        r#"insert into complaints (id, complainant, content, area_code, application_id, lodged_by, lodged_at,
+             lodged_on, due_on)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
+    )
+    .bind(c.id)
+    .bind(&c.complainant)
+    .bind(&c.content)
+    .bind(&c.area_code)
+    .bind(c.application_id)
+    .bind(&c.lodged_by)
+    .bind(c.lodged_at)
+    .bind(c.lodged_on)
+    .bind(c.due_on)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_for_update(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> sqlx::Result<Option<ComplaintRow>> {
+    sqlx::query_as(concat!(
+        "select ",
+        complaint_columns!(),
+        " from complaints where id = $1 for update"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn save(conn: &mut PgConnection, c: &ComplaintRow) -> sqlx::Result<()> {
+    sqlx::query(
+        r#"update complaints set assigned_to = $2, answer = $3, answered_by = $4, answered_at = $5,
+             overdue_alerted = $6 where id = $1"#,
+    )
+    .bind(c.id)
+    .bind(&c.assigned_to)
+    .bind(&c.answer)
+    .bind(&c.answered_by)
+    .bind(c.answered_at)
+    .bind(c.overdue_alerted)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Complaints about `area_prefix` or assigned to `org`, optionally only unanswered past due.
+pub async fn list(
+    pool: &PgPool,
+    area_prefix: &str,
+    org: &str,
+    overdue_on: Option<NaiveDate>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<ComplaintRow>> {
+    sqlx::query_as(concat!(
+        r#"select "#,
+        complaint_columns!(),
+        r#" from complaints
+           where (area_code like $1 || '%' or assigned_to = $2)
+             and ($3::date is null or (answer is null and due_on < $3))
+             and ($4::uuid is null or id > $4)
+           order by id limit $5"#
+    ))
+    .bind(area_prefix)
+    .bind(org)
+    .bind(overdue_on)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn overdue_unalerted(
+    conn: &mut PgConnection,
+    today: NaiveDate,
+    limit: i64,
+) -> sqlx::Result<Vec<ComplaintRow>> {
+    sqlx::query_as(concat!(
+        r#"select "#,
+        complaint_columns!(),
+        r#" from complaints
+           where answer is null and due_on < $1 and not overdue_alerted
+           order by id limit $2 for update skip locked"#
+    ))
+    .bind(today)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}

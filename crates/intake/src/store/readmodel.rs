@@ -1,0 +1,222 @@
+//! Intake's read model of other services' facts (R-IN-3), fed by their events. Every upsert
+//! is guarded by the producer's per-subject sequence, so a late redelivery of an older fact
+//! never overwrites a newer one.
+
+use chrono::NaiveDate;
+use fupin_kernel::{AreaCode, CreditGrade, Money};
+use rust_decimal::Decimal;
+use sqlx::{PgConnection, PgPool};
+
+use crate::domain::admission::{AdmissionFacts, RatingFact};
+
+#[allow(clippy::too_many_arguments)]
+pub async fn upsert_rating(
+    conn: &mut PgConnection,
+    subject_id: &str,
+    subject_kind: i32,
+    village_code: &str,
+    grade: &str,
+    veto: bool,
+    credit_line: Decimal,
+    effective_from: Option<NaiveDate>,
+    expires_on: Option<NaiveDate>,
+    policy_version: &str,
+    sequence: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        r#"insert into rm_credit_ratings (subject_id, subject_kind, village_code, grade, veto, credit_line,
+             effective_from, expires_on, policy_version, sequence)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           on conflict (subject_id) do update set subject_kind = excluded.subject_kind,
+             village_code = excluded.village_code, grade = excluded.grade, veto = excluded.veto,
+             credit_line = excluded.credit_line, effective_from = excluded.effective_from,
+             expires_on = excluded.expires_on, policy_version = excluded.policy_version,
+             sequence = excluded.sequence
+           where rm_credit_ratings.sequence < excluded.sequence"#,
+    )
+    .bind(subject_id)
+    .bind(subject_kind)
+    .bind(village_code)
+    .bind(grade)
+    .bind(veto)
+    .bind(credit_line)
+    .bind(effective_from)
+    .bind(expires_on)
+    .bind(policy_version)
+    .bind(sequence)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn upsert_credit_village(
+    conn: &mut PgConnection,
+    village: &str,
+    credit: bool,
+    from: Option<NaiveDate>,
+    seq: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        r#"insert into rm_credit_villages (village_code, credit_village, effective_from, sequence)
+           values ($1, $2, $3, $4)
+           on conflict (village_code) do update set credit_village = excluded.credit_village,
+             effective_from = excluded.effective_from, sequence = excluded.sequence
+           where rm_credit_villages.sequence < excluded.sequence"#,
+    )
+    .bind(village)
+    .bind(credit)
+    .bind(from)
+    .bind(seq)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn blacklist_added(
+    conn: &mut PgConnection,
+    entry: &str,
+    subject: &str,
+    kind: i32,
+    reason: &str,
+) -> sqlx::Result<()> {
+    // An entry removed before its addition arrived stays removed.
+    sqlx::query(
+        r#"insert into rm_blacklist (entry_id, subject_id, subject_kind, reason, active)
+           values ($1, $2, $3, $4, true) on conflict (entry_id) do nothing"#,
+    )
+    .bind(entry)
+    .bind(subject)
+    .bind(kind)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn blacklist_removed(
+    conn: &mut PgConnection,
+    entry: &str,
+    subject: &str,
+    kind: i32,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        r#"insert into rm_blacklist (entry_id, subject_id, subject_kind, reason, active)
+           values ($1, $2, $3, '', false)
+           on conflict (entry_id) do update set active = false"#,
+    )
+    .bind(entry)
+    .bind(subject)
+    .bind(kind)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_suspension(
+    conn: &mut PgConnection,
+    area: &str,
+    suspended: bool,
+    ratio: &str,
+    seq: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        r#"insert into rm_suspended_areas (area_code, suspended, npl_ratio, sequence)
+           values ($1, $2, $3, $4)
+           on conflict (area_code) do update set suspended = excluded.suspended,
+             npl_ratio = excluded.npl_ratio, sequence = excluded.sequence
+           where rm_suspended_areas.sequence < excluded.sequence"#,
+    )
+    .bind(area)
+    .bind(suspended)
+    .bind(ratio)
+    .bind(seq)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_qualification(
+    conn: &mut PgConnection,
+    uscc: &str,
+    qualified: bool,
+    reason: &str,
+    seq: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        r#"insert into rm_qualified_enterprises (uscc, qualified, reason, sequence)
+           values ($1, $2, $3, $4)
+           on conflict (uscc) do update set qualified = excluded.qualified, reason = excluded.reason,
+             sequence = excluded.sequence
+           where rm_qualified_enterprises.sequence < excluded.sequence"#,
+    )
+    .bind(uscc)
+    .bind(qualified)
+    .bind(reason)
+    .bind(seq)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct FactsRow {
+    grade: Option<String>,
+    veto: Option<bool>,
+    credit_line: Option<Decimal>,
+    effective_from: Option<NaiveDate>,
+    expires_on: Option<NaiveDate>,
+    credit_village: Option<bool>,
+    blacklisted: bool,
+    suspended: Vec<String>,
+    qualified: Option<bool>,
+}
+
+/// Everything admission needs about one applicant, in one round trip.
+pub async fn admission_facts(
+    pool: &PgPool,
+    subject_id: &str,
+    village: Option<&str>,
+    areas: &[String],
+) -> anyhow::Result<AdmissionFacts> {
+    let row: FactsRow = sqlx::query_as(
+        r#"select r.grade, r.veto, r.credit_line, r.effective_from, r.expires_on,
+             (select credit_village from rm_credit_villages where village_code = $2) as credit_village,
+             exists (select 1 from rm_blacklist where subject_id = $1 and active) as blacklisted,
+             array(select area_code from rm_suspended_areas where area_code = any($3) and suspended
+                   order by area_code) as suspended,
+             (select qualified from rm_qualified_enterprises where uscc = $1) as qualified
+           from (select 1) one
+           left join rm_credit_ratings r on r.subject_id = $1"#,
+    )
+    .bind(subject_id)
+    .bind(village)
+    .bind(areas)
+    .fetch_one(pool)
+    .await?;
+    let rating = match (row.veto, row.credit_line) {
+        (Some(veto), Some(line)) => Some(RatingFact {
+            grade: row
+                .grade
+                .as_deref()
+                .filter(|g| !g.is_empty())
+                .map(CreditGrade::parse)
+                .transpose()?,
+            veto,
+            credit_line: Money::from_decimal(line)?,
+            effective_from: row.effective_from,
+            expires_on: row.expires_on,
+        }),
+        _ => None,
+    };
+    Ok(AdmissionFacts {
+        rating,
+        in_credit_village: row.credit_village.unwrap_or(false),
+        blacklisted: row.blacklisted,
+        suspended_areas: row
+            .suspended
+            .iter()
+            .map(|a| AreaCode::parse(a))
+            .collect::<Result<_, _>>()?,
+        enterprise_qualified: row.qualified,
+    })
+}

@@ -1,0 +1,196 @@
+//! R-X-2 / ARCHITECTURE.md "Events": a poison message goes to the dead-letter subject after
+//! bounded retries, with the handler's error, and none of its failed attempts leaves a trace.
+
+mod common;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
+use common::{count, eventually, platform_db};
+use fupin_platform::{
+    events::{
+        consumer::{self, ConsumerConfig, Delivered, EventHandler},
+        headers,
+    },
+    shutdown,
+    testing::test_bus,
+};
+use fupin_proto::risk::v1::NplThresholdExceeded;
+use futures::{StreamExt, future::BoxFuture};
+use prost::{Message, Name};
+use sqlx::PgConnection;
+
+const SOURCE: &str = "/fupin/platform-test";
+const FAILURE: &str = "ledger rejected the suspension (simulated)";
+
+/// Writes a row, then fails: the row must be rolled back with the inbox entry.
+#[derive(Clone, Default)]
+struct AlwaysFails {
+    calls: Arc<AtomicUsize>,
+}
+
+impl EventHandler for AlwaysFails {
+    fn handle<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        _event: &'a Delivered,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            sqlx::query("insert into effects (n) values (1)")
+                .execute(&mut *conn)
+                .await?;
+            anyhow::bail!(FAILURE)
+        })
+    }
+}
+
+/// ARCHITECTURE.md "Events" (poison messages, R-X-2): after `max_attempts` failed deliveries the
+/// event is copied once to `<prefix>.dlq.<consumer>` with the error and the original subject and
+/// payload, the handler has run exactly `max_attempts` times, and nothing was committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_event_is_dead_lettered_after_max_attempts() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let db = platform_db().await;
+        let pool = &db.pool;
+        sqlx::query("create table effects (n int not null)")
+            .execute(pool)
+            .await
+            .expect("effects table");
+        let bus = test_bus(SOURCE)
+            .await
+            .expect("connecting the test bus (is NATS up? see NATS_URL)");
+        let ce_type = NplThresholdExceeded::full_name();
+        let config = ConsumerConfig {
+            max_attempts: 3,
+            retry_backoff: Duration::from_millis(50),
+            ack_wait: Duration::from_secs(2),
+            ..ConsumerConfig::new("poison", vec![ce_type.clone()])
+        };
+        let dlq_subject = bus.dead_letter_subject(&config.name);
+        assert_eq!(dlq_subject, format!("{}.dlq.poison", bus.prefix));
+
+        // The dead-letter subject is inside the stream: watch it with a consumer of our own.
+        let stream = bus.js.get_stream(&bus.stream).await.expect("stream");
+        let watcher = stream
+            .create_consumer(OrderedConfig {
+                filter_subject: dlq_subject.clone(),
+                deliver_policy: DeliverPolicy::All,
+                ..Default::default()
+            })
+            .await
+            .expect("dead-letter watcher");
+        let mut dead_letters = watcher.messages().await.expect("watcher messages");
+
+        let original_subject = bus.subject_for(&ce_type);
+        let payload = NplThresholdExceeded {
+            area_code: "410311100".into(),
+            sequence: 3,
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let h = headers::build(&headers::CloudEvent {
+            id: "poison-1",
+            ce_type: &ce_type,
+            source: SOURCE,
+            time_rfc3339: "2026-03-31T16:00:00.000000Z",
+            subject: None,
+            traceparent: None,
+        });
+        bus.js
+            .publish_with_headers(original_subject.clone(), h, payload.clone().into())
+            .await
+            .expect("publish")
+            .await
+            .expect("JetStream ack");
+
+        let handler = AlwaysFails::default();
+        let (trigger, stop) = shutdown::channel();
+        let task = consumer::spawn(
+            pool.clone(),
+            bus.clone(),
+            config.clone(),
+            Arc::new(handler.clone()),
+            stop,
+        );
+
+        let dead = tokio::time::timeout(Duration::from_secs(15), dead_letters.next())
+            .await
+            .expect("a dead letter within 15 s")
+            .expect("watcher stream open")
+            .expect("dead letter");
+        assert_eq!(dead.subject.as_str(), dlq_subject);
+        let h = dead.headers.as_ref();
+        let error = headers::get(h, headers::DLQ_ERROR).expect("fupin-dlq-error header");
+        assert!(
+            error.contains(FAILURE),
+            "fupin-dlq-error {error:?} must carry the handler's error"
+        );
+        assert_eq!(
+            headers::get(h, headers::DLQ_ORIGINAL_SUBJECT),
+            Some(original_subject.as_str())
+        );
+        assert_eq!(
+            headers::get(h, headers::CE_ID),
+            Some("poison-1"),
+            "the CloudEvent is kept"
+        );
+        assert_eq!(headers::get(h, headers::CE_TYPE), Some(ce_type.as_str()));
+        assert_eq!(
+            dead.payload.as_ref(),
+            payload.as_slice(),
+            "the original payload is kept"
+        );
+
+        // The original is terminated: past another ack_wait, no further attempt and no second letter.
+        let consumer = consumer::create(&bus, &config)
+            .await
+            .expect("consumer handle");
+        eventually(
+            Duration::from_secs(10),
+            "the poison message to be terminated",
+            || async {
+                let info = consumer.get_info().await.ok()?;
+                (info.num_ack_pending == 0 && info.num_pending == 0).then_some(())
+            },
+        )
+        .await;
+        if let Ok(more) =
+            tokio::time::timeout(Duration::from_millis(2500), dead_letters.next()).await
+        {
+            panic!(
+                "a second dead letter arrived: {:?}",
+                more.map(|m| m.map(|m| m.subject.to_string()))
+            );
+        }
+        assert_eq!(
+            handler.calls.load(Ordering::SeqCst),
+            3,
+            "the handler runs exactly max_attempts times"
+        );
+        assert_eq!(
+            count(pool, "select count(*) from inbox").await,
+            0,
+            "failed attempts leave no inbox entry"
+        );
+        assert_eq!(
+            count(pool, "select count(*) from effects").await,
+            0,
+            "failed attempts are rolled back"
+        );
+
+        trigger.trigger();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("consumer stops")
+            .expect("no panic");
+    })
+    .await
+    .expect("test took longer than 30 s");
+}

@@ -1,0 +1,326 @@
+//! R-X-2 (ARCHITECTURE.md "Events", producer side): the outbox relay survives NATS being down.
+//! Rows written while NATS is unreachable wait in the outbox, and once NATS is back every event
+//! reaches the stream exactly once, in commit order, with its CloudEvents headers.
+
+mod common;
+
+use std::{
+    collections::HashSet,
+    fs::{File, OpenOptions},
+    net::{TcpListener, TcpStream},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull::OrderedConfig};
+use chrono::{DateTime, Utc};
+use common::{count, eventually, platform_db};
+use fupin_platform::{
+    events::{
+        EventBus, headers, outbox,
+        relay::{self, RelayConfig, RelayHandle},
+    },
+    shutdown,
+    testing::unique_token,
+};
+use fupin_proto::risk::v1::NplThresholdExceeded;
+use futures::StreamExt;
+use prost::{Message, Name};
+use sqlx::PgPool;
+
+const EVENTS: u64 = 20;
+const BEFORE_OUTAGE: u64 = 5;
+const SOURCE: &str = "/fupin/platform-test";
+const AREA: &str = "410311100";
+
+/// A private nats-server child process with JetStream on a fixed port and store directory, so it
+/// can be killed and restarted with its stream intact. Killed (and its directory removed) on drop.
+struct NatsServer {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    fn start() -> Self {
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").expect("binding an ephemeral port");
+            l.local_addr().expect("local addr").port()
+        };
+        let dir = std::env::temp_dir().join(format!("fupin-nats-{}", unique_token()));
+        std::fs::create_dir_all(&dir).expect("creating the nats store dir");
+        let mut server = Self {
+            port,
+            dir,
+            child: None,
+        };
+        server.spawn();
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> File {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("nats.log"))
+            .expect("nats log file")
+    }
+
+    fn spawn(&mut self) {
+        assert!(self.child.is_none(), "nats-server already running");
+        let child = Command::new("nats-server")
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(self.log())
+            .stderr(self.log())
+            .spawn()
+            .expect("starting `nats-server` (is it on PATH?)");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL, as a crash or a network cut looks to the client.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    async fn wait_listening(&self) {
+        let addr = format!("127.0.0.1:{}", self.port);
+        eventually(Duration::from_secs(10), "nats-server to listen", || {
+            let addr = addr.clone();
+            async move { TcpStream::connect(&addr).ok().map(|_| ()) }
+        })
+        .await;
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn event(sequence: u64) -> NplThresholdExceeded {
+    NplThresholdExceeded {
+        area_code: AREA.to_owned(),
+        npl_ratio: "0.0612".to_owned(),
+        threshold: "0.0500".to_owned(),
+        measured_at: "2026-03-31T16:00:00Z".to_owned(),
+        sequence,
+    }
+}
+
+/// One state change = one transaction carrying one outbox row; the relay is woken after commit.
+async fn write(pool: &PgPool, bus: &EventBus, relay: &RelayHandle, sequence: u64) {
+    let mut tx = pool.begin().await.expect("begin");
+    outbox::enqueue(
+        &mut tx,
+        &bus.prefix,
+        &event(sequence),
+        Some(AREA),
+        Utc::now(),
+    )
+    .await
+    .expect("enqueue");
+    tx.commit().await.expect("commit");
+    relay.wake();
+}
+
+async fn published(pool: &PgPool) -> i64 {
+    count(
+        pool,
+        "select count(*) from outbox where published_at is not null",
+    )
+    .await
+}
+
+async fn unpublished(pool: &PgPool) -> i64 {
+    count(
+        pool,
+        "select count(*) from outbox where published_at is null",
+    )
+    .await
+}
+
+/// R-X-2: events committed while NATS is down wait in the outbox and are published exactly
+/// once, in order, when it comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_wait_while_nats_is_down_then_publish_once_in_order() {
+    tokio::time::timeout(Duration::from_secs(30), scenario())
+        .await
+        .expect("test took longer than 30 s");
+}
+
+async fn scenario() {
+    let mut nats = NatsServer::start();
+    nats.wait_listening().await;
+    let db = platform_db().await;
+    let pool = &db.pool;
+    let token = unique_token();
+    let bus = EventBus::connect(&nats.url(), &token, &token.to_uppercase(), SOURCE)
+        .await
+        .expect("connecting the bus");
+
+    let (trigger, stop) = shutdown::channel();
+    let config = RelayConfig {
+        poll_interval: Duration::from_millis(100),
+        ack_timeout: Duration::from_secs(1),
+        max_backoff: Duration::from_millis(500),
+    };
+    let (relay, relay_task) = relay::spawn(pool.clone(), bus.clone(), config, stop);
+
+    // NATS up: the first events flow.
+    for i in 0..BEFORE_OUTAGE {
+        write(pool, &bus, &relay, i).await;
+    }
+    eventually(
+        Duration::from_secs(10),
+        "the first events to be published",
+        || async { (published(pool).await >= BEFORE_OUTAGE as i64).then_some(()) },
+    )
+    .await;
+
+    // NATS down: writes still commit; their rows wait.
+    nats.kill();
+    for i in BEFORE_OUTAGE..EVENTS {
+        write(pool, &bus, &relay, i).await;
+    }
+    let waiting = (EVENTS - BEFORE_OUTAGE) as i64;
+    assert_eq!(
+        unpublished(pool).await,
+        waiting,
+        "rows written during the outage must wait"
+    );
+    // Give the relay time to try (and fail) a few publishes: still nothing may be marked sent.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        unpublished(pool).await,
+        waiting,
+        "no row may be marked published while NATS is down"
+    );
+    assert_eq!(published(pool).await, BEFORE_OUTAGE as i64);
+
+    // NATS back on the same port and store: the waiting rows drain.
+    nats.spawn();
+    nats.wait_listening().await;
+    eventually(
+        Duration::from_secs(20),
+        "every outbox row to be published after NATS came back",
+        || async { (unpublished(pool).await == 0).then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        count(pool, "select count(*) from outbox").await,
+        EVENTS as i64
+    );
+
+    trigger.trigger();
+    tokio::time::timeout(Duration::from_secs(5), relay_task)
+        .await
+        .expect("relay stops within 5 s of shutdown")
+        .expect("relay task did not panic");
+
+    // Read the whole stream with a plain JetStream consumer of our own.
+    let client = async_nats::connect(nats.url())
+        .await
+        .expect("connecting a reader");
+    let js = jetstream::new(client);
+    let stream = js
+        .get_stream(&bus.stream)
+        .await
+        .expect("the stream survived the restart");
+    let stored = stream.get_info().await.expect("stream info").state.messages;
+    assert_eq!(
+        stored, EVENTS,
+        "the stream must hold each event exactly once (no duplicates, none lost)"
+    );
+
+    let reader = stream
+        .create_consumer(OrderedConfig {
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .expect("ordered consumer");
+    let mut messages = reader.messages().await.expect("ordered consumer messages");
+
+    let outbox_ids: Vec<uuid::Uuid> = sqlx::query_scalar("select id from outbox order by seq")
+        .fetch_all(pool)
+        .await
+        .expect("outbox ids");
+    let expected_subject = format!("{}.risk.v1.NplThresholdExceeded", bus.prefix);
+    let mut seen_ids = HashSet::new();
+    for k in 0..EVENTS {
+        let msg = tokio::time::timeout(Duration::from_secs(5), messages.next())
+            .await
+            .unwrap_or_else(|_| panic!("message {k} of {EVENTS} not delivered within 5 s"))
+            .expect("the ordered stream does not end")
+            .expect("message");
+        assert_eq!(msg.subject.as_str(), expected_subject);
+        let payload = NplThresholdExceeded::decode(msg.payload.as_ref()).expect("protobuf payload");
+        assert_eq!(payload.sequence, k, "events must be in commit order");
+        assert_eq!(payload, event(k));
+
+        let h = msg.headers.as_ref();
+        let get = |name: &str| {
+            headers::get(h, name)
+                .unwrap_or_else(|| panic!("message {k} lacks header {name}"))
+                .to_owned()
+        };
+        assert_eq!(get(headers::CE_SPECVERSION), "1.0");
+        let id = get(headers::CE_ID);
+        assert_eq!(
+            get(headers::NATS_MSG_ID),
+            id,
+            "Nats-Msg-Id must equal ce-id (JetStream dedupe)"
+        );
+        assert_eq!(
+            id,
+            outbox_ids[k as usize].to_string(),
+            "ce-id is the outbox row id, in seq order"
+        );
+        assert!(seen_ids.insert(id.clone()), "duplicate event {id}");
+        assert_eq!(get(headers::CE_TYPE), "fupin.risk.v1.NplThresholdExceeded");
+        assert_eq!(get(headers::CE_TYPE), NplThresholdExceeded::full_name());
+        assert_eq!(get(headers::CE_SOURCE), SOURCE);
+        assert_eq!(get(headers::CE_SUBJECT), AREA);
+        let time = get(headers::CE_TIME);
+        DateTime::parse_from_rfc3339(&time)
+            .unwrap_or_else(|e| panic!("ce-time {time:?} is not RFC 3339: {e}"));
+        assert_eq!(get(headers::CONTENT_TYPE), "application/protobuf");
+    }
+    assert_eq!(seen_ids.len() as u64, EVENTS);
+    // Nothing beyond the 20.
+    if let Ok(Some(extra)) = tokio::time::timeout(Duration::from_millis(500), messages.next()).await
+    {
+        panic!(
+            "unexpected message beyond the {EVENTS}: {:?}",
+            extra.map(|m| m.subject.to_string())
+        );
+    }
+
+    assert_eq!(
+        count(
+            pool,
+            "select count(*) from outbox where published_at is null"
+        )
+        .await,
+        0
+    );
+}
