@@ -36,18 +36,22 @@ impl GrpcServer {
         test_clock_enabled: bool,
     ) -> Self {
         let (health, health_service) = tonic_health::server::health_reporter();
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(fupin_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .expect("the embedded descriptor sets are valid");
+        // Both reflection versions: grpcurl and older clients still speak v1alpha.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(fupin_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection().build_v1().expect("the embedded descriptor sets are valid");
+        let reflection_v1alpha = reflection().build_v1alpha().expect("the embedded descriptor sets are valid");
         let admin = TestClockAdmin {
             clock,
             enabled: test_clock_enabled,
         };
         let mut routes = RoutesBuilder::default();
         routes.add_service(health_service);
-        routes.add_service(reflection);
+        routes.add_service(reflection_v1);
+        routes.add_service(reflection_v1alpha);
         routes.add_service(TestClockServiceServer::with_interceptor(admin, move |r| {
             verifier.intercept(r)
         }));

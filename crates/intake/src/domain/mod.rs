@@ -10,3 +10,6 @@ pub mod types;
 
 pub use error::DomainError;
 pub use types::*;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1 @@
+//! Shared test data for the domain tests.

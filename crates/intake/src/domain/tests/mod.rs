@@ -1,0 +1,3 @@
+//! Given/when/then tests of the intake domain: no database, no network.
+
+mod fixtures;

@@ -1,0 +1,161 @@
+//! R-IN-8 (idempotent writes keyed by the client's request id): concurrent retries of one write
+//! apply it once and all see the first response; a request id reused for different content is
+//! refused, naming `request_id` and the rule.
+
+mod common;
+
+use std::{sync::Arc, time::Duration};
+
+use common::{count, platform_db};
+use fupin_kernel::AreaCode;
+use fupin_platform::{
+    Caller, Role,
+    idempotency::{self, Claim, RequestKey},
+};
+use fupin_proto::admin::v1::{SetTimeRequest, TimeReply};
+use tokio::sync::Barrier;
+use tonic::Code;
+
+const METHOD: &str = "fupin.test.v1.TestService/Write";
+const CALLERS: usize = 16;
+
+fn caller() -> Caller {
+    Caller {
+        subject: "clerk-1".into(),
+        role: Role::DistrictStaff,
+        area: AreaCode::parse("410311").expect("district code"),
+        bank_id: None,
+    }
+}
+
+fn request(body: &str) -> SetTimeRequest {
+    SetTimeRequest { now: body.into() }
+}
+
+#[derive(Debug)]
+enum Seen {
+    Fresh(TimeReply),
+    Replay(TimeReply),
+}
+
+/// R-IN-8: 16 concurrent calls with one request id: exactly one does the write, every other
+/// one gets the first response, and the effect exists once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_retries_write_once_and_replay_the_first_response() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let db = platform_db().await;
+        let pool = db.pool.clone();
+        sqlx::query("create table effects (request_id text not null, writer int not null)")
+            .execute(&pool)
+            .await
+            .expect("effects table");
+        let key = RequestKey::new(&caller(), METHOD, "req-0001", &request("2030-01-01T00:00:00Z")).expect("key");
+        let barrier = Arc::new(Barrier::new(CALLERS));
+
+        let tasks: Vec<_> = (0..CALLERS)
+            .map(|i| {
+                let (pool, key, barrier) = (pool.clone(), key.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    match idempotency::claim::<TimeReply>(&pool, &key).await.expect("claim") {
+                        Claim::Fresh(mut tx) => {
+                            sqlx::query("insert into effects (request_id, writer) values ($1, $2)")
+                                .bind(&key.request_id)
+                                .bind(i as i32)
+                                .execute(&mut *tx)
+                                .await
+                                .expect("effect");
+                            // Hold the claim a while so the others really race against it.
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                            let response = TimeReply { now: format!("written by {i}"), pinned: true };
+                            idempotency::complete(tx, &key, &response).await.expect("complete");
+                            Seen::Fresh(response)
+                        }
+                        Claim::Replay(r) => Seen::Replay(r),
+                    }
+                })
+            })
+            .collect();
+        let mut seen = Vec::new();
+        for t in tasks {
+            seen.push(t.await.expect("caller task"));
+        }
+
+        let fresh: Vec<&TimeReply> = seen
+            .iter()
+            .filter_map(|s| match s {
+                Seen::Fresh(r) => Some(r),
+                Seen::Replay(_) => None,
+            })
+            .collect();
+        assert_eq!(fresh.len(), 1, "exactly one caller does the write: {seen:?}");
+        let first = fresh[0];
+        for s in &seen {
+            if let Seen::Replay(r) = s {
+                assert_eq!(r, first, "every retry sees the first response");
+            }
+        }
+        assert_eq!(count(&pool, "select count(*) from effects").await, 1, "the effect happened once");
+        let writer: i32 = sqlx::query_scalar("select writer from effects").fetch_one(&pool).await.expect("writer");
+        assert_eq!(first.now, format!("written by {writer}"));
+        assert_eq!(count(&pool, "select count(*) from idempotency_keys where response is not null").await, 1);
+    })
+    .await
+    .expect("test took longer than 30 s");
+}
+
+/// R-IN-8: a request id reused with a different request is `InvalidArgument` naming
+/// `request_id` and R-IN-8 (never the unrelated first response); the same request still replays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reused_request_id_with_different_body_is_invalid_argument() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let db = platform_db().await;
+        let pool = &db.pool;
+        let original = RequestKey::new(&caller(), METHOD, "req-0002", &request("2030-01-01T00:00:00Z")).expect("key");
+        let Claim::Fresh(tx) = idempotency::claim::<TimeReply>(pool, &original).await.expect("claim") else {
+            panic!("first claim must be fresh");
+        };
+        let response = TimeReply { now: "first".into(), pinned: false };
+        idempotency::complete(tx, &original, &response).await.expect("complete");
+
+        let different = RequestKey::new(&caller(), METHOD, "req-0002", &request("2031-06-30T00:00:00Z")).expect("key");
+        let err = match idempotency::claim::<TimeReply>(pool, &different).await {
+            Err(e) => e,
+            Ok(Claim::Fresh(_)) => panic!("a reused request id must not start a second write"),
+            Ok(Claim::Replay(r)) => panic!("a reused request id must not replay an unrelated response: {r:?}"),
+        };
+        assert_eq!(err.code(), Code::InvalidArgument);
+        let status = tonic::Status::from(err);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(
+            status.message().contains("request_id") && status.message().contains("R-IN-8"),
+            "the refusal names the field and the rule: {:?}",
+            status.message()
+        );
+
+        match idempotency::claim::<TimeReply>(pool, &original).await.expect("retry") {
+            Claim::Replay(r) => assert_eq!(r, response),
+            Claim::Fresh(_) => panic!("the identical retry must replay"),
+        }
+    })
+    .await
+    .expect("test took longer than 30 s");
+}
+
+/// R-IN-8: a write that failed (rolled back) leaves nothing behind, so its retry is a fresh write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_write_frees_its_request_id() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let db = platform_db().await;
+        let pool = &db.pool;
+        let key = RequestKey::new(&caller(), METHOD, "req-0003", &request("x")).expect("key");
+        let Claim::Fresh(tx) = idempotency::claim::<TimeReply>(pool, &key).await.expect("claim") else {
+            panic!("first claim must be fresh");
+        };
+        tx.rollback().await.expect("rollback");
+        assert!(matches!(idempotency::claim::<TimeReply>(pool, &key).await.expect("retry"), Claim::Fresh(_)));
+        assert!(RequestKey::new(&caller(), METHOD, "  ", &request("x")).is_err(), "an empty request id is refused");
+    })
+    .await
+    .expect("test took longer than 30 s");
+}
