@@ -47,6 +47,14 @@ enum Task {
     },
     /// Start PostgreSQL and NATS only, print their URLs and keep them running until Ctrl-C.
     Infra,
+    /// Build release binaries and run a load generator, e.g. `cargo xtask bench intake`.
+    Bench {
+        /// What to load: `intake`.
+        target: String,
+        /// Passed to the load generator, e.g. `--seconds 5 --clients 1,16`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -72,6 +80,7 @@ fn run(task: Task) -> Result<ExitCode> {
         Task::Up { quiet } => up(&ws, &rt, &interrupt, !quiet),
         Task::Test { args } => test(&ws, &interrupt, &args),
         Task::Infra => infra(&ws, &interrupt),
+        Task::Bench { target, args } => bench(&ws, &interrupt, &target, &args),
     }
 }
 
@@ -146,6 +155,29 @@ fn test(ws: &Workspace, interrupt: &Interrupt, args: &[String]) -> Result<ExitCo
         .env("NATS_URL", infra.nats.url())
         .envs(ws.config_env());
     let status = proc::wait(cargo.spawn().context("running cargo test")?, interrupt)?;
+    Ok(proc::exit_code(status))
+}
+
+fn bench(ws: &Workspace, interrupt: &Interrupt, target: &str, args: &[String]) -> Result<ExitCode> {
+    anyhow::ensure!(target == "intake", "unknown bench target {target:?} (known: intake)");
+    let infra = Infra::ensure(ws, Purpose::Test, interrupt)?;
+    let mut build = Command::new(ws.cargo());
+    build
+        .current_dir(&ws.root)
+        .args(["build", "--release", "-p", "fupin-intake", "-p", "fupin-bench"]);
+    let status = proc::wait(build.spawn().context("running cargo build --release")?, interrupt)?;
+    anyhow::ensure!(status.success(), "cargo build --release failed ({status})");
+    let release = ws.root.join("target/release");
+    let mut run = Command::new(release.join("fupin-bench"));
+    run.current_dir(&ws.root)
+        .arg(target)
+        .arg("--intake-bin")
+        .arg(release.join("fupin-intake"))
+        .args(args)
+        .env("DATABASE_URL", infra.postgres.test_url())
+        .env("NATS_URL", infra.nats.url())
+        .envs(ws.config_env());
+    let status = proc::wait(run.spawn().context("running fupin-bench")?, interrupt)?;
     Ok(proc::exit_code(status))
 }
 

@@ -437,7 +437,7 @@ fn print_summary(
     let all = HOUSEHOLDS.iter().chain(std::iter::once(&BLACKLISTED));
     for (i, h) in all.enumerate() {
         println!(
-            "{:<3} {:<14} {:<10} {:<20} {:<8} {}",
+            "{:<3} {} {} {:<20} {} {}",
             i + 1,
             h.village,
             pad(h.village_name, 10),

@@ -118,6 +118,10 @@ async fn lead(
             _ = shutdown.wait() => return Ok(()),
         }
     }
+    // The lock lives as long as this session: however `lead` ends (shutdown or an error), close
+    // the connection rather than return it to the pool still holding the lock, which would
+    // lock out every later relay — a retry here and the standby replicas alike.
+    conn.close_on_drop();
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen("fupin_outbox").await?;
     let mut nats_backoff = Duration::from_millis(100);

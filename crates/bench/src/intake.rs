@@ -1,0 +1,246 @@
+//! The intake load run.
+
+use std::{
+    path::Path,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use fupin_kernel::{AreaRegistry, ResidentId};
+use fupin_platform::{
+    Role,
+    auth::token_for,
+    events::{EventBus, headers},
+    testing::{admin_database_url, create_database, drop_database, nats_url, unique_token},
+};
+use fupin_proto::{
+    common::v1::Money,
+    intake::v1::{self as pb, intake_service_client::IntakeServiceClient},
+    rating::v1 as rating,
+};
+use prost::Name;
+use sqlx::{Connection, PgConnection};
+use tonic::{Request, transport::Channel};
+
+use crate::{
+    plain_insert,
+    stats::{Summary, ms},
+};
+
+const SECRET: &str = "bench-secret";
+const HOUSEHOLDS: usize = 64;
+const WARMUP: Duration = Duration::from_secs(2);
+
+struct Household {
+    resident_id: String,
+    village: String,
+    token: String,
+}
+
+pub async fn run(intake_bin: &Path, measure: Duration, levels: &[usize]) -> anyhow::Result<()> {
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let admin = admin_database_url();
+    let token = unique_token();
+    let intake_db = format!("bench_intake_{token}");
+    let plain_db = format!("bench_plain_{token}");
+    let intake_url = create_database(&admin, &intake_db).await?;
+    let plain_url = create_database(&admin, &plain_db).await?;
+    plain_insert::setup(&plain_url).await?;
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let addr = format!("127.0.0.1:{port}");
+    let max_conn = levels.iter().copied().max().unwrap_or(16).clamp(8, 64);
+    let mut child = tokio::process::Command::new(intake_bin)
+        .env("DATABASE_URL", &intake_url)
+        .env("DATABASE_MAX_CONNECTIONS", max_conn.to_string())
+        .env("NATS_URL", nats_url())
+        .env("GRPC_ADDR", &addr)
+        .env("EVENT_SUBJECT_PREFIX", &token)
+        .env("EVENT_STREAM", token.to_uppercase())
+        .env("AUTH_JWT_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .env("CALENDAR_DIR", ws.join("deploy/calendar"))
+        .env("AREAS_FILE", ws.join("deploy/areas/410311.toml"))
+        .env("POLICY_DIR", ws.join("deploy/policy"))
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let endpoint = format!("http://{addr}");
+    wait_healthy(&endpoint).await?;
+
+    let households = seed(&ws, &token, &intake_url).await?;
+    println!(
+        "intake bench: {} s per level after {} s warm-up; {} rated households; intake pool {max_conn}; machine: {} cores",
+        measure.as_secs(),
+        WARMUP.as_secs(),
+        households.len(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "{:>7} | {:>12} {:>9} {:>9} {:>6} | {:>12} {:>9} {:>9} | {:>6}",
+        "clients", "intake/s", "p50 ms", "p99 ms", "errors", "insert/s", "p50 ms", "p99 ms", "ratio"
+    );
+    for &clients in levels {
+        let intake = submit_load(&endpoint, &households, clients, measure).await?;
+        let plain = plain_insert::run(&plain_url, clients, WARMUP, measure).await?;
+        println!(
+            "{:>7} | {:>12.0} {:>9.2} {:>9.2} {:>6} | {:>12.0} {:>9.2} {:>9.2} | {:>6.2}",
+            clients,
+            intake.per_second(),
+            ms(intake.p50),
+            ms(intake.p99),
+            intake.errors,
+            plain.per_second(),
+            ms(plain.p50),
+            ms(plain.p99),
+            intake.per_second() / plain.per_second()
+        );
+    }
+    child.kill().await?;
+    let _ = child.wait().await;
+    for db in [&intake_db, &plain_db] {
+        drop_database(&admin, db).await?;
+    }
+    Ok(())
+}
+
+async fn wait_healthy(endpoint: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(ch) = Channel::from_shared(endpoint.to_owned())?.connect().await {
+            let mut health = tonic_health::pb::health_client::HealthClient::new(ch);
+            if let Ok(r) = health.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await
+                && r.into_inner().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+            {
+                return Ok(());
+            }
+        }
+        anyhow::ensure!(Instant::now() < deadline, "intake did not become healthy at {endpoint}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Rates `HOUSEHOLDS` households (grade A, effective for a year) through the same events the
+/// credit service publishes, and waits until intake's read model has them all.
+async fn seed(ws: &Path, prefix: &str, intake_url: &str) -> anyhow::Result<Vec<Household>> {
+    let areas = AreaRegistry::load(ws.join("deploy/areas/410311.toml"))?;
+    let villages: Vec<String> = areas
+        .towns()
+        .flat_map(|t| areas.villages_of(t.code()).map(|v| v.code().as_str().to_owned()).collect::<Vec<_>>())
+        .collect();
+    let bus = EventBus::connect(&nats_url(), prefix, &prefix.to_uppercase(), "/fupin/bench").await?;
+    let today = fupin_kernel::time::china_date(chrono::Utc::now());
+    let mut out = Vec::with_capacity(HOUSEHOLDS);
+    for i in 0..HOUSEHOLDS {
+        let body = format!("410311198{}0{}01{:03}", i % 10, 1 + i % 9, i);
+        let id = format!("{body}{}", ResidentId::check_char_for(&body)?);
+        let village = villages[i % villages.len()].clone();
+        let ev = rating::CreditRatingEffective {
+            rating_id: format!("bench-{i}"),
+            subject_kind: rating::SubjectKind::Household as i32,
+            subject_id: id.clone(),
+            village_code: village.clone(),
+            grade: "A".into(),
+            veto: false,
+            credit_line: "20000.00".into(),
+            effective_from: (today - chrono::Days::new(30)).to_string(),
+            expires_on: (today + chrono::Days::new(335)).to_string(),
+            policy_version: "bench".into(),
+            sequence: 1,
+        };
+        let ce_id = uuid::Uuid::now_v7().to_string();
+        let now = chrono::Utc::now().to_rfc3339();
+        let h = headers::build(&headers::CloudEvent {
+            id: &ce_id,
+            ce_type: &rating::CreditRatingEffective::full_name(),
+            source: "/fupin/bench",
+            time_rfc3339: &now,
+            subject: Some(&id),
+            traceparent: None,
+        });
+        bus.js
+            .publish_with_headers(bus.subject_for(&rating::CreditRatingEffective::full_name()), h, prost::Message::encode_to_vec(&ev).into())
+            .await?
+            .await?;
+        let token = token_for(SECRET, &format!("bench-village-{village}"), Role::VillageStaff, &village, None, 3600);
+        out.push(Household { resident_id: id, village, token });
+    }
+    let mut conn = PgConnection::connect(intake_url).await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n: i64 = sqlx::query_scalar("select count(*) from rm_credit_ratings").fetch_one(&mut conn).await?;
+        if n as usize >= HOUSEHOLDS {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "read model has {n} of {HOUSEHOLDS} ratings after 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(out)
+}
+
+fn request(h: &Household) -> Request<pb::SubmitApplicationRequest> {
+    let mut req = Request::new(pb::SubmitApplicationRequest {
+        request_id: uuid::Uuid::now_v7().to_string(),
+        applicant: Some(pb::submit_application_request::Applicant::Household(pb::Household {
+            resident_id: h.resident_id.clone(),
+            name: "张三".into(),
+            phone: "13800000000".into(),
+            village_code: h.village.clone(),
+            poor_household_number: "LL-2026-0001".into(),
+            household_borrows_uses_repays: true,
+        })),
+        kind: pb::ApplicantKind::Household as i32,
+        amount: Some(Money { amount: "20000".into() }),
+        term_months: 24,
+        purpose: pb::Purpose::Breeding as i32,
+        project_description: "养殖肉牛 5 头".into(),
+    });
+    req.metadata_mut().insert("authorization", format!("Bearer {}", h.token).parse().expect("ASCII token"));
+    req
+}
+
+/// `clients` concurrent clients, each on its own HTTP/2 connection, submitting back to back.
+async fn submit_load(endpoint: &str, households: &[Household], clients: usize, measure: Duration) -> anyhow::Result<Summary> {
+    let start = Instant::now();
+    let measure_from = start + WARMUP;
+    let deadline = measure_from + measure;
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let channel = Channel::from_shared(endpoint.to_owned())?.connect().await?;
+        let hs: Vec<(String, String, String)> =
+            households.iter().map(|h| (h.resident_id.clone(), h.village.clone(), h.token.clone())).collect();
+        tasks.push(tokio::spawn(async move {
+            let mut client = IntakeServiceClient::new(channel);
+            let mut lat = Vec::new();
+            let mut errors = 0usize;
+            let mut i = c;
+            while Instant::now() < deadline {
+                let (rid, village, token) = &hs[i % hs.len()];
+                let h = Household { resident_id: rid.clone(), village: village.clone(), token: token.clone() };
+                i += clients;
+                let t = Instant::now();
+                let r = client.submit_application(request(&h)).await;
+                if t >= measure_from {
+                    match r {
+                        Ok(_) => lat.push(t.elapsed()),
+                        Err(e) => {
+                            if errors == 0 {
+                                eprintln!("first error: {e}");
+                            }
+                            errors += 1;
+                        }
+                    }
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await?;
+        all.extend(l);
+        errors += e;
+    }
+    Ok(Summary::new(all, errors, measure))
+}

@@ -1,0 +1,124 @@
+//! ARCHITECTURE.md "Events": a consumer receives only the event types it names, whichever
+//! JetStream server version runs (nats-server < 2.10 silently ignores multi-subject filters),
+//! and never the dead letters that share its stream.
+
+mod common;
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_nats::jetstream::consumer::PullConsumer;
+use common::eventually;
+use fupin_platform::{
+    events::{
+        EventBus,
+        consumer::{self, ConsumerConfig, Delivered, EventHandler},
+        headers,
+    },
+    shutdown,
+    testing::test_bus,
+};
+use fupin_proto::{
+    intake::v1::ApplicationSubmitted,
+    risk::v1::{LendingResumed, NplThresholdExceeded},
+};
+use futures::future::BoxFuture;
+use prost::{Message, Name};
+use sqlx::PgConnection;
+
+const SOURCE: &str = "/fupin/platform-test";
+
+/// Records the `ce-type` of every event it is handed.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<String>>>);
+
+impl Recorder {
+    fn seen(&self) -> Vec<String> {
+        let mut v = self.0.lock().expect("recorder lock").clone();
+        v.sort();
+        v
+    }
+}
+
+impl EventHandler for Recorder {
+    fn handle<'a>(&'a self, _conn: &'a mut PgConnection, event: &'a Delivered) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            self.0.lock().expect("recorder lock").push(event.ce_type.clone());
+            Ok(())
+        })
+    }
+}
+
+async fn publish<M: Message + Name>(bus: &EventBus, id: &str, event: &M) {
+    let ce_type = M::full_name();
+    let h = headers::build(&headers::CloudEvent {
+        id,
+        ce_type: &ce_type,
+        source: SOURCE,
+        time_rfc3339: "2026-03-31T16:00:00.000000Z",
+        subject: None,
+        traceparent: None,
+    });
+    bus.js
+        .publish_with_headers(bus.subject_for(&ce_type), h, event.encode_to_vec().into())
+        .await
+        .expect("publish")
+        .await
+        .expect("JetStream ack");
+}
+
+async fn wait_drained(consumer: &PullConsumer) {
+    eventually(Duration::from_secs(15), "the consumer to drain its stream", || async {
+        let info = consumer.get_info().await.ok()?;
+        (info.num_pending == 0 && info.num_ack_pending == 0 && info.delivered.stream_sequence >= 1).then_some(())
+    })
+    .await;
+}
+
+/// One-type and two-type consumers on a stream carrying three event types and a dead letter
+/// each see only what they asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_see_only_their_event_types() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let db = common::platform_db().await;
+        let bus = test_bus(SOURCE).await.expect("connecting the test bus (is NATS up? see NATS_URL)");
+        publish(&bus, "e1", &NplThresholdExceeded { sequence: 1, ..Default::default() }).await;
+        publish(&bus, "e2", &ApplicationSubmitted::default()).await;
+        publish(&bus, "e3", &LendingResumed::default()).await;
+        // Something on the dead-letter subject of the one-type consumer, as a failure would leave.
+        bus.js
+            .publish(bus.dead_letter_subject("one_type"), NplThresholdExceeded::default().encode_to_vec().into())
+            .await
+            .expect("publish")
+            .await
+            .expect("ack");
+
+        let one = ConsumerConfig::new("one_type", vec![NplThresholdExceeded::full_name()]);
+        let two = ConsumerConfig::new("two_types", vec![NplThresholdExceeded::full_name(), LendingResumed::full_name()]);
+        let (one_seen, two_seen) = (Recorder::default(), Recorder::default());
+        let (trigger, stop) = shutdown::channel();
+        let tasks = [
+            consumer::spawn(db.pool.clone(), bus.clone(), one.clone(), Arc::new(one_seen.clone()), stop.clone()),
+            consumer::spawn(db.pool.clone(), bus.clone(), two.clone(), Arc::new(two_seen.clone()), stop),
+        ];
+        for config in [&one, &two] {
+            let c = eventually(Duration::from_secs(10), "the durable consumer", || async {
+                consumer::create(&bus, config).await.ok()
+            })
+            .await;
+            wait_drained(&c).await;
+        }
+
+        assert_eq!(one_seen.seen(), vec![NplThresholdExceeded::full_name()]);
+        assert_eq!(two_seen.seen(), vec![LendingResumed::full_name(), NplThresholdExceeded::full_name()]);
+
+        trigger.trigger();
+        for t in tasks {
+            tokio::time::timeout(Duration::from_secs(5), t).await.expect("consumer stops").expect("no panic");
+        }
+    })
+    .await
+    .expect("test took longer than 30 s");
+}
