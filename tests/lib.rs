@@ -1,1 +1,155 @@
-//! Helpers for the end-to-end suite live here; the tests are in `tests/e2e/`.
+//! Harness for the end-to-end suite: starts real service binaries against a private database
+//! and NATS subject prefix, and talks to them as their users do (gRPC with bearer tokens, a
+//! plain JetStream subscriber for events).
+
+use std::{
+    path::PathBuf,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use fupin_platform::{
+    Role,
+    auth::token_for,
+    testing::{admin_database_url, create_database, drop_database, nats_url, unique_token},
+};
+use tokio::process::{Child, Command};
+use tonic::{Request, transport::Channel};
+
+pub const SECRET: &str = "e2e-secret";
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The debug binary of `package`, built first if the test run did not build it.
+pub async fn binary(package: &str) -> anyhow::Result<PathBuf> {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace().join("target"));
+    let bin = target.join("debug").join(package);
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(workspace())
+            .args(["build", "-p", package])
+            .status()
+            .await?;
+        anyhow::ensure!(status.success(), "building {package} failed");
+    }
+    Ok(bin)
+}
+
+/// A running service binary with its own database and event prefix.
+pub struct RunningService {
+    pub child: Child,
+    pub endpoint: String,
+    pub prefix: String,
+    pub stream: String,
+    database: String,
+}
+
+impl RunningService {
+    pub async fn start(package: &str, test_clock: bool) -> anyhow::Result<Self> {
+        let bin = binary(package).await?;
+        let token = unique_token();
+        let database = format!("e2e_{token}");
+        let url = create_database(&admin_database_url(), &database).await?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let ws = workspace();
+        let mut cmd = Command::new(bin);
+        cmd.env("DATABASE_URL", url)
+            .env("NATS_URL", nats_url())
+            .env("GRPC_ADDR", format!("127.0.0.1:{port}"))
+            .env("EVENT_SUBJECT_PREFIX", &token)
+            .env("EVENT_STREAM", token.to_uppercase())
+            .env("AUTH_JWT_SECRET", SECRET)
+            .env("CALENDAR_DIR", ws.join("deploy/calendar"))
+            .env("AREAS_FILE", ws.join("deploy/areas/410311.toml"))
+            .env("POLICY_DIR", ws.join("deploy/policy"))
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_LOG").map_or("warn".into(), |_| "info".to_owned()),
+            )
+            .stdout(Stdio::null())
+            .kill_on_drop(true);
+        if test_clock {
+            cmd.env("FUPIN_TEST_CLOCK", "1");
+        }
+        let child = cmd.spawn()?;
+        let svc = Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            prefix: token.clone(),
+            stream: token.to_uppercase(),
+            database,
+        };
+        svc.wait_healthy(Duration::from_secs(30)).await?;
+        Ok(svc)
+    }
+
+    pub async fn channel(&self) -> anyhow::Result<Channel> {
+        Ok(Channel::from_shared(self.endpoint.clone())?
+            .connect()
+            .await?)
+    }
+
+    async fn wait_healthy(&self, within: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(ch) = Channel::from_shared(self.endpoint.clone())?.connect().await {
+                let mut h = tonic_health::pb::health_client::HealthClient::new(ch);
+                if let Ok(r) = h
+                    .check(tonic_health::pb::HealthCheckRequest::default())
+                    .await
+                    && r.into_inner().status
+                        == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+                {
+                    return Ok(());
+                }
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{} not healthy within {within:?}",
+                self.endpoint
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub async fn terminate(mut self, within: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        let pid = self
+            .child
+            .id()
+            .ok_or_else(|| anyhow::anyhow!("already exited"))?;
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await?;
+        anyhow::ensure!(status.success(), "kill -TERM failed");
+        let exit = tokio::time::timeout(within, self.child.wait()).await??;
+        drop_database(&admin_database_url(), &self.database).await?;
+        Ok(exit)
+    }
+}
+
+/// A request carrying a bearer token for `role` in `area`.
+pub fn authed<T>(msg: T, role: Role, area: &str, bank: Option<&str>) -> Request<T> {
+    let token = token_for(
+        SECRET,
+        &format!("e2e-{}-{area}", role.as_str()),
+        role,
+        area,
+        bank,
+        600,
+    );
+    let mut req = Request::new(msg);
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ASCII token"),
+    );
+    req
+}

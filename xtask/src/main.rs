@@ -159,13 +159,24 @@ fn test(ws: &Workspace, interrupt: &Interrupt, args: &[String]) -> Result<ExitCo
 }
 
 fn bench(ws: &Workspace, interrupt: &Interrupt, target: &str, args: &[String]) -> Result<ExitCode> {
-    anyhow::ensure!(target == "intake", "unknown bench target {target:?} (known: intake)");
+    anyhow::ensure!(
+        target == "intake",
+        "unknown bench target {target:?} (known: intake)"
+    );
     let infra = Infra::ensure(ws, Purpose::Test, interrupt)?;
     let mut build = Command::new(ws.cargo());
-    build
-        .current_dir(&ws.root)
-        .args(["build", "--release", "-p", "fupin-intake", "-p", "fupin-bench"]);
-    let status = proc::wait(build.spawn().context("running cargo build --release")?, interrupt)?;
+    build.current_dir(&ws.root).args([
+        "build",
+        "--release",
+        "-p",
+        "fupin-intake",
+        "-p",
+        "fupin-bench",
+    ]);
+    let status = proc::wait(
+        build.spawn().context("running cargo build --release")?,
+        interrupt,
+    )?;
     anyhow::ensure!(status.success(), "cargo build --release failed ({status})");
     let release = ws.root.join("target/release");
     let mut run = Command::new(release.join("fupin-bench"));

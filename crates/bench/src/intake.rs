@@ -47,7 +47,9 @@ pub async fn run(intake_bin: &Path, measure: Duration, levels: &[usize]) -> anyh
     let plain_url = create_database(&admin, &plain_db).await?;
     plain_insert::setup(&plain_url).await?;
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let addr = format!("127.0.0.1:{port}");
     let max_conn = levels.iter().copied().max().unwrap_or(16).clamp(8, 64);
     let mut child = tokio::process::Command::new(intake_bin)
@@ -78,7 +80,15 @@ pub async fn run(intake_bin: &Path, measure: Duration, levels: &[usize]) -> anyh
     );
     println!(
         "{:>7} | {:>12} {:>9} {:>9} {:>6} | {:>12} {:>9} {:>9} | {:>6}",
-        "clients", "intake/s", "p50 ms", "p99 ms", "errors", "insert/s", "p50 ms", "p99 ms", "ratio"
+        "clients",
+        "intake/s",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        "insert/s",
+        "p50 ms",
+        "p99 ms",
+        "ratio"
     );
     for &clients in levels {
         let intake = submit_load(&endpoint, &households, clients, measure).await?;
@@ -109,13 +119,21 @@ async fn wait_healthy(endpoint: &str) -> anyhow::Result<()> {
     loop {
         if let Ok(ch) = Channel::from_shared(endpoint.to_owned())?.connect().await {
             let mut health = tonic_health::pb::health_client::HealthClient::new(ch);
-            if let Ok(r) = health.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await
-                && r.into_inner().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+            if let Ok(r) = health
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                && r.into_inner().status
+                    == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
             {
                 return Ok(());
             }
         }
-        anyhow::ensure!(Instant::now() < deadline, "intake did not become healthy at {endpoint}");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "intake did not become healthy at {endpoint}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -126,9 +144,15 @@ async fn seed(ws: &Path, prefix: &str, intake_url: &str) -> anyhow::Result<Vec<H
     let areas = AreaRegistry::load(ws.join("deploy/areas/410311.toml"))?;
     let villages: Vec<String> = areas
         .towns()
-        .flat_map(|t| areas.villages_of(t.code()).map(|v| v.code().as_str().to_owned()).collect::<Vec<_>>())
+        .flat_map(|t| {
+            areas
+                .villages_of(t.code())
+                .map(|v| v.code().as_str().to_owned())
+                .collect::<Vec<_>>()
+        })
         .collect();
-    let bus = EventBus::connect(&nats_url(), prefix, &prefix.to_uppercase(), "/fupin/bench").await?;
+    let bus =
+        EventBus::connect(&nats_url(), prefix, &prefix.to_uppercase(), "/fupin/bench").await?;
     let today = fupin_kernel::time::china_date(chrono::Utc::now());
     let mut out = Vec::with_capacity(HOUSEHOLDS);
     for i in 0..HOUSEHOLDS {
@@ -159,20 +183,40 @@ async fn seed(ws: &Path, prefix: &str, intake_url: &str) -> anyhow::Result<Vec<H
             traceparent: None,
         });
         bus.js
-            .publish_with_headers(bus.subject_for(&rating::CreditRatingEffective::full_name()), h, prost::Message::encode_to_vec(&ev).into())
+            .publish_with_headers(
+                bus.subject_for(&rating::CreditRatingEffective::full_name()),
+                h,
+                prost::Message::encode_to_vec(&ev).into(),
+            )
             .await?
             .await?;
-        let token = token_for(SECRET, &format!("bench-village-{village}"), Role::VillageStaff, &village, None, 3600);
-        out.push(Household { resident_id: id, village, token });
+        let token = token_for(
+            SECRET,
+            &format!("bench-village-{village}"),
+            Role::VillageStaff,
+            &village,
+            None,
+            3600,
+        );
+        out.push(Household {
+            resident_id: id,
+            village,
+            token,
+        });
     }
     let mut conn = PgConnection::connect(intake_url).await?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let n: i64 = sqlx::query_scalar("select count(*) from rm_credit_ratings").fetch_one(&mut conn).await?;
+        let n: i64 = sqlx::query_scalar("select count(*) from rm_credit_ratings")
+            .fetch_one(&mut conn)
+            .await?;
         if n as usize >= HOUSEHOLDS {
             break;
         }
-        anyhow::ensure!(Instant::now() < deadline, "read model has {n} of {HOUSEHOLDS} ratings after 30 s");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "read model has {n} of {HOUSEHOLDS} ratings after 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(out)
@@ -181,34 +225,48 @@ async fn seed(ws: &Path, prefix: &str, intake_url: &str) -> anyhow::Result<Vec<H
 fn request(h: &Household) -> Request<pb::SubmitApplicationRequest> {
     let mut req = Request::new(pb::SubmitApplicationRequest {
         request_id: uuid::Uuid::now_v7().to_string(),
-        applicant: Some(pb::submit_application_request::Applicant::Household(pb::Household {
-            resident_id: h.resident_id.clone(),
-            name: "张三".into(),
-            phone: "13800000000".into(),
-            village_code: h.village.clone(),
-            poor_household_number: "LL-2026-0001".into(),
-            household_borrows_uses_repays: true,
-        })),
+        applicant: Some(pb::submit_application_request::Applicant::Household(
+            pb::Household {
+                resident_id: h.resident_id.clone(),
+                name: "张三".into(),
+                phone: "13800000000".into(),
+                village_code: h.village.clone(),
+                poor_household_number: "LL-2026-0001".into(),
+                household_borrows_uses_repays: true,
+            },
+        )),
         kind: pb::ApplicantKind::Household as i32,
-        amount: Some(Money { amount: "20000".into() }),
+        amount: Some(Money {
+            amount: "20000".into(),
+        }),
         term_months: 24,
         purpose: pb::Purpose::Breeding as i32,
         project_description: "养殖肉牛 5 头".into(),
     });
-    req.metadata_mut().insert("authorization", format!("Bearer {}", h.token).parse().expect("ASCII token"));
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", h.token).parse().expect("ASCII token"),
+    );
     req
 }
 
 /// `clients` concurrent clients, each on its own HTTP/2 connection, submitting back to back.
-async fn submit_load(endpoint: &str, households: &[Household], clients: usize, measure: Duration) -> anyhow::Result<Summary> {
+async fn submit_load(
+    endpoint: &str,
+    households: &[Household],
+    clients: usize,
+    measure: Duration,
+) -> anyhow::Result<Summary> {
     let start = Instant::now();
     let measure_from = start + WARMUP;
     let deadline = measure_from + measure;
     let mut tasks = Vec::new();
     for c in 0..clients {
         let channel = Channel::from_shared(endpoint.to_owned())?.connect().await?;
-        let hs: Vec<(String, String, String)> =
-            households.iter().map(|h| (h.resident_id.clone(), h.village.clone(), h.token.clone())).collect();
+        let hs: Vec<(String, String, String)> = households
+            .iter()
+            .map(|h| (h.resident_id.clone(), h.village.clone(), h.token.clone()))
+            .collect();
         tasks.push(tokio::spawn(async move {
             let mut client = IntakeServiceClient::new(channel);
             let mut lat = Vec::new();
@@ -216,7 +274,11 @@ async fn submit_load(endpoint: &str, households: &[Household], clients: usize, m
             let mut i = c;
             while Instant::now() < deadline {
                 let (rid, village, token) = &hs[i % hs.len()];
-                let h = Household { resident_id: rid.clone(), village: village.clone(), token: token.clone() };
+                let h = Household {
+                    resident_id: rid.clone(),
+                    village: village.clone(),
+                    token: token.clone(),
+                };
                 i += clients;
                 let t = Instant::now();
                 let r = client.submit_application(request(&h)).await;

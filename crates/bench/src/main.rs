@@ -36,8 +36,10 @@ enum Target {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().target {
-        Target::Intake { intake_bin, seconds, clients } => {
-            intake::run(&intake_bin, Duration::from_secs(seconds), &clients).await
-        }
+        Target::Intake {
+            intake_bin,
+            seconds,
+            clients,
+        } => intake::run(&intake_bin, Duration::from_secs(seconds), &clients).await,
     }
 }

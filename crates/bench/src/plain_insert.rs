@@ -16,8 +16,16 @@ pub async fn setup(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run(url: &str, clients: usize, warmup: Duration, measure: Duration) -> anyhow::Result<Summary> {
-    let pool = PgPoolOptions::new().max_connections(clients as u32).connect(url).await?;
+pub async fn run(
+    url: &str,
+    clients: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> anyhow::Result<Summary> {
+    let pool = PgPoolOptions::new()
+        .max_connections(clients as u32)
+        .connect(url)
+        .await?;
     let start = Instant::now();
     let deadline = start + warmup + measure;
     let measure_from = start + warmup;
@@ -29,11 +37,13 @@ pub async fn run(url: &str, clients: usize, warmup: Duration, measure: Duration)
             let mut errors = 0;
             while Instant::now() < deadline {
                 let t = Instant::now();
-                let r = sqlx::query("insert into bench_plain (id, payload, created_at) values ($1, $2, now())")
-                    .bind(uuid::Uuid::now_v7())
-                    .bind("household application payload of a typical size for comparison")
-                    .execute(&pool)
-                    .await;
+                let r = sqlx::query(
+                    "insert into bench_plain (id, payload, created_at) values ($1, $2, now())",
+                )
+                .bind(uuid::Uuid::now_v7())
+                .bind("household application payload of a typical size for comparison")
+                .execute(&pool)
+                .await;
                 if t >= measure_from {
                     match r {
                         Ok(_) => lat.push(t.elapsed()),

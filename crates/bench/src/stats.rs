@@ -20,7 +20,13 @@ impl Summary {
             let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
             latencies[i]
         };
-        Self { ops: latencies.len(), errors, elapsed, p50: pct(0.50), p99: pct(0.99) }
+        Self {
+            ops: latencies.len(),
+            errors,
+            elapsed,
+            p50: pct(0.50),
+            p99: pct(0.99),
+        }
     }
 
     pub fn per_second(&self) -> f64 {

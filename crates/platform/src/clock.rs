@@ -23,7 +23,7 @@ pub type SharedClock = Arc<dyn Clock>;
 /// flowing after a shift, so timestamps stay ordered; with offset zero it is the system clock.
 #[derive(Debug, Default)]
 pub struct AdjustableClock {
-    offset_ms: AtomicI64,
+    offset_ns: AtomicI64,
 }
 
 impl AdjustableClock {
@@ -33,22 +33,23 @@ impl AdjustableClock {
 
     /// Makes `now()` return `target` at this instant (and advance from there).
     pub fn set(&self, target: DateTime<Utc>) {
-        let offset = (target - Utc::now()).num_milliseconds();
-        self.offset_ms.store(offset, Ordering::SeqCst);
+        // Nanoseconds, so a clock set to midnight never reads back a hair before it.
+        let offset = (target - Utc::now()).num_nanoseconds().unwrap_or(i64::MAX);
+        self.offset_ns.store(offset, Ordering::SeqCst);
     }
 
     pub fn reset(&self) {
-        self.offset_ms.store(0, Ordering::SeqCst);
+        self.offset_ns.store(0, Ordering::SeqCst);
     }
 
     pub fn is_shifted(&self) -> bool {
-        self.offset_ms.load(Ordering::SeqCst) != 0
+        self.offset_ns.load(Ordering::SeqCst) != 0
     }
 }
 
 impl Clock for AdjustableClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now() + chrono::Duration::milliseconds(self.offset_ms.load(Ordering::SeqCst))
+        Utc::now() + chrono::Duration::nanoseconds(self.offset_ns.load(Ordering::SeqCst))
     }
 }
 
@@ -84,6 +85,7 @@ mod tests {
             .to_utc();
         c.set(target);
         let now = c.now();
+        assert!(now >= target, "never reads back before the set instant");
         assert!(
             now >= target - chrono::Duration::seconds(1)
                 && now <= target + chrono::Duration::seconds(5)

@@ -42,8 +42,12 @@ impl GrpcServer {
                 .register_encoded_file_descriptor_set(fupin_proto::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         };
-        let reflection_v1 = reflection().build_v1().expect("the embedded descriptor sets are valid");
-        let reflection_v1alpha = reflection().build_v1alpha().expect("the embedded descriptor sets are valid");
+        let reflection_v1 = reflection()
+            .build_v1()
+            .expect("the embedded descriptor sets are valid");
+        let reflection_v1alpha = reflection()
+            .build_v1alpha()
+            .expect("the embedded descriptor sets are valid");
         let admin = TestClockAdmin {
             clock,
             enabled: test_clock_enabled,

@@ -52,15 +52,22 @@ pub async fn create_database(admin_url: &str, name: &str) -> anyhow::Result<Stri
         "database name {name:?} must be alphanumeric"
     );
     let mut conn = PgConnection::connect(admin_url).await?;
-    conn.execute(sqlx::AssertSqlSafe(format!(r#"create database "{name}""#))).await?;
+    conn.execute(sqlx::AssertSqlSafe(format!(r#"create database "{name}""#)))
+        .await?;
     conn.close().await?;
     Ok(replace_database(admin_url, name))
 }
 
 pub async fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
-    anyhow::ensure!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "bad database name");
+    anyhow::ensure!(
+        name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        "bad database name"
+    );
     let mut conn = PgConnection::connect(admin_url).await?;
-    conn.execute(sqlx::AssertSqlSafe(format!(r#"drop database if exists "{name}" with (force)"#))).await?;
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        r#"drop database if exists "{name}" with (force)"#
+    )))
+    .await?;
     conn.close().await?;
     Ok(())
 }

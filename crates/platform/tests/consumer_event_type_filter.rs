@@ -43,9 +43,16 @@ impl Recorder {
 }
 
 impl EventHandler for Recorder {
-    fn handle<'a>(&'a self, _conn: &'a mut PgConnection, event: &'a Delivered) -> BoxFuture<'a, anyhow::Result<()>> {
+    fn handle<'a>(
+        &'a self,
+        _conn: &'a mut PgConnection,
+        event: &'a Delivered,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            self.0.lock().expect("recorder lock").push(event.ce_type.clone());
+            self.0
+                .lock()
+                .expect("recorder lock")
+                .push(event.ce_type.clone());
             Ok(())
         })
     }
@@ -70,10 +77,17 @@ async fn publish<M: Message + Name>(bus: &EventBus, id: &str, event: &M) {
 }
 
 async fn wait_drained(consumer: &PullConsumer) {
-    eventually(Duration::from_secs(15), "the consumer to drain its stream", || async {
-        let info = consumer.get_info().await.ok()?;
-        (info.num_pending == 0 && info.num_ack_pending == 0 && info.delivered.stream_sequence >= 1).then_some(())
-    })
+    eventually(
+        Duration::from_secs(15),
+        "the consumer to drain its stream",
+        || async {
+            let info = consumer.get_info().await.ok()?;
+            (info.num_pending == 0
+                && info.num_ack_pending == 0
+                && info.delivered.stream_sequence >= 1)
+                .then_some(())
+        },
+    )
     .await;
 }
 
@@ -83,25 +97,56 @@ async fn wait_drained(consumer: &PullConsumer) {
 async fn consumers_see_only_their_event_types() {
     tokio::time::timeout(Duration::from_secs(30), async {
         let db = common::platform_db().await;
-        let bus = test_bus(SOURCE).await.expect("connecting the test bus (is NATS up? see NATS_URL)");
-        publish(&bus, "e1", &NplThresholdExceeded { sequence: 1, ..Default::default() }).await;
+        let bus = test_bus(SOURCE)
+            .await
+            .expect("connecting the test bus (is NATS up? see NATS_URL)");
+        publish(
+            &bus,
+            "e1",
+            &NplThresholdExceeded {
+                sequence: 1,
+                ..Default::default()
+            },
+        )
+        .await;
         publish(&bus, "e2", &ApplicationSubmitted::default()).await;
         publish(&bus, "e3", &LendingResumed::default()).await;
         // Something on the dead-letter subject of the one-type consumer, as a failure would leave.
         bus.js
-            .publish(bus.dead_letter_subject("one_type"), NplThresholdExceeded::default().encode_to_vec().into())
+            .publish(
+                bus.dead_letter_subject("one_type"),
+                NplThresholdExceeded::default().encode_to_vec().into(),
+            )
             .await
             .expect("publish")
             .await
             .expect("ack");
 
         let one = ConsumerConfig::new("one_type", vec![NplThresholdExceeded::full_name()]);
-        let two = ConsumerConfig::new("two_types", vec![NplThresholdExceeded::full_name(), LendingResumed::full_name()]);
+        let two = ConsumerConfig::new(
+            "two_types",
+            vec![
+                NplThresholdExceeded::full_name(),
+                LendingResumed::full_name(),
+            ],
+        );
         let (one_seen, two_seen) = (Recorder::default(), Recorder::default());
         let (trigger, stop) = shutdown::channel();
         let tasks = [
-            consumer::spawn(db.pool.clone(), bus.clone(), one.clone(), Arc::new(one_seen.clone()), stop.clone()),
-            consumer::spawn(db.pool.clone(), bus.clone(), two.clone(), Arc::new(two_seen.clone()), stop),
+            consumer::spawn(
+                db.pool.clone(),
+                bus.clone(),
+                one.clone(),
+                Arc::new(one_seen.clone()),
+                stop.clone(),
+            ),
+            consumer::spawn(
+                db.pool.clone(),
+                bus.clone(),
+                two.clone(),
+                Arc::new(two_seen.clone()),
+                stop,
+            ),
         ];
         for config in [&one, &two] {
             let c = eventually(Duration::from_secs(10), "the durable consumer", || async {
@@ -112,11 +157,20 @@ async fn consumers_see_only_their_event_types() {
         }
 
         assert_eq!(one_seen.seen(), vec![NplThresholdExceeded::full_name()]);
-        assert_eq!(two_seen.seen(), vec![LendingResumed::full_name(), NplThresholdExceeded::full_name()]);
+        assert_eq!(
+            two_seen.seen(),
+            vec![
+                LendingResumed::full_name(),
+                NplThresholdExceeded::full_name()
+            ]
+        );
 
         trigger.trigger();
         for t in tasks {
-            tokio::time::timeout(Duration::from_secs(5), t).await.expect("consumer stops").expect("no panic");
+            tokio::time::timeout(Duration::from_secs(5), t)
+                .await
+                .expect("consumer stops")
+                .expect("no panic");
         }
     })
     .await

@@ -49,7 +49,13 @@ async fn concurrent_retries_write_once_and_replay_the_first_response() {
             .execute(&pool)
             .await
             .expect("effects table");
-        let key = RequestKey::new(&caller(), METHOD, "req-0001", &request("2030-01-01T00:00:00Z")).expect("key");
+        let key = RequestKey::new(
+            &caller(),
+            METHOD,
+            "req-0001",
+            &request("2030-01-01T00:00:00Z"),
+        )
+        .expect("key");
         let barrier = Arc::new(Barrier::new(CALLERS));
 
         let tasks: Vec<_> = (0..CALLERS)
@@ -57,7 +63,10 @@ async fn concurrent_retries_write_once_and_replay_the_first_response() {
                 let (pool, key, barrier) = (pool.clone(), key.clone(), barrier.clone());
                 tokio::spawn(async move {
                     barrier.wait().await;
-                    match idempotency::claim::<TimeReply>(&pool, &key).await.expect("claim") {
+                    match idempotency::claim::<TimeReply>(&pool, &key)
+                        .await
+                        .expect("claim")
+                    {
                         Claim::Fresh(mut tx) => {
                             sqlx::query("insert into effects (request_id, writer) values ($1, $2)")
                                 .bind(&key.request_id)
@@ -67,8 +76,13 @@ async fn concurrent_retries_write_once_and_replay_the_first_response() {
                                 .expect("effect");
                             // Hold the claim a while so the others really race against it.
                             tokio::time::sleep(Duration::from_millis(300)).await;
-                            let response = TimeReply { now: format!("written by {i}"), pinned: true };
-                            idempotency::complete(tx, &key, &response).await.expect("complete");
+                            let response = TimeReply {
+                                now: format!("written by {i}"),
+                                pinned: true,
+                            };
+                            idempotency::complete(tx, &key, &response)
+                                .await
+                                .expect("complete");
                             Seen::Fresh(response)
                         }
                         Claim::Replay(r) => Seen::Replay(r),
@@ -88,17 +102,35 @@ async fn concurrent_retries_write_once_and_replay_the_first_response() {
                 Seen::Replay(_) => None,
             })
             .collect();
-        assert_eq!(fresh.len(), 1, "exactly one caller does the write: {seen:?}");
+        assert_eq!(
+            fresh.len(),
+            1,
+            "exactly one caller does the write: {seen:?}"
+        );
         let first = fresh[0];
         for s in &seen {
             if let Seen::Replay(r) = s {
                 assert_eq!(r, first, "every retry sees the first response");
             }
         }
-        assert_eq!(count(&pool, "select count(*) from effects").await, 1, "the effect happened once");
-        let writer: i32 = sqlx::query_scalar("select writer from effects").fetch_one(&pool).await.expect("writer");
+        assert_eq!(
+            count(&pool, "select count(*) from effects").await,
+            1,
+            "the effect happened once"
+        );
+        let writer: i32 = sqlx::query_scalar("select writer from effects")
+            .fetch_one(&pool)
+            .await
+            .expect("writer");
         assert_eq!(first.now, format!("written by {writer}"));
-        assert_eq!(count(&pool, "select count(*) from idempotency_keys where response is not null").await, 1);
+        assert_eq!(
+            count(
+                &pool,
+                "select count(*) from idempotency_keys where response is not null"
+            )
+            .await,
+            1
+        );
     })
     .await
     .expect("test took longer than 30 s");
@@ -111,18 +143,40 @@ async fn reused_request_id_with_different_body_is_invalid_argument() {
     tokio::time::timeout(Duration::from_secs(30), async {
         let db = platform_db().await;
         let pool = &db.pool;
-        let original = RequestKey::new(&caller(), METHOD, "req-0002", &request("2030-01-01T00:00:00Z")).expect("key");
-        let Claim::Fresh(tx) = idempotency::claim::<TimeReply>(pool, &original).await.expect("claim") else {
+        let original = RequestKey::new(
+            &caller(),
+            METHOD,
+            "req-0002",
+            &request("2030-01-01T00:00:00Z"),
+        )
+        .expect("key");
+        let Claim::Fresh(tx) = idempotency::claim::<TimeReply>(pool, &original)
+            .await
+            .expect("claim")
+        else {
             panic!("first claim must be fresh");
         };
-        let response = TimeReply { now: "first".into(), pinned: false };
-        idempotency::complete(tx, &original, &response).await.expect("complete");
+        let response = TimeReply {
+            now: "first".into(),
+            pinned: false,
+        };
+        idempotency::complete(tx, &original, &response)
+            .await
+            .expect("complete");
 
-        let different = RequestKey::new(&caller(), METHOD, "req-0002", &request("2031-06-30T00:00:00Z")).expect("key");
+        let different = RequestKey::new(
+            &caller(),
+            METHOD,
+            "req-0002",
+            &request("2031-06-30T00:00:00Z"),
+        )
+        .expect("key");
         let err = match idempotency::claim::<TimeReply>(pool, &different).await {
             Err(e) => e,
             Ok(Claim::Fresh(_)) => panic!("a reused request id must not start a second write"),
-            Ok(Claim::Replay(r)) => panic!("a reused request id must not replay an unrelated response: {r:?}"),
+            Ok(Claim::Replay(r)) => {
+                panic!("a reused request id must not replay an unrelated response: {r:?}")
+            }
         };
         assert_eq!(err.code(), Code::InvalidArgument);
         let status = tonic::Status::from(err);
@@ -133,7 +187,10 @@ async fn reused_request_id_with_different_body_is_invalid_argument() {
             status.message()
         );
 
-        match idempotency::claim::<TimeReply>(pool, &original).await.expect("retry") {
+        match idempotency::claim::<TimeReply>(pool, &original)
+            .await
+            .expect("retry")
+        {
             Claim::Replay(r) => assert_eq!(r, response),
             Claim::Fresh(_) => panic!("the identical retry must replay"),
         }
@@ -149,12 +206,23 @@ async fn failed_write_frees_its_request_id() {
         let db = platform_db().await;
         let pool = &db.pool;
         let key = RequestKey::new(&caller(), METHOD, "req-0003", &request("x")).expect("key");
-        let Claim::Fresh(tx) = idempotency::claim::<TimeReply>(pool, &key).await.expect("claim") else {
+        let Claim::Fresh(tx) = idempotency::claim::<TimeReply>(pool, &key)
+            .await
+            .expect("claim")
+        else {
             panic!("first claim must be fresh");
         };
         tx.rollback().await.expect("rollback");
-        assert!(matches!(idempotency::claim::<TimeReply>(pool, &key).await.expect("retry"), Claim::Fresh(_)));
-        assert!(RequestKey::new(&caller(), METHOD, "  ", &request("x")).is_err(), "an empty request id is refused");
+        assert!(matches!(
+            idempotency::claim::<TimeReply>(pool, &key)
+                .await
+                .expect("retry"),
+            Claim::Fresh(_)
+        ));
+        assert!(
+            RequestKey::new(&caller(), METHOD, "  ", &request("x")).is_err(),
+            "an empty request id is refused"
+        );
     })
     .await
     .expect("test took longer than 30 s");

@@ -31,15 +31,27 @@ fn config() -> RelayConfig {
 
 async fn write(pool: &PgPool, bus: &EventBus, relay: &RelayHandle, sequence: u64) {
     let mut tx = pool.begin().await.expect("begin");
-    let event = NplThresholdExceeded { area_code: "410311100".into(), sequence, ..Default::default() };
-    outbox::enqueue(&mut tx, &bus.prefix, &event, None, Utc::now()).await.expect("enqueue");
+    let event = NplThresholdExceeded {
+        area_code: "410311100".into(),
+        sequence,
+        ..Default::default()
+    };
+    outbox::enqueue(&mut tx, &bus.prefix, &event, None, Utc::now())
+        .await
+        .expect("enqueue");
     tx.commit().await.expect("commit");
     relay.wake();
 }
 
 async fn wait_published(pool: &PgPool, n: i64) {
     eventually(Duration::from_secs(10), "the relay to publish", || async {
-        (count(pool, "select count(*) from outbox where published_at is not null").await >= n).then_some(())
+        (count(
+            pool,
+            "select count(*) from outbox where published_at is not null",
+        )
+        .await
+            >= n)
+            .then_some(())
     })
     .await;
 }
@@ -59,7 +71,9 @@ async fn successor_relay_on_the_same_pool_takes_over() {
     tokio::time::timeout(Duration::from_secs(30), async {
         let db = platform_db().await;
         let pool = &db.pool;
-        let bus = test_bus(SOURCE).await.expect("connecting the test bus (is NATS up? see NATS_URL)");
+        let bus = test_bus(SOURCE)
+            .await
+            .expect("connecting the test bus (is NATS up? see NATS_URL)");
         warm(pool).await;
 
         let (stop_first, first_stop) = shutdown::channel();
@@ -67,16 +81,23 @@ async fn successor_relay_on_the_same_pool_takes_over() {
         write(pool, &bus, &first, 0).await;
         wait_published(pool, 1).await;
         stop_first.trigger();
-        tokio::time::timeout(Duration::from_secs(5), first_task).await.expect("first relay stops").expect("no panic");
-        eventually(Duration::from_secs(5), "the stopped relay's advisory lock to be released", || async {
-            let held = count(
-                pool,
-                "select count(*) from pg_locks l join pg_database d on d.oid = l.database \
+        tokio::time::timeout(Duration::from_secs(5), first_task)
+            .await
+            .expect("first relay stops")
+            .expect("no panic");
+        eventually(
+            Duration::from_secs(5),
+            "the stopped relay's advisory lock to be released",
+            || async {
+                let held = count(
+                    pool,
+                    "select count(*) from pg_locks l join pg_database d on d.oid = l.database \
                  where l.locktype = 'advisory' and d.datname = current_database()",
-            )
-            .await;
-            (held == 0).then_some(())
-        })
+                )
+                .await;
+                (held == 0).then_some(())
+            },
+        )
         .await;
 
         warm(pool).await;
@@ -86,7 +107,10 @@ async fn successor_relay_on_the_same_pool_takes_over() {
         wait_published(pool, 2).await;
 
         stop_second.trigger();
-        tokio::time::timeout(Duration::from_secs(5), second_task).await.expect("second relay stops").expect("no panic");
+        tokio::time::timeout(Duration::from_secs(5), second_task)
+            .await
+            .expect("second relay stops")
+            .expect("no panic");
     })
     .await
     .expect("test took longer than 30 s");
@@ -99,8 +123,12 @@ async fn standby_relay_takes_over_when_the_leader_stops() {
     tokio::time::timeout(Duration::from_secs(30), async {
         let db = platform_db().await;
         let pool = &db.pool;
-        let other_pool = PgPool::connect(&db.url).await.expect("a second replica's pool");
-        let bus = test_bus(SOURCE).await.expect("connecting the test bus (is NATS up? see NATS_URL)");
+        let other_pool = PgPool::connect(&db.url)
+            .await
+            .expect("a second replica's pool");
+        let bus = test_bus(SOURCE)
+            .await
+            .expect("connecting the test bus (is NATS up? see NATS_URL)");
 
         let (stop_leader, leader_stop) = shutdown::channel();
         let (leader, leader_task) = relay::spawn(pool.clone(), bus.clone(), config(), leader_stop);
@@ -108,17 +136,27 @@ async fn standby_relay_takes_over_when_the_leader_stops() {
         wait_published(pool, 1).await;
 
         let (stop_standby, standby_stop) = shutdown::channel();
-        let (standby, standby_task) = relay::spawn(other_pool.clone(), bus.clone(), config(), standby_stop);
+        let (standby, standby_task) =
+            relay::spawn(other_pool.clone(), bus.clone(), config(), standby_stop);
         stop_leader.trigger();
-        tokio::time::timeout(Duration::from_secs(5), leader_task).await.expect("leader stops").expect("no panic");
+        tokio::time::timeout(Duration::from_secs(5), leader_task)
+            .await
+            .expect("leader stops")
+            .expect("no panic");
 
         write(&other_pool, &bus, &standby, 1).await;
         wait_published(pool, 2).await;
         let stream = bus.js.get_stream(&bus.stream).await.expect("stream");
-        assert_eq!(stream.get_info().await.expect("stream info").state.messages, 2);
+        assert_eq!(
+            stream.get_info().await.expect("stream info").state.messages,
+            2
+        );
 
         stop_standby.trigger();
-        tokio::time::timeout(Duration::from_secs(5), standby_task).await.expect("standby stops").expect("no panic");
+        tokio::time::timeout(Duration::from_secs(5), standby_task)
+            .await
+            .expect("standby stops")
+            .expect("no panic");
     })
     .await
     .expect("test took longer than 30 s");

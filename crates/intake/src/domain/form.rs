@@ -174,7 +174,7 @@ pub fn validate(
             }
         }
     }
-    if form.amount.is_zero() {
+    if form.amount.is_zero() || form.amount.is_negative() {
         return Err(DomainError::invalid(
             "amount",
             "R-IN-1",

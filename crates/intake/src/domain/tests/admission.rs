@@ -1,0 +1,405 @@
+//! `admission::check` (准入): households and enterprises (R-IN-3, R-CR-3, R-CR-8, R-CR-10,
+//! R-RK-9, R-ID-4). A refusal names every rule that failed.
+
+use chrono::NaiveDate;
+use fupin_kernel::CreditGrade;
+
+use super::fixtures::*;
+use crate::domain::{
+    DomainError, Purpose,
+    admission::{AdmissionFacts, RatingFact, check, effective_line},
+    form::ApplicationForm,
+};
+
+fn today() -> NaiveDate {
+    date("2025-06-16")
+}
+
+fn admit(form: &ApplicationForm, facts: &AdmissionFacts) -> Result<(), DomainError> {
+    check(form, facts, policy(), today())
+}
+
+fn admit_on(form: &ApplicationForm, facts: &AdmissionFacts, on: NaiveDate) -> Result<(), DomainError> {
+    check(form, facts, policy(), on)
+}
+
+fn with_rating(rating: RatingFact) -> AdmissionFacts {
+    AdmissionFacts {
+        rating: Some(rating),
+        ..household_facts(today())
+    }
+}
+
+fn sorted(mut rules: Vec<&'static str>) -> Vec<&'static str> {
+    rules.sort_unstable();
+    rules
+}
+
+// R-IN-3
+#[test]
+fn a_registered_a_grade_household_within_every_limit_is_admitted() {
+    assert_eq!(admit(&household_form(), &household_facts(today())), Ok(()));
+}
+
+// R-IN-3, R-CR-3, R-CR-10, R-RK-9
+#[test]
+fn every_failed_household_rule_is_listed_in_one_refusal() {
+    // given an unregistered, blacklisted household without a rating, asking for a consumption
+    // loan it will not use itself, in a village and town where lending is suspended
+    let mut form = household_form();
+    form.purpose = Purpose::Consumption;
+    let h = household_mut(&mut form);
+    h.poor_household_number = "  ".to_owned();
+    h.self_use = false;
+    let facts = AdmissionFacts {
+        rating: None,
+        in_credit_village: false,
+        blacklisted: true,
+        suspended_areas: vec![area(VILLAGE), area(TOWN)],
+        enterprise_qualified: None,
+    };
+    // when
+    let failures = refusal_failures(admit(&form, &facts));
+    // then every rule is named: registration, purpose and self-use (R-IN-3), the missing
+    // rating (R-CR-3), the blacklist (R-CR-10), and both suspended areas (R-RK-9)
+    let rules: Vec<_> = failures.iter().map(|f| f.rule).collect();
+    assert_eq!(
+        sorted(rules),
+        vec![
+            "R-CR-10", "R-CR-3", "R-IN-3", "R-IN-3", "R-IN-3", "R-RK-9", "R-RK-9"
+        ],
+        "{failures:#?}"
+    );
+    let fields: Vec<_> = failures.iter().filter_map(|f| f.field).collect();
+    for field in [
+        "household.poor_household_number",
+        "household.household_borrows_uses_repays",
+        "purpose",
+    ] {
+        assert!(fields.contains(&field), "{field} not named: {failures:#?}");
+    }
+    let suspended: Vec<_> = failures
+        .iter()
+        .filter(|f| f.rule == "R-RK-9")
+        .map(|f| f.message.clone())
+        .collect();
+    assert!(suspended[0].contains(VILLAGE) && suspended[1].contains(TOWN));
+}
+
+// R-IN-3: amount and term caps also fail at admission, next to the grade's line
+#[test]
+fn amount_over_the_cap_and_term_over_36_fail_together_with_the_line() {
+    let mut form = household_form();
+    form.amount = money("50000.01");
+    form.term_months = 37;
+    let rules = refused_rules(admit(&form, &household_facts(today())));
+    assert_eq!(sorted(rules), vec!["R-CR-8", "R-IN-3", "R-IN-3"]);
+}
+
+// R-IN-3: age 18 to 65, both inclusive
+#[test]
+fn borrower_turning_18_today_is_admitted_and_the_day_before_is_refused() {
+    // given a borrower whose 18th birthday is today
+    let born = born_years_before(today(), 18);
+    let form = household_form_born(born);
+    // then admitted today
+    assert_eq!(admit(&form, &household_facts(today())), Ok(()));
+    // and refused the day before, aged 17
+    let yesterday = minus_days(today(), 1);
+    let failures = refusal_failures(admit_on(&form, &household_facts(yesterday), yesterday));
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].rule, "R-IN-3");
+    assert_eq!(failures[0].field, Some("household.resident_id"));
+}
+
+// R-IN-3
+#[test]
+fn borrower_aged_65_is_admitted_until_the_day_before_the_66th_birthday() {
+    // given a borrower whose 66th birthday is today
+    let born = born_years_before(today(), 66);
+    let form = household_form_born(born);
+    let yesterday = minus_days(today(), 1);
+    // then on the day before (still 65) admitted
+    assert_eq!(admit_on(&form, &household_facts(yesterday), yesterday), Ok(()));
+    // and on the 66th birthday refused
+    let failures = refusal_failures(admit(&form, &household_facts(today())));
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(
+        (failures[0].rule, failures[0].field),
+        ("R-IN-3", Some("household.resident_id"))
+    );
+    // and on the 65th birthday admitted
+    let birthday_65 = born_years_before(today(), 1);
+    assert_eq!(
+        admit_on(&form, &household_facts(birthday_65), birthday_65),
+        Ok(())
+    );
+}
+
+// R-IN-3: a 29 February birthday is reached on 1 March in common years
+#[test]
+fn leap_day_borrower_turns_18_on_1_march_of_a_common_year() {
+    let form = household_form_born(date("2008-02-29"));
+    let (feb28, mar1) = (date("2026-02-28"), date("2026-03-01"));
+    assert_eq!(
+        refused_rules(admit_on(&form, &household_facts(feb28), feb28)),
+        vec!["R-IN-3"]
+    );
+    assert_eq!(admit_on(&form, &household_facts(mar1), mar1), Ok(()));
+}
+
+// R-CR-3
+#[test]
+fn grade_a_or_better_passes_and_b_c_fail() {
+    for grade in [CreditGrade::Aaa, CreditGrade::Aa, CreditGrade::A] {
+        assert_eq!(
+            admit(&household_form(), &with_rating(rating(grade, today()))),
+            Ok(()),
+            "{grade}"
+        );
+    }
+    for grade in [CreditGrade::B, CreditGrade::C] {
+        let mut r = rating(grade, today());
+        // even with a line: the grade itself disqualifies
+        r.credit_line = money("20000.00");
+        assert_eq!(
+            refused_rules(admit(&household_form(), &with_rating(r))),
+            vec!["R-CR-3"],
+            "{grade}"
+        );
+    }
+}
+
+// R-CR-3, R-CR-2: a veto excludes the household whatever its grade
+#[test]
+fn a_vetoed_aaa_rating_fails() {
+    let mut r = rating(CreditGrade::Aaa, today());
+    r.veto = true;
+    assert_eq!(
+        refused_rules(admit(&household_form(), &with_rating(r))),
+        vec!["R-CR-3"]
+    );
+}
+
+// R-CR-3: a revoked rating (no grade) and no rating at all both fail
+#[test]
+fn revoked_or_missing_rating_fails() {
+    let mut r = rating(CreditGrade::A, today());
+    r.grade = None;
+    assert_eq!(
+        refused_rules(admit(&household_form(), &with_rating(r))),
+        vec!["R-CR-3"]
+    );
+    let facts = AdmissionFacts {
+        rating: None,
+        ..household_facts(today())
+    };
+    assert_eq!(
+        refused_rules(admit(&household_form(), &facts)),
+        vec!["R-CR-3"]
+    );
+}
+
+// R-CR-3, R-CR-4: effective from its first day, not before
+#[test]
+fn rating_effective_from_today_passes_and_from_tomorrow_fails() {
+    let mut r = rating(CreditGrade::A, today());
+    r.effective_from = Some(today());
+    assert_eq!(admit(&household_form(), &with_rating(r.clone())), Ok(()));
+    r.effective_from = Some(plus_days(today(), 1));
+    assert_eq!(
+        refused_rules(admit(&household_form(), &with_rating(r.clone()))),
+        vec!["R-CR-3"]
+    );
+    // a rating still under notice (no effective date) is not effective either
+    r.effective_from = None;
+    assert_eq!(
+        refused_rules(admit(&household_form(), &with_rating(r))),
+        vec!["R-CR-3"]
+    );
+}
+
+// R-CR-3, R-CR-5: the expiry date is exclusive
+#[test]
+fn rating_expiring_today_fails_and_expiring_tomorrow_passes() {
+    let mut r = rating(CreditGrade::A, today());
+    r.expires_on = Some(today());
+    assert_eq!(
+        refused_rules(admit(&household_form(), &with_rating(r.clone()))),
+        vec!["R-CR-3"]
+    );
+    r.expires_on = Some(plus_days(today(), 1));
+    assert_eq!(admit(&household_form(), &with_rating(r.clone())), Ok(()));
+    r.expires_on = None;
+    assert_eq!(admit(&household_form(), &with_rating(r)), Ok(()));
+}
+
+// R-CR-8
+#[test]
+fn amount_equal_to_the_line_passes_and_one_fen_more_fails_on_the_line() {
+    // given an A rating with the 20,000 line, outside a credit village
+    let facts = household_facts(today());
+    let mut form = household_form();
+    form.amount = money("20000.00");
+    assert_eq!(admit(&form, &facts), Ok(()));
+    // when one fen more is asked
+    form.amount = money("20000.01");
+    let failures = refusal_failures(admit(&form, &facts));
+    // then only the line fails (still far below the 50,000 cap)
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!((failures[0].rule, failures[0].field), ("R-CR-8", Some("amount")));
+}
+
+// R-CR-8: a credit village raises the line by 20%
+#[test]
+fn credit_village_raises_the_a_line_from_20000_to_24000() {
+    let facts = AdmissionFacts {
+        in_credit_village: true,
+        ..household_facts(today())
+    };
+    let r = facts.rating.clone().unwrap();
+    assert_eq!(effective_line(&r, true, policy()), money("24000.00"));
+    assert_eq!(effective_line(&r, false, policy()), money("20000.00"));
+    let mut form = household_form();
+    form.amount = money("24000.00");
+    assert_eq!(admit(&form, &facts), Ok(()));
+    form.amount = money("24000.01");
+    assert_eq!(refused_rules(admit(&form, &facts)), vec!["R-CR-8"]);
+}
+
+// R-CR-8, R-IN-3: the uplift never goes past the 50,000 cap
+#[test]
+fn uplift_is_capped_at_50000() {
+    let facts = AdmissionFacts {
+        rating: Some(rating(CreditGrade::Aaa, today())),
+        in_credit_village: true,
+        ..household_facts(today())
+    };
+    let r = facts.rating.clone().unwrap();
+    assert_eq!(effective_line(&r, true, policy()), money("50000.00"));
+    // AA: 30,000 x 1.2 = 36,000, under the cap
+    let aa = rating(CreditGrade::Aa, today());
+    assert_eq!(effective_line(&aa, true, policy()), money("36000.00"));
+    let mut form = household_form();
+    form.amount = money("50000.00");
+    assert_eq!(admit(&form, &facts), Ok(()));
+    form.amount = money("50000.01");
+    assert_eq!(
+        sorted(refused_rules(admit(&form, &facts))),
+        vec!["R-CR-8", "R-IN-3"]
+    );
+}
+
+// R-CR-10
+#[test]
+fn a_blacklisted_household_with_everything_else_in_order_is_refused() {
+    let facts = AdmissionFacts {
+        blacklisted: true,
+        ..household_facts(today())
+    };
+    assert_eq!(
+        refused_rules(admit(&household_form(), &facts)),
+        vec!["R-CR-10"]
+    );
+}
+
+// R-IN-3: only industry/production purposes
+#[test]
+fn consumption_and_housing_purposes_fail_and_production_purposes_pass() {
+    for purpose in [
+        Purpose::Planting,
+        Purpose::Breeding,
+        Purpose::Processing,
+        Purpose::RuralTourism,
+        Purpose::Ecommerce,
+        Purpose::Handicraft,
+        Purpose::OtherProduction,
+    ] {
+        let mut form = household_form();
+        form.purpose = purpose;
+        assert_eq!(admit(&form, &household_facts(today())), Ok(()), "{purpose:?}");
+    }
+    for purpose in [Purpose::Consumption, Purpose::Housing] {
+        let mut form = household_form();
+        form.purpose = purpose;
+        let failures = refusal_failures(admit(&form, &household_facts(today())));
+        assert_eq!(failures.len(), 1);
+        assert_eq!((failures[0].rule, failures[0].field), ("R-IN-3", Some("purpose")));
+    }
+}
+
+// R-RK-9: a suspended village alone refuses
+#[test]
+fn a_suspended_village_refuses() {
+    let facts = AdmissionFacts {
+        suspended_areas: vec![area(VILLAGE)],
+        ..household_facts(today())
+    };
+    assert_eq!(
+        refused_rules(admit(&household_form(), &facts)),
+        vec!["R-RK-9"]
+    );
+}
+
+// R-ID-4
+#[test]
+fn enterprise_currently_qualified_is_admitted() {
+    assert_eq!(admit(&enterprise_form(TOWN), &enterprise_facts()), Ok(()));
+}
+
+// R-ID-4
+#[test]
+fn enterprise_never_assessed_or_disqualified_is_refused() {
+    for qualified in [None, Some(false)] {
+        let facts = AdmissionFacts {
+            enterprise_qualified: qualified,
+            ..enterprise_facts()
+        };
+        assert_eq!(
+            refused_rules(admit(&enterprise_form(TOWN), &facts)),
+            vec!["R-ID-4"],
+            "{qualified:?}"
+        );
+    }
+}
+
+// R-CR-10
+#[test]
+fn blacklisted_enterprise_is_refused_even_when_qualified() {
+    let facts = AdmissionFacts {
+        blacklisted: true,
+        ..enterprise_facts()
+    };
+    assert_eq!(
+        refused_rules(admit(&enterprise_form(TOWN), &facts)),
+        vec!["R-CR-10"]
+    );
+}
+
+// R-IN-3: household rules (rating, age, registration) do not apply to an enterprise
+#[test]
+fn enterprise_is_not_checked_against_household_rules() {
+    // given no rating, an amount above the household cap and an enterprise-length term
+    let mut form = enterprise_form(VILLAGE);
+    form.amount = money("800000.00");
+    let facts = AdmissionFacts {
+        rating: None,
+        ..enterprise_facts()
+    };
+    assert_eq!(admit(&form, &facts), Ok(()));
+}
+
+// R-ID-4, R-CR-10, R-RK-9: every enterprise failure at once
+#[test]
+fn every_failed_enterprise_rule_is_listed() {
+    let facts = AdmissionFacts {
+        enterprise_qualified: Some(false),
+        blacklisted: true,
+        suspended_areas: vec![area(TOWN)],
+        ..AdmissionFacts::default()
+    };
+    assert_eq!(
+        sorted(refused_rules(admit(&enterprise_form(TOWN), &facts))),
+        vec!["R-CR-10", "R-ID-4", "R-RK-9"]
+    );
+}

@@ -1,0 +1,243 @@
+//! `form::validate`: field checks that need the registry and the policy (R-IN-1, R-IN-3, R-X-3).
+
+use super::fixtures::*;
+use crate::domain::form::validate;
+
+fn check(form: &crate::domain::form::ApplicationForm) -> Result<(), crate::domain::DomainError> {
+    validate(form, areas(), policy())
+}
+
+// R-IN-1
+#[test]
+fn household_form_in_a_registered_village_is_valid() {
+    // given a household in 军屯村 asking the A line for 24 months
+    let form = household_form();
+    // when / then
+    assert_eq!(check(&form), Ok(()));
+}
+
+// R-IN-1, R-X-3
+#[test]
+fn village_code_not_in_the_registry_is_refused_on_the_village_field() {
+    // given a well-formed village code of a town of 洛龙区 that the registry does not list
+    let mut form = household_form();
+    household_mut(&mut form).village = area("410311100299");
+    // when / then
+    assert_invalid(check(&form), "household.village_code", "R-IN-1");
+}
+
+// R-IN-1, R-X-3
+#[test]
+fn village_code_of_another_district_is_refused() {
+    let mut form = household_form();
+    household_mut(&mut form).village = area("410312100201");
+    assert_invalid(check(&form), "household.village_code", "R-IN-1");
+}
+
+// R-IN-1, R-X-3
+#[test]
+fn town_code_given_as_the_household_village_is_refused() {
+    // given the code of 安乐镇 (a town that exists) as the household's village
+    let mut form = household_form();
+    household_mut(&mut form).village = area(TOWN);
+    assert!(areas().exists(&area(TOWN)));
+    // when / then: households belong to a village
+    assert_invalid(check(&form), "household.village_code", "R-IN-1");
+}
+
+// R-IN-1
+#[test]
+fn district_code_given_as_the_household_village_is_refused() {
+    let mut form = household_form();
+    household_mut(&mut form).village = area(DISTRICT);
+    assert_invalid(check(&form), "household.village_code", "R-IN-1");
+}
+
+// R-IN-3, R-X-3
+#[test]
+fn household_amount_above_the_policy_maximum_is_refused_on_amount() {
+    // given the shipped maximum of 50,000.00 and 50,000.01 asked
+    assert_eq!(policy().max_amount, money("50000.00"));
+    let mut form = household_form();
+    form.amount = money("50000.01");
+    // when / then
+    assert_invalid(check(&form), "amount", "R-IN-3");
+}
+
+// R-IN-3
+#[test]
+fn household_amount_of_exactly_the_maximum_passes() {
+    let mut form = household_form();
+    form.amount = money("50000.00");
+    assert_eq!(check(&form), Ok(()));
+}
+
+// R-IN-3
+#[test]
+fn household_term_of_36_months_passes_and_37_is_refused() {
+    let mut form = household_form();
+    form.term_months = 36;
+    assert_eq!(check(&form), Ok(()));
+    form.term_months = 37;
+    assert_invalid(check(&form), "term_months", "R-IN-3");
+}
+
+// R-IN-1, R-X-3
+#[test]
+fn zero_amount_is_refused() {
+    let mut form = household_form();
+    form.amount = money("0.00");
+    assert_invalid(check(&form), "amount", "R-IN-1");
+    // the same for an enterprise
+    let mut form = enterprise_form(VILLAGE);
+    form.amount = money("0");
+    assert_invalid(check(&form), "amount", "R-IN-1");
+}
+
+// R-IN-1, R-X-3
+#[test]
+fn negative_amount_is_refused() {
+    // given an amount that only a signed parse can build
+    let mut form = household_form();
+    form.amount = fupin_kernel::Money::parse_signed("-100.00").unwrap();
+    // when / then: "greater than zero" means greater than zero
+    assert_invalid(check(&form), "amount", "R-IN-1");
+    let mut form = enterprise_form(VILLAGE);
+    form.amount = fupin_kernel::Money::parse_signed("-0.01").unwrap();
+    assert_invalid(check(&form), "amount", "R-IN-1");
+}
+
+// R-IN-1
+#[test]
+fn smallest_positive_amount_passes() {
+    let mut form = household_form();
+    form.amount = money("0.01");
+    assert_eq!(check(&form), Ok(()));
+}
+
+// R-IN-1, R-X-3
+#[test]
+fn zero_term_is_refused() {
+    let mut form = household_form();
+    form.term_months = 0;
+    assert_invalid(check(&form), "term_months", "R-IN-1");
+    let mut form = enterprise_form(VILLAGE);
+    form.term_months = 0;
+    assert_invalid(check(&form), "term_months", "R-IN-1");
+}
+
+// R-IN-1, R-X-3
+#[test]
+fn empty_or_blank_household_name_is_refused() {
+    for name in ["", "   "] {
+        let mut form = household_form();
+        household_mut(&mut form).name = name.to_owned();
+        assert_invalid(check(&form), "household.name", "R-IN-1");
+    }
+}
+
+// R-IN-1
+#[test]
+fn household_name_longer_than_100_characters_is_refused() {
+    let mut form = household_form();
+    household_mut(&mut form).name = "张".repeat(100);
+    assert_eq!(check(&form), Ok(()));
+    household_mut(&mut form).name = "张".repeat(101);
+    assert_invalid(check(&form), "household.name", "R-IN-1");
+}
+
+// R-IN-1, R-X-3
+#[test]
+fn phone_must_be_an_11_digit_number() {
+    let mut form = household_form();
+    household_mut(&mut form).phone = "13803790001".to_owned();
+    assert_eq!(check(&form), Ok(()));
+    for bad in ["1380379000", "138037900012", "1380379000a", "138-0379-001", "１３８０３７９０００１"] {
+        household_mut(&mut form).phone = bad.to_owned();
+        assert_invalid(check(&form), "household.phone", "R-IN-1");
+    }
+}
+
+// R-IN-1
+#[test]
+fn enterprise_form_in_the_district_its_towns_or_villages_is_valid() {
+    for code in [DISTRICT, TOWN, VILLAGE] {
+        assert_eq!(check(&enterprise_form(code)), Ok(()), "area {code}");
+    }
+}
+
+// R-IN-1, R-X-3
+#[test]
+fn enterprise_area_outside_the_district_is_refused() {
+    // another district, a town of another district, an unregistered town of this district
+    for code in ["410312", "410312100", "410311199", "410311100299"] {
+        assert_invalid(
+            check(&enterprise_form(code)),
+            "enterprise.area_code",
+            "R-IN-1",
+        );
+    }
+}
+
+// R-IN-1
+#[test]
+fn enterprise_name_is_required() {
+    let mut form = enterprise_form(VILLAGE);
+    enterprise_mut(&mut form).name = " ".to_owned();
+    assert_invalid(check(&form), "enterprise.name", "R-IN-1");
+}
+
+// R-IN-3
+#[test]
+fn enterprise_term_above_the_enterprise_maximum_is_refused() {
+    // given the shipped enterprise maximum of 36 months
+    assert_eq!(policy().enterprise_max_term_months, 36);
+    let mut form = enterprise_form(VILLAGE);
+    form.term_months = 36;
+    assert_eq!(check(&form), Ok(()));
+    form.term_months = 37;
+    assert_invalid(check(&form), "term_months", "R-IN-3");
+}
+
+// R-IN-3, R-X-4
+#[test]
+fn enterprise_term_limit_is_its_own_policy_value() {
+    // given a policy version that lets enterprises borrow for 60 months
+    let mut policy = policy().clone();
+    policy.enterprise_max_term_months = 60;
+    let mut enterprise = enterprise_form(VILLAGE);
+    enterprise.term_months = 48;
+    let mut household = household_form();
+    household.term_months = 48;
+    // then the enterprise passes and the household is still held to 36 months
+    assert_eq!(validate(&enterprise, areas(), &policy), Ok(()));
+    assert_invalid(
+        validate(&household, areas(), &policy),
+        "term_months",
+        "R-IN-3",
+    );
+    enterprise.term_months = 61;
+    assert_invalid(
+        validate(&enterprise, areas(), &policy),
+        "term_months",
+        "R-IN-3",
+    );
+}
+
+// R-IN-1: enterprise amounts are not capped by the household maximum.
+#[test]
+fn enterprise_amount_is_not_held_to_the_household_cap() {
+    let mut form = enterprise_form(TOWN);
+    form.amount = money("1000000.00");
+    assert_eq!(check(&form), Ok(()));
+}
+
+// R-IN-1
+#[test]
+fn project_description_is_limited_to_2000_characters() {
+    let mut form = household_form();
+    form.description = "x".repeat(2000);
+    assert_eq!(check(&form), Ok(()));
+    form.description = "x".repeat(2001);
+    assert_invalid(check(&form), "project_description", "R-IN-1");
+}

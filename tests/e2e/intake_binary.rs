@@ -1,0 +1,266 @@
+//! The foundation's promise, end to end: the binary starts, migrates, answers health and
+//! reflection, stores a submitted application, announces it on JetStream with CloudEvents
+//! headers (R-X-2), lets an operator move its clock only in test mode, and exits cleanly on
+//! SIGTERM.
+
+use std::time::{Duration, Instant};
+
+use fupin_e2e::{RunningService, authed};
+use fupin_kernel::ResidentId;
+use fupin_platform::{
+    Role,
+    events::{EventBus, headers},
+};
+use fupin_proto::{
+    admin::v1::{
+        GetTimeRequest, SetTimeRequest, test_clock_service_client::TestClockServiceClient,
+    },
+    common::v1::Money,
+    intake::v1::{self as pb, intake_service_client::IntakeServiceClient},
+    rating::v1 as rating,
+};
+use futures::StreamExt;
+use prost::{Message, Name};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic_reflection::pb::v1::{
+    ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+    server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+};
+
+const VILLAGE: &str = "410311100201";
+
+fn resident_id() -> String {
+    let body = "41031119800501123";
+    format!("{body}{}", ResidentId::check_char_for(body).unwrap())
+}
+
+async fn publish_rating(bus: &EventBus, id: &str) -> anyhow::Result<()> {
+    let today = fupin_kernel::time::china_date(chrono::Utc::now());
+    let ev = rating::CreditRatingEffective {
+        rating_id: "e2e-1".into(),
+        subject_kind: rating::SubjectKind::Household as i32,
+        subject_id: id.into(),
+        village_code: VILLAGE.into(),
+        grade: "AA".into(),
+        veto: false,
+        credit_line: "30000.00".into(),
+        effective_from: (today - chrono::Days::new(1)).to_string(),
+        expires_on: (today + chrono::Days::new(300)).to_string(),
+        policy_version: "e2e".into(),
+        sequence: 1,
+    };
+    let ce_id = uuid::Uuid::now_v7().to_string();
+    let now = chrono::Utc::now().to_rfc3339();
+    let h = headers::build(&headers::CloudEvent {
+        id: &ce_id,
+        ce_type: &rating::CreditRatingEffective::full_name(),
+        source: "/fupin/rating",
+        time_rfc3339: &now,
+        subject: Some(id),
+        traceparent: None,
+    });
+    bus.js
+        .publish_with_headers(
+            bus.subject_for(&rating::CreditRatingEffective::full_name()),
+            h,
+            ev.encode_to_vec().into(),
+        )
+        .await?
+        .await?;
+    Ok(())
+}
+
+async fn reflection_services(svc: &RunningService) -> anyhow::Result<Vec<String>> {
+    let mut client = ServerReflectionClient::new(svc.channel().await?);
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tx.send(ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    })
+    .await?;
+    drop(tx);
+    let mut resp = client
+        .server_reflection_info(ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    let mut names = Vec::new();
+    while let Some(r) = resp.next().await {
+        if let Some(MessageResponse::ListServicesResponse(l)) = r?.message_response {
+            names.extend(l.service.into_iter().map(|s| s.name));
+        }
+    }
+    Ok(names)
+}
+
+fn submit_request(id: &str) -> pb::SubmitApplicationRequest {
+    pb::SubmitApplicationRequest {
+        request_id: "e2e-submit-1".into(),
+        applicant: Some(pb::submit_application_request::Applicant::Household(
+            pb::Household {
+                resident_id: id.into(),
+                name: "王五".into(),
+                phone: String::new(),
+                village_code: VILLAGE.into(),
+                poor_household_number: "JD-0001".into(),
+                household_borrows_uses_repays: true,
+            },
+        )),
+        kind: pb::ApplicantKind::Household as i32,
+        amount: Some(Money {
+            amount: "30000.00".into(),
+        }),
+        term_months: 36,
+        purpose: pb::Purpose::Planting as i32,
+        project_description: "花椒种植".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submitted_application_is_stored_announced_and_the_binary_stops_cleanly()
+-> anyhow::Result<()> {
+    let svc = RunningService::start("fupin-intake", true).await?;
+    let services = reflection_services(&svc).await?;
+    for expected in [
+        "fupin.intake.v1.IntakeService",
+        "grpc.health.v1.Health",
+        "fupin.admin.v1.TestClockService",
+    ] {
+        assert!(
+            services.iter().any(|s| s == expected),
+            "reflection lists {expected}: {services:?}"
+        );
+    }
+
+    let bus = EventBus::connect(
+        &fupin_platform::testing::nats_url(),
+        &svc.prefix,
+        &svc.stream,
+        "/e2e",
+    )
+    .await?;
+    let id = resident_id();
+    publish_rating(&bus, &id).await?;
+
+    // Admission reads intake's read model, fed asynchronously by the rating event (R-IN-3).
+    let mut intake = IntakeServiceClient::new(svc.channel().await?);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let app = loop {
+        match intake
+            .submit_application(authed(
+                submit_request(&id),
+                Role::VillageStaff,
+                VILLAGE,
+                None,
+            ))
+            .await
+        {
+            Ok(r) => break r.into_inner(),
+            Err(s) if s.code() == tonic::Code::FailedPrecondition && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(s) => anyhow::bail!("submit failed: {s:?}"),
+        }
+    };
+    assert_eq!(app.status, pb::Status::VillageReview as i32);
+    assert_eq!(
+        app.applicant_id,
+        format!("410311********{}", &id[14..]),
+        "R-CR-11 masked for staff"
+    );
+
+    let got = intake
+        .get_application(authed(
+            pb::GetApplicationRequest { id: app.id.clone() },
+            Role::TownStaff,
+            "410311100",
+            None,
+        ))
+        .await?
+        .into_inner();
+    assert_eq!(got.id, app.id);
+    assert_eq!(got.amount.unwrap().amount, "30000.00");
+
+    // A plain JetStream subscriber sees the event with its CloudEvents headers.
+    let stream = bus.js.get_stream(&svc.stream).await?;
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
+            filter_subject: bus.subject_for(&pb::ApplicationSubmitted::full_name()),
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    let msg = tokio::time::timeout(Duration::from_secs(10), messages.next())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("stream ended"))??;
+    let h = msg.headers.clone().expect("CloudEvents headers");
+    let get = |k: &str| h.get(k).map(|v| v.as_str().to_owned()).unwrap_or_default();
+    assert_eq!(get("ce-specversion"), "1.0");
+    assert_eq!(get("ce-type"), "fupin.intake.v1.ApplicationSubmitted");
+    assert_eq!(get("ce-source"), "/fupin/intake");
+    assert_eq!(get("ce-subject"), app.id);
+    assert_eq!(get("content-type"), "application/protobuf");
+    assert!(!get("ce-time").is_empty());
+    assert_eq!(get("ce-id"), get("Nats-Msg-Id"));
+    let ev = pb::ApplicationSubmitted::decode(msg.payload.as_ref())?;
+    assert_eq!(ev.application_id, app.id);
+    assert_eq!(ev.amount, "30000.00");
+
+    // Test clock: an operator may move it (test mode is on), staff may not.
+    let mut clock = TestClockServiceClient::new(svc.channel().await?);
+    let denied = clock
+        .set_time(authed(
+            SetTimeRequest {
+                now: "2026-01-05T09:00:00+08:00".into(),
+            },
+            Role::DistrictStaff,
+            "410311",
+            None,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    clock
+        .set_time(authed(
+            SetTimeRequest {
+                now: "2026-01-05T09:00:00+08:00".into(),
+            },
+            Role::Operator,
+            "410311",
+            None,
+        ))
+        .await?;
+    let t = clock
+        .get_time(authed(GetTimeRequest {}, Role::Operator, "410311", None))
+        .await?
+        .into_inner();
+    assert!(
+        t.now.starts_with("2026-01-05T01:0"),
+        "moved clock reads {}",
+        t.now
+    );
+
+    let exit = svc.terminate(Duration::from_secs(15)).await?;
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_clock_is_refused_unless_enabled() -> anyhow::Result<()> {
+    let svc = RunningService::start("fupin-intake", false).await?;
+    let mut clock = TestClockServiceClient::new(svc.channel().await?);
+    let err = clock
+        .set_time(authed(
+            SetTimeRequest {
+                now: "2030-01-01T00:00:00Z".into(),
+            },
+            Role::Operator,
+            "410311",
+            None,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    let exit = svc.terminate(Duration::from_secs(15)).await?;
+    assert!(exit.success());
+    Ok(())
+}

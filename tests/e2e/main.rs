@@ -1,0 +1,3 @@
+//! End-to-end: the real `fupin-intake` binary against real PostgreSQL and NATS JetStream.
+
+mod intake_binary;
