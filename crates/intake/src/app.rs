@@ -10,7 +10,10 @@ use fupin_kernel::{
 use fupin_platform::{
     Caller, ServiceError, SharedClock,
     error::RuleFailure,
-    events::{outbox, relay::RelayHandle},
+    events::{
+        outbox::{self, OutboxRow},
+        relay::RelayHandle,
+    },
     idempotency::{self, Claim, RequestKey},
 };
 use fupin_proto::intake::v1 as pb;
@@ -232,10 +235,13 @@ impl Intake {
         req: pb::SubmitApplicationRequest,
     ) -> Result<pb::Application> {
         let key = RequestKey::new(caller, "SubmitApplication", &req.request_id, &req)?;
-        let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
-            Claim::Replay(r) => return Ok(r),
-            Claim::Fresh(tx) => tx,
-        };
+        // The hot path: everything is decided before writing, then the key (with its
+        // response), the application, its transition and its event go in as one statement.
+        // A retry of a request that already succeeded gets the stored first response (R-IN-8)
+        // without being decided again.
+        if let Some(first) = self.stored_response::<pb::Application>(&key).await? {
+            return Ok(first);
+        }
         let actor = convert::actor(caller);
         let (now, today) = self.now();
         let policy = self.policy_on(today)?;
@@ -300,16 +306,6 @@ impl Intake {
             version: 1,
         };
         row.absorb(&app, now);
-        apps::insert(&mut tx, &row).await?;
-        apps::record_transition(
-            &mut tx,
-            row.id,
-            &moved,
-            &actor.subject,
-            actor.role.as_str(),
-            now,
-        )
-        .await?;
         let ev = pb::ApplicationSubmitted {
             application_id: row.id.to_string(),
             kind: convert::kind_to_pb(app.kind) as i32,
@@ -322,10 +318,45 @@ impl Intake {
             submitted_at: convert::rfc3339(now),
             policy_version: row.policy_version.clone(),
         };
-        self.emit(&mut tx, &ev, &row.id.to_string(), now).await?;
+        let event = OutboxRow::new(&self.prefix, &ev, Some(&row.id.to_string()), now);
         let resp = convert::application(&row, &actor, today);
-        self.finish(tx, &key, &resp).await?;
+        let response = prost::Message::encode_to_vec(&resp);
+        if !apps::insert_submission(
+            &self.pool,
+            &key,
+            &response,
+            &row,
+            &moved,
+            actor.role.as_str(),
+            &event,
+        )
+        .await?
+        {
+            // A concurrent attempt with the same id committed first: return what it stored.
+            return idempotency::replay(&self.pool, &key).await;
+        }
+        self.relay.wake();
         Ok(resp)
+    }
+
+    /// The stored response to an already-used request id, if any.
+    async fn stored_response<R: prost::Message + Default>(
+        &self,
+        key: &RequestKey,
+    ) -> Result<Option<R>> {
+        let taken: bool = sqlx::query_scalar(
+            "select exists (select 1 from idempotency_keys where caller = $1 and method = $2 and request_id = $3)",
+        )
+        .bind(&key.caller)
+        .bind(key.method)
+        .bind(&key.request_id)
+        .fetch_one(&self.pool)
+        .await?;
+        if taken {
+            idempotency::replay(&self.pool, key).await.map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     pub async fn get(&self, caller: &Caller, id: &str) -> Result<pb::Application> {

@@ -81,6 +81,15 @@ pub async fn claim<R: Message + Default>(
         return Ok(Claim::Fresh(tx));
     }
     tx.rollback().await?;
+    Ok(Claim::Replay(replay(pool, key).await?))
+}
+
+/// The stored first response to `key` (after a write found the key taken). A reused id with a
+/// different request is refused.
+pub async fn replay<R: Message + Default>(
+    pool: &PgPool,
+    key: &RequestKey,
+) -> Result<R, ServiceError> {
     let (hash, response): (Vec<u8>, Option<Vec<u8>>) = sqlx::query_as(
         r#"select request_hash, response from idempotency_keys
            where caller = $1 and method = $2 and request_id = $3"#,
@@ -99,8 +108,7 @@ pub async fn claim<R: Message + Default>(
     }
     let bytes =
         response.ok_or_else(|| ServiceError::Conflict("request still in progress".into()))?;
-    let decoded = R::decode(bytes.as_slice()).map_err(|e| ServiceError::Internal(e.into()))?;
-    Ok(Claim::Replay(decoded))
+    R::decode(bytes.as_slice()).map_err(|e| ServiceError::Internal(e.into()))
 }
 
 /// Stores the response with the key and commits the write.

@@ -259,7 +259,8 @@ pub fn application(r: &ApplicationRow, actor: &Actor, today: NaiveDate) -> pb::A
     pb::Application {
         id: r.id.to_string(),
         kind: kind_to_pb(ApplicantKind::parse(&r.kind).unwrap_or(ApplicantKind::Household)) as i32,
-        applicant_id: if sees_identifiers(actor) {
+        // A resident ID is personal data; an organisation's USCC is public (kernel `Uscc`).
+        applicant_id: if sees_identifiers(actor) || r.kind != ApplicantKind::Household.as_str() {
             r.applicant_id.clone()
         } else {
             mask(&r.applicant_id)

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use fupin_kernel::{AreaCode, Money};
+use fupin_platform::{events::outbox::OutboxRow, idempotency::RequestKey};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
@@ -126,15 +127,42 @@ macro_rules! app_columns {
     };
 }
 
-pub async fn insert(conn: &mut PgConnection, r: &ApplicationRow) -> sqlx::Result<()> {
-    sqlx::query(
-        r#"insert into applications (id, kind, applicant_id, applicant_name, phone, poor_household_number,
-             self_use, village_code, town_code, area_code, amount, term_months, purpose, project_description,
-             status, returned_from, step_seq, step_started_on, step_due_on, overdue_alerted_seq, notice_ends_on,
-             bank_id, recommended_on, decision, disbursement, submitted_by, policy_version, submitted_at,
-             updated_at, version)
-           values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,
-                   $26,$27,$28,$29,$30)"#,
+/// A new application in one statement (one round trip, its own transaction): the
+/// idempotency key with its response, the application, its first transition and its outbox
+/// event (R-IN-8, R-IN-2, R-X-2). Returns false, writing nothing, when the request id was
+/// already taken; a concurrent first attempt is waited for by the key's primary key.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_submission(
+    pool: &PgPool,
+    key: &RequestKey,
+    response: &[u8],
+    r: &ApplicationRow,
+    moved: &Moved,
+    actor_role: &str,
+    event: &OutboxRow,
+) -> sqlx::Result<bool> {
+    let inserted: i64 = sqlx::query_scalar(
+        r#"with key as (
+             insert into idempotency_keys (caller, method, request_id, request_hash, response)
+             values ($31, $32, $33, $34, $35) on conflict do nothing returning 1
+           ), app as (
+             insert into applications (id, kind, applicant_id, applicant_name, phone, poor_household_number,
+               self_use, village_code, town_code, area_code, amount, term_months, purpose, project_description,
+               status, returned_from, step_seq, step_started_on, step_due_on, overdue_alerted_seq, notice_ends_on,
+               bank_id, recommended_on, decision, disbursement, submitted_by, policy_version, submitted_at,
+               updated_at, version)
+             select $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,
+                    $26,$27,$28,$29,$30
+             where exists (select 1 from key)
+             returning id
+           ), tr as (
+             insert into transitions (id, application_id, from_status, to_status, action, actor, actor_role, reason, at)
+             select $36, id, null, $37, $38, $26, $39, '', $28 from app
+           ), ev as (
+             insert into outbox (id, subject, ce_type, ce_subject, payload, traceparent, created_at)
+             select $40, $41, $42, $43, $44, $45, $28 from app
+           )
+           select count(*) from app"#,
     )
     .bind(r.id)
     .bind(&r.kind)
@@ -166,9 +194,24 @@ pub async fn insert(conn: &mut PgConnection, r: &ApplicationRow) -> sqlx::Result
     .bind(r.submitted_at)
     .bind(r.updated_at)
     .bind(r.version)
-    .execute(conn)
+    .bind(&key.caller)
+    .bind(key.method)
+    .bind(&key.request_id)
+    .bind(&key.request_hash)
+    .bind(response)
+    .bind(Uuid::now_v7())
+    .bind(moved.to.as_str())
+    .bind(moved.action)
+    .bind(actor_role)
+    .bind(event.id)
+    .bind(&event.subject)
+    .bind(&event.ce_type)
+    .bind(&event.ce_subject)
+    .bind(&event.payload)
+    .bind(&event.traceparent)
+    .fetch_one(pool)
     .await?;
-    Ok(())
+    Ok(inserted == 1)
 }
 
 /// Saves a changed row if nobody else changed it since it was read (optimistic concurrency);

@@ -1,4 +1,8 @@
 //! Writing events in the same transaction as the state change they announce (R-X-2).
+//!
+//! The writer does not NOTIFY: PostgreSQL serialises the commits of notifying transactions on
+//! one queue lock, which would cap write throughput. The service wakes its relay in-process
+//! after commit (`RelayHandle::wake`), and the relay polls as a fallback.
 
 use chrono::{DateTime, Utc};
 use prost::Name;
@@ -7,8 +11,41 @@ use uuid::Uuid;
 
 use crate::telemetry::current_traceparent;
 
-/// Appends `event` to the outbox inside the caller's transaction and wakes the relay at commit.
-/// `about` is the CloudEvents `subject` (e.g. the application id).
+/// One outbox row, built before it is written so that a caller may insert it as part of a
+/// larger statement (see the intake submission).
+#[derive(Clone, Debug)]
+pub struct OutboxRow {
+    pub id: Uuid,
+    pub subject: String,
+    pub ce_type: String,
+    /// CloudEvents `subject`: what the event is about (e.g. the application id).
+    pub ce_subject: Option<String>,
+    pub payload: Vec<u8>,
+    pub traceparent: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl OutboxRow {
+    pub fn new<M: prost::Message + Name>(
+        prefix: &str,
+        event: &M,
+        about: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let ce_type = M::full_name();
+        Self {
+            id: Uuid::now_v7(),
+            subject: super::subject_for(prefix, &ce_type),
+            ce_type,
+            ce_subject: about.map(str::to_owned),
+            payload: event.encode_to_vec(),
+            traceparent: current_traceparent(),
+            created_at: now,
+        }
+    }
+}
+
+/// Appends `event` to the outbox inside the caller's transaction.
 #[tracing::instrument(skip_all, fields(ce_type = M::full_name()))]
 pub async fn enqueue<M: prost::Message + Name>(
     conn: &mut PgConnection,
@@ -17,24 +54,19 @@ pub async fn enqueue<M: prost::Message + Name>(
     about: Option<&str>,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Uuid> {
-    let id = Uuid::now_v7();
-    let full_name = M::full_name();
+    let row = OutboxRow::new(prefix, event, about, now);
     sqlx::query(
         r#"insert into outbox (id, subject, ce_type, ce_subject, payload, traceparent, created_at)
            values ($1, $2, $3, $4, $5, $6, $7)"#,
     )
-    .bind(id)
-    .bind(super::subject_for(prefix, &full_name))
-    .bind(&full_name)
-    .bind(about)
-    .bind(event.encode_to_vec())
-    .bind(current_traceparent())
-    .bind(now)
+    .bind(row.id)
+    .bind(&row.subject)
+    .bind(&row.ce_type)
+    .bind(&row.ce_subject)
+    .bind(&row.payload)
+    .bind(&row.traceparent)
+    .bind(row.created_at)
     .execute(&mut *conn)
     .await?;
-    // Delivered only if the transaction commits; the relay also polls in case it is missed.
-    sqlx::query("select pg_notify('fupin_outbox', '')")
-        .execute(&mut *conn)
-        .await?;
-    Ok(id)
+    Ok(row.id)
 }
