@@ -93,6 +93,7 @@ pub fn filing_step(
 
 impl Application {
     /// A new application, entering its first step on `today` (R-IN-1, R-IN-4).
+    #[allow(clippy::too_many_arguments)]
     pub fn file(
         actor: &Actor,
         kind: ApplicantKind,

@@ -88,8 +88,7 @@ pub fn validate(
     match &form.applicant {
         Applicant::Household(h) => {
             text("household.name", &h.name, MAX_NAME, true)?;
-            if !h.phone.is_empty()
-                && !(h.phone.len() == 11 && h.phone.bytes().all(|b| b.is_ascii_digit()))
+            if !h.phone.is_empty() && !is_mobile(&h.phone)
             {
                 return Err(DomainError::invalid(
                     "household.phone",
@@ -190,6 +189,11 @@ pub fn validate(
     }
     text("project_description", &form.description, MAX_TEXT, false)?;
     Ok(())
+}
+
+/// A mainland mobile number: 11 digits.
+fn is_mobile(phone: &str) -> bool {
+    phone.len() == 11 && phone.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn text(field: &'static str, value: &str, max: usize, required: bool) -> Result<(), DomainError> {
