@@ -88,8 +88,7 @@ pub fn validate(
     match &form.applicant {
         Applicant::Household(h) => {
             text("household.name", &h.name, MAX_NAME, true)?;
-            if !h.phone.is_empty() && !is_mobile(&h.phone)
-            {
+            if !h.phone.is_empty() && !is_mobile(&h.phone) {
                 return Err(DomainError::invalid(
                     "household.phone",
                     "R-IN-1",

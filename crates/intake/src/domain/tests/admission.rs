@@ -19,7 +19,11 @@ fn admit(form: &ApplicationForm, facts: &AdmissionFacts) -> Result<(), DomainErr
     check(form, facts, policy(), today())
 }
 
-fn admit_on(form: &ApplicationForm, facts: &AdmissionFacts, on: NaiveDate) -> Result<(), DomainError> {
+fn admit_on(
+    form: &ApplicationForm,
+    facts: &AdmissionFacts,
+    on: NaiveDate,
+) -> Result<(), DomainError> {
     check(form, facts, policy(), on)
 }
 
@@ -120,7 +124,10 @@ fn borrower_aged_65_is_admitted_until_the_day_before_the_66th_birthday() {
     let form = household_form_born(born);
     let yesterday = minus_days(today(), 1);
     // then on the day before (still 65) admitted
-    assert_eq!(admit_on(&form, &household_facts(yesterday), yesterday), Ok(()));
+    assert_eq!(
+        admit_on(&form, &household_facts(yesterday), yesterday),
+        Ok(())
+    );
     // and on the 66th birthday refused
     let failures = refusal_failures(admit(&form, &household_facts(today())));
     assert_eq!(failures.len(), 1, "{failures:?}");
@@ -247,7 +254,10 @@ fn amount_equal_to_the_line_passes_and_one_fen_more_fails_on_the_line() {
     let failures = refusal_failures(admit(&form, &facts));
     // then only the line fails (still far below the 50,000 cap)
     assert_eq!(failures.len(), 1, "{failures:?}");
-    assert_eq!((failures[0].rule, failures[0].field), ("R-CR-8", Some("amount")));
+    assert_eq!(
+        (failures[0].rule, failures[0].field),
+        ("R-CR-8", Some("amount"))
+    );
 }
 
 // R-CR-8: a credit village raises the line by 20%
@@ -317,14 +327,21 @@ fn consumption_and_housing_purposes_fail_and_production_purposes_pass() {
     ] {
         let mut form = household_form();
         form.purpose = purpose;
-        assert_eq!(admit(&form, &household_facts(today())), Ok(()), "{purpose:?}");
+        assert_eq!(
+            admit(&form, &household_facts(today())),
+            Ok(()),
+            "{purpose:?}"
+        );
     }
     for purpose in [Purpose::Consumption, Purpose::Housing] {
         let mut form = household_form();
         form.purpose = purpose;
         let failures = refusal_failures(admit(&form, &household_facts(today())));
         assert_eq!(failures.len(), 1);
-        assert_eq!((failures[0].rule, failures[0].field), ("R-IN-3", Some("purpose")));
+        assert_eq!(
+            (failures[0].rule, failures[0].field),
+            ("R-IN-3", Some("purpose"))
+        );
     }
 }
 

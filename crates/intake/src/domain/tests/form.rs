@@ -152,7 +152,13 @@ fn phone_must_be_an_11_digit_number() {
     let mut form = household_form();
     household_mut(&mut form).phone = "13803790001".to_owned();
     assert_eq!(check(&form), Ok(()));
-    for bad in ["1380379000", "138037900012", "1380379000a", "138-0379-001", "１３８０３７９０００１"] {
+    for bad in [
+        "1380379000",
+        "138037900012",
+        "1380379000a",
+        "138-0379-001",
+        "１３８０３７９０００１",
+    ] {
         household_mut(&mut form).phone = bad.to_owned();
         assert_invalid(check(&form), "household.phone", "R-IN-1");
     }

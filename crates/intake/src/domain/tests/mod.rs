@@ -1,3 +1,11 @@
 //! Given/when/then tests of the intake domain: no database, no network.
 
 mod fixtures;
+
+mod admission;
+mod complaint;
+mod deadlines;
+mod form;
+mod notice;
+mod properties;
+mod workflow;

@@ -1,0 +1,224 @@
+//! Complaints (投诉, R-IN-7): lodged by staff, assigned by the town station or district center
+//! to an organisation over the complaint's area, answered by that organisation within 10
+//! working days; unanswered ones past the deadline are flagged once.
+
+use chrono::NaiveDate;
+
+use super::fixtures::*;
+use crate::domain::complaint::Complaint;
+
+fn lodged_on() -> NaiveDate {
+    date("2025-09-26") // Fri before the National Day holidays
+}
+
+fn lodge_in(code: &str) -> Complaint {
+    Complaint::lodge(
+        &district_staff(),
+        area(code),
+        lodged_on(),
+        policy().complaint_answer_days,
+        calendar(),
+    )
+    .expect("lodged by staff inside the area")
+}
+
+fn lodged() -> Complaint {
+    lodge_in(VILLAGE)
+}
+
+// R-IN-7
+#[test]
+fn staff_lodge_a_complaint_inside_their_area() {
+    for (actor, code) in [
+        (village_staff(VILLAGE), VILLAGE),
+        (town_staff(TOWN), VILLAGE),
+        (town_staff(TOWN), TOWN),
+        (district_staff(), DISTRICT),
+        (district_staff(), OTHER_TOWN_VILLAGE),
+    ] {
+        let c = Complaint::lodge(&actor, area(code), lodged_on(), 10, calendar()).unwrap();
+        assert_eq!(c.area, area(code));
+        assert_eq!(c.lodged_on, lodged_on());
+        assert_eq!(c.assigned_to, None);
+        assert!(!c.answered && !c.overdue_alerted);
+    }
+}
+
+// R-IN-7
+#[test]
+fn complaints_outside_the_lodgers_area_or_by_non_staff_are_denied() {
+    for (actor, code) in [
+        (village_staff(VILLAGE), NEIGHBOUR_VILLAGE),
+        (village_staff(VILLAGE), TOWN),
+        (town_staff(TOWN), OTHER_TOWN_VILLAGE),
+        (town_staff(TOWN), DISTRICT),
+        (bank(BANK), VILLAGE),
+        (operator(), VILLAGE),
+    ] {
+        assert_denied(Complaint::lodge(
+            &actor,
+            area(code),
+            lodged_on(),
+            10,
+            calendar(),
+        ));
+    }
+}
+
+// R-IN-7: 10 working days on the official calendar
+#[test]
+fn answer_is_due_ten_working_days_after_lodging() {
+    assert_eq!(policy().complaint_answer_days, 10);
+    let c = lodged();
+    // 09-28 (1, adjusted Sun), 09-29 (2), 09-30 (3), Oct 1-8 off, 10-09 (4), 10-10 (5),
+    // 10-11 (6, adjusted Sat), 10-13 (7), 10-14 (8), 10-15 (9), 10-16 (10)
+    assert_eq!(c.due_on, date("2025-10-16"));
+    assert_eq!(
+        calendar()
+            .working_days_between(lodged_on(), c.due_on)
+            .unwrap(),
+        10
+    );
+}
+
+// R-IN-7: never a guessed deadline
+#[test]
+fn lodging_without_calendar_data_is_refused() {
+    let result = Complaint::lodge(
+        &district_staff(),
+        area(VILLAGE),
+        date("2030-01-07"),
+        10,
+        calendar(),
+    );
+    assert_refused(result, "R-IN-7");
+}
+
+// R-IN-7
+#[test]
+fn town_station_or_district_center_assign_to_an_organisation_over_the_area() {
+    for (actor, to) in [
+        (town_staff(TOWN), VILLAGE),
+        (town_staff(TOWN), TOWN),
+        (district_staff(), VILLAGE),
+        (district_staff(), TOWN),
+        (district_staff(), DISTRICT),
+    ] {
+        let mut c = lodged();
+        assert_eq!(
+            c.assign(&actor, area(to)),
+            Ok(()),
+            "{} -> {to}",
+            actor.subject
+        );
+        assert_eq!(c.assigned_to, Some(area(to)));
+    }
+}
+
+// R-IN-7
+#[test]
+fn assignment_by_a_village_department_is_denied() {
+    let mut c = lodged();
+    assert_denied(c.assign(&village_staff(VILLAGE), area(VILLAGE)));
+    assert_eq!(c.assigned_to, None);
+}
+
+// R-IN-7
+#[test]
+fn assignment_from_outside_the_area_is_not_visible() {
+    let mut c = lodged();
+    assert_not_visible(c.assign(&town_staff(OTHER_TOWN), area(OTHER_TOWN)));
+    assert_not_visible(c.assign(&bank(BANK), area(VILLAGE)));
+    assert_eq!(c.assigned_to, None);
+}
+
+// R-IN-7, R-X-3
+#[test]
+fn assignment_to_an_organisation_not_over_the_complaint_area_is_invalid() {
+    // the neighbour village, another town, and (for the town) the district above it
+    for (actor, to) in [
+        (town_staff(TOWN), NEIGHBOUR_VILLAGE),
+        (district_staff(), OTHER_TOWN),
+        (district_staff(), NEIGHBOUR_VILLAGE),
+        (town_staff(TOWN), DISTRICT),
+    ] {
+        let mut c = lodged();
+        assert_invalid(
+            c.assign(&actor, area(to)),
+            "organisation_area_code",
+            "R-IN-7",
+        );
+        assert_eq!(c.assigned_to, None);
+    }
+}
+
+// R-IN-7
+#[test]
+fn only_the_assigned_organisation_answers() {
+    let mut c = lodged();
+    c.assign(&district_staff(), area(TOWN)).unwrap();
+    // the village department (which sees it) and the district center are not the assignee
+    assert_denied(c.answer(&village_staff(VILLAGE)));
+    assert_denied(c.answer(&district_staff()));
+    assert_not_visible(c.answer(&town_staff(OTHER_TOWN)));
+    assert!(!c.answered);
+    // the town station answers
+    assert_eq!(c.answer(&town_staff(TOWN)), Ok(()));
+    assert!(c.answered);
+    // once
+    assert_refused(c.answer(&town_staff(TOWN)), "R-IN-7");
+    assert_refused(c.assign(&district_staff(), area(VILLAGE)), "R-IN-7");
+}
+
+// R-IN-7
+#[test]
+fn answer_before_assignment_is_refused() {
+    let mut c = lodged();
+    assert_refused(c.answer(&village_staff(VILLAGE)), "R-IN-7");
+    assert_refused(c.answer(&district_staff()), "R-IN-7");
+    assert!(!c.answered);
+}
+
+// R-IN-7: an organisation sees complaints assigned to it
+#[test]
+fn the_assignee_sees_the_complaint() {
+    let mut c = lodge_in(TOWN);
+    assert!(!c.visible_to(&village_staff(VILLAGE)));
+    assert!(c.visible_to(&town_staff(TOWN)));
+    c.assign(&district_staff(), area(TOWN)).unwrap();
+    assert!(c.visible_to(&town_staff(TOWN)));
+    assert!(!c.visible_to(&bank(BANK)));
+}
+
+// R-IN-7
+#[test]
+fn overdue_from_the_day_after_the_due_date() {
+    let c = lodged();
+    assert!(!c.is_overdue(c.due_on));
+    assert!(!c.needs_overdue_alert(c.due_on));
+    let next = plus_days(c.due_on, 1);
+    assert!(c.is_overdue(next));
+    assert!(c.needs_overdue_alert(next));
+}
+
+// R-IN-7: flagged once
+#[test]
+fn unanswered_complaint_is_flagged_once() {
+    let mut c = lodged();
+    let late = plus_days(c.due_on, 3);
+    assert!(c.needs_overdue_alert(late));
+    c.overdue_alerted = true;
+    assert!(!c.needs_overdue_alert(late));
+    assert!(c.is_overdue(late));
+}
+
+// R-IN-7
+#[test]
+fn an_answered_complaint_is_never_overdue() {
+    let mut c = lodged();
+    c.assign(&town_staff(TOWN), area(VILLAGE)).unwrap();
+    c.answer(&village_staff(VILLAGE)).unwrap();
+    let late = plus_days(c.due_on, 30);
+    assert!(!c.is_overdue(late));
+    assert!(!c.needs_overdue_alert(late));
+}
