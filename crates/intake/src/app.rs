@@ -978,9 +978,7 @@ impl Intake {
         loop {
             let mut tx = self.pool.begin().await?;
             let rows = apps::overdue_unalerted(&mut tx, today, 200).await?;
-            if rows.is_empty() {
-                break;
-            }
+            let before = out.newly_overdue;
             for r in &rows {
                 let mut app = r.aggregate()?;
                 if !app.needs_overdue_alert(today) {
@@ -999,6 +997,11 @@ impl Intake {
                 out.newly_overdue += 1;
             }
             tx.commit().await?;
+            // The query and the domain agree on "needs an alert"; stop on an empty batch (or
+            // should they ever disagree, on a batch that alerted nothing) rather than spin.
+            if out.newly_overdue == before {
+                break;
+            }
         }
         loop {
             let mut tx = self.pool.begin().await?;
