@@ -212,8 +212,10 @@ impl Intake {
         Ok((row, app))
     }
 
-    async fn admission(
+    /// Reads through `conn`: a writer holding a transaction passes it (R-IN-3 re-checks).
+    async fn admission<'c>(
         &self,
+        conn: impl sqlx::PgExecutor<'c>,
         applicant_id: &str,
         village: Option<&str>,
         town: Option<&str>,
@@ -223,7 +225,7 @@ impl Intake {
             .flatten()
             .map(str::to_owned)
             .collect();
-        Ok(readmodel::admission_facts(&self.pool, applicant_id, village, &areas).await?)
+        Ok(readmodel::admission_facts(conn, applicant_id, village, &areas).await?)
     }
 
     // ---- R-IN-1 / R-IN-3: submission ----
@@ -263,7 +265,12 @@ impl Intake {
             (area.level() == fupin_kernel::AreaLevel::Village).then(|| area.as_str().to_owned());
         let town = area.town().map(|t| t.as_str().to_owned());
         let facts = self
-            .admission(form.applicant.id(), village.as_deref(), town.as_deref())
+            .admission(
+                &self.pool,
+                form.applicant.id(),
+                village.as_deref(),
+                town.as_deref(),
+            )
             .await?;
         admission::check(&form, &facts, &policy.value, today).map_err(app_err(""))?;
 
@@ -631,6 +638,7 @@ impl Intake {
         form::validate(&form, &self.areas, &policy.value).map_err(app_err(""))?;
         let facts = self
             .admission(
+                &mut *tx,
                 &row.applicant_id,
                 row.village_code.as_deref(),
                 row.town_code.as_deref(),
@@ -818,6 +826,7 @@ impl Intake {
         let form = self.form_of(&row, &app)?;
         let facts = self
             .admission(
+                &mut *tx,
                 &row.applicant_id,
                 row.village_code.as_deref(),
                 row.town_code.as_deref(),

@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 use fupin_kernel::{AreaCode, CreditGrade, Money};
 use rust_decimal::Decimal;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
 use crate::domain::admission::{AdmissionFacts, RatingFact};
 
@@ -171,9 +171,10 @@ struct FactsRow {
     qualified: Option<bool>,
 }
 
-/// Everything admission needs about one applicant, in one round trip.
-pub async fn admission_facts(
-    pool: &PgPool,
+/// Everything admission needs about one applicant, in one round trip. A writer that holds a
+/// transaction passes it here, so it never waits for a second pool connection.
+pub async fn admission_facts<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
     subject_id: &str,
     village: Option<&str>,
     areas: &[String],
@@ -191,7 +192,7 @@ pub async fn admission_facts(
     .bind(subject_id)
     .bind(village)
     .bind(areas)
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await?;
     let rating = match (row.veto, row.credit_line) {
         (Some(veto), Some(line)) => Some(RatingFact {

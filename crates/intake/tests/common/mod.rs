@@ -1,0 +1,904 @@
+//! The intake service as the tests see it: a real server on 127.0.0.1:0 with its own database
+//! and its own NATS subject prefix and stream, driven over gRPC with bearer tokens, fed with
+//! upstream events published exactly as the producing services publish them, and observed
+//! through its tables and the events it puts on the stream. Tests cannot collide, so they run
+//! in parallel. Logs show only with `TEST_LOG=1`.
+//!
+//! Each test binary uses a subset of these helpers, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::{Arc, Once},
+    time::Duration,
+};
+
+use async_nats::{
+    HeaderMap,
+    jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use fupin_intake::{MIGRATIONS, Reference, Runtime};
+use fupin_kernel::{AreaRegistry, PolicyHistory, ResidentId, Uscc, WorkingDayCalendar};
+use fupin_platform::{
+    Role,
+    auth::token_for,
+    clock::AdjustableClock,
+    events::{EventBus, headers},
+    shutdown::{self, ShutdownTrigger},
+    testing::{TestDb, admin_database_url, test_bus},
+};
+use fupin_proto::{
+    common::v1::Money,
+    industry::v1 as industry,
+    intake::v1::{self as pb, intake_service_client::IntakeServiceClient},
+    rating::v1 as rating,
+    risk::v1 as risk,
+};
+use futures::StreamExt;
+use prost::{Message, Name};
+use sqlx::{Connection, Executor, PgConnection, PgPool, postgres::PgPoolOptions};
+use tokio::{net::TcpListener, task::JoinHandle};
+use tonic::{
+    Code, Request, Status,
+    metadata::{Ascii, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::Channel,
+};
+
+pub const SECRET: &str = "test-secret";
+pub const DISTRICT: &str = "410311";
+/// 安乐镇 and two of its villages (deploy/areas/410311.toml).
+pub const TOWN_A: &str = "410311100";
+pub const VILLAGE_A: &str = "410311100201";
+pub const VILLAGE_A2: &str = "410311100202";
+/// 白马寺镇 and one of its villages.
+pub const TOWN_B: &str = "410311101";
+pub const VILLAGE_B: &str = "410311101201";
+/// The partner bank of deploy/policy/intake.toml.
+pub const BANK: &str = "abc-luolong-xinqu";
+pub const OTHER_BANK: &str = "icbc-luolong";
+/// Where every test starts unless it moves the clock: a Monday, inside the shipped calendars
+/// and the shipped policy, so deadlines are deterministic whatever the real date.
+pub const DEFAULT_NOW: &str = "2026-03-02T09:00:00+08:00";
+
+const RATING_SOURCE: &str = "/fupin/credit-rating";
+const RISK_SOURCE: &str = "/fupin/risk-control";
+const INDUSTRY_SOURCE: &str = "/fupin/industry";
+/// Durable consumer name of intake's read model (`fupin_intake::readmodel::CONSUMER`).
+pub const READMODEL_CONSUMER: &str = fupin_intake::readmodel::CONSUMER;
+
+pub type Client = IntakeServiceClient<InterceptedService<Channel, Bearer>>;
+
+/// Attaches `authorization: Bearer <token>` (or nothing) to every call.
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// A running intake service and everything a test needs to drive and observe it.
+pub struct TestIntake {
+    pub addr: SocketAddr,
+    pub channel: Channel,
+    /// The service's clock: `set_time` moves the service's "now".
+    pub clock: Arc<AdjustableClock>,
+    /// A pool of the test's own (the service has its own pool on the same database).
+    pub pool: PgPool,
+    /// The service's own pool (10 connections), to put it under pressure.
+    pub service_pool: PgPool,
+    /// The test's event bus: same stream and prefix as the service's.
+    pub bus: EventBus,
+    pub db_name: String,
+    pub calendar: WorkingDayCalendar,
+    trigger: ShutdownTrigger,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Reference data from the shipped deploy files.
+pub fn reference() -> Reference {
+    let ws = workspace();
+    Reference {
+        areas: AreaRegistry::load(ws.join("deploy/areas/410311.toml")).expect("areas file"),
+        calendar: WorkingDayCalendar::load_dir(ws.join("deploy/calendar")).expect("calendars"),
+        policy: PolicyHistory::load(ws.join("deploy/policy/intake.toml")).expect("intake policy"),
+    }
+}
+
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info".into()),
+                )
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+/// Starts a fresh intake service: its own database and stream, port 0, the test clock on,
+/// the clock at [`DEFAULT_NOW`], no deadline timer (tests run the scan by RPC).
+pub async fn spawn_intake() -> TestIntake {
+    init_logs();
+    let db = TestDb::create(&MIGRATIONS)
+        .await
+        .expect("creating a test database (is PostgreSQL up? `cargo xtask infra`)");
+    let bus = test_bus("/fupin/intake")
+        .await
+        .expect("connecting the test bus (is NATS up? `cargo xtask infra`)");
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .connect(&db.url)
+        .await
+        .expect("test pool");
+    let clock = AdjustableClock::new();
+    clock.set(instant(DEFAULT_NOW));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let addr = listener.local_addr().expect("local addr");
+    let (trigger, stop) = shutdown::channel();
+    let rt = Runtime {
+        pool: db.pool.clone(),
+        bus: bus.clone(),
+        clock: clock.clone(),
+        jwt_secret: SECRET.to_owned(),
+        test_clock: true,
+        reference: reference(),
+        scan_interval: None,
+    };
+    let task = tokio::spawn(fupin_intake::run(rt, listener, stop));
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(20))
+        .connect()
+        .await
+        .expect("connecting to intake");
+    TestIntake {
+        addr,
+        channel,
+        clock,
+        pool,
+        service_pool: db.pool.clone(),
+        bus,
+        db_name: db.name,
+        calendar: reference().calendar,
+        trigger,
+        task: Some(task),
+    }
+}
+
+impl TestIntake {
+    // ---- callers ----
+
+    pub fn client_with(&self, token: Option<&str>) -> Client {
+        let value = token.map(|t| format!("Bearer {t}").parse().expect("ascii token"));
+        IntakeServiceClient::with_interceptor(self.channel.clone(), Bearer(value))
+    }
+
+    pub fn as_caller(&self, subject: &str, role: Role, area: &str, bank: Option<&str>) -> Client {
+        self.client_with(Some(&token_for(SECRET, subject, role, area, bank, 3600)))
+    }
+
+    pub fn anonymous(&self) -> Client {
+        self.client_with(None)
+    }
+
+    pub fn as_village_staff(&self, village: &str) -> Client {
+        self.as_caller(
+            &format!("village-staff-{village}"),
+            Role::VillageStaff,
+            village,
+            None,
+        )
+    }
+
+    pub fn as_town_staff(&self, town: &str) -> Client {
+        self.as_caller(&format!("town-staff-{town}"), Role::TownStaff, town, None)
+    }
+
+    pub fn as_district_staff(&self) -> Client {
+        self.as_caller("district-center-1", Role::DistrictStaff, DISTRICT, None)
+    }
+
+    pub fn as_bank(&self, bank_id: &str) -> Client {
+        self.as_caller(
+            &format!("bank-{bank_id}"),
+            Role::Bank,
+            DISTRICT,
+            Some(bank_id),
+        )
+    }
+
+    pub fn as_operator(&self) -> Client {
+        self.as_caller("ops-1", Role::Operator, DISTRICT, None)
+    }
+
+    // ---- time ----
+
+    /// Moves the service's clock to an RFC 3339 instant (use China time, `+08:00`).
+    pub fn set_time(&self, rfc3339: &str) {
+        self.clock.set(instant(rfc3339));
+    }
+
+    // ---- upstream events, as the producing services publish them ----
+
+    /// Publishes `event` with CloudEvents headers and `Nats-Msg-Id` = `ce-id`; returns the id.
+    pub async fn publish<M: Message + Name>(&self, source: &str, event: &M, about: &str) -> String {
+        let id = uuid::Uuid::now_v7().to_string();
+        self.publish_with_ids(source, event, about, &id, &id).await;
+        id
+    }
+
+    /// Publishes with explicit `ce-id` and `Nats-Msg-Id` (to play a redelivery that JetStream's
+    /// duplicate window would not catch).
+    pub async fn publish_with_ids<M: Message + Name>(
+        &self,
+        source: &str,
+        event: &M,
+        about: &str,
+        ce_id: &str,
+        nats_msg_id: &str,
+    ) -> async_nats::jetstream::publish::PublishAck {
+        let ce_type = M::full_name();
+        let time = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let mut h = headers::build(&headers::CloudEvent {
+            id: ce_id,
+            ce_type: &ce_type,
+            source,
+            time_rfc3339: &time,
+            subject: Some(about),
+            traceparent: None,
+        });
+        h.insert(headers::NATS_MSG_ID, nats_msg_id);
+        self.bus
+            .js
+            .publish_with_headers(
+                self.bus.subject_for(&ce_type),
+                h,
+                event.encode_to_vec().into(),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("JetStream ack")
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn publish_rating_effective(
+        &self,
+        resident_id: &str,
+        village: &str,
+        grade: &str,
+        line: &str,
+        veto: bool,
+        effective_from: &str,
+        expires_on: &str,
+        seq: u64,
+    ) -> String {
+        let ev = rating_event(
+            resident_id,
+            village,
+            grade,
+            line,
+            veto,
+            effective_from,
+            expires_on,
+            seq,
+        );
+        self.publish(RATING_SOURCE, &ev, resident_id).await
+    }
+
+    pub async fn publish_credit_village(&self, village: &str, credit: bool, seq: u64) -> String {
+        let ev = rating::CreditVillageStatusChanged {
+            village_code: village.to_owned(),
+            credit_village: credit,
+            effective_from: "2024-01-01".into(),
+            sequence: seq,
+        };
+        self.publish(RATING_SOURCE, &ev, village).await
+    }
+
+    pub async fn publish_blacklisted(&self, entry_id: &str, subject_id: &str, kind: i32) -> String {
+        let ev = rating::BlacklistEntryAdded {
+            entry_id: entry_id.to_owned(),
+            subject_kind: kind,
+            subject_id: subject_id.to_owned(),
+            reason: "malicious default".into(),
+            source: "bank report".into(),
+            listed_on: "2026-01-05".into(),
+        };
+        self.publish(RATING_SOURCE, &ev, subject_id).await
+    }
+
+    pub async fn publish_blacklist_removed(
+        &self,
+        entry_id: &str,
+        subject_id: &str,
+        kind: i32,
+    ) -> String {
+        let ev = rating::BlacklistEntryRemoved {
+            entry_id: entry_id.to_owned(),
+            subject_kind: kind,
+            subject_id: subject_id.to_owned(),
+            decision: "debt repaid; removal decided by the district center".into(),
+            removed_on: "2026-02-01".into(),
+        };
+        self.publish(RATING_SOURCE, &ev, subject_id).await
+    }
+
+    pub async fn publish_npl_exceeded(&self, area: &str, seq: u64) -> String {
+        let ev = risk::NplThresholdExceeded {
+            area_code: area.to_owned(),
+            npl_ratio: "0.0612".into(),
+            threshold: if area.len() == 9 { "0.05" } else { "0.07" }.into(),
+            measured_at: "2026-03-01T00:00:00Z".into(),
+            sequence: seq,
+        };
+        self.publish(RISK_SOURCE, &ev, area).await
+    }
+
+    pub async fn publish_lending_resumed(&self, area: &str, seq: u64) -> String {
+        let ev = risk::LendingResumed {
+            area_code: area.to_owned(),
+            npl_ratio: "0.0400".into(),
+            threshold: if area.len() == 9 { "0.05" } else { "0.07" }.into(),
+            measured_at: "2026-03-02T00:00:00Z".into(),
+            sequence: seq,
+        };
+        self.publish(RISK_SOURCE, &ev, area).await
+    }
+
+    pub async fn publish_enterprise_qualified(
+        &self,
+        uscc: &str,
+        qualified: bool,
+        seq: u64,
+    ) -> String {
+        let ev = industry::EnterpriseQualificationChanged {
+            uscc: uscc.to_owned(),
+            name: "洛龙区牡丹种植合作社".into(),
+            qualified,
+            reason: if qualified {
+                "evaluation: strong driving capacity"
+            } else {
+                "agreement not honoured after rectification deadline"
+            }
+            .into(),
+            effective_from: "2026-01-01".into(),
+            sequence: seq,
+        };
+        self.publish(INDUSTRY_SOURCE, &ev, uscc).await
+    }
+
+    // ---- read-model catch-up ----
+
+    /// Waits until intake's read-model consumer has applied (or skipped as a duplicate) the
+    /// event with this `ce-id`.
+    pub async fn wait_applied(&self, ce_id: &str) {
+        let pool = &self.pool;
+        wait_until(
+            &format!("event {ce_id} in the read-model inbox"),
+            || async move {
+                count_where(
+                    pool,
+                    "select count(*) from inbox where consumer = $1 and event_id = $2",
+                    &[READMODEL_CONSUMER, ce_id],
+                )
+                .await
+                    == 1
+            },
+        )
+        .await;
+    }
+
+    /// An effective grade-A rating (line 20,000) for a household, applied to the read model.
+    pub async fn given_credit_household(&self, resident_id: &str, village: &str) {
+        let id = self
+            .publish_rating_effective(
+                resident_id,
+                village,
+                "A",
+                "20000.00",
+                false,
+                "2024-01-01",
+                "2027-12-31",
+                1,
+            )
+            .await;
+        self.wait_applied(&id).await;
+        let pool = &self.pool;
+        wait_until("the rating in rm_credit_ratings", || async move {
+            count_where(
+                pool,
+                "select count(*) from rm_credit_ratings where subject_id = $1 and grade = 'A'",
+                &[resident_id],
+            )
+            .await
+                == 1
+        })
+        .await;
+    }
+
+    /// Waits until the relay has published every outbox row.
+    pub async fn outbox_drained(&self) {
+        let pool = &self.pool;
+        wait_until("the outbox relay to publish every row", || async move {
+            count(
+                pool,
+                "select count(*) from outbox where published_at is null",
+            )
+            .await
+                == 0
+        })
+        .await;
+    }
+
+    /// Intake's events of one type (full name `fupin.intake.v1.X`) on the stream, in order;
+    /// waits for the outbox to drain first, so "exactly n" assertions are meaningful.
+    pub async fn intake_events(&self, full_name: &str) -> Vec<Event> {
+        self.outbox_drained().await;
+        let subject = self.bus.subject_for(full_name);
+        all_events(&self.bus, &subject).await
+    }
+
+    /// Stops the service, then removes its stream and database.
+    pub async fn shutdown(mut self) {
+        self.trigger.trigger();
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .expect("intake stops within 10 s of shutdown")
+                .expect("intake task did not panic")
+                .expect("intake run returns Ok");
+        }
+        self.pool.close().await;
+        self.service_pool.close().await;
+        let _ = self.bus.js.delete_stream(&self.bus.stream).await;
+        if let Ok(mut conn) = PgConnection::connect(&admin_database_url()).await {
+            let _ = conn
+                .execute(sqlx::AssertSqlSafe(format!(
+                    r#"drop database if exists "{}" with (force)"#,
+                    self.db_name
+                )))
+                .await;
+            let _ = conn.close().await;
+        }
+    }
+}
+
+impl Drop for TestIntake {
+    fn drop(&mut self) {
+        // A test that panicked never called `shutdown`: at least stop the service's tasks.
+        self.trigger.trigger();
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn rating_event(
+    resident_id: &str,
+    village: &str,
+    grade: &str,
+    line: &str,
+    veto: bool,
+    effective_from: &str,
+    expires_on: &str,
+    seq: u64,
+) -> rating::CreditRatingEffective {
+    rating::CreditRatingEffective {
+        rating_id: uuid::Uuid::now_v7().to_string(),
+        subject_kind: rating::SubjectKind::Household as i32,
+        subject_id: resident_id.to_owned(),
+        village_code: village.to_owned(),
+        grade: grade.to_owned(),
+        veto,
+        credit_line: line.to_owned(),
+        effective_from: effective_from.to_owned(),
+        expires_on: expires_on.to_owned(),
+        policy_version: "rating-2026.1".into(),
+        sequence: seq,
+    }
+}
+
+pub const HOUSEHOLD_KIND: i32 = rating::SubjectKind::Household as i32;
+pub const ENTERPRISE_KIND: i32 = rating::SubjectKind::Enterprise as i32;
+
+// ---- observing ----
+
+/// One event read back from the stream.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub subject: String,
+    pub headers: HeaderMap,
+    pub payload: Vec<u8>,
+}
+
+impl Event {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        headers::get(Some(&self.headers), name)
+    }
+
+    pub fn decode<M: Message + Default>(&self) -> M {
+        M::decode(self.payload.as_slice()).expect("payload decodes as its ce-type")
+    }
+}
+
+/// A consumer that reads `subject_filter` from the start of the stream and leaves no trace.
+async fn ephemeral_consumer(bus: &EventBus, subject_filter: &str) -> PullConsumer {
+    bus.js
+        .get_stream(&bus.stream)
+        .await
+        .expect("stream")
+        .create_consumer(pull::Config {
+            filter_subject: subject_filter.to_owned(),
+            deliver_policy: DeliverPolicy::All,
+            ack_policy: AckPolicy::None,
+            inactive_threshold: Duration::from_secs(30),
+            ..Default::default()
+        })
+        .await
+        .expect("ephemeral consumer")
+}
+
+async fn next_events(
+    messages: &mut pull::Stream,
+    subject_filter: &str,
+    n: usize,
+    timeout: Duration,
+) -> Vec<Event> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        match tokio::time::timeout(timeout, messages.next()).await {
+            Ok(Some(Ok(m))) => out.push(Event {
+                subject: m.subject.to_string(),
+                headers: m.headers.clone().unwrap_or_default(),
+                payload: m.payload.to_vec(),
+            }),
+            Ok(Some(Err(e))) => panic!("reading {subject_filter}: {e}"),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    out
+}
+
+/// Reads up to `n` messages matching `subject_filter` (wildcards allowed) from the start of the
+/// stream with an ephemeral consumer; stops at `n` or when no message arrives within `timeout`.
+pub async fn read_events(
+    bus: &EventBus,
+    subject_filter: &str,
+    n: usize,
+    timeout: Duration,
+) -> Vec<Event> {
+    let consumer = ephemeral_consumer(bus, subject_filter).await;
+    let mut messages = consumer.messages().await.expect("messages");
+    next_events(&mut messages, subject_filter, n, timeout).await
+}
+
+/// Every message on the stream matching `subject_filter` right now (the stream's own count of
+/// matching messages, then exactly that many read).
+pub async fn all_events(bus: &EventBus, subject_filter: &str) -> Vec<Event> {
+    let consumer = ephemeral_consumer(bus, subject_filter).await;
+    let pending = consumer
+        .get_info()
+        .await
+        .expect("consumer info")
+        .num_pending as usize;
+    if pending == 0 {
+        return Vec::new();
+    }
+    let mut messages = consumer.messages().await.expect("messages");
+    let out = next_events(
+        &mut messages,
+        subject_filter,
+        pending,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(
+        out.len(),
+        pending,
+        "read every pending {subject_filter} message"
+    );
+    out
+}
+
+/// Asserts the CloudEvents NATS-binding headers intake puts on its events.
+pub fn assert_cloudevent(e: &Event, full_name: &str, about: &str) {
+    assert_eq!(e.header(headers::CE_SPECVERSION), Some("1.0"), "{e:?}");
+    assert_eq!(e.header(headers::CE_TYPE), Some(full_name));
+    assert_eq!(e.header(headers::CE_SOURCE), Some("/fupin/intake"));
+    assert_eq!(e.header(headers::CE_SUBJECT), Some(about));
+    assert_eq!(
+        e.header(headers::CONTENT_TYPE),
+        Some(headers::PROTOBUF_CONTENT_TYPE)
+    );
+    let id = e.header(headers::CE_ID).expect("ce-id");
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "ce-id {id} is a uuid");
+    assert_eq!(
+        e.header(headers::NATS_MSG_ID),
+        Some(id),
+        "Nats-Msg-Id = ce-id"
+    );
+    let time = e.header(headers::CE_TIME).expect("ce-time");
+    assert!(
+        DateTime::parse_from_rfc3339(time).is_ok(),
+        "ce-time {time} is RFC 3339"
+    );
+}
+
+/// Polls `probe` every 50 ms until it is true, failing the test after 10 s.
+pub async fn wait_until<F, Fut>(what: &str, mut probe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if probe().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after 10 s waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn count(pool: &PgPool, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.expect(sql)
+}
+
+pub async fn count_where(pool: &PgPool, sql: &'static str, binds: &[&str]) -> i64 {
+    let mut q = sqlx::query_scalar(sql);
+    for b in binds {
+        q = q.bind(*b);
+    }
+    q.fetch_one(pool).await.expect(sql)
+}
+
+/// Runs a test body with a time bound, so a hung service fails the test instead of the run.
+pub async fn bounded<F: Future<Output = ()>>(secs: u64, body: F) {
+    tokio::time::timeout(Duration::from_secs(secs), body)
+        .await
+        .unwrap_or_else(|_| panic!("test took longer than {secs} s"));
+}
+
+// ---- identities and requests ----
+
+pub fn instant(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap_or_else(|e| panic!("{rfc3339:?}: {e}"))
+        .to_utc()
+}
+
+pub fn day(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("YYYY-MM-DD")
+}
+
+/// A valid resident ID of district 410311 born on `birth` (YYYYMMDD), sequence `n` (0..999).
+pub fn resident_id_born(birth: &str, n: u32) -> String {
+    let body = format!("{DISTRICT}{birth}{n:03}");
+    let check = ResidentId::check_char_for(&body).expect("17-digit body");
+    format!("{body}{check}")
+}
+
+/// A valid resident ID of someone born 1980-05-01 (45 in 2025), sequence `n`.
+pub fn resident_id(n: u32) -> String {
+    resident_id_born("19800501", n)
+}
+
+/// `410311********XXXX`: what staff see (R-CR-11).
+pub fn masked(id: &str) -> String {
+    format!("{}********{}", &id[..6], &id[14..])
+}
+
+/// A valid unified social credit code registered in 410311 (`9` + type + division + 9 chars).
+pub fn uscc(kind_digit: char, n: u32) -> String {
+    let body = format!("9{kind_digit}{DISTRICT}MA{n:07}");
+    let check = Uscc::check_char_for(&body).expect("17-char body");
+    format!("{body}{check}")
+}
+
+pub fn rid() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+pub fn money(s: &str) -> Option<Money> {
+    Some(Money { amount: s.into() })
+}
+
+pub fn household_request(
+    resident: &str,
+    village: &str,
+    amount: &str,
+) -> pb::SubmitApplicationRequest {
+    pb::SubmitApplicationRequest {
+        request_id: rid(),
+        applicant: Some(pb::submit_application_request::Applicant::Household(
+            pb::Household {
+                resident_id: resident.to_owned(),
+                name: "王建国".into(),
+                phone: "13800138000".into(),
+                village_code: village.to_owned(),
+                poor_household_number: "LL-2016-000123".into(),
+                household_borrows_uses_repays: true,
+            },
+        )),
+        kind: pb::ApplicantKind::Household as i32,
+        amount: money(amount),
+        term_months: 12,
+        purpose: pb::Purpose::Planting as i32,
+        project_description: "peony seedlings, 3 mu".into(),
+    }
+}
+
+pub fn enterprise_request(code: &str, area: &str, amount: &str) -> pb::SubmitApplicationRequest {
+    pb::SubmitApplicationRequest {
+        request_id: rid(),
+        applicant: Some(pb::submit_application_request::Applicant::Enterprise(
+            pb::Enterprise {
+                uscc: code.to_owned(),
+                name: "洛龙区牡丹种植合作社".into(),
+                area_code: area.to_owned(),
+                legal_representative: "李明".into(),
+            },
+        )),
+        kind: pb::ApplicantKind::Cooperative as i32,
+        amount: money(amount),
+        term_months: 24,
+        purpose: pb::Purpose::Processing as i32,
+        project_description: "peony oil pressing line".into(),
+    }
+}
+
+// ---- status assertions ----
+
+/// The error of a call that must fail.
+pub fn err<T: std::fmt::Debug>(r: Result<tonic::Response<T>, Status>) -> Status {
+    match r {
+        Ok(v) => panic!("expected an error, got {:?}", v.into_inner()),
+        Err(s) => s,
+    }
+}
+
+/// `InvalidArgument` naming `field` and `rule` (R-X-3).
+pub fn assert_invalid(s: &Status, field: &str, rule: &str) {
+    assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
+    assert!(
+        s.message().starts_with(&format!("{field}:")),
+        "message names the field {field}: {:?}",
+        s.message()
+    );
+    assert!(
+        s.message().contains(&format!("[{rule}]")),
+        "message names the rule {rule}: {:?}",
+        s.message()
+    );
+}
+
+/// `FailedPrecondition` listing exactly these rules (each at least once, no other).
+pub fn assert_refused(s: &Status, rules: &[&str]) {
+    assert_eq!(s.code(), Code::FailedPrecondition, "{s:?}");
+    for r in rules {
+        assert!(
+            s.message().contains(&format!("[{r}]")),
+            "refusal lists {r}: {:?}",
+            s.message()
+        );
+    }
+    let listed: Vec<&str> = s
+        .message()
+        .split('[')
+        .skip(1)
+        .filter_map(|p| p.split(']').next())
+        .collect();
+    for l in &listed {
+        assert!(
+            rules.contains(l),
+            "refusal lists only {rules:?}, but also {l}: {:?}",
+            s.message()
+        );
+    }
+}
+
+// ---- workflow drivers ----
+
+pub async fn submit(c: &mut Client, req: pb::SubmitApplicationRequest) -> pb::Application {
+    c.submit_application(req)
+        .await
+        .unwrap_or_else(|s| panic!("submit: {s:?}"))
+        .into_inner()
+}
+
+pub fn review_req(id: &str, decision: pb::Decision, reason: &str) -> pb::ReviewApplicationRequest {
+    pb::ReviewApplicationRequest {
+        request_id: rid(),
+        application_id: id.to_owned(),
+        decision: decision as i32,
+        reason: reason.to_owned(),
+        expected_version: 0,
+    }
+}
+
+pub async fn review(
+    c: &mut Client,
+    id: &str,
+    decision: pb::Decision,
+    reason: &str,
+) -> pb::Application {
+    c.review_application(review_req(id, decision, reason))
+        .await
+        .unwrap_or_else(|s| panic!("review {decision:?}: {s:?}"))
+        .into_inner()
+}
+
+impl TestIntake {
+    /// A credit household's application, submitted by its village department.
+    pub async fn submit_household(
+        &self,
+        resident: &str,
+        village: &str,
+        amount: &str,
+    ) -> pb::Application {
+        submit(
+            &mut self.as_village_staff(village),
+            household_request(resident, village, amount),
+        )
+        .await
+    }
+
+    /// Village, town and district approve: the application enters public notice.
+    pub async fn approve_to_notice(&self, app: &pb::Application) -> pb::Application {
+        let id = &app.id;
+        review(
+            &mut self.as_village_staff(&app.village_code),
+            id,
+            pb::Decision::Approve,
+            "",
+        )
+        .await;
+        review(
+            &mut self.as_town_staff(&app.town_code),
+            id,
+            pb::Decision::Approve,
+            "",
+        )
+        .await;
+        let a = review(&mut self.as_district_staff(), id, pb::Decision::Approve, "").await;
+        assert_eq!(a.status(), pb::Status::PublicNotice);
+        a
+    }
+
+    pub async fn recommend(&self, id: &str, bank: &str) -> Result<pb::Application, Status> {
+        self.as_district_staff()
+            .recommend_to_bank(pb::RecommendToBankRequest {
+                request_id: rid(),
+                application_id: id.to_owned(),
+                bank_id: bank.to_owned(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub async fn get_as(&self, c: &mut Client, id: &str) -> Result<pb::Application, Status> {
+        c.get_application(pb::GetApplicationRequest { id: id.to_owned() })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+}

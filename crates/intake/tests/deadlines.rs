@@ -1,0 +1,350 @@
+//! Processing time limits in working days on the official calendar (R-IN-4) and complaint
+//! answer deadlines (R-IN-7): overdue steps and complaints are alerted once and listed.
+//! Around National Day 2025: 09-28 (Sunday) and 10-11 (Saturday) are adjusted working days,
+//! 10-01..10-08 are holidays (deploy/calendar/2025.toml).
+
+mod common;
+
+use common::*;
+use fupin_proto::intake::v1 as pb;
+use prost::Name;
+use tonic::Code;
+
+async fn scan(t: &TestIntake) -> pb::RunDeadlineScanResponse {
+    t.as_operator()
+        .run_deadline_scan(pb::RunDeadlineScanRequest {})
+        .await
+        .expect("deadline scan")
+        .into_inner()
+}
+
+async fn overdue_ids(c: &mut Client) -> Vec<String> {
+    c.list_applications(pb::ListApplicationsRequest {
+        overdue_only: true,
+        ..Default::default()
+    })
+    .await
+    .expect("overdue listing")
+    .into_inner()
+    .applications
+    .into_iter()
+    .map(|a| a.id)
+    .collect()
+}
+
+/// R-IN-4: a step is overdue the day after its due date (counted in working days of the
+/// official calendar), raises `ApplicationStepOverdue` once per step, and shows in the overdue
+/// listings of the village, town and district; the next step gets its own deadline and alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overdue_steps_are_alerted_once_per_step_on_the_official_calendar() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        // Friday before National Day.
+        t.set_time("2025-09-26T09:00:00+08:00");
+        let resident = resident_id(61);
+        t.given_credit_household(&resident, VILLAGE_A).await;
+        let other = resident_id(62);
+        t.given_credit_household(&other, VILLAGE_B).await;
+        let app = t.submit_household(&resident, VILLAGE_A, "10000").await;
+        // Rejected at once in another town: no step, so never overdue.
+        let done = t.submit_household(&other, VILLAGE_B, "10000").await;
+        review(
+            &mut t.as_village_staff(VILLAGE_B),
+            &done.id,
+            pb::Decision::Reject,
+            "household moved away",
+        )
+        .await;
+
+        // Sat 27 off, Sun 28 adjusted working day, Mon 29, Tue 30: due on the 30th.
+        assert!(t.calendar.is_working_day(day("2025-09-28")).unwrap());
+        assert!(!t.calendar.is_working_day(day("2025-09-27")).unwrap());
+        assert_eq!(app.step_due_on, "2025-09-30");
+        assert_eq!(
+            t.calendar.add_working_days(day("2025-09-26"), 3).unwrap(),
+            day("2025-09-30")
+        );
+
+        // The evening of the due day: still in time.
+        t.set_time("2025-09-30T20:00:00+08:00");
+        let r = scan(&t).await;
+        assert_eq!((r.newly_overdue, r.complaints_flagged), (0, 0));
+        assert!(overdue_ids(&mut t.as_district_staff()).await.is_empty());
+
+        // The next morning (a holiday): overdue, alerted once.
+        t.set_time("2025-10-01T09:00:00+08:00");
+        let r = scan(&t).await;
+        assert_eq!(r.newly_overdue, 1);
+        let alerts = t
+            .intake_events(&pb::ApplicationStepOverdue::full_name())
+            .await;
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_cloudevent(
+            &alerts[0],
+            &pb::ApplicationStepOverdue::full_name(),
+            &app.id,
+        );
+        let a: pb::ApplicationStepOverdue = alerts[0].decode();
+        assert_eq!(a.application_id, app.id);
+        assert_eq!(a.step(), pb::Step::Village);
+        assert_eq!(a.due_on, "2025-09-30");
+        assert_eq!(a.area_code, VILLAGE_A);
+        assert_eq!(a.detected_on, "2025-10-01");
+
+        for (who, mut c) in [
+            ("village", t.as_village_staff(VILLAGE_A)),
+            ("town", t.as_town_staff(TOWN_A)),
+            ("district", t.as_district_staff()),
+        ] {
+            assert_eq!(overdue_ids(&mut c).await, vec![app.id.clone()], "{who}");
+        }
+        assert!(overdue_ids(&mut t.as_town_staff(TOWN_B)).await.is_empty());
+        let got = t
+            .get_as(&mut t.as_town_staff(TOWN_A), &app.id)
+            .await
+            .unwrap();
+        assert!(got.overdue);
+
+        // Once only.
+        let r = scan(&t).await;
+        assert_eq!(r.newly_overdue, 0);
+        assert_eq!(
+            t.intake_events(&pb::ApplicationStepOverdue::full_name())
+                .await
+                .len(),
+            1
+        );
+
+        // The village approves on 10-01: the town step counts 3 working days after it:
+        // 10-09 (Thu), 10-10 (Fri), 10-11 (the adjusted working Saturday).
+        let a = review(
+            &mut t.as_village_staff(VILLAGE_A),
+            &app.id,
+            pb::Decision::Approve,
+            "",
+        )
+        .await;
+        assert_eq!(a.current_step(), pb::Step::Town);
+        assert!(t.calendar.is_working_day(day("2025-10-11")).unwrap());
+        assert_eq!(
+            t.calendar.add_working_days(day("2025-10-01"), 3).unwrap(),
+            day("2025-10-11")
+        );
+        assert_eq!(a.step_due_on, "2025-10-11");
+        assert!(!a.overdue);
+        assert!(overdue_ids(&mut t.as_district_staff()).await.is_empty());
+
+        t.set_time("2025-10-11T17:00:00+08:00");
+        assert_eq!(scan(&t).await.newly_overdue, 0);
+        t.set_time("2025-10-13T09:00:00+08:00");
+        assert_eq!(scan(&t).await.newly_overdue, 1);
+        assert_eq!(scan(&t).await.newly_overdue, 0);
+        let alerts = t
+            .intake_events(&pb::ApplicationStepOverdue::full_name())
+            .await;
+        assert_eq!(alerts.len(), 2, "{alerts:?}");
+        let a: pb::ApplicationStepOverdue = alerts[1].decode();
+        assert_eq!(a.step(), pb::Step::Town);
+        assert_eq!(a.due_on, "2025-10-11");
+        assert_eq!(a.detected_on, "2025-10-13");
+        assert_eq!(
+            overdue_ids(&mut t.as_town_staff(TOWN_A)).await,
+            vec![app.id.clone()]
+        );
+
+        // The scan is for operators and the district center only.
+        let s = err(t
+            .as_town_staff(TOWN_A)
+            .run_deadline_scan(pb::RunDeadlineScanRequest {})
+            .await);
+        assert_eq!(s.code(), Code::PermissionDenied, "{s:?}");
+        assert!(
+            t.as_district_staff()
+                .run_deadline_scan(pb::RunDeadlineScanRequest {})
+                .await
+                .is_ok()
+        );
+        t.shutdown().await;
+    })
+    .await;
+}
+
+fn lodge_req(area: &str, content: &str) -> pb::LodgeComplaintRequest {
+    pb::LodgeComplaintRequest {
+        request_id: rid(),
+        complainant: "村民 钱某".into(),
+        content: content.to_owned(),
+        area_code: area.to_owned(),
+        application_id: String::new(),
+    }
+}
+
+fn assign_req(id: &str, org: &str) -> pb::AssignComplaintRequest {
+    pb::AssignComplaintRequest {
+        request_id: rid(),
+        complaint_id: id.to_owned(),
+        organisation_area_code: org.to_owned(),
+    }
+}
+
+fn answer_req(id: &str, answer: &str) -> pb::AnswerComplaintRequest {
+    pb::AnswerComplaintRequest {
+        request_id: rid(),
+        complaint_id: id.to_owned(),
+        answer: answer.to_owned(),
+    }
+}
+
+async fn overdue_complaints(c: &mut Client) -> Vec<pb::Complaint> {
+    c.list_complaints(pb::ListComplaintsRequest {
+        page: None,
+        unanswered_past_deadline_only: true,
+    })
+    .await
+    .expect("complaint listing")
+    .into_inner()
+    .complaints
+}
+
+/// R-IN-7: complaints are lodged, assigned by the town station to an organisation and answered
+/// by that organisation only, within 10 working days; an unanswered one past its deadline is
+/// listed and flagged once (`ComplaintOverdue`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn complaints_are_answered_by_the_assigned_organisation_and_flagged_when_late() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        t.set_time("2025-09-26T09:00:00+08:00");
+        let mut village = t.as_village_staff(VILLAGE_A);
+        let mut town = t.as_town_staff(TOWN_A);
+
+        let s = err(village.lodge_complaint(lodge_req(VILLAGE_A, " ")).await);
+        assert_invalid(&s, "content", "R-IN-7");
+        let s = err(village
+            .lodge_complaint(lodge_req("410311100299", "x"))
+            .await);
+        assert_invalid(&s, "area_code", "R-IN-7");
+        let s = err(village.lodge_complaint(lodge_req(VILLAGE_B, "x")).await);
+        assert_eq!(
+            s.code(),
+            Code::PermissionDenied,
+            "another village's area: {s:?}"
+        );
+        assert_eq!(count(&t.pool, "select count(*) from complaints").await, 0);
+
+        let c1 = village
+            .lodge_complaint(lodge_req(VILLAGE_A, "the loan officer asked for a fee"))
+            .await
+            .expect("lodge")
+            .into_inner();
+        // 10 working days after Friday 09-26 across National Day: 09-28, 29, 30, 10-09, 10,
+        // 11, 13, 14, 15, 16.
+        assert_eq!(c1.due_on, "2025-10-16");
+        assert_eq!(
+            t.calendar.add_working_days(day("2025-09-26"), 10).unwrap(),
+            day("2025-10-16")
+        );
+        assert_eq!(c1.assigned_to, "");
+        let c2 = village
+            .lodge_complaint(lodge_req(VILLAGE_A, "notice board not updated"))
+            .await
+            .expect("lodge")
+            .into_inner();
+
+        // Not answerable before it is assigned.
+        let s = err(village.answer_complaint(answer_req(&c1.id, "done")).await);
+        assert_refused(&s, &["R-IN-7"]);
+        // Assigned by the town station over the area, to an organisation over it.
+        let s = err(village
+            .assign_complaint(assign_req(&c1.id, VILLAGE_A))
+            .await);
+        assert_eq!(s.code(), Code::PermissionDenied, "{s:?}");
+        let s = err(t
+            .as_town_staff(TOWN_B)
+            .assign_complaint(assign_req(&c1.id, TOWN_B))
+            .await);
+        assert_eq!(s.code(), Code::NotFound, "{s:?}");
+        let s = err(town.assign_complaint(assign_req(&c1.id, VILLAGE_A2)).await);
+        assert_invalid(&s, "organisation_area_code", "R-IN-7");
+        let c1 = town
+            .assign_complaint(assign_req(&c1.id, VILLAGE_A))
+            .await
+            .expect("assign")
+            .into_inner();
+        assert_eq!(c1.assigned_to, VILLAGE_A);
+        town.assign_complaint(assign_req(&c2.id, TOWN_A))
+            .await
+            .expect("assign c2");
+
+        // Answered by the assigned organisation only.
+        let s = err(town
+            .answer_complaint(answer_req(&c1.id, "we looked into it"))
+            .await);
+        assert_eq!(s.code(), Code::PermissionDenied, "{s:?}");
+        let s = err(t
+            .as_district_staff()
+            .answer_complaint(answer_req(&c1.id, "we looked into it"))
+            .await);
+        assert_eq!(s.code(), Code::PermissionDenied, "{s:?}");
+        let s = err(village.answer_complaint(answer_req(&c1.id, "")).await);
+        assert_invalid(&s, "answer", "R-IN-7");
+        let answered = village
+            .answer_complaint(answer_req(
+                &c1.id,
+                "no fee is due; the officer was reprimanded",
+            ))
+            .await
+            .expect("answer")
+            .into_inner();
+        assert_eq!(
+            answered.answer,
+            "no fee is due; the officer was reprimanded"
+        );
+        assert!(!answered.answered_at.is_empty());
+        let s = err(village.answer_complaint(answer_req(&c1.id, "again")).await);
+        assert_refused(&s, &["R-IN-7"]);
+
+        // The due day itself is in time.
+        t.set_time("2025-10-16T18:00:00+08:00");
+        assert!(overdue_complaints(&mut town).await.is_empty());
+        assert_eq!(scan(&t).await.complaints_flagged, 0);
+
+        // The next day c2 (unanswered) is late; c1 (answered) is not.
+        t.set_time("2025-10-17T09:00:00+08:00");
+        for (who, mut c) in [
+            ("town", t.as_town_staff(TOWN_A)),
+            ("village of the area", t.as_village_staff(VILLAGE_A)),
+            ("district", t.as_district_staff()),
+        ] {
+            let late = overdue_complaints(&mut c).await;
+            assert_eq!(
+                late.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+                vec![c2.id.clone()],
+                "{who}"
+            );
+            assert!(late[0].overdue);
+        }
+        assert!(
+            overdue_complaints(&mut t.as_town_staff(TOWN_B))
+                .await
+                .is_empty()
+        );
+        let r = scan(&t).await;
+        assert_eq!((r.newly_overdue, r.complaints_flagged), (0, 1));
+        assert_eq!(scan(&t).await.complaints_flagged, 0, "flagged once");
+        let flagged = t.intake_events(&pb::ComplaintOverdue::full_name()).await;
+        assert_eq!(flagged.len(), 1, "{flagged:?}");
+        assert_cloudevent(&flagged[0], &pb::ComplaintOverdue::full_name(), &c2.id);
+        let e: pb::ComplaintOverdue = flagged[0].decode();
+        assert_eq!(e.complaint_id, c2.id);
+        assert_eq!(e.area_code, VILLAGE_A);
+        assert_eq!(e.due_on, "2025-10-16");
+
+        // A late answer still closes it.
+        town.answer_complaint(answer_req(&c2.id, "board updated"))
+            .await
+            .expect("late answer");
+        assert!(overdue_complaints(&mut town).await.is_empty());
+        t.shutdown().await;
+    })
+    .await;
+}

@@ -1,0 +1,176 @@
+//! Client request ids (R-IN-8): a retry with the same id returns the first result and changes
+//! nothing, even when the retries race; the same id with another body is refused.
+
+mod common;
+
+use common::*;
+use fupin_proto::intake::v1 as pb;
+use prost::Name;
+
+/// R-IN-8, R-X-2: 16 concurrent submissions with one request id from one caller produce one
+/// application, one transition, one `ApplicationSubmitted`, and all 16 answers name it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn concurrent_retries_of_one_submission_create_it_once() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let resident = resident_id(51);
+        t.given_credit_household(&resident, VILLAGE_A).await;
+        let req = household_request(&resident, VILLAGE_A, "12000");
+        let calls = (0..16).map(|_| {
+            let mut c = t.as_village_staff(VILLAGE_A);
+            let req = req.clone();
+            tokio::spawn(async move { c.submit_application(req).await.map(|r| r.into_inner()) })
+        });
+        let mut answers = Vec::new();
+        for call in futures::future::join_all(calls).await {
+            answers.push(call.expect("task").expect("every retry succeeds"));
+        }
+        let first = answers[0].clone();
+        for a in &answers {
+            assert_eq!(a, &first, "every retry returns the first result");
+        }
+        assert_eq!(count(&t.pool, "select count(*) from applications").await, 1);
+        assert_eq!(count(&t.pool, "select count(*) from transitions").await, 1);
+        assert_eq!(
+            count(
+                &t.pool,
+                "select count(*) from outbox where ce_type = 'fupin.intake.v1.ApplicationSubmitted'"
+            )
+            .await,
+            1
+        );
+        assert_eq!(
+            count(&t.pool, "select count(*) from idempotency_keys").await,
+            1
+        );
+        assert_eq!(
+            t.intake_events(&pb::ApplicationSubmitted::full_name())
+                .await
+                .len(),
+            1
+        );
+
+        // The same id with a different body is refused and changes nothing.
+        let mut other = req.clone();
+        other.amount = money("12000.01");
+        let s = err(t
+            .as_village_staff(VILLAGE_A)
+            .submit_application(other)
+            .await);
+        assert_invalid(&s, "request_id", "R-IN-8");
+        assert_eq!(count(&t.pool, "select count(*) from applications").await, 1);
+
+        // The same id from another caller is that caller's own request (here: refused, as the
+        // other village may not file for this household), not a replay of the first.
+        let s = err(t
+            .as_village_staff(VILLAGE_A2)
+            .submit_application(req.clone())
+            .await);
+        assert_eq!(s.code(), tonic::Code::PermissionDenied, "{s:?}");
+
+        // Missing or unusable request ids are refused on every write.
+        for bad in ["", "   ", "has space", &"x".repeat(129)] {
+            let mut r = req.clone();
+            r.request_id = bad.to_owned();
+            let s = err(t.as_village_staff(VILLAGE_A).submit_application(r).await);
+            assert_invalid(&s, "request_id", "R-IN-8");
+        }
+        let s = err(t
+            .as_village_staff(VILLAGE_A)
+            .review_application(pb::ReviewApplicationRequest {
+                request_id: String::new(),
+                ..review_req(&first.id, pb::Decision::Approve, "")
+            })
+            .await);
+        assert_invalid(&s, "request_id", "R-IN-8");
+        assert_eq!(count(&t.pool, "select count(*) from applications").await, 1);
+        t.shutdown().await;
+    })
+    .await;
+}
+
+/// R-IN-8: retrying a review that succeeded returns the first result (same version), records
+/// one transition and one event, even after the application moved on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retried_review_returns_the_first_result() {
+    bounded(60, async {
+        let t = spawn_intake().await;
+        let resident = resident_id(52);
+        t.given_credit_household(&resident, VILLAGE_A).await;
+        let app = t.submit_household(&resident, VILLAGE_A, "8000").await;
+        let req = review_req(&app.id, pb::Decision::Approve, "");
+        let mut village = t.as_village_staff(VILLAGE_A);
+        let first = village
+            .review_application(req.clone())
+            .await
+            .expect("review")
+            .into_inner();
+        assert_eq!(first.status(), pb::Status::TownReview);
+        assert_eq!(first.version, 2);
+        let retry = village
+            .review_application(req.clone())
+            .await
+            .expect("retry")
+            .into_inner();
+        assert_eq!(retry, first);
+
+        // The town approves; a late retry of the village's review still answers the same.
+        review(&mut t.as_town_staff(TOWN_A), &app.id, pb::Decision::Approve, "").await;
+        let late = village
+            .review_application(req.clone())
+            .await
+            .expect("late retry")
+            .into_inner();
+        assert_eq!(late, first);
+        assert_eq!(late.version, 2);
+        let now = t.get_as(&mut t.as_district_staff(), &app.id).await.unwrap();
+        assert_eq!(now.status(), pb::Status::DistrictReview);
+        assert_eq!(now.version, 3);
+        assert_eq!(
+            count_where(
+                &t.pool,
+                "select count(*) from transitions where application_id = $1::uuid and from_status = 'village_review'",
+                &[&app.id],
+            )
+            .await,
+            1
+        );
+        let changed = t
+            .intake_events(&pb::ApplicationStatusChanged::full_name())
+            .await;
+        assert_eq!(changed.len(), 2, "village approve and town approve, once each");
+
+        // A different decision under the same id is refused, naming the rule.
+        let s = err(village
+            .review_application(pb::ReviewApplicationRequest {
+                decision: pb::Decision::Reject as i32,
+                reason: "changed my mind".into(),
+                ..req.clone()
+            })
+            .await);
+        assert_invalid(&s, "request_id", "R-IN-8");
+
+        // A failed write stores nothing, not even its id: the corrected request may reuse it.
+        let retry_id = rid();
+        let s = err(t
+            .as_district_staff()
+            .review_application(pb::ReviewApplicationRequest {
+                request_id: retry_id.clone(),
+                ..review_req(&app.id, pb::Decision::Reject, "")
+            })
+            .await);
+        assert_invalid(&s, "reason", "R-IN-2");
+        let ok = t
+            .as_district_staff()
+            .review_application(pb::ReviewApplicationRequest {
+                request_id: retry_id,
+                ..review_req(&app.id, pb::Decision::Approve, "")
+            })
+            .await
+            .expect("the id of a failed write is free")
+            .into_inner();
+        assert_eq!(ok.status(), pb::Status::PublicNotice);
+        t.shutdown().await;
+    })
+    .await;
+}

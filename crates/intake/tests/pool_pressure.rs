@@ -1,0 +1,81 @@
+//! Liveness under load: a write that holds its row lock and transaction reads everything else
+//! it needs through that same transaction, so it finishes with a single pool connection
+//! instead of waiting for a second one that the other in-flight writes hold (R-IN-3 admission
+//! is re-checked inside recommendation and resubmission).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use fupin_proto::intake::v1 as pb;
+use sqlx::{PgPool, Postgres, pool::PoolConnection};
+
+/// Takes every connection of `pool` but `free`.
+async fn exhaust(pool: &PgPool, free: usize) -> Vec<PoolConnection<Postgres>> {
+    let mut held = Vec::new();
+    while let Ok(c) = tokio::time::timeout(Duration::from_millis(300), pool.acquire()).await {
+        held.push(c.expect("connection"));
+    }
+    for _ in 0..free {
+        held.pop();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    held
+}
+
+/// R-IN-3, R-IN-2: recommendation and resubmission complete with one free connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admission_rechecks_run_inside_the_writing_transaction() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let (r1, r2) = (resident_id(71), resident_id(72));
+        t.given_credit_household(&r1, VILLAGE_A).await;
+        t.given_credit_household(&r2, VILLAGE_A).await;
+        let a1 = t.submit_household(&r1, VILLAGE_A, "5000").await;
+        t.approve_to_notice(&a1).await;
+        let a2 = t.submit_household(&r2, VILLAGE_A, "5000").await;
+        review(
+            &mut t.as_village_staff(VILLAGE_A),
+            &a2.id,
+            pb::Decision::ReturnForCorrection,
+            "photo of the land contract missing",
+        )
+        .await;
+        t.set_time("2026-03-07T09:00:00+08:00");
+        let mut district = t.as_district_staff();
+        let mut village = t.as_village_staff(VILLAGE_A);
+
+        let held = exhaust(&t.service_pool, 1).await;
+        let recommended = tokio::time::timeout(
+            Duration::from_secs(10),
+            district.recommend_to_bank(pb::RecommendToBankRequest {
+                request_id: rid(),
+                application_id: a1.id.clone(),
+                bank_id: BANK.into(),
+            }),
+        )
+        .await
+        .expect("recommendation does not wait for a second connection")
+        .expect("recommended")
+        .into_inner();
+        assert_eq!(recommended.status(), pb::Status::Recommended);
+        let resubmitted = tokio::time::timeout(
+            Duration::from_secs(10),
+            village.resubmit_application(pb::ResubmitApplicationRequest {
+                request_id: rid(),
+                application_id: a2.id.clone(),
+                note: "contract photo added".into(),
+                ..Default::default()
+            }),
+        )
+        .await
+        .expect("resubmission does not wait for a second connection")
+        .expect("resubmitted")
+        .into_inner();
+        assert_eq!(resubmitted.status(), pb::Status::VillageReview);
+        drop(held);
+        t.shutdown().await;
+    })
+    .await;
+}

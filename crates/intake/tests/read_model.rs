@@ -1,0 +1,328 @@
+//! Intake's read model of other services' events (ARCHITECTURE "each consuming service keeps
+//! its own read model"): each consumed event type changes admission (R-IN-3), newer facts win
+//! by sequence whatever the delivery order, and each event is applied once (R-X-2).
+
+mod common;
+
+use common::*;
+use fupin_proto::intake::v1 as pb;
+
+/// Tries a household application; Ok = admitted (and stored), Err = the refusal.
+async fn try_submit(
+    t: &TestIntake,
+    resident: &str,
+    village: &str,
+    amount: &str,
+) -> Result<pb::Application, tonic::Status> {
+    t.as_village_staff(village)
+        .submit_application(household_request(resident, village, amount))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn admitted(t: &TestIntake, resident: &str, village: &str, amount: &str) {
+    let r = try_submit(t, resident, village, amount).await;
+    assert!(r.is_ok(), "{amount} for {village} admitted: {r:?}");
+}
+
+async fn refused(t: &TestIntake, resident: &str, village: &str, amount: &str, rules: &[&str]) {
+    let s = try_submit(t, resident, village, amount)
+        .await
+        .expect_err("refused");
+    assert_refused(&s, rules);
+}
+
+async fn grade_of(t: &TestIntake, resident: &str) -> (String, i64) {
+    sqlx::query_as("select grade, sequence from rm_credit_ratings where subject_id = $1")
+        .bind(resident)
+        .fetch_one(&t.pool)
+        .await
+        .expect("rating row")
+}
+
+/// R-CR-3, R-CR-5 via CreditRatingEffective: an effective A admits; a later downgrade to B
+/// (higher sequence) refuses with R-CR-3; an older sequence delivered afterwards does not win.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ratings_admit_and_downgrades_refuse_in_sequence_order() {
+    bounded(60, async {
+        let t = spawn_intake().await;
+        let r = resident_id(21);
+        refused(&t, &r, VILLAGE_A, "5000", &["R-CR-3"]).await;
+
+        let id = t
+            .publish_rating_effective(
+                &r,
+                VILLAGE_A,
+                "A",
+                "20000.00",
+                false,
+                "2024-01-01",
+                "2027-12-31",
+                1,
+            )
+            .await;
+        t.wait_applied(&id).await;
+        assert_eq!(grade_of(&t, &r).await, ("A".into(), 1));
+        admitted(&t, &r, VILLAGE_A, "5000").await;
+
+        let id = t
+            .publish_rating_effective(
+                &r,
+                VILLAGE_A,
+                "B",
+                "0",
+                false,
+                "2026-03-01",
+                "2027-03-01",
+                2,
+            )
+            .await;
+        t.wait_applied(&id).await;
+        assert_eq!(grade_of(&t, &r).await, ("B".into(), 2));
+        refused(&t, &r, VILLAGE_A, "5000", &["R-CR-3"]).await;
+
+        // The old A rating (sequence 1) arrives again later, as a new delivery: it must not win.
+        let id = t
+            .publish_rating_effective(
+                &r,
+                VILLAGE_A,
+                "A",
+                "20000.00",
+                false,
+                "2024-01-01",
+                "2027-12-31",
+                1,
+            )
+            .await;
+        t.wait_applied(&id).await;
+        assert_eq!(grade_of(&t, &r).await, ("B".into(), 2));
+        refused(&t, &r, VILLAGE_A, "5000", &["R-CR-3"]).await;
+
+        // An upgrade with a higher sequence admits again.
+        let id = t
+            .publish_rating_effective(
+                &r,
+                VILLAGE_A,
+                "AA",
+                "30000.00",
+                false,
+                "2026-03-02",
+                "2027-03-02",
+                3,
+            )
+            .await;
+        t.wait_applied(&id).await;
+        admitted(&t, &r, VILLAGE_A, "30000").await;
+        t.shutdown().await;
+    })
+    .await;
+}
+
+/// R-CR-8 via CreditVillageStatusChanged: a credit village raises the A line 20,000 by 20% to
+/// 24,000: 24,000 is admitted, 24,000.01 refused with R-CR-8; losing the status drops it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn credit_village_raises_the_line() {
+    bounded(60, async {
+        let t = spawn_intake().await;
+        let r = resident_id(22);
+        t.given_credit_household(&r, VILLAGE_A).await;
+        refused(&t, &r, VILLAGE_A, "24000.00", &["R-CR-8"]).await;
+        admitted(&t, &r, VILLAGE_A, "20000.00").await;
+
+        let id = t.publish_credit_village(VILLAGE_A, true, 1).await;
+        t.wait_applied(&id).await;
+        admitted(&t, &r, VILLAGE_A, "24000.00").await;
+        refused(&t, &r, VILLAGE_A, "24000.01", &["R-CR-8"]).await;
+
+        // A stale "not a credit village" (older sequence) does not win ...
+        let id = t.publish_credit_village(VILLAGE_A, false, 0).await;
+        t.wait_applied(&id).await;
+        admitted(&t, &r, VILLAGE_A, "24000.00").await;
+        // ... a newer one does.
+        let id = t.publish_credit_village(VILLAGE_A, false, 2).await;
+        t.wait_applied(&id).await;
+        refused(&t, &r, VILLAGE_A, "24000.00", &["R-CR-8"]).await;
+        t.shutdown().await;
+    })
+    .await;
+}
+
+/// R-CR-10 via BlacklistEntryAdded / BlacklistEntryRemoved: listed -> refused naming R-CR-10;
+/// the explicit removal -> admitted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn blacklist_refuses_until_removed() {
+    bounded(60, async {
+        let t = spawn_intake().await;
+        let r = resident_id(23);
+        t.given_credit_household(&r, VILLAGE_A).await;
+        admitted(&t, &r, VILLAGE_A, "1000").await;
+
+        let id = t.publish_blacklisted("bl-23", &r, HOUSEHOLD_KIND).await;
+        t.wait_applied(&id).await;
+        refused(&t, &r, VILLAGE_A, "1000", &["R-CR-10"]).await;
+
+        let id = t
+            .publish_blacklist_removed("bl-23", &r, HOUSEHOLD_KIND)
+            .await;
+        t.wait_applied(&id).await;
+        admitted(&t, &r, VILLAGE_A, "1000").await;
+
+        // A second, independent entry still refuses while it is active.
+        let id = t.publish_blacklisted("bl-24", &r, HOUSEHOLD_KIND).await;
+        t.wait_applied(&id).await;
+        refused(&t, &r, VILLAGE_A, "1000", &["R-CR-10"]).await;
+        t.shutdown().await;
+    })
+    .await;
+}
+
+/// R-RK-9 via NplThresholdExceeded / LendingResumed: a suspended town refuses its villages'
+/// applications naming R-RK-9 (other towns unaffected); resumption admits again; a village
+/// suspension works the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn npl_circuit_breaker_suspends_and_resumes_lending() {
+    bounded(60, async {
+        let t = spawn_intake().await;
+        let a = resident_id(24);
+        let b = resident_id(25);
+        t.given_credit_household(&a, VILLAGE_A).await;
+        t.given_credit_household(&b, VILLAGE_B).await;
+
+        let id = t.publish_npl_exceeded(TOWN_A, 1).await;
+        t.wait_applied(&id).await;
+        refused(&t, &a, VILLAGE_A, "1000", &["R-RK-9"]).await;
+        admitted(&t, &b, VILLAGE_B, "1000").await;
+
+        let id = t.publish_lending_resumed(TOWN_A, 2).await;
+        t.wait_applied(&id).await;
+        admitted(&t, &a, VILLAGE_A, "1000").await;
+
+        // A late redelivery of the suspension (older sequence) does not suspend again.
+        let id = t.publish_npl_exceeded(TOWN_A, 1).await;
+        t.wait_applied(&id).await;
+        admitted(&t, &a, VILLAGE_A, "1000").await;
+
+        let id = t.publish_npl_exceeded(VILLAGE_B, 1).await;
+        t.wait_applied(&id).await;
+        let s = try_submit(&t, &b, VILLAGE_B, "1000")
+            .await
+            .expect_err("village suspended");
+        assert_refused(&s, &["R-RK-9"]);
+        assert!(s.message().contains(VILLAGE_B), "{s:?}");
+        let id = t.publish_lending_resumed(VILLAGE_B, 2).await;
+        t.wait_applied(&id).await;
+        admitted(&t, &b, VILLAGE_B, "1000").await;
+        t.shutdown().await;
+    })
+    .await;
+}
+
+/// R-ID-4 via EnterpriseQualificationChanged: qualification admits an enterprise, a later
+/// disqualification refuses it, a stale qualification does not win.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn enterprise_qualification_follows_the_industry_service() {
+    bounded(60, async {
+        let t = spawn_intake().await;
+        let code = uscc('3', 26);
+        let submit = || async {
+            t.as_district_staff()
+                .submit_application(enterprise_request(&code, TOWN_B, "200000"))
+                .await
+        };
+        let id = t.publish_enterprise_qualified(&code, true, 1).await;
+        t.wait_applied(&id).await;
+        assert!(submit().await.is_ok());
+        let id = t.publish_enterprise_qualified(&code, false, 2).await;
+        t.wait_applied(&id).await;
+        assert_refused(&submit().await.expect_err("disqualified"), &["R-ID-4"]);
+        let id = t.publish_enterprise_qualified(&code, true, 1).await;
+        t.wait_applied(&id).await;
+        assert_refused(&submit().await.expect_err("stale"), &["R-ID-4"]);
+        // An enterprise on the blacklist is refused even when qualified (R-IN-3, R-CR-10).
+        let id = t.publish_enterprise_qualified(&code, true, 3).await;
+        t.wait_applied(&id).await;
+        assert!(submit().await.is_ok());
+        let id = t.publish_blacklisted("bl-e", &code, ENTERPRISE_KIND).await;
+        t.wait_applied(&id).await;
+        assert_refused(&submit().await.expect_err("blacklisted"), &["R-CR-10"]);
+        t.shutdown().await;
+    })
+    .await;
+}
+
+/// R-X-2: an event delivered twice with the same ce-id (past JetStream's duplicate window, so
+/// the stream holds both copies) is applied once: one inbox row, and the second copy changes
+/// nothing even when its payload would have won on sequence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_event_delivered_twice_is_applied_once() {
+    bounded(60, async {
+        let t = spawn_intake().await;
+        let r = resident_id(27);
+        let ce_id = "rating-event-27";
+        let first = rating_event(
+            &r,
+            VILLAGE_A,
+            "A",
+            "20000.00",
+            false,
+            "2024-01-01",
+            "2027-12-31",
+            1,
+        );
+        let ack = t
+            .publish_with_ids("/fupin/credit-rating", &first, &r, ce_id, "msg-1")
+            .await;
+        assert!(!ack.duplicate);
+        // Within the duplicate window JetStream itself drops a copy with the same Nats-Msg-Id.
+        let ack = t
+            .publish_with_ids("/fupin/credit-rating", &first, &r, ce_id, "msg-1")
+            .await;
+        assert!(ack.duplicate, "JetStream dedupes by Nats-Msg-Id");
+        // A redelivery that reaches the stream again: same ce-id, another Nats-Msg-Id. Its
+        // content claims a later downgrade; applied, it would refuse the household.
+        let tampered = rating_event(
+            &r,
+            VILLAGE_A,
+            "C",
+            "0",
+            false,
+            "2024-01-01",
+            "2027-12-31",
+            9,
+        );
+        let ack = t
+            .publish_with_ids("/fupin/credit-rating", &tampered, &r, ce_id, "msg-2")
+            .await;
+        assert!(!ack.duplicate, "both copies are on the stream");
+        // And the exact same copy once more.
+        t.publish_with_ids("/fupin/credit-rating", &first, &r, ce_id, "msg-3")
+            .await;
+        // A marker after them: once it is applied, every earlier delivery was handled.
+        let marker = t.publish_credit_village(VILLAGE_B, true, 1).await;
+        t.wait_applied(&marker).await;
+
+        assert_eq!(
+            count_where(
+                &t.pool,
+                "select count(*) from inbox where consumer = $1 and event_id = $2",
+                &[READMODEL_CONSUMER, ce_id],
+            )
+            .await,
+            1
+        );
+        assert_eq!(
+            count_where(
+                &t.pool,
+                "select count(*) from inbox where consumer = $1",
+                &[READMODEL_CONSUMER],
+            )
+            .await,
+            2,
+            "one row per distinct event"
+        );
+        assert_eq!(grade_of(&t, &r).await, ("A".into(), 1));
+        admitted(&t, &r, VILLAGE_A, "20000").await;
+        t.shutdown().await;
+    })
+    .await;
+}
