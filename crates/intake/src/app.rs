@@ -368,21 +368,34 @@ impl Intake {
 
     pub async fn get(&self, caller: &Caller, id: &str) -> Result<pb::Application> {
         let actor = convert::actor(caller);
-        let uuid = convert::uuid("id", id).map_err(app_err(id))?;
-        let row = apps::get(&self.pool, uuid)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("application", id))?;
-        if !row.aggregate()?.visible_to(&actor) {
-            return Err(ServiceError::not_found("application", id));
-        }
+        let row = self.visible_row(&actor, id).await?;
         let (_, today) = self.now();
-        self.audit_unmasked(&actor, &[row.id], "GetApplication")
+        self.audit_unmasked(&self.pool, &actor, &[row.id], "GetApplication")
             .await?;
         Ok(convert::application(&row, &actor, today))
     }
 
-    /// R-CR-11: every unmasked read is logged.
-    async fn audit_unmasked(&self, actor: &Actor, ids: &[Uuid], rpc: &str) -> Result<()> {
+    /// The application if the actor may see it; NotFound otherwise (no existence leak).
+    async fn visible_row(&self, actor: &Actor, id: &str) -> Result<ApplicationRow> {
+        let uuid = convert::uuid("id", id).map_err(app_err(id))?;
+        let row = apps::get(&self.pool, uuid)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("application", id))?;
+        if !row.aggregate()?.visible_to(actor) {
+            return Err(ServiceError::not_found("application", id));
+        }
+        Ok(row)
+    }
+
+    /// R-CR-11: every response that shows a resident ID unmasked is logged, in the caller's
+    /// transaction where there is one.
+    async fn audit_unmasked<'c>(
+        &self,
+        conn: impl sqlx::PgExecutor<'c>,
+        actor: &Actor,
+        ids: &[Uuid],
+        rpc: &str,
+    ) -> Result<()> {
         if !convert::sees_identifiers(actor) || ids.is_empty() {
             return Ok(());
         }
@@ -396,7 +409,7 @@ impl Intake {
         .bind(actor.role.as_str())
         .bind(ids)
         .bind(rpc)
-        .execute(&self.pool)
+        .execute(conn)
         .await?;
         Ok(())
     }
@@ -524,6 +537,7 @@ impl Intake {
         let next = next_token(&mut rows, limit, |r| r.id);
         let (_, today) = self.now();
         self.audit_unmasked(
+            &self.pool,
             &actor,
             &rows.iter().map(|r| r.id).collect::<Vec<_>>(),
             "ListRecommendedApplications",
@@ -546,7 +560,8 @@ impl Intake {
         req: pb::ListTransitionsRequest,
     ) -> Result<pb::ListTransitionsResponse> {
         // Visibility first: the history of an application one may not see is not found.
-        self.get(caller, &req.application_id).await?;
+        self.visible_row(&convert::actor(caller), &req.application_id)
+            .await?;
         let id = convert::uuid("application_id", &req.application_id).map_err(app_err(""))?;
         let limit = page_size(req.page.as_ref())?;
         let mut rows =
@@ -910,6 +925,8 @@ impl Intake {
         row.decision = Some(sqlx::types::Json(decision));
         self.save(&mut tx, &mut row).await?;
         self.record(&mut tx, &row, &moved, &actor, now).await?;
+        self.audit_unmasked(&mut *tx, &actor, &[row.id], "RecordBankDecision")
+            .await?;
         let resp = convert::application(&row, &actor, today);
         self.finish(tx, &key, &resp).await?;
         Ok(resp)
@@ -972,6 +989,8 @@ impl Intake {
             policy_version: row.policy_version.clone(),
         };
         self.emit(&mut tx, &ev, &row.id.to_string(), now).await?;
+        self.audit_unmasked(&mut *tx, &actor, &[row.id], "RecordDisbursement")
+            .await?;
         let resp = convert::application(&row, &actor, today);
         self.finish(tx, &key, &resp).await?;
         Ok(resp)

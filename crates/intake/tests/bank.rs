@@ -429,6 +429,19 @@ async fn a_bank_lists_decides_and_disburses() {
         assert_eq!(e.policy_version, "luolong-2026.1");
         assert_eq!(e.schedule, monthly_schedule());
 
+        // R-CR-11: the decision and disbursement responses showed the bank the resident ID.
+        for rpc in ["RecordBankDecision", "RecordDisbursement"] {
+            let n: i64 = sqlx::query_scalar(
+                "select count(*) from pii_access_log where rpc = $1 and application_id = $2::uuid",
+            )
+            .bind(rpc)
+            .bind(&a1)
+            .fetch_one(&t.pool)
+            .await
+            .unwrap();
+            assert_eq!(n, 1, "{rpc} unmasked read is audit-logged");
+        }
+
         let (ids, _) = list(&mut bank, list_req(0, "", &[pb::Status::Disbursed], "", "")).await;
         assert_eq!(ids, vec![a1.clone()]);
         // The other bank still sees nothing.
