@@ -67,7 +67,7 @@ pub const DEFAULT_NOW: &str = "2026-03-02T09:00:00+08:00";
 const RATING_SOURCE: &str = "/fupin/credit-rating";
 const RISK_SOURCE: &str = "/fupin/risk-control";
 const INDUSTRY_SOURCE: &str = "/fupin/industry";
-/// Durable consumer name of intake's read model (`fupin_intake::readmodel::CONSUMER`).
+/// Durable consumer name prefix of intake's read model (one consumer per upstream context).
 pub const READMODEL_CONSUMER: &str = fupin_intake::readmodel::CONSUMER;
 
 pub type Client = IntakeServiceClient<InterceptedService<Channel, Bearer>>;
@@ -397,7 +397,7 @@ impl TestIntake {
             || async move {
                 count_where(
                     pool,
-                    "select count(*) from inbox where consumer = $1 and event_id = $2",
+                    "select count(*) from inbox where consumer like $1 || '%' and event_id = $2",
                     &[READMODEL_CONSUMER, ce_id],
                 )
                 .await

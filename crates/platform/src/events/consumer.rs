@@ -92,20 +92,7 @@ pub async fn create(bus: &EventBus, config: &ConsumerConfig) -> anyhow::Result<P
         .get_stream(&bus.stream)
         .await
         .map_err(|e| anyhow::anyhow!("stream {}: {e}", bus.stream))?;
-    let mut filter_subjects: Vec<String> = config
-        .event_types
-        .iter()
-        .map(|t| bus.subject_for(t))
-        .collect();
-    // `filter_subjects` needs nats-server >= 2.10; an older server silently drops it and the
-    // consumer would receive every subject of the stream (dead letters included). One subject
-    // goes in `filter_subject`, which every JetStream server honours; `consume` also skips any
-    // subject it did not ask for.
-    let filter_subject = if filter_subjects.len() == 1 {
-        filter_subjects.remove(0)
-    } else {
-        String::new()
-    };
+    let (filter_subject, filter_subjects) = filters(bus, &config.event_types);
     let consumer = stream
         .get_or_create_consumer(
             &config.name,
@@ -124,6 +111,68 @@ pub async fn create(bus: &EventBus, config: &ConsumerConfig) -> anyhow::Result<P
         .await
         .map_err(|e| anyhow::anyhow!("consumer {}: {e}", config.name))?;
     Ok(consumer)
+}
+
+/// The server-side filter for a consumer of `event_types`.
+///
+/// Debian's nats-server 2.9 silently ignores `filter_subjects` (2.10+), so a consumer of
+/// several types would receive the whole stream, its own service's events and the dead letters
+/// included. `filter_subject` works everywhere: one type is filtered exactly, several types of
+/// one bounded context by `<prefix>.<ctx>.v1.>` (`consume` skips the context's other types).
+/// Types of several contexts fall back to `filter_subjects`; [`spawn`] avoids that case by
+/// running one consumer per context.
+fn filters(bus: &EventBus, event_types: &[String]) -> (String, Vec<String>) {
+    let subjects: Vec<String> = event_types.iter().map(|t| bus.subject_for(t)).collect();
+    match subjects.as_slice() {
+        [one] => (one.clone(), Vec::new()),
+        _ => match common_context(event_types) {
+            Some(ctx) => (format!("{}.{ctx}.>", bus.prefix), Vec::new()),
+            None => (String::new(), subjects),
+        },
+    }
+}
+
+/// `fupin.rating.v1` for `fupin.rating.v1.X`: the package, i.e. the bounded context's version.
+fn context_of(event_type: &str) -> &str {
+    event_type
+        .rsplit_once('.')
+        .map_or(event_type, |(pkg, _)| pkg)
+}
+
+/// The context (`rating.v1`) shared by all types, if they share one.
+fn common_context(event_types: &[String]) -> Option<String> {
+    let first = context_of(event_types.first()?);
+    event_types
+        .iter()
+        .all(|t| context_of(t) == first)
+        .then(|| first.strip_prefix("fupin.").unwrap_or(first).to_owned())
+}
+
+/// Splits a consumer of several contexts' events into one consumer per context, named
+/// `<name>-<ctx>` (order is kept within a context, which is where producers order events).
+pub fn per_context(config: &ConsumerConfig) -> Vec<ConsumerConfig> {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for t in &config.event_types {
+        let ctx = context_of(t).to_owned();
+        match groups.iter_mut().find(|(c, _)| *c == ctx) {
+            Some((_, types)) => types.push(t.clone()),
+            None => groups.push((ctx, vec![t.clone()])),
+        }
+    }
+    if groups.len() <= 1 {
+        return vec![config.clone()];
+    }
+    groups
+        .into_iter()
+        .map(|(ctx, types)| {
+            let short = ctx.strip_prefix("fupin.").unwrap_or(&ctx).replace('.', "-");
+            ConsumerConfig {
+                name: format!("{}-{short}", config.name),
+                event_types: types,
+                ..config.clone()
+            }
+        })
+        .collect()
 }
 
 pub fn delivered(msg: &jetstream::Message) -> Delivered {
@@ -175,8 +224,35 @@ pub async fn apply_once(
     Ok(Outcome::Applied)
 }
 
-/// Runs the consumer until shutdown, re-creating it after NATS trouble.
+/// Runs the consumer (one per bounded context of its event types, see [`per_context`]) until
+/// shutdown, re-creating it after NATS trouble.
 pub fn spawn(
+    pool: PgPool,
+    bus: EventBus,
+    config: ConsumerConfig,
+    handler: std::sync::Arc<dyn EventHandler>,
+    shutdown: Shutdown,
+) -> JoinHandle<()> {
+    let tasks: Vec<JoinHandle<()>> = per_context(&config)
+        .into_iter()
+        .map(|c| {
+            spawn_one(
+                pool.clone(),
+                bus.clone(),
+                c,
+                handler.clone(),
+                shutdown.clone(),
+            )
+        })
+        .collect();
+    tokio::spawn(async move {
+        for t in tasks {
+            let _ = t.await;
+        }
+    })
+}
+
+fn spawn_one(
     pool: PgPool,
     bus: EventBus,
     config: ConsumerConfig,
@@ -225,7 +301,7 @@ async fn consume(
         };
         let msg = msg.map_err(|e| anyhow::anyhow!("receiving: {e}"))?;
         if !wanted.iter().any(|s| s.as_str() == msg.subject.as_str()) {
-            // Only on a server that ignored `filter_subjects` (see `create`): not ours.
+            // Another type of the same context, or a server that ignored `filter_subjects`.
             tracing::debug!(subject = %msg.subject, "skipping an event type this consumer did not ask for");
             msg.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
             continue;
@@ -286,4 +362,43 @@ async fn dead_letter(
         .await?
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    #[test]
+    fn one_consumer_per_context() {
+        let c = ConsumerConfig::new(
+            "intake-readmodel",
+            vec![
+                "fupin.rating.v1.A".into(),
+                "fupin.risk.v1.B".into(),
+                "fupin.rating.v1.C".into(),
+            ],
+        );
+        let parts = per_context(&c);
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].name, "intake-readmodel-rating-v1");
+        assert_eq!(
+            parts[0].event_types,
+            vec!["fupin.rating.v1.A", "fupin.rating.v1.C"]
+        );
+        assert_eq!(parts[1].name, "intake-readmodel-risk-v1");
+        let single = ConsumerConfig::new("x", vec!["fupin.risk.v1.B".into()]);
+        assert_eq!(per_context(&single)[0].name, "x");
+    }
+
+    #[test]
+    fn common_context_of_types() {
+        assert_eq!(
+            common_context(&["fupin.rating.v1.A".into(), "fupin.rating.v1.B".into()]).as_deref(),
+            Some("rating.v1")
+        );
+        assert_eq!(
+            common_context(&["fupin.rating.v1.A".into(), "fupin.risk.v1.B".into()]),
+            None
+        );
+    }
 }
