@@ -137,17 +137,7 @@ async fn lead(
         .fetch_all(&mut *conn)
         .await?;
         let fetched = rows.len();
-        let mut sent = Vec::with_capacity(fetched);
-        let mut failure = None;
-        for row in &rows {
-            match publish(bus, config, row).await {
-                Ok(()) => sent.push(row.seq),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
+        let (sent, failure) = publish_batch(bus, config, &rows).await;
         if !sent.is_empty() {
             sqlx::query("update outbox set published_at = now() where seq = any($1)")
                 .bind(&sent)
@@ -176,7 +166,58 @@ async fn lead(
     }
 }
 
-async fn publish(bus: &EventBus, config: &RelayConfig, row: &Row) -> anyhow::Result<()> {
+/// Sends the batch's messages back to back on the one connection, then awaits their acks in
+/// order; returns the seqs acknowledged before the first failure. The server stores messages
+/// of one connection in the order sent, so whatever follows a failure is either not stored or
+/// a duplicate that the retry's `Nats-Msg-Id` dedupe drops: order survives the pipelining.
+async fn publish_batch(
+    bus: &EventBus,
+    config: &RelayConfig,
+    rows: &[Row],
+) -> (Vec<i64>, Option<anyhow::Error>) {
+    let mut pending = Vec::with_capacity(rows.len());
+    let mut failure = None;
+    for row in rows {
+        match send(bus, row).await {
+            Ok(ack) => pending.push((row.seq, ack)),
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let mut sent = Vec::with_capacity(pending.len());
+    for (seq, ack) in pending {
+        match tokio::time::timeout(config.ack_timeout, ack).await {
+            Ok(Ok(ack)) => {
+                tracing::debug!(
+                    seq,
+                    stream_seq = ack.sequence,
+                    duplicate = ack.duplicate,
+                    "published"
+                );
+                sent.push(seq);
+            }
+            Ok(Err(e)) => {
+                failure = Some(e.into());
+                break;
+            }
+            Err(_) => {
+                failure = Some(anyhow::anyhow!(
+                    "no JetStream ack within {:?}",
+                    config.ack_timeout
+                ));
+                break;
+            }
+        }
+    }
+    (sent, failure)
+}
+
+async fn send(
+    bus: &EventBus,
+    row: &Row,
+) -> anyhow::Result<async_nats::jetstream::context::PublishAckFuture> {
     let id = row.id.to_string();
     let time = row.created_at.to_rfc3339_opts(SecondsFormat::Micros, true);
     let headers = headers::build(&headers::CloudEvent {
@@ -187,20 +228,8 @@ async fn publish(bus: &EventBus, config: &RelayConfig, row: &Row) -> anyhow::Res
         subject: row.ce_subject.as_deref(),
         traceparent: row.traceparent.as_deref(),
     });
-    let ack = tokio::time::timeout(config.ack_timeout, async {
-        let fut = bus
-            .js
-            .publish_with_headers(row.subject.clone(), headers, row.payload.clone().into())
-            .await?;
-        fut.await.map_err(anyhow::Error::from)
-    })
-    .await
-    .map_err(|_| anyhow::anyhow!("no JetStream ack within {:?}", config.ack_timeout))??;
-    tracing::debug!(
-        seq = row.seq,
-        stream_seq = ack.sequence,
-        duplicate = ack.duplicate,
-        "published"
-    );
-    Ok(())
+    Ok(bus
+        .js
+        .publish_with_headers(row.subject.clone(), headers, row.payload.clone().into())
+        .await?)
 }
