@@ -237,41 +237,58 @@ impl Intake {
         req: pb::SubmitApplicationRequest,
     ) -> Result<pb::Application> {
         let key = RequestKey::new(caller, "SubmitApplication", &req.request_id, &req)?;
-        // The hot path: everything is decided before writing, then the key (with its
-        // response), the application, its transition and its event go in as one statement.
-        // A retry of a request that already succeeded gets the stored first response (R-IN-8)
-        // without being decided again.
-        if let Some(first) = self.stored_response::<pb::Application>(&key).await? {
-            return Ok(first);
-        }
+        // The hot path, two round trips: decide what needs no I/O, then one query reads the
+        // admission facts and whether this request id was already used, then one statement
+        // writes the key (with its response), the application, its transition and its event.
+        // A retry of a request that succeeded gets the stored first response (R-IN-8) without
+        // being decided again; a refusal is only returned for an unused request id.
         let actor = convert::actor(caller);
         let (now, today) = self.now();
-        let policy = self.policy_on(today)?;
-        let form = convert::form(&req).map_err(app_err(""))?;
-        form::validate(&form, &self.areas, &policy.value).map_err(app_err(""))?;
+        let decided = (|| {
+            let policy = self.policy_on(today)?;
+            let form = convert::form(&req).map_err(app_err(""))?;
+            form::validate(&form, &self.areas, &policy.value).map_err(app_err(""))?;
+            let (app, moved) = Application::file(
+                &actor,
+                form.applicant.kind(),
+                form.applicant.area().clone(),
+                form.amount,
+                form.term_months,
+                today,
+                &policy.value,
+                &self.calendar,
+            )
+            .map_err(app_err(""))?;
+            Ok::<_, ServiceError>((policy, form, app, moved))
+        })();
+        let (policy, form, app, moved) = match decided {
+            Ok(d) => d,
+            Err(e) => {
+                return match self.stored_response::<pb::Application>(&key).await? {
+                    Some(first) => Ok(first),
+                    None => Err(e),
+                };
+            }
+        };
         let area = form.applicant.area().clone();
-        let (app, moved) = Application::file(
-            &actor,
-            form.applicant.kind(),
-            area.clone(),
-            form.amount,
-            form.term_months,
-            today,
-            &policy.value,
-            &self.calendar,
-        )
-        .map_err(app_err(""))?;
         let village =
             (area.level() == fupin_kernel::AreaLevel::Village).then(|| area.as_str().to_owned());
         let town = area.town().map(|t| t.as_str().to_owned());
-        let facts = self
-            .admission(
-                &self.pool,
-                form.applicant.id(),
-                village.as_deref(),
-                town.as_deref(),
-            )
-            .await?;
+        let areas: Vec<String> = [village.clone(), town.clone()]
+            .into_iter()
+            .flatten()
+            .collect();
+        let (facts, key_taken) = readmodel::admission_facts_for_request(
+            &self.pool,
+            form.applicant.id(),
+            village.as_deref(),
+            &areas,
+            &key,
+        )
+        .await?;
+        if key_taken {
+            return idempotency::replay(&self.pool, &key).await;
+        }
         admission::check(&form, &facts, &policy.value, today).map_err(app_err(""))?;
 
         let (phone, poor_no, self_use) = match &form.applicant {

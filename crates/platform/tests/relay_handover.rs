@@ -26,6 +26,7 @@ fn config() -> RelayConfig {
         poll_interval: Duration::from_millis(100),
         ack_timeout: Duration::from_secs(2),
         max_backoff: Duration::from_millis(500),
+        linger: Duration::from_millis(1),
     }
 }
 

@@ -182,6 +182,7 @@ async fn scenario() {
         poll_interval: Duration::from_millis(100),
         ack_timeout: Duration::from_secs(1),
         max_backoff: Duration::from_millis(500),
+        linger: Duration::from_millis(1),
     };
     let (relay, relay_task) = relay::spawn(pool.clone(), bus.clone(), config, stop);
 

@@ -4,6 +4,7 @@
 
 use chrono::NaiveDate;
 use fupin_kernel::{AreaCode, CreditGrade, Money};
+use fupin_platform::idempotency::RequestKey;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
@@ -169,31 +170,62 @@ struct FactsRow {
     blacklisted: bool,
     suspended: Vec<String>,
     qualified: Option<bool>,
+    key_taken: bool,
 }
 
-/// Everything admission needs about one applicant, in one round trip. A writer that holds a
-/// transaction passes it here, so it never waits for a second pool connection.
+/// The facts, and whether a request key is already taken, in one round trip.
+const FACTS_SQL: &str = r#"select r.grade, r.veto, r.credit_line, r.effective_from, r.expires_on,
+     (select credit_village from rm_credit_villages where village_code = $2) as credit_village,
+     exists (select 1 from rm_blacklist where subject_id = $1 and active) as blacklisted,
+     array(select area_code from rm_suspended_areas where area_code = any($3) and suspended
+           order by area_code) as suspended,
+     (select qualified from rm_qualified_enterprises where uscc = $1) as qualified,
+     exists (select 1 from idempotency_keys where caller = $4 and method = $5 and request_id = $6)
+       as key_taken
+   from (select 1) one
+   left join rm_credit_ratings r on r.subject_id = $1"#;
+
+/// Everything admission needs about one applicant, in one round trip.
 pub async fn admission_facts<'c>(
     conn: impl sqlx::PgExecutor<'c>,
     subject_id: &str,
     village: Option<&str>,
     areas: &[String],
 ) -> anyhow::Result<AdmissionFacts> {
-    let row: FactsRow = sqlx::query_as(
-        r#"select r.grade, r.veto, r.credit_line, r.effective_from, r.expires_on,
-             (select credit_village from rm_credit_villages where village_code = $2) as credit_village,
-             exists (select 1 from rm_blacklist where subject_id = $1 and active) as blacklisted,
-             array(select area_code from rm_suspended_areas where area_code = any($3) and suspended
-                   order by area_code) as suspended,
-             (select qualified from rm_qualified_enterprises where uscc = $1) as qualified
-           from (select 1) one
-           left join rm_credit_ratings r on r.subject_id = $1"#,
-    )
-    .bind(subject_id)
-    .bind(village)
-    .bind(areas)
-    .fetch_one(conn)
-    .await?;
+    let row: FactsRow = sqlx::query_as(FACTS_SQL)
+        .bind(subject_id)
+        .bind(village)
+        .bind(areas)
+        .bind("")
+        .bind("")
+        .bind("")
+        .fetch_one(conn)
+        .await?;
+    facts(row)
+}
+
+/// The admission facts plus whether `key` was already used (the submission hot path).
+pub async fn admission_facts_for_request<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
+    subject_id: &str,
+    village: Option<&str>,
+    areas: &[String],
+    key: &RequestKey,
+) -> anyhow::Result<(AdmissionFacts, bool)> {
+    let row: FactsRow = sqlx::query_as(FACTS_SQL)
+        .bind(subject_id)
+        .bind(village)
+        .bind(areas)
+        .bind(&key.caller)
+        .bind(key.method)
+        .bind(&key.request_id)
+        .fetch_one(conn)
+        .await?;
+    let taken = row.key_taken;
+    Ok((facts(row)?, taken))
+}
+
+fn facts(row: FactsRow) -> anyhow::Result<AdmissionFacts> {
     let rating = match (row.veto, row.credit_line) {
         (Some(veto), Some(line)) => Some(RatingFact {
             grade: row
