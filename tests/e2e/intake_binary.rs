@@ -7,10 +7,7 @@ use std::time::{Duration, Instant};
 
 use fupin_e2e::{RunningService, authed};
 use fupin_kernel::ResidentId;
-use fupin_platform::{
-    Role,
-    events::{EventBus, headers},
-};
+use fupin_platform::{Role, events::EventBus};
 use fupin_proto::{
     admin::v1::{
         GetTimeRequest, SetTimeRequest, test_clock_service_client::TestClockServiceClient,
@@ -49,24 +46,7 @@ async fn publish_rating(bus: &EventBus, id: &str) -> anyhow::Result<()> {
         policy_version: "e2e".into(),
         sequence: 1,
     };
-    let ce_id = uuid::Uuid::now_v7().to_string();
-    let now = chrono::Utc::now().to_rfc3339();
-    let h = headers::build(&headers::CloudEvent {
-        id: &ce_id,
-        ce_type: &rating::CreditRatingEffective::full_name(),
-        source: "/fupin/rating",
-        time_rfc3339: &now,
-        subject: Some(id),
-        traceparent: None,
-    });
-    bus.js
-        .publish_with_headers(
-            bus.subject_for(&rating::CreditRatingEffective::full_name()),
-            h,
-            ev.encode_to_vec().into(),
-        )
-        .await?
-        .await?;
+    bus.publish_now(&ev, Some(id), None).await?;
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use fupin_kernel::{AreaRegistry, ResidentId};
 use fupin_platform::{
     Role,
     auth::token_for,
-    events::{EventBus, headers},
+    events::EventBus,
     testing::{admin_database_url, create_database, drop_database, nats_url, unique_token},
 };
 use fupin_proto::{
@@ -18,7 +18,6 @@ use fupin_proto::{
     intake::v1::{self as pb, intake_service_client::IntakeServiceClient},
     rating::v1 as rating,
 };
-use prost::Name;
 use sqlx::{Connection, PgConnection};
 use tonic::{Request, transport::Channel};
 
@@ -172,24 +171,7 @@ async fn seed(ws: &Path, prefix: &str, intake_url: &str) -> anyhow::Result<Vec<H
             policy_version: "bench".into(),
             sequence: 1,
         };
-        let ce_id = uuid::Uuid::now_v7().to_string();
-        let now = chrono::Utc::now().to_rfc3339();
-        let h = headers::build(&headers::CloudEvent {
-            id: &ce_id,
-            ce_type: &rating::CreditRatingEffective::full_name(),
-            source: "/fupin/bench",
-            time_rfc3339: &now,
-            subject: Some(&id),
-            traceparent: None,
-        });
-        bus.js
-            .publish_with_headers(
-                bus.subject_for(&rating::CreditRatingEffective::full_name()),
-                h,
-                prost::Message::encode_to_vec(&ev).into(),
-            )
-            .await?
-            .await?;
+        bus.publish_now(&ev, Some(&id), None).await?;
         let token = token_for(
             SECRET,
             &format!("bench-village-{village}"),

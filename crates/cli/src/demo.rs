@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::{NaiveDate, SecondsFormat, TimeDelta, Utc};
 use fupin_kernel::{ResidentId, Uscc, china_date};
-use fupin_platform::events::{EventBus, headers};
+use fupin_platform::events::EventBus;
 use fupin_proto::{
     industry::v1::EnterpriseQualificationChanged,
     intake::v1::{Household, Purpose, Status, intake_service_client::IntakeServiceClient},
@@ -234,31 +234,15 @@ struct Publisher {
 
 impl Publisher {
     async fn publish<M: prost::Name>(&mut self, event: &M, about: &str) -> anyhow::Result<()> {
-        let full_name = M::full_name();
-        let id = Uuid::now_v7();
-        let span_id = &id.simple().to_string()[16..];
+        let span_id = &Uuid::now_v7().simple().to_string()[16..];
         let traceparent = format!("00-{}-{span_id}-01", self.trace_id);
-        let time = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
-        let id = id.to_string();
-        let h = headers::build(&headers::CloudEvent {
-            id: &id,
-            ce_type: &full_name,
-            source: &self.bus.source,
-            time_rfc3339: &time,
-            subject: Some(about),
-            traceparent: Some(&traceparent),
-        });
-        let subject = self.bus.subject_for(&full_name);
-        let ack = self
+        let subject = self.bus.subject_for(&M::full_name());
+        let (_, seq) = self
             .bus
-            .js
-            .publish_with_headers(subject.clone(), h, event.encode_to_vec().into())
-            .await
-            .with_context(|| format!("publishing {subject}"))?
-            .await
-            .with_context(|| format!("JetStream ack for {subject}"))?;
+            .publish_now(event, Some(about), Some(&traceparent))
+            .await?;
         self.published += 1;
-        println!("  published #{:<5} {subject} ({about})", ack.sequence);
+        println!("  published #{seq:<5} {subject} ({about})");
         Ok(())
     }
 }

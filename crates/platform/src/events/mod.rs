@@ -58,6 +58,38 @@ impl EventBus {
         subject_for(&self.prefix, full_name)
     }
 
+    /// Publishes an event at once, bypassing the outbox, with the full CloudEvents headers:
+    /// for tools and tests that stand in for another service (the demo seed, the load
+    /// generator). A service's own events always go through the outbox. Returns the `ce-id`
+    /// and the stream sequence.
+    pub async fn publish_now<M: prost::Message + prost::Name>(
+        &self,
+        event: &M,
+        about: Option<&str>,
+        traceparent: Option<&str>,
+    ) -> anyhow::Result<(String, u64)> {
+        let ce_type = M::full_name();
+        let id = uuid::Uuid::now_v7().to_string();
+        let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let h = headers::build(&headers::CloudEvent {
+            id: &id,
+            ce_type: &ce_type,
+            source: &self.source,
+            time_rfc3339: &time,
+            subject: about,
+            traceparent,
+        });
+        let subject = self.subject_for(&ce_type);
+        let ack = self
+            .js
+            .publish_with_headers(subject.clone(), h, event.encode_to_vec().into())
+            .await
+            .map_err(|e| anyhow::anyhow!("publishing {subject}: {e}"))?
+            .await
+            .map_err(|e| anyhow::anyhow!("JetStream ack for {subject}: {e}"))?;
+        Ok((id, ack.sequence))
+    }
+
     pub fn dead_letter_subject(&self, consumer: &str) -> String {
         format!("{}.dlq.{consumer}", self.prefix)
     }
