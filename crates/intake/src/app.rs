@@ -482,15 +482,7 @@ impl Intake {
         };
         let mut rows = apps::list(&self.pool, &filter).await?;
         let next = next_token(&mut rows, limit, |r| r.id);
-        Ok(pb::ListApplicationsResponse {
-            applications: rows
-                .iter()
-                .map(|r| convert::application(r, &actor, today))
-                .collect(),
-            page: Some(fupin_proto::common::v1::PageResponse {
-                next_page_token: next,
-            }),
-        })
+        Ok(application_page(&rows, &actor, today, next))
     }
 
     pub async fn list_recommended(
@@ -560,15 +552,7 @@ impl Intake {
             "ListRecommendedApplications",
         )
         .await?;
-        Ok(pb::ListApplicationsResponse {
-            applications: rows
-                .iter()
-                .map(|r| convert::application(r, &actor, today))
-                .collect(),
-            page: Some(fupin_proto::common::v1::PageResponse {
-                next_page_token: next,
-            }),
-        })
+        Ok(application_page(&rows, &actor, today, next))
     }
 
     pub async fn transitions(
@@ -1230,6 +1214,23 @@ impl Intake {
                 next_page_token: next,
             }),
         })
+    }
+}
+
+fn application_page(
+    rows: &[ApplicationRow],
+    actor: &Actor,
+    today: NaiveDate,
+    next: String,
+) -> pb::ListApplicationsResponse {
+    pb::ListApplicationsResponse {
+        applications: rows
+            .iter()
+            .map(|r| convert::application(r, actor, today))
+            .collect(),
+        page: Some(fupin_proto::common::v1::PageResponse {
+            next_page_token: next,
+        }),
     }
 }
 
