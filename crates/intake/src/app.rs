@@ -195,6 +195,45 @@ impl Intake {
         Ok(())
     }
 
+    /// Persists a decided move in the caller's transaction: the row (optimistic version) and
+    /// the transition with its `ApplicationStatusChanged` event (R-IN-2, R-X-2).
+    async fn persist_move(
+        &self,
+        conn: &mut PgConnection,
+        row: &mut ApplicationRow,
+        app: &Application,
+        moved: &Moved,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        row.absorb(app, now);
+        self.save(conn, row).await?;
+        self.record(conn, row, moved, actor, now).await
+    }
+
+    /// [`Self::persist_move`], then the response: audited when it shows identifiers
+    /// (R-CR-11), stored with the request id and committed (R-IN-8).
+    #[allow(clippy::too_many_arguments)]
+    async fn commit_move(
+        &self,
+        mut tx: Transaction<'static, Postgres>,
+        key: &RequestKey,
+        mut row: ApplicationRow,
+        app: &Application,
+        moved: &Moved,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+    ) -> Result<pb::Application> {
+        self.persist_move(&mut tx, &mut row, app, moved, actor, now)
+            .await?;
+        self.audit_unmasked(&mut *tx, actor, &[row.id], key.method)
+            .await?;
+        let resp = convert::application(&row, actor, today);
+        self.finish(tx, key, &resp).await?;
+        Ok(resp)
+    }
+
     async fn load_locked(
         &self,
         conn: &mut PgConnection,
@@ -210,22 +249,6 @@ impl Intake {
             return Err(ServiceError::not_found("application", id));
         }
         Ok((row, app))
-    }
-
-    /// Reads through `conn`: a writer holding a transaction passes it (R-IN-3 re-checks).
-    async fn admission<'c>(
-        &self,
-        conn: impl sqlx::PgExecutor<'c>,
-        applicant_id: &str,
-        village: Option<&str>,
-        town: Option<&str>,
-    ) -> Result<admission::AdmissionFacts> {
-        let areas: Vec<String> = [village, town]
-            .into_iter()
-            .flatten()
-            .map(str::to_owned)
-            .collect();
-        Ok(readmodel::admission_facts(conn, applicant_id, village, &areas).await?)
     }
 
     // ---- R-IN-1 / R-IN-3: submission ----
@@ -274,15 +297,11 @@ impl Intake {
         let village =
             (area.level() == fupin_kernel::AreaLevel::Village).then(|| area.as_str().to_owned());
         let town = area.town().map(|t| t.as_str().to_owned());
-        let areas: Vec<String> = [village.clone(), town.clone()]
-            .into_iter()
-            .flatten()
-            .collect();
         let (facts, key_taken) = readmodel::admission_facts_for_request(
             &self.pool,
             form.applicant.id(),
             village.as_deref(),
-            &areas,
+            town.as_deref(),
             &key,
         )
         .await?;
@@ -611,12 +630,9 @@ impl Intake {
                 &self.calendar,
             )
             .map_err(app_err(&req.application_id))?;
-        row.absorb(&app, now);
-        self.save(&mut tx, &mut row).await?;
-        self.record(&mut tx, &row, &moved, &actor, now).await?;
-        let resp = convert::application(&row, &actor, today);
-        self.finish(tx, &key, &resp).await?;
-        Ok(resp)
+        row.policy_version = policy.version.id.clone();
+        self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
+            .await
     }
 
     pub async fn resubmit(
@@ -652,25 +668,22 @@ impl Intake {
         }
         let form = self.form_of(&row, &app)?;
         form::validate(&form, &self.areas, &policy.value).map_err(app_err(""))?;
-        let facts = self
-            .admission(
-                &mut *tx,
-                &row.applicant_id,
-                row.village_code.as_deref(),
-                row.town_code.as_deref(),
-            )
-            .await?;
+        // Read inside the writing transaction: a busy pool must not stall a row lock.
+        let facts = readmodel::admission_facts(
+            &mut *tx,
+            &row.applicant_id,
+            row.village_code.as_deref(),
+            row.town_code.as_deref(),
+        )
+        .await?;
         admission::check(&form, &facts, &policy.value, today).map_err(app_err(""))?;
         let mut moved = app
             .resubmit(&actor, today, &policy.value, &self.calendar)
             .map_err(app_err(&req.application_id))?;
         moved.reason = req.note.trim().to_owned();
-        row.absorb(&app, now);
-        self.save(&mut tx, &mut row).await?;
-        self.record(&mut tx, &row, &moved, &actor, now).await?;
-        let resp = convert::application(&row, &actor, today);
-        self.finish(tx, &key, &resp).await?;
-        Ok(resp)
+        row.policy_version = policy.version.id.clone();
+        self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
+            .await
     }
 
     /// Rebuilds the submitted form from the stored row (for re-checks).
@@ -744,9 +757,8 @@ impl Intake {
         };
         apps::insert_objection(&mut tx, &o, &actor.subject).await?;
         if let Some(moved) = moved {
-            row.absorb(&app, now);
-            self.save(&mut tx, &mut row).await?;
-            self.record(&mut tx, &row, &moved, &actor, now).await?;
+            self.persist_move(&mut tx, &mut row, &app, &moved, &actor, now)
+                .await?;
         }
         let resp = objection_pb(&o);
         self.finish(tx, &key, &resp).await?;
@@ -764,7 +776,7 @@ impl Intake {
             Claim::Fresh(tx) => tx,
         };
         let actor = convert::actor(caller);
-        let (now, today) = self.now();
+        let (now, _) = self.now();
         if req.resolution.trim().is_empty() {
             return Err(ServiceError::invalid("resolution", "R-IN-5", "required"));
         }
@@ -799,11 +811,9 @@ impl Intake {
         o.resolved_at = Some(now);
         if let Some(mut moved) = moved {
             moved.reason = o.resolution.clone();
-            row.absorb(&app, now);
-            self.save(&mut tx, &mut row).await?;
-            self.record(&mut tx, &row, &moved, &actor, now).await?;
+            self.persist_move(&mut tx, &mut row, &app, &moved, &actor, now)
+                .await?;
         }
-        let _ = today;
         let resp = objection_pb(&o);
         self.finish(tx, &key, &resp).await?;
         Ok(resp)
@@ -840,21 +850,18 @@ impl Intake {
             .map_err(app_err(&req.application_id))?;
         // R-IN-3: admission is checked again at recommendation.
         let form = self.form_of(&row, &app)?;
-        let facts = self
-            .admission(
-                &mut *tx,
-                &row.applicant_id,
-                row.village_code.as_deref(),
-                row.town_code.as_deref(),
-            )
-            .await?;
+        // Read inside the writing transaction: a busy pool must not stall a row lock.
+        let facts = readmodel::admission_facts(
+            &mut *tx,
+            &row.applicant_id,
+            row.village_code.as_deref(),
+            row.town_code.as_deref(),
+        )
+        .await?;
         admission::check(&form, &facts, &policy.value, today).map_err(app_err(""))?;
-        row.absorb(&app, now);
-        self.save(&mut tx, &mut row).await?;
-        self.record(&mut tx, &row, &moved, &actor, now).await?;
-        let resp = convert::application(&row, &actor, today);
-        self.finish(tx, &key, &resp).await?;
-        Ok(resp)
+        row.policy_version = policy.version.id.clone();
+        self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
+            .await
     }
 
     pub async fn bank_decision(
@@ -922,15 +929,10 @@ impl Intake {
         let moved = app
             .bank_decide(&actor, req.approved, &decision.rejection_reason)
             .map_err(app_err(&req.application_id))?;
-        row.absorb(&app, now);
         row.decision = Some(sqlx::types::Json(decision));
-        self.save(&mut tx, &mut row).await?;
-        self.record(&mut tx, &row, &moved, &actor, now).await?;
-        self.audit_unmasked(&mut *tx, &actor, &[row.id], "RecordBankDecision")
-            .await?;
-        let resp = convert::application(&row, &actor, today);
-        self.finish(tx, &key, &resp).await?;
-        Ok(resp)
+        row.policy_version = policy.version.id.clone();
+        self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
+            .await
     }
 
     pub async fn disburse(
@@ -955,10 +957,7 @@ impl Intake {
             .unwrap_or_default();
         let moved = app.disburse(&actor).map_err(app_err(&req.application_id))?;
         let record = disbursement(&req, &decision, row.recommended_on, today)?;
-        row.absorb(&app, now);
         row.disbursement = Some(sqlx::types::Json(record.clone()));
-        self.save(&mut tx, &mut row).await?;
-        self.record(&mut tx, &row, &moved, &actor, now).await?;
         let ev = pb::LoanDisbursed {
             loan_id: record.loan_id.to_string(),
             application_id: row.id.to_string(),
@@ -990,11 +989,8 @@ impl Intake {
             policy_version: row.policy_version.clone(),
         };
         self.emit(&mut tx, &ev, &row.id.to_string(), now).await?;
-        self.audit_unmasked(&mut *tx, &actor, &[row.id], "RecordDisbursement")
-            .await?;
-        let resp = convert::application(&row, &actor, today);
-        self.finish(tx, &key, &resp).await?;
-        Ok(resp)
+        self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
+            .await
     }
 
     // ---- R-IN-4 / R-IN-7: deadline scan ----

@@ -190,12 +190,13 @@ pub async fn admission_facts<'c>(
     conn: impl sqlx::PgExecutor<'c>,
     subject_id: &str,
     village: Option<&str>,
-    areas: &[String],
+    town: Option<&str>,
 ) -> anyhow::Result<AdmissionFacts> {
+    // No request id to look up: the key columns match no row.
     let row: FactsRow = sqlx::query_as(FACTS_SQL)
         .bind(subject_id)
         .bind(village)
-        .bind(areas)
+        .bind(areas(village, town))
         .bind("")
         .bind("")
         .bind("")
@@ -209,13 +210,13 @@ pub async fn admission_facts_for_request<'c>(
     conn: impl sqlx::PgExecutor<'c>,
     subject_id: &str,
     village: Option<&str>,
-    areas: &[String],
+    town: Option<&str>,
     key: &RequestKey,
 ) -> anyhow::Result<(AdmissionFacts, bool)> {
     let row: FactsRow = sqlx::query_as(FACTS_SQL)
         .bind(subject_id)
         .bind(village)
-        .bind(areas)
+        .bind(areas(village, town))
         .bind(&key.caller)
         .bind(key.method)
         .bind(&key.request_id)
@@ -223,6 +224,15 @@ pub async fn admission_facts_for_request<'c>(
         .await?;
     let taken = row.key_taken;
     Ok((facts(row)?, taken))
+}
+
+/// The applicant's areas whose lending may be suspended (R-RK-9).
+fn areas(village: Option<&str>, town: Option<&str>) -> Vec<String> {
+    [village, town]
+        .into_iter()
+        .flatten()
+        .map(str::to_owned)
+        .collect()
 }
 
 fn facts(row: FactsRow) -> anyhow::Result<AdmissionFacts> {
