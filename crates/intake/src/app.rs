@@ -10,10 +10,7 @@ use fupin_kernel::{
 use fupin_platform::{
     Caller, ServiceError, SharedClock,
     error::RuleFailure,
-    events::{
-        outbox::{self, OutboxRow},
-        relay::RelayHandle,
-    },
+    events::{outbox, relay::RelayHandle},
     idempotency::{self, Claim, RequestKey},
 };
 use fupin_proto::intake::v1 as pb;
@@ -36,6 +33,7 @@ use crate::{
         complaints::{self, ComplaintRow},
         readmodel,
     },
+    submit::{self, SubmitQueue},
 };
 
 /// Everything a command needs. Cheap to clone.
@@ -48,6 +46,8 @@ pub struct Intake {
     pub areas: Arc<AreaRegistry>,
     pub calendar: Arc<WorkingDayCalendar>,
     pub policy: Arc<PolicyHistory<IntakePolicy>>,
+    /// The group commit of submissions.
+    pub submissions: SubmitQueue,
 }
 
 pub type Result<T> = std::result::Result<T, ServiceError>;
@@ -259,10 +259,11 @@ impl Intake {
         caller: &Caller,
         req: pb::SubmitApplicationRequest,
     ) -> Result<pb::Application> {
-        let key = RequestKey::new(caller, "SubmitApplication", &req.request_id, &req)?;
-        // The hot path, two round trips: decide what needs no I/O, then one query reads the
-        // admission facts and whether this request id was already used, then one statement
-        // writes the key (with its response), the application, its transition and its event.
+        let key = RequestKey::new(caller, submit::METHOD, &req.request_id, &req)?;
+        // The hot path: decide here what needs no I/O, then hand the draft to the group commit
+        // (`submit`), which reads the admission facts and whether this request id was already
+        // used with one query, and writes the key (with its response), the application, its
+        // transition and its event with one statement, for a whole batch of submissions.
         // A retry of a request that succeeded gets the stored first response (R-IN-8) without
         // being decided again; a refusal is only returned for an unused request id.
         let actor = convert::actor(caller);
@@ -282,9 +283,9 @@ impl Intake {
                 &self.calendar,
             )
             .map_err(app_err(""))?;
-            Ok::<_, ServiceError>((policy, form, app, moved))
+            Ok::<_, ServiceError>((form, app, moved))
         })();
-        let (policy, form, app, moved) = match decided {
+        let (form, app, moved) = match decided {
             Ok(d) => d,
             Err(e) => {
                 return match self.stored_response::<pb::Application>(&key).await? {
@@ -293,93 +294,27 @@ impl Intake {
                 };
             }
         };
-        let area = form.applicant.area().clone();
+        let area = form.applicant.area();
         let village =
             (area.level() == fupin_kernel::AreaLevel::Village).then(|| area.as_str().to_owned());
         let town = area.town().map(|t| t.as_str().to_owned());
-        let (facts, key_taken) = readmodel::admission_facts_for_request(
-            &self.pool,
-            form.applicant.id(),
-            village.as_deref(),
-            town.as_deref(),
-            &key,
-        )
-        .await?;
-        if key_taken {
-            return idempotency::replay(&self.pool, &key).await;
+        let draft = submit::Draft {
+            key,
+            actor,
+            form,
+            app,
+            moved,
+            village,
+            town,
+            now,
+            today,
+        };
+        let key = draft.key.clone();
+        match self.submissions.submit(draft).await {
+            submit::Outcome::Done(resp) => Ok(*resp),
+            submit::Outcome::Replay => idempotency::replay(&self.pool, &key).await,
+            submit::Outcome::Failed(e) => Err(e),
         }
-        admission::check(&form, &facts, &policy.value, today).map_err(app_err(""))?;
-
-        let (phone, poor_no, self_use) = match &form.applicant {
-            Applicant::Household(h) => {
-                (h.phone.clone(), h.poor_household_number.clone(), h.self_use)
-            }
-            Applicant::Enterprise(_) => (String::new(), String::new(), false),
-        };
-        let mut row = ApplicationRow {
-            id: Uuid::now_v7(),
-            kind: app.kind.as_str().to_owned(),
-            applicant_id: form.applicant.id().to_owned(),
-            applicant_name: form.applicant.name().to_owned(),
-            phone,
-            poor_household_number: poor_no,
-            self_use,
-            village_code: village,
-            town_code: town,
-            area_code: area.as_str().to_owned(),
-            amount: form.amount.amount(),
-            term_months: form.term_months as i32,
-            purpose: form.purpose.code(),
-            project_description: form.description.clone(),
-            status: String::new(),
-            returned_from: None,
-            step_seq: 0,
-            step_started_on: None,
-            step_due_on: None,
-            overdue_alerted_seq: None,
-            notice_ends_on: None,
-            bank_id: None,
-            recommended_on: None,
-            decision: None,
-            disbursement: None,
-            submitted_by: actor.subject.clone(),
-            policy_version: policy.version.id.clone(),
-            submitted_at: now,
-            updated_at: now,
-            version: 1,
-        };
-        row.absorb(&app, now);
-        let ev = pb::ApplicationSubmitted {
-            application_id: row.id.to_string(),
-            kind: convert::kind_to_pb(app.kind) as i32,
-            village_code: row.village_code.clone().unwrap_or_default(),
-            town_code: row.town_code.clone().unwrap_or_default(),
-            area_code: row.area_code.clone(),
-            amount: form.amount.to_string(),
-            term_months: form.term_months,
-            purpose: form.purpose.code(),
-            submitted_at: convert::rfc3339(now),
-            policy_version: row.policy_version.clone(),
-        };
-        let event = OutboxRow::new(&self.prefix, &ev, Some(&row.id.to_string()), now);
-        let resp = convert::application(&row, &actor, today);
-        let response = prost::Message::encode_to_vec(&resp);
-        if !apps::insert_submission(
-            &self.pool,
-            &key,
-            &response,
-            &row,
-            &moved,
-            actor.role.as_str(),
-            &event,
-        )
-        .await?
-        {
-            // A concurrent attempt with the same id committed first: return what it stored.
-            return idempotency::replay(&self.pool, &key).await;
-        }
-        self.relay.wake();
-        Ok(resp)
     }
 
     /// The stored response to an already-used request id, if any.

@@ -7,6 +7,7 @@ pub mod app;
 pub mod domain;
 pub mod readmodel;
 pub mod store;
+pub mod submit;
 
 use std::{sync::Arc, time::Duration};
 
@@ -56,6 +57,8 @@ pub struct Runtime {
     pub reference: Reference,
     /// How often the deadline scan runs on its own (R-IN-4); None disables the timer.
     pub scan_interval: Option<Duration>,
+    /// How many submission batches may be written at once (each holds a connection).
+    pub submit_concurrency: usize,
 }
 
 /// Runs relay, consumer, deadline timer and the gRPC server until `shutdown`.
@@ -74,6 +77,16 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
         shutdown.clone(),
     );
     let clock: SharedClock = rt.clock.clone();
+    let policy = Arc::new(rt.reference.policy);
+    let (submissions, submit_task) = submit::SubmitQueue::spawn(
+        submit::Writer {
+            pool: rt.pool.clone(),
+            prefix: rt.bus.prefix.clone(),
+            relay: relay.clone(),
+            policy: policy.clone(),
+        },
+        rt.submit_concurrency,
+    );
     let intake = app::Intake {
         pool: rt.pool.clone(),
         prefix: rt.bus.prefix.clone(),
@@ -81,7 +94,8 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
         clock,
         areas: Arc::new(rt.reference.areas),
         calendar: Arc::new(rt.reference.calendar),
-        policy: Arc::new(rt.reference.policy),
+        policy,
+        submissions,
     };
     let scan_task = rt.scan_interval.map(|every| {
         let intake = intake.clone();
@@ -113,10 +127,12 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
         .set_serving::<IntakeServiceServer<api::IntakeApi>>()
         .await;
     let served = server.serve(listener, shutdown).await;
-    let _ = relay_task.await;
-    let _ = consumer_task.await;
+    // The server and the scan hold the last queue handles; with them gone the batches drain.
     if let Some(t) = scan_task {
         let _ = t.await;
     }
+    let _ = submit_task.await;
+    let _ = relay_task.await;
+    let _ = consumer_task.await;
     served
 }

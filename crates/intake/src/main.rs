@@ -35,6 +35,10 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
+    let submit_concurrency = std::env::var("SUBMIT_BATCH_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
     let (_trigger, shutdown) = shutdown::on_signals();
     run(
         Runtime {
@@ -45,6 +49,7 @@ async fn main() -> anyhow::Result<()> {
             test_clock: config.test_clock,
             reference,
             scan_interval: Some(Duration::from_secs(scan_secs)),
+            submit_concurrency,
         },
         listener,
         shutdown,

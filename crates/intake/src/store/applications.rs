@@ -127,91 +127,119 @@ macro_rules! app_columns {
     };
 }
 
-/// A new application in one statement (one round trip, its own transaction): the
-/// idempotency key with its response, the application, its first transition and its outbox
-/// event (R-IN-8, R-IN-2, R-X-2). Returns false, writing nothing, when the request id was
-/// already taken; a concurrent first attempt is waited for by the key's primary key.
-#[allow(clippy::too_many_arguments)]
-pub async fn insert_submission(
+/// A submission ready to be written: its idempotency key with the response, the new
+/// application, its first transition and its outbox event.
+pub struct NewSubmission<'a> {
+    pub key: &'a RequestKey,
+    pub response: &'a [u8],
+    pub row: &'a ApplicationRow,
+    pub moved: &'a Moved,
+    pub actor_role: &'a str,
+    pub event: &'a OutboxRow,
+}
+
+/// New applications in one statement (one round trip, one transaction, however many): for
+/// each, the idempotency key with its response, the application, its first transition and its
+/// outbox event (R-IN-8, R-IN-2, R-X-2). A submission whose request id is already taken
+/// writes nothing; a concurrent first attempt is waited for by the key's primary key. Returns
+/// the ids of the applications written.
+///
+/// Keys are inserted in (caller, request id) order, so two batches that share keys take their
+/// locks in the same order and cannot deadlock; callers pass distinct keys.
+pub async fn insert_submissions(
     pool: &PgPool,
-    key: &RequestKey,
-    response: &[u8],
-    r: &ApplicationRow,
-    moved: &Moved,
-    actor_role: &str,
-    event: &OutboxRow,
-) -> sqlx::Result<bool> {
-    let inserted: i64 = sqlx::query_scalar(
-        r#"with key as (
+    method: &str,
+    subs: &[NewSubmission<'_>],
+) -> sqlx::Result<Vec<Uuid>> {
+    let mut order: Vec<&NewSubmission<'_>> = subs.iter().collect();
+    order.sort_by(|a, b| {
+        (&a.key.caller, &a.key.request_id).cmp(&(&b.key.caller, &b.key.request_id))
+    });
+    fn col<T>(subs: &[&NewSubmission<'_>], f: impl Fn(&NewSubmission<'_>) -> T) -> Vec<T> {
+        subs.iter().map(|s| f(s)).collect()
+    }
+    let o = order.as_slice();
+    sqlx::query_scalar(
+        r#"with input as (
+             select * from unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::uuid[],
+               $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[],
+               $13::text[], $14::text[], $15::numeric[], $16::int4[], $17::int4[], $18::text[],
+               $19::text[], $20::text[], $21::int4[], $22::date[], $23::date[], $24::text[],
+               $25::text[], $26::timestamptz[], $27::uuid[], $28::text[], $29::text[], $30::text[],
+               $31::uuid[], $32::text[], $33::text[], $34::text[], $35::bytea[], $36::text[])
+               with ordinality as t(caller, request_id, request_hash, response, id,
+               kind, applicant_id, applicant_name, phone, poor_household_number, self_use,
+               village_code, town_code, area_code, amount, term_months, purpose,
+               project_description, status, returned_from, step_seq, step_started_on, step_due_on,
+               submitted_by, policy_version, submitted_at, transition_id, to_status, action,
+               actor_role, event_id, subject, ce_type, ce_subject, payload, traceparent, ord)
+           ), key as (
              insert into idempotency_keys (caller, method, request_id, request_hash, response)
-             values ($31, $32, $33, $34, $35) on conflict do nothing returning 1
+             select caller, $37, request_id, request_hash, response from input order by ord
+             on conflict do nothing
+             returning caller, request_id
            ), app as (
              insert into applications (id, kind, applicant_id, applicant_name, phone, poor_household_number,
                self_use, village_code, town_code, area_code, amount, term_months, purpose, project_description,
-               status, returned_from, step_seq, step_started_on, step_due_on, overdue_alerted_seq, notice_ends_on,
-               bank_id, recommended_on, decision, disbursement, submitted_by, policy_version, submitted_at,
-               updated_at, version)
-             select $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,
-                    $26,$27,$28,$29,$30
-             where exists (select 1 from key)
+               status, returned_from, step_seq, step_started_on, step_due_on, submitted_by, policy_version,
+               submitted_at, updated_at, version)
+             select i.id, i.kind, i.applicant_id, i.applicant_name, i.phone, i.poor_household_number,
+               i.self_use, i.village_code, i.town_code, i.area_code, i.amount, i.term_months, i.purpose,
+               i.project_description, i.status, i.returned_from, i.step_seq, i.step_started_on,
+               i.step_due_on, i.submitted_by, i.policy_version, i.submitted_at, i.submitted_at, 1
+             from input i join key k on k.caller = i.caller and k.request_id = i.request_id
              returning id
            ), tr as (
              insert into transitions (id, application_id, from_status, to_status, action, actor, actor_role, reason, at)
-             select $36, id, null, $37, $38, $26, $39, '', $28 from app
+             select i.transition_id, i.id, null, i.to_status, i.action, i.submitted_by, i.actor_role, '',
+               i.submitted_at
+             from input i join app a on a.id = i.id
            ), ev as (
              insert into outbox (id, subject, ce_type, ce_subject, payload, traceparent, created_at)
-             select $40, $41, $42, $43, $44, $45, $28 from app
+             select i.event_id, i.subject, i.ce_type, i.ce_subject, i.payload, i.traceparent, i.submitted_at
+             from input i join app a on a.id = i.id
            )
-           select count(*) from app"#,
+           select id from app"#,
     )
-    .bind(r.id)
-    .bind(&r.kind)
-    .bind(&r.applicant_id)
-    .bind(&r.applicant_name)
-    .bind(&r.phone)
-    .bind(&r.poor_household_number)
-    .bind(r.self_use)
-    .bind(&r.village_code)
-    .bind(&r.town_code)
-    .bind(&r.area_code)
-    .bind(r.amount)
-    .bind(r.term_months)
-    .bind(r.purpose)
-    .bind(&r.project_description)
-    .bind(&r.status)
-    .bind(&r.returned_from)
-    .bind(r.step_seq)
-    .bind(r.step_started_on)
-    .bind(r.step_due_on)
-    .bind(r.overdue_alerted_seq)
-    .bind(r.notice_ends_on)
-    .bind(&r.bank_id)
-    .bind(r.recommended_on)
-    .bind(&r.decision)
-    .bind(&r.disbursement)
-    .bind(&r.submitted_by)
-    .bind(&r.policy_version)
-    .bind(r.submitted_at)
-    .bind(r.updated_at)
-    .bind(r.version)
-    .bind(&key.caller)
-    .bind(key.method)
-    .bind(&key.request_id)
-    .bind(&key.request_hash)
-    .bind(response)
-    .bind(Uuid::now_v7())
-    .bind(moved.to.as_str())
-    .bind(moved.action)
-    .bind(actor_role)
-    .bind(event.id)
-    .bind(&event.subject)
-    .bind(&event.ce_type)
-    .bind(&event.ce_subject)
-    .bind(&event.payload)
-    .bind(&event.traceparent)
-    .fetch_one(pool)
-    .await?;
-    Ok(inserted == 1)
+    .bind(col(o, |s| s.key.caller.clone()))
+    .bind(col(o, |s| s.key.request_id.clone()))
+    .bind(col(o, |s| s.key.request_hash.clone()))
+    .bind(col(o, |s| s.response.to_vec()))
+    .bind(col(o, |s| s.row.id))
+    .bind(col(o, |s| s.row.kind.clone()))
+    .bind(col(o, |s| s.row.applicant_id.clone()))
+    .bind(col(o, |s| s.row.applicant_name.clone()))
+    .bind(col(o, |s| s.row.phone.clone()))
+    .bind(col(o, |s| s.row.poor_household_number.clone()))
+    .bind(col(o, |s| s.row.self_use))
+    .bind(col(o, |s| s.row.village_code.clone()))
+    .bind(col(o, |s| s.row.town_code.clone()))
+    .bind(col(o, |s| s.row.area_code.clone()))
+    .bind(col(o, |s| s.row.amount))
+    .bind(col(o, |s| s.row.term_months))
+    .bind(col(o, |s| s.row.purpose))
+    .bind(col(o, |s| s.row.project_description.clone()))
+    .bind(col(o, |s| s.row.status.clone()))
+    .bind(col(o, |s| s.row.returned_from.clone()))
+    .bind(col(o, |s| s.row.step_seq))
+    .bind(col(o, |s| s.row.step_started_on))
+    .bind(col(o, |s| s.row.step_due_on))
+    .bind(col(o, |s| s.row.submitted_by.clone()))
+    .bind(col(o, |s| s.row.policy_version.clone()))
+    .bind(col(o, |s| s.row.submitted_at))
+    .bind(col(o, |_| Uuid::now_v7()))
+    .bind(col(o, |s| s.moved.to.as_str().to_owned()))
+    .bind(col(o, |s| s.moved.action))
+    .bind(col(o, |s| s.actor_role.to_owned()))
+    .bind(col(o, |s| s.event.id))
+    .bind(col(o, |s| s.event.subject.clone()))
+    .bind(col(o, |s| s.event.ce_type.clone()))
+    .bind(col(o, |s| s.event.ce_subject.clone()))
+    .bind(col(o, |s| s.event.payload.clone()))
+    .bind(col(o, |s| s.event.traceparent.clone()))
+    .bind(method)
+    .fetch_all(pool)
+    .await
 }
 
 /// Saves a changed row if nobody else changed it since it was read (optimistic concurrency);

@@ -173,17 +173,29 @@ struct FactsRow {
     key_taken: bool,
 }
 
-/// The facts, and whether a request key is already taken, in one round trip.
+/// For each asked subject, in the order asked: the facts, and whether a request key is
+/// already taken. One round trip however many are asked.
 const FACTS_SQL: &str = r#"select r.grade, r.veto, r.credit_line, r.effective_from, r.expires_on,
-     (select credit_village from rm_credit_villages where village_code = $2) as credit_village,
-     exists (select 1 from rm_blacklist where subject_id = $1 and active) as blacklisted,
-     array(select area_code from rm_suspended_areas where area_code = any($3) and suspended
-           order by area_code) as suspended,
-     (select qualified from rm_qualified_enterprises where uscc = $1) as qualified,
-     exists (select 1 from idempotency_keys where caller = $4 and method = $5 and request_id = $6)
-       as key_taken
-   from (select 1) one
-   left join rm_credit_ratings r on r.subject_id = $1"#;
+     (select credit_village from rm_credit_villages where village_code = t.village) as credit_village,
+     exists (select 1 from rm_blacklist b where b.subject_id = t.subject and b.active) as blacklisted,
+     array(select s.area_code from rm_suspended_areas s
+           where s.area_code in (t.village, t.town) and s.suspended order by s.area_code) as suspended,
+     (select qualified from rm_qualified_enterprises where uscc = t.subject) as qualified,
+     exists (select 1 from idempotency_keys k
+             where k.caller = t.caller and k.method = $6 and k.request_id = t.request_id) as key_taken
+   from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+          with ordinality as t(subject, village, town, caller, request_id, ord)
+   left join rm_credit_ratings r on r.subject_id = t.subject
+   order by t.ord"#;
+
+/// Who admission is asked about: the applicant, their village and town, and the request
+/// whose key may already be taken (empty caller and id when there is none).
+pub struct FactsQuery<'a> {
+    pub subject_id: &'a str,
+    pub village: Option<&'a str>,
+    pub town: Option<&'a str>,
+    pub key: Option<&'a RequestKey>,
+}
 
 /// Everything admission needs about one applicant, in one round trip.
 pub async fn admission_facts<'c>(
@@ -192,46 +204,48 @@ pub async fn admission_facts<'c>(
     village: Option<&str>,
     town: Option<&str>,
 ) -> anyhow::Result<AdmissionFacts> {
-    // No request id to look up: the key columns match no row.
-    let row: FactsRow = sqlx::query_as(FACTS_SQL)
-        .bind(subject_id)
-        .bind(village)
-        .bind(areas(village, town))
-        .bind("")
-        .bind("")
-        .bind("")
-        .fetch_one(conn)
-        .await?;
-    facts(row)
+    let query = FactsQuery {
+        subject_id,
+        village,
+        town,
+        key: None,
+    };
+    let mut all = admission_facts_batch(conn, "", std::slice::from_ref(&query)).await?;
+    all.pop()
+        .map(|(facts, _)| facts)
+        .ok_or_else(|| anyhow::anyhow!("no admission facts row"))
 }
 
-/// The admission facts plus whether `key` was already used (the submission hot path).
-pub async fn admission_facts_for_request<'c>(
+/// The admission facts of many applicants plus, for each, whether its request key (of
+/// `method`) was already used: the submission hot path, one round trip for a whole batch.
+pub async fn admission_facts_batch<'c>(
     conn: impl sqlx::PgExecutor<'c>,
-    subject_id: &str,
-    village: Option<&str>,
-    town: Option<&str>,
-    key: &RequestKey,
-) -> anyhow::Result<(AdmissionFacts, bool)> {
-    let row: FactsRow = sqlx::query_as(FACTS_SQL)
-        .bind(subject_id)
-        .bind(village)
-        .bind(areas(village, town))
-        .bind(&key.caller)
-        .bind(key.method)
-        .bind(&key.request_id)
-        .fetch_one(conn)
+    method: &str,
+    queries: &[FactsQuery<'_>],
+) -> anyhow::Result<Vec<(AdmissionFacts, bool)>> {
+    let column = |f: &dyn Fn(&FactsQuery<'_>) -> Option<String>| -> Vec<Option<String>> {
+        queries.iter().map(f).collect()
+    };
+    let rows: Vec<FactsRow> = sqlx::query_as(FACTS_SQL)
+        .bind(column(&|q| Some(q.subject_id.to_owned())))
+        .bind(column(&|q| q.village.map(str::to_owned)))
+        .bind(column(&|q| q.town.map(str::to_owned)))
+        .bind(column(&|q| q.key.map(|k| k.caller.clone())))
+        .bind(column(&|q| q.key.map(|k| k.request_id.clone())))
+        .bind(method)
+        .fetch_all(conn)
         .await?;
-    let taken = row.key_taken;
-    Ok((facts(row)?, taken))
-}
-
-/// The applicant's areas whose lending may be suspended (R-RK-9).
-fn areas(village: Option<&str>, town: Option<&str>) -> Vec<String> {
-    [village, town]
-        .into_iter()
-        .flatten()
-        .map(str::to_owned)
+    anyhow::ensure!(
+        rows.len() == queries.len(),
+        "asked {} admission facts, got {}",
+        queries.len(),
+        rows.len()
+    );
+    rows.into_iter()
+        .map(|row| {
+            let taken = row.key_taken;
+            Ok((facts(row)?, taken))
+        })
         .collect()
 }
 

@@ -1,0 +1,357 @@
+//! Group commit of submissions: the `SubmitApplication` hot path.
+//!
+//! A submission is decided in two halves. What needs no I/O (the form, the filing) is decided
+//! by the request's own task; what needs the read model (admission, R-IN-3) and the write are
+//! done for whole batches by a few workers. A worker takes every submission waiting, reads the
+//! admission facts of all of them in one query, decides each, and writes all the admitted
+//! ones, with their idempotency keys, transitions and outbox events, in one statement. Each
+//! request is answered as if it had been alone: it gets its own application, its own refusal
+//! or, for a request id already used, the first response (R-IN-8).
+//!
+//! Under load this turns many small transactions into few larger ones: one commit, one
+//! executor start per table and one network round trip are shared by the batch. A lone
+//! request is not held back: a worker that is free takes it at once.
+
+use std::{collections::HashSet, sync::Arc};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use fupin_kernel::{PolicyHistory, policy::IntakePolicy};
+use fupin_platform::{
+    ServiceError, events::outbox::OutboxRow, events::relay::RelayHandle, idempotency::RequestKey,
+};
+use fupin_proto::intake::v1 as pb;
+use sqlx::PgPool;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::{
+    api::convert,
+    app::{Result, domain_err},
+    domain::{
+        Actor, admission,
+        application::{Application, Moved},
+        form::{Applicant, ApplicationForm},
+    },
+    store::{
+        applications::{self as apps, ApplicationRow, NewSubmission},
+        readmodel::{self, FactsQuery},
+    },
+};
+
+/// The idempotency method name of submissions.
+pub const METHOD: &str = "SubmitApplication";
+
+/// A submission with everything decided that needs no I/O.
+pub struct Draft {
+    pub key: RequestKey,
+    pub actor: Actor,
+    pub form: ApplicationForm,
+    pub app: Application,
+    pub moved: Moved,
+    /// The applicant's village and town, when the applicant has them.
+    pub village: Option<String>,
+    pub town: Option<String>,
+    pub now: DateTime<Utc>,
+    pub today: NaiveDate,
+}
+
+/// How a submission ended.
+pub enum Outcome {
+    /// Written; the response.
+    Done(Box<pb::Application>),
+    /// The request id was already used (by an earlier or a concurrent attempt): answer with
+    /// what the first attempt stored.
+    Replay,
+    /// Refused (admission) or failed; nothing was written.
+    Failed(ServiceError),
+}
+
+struct Pending {
+    draft: Draft,
+    reply: oneshot::Sender<Answer>,
+}
+
+enum Answer {
+    Outcome(Outcome),
+    /// Submit again in a later batch: the request id was also in this one.
+    Again(Draft),
+}
+
+impl Pending {
+    fn answer(self, outcome: Outcome) {
+        // The requester may have gone (a cancelled call); the write stands either way.
+        let _ = self.reply.send(Answer::Outcome(outcome));
+    }
+}
+
+/// Hands drafts to the batch workers. Cheap to clone.
+#[derive(Clone)]
+pub struct SubmitQueue {
+    tx: mpsc::Sender<Pending>,
+}
+
+/// What the workers need.
+pub struct Writer {
+    pub pool: PgPool,
+    pub prefix: String,
+    pub relay: RelayHandle,
+    pub policy: Arc<PolicyHistory<IntakePolicy>>,
+}
+
+/// Largest batch one statement writes.
+pub const MAX_BATCH: usize = 128;
+
+impl SubmitQueue {
+    /// Starts the dispatcher; at most `concurrency` batches are in flight at once (each holds
+    /// one database connection). The dispatcher ends when every queue handle is dropped.
+    pub fn spawn(writer: Writer, concurrency: usize) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        let task = tokio::spawn(dispatch(Arc::new(writer), rx, concurrency.max(1)));
+        (Self { tx }, task)
+    }
+
+    /// Decides and writes one submission with whichever others are waiting.
+    pub async fn submit(&self, mut draft: Draft) -> Outcome {
+        loop {
+            let (reply, answer) = oneshot::channel();
+            if self.tx.send(Pending { draft, reply }).await.is_err() {
+                return Outcome::Failed(ServiceError::Unavailable("shutting down".into()));
+            }
+            match answer.await {
+                Ok(Answer::Outcome(outcome)) => return outcome,
+                Ok(Answer::Again(d)) => draft = d,
+                Err(_) => {
+                    return Outcome::Failed(ServiceError::Internal(anyhow::anyhow!(
+                        "submission worker stopped"
+                    )));
+                }
+            }
+        }
+    }
+}
+
+async fn dispatch(writer: Arc<Writer>, mut rx: mpsc::Receiver<Pending>, concurrency: usize) {
+    let slots = Arc::new(Semaphore::new(concurrency));
+    let mut inflight = tokio::task::JoinSet::new();
+    loop {
+        // A slot first, then the batch: while every slot is busy, submissions queue up and the
+        // next batch takes them all.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let Some(first) = rx.recv().await else {
+            break;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let writer = writer.clone();
+        inflight.spawn(async move {
+            run_batch(&writer, batch).await;
+            drop(slot);
+        });
+        while inflight.try_join_next().is_some() {}
+    }
+    while inflight.join_next().await.is_some() {}
+}
+
+/// A submission admitted and ready to write.
+struct Ready {
+    pending: Pending,
+    row: ApplicationRow,
+    event: OutboxRow,
+    response: pb::Application,
+    bytes: Vec<u8>,
+}
+
+async fn run_batch(w: &Writer, batch: Vec<Pending>) {
+    // A request id twice in one batch: the later ones wait for the first. If it stored its key,
+    // they replay it; if not (refused, failed), they go again, decided as a retry would be.
+    let mut seen = HashSet::new();
+    let (batch, again): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .partition(|p| seen.insert(key_of(&p.draft)));
+    let mut stored = HashSet::new();
+    let facts = {
+        let queries: Vec<FactsQuery<'_>> = batch.iter().map(|p| facts_query(&p.draft)).collect();
+        readmodel::admission_facts_batch(&w.pool, METHOD, &queries).await
+    };
+    let facts = match facts {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e, "reading admission facts failed");
+            for p in batch.into_iter().chain(again) {
+                p.answer(Outcome::Failed(shared_failure(&e)));
+            }
+            return;
+        }
+    };
+    let mut ready = Vec::with_capacity(batch.len());
+    for (pending, (facts, key_taken)) in batch.into_iter().zip(facts) {
+        if key_taken {
+            stored.insert(key_of(&pending.draft));
+            pending.answer(Outcome::Replay);
+            continue;
+        }
+        match prepare(w, &pending.draft, &facts) {
+            Ok((row, event, response)) => {
+                let bytes = prost::Message::encode_to_vec(&response);
+                ready.push(Ready {
+                    pending,
+                    row,
+                    event,
+                    response,
+                    bytes,
+                });
+            }
+            Err(e) => pending.answer(Outcome::Failed(e)),
+        }
+    }
+    if !ready.is_empty() {
+        write(w, ready, &mut stored).await;
+    }
+    for p in again {
+        if stored.contains(&key_of(&p.draft)) {
+            p.answer(Outcome::Replay);
+        } else {
+            let _ = p.reply.send(Answer::Again(p.draft));
+        }
+    }
+}
+
+fn key_of(d: &Draft) -> (String, String) {
+    (d.key.caller.clone(), d.key.request_id.clone())
+}
+
+/// Writes the batch in one statement. Should it fail, each submission is written on its own,
+/// so that one bad submission cannot fail the others. Adds the keys now stored to `stored`.
+async fn write(w: &Writer, ready: Vec<Ready>, stored: &mut HashSet<(String, String)>) {
+    let written = insert(w, &ready).await;
+    let written = match written {
+        Ok(ids) => ids,
+        Err(e) if ready.len() == 1 => {
+            if let Some(r) = ready.into_iter().next() {
+                r.pending.answer(Outcome::Failed(e));
+            }
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, size = ready.len(), "batch write failed; writing one by one");
+            for r in ready {
+                Box::pin(write(w, vec![r], stored)).await;
+            }
+            return;
+        }
+    };
+    w.relay.wake();
+    for r in ready {
+        // Written, or a concurrent attempt with the same id committed first: stored either way.
+        stored.insert(key_of(&r.pending.draft));
+        let outcome = if written.contains(&r.row.id) {
+            Outcome::Done(Box::new(r.response))
+        } else {
+            Outcome::Replay
+        };
+        r.pending.answer(outcome);
+    }
+}
+
+async fn insert(w: &Writer, ready: &[Ready]) -> Result<Vec<Uuid>> {
+    let subs: Vec<NewSubmission<'_>> = ready
+        .iter()
+        .map(|r| NewSubmission {
+            key: &r.pending.draft.key,
+            response: &r.bytes,
+            row: &r.row,
+            moved: &r.pending.draft.moved,
+            actor_role: r.pending.draft.actor.role.as_str(),
+            event: &r.event,
+        })
+        .collect();
+    Ok(apps::insert_submissions(&w.pool, METHOD, &subs).await?)
+}
+
+fn facts_query(d: &Draft) -> FactsQuery<'_> {
+    FactsQuery {
+        subject_id: d.form.applicant.id(),
+        village: d.village.as_deref(),
+        town: d.town.as_deref(),
+        key: Some(&d.key),
+    }
+}
+
+/// One failure shared by every submission of a batch (each needs its own error value).
+fn shared_failure(e: &anyhow::Error) -> ServiceError {
+    ServiceError::Internal(anyhow::anyhow!("{e:#}"))
+}
+
+/// Admission against the facts, then the row, event and response of an admitted submission.
+fn prepare(
+    w: &Writer,
+    d: &Draft,
+    facts: &admission::AdmissionFacts,
+) -> Result<(ApplicationRow, OutboxRow, pb::Application)> {
+    let policy = w
+        .policy
+        .in_force(d.today)
+        .map_err(|e| ServiceError::Internal(e.into()))?;
+    admission::check(&d.form, facts, &policy.value, d.today)
+        .map_err(|e| domain_err(e, "application", ""))?;
+    let area = d.form.applicant.area();
+    let (phone, poor_no, self_use) = match &d.form.applicant {
+        Applicant::Household(h) => (h.phone.clone(), h.poor_household_number.clone(), h.self_use),
+        Applicant::Enterprise(_) => (String::new(), String::new(), false),
+    };
+    let mut row = ApplicationRow {
+        id: Uuid::now_v7(),
+        kind: d.app.kind.as_str().to_owned(),
+        applicant_id: d.form.applicant.id().to_owned(),
+        applicant_name: d.form.applicant.name().to_owned(),
+        phone,
+        poor_household_number: poor_no,
+        self_use,
+        village_code: d.village.clone(),
+        town_code: d.town.clone(),
+        area_code: area.as_str().to_owned(),
+        amount: d.form.amount.amount(),
+        term_months: d.form.term_months as i32,
+        purpose: d.form.purpose.code(),
+        project_description: d.form.description.clone(),
+        status: String::new(),
+        returned_from: None,
+        step_seq: 0,
+        step_started_on: None,
+        step_due_on: None,
+        overdue_alerted_seq: None,
+        notice_ends_on: None,
+        bank_id: None,
+        recommended_on: None,
+        decision: None,
+        disbursement: None,
+        submitted_by: d.actor.subject.clone(),
+        policy_version: policy.version.id.clone(),
+        submitted_at: d.now,
+        updated_at: d.now,
+        version: 1,
+    };
+    row.absorb(&d.app, d.now);
+    let ev = pb::ApplicationSubmitted {
+        application_id: row.id.to_string(),
+        kind: convert::kind_to_pb(d.app.kind) as i32,
+        village_code: row.village_code.clone().unwrap_or_default(),
+        town_code: row.town_code.clone().unwrap_or_default(),
+        area_code: row.area_code.clone(),
+        amount: d.form.amount.to_string(),
+        term_months: d.form.term_months,
+        purpose: d.form.purpose.code(),
+        submitted_at: convert::rfc3339(d.now),
+        policy_version: row.policy_version.clone(),
+    };
+    let event = OutboxRow::new(&w.prefix, &ev, Some(&row.id.to_string()), d.now);
+    let response = convert::application(&row, &d.actor, d.today);
+    Ok((row, event, response))
+}

@@ -1,0 +1,109 @@
+//! Submissions are decided and written in batches (group commit, `fupin_intake::submit`);
+//! each caller must still get exactly the answer it would have got alone.
+
+mod common;
+
+use common::*;
+use fupin_proto::intake::v1 as pb;
+use prost::Name;
+
+/// R-IN-3, R-IN-8: a burst of concurrent submissions, half from rated households (admitted)
+/// and half from unrated ones (refused, R-CR-3), lands in shared batches. Every admitted one
+/// gets its own application and event, every refused one its refusal, and nothing of a
+/// refused one is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn a_burst_of_mixed_submissions_answers_each_as_if_alone() {
+    bounded(120, async {
+        let t = spawn_intake().await;
+        let rated: Vec<String> = (300..316).map(resident_id).collect();
+        for r in &rated {
+            t.given_credit_household(r, VILLAGE_A).await;
+        }
+        let unrated: Vec<String> = (400..416).map(resident_id).collect();
+        let calls = rated
+            .iter()
+            .map(|r| (r.clone(), true))
+            .chain(unrated.iter().map(|r| (r.clone(), false)))
+            .map(|(resident, admitted)| {
+                let mut c = t.as_village_staff(VILLAGE_A);
+                tokio::spawn(async move {
+                    let r = c
+                        .submit_application(household_request(&resident, VILLAGE_A, "15000"))
+                        .await;
+                    (resident, admitted, r.map(|r| r.into_inner()))
+                })
+            });
+        let mut ids = std::collections::HashSet::new();
+        for call in futures::future::join_all(calls).await {
+            let (resident, admitted, answer) = call.expect("task");
+            if admitted {
+                let app = answer.unwrap_or_else(|s| panic!("{resident} is admitted: {s:?}"));
+                assert_eq!(app.applicant_id, masked(&resident), "its own applicant");
+                assert_eq!(app.status(), pb::Status::VillageReview);
+                assert!(ids.insert(app.id.clone()), "a distinct application");
+            } else {
+                let s = answer.expect_err("an unrated household is refused");
+                assert_refused(&s, &["R-CR-3"]);
+            }
+        }
+        assert_eq!(ids.len(), rated.len());
+        assert_eq!(
+            count(&t.pool, "select count(*) from applications").await,
+            rated.len() as i64
+        );
+        assert_eq!(
+            count(&t.pool, "select count(*) from transitions").await,
+            rated.len() as i64
+        );
+        assert_eq!(
+            count(&t.pool, "select count(*) from idempotency_keys").await,
+            rated.len() as i64,
+            "a refusal stores no key"
+        );
+        t.outbox_drained().await;
+        let events = t
+            .intake_events(&pb::ApplicationSubmitted::full_name())
+            .await;
+        let event_ids: std::collections::HashSet<String> = events
+            .iter()
+            .map(|e| e.decode::<pb::ApplicationSubmitted>().application_id)
+            .collect();
+        assert_eq!(event_ids, ids, "one event per admitted application");
+        t.shutdown().await;
+    })
+    .await;
+}
+
+/// R-IN-8: concurrent retries of a submission that is refused are each decided and refused;
+/// none of them is mistaken for a replay of a stored answer, and nothing is stored. Once the
+/// household is rated, the same request id is decided afresh and admitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn concurrent_retries_of_a_refused_submission_are_all_refused() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let resident = resident_id(501);
+        let req = household_request(&resident, VILLAGE_A, "15000");
+        let calls = (0..12).map(|_| {
+            let mut c = t.as_village_staff(VILLAGE_A);
+            let req = req.clone();
+            tokio::spawn(async move { c.submit_application(req).await })
+        });
+        for call in futures::future::join_all(calls).await {
+            let s = err(call.expect("task"));
+            assert_refused(&s, &["R-CR-3"]);
+        }
+        assert_eq!(count(&t.pool, "select count(*) from applications").await, 0);
+        assert_eq!(
+            count(&t.pool, "select count(*) from idempotency_keys").await,
+            0
+        );
+
+        t.given_credit_household(&resident, VILLAGE_A).await;
+        let app = submit(&mut t.as_village_staff(VILLAGE_A), req.clone()).await;
+        let again = submit(&mut t.as_village_staff(VILLAGE_A), req).await;
+        assert_eq!(app, again, "a retry after success replays the first answer");
+        assert_eq!(count(&t.pool, "select count(*) from applications").await, 1);
+        t.shutdown().await;
+    })
+    .await;
+}
