@@ -74,7 +74,7 @@ struct Pending {
 enum Answer {
     Outcome(Outcome),
     /// Submit again in a later batch: the request id was also in this one.
-    Again(Draft),
+    Again(Box<Draft>),
 }
 
 impl Pending {
@@ -119,7 +119,7 @@ impl SubmitQueue {
             }
             match answer.await {
                 Ok(Answer::Outcome(outcome)) => return outcome,
-                Ok(Answer::Again(d)) => draft = d,
+                Ok(Answer::Again(d)) => draft = *d,
                 Err(_) => {
                     return Outcome::Failed(ServiceError::Internal(anyhow::anyhow!(
                         "submission worker stopped"
@@ -218,7 +218,7 @@ async fn run_batch(w: &Writer, batch: Vec<Pending>) {
         if stored.contains(&key_of(&p.draft)) {
             p.answer(Outcome::Replay);
         } else {
-            let _ = p.reply.send(Answer::Again(p.draft));
+            let _ = p.reply.send(Answer::Again(Box::new(p.draft)));
         }
     }
 }
