@@ -261,11 +261,10 @@ impl Intake {
     ) -> Result<pb::Application> {
         let key = RequestKey::new(caller, submit::METHOD, &req.request_id, &req)?;
         // The hot path: decide here what needs no I/O, then hand the draft to the group commit
-        // (`submit`), which reads the admission facts and whether this request id was already
-        // used with one query, and writes the key (with its response), the application, its
-        // transition and its event with one statement, for a whole batch of submissions.
-        // A retry of a request that succeeded gets the stored first response (R-IN-8) without
-        // being decided again; a refusal is only returned for an unused request id.
+        // (`submit`), which reads the admission facts with one query and writes the key (with
+        // its response), the application, its transition and its event with one statement, for
+        // a whole batch of submissions. A retry of a request that succeeded gets the stored
+        // first response (R-IN-8); a refusal is only returned for an unused request id.
         let actor = convert::actor(caller);
         let (now, today) = self.now();
         let decided = (|| {
@@ -322,14 +321,7 @@ impl Intake {
         &self,
         key: &RequestKey,
     ) -> Result<Option<R>> {
-        let taken: bool = sqlx::query_scalar(
-            "select exists (select 1 from idempotency_keys where caller = $1 and method = $2 and request_id = $3)",
-        )
-        .bind(&key.caller)
-        .bind(key.method)
-        .bind(&key.request_id)
-        .fetch_one(&self.pool)
-        .await?;
+        let taken = idempotency::taken(&self.pool, &[key]).await?[0];
         if taken {
             idempotency::replay(&self.pool, key).await.map(Some)
         } else {

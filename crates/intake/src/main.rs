@@ -38,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
     let submit_concurrency = std::env::var("SUBMIT_BATCH_CONCURRENCY")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
+        .unwrap_or(1);
     let (_trigger, shutdown) = shutdown::on_signals();
     run(
         Runtime {

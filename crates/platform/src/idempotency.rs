@@ -84,6 +84,25 @@ pub async fn claim<R: Message + Default>(
     Ok(Claim::Replay(replay(pool, key).await?))
 }
 
+/// Whether each of `keys` is already taken, in order (one round trip for any number).
+pub async fn taken(pool: &PgPool, keys: &[&RequestKey]) -> Result<Vec<bool>, ServiceError> {
+    let callers: Vec<&str> = keys.iter().map(|k| k.caller.as_str()).collect();
+    let methods: Vec<&str> = keys.iter().map(|k| k.method).collect();
+    let ids: Vec<&str> = keys.iter().map(|k| k.request_id.as_str()).collect();
+    Ok(sqlx::query_scalar(
+        r#"select exists (select 1 from idempotency_keys k
+                          where k.caller = q.caller and k.method = q.method
+                            and k.request_id = q.request_id)
+           from unnest($1::text[], $2::text[], $3::text[]) with ordinality as q(caller, method, request_id, ord)
+           order by q.ord"#,
+    )
+    .bind(callers)
+    .bind(methods)
+    .bind(ids)
+    .fetch_all(pool)
+    .await?)
+}
+
 /// The stored first response to `key` (after a write found the key taken). A reused id with a
 /// different request is refused.
 pub async fn replay<R: Message + Default>(

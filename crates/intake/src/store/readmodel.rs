@@ -4,7 +4,6 @@
 
 use chrono::NaiveDate;
 use fupin_kernel::{AreaCode, CreditGrade, Money};
-use fupin_platform::idempotency::RequestKey;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
@@ -170,31 +169,25 @@ struct FactsRow {
     blacklisted: bool,
     suspended: Vec<String>,
     qualified: Option<bool>,
-    key_taken: bool,
 }
 
-/// For each asked subject, in the order asked: the facts, and whether a request key is
-/// already taken. One round trip however many are asked.
+/// For each asked subject, in the order asked, the facts. One round trip however many are
+/// asked.
 const FACTS_SQL: &str = r#"select r.grade, r.veto, r.credit_line, r.effective_from, r.expires_on,
      (select credit_village from rm_credit_villages where village_code = t.village) as credit_village,
      exists (select 1 from rm_blacklist b where b.subject_id = t.subject and b.active) as blacklisted,
      array(select s.area_code from rm_suspended_areas s
            where s.area_code in (t.village, t.town) and s.suspended order by s.area_code) as suspended,
-     (select qualified from rm_qualified_enterprises where uscc = t.subject) as qualified,
-     exists (select 1 from idempotency_keys k
-             where k.caller = t.caller and k.method = $6 and k.request_id = t.request_id) as key_taken
-   from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-          with ordinality as t(subject, village, town, caller, request_id, ord)
+     (select qualified from rm_qualified_enterprises where uscc = t.subject) as qualified
+   from unnest($1::text[], $2::text[], $3::text[]) with ordinality as t(subject, village, town, ord)
    left join rm_credit_ratings r on r.subject_id = t.subject
    order by t.ord"#;
 
-/// Who admission is asked about: the applicant, their village and town, and the request
-/// whose key may already be taken (empty caller and id when there is none).
+/// Who admission is asked about: the applicant, their village and town.
 pub struct FactsQuery<'a> {
     pub subject_id: &'a str,
     pub village: Option<&'a str>,
     pub town: Option<&'a str>,
-    pub key: Option<&'a RequestKey>,
 }
 
 /// Everything admission needs about one applicant, in one round trip.
@@ -208,21 +201,19 @@ pub async fn admission_facts<'c>(
         subject_id,
         village,
         town,
-        key: None,
     };
-    let mut all = admission_facts_batch(conn, "", std::slice::from_ref(&query)).await?;
-    all.pop()
-        .map(|(facts, _)| facts)
+    admission_facts_batch(conn, std::slice::from_ref(&query))
+        .await?
+        .pop()
         .ok_or_else(|| anyhow::anyhow!("no admission facts row"))
 }
 
-/// The admission facts of many applicants plus, for each, whether its request key (of
-/// `method`) was already used: the submission hot path, one round trip for a whole batch.
+/// The admission facts of many applicants: the submission hot path, one round trip for a
+/// whole batch.
 pub async fn admission_facts_batch<'c>(
     conn: impl sqlx::PgExecutor<'c>,
-    method: &str,
     queries: &[FactsQuery<'_>],
-) -> anyhow::Result<Vec<(AdmissionFacts, bool)>> {
+) -> anyhow::Result<Vec<AdmissionFacts>> {
     let column = |f: &dyn Fn(&FactsQuery<'_>) -> Option<String>| -> Vec<Option<String>> {
         queries.iter().map(f).collect()
     };
@@ -230,9 +221,6 @@ pub async fn admission_facts_batch<'c>(
         .bind(column(&|q| Some(q.subject_id.to_owned())))
         .bind(column(&|q| q.village.map(str::to_owned)))
         .bind(column(&|q| q.town.map(str::to_owned)))
-        .bind(column(&|q| q.key.map(|k| k.caller.clone())))
-        .bind(column(&|q| q.key.map(|k| k.request_id.clone())))
-        .bind(method)
         .fetch_all(conn)
         .await?;
     anyhow::ensure!(
@@ -241,12 +229,7 @@ pub async fn admission_facts_batch<'c>(
         queries.len(),
         rows.len()
     );
-    rows.into_iter()
-        .map(|row| {
-            let taken = row.key_taken;
-            Ok((facts(row)?, taken))
-        })
-        .collect()
+    rows.into_iter().map(facts).collect()
 }
 
 fn facts(row: FactsRow) -> anyhow::Result<AdmissionFacts> {
