@@ -2,12 +2,13 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use fupin_kernel::{AreaCode, Money};
-use fupin_platform::{events::outbox::OutboxRow, idempotency::RequestKey};
+use fupin_platform::{PiiCipher, events::outbox::OutboxRow, idempotency::RequestKey};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::pii;
 use crate::domain::{
     ApplicantKind, Status, Step,
     application::{Application, Moved},
@@ -40,14 +41,60 @@ pub struct DisbursementRecord {
     pub schedule: Vec<InstalmentRecord>,
 }
 
-/// One row of `applications`.
+/// The applicant's personal data in the clear (R-CR-11): only in memory, while a request needs
+/// it. Rows hold it sealed ([`ApplicantPii::seal`], [`ApplicationRow::applicant`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApplicantPii {
+    /// Resident ID or USCC.
+    pub id: String,
+    pub name: String,
+    /// Empty for organisations.
+    pub phone: String,
+}
+
+impl std::fmt::Debug for ApplicantPii {
+    /// Never the values: a stray `{:?}` in a log line must not leak them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApplicantPii(<redacted>)")
+    }
+}
+
+/// The sealed columns of one application's applicant.
+pub struct SealedApplicant {
+    pub id_enc: Vec<u8>,
+    pub id_idx: Vec<u8>,
+    pub name_enc: Vec<u8>,
+    pub phone_enc: Vec<u8>,
+}
+
+impl ApplicantPii {
+    /// Seals for the application `row` (values are bound to their column and row).
+    pub fn seal(&self, cipher: &PiiCipher, row: Uuid) -> SealedApplicant {
+        SealedApplicant {
+            id_enc: pii::seal(cipher, APPLICANT_ID, row, &self.id),
+            id_idx: pii::subject_index(cipher, &self.id),
+            name_enc: pii::seal(cipher, APPLICANT_NAME, row, &self.name),
+            phone_enc: pii::seal(cipher, PHONE, row, &self.phone),
+        }
+    }
+}
+
+const APPLICANT_ID: &str = "applications.applicant_id";
+const APPLICANT_NAME: &str = "applications.applicant_name";
+const PHONE: &str = "applications.phone";
+
+/// One row of `applications`. Personal data is sealed (R-CR-11): read it with
+/// [`ApplicationRow::applicant`].
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ApplicationRow {
     pub id: Uuid,
     pub kind: String,
-    pub applicant_id: String,
-    pub applicant_name: String,
-    pub phone: String,
+    /// Resident ID or USCC, sealed.
+    pub applicant_id_enc: Vec<u8>,
+    /// Blind index of the resident ID or USCC: the applicant's key in the read model.
+    pub applicant_id_idx: Vec<u8>,
+    pub applicant_name_enc: Vec<u8>,
+    pub phone_enc: Vec<u8>,
     pub poor_household_number: String,
     pub self_use: bool,
     pub village_code: Option<String>,
@@ -76,6 +123,16 @@ pub struct ApplicationRow {
 }
 
 impl ApplicationRow {
+    /// The applicant's personal data, opened. A value that does not open (wrong key, moved or
+    /// tampered with) is an internal error, never an empty value.
+    pub fn applicant(&self, cipher: &PiiCipher) -> anyhow::Result<ApplicantPii> {
+        Ok(ApplicantPii {
+            id: pii::open(cipher, APPLICANT_ID, self.id, &self.applicant_id_enc)?,
+            name: pii::open(cipher, APPLICANT_NAME, self.id, &self.applicant_name_enc)?,
+            phone: pii::open(cipher, PHONE, self.id, &self.phone_enc)?,
+        })
+    }
+
     /// The aggregate the domain decides on. The database only holds what the domain wrote, so
     /// a value that fails to parse is corruption, reported as an internal error.
     pub fn aggregate(&self) -> anyhow::Result<Application> {
@@ -120,7 +177,8 @@ impl ApplicationRow {
 
 macro_rules! app_columns {
     () => {
-        "id, kind, applicant_id, applicant_name, phone, poor_household_number, self_use, \
+        "id, kind, applicant_id_enc, applicant_id_idx, applicant_name_enc, phone_enc, \
+    poor_household_number, self_use, \
     village_code, town_code, area_code, amount, term_months, purpose, project_description, status, \
     returned_from, step_seq, step_started_on, step_due_on, overdue_alerted_seq, notice_ends_on, bank_id, \
     recommended_on, decision, disbursement, submitted_by, policy_version, submitted_at, updated_at, version"
@@ -146,13 +204,13 @@ pub async fn insert_submission(
              insert into idempotency_keys (caller, method, request_id, request_hash, response)
              values ($31, $32, $33, $34, $35) on conflict do nothing returning 1
            ), app as (
-             insert into applications (id, kind, applicant_id, applicant_name, phone, poor_household_number,
-               self_use, village_code, town_code, area_code, amount, term_months, purpose, project_description,
-               status, returned_from, step_seq, step_started_on, step_due_on, overdue_alerted_seq, notice_ends_on,
-               bank_id, recommended_on, decision, disbursement, submitted_by, policy_version, submitted_at,
-               updated_at, version)
+             insert into applications (id, kind, applicant_id_enc, applicant_name_enc, phone_enc,
+               poor_household_number, self_use, village_code, town_code, area_code, amount, term_months, purpose,
+               project_description, status, returned_from, step_seq, step_started_on, step_due_on,
+               overdue_alerted_seq, notice_ends_on, bank_id, recommended_on, decision, disbursement, submitted_by,
+               policy_version, submitted_at, updated_at, version, applicant_id_idx)
              select $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,
-                    $26,$27,$28,$29,$30
+                    $26,$27,$28,$29,$30,$46
              where exists (select 1 from key)
              returning id
            ), tr as (
@@ -166,9 +224,9 @@ pub async fn insert_submission(
     )
     .bind(r.id)
     .bind(&r.kind)
-    .bind(&r.applicant_id)
-    .bind(&r.applicant_name)
-    .bind(&r.phone)
+    .bind(&r.applicant_id_enc)
+    .bind(&r.applicant_name_enc)
+    .bind(&r.phone_enc)
     .bind(&r.poor_household_number)
     .bind(r.self_use)
     .bind(&r.village_code)
@@ -209,6 +267,7 @@ pub async fn insert_submission(
     .bind(&event.ce_subject)
     .bind(&event.payload)
     .bind(&event.traceparent)
+    .bind(&r.applicant_id_idx)
     .fetch_one(pool)
     .await?;
     Ok(inserted == 1)
@@ -402,12 +461,25 @@ pub async fn mark_overdue_alerted(conn: &mut PgConnection, id: Uuid, seq: i32) -
 pub struct ObjectionRow {
     pub id: Uuid,
     pub application_id: Uuid,
-    pub objector: String,
+    /// The objector's name, sealed (R-CR-11): see [`ObjectionRow::objector`].
+    pub objector_enc: Vec<u8>,
     pub content: String,
     pub state: String,
     pub resolution: String,
     pub filed_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
+}
+
+const OBJECTOR: &str = "objections.objector";
+
+impl ObjectionRow {
+    pub fn seal_objector(cipher: &PiiCipher, id: Uuid, objector: &str) -> Vec<u8> {
+        pii::seal(cipher, OBJECTOR, id, objector)
+    }
+
+    pub fn objector(&self, cipher: &PiiCipher) -> anyhow::Result<String> {
+        pii::open(cipher, OBJECTOR, self.id, &self.objector_enc)
+    }
 }
 
 pub async fn insert_objection(
@@ -416,12 +488,12 @@ pub async fn insert_objection(
     filed_by: &str,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        r#"insert into objections (id, application_id, objector, content, state, filed_by, filed_at)
+        r#"insert into objections (id, application_id, objector_enc, content, state, filed_by, filed_at)
            values ($1, $2, $3, $4, 'open', $5, $6)"#,
     )
     .bind(o.id)
     .bind(o.application_id)
-    .bind(&o.objector)
+    .bind(&o.objector_enc)
     .bind(&o.content)
     .bind(filed_by)
     .bind(o.filed_at)
@@ -435,7 +507,7 @@ pub async fn objection_for_update(
     id: Uuid,
 ) -> sqlx::Result<Option<ObjectionRow>> {
     sqlx::query_as(
-        r#"select id, application_id, objector, content, state, resolution, filed_at, resolved_at
+        r#"select id, application_id, objector_enc, content, state, resolution, filed_at, resolved_at
            from objections where id = $1 for update"#,
     )
     .bind(id)

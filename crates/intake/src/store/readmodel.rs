@@ -1,6 +1,7 @@
 //! Intake's read model of other services' facts (R-IN-3), fed by their events. Every upsert
 //! is guarded by the producer's per-subject sequence, so a late redelivery of an older fact
-//! never overwrites a newer one.
+//! never overwrites a newer one. Subjects (resident IDs, USCCs) are keyed by their blind
+//! index ([`super::pii::subject_index`]), never stored in the clear (R-CR-11).
 
 use chrono::NaiveDate;
 use fupin_kernel::{AreaCode, CreditGrade, Money};
@@ -13,7 +14,7 @@ use crate::domain::admission::{AdmissionFacts, RatingFact};
 #[allow(clippy::too_many_arguments)]
 pub async fn upsert_rating(
     conn: &mut PgConnection,
-    subject_id: &str,
+    subject_idx: &[u8],
     subject_kind: i32,
     village_code: &str,
     grade: &str,
@@ -25,17 +26,17 @@ pub async fn upsert_rating(
     sequence: i64,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        r#"insert into rm_credit_ratings (subject_id, subject_kind, village_code, grade, veto, credit_line,
+        r#"insert into rm_credit_ratings (subject_idx, subject_kind, village_code, grade, veto, credit_line,
              effective_from, expires_on, policy_version, sequence)
            values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-           on conflict (subject_id) do update set subject_kind = excluded.subject_kind,
+           on conflict (subject_idx) do update set subject_kind = excluded.subject_kind,
              village_code = excluded.village_code, grade = excluded.grade, veto = excluded.veto,
              credit_line = excluded.credit_line, effective_from = excluded.effective_from,
              expires_on = excluded.expires_on, policy_version = excluded.policy_version,
              sequence = excluded.sequence
            where rm_credit_ratings.sequence < excluded.sequence"#,
     )
-    .bind(subject_id)
+    .bind(subject_idx)
     .bind(subject_kind)
     .bind(village_code)
     .bind(grade)
@@ -76,17 +77,17 @@ pub async fn upsert_credit_village(
 pub async fn blacklist_added(
     conn: &mut PgConnection,
     entry: &str,
-    subject: &str,
+    subject_idx: &[u8],
     kind: i32,
     reason: &str,
 ) -> sqlx::Result<()> {
     // An entry removed before its addition arrived stays removed.
     sqlx::query(
-        r#"insert into rm_blacklist (entry_id, subject_id, subject_kind, reason, active)
+        r#"insert into rm_blacklist (entry_id, subject_idx, subject_kind, reason, active)
            values ($1, $2, $3, $4, true) on conflict (entry_id) do nothing"#,
     )
     .bind(entry)
-    .bind(subject)
+    .bind(subject_idx)
     .bind(kind)
     .bind(reason)
     .execute(conn)
@@ -97,16 +98,16 @@ pub async fn blacklist_added(
 pub async fn blacklist_removed(
     conn: &mut PgConnection,
     entry: &str,
-    subject: &str,
+    subject_idx: &[u8],
     kind: i32,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        r#"insert into rm_blacklist (entry_id, subject_id, subject_kind, reason, active)
+        r#"insert into rm_blacklist (entry_id, subject_idx, subject_kind, reason, active)
            values ($1, $2, $3, '', false)
            on conflict (entry_id) do update set active = false"#,
     )
     .bind(entry)
-    .bind(subject)
+    .bind(subject_idx)
     .bind(kind)
     .execute(conn)
     .await?;
@@ -176,30 +177,39 @@ struct FactsRow {
 /// The facts, and whether a request key is already taken, in one round trip.
 const FACTS_SQL: &str = r#"select r.grade, r.veto, r.credit_line, r.effective_from, r.expires_on,
      (select credit_village from rm_credit_villages where village_code = $2) as credit_village,
-     exists (select 1 from rm_blacklist where subject_id = $1 and active) as blacklisted,
+     exists (select 1 from rm_blacklist where subject_idx = $1 and active) as blacklisted,
      array(select area_code from rm_suspended_areas where area_code = any($3) and suspended
            order by area_code) as suspended,
-     (select qualified from rm_qualified_enterprises where uscc = $1) as qualified,
+     (select qualified from rm_qualified_enterprises where uscc = $7) as qualified,
      exists (select 1 from idempotency_keys where caller = $4 and method = $5 and request_id = $6)
        as key_taken
    from (select 1) one
-   left join rm_credit_ratings r on r.subject_id = $1"#;
+   left join rm_credit_ratings r on r.subject_idx = $1"#;
+
+/// Whom admission asks about: the applicant's blind index (ratings, blacklist) and, for an
+/// organisation, its USCC (industry's qualification; USCCs are public).
+#[derive(Clone, Copy, Debug)]
+pub struct Subject<'a> {
+    pub index: &'a [u8],
+    pub uscc: Option<&'a str>,
+}
 
 /// Everything admission needs about one applicant, in one round trip.
 pub async fn admission_facts<'c>(
     conn: impl sqlx::PgExecutor<'c>,
-    subject_id: &str,
+    subject: Subject<'_>,
     village: Option<&str>,
     town: Option<&str>,
 ) -> anyhow::Result<AdmissionFacts> {
     // No request id to look up: the key columns match no row.
     let row: FactsRow = sqlx::query_as(FACTS_SQL)
-        .bind(subject_id)
+        .bind(subject.index)
         .bind(village)
         .bind(areas(village, town))
         .bind("")
         .bind("")
         .bind("")
+        .bind(subject.uscc)
         .fetch_one(conn)
         .await?;
     facts(row)
@@ -208,18 +218,19 @@ pub async fn admission_facts<'c>(
 /// The admission facts plus whether `key` was already used (the submission hot path).
 pub async fn admission_facts_for_request<'c>(
     conn: impl sqlx::PgExecutor<'c>,
-    subject_id: &str,
+    subject: Subject<'_>,
     village: Option<&str>,
     town: Option<&str>,
     key: &RequestKey,
 ) -> anyhow::Result<(AdmissionFacts, bool)> {
     let row: FactsRow = sqlx::query_as(FACTS_SQL)
-        .bind(subject_id)
+        .bind(subject.index)
         .bind(village)
         .bind(areas(village, town))
         .bind(&key.caller)
         .bind(key.method)
         .bind(&key.request_id)
+        .bind(subject.uscc)
         .fetch_one(conn)
         .await?;
     let taken = row.key_taken;
