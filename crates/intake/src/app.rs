@@ -128,6 +128,18 @@ pub fn next_token<T>(rows: &mut Vec<T>, limit: i64, id: impl Fn(&T) -> Uuid) -> 
 }
 
 impl Intake {
+    /// The request's idempotency key; its stored response is sealed, since responses may show
+    /// personal data (R-CR-11).
+    fn request_key<M: prost::Message>(
+        &self,
+        caller: &Caller,
+        method: &'static str,
+        request_id: &str,
+        request: &M,
+    ) -> Result<RequestKey> {
+        Ok(RequestKey::new(caller, method, request_id, request)?.sealed_with(&self.pii))
+    }
+
     pub fn now(&self) -> (DateTime<Utc>, NaiveDate) {
         let now = self.clock.now();
         (now, fupin_kernel::time::china_date(now))
@@ -275,7 +287,7 @@ impl Intake {
         caller: &Caller,
         req: pb::SubmitApplicationRequest,
     ) -> Result<pb::Application> {
-        let key = RequestKey::new(caller, "SubmitApplication", &req.request_id, &req)?;
+        let key = self.request_key(caller, "SubmitApplication", &req.request_id, &req)?;
         // The hot path, two round trips: decide what needs no I/O, then one query reads the
         // admission facts and whether this request id was already used, then one statement
         // writes the key (with its response), the application, its transition and its event.
@@ -389,7 +401,7 @@ impl Intake {
         let event = OutboxRow::new(&self.prefix, &ev, Some(&row.id.to_string()), now);
         // The response only echoes what the caller just sent: not an access to log (R-CR-11).
         let (resp, _) = convert::application(&row, &applicant, &actor, today);
-        let response = prost::Message::encode_to_vec(&resp);
+        let response = key.stored_response(&resp);
         if !apps::insert_submission(
             &self.pool,
             &key,
@@ -677,7 +689,7 @@ impl Intake {
         caller: &Caller,
         req: pb::ReviewApplicationRequest,
     ) -> Result<pb::Application> {
-        let key = RequestKey::new(caller, "ReviewApplication", &req.request_id, &req)?;
+        let key = self.request_key(caller, "ReviewApplication", &req.request_id, &req)?;
         let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
             Claim::Replay(r) => return Ok(r),
             Claim::Fresh(tx) => tx,
@@ -715,7 +727,7 @@ impl Intake {
         caller: &Caller,
         req: pb::ResubmitApplicationRequest,
     ) -> Result<pb::Application> {
-        let key = RequestKey::new(caller, "ResubmitApplication", &req.request_id, &req)?;
+        let key = self.request_key(caller, "ResubmitApplication", &req.request_id, &req)?;
         let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
             Claim::Replay(r) => return Ok(r),
             Claim::Fresh(tx) => tx,
@@ -806,7 +818,7 @@ impl Intake {
         caller: &Caller,
         req: pb::FileObjectionRequest,
     ) -> Result<pb::Objection> {
-        let key = RequestKey::new(caller, "FileObjection", &req.request_id, &req)?;
+        let key = self.request_key(caller, "FileObjection", &req.request_id, &req)?;
         let mut tx = match idempotency::claim::<pb::Objection>(&self.pool, &key).await? {
             Claim::Replay(r) => return Ok(r),
             Claim::Fresh(tx) => tx,
@@ -853,7 +865,7 @@ impl Intake {
         caller: &Caller,
         req: pb::ResolveObjectionRequest,
     ) -> Result<pb::Objection> {
-        let key = RequestKey::new(caller, "ResolveObjection", &req.request_id, &req)?;
+        let key = self.request_key(caller, "ResolveObjection", &req.request_id, &req)?;
         let mut tx = match idempotency::claim::<pb::Objection>(&self.pool, &key).await? {
             Claim::Replay(r) => return Ok(r),
             Claim::Fresh(tx) => tx,
@@ -916,7 +928,7 @@ impl Intake {
         caller: &Caller,
         req: pb::RecommendToBankRequest,
     ) -> Result<pb::Application> {
-        let key = RequestKey::new(caller, "RecommendToBank", &req.request_id, &req)?;
+        let key = self.request_key(caller, "RecommendToBank", &req.request_id, &req)?;
         let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
             Claim::Replay(r) => return Ok(r),
             Claim::Fresh(tx) => tx,
@@ -959,7 +971,7 @@ impl Intake {
         caller: &Caller,
         req: pb::RecordBankDecisionRequest,
     ) -> Result<pb::Application> {
-        let key = RequestKey::new(caller, "RecordBankDecision", &req.request_id, &req)?;
+        let key = self.request_key(caller, "RecordBankDecision", &req.request_id, &req)?;
         let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
             Claim::Replay(r) => return Ok(r),
             Claim::Fresh(tx) => tx,
@@ -1030,7 +1042,7 @@ impl Intake {
         caller: &Caller,
         req: pb::RecordDisbursementRequest,
     ) -> Result<pb::Application> {
-        let key = RequestKey::new(caller, "RecordDisbursement", &req.request_id, &req)?;
+        let key = self.request_key(caller, "RecordDisbursement", &req.request_id, &req)?;
         let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
             Claim::Replay(r) => return Ok(r),
             Claim::Fresh(tx) => tx,
@@ -1152,7 +1164,7 @@ impl Intake {
         caller: &Caller,
         req: pb::LodgeComplaintRequest,
     ) -> Result<pb::Complaint> {
-        let key = RequestKey::new(caller, "LodgeComplaint", &req.request_id, &req)?;
+        let key = self.request_key(caller, "LodgeComplaint", &req.request_id, &req)?;
         let mut tx = match idempotency::claim::<pb::Complaint>(&self.pool, &key).await? {
             Claim::Replay(r) => return Ok(r),
             Claim::Fresh(tx) => tx,
@@ -1217,7 +1229,7 @@ impl Intake {
         caller: &Caller,
         req: pb::AssignComplaintRequest,
     ) -> Result<pb::Complaint> {
-        let key = RequestKey::new(caller, "AssignComplaint", &req.request_id, &req)?;
+        let key = self.request_key(caller, "AssignComplaint", &req.request_id, &req)?;
         let mut tx = match idempotency::claim::<pb::Complaint>(&self.pool, &key).await? {
             Claim::Replay(r) => return Ok(r),
             Claim::Fresh(tx) => tx,
@@ -1240,7 +1252,7 @@ impl Intake {
         caller: &Caller,
         req: pb::AnswerComplaintRequest,
     ) -> Result<pb::Complaint> {
-        let key = RequestKey::new(caller, "AnswerComplaint", &req.request_id, &req)?;
+        let key = self.request_key(caller, "AnswerComplaint", &req.request_id, &req)?;
         let mut tx = match idempotency::claim::<pb::Complaint>(&self.pool, &key).await? {
             Claim::Replay(r) => return Ok(r),
             Claim::Fresh(tx) => tx,

@@ -71,9 +71,10 @@ fn complaint_req(area: &str, app: &str) -> pb::LodgeComplaintRequest {
 
 /// R-CR-11 at rest, R-IN-3: after a household applies (its rating and a neighbour's blacklist
 /// entry in the read model, an objection and a complaint on file), no column of applications,
-/// rm_credit_ratings, rm_blacklist, complaints or objections holds a resident ID, name or phone,
-/// as text or as bytes; the sealed values open with the service's current key in their own
-/// column and row; admission still finds the rating and the blacklist entry by blind index.
+/// rm_credit_ratings, rm_blacklist, complaints, objections or the stored idempotent responses
+/// holds a resident ID, name or phone, as text or as bytes; the sealed values open with the
+/// service's current key in their own column and row; admission still finds the rating and the
+/// blacklist entry by blind index.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn personal_data_is_sealed_at_rest_and_found_by_blind_index() {
     bounded(90, async {
@@ -109,6 +110,8 @@ async fn personal_data_is_sealed_at_rest_and_found_by_blind_index() {
             "rm_blacklist",
             "complaints",
             "objections",
+            // Stored responses show what the caller saw (name and phone for village staff).
+            "idempotency_keys",
         ];
         for table in tables {
             assert!(rows(&t, table).await > 0, "{table} has rows to scan");
