@@ -1,12 +1,20 @@
 -- Intake: applications, their workflow history, objections, complaints, and the read model of
 -- other services' facts that admission needs (R-IN-3). No other service reads these tables.
+--
+-- R-CR-11: personal data is never stored in plain text. `*_enc` columns hold values sealed by
+-- the service (XChaCha20-Poly1305, format and key id in the value, bound to column and row id;
+-- see platform::pii); `*_idx` columns hold a keyed blind index (HMAC-SHA256) for lookups by
+-- equality. Resident IDs, names and phones are personal; an organisation's USCC and name are
+-- not, but share the applicant columns and are sealed with them.
 
 create table applications (
     id                   uuid primary key,
     kind                 text not null check (kind in ('household', 'enterprise', 'cooperative')),
-    applicant_id         text not null,          -- resident ID or USCC
-    applicant_name       text not null,
-    phone                text not null default '',
+    applicant_id_enc     bytea not null,         -- resident ID or USCC, sealed
+    applicant_id_idx     bytea not null check (octet_length(applicant_id_idx) = 32),
+                                                 -- its blind index (read-model key)
+    applicant_name_enc   bytea not null,         -- sealed
+    phone_enc            bytea not null,         -- sealed; seals '' for organisations
     poor_household_number text not null default '',
     self_use             boolean not null default false,
     village_code         text check (village_code ~ '^[0-9]{12}$'),
@@ -57,7 +65,7 @@ create index transitions_app on transitions (application_id, id);
 create table objections (
     id             uuid primary key,
     application_id uuid not null references applications (id),
-    objector       text not null,
+    objector_enc   bytea not null,             -- sealed name of the objector
     content        text not null,
     state          text not null check (state in ('open', 'upheld', 'dismissed')),
     resolution     text not null default '',
@@ -71,7 +79,7 @@ create index objections_open on objections (application_id) where state = 'open'
 -- R-IN-7: complaints.
 create table complaints (
     id             uuid primary key,
-    complainant    text not null,
+    complainant_enc bytea not null,            -- sealed name of the complainant
     content        text not null,
     area_code      text not null,
     application_id uuid,
@@ -88,8 +96,10 @@ create table complaints (
 create index complaints_due on complaints (due_on) where answer is null;
 
 -- Read model fed by events (ARCHITECTURE "each consuming service keeps its own read model").
+-- Events carry plain resident IDs; the consumer keeps only their blind index (`subject_idx`,
+-- same key and domain as applications.applicant_id_idx), which is all admission looks up by.
 create table rm_credit_ratings (
-    subject_id     text primary key,
+    subject_idx    bytea primary key check (octet_length(subject_idx) = 32),
     subject_kind   integer not null,
     village_code   text not null,
     grade          text not null,
@@ -110,12 +120,12 @@ create table rm_credit_villages (
 
 create table rm_blacklist (
     entry_id     text primary key,
-    subject_id   text not null,
+    subject_idx  bytea not null check (octet_length(subject_idx) = 32),
     subject_kind integer not null,
     reason       text not null,
     active       boolean not null
 );
-create index rm_blacklist_subject on rm_blacklist (subject_id) where active;
+create index rm_blacklist_subject on rm_blacklist (subject_idx) where active;
 
 create table rm_suspended_areas (
     area_code  text primary key,
@@ -124,6 +134,7 @@ create table rm_suspended_areas (
     sequence   bigint not null
 );
 
+-- USCCs are public registry data (not personal), so this table keeps them as they are.
 create table rm_qualified_enterprises (
     uscc      text primary key,
     qualified boolean not null,
@@ -131,12 +142,19 @@ create table rm_qualified_enterprises (
     sequence  bigint not null
 );
 
--- R-CR-11: every read that shows a resident ID or credit code unmasked is recorded.
+-- R-CR-11: every response that shows personal data unmasked is recorded, one row per
+-- application or complaint it showed, with the response fields that were unmasked.
 create table pii_access_log (
     id             bigserial primary key,
     at             timestamptz not null,
     caller         text not null,
     role           text not null,
-    application_id uuid not null,
-    rpc            text not null
+    application_id uuid,                       -- the applicant's or an objector's data
+    complaint_id   uuid,                       -- the complainant's name
+    rpc            text not null,
+    fields         text[] not null check (
+        cardinality(fields) > 0
+        and fields <@ array['applicant_id', 'applicant_name', 'applicant_phone', 'objector',
+                            'complainant']::text[]),
+    check (num_nonnulls(application_id, complaint_id) = 1)
 );

@@ -8,7 +8,7 @@ use fupin_kernel::{
     AreaRegistry, Money, PolicyHistory, Versioned, WorkingDayCalendar, policy::IntakePolicy,
 };
 use fupin_platform::{
-    Caller, ServiceError, SharedClock,
+    Caller, PiiCipher, ServiceError, SharedClock,
     error::RuleFailure,
     events::{outbox, relay::RelayHandle},
     idempotency::{self, Claim, RequestKey},
@@ -27,11 +27,11 @@ use crate::{
     },
     store::{
         applications::{
-            self as apps, ApplicationRow, BankDecision, DisbursementRecord, InstalmentRecord,
-            ListFilter,
+            self as apps, ApplicantPii, ApplicationRow, BankDecision, DisbursementRecord,
+            InstalmentRecord, ListFilter,
         },
         complaints::{self, ComplaintRow},
-        readmodel,
+        readmodel::{self, Subject},
     },
     submit::{self, SubmitQueue},
 };
@@ -48,6 +48,16 @@ pub struct Intake {
     pub policy: Arc<PolicyHistory<IntakePolicy>>,
     /// The group commit of submissions.
     pub submissions: SubmitQueue,
+    /// Opens and seals personal data at the row boundary (R-CR-11).
+    pub pii: PiiCipher,
+}
+
+/// Whose personal data a response showed (R-CR-11 access log).
+#[derive(Clone, Copy, Debug)]
+enum Shown {
+    /// The applicant's, or an objector's on the application.
+    Application(Uuid),
+    Complaint(Uuid),
 }
 
 pub type Result<T> = std::result::Result<T, ServiceError>;
@@ -117,6 +127,18 @@ pub fn next_token<T>(rows: &mut Vec<T>, limit: i64, id: impl Fn(&T) -> Uuid) -> 
 }
 
 impl Intake {
+    /// The request's idempotency key; its stored response is sealed, since responses may show
+    /// personal data (R-CR-11).
+    fn request_key<M: prost::Message>(
+        &self,
+        caller: &Caller,
+        method: &'static str,
+        request_id: &str,
+        request: &M,
+    ) -> Result<RequestKey> {
+        Ok(RequestKey::new(caller, method, request_id, request)?.sealed_with(&self.pii))
+    }
+
     pub fn now(&self) -> (DateTime<Utc>, NaiveDate) {
         let now = self.clock.now();
         (now, fupin_kernel::time::china_date(now))
@@ -227,9 +249,14 @@ impl Intake {
     ) -> Result<pb::Application> {
         self.persist_move(&mut tx, &mut row, app, moved, actor, now)
             .await?;
-        self.audit_unmasked(&mut *tx, actor, &[row.id], key.method)
-            .await?;
-        let resp = convert::application(&row, actor, today);
+        let (resp, unmasked) = convert::application(&row, &row.applicant(&self.pii)?, actor, today);
+        self.audit_unmasked(
+            &mut *tx,
+            actor,
+            key.method,
+            &[(Shown::Application(row.id), unmasked)],
+        )
+        .await?;
         self.finish(tx, key, &resp).await?;
         Ok(resp)
     }
@@ -259,7 +286,7 @@ impl Intake {
         caller: &Caller,
         req: pb::SubmitApplicationRequest,
     ) -> Result<pb::Application> {
-        let key = RequestKey::new(caller, submit::METHOD, &req.request_id, &req)?;
+        let key = self.request_key(caller, submit::METHOD, &req.request_id, &req)?;
         // The hot path: decide here what needs no I/O, then hand the draft to the group commit
         // (`submit`), which reads the admission facts with one query and writes the key (with
         // its response), the application, its transition and its event with one statement, for
@@ -297,6 +324,16 @@ impl Intake {
         let village =
             (area.level() == fupin_kernel::AreaLevel::Village).then(|| area.as_str().to_owned());
         let town = area.town().map(|t| t.as_str().to_owned());
+        let id = Uuid::now_v7();
+        let applicant = ApplicantPii {
+            id: form.applicant.id().to_owned(),
+            name: form.applicant.name().to_owned(),
+            phone: match &form.applicant {
+                Applicant::Household(h) => h.phone.clone(),
+                Applicant::Enterprise(_) => String::new(),
+            },
+        };
+        let sealed = applicant.seal(&self.pii, id);
         let draft = submit::Draft {
             key,
             actor,
@@ -305,6 +342,9 @@ impl Intake {
             moved,
             village,
             town,
+            id,
+            applicant,
+            sealed,
             now,
             today,
         };
@@ -333,9 +373,16 @@ impl Intake {
         let actor = convert::actor(caller);
         let row = self.visible_row(&actor, id).await?;
         let (_, today) = self.now();
-        self.audit_unmasked(&self.pool, &actor, &[row.id], "GetApplication")
-            .await?;
-        Ok(convert::application(&row, &actor, today))
+        let (resp, unmasked) =
+            convert::application(&row, &row.applicant(&self.pii)?, &actor, today);
+        self.audit_unmasked(
+            &self.pool,
+            &actor,
+            "GetApplication",
+            &[(Shown::Application(row.id), unmasked)],
+        )
+        .await?;
+        Ok(resp)
     }
 
     /// The application if the actor may see it; NotFound otherwise (no existence leak).
@@ -350,28 +397,44 @@ impl Intake {
         Ok(row)
     }
 
-    /// R-CR-11: every response that shows a resident ID unmasked is logged, in the caller's
-    /// transaction where there is one.
+    /// R-CR-11: every response that shows personal data unmasked is logged before it is
+    /// returned, one row per application or complaint with the fields shown, in one statement
+    /// and in the caller's transaction where there is one. Records shown masked are skipped.
     async fn audit_unmasked<'c>(
         &self,
         conn: impl sqlx::PgExecutor<'c>,
         actor: &Actor,
-        ids: &[Uuid],
         rpc: &str,
+        shown: &[(Shown, convert::Unmasked)],
     ) -> Result<()> {
-        if !convert::sees_identifiers(actor) || ids.is_empty() {
+        let mut applications = Vec::new();
+        let mut complaints = Vec::new();
+        let mut fields = Vec::new();
+        for (record, unmasked) in shown.iter().filter(|(_, u)| !u.is_empty()) {
+            let (a, c) = match *record {
+                Shown::Application(id) => (Some(id), None),
+                Shown::Complaint(id) => (None, Some(id)),
+            };
+            applications.push(a);
+            complaints.push(c);
+            fields.push(unmasked.join(","));
+        }
+        if fields.is_empty() {
             return Ok(());
         }
         let (now, _) = self.now();
         sqlx::query(
-            r#"insert into pii_access_log (at, caller, role, application_id, rpc)
-               select $1, $2, $3, unnest($4::uuid[]), $5"#,
+            r#"insert into pii_access_log (at, caller, role, rpc, application_id, complaint_id, fields)
+               select $1, $2, $3, $4, a, c, string_to_array(f, ',')
+               from unnest($5::uuid[], $6::uuid[], $7::text[]) as shown (a, c, f)"#,
         )
         .bind(now)
         .bind(&actor.subject)
         .bind(actor.role.as_str())
-        .bind(ids)
         .bind(rpc)
+        .bind(&applications)
+        .bind(&complaints)
+        .bind(&fields)
         .execute(conn)
         .await?;
         Ok(())
@@ -428,7 +491,37 @@ impl Intake {
         };
         let mut rows = apps::list(&self.pool, &filter).await?;
         let next = next_token(&mut rows, limit, |r| r.id);
-        Ok(application_page(&rows, &actor, today, next))
+        let (page, shown) = self.application_page(&rows, &actor, today, next)?;
+        self.audit_unmasked(&self.pool, &actor, "ListApplications", &shown)
+            .await?;
+        Ok(page)
+    }
+
+    /// A page of applications as `actor` may see them, and what it shows unmasked.
+    fn application_page(
+        &self,
+        rows: &[ApplicationRow],
+        actor: &Actor,
+        today: NaiveDate,
+        next: String,
+    ) -> Result<(
+        pb::ListApplicationsResponse,
+        Vec<(Shown, convert::Unmasked)>,
+    )> {
+        let mut applications = Vec::with_capacity(rows.len());
+        let mut shown = Vec::with_capacity(rows.len());
+        for r in rows {
+            let (a, unmasked) = convert::application(r, &r.applicant(&self.pii)?, actor, today);
+            applications.push(a);
+            shown.push((Shown::Application(r.id), unmasked));
+        }
+        let page = pb::ListApplicationsResponse {
+            applications,
+            page: Some(fupin_proto::common::v1::PageResponse {
+                next_page_token: next,
+            }),
+        };
+        Ok((page, shown))
     }
 
     pub async fn list_recommended(
@@ -491,14 +584,10 @@ impl Intake {
         let mut rows = apps::list(&self.pool, &filter).await?;
         let next = next_token(&mut rows, limit, |r| r.id);
         let (_, today) = self.now();
-        self.audit_unmasked(
-            &self.pool,
-            &actor,
-            &rows.iter().map(|r| r.id).collect::<Vec<_>>(),
-            "ListRecommendedApplications",
-        )
-        .await?;
-        Ok(application_page(&rows, &actor, today, next))
+        let (page, shown) = self.application_page(&rows, &actor, today, next)?;
+        self.audit_unmasked(&self.pool, &actor, "ListRecommendedApplications", &shown)
+            .await?;
+        Ok(page)
     }
 
     pub async fn transitions(
@@ -529,7 +618,7 @@ impl Intake {
         caller: &Caller,
         req: pb::ReviewApplicationRequest,
     ) -> Result<pb::Application> {
-        let key = RequestKey::new(caller, "ReviewApplication", &req.request_id, &req)?;
+        let key = self.request_key(caller, "ReviewApplication", &req.request_id, &req)?;
         let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
             Claim::Replay(r) => return Ok(r),
             Claim::Fresh(tx) => tx,
@@ -567,7 +656,7 @@ impl Intake {
         caller: &Caller,
         req: pb::ResubmitApplicationRequest,
     ) -> Result<pb::Application> {
-        let key = RequestKey::new(caller, "ResubmitApplication", &req.request_id, &req)?;
+        let key = self.request_key(caller, "ResubmitApplication", &req.request_id, &req)?;
         let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
             Claim::Replay(r) => return Ok(r),
             Claim::Fresh(tx) => tx,
@@ -593,12 +682,12 @@ impl Intake {
         if !req.project_description.trim().is_empty() {
             row.project_description = req.project_description.trim().to_owned();
         }
-        let form = self.form_of(&row, &app)?;
+        let form = self.form_of(&row, &row.applicant(&self.pii)?, &app)?;
         form::validate(&form, &self.areas, &policy.value).map_err(app_err(""))?;
         // Read inside the writing transaction: a busy pool must not stall a row lock.
         let facts = readmodel::admission_facts(
             &mut *tx,
-            &row.applicant_id,
+            subject(&form.applicant, &row.applicant_id_idx),
             row.village_code.as_deref(),
             row.town_code.as_deref(),
         )
@@ -613,24 +702,29 @@ impl Intake {
             .await
     }
 
-    /// Rebuilds the submitted form from the stored row (for re-checks).
-    fn form_of(&self, row: &ApplicationRow, app: &Application) -> Result<form::ApplicationForm> {
+    /// Rebuilds the submitted form from the stored row and its opened personal data (for
+    /// re-checks).
+    fn form_of(
+        &self,
+        row: &ApplicationRow,
+        who: &ApplicantPii,
+        app: &Application,
+    ) -> Result<form::ApplicationForm> {
         use fupin_kernel::{AreaCode, ResidentId, Uscc};
         let applicant = match app.kind {
             crate::domain::ApplicantKind::Household => {
                 Applicant::Household(form::HouseholdApplicant {
-                    resident_id: ResidentId::parse(&row.applicant_id)
-                        .map_err(anyhow::Error::from)?,
-                    name: row.applicant_name.clone(),
-                    phone: row.phone.clone(),
+                    resident_id: ResidentId::parse(&who.id).map_err(anyhow::Error::from)?,
+                    name: who.name.clone(),
+                    phone: who.phone.clone(),
                     village: AreaCode::parse(&row.area_code).map_err(anyhow::Error::from)?,
                     poor_household_number: row.poor_household_number.clone(),
                     self_use: row.self_use,
                 })
             }
             kind => Applicant::Enterprise(form::EnterpriseApplicant {
-                uscc: Uscc::parse(&row.applicant_id).map_err(anyhow::Error::from)?,
-                name: row.applicant_name.clone(),
+                uscc: Uscc::parse(&who.id).map_err(anyhow::Error::from)?,
+                name: who.name.clone(),
                 area: AreaCode::parse(&row.area_code).map_err(anyhow::Error::from)?,
                 kind,
                 legal_representative: String::new(),
@@ -653,7 +747,7 @@ impl Intake {
         caller: &Caller,
         req: pb::FileObjectionRequest,
     ) -> Result<pb::Objection> {
-        let key = RequestKey::new(caller, "FileObjection", &req.request_id, &req)?;
+        let key = self.request_key(caller, "FileObjection", &req.request_id, &req)?;
         let mut tx = match idempotency::claim::<pb::Objection>(&self.pool, &key).await? {
             Claim::Replay(r) => return Ok(r),
             Claim::Fresh(tx) => tx,
@@ -672,10 +766,12 @@ impl Intake {
         let moved = app
             .file_objection(&actor, today)
             .map_err(app_err(&req.application_id))?;
+        let objector = req.objector.trim();
+        let id = Uuid::now_v7();
         let o = apps::ObjectionRow {
-            id: Uuid::now_v7(),
+            id,
             application_id: row.id,
-            objector: req.objector.trim().to_owned(),
+            objector_enc: apps::ObjectionRow::seal_objector(&self.pii, id, objector),
             content: req.content.trim().to_owned(),
             state: "open".into(),
             resolution: String::new(),
@@ -687,7 +783,8 @@ impl Intake {
             self.persist_move(&mut tx, &mut row, &app, &moved, &actor, now)
                 .await?;
         }
-        let resp = objection_pb(&o);
+        // An echo of the caller's own input: not an access to log (R-CR-11).
+        let (resp, _) = objection_pb(&o, objector, &actor);
         self.finish(tx, &key, &resp).await?;
         Ok(resp)
     }
@@ -697,7 +794,7 @@ impl Intake {
         caller: &Caller,
         req: pb::ResolveObjectionRequest,
     ) -> Result<pb::Objection> {
-        let key = RequestKey::new(caller, "ResolveObjection", &req.request_id, &req)?;
+        let key = self.request_key(caller, "ResolveObjection", &req.request_id, &req)?;
         let mut tx = match idempotency::claim::<pb::Objection>(&self.pool, &key).await? {
             Claim::Replay(r) => return Ok(r),
             Claim::Fresh(tx) => tx,
@@ -741,7 +838,14 @@ impl Intake {
             self.persist_move(&mut tx, &mut row, &app, &moved, &actor, now)
                 .await?;
         }
-        let resp = objection_pb(&o);
+        let (resp, unmasked) = objection_pb(&o, &o.objector(&self.pii)?, &actor);
+        self.audit_unmasked(
+            &mut *tx,
+            &actor,
+            key.method,
+            &[(Shown::Application(o.application_id), unmasked)],
+        )
+        .await?;
         self.finish(tx, &key, &resp).await?;
         Ok(resp)
     }
@@ -753,7 +857,7 @@ impl Intake {
         caller: &Caller,
         req: pb::RecommendToBankRequest,
     ) -> Result<pb::Application> {
-        let key = RequestKey::new(caller, "RecommendToBank", &req.request_id, &req)?;
+        let key = self.request_key(caller, "RecommendToBank", &req.request_id, &req)?;
         let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
             Claim::Replay(r) => return Ok(r),
             Claim::Fresh(tx) => tx,
@@ -776,11 +880,11 @@ impl Intake {
             .recommend(&actor, bank, today, &policy.value, &self.calendar)
             .map_err(app_err(&req.application_id))?;
         // R-IN-3: admission is checked again at recommendation.
-        let form = self.form_of(&row, &app)?;
+        let form = self.form_of(&row, &row.applicant(&self.pii)?, &app)?;
         // Read inside the writing transaction: a busy pool must not stall a row lock.
         let facts = readmodel::admission_facts(
             &mut *tx,
-            &row.applicant_id,
+            subject(&form.applicant, &row.applicant_id_idx),
             row.village_code.as_deref(),
             row.town_code.as_deref(),
         )
@@ -796,7 +900,7 @@ impl Intake {
         caller: &Caller,
         req: pb::RecordBankDecisionRequest,
     ) -> Result<pb::Application> {
-        let key = RequestKey::new(caller, "RecordBankDecision", &req.request_id, &req)?;
+        let key = self.request_key(caller, "RecordBankDecision", &req.request_id, &req)?;
         let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
             Claim::Replay(r) => return Ok(r),
             Claim::Fresh(tx) => tx,
@@ -867,7 +971,7 @@ impl Intake {
         caller: &Caller,
         req: pb::RecordDisbursementRequest,
     ) -> Result<pb::Application> {
-        let key = RequestKey::new(caller, "RecordDisbursement", &req.request_id, &req)?;
+        let key = self.request_key(caller, "RecordDisbursement", &req.request_id, &req)?;
         let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
             Claim::Replay(r) => return Ok(r),
             Claim::Fresh(tx) => tx,
@@ -885,12 +989,15 @@ impl Intake {
         let moved = app.disburse(&actor).map_err(app_err(&req.application_id))?;
         let record = disbursement(&req, &decision, row.recommended_on, today)?;
         row.disbursement = Some(sqlx::types::Json(record.clone()));
+        // Disbursement and loan servicing need the borrower's identity: the event carries it
+        // in the clear to the platform's authorised subscribers (README "Personal data").
+        let borrower = row.applicant(&self.pii)?;
         let ev = pb::LoanDisbursed {
             loan_id: record.loan_id.to_string(),
             application_id: row.id.to_string(),
             kind: convert::kind_to_pb(app.kind) as i32,
-            borrower_id: row.applicant_id.clone(),
-            borrower_name: row.applicant_name.clone(),
+            borrower_id: borrower.id,
+            borrower_name: borrower.name,
             village_code: row.village_code.clone().unwrap_or_default(),
             town_code: row.town_code.clone().unwrap_or_default(),
             area_code: row.area_code.clone(),
@@ -986,7 +1093,7 @@ impl Intake {
         caller: &Caller,
         req: pb::LodgeComplaintRequest,
     ) -> Result<pb::Complaint> {
-        let key = RequestKey::new(caller, "LodgeComplaint", &req.request_id, &req)?;
+        let key = self.request_key(caller, "LodgeComplaint", &req.request_id, &req)?;
         let mut tx = match idempotency::claim::<pb::Complaint>(&self.pool, &key).await? {
             Claim::Replay(r) => return Ok(r),
             Claim::Fresh(tx) => tx,
@@ -1021,9 +1128,11 @@ impl Intake {
             &self.calendar,
         )
         .map_err(|e| domain_err(e, "complaint", ""))?;
+        let id = Uuid::now_v7();
+        let complainant = req.complainant.trim();
         let row = ComplaintRow {
-            id: Uuid::now_v7(),
-            complainant: req.complainant.trim().to_owned(),
+            id,
+            complainant_enc: ComplaintRow::seal_complainant(&self.pii, id, complainant),
             content: req.content.trim().to_owned(),
             area_code: area.as_str().to_owned(),
             application_id,
@@ -1038,7 +1147,8 @@ impl Intake {
             overdue_alerted: false,
         };
         complaints::insert(&mut tx, &row).await?;
-        let resp = complaint_pb(&row, today);
+        // An echo of the caller's own input: not an access to log (R-CR-11).
+        let (resp, _) = complaint_pb(&row, complainant, &actor, today);
         self.finish(tx, &key, &resp).await?;
         Ok(resp)
     }
@@ -1048,7 +1158,7 @@ impl Intake {
         caller: &Caller,
         req: pb::AssignComplaintRequest,
     ) -> Result<pb::Complaint> {
-        let key = RequestKey::new(caller, "AssignComplaint", &req.request_id, &req)?;
+        let key = self.request_key(caller, "AssignComplaint", &req.request_id, &req)?;
         let mut tx = match idempotency::claim::<pb::Complaint>(&self.pool, &key).await? {
             Claim::Replay(r) => return Ok(r),
             Claim::Fresh(tx) => tx,
@@ -1063,9 +1173,7 @@ impl Intake {
             .map_err(|e| domain_err(e, "complaint", &req.complaint_id))?;
         row.assigned_to = Some(to.as_str().to_owned());
         complaints::save(&mut tx, &row).await?;
-        let resp = complaint_pb(&row, today);
-        self.finish(tx, &key, &resp).await?;
-        Ok(resp)
+        self.commit_complaint(tx, &key, &row, &actor, today).await
     }
 
     pub async fn answer_complaint(
@@ -1073,7 +1181,7 @@ impl Intake {
         caller: &Caller,
         req: pb::AnswerComplaintRequest,
     ) -> Result<pb::Complaint> {
-        let key = RequestKey::new(caller, "AnswerComplaint", &req.request_id, &req)?;
+        let key = self.request_key(caller, "AnswerComplaint", &req.request_id, &req)?;
         let mut tx = match idempotency::claim::<pb::Complaint>(&self.pool, &key).await? {
             Claim::Replay(r) => return Ok(r),
             Claim::Fresh(tx) => tx,
@@ -1090,8 +1198,28 @@ impl Intake {
         row.answered_by = Some(actor.subject.clone());
         row.answered_at = Some(now);
         complaints::save(&mut tx, &row).await?;
-        let resp = complaint_pb(&row, today);
-        self.finish(tx, &key, &resp).await?;
+        self.commit_complaint(tx, &key, &row, &actor, today).await
+    }
+
+    /// The saved complaint as the response: audited when it shows the complainant unmasked
+    /// (R-CR-11), stored with the request id and committed (R-IN-8).
+    async fn commit_complaint(
+        &self,
+        mut tx: Transaction<'static, Postgres>,
+        key: &RequestKey,
+        row: &ComplaintRow,
+        actor: &Actor,
+        today: NaiveDate,
+    ) -> Result<pb::Complaint> {
+        let (resp, unmasked) = complaint_pb(row, &row.complainant(&self.pii)?, actor, today);
+        self.audit_unmasked(
+            &mut *tx,
+            actor,
+            key.method,
+            &[(Shown::Complaint(row.id), unmasked)],
+        )
+        .await?;
+        self.finish(tx, key, &resp).await?;
         Ok(resp)
     }
 
@@ -1131,8 +1259,17 @@ impl Intake {
         )
         .await?;
         let next = next_token(&mut rows, limit, |r| r.id);
+        let mut complaints = Vec::with_capacity(rows.len());
+        let mut shown = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let (c, unmasked) = complaint_pb(r, &r.complainant(&self.pii)?, &actor, today);
+            complaints.push(c);
+            shown.push((Shown::Complaint(r.id), unmasked));
+        }
+        self.audit_unmasked(&self.pool, &actor, "ListComplaints", &shown)
+            .await?;
         Ok(pb::ListComplaintsResponse {
-            complaints: rows.iter().map(|r| complaint_pb(r, today)).collect(),
+            complaints,
             page: Some(fupin_proto::common::v1::PageResponse {
                 next_page_token: next,
             }),
@@ -1140,40 +1277,48 @@ impl Intake {
     }
 }
 
-fn application_page(
-    rows: &[ApplicationRow],
-    actor: &Actor,
-    today: NaiveDate,
-    next: String,
-) -> pb::ListApplicationsResponse {
-    pb::ListApplicationsResponse {
-        applications: rows
-            .iter()
-            .map(|r| convert::application(r, actor, today))
-            .collect(),
-        page: Some(fupin_proto::common::v1::PageResponse {
-            next_page_token: next,
-        }),
+/// Whom admission asks about: the applicant's blind index and, for an organisation, its USCC.
+fn subject<'a>(applicant: &'a Applicant, index: &'a [u8]) -> Subject<'a> {
+    Subject {
+        index,
+        uscc: match applicant {
+            Applicant::Household(_) => None,
+            Applicant::Enterprise(e) => Some(e.uscc.as_str()),
+        },
     }
 }
 
-fn objection_pb(o: &apps::ObjectionRow) -> pb::Objection {
-    pb::Objection {
+/// The objection as `actor` may see it; `objector` is the opened name (R-CR-11).
+fn objection_pb(
+    o: &apps::ObjectionRow,
+    objector: &str,
+    actor: &Actor,
+) -> (pb::Objection, convert::Unmasked) {
+    let (objector, unmasked) = convert::person_name(actor, "objector", objector);
+    let pb = pb::Objection {
         id: o.id.to_string(),
         application_id: o.application_id.to_string(),
-        objector: o.objector.clone(),
+        objector,
         content: o.content.clone(),
         state: o.state.clone(),
         resolution: o.resolution.clone(),
         filed_at: convert::rfc3339(o.filed_at),
         resolved_at: o.resolved_at.map(convert::rfc3339).unwrap_or_default(),
-    }
+    };
+    (pb, unmasked)
 }
 
-fn complaint_pb(r: &ComplaintRow, today: NaiveDate) -> pb::Complaint {
-    pb::Complaint {
+/// The complaint as `actor` may see it; `complainant` is the opened name (R-CR-11).
+fn complaint_pb(
+    r: &ComplaintRow,
+    complainant: &str,
+    actor: &Actor,
+    today: NaiveDate,
+) -> (pb::Complaint, convert::Unmasked) {
+    let (complainant, unmasked) = convert::person_name(actor, "complainant", complainant);
+    let pb = pb::Complaint {
         id: r.id.to_string(),
-        complainant: r.complainant.clone(),
+        complainant,
         content: r.content.clone(),
         area_code: r.area_code.clone(),
         application_id: r.application_id.map(|u| u.to_string()).unwrap_or_default(),
@@ -1183,7 +1328,8 @@ fn complaint_pb(r: &ComplaintRow, today: NaiveDate) -> pb::Complaint {
         answered_at: r.answered_at.map(convert::rfc3339).unwrap_or_default(),
         due_on: r.due_on.to_string(),
         overdue: r.answer.is_none() && today > r.due_on,
-    }
+    };
+    (pb, unmasked)
 }
 
 /// R-IN-6: the disbursement must match the bank's approval and carry a consistent schedule.

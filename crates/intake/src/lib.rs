@@ -13,7 +13,7 @@ use std::{sync::Arc, time::Duration};
 
 use fupin_kernel::{AreaRegistry, PolicyHistory, WorkingDayCalendar, policy::IntakePolicy};
 use fupin_platform::{
-    SharedClock,
+    PiiCipher, SharedClock,
     auth::JwtVerifier,
     clock::AdjustableClock,
     events::{EventBus, consumer, relay},
@@ -53,6 +53,8 @@ pub struct Runtime {
     pub bus: EventBus,
     pub clock: Arc<AdjustableClock>,
     pub jwt_secret: String,
+    /// Seals personal data at rest and keys its blind index (R-CR-11).
+    pub pii: PiiCipher,
     pub test_clock: bool,
     pub reference: Reference,
     /// How often the deadline scan runs on its own (R-IN-4); None disables the timer.
@@ -73,7 +75,9 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
         rt.pool.clone(),
         rt.bus.clone(),
         consumer::ConsumerConfig::new(readmodel::CONSUMER, readmodel::event_types()),
-        Arc::new(readmodel::ReadModelHandler),
+        Arc::new(readmodel::ReadModelHandler {
+            pii: rt.pii.clone(),
+        }),
         shutdown.clone(),
     );
     let clock: SharedClock = rt.clock.clone();
@@ -96,6 +100,7 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
         calendar: Arc::new(rt.reference.calendar),
         policy,
         submissions,
+        pii: rt.pii,
     };
     let scan_task = rt.scan_interval.map(|every| {
         let intake = intake.clone();

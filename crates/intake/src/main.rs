@@ -46,6 +46,7 @@ async fn main() -> anyhow::Result<()> {
             bus,
             clock: AdjustableClock::new(),
             jwt_secret: config.jwt_secret.clone(),
+            pii: config.pii.clone(),
             test_clock: config.test_clock,
             reference,
             scan_interval: Some(Duration::from_secs(scan_secs)),

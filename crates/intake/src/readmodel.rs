@@ -3,14 +3,17 @@
 //! suspended areas (risk control), qualified enterprises (industry).
 
 use chrono::NaiveDate;
-use fupin_platform::events::consumer::{Delivered, EventHandler};
+use fupin_platform::{
+    PiiCipher,
+    events::consumer::{Delivered, EventHandler},
+};
 use fupin_proto::{industry::v1 as industry, rating::v1 as rating, risk::v1 as risk};
 use futures::future::BoxFuture;
 use prost::Name;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
-use crate::store::readmodel as rm;
+use crate::store::{pii::subject_index, readmodel as rm};
 
 pub const CONSUMER: &str = "intake-readmodel";
 
@@ -26,7 +29,11 @@ pub fn event_types() -> Vec<String> {
     ]
 }
 
-pub struct ReadModelHandler;
+/// Events name subjects by their plain resident ID or USCC; the read model keeps only the
+/// blind index, computed here with the service's key (R-CR-11).
+pub struct ReadModelHandler {
+    pub pii: PiiCipher,
+}
 
 fn date(field: &str, s: &str) -> anyhow::Result<Option<NaiveDate>> {
     if s.is_empty() {
@@ -57,7 +64,7 @@ impl EventHandler for ReadModelHandler {
                 };
                 rm::upsert_rating(
                     conn,
-                    &e.subject_id,
+                    &subject_index(&self.pii, &e.subject_id),
                     e.subject_kind,
                     &e.village_code,
                     &e.grade,
@@ -81,11 +88,12 @@ impl EventHandler for ReadModelHandler {
                 .await?;
             } else if ev.is::<rating::BlacklistEntryAdded>() {
                 let e: rating::BlacklistEntryAdded = ev.decode()?;
-                rm::blacklist_added(conn, &e.entry_id, &e.subject_id, e.subject_kind, &e.reason)
-                    .await?;
+                let subject = subject_index(&self.pii, &e.subject_id);
+                rm::blacklist_added(conn, &e.entry_id, &subject, e.subject_kind, &e.reason).await?;
             } else if ev.is::<rating::BlacklistEntryRemoved>() {
                 let e: rating::BlacklistEntryRemoved = ev.decode()?;
-                rm::blacklist_removed(conn, &e.entry_id, &e.subject_id, e.subject_kind).await?;
+                let subject = subject_index(&self.pii, &e.subject_id);
+                rm::blacklist_removed(conn, &e.entry_id, &subject, e.subject_kind).await?;
             } else if ev.is::<risk::NplThresholdExceeded>() {
                 let e: risk::NplThresholdExceeded = ev.decode()?;
                 rm::set_suspension(conn, &e.area_code, true, &e.npl_ratio, seq(e.sequence)?)

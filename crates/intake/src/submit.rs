@@ -36,8 +36,10 @@ use crate::{
         form::{Applicant, ApplicationForm},
     },
     store::{
-        applications::{self as apps, ApplicationRow, NewSubmission},
-        readmodel::{self, FactsQuery},
+        applications::{
+            self as apps, ApplicantPii, ApplicationRow, NewSubmission, SealedApplicant,
+        },
+        readmodel::{self, FactsQuery, Subject},
     },
 };
 
@@ -54,6 +56,11 @@ pub struct Draft {
     /// The applicant's village and town, when the applicant has them.
     pub village: Option<String>,
     pub town: Option<String>,
+    /// The new application's id, and the applicant's personal data in the clear (for the
+    /// response) and sealed for that row (R-CR-11), with the blind index admission looks up.
+    pub id: Uuid,
+    pub applicant: ApplicantPii,
+    pub sealed: SealedApplicant,
     pub now: DateTime<Utc>,
     pub today: NaiveDate,
 }
@@ -202,7 +209,8 @@ async fn run_batch(w: &Writer, batch: Vec<Pending>) {
     for (pending, facts) in batch.into_iter().zip(facts) {
         match prepare(w, &pending.draft, &facts) {
             Ok((row, event, response)) => {
-                let bytes = prost::Message::encode_to_vec(&response);
+                // Sealed when the key says so: a stored response holds personal data too.
+                let bytes = pending.draft.key.stored_response(&response);
                 ready.push(Ready {
                     pending,
                     row,
@@ -303,7 +311,13 @@ async fn insert(w: &Writer, ready: &[Ready]) -> Result<Vec<Uuid>> {
 
 fn facts_query(d: &Draft) -> FactsQuery<'_> {
     FactsQuery {
-        subject_id: d.form.applicant.id(),
+        subject: Subject {
+            index: &d.sealed.id_idx,
+            uscc: match &d.form.applicant {
+                Applicant::Household(_) => None,
+                Applicant::Enterprise(e) => Some(e.uscc.as_str()),
+            },
+        },
         village: d.village.as_deref(),
         town: d.town.as_deref(),
     }
@@ -327,16 +341,17 @@ fn prepare(
     admission::check(&d.form, facts, &policy.value, d.today)
         .map_err(|e| domain_err(e, "application", ""))?;
     let area = d.form.applicant.area();
-    let (phone, poor_no, self_use) = match &d.form.applicant {
-        Applicant::Household(h) => (h.phone.clone(), h.poor_household_number.clone(), h.self_use),
-        Applicant::Enterprise(_) => (String::new(), String::new(), false),
+    let (poor_no, self_use) = match &d.form.applicant {
+        Applicant::Household(h) => (h.poor_household_number.clone(), h.self_use),
+        Applicant::Enterprise(_) => (String::new(), false),
     };
     let mut row = ApplicationRow {
-        id: Uuid::now_v7(),
+        id: d.id,
         kind: d.app.kind.as_str().to_owned(),
-        applicant_id: d.form.applicant.id().to_owned(),
-        applicant_name: d.form.applicant.name().to_owned(),
-        phone,
+        applicant_id_enc: d.sealed.id_enc.clone(),
+        applicant_id_idx: d.sealed.id_idx.clone(),
+        applicant_name_enc: d.sealed.name_enc.clone(),
+        phone_enc: d.sealed.phone_enc.clone(),
         poor_household_number: poor_no,
         self_use,
         village_code: d.village.clone(),
@@ -377,6 +392,7 @@ fn prepare(
         policy_version: row.policy_version.clone(),
     };
     let event = OutboxRow::new(&w.prefix, &ev, Some(&row.id.to_string()), d.now);
-    let response = convert::application(&row, &d.actor, d.today);
+    // The response only echoes what the caller just sent: not an access to log (R-CR-11).
+    let (response, _) = convert::application(&row, &d.applicant, &d.actor, d.today);
     Ok((row, event, response))
 }

@@ -33,8 +33,8 @@ async fn refused(t: &TestIntake, resident: &str, village: &str, amount: &str, ru
 }
 
 async fn grade_of(t: &TestIntake, resident: &str) -> (String, i64) {
-    sqlx::query_as("select grade, sequence from rm_credit_ratings where subject_id = $1")
-        .bind(resident)
+    sqlx::query_as("select grade, sequence from rm_credit_ratings where subject_idx = $1")
+        .bind(t.subject_index(resident))
         .fetch_one(&t.pool)
         .await
         .expect("rating row")

@@ -5,6 +5,8 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::Context;
 
+use crate::pii::{DEV_PII_INDEX_KEY, DEV_PII_KEYS, PiiCipher};
+
 /// What every service reads. Service-specific settings live in the service.
 #[derive(Clone, Debug)]
 pub struct BaseConfig {
@@ -16,6 +18,9 @@ pub struct BaseConfig {
     pub subject_prefix: String,
     pub stream_name: String,
     pub jwt_secret: String,
+    /// Seals personal data at rest and keys its blind index (R-CR-11): `PII_KEYS` and
+    /// `PII_INDEX_KEY`, see [`crate::pii`].
+    pub pii: PiiCipher,
     /// Lets the admin RPC move this service's clock. Off unless `FUPIN_TEST_CLOCK=1`.
     pub test_clock: bool,
     pub json_logs: bool,
@@ -57,11 +62,46 @@ impl BaseConfig {
                 eprintln!("warning: AUTH_JWT_SECRET unset, using the development key");
                 DEV_JWT_SECRET.to_owned()
             }),
+            pii: pii_from(var("PII_KEYS"), var("PII_INDEX_KEY"))?,
             test_clock: matches!(var("FUPIN_TEST_CLOCK").as_deref(), Some("1" | "true")),
             json_logs: matches!(var("LOG_FORMAT").as_deref(), Some("json")),
             calendar_dir: path("CALENDAR_DIR", "deploy/calendar"),
             areas_file: path("AREAS_FILE", "deploy/areas/410311.toml"),
             policy_dir: path("POLICY_DIR", "deploy/policy"),
         })
+    }
+}
+
+/// Both PII settings or neither: keys without their index key (or the reverse) would silently
+/// pair a production key with a development one.
+fn pii_from(keys: Option<String>, index_key: Option<String>) -> anyhow::Result<PiiCipher> {
+    let (keys, index_key) = match (keys, index_key) {
+        (Some(k), Some(i)) => (k, i),
+        (None, None) => {
+            eprintln!("warning: PII_KEYS and PII_INDEX_KEY unset, using the development keys");
+            (DEV_PII_KEYS.to_owned(), DEV_PII_INDEX_KEY.to_owned())
+        }
+        (Some(_), None) => anyhow::bail!("PII_KEYS is set but PII_INDEX_KEY is not"),
+        (None, Some(_)) => anyhow::bail!("PII_INDEX_KEY is set but PII_KEYS is not"),
+    };
+    PiiCipher::from_config(&keys, &index_key).context("PII_KEYS / PII_INDEX_KEY")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pii_keys_come_in_pairs() {
+        let k = Some("k1:ZnVwaW4tZGV2LXBpaS1rZXktbm90LWZvci1wcm9kISE=".to_owned());
+        let i = Some(DEV_PII_INDEX_KEY.to_owned());
+        assert_eq!(
+            pii_from(k.clone(), i.clone()).unwrap().current_key_id(),
+            "k1"
+        );
+        assert_eq!(pii_from(None, None).unwrap().current_key_id(), "dev");
+        assert!(pii_from(k, None).is_err());
+        assert!(pii_from(None, i).is_err());
+        assert!(pii_from(Some("k1:short".into()), Some(DEV_PII_INDEX_KEY.into())).is_err());
     }
 }

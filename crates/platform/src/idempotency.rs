@@ -5,12 +5,15 @@
 //! retry finds the stored response and returns it; if it rolled back (the write failed and
 //! changed nothing), the retry proceeds as a fresh write. So the effect happens at most once
 //! and every retry sees the first result.
+//!
+//! Responses may show personal data (R-CR-11), so a key made [`RequestKey::sealed_with`] a
+//! [`PiiCipher`] stores its response sealed, bound to the key's caller, method and request id.
 
 use prost::Message;
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::{Caller, error::ServiceError};
+use crate::{Caller, PiiCipher, error::ServiceError};
 
 /// Identifies one client write: who, which RPC, which request id.
 #[derive(Clone, Debug)]
@@ -19,6 +22,8 @@ pub struct RequestKey {
     pub method: &'static str,
     pub request_id: String,
     pub request_hash: Vec<u8>,
+    /// Seals the stored response; None stores it as encoded.
+    pub sealer: Option<PiiCipher>,
 }
 
 impl RequestKey {
@@ -50,7 +55,43 @@ impl RequestKey {
             method,
             request_id: id.to_owned(),
             request_hash: Sha256::digest(request.encode_to_vec()).to_vec(),
+            sealer: None,
         })
+    }
+
+    /// Stores this key's response sealed with `cipher` (responses that may show personal data).
+    pub fn sealed_with(mut self, cipher: &PiiCipher) -> Self {
+        self.sealer = Some(cipher.clone());
+        self
+    }
+
+    /// The response as stored in `idempotency_keys.response`: encoded, sealed if the key says so.
+    pub fn stored_response<R: Message>(&self, response: &R) -> Vec<u8> {
+        let bytes = response.encode_to_vec();
+        match &self.sealer {
+            Some(cipher) => cipher.seal(&self.context(), &bytes),
+            None => bytes,
+        }
+    }
+
+    fn open_response(&self, stored: Vec<u8>) -> Result<Vec<u8>, ServiceError> {
+        match &self.sealer {
+            Some(cipher) => cipher.open(&self.context(), &stored).map_err(|e| {
+                ServiceError::Internal(anyhow::Error::new(e).context("stored response"))
+            }),
+            None => Ok(stored),
+        }
+    }
+
+    /// What a sealed response is bound to: this key's row.
+    fn context(&self) -> Vec<u8> {
+        [
+            b"idempotency_keys.response".as_slice(),
+            self.caller.as_bytes(),
+            self.method.as_bytes(),
+            self.request_id.as_bytes(),
+        ]
+        .join(&0u8)
     }
 }
 
@@ -125,8 +166,9 @@ pub async fn replay<R: Message + Default>(
             "already used for a different request",
         ));
     }
-    let bytes =
+    let stored =
         response.ok_or_else(|| ServiceError::Conflict("request still in progress".into()))?;
+    let bytes = key.open_response(stored)?;
     R::decode(bytes.as_slice()).map_err(|e| ServiceError::Internal(e.into()))
 }
 
@@ -143,9 +185,54 @@ pub async fn complete<R: Message>(
     .bind(&key.caller)
     .bind(key.method)
     .bind(&key.request_id)
-    .bind(response.encode_to_vec())
+    .bind(key.stored_response(response))
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use fupin_kernel::AreaCode;
+    use fupin_proto::admin::v1::TimeReply;
+
+    use super::*;
+    use crate::Role;
+
+    fn key(request_id: &str) -> RequestKey {
+        let caller = Caller {
+            subject: "village-staff-1".into(),
+            role: Role::VillageStaff,
+            area: AreaCode::parse("410311100201").unwrap(),
+            bank_id: None,
+        };
+        RequestKey::new(&caller, "Write", request_id, &TimeReply::default()).unwrap()
+    }
+
+    #[test]
+    fn a_sealed_key_stores_its_response_sealed_and_bound_to_the_key() {
+        let reply = TimeReply {
+            now: "王建国 13800138000".into(),
+            ..Default::default()
+        };
+        let plain = key("r-1").stored_response(&reply);
+        assert_eq!(plain, reply.encode_to_vec());
+
+        let cipher = PiiCipher::development();
+        let sealed_key = key("r-1").sealed_with(&cipher);
+        let stored = sealed_key.stored_response(&reply);
+        assert!(!stored.windows(11).any(|w| w == b"13800138000"));
+        assert_eq!(
+            sealed_key.open_response(stored.clone()).unwrap(),
+            reply.encode_to_vec()
+        );
+        // Another key's row does not open it.
+        assert!(
+            key("r-2")
+                .sealed_with(&cipher)
+                .open_response(stored)
+                .is_err()
+        );
+    }
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod grpc;
 pub mod idempotency;
+pub mod pii;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
@@ -21,3 +22,4 @@ pub use auth::{Caller, Role};
 pub use clock::{Clock, SharedClock};
 pub use config::BaseConfig;
 pub use error::ServiceError;
+pub use pii::PiiCipher;

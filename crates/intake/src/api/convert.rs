@@ -9,9 +9,10 @@ use rust_decimal::Decimal;
 use crate::{
     domain::{
         Actor, ActorRole, ApplicantKind, Decision, DomainError, Purpose, Status, Step,
+        disclosure::{Disclosure, mask_name, mask_phone, mask_resident_id},
         form::{Applicant, ApplicationForm, EnterpriseApplicant, HouseholdApplicant},
     },
-    store::applications::{ApplicationRow, TransitionRow},
+    store::applications::{ApplicantPii, ApplicationRow, TransitionRow},
 };
 
 pub fn actor(c: &Caller) -> Actor {
@@ -236,36 +237,89 @@ fn opt_day(d: Option<NaiveDate>) -> String {
     d.map(|d| d.to_string()).unwrap_or_default()
 }
 
-/// `410311********123X`: personal identifiers are masked unless the caller needs them (R-CR-11).
-pub fn mask(id: &str) -> String {
-    let chars: Vec<char> = id.chars().collect();
-    if chars.len() <= 10 {
-        return "*".repeat(chars.len());
+/// The response fields a response showed unmasked (R-CR-11), named as on the wire; what the
+/// access log records.
+pub type Unmasked = Vec<&'static str>;
+
+/// `value` as the caller's role may see it (see [`crate::domain::disclosure`]), noting the
+/// field when it is shown unmasked. An empty value reveals nothing.
+fn disclose(
+    unmasked: &mut Unmasked,
+    field: &'static str,
+    allowed: bool,
+    value: &str,
+    mask: fn(&str) -> String,
+) -> String {
+    if !allowed {
+        return mask(value);
     }
-    let head: String = chars[..6].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}{}{tail}", "*".repeat(chars.len() - 10))
+    if !value.is_empty() {
+        unmasked.push(field);
+    }
+    value.to_owned()
 }
 
-/// Whether the caller's role needs the unmasked identifier: the bank that lends (R-CR-11).
-pub fn sees_identifiers(actor: &Actor) -> bool {
-    actor.role == ActorRole::Bank
+/// A person's name (objector, complainant) as `actor` may see it, with the field if unmasked.
+pub fn person_name(actor: &Actor, field: &'static str, name: &str) -> (String, Unmasked) {
+    let mut unmasked = Unmasked::new();
+    let shown = disclose(
+        &mut unmasked,
+        field,
+        Disclosure::for_role(actor.role).names,
+        name,
+        mask_name,
+    );
+    (shown, unmasked)
 }
 
-pub fn application(r: &ApplicationRow, actor: &Actor, today: NaiveDate) -> pb::Application {
+/// The application as `actor` may see it (R-CR-11), and which personal fields that shows
+/// unmasked. `applicant` is the row's opened personal data.
+pub fn application(
+    r: &ApplicationRow,
+    applicant: &ApplicantPii,
+    actor: &Actor,
+    today: NaiveDate,
+) -> (pb::Application, Unmasked) {
     let status = r.status();
     let step = status.step();
     let overdue = step.is_some() && r.step_due_on.is_some_and(|d| today > d);
-    pb::Application {
+    let kind = ApplicantKind::parse(&r.kind).unwrap_or(ApplicantKind::Household);
+    let mut unmasked = Unmasked::new();
+    // A household's ID, name and phone are personal data; an organisation's USCC and name are
+    // public (kernel `Uscc`), and it has no phone.
+    let (applicant_id, applicant_name, applicant_phone) = if kind == ApplicantKind::Household {
+        let may = Disclosure::for_role(actor.role);
+        let u = &mut unmasked;
+        (
+            disclose(
+                u,
+                "applicant_id",
+                may.resident_id,
+                &applicant.id,
+                mask_resident_id,
+            ),
+            disclose(u, "applicant_name", may.names, &applicant.name, mask_name),
+            disclose(
+                u,
+                "applicant_phone",
+                may.phone,
+                &applicant.phone,
+                mask_phone,
+            ),
+        )
+    } else {
+        (
+            applicant.id.clone(),
+            applicant.name.clone(),
+            applicant.phone.clone(),
+        )
+    };
+    let pb = pb::Application {
         id: r.id.to_string(),
-        kind: kind_to_pb(ApplicantKind::parse(&r.kind).unwrap_or(ApplicantKind::Household)) as i32,
-        // A resident ID is personal data; an organisation's USCC is public (kernel `Uscc`).
-        applicant_id: if sees_identifiers(actor) || r.kind != ApplicantKind::Household.as_str() {
-            r.applicant_id.clone()
-        } else {
-            mask(&r.applicant_id)
-        },
-        applicant_name: r.applicant_name.clone(),
+        kind: kind_to_pb(kind) as i32,
+        applicant_id,
+        applicant_name,
+        applicant_phone,
         village_code: r.village_code.clone().unwrap_or_default(),
         town_code: r.town_code.clone().unwrap_or_default(),
         area_code: r.area_code.clone(),
@@ -313,7 +367,8 @@ pub fn application(r: &ApplicationRow, actor: &Actor, today: NaiveDate) -> pb::A
         version: r.version as u64,
         policy_version: r.policy_version.clone(),
         returned_from: step_to_pb(r.returned_from.as_deref().and_then(Step::parse)) as i32,
-    }
+    };
+    (pb, unmasked)
 }
 
 pub fn transition(t: &TransitionRow) -> pb::Transition {
@@ -348,12 +403,6 @@ pub fn annual_rate(s: &str) -> Result<Decimal, DomainError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn masks_like_the_spec() {
-        // R-CR-11
-        assert_eq!(mask("41031119800101123X"), "410311********123X");
-    }
 
     #[test]
     fn rate_bounds() {

@@ -4,6 +4,7 @@
 pub mod admission;
 pub mod application;
 pub mod complaint;
+pub mod disclosure;
 pub mod error;
 pub mod form;
 pub mod types;

@@ -2,12 +2,13 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use fupin_kernel::{AreaCode, Money};
-use fupin_platform::{events::outbox::OutboxRow, idempotency::RequestKey};
+use fupin_platform::{PiiCipher, events::outbox::OutboxRow, idempotency::RequestKey};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::pii;
 use crate::domain::{
     ApplicantKind, Status, Step,
     application::{Application, Moved},
@@ -40,14 +41,60 @@ pub struct DisbursementRecord {
     pub schedule: Vec<InstalmentRecord>,
 }
 
-/// One row of `applications`.
+/// The applicant's personal data in the clear (R-CR-11): only in memory, while a request needs
+/// it. Rows hold it sealed ([`ApplicantPii::seal`], [`ApplicationRow::applicant`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApplicantPii {
+    /// Resident ID or USCC.
+    pub id: String,
+    pub name: String,
+    /// Empty for organisations.
+    pub phone: String,
+}
+
+impl std::fmt::Debug for ApplicantPii {
+    /// Never the values: a stray `{:?}` in a log line must not leak them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApplicantPii(<redacted>)")
+    }
+}
+
+/// The sealed columns of one application's applicant.
+pub struct SealedApplicant {
+    pub id_enc: Vec<u8>,
+    pub id_idx: Vec<u8>,
+    pub name_enc: Vec<u8>,
+    pub phone_enc: Vec<u8>,
+}
+
+impl ApplicantPii {
+    /// Seals for the application `row` (values are bound to their column and row).
+    pub fn seal(&self, cipher: &PiiCipher, row: Uuid) -> SealedApplicant {
+        SealedApplicant {
+            id_enc: pii::seal(cipher, APPLICANT_ID, row, &self.id),
+            id_idx: pii::subject_index(cipher, &self.id),
+            name_enc: pii::seal(cipher, APPLICANT_NAME, row, &self.name),
+            phone_enc: pii::seal(cipher, PHONE, row, &self.phone),
+        }
+    }
+}
+
+const APPLICANT_ID: &str = "applications.applicant_id";
+const APPLICANT_NAME: &str = "applications.applicant_name";
+const PHONE: &str = "applications.phone";
+
+/// One row of `applications`. Personal data is sealed (R-CR-11): read it with
+/// [`ApplicationRow::applicant`].
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ApplicationRow {
     pub id: Uuid,
     pub kind: String,
-    pub applicant_id: String,
-    pub applicant_name: String,
-    pub phone: String,
+    /// Resident ID or USCC, sealed.
+    pub applicant_id_enc: Vec<u8>,
+    /// Blind index of the resident ID or USCC: the applicant's key in the read model.
+    pub applicant_id_idx: Vec<u8>,
+    pub applicant_name_enc: Vec<u8>,
+    pub phone_enc: Vec<u8>,
     pub poor_household_number: String,
     pub self_use: bool,
     pub village_code: Option<String>,
@@ -76,6 +123,16 @@ pub struct ApplicationRow {
 }
 
 impl ApplicationRow {
+    /// The applicant's personal data, opened. A value that does not open (wrong key, moved or
+    /// tampered with) is an internal error, never an empty value.
+    pub fn applicant(&self, cipher: &PiiCipher) -> anyhow::Result<ApplicantPii> {
+        Ok(ApplicantPii {
+            id: pii::open(cipher, APPLICANT_ID, self.id, &self.applicant_id_enc)?,
+            name: pii::open(cipher, APPLICANT_NAME, self.id, &self.applicant_name_enc)?,
+            phone: pii::open(cipher, PHONE, self.id, &self.phone_enc)?,
+        })
+    }
+
     /// The aggregate the domain decides on. The database only holds what the domain wrote, so
     /// a value that fails to parse is corruption, reported as an internal error.
     pub fn aggregate(&self) -> anyhow::Result<Application> {
@@ -120,7 +177,8 @@ impl ApplicationRow {
 
 macro_rules! app_columns {
     () => {
-        "id, kind, applicant_id, applicant_name, phone, poor_household_number, self_use, \
+        "id, kind, applicant_id_enc, applicant_id_idx, applicant_name_enc, phone_enc, \
+    poor_household_number, self_use, \
     village_code, town_code, area_code, amount, term_months, purpose, project_description, status, \
     returned_from, step_seq, step_started_on, step_due_on, overdue_alerted_seq, notice_ends_on, bank_id, \
     recommended_on, decision, disbursement, submitted_by, policy_version, submitted_at, updated_at, version"
@@ -162,31 +220,34 @@ pub async fn insert_submissions(
     sqlx::query_scalar(
         r#"with input as (
              select * from unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::uuid[],
-               $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[],
-               $13::text[], $14::text[], $15::numeric[], $16::int4[], $17::int4[], $18::text[],
-               $19::text[], $20::text[], $21::int4[], $22::date[], $23::date[], $24::text[],
-               $25::text[], $26::timestamptz[], $27::uuid[], $28::text[], $29::text[], $30::text[],
-               $31::uuid[], $32::text[], $33::text[], $34::text[], $35::bytea[], $36::text[])
+               $6::text[], $7::bytea[], $8::bytea[], $9::bytea[], $10::bytea[], $11::text[], $12::bool[],
+               $13::text[], $14::text[], $15::text[], $16::numeric[], $17::int4[], $18::int4[],
+               $19::text[], $20::text[], $21::text[], $22::int4[], $23::date[], $24::date[],
+               $25::text[], $26::text[], $27::timestamptz[], $28::uuid[], $29::text[], $30::text[],
+               $31::text[], $32::uuid[], $33::text[], $34::text[], $35::text[], $36::bytea[],
+               $37::text[])
                with ordinality as t(caller, request_id, request_hash, response, id,
-               kind, applicant_id, applicant_name, phone, poor_household_number, self_use,
-               village_code, town_code, area_code, amount, term_months, purpose,
-               project_description, status, returned_from, step_seq, step_started_on, step_due_on,
-               submitted_by, policy_version, submitted_at, transition_id, to_status, action,
-               actor_role, event_id, subject, ce_type, ce_subject, payload, traceparent, ord)
+               kind, applicant_id_enc, applicant_id_idx, applicant_name_enc, phone_enc,
+               poor_household_number, self_use, village_code, town_code, area_code, amount,
+               term_months, purpose, project_description, status, returned_from, step_seq,
+               step_started_on, step_due_on, submitted_by, policy_version, submitted_at,
+               transition_id, to_status, action, actor_role, event_id, subject, ce_type, ce_subject,
+               payload, traceparent, ord)
            ), key as (
              insert into idempotency_keys (caller, method, request_id, request_hash, response)
-             select caller, $37, request_id, request_hash, response from input order by ord
+             select caller, $38, request_id, request_hash, response from input order by ord
              on conflict do nothing
              returning caller, request_id
            ), app as (
-             insert into applications (id, kind, applicant_id, applicant_name, phone, poor_household_number,
-               self_use, village_code, town_code, area_code, amount, term_months, purpose, project_description,
-               status, returned_from, step_seq, step_started_on, step_due_on, submitted_by, policy_version,
-               submitted_at, updated_at, version)
-             select i.id, i.kind, i.applicant_id, i.applicant_name, i.phone, i.poor_household_number,
-               i.self_use, i.village_code, i.town_code, i.area_code, i.amount, i.term_months, i.purpose,
-               i.project_description, i.status, i.returned_from, i.step_seq, i.step_started_on,
-               i.step_due_on, i.submitted_by, i.policy_version, i.submitted_at, i.submitted_at, 1
+             insert into applications (id, kind, applicant_id_enc, applicant_id_idx, applicant_name_enc,
+               phone_enc, poor_household_number, self_use, village_code, town_code, area_code, amount,
+               term_months, purpose, project_description, status, returned_from, step_seq, step_started_on,
+               step_due_on, submitted_by, policy_version, submitted_at, updated_at, version)
+             select i.id, i.kind, i.applicant_id_enc, i.applicant_id_idx, i.applicant_name_enc, i.phone_enc,
+               i.poor_household_number, i.self_use, i.village_code, i.town_code, i.area_code, i.amount,
+               i.term_months, i.purpose, i.project_description, i.status, i.returned_from, i.step_seq,
+               i.step_started_on, i.step_due_on, i.submitted_by, i.policy_version, i.submitted_at,
+               i.submitted_at, 1
              from input i join key k on k.caller = i.caller and k.request_id = i.request_id
              returning id
            ), tr as (
@@ -207,9 +268,10 @@ pub async fn insert_submissions(
     .bind(col(o, |s| s.response.to_vec()))
     .bind(col(o, |s| s.row.id))
     .bind(col(o, |s| s.row.kind.clone()))
-    .bind(col(o, |s| s.row.applicant_id.clone()))
-    .bind(col(o, |s| s.row.applicant_name.clone()))
-    .bind(col(o, |s| s.row.phone.clone()))
+    .bind(col(o, |s| s.row.applicant_id_enc.clone()))
+    .bind(col(o, |s| s.row.applicant_id_idx.clone()))
+    .bind(col(o, |s| s.row.applicant_name_enc.clone()))
+    .bind(col(o, |s| s.row.phone_enc.clone()))
     .bind(col(o, |s| s.row.poor_household_number.clone()))
     .bind(col(o, |s| s.row.self_use))
     .bind(col(o, |s| s.row.village_code.clone()))
@@ -430,12 +492,25 @@ pub async fn mark_overdue_alerted(conn: &mut PgConnection, id: Uuid, seq: i32) -
 pub struct ObjectionRow {
     pub id: Uuid,
     pub application_id: Uuid,
-    pub objector: String,
+    /// The objector's name, sealed (R-CR-11): see [`ObjectionRow::objector`].
+    pub objector_enc: Vec<u8>,
     pub content: String,
     pub state: String,
     pub resolution: String,
     pub filed_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
+}
+
+const OBJECTOR: &str = "objections.objector";
+
+impl ObjectionRow {
+    pub fn seal_objector(cipher: &PiiCipher, id: Uuid, objector: &str) -> Vec<u8> {
+        pii::seal(cipher, OBJECTOR, id, objector)
+    }
+
+    pub fn objector(&self, cipher: &PiiCipher) -> anyhow::Result<String> {
+        pii::open(cipher, OBJECTOR, self.id, &self.objector_enc)
+    }
 }
 
 pub async fn insert_objection(
@@ -444,12 +519,12 @@ pub async fn insert_objection(
     filed_by: &str,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        r#"insert into objections (id, application_id, objector, content, state, filed_by, filed_at)
+        r#"insert into objections (id, application_id, objector_enc, content, state, filed_by, filed_at)
            values ($1, $2, $3, $4, 'open', $5, $6)"#,
     )
     .bind(o.id)
     .bind(o.application_id)
-    .bind(&o.objector)
+    .bind(&o.objector_enc)
     .bind(&o.content)
     .bind(filed_by)
     .bind(o.filed_at)
@@ -463,7 +538,7 @@ pub async fn objection_for_update(
     id: Uuid,
 ) -> sqlx::Result<Option<ObjectionRow>> {
     sqlx::query_as(
-        r#"select id, application_id, objector, content, state, resolution, filed_at, resolved_at
+        r#"select id, application_id, objector_enc, content, state, resolution, filed_at, resolved_at
            from objections where id = $1 for update"#,
     )
     .bind(id)

@@ -2,15 +2,18 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use fupin_kernel::AreaCode;
+use fupin_platform::PiiCipher;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::pii;
 use crate::domain::complaint::Complaint;
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ComplaintRow {
     pub id: Uuid,
-    pub complainant: String,
+    /// The complainant's name, sealed (R-CR-11): see [`ComplaintRow::complainant`].
+    pub complainant_enc: Vec<u8>,
     pub content: String,
     pub area_code: String,
     pub application_id: Option<Uuid>,
@@ -25,7 +28,17 @@ pub struct ComplaintRow {
     pub overdue_alerted: bool,
 }
 
+const COMPLAINANT: &str = "complaints.complainant";
+
 impl ComplaintRow {
+    pub fn seal_complainant(cipher: &PiiCipher, id: Uuid, complainant: &str) -> Vec<u8> {
+        pii::seal(cipher, COMPLAINANT, id, complainant)
+    }
+
+    pub fn complainant(&self, cipher: &PiiCipher) -> anyhow::Result<String> {
+        pii::open(cipher, COMPLAINANT, self.id, &self.complainant_enc)
+    }
+
     pub fn aggregate(&self) -> anyhow::Result<Complaint> {
         Ok(Complaint {
             area: AreaCode::parse(&self.area_code)?,
@@ -44,19 +57,19 @@ impl ComplaintRow {
 
 macro_rules! complaint_columns {
     () => {
-        "id, complainant, content, area_code, application_id, assigned_to, answer, lodged_by, \
+        "id, complainant_enc, content, area_code, application_id, assigned_to, answer, lodged_by, \
     lodged_at, lodged_on, due_on, answered_by, answered_at, overdue_alerted"
     };
 }
 
 pub async fn insert(conn: &mut PgConnection, c: &ComplaintRow) -> sqlx::Result<()> {
     sqlx::query(
-        r#"insert into complaints (id, complainant, content, area_code, application_id, lodged_by, lodged_at,
+        r#"insert into complaints (id, complainant_enc, content, area_code, application_id, lodged_by, lodged_at,
              lodged_on, due_on)
            values ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
     )
     .bind(c.id)
-    .bind(&c.complainant)
+    .bind(&c.complainant_enc)
     .bind(&c.content)
     .bind(&c.area_code)
     .bind(c.application_id)

@@ -3,4 +3,5 @@
 
 pub mod applications;
 pub mod complaints;
+pub mod pii;
 pub mod readmodel;

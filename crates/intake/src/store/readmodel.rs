@@ -1,6 +1,7 @@
 //! Intake's read model of other services' facts (R-IN-3), fed by their events. Every upsert
 //! is guarded by the producer's per-subject sequence, so a late redelivery of an older fact
-//! never overwrites a newer one.
+//! never overwrites a newer one. Subjects (resident IDs, USCCs) are keyed by their blind
+//! index ([`super::pii::subject_index`]), never stored in the clear (R-CR-11).
 
 use chrono::NaiveDate;
 use fupin_kernel::{AreaCode, CreditGrade, Money};
@@ -12,7 +13,7 @@ use crate::domain::admission::{AdmissionFacts, RatingFact};
 #[allow(clippy::too_many_arguments)]
 pub async fn upsert_rating(
     conn: &mut PgConnection,
-    subject_id: &str,
+    subject_idx: &[u8],
     subject_kind: i32,
     village_code: &str,
     grade: &str,
@@ -24,17 +25,17 @@ pub async fn upsert_rating(
     sequence: i64,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        r#"insert into rm_credit_ratings (subject_id, subject_kind, village_code, grade, veto, credit_line,
+        r#"insert into rm_credit_ratings (subject_idx, subject_kind, village_code, grade, veto, credit_line,
              effective_from, expires_on, policy_version, sequence)
            values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-           on conflict (subject_id) do update set subject_kind = excluded.subject_kind,
+           on conflict (subject_idx) do update set subject_kind = excluded.subject_kind,
              village_code = excluded.village_code, grade = excluded.grade, veto = excluded.veto,
              credit_line = excluded.credit_line, effective_from = excluded.effective_from,
              expires_on = excluded.expires_on, policy_version = excluded.policy_version,
              sequence = excluded.sequence
            where rm_credit_ratings.sequence < excluded.sequence"#,
     )
-    .bind(subject_id)
+    .bind(subject_idx)
     .bind(subject_kind)
     .bind(village_code)
     .bind(grade)
@@ -75,17 +76,17 @@ pub async fn upsert_credit_village(
 pub async fn blacklist_added(
     conn: &mut PgConnection,
     entry: &str,
-    subject: &str,
+    subject_idx: &[u8],
     kind: i32,
     reason: &str,
 ) -> sqlx::Result<()> {
     // An entry removed before its addition arrived stays removed.
     sqlx::query(
-        r#"insert into rm_blacklist (entry_id, subject_id, subject_kind, reason, active)
+        r#"insert into rm_blacklist (entry_id, subject_idx, subject_kind, reason, active)
            values ($1, $2, $3, $4, true) on conflict (entry_id) do nothing"#,
     )
     .bind(entry)
-    .bind(subject)
+    .bind(subject_idx)
     .bind(kind)
     .bind(reason)
     .execute(conn)
@@ -96,16 +97,16 @@ pub async fn blacklist_added(
 pub async fn blacklist_removed(
     conn: &mut PgConnection,
     entry: &str,
-    subject: &str,
+    subject_idx: &[u8],
     kind: i32,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        r#"insert into rm_blacklist (entry_id, subject_id, subject_kind, reason, active)
+        r#"insert into rm_blacklist (entry_id, subject_idx, subject_kind, reason, active)
            values ($1, $2, $3, '', false)
            on conflict (entry_id) do update set active = false"#,
     )
     .bind(entry)
-    .bind(subject)
+    .bind(subject_idx)
     .bind(kind)
     .execute(conn)
     .await?;
@@ -175,17 +176,26 @@ struct FactsRow {
 /// asked.
 const FACTS_SQL: &str = r#"select r.grade, r.veto, r.credit_line, r.effective_from, r.expires_on,
      (select credit_village from rm_credit_villages where village_code = t.village) as credit_village,
-     exists (select 1 from rm_blacklist b where b.subject_id = t.subject and b.active) as blacklisted,
+     exists (select 1 from rm_blacklist b where b.subject_idx = t.subject_idx and b.active) as blacklisted,
      array(select s.area_code from rm_suspended_areas s
            where s.area_code in (t.village, t.town) and s.suspended order by s.area_code) as suspended,
-     (select qualified from rm_qualified_enterprises where uscc = t.subject) as qualified
-   from unnest($1::text[], $2::text[], $3::text[]) with ordinality as t(subject, village, town, ord)
-   left join rm_credit_ratings r on r.subject_id = t.subject
+     (select qualified from rm_qualified_enterprises where uscc = t.uscc) as qualified
+   from unnest($1::bytea[], $2::text[], $3::text[], $4::text[])
+          with ordinality as t(subject_idx, uscc, village, town, ord)
+   left join rm_credit_ratings r on r.subject_idx = t.subject_idx
    order by t.ord"#;
+
+/// Whom admission asks about: the applicant's blind index (ratings, blacklist) and, for an
+/// organisation, its USCC (industry's qualification; USCCs are public).
+#[derive(Clone, Copy, Debug)]
+pub struct Subject<'a> {
+    pub index: &'a [u8],
+    pub uscc: Option<&'a str>,
+}
 
 /// Who admission is asked about: the applicant, their village and town.
 pub struct FactsQuery<'a> {
-    pub subject_id: &'a str,
+    pub subject: Subject<'a>,
     pub village: Option<&'a str>,
     pub town: Option<&'a str>,
 }
@@ -193,12 +203,12 @@ pub struct FactsQuery<'a> {
 /// Everything admission needs about one applicant, in one round trip.
 pub async fn admission_facts<'c>(
     conn: impl sqlx::PgExecutor<'c>,
-    subject_id: &str,
+    subject: Subject<'_>,
     village: Option<&str>,
     town: Option<&str>,
 ) -> anyhow::Result<AdmissionFacts> {
     let query = FactsQuery {
-        subject_id,
+        subject,
         village,
         town,
     };
@@ -214,13 +224,22 @@ pub async fn admission_facts_batch<'c>(
     conn: impl sqlx::PgExecutor<'c>,
     queries: &[FactsQuery<'_>],
 ) -> anyhow::Result<Vec<AdmissionFacts>> {
-    let column = |f: &dyn Fn(&FactsQuery<'_>) -> Option<String>| -> Vec<Option<String>> {
+    fn text<'q>(
+        queries: &'q [FactsQuery<'_>],
+        f: impl Fn(&'q FactsQuery<'_>) -> Option<&'q str>,
+    ) -> Vec<Option<&'q str>> {
         queries.iter().map(f).collect()
-    };
+    }
     let rows: Vec<FactsRow> = sqlx::query_as(FACTS_SQL)
-        .bind(column(&|q| Some(q.subject_id.to_owned())))
-        .bind(column(&|q| q.village.map(str::to_owned)))
-        .bind(column(&|q| q.town.map(str::to_owned)))
+        .bind(
+            queries
+                .iter()
+                .map(|q| q.subject.index.to_vec())
+                .collect::<Vec<_>>(),
+        )
+        .bind(text(queries, |q| q.subject.uscc))
+        .bind(text(queries, |q| q.village))
+        .bind(text(queries, |q| q.town))
         .fetch_all(conn)
         .await?;
     anyhow::ensure!(

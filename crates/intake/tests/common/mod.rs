@@ -23,7 +23,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use fupin_intake::{MIGRATIONS, Reference, Runtime};
 use fupin_kernel::{AreaRegistry, PolicyHistory, ResidentId, Uscc, WorkingDayCalendar};
 use fupin_platform::{
-    Role,
+    PiiCipher, Role,
     auth::token_for,
     clock::AdjustableClock,
     events::{EventBus, headers},
@@ -49,6 +49,13 @@ use tonic::{
 };
 
 pub const SECRET: &str = "test-secret";
+/// Personal-data keys of the tests (not the development ones): `t2` is current, `t1` an older
+/// key still configured for reading.
+pub const PII_KEYS: &str = concat!(
+    "t2:dGVzdC1waWkta2V5LXR3by0tLS0tLS0tLS0tLS0tLS0=,",
+    "t1:dGVzdC1waWkta2V5LW9uZS0tLS0tLS0tLS0tLS0tLS0="
+);
+pub const PII_INDEX_KEY: &str = "dGVzdC1waWktaW5kZXgta2V5LS0tLS0tLS0tLS0tLS0=";
 pub const DISTRICT: &str = "410311";
 /// 安乐镇 and two of its villages (deploy/areas/410311.toml).
 pub const TOWN_A: &str = "410311100";
@@ -99,6 +106,8 @@ pub struct TestIntake {
     pub bus: EventBus,
     pub db_name: String,
     pub calendar: WorkingDayCalendar,
+    /// The service's personal-data cipher, to compute blind indexes and open sealed columns.
+    pub pii: PiiCipher,
     trigger: ShutdownTrigger,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -115,6 +124,10 @@ pub fn reference() -> Reference {
         calendar: WorkingDayCalendar::load_dir(ws.join("deploy/calendar")).expect("calendars"),
         policy: PolicyHistory::load(ws.join("deploy/policy/intake.toml")).expect("intake policy"),
     }
+}
+
+pub fn test_pii() -> PiiCipher {
+    PiiCipher::from_config(PII_KEYS, PII_INDEX_KEY).expect("test PII keys")
 }
 
 fn init_logs() {
@@ -157,6 +170,7 @@ pub async fn spawn_intake() -> TestIntake {
         bus: bus.clone(),
         clock: clock.clone(),
         jwt_secret: SECRET.to_owned(),
+        pii: test_pii(),
         test_clock: true,
         reference: reference(),
         scan_interval: None,
@@ -179,6 +193,7 @@ pub async fn spawn_intake() -> TestIntake {
         bus,
         db_name: db.name,
         calendar: reference().calendar,
+        pii: test_pii(),
         trigger,
         task: Some(task),
     }
@@ -424,16 +439,24 @@ impl TestIntake {
             .await;
         self.wait_applied(&id).await;
         let pool = &self.pool;
+        let index = self.subject_index(resident_id);
+        let index = &index;
         wait_until("the rating in rm_credit_ratings", || async move {
-            count_where(
-                pool,
-                "select count(*) from rm_credit_ratings where subject_id = $1 and grade = 'A'",
-                &[resident_id],
+            sqlx::query_scalar::<_, i64>(
+                "select count(*) from rm_credit_ratings where subject_idx = $1 and grade = 'A'",
             )
+            .bind(index)
+            .fetch_one(pool)
             .await
+            .expect("rating count")
                 == 1
         })
         .await;
+    }
+
+    /// The blind index the service keys a resident ID or USCC by (R-CR-11).
+    pub fn subject_index(&self, id: &str) -> Vec<u8> {
+        fupin_intake::store::pii::subject_index(&self.pii, id)
     }
 
     /// Waits until the relay has published every outbox row.

@@ -1,0 +1,499 @@
+//! R-CR-11 personal data: resident IDs, names and phones are sealed at rest (the read model
+//! keeps only blind indexes), shown masked by role, and every response that shows them unmasked
+//! is in `pii_access_log` with the fields it showed.
+
+mod common;
+
+use common::*;
+use fupin_proto::intake::v1 as pb;
+use tonic::Code;
+use uuid::Uuid;
+
+const NAME: &str = "王建国";
+const PHONE: &str = "13800138000";
+const OBJECTOR: &str = "赵某某";
+const COMPLAINANT: &str = "钱某某";
+
+/// Rows of `table` whose text form (bytea shown as hex) contains `value` as text or as bytes.
+async fn rows_containing(t: &TestIntake, table: &str, value: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "select count(*) from {table} r
+         where strpos(r::text, $1) > 0
+            or strpos(r::text, encode(convert_to($1, 'UTF8'), 'hex')) > 0"
+    )))
+    .bind(value)
+    .fetch_one(&t.pool)
+    .await
+    .expect("scan")
+}
+
+async fn rows(t: &TestIntake, table: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from {table}")))
+        .fetch_one(&t.pool)
+        .await
+        .expect("count")
+}
+
+/// `(role, fields)` of the access-log rows of one RPC, oldest first.
+async fn logged(t: &TestIntake, rpc: &str) -> Vec<(String, Vec<String>)> {
+    sqlx::query_as("select role, fields from pii_access_log where rpc = $1 order by id")
+        .bind(rpc)
+        .fetch_all(&t.pool)
+        .await
+        .expect("access log")
+}
+
+/// rpc, role, application_id, complaint_id, fields.
+type LogRow = (String, String, Option<Uuid>, Option<Uuid>, Vec<String>);
+
+fn fields(f: &[&str]) -> Vec<String> {
+    f.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn objection_req(app: &str, objector: &str) -> pb::FileObjectionRequest {
+    pb::FileObjectionRequest {
+        request_id: rid(),
+        application_id: app.to_owned(),
+        objector: objector.to_owned(),
+        content: "the household already has a loan with another bank".into(),
+    }
+}
+
+fn complaint_req(area: &str, app: &str) -> pb::LodgeComplaintRequest {
+    pb::LodgeComplaintRequest {
+        request_id: rid(),
+        complainant: COMPLAINANT.into(),
+        content: "the village did not post the notice".into(),
+        area_code: area.to_owned(),
+        application_id: app.to_owned(),
+    }
+}
+
+/// R-CR-11 at rest, R-IN-3: after a household applies (its rating and a neighbour's blacklist
+/// entry in the read model, an objection and a complaint on file), no column of applications,
+/// rm_credit_ratings, rm_blacklist, complaints, objections or the stored idempotent responses
+/// holds a resident ID, name or phone, as text or as bytes; the sealed values open with the
+/// service's current key in their own column and row; admission still finds the rating and the
+/// blacklist entry by blind index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn personal_data_is_sealed_at_rest_and_found_by_blind_index() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let resident = resident_id(101);
+        let listed = resident_id(102);
+        t.given_credit_household(&resident, VILLAGE_A).await;
+        t.given_credit_household(&listed, VILLAGE_A).await;
+        let id = t.publish_blacklisted("bl-101", &listed, HOUSEHOLD_KIND).await;
+        t.wait_applied(&id).await;
+
+        // R-IN-3 through the blind index: the rating admits, the blacklist refuses.
+        let app = t.submit_household(&resident, VILLAGE_A, "15000").await;
+        let s = err(t
+            .as_village_staff(VILLAGE_A)
+            .submit_application(household_request(&listed, VILLAGE_A, "1000"))
+            .await);
+        assert_refused(&s, &["R-CR-10"]);
+
+        t.approve_to_notice(&app).await;
+        t.as_village_staff(VILLAGE_A)
+            .file_objection(objection_req(&app.id, OBJECTOR))
+            .await
+            .expect("objection");
+        t.as_village_staff(VILLAGE_A)
+            .lodge_complaint(complaint_req(VILLAGE_A, &app.id))
+            .await
+            .expect("complaint");
+
+        let tables = [
+            "applications",
+            "rm_credit_ratings",
+            "rm_blacklist",
+            "complaints",
+            "objections",
+            // Stored responses show what the caller saw (name and phone for village staff).
+            "idempotency_keys",
+        ];
+        for table in tables {
+            assert!(rows(&t, table).await > 0, "{table} has rows to scan");
+            for secret in [
+                resident.as_str(),
+                &listed,
+                NAME,
+                PHONE,
+                OBJECTOR,
+                COMPLAINANT,
+            ] {
+                assert_eq!(
+                    rows_containing(&t, table, secret).await,
+                    0,
+                    "R-CR-11: {table} holds {secret:?} in the clear"
+                );
+            }
+        }
+        // The scan does see plain values where they are (the check is not vacuous): as text,
+        // and as bytes inside a bytea (the outbox payloads carry the village code).
+        assert_eq!(rows_containing(&t, "applications", VILLAGE_A).await, 1);
+        assert!(rows_containing(&t, "outbox", VILLAGE_A).await >= 1);
+
+        // The read model is keyed by the blind index, the applicant row carries the same one.
+        let index = t.subject_index(&resident);
+        let (ratings, applications): (i64, i64) = sqlx::query_as(
+            "select (select count(*) from rm_credit_ratings where subject_idx = $1),
+                    (select count(*) from applications where applicant_id_idx = $1)",
+        )
+        .bind(&index)
+        .fetch_one(&t.pool)
+        .await
+        .unwrap();
+        assert_eq!((ratings, applications), (1, 1));
+
+        // Sealed with the current key (t2), bound to column and row.
+        let uuid = Uuid::parse_str(&app.id).unwrap();
+        let (id_enc, name_enc, phone_enc): (Vec<u8>, Vec<u8>, Vec<u8>) = sqlx::query_as(
+            "select applicant_id_enc, applicant_name_enc, phone_enc from applications where id = $1",
+        )
+        .bind(uuid)
+        .fetch_one(&t.pool)
+        .await
+        .unwrap();
+        use fupin_intake::store::pii::open;
+        assert_eq!(t.pii.key_id_of(&name_enc), Ok("t2"));
+        assert_eq!(
+            open(&t.pii, "applications.applicant_id", uuid, &id_enc).unwrap(),
+            resident
+        );
+        assert_eq!(
+            open(&t.pii, "applications.applicant_name", uuid, &name_enc).unwrap(),
+            NAME
+        );
+        assert_eq!(
+            open(&t.pii, "applications.phone", uuid, &phone_enc).unwrap(),
+            PHONE
+        );
+        assert!(open(&t.pii, "applications.phone", uuid, &name_enc).is_err());
+        t.shutdown().await;
+    })
+    .await;
+}
+
+/// R-CR-11: a sealed value that was tampered with, or moved to another row, does not open: the
+/// read fails as an internal error instead of showing an empty or another person's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tampered_or_moved_value_fails_the_read() {
+    bounded(60, async {
+        let t = spawn_intake().await;
+        let (r1, r2) = (resident_id(111), resident_id(112));
+        t.given_credit_household(&r1, VILLAGE_A).await;
+        t.given_credit_household(&r2, VILLAGE_A).await;
+        let a1 = t.submit_household(&r1, VILLAGE_A, "1000").await;
+        let a2 = t.submit_household(&r2, VILLAGE_A, "1000").await;
+        let mut village = t.as_village_staff(VILLAGE_A);
+        assert_eq!(t.get_as(&mut village, &a1.id).await.unwrap().applicant_name, NAME);
+
+        sqlx::query(
+            "update applications set phone_enc = set_byte(phone_enc, 30, get_byte(phone_enc, 30) # 1)
+             where id = $1::uuid",
+        )
+        .bind(&a1.id)
+        .execute(&t.pool)
+        .await
+        .unwrap();
+        let s = t.get_as(&mut village, &a1.id).await.unwrap_err();
+        assert_eq!(s.code(), Code::Internal, "{s:?}");
+
+        sqlx::query(
+            "update applications set applicant_name_enc =
+               (select applicant_name_enc from applications where id = $1::uuid)
+             where id = $2::uuid",
+        )
+        .bind(&a1.id)
+        .bind(&a2.id)
+        .execute(&t.pool)
+        .await
+        .unwrap();
+        let s = t.get_as(&mut village, &a2.id).await.unwrap_err();
+        assert_eq!(s.code(), Code::Internal, "{s:?}");
+        t.shutdown().await;
+    })
+    .await;
+}
+
+/// R-CR-11 masking by role and the access log: the lending bank sees everything, village staff
+/// the name and phone but a masked ID, town and district staff everything masked, operators
+/// nothing; each unmasked response is logged with its fields (lists one row per application),
+/// masked ones and echoes of the caller's own submission are not. An organisation's USCC and
+/// name are public: shown in full, never logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_role_sees_its_masking_and_unmasked_reads_are_logged_with_fields() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let resident = resident_id(121);
+        t.given_credit_household(&resident, VILLAGE_A).await;
+        let app = t.submit_household(&resident, VILLAGE_A, "15000").await;
+        // The submitting village staff: name and phone as sent, ID masked, nothing logged.
+        assert_eq!(
+            (
+                app.applicant_id.as_str(),
+                app.applicant_name.as_str(),
+                app.applicant_phone.as_str()
+            ),
+            (masked(&resident).as_str(), NAME, PHONE)
+        );
+        assert!(logged(&t, "SubmitApplication").await.is_empty());
+
+        t.approve_to_notice(&app).await;
+        // Only the village step's response showed personal data unmasked.
+        assert_eq!(
+            logged(&t, "ReviewApplication").await,
+            vec![(
+                "village_staff".to_owned(),
+                fields(&["applicant_name", "applicant_phone"])
+            )]
+        );
+        t.set_time("2026-03-07T09:00:00+08:00");
+        t.recommend(&app.id, BANK).await.expect("recommend");
+
+        let shown = |a: pb::Application| (a.applicant_id, a.applicant_name, a.applicant_phone);
+        let clear = (resident.clone(), NAME.to_owned(), PHONE.to_owned());
+        let all_masked = (
+            masked(&resident),
+            "王**".to_owned(),
+            "138****8000".to_owned(),
+        );
+        let (tr, id) = (&t, app.id.as_str());
+        let get = |mut c: Client| async move { tr.get_as(&mut c, id).await };
+        assert_eq!(
+            shown(get(t.as_village_staff(VILLAGE_A)).await.unwrap()),
+            (masked(&resident), NAME.to_owned(), PHONE.to_owned())
+        );
+        assert_eq!(
+            shown(get(t.as_town_staff(TOWN_A)).await.unwrap()),
+            all_masked
+        );
+        assert_eq!(shown(get(t.as_district_staff()).await.unwrap()), all_masked);
+        assert_eq!(shown(get(t.as_bank(BANK)).await.unwrap()), clear);
+        assert_eq!(
+            get(t.as_operator()).await.unwrap_err().code(),
+            Code::NotFound,
+            "operators see no application"
+        );
+        assert_eq!(
+            logged(&t, "GetApplication").await,
+            vec![
+                (
+                    "village_staff".to_owned(),
+                    fields(&["applicant_name", "applicant_phone"])
+                ),
+                (
+                    "bank".to_owned(),
+                    fields(&["applicant_id", "applicant_name", "applicant_phone"])
+                ),
+            ]
+        );
+        let (caller, logged_app): (String, Uuid) = sqlx::query_as(
+            "select caller, application_id from pii_access_log
+             where rpc = 'GetApplication' and role = 'bank'",
+        )
+        .fetch_one(&t.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            (caller.as_str(), logged_app.to_string()),
+            (format!("bank-{BANK}").as_str(), app.id.clone())
+        );
+
+        // Lists: one row per application shown unmasked, in one statement.
+        let second = resident_id(122);
+        t.given_credit_household(&second, VILLAGE_A).await;
+        let app2 = t.submit_household(&second, VILLAGE_A, "2000").await;
+        let list = |mut c: Client| async move {
+            c.list_applications(pb::ListApplicationsRequest::default())
+                .await
+                .expect("list")
+                .into_inner()
+                .applications
+        };
+        let page = list(t.as_village_staff(VILLAGE_A)).await;
+        assert_eq!(page.len(), 2);
+        assert!(
+            page.iter()
+                .all(|a| a.applicant_name == NAME && a.applicant_phone == PHONE)
+        );
+        let page = list(t.as_town_staff(TOWN_A)).await;
+        assert!(
+            page.iter()
+                .all(|a| a.applicant_name == "王**" && a.applicant_phone == "138****8000")
+        );
+        let listed: Vec<(String, Uuid, Vec<String>)> = sqlx::query_as(
+            "select role, application_id, fields from pii_access_log
+             where rpc = 'ListApplications' order by application_id",
+        )
+        .fetch_all(&t.pool)
+        .await
+        .unwrap();
+        let ids: Vec<String> = listed.iter().map(|(_, a, _)| a.to_string()).collect();
+        assert_eq!(ids, vec![app.id.clone(), app2.id.clone()]);
+        assert!(listed.iter().all(|(role, _, f)| role == "village_staff"
+            && *f == fields(&["applicant_name", "applicant_phone"])));
+        let page = t
+            .as_bank(BANK)
+            .list_recommended_applications(pb::ListRecommendedApplicationsRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .applications;
+        assert_eq!(page.into_iter().map(shown).collect::<Vec<_>>(), vec![clear]);
+        assert_eq!(
+            logged(&t, "ListRecommendedApplications").await,
+            vec![(
+                "bank".to_owned(),
+                fields(&["applicant_id", "applicant_name", "applicant_phone"])
+            )]
+        );
+
+        // An organisation: public code and name for everyone, no phone, nothing logged.
+        let code = uscc('3', 121);
+        let id = t.publish_enterprise_qualified(&code, true, 1).await;
+        t.wait_applied(&id).await;
+        let org = submit(
+            &mut t.as_district_staff(),
+            enterprise_request(&code, TOWN_A, "300000"),
+        )
+        .await;
+        let before: i64 = count(&t.pool, "select count(*) from pii_access_log").await;
+        for c in [t.as_town_staff(TOWN_A), t.as_district_staff()] {
+            let id = org.id.clone();
+            let mut c = c;
+            let a = t.get_as(&mut c, &id).await.unwrap();
+            assert_eq!(
+                (
+                    a.applicant_id.as_str(),
+                    a.applicant_name.as_str(),
+                    a.applicant_phone.as_str()
+                ),
+                (code.as_str(), "洛龙区牡丹种植合作社", "")
+            );
+        }
+        assert_eq!(
+            count(&t.pool, "select count(*) from pii_access_log").await,
+            before
+        );
+        t.shutdown().await;
+    })
+    .await;
+}
+
+/// R-CR-11 for third parties: objectors' and complainants' names are masked like applicants'
+/// (village staff see them, town and district staff see `钱**`), and a response that shows one
+/// stored unmasked is logged: complaints by complaint id, objections by application id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn objectors_and_complainants_are_masked_like_names() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let resident = resident_id(131);
+        t.given_credit_household(&resident, VILLAGE_A).await;
+        let app = t.submit_household(&resident, VILLAGE_A, "15000").await;
+        t.approve_to_notice(&app).await;
+
+        // Echoes: each filer sees its own input as its role may, nothing is logged.
+        let o = t
+            .as_village_staff(VILLAGE_A)
+            .file_objection(objection_req(&app.id, OBJECTOR))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(o.objector, OBJECTOR);
+        let o2 = t
+            .as_district_staff()
+            .file_objection(objection_req(&app.id, OBJECTOR))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(o2.objector, "赵**");
+        assert!(logged(&t, "FileObjection").await.is_empty());
+        // The district resolves on the record: masked, not logged.
+        for id in [&o.id, &o2.id] {
+            let r = t
+                .as_district_staff()
+                .resolve_objection(pb::ResolveObjectionRequest {
+                    request_id: rid(),
+                    objection_id: id.clone(),
+                    upheld: false,
+                    resolution: "loan with another bank repaid".into(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(r.objector, "赵**");
+        }
+        assert!(logged(&t, "ResolveObjection").await.is_empty());
+
+        let c = t
+            .as_village_staff(VILLAGE_A)
+            .lodge_complaint(complaint_req(VILLAGE_A, &app.id))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(c.complainant, COMPLAINANT);
+        assert!(logged(&t, "LodgeComplaint").await.is_empty());
+        let list = |mut c: Client| async move {
+            c.list_complaints(pb::ListComplaintsRequest::default())
+                .await
+                .expect("list complaints")
+                .into_inner()
+                .complaints
+        };
+        let seen = list(t.as_town_staff(TOWN_A)).await;
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].complainant, "钱**");
+        assert!(logged(&t, "ListComplaints").await.is_empty());
+        let seen = list(t.as_village_staff(VILLAGE_A)).await;
+        assert_eq!(seen[0].complainant, COMPLAINANT);
+        let assigned = t
+            .as_town_staff(TOWN_A)
+            .assign_complaint(pb::AssignComplaintRequest {
+                request_id: rid(),
+                complaint_id: c.id.clone(),
+                organisation_area_code: VILLAGE_A.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(assigned.complainant, "钱**");
+        let answered = t
+            .as_village_staff(VILLAGE_A)
+            .answer_complaint(pb::AnswerComplaintRequest {
+                request_id: rid(),
+                complaint_id: c.id.clone(),
+                answer: "the notice is posted at the village office".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(answered.complainant, COMPLAINANT);
+
+        let rows: Vec<LogRow> = sqlx::query_as(
+            "select rpc, role, application_id, complaint_id, fields from pii_access_log
+             where complaint_id is not null or 'objector' = any(fields) order by id",
+        )
+        .fetch_all(&t.pool)
+        .await
+        .unwrap();
+        let complaint = Uuid::parse_str(&c.id).ok();
+        let expected: Vec<LogRow> = ["ListComplaints", "AnswerComplaint"]
+            .into_iter()
+            .map(|rpc| {
+                (
+                    rpc.to_owned(),
+                    "village_staff".to_owned(),
+                    None,
+                    complaint,
+                    fields(&["complainant"]),
+                )
+            })
+            .collect();
+        assert_eq!(rows, expected);
+        t.shutdown().await;
+    })
+    .await;
+}
