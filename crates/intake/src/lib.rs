@@ -60,7 +60,7 @@ pub struct Runtime {
     /// How often the deadline scan runs on its own (R-IN-4); None disables the timer.
     pub scan_interval: Option<Duration>,
     /// How many submission batches may be written at once (each holds a connection).
-    pub submit_concurrency: usize,
+    pub submit_writers: usize,
 }
 
 /// Runs relay, consumer, deadline timer and the gRPC server until `shutdown`.
@@ -89,7 +89,7 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
             relay: relay.clone(),
             policy: policy.clone(),
         },
-        rt.submit_concurrency,
+        rt.submit_writers,
     );
     let intake = app::Intake {
         pool: rt.pool.clone(),

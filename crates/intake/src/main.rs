@@ -35,7 +35,7 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
-    let submit_concurrency = std::env::var("SUBMIT_BATCH_CONCURRENCY")
+    let submit_writers = std::env::var("SUBMIT_BATCH_WRITERS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
@@ -50,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
             test_clock: config.test_clock,
             reference,
             scan_interval: Some(Duration::from_secs(scan_secs)),
-            submit_concurrency,
+            submit_writers,
         },
         listener,
         shutdown,

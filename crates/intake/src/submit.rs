@@ -24,7 +24,7 @@ use fupin_platform::{
 };
 use fupin_proto::intake::v1 as pb;
 use sqlx::PgPool;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::{
@@ -112,15 +112,15 @@ pub struct Writer {
 pub const MAX_BATCH: usize = 128;
 
 impl SubmitQueue {
-    /// Starts the dispatcher; at most `concurrency` batches are in flight at once (each holds
-    /// one database connection). The dispatcher ends when every queue handle is dropped.
+    /// Starts the dispatcher: one batch is read and decided while up to `writers` earlier
+    /// batches are written (each holds a database connection). The dispatcher ends when every
+    /// queue handle is dropped.
     ///
-    /// One is the default (`SUBMIT_BATCH_CONCURRENCY`): on the 2-core bench machine a single
-    /// writer makes the batches large enough that 16 clients get 3,900 submissions/s (p99 7 ms)
-    /// against 2,800/s (p99 11 ms) with two.
-    pub fn spawn(writer: Writer, concurrency: usize) -> (Self, tokio::task::JoinHandle<()>) {
+    /// One writer is the default (`SUBMIT_BATCH_WRITERS`): more writers make smaller batches,
+    /// which on the 2-core bench machine cost more than the overlap gains.
+    pub fn spawn(writer: Writer, writers: usize) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        let task = tokio::spawn(dispatch(Arc::new(writer), rx, concurrency.max(1)));
+        let task = tokio::spawn(dispatch(Arc::new(writer), rx, writers.max(1)));
         (Self { tx }, task)
     }
 
@@ -144,13 +144,15 @@ impl SubmitQueue {
     }
 }
 
-async fn dispatch(writer: Arc<Writer>, mut rx: mpsc::Receiver<Pending>, concurrency: usize) {
-    let slots = Arc::new(Semaphore::new(concurrency));
+async fn dispatch(writer: Arc<Writer>, mut rx: mpsc::Receiver<Pending>, writers: usize) {
+    // Two stages, overlapped: while one batch is being written, the next is collected, has its
+    // facts read and is decided. A batch leaves the read stage only once it holds a write slot,
+    // so the next batch gathers everything that arrived meanwhile.
+    let reading = Arc::new(Semaphore::new(1));
+    let writing = Arc::new(Semaphore::new(writers));
     let mut inflight = tokio::task::JoinSet::new();
     loop {
-        // A slot first, then the batch: while every slot is busy, submissions queue up and the
-        // next batch takes them all.
-        let Ok(slot) = slots.clone().acquire_owned().await else {
+        let Ok(read_slot) = reading.clone().acquire_owned().await else {
             break;
         };
         let Some(first) = rx.recv().await else {
@@ -164,9 +166,9 @@ async fn dispatch(writer: Arc<Writer>, mut rx: mpsc::Receiver<Pending>, concurre
             }
         }
         let writer = writer.clone();
+        let writing = writing.clone();
         inflight.spawn(async move {
-            run_batch(&writer, batch).await;
-            drop(slot);
+            run_batch(&writer, batch, read_slot, &writing).await;
         });
         while inflight.try_join_next().is_some() {}
     }
@@ -182,7 +184,12 @@ struct Ready {
     bytes: Vec<u8>,
 }
 
-async fn run_batch(w: &Writer, batch: Vec<Pending>) {
+async fn run_batch(
+    w: &Writer,
+    batch: Vec<Pending>,
+    read_slot: OwnedSemaphorePermit,
+    writing: &Semaphore,
+) {
     // A request id twice in one batch: the later ones wait for the first. If it stored its key,
     // they replay it; if not (refused, failed), they go again, decided as a retry would be.
     let mut seen = HashSet::new();
@@ -245,9 +252,13 @@ async fn run_batch(w: &Writer, batch: Vec<Pending>) {
             }
         }
     }
+    // Batches are written in the order they were read (the semaphore is fair).
+    let write_slot = writing.acquire().await;
+    drop(read_slot);
     if !ready.is_empty() {
         write(w, ready, &mut stored).await;
     }
+    drop(write_slot);
     for p in again {
         if stored.contains(&key_of(&p.draft)) {
             p.answer(Outcome::Replay);
