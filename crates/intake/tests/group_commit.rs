@@ -107,3 +107,63 @@ async fn concurrent_retries_of_a_refused_submission_are_all_refused() {
     })
     .await;
 }
+
+/// R-IN-8, R-X-2: a submission whose write fails (here a trigger poisons one row) fails alone:
+/// the others sharing its batch are written, its request id stays unused, and a retry after
+/// the fault is gone succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn a_failing_write_fails_only_its_own_submission() {
+    bounded(120, async {
+        let t = spawn_intake().await;
+        for sql in [
+            r#"create function poison() returns trigger language plpgsql as $$
+               begin
+                 if new.project_description = 'poison' then raise exception 'poisoned row'; end if;
+                 return new;
+               end $$"#,
+            "create trigger poison before insert on applications for each row execute function poison()",
+        ] {
+            sqlx::query(sql).execute(&t.pool).await.expect("install the fault");
+        }
+        let residents: Vec<String> = (600..612).map(resident_id).collect();
+        for r in &residents {
+            t.given_credit_household(r, VILLAGE_A).await;
+        }
+        let mut poisoned = household_request(&residents[0], VILLAGE_A, "15000");
+        poisoned.project_description = "poison".into();
+        let calls = residents.iter().enumerate().map(|(i, r)| {
+            let req = if i == 0 {
+                poisoned.clone()
+            } else {
+                household_request(r, VILLAGE_A, "15000")
+            };
+            let mut c = t.as_village_staff(VILLAGE_A);
+            tokio::spawn(async move { (i, c.submit_application(req).await) })
+        });
+        for call in futures::future::join_all(calls).await {
+            let (i, answer) = call.expect("task");
+            if i == 0 {
+                let s = answer.expect_err("the poisoned submission fails");
+                assert_eq!(s.code(), tonic::Code::Internal, "{s:?}");
+            } else {
+                answer.unwrap_or_else(|s| panic!("submission {i} is written: {s:?}"));
+            }
+        }
+        assert_eq!(count(&t.pool, "select count(*) from applications").await, 11);
+        assert_eq!(
+            count(&t.pool, "select count(*) from idempotency_keys").await,
+            11,
+            "the failed submission's request id stays unused"
+        );
+
+        sqlx::query("drop trigger poison on applications")
+            .execute(&t.pool)
+            .await
+            .expect("remove the fault");
+        let app = submit(&mut t.as_village_staff(VILLAGE_A), poisoned).await;
+        assert_eq!(app.applicant_id, masked(&residents[0]));
+        assert_eq!(count(&t.pool, "select count(*) from applications").await, 12);
+        t.shutdown().await;
+    })
+    .await;
+}
