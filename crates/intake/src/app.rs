@@ -345,6 +345,7 @@ impl Intake {
             id,
             applicant,
             sealed,
+            traceparent: fupin_platform::telemetry::current_traceparent(),
             now,
             today,
         };

@@ -1,5 +1,6 @@
-//! `tracing` subscriber (plain or JSON) plus OpenTelemetry traces over OTLP when
-//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+//! `tracing` subscriber (plain or JSON) plus OpenTelemetry traces, exported over OTLP when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set. Spans carry trace context either way, so events
+//! always get a `traceparent` and a collector added later joins traces that already flow.
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -21,26 +22,22 @@ pub fn init(service_name: &str, json: bool) -> anyhow::Result<TelemetryGuard> {
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(service_name.to_owned())
+        .build();
+    let builder = SdkTracerProvider::builder().with_resource(resource);
     let provider = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
         Ok(endpoint) if !endpoint.is_empty() => {
             let exporter = opentelemetry_otlp::SpanExporter::builder()
                 .with_tonic()
                 .build()?;
-            let resource = opentelemetry_sdk::Resource::builder()
-                .with_service_name(service_name.to_owned())
-                .build();
-            Some(
-                SdkTracerProvider::builder()
-                    .with_batch_exporter(exporter)
-                    .with_resource(resource)
-                    .build(),
-            )
+            builder.with_batch_exporter(exporter).build()
         }
-        _ => None,
+        // No collector: spans still get trace and span ids (for propagation), nothing is sent.
+        _ => builder.build(),
     };
-    let otel_layer = provider
-        .as_ref()
-        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service_name.to_owned())));
+    let otel_layer =
+        tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name.to_owned()));
     let registry = tracing_subscriber::registry().with(filter).with(otel_layer);
     let result = if json {
         registry
@@ -51,10 +48,8 @@ pub fn init(service_name: &str, json: bool) -> anyhow::Result<TelemetryGuard> {
     };
     // A test binary may initialise twice; the first subscriber wins.
     let _ = result;
-    if let Some(p) = &provider {
-        opentelemetry::global::set_tracer_provider(p.clone());
-    }
-    Ok(TelemetryGuard(provider))
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    Ok(TelemetryGuard(Some(provider)))
 }
 
 /// The W3C `traceparent` of the current span, if it is sampled into a trace.

@@ -96,6 +96,20 @@ pub async fn test_bus(source: &str) -> anyhow::Result<EventBus> {
     EventBus::connect(&nats_url(), &token, &token.to_uppercase(), source).await
 }
 
+/// Installs, once per test binary, a subscriber whose spans carry OpenTelemetry trace context
+/// (no exporter, no level filter), so a test can check that trace context propagates whatever
+/// `RUST_LOG` the developer has set.
+pub fn init_trace_context() {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt};
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("fupin-test"));
+        let _ = tracing_subscriber::registry().with(layer).try_init();
+    });
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

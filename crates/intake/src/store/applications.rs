@@ -209,6 +209,14 @@ pub async fn insert_submissions(
     method: &str,
     subs: &[NewSubmission<'_>],
 ) -> sqlx::Result<Vec<Uuid>> {
+    // The key rows are written with `method`; replay, `taken` and the sealing context use the
+    // key's own method, so they must be the same.
+    if let Some(other) = subs.iter().find(|s| s.key.method != method) {
+        return Err(sqlx::Error::Protocol(format!(
+            "submission key of method {} written as {method}",
+            other.key.method
+        )));
+    }
     let mut order: Vec<&NewSubmission<'_>> = subs.iter().collect();
     order.sort_by(|a, b| {
         (&a.key.caller, &a.key.request_id).cmp(&(&b.key.caller, &b.key.request_id))
