@@ -176,6 +176,23 @@ impl Intake {
         Ok(())
     }
 
+    /// A write's response that may show personal data: the access is logged in the write's
+    /// transaction (R-CR-11), then the response is stored with the request id and committed.
+    async fn finish_shown<R: prost::Message>(
+        &self,
+        mut tx: Transaction<'static, Postgres>,
+        key: &RequestKey,
+        actor: &Actor,
+        shown: Shown,
+        unmasked: convert::Unmasked,
+        resp: R,
+    ) -> Result<R> {
+        self.audit_unmasked(&mut *tx, actor, key.method, &[(shown, unmasked)])
+            .await?;
+        self.finish(tx, key, &resp).await?;
+        Ok(resp)
+    }
+
     async fn record(
         &self,
         conn: &mut PgConnection,
@@ -250,15 +267,8 @@ impl Intake {
         self.persist_move(&mut tx, &mut row, app, moved, actor, now)
             .await?;
         let (resp, unmasked) = convert::application(&row, &row.applicant(&self.pii)?, actor, today);
-        self.audit_unmasked(
-            &mut *tx,
-            actor,
-            key.method,
-            &[(Shown::Application(row.id), unmasked)],
-        )
-        .await?;
-        self.finish(tx, key, &resp).await?;
-        Ok(resp)
+        self.finish_shown(tx, key, actor, Shown::Application(row.id), unmasked, resp)
+            .await
     }
 
     async fn load_locked(
@@ -840,15 +850,9 @@ impl Intake {
                 .await?;
         }
         let (resp, unmasked) = objection_pb(&o, &o.objector(&self.pii)?, &actor);
-        self.audit_unmasked(
-            &mut *tx,
-            &actor,
-            key.method,
-            &[(Shown::Application(o.application_id), unmasked)],
-        )
-        .await?;
-        self.finish(tx, &key, &resp).await?;
-        Ok(resp)
+        let shown = Shown::Application(o.application_id);
+        self.finish_shown(tx, &key, &actor, shown, unmasked, resp)
+            .await
     }
 
     // ---- R-IN-2 / R-IN-3 / R-IN-6: recommendation and the bank ----
@@ -1206,22 +1210,15 @@ impl Intake {
     /// (R-CR-11), stored with the request id and committed (R-IN-8).
     async fn commit_complaint(
         &self,
-        mut tx: Transaction<'static, Postgres>,
+        tx: Transaction<'static, Postgres>,
         key: &RequestKey,
         row: &ComplaintRow,
         actor: &Actor,
         today: NaiveDate,
     ) -> Result<pb::Complaint> {
         let (resp, unmasked) = complaint_pb(row, &row.complainant(&self.pii)?, actor, today);
-        self.audit_unmasked(
-            &mut *tx,
-            actor,
-            key.method,
-            &[(Shown::Complaint(row.id), unmasked)],
-        )
-        .await?;
-        self.finish(tx, key, &resp).await?;
-        Ok(resp)
+        self.finish_shown(tx, key, actor, Shown::Complaint(row.id), unmasked, resp)
+            .await
     }
 
     async fn load_complaint(
