@@ -32,14 +32,6 @@ async fn concurrent_retries_of_one_submission_create_it_once() {
         assert_eq!(count(&t.pool, "select count(*) from applications").await, 1);
         assert_eq!(count(&t.pool, "select count(*) from transitions").await, 1);
         assert_eq!(
-            count(
-                &t.pool,
-                "select count(*) from outbox where ce_type = 'fupin.intake.v1.ApplicationSubmitted'"
-            )
-            .await,
-            1
-        );
-        assert_eq!(
             count(&t.pool, "select count(*) from idempotency_keys").await,
             1
         );

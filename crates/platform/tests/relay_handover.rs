@@ -44,15 +44,13 @@ async fn write(pool: &PgPool, bus: &EventBus, relay: &RelayHandle, sequence: u64
     relay.wake();
 }
 
-async fn wait_published(pool: &PgPool, n: i64) {
+/// Waits until the stream holds `n` events and the outbox is empty (the relay deletes each row
+/// JetStream acknowledged).
+async fn wait_published(pool: &PgPool, bus: &EventBus, n: u64) {
     eventually(Duration::from_secs(10), "the relay to publish", || async {
-        (count(
-            pool,
-            "select count(*) from outbox where published_at is not null",
-        )
-        .await
-            >= n)
-            .then_some(())
+        let mut stream = bus.js.get_stream(&bus.stream).await.expect("stream");
+        let stored = stream.info().await.expect("stream info").state.messages;
+        (stored >= n && count(pool, "select count(*) from outbox").await == 0).then_some(())
     })
     .await;
 }
@@ -80,7 +78,7 @@ async fn successor_relay_on_the_same_pool_takes_over() {
         let (stop_first, first_stop) = shutdown::channel();
         let (first, first_task) = relay::spawn(pool.clone(), bus.clone(), config(), first_stop);
         write(pool, &bus, &first, 0).await;
-        wait_published(pool, 1).await;
+        wait_published(pool, &bus, 1).await;
         stop_first.trigger();
         tokio::time::timeout(Duration::from_secs(5), first_task)
             .await
@@ -105,7 +103,7 @@ async fn successor_relay_on_the_same_pool_takes_over() {
         let (stop_second, second_stop) = shutdown::channel();
         let (second, second_task) = relay::spawn(pool.clone(), bus.clone(), config(), second_stop);
         write(pool, &bus, &second, 1).await;
-        wait_published(pool, 2).await;
+        wait_published(pool, &bus, 2).await;
 
         stop_second.trigger();
         tokio::time::timeout(Duration::from_secs(5), second_task)
@@ -134,7 +132,7 @@ async fn standby_relay_takes_over_when_the_leader_stops() {
         let (stop_leader, leader_stop) = shutdown::channel();
         let (leader, leader_task) = relay::spawn(pool.clone(), bus.clone(), config(), leader_stop);
         write(pool, &bus, &leader, 0).await;
-        wait_published(pool, 1).await;
+        wait_published(pool, &bus, 1).await;
 
         let (stop_standby, standby_stop) = shutdown::channel();
         let (standby, standby_task) =
@@ -146,7 +144,7 @@ async fn standby_relay_takes_over_when_the_leader_stops() {
             .expect("no panic");
 
         write(&other_pool, &bus, &standby, 1).await;
-        wait_published(pool, 2).await;
+        wait_published(pool, &bus, 2).await;
         let stream = bus.js.get_stream(&bus.stream).await.expect("stream");
         assert_eq!(
             stream.get_info().await.expect("stream info").state.messages,

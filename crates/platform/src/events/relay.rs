@@ -1,6 +1,7 @@
 //! Publishes outbox rows to JetStream in `seq` order, one at a time, waiting for each ack, so
-//! the stream holds events in commit order. A row is marked published only after its ack; a
-//! crash between ack and mark republishes it, and JetStream drops the duplicate by
+//! the stream holds events in commit order. A row is deleted only after its ack (the stream is
+//! the record of what was published); a crash between ack and delete republishes it, and
+//! JetStream drops the duplicate by
 //! `Nats-Msg-Id`. While NATS is down the rows wait and the relay backs off.
 //!
 //! Wake-ups: the writing service calls [`RelayHandle::wake`] after its commit (in-process, so
@@ -140,7 +141,7 @@ async fn lead(
         }
         let rows: Vec<Row> = sqlx::query_as(
             r#"select seq, id, subject, ce_type, ce_subject, payload, traceparent, created_at
-               from outbox where published_at is null order by seq limit $1"#,
+               from outbox order by seq limit $1"#,
         )
         .bind(BATCH)
         .fetch_all(&mut *conn)
@@ -148,11 +149,11 @@ async fn lead(
         let fetched = rows.len();
         let (sent, failure) = publish_batch(bus, config, &rows).await;
         if !sent.is_empty() {
-            // A join with unnest, not `seq = any($1)`: with stale statistics on a young,
-            // fast-growing table the planner picked a sequential scan for the array form,
-            // making every mark O(table) (seen in the intake bench).
+            // Acknowledged rows go: the stream is the record of what was published. A join
+            // with unnest, not `seq = any($1)`: with stale statistics on a young, fast-growing
+            // table the planner picked a sequential scan for the array form (intake bench).
             sqlx::query(
-                "update outbox set published_at = now() from unnest($1::bigint[]) as sent(seq) where outbox.seq = sent.seq",
+                "delete from outbox using unnest($1::bigint[]) as sent(seq) where outbox.seq = sent.seq",
             )
                 .bind(&sent)
                 .execute(&mut *conn)
