@@ -59,8 +59,6 @@ pub struct Runtime {
     pub reference: Reference,
     /// How often the deadline scan runs on its own (R-IN-4); None disables the timer.
     pub scan_interval: Option<Duration>,
-    /// How many submission batches may be written at once (each holds a connection).
-    pub submit_writers: usize,
 }
 
 /// Runs relay, consumer, deadline timer and the gRPC server until `shutdown`.
@@ -82,15 +80,12 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
     );
     let clock: SharedClock = rt.clock.clone();
     let policy = Arc::new(rt.reference.policy);
-    let (submissions, submit_task) = submit::SubmitQueue::spawn(
-        submit::Writer {
-            pool: rt.pool.clone(),
-            prefix: rt.bus.prefix.clone(),
-            relay: relay.clone(),
-            policy: policy.clone(),
-        },
-        rt.submit_writers,
-    );
+    let (submissions, submit_task) = submit::SubmitQueue::spawn(submit::Writer {
+        pool: rt.pool.clone(),
+        prefix: rt.bus.prefix.clone(),
+        relay: relay.clone(),
+        policy: policy.clone(),
+    });
     let intake = app::Intake {
         pool: rt.pool.clone(),
         prefix: rt.bus.prefix.clone(),

@@ -35,10 +35,6 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
-    let submit_writers = std::env::var("SUBMIT_BATCH_WRITERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
     let (_trigger, shutdown) = shutdown::on_signals();
     run(
         Runtime {
@@ -50,7 +46,6 @@ async fn main() -> anyhow::Result<()> {
             test_clock: config.test_clock,
             reference,
             scan_interval: Some(Duration::from_secs(scan_secs)),
-            submit_writers,
         },
         listener,
         shutdown,

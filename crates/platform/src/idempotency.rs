@@ -126,7 +126,10 @@ pub async fn claim<R: Message + Default>(
 }
 
 /// Whether each of `keys` is already taken, in order (one round trip for any number).
-pub async fn taken(pool: &PgPool, keys: &[&RequestKey]) -> Result<Vec<bool>, ServiceError> {
+pub async fn taken<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
+    keys: &[&RequestKey],
+) -> Result<Vec<bool>, ServiceError> {
     let callers: Vec<&str> = keys.iter().map(|k| k.caller.as_str()).collect();
     let methods: Vec<&str> = keys.iter().map(|k| k.method).collect();
     let ids: Vec<&str> = keys.iter().map(|k| k.request_id.as_str()).collect();
@@ -140,7 +143,7 @@ pub async fn taken(pool: &PgPool, keys: &[&RequestKey]) -> Result<Vec<bool>, Ser
     .bind(callers)
     .bind(methods)
     .bind(ids)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?)
 }
 

@@ -205,7 +205,7 @@ pub struct NewSubmission<'a> {
 /// Keys are inserted in (caller, request id) order, so two batches that share keys take their
 /// locks in the same order and cannot deadlock; callers pass distinct keys.
 pub async fn insert_submissions(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     method: &str,
     subs: &[NewSubmission<'_>],
 ) -> sqlx::Result<Vec<Uuid>> {
@@ -308,7 +308,7 @@ pub async fn insert_submissions(
     .bind(col(o, |s| s.event.payload.clone()))
     .bind(col(o, |s| s.event.traceparent.clone()))
     .bind(method)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await
 }
 
