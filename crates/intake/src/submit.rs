@@ -81,15 +81,26 @@ pub enum Outcome {
     Failed(ServiceError),
 }
 
+/// What an admitted submission writes and answers, built in the request's task so that the
+/// batch (which runs one at a time) only decides admission and writes.
+struct Written {
+    row: ApplicationRow,
+    event: OutboxRow,
+    response: pb::Application,
+    /// The response as stored with the idempotency key (sealed when the key says so).
+    bytes: Vec<u8>,
+}
+
 struct Pending {
     draft: Draft,
+    written: Written,
     reply: oneshot::Sender<Answer>,
 }
 
 enum Answer {
     Outcome(Outcome),
     /// Submit again in a later batch: the request id was also in this one.
-    Again(Box<Draft>),
+    Again(Box<(Draft, Written)>),
 }
 
 impl Pending {
@@ -103,6 +114,8 @@ impl Pending {
 #[derive(Clone)]
 pub struct SubmitQueue {
     tx: mpsc::Sender<Pending>,
+    prefix: Arc<str>,
+    policy: Arc<PolicyHistory<IntakePolicy>>,
 }
 
 /// What the workers need.
@@ -120,20 +133,34 @@ impl SubmitQueue {
     /// Starts the dispatcher, which ends when every queue handle is dropped.
     pub fn spawn(writer: Writer) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        let queue = Self {
+            tx,
+            prefix: writer.prefix.as_str().into(),
+            policy: writer.policy.clone(),
+        };
         let task = tokio::spawn(dispatch(writer, rx));
-        (Self { tx }, task)
+        (queue, task)
     }
 
     /// Decides and writes one submission with whichever others are waiting.
     pub async fn submit(&self, mut draft: Draft) -> Outcome {
+        let mut written = match written(&self.prefix, &self.policy, &draft) {
+            Ok(w) => w,
+            Err(e) => return Outcome::Failed(e),
+        };
         loop {
             let (reply, answer) = oneshot::channel();
-            if self.tx.send(Pending { draft, reply }).await.is_err() {
+            let pending = Pending {
+                draft,
+                written,
+                reply,
+            };
+            if self.tx.send(pending).await.is_err() {
                 return Outcome::Failed(ServiceError::Unavailable("shutting down".into()));
             }
             match answer.await {
                 Ok(Answer::Outcome(outcome)) => return outcome,
-                Ok(Answer::Again(d)) => draft = *d,
+                Ok(Answer::Again(again)) => (draft, written) = *again,
                 Err(_) => {
                     return Outcome::Failed(ServiceError::Internal(anyhow::anyhow!(
                         "submission worker stopped"
@@ -266,15 +293,6 @@ impl AsSqlx for ServiceError {
     }
 }
 
-/// A submission admitted and ready to write.
-struct Ready {
-    pending: Pending,
-    row: ApplicationRow,
-    event: OutboxRow,
-    response: pb::Application,
-    bytes: Vec<u8>,
-}
-
 async fn run_batch(w: &Writer, conn: &mut Conn, batch: Vec<Pending>) {
     // A request id twice in one batch: the later ones wait for the first. If it stored its key,
     // they replay it; if not (refused, failed), they go again, decided as a retry would be.
@@ -301,18 +319,8 @@ async fn run_batch(w: &Writer, conn: &mut Conn, batch: Vec<Pending>) {
     let mut ready = Vec::with_capacity(batch.len());
     let mut refused = Vec::new();
     for (pending, facts) in batch.into_iter().zip(facts) {
-        match prepare(w, &pending.draft, &facts) {
-            Ok((row, event, response)) => {
-                // Sealed when the key says so: a stored response holds personal data too.
-                let bytes = pending.draft.key.stored_response(&response);
-                ready.push(Ready {
-                    pending,
-                    row,
-                    event,
-                    response,
-                    bytes,
-                });
-            }
+        match admit(w, &pending.draft, &facts) {
+            Ok(()) => ready.push(pending),
             Err(e) => refused.push((pending, e)),
         }
     }
@@ -347,7 +355,7 @@ async fn run_batch(w: &Writer, conn: &mut Conn, batch: Vec<Pending>) {
         if stored.contains(&key_of(&p.draft)) {
             p.answer(Outcome::Replay);
         } else {
-            let _ = p.reply.send(Answer::Again(Box::new(p.draft)));
+            let _ = p.reply.send(Answer::Again(Box::new((p.draft, p.written))));
         }
     }
 }
@@ -364,7 +372,7 @@ fn key_of(d: &Draft) -> (String, String) {
 async fn write(
     w: &Writer,
     conn: &mut Conn,
-    ready: Vec<Ready>,
+    ready: Vec<Pending>,
     stored: &mut HashSet<(String, String)>,
 ) {
     let written = match insert(conn, &ready).await {
@@ -380,7 +388,7 @@ async fn write(
             tracing::error!(error = %e, size = ready.len(), "submission write failed");
             let e = anyhow::Error::new(e);
             for r in ready {
-                r.pending.answer(Outcome::Failed(shared_failure(&e)));
+                r.answer(Outcome::Failed(shared_failure(&e)));
             }
             return;
         }
@@ -388,13 +396,13 @@ async fn write(
     w.relay.wake();
     for r in ready {
         // Written, or a concurrent attempt with the same id committed first: stored either way.
-        stored.insert(key_of(&r.pending.draft));
-        let outcome = if written.contains(&r.row.id) {
-            Outcome::Done(Box::new(r.response))
+        stored.insert(key_of(&r.draft));
+        let outcome = if written.contains(&r.written.row.id) {
+            Outcome::Done(Box::new(r.written.response))
         } else {
             Outcome::Replay
         };
-        r.pending.answer(outcome);
+        let _ = r.reply.send(Answer::Outcome(outcome));
     }
 }
 
@@ -410,16 +418,16 @@ fn caused_by_a_row(e: &sqlx::Error) -> bool {
         })
 }
 
-async fn insert(conn: &mut Conn, ready: &[Ready]) -> sqlx::Result<Vec<Uuid>> {
+async fn insert(conn: &mut Conn, ready: &[Pending]) -> sqlx::Result<Vec<Uuid>> {
     let subs: Vec<NewSubmission<'_>> = ready
         .iter()
         .map(|r| NewSubmission {
-            key: &r.pending.draft.key,
-            response: &r.bytes,
-            row: &r.row,
-            moved: &r.pending.draft.moved,
-            actor_role: r.pending.draft.actor.role.as_str(),
-            event: &r.event,
+            key: &r.draft.key,
+            response: &r.written.bytes,
+            row: &r.written.row,
+            moved: &r.draft.moved,
+            actor_role: r.draft.actor.role.as_str(),
+            event: &r.written.event,
         })
         .collect();
     conn.run(async |c| apps::insert_submissions(c, METHOD, &subs).await)
@@ -445,18 +453,21 @@ fn shared_failure(e: &anyhow::Error) -> ServiceError {
     ServiceError::Internal(anyhow::anyhow!("{e:#}"))
 }
 
-/// Admission against the facts, then the row, event and response of an admitted submission.
-fn prepare(
-    w: &Writer,
-    d: &Draft,
-    facts: &admission::AdmissionFacts,
-) -> Result<(ApplicationRow, OutboxRow, pb::Application)> {
+/// Admission (R-IN-3) against the facts, under the policy in force on the filing day.
+fn admit(w: &Writer, d: &Draft, facts: &admission::AdmissionFacts) -> Result<()> {
     let policy = w
         .policy
         .in_force(d.today)
         .map_err(|e| ServiceError::Internal(e.into()))?;
     admission::check(&d.form, facts, &policy.value, d.today)
-        .map_err(|e| domain_err(e, "application", ""))?;
+        .map_err(|e| domain_err(e, "application", ""))
+}
+
+/// The row, event and response of the submission, should it be admitted.
+fn written(prefix: &str, policy: &PolicyHistory<IntakePolicy>, d: &Draft) -> Result<Written> {
+    let policy = policy
+        .in_force(d.today)
+        .map_err(|e| ServiceError::Internal(e.into()))?;
     let area = d.form.applicant.area();
     let (poor_no, self_use) = match &d.form.applicant {
         Applicant::Household(h) => (h.poor_household_number.clone(), h.self_use),
@@ -508,9 +519,16 @@ fn prepare(
         submitted_at: convert::rfc3339(d.now),
         policy_version: row.policy_version.clone(),
     };
-    let mut event = OutboxRow::new(&w.prefix, &ev, Some(&row.id.to_string()), d.now);
+    let mut event = OutboxRow::new(prefix, &ev, Some(&row.id.to_string()), d.now);
     event.traceparent = d.traceparent.clone();
     // The response only echoes what the caller just sent: not an access to log (R-CR-11).
     let (response, _) = convert::application(&row, &d.applicant, &d.actor, d.today);
-    Ok((row, event, response))
+    // Sealed when the key says so: a stored response holds personal data too.
+    let bytes = d.key.stored_response(&response);
+    Ok(Written {
+        row,
+        event,
+        response,
+        bytes,
+    })
 }
