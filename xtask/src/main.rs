@@ -51,7 +51,9 @@ enum Task {
     Bench {
         /// What to load: `intake`.
         target: String,
-        /// Passed to the load generator, e.g. `--seconds 5 --clients 1,16`.
+        /// Passed to the load generator, e.g. `--seconds 5 --clients 1,16`; except `--durable`,
+        /// which runs against a second private PostgreSQL with its default, durable settings
+        /// (on 127.0.0.1:55434) instead of the fast test instance.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -163,7 +165,15 @@ fn bench(ws: &Workspace, interrupt: &Interrupt, target: &str, args: &[String]) -
         target == "intake",
         "unknown bench target {target:?} (known: intake)"
     );
+    let durable = args.iter().any(|a| a == "--durable");
+    let args: Vec<&String> = args.iter().filter(|a| *a != "--durable").collect();
     let infra = Infra::ensure(ws, Purpose::Test, interrupt)?;
+    // Declared after `infra`, so stopped before it.
+    let durable_pg = durable
+        .then(|| infra::Postgres::durable(ws, interrupt))
+        .transpose()?;
+    let postgres = durable_pg.as_ref().unwrap_or(&infra.postgres);
+    println!("xtask: benchmarking against {}", postgres.describe());
     let mut build = Command::new(ws.cargo());
     build.current_dir(&ws.root).args([
         "build",
@@ -185,7 +195,7 @@ fn bench(ws: &Workspace, interrupt: &Interrupt, target: &str, args: &[String]) -
         .arg("--intake-bin")
         .arg(release.join("fupin-intake"))
         .args(args)
-        .env("DATABASE_URL", infra.postgres.test_url())
+        .env("DATABASE_URL", postgres.test_url())
         .env("NATS_URL", infra.nats.url())
         .envs(ws.config_env());
     let status = proc::wait(run.spawn().context("running fupin-bench")?, interrupt)?;

@@ -1,4 +1,5 @@
-//! A private PostgreSQL on 127.0.0.1:55432, or the server named by `DATABASE_URL`.
+//! A private PostgreSQL on 127.0.0.1:55432, or the server named by `DATABASE_URL`; and, for
+//! benchmarks, a second private one with PostgreSQL's default (durable) settings on :55434.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,34 @@ use crate::workspace::{Workspace, short_hash};
 
 pub const PORT: u16 = 55432;
 const LOCAL_URL: &str = "postgres://postgres@127.0.0.1:55432/postgres";
+/// The durable instance (benchmarks only).
+pub const DURABLE_PORT: u16 = 55434;
+const DURABLE_URL: &str = "postgres://postgres@127.0.0.1:55434/postgres";
+
+/// What a private instance is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// Tests and local runs: fsync, synchronous commit and full-page writes off.
+    Fast,
+    /// Benchmarks that should see what a deployment sees: PostgreSQL's defaults.
+    Durable,
+}
+
+impl Flavor {
+    fn port(self) -> u16 {
+        match self {
+            Flavor::Fast => PORT,
+            Flavor::Durable => DURABLE_PORT,
+        }
+    }
+
+    fn dir(self) -> &'static str {
+        match self {
+            Flavor::Fast => "pg",
+            Flavor::Durable => "pg-durable",
+        }
+    }
+}
 /// Unix socket paths are limited to 107 bytes; longer directories get TCP only.
 const MAX_SOCKET_DIR: usize = 90;
 
@@ -63,10 +92,26 @@ impl Postgres {
             }
             Plan::Start => (
                 LOCAL_URL.to_string(),
-                Origin::Started(Instance::start(ws, interrupt)?),
+                Origin::Started(Instance::start(ws, Flavor::Fast, interrupt)?),
             ),
         };
         Ok(Self { url, origin })
+    }
+
+    /// The durable instance: reused when something already listens on its port, else started
+    /// (and stopped on drop).
+    pub fn durable(ws: &Workspace, interrupt: &Interrupt) -> Result<Self> {
+        if proc::is_listening(DURABLE_PORT) {
+            println!("xtask: reusing the PostgreSQL already listening on 127.0.0.1:{DURABLE_PORT}");
+            return Ok(Self {
+                url: DURABLE_URL.to_string(),
+                origin: Origin::Reused,
+            });
+        }
+        Ok(Self {
+            url: DURABLE_URL.to_string(),
+            origin: Origin::Started(Instance::start(ws, Flavor::Durable, interrupt)?),
+        })
     }
 
     /// What tests get: the server URL as given (tests create their own databases from it).
@@ -100,9 +145,10 @@ impl Postgres {
     pub fn describe(&self) -> String {
         match &self.origin {
             Origin::External => "DATABASE_URL from the environment".to_string(),
-            Origin::Reused => format!("{LOCAL_URL} (already running, reused)"),
+            Origin::Reused => format!("{} (already running, reused)", self.url),
             Origin::Started(instance) => format!(
-                "{LOCAL_URL} (started by xtask; data {}, log {})",
+                "{} (started by xtask; data {}, log {})",
+                self.url,
                 instance.data.display(),
                 instance.log.display()
             ),
@@ -121,6 +167,7 @@ impl Drop for Postgres {
 /// A data directory and the server running on it, owned by the `postgres` user when we are
 /// root (PostgreSQL refuses to run as root).
 struct Instance {
+    flavor: Flavor,
     bin_dir: PathBuf,
     base: PathBuf,
     data: PathBuf,
@@ -129,7 +176,7 @@ struct Instance {
 }
 
 impl Instance {
-    fn start(ws: &Workspace, interrupt: &Interrupt) -> Result<Self> {
+    fn start(ws: &Workspace, flavor: Flavor, interrupt: &Interrupt) -> Result<Self> {
         let bin_dir = server_bin_dir().context("PostgreSQL server binaries not found")?;
         let as_postgres = proc::is_root();
         // As root the data must live where `postgres` can reach it; the workspace may sit in a
@@ -143,15 +190,20 @@ impl Instance {
             ws.state.clone()
         };
         let instance = Self {
-            data: base.join("pg"),
-            log: base.join("postgres.log"),
+            flavor,
+            data: base.join(flavor.dir()),
+            log: base.join(match flavor {
+                Flavor::Fast => "postgres.log",
+                Flavor::Durable => "postgres-durable.log",
+            }),
             bin_dir,
             base,
             as_postgres,
         };
         instance.prepare()?;
         println!(
-            "xtask: starting PostgreSQL on 127.0.0.1:{PORT} (data {})",
+            "xtask: starting PostgreSQL on 127.0.0.1:{} (data {})",
+            flavor.port(),
             instance.data.display()
         );
         let started = proc::output(
@@ -173,7 +225,7 @@ impl Instance {
 
     /// Creates the data directory on first use and (re)writes our settings on every start.
     fn prepare(&self) -> Result<()> {
-        let socket_dir = self.base.join("pg-socket");
+        let socket_dir = self.base.join(format!("{}-socket", self.flavor.dir()));
         for dir in [&self.base, &socket_dir] {
             fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             self.give_to_postgres(dir)?;
@@ -201,7 +253,7 @@ impl Instance {
         }
         let socket_dir = (socket_dir.as_os_str().len() <= MAX_SOCKET_DIR).then_some(socket_dir);
         let fupin_conf = self.data.join("fupin.conf");
-        fs::write(&fupin_conf, settings(socket_dir.as_deref()))?;
+        fs::write(&fupin_conf, settings(self.flavor, socket_dir.as_deref()))?;
         self.give_to_postgres(&fupin_conf)
     }
 
@@ -209,7 +261,13 @@ impl Instance {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let ready = Command::new(self.bin_dir.join("pg_isready"))
-                .args(["-q", "-h", "127.0.0.1", "-p", &PORT.to_string()])
+                .args([
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.flavor.port().to_string(),
+                ])
                 .status()
                 .is_ok_and(|status| status.success());
             if ready {
@@ -217,7 +275,8 @@ impl Instance {
             }
             if Instant::now() > deadline {
                 bail!(
-                    "PostgreSQL did not accept connections on 127.0.0.1:{PORT} within 30 s\n{}",
+                    "PostgreSQL did not accept connections on 127.0.0.1:{} within 30 s\n{}",
+                    self.flavor.port(),
                     proc::tail(&self.log, 30)
                 );
             }
@@ -265,23 +324,35 @@ impl Instance {
     }
 }
 
-/// Server settings for a throwaway dev/test instance: durability is traded for speed (fsync,
-/// synchronous commit and full-page writes off). Never use these for data you want to keep.
-fn settings(socket_dir: Option<&Path>) -> String {
+/// Server settings. The fast (dev/test) instance trades durability for speed: fsync,
+/// synchronous commit and full-page writes off; never use it for data you want to keep. The
+/// durable (benchmark) instance keeps PostgreSQL's defaults for all three.
+fn settings(flavor: Flavor, socket_dir: Option<&Path>) -> String {
     let socket_dir = socket_dir.map_or(String::new(), |dir| {
         dir.display().to_string().replace('\'', "''")
     });
-    format!(
+    let port = flavor.port();
+    let common = format!(
         "# Written by `cargo xtask` before every start; edits are overwritten.\n\
-         # A dev/test instance: fast, not durable.\n\
          listen_addresses = '127.0.0.1'\n\
-         port = {PORT}\n\
+         port = {port}\n\
          unix_socket_directories = '{socket_dir}'\n\
-         max_connections = 400\n\
-         fsync = off\n\
-         synchronous_commit = off\n\
-         full_page_writes = off\n"
-    )
+         max_connections = 400\n"
+    );
+    match flavor {
+        Flavor::Fast => format!(
+            "{common}\
+             # A dev/test instance: fast, not durable.\n\
+             fsync = off\n\
+             synchronous_commit = off\n\
+             full_page_writes = off\n"
+        ),
+        Flavor::Durable => format!(
+            "{common}\
+             # A benchmark instance: PostgreSQL's durable defaults (fsync, synchronous commit and\n\
+             # full-page writes on).\n"
+        ),
+    }
 }
 
 /// Replaces the database part of a PostgreSQL URL, keeping user, host and query parameters.
@@ -383,7 +454,7 @@ mod tests {
 
     #[test]
     fn settings_are_for_a_fast_local_instance() {
-        let text = settings(Some(Path::new("/var/tmp/fupin-x/pg-socket")));
+        let text = settings(Flavor::Fast, Some(Path::new("/var/tmp/fupin-x/pg-socket")));
         for line in [
             "listen_addresses = '127.0.0.1'",
             "port = 55432",
@@ -395,8 +466,20 @@ mod tests {
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
-        assert!(settings(None).contains("unix_socket_directories = ''"));
-        assert!(settings(Some(Path::new("/it's"))).contains("'/it''s'"));
+        assert!(settings(Flavor::Fast, None).contains("unix_socket_directories = ''"));
+        assert!(settings(Flavor::Fast, Some(Path::new("/it's"))).contains("'/it''s'"));
+    }
+
+    #[test]
+    fn the_durable_instance_keeps_the_defaults_on_its_own_port() {
+        let text = settings(Flavor::Durable, None);
+        assert!(text.contains("port = 55434"), "{text}");
+        for setting in ["fsync", "synchronous_commit", "full_page_writes"] {
+            assert!(
+                !text.lines().any(|l| l.starts_with(setting)),
+                "{setting} must keep its default in\n{text}"
+            );
+        }
     }
 
     #[test]
