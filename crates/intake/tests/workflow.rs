@@ -706,3 +706,46 @@ async fn every_tier_sees_and_acts_only_inside_its_area() {
     })
     .await;
 }
+
+/// R-IN-3, R-RK-9, R-CR-10: admission is checked again at recommendation, against the read
+/// model as it is then. A town suspended by the NPL circuit breaker after the application was
+/// admitted, or a borrower blacklisted since, blocks recommendation; once lending resumes and
+/// the entry is removed, the same application is recommended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admission_is_checked_again_at_recommendation() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let resident = resident_id(37);
+        t.given_credit_household(&resident, VILLAGE_A).await;
+        let app = t.submit_household(&resident, VILLAGE_A, "20000").await;
+        t.approve_to_notice(&app).await;
+        t.set_time("2026-03-07T09:00:00+08:00");
+
+        let suspended = t.publish_npl_exceeded(TOWN_A, 1).await;
+        t.wait_applied(&suspended).await;
+        assert_refused(&t.recommend(&app.id, BANK).await.unwrap_err(), &["R-RK-9"]);
+
+        let resumed = t.publish_lending_resumed(TOWN_A, 2).await;
+        t.wait_applied(&resumed).await;
+        let household = fupin_proto::rating::v1::SubjectKind::Household as i32;
+        let listed = t
+            .publish_blacklisted("bl-recommend", &resident, household)
+            .await;
+        t.wait_applied(&listed).await;
+        assert_refused(&t.recommend(&app.id, BANK).await.unwrap_err(), &["R-CR-10"]);
+        let a = t.get_as(&mut t.as_district_staff(), &app.id).await.unwrap();
+        assert_eq!(
+            a.status(),
+            pb::Status::PublicNotice,
+            "a refusal changes nothing"
+        );
+
+        let removed = t
+            .publish_blacklist_removed("bl-recommend", &resident, household)
+            .await;
+        t.wait_applied(&removed).await;
+        let a = t.recommend(&app.id, BANK).await.expect("recommend");
+        assert_eq!(a.status(), pb::Status::Recommended);
+    })
+    .await;
+}
