@@ -4,7 +4,11 @@
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing::Subscriber;
+use tracing_subscriber::{
+    EnvFilter, Layer, filter::LevelFilter, layer::SubscriberExt, registry::LookupSpan,
+    util::SubscriberInitExt,
+};
 
 /// Keeps the tracer provider alive; dropping it flushes pending spans.
 pub struct TelemetryGuard(Option<SdkTracerProvider>);
@@ -36,20 +40,42 @@ pub fn init(service_name: &str, json: bool) -> anyhow::Result<TelemetryGuard> {
         // No collector: spans still get trace and span ids (for propagation), nothing is sent.
         _ => builder.build(),
     };
-    let otel_layer =
-        tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name.to_owned()));
-    let registry = tracing_subscriber::registry().with(filter).with(otel_layer);
-    let result = if json {
-        registry
-            .with(tracing_subscriber::fmt::layer().json())
-            .try_init()
-    } else {
-        registry.with(tracing_subscriber::fmt::layer()).try_init()
-    };
+    let result = tracing_subscriber::registry()
+        .with(layers(filter, json, &provider, service_name))
+        .try_init();
     // A test binary may initialise twice; the first subscriber wins.
     let _ = result;
     opentelemetry::global::set_tracer_provider(provider.clone());
     Ok(TelemetryGuard(Some(provider)))
+}
+
+/// The log lines (filtered by `RUST_LOG`) and the trace spans (INFO and above, whatever
+/// `RUST_LOG` says): quietening the logs must not cut traces, nor the `traceparent` that
+/// events carry (a global `RUST_LOG=warn` used to disable the request spans altogether).
+fn layers<S>(
+    log_filter: EnvFilter,
+    json: bool,
+    provider: &SdkTracerProvider,
+    service_name: &str,
+) -> Vec<Box<dyn Layer<S> + Send + Sync>>
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+{
+    let traces = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer(service_name.to_owned()))
+        .with_filter(LevelFilter::INFO)
+        .boxed();
+    let logs = if json {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_filter(log_filter)
+            .boxed()
+    } else {
+        tracing_subscriber::fmt::layer()
+            .with_filter(log_filter)
+            .boxed()
+    };
+    vec![traces, logs]
 }
 
 /// The W3C `traceparent` of the current span, if it is sampled into a trace.
@@ -67,4 +93,27 @@ pub fn current_traceparent() -> Option<String> {
             sc.trace_flags().to_u8()
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Spans keep their trace context when the logs are quietened to warnings.
+    #[test]
+    fn quiet_logs_keep_trace_context() {
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry().with(layers(
+            EnvFilter::new("warn"),
+            false,
+            &provider,
+            "test",
+        ));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request");
+            let _entered = span.enter();
+            let tp = current_traceparent().expect("an INFO span carries trace context");
+            assert!(tp.starts_with("00-") && tp.len() == 55, "{tp}");
+        });
+    }
 }
