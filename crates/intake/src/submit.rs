@@ -13,7 +13,12 @@
 //! request is not held back: when nothing is in flight it makes a batch of one at once (one
 //! bench client: 1.26 ms at the median, as before group commit).
 
-use std::{collections::HashSet, panic::AssertUnwindSafe, sync::Arc, time::Duration};
+use std::{
+    collections::HashSet,
+    panic::AssertUnwindSafe,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use fupin_kernel::{PolicyHistory, policy::IntakePolicy};
@@ -211,12 +216,20 @@ async fn dispatch(writer: Writer, mut rx: mpsc::Receiver<Pending>) {
     }
 }
 
+/// The `application_name` of the dispatcher's connection (to find it in `pg_stat_activity`).
+pub const CONNECTION_NAME: &str = "fupin-intake submissions";
+
 /// The dispatcher's database connection, opened on first use and again after it failed.
 struct Conn {
     options: PgConnectOptions,
     timeout: Duration,
     conn: Option<PgConnection>,
+    /// When the connection last ran a statement.
+    used: Instant,
 }
+
+/// A connection idle this long is tested before use.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 impl Conn {
     fn new(pool: &PgPool) -> Self {
@@ -225,13 +238,28 @@ impl Conn {
                 .connect_options()
                 .as_ref()
                 .clone()
+                .application_name(CONNECTION_NAME)
                 .options([("plan_cache_mode", "force_generic_plan")]),
             timeout: pool.options().get_acquire_timeout(),
             conn: None,
+            used: Instant::now(),
         }
     }
 
     async fn get(&mut self) -> sqlx::Result<&mut PgConnection> {
+        // Like a pool lending a connection, test one that sat idle: the server may have
+        // dropped it (a restart, an idle timeout). Under load batches follow each other closely
+        // and nothing is added; a connection lost in the middle of a busy spell fails one batch,
+        // whose callers may retry with the same request ids (R-IN-8).
+        if self.used.elapsed() >= IDLE_CHECK
+            && let Some(conn) = self.conn.as_mut()
+            && !matches!(
+                tokio::time::timeout(self.timeout, conn.ping()).await,
+                Ok(Ok(()))
+            )
+        {
+            self.discard();
+        }
         if self.conn.is_none() {
             let conn =
                 tokio::time::timeout(self.timeout, PgConnection::connect_with(&self.options))
@@ -252,13 +280,13 @@ impl Conn {
     where
         E: From<sqlx::Error> + AsSqlx,
     {
-        let conn = self.get().await?;
-        let result = statement(conn).await;
+        let result = statement(self.get().await?).await;
         if let Err(e) = &result
             && e.as_sqlx().is_none_or(|e| e.as_database_error().is_none())
         {
             self.discard();
         }
+        self.used = Instant::now();
         result
     }
 
