@@ -1,7 +1,8 @@
 //! Events over NATS JetStream (ARCHITECTURE.md "Events").
 //!
 //! - [`outbox::enqueue`] writes an event in the caller's transaction (R-X-2);
-//! - [`relay::OutboxRelay`] publishes unpublished rows in order and waits for each ack;
+//! - [`relay::OutboxRelay`] publishes the rows in order, waits for each ack and deletes the
+//!   row once acknowledged;
 //! - [`consumer::Consumer`] applies each delivered event once, recording it in the inbox
 //!   inside the handler's transaction, and dead-letters poison messages.
 //!

@@ -1,8 +1,7 @@
-//! Publishes outbox rows to JetStream in `seq` order, one at a time, waiting for each ack, so
-//! the stream holds events in commit order. A row is deleted only after its ack (the stream is
-//! the record of what was published); a crash between ack and delete republishes it, and
-//! JetStream drops the duplicate by
-//! `Nats-Msg-Id`. While NATS is down the rows wait and the relay backs off.
+//! Publishes outbox rows to JetStream in `seq` order and waits for each ack, so the stream
+//! holds events in commit order. A row is deleted only after its ack (the stream is the record
+//! of what was published); a crash between ack and delete republishes it, and JetStream drops
+//! the duplicate by `Nats-Msg-Id`. While NATS is down the rows wait and the relay backs off.
 //!
 //! Wake-ups: the writing service calls [`RelayHandle::wake`] after its commit (in-process, so
 //! the hot write path takes no NOTIFY queue lock); any other writer (another replica, a manual
@@ -126,9 +125,9 @@ async fn lead(
     // the connection rather than return it to the pool still holding the lock, which would
     // lock out every later relay — a retry here and the standby replicas alike.
     conn.close_on_drop();
-    // The relay's queries all have an index path (the partial index on unpublished rows, the
-    // primary key). A young outbox has stale statistics for up to a minute of heavy writing,
-    // and the planner then prefers sequential scans that read every published row per batch.
+    // The relay's queries all have an index path (the primary key on `seq`). A young outbox
+    // has stale statistics for up to a minute of heavy writing, and the planner then prefers
+    // sequential scans that read every row (and every deleted row not yet vacuumed) per batch.
     sqlx::query("set enable_seqscan = off")
         .execute(&mut *conn)
         .await?;
