@@ -1,9 +1,9 @@
 //! Events over NATS JetStream (ARCHITECTURE.md "Events").
 //!
 //! - [`outbox::enqueue`] writes an event in the caller's transaction (R-X-2);
-//! - [`relay::OutboxRelay`] publishes the rows in order, waits for each ack and deletes the
+//! - [`relay::spawn`] publishes the rows in order, waits for each ack and deletes the
 //!   row once acknowledged;
-//! - [`consumer::Consumer`] applies each delivered event once, recording it in the inbox
+//! - [`consumer::spawn`] applies each delivered event once, recording it in the inbox
 //!   inside the handler's transaction, and dead-letters poison messages.
 //!
 //! Subjects are `<prefix>.<ctx>.v1.<EventName>`; the payload is the protobuf message of that
