@@ -168,33 +168,38 @@ async fn a_failing_write_fails_only_its_own_submission() {
     .await;
 }
 
-/// R-IN-1, R-X-2: the submission writer keeps its own connection; when the server drops it
-/// while idle (a restart, an idle timeout), the next submission is still written.
+/// R-IN-1, R-X-2: the submission writer keeps its own connection; when the server ends that
+/// session between batches (a restart, an idle timeout, `pg_terminate_backend`), the next
+/// submission is still written: right after (the batch reads again on a new connection), and
+/// after a pause (the idle connection is tested before use).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dropped_writer_connection_is_replaced_without_failing_a_submission() {
     bounded(60, async {
         let t = spawn_intake().await;
-        let first = resident_id(620);
-        let second = resident_id(621);
-        t.given_credit_household(&first, VILLAGE_A).await;
-        t.given_credit_household(&second, VILLAGE_A).await;
-        t.submit_household(&first, VILLAGE_A, "10000").await;
-
-        let terminated: Vec<bool> = sqlx::query_scalar(
-            "select pg_terminate_backend(pid) from pg_stat_activity
-              where datname = current_database() and application_name = $1",
-        )
-        .bind(fupin_intake::submit::CONNECTION_NAME)
-        .fetch_all(&t.pool)
-        .await
-        .expect("terminate the writer's connection");
-        assert_eq!(terminated, [true], "the writer had one connection open");
-        // Idle for longer than the writer waits before testing its connection.
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-
-        let app = t.submit_household(&second, VILLAGE_A, "10000").await;
-        assert_eq!(app.status(), pb::Status::VillageReview);
-        assert_eq!(count(&t.pool, "select count(*) from applications").await, 2);
+        let residents: Vec<String> = (620..623).map(resident_id).collect();
+        for r in &residents {
+            t.given_credit_household(r, VILLAGE_A).await;
+        }
+        t.submit_household(&residents[0], VILLAGE_A, "10000").await;
+        for (r, pause_ms) in [(&residents[1], 0), (&residents[2], 1100)] {
+            let terminated: Vec<bool> = sqlx::query_scalar(
+                "select pg_terminate_backend(pid) from pg_stat_activity
+                  where datname = current_database() and application_name = $1",
+            )
+            .bind(fupin_intake::submit::CONNECTION_NAME)
+            .fetch_all(&t.pool)
+            .await
+            .expect("terminate the writer's connection");
+            assert_eq!(terminated, [true], "the writer had one connection open");
+            tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+            let app = t.submit_household(r, VILLAGE_A, "10000").await;
+            assert_eq!(
+                app.status(),
+                pb::Status::VillageReview,
+                "after {pause_ms} ms"
+            );
+        }
+        assert_eq!(count(&t.pool, "select count(*) from applications").await, 3);
         t.shutdown().await;
     })
     .await;
