@@ -144,9 +144,9 @@ async fn personal_data_is_sealed_at_rest_and_found_by_blind_index() {
             .unwrap();
         assert_eq!(rows_containing(&t, "scan_probe", VILLAGE_A).await, 1);
         // Event payloads carry personal data to subscribers; the outbox keeps no copy once
-        // JetStream has acknowledged an event.
+        // JetStream has acknowledged an event: `outbox_drained` fails the test if a published
+        // row stays.
         t.outbox_drained().await;
-        assert_eq!(rows(&t, "outbox").await, 0);
 
         // The read model is keyed by the blind index, the applicant row carries the same one.
         let index = t.subject_index(&resident);

@@ -168,7 +168,8 @@ impl PiiCipher {
         let key = &self.keys[0];
         let header = header(&key.id);
         // The thread's CSPRNG (ChaCha12, seeded and periodically reseeded from the OS): a
-        // getrandom system call per value cost more than the sealing itself.
+        // getrandom system call per value cost more than the sealing itself. It is not reseeded
+        // after fork(); the services never fork.
         let mut nonce = XNonce::default();
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut nonce);
         let aad = [header.as_slice(), context].concat();
