@@ -110,7 +110,8 @@ async fn concurrent_retries_of_a_refused_submission_are_all_refused() {
 
 /// R-IN-8, R-X-2: a submission whose write fails (here a trigger poisons one row) fails alone:
 /// the others sharing its batch are written, its request id stays unused, and a retry after
-/// the fault is gone succeeds.
+/// the fault is gone succeeds. The batch is made to hold all of them: a lock holds the
+/// dispatcher on an earlier batch while they queue.
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn a_failing_write_fails_only_its_own_submission() {
     bounded(120, async {
@@ -129,6 +130,36 @@ async fn a_failing_write_fails_only_its_own_submission() {
         for r in &residents {
             t.given_credit_household(r, VILLAGE_A).await;
         }
+        let earlier = resident_id(612);
+        t.given_credit_household(&earlier, VILLAGE_A).await;
+
+        // The dispatcher takes an earlier submission and waits on the lock to read its facts.
+        let mut blocker = t.pool.begin().await.expect("begin");
+        sqlx::query("lock table rm_credit_ratings in access exclusive mode")
+            .execute(&mut *blocker)
+            .await
+            .expect("lock the ratings");
+        let mut c = t.as_village_staff(VILLAGE_A);
+        let earlier_call = tokio::spawn(async move {
+            c.submit_application(household_request(&earlier, VILLAGE_A, "15000"))
+                .await
+        });
+        let pool = t.pool.clone();
+        wait_until("the dispatcher to wait on the lock", || {
+            let pool = pool.clone();
+            async move {
+                count_where(
+                    &pool,
+                    "select count(*) from pg_stat_activity
+                      where datname = current_database() and application_name = $1
+                        and wait_event_type = 'Lock'",
+                    &[fupin_intake::submit::CONNECTION_NAME],
+                )
+                .await
+                    == 1
+            }
+        })
+        .await;
         let mut poisoned = household_request(&residents[0], VILLAGE_A, "15000");
         poisoned.project_description = "poison".into();
         let calls = residents.iter().enumerate().map(|(i, r)| {
@@ -140,6 +171,15 @@ async fn a_failing_write_fails_only_its_own_submission() {
             let mut c = t.as_village_staff(VILLAGE_A);
             tokio::spawn(async move { (i, c.submit_application(req).await) })
         });
+        let calls: Vec<_> = calls.collect();
+        // Every one of them queues behind the held batch (each needs well under a millisecond
+        // to be sealed and queued), then the lock goes and they make the next batch together.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        blocker.rollback().await.expect("release the lock");
+        earlier_call
+            .await
+            .expect("task")
+            .expect("the earlier submission is written");
         for call in futures::future::join_all(calls).await {
             let (i, answer) = call.expect("task");
             if i == 0 {
@@ -149,10 +189,10 @@ async fn a_failing_write_fails_only_its_own_submission() {
                 answer.unwrap_or_else(|s| panic!("submission {i} is written: {s:?}"));
             }
         }
-        assert_eq!(count(&t.pool, "select count(*) from applications").await, 11);
+        assert_eq!(count(&t.pool, "select count(*) from applications").await, 12);
         assert_eq!(
             count(&t.pool, "select count(*) from idempotency_keys").await,
-            11,
+            12,
             "the failed submission's request id stays unused"
         );
 
@@ -162,7 +202,7 @@ async fn a_failing_write_fails_only_its_own_submission() {
             .expect("remove the fault");
         let app = submit(&mut t.as_village_staff(VILLAGE_A), poisoned).await;
         assert_eq!(app.applicant_id, masked(&residents[0]));
-        assert_eq!(count(&t.pool, "select count(*) from applications").await, 12);
+        assert_eq!(count(&t.pool, "select count(*) from applications").await, 13);
         t.shutdown().await;
     })
     .await;
