@@ -251,9 +251,11 @@ impl Conn {
 
     async fn get(&mut self) -> sqlx::Result<&mut PgConnection> {
         // Like a pool lending a connection, test one that sat idle: the server may have
-        // dropped it (a restart, an idle timeout). Under load batches follow each other closely
-        // and nothing is added; a connection lost in the middle of a busy spell fails one batch,
-        // whose callers may retry with the same request ids (R-IN-8).
+        // dropped it silently (a network cut, an idle timeout). Under load batches follow each
+        // other closely and nothing is added: a session the server ended in between is found
+        // by the batch's first read, which runs again on a new connection (`read!`). Only a
+        // connection lost during the write fails its batch, whose callers may retry with the
+        // same request ids (R-IN-8).
         if self.used.elapsed() >= IDLE_CHECK
             && let Some(conn) = self.conn.as_mut()
             && !matches!(
