@@ -695,15 +695,8 @@ impl Intake {
         }
         let form = self.form_of(&row, &row.applicant(&self.pii)?, &app)?;
         form::validate(&form, &self.areas, &policy.value).map_err(app_err(""))?;
-        // Read inside the writing transaction: a busy pool must not stall a row lock.
-        let facts = readmodel::admission_facts(
-            &mut *tx,
-            subject(&form.applicant, &row.applicant_id_idx),
-            row.village_code.as_deref(),
-            row.town_code.as_deref(),
-        )
-        .await?;
-        admission::check(&form, &facts, &policy.value, today).map_err(app_err(""))?;
+        self.admit_again(&mut tx, &form, &row, policy, today)
+            .await?;
         let mut moved = app
             .resubmit(&actor, today, &policy.value, &self.calendar)
             .map_err(app_err(&req.application_id))?;
@@ -711,6 +704,26 @@ impl Intake {
         row.policy_version = policy.version.id.clone();
         self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
             .await
+    }
+
+    /// Admission (R-IN-3) of a stored application, against the read model as it is now. Read
+    /// inside the writing transaction: a busy pool must not stall a row lock.
+    async fn admit_again(
+        &self,
+        conn: &mut PgConnection,
+        form: &form::ApplicationForm,
+        row: &ApplicationRow,
+        policy: &Versioned<IntakePolicy>,
+        today: NaiveDate,
+    ) -> Result<()> {
+        let facts = readmodel::admission_facts(
+            conn,
+            subject(&form.applicant, &row.applicant_id_idx),
+            row.village_code.as_deref(),
+            row.town_code.as_deref(),
+        )
+        .await?;
+        admission::check(form, &facts, &policy.value, today).map_err(app_err(""))
     }
 
     /// Rebuilds the submitted form from the stored row and its opened personal data (for
@@ -886,15 +899,8 @@ impl Intake {
             .map_err(app_err(&req.application_id))?;
         // R-IN-3: admission is checked again at recommendation.
         let form = self.form_of(&row, &row.applicant(&self.pii)?, &app)?;
-        // Read inside the writing transaction: a busy pool must not stall a row lock.
-        let facts = readmodel::admission_facts(
-            &mut *tx,
-            subject(&form.applicant, &row.applicant_id_idx),
-            row.village_code.as_deref(),
-            row.town_code.as_deref(),
-        )
-        .await?;
-        admission::check(&form, &facts, &policy.value, today).map_err(app_err(""))?;
+        self.admit_again(&mut tx, &form, &row, policy, today)
+            .await?;
         row.policy_version = policy.version.id.clone();
         self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
             .await

@@ -362,9 +362,9 @@ async fn objections_hold_until_all_are_resolved_and_upheld_ones_reject() {
     .await;
 }
 
-/// R-IN-2: return for correction (with a reason) at the town step, resubmission by the village
-/// department goes back to TOWN_REVIEW with the corrections; rejection needs a reason and ends
-/// the workflow.
+/// R-IN-2, R-IN-3: return for correction (with a reason) at the town step, resubmission by the
+/// village department (validated and admitted again) goes back to TOWN_REVIEW with the
+/// corrections; rejection needs a reason and ends the workflow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn return_for_correction_resubmit_and_reject() {
     bounded(90, async {
@@ -426,6 +426,21 @@ async fn return_for_correction_resubmit_and_reject() {
             })
             .await);
         assert_invalid(&s, "amount", "R-IN-1");
+        // ... and admitted again (R-IN-3): a corrected amount above the credit line is refused,
+        // and the application stays returned.
+        let s = err(t
+            .as_village_staff(VILLAGE_A)
+            .resubmit_application(pb::ResubmitApplicationRequest {
+                amount: money("20000.01"),
+                ..resubmit(rid())
+            })
+            .await);
+        assert_refused(&s, &["R-CR-8"]);
+        let held = t
+            .get_as(&mut t.as_village_staff(VILLAGE_A), &id)
+            .await
+            .unwrap();
+        assert_eq!(held.status(), pb::Status::Returned);
         t.set_time("2026-03-03T09:00:00+08:00");
         let a = t
             .as_village_staff(VILLAGE_A)
