@@ -23,7 +23,7 @@ use tonic::{Request, transport::Channel};
 
 use crate::{
     plain_insert,
-    stats::{Summary, ms},
+    stats::{CpuWindow, Summary, ms},
 };
 
 const SECRET: &str = "bench-secret";
@@ -78,33 +78,43 @@ pub async fn run(intake_bin: &Path, measure: Duration, levels: &[usize]) -> anyh
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "{:>7} | {:>12} {:>9} {:>9} {:>6} | {:>12} {:>9} {:>9} | {:>6}",
+        "{:>7} | {:>9} {:>7} {:>7} {:>6} {:>8} {:>8} | {:>9} {:>7} {:>7} {:>8} | {:>5}",
         "clients",
         "intake/s",
         "p50 ms",
         "p99 ms",
         "errors",
+        "cpu µs",
+        "svc µs",
         "insert/s",
         "p50 ms",
         "p99 ms",
+        "cpu µs",
         "ratio"
     );
     for &clients in levels {
-        let intake = submit_load(&endpoint, &households, clients, measure).await?;
+        let intake = submit_load(&endpoint, &households, clients, measure, child.id()).await?;
         let plain = plain_insert::run(&plain_url, clients, WARMUP, measure).await?;
         println!(
-            "{:>7} | {:>12.0} {:>9.2} {:>9.2} {:>6} | {:>12.0} {:>9.2} {:>9.2} | {:>6.2}",
+            "{:>7} | {:>9.0} {:>7.2} {:>7.2} {:>6} {:>8.0} {:>8.0} | {:>9.0} {:>7.2} {:>7.2} {:>8.0} | {:>5.2}",
             clients,
             intake.per_second(),
             ms(intake.p50),
             ms(intake.p99),
             intake.errors,
+            intake.cpu_per_op(intake.cpu.machine),
+            intake.cpu_per_op(intake.cpu.process),
             plain.per_second(),
             ms(plain.p50),
             ms(plain.p99),
+            plain.cpu_per_op(plain.cpu.machine),
             intake.per_second() / plain.per_second()
         );
     }
+    println!(
+        "cpu µs: CPU time of the whole machine (all processes, all cores) per operation; \
+         svc µs: of the intake process alone"
+    );
     child.kill().await?;
     let _ = child.wait().await;
     for db in [&intake_db, &plain_db] {
@@ -241,10 +251,12 @@ async fn submit_load(
     households: &[Household],
     clients: usize,
     measure: Duration,
+    intake_pid: Option<u32>,
 ) -> anyhow::Result<Summary> {
     let start = Instant::now();
     let measure_from = start + WARMUP;
     let deadline = measure_from + measure;
+    let cpu = CpuWindow::spawn(measure_from, deadline, intake_pid);
     let mut tasks = Vec::new();
     for c in 0..clients {
         let channel = Channel::from_shared(endpoint.to_owned())?.connect().await?;
@@ -289,5 +301,5 @@ async fn submit_load(
         all.extend(l);
         errors += e;
     }
-    Ok(Summary::new(all, errors, measure))
+    Ok(Summary::new(all, errors, measure, cpu.finish().await))
 }

@@ -33,6 +33,9 @@ enum Target {
     },
 }
 
+#[global_allocator]
+static ALLOCATOR: fupin_platform::Allocator = fupin_platform::Allocator;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().target {

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgPoolOptions;
 
-use crate::stats::Summary;
+use crate::stats::{CpuWindow, Summary};
 
 pub async fn setup(url: &str) -> anyhow::Result<()> {
     let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
@@ -29,6 +29,7 @@ pub async fn run(
     let start = Instant::now();
     let deadline = start + warmup + measure;
     let measure_from = start + warmup;
+    let cpu = CpuWindow::spawn(measure_from, deadline, None);
     let mut tasks = Vec::new();
     for _ in 0..clients {
         let pool = pool.clone();
@@ -61,5 +62,5 @@ pub async fn run(
         all.extend(l);
         errors += e;
     }
-    Ok(Summary::new(all, errors, measure))
+    Ok(Summary::new(all, errors, measure, cpu.finish().await))
 }

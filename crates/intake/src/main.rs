@@ -7,6 +7,9 @@ use fupin_platform::{
     BaseConfig, clock::AdjustableClock, db, events::EventBus, shutdown, telemetry,
 };
 
+#[global_allocator]
+static ALLOCATOR: fupin_platform::Allocator = fupin_platform::Allocator;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = BaseConfig::from_env("intake", "intake", 50051)?;

@@ -23,3 +23,8 @@ pub use clock::{Clock, SharedClock};
 pub use config::BaseConfig;
 pub use error::ServiceError;
 pub use pii::PiiCipher;
+
+/// The global allocator every service binary (and the load generator) declares. Under load,
+/// glibc's malloc and free took about 15% of intake's CPU in `perf`; mimalloc's per-thread
+/// free lists suit the many small, short-lived allocations of gRPC and protobuf handling.
+pub use mimalloc::MiMalloc as Allocator;
