@@ -1365,10 +1365,13 @@ fn disbursement(
         ));
     }
     let on = convert::date("disbursed_on", "R-IN-6", &req.disbursed_on).map_err(app_err(""))?;
-    if on > today || recommended_on.is_some_and(|r| on < r) {
+    // A loan is paid out after the bank approved it, never before (nor in the future).
+    let decided_on = fupin_kernel::time::china_date(decision.decided_at);
+    let earliest = recommended_on.map_or(decided_on, |r| r.max(decided_on));
+    if on > today || on < earliest {
         return Err(invalid(
             "disbursed_on",
-            "must be between the recommendation date and today".into(),
+            format!("must be between the bank's decision ({decided_on}) and today"),
         ));
     }
     if req.schedule.is_empty() {

@@ -3,6 +3,7 @@
 //! suspended areas (risk control), qualified enterprises (industry).
 
 use chrono::NaiveDate;
+use fupin_kernel::{CreditGrade, Money, Uscc};
 use fupin_platform::{
     PiiCipher,
     events::consumer::{Delivered, EventHandler},
@@ -10,7 +11,6 @@ use fupin_platform::{
 use fupin_proto::{industry::v1 as industry, rating::v1 as rating, risk::v1 as risk};
 use futures::future::BoxFuture;
 use prost::Name;
-use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
 use crate::store::{pii::subject_index, readmodel as rm};
@@ -57,10 +57,19 @@ impl EventHandler for ReadModelHandler {
         Box::pin(async move {
             if ev.is::<rating::CreditRatingEffective>() {
                 let e: rating::CreditRatingEffective = ev.decode()?;
-                let line: Decimal = if e.credit_line.is_empty() {
-                    Decimal::ZERO
+                // Checked here, not when admission reads it: one malformed rating stored would
+                // fail the admission of every submission read in the same batch. A bad event
+                // goes to the dead-letter subject instead.
+                if !e.grade.is_empty() {
+                    CreditGrade::parse(&e.grade)
+                        .map_err(|err| anyhow::anyhow!("grade {:?}: {err}", e.grade))?;
+                }
+                // No line is a line of zero (a grade below A, a veto).
+                let line = if e.credit_line.is_empty() {
+                    Money::ZERO
                 } else {
-                    e.credit_line.parse()?
+                    Money::parse(&e.credit_line)
+                        .map_err(|err| anyhow::anyhow!("credit_line {:?}: {err}", e.credit_line))?
                 };
                 rm::upsert_rating(
                     conn,
@@ -69,7 +78,7 @@ impl EventHandler for ReadModelHandler {
                     &e.village_code,
                     &e.grade,
                     e.veto,
-                    line,
+                    line.amount(),
                     date("effective_from", &e.effective_from)?,
                     date("expires_on", &e.expires_on)?,
                     &e.policy_version,
@@ -104,8 +113,17 @@ impl EventHandler for ReadModelHandler {
                     .await?;
             } else if ev.is::<industry::EnterpriseQualificationChanged>() {
                 let e: industry::EnterpriseQualificationChanged = ev.decode()?;
-                rm::set_qualification(conn, &e.uscc, e.qualified, &e.reason, seq(e.sequence)?)
-                    .await?;
+                // Kept in the form admission looks it up by (upper case, check character valid).
+                let uscc = Uscc::parse(e.uscc.trim())
+                    .map_err(|err| anyhow::anyhow!("uscc {:?}: {err}", e.uscc))?;
+                rm::set_qualification(
+                    conn,
+                    uscc.as_str(),
+                    e.qualified,
+                    &e.reason,
+                    seq(e.sequence)?,
+                )
+                .await?;
             } else {
                 anyhow::bail!("unexpected event type {:?} on {}", ev.ce_type, ev.subject);
             }

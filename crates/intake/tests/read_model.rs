@@ -326,3 +326,77 @@ async fn the_same_event_delivered_twice_is_applied_once() {
     })
     .await;
 }
+
+/// Facts are checked as they are applied, not when admission reads them: a rating whose grade
+/// or credit line intake cannot read goes to the dead-letter subject instead of the read model
+/// (stored, it would fail admission for every submission batched with it), while the events
+/// after it apply (R-IN-3, R-X-2). A USCC is kept upper-case, the form admission looks it up
+/// by, whatever case the industry service sent (R-ID-4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn malformed_facts_are_dead_lettered_and_codes_normalised() {
+    bounded(120, async {
+        let t = spawn_intake().await;
+        let bad = resident_id(28);
+        let good = resident_id(29);
+        for (seq, (grade, line)) in [("A+", "20000.00"), ("A", "-1.00"), ("A", "2e4")]
+            .into_iter()
+            .enumerate()
+        {
+            t.publish_rating_effective(
+                &bad,
+                VILLAGE_A,
+                grade,
+                line,
+                false,
+                "2024-01-01",
+                "2027-12-31",
+                seq as u64 + 1,
+            )
+            .await;
+        }
+        let id = t
+            .publish_rating_effective(
+                &good,
+                VILLAGE_A,
+                "A",
+                "20000.00",
+                false,
+                "2024-01-01",
+                "2027-12-31",
+                1,
+            )
+            .await;
+        t.wait_applied(&id).await;
+        admitted(&t, &good, VILLAGE_A, "20000").await;
+
+        let dead = read_events(
+            &t.bus,
+            &t.bus.dead_letter_subject("*"),
+            3,
+            std::time::Duration::from_secs(60),
+        )
+        .await;
+        assert_eq!(dead.len(), 3, "each malformed rating is dead-lettered");
+        let stored: i64 =
+            sqlx::query_scalar("select count(*) from rm_credit_ratings where subject_idx = $1")
+                .bind(t.subject_index(&bad))
+                .fetch_one(&t.pool)
+                .await
+                .expect("count");
+        assert_eq!(stored, 0, "no malformed rating in the read model");
+        refused(&t, &bad, VILLAGE_A, "1000", &["R-CR-3"]).await;
+
+        let code = uscc('3', 28);
+        let id = t
+            .publish_enterprise_qualified(&code.to_lowercase(), true, 1)
+            .await;
+        t.wait_applied(&id).await;
+        let admitted = t
+            .as_district_staff()
+            .submit_application(enterprise_request(&code, TOWN_B, "200000"))
+            .await;
+        assert!(admitted.is_ok(), "qualified in lower case: {admitted:?}");
+        t.shutdown().await;
+    })
+    .await;
+}
