@@ -630,36 +630,41 @@ impl Intake {
         req: pb::ReviewApplicationRequest,
     ) -> Result<pb::Application> {
         let key = self.request_key(caller, "ReviewApplication", &req.request_id, &req)?;
-        let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
-            Claim::Replay(r) => return Ok(r),
-            Claim::Fresh(tx) => tx,
-        };
-        let actor = convert::actor(caller);
-        let (now, today) = self.now();
-        let decision = convert::decision(req.decision).map_err(app_err(""))?;
-        let (mut row, mut app) = self
-            .load_locked(&mut tx, &req.application_id, &actor)
-            .await?;
-        if req.expected_version != 0 && req.expected_version != row.version as u64 {
-            return Err(ServiceError::Conflict(format!(
-                "expected version {} but the application is at {}",
-                req.expected_version, row.version
-            )));
+        let attempt: Result<pb::Application> = async {
+            let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
+                Claim::Replay(r) => return Ok(r),
+                Claim::Fresh(tx) => tx,
+            };
+            let actor = convert::actor(caller);
+            let (now, today) = self.now();
+            let decision = convert::decision(req.decision).map_err(app_err(""))?;
+            let (mut row, mut app) = self
+                .load_locked(&mut tx, &req.application_id, &actor)
+                .await?;
+            if req.expected_version != 0 && req.expected_version != row.version as u64 {
+                return Err(ServiceError::Conflict(format!(
+                    "expected version {} but the application is at {}",
+                    req.expected_version, row.version
+                )));
+            }
+            let policy = self.policy_on(today)?;
+            let moved = app
+                .review(
+                    &actor,
+                    decision,
+                    &req.reason,
+                    today,
+                    &policy.value,
+                    &self.calendar,
+                )
+                .map_err(app_err(&req.application_id))?;
+            row.policy_version = policy.version.id.clone();
+            self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
+                .await
         }
-        let policy = self.policy_on(today)?;
-        let moved = app
-            .review(
-                &actor,
-                decision,
-                &req.reason,
-                today,
-                &policy.value,
-                &self.calendar,
-            )
-            .map_err(app_err(&req.application_id))?;
-        row.policy_version = policy.version.id.clone();
-        self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
-            .await
+        .await;
+        // A refusal is this request id's first result too (R-IN-8).
+        idempotency::keep_refusal(&self.pool, &key, attempt).await
     }
 
     pub async fn resubmit(
@@ -668,42 +673,47 @@ impl Intake {
         req: pb::ResubmitApplicationRequest,
     ) -> Result<pb::Application> {
         let key = self.request_key(caller, "ResubmitApplication", &req.request_id, &req)?;
-        let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
-            Claim::Replay(r) => return Ok(r),
-            Claim::Fresh(tx) => tx,
-        };
-        let actor = convert::actor(caller);
-        let (now, today) = self.now();
-        let policy = self.policy_on(today)?;
-        let (mut row, mut app) = self
-            .load_locked(&mut tx, &req.application_id, &actor)
-            .await?;
-        // Corrections: empty fields keep the current value; the corrected application is
-        // validated and admitted again like a new submission.
-        if req.amount.as_ref().is_some_and(|m| !m.amount.is_empty()) {
-            app.amount =
-                convert::money("amount", "R-IN-1", req.amount.as_ref()).map_err(app_err(""))?;
+        let attempt: Result<pb::Application> = async {
+            let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
+                Claim::Replay(r) => return Ok(r),
+                Claim::Fresh(tx) => tx,
+            };
+            let actor = convert::actor(caller);
+            let (now, today) = self.now();
+            let policy = self.policy_on(today)?;
+            let (mut row, mut app) = self
+                .load_locked(&mut tx, &req.application_id, &actor)
+                .await?;
+            // Corrections: empty fields keep the current value; the corrected application is
+            // validated and admitted again like a new submission.
+            if req.amount.as_ref().is_some_and(|m| !m.amount.is_empty()) {
+                app.amount =
+                    convert::money("amount", "R-IN-1", req.amount.as_ref()).map_err(app_err(""))?;
+            }
+            if req.term_months != 0 {
+                app.term_months = req.term_months;
+            }
+            if req.purpose != 0 {
+                row.purpose = convert::purpose(req.purpose).map_err(app_err(""))?.code();
+            }
+            if !req.project_description.trim().is_empty() {
+                row.project_description = req.project_description.trim().to_owned();
+            }
+            let form = self.form_of(&row, &row.applicant(&self.pii)?, &app)?;
+            form::validate(&form, &self.areas, &policy.value).map_err(app_err(""))?;
+            self.admit_again(&mut tx, &form, &row, policy, today)
+                .await?;
+            let mut moved = app
+                .resubmit(&actor, today, &policy.value, &self.calendar)
+                .map_err(app_err(&req.application_id))?;
+            moved.reason = req.note.trim().to_owned();
+            row.policy_version = policy.version.id.clone();
+            self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
+                .await
         }
-        if req.term_months != 0 {
-            app.term_months = req.term_months;
-        }
-        if req.purpose != 0 {
-            row.purpose = convert::purpose(req.purpose).map_err(app_err(""))?.code();
-        }
-        if !req.project_description.trim().is_empty() {
-            row.project_description = req.project_description.trim().to_owned();
-        }
-        let form = self.form_of(&row, &row.applicant(&self.pii)?, &app)?;
-        form::validate(&form, &self.areas, &policy.value).map_err(app_err(""))?;
-        self.admit_again(&mut tx, &form, &row, policy, today)
-            .await?;
-        let mut moved = app
-            .resubmit(&actor, today, &policy.value, &self.calendar)
-            .map_err(app_err(&req.application_id))?;
-        moved.reason = req.note.trim().to_owned();
-        row.policy_version = policy.version.id.clone();
-        self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
-            .await
+        .await;
+        // A refusal is this request id's first result too (R-IN-8).
+        idempotency::keep_refusal(&self.pool, &key, attempt).await
     }
 
     /// Admission (R-IN-3) of a stored application, against the read model as it is now. Read
@@ -772,45 +782,50 @@ impl Intake {
         req: pb::FileObjectionRequest,
     ) -> Result<pb::Objection> {
         let key = self.request_key(caller, "FileObjection", &req.request_id, &req)?;
-        let mut tx = match idempotency::claim::<pb::Objection>(&self.pool, &key).await? {
-            Claim::Replay(r) => return Ok(r),
-            Claim::Fresh(tx) => tx,
-        };
-        let actor = convert::actor(caller);
-        let (now, today) = self.now();
-        if req.content.trim().is_empty() {
-            return Err(ServiceError::invalid("content", "R-IN-5", "required"));
-        }
-        if req.objector.trim().is_empty() {
-            return Err(ServiceError::invalid("objector", "R-IN-5", "required"));
-        }
-        let (mut row, mut app) = self
-            .load_locked(&mut tx, &req.application_id, &actor)
-            .await?;
-        let moved = app
-            .file_objection(&actor, today)
-            .map_err(app_err(&req.application_id))?;
-        let objector = req.objector.trim();
-        let id = Uuid::now_v7();
-        let o = apps::ObjectionRow {
-            id,
-            application_id: row.id,
-            objector_enc: apps::ObjectionRow::seal_objector(&self.pii, id, objector),
-            content: req.content.trim().to_owned(),
-            state: "open".into(),
-            resolution: String::new(),
-            filed_at: now,
-            resolved_at: None,
-        };
-        apps::insert_objection(&mut tx, &o, &actor.subject).await?;
-        if let Some(moved) = moved {
-            self.persist_move(&mut tx, &mut row, &app, &moved, &actor, now)
+        let attempt: Result<pb::Objection> = async {
+            let mut tx = match idempotency::claim::<pb::Objection>(&self.pool, &key).await? {
+                Claim::Replay(r) => return Ok(r),
+                Claim::Fresh(tx) => tx,
+            };
+            let actor = convert::actor(caller);
+            let (now, today) = self.now();
+            if req.content.trim().is_empty() {
+                return Err(ServiceError::invalid("content", "R-IN-5", "required"));
+            }
+            if req.objector.trim().is_empty() {
+                return Err(ServiceError::invalid("objector", "R-IN-5", "required"));
+            }
+            let (mut row, mut app) = self
+                .load_locked(&mut tx, &req.application_id, &actor)
                 .await?;
+            let moved = app
+                .file_objection(&actor, today)
+                .map_err(app_err(&req.application_id))?;
+            let objector = req.objector.trim();
+            let id = Uuid::now_v7();
+            let o = apps::ObjectionRow {
+                id,
+                application_id: row.id,
+                objector_enc: apps::ObjectionRow::seal_objector(&self.pii, id, objector),
+                content: req.content.trim().to_owned(),
+                state: "open".into(),
+                resolution: String::new(),
+                filed_at: now,
+                resolved_at: None,
+            };
+            apps::insert_objection(&mut tx, &o, &actor.subject).await?;
+            if let Some(moved) = moved {
+                self.persist_move(&mut tx, &mut row, &app, &moved, &actor, now)
+                    .await?;
+            }
+            // An echo of the caller's own input: not an access to log (R-CR-11).
+            let (resp, _) = objection_pb(&o, objector, &actor);
+            self.finish(tx, &key, &resp).await?;
+            Ok(resp)
         }
-        // An echo of the caller's own input: not an access to log (R-CR-11).
-        let (resp, _) = objection_pb(&o, objector, &actor);
-        self.finish(tx, &key, &resp).await?;
-        Ok(resp)
+        .await;
+        // A refusal is this request id's first result too (R-IN-8).
+        idempotency::keep_refusal(&self.pool, &key, attempt).await
     }
 
     pub async fn resolve_objection(
@@ -819,53 +834,58 @@ impl Intake {
         req: pb::ResolveObjectionRequest,
     ) -> Result<pb::Objection> {
         let key = self.request_key(caller, "ResolveObjection", &req.request_id, &req)?;
-        let mut tx = match idempotency::claim::<pb::Objection>(&self.pool, &key).await? {
-            Claim::Replay(r) => return Ok(r),
-            Claim::Fresh(tx) => tx,
-        };
-        let actor = convert::actor(caller);
-        let (now, _) = self.now();
-        if req.resolution.trim().is_empty() {
-            return Err(ServiceError::invalid("resolution", "R-IN-5", "required"));
-        }
-        let oid = convert::uuid("objection_id", &req.objection_id).map_err(app_err(""))?;
-        let mut o = apps::objection_for_update(&mut tx, oid)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("objection", &req.objection_id))?;
-        let (mut row, mut app) = self
-            .load_locked(&mut tx, &o.application_id.to_string(), &actor)
-            .await?;
-        if o.state != "open" {
-            return Err(ServiceError::refused(
-                "R-IN-5",
-                format!("objection already {}", o.state),
-            ));
-        }
-        let others = apps::open_objections_except(&mut tx, row.id, o.id).await? as usize;
-        let moved = app
-            .resolve_objection(&actor, req.upheld, others)
-            .map_err(app_err(&req.objection_id))?;
-        apps::resolve_objection(
-            &mut tx,
-            o.id,
-            req.upheld,
-            req.resolution.trim(),
-            &actor.subject,
-            now,
-        )
-        .await?;
-        o.state = if req.upheld { "upheld" } else { "dismissed" }.into();
-        o.resolution = req.resolution.trim().to_owned();
-        o.resolved_at = Some(now);
-        if let Some(mut moved) = moved {
-            moved.reason = o.resolution.clone();
-            self.persist_move(&mut tx, &mut row, &app, &moved, &actor, now)
+        let attempt: Result<pb::Objection> = async {
+            let mut tx = match idempotency::claim::<pb::Objection>(&self.pool, &key).await? {
+                Claim::Replay(r) => return Ok(r),
+                Claim::Fresh(tx) => tx,
+            };
+            let actor = convert::actor(caller);
+            let (now, _) = self.now();
+            if req.resolution.trim().is_empty() {
+                return Err(ServiceError::invalid("resolution", "R-IN-5", "required"));
+            }
+            let oid = convert::uuid("objection_id", &req.objection_id).map_err(app_err(""))?;
+            let mut o = apps::objection_for_update(&mut tx, oid)
+                .await?
+                .ok_or_else(|| ServiceError::not_found("objection", &req.objection_id))?;
+            let (mut row, mut app) = self
+                .load_locked(&mut tx, &o.application_id.to_string(), &actor)
                 .await?;
+            if o.state != "open" {
+                return Err(ServiceError::refused(
+                    "R-IN-5",
+                    format!("objection already {}", o.state),
+                ));
+            }
+            let others = apps::open_objections_except(&mut tx, row.id, o.id).await? as usize;
+            let moved = app
+                .resolve_objection(&actor, req.upheld, others)
+                .map_err(app_err(&req.objection_id))?;
+            apps::resolve_objection(
+                &mut tx,
+                o.id,
+                req.upheld,
+                req.resolution.trim(),
+                &actor.subject,
+                now,
+            )
+            .await?;
+            o.state = if req.upheld { "upheld" } else { "dismissed" }.into();
+            o.resolution = req.resolution.trim().to_owned();
+            o.resolved_at = Some(now);
+            if let Some(mut moved) = moved {
+                moved.reason = o.resolution.clone();
+                self.persist_move(&mut tx, &mut row, &app, &moved, &actor, now)
+                    .await?;
+            }
+            let (resp, unmasked) = objection_pb(&o, &o.objector(&self.pii)?, &actor);
+            let shown = Shown::Application(o.application_id);
+            self.finish_shown(tx, &key, &actor, shown, unmasked, resp)
+                .await
         }
-        let (resp, unmasked) = objection_pb(&o, &o.objector(&self.pii)?, &actor);
-        let shown = Shown::Application(o.application_id);
-        self.finish_shown(tx, &key, &actor, shown, unmasked, resp)
-            .await
+        .await;
+        // A refusal is this request id's first result too (R-IN-8).
+        idempotency::keep_refusal(&self.pool, &key, attempt).await
     }
 
     // ---- R-IN-2 / R-IN-3 / R-IN-6: recommendation and the bank ----
@@ -876,34 +896,39 @@ impl Intake {
         req: pb::RecommendToBankRequest,
     ) -> Result<pb::Application> {
         let key = self.request_key(caller, "RecommendToBank", &req.request_id, &req)?;
-        let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
-            Claim::Replay(r) => return Ok(r),
-            Claim::Fresh(tx) => tx,
-        };
-        let actor = convert::actor(caller);
-        let (now, today) = self.now();
-        let policy = self.policy_on(today)?;
-        let bank = req.bank_id.trim();
-        if !policy.value.partner_banks.iter().any(|b| b == bank) {
-            return Err(ServiceError::invalid(
-                "bank_id",
-                "R-IN-6",
-                format!("{bank:?} is not a partner bank"),
-            ));
+        let attempt: Result<pb::Application> = async {
+            let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
+                Claim::Replay(r) => return Ok(r),
+                Claim::Fresh(tx) => tx,
+            };
+            let actor = convert::actor(caller);
+            let (now, today) = self.now();
+            let policy = self.policy_on(today)?;
+            let bank = req.bank_id.trim();
+            if !policy.value.partner_banks.iter().any(|b| b == bank) {
+                return Err(ServiceError::invalid(
+                    "bank_id",
+                    "R-IN-6",
+                    format!("{bank:?} is not a partner bank"),
+                ));
+            }
+            let (mut row, mut app) = self
+                .load_locked(&mut tx, &req.application_id, &actor)
+                .await?;
+            let moved = app
+                .recommend(&actor, bank, today, &policy.value, &self.calendar)
+                .map_err(app_err(&req.application_id))?;
+            // R-IN-3: admission is checked again at recommendation.
+            let form = self.form_of(&row, &row.applicant(&self.pii)?, &app)?;
+            self.admit_again(&mut tx, &form, &row, policy, today)
+                .await?;
+            row.policy_version = policy.version.id.clone();
+            self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
+                .await
         }
-        let (mut row, mut app) = self
-            .load_locked(&mut tx, &req.application_id, &actor)
-            .await?;
-        let moved = app
-            .recommend(&actor, bank, today, &policy.value, &self.calendar)
-            .map_err(app_err(&req.application_id))?;
-        // R-IN-3: admission is checked again at recommendation.
-        let form = self.form_of(&row, &row.applicant(&self.pii)?, &app)?;
-        self.admit_again(&mut tx, &form, &row, policy, today)
-            .await?;
-        row.policy_version = policy.version.id.clone();
-        self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
-            .await
+        .await;
+        // A refusal is this request id's first result too (R-IN-8).
+        idempotency::keep_refusal(&self.pool, &key, attempt).await
     }
 
     pub async fn bank_decision(
@@ -912,69 +937,75 @@ impl Intake {
         req: pb::RecordBankDecisionRequest,
     ) -> Result<pb::Application> {
         let key = self.request_key(caller, "RecordBankDecision", &req.request_id, &req)?;
-        let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
-            Claim::Replay(r) => return Ok(r),
-            Claim::Fresh(tx) => tx,
-        };
-        let actor = convert::actor(caller);
-        let (now, today) = self.now();
-        let policy = self.policy_on(today)?;
-        let (mut row, mut app) = self
-            .load_locked(&mut tx, &req.application_id, &actor)
-            .await?;
-        let decision = if req.approved {
-            let amount = convert::money("approved_amount", "R-IN-6", req.approved_amount.as_ref())
-                .map_err(app_err(""))?;
-            if amount.is_zero() || amount > app.amount {
-                return Err(ServiceError::invalid(
-                    "approved_amount",
-                    "R-IN-6",
-                    format!("must be above 0 and at most the requested {}", app.amount),
-                ));
-            }
-            let rate = convert::annual_rate(&req.annual_rate).map_err(app_err(""))?;
-            let max_term = if app.kind == crate::domain::ApplicantKind::Household {
-                policy.value.max_term_months
-            } else {
-                policy.value.enterprise_max_term_months
+        let attempt: Result<pb::Application> = async {
+            let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
+                Claim::Replay(r) => return Ok(r),
+                Claim::Fresh(tx) => tx,
             };
-            if req.term_months == 0 || req.term_months > max_term {
-                return Err(ServiceError::invalid(
-                    "term_months",
-                    "R-IN-3",
-                    format!("must be 1 to {max_term} months"),
-                ));
-            }
-            BankDecision {
-                approved: true,
-                approved_amount: Some(amount),
-                annual_rate: Some(rate),
-                term_months: Some(req.term_months),
-                rejection_reason: String::new(),
-                decided_at: now,
-            }
-        } else {
-            if req.rejection_reason.trim().is_empty() {
-                return Err(ServiceError::invalid(
-                    "rejection_reason",
-                    "R-IN-6",
-                    "required when rejecting",
-                ));
-            }
-            BankDecision {
-                approved: false,
-                rejection_reason: req.rejection_reason.trim().to_owned(),
-                decided_at: now,
-                ..Default::default()
-            }
-        };
-        let moved = app
-            .bank_decide(&actor, req.approved, &decision.rejection_reason)
-            .map_err(app_err(&req.application_id))?;
-        row.decision = Some(sqlx::types::Json(decision));
-        row.policy_version = policy.version.id.clone();
-        self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
-            .await
+            let actor = convert::actor(caller);
+            let (now, today) = self.now();
+            let policy = self.policy_on(today)?;
+            let (mut row, mut app) = self
+                .load_locked(&mut tx, &req.application_id, &actor)
+                .await?;
+            let decision = if req.approved {
+                let amount =
+                    convert::money("approved_amount", "R-IN-6", req.approved_amount.as_ref())
+                        .map_err(app_err(""))?;
+                if amount.is_zero() || amount > app.amount {
+                    return Err(ServiceError::invalid(
+                        "approved_amount",
+                        "R-IN-6",
+                        format!("must be above 0 and at most the requested {}", app.amount),
+                    ));
+                }
+                let rate = convert::annual_rate(&req.annual_rate).map_err(app_err(""))?;
+                let max_term = if app.kind == crate::domain::ApplicantKind::Household {
+                    policy.value.max_term_months
+                } else {
+                    policy.value.enterprise_max_term_months
+                };
+                if req.term_months == 0 || req.term_months > max_term {
+                    return Err(ServiceError::invalid(
+                        "term_months",
+                        "R-IN-3",
+                        format!("must be 1 to {max_term} months"),
+                    ));
+                }
+                BankDecision {
+                    approved: true,
+                    approved_amount: Some(amount),
+                    annual_rate: Some(rate),
+                    term_months: Some(req.term_months),
+                    rejection_reason: String::new(),
+                    decided_at: now,
+                }
+            } else {
+                if req.rejection_reason.trim().is_empty() {
+                    return Err(ServiceError::invalid(
+                        "rejection_reason",
+                        "R-IN-6",
+                        "required when rejecting",
+                    ));
+                }
+                BankDecision {
+                    approved: false,
+                    rejection_reason: req.rejection_reason.trim().to_owned(),
+                    decided_at: now,
+                    ..Default::default()
+                }
+            };
+            let moved = app
+                .bank_decide(&actor, req.approved, &decision.rejection_reason)
+                .map_err(app_err(&req.application_id))?;
+            row.decision = Some(sqlx::types::Json(decision));
+            row.policy_version = policy.version.id.clone();
+            self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
+                .await
+        }
+        .await;
+        // A refusal is this request id's first result too (R-IN-8).
+        idempotency::keep_refusal(&self.pool, &key, attempt).await
     }
 
     pub async fn disburse(
@@ -983,59 +1014,64 @@ impl Intake {
         req: pb::RecordDisbursementRequest,
     ) -> Result<pb::Application> {
         let key = self.request_key(caller, "RecordDisbursement", &req.request_id, &req)?;
-        let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
-            Claim::Replay(r) => return Ok(r),
-            Claim::Fresh(tx) => tx,
-        };
-        let actor = convert::actor(caller);
-        let (now, today) = self.now();
-        let (mut row, mut app) = self
-            .load_locked(&mut tx, &req.application_id, &actor)
-            .await?;
-        let decision = row
-            .decision
-            .as_ref()
-            .map(|d| d.0.clone())
-            .unwrap_or_default();
-        let moved = app.disburse(&actor).map_err(app_err(&req.application_id))?;
-        let record = disbursement(&req, &decision, row.recommended_on, today)?;
-        row.disbursement = Some(sqlx::types::Json(record.clone()));
-        // Disbursement and loan servicing need the borrower's identity: the event carries it
-        // in the clear to the platform's authorised subscribers (README "Personal data").
-        let borrower = row.applicant(&self.pii)?;
-        let ev = pb::LoanDisbursed {
-            loan_id: record.loan_id.to_string(),
-            application_id: row.id.to_string(),
-            kind: convert::kind_to_pb(app.kind) as i32,
-            borrower_id: borrower.id,
-            borrower_name: borrower.name,
-            village_code: row.village_code.clone().unwrap_or_default(),
-            town_code: row.town_code.clone().unwrap_or_default(),
-            area_code: row.area_code.clone(),
-            bank_id: row.bank_id.clone().unwrap_or_default(),
-            loan_account_number: record.loan_account_number.clone(),
-            amount: record.amount.to_string(),
-            annual_rate: decision
-                .annual_rate
-                .map(|r| r.to_string())
-                .unwrap_or_default(),
-            term_months: decision.term_months.unwrap_or(app.term_months),
-            disbursed_on: record.disbursed_on.to_string(),
-            schedule: record
-                .schedule
-                .iter()
-                .map(|i| pb::Instalment {
-                    due_on: i.due_on.to_string(),
-                    principal: convert::pb_money(i.principal),
-                    interest: convert::pb_money(i.interest),
-                })
-                .collect(),
-            purpose: row.purpose,
-            policy_version: row.policy_version.clone(),
-        };
-        self.emit(&mut tx, &ev, &row.id.to_string(), now).await?;
-        self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
-            .await
+        let attempt: Result<pb::Application> = async {
+            let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
+                Claim::Replay(r) => return Ok(r),
+                Claim::Fresh(tx) => tx,
+            };
+            let actor = convert::actor(caller);
+            let (now, today) = self.now();
+            let (mut row, mut app) = self
+                .load_locked(&mut tx, &req.application_id, &actor)
+                .await?;
+            let decision = row
+                .decision
+                .as_ref()
+                .map(|d| d.0.clone())
+                .unwrap_or_default();
+            let moved = app.disburse(&actor).map_err(app_err(&req.application_id))?;
+            let record = disbursement(&req, &decision, row.recommended_on, today)?;
+            row.disbursement = Some(sqlx::types::Json(record.clone()));
+            // Disbursement and loan servicing need the borrower's identity: the event carries it
+            // in the clear to the platform's authorised subscribers (README "Personal data").
+            let borrower = row.applicant(&self.pii)?;
+            let ev = pb::LoanDisbursed {
+                loan_id: record.loan_id.to_string(),
+                application_id: row.id.to_string(),
+                kind: convert::kind_to_pb(app.kind) as i32,
+                borrower_id: borrower.id,
+                borrower_name: borrower.name,
+                village_code: row.village_code.clone().unwrap_or_default(),
+                town_code: row.town_code.clone().unwrap_or_default(),
+                area_code: row.area_code.clone(),
+                bank_id: row.bank_id.clone().unwrap_or_default(),
+                loan_account_number: record.loan_account_number.clone(),
+                amount: record.amount.to_string(),
+                annual_rate: decision
+                    .annual_rate
+                    .map(|r| r.to_string())
+                    .unwrap_or_default(),
+                term_months: decision.term_months.unwrap_or(app.term_months),
+                disbursed_on: record.disbursed_on.to_string(),
+                schedule: record
+                    .schedule
+                    .iter()
+                    .map(|i| pb::Instalment {
+                        due_on: i.due_on.to_string(),
+                        principal: convert::pb_money(i.principal),
+                        interest: convert::pb_money(i.interest),
+                    })
+                    .collect(),
+                purpose: row.purpose,
+                policy_version: row.policy_version.clone(),
+            };
+            self.emit(&mut tx, &ev, &row.id.to_string(), now).await?;
+            self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
+                .await
+        }
+        .await;
+        // A refusal is this request id's first result too (R-IN-8).
+        idempotency::keep_refusal(&self.pool, &key, attempt).await
     }
 
     // ---- R-IN-4 / R-IN-7: deadline scan ----
@@ -1105,63 +1141,68 @@ impl Intake {
         req: pb::LodgeComplaintRequest,
     ) -> Result<pb::Complaint> {
         let key = self.request_key(caller, "LodgeComplaint", &req.request_id, &req)?;
-        let mut tx = match idempotency::claim::<pb::Complaint>(&self.pool, &key).await? {
-            Claim::Replay(r) => return Ok(r),
-            Claim::Fresh(tx) => tx,
-        };
-        let actor = convert::actor(caller);
-        let (now, today) = self.now();
-        let policy = self.policy_on(today)?;
-        for (field, v) in [("complainant", &req.complainant), ("content", &req.content)] {
-            if v.trim().is_empty() {
-                return Err(ServiceError::invalid(field, "R-IN-7", "required"));
+        let attempt: Result<pb::Complaint> = async {
+            let mut tx = match idempotency::claim::<pb::Complaint>(&self.pool, &key).await? {
+                Claim::Replay(r) => return Ok(r),
+                Claim::Fresh(tx) => tx,
+            };
+            let actor = convert::actor(caller);
+            let (now, today) = self.now();
+            let policy = self.policy_on(today)?;
+            for (field, v) in [("complainant", &req.complainant), ("content", &req.content)] {
+                if v.trim().is_empty() {
+                    return Err(ServiceError::invalid(field, "R-IN-7", "required"));
+                }
             }
+            let area = fupin_kernel::AreaCode::parse(&req.area_code)
+                .map_err(|e| ServiceError::invalid("area_code", "R-IN-7", e.to_string()))?;
+            if !self.areas.exists(&area) {
+                return Err(ServiceError::invalid(
+                    "area_code",
+                    "R-IN-7",
+                    "not an area of this district",
+                ));
+            }
+            let application_id = if req.application_id.is_empty() {
+                None
+            } else {
+                Some(convert::uuid("application_id", &req.application_id).map_err(app_err(""))?)
+            };
+            let c = Complaint::lodge(
+                &actor,
+                area.clone(),
+                today,
+                policy.value.complaint_answer_days,
+                &self.calendar,
+            )
+            .map_err(|e| domain_err(e, "complaint", ""))?;
+            let id = Uuid::now_v7();
+            let complainant = req.complainant.trim();
+            let row = ComplaintRow {
+                id,
+                complainant_enc: ComplaintRow::seal_complainant(&self.pii, id, complainant),
+                content: req.content.trim().to_owned(),
+                area_code: area.as_str().to_owned(),
+                application_id,
+                assigned_to: None,
+                answer: None,
+                lodged_by: actor.subject.clone(),
+                lodged_at: now,
+                lodged_on: c.lodged_on,
+                due_on: c.due_on,
+                answered_by: None,
+                answered_at: None,
+                overdue_alerted: false,
+            };
+            complaints::insert(&mut tx, &row).await?;
+            // An echo of the caller's own input: not an access to log (R-CR-11).
+            let (resp, _) = complaint_pb(&row, complainant, &actor, today);
+            self.finish(tx, &key, &resp).await?;
+            Ok(resp)
         }
-        let area = fupin_kernel::AreaCode::parse(&req.area_code)
-            .map_err(|e| ServiceError::invalid("area_code", "R-IN-7", e.to_string()))?;
-        if !self.areas.exists(&area) {
-            return Err(ServiceError::invalid(
-                "area_code",
-                "R-IN-7",
-                "not an area of this district",
-            ));
-        }
-        let application_id = if req.application_id.is_empty() {
-            None
-        } else {
-            Some(convert::uuid("application_id", &req.application_id).map_err(app_err(""))?)
-        };
-        let c = Complaint::lodge(
-            &actor,
-            area.clone(),
-            today,
-            policy.value.complaint_answer_days,
-            &self.calendar,
-        )
-        .map_err(|e| domain_err(e, "complaint", ""))?;
-        let id = Uuid::now_v7();
-        let complainant = req.complainant.trim();
-        let row = ComplaintRow {
-            id,
-            complainant_enc: ComplaintRow::seal_complainant(&self.pii, id, complainant),
-            content: req.content.trim().to_owned(),
-            area_code: area.as_str().to_owned(),
-            application_id,
-            assigned_to: None,
-            answer: None,
-            lodged_by: actor.subject.clone(),
-            lodged_at: now,
-            lodged_on: c.lodged_on,
-            due_on: c.due_on,
-            answered_by: None,
-            answered_at: None,
-            overdue_alerted: false,
-        };
-        complaints::insert(&mut tx, &row).await?;
-        // An echo of the caller's own input: not an access to log (R-CR-11).
-        let (resp, _) = complaint_pb(&row, complainant, &actor, today);
-        self.finish(tx, &key, &resp).await?;
-        Ok(resp)
+        .await;
+        // A refusal is this request id's first result too (R-IN-8).
+        idempotency::keep_refusal(&self.pool, &key, attempt).await
     }
 
     pub async fn assign_complaint(
@@ -1170,21 +1211,26 @@ impl Intake {
         req: pb::AssignComplaintRequest,
     ) -> Result<pb::Complaint> {
         let key = self.request_key(caller, "AssignComplaint", &req.request_id, &req)?;
-        let mut tx = match idempotency::claim::<pb::Complaint>(&self.pool, &key).await? {
-            Claim::Replay(r) => return Ok(r),
-            Claim::Fresh(tx) => tx,
-        };
-        let actor = convert::actor(caller);
-        let (_, today) = self.now();
-        let to = fupin_kernel::AreaCode::parse(&req.organisation_area_code).map_err(|e| {
-            ServiceError::invalid("organisation_area_code", "R-IN-7", e.to_string())
-        })?;
-        let (mut row, mut c) = self.load_complaint(&mut tx, &req.complaint_id).await?;
-        c.assign(&actor, to.clone())
-            .map_err(|e| domain_err(e, "complaint", &req.complaint_id))?;
-        row.assigned_to = Some(to.as_str().to_owned());
-        complaints::save(&mut tx, &row).await?;
-        self.commit_complaint(tx, &key, &row, &actor, today).await
+        let attempt: Result<pb::Complaint> = async {
+            let mut tx = match idempotency::claim::<pb::Complaint>(&self.pool, &key).await? {
+                Claim::Replay(r) => return Ok(r),
+                Claim::Fresh(tx) => tx,
+            };
+            let actor = convert::actor(caller);
+            let (_, today) = self.now();
+            let to = fupin_kernel::AreaCode::parse(&req.organisation_area_code).map_err(|e| {
+                ServiceError::invalid("organisation_area_code", "R-IN-7", e.to_string())
+            })?;
+            let (mut row, mut c) = self.load_complaint(&mut tx, &req.complaint_id).await?;
+            c.assign(&actor, to.clone())
+                .map_err(|e| domain_err(e, "complaint", &req.complaint_id))?;
+            row.assigned_to = Some(to.as_str().to_owned());
+            complaints::save(&mut tx, &row).await?;
+            self.commit_complaint(tx, &key, &row, &actor, today).await
+        }
+        .await;
+        // A refusal is this request id's first result too (R-IN-8).
+        idempotency::keep_refusal(&self.pool, &key, attempt).await
     }
 
     pub async fn answer_complaint(
@@ -1193,23 +1239,28 @@ impl Intake {
         req: pb::AnswerComplaintRequest,
     ) -> Result<pb::Complaint> {
         let key = self.request_key(caller, "AnswerComplaint", &req.request_id, &req)?;
-        let mut tx = match idempotency::claim::<pb::Complaint>(&self.pool, &key).await? {
-            Claim::Replay(r) => return Ok(r),
-            Claim::Fresh(tx) => tx,
-        };
-        let actor = convert::actor(caller);
-        let (now, today) = self.now();
-        if req.answer.trim().is_empty() {
-            return Err(ServiceError::invalid("answer", "R-IN-7", "required"));
+        let attempt: Result<pb::Complaint> = async {
+            let mut tx = match idempotency::claim::<pb::Complaint>(&self.pool, &key).await? {
+                Claim::Replay(r) => return Ok(r),
+                Claim::Fresh(tx) => tx,
+            };
+            let actor = convert::actor(caller);
+            let (now, today) = self.now();
+            if req.answer.trim().is_empty() {
+                return Err(ServiceError::invalid("answer", "R-IN-7", "required"));
+            }
+            let (mut row, mut c) = self.load_complaint(&mut tx, &req.complaint_id).await?;
+            c.answer(&actor)
+                .map_err(|e| domain_err(e, "complaint", &req.complaint_id))?;
+            row.answer = Some(req.answer.trim().to_owned());
+            row.answered_by = Some(actor.subject.clone());
+            row.answered_at = Some(now);
+            complaints::save(&mut tx, &row).await?;
+            self.commit_complaint(tx, &key, &row, &actor, today).await
         }
-        let (mut row, mut c) = self.load_complaint(&mut tx, &req.complaint_id).await?;
-        c.answer(&actor)
-            .map_err(|e| domain_err(e, "complaint", &req.complaint_id))?;
-        row.answer = Some(req.answer.trim().to_owned());
-        row.answered_by = Some(actor.subject.clone());
-        row.answered_at = Some(now);
-        complaints::save(&mut tx, &row).await?;
-        self.commit_complaint(tx, &key, &row, &actor, today).await
+        .await;
+        // A refusal is this request id's first result too (R-IN-8).
+        idempotency::keep_refusal(&self.pool, &key, attempt).await
     }
 
     /// The saved complaint as the response: audited when it shows the complainant unmasked

@@ -386,28 +386,7 @@ async fn run_batch(w: &Writer, conn: &mut Conn, batch: Vec<Pending>) {
         }
     }
     if !refused.is_empty() {
-        // A refusal answers only an unused request id: the retry of a request that succeeded
-        // before (and would now be refused) gets the first answer (R-IN-8). Every earlier
-        // batch has committed by now: batches run one at a time.
-        let keys: Vec<&RequestKey> = refused.iter().map(|(p, _)| &p.draft.key).collect();
-        match read!(conn, |c| idempotency::taken(c, &keys)) {
-            Ok(taken) => {
-                for ((pending, e), taken) in refused.into_iter().zip(taken) {
-                    if taken {
-                        stored.insert(key_of(&pending.draft));
-                        pending.answer(Outcome::Replay);
-                    } else {
-                        pending.answer(Outcome::Failed(e));
-                    }
-                }
-            }
-            Err(e) => {
-                let e = anyhow::anyhow!("{e}");
-                for (pending, _) in refused {
-                    pending.answer(Outcome::Failed(shared_failure(&e)));
-                }
-            }
-        }
+        answer_refused(conn, refused, &mut stored).await;
     }
     if !ready.is_empty() {
         write(w, conn, ready, &mut stored).await;
@@ -417,6 +396,61 @@ async fn run_batch(w: &Writer, conn: &mut Conn, batch: Vec<Pending>) {
             p.answer(Outcome::Replay);
         } else {
             let _ = p.reply.send(Answer::Again(Box::new((p.draft, p.written))));
+        }
+    }
+}
+
+/// Answers the submissions admission refused. A refusal by a rule is kept as its request id's
+/// first result (R-IN-8), so a retry gets it again even after the facts changed. Where the id
+/// is already taken (the retry of a request answered before; every earlier batch has
+/// committed by now, batches running one at a time), the first result is replayed instead.
+/// Adds the keys now stored to `stored`.
+async fn answer_refused(
+    conn: &mut Conn,
+    refused: Vec<(Pending, ServiceError)>,
+    stored: &mut HashSet<(String, String)>,
+) {
+    let keys: Vec<(&RequestKey, &ServiceError)> =
+        refused.iter().map(|(p, e)| (&p.draft.key, e)).collect();
+    // A rule's refusal is kept; for any other failure only whether the id is taken is read.
+    let kept = match conn.get().await {
+        Ok(c) => idempotency::keep_refusals(&mut *c, &keys).await,
+        Err(e) => Err(e.into()),
+    };
+    conn.settle(&kept);
+    let others: Vec<&RequestKey> = keys
+        .iter()
+        .filter(|(_, e)| !idempotency::is_kept(e))
+        .map(|(k, _)| *k)
+        .collect();
+    let taken = match (&kept, others.is_empty()) {
+        (Ok(_), false) => read!(conn, |c| idempotency::taken(c, &others)),
+        _ => Ok(Vec::new()),
+    };
+    let (kept, taken) = match (kept, taken) {
+        (Ok(k), Ok(t)) => (k, t),
+        (Err(e), _) | (_, Err(e)) => {
+            let e = anyhow::anyhow!("{e}");
+            for (pending, _) in refused {
+                pending.answer(Outcome::Failed(shared_failure(&e)));
+            }
+            return;
+        }
+    };
+    let mut taken = taken.into_iter();
+    for ((pending, e), kept) in refused.into_iter().zip(kept) {
+        let answered_before = if idempotency::is_kept(&e) {
+            !kept
+        } else {
+            taken.next().unwrap_or(false)
+        };
+        if answered_before || kept {
+            stored.insert(key_of(&pending.draft));
+        }
+        if answered_before {
+            pending.answer(Outcome::Replay);
+        } else {
+            pending.answer(Outcome::Failed(e));
         }
     }
 }

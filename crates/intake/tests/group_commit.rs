@@ -57,8 +57,17 @@ async fn a_burst_of_mixed_submissions_answers_each_as_if_alone() {
         );
         assert_eq!(
             count(&t.pool, "select count(*) from idempotency_keys").await,
-            rated.len() as i64,
-            "a refusal stores no key"
+            (rated.len() + unrated.len()) as i64,
+            "every submission's first result is kept with its key"
+        );
+        assert_eq!(
+            count(
+                &t.pool,
+                "select count(*) from idempotency_keys where refused_code is not null"
+            )
+            .await,
+            unrated.len() as i64,
+            "a refusal is kept as a refusal"
         );
         t.outbox_drained().await;
         let events = t
@@ -74,9 +83,9 @@ async fn a_burst_of_mixed_submissions_answers_each_as_if_alone() {
     .await;
 }
 
-/// R-IN-8: concurrent retries of a submission that is refused are each decided and refused;
-/// none of them is mistaken for a replay of a stored answer, and nothing is stored. Once the
-/// household is rated, the same request id is decided afresh and admitted.
+/// R-IN-8: concurrent attempts of a submission that is refused all get the one refusal, kept
+/// once with the request id; no application is stored. Once the household is rated, that id
+/// still answers with its first result, the refusal; a new id is decided afresh and admitted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn concurrent_retries_of_a_refused_submission_are_all_refused() {
     bounded(90, async {
@@ -88,16 +97,26 @@ async fn concurrent_retries_of_a_refused_submission_are_all_refused() {
             let req = req.clone();
             tokio::spawn(async move { c.submit_application(req).await })
         });
+        let mut messages = std::collections::HashSet::new();
         for call in futures::future::join_all(calls).await {
             let s = err(call.expect("task"));
             assert_refused(&s, &["R-CR-3"]);
+            messages.insert(s.message().to_owned());
         }
+        assert_eq!(messages.len(), 1, "one refusal for all: {messages:?}");
         assert_eq!(count(&t.pool, "select count(*) from applications").await, 0);
         assert_eq!(
             count(&t.pool, "select count(*) from idempotency_keys").await,
-            0
+            1
         );
 
+        t.given_credit_household(&resident, VILLAGE_A).await;
+        let s = err(t
+            .as_village_staff(VILLAGE_A)
+            .submit_application(req.clone())
+            .await);
+        assert_refused(&s, &["R-CR-3"]);
+        let req = household_request(&resident, VILLAGE_A, "15000");
         t.given_credit_household(&resident, VILLAGE_A).await;
         let app = submit(&mut t.as_village_staff(VILLAGE_A), req.clone()).await;
         let again = submit(&mut t.as_village_staff(VILLAGE_A), req).await;

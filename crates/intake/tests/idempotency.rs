@@ -166,3 +166,90 @@ async fn a_retried_review_returns_the_first_result() {
     })
     .await;
 }
+
+/// R-IN-8: a refusal is a first result too. A submission refused while the household is
+/// blacklisted (R-CR-10) gets the same refusal, and stores nothing, when retried with its id
+/// after the entry was removed; eight concurrent first attempts all get it; a new id is
+/// decided on the facts of the day. A staff step works the same way: a recommendation refused
+/// during the public notice (R-IN-5) stays refused for its id after the notice ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn a_refusal_is_the_first_result_of_its_request_id() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        t.set_time("2026-03-02T09:00:00+08:00");
+        let resident = resident_id(53);
+        t.given_credit_household(&resident, VILLAGE_A).await;
+        let id = t
+            .publish_blacklisted("bl-53", &resident, HOUSEHOLD_KIND)
+            .await;
+        t.wait_applied(&id).await;
+        let req = household_request(&resident, VILLAGE_A, "10000");
+        let calls = (0..8).map(|_| {
+            let mut c = t.as_village_staff(VILLAGE_A);
+            let req = req.clone();
+            tokio::spawn(async move { c.submit_application(req).await })
+        });
+        let mut refusals = Vec::new();
+        for call in futures::future::join_all(calls).await {
+            refusals.push(err(call.expect("task")));
+        }
+        let first = refusals[0].message().to_owned();
+        for s in &refusals {
+            assert_refused(s, &["R-CR-10"]);
+            assert_eq!(s.message(), first, "every attempt gets the one refusal");
+        }
+        assert_eq!(count(&t.pool, "select count(*) from applications").await, 0);
+        assert_eq!(
+            count(&t.pool, "select count(*) from idempotency_keys").await,
+            1,
+            "the refusal is kept once"
+        );
+
+        let id = t
+            .publish_blacklist_removed("bl-53", &resident, HOUSEHOLD_KIND)
+            .await;
+        t.wait_applied(&id).await;
+        let s = err(t
+            .as_village_staff(VILLAGE_A)
+            .submit_application(req.clone())
+            .await);
+        assert_eq!(s.code(), tonic::Code::FailedPrecondition, "{s:?}");
+        assert_eq!(s.message(), first, "the retry gets the first result");
+        assert_eq!(count(&t.pool, "select count(*) from applications").await, 0);
+        // The same id with another body is still another request.
+        let mut other = req.clone();
+        other.amount = money("9000");
+        let s = err(t
+            .as_village_staff(VILLAGE_A)
+            .submit_application(other)
+            .await);
+        assert_invalid(&s, "request_id", "R-IN-8");
+        // A new request is decided afresh.
+        let app = t.submit_household(&resident, VILLAGE_A, "10000").await;
+
+        // A staff step: refused during the notice, and for good under that request id.
+        t.approve_to_notice(&app).await;
+        let recommend = pb::RecommendToBankRequest {
+            request_id: rid(),
+            application_id: app.id.clone(),
+            bank_id: BANK.to_owned(),
+        };
+        let s = err(t
+            .as_district_staff()
+            .recommend_to_bank(recommend.clone())
+            .await);
+        assert_refused(&s, &["R-IN-5"]);
+        let during_notice = s.message().to_owned();
+        t.set_time("2026-03-09T09:00:00+08:00");
+        let s = err(t
+            .as_district_staff()
+            .recommend_to_bank(recommend.clone())
+            .await);
+        assert_eq!(s.code(), tonic::Code::FailedPrecondition, "{s:?}");
+        assert_eq!(s.message(), during_notice);
+        let a = t.recommend(&app.id, BANK).await.expect("a new request");
+        assert_eq!(a.status(), pb::Status::Recommended);
+        t.shutdown().await;
+    })
+    .await;
+}

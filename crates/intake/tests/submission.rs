@@ -17,11 +17,25 @@ fn household(r: &mut pb::SubmitApplicationRequest) -> &mut pb::Household {
 }
 
 async fn nothing_stored(t: &TestIntake, what: &str) {
+    nothing_but_refusals(t, what).await;
+    assert_eq!(
+        count(&t.pool, "select count(*) from idempotency_keys").await,
+        0,
+        "{what}: idempotency_keys must stay empty"
+    );
+}
+
+/// Nothing stored but `refusals` kept with their request ids (R-IN-8: a refusal is the id's
+/// first result).
+async fn nothing_but_refusals(t: &TestIntake, what: &str) {
     for (table, sql) in [
         ("applications", "select count(*) from applications"),
         ("transitions", "select count(*) from transitions"),
         ("outbox", "select count(*) from outbox"),
-        ("idempotency_keys", "select count(*) from idempotency_keys"),
+        (
+            "idempotency_keys (other than refusals)",
+            "select count(*) from idempotency_keys where refused_code is null",
+        ),
     ] {
         assert_eq!(
             count(&t.pool, sql).await,
@@ -285,7 +299,7 @@ async fn every_bad_input_is_refused_with_field_and_rule_and_stores_nothing() {
 }
 
 /// R-IN-3 (with R-CR-3, R-CR-10, R-RK-9): a refusal is `FailedPrecondition` naming every rule
-/// that failed at once, and stores nothing.
+/// that failed at once, and stores nothing but the refusal itself with its request id (R-IN-8).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn admission_refusal_lists_every_failed_rule_and_stores_nothing() {
     bounded(90, async {
@@ -316,7 +330,7 @@ async fn admission_refusal_lists_every_failed_rule_and_stores_nothing() {
         ] {
             assert!(s.message().contains(part), "{part} in {:?}", s.message());
         }
-        nothing_stored(&t, "admission refusal").await;
+        nothing_but_refusals(&t, "admission refusal").await;
 
         // A veto-ed grade-A rating is no credit grade either (R-CR-3), and an amount above the
         // line is named with R-CR-8 together with the other failures.
@@ -380,7 +394,12 @@ async fn admission_refusal_lists_every_failed_rule_and_stores_nothing() {
             .submit_application(household_request(&expired, VILLAGE_B, "10000"))
             .await);
         assert_refused(&s, &["R-CR-3"]);
-        nothing_stored(&t, "refusals").await;
+        nothing_but_refusals(&t, "refusals").await;
+        assert_eq!(
+            count(&t.pool, "select count(*) from idempotency_keys").await,
+            4,
+            "each refusal kept with its request id"
+        );
         t.shutdown().await;
     })
     .await;

@@ -46,6 +46,10 @@ pub enum ServiceError {
     Unauthenticated(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// A refusal kept with a request id, returned again to a retry (R-IN-8): the status the
+    /// first attempt got, code and message as they were.
+    #[error("{message}")]
+    Recorded { code: Code, message: String },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -96,6 +100,7 @@ impl ServiceError {
             Self::PermissionDenied(_) => Code::PermissionDenied,
             Self::Unauthenticated(_) => Code::Unauthenticated,
             Self::Unavailable(_) => Code::Unavailable,
+            Self::Recorded { code, .. } => *code,
             Self::Internal(_) => Code::Internal,
         }
     }
@@ -151,6 +156,18 @@ mod tests {
         let s: Status = e.into();
         assert_eq!(s.code(), Code::FailedPrecondition);
         assert!(s.message().contains("R-CR-10") && s.message().contains("R-RK-9"));
+    }
+
+    #[test]
+    fn a_kept_refusal_is_returned_as_it_was_first_seen() {
+        let first: Status = ServiceError::refused("R-CR-10", "blacklisted").into();
+        let again: Status = ServiceError::Recorded {
+            code: first.code(),
+            message: first.message().to_owned(),
+        }
+        .into();
+        assert_eq!(again.code(), first.code());
+        assert_eq!(again.message(), first.message());
     }
 
     #[test]

@@ -6,6 +6,11 @@
 //! changed nothing), the retry proceeds as a fresh write. So the effect happens at most once
 //! and every retry sees the first result.
 //!
+//! A write refused by a rule ([`ServiceError::Refused`]) is a first result as well: the caller
+//! keeps it with the key ([`keep_refusal`]) once the attempt has rolled back, and a retry gets
+//! the same refusal, even after the facts behind it changed. Other failures (bad input,
+//! conflicts, outages) keep nothing: they changed nothing, and a retry goes again.
+//!
 //! Responses may show personal data (R-CR-11), so a key made [`RequestKey::sealed_with`] a
 //! [`PiiCipher`] stores its response sealed, bound to the key's caller, method and request id.
 
@@ -147,14 +152,15 @@ pub async fn taken<'c>(
     .await?)
 }
 
-/// The stored first response to `key` (after a write found the key taken). A reused id with a
-/// different request is refused.
+/// The stored first result of `key` (after a write found the key taken): its response, or the
+/// refusal it got. A reused id with a different request is refused.
 pub async fn replay<R: Message + Default>(
     pool: &PgPool,
     key: &RequestKey,
 ) -> Result<R, ServiceError> {
-    let (hash, response): (Vec<u8>, Option<Vec<u8>>) = sqlx::query_as(
-        r#"select request_hash, response from idempotency_keys
+    type Row = (Vec<u8>, Option<Vec<u8>>, Option<i32>, Option<String>);
+    let (hash, response, refused_code, refused_message): Row = sqlx::query_as(
+        r#"select request_hash, response, refused_code, refused_message from idempotency_keys
            where caller = $1 and method = $2 and request_id = $3"#,
     )
     .bind(&key.caller)
@@ -169,10 +175,91 @@ pub async fn replay<R: Message + Default>(
             "already used for a different request",
         ));
     }
+    if let Some(code) = refused_code {
+        return Err(ServiceError::Recorded {
+            code: tonic::Code::from(code),
+            message: refused_message.unwrap_or_default(),
+        });
+    }
     let stored =
         response.ok_or_else(|| ServiceError::Conflict("request still in progress".into()))?;
     let bytes = key.open_response(stored)?;
     R::decode(bytes.as_slice()).map_err(|e| ServiceError::Internal(e.into()))
+}
+
+/// Whether a failed write's error is kept as the request id's first result: refusals by a rule.
+pub fn is_kept(e: &ServiceError) -> bool {
+    matches!(e, ServiceError::Refused(_))
+}
+
+/// Keeps the refusals among `refused` with their keys, in one statement; says, in order,
+/// which were kept. One not kept (its key was taken: a concurrent attempt with the same id
+/// finished first) should be answered with that attempt's result ([`replay`]). Errors that are
+/// not [`is_kept`] are passed over and reported as not kept.
+pub async fn keep_refusals<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
+    refused: &[(&RequestKey, &ServiceError)],
+) -> Result<Vec<bool>, ServiceError> {
+    let kept: Vec<&(&RequestKey, &ServiceError)> =
+        refused.iter().filter(|(_, e)| is_kept(e)).collect();
+    let callers: Vec<&str> = kept.iter().map(|(k, _)| k.caller.as_str()).collect();
+    let methods: Vec<&str> = kept.iter().map(|(k, _)| k.method).collect();
+    let ids: Vec<&str> = kept.iter().map(|(k, _)| k.request_id.as_str()).collect();
+    let hashes: Vec<&[u8]> = kept
+        .iter()
+        .map(|(k, _)| k.request_hash.as_slice())
+        .collect();
+    let codes: Vec<i32> = kept.iter().map(|(_, e)| e.code() as i32).collect();
+    let messages: Vec<String> = kept.iter().map(|(_, e)| e.to_string()).collect();
+    let inserted: Vec<(String, String, String)> = if kept.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_as(
+            r#"insert into idempotency_keys
+                 (caller, method, request_id, request_hash, refused_code, refused_message)
+               select * from unnest($1::text[], $2::text[], $3::text[], $4::bytea[],
+                                    $5::int4[], $6::text[])
+               on conflict do nothing
+               returning caller, method, request_id"#,
+        )
+        .bind(callers)
+        .bind(methods)
+        .bind(ids)
+        .bind(hashes)
+        .bind(codes)
+        .bind(messages)
+        .fetch_all(conn)
+        .await?
+    };
+    Ok(refused
+        .iter()
+        .map(|(k, e)| {
+            is_kept(e)
+                && inserted
+                    .iter()
+                    .any(|(c, m, r)| *c == k.caller && m == k.method && *r == k.request_id)
+        })
+        .collect())
+}
+
+/// A write attempt's result, with a refusal kept as the first result of its request id (see
+/// [`keep_refusals`]). The attempt must have ended (its transaction rolled back) before this
+/// runs. When another attempt with the same id finished first, its result is returned instead.
+pub async fn keep_refusal<R: Message + Default>(
+    pool: &PgPool,
+    key: &RequestKey,
+    result: Result<R, ServiceError>,
+) -> Result<R, ServiceError> {
+    match result {
+        Err(e) if is_kept(&e) => {
+            if keep_refusals(pool, &[(key, &e)]).await?[0] {
+                Err(e)
+            } else {
+                replay(pool, key).await
+            }
+        }
+        other => other,
+    }
 }
 
 /// Stores the response with the key and commits the write.
