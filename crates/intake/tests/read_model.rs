@@ -119,7 +119,8 @@ async fn ratings_admit_and_downgrades_refuse_in_sequence_order() {
 }
 
 /// R-CR-8 via CreditVillageStatusChanged: a credit village raises the A line 20,000 by 20% to
-/// 24,000: 24,000 is admitted, 24,000.01 refused with R-CR-8; losing the status drops it back.
+/// 24,000: 24,000 is admitted, 24,000.01 refused with R-CR-8; losing the status drops it back;
+/// a status announced ahead of its effective day counts from that day.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn credit_village_raises_the_line() {
     bounded(60, async {
@@ -142,6 +143,15 @@ async fn credit_village_raises_the_line() {
         let id = t.publish_credit_village(VILLAGE_A, false, 2).await;
         t.wait_applied(&id).await;
         refused(&t, &r, VILLAGE_A, "24000.00", &["R-CR-8"]).await;
+        // Announced today as a credit village from tomorrow: no uplift until then.
+        t.set_time("2026-03-02T09:00:00+08:00");
+        let id = t
+            .publish_credit_village_from(VILLAGE_A, true, "2026-03-03", 3)
+            .await;
+        t.wait_applied(&id).await;
+        refused(&t, &r, VILLAGE_A, "24000.00", &["R-CR-8"]).await;
+        t.set_time("2026-03-03T09:00:00+08:00");
+        admitted(&t, &r, VILLAGE_A, "24000.00").await;
         t.shutdown().await;
     })
     .await;

@@ -35,12 +35,23 @@ impl RatingFact {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AdmissionFacts {
     pub rating: Option<RatingFact>,
+    /// The village's credit-village status (R-CR-6) ...
     pub in_credit_village: bool,
+    /// ... and the day it took effect, if given: a status announced ahead of its day raises
+    /// lines only from that day (R-CR-8).
+    pub credit_village_from: Option<NaiveDate>,
     pub blacklisted: bool,
     /// Which of the applicant's areas (village, town) have lending suspended (R-RK-9).
     pub suspended_areas: Vec<AreaCode>,
     /// Industry's qualification of an enterprise/cooperative (R-ID-4); None = never assessed.
     pub enterprise_qualified: Option<bool>,
+}
+
+impl AdmissionFacts {
+    /// Whether the applicant's village is a credit village on `today`.
+    pub fn credit_village_on(&self, today: NaiveDate) -> bool {
+        self.in_credit_village && self.credit_village_from.is_none_or(|f| f <= today)
+    }
 }
 
 /// The household's effective credit line: the grade's line, raised for a credit village, and
@@ -78,7 +89,7 @@ pub fn check(
             }
             match &facts.rating {
                 Some(r) if r.is_credit_household_on(today) => {
-                    let line = effective_line(r, facts.in_credit_village, policy);
+                    let line = effective_line(r, facts.credit_village_on(today), policy);
                     if form.amount > line {
                         failures.push(Failure::new(
                             "R-CR-8",

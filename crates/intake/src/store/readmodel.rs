@@ -167,6 +167,7 @@ struct FactsRow {
     effective_from: Option<NaiveDate>,
     expires_on: Option<NaiveDate>,
     credit_village: Option<bool>,
+    credit_village_from: Option<NaiveDate>,
     blacklisted: bool,
     suspended: Vec<String>,
     qualified: Option<bool>,
@@ -175,7 +176,7 @@ struct FactsRow {
 /// For each asked subject, in the order asked, the facts. One round trip however many are
 /// asked.
 const FACTS_SQL: &str = r#"select r.grade, r.veto, r.credit_line, r.effective_from, r.expires_on,
-     (select credit_village from rm_credit_villages where village_code = t.village) as credit_village,
+     v.credit_village, v.effective_from as credit_village_from,
      exists (select 1 from rm_blacklist b where b.subject_idx = t.subject_idx and b.active) as blacklisted,
      array(select s.area_code from rm_suspended_areas s
            where s.area_code in (t.village, t.town) and s.suspended order by s.area_code) as suspended,
@@ -183,19 +184,21 @@ const FACTS_SQL: &str = r#"select r.grade, r.veto, r.credit_line, r.effective_fr
    from unnest($1::bytea[], $2::text[], $3::text[], $4::text[])
           with ordinality as t(subject_idx, uscc, village, town, ord)
    left join rm_credit_ratings r on r.subject_idx = t.subject_idx
+   left join rm_credit_villages v on v.village_code = t.village
    order by t.ord"#;
 
 /// The same for one subject, with plain parameters: PostgreSQL settles on one generic plan
 /// for it after a few runs, where the array form (whose custom plans always look cheaper) would
 /// be planned again on every call from a pooled connection.
 const FACTS_ONE_SQL: &str = r#"select r.grade, r.veto, r.credit_line, r.effective_from, r.expires_on,
-     (select credit_village from rm_credit_villages where village_code = $3) as credit_village,
+     v.credit_village, v.effective_from as credit_village_from,
      exists (select 1 from rm_blacklist b where b.subject_idx = $1 and b.active) as blacklisted,
      array(select s.area_code from rm_suspended_areas s
            where s.area_code in ($3, $4) and s.suspended order by s.area_code) as suspended,
      (select qualified from rm_qualified_enterprises where uscc = $2) as qualified
    from (select $1::bytea as subject_idx) t
-   left join rm_credit_ratings r on r.subject_idx = t.subject_idx"#;
+   left join rm_credit_ratings r on r.subject_idx = t.subject_idx
+   left join rm_credit_villages v on v.village_code = $3"#;
 
 /// Whom admission asks about: the applicant's blind index (ratings, blacklist) and, for an
 /// organisation, its USCC (industry's qualification; USCCs are public).
@@ -281,6 +284,7 @@ fn facts(row: FactsRow) -> anyhow::Result<AdmissionFacts> {
     Ok(AdmissionFacts {
         rating,
         in_credit_village: row.credit_village.unwrap_or(false),
+        credit_village_from: row.credit_village_from,
         blacklisted: row.blacklisted,
         suspended_areas: row
             .suspended

@@ -320,10 +320,21 @@ impl TestIntake {
     }
 
     pub async fn publish_credit_village(&self, village: &str, credit: bool, seq: u64) -> String {
+        self.publish_credit_village_from(village, credit, "2024-01-01", seq)
+            .await
+    }
+
+    pub async fn publish_credit_village_from(
+        &self,
+        village: &str,
+        credit: bool,
+        effective_from: &str,
+        seq: u64,
+    ) -> String {
         let ev = rating::CreditVillageStatusChanged {
             village_code: village.to_owned(),
             credit_village: credit,
-            effective_from: "2024-01-01".into(),
+            effective_from: effective_from.into(),
             sequence: seq,
         };
         self.publish(RATING_SOURCE, &ev, village).await

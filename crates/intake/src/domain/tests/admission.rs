@@ -58,6 +58,7 @@ fn every_failed_household_rule_is_listed_in_one_refusal() {
     let facts = AdmissionFacts {
         rating: None,
         in_credit_village: false,
+        credit_village_from: None,
         blacklisted: true,
         suspended_areas: vec![area(VILLAGE), area(TOWN)],
         enterprise_qualified: None,
@@ -265,6 +266,7 @@ fn amount_equal_to_the_line_passes_and_one_fen_more_fails_on_the_line() {
 fn credit_village_raises_the_a_line_from_20000_to_24000() {
     let facts = AdmissionFacts {
         in_credit_village: true,
+        credit_village_from: None,
         ..household_facts(today())
     };
     let r = facts.rating.clone().unwrap();
@@ -277,12 +279,34 @@ fn credit_village_raises_the_a_line_from_20000_to_24000() {
     assert_eq!(refused_rules(admit(&form, &facts)), vec!["R-CR-8"]);
 }
 
+// R-CR-8: a village announced a credit village from a later day raises lines from that day
+#[test]
+fn a_credit_village_raises_lines_only_from_its_effective_day() {
+    let tomorrow = today().succ_opt().unwrap();
+    let facts = AdmissionFacts {
+        in_credit_village: true,
+        credit_village_from: Some(tomorrow),
+        ..household_facts(today())
+    };
+    assert!(!facts.credit_village_on(today()));
+    assert!(facts.credit_village_on(tomorrow));
+    let mut form = household_form();
+    form.amount = money("24000.00");
+    assert_eq!(refused_rules(admit(&form, &facts)), vec!["R-CR-8"]);
+    let from_today = AdmissionFacts {
+        credit_village_from: Some(today()),
+        ..facts
+    };
+    assert_eq!(admit(&form, &from_today), Ok(()));
+}
+
 // R-CR-8, R-IN-3: the uplift never goes past the 50,000 cap
 #[test]
 fn uplift_is_capped_at_50000() {
     let facts = AdmissionFacts {
         rating: Some(rating(CreditGrade::Aaa, today())),
         in_credit_village: true,
+        credit_village_from: None,
         ..household_facts(today())
     };
     let r = facts.rating.clone().unwrap();

@@ -224,6 +224,7 @@ pub fn household_facts(today: NaiveDate) -> AdmissionFacts {
     AdmissionFacts {
         rating: Some(rating(CreditGrade::A, today)),
         in_credit_village: false,
+        credit_village_from: None,
         blacklisted: false,
         suspended_areas: Vec::new(),
         enterprise_qualified: None,

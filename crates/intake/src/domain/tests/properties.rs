@@ -665,6 +665,7 @@ fn to_inputs(c: &HouseholdCase) -> (crate::domain::form::ApplicationForm, Admiss
     let facts = AdmissionFacts {
         rating,
         in_credit_village: c.in_credit_village,
+        credit_village_from: None,
         blacklisted: c.blacklisted,
         suspended_areas,
         enterprise_qualified: None,
