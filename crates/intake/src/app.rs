@@ -699,14 +699,16 @@ impl Intake {
             if !req.project_description.trim().is_empty() {
                 row.project_description = req.project_description.trim().to_owned();
             }
-            let form = self.form_of(&row, &row.applicant(&self.pii)?, &app)?;
-            form::validate(&form, &self.areas, &policy.value).map_err(app_err(""))?;
-            self.admit_again(&mut tx, &form, &row, policy, today)
-                .await?;
+            // Who may resubmit, and whether the application is returned, before the corrected
+            // form is judged: an application that is not returned is refused as such (R-IN-2).
             let mut moved = app
                 .resubmit(&actor, today, &policy.value, &self.calendar)
                 .map_err(app_err(&req.application_id))?;
             moved.reason = req.note.trim().to_owned();
+            let form = self.form_of(&row, &row.applicant(&self.pii)?, &app)?;
+            form::validate(&form, &self.areas, &policy.value).map_err(app_err(""))?;
+            self.admit_again(&mut tx, &form, &row, policy, today)
+                .await?;
             row.policy_version = policy.version.id.clone();
             self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
                 .await

@@ -461,6 +461,15 @@ async fn return_for_correction_resubmit_and_reject() {
             a.step_due_on, "2026-03-06",
             "a fresh town deadline from the resubmission"
         );
+        // No longer returned: refused as such (R-IN-2), whatever the corrections would fail.
+        let s = err(t
+            .as_village_staff(VILLAGE_A)
+            .resubmit_application(pb::ResubmitApplicationRequest {
+                amount: money("20000.01"),
+                ..resubmit(rid())
+            })
+            .await);
+        assert_refused(&s, &["R-IN-2"]);
 
         // Reject needs a reason; afterwards nothing moves.
         let s = err(t
