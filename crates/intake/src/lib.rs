@@ -6,6 +6,7 @@ pub mod api;
 pub mod app;
 pub mod domain;
 pub mod readmodel;
+pub mod reseal;
 pub mod store;
 pub mod submit;
 
@@ -59,6 +60,9 @@ pub struct Runtime {
     pub reference: Reference,
     /// How often the deadline scan runs on its own (R-IN-4); None disables the timer.
     pub scan_interval: Option<Duration>,
+    /// How often values sealed with a retired-to-be key are re-sealed (R-CR-11, see
+    /// [`reseal`]); the first pass runs at start. None disables it.
+    pub reseal_interval: Option<Duration>,
 }
 
 /// Runs relay, consumer, deadline timer and the gRPC server until `shutdown`.
@@ -114,6 +118,14 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
             }
         })
     });
+    let reseal_task = rt.reseal_interval.map(|every| {
+        tokio::spawn(reseal::run_every(
+            rt.pool.clone(),
+            intake.pii.clone(),
+            every,
+            shutdown.clone(),
+        ))
+    });
     let verifier = JwtVerifier::hs256(&rt.jwt_secret);
     let mut server = GrpcServer::new(verifier.clone(), rt.clock.clone(), rt.test_clock);
     server
@@ -129,6 +141,9 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
     let served = server.serve(listener, shutdown).await;
     // The server and the scan hold the last queue handles; with them gone the batches drain.
     if let Some(t) = scan_task {
+        let _ = t.await;
+    }
+    if let Some(t) = reseal_task {
         let _ = t.await;
     }
     let _ = submit_task.await;

@@ -38,6 +38,12 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
+    // R-CR-11: re-seal values sealed with an old key, at start and then hourly by default;
+    // 0 turns it off.
+    let reseal_secs: u64 = std::env::var("PII_RESEAL_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3600);
     let (_trigger, shutdown) = shutdown::on_signals();
     run(
         Runtime {
@@ -49,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
             test_clock: config.test_clock,
             reference,
             scan_interval: Some(Duration::from_secs(scan_secs)),
+            reseal_interval: (reseal_secs > 0).then(|| Duration::from_secs(reseal_secs)),
         },
         listener,
         shutdown,

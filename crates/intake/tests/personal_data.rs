@@ -510,3 +510,158 @@ async fn objectors_and_complainants_are_masked_like_names() {
     })
     .await;
 }
+
+/// R-CR-11 key rotation: one re-sealing pass moves every sealed value (applicant ID, name and
+/// phone, objector, complainant, stored responses) to the current key, and a second pass finds
+/// nothing left. The previous key can then be retired: every value opens without it, and the
+/// service still shows and replays what it did. A value that does not open is left as it is
+/// and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pass_reseals_every_value_with_the_current_key() {
+    use fupin_intake::{reseal, store::pii::open};
+    use fupin_platform::PiiCipher;
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let resident = resident_id(110);
+        t.given_credit_household(&resident, VILLAGE_A).await;
+        let req = household_request(&resident, VILLAGE_A, "15000");
+        let app = submit(&mut t.as_village_staff(VILLAGE_A), req.clone()).await;
+        t.approve_to_notice(&app).await;
+        t.as_village_staff(VILLAGE_A)
+            .file_objection(objection_req(&app.id, OBJECTOR))
+            .await
+            .expect("objection");
+        t.as_village_staff(VILLAGE_A)
+            .lodge_complaint(complaint_req(VILLAGE_A, &app.id))
+            .await
+            .expect("complaint");
+        // The service seals with t2 (current) and reads t1. Rotate the other way round: t1
+        // becomes current, t2 is kept for reading until the pass is done.
+        let (t2, t1) = PII_KEYS.split_once(',').expect("two keys");
+        let rotated = PiiCipher::from_config(&format!("{t1},{t2}"), PII_INDEX_KEY).unwrap();
+        let retired = PiiCipher::from_config(t1, PII_INDEX_KEY).unwrap();
+        let responses = count(
+            &t.pool,
+            "select count(*) from idempotency_keys where response is not null",
+        )
+        .await;
+        assert!(responses >= 6, "submission, reviews, objection, complaint");
+
+        let first = reseal::pass(&t.pool, &rotated).await.expect("pass");
+        assert_eq!(first.failed, 0);
+        assert_eq!(first.resealed as i64, 3 + 1 + 1 + responses);
+        let second = reseal::pass(&t.pool, &rotated).await.expect("pass");
+        assert_eq!(second, Default::default(), "nothing left to re-seal");
+
+        // Everything opens with t1 alone.
+        let uuid = Uuid::parse_str(&app.id).unwrap();
+        let (id_enc, name_enc, phone_enc): (Vec<u8>, Vec<u8>, Vec<u8>) = sqlx::query_as(
+            "select applicant_id_enc, applicant_name_enc, phone_enc from applications where id = $1",
+        )
+        .bind(uuid)
+        .fetch_one(&t.pool)
+        .await
+        .unwrap();
+        for (column, sealed, plain) in [
+            ("applications.applicant_id", &id_enc, resident.as_str()),
+            ("applications.applicant_name", &name_enc, NAME),
+            ("applications.phone", &phone_enc, PHONE),
+        ] {
+            assert_eq!(retired.key_id_of(sealed), Ok("t1"), "{column}");
+            assert_eq!(open(&retired, column, uuid, sealed).unwrap(), plain);
+        }
+        let (objection, objector_enc): (Uuid, Vec<u8>) =
+            sqlx::query_as("select id, objector_enc from objections")
+                .fetch_one(&t.pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            open(&retired, "objections.objector", objection, &objector_enc).unwrap(),
+            OBJECTOR
+        );
+        let (complaint, complainant_enc): (Uuid, Vec<u8>) =
+            sqlx::query_as("select id, complainant_enc from complaints")
+                .fetch_one(&t.pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            open(&retired, "complaints.complainant", complaint, &complainant_enc).unwrap(),
+            COMPLAINANT
+        );
+        let stored: Vec<Vec<u8>> = sqlx::query_scalar(
+            "select response from idempotency_keys where response is not null",
+        )
+        .fetch_all(&t.pool)
+        .await
+        .unwrap();
+        for r in &stored {
+            assert_eq!(retired.key_id_of(r), Ok("t1"));
+        }
+
+        // The service (which reads t1 too) shows and replays as before.
+        let again = submit(&mut t.as_village_staff(VILLAGE_A), req).await;
+        assert_eq!(again, app, "the retry replays the first response");
+        let seen = t
+            .get_as(&mut t.as_village_staff(VILLAGE_A), &app.id)
+            .await
+            .expect("get");
+        assert_eq!(
+            (seen.applicant_name.as_str(), seen.applicant_phone.as_str()),
+            (NAME, PHONE)
+        );
+
+        // A value sealed with a key nobody has any more is left alone and counted.
+        let lost = PiiCipher::from_config(
+            "t9:dGVzdC1waWkta2V5LW5pbmUtLS0tLS0tLS0tLS0tLS0=",
+            PII_INDEX_KEY,
+        )
+        .unwrap();
+        let orphan = fupin_intake::store::pii::seal(&lost, "applications.phone", uuid, PHONE);
+        sqlx::query("update applications set phone_enc = $1 where id = $2")
+            .bind(&orphan)
+            .bind(uuid)
+            .execute(&t.pool)
+            .await
+            .unwrap();
+        let third = reseal::pass(&t.pool, &rotated).await.expect("pass");
+        assert_eq!((third.resealed, third.failed), (0, 1));
+        let kept: Vec<u8> = sqlx::query_scalar("select phone_enc from applications where id = $1")
+            .bind(uuid)
+            .fetch_one(&t.pool)
+            .await
+            .unwrap();
+        assert_eq!(kept, orphan);
+
+        // The service's timer runs a pass as soon as it starts: a name sealed meanwhile with
+        // the old key (by a replica not yet rotated) is moved too.
+        let name = fupin_intake::store::pii::seal(&t.pii, "applications.applicant_name", uuid, NAME);
+        sqlx::query("update applications set applicant_name_enc = $1 where id = $2")
+            .bind(&name)
+            .bind(uuid)
+            .execute(&t.pool)
+            .await
+            .unwrap();
+        let (trigger, stop) = fupin_platform::shutdown::channel();
+        let timer = tokio::spawn(reseal::run_every(
+            t.pool.clone(),
+            rotated.clone(),
+            std::time::Duration::from_secs(3600),
+            stop,
+        ));
+        let (pool, retired) = (&t.pool, &retired);
+        wait_until("the timer's first pass", || async move {
+            let name: Vec<u8> =
+                sqlx::query_scalar("select applicant_name_enc from applications where id = $1")
+                    .bind(uuid)
+                    .fetch_one(pool)
+                    .await
+                    .unwrap();
+            retired.key_id_of(&name) == Ok("t1")
+        })
+        .await;
+        trigger.trigger();
+        timer.await.expect("the timer stops on shutdown");
+        t.shutdown().await;
+    })
+    .await;
+}

@@ -90,13 +90,104 @@ impl RequestKey {
 
     /// What a sealed response is bound to: this key's row.
     fn context(&self) -> Vec<u8> {
-        [
-            b"idempotency_keys.response".as_slice(),
-            self.caller.as_bytes(),
-            self.method.as_bytes(),
-            self.request_id.as_bytes(),
-        ]
-        .join(&0u8)
+        response_context(&self.caller, self.method, &self.request_id)
+    }
+}
+
+fn response_context(caller: &str, method: &str, request_id: &str) -> Vec<u8> {
+    [
+        b"idempotency_keys.response".as_slice(),
+        caller.as_bytes(),
+        method.as_bytes(),
+        request_id.as_bytes(),
+    ]
+    .join(&0u8)
+}
+
+/// What a re-sealing pass did (R-CR-11 key rotation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Resealed {
+    /// Values now sealed with the current key.
+    pub resealed: u64,
+    /// Values that did not open (a key no longer configured, a damaged value): left as they
+    /// are, and logged.
+    pub failed: u64,
+}
+
+impl std::ops::AddAssign for Resealed {
+    fn add_assign(&mut self, other: Self) {
+        self.resealed += other.resealed;
+        self.failed += other.failed;
+    }
+}
+
+/// A stored response's key (caller, method, request id) and its sealed bytes.
+type KeyRow = (String, String, String, Vec<u8>);
+
+/// Re-seals, with the current key, every stored response sealed with another (after a key
+/// rotation), `batch` rows at a time in key order. For a service whose keys are all
+/// [`RequestKey::sealed_with`] its cipher. A row changed meanwhile (a response stored by a
+/// concurrent write) is left to the next pass.
+pub async fn reseal_responses(
+    pool: &PgPool,
+    cipher: &PiiCipher,
+    batch: i64,
+) -> Result<Resealed, sqlx::Error> {
+    let header = cipher.current_header();
+    let mut after = (String::new(), String::new(), String::new());
+    let mut done = Resealed::default();
+    loop {
+        let rows: Vec<KeyRow> = sqlx::query_as(
+            r#"select caller, method, request_id, response from idempotency_keys
+               where (caller, method, request_id) > ($1, $2, $3) and response is not null
+                 and substring(response from 1 for $4) <> $5
+               order by caller, method, request_id
+               limit $6"#,
+        )
+        .bind(&after.0)
+        .bind(&after.1)
+        .bind(&after.2)
+        .bind(header.len() as i32)
+        .bind(&header)
+        .bind(batch)
+        .fetch_all(pool)
+        .await?;
+        let Some(last) = rows.last() else {
+            return Ok(done);
+        };
+        after = (last.0.clone(), last.1.clone(), last.2.clone());
+        // (the row, its new response)
+        let mut changed: Vec<(&KeyRow, Vec<u8>)> = Vec::new();
+        for row in &rows {
+            let (caller, method, request_id, old) = row;
+            match cipher.reseal(&response_context(caller, method, request_id), old) {
+                Ok(Some(new)) => changed.push((row, new)),
+                Ok(None) => {}
+                Err(e) => {
+                    done.failed += 1;
+                    tracing::warn!(%caller, %method, %request_id, error = %e,
+                        "a stored response cannot be re-sealed");
+                }
+            }
+        }
+        if changed.is_empty() {
+            continue;
+        }
+        let updated = sqlx::query(
+            r#"update idempotency_keys k set response = u.new
+               from unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bytea[])
+                 as u(caller, method, request_id, old, new)
+               where k.caller = u.caller and k.method = u.method
+                 and k.request_id = u.request_id and k.response = u.old"#,
+        )
+        .bind(changed.iter().map(|(r, _)| &r.0).collect::<Vec<_>>())
+        .bind(changed.iter().map(|(r, _)| &r.1).collect::<Vec<_>>())
+        .bind(changed.iter().map(|(r, _)| &r.2).collect::<Vec<_>>())
+        .bind(changed.iter().map(|(r, _)| &r.3).collect::<Vec<_>>())
+        .bind(changed.iter().map(|(_, new)| new).collect::<Vec<_>>())
+        .execute(pool)
+        .await?;
+        done.resealed += updated.rows_affected();
     }
 }
 

@@ -230,6 +230,23 @@ impl PiiCipher {
         String::from_utf8(self.open(context, sealed)?).map_err(|_| OpenError::NotUtf8)
     }
 
+    /// The first bytes of every value sealed with the current key: values that do not start
+    /// with them were sealed with another key (in SQL: `substring(col from 1 for n) <> $1`).
+    pub fn current_header(&self) -> Vec<u8> {
+        header(self.current_key_id())
+    }
+
+    /// `sealed` sealed again with the current key under the same `context`, or `None` when it
+    /// already is (after a key rotation, so that the old key can be retired). The value is
+    /// opened, and so checked, as a read would.
+    pub fn reseal(&self, context: &[u8], sealed: &[u8]) -> Result<Option<Vec<u8>>, OpenError> {
+        if self.key_id_of(sealed)? == self.current_key_id() {
+            return Ok(None);
+        }
+        let plaintext = self.open(context, sealed)?;
+        Ok(Some(self.seal(context, &plaintext)))
+    }
+
     /// The id of the key `sealed` was sealed with (for a re-sealing job after rotation).
     pub fn key_id_of<'a>(&self, sealed: &'a [u8]) -> Result<&'a str, OpenError> {
         match sealed {
@@ -385,6 +402,34 @@ mod tests {
             before.blind_index("subject-id", b"41031119800501007X"),
             after.blind_index("subject-id", b"41031119800501007X")
         );
+    }
+
+    #[test]
+    fn reseal_moves_a_value_to_the_current_key_under_the_same_context() {
+        let before = cipher(&[("k1", 1)], 9);
+        let old = before.seal(b"col\0row", b"13800000000");
+        let after = cipher(&[("k2", 2), ("k1", 1)], 9);
+        let new = after
+            .reseal(b"col\0row", &old)
+            .unwrap()
+            .expect("sealed with k1");
+        assert_eq!(after.key_id_of(&new), Ok("k2"));
+        assert!(new.starts_with(&after.current_header()));
+        assert!(!old.starts_with(&after.current_header()));
+        assert_eq!(after.reseal(b"col\0row", &new), Ok(None), "already current");
+        // Once re-sealed, the old key can go.
+        let retired = cipher(&[("k2", 2)], 9);
+        assert_eq!(retired.open(b"col\0row", &new).unwrap(), b"13800000000");
+        // A value that does not open is not re-sealed.
+        assert_eq!(
+            after.reseal(b"other\0row", &old),
+            Err(OpenError::Forged),
+            "bound to its context"
+        );
+        assert!(matches!(
+            retired.reseal(b"col\0row", &old),
+            Err(OpenError::UnknownKey(_))
+        ));
     }
 
     #[test]

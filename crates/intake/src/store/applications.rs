@@ -79,9 +79,9 @@ impl ApplicantPii {
     }
 }
 
-const APPLICANT_ID: &str = "applications.applicant_id";
-const APPLICANT_NAME: &str = "applications.applicant_name";
-const PHONE: &str = "applications.phone";
+pub(crate) const APPLICANT_ID: &str = "applications.applicant_id";
+pub(crate) const APPLICANT_NAME: &str = "applications.applicant_name";
+pub(crate) const PHONE: &str = "applications.phone";
 
 /// One row of `applications`. Personal data is sealed (R-CR-11): read it with
 /// [`ApplicationRow::applicant`].
@@ -510,7 +510,7 @@ pub struct ObjectionRow {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
-const OBJECTOR: &str = "objections.objector";
+pub(crate) const OBJECTOR: &str = "objections.objector";
 
 impl ObjectionRow {
     pub fn seal_objector(cipher: &PiiCipher, id: Uuid, objector: &str) -> Vec<u8> {

@@ -28,7 +28,7 @@ pub struct ComplaintRow {
     pub overdue_alerted: bool,
 }
 
-const COMPLAINANT: &str = "complaints.complainant";
+pub(crate) const COMPLAINANT: &str = "complaints.complainant";
 
 impl ComplaintRow {
     pub fn seal_complainant(cipher: &PiiCipher, id: Uuid, complainant: &str) -> Vec<u8> {
