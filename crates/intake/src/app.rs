@@ -62,6 +62,26 @@ enum Shown {
 
 pub type Result<T> = std::result::Result<T, ServiceError>;
 
+/// A write under its client request id (R-IN-8): a retry gets the stored first result; a first
+/// attempt claims the id and runs `$body` with the claim's transaction as `$tx` (which the body
+/// commits through `finish`); a refusal by a rule is kept as the id's first result once the
+/// attempt has rolled back. (A macro rather than a function taking a closure: the bodies
+/// borrow `self`, the caller and the request across awaits, and return early with `?`.)
+macro_rules! once {
+    ($self:ident, $key:expr, $resp:ty, |$tx:ident| $body:block) => {{
+        let key: &RequestKey = $key;
+        let attempt: Result<$resp> = async {
+            let mut $tx = match idempotency::claim::<$resp>(&$self.pool, key).await? {
+                Claim::Replay(r) => return Ok(r),
+                Claim::Fresh(tx) => tx,
+            };
+            $body
+        }
+        .await;
+        idempotency::keep_refusal(&$self.pool, key, attempt).await
+    }};
+}
+
 /// Domain refusals to service errors; `id` names the object for NotFound.
 pub fn domain_err(e: DomainError, what: &'static str, id: &str) -> ServiceError {
     match e {
@@ -630,11 +650,7 @@ impl Intake {
         req: pb::ReviewApplicationRequest,
     ) -> Result<pb::Application> {
         let key = self.request_key(caller, "ReviewApplication", &req.request_id, &req)?;
-        let attempt: Result<pb::Application> = async {
-            let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
-                Claim::Replay(r) => return Ok(r),
-                Claim::Fresh(tx) => tx,
-            };
+        once!(self, &key, pb::Application, |tx| {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
             let decision = convert::decision(req.decision).map_err(app_err(""))?;
@@ -661,10 +677,7 @@ impl Intake {
             row.policy_version = policy.version.id.clone();
             self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
                 .await
-        }
-        .await;
-        // A refusal is this request id's first result too (R-IN-8).
-        idempotency::keep_refusal(&self.pool, &key, attempt).await
+        })
     }
 
     pub async fn resubmit(
@@ -673,11 +686,7 @@ impl Intake {
         req: pb::ResubmitApplicationRequest,
     ) -> Result<pb::Application> {
         let key = self.request_key(caller, "ResubmitApplication", &req.request_id, &req)?;
-        let attempt: Result<pb::Application> = async {
-            let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
-                Claim::Replay(r) => return Ok(r),
-                Claim::Fresh(tx) => tx,
-            };
+        once!(self, &key, pb::Application, |tx| {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
             let policy = self.policy_on(today)?;
@@ -712,10 +721,7 @@ impl Intake {
             row.policy_version = policy.version.id.clone();
             self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
                 .await
-        }
-        .await;
-        // A refusal is this request id's first result too (R-IN-8).
-        idempotency::keep_refusal(&self.pool, &key, attempt).await
+        })
     }
 
     /// Admission (R-IN-3) of a stored application, against the read model as it is now. Read
@@ -784,11 +790,7 @@ impl Intake {
         req: pb::FileObjectionRequest,
     ) -> Result<pb::Objection> {
         let key = self.request_key(caller, "FileObjection", &req.request_id, &req)?;
-        let attempt: Result<pb::Objection> = async {
-            let mut tx = match idempotency::claim::<pb::Objection>(&self.pool, &key).await? {
-                Claim::Replay(r) => return Ok(r),
-                Claim::Fresh(tx) => tx,
-            };
+        once!(self, &key, pb::Objection, |tx| {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
             if req.content.trim().is_empty() {
@@ -824,10 +826,7 @@ impl Intake {
             let (resp, _) = objection_pb(&o, objector, &actor);
             self.finish(tx, &key, &resp).await?;
             Ok(resp)
-        }
-        .await;
-        // A refusal is this request id's first result too (R-IN-8).
-        idempotency::keep_refusal(&self.pool, &key, attempt).await
+        })
     }
 
     pub async fn resolve_objection(
@@ -836,11 +835,7 @@ impl Intake {
         req: pb::ResolveObjectionRequest,
     ) -> Result<pb::Objection> {
         let key = self.request_key(caller, "ResolveObjection", &req.request_id, &req)?;
-        let attempt: Result<pb::Objection> = async {
-            let mut tx = match idempotency::claim::<pb::Objection>(&self.pool, &key).await? {
-                Claim::Replay(r) => return Ok(r),
-                Claim::Fresh(tx) => tx,
-            };
+        once!(self, &key, pb::Objection, |tx| {
             let actor = convert::actor(caller);
             let (now, _) = self.now();
             if req.resolution.trim().is_empty() {
@@ -884,10 +879,7 @@ impl Intake {
             let shown = Shown::Application(o.application_id);
             self.finish_shown(tx, &key, &actor, shown, unmasked, resp)
                 .await
-        }
-        .await;
-        // A refusal is this request id's first result too (R-IN-8).
-        idempotency::keep_refusal(&self.pool, &key, attempt).await
+        })
     }
 
     // ---- R-IN-2 / R-IN-3 / R-IN-6: recommendation and the bank ----
@@ -898,11 +890,7 @@ impl Intake {
         req: pb::RecommendToBankRequest,
     ) -> Result<pb::Application> {
         let key = self.request_key(caller, "RecommendToBank", &req.request_id, &req)?;
-        let attempt: Result<pb::Application> = async {
-            let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
-                Claim::Replay(r) => return Ok(r),
-                Claim::Fresh(tx) => tx,
-            };
+        once!(self, &key, pb::Application, |tx| {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
             let policy = self.policy_on(today)?;
@@ -927,10 +915,7 @@ impl Intake {
             row.policy_version = policy.version.id.clone();
             self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
                 .await
-        }
-        .await;
-        // A refusal is this request id's first result too (R-IN-8).
-        idempotency::keep_refusal(&self.pool, &key, attempt).await
+        })
     }
 
     pub async fn bank_decision(
@@ -939,11 +924,7 @@ impl Intake {
         req: pb::RecordBankDecisionRequest,
     ) -> Result<pb::Application> {
         let key = self.request_key(caller, "RecordBankDecision", &req.request_id, &req)?;
-        let attempt: Result<pb::Application> = async {
-            let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
-                Claim::Replay(r) => return Ok(r),
-                Claim::Fresh(tx) => tx,
-            };
+        once!(self, &key, pb::Application, |tx| {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
             let policy = self.policy_on(today)?;
@@ -1004,10 +985,7 @@ impl Intake {
             row.policy_version = policy.version.id.clone();
             self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
                 .await
-        }
-        .await;
-        // A refusal is this request id's first result too (R-IN-8).
-        idempotency::keep_refusal(&self.pool, &key, attempt).await
+        })
     }
 
     pub async fn disburse(
@@ -1016,11 +994,7 @@ impl Intake {
         req: pb::RecordDisbursementRequest,
     ) -> Result<pb::Application> {
         let key = self.request_key(caller, "RecordDisbursement", &req.request_id, &req)?;
-        let attempt: Result<pb::Application> = async {
-            let mut tx = match idempotency::claim::<pb::Application>(&self.pool, &key).await? {
-                Claim::Replay(r) => return Ok(r),
-                Claim::Fresh(tx) => tx,
-            };
+        once!(self, &key, pb::Application, |tx| {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
             let (mut row, mut app) = self
@@ -1070,10 +1044,7 @@ impl Intake {
             self.emit(&mut tx, &ev, &row.id.to_string(), now).await?;
             self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
                 .await
-        }
-        .await;
-        // A refusal is this request id's first result too (R-IN-8).
-        idempotency::keep_refusal(&self.pool, &key, attempt).await
+        })
     }
 
     // ---- R-IN-4 / R-IN-7: deadline scan ----
@@ -1143,11 +1114,7 @@ impl Intake {
         req: pb::LodgeComplaintRequest,
     ) -> Result<pb::Complaint> {
         let key = self.request_key(caller, "LodgeComplaint", &req.request_id, &req)?;
-        let attempt: Result<pb::Complaint> = async {
-            let mut tx = match idempotency::claim::<pb::Complaint>(&self.pool, &key).await? {
-                Claim::Replay(r) => return Ok(r),
-                Claim::Fresh(tx) => tx,
-            };
+        once!(self, &key, pb::Complaint, |tx| {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
             let policy = self.policy_on(today)?;
@@ -1201,10 +1168,7 @@ impl Intake {
             let (resp, _) = complaint_pb(&row, complainant, &actor, today);
             self.finish(tx, &key, &resp).await?;
             Ok(resp)
-        }
-        .await;
-        // A refusal is this request id's first result too (R-IN-8).
-        idempotency::keep_refusal(&self.pool, &key, attempt).await
+        })
     }
 
     pub async fn assign_complaint(
@@ -1213,11 +1177,7 @@ impl Intake {
         req: pb::AssignComplaintRequest,
     ) -> Result<pb::Complaint> {
         let key = self.request_key(caller, "AssignComplaint", &req.request_id, &req)?;
-        let attempt: Result<pb::Complaint> = async {
-            let mut tx = match idempotency::claim::<pb::Complaint>(&self.pool, &key).await? {
-                Claim::Replay(r) => return Ok(r),
-                Claim::Fresh(tx) => tx,
-            };
+        once!(self, &key, pb::Complaint, |tx| {
             let actor = convert::actor(caller);
             let (_, today) = self.now();
             let to = fupin_kernel::AreaCode::parse(&req.organisation_area_code).map_err(|e| {
@@ -1229,10 +1189,7 @@ impl Intake {
             row.assigned_to = Some(to.as_str().to_owned());
             complaints::save(&mut tx, &row).await?;
             self.commit_complaint(tx, &key, &row, &actor, today).await
-        }
-        .await;
-        // A refusal is this request id's first result too (R-IN-8).
-        idempotency::keep_refusal(&self.pool, &key, attempt).await
+        })
     }
 
     pub async fn answer_complaint(
@@ -1241,11 +1198,7 @@ impl Intake {
         req: pb::AnswerComplaintRequest,
     ) -> Result<pb::Complaint> {
         let key = self.request_key(caller, "AnswerComplaint", &req.request_id, &req)?;
-        let attempt: Result<pb::Complaint> = async {
-            let mut tx = match idempotency::claim::<pb::Complaint>(&self.pool, &key).await? {
-                Claim::Replay(r) => return Ok(r),
-                Claim::Fresh(tx) => tx,
-            };
+        once!(self, &key, pb::Complaint, |tx| {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
             if req.answer.trim().is_empty() {
@@ -1259,10 +1212,7 @@ impl Intake {
             row.answered_at = Some(now);
             complaints::save(&mut tx, &row).await?;
             self.commit_complaint(tx, &key, &row, &actor, today).await
-        }
-        .await;
-        // A refusal is this request id's first result too (R-IN-8).
-        idempotency::keep_refusal(&self.pool, &key, attempt).await
+        })
     }
 
     /// The saved complaint as the response: audited when it shows the complainant unmasked
