@@ -99,6 +99,11 @@ pub fn domain_err(e: DomainError, what: &'static str, id: &str) -> ServiceError 
                 })
                 .collect(),
         ),
+        DomainError::NotReady(f) => ServiceError::NotReady(vec![RuleFailure {
+            rule: f.rule,
+            field: f.field.map(str::to_owned),
+            message: f.message,
+        }]),
         DomainError::PermissionDenied(m) => ServiceError::PermissionDenied(m),
         DomainError::NotVisible => ServiceError::not_found(what, id),
     }
@@ -166,7 +171,7 @@ impl Intake {
 
     fn policy_on(&self, today: NaiveDate) -> Result<&Versioned<IntakePolicy>> {
         self.policy.in_force(today).map_err(|e| {
-            ServiceError::Refused(vec![RuleFailure {
+            ServiceError::NotReady(vec![RuleFailure {
                 rule: "R-X-4",
                 field: None,
                 message: e.to_string(),

@@ -60,9 +60,9 @@ pub struct Runtime {
     pub reference: Reference,
     /// How often the deadline scan runs on its own (R-IN-4); None disables the timer.
     pub scan_interval: Option<Duration>,
-    /// How often values sealed with a retired-to-be key are re-sealed (R-CR-11, see
-    /// [`reseal`]); the first pass runs at start. None disables it.
-    pub reseal_interval: Option<Duration>,
+    /// Re-sealing of values sealed with retiring keys (R-CR-11, see [`reseal`]): the keys and
+    /// how often; the first pass runs at start. None (or no key) runs nothing.
+    pub reseal: Option<(reseal::Retiring, Duration)>,
 }
 
 /// Runs relay, consumer, deadline timer and the gRPC server until `shutdown`.
@@ -118,14 +118,18 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
             }
         })
     });
-    let reseal_task = rt.reseal_interval.map(|every| {
-        tokio::spawn(reseal::run_every(
-            rt.pool.clone(),
-            intake.pii.clone(),
-            every,
-            shutdown.clone(),
-        ))
-    });
+    let reseal_task =
+        rt.reseal
+            .filter(|(retiring, _)| !retiring.is_empty())
+            .map(|(retiring, every)| {
+                tokio::spawn(reseal::run_every(
+                    rt.pool.clone(),
+                    intake.pii.clone(),
+                    retiring,
+                    every,
+                    shutdown.clone(),
+                ))
+            });
     let verifier = JwtVerifier::hs256(&rt.jwt_secret);
     let mut server = GrpcServer::new(verifier.clone(), rt.clock.clone(), rt.test_clock);
     server

@@ -38,11 +38,20 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
-    // R-CR-11: re-seal values sealed with an old key, at start and then hourly by default;
-    // 0 turns it off.
+    // R-CR-11: re-seal the values sealed with the keys being retired, at start and then
+    // hourly by default.
+    let retiring: Vec<String> = std::env::var("PII_RETIRING_KEYS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let retiring = fupin_intake::reseal::Retiring::new(&config.pii, &retiring)?;
     let reseal_secs: u64 = std::env::var("PII_RESEAL_SECONDS")
         .ok()
         .and_then(|v| v.parse().ok())
+        .filter(|s| *s > 0)
         .unwrap_or(3600);
     let (_trigger, shutdown) = shutdown::on_signals();
     run(
@@ -55,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
             test_clock: config.test_clock,
             reference,
             scan_interval: Some(Duration::from_secs(scan_secs)),
-            reseal_interval: (reseal_secs > 0).then(|| Duration::from_secs(reseal_secs)),
+            reseal: Some((retiring, Duration::from_secs(reseal_secs))),
         },
         listener,
         shutdown,

@@ -1,16 +1,20 @@
-//! Re-sealing after a key rotation (R-CR-11): every personal value intake keeps sealed with a
-//! key other than the current one is opened and sealed again with the current key, so that the
-//! old key can be retired. Runs at start-up and then on a timer, because replicas still on the
-//! old configuration keep sealing with the old key until they restart.
+//! Re-sealing after a key rotation (R-CR-11): the personal values intake keeps sealed with a
+//! key being retired (`PII_RETIRING_KEYS`) are opened and sealed again with the current key,
+//! so that the retiring key can then be removed. Only keys named as retiring are touched: a
+//! replica whose configuration has not caught up (another current key) re-seals nothing it
+//! was not told to, so replicas never undo each other's work during a rollout. Runs at start
+//! and then on a timer, because replicas still on the old configuration keep sealing with the
+//! old key until they restart.
 //!
 //! Each pass walks one column at a time in key order, `BATCH` rows per statement, and finds
-//! only the values whose header names another key. A value is replaced only if it is still the
-//! one that was read (a concurrent write wins, and the next pass looks again). A value that
-//! does not open (its key is no longer configured, or it was damaged) is left as it is and
-//! logged; reads of it fail the same way.
+//! only the values whose header names a retiring key. A value is replaced only if it is still
+//! the one that was read (a concurrent write wins, and the next pass looks again). A value that
+//! does not open is left as it is and logged; reads of it fail the same way. A pass stops
+//! between batches on shutdown.
 
 use std::time::Duration;
 
+use anyhow::Context as _;
 use fupin_platform::{
     PiiCipher,
     idempotency::{self, Resealed},
@@ -30,8 +34,7 @@ struct SealedColumn {
     table: &'static str,
     column: &'static str,
     label: &'static str,
-    /// The next rows after `$1` whose value does not start with the current header `$3` of
-    /// length `$2`, at most `$4`.
+    /// The next rows after `$1` whose value starts with one of the headers `$2`, at most `$3`.
     select: &'static str,
     /// Replaces values still equal to the one read.
     update: &'static str,
@@ -48,10 +51,11 @@ macro_rules! sealed_column {
                 $column,
                 " from ",
                 $table,
-                " where id > $1 and substring(",
+                " where id > $1 and exists (select 1 from unnest($2::bytea[]) as h(header)",
+                " where substring(",
                 $column,
-                " from 1 for $2) <> $3",
-                " order by id limit $4"
+                " from 1 for length(h.header)) = h.header)",
+                " order by id limit $3"
             ),
             update: concat!(
                 "update ",
@@ -96,57 +100,96 @@ const COLUMNS: [SealedColumn; 5] = [
     ),
 ];
 
-/// One pass over every sealed column and the stored responses (all intake's are sealed).
-pub async fn pass(pool: &PgPool, cipher: &PiiCipher) -> Result<Resealed, sqlx::Error> {
-    let mut done = Resealed::default();
-    for column in &COLUMNS {
-        let d = reseal_column(pool, cipher, column).await?;
-        if d != Resealed::default() {
-            tracing::info!(
-                table = column.table,
-                column = column.column,
-                key = cipher.current_key_id(),
-                resealed = d.resealed,
-                failed = d.failed,
-                "re-sealed personal data"
+/// The keys being retired: configured, not current.
+#[derive(Clone, Debug)]
+pub struct Retiring {
+    ids: Vec<String>,
+    headers: Vec<Vec<u8>>,
+}
+
+impl Retiring {
+    /// `ids` as listed in `PII_RETIRING_KEYS`; each must be one of `cipher`'s keys and not
+    /// the current one.
+    pub fn new(cipher: &PiiCipher, ids: &[String]) -> anyhow::Result<Self> {
+        let mut headers = Vec::with_capacity(ids.len());
+        for id in ids {
+            anyhow::ensure!(
+                id != cipher.current_key_id(),
+                "PII_RETIRING_KEYS: {id} is the current key (PII_KEYS lists it first)"
+            );
+            headers.push(
+                cipher
+                    .header_of(id)
+                    .with_context(|| format!("PII_RETIRING_KEYS: {id} is not in PII_KEYS"))?,
             );
         }
+        Ok(Self {
+            ids: ids.to_vec(),
+            headers,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// One pass over every sealed column and the stored responses (all intake's are sealed),
+/// until done or `stop`.
+pub async fn pass(
+    pool: &PgPool,
+    cipher: &PiiCipher,
+    retiring: &Retiring,
+    stop: &Shutdown,
+) -> Result<Resealed, sqlx::Error> {
+    let mut done = Resealed::default();
+    if retiring.is_empty() {
+        return Ok(done);
+    }
+    for column in &COLUMNS {
+        let d = reseal_column(pool, cipher, retiring, column, stop).await?;
+        log(column.table, column.column, cipher, retiring, d);
         done += d;
     }
-    let d = idempotency::reseal_responses(pool, cipher, BATCH).await?;
+    let d = idempotency::reseal_responses(pool, cipher, &retiring.headers, BATCH, stop).await?;
+    log("idempotency_keys", "response", cipher, retiring, d);
+    done += d;
+    Ok(done)
+}
+
+fn log(table: &str, column: &str, cipher: &PiiCipher, retiring: &Retiring, d: Resealed) {
     if d != Resealed::default() {
         tracing::info!(
-            table = "idempotency_keys",
-            column = "response",
-            key = cipher.current_key_id(),
+            table,
+            column,
+            from = ?retiring.ids,
+            to = cipher.current_key_id(),
             resealed = d.resealed,
             failed = d.failed,
             "re-sealed personal data"
         );
     }
-    done += d;
-    Ok(done)
 }
 
 async fn reseal_column(
     pool: &PgPool,
     cipher: &PiiCipher,
+    retiring: &Retiring,
     c: &SealedColumn,
+    stop: &Shutdown,
 ) -> Result<Resealed, sqlx::Error> {
     let (table, column) = (c.table, c.column);
-    let header = cipher.current_header();
     let mut after = Uuid::nil();
     let mut done = Resealed::default();
-    loop {
+    while !stop.is_triggered() {
         let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(c.select)
             .bind(after)
-            .bind(header.len() as i32)
-            .bind(&header)
+            .bind(&retiring.headers)
             .bind(BATCH)
             .fetch_all(pool)
             .await?;
         let Some(&(last, _)) = rows.last() else {
-            return Ok(done);
+            break;
         };
         after = last;
         let (mut ids, mut olds, mut news) = (Vec::new(), Vec::new(), Vec::new());
@@ -176,15 +219,22 @@ async fn reseal_column(
             .await?;
         done.resealed += updated.rows_affected();
     }
+    Ok(done)
 }
 
 /// Runs a pass now and then every `every`, until `shutdown`.
-pub async fn run_every(pool: PgPool, cipher: PiiCipher, every: Duration, mut shutdown: Shutdown) {
+pub async fn run_every(
+    pool: PgPool,
+    cipher: PiiCipher,
+    retiring: Retiring,
+    every: Duration,
+    mut shutdown: Shutdown,
+) {
     let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                if let Err(e) = pass(&pool, &cipher).await {
+                if let Err(e) = pass(&pool, &cipher, &retiring, &shutdown).await {
                     tracing::warn!(error = %e, "re-sealing pass failed; trying again next time");
                 }
             }

@@ -511,11 +511,12 @@ async fn objectors_and_complainants_are_masked_like_names() {
     .await;
 }
 
-/// R-CR-11 key rotation: one re-sealing pass moves every sealed value (applicant ID, name and
-/// phone, objector, complainant, stored responses) to the current key, and a second pass finds
-/// nothing left. The previous key can then be retired: every value opens without it, and the
-/// service still shows and replays what it did. A value that does not open is left as it is
-/// and counted.
+/// R-CR-11 key rotation: one re-sealing pass moves every value sealed with the retiring key
+/// (applicant ID, name and phone, objector, complainant, stored responses) to the current key,
+/// and a second pass finds nothing left; with no key retiring, nothing is touched. The old key
+/// can then be removed: every value opens without it, and the service still shows and replays
+/// what it did. A value that does not open is left as it is and counted. The timer's first
+/// pass runs at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_pass_reseals_every_value_with_the_current_key() {
     use fupin_intake::{reseal, store::pii::open};
@@ -547,10 +548,25 @@ async fn a_pass_reseals_every_value_with_the_current_key() {
         .await;
         assert!(responses >= 6, "submission, reviews, objection, complaint");
 
-        let first = reseal::pass(&t.pool, &rotated).await.expect("pass");
+        // Only keys named as retiring are re-sealed: the key must be configured and not
+        // current, and with none named a pass touches nothing.
+        let names = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(reseal::Retiring::new(&rotated, &names(&["t1"])).is_err(), "current");
+        assert!(reseal::Retiring::new(&rotated, &names(&["t7"])).is_err(), "unknown");
+        let (_keep, stop) = fupin_platform::shutdown::channel();
+        let nothing = reseal::Retiring::new(&rotated, &[]).unwrap();
+        let none = reseal::pass(&t.pool, &rotated, &nothing, &stop).await.expect("pass");
+        assert_eq!(none, Default::default());
+        let retiring = reseal::Retiring::new(&rotated, &names(&["t2"])).unwrap();
+
+        let first = reseal::pass(&t.pool, &rotated, &retiring, &stop)
+            .await
+            .expect("pass");
         assert_eq!(first.failed, 0);
         assert_eq!(first.resealed as i64, 3 + 1 + 1 + responses);
-        let second = reseal::pass(&t.pool, &rotated).await.expect("pass");
+        let second = reseal::pass(&t.pool, &rotated, &retiring, &stop)
+            .await
+            .expect("pass");
         assert_eq!(second, Default::default(), "nothing left to re-seal");
 
         // Everything opens with t1 alone.
@@ -610,20 +626,19 @@ async fn a_pass_reseals_every_value_with_the_current_key() {
             (NAME, PHONE)
         );
 
-        // A value sealed with a key nobody has any more is left alone and counted.
-        let lost = PiiCipher::from_config(
-            "t9:dGVzdC1waWkta2V5LW5pbmUtLS0tLS0tLS0tLS0tLS0=",
-            PII_INDEX_KEY,
-        )
-        .unwrap();
-        let orphan = fupin_intake::store::pii::seal(&lost, "applications.phone", uuid, PHONE);
+        // A value that does not open (here: sealed with t2 for another row) is left alone and
+        // counted.
+        let orphan =
+            fupin_intake::store::pii::seal(&t.pii, "applications.phone", Uuid::now_v7(), PHONE);
         sqlx::query("update applications set phone_enc = $1 where id = $2")
             .bind(&orphan)
             .bind(uuid)
             .execute(&t.pool)
             .await
             .unwrap();
-        let third = reseal::pass(&t.pool, &rotated).await.expect("pass");
+        let third = reseal::pass(&t.pool, &rotated, &retiring, &stop)
+            .await
+            .expect("pass");
         assert_eq!((third.resealed, third.failed), (0, 1));
         let kept: Vec<u8> = sqlx::query_scalar("select phone_enc from applications where id = $1")
             .bind(uuid)
@@ -641,12 +656,13 @@ async fn a_pass_reseals_every_value_with_the_current_key() {
             .execute(&t.pool)
             .await
             .unwrap();
-        let (trigger, stop) = fupin_platform::shutdown::channel();
+        let (trigger, timer_stop) = fupin_platform::shutdown::channel();
         let timer = tokio::spawn(reseal::run_every(
             t.pool.clone(),
             rotated.clone(),
+            retiring.clone(),
             std::time::Duration::from_secs(3600),
-            stop,
+            timer_stop,
         ));
         let (pool, retired) = (&t.pool, &retired);
         wait_until("the timer's first pass", || async move {

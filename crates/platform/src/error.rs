@@ -33,6 +33,11 @@ pub enum ServiceError {
     /// Valid input, but the state or the rules refuse it; every failed rule is listed.
     #[error("{}", join(.0))]
     Refused(Vec<RuleFailure>),
+    /// Refused because reference data the decision needs is missing (a policy in force, a
+    /// calendar year): `FailedPrecondition` like [`ServiceError::Refused`], but not kept as the
+    /// request id's result, so a retry goes again once the data is deployed.
+    #[error("{}", join(.0))]
+    NotReady(Vec<RuleFailure>),
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
@@ -93,7 +98,7 @@ impl ServiceError {
     pub fn code(&self) -> Code {
         match self {
             Self::InvalidArgument { .. } => Code::InvalidArgument,
-            Self::Refused(_) => Code::FailedPrecondition,
+            Self::Refused(_) | Self::NotReady(_) => Code::FailedPrecondition,
             Self::NotFound { .. } => Code::NotFound,
             Self::AlreadyExists(_) => Code::AlreadyExists,
             Self::Conflict(_) => Code::Aborted,

@@ -124,36 +124,37 @@ impl std::ops::AddAssign for Resealed {
 /// A stored response's key (caller, method, request id) and its sealed bytes.
 type KeyRow = (String, String, String, Vec<u8>);
 
-/// Re-seals, with the current key, every stored response sealed with another (after a key
-/// rotation), `batch` rows at a time in key order. For a service whose keys are all
-/// [`RequestKey::sealed_with`] its cipher. A row changed meanwhile (a response stored by a
-/// concurrent write) is left to the next pass.
+/// Re-seals, with the current key, every stored response sealed with a key whose header is
+/// among `retiring` (see [`PiiCipher::header_of`]), `batch` rows at a time in key order, until
+/// done or `stop`. For a service whose keys are all [`RequestKey::sealed_with`] its cipher. A
+/// row changed meanwhile (a response stored by a concurrent write) is left to the next pass.
 pub async fn reseal_responses(
     pool: &PgPool,
     cipher: &PiiCipher,
+    retiring: &[Vec<u8>],
     batch: i64,
+    stop: &crate::shutdown::Shutdown,
 ) -> Result<Resealed, sqlx::Error> {
-    let header = cipher.current_header();
     let mut after = (String::new(), String::new(), String::new());
     let mut done = Resealed::default();
-    loop {
+    while !stop.is_triggered() {
         let rows: Vec<KeyRow> = sqlx::query_as(
             r#"select caller, method, request_id, response from idempotency_keys
                where (caller, method, request_id) > ($1, $2, $3) and response is not null
-                 and substring(response from 1 for $4) <> $5
+                 and exists (select 1 from unnest($4::bytea[]) as h(header)
+                             where substring(response from 1 for length(h.header)) = h.header)
                order by caller, method, request_id
-               limit $6"#,
+               limit $5"#,
         )
         .bind(&after.0)
         .bind(&after.1)
         .bind(&after.2)
-        .bind(header.len() as i32)
-        .bind(&header)
+        .bind(retiring)
         .bind(batch)
         .fetch_all(pool)
         .await?;
         let Some(last) = rows.last() else {
-            return Ok(done);
+            break;
         };
         after = (last.0.clone(), last.1.clone(), last.2.clone());
         // (the row, its new response)
@@ -189,6 +190,7 @@ pub async fn reseal_responses(
         .await?;
         done.resealed += updated.rows_affected();
     }
+    Ok(done)
 }
 
 pub enum Claim<R> {

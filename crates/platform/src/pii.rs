@@ -230,10 +230,18 @@ impl PiiCipher {
         String::from_utf8(self.open(context, sealed)?).map_err(|_| OpenError::NotUtf8)
     }
 
-    /// The first bytes of every value sealed with the current key: values that do not start
-    /// with them were sealed with another key (in SQL: `substring(col from 1 for n) <> $1`).
+    /// The first bytes of every value sealed with the current key.
     pub fn current_header(&self) -> Vec<u8> {
         header(self.current_key_id())
+    }
+
+    /// The first bytes of every value sealed with the configured key `key_id` (to find them in
+    /// SQL: `substring(col from 1 for length($1)) = $1`); None for a key not configured.
+    pub fn header_of(&self, key_id: &str) -> Option<Vec<u8>> {
+        self.keys
+            .iter()
+            .any(|k| k.id == key_id)
+            .then(|| header(key_id))
     }
 
     /// `sealed` sealed again with the current key under the same `context`, or `None` when it
@@ -415,7 +423,8 @@ mod tests {
             .expect("sealed with k1");
         assert_eq!(after.key_id_of(&new), Ok("k2"));
         assert!(new.starts_with(&after.current_header()));
-        assert!(!old.starts_with(&after.current_header()));
+        assert!(old.starts_with(&after.header_of("k1").unwrap()));
+        assert_eq!(after.header_of("k3"), None);
         assert_eq!(after.reseal(b"col\0row", &new), Ok(None), "already current");
         // Once re-sealed, the old key can go.
         let retired = cipher(&[("k2", 2)], 9);

@@ -51,7 +51,11 @@ fn state_refusal(rule: &'static str, msg: impl Into<String>) -> DomainError {
 }
 
 fn calendar_refusal(e: CalendarError) -> DomainError {
-    state_refusal("R-IN-4", format!("cannot compute the step deadline: {e}"))
+    DomainError::NotReady(Failure::new(
+        "R-IN-4",
+        None,
+        format!("cannot compute the step deadline: {e}"),
+    ))
 }
 
 /// Working days allowed for a step (R-IN-4).

@@ -31,11 +31,11 @@ impl Complaint {
             ));
         }
         let due_on = calendar.add_working_days(today, answer_days).map_err(|e| {
-            DomainError::Refused(vec![Failure::new(
+            DomainError::NotReady(Failure::new(
                 "R-IN-7",
                 None,
                 format!("cannot compute the answer deadline: {e}"),
-            )])
+            ))
         })?;
         Ok(Self {
             area,

@@ -174,7 +174,7 @@ pub async fn spawn_intake() -> TestIntake {
         test_clock: true,
         reference: reference(),
         scan_interval: None,
-        reseal_interval: None,
+        reseal: None,
     };
     let task = tokio::spawn(fupin_intake::run(rt, listener, stop));
     let channel = Channel::from_shared(format!("http://{addr}"))

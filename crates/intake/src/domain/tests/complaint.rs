@@ -91,7 +91,7 @@ fn lodging_without_calendar_data_is_refused() {
         10,
         calendar(),
     );
-    assert_refused(result, "R-IN-7");
+    assert_not_ready(result, "R-IN-7");
 }
 
 // R-IN-7

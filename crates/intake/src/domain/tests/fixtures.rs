@@ -258,6 +258,15 @@ pub fn refusal_failures<T: std::fmt::Debug>(result: Result<T, DomainError>) -> V
 
 /// Asserts a refusal naming exactly `rule` (once).
 #[track_caller]
+pub fn assert_not_ready<T: std::fmt::Debug>(result: Result<T, DomainError>, rule: &str) {
+    match result {
+        Err(DomainError::NotReady(f)) => assert_eq!(f.rule, rule, "{f:?}"),
+        other => panic!("expected missing reference data under {rule}, got {other:?}"),
+    }
+}
+
+/// Asserts a refusal naming exactly `rule`.
+#[track_caller]
 pub fn assert_refused<T: std::fmt::Debug>(result: Result<T, DomainError>, rule: &str) {
     let failures = refusal_failures(result);
     let rules: Vec<_> = failures.iter().map(|f| f.rule).collect();

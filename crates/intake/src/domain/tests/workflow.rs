@@ -161,7 +161,7 @@ fn filing_without_calendar_data_is_refused() {
         policy(),
         calendar(),
     );
-    assert_refused(result, "R-IN-4");
+    assert_not_ready(result, "R-IN-4");
 }
 
 // ---------------------------------------------------------------------------------------------
