@@ -325,8 +325,8 @@ impl Intake {
         // The hot path: decide here what needs no I/O, then hand the draft to the group commit
         // (`submit`), which reads the admission facts with one query and writes the key (with
         // its response), the application, its transition and its event with one statement, for
-        // a whole batch of submissions. A retry of a request that succeeded gets the stored
-        // first response (R-IN-8); a refusal is only returned for an unused request id.
+        // a whole batch of submissions. A retry gets the first result (R-IN-8): the stored
+        // response, or the kept refusal.
         let actor = convert::actor(caller);
         let (now, today) = self.now();
         let decided = (|| {
@@ -1373,13 +1373,13 @@ fn disbursement(
         ));
     }
     let on = convert::date("disbursed_on", "R-IN-6", &req.disbursed_on).map_err(app_err(""))?;
-    // A loan is paid out after the bank approved it, never before (nor in the future).
-    let decided_on = fupin_kernel::time::china_date(decision.decided_at);
-    let earliest = recommended_on.map_or(decided_on, |r| r.max(decided_on));
-    if on > today || on < earliest {
+    // Not before the recommendation, nor in the future. The bank's decision is not a bound:
+    // intake knows when the decision was recorded, not when the bank took it, and a bank
+    // entering both late would otherwise be refused the true payout date.
+    if on > today || recommended_on.is_some_and(|r| on < r) {
         return Err(invalid(
             "disbursed_on",
-            format!("must be between the bank's decision ({decided_on}) and today"),
+            "must be between the recommendation date and today".into(),
         ));
     }
     if req.schedule.is_empty() {

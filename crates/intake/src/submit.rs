@@ -85,7 +85,8 @@ pub enum Outcome {
     /// The request id was already used (by an earlier or a concurrent attempt): answer with
     /// what the first attempt stored.
     Replay,
-    /// Refused (admission) or failed; nothing was written.
+    /// Refused (admission; the refusal is kept with the request id) or failed (nothing was
+    /// written).
     Failed(ServiceError),
 }
 
@@ -356,8 +357,9 @@ impl AsSqlx for ServiceError {
 }
 
 async fn run_batch(w: &Writer, conn: &mut Conn, batch: Vec<Pending>) {
-    // A request id twice in one batch: the later ones wait for the first. If it stored its key,
-    // they replay it; if not (refused, failed), they go again, decided as a retry would be.
+    // A request id twice in one batch: the later ones wait for the first. If it stored its key
+    // (admitted, or refused and the refusal kept), they replay it; if not (failed), they go
+    // again, decided as a retry would be.
     let mut seen = HashSet::new();
     let (batch, again): (Vec<_>, Vec<_>) = batch
         .into_iter()

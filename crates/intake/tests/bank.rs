@@ -333,11 +333,6 @@ async fn a_bank_lists_decides_and_disburses() {
             disbursed_on: "2026-03-06".into(),
             ..disbursement_req(&a1)
         };
-        // Recommended 03-07, approved 03-10: a payout dated 03-09 would precede the approval.
-        let before_decision = pb::RecordDisbursementRequest {
-            disbursed_on: "2026-03-09".into(),
-            ..disbursement_req(&a1)
-        };
         let above_approved = pb::RecordDisbursementRequest {
             amount: money("18000.01"),
             ..disbursement_req(&a1)
@@ -367,11 +362,6 @@ async fn a_bank_lists_decides_and_disburses() {
             (
                 "disbursed before recommendation",
                 before_recommendation,
-                "disbursed_on",
-            ),
-            (
-                "disbursed before the bank's decision",
-                before_decision,
                 "disbursed_on",
             ),
             ("more than approved", above_approved, "amount"),

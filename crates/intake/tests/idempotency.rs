@@ -253,3 +253,92 @@ async fn a_refusal_is_the_first_result_of_its_request_id() {
     })
     .await;
 }
+
+/// R-IN-8 on staff steps: only a rule's refusal is kept.
+/// - Concurrent attempts of a step the workflow refuses (R-IN-2: a recommendation before the
+///   reviews) all get one refusal, kept once.
+/// - A step refused because its deadline runs into a year whose calendar is not deployed
+///   (R-IN-4) keeps nothing: the same request id goes again once it can be decided.
+/// - A step refused for bad input after its id was claimed keeps nothing: the corrected request
+///   may reuse the id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn staff_steps_keep_only_a_rules_refusal() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        t.set_time("2026-12-01T09:00:00+08:00");
+        let resident = resident_id(54);
+        t.given_credit_household(&resident, VILLAGE_A).await;
+        let app = t.submit_household(&resident, VILLAGE_A, "10000").await;
+        let keys = || count(&t.pool, "select count(*) from idempotency_keys");
+
+        // At the village step nothing can be recommended: eight attempts, one refusal.
+        let early = pb::RecommendToBankRequest {
+            request_id: rid(),
+            application_id: app.id.clone(),
+            bank_id: BANK.to_owned(),
+        };
+        let calls = (0..8).map(|_| {
+            let mut c = t.as_district_staff();
+            let req = early.clone();
+            tokio::spawn(async move { c.recommend_to_bank(req).await })
+        });
+        let mut messages = std::collections::HashSet::new();
+        for call in futures::future::join_all(calls).await {
+            let s = err(call.expect("task"));
+            assert_refused(&s, &["R-IN-2"]);
+            messages.insert(s.message().to_owned());
+        }
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert_eq!(
+            count(
+                &t.pool,
+                "select count(*) from idempotency_keys where refused_code is not null"
+            )
+            .await,
+            1
+        );
+
+        // 2026-12-30: the town's 3 working days run into 2027, whose calendar is not deployed.
+        t.set_time("2026-12-30T09:00:00+08:00");
+        let village = review_req(&app.id, pb::Decision::Approve, "");
+        let before = keys().await;
+        let s = err(t
+            .as_village_staff(VILLAGE_A)
+            .review_application(village.clone())
+            .await);
+        assert_refused(&s, &["R-IN-4"]);
+        assert_eq!(
+            keys().await,
+            before,
+            "nothing kept for missing reference data"
+        );
+        // Decidable again (here: an earlier day), the same id goes through.
+        t.set_time("2026-12-15T09:00:00+08:00");
+        let a = t
+            .as_village_staff(VILLAGE_A)
+            .review_application(village)
+            .await
+            .expect("the same id, decided now")
+            .into_inner();
+        assert_eq!(a.status(), pb::Status::TownReview);
+
+        // A rejection needs a reason: refused after the claim, nothing kept, and the corrected
+        // request reuses the id.
+        let mut reject = review_req(&app.id, pb::Decision::Reject, "");
+        let s = err(t
+            .as_town_staff(TOWN_A)
+            .review_application(reject.clone())
+            .await);
+        assert_invalid(&s, "reason", "R-IN-2");
+        reject.reason = "the household has a loan with another bank".into();
+        let a = t
+            .as_town_staff(TOWN_A)
+            .review_application(reject)
+            .await
+            .expect("corrected, same id")
+            .into_inner();
+        assert_eq!(a.status(), pb::Status::Rejected);
+        t.shutdown().await;
+    })
+    .await;
+}

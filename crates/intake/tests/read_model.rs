@@ -120,7 +120,7 @@ async fn ratings_admit_and_downgrades_refuse_in_sequence_order() {
 
 /// R-CR-8 via CreditVillageStatusChanged: a credit village raises the A line 20,000 by 20% to
 /// 24,000: 24,000 is admitted, 24,000.01 refused with R-CR-8; losing the status drops it back;
-/// a status announced ahead of its effective day counts from that day.
+/// a status announced ahead of its effective day, gained or lost, counts from that day.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn credit_village_raises_the_line() {
     bounded(60, async {
@@ -152,6 +152,14 @@ async fn credit_village_raises_the_line() {
         refused(&t, &r, VILLAGE_A, "24000.00", &["R-CR-8"]).await;
         t.set_time("2026-03-03T09:00:00+08:00");
         admitted(&t, &r, VILLAGE_A, "24000.00").await;
+        // And a loss announced for 03-05 leaves the uplift until then.
+        let id = t
+            .publish_credit_village_from(VILLAGE_A, false, "2026-03-05", 4)
+            .await;
+        t.wait_applied(&id).await;
+        admitted(&t, &r, VILLAGE_A, "24000.00").await;
+        t.set_time("2026-03-05T09:00:00+08:00");
+        refused(&t, &r, VILLAGE_A, "24000.00", &["R-CR-8"]).await;
         t.shutdown().await;
     })
     .await;
@@ -395,6 +403,19 @@ async fn malformed_facts_are_dead_lettered_and_codes_normalised() {
                 .expect("count");
         assert_eq!(stored, 0, "no malformed rating in the read model");
         refused(&t, &bad, VILLAGE_A, "1000", &["R-CR-3"]).await;
+        // One stored before the consumer checked counts as no rating, and fails nothing else.
+        sqlx::query(
+            "insert into rm_credit_ratings (subject_idx, subject_kind, village_code, grade, veto,
+               credit_line, effective_from, expires_on, policy_version, sequence)
+             values ($1, 1, $2, 'A+', false, 20000, '2024-01-01', '2027-12-31', 'old', 1)",
+        )
+        .bind(t.subject_index(&bad))
+        .bind(VILLAGE_A)
+        .execute(&t.pool)
+        .await
+        .expect("a legacy row");
+        refused(&t, &bad, VILLAGE_A, "1000", &["R-CR-3"]).await;
+        admitted(&t, &good, VILLAGE_A, "20000").await;
 
         let code = uscc('3', 28);
         let id = t

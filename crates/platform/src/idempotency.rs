@@ -8,8 +8,10 @@
 //!
 //! A write refused by a rule ([`ServiceError::Refused`]) is a first result as well: the caller
 //! keeps it with the key ([`keep_refusal`]) once the attempt has rolled back, and a retry gets
-//! the same refusal, even after the facts behind it changed. Other failures (bad input,
-//! conflicts, outages) keep nothing: they changed nothing, and a retry goes again.
+//! the same refusal, even after the facts behind it changed. Its code is kept in
+//! `refused_code` and its message in `response`, sealed like a response. Other failures (bad
+//! input, conflicts, outages, reference data not yet deployed) keep nothing: they changed
+//! nothing, and a retry goes again.
 //!
 //! Responses may show personal data (R-CR-11), so a key made [`RequestKey::sealed_with`] a
 //! [`PiiCipher`] stores its response sealed, bound to the key's caller, method and request id.
@@ -72,7 +74,11 @@ impl RequestKey {
 
     /// The response as stored in `idempotency_keys.response`: encoded, sealed if the key says so.
     pub fn stored_response<R: Message>(&self, response: &R) -> Vec<u8> {
-        let bytes = response.encode_to_vec();
+        self.stored(response.encode_to_vec())
+    }
+
+    /// `bytes` as stored in `idempotency_keys.response`: sealed if the key says so.
+    fn stored(&self, bytes: Vec<u8>) -> Vec<u8> {
         match &self.sealer {
             Some(cipher) => cipher.seal(&self.context(), &bytes),
             None => bytes,
@@ -251,9 +257,9 @@ pub async fn replay<R: Message + Default>(
     pool: &PgPool,
     key: &RequestKey,
 ) -> Result<R, ServiceError> {
-    type Row = (Vec<u8>, Option<Vec<u8>>, Option<i32>, Option<String>);
-    let (hash, response, refused_code, refused_message): Row = sqlx::query_as(
-        r#"select request_hash, response, refused_code, refused_message from idempotency_keys
+    type Row = (Vec<u8>, Option<Vec<u8>>, Option<i32>);
+    let (hash, response, refused_code): Row = sqlx::query_as(
+        r#"select request_hash, response, refused_code from idempotency_keys
            where caller = $1 and method = $2 and request_id = $3"#,
     )
     .bind(&key.caller)
@@ -268,15 +274,16 @@ pub async fn replay<R: Message + Default>(
             "already used for a different request",
         ));
     }
-    if let Some(code) = refused_code {
-        return Err(ServiceError::Recorded {
-            code: tonic::Code::from(code),
-            message: refused_message.unwrap_or_default(),
-        });
-    }
     let stored =
         response.ok_or_else(|| ServiceError::Conflict("request still in progress".into()))?;
     let bytes = key.open_response(stored)?;
+    if let Some(code) = refused_code {
+        return Err(ServiceError::Recorded {
+            code: tonic::Code::from(code),
+            message: String::from_utf8(bytes)
+                .map_err(|e| ServiceError::Internal(anyhow::Error::new(e).context("refusal")))?,
+        });
+    }
     R::decode(bytes.as_slice()).map_err(|e| ServiceError::Internal(e.into()))
 }
 
@@ -288,13 +295,17 @@ pub fn is_kept(e: &ServiceError) -> bool {
 /// Keeps the refusals among `refused` with their keys, in one statement; says, in order,
 /// which were kept. One not kept (its key was taken: a concurrent attempt with the same id
 /// finished first) should be answered with that attempt's result ([`replay`]). Errors that are
-/// not [`is_kept`] are passed over and reported as not kept.
+/// not [`is_kept`] are passed over and reported as not kept. Rows are written in key order, as
+/// every batch of keys is, so two writers cannot deadlock on each other's keys.
 pub async fn keep_refusals<'c>(
     conn: impl sqlx::PgExecutor<'c>,
     refused: &[(&RequestKey, &ServiceError)],
 ) -> Result<Vec<bool>, ServiceError> {
-    let kept: Vec<&(&RequestKey, &ServiceError)> =
+    let mut kept: Vec<&(&RequestKey, &ServiceError)> =
         refused.iter().filter(|(_, e)| is_kept(e)).collect();
+    kept.sort_by(|(a, _), (b, _)| {
+        (&a.caller, a.method, &a.request_id).cmp(&(&b.caller, b.method, &b.request_id))
+    });
     let callers: Vec<&str> = kept.iter().map(|(k, _)| k.caller.as_str()).collect();
     let methods: Vec<&str> = kept.iter().map(|(k, _)| k.method).collect();
     let ids: Vec<&str> = kept.iter().map(|(k, _)| k.request_id.as_str()).collect();
@@ -303,15 +314,18 @@ pub async fn keep_refusals<'c>(
         .map(|(k, _)| k.request_hash.as_slice())
         .collect();
     let codes: Vec<i32> = kept.iter().map(|(_, e)| e.code() as i32).collect();
-    let messages: Vec<String> = kept.iter().map(|(_, e)| e.to_string()).collect();
+    let messages: Vec<Vec<u8>> = kept
+        .iter()
+        .map(|(k, e)| k.stored(e.to_string().into_bytes()))
+        .collect();
     let inserted: Vec<(String, String, String)> = if kept.is_empty() {
         Vec::new()
     } else {
         sqlx::query_as(
             r#"insert into idempotency_keys
-                 (caller, method, request_id, request_hash, refused_code, refused_message)
+                 (caller, method, request_id, request_hash, refused_code, response)
                select * from unnest($1::text[], $2::text[], $3::text[], $4::bytea[],
-                                    $5::int4[], $6::text[])
+                                    $5::int4[], $6::bytea[])
                on conflict do nothing
                returning caller, method, request_id"#,
         )
@@ -336,21 +350,26 @@ pub async fn keep_refusals<'c>(
 }
 
 /// A write attempt's result, with a refusal kept as the first result of its request id (see
-/// [`keep_refusals`]). The attempt must have ended (its transaction rolled back) before this
-/// runs. When another attempt with the same id finished first, its result is returned instead.
+/// [`keep_refusals`]), on another connection once the attempt has ended. Its transaction was
+/// dropped, and sqlx sends the rollback as the connection returns to the pool: until then the
+/// insert waits on the attempt's own claim row, briefly. When another attempt with the same id
+/// finished first, its result is returned instead.
 pub async fn keep_refusal<R: Message + Default>(
     pool: &PgPool,
     key: &RequestKey,
     result: Result<R, ServiceError>,
 ) -> Result<R, ServiceError> {
     match result {
-        Err(e) if is_kept(&e) => {
-            if keep_refusals(pool, &[(key, &e)]).await?[0] {
+        Err(e) if is_kept(&e) => match keep_refusals(pool, &[(key, &e)]).await {
+            Ok(kept) if kept[0] => Err(e),
+            Ok(_) => replay(pool, key).await,
+            // The refusal stands; only its keeping failed (a retry will be decided again).
+            Err(keep) => {
+                tracing::warn!(error = %keep, request_id = %key.request_id,
+                    "a refusal could not be kept with its request id");
                 Err(e)
-            } else {
-                replay(pool, key).await
             }
-        }
+        },
         other => other,
     }
 }

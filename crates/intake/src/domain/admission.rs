@@ -37,9 +37,11 @@ pub struct AdmissionFacts {
     pub rating: Option<RatingFact>,
     /// The village's credit-village status (R-CR-6) ...
     pub in_credit_village: bool,
-    /// ... and the day it took effect, if given: a status announced ahead of its day raises
-    /// lines only from that day (R-CR-8).
+    /// ... the day it takes effect, if given ...
     pub credit_village_from: Option<NaiveDate>,
+    /// ... and the status in force until that day: a status announced ahead of its day, gained
+    /// or lost, changes lines only from that day (R-CR-8).
+    pub credit_village_before: bool,
     pub blacklisted: bool,
     /// Which of the applicant's areas (village, town) have lending suspended (R-RK-9).
     pub suspended_areas: Vec<AreaCode>,
@@ -50,7 +52,11 @@ pub struct AdmissionFacts {
 impl AdmissionFacts {
     /// Whether the applicant's village is a credit village on `today`.
     pub fn credit_village_on(&self, today: NaiveDate) -> bool {
-        self.in_credit_village && self.credit_village_from.is_none_or(|f| f <= today)
+        if self.credit_village_from.is_none_or(|f| f <= today) {
+            self.in_credit_village
+        } else {
+            self.credit_village_before
+        }
     }
 }
 

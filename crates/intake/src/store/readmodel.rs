@@ -61,7 +61,15 @@ pub async fn upsert_credit_village(
         r#"insert into rm_credit_villages (village_code, credit_village, effective_from, sequence)
            values ($1, $2, $3, $4)
            on conflict (village_code) do update set credit_village = excluded.credit_village,
-             effective_from = excluded.effective_from, sequence = excluded.sequence
+             effective_from = excluded.effective_from, sequence = excluded.sequence,
+             -- The status in force just before the new one takes effect: the one replaced,
+             -- unless that one was itself due to start later still.
+             credit_village_before = case
+               when rm_credit_villages.effective_from is null
+                 or excluded.effective_from is null
+                 or rm_credit_villages.effective_from <= excluded.effective_from
+               then rm_credit_villages.credit_village
+               else rm_credit_villages.credit_village_before end
            where rm_credit_villages.sequence < excluded.sequence"#,
     )
     .bind(village)
@@ -168,15 +176,49 @@ struct FactsRow {
     expires_on: Option<NaiveDate>,
     credit_village: Option<bool>,
     credit_village_from: Option<NaiveDate>,
+    credit_village_before: Option<bool>,
     blacklisted: bool,
     suspended: Vec<String>,
     qualified: Option<bool>,
 }
 
+/// A stored rating as admission reads it. The consumer refuses ratings it cannot read, so an
+/// unreadable one predates that check: it counts as no rating (R-CR-3 refuses the applicant)
+/// and is logged, rather than failing every submission read in the same batch.
+fn rating_fact(
+    grade: Option<&str>,
+    veto: bool,
+    line: Decimal,
+    effective_from: Option<NaiveDate>,
+    expires_on: Option<NaiveDate>,
+) -> Option<RatingFact> {
+    let grade = match grade.filter(|g| !g.is_empty()).map(CreditGrade::parse) {
+        None => None,
+        Some(Ok(g)) => Some(g),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "unreadable grade in the read model; taken as no rating");
+            return None;
+        }
+    };
+    match Money::from_decimal(line) {
+        Ok(credit_line) => Some(RatingFact {
+            grade,
+            veto,
+            credit_line,
+            effective_from,
+            expires_on,
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "unreadable credit line in the read model; taken as no rating");
+            None
+        }
+    }
+}
+
 /// For each asked subject, in the order asked, the facts. One round trip however many are
 /// asked.
 const FACTS_SQL: &str = r#"select r.grade, r.veto, r.credit_line, r.effective_from, r.expires_on,
-     v.credit_village, v.effective_from as credit_village_from,
+     v.credit_village, v.effective_from as credit_village_from, v.credit_village_before,
      exists (select 1 from rm_blacklist b where b.subject_idx = t.subject_idx and b.active) as blacklisted,
      array(select s.area_code from rm_suspended_areas s
            where s.area_code in (t.village, t.town) and s.suspended order by s.area_code) as suspended,
@@ -191,7 +233,7 @@ const FACTS_SQL: &str = r#"select r.grade, r.veto, r.credit_line, r.effective_fr
 /// for it after a few runs, where the array form (whose custom plans always look cheaper) would
 /// be planned again on every call from a pooled connection.
 const FACTS_ONE_SQL: &str = r#"select r.grade, r.veto, r.credit_line, r.effective_from, r.expires_on,
-     v.credit_village, v.effective_from as credit_village_from,
+     v.credit_village, v.effective_from as credit_village_from, v.credit_village_before,
      exists (select 1 from rm_blacklist b where b.subject_idx = $1 and b.active) as blacklisted,
      array(select s.area_code from rm_suspended_areas s
            where s.area_code in ($3, $4) and s.suspended order by s.area_code) as suspended,
@@ -267,24 +309,20 @@ pub async fn admission_facts_batch<'c>(
 
 fn facts(row: FactsRow) -> anyhow::Result<AdmissionFacts> {
     let rating = match (row.veto, row.credit_line) {
-        (Some(veto), Some(line)) => Some(RatingFact {
-            grade: row
-                .grade
-                .as_deref()
-                .filter(|g| !g.is_empty())
-                .map(CreditGrade::parse)
-                .transpose()?,
+        (Some(veto), Some(line)) => rating_fact(
+            row.grade.as_deref(),
             veto,
-            credit_line: Money::from_decimal(line)?,
-            effective_from: row.effective_from,
-            expires_on: row.expires_on,
-        }),
+            line,
+            row.effective_from,
+            row.expires_on,
+        ),
         _ => None,
     };
     Ok(AdmissionFacts {
         rating,
         in_credit_village: row.credit_village.unwrap_or(false),
         credit_village_from: row.credit_village_from,
+        credit_village_before: row.credit_village_before.unwrap_or(false),
         blacklisted: row.blacklisted,
         suspended_areas: row
             .suspended

@@ -59,6 +59,7 @@ fn every_failed_household_rule_is_listed_in_one_refusal() {
         rating: None,
         in_credit_village: false,
         credit_village_from: None,
+        credit_village_before: false,
         blacklisted: true,
         suspended_areas: vec![area(VILLAGE), area(TOWN)],
         enterprise_qualified: None,
@@ -267,6 +268,7 @@ fn credit_village_raises_the_a_line_from_20000_to_24000() {
     let facts = AdmissionFacts {
         in_credit_village: true,
         credit_village_from: None,
+        credit_village_before: false,
         ..household_facts(today())
     };
     let r = facts.rating.clone().unwrap();
@@ -279,7 +281,8 @@ fn credit_village_raises_the_a_line_from_20000_to_24000() {
     assert_eq!(refused_rules(admit(&form, &facts)), vec!["R-CR-8"]);
 }
 
-// R-CR-8: a village announced a credit village from a later day raises lines from that day
+// R-CR-8: a credit-village status announced for a later day, gained or lost, changes lines
+// from that day
 #[test]
 fn a_credit_village_raises_lines_only_from_its_effective_day() {
     let tomorrow = today().succ_opt().unwrap();
@@ -295,9 +298,18 @@ fn a_credit_village_raises_lines_only_from_its_effective_day() {
     assert_eq!(refused_rules(admit(&form, &facts)), vec!["R-CR-8"]);
     let from_today = AdmissionFacts {
         credit_village_from: Some(today()),
-        ..facts
+        ..facts.clone()
     };
     assert_eq!(admit(&form, &from_today), Ok(()));
+    // And one losing the status from tomorrow keeps it until then.
+    let losing = AdmissionFacts {
+        in_credit_village: false,
+        credit_village_before: true,
+        ..facts
+    };
+    assert!(losing.credit_village_on(today()));
+    assert!(!losing.credit_village_on(tomorrow));
+    assert_eq!(admit(&form, &losing), Ok(()));
 }
 
 // R-CR-8, R-IN-3: the uplift never goes past the 50,000 cap
@@ -307,6 +319,7 @@ fn uplift_is_capped_at_50000() {
         rating: Some(rating(CreditGrade::Aaa, today())),
         in_credit_village: true,
         credit_village_from: None,
+        credit_village_before: false,
         ..household_facts(today())
     };
     let r = facts.rating.clone().unwrap();

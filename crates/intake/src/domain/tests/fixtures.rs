@@ -225,6 +225,7 @@ pub fn household_facts(today: NaiveDate) -> AdmissionFacts {
         rating: Some(rating(CreditGrade::A, today)),
         in_credit_village: false,
         credit_village_from: None,
+        credit_village_before: false,
         blacklisted: false,
         suspended_areas: Vec::new(),
         enterprise_qualified: None,

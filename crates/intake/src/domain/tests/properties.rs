@@ -666,6 +666,7 @@ fn to_inputs(c: &HouseholdCase) -> (crate::domain::form::ApplicationForm, Admiss
         rating,
         in_credit_village: c.in_credit_village,
         credit_village_from: None,
+        credit_village_before: false,
         blacklisted: c.blacklisted,
         suspended_areas,
         enterprise_qualified: None,
