@@ -90,22 +90,20 @@ pub fn domain_err(e: DomainError, what: &'static str, id: &str) -> ServiceError 
             rule,
             message,
         } => ServiceError::invalid(field, rule, message),
-        DomainError::Refused(fs) => ServiceError::Refused(
-            fs.into_iter()
-                .map(|f| RuleFailure {
-                    rule: f.rule,
-                    field: f.field.map(str::to_owned),
-                    message: f.message,
-                })
-                .collect(),
-        ),
-        DomainError::NotReady(f) => ServiceError::NotReady(vec![RuleFailure {
-            rule: f.rule,
-            field: f.field.map(str::to_owned),
-            message: f.message,
-        }]),
+        DomainError::Refused(fs) => {
+            ServiceError::Refused(fs.into_iter().map(rule_failure).collect())
+        }
+        DomainError::NotReady(f) => ServiceError::NotReady(vec![rule_failure(f)]),
         DomainError::PermissionDenied(m) => ServiceError::PermissionDenied(m),
         DomainError::NotVisible => ServiceError::not_found(what, id),
+    }
+}
+
+fn rule_failure(f: crate::domain::error::Failure) -> RuleFailure {
+    RuleFailure {
+        rule: f.rule,
+        field: f.field.map(str::to_owned),
+        message: f.message,
     }
 }
 

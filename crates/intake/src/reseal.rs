@@ -15,11 +15,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use fupin_platform::{
-    PiiCipher,
-    idempotency::{self, Resealed},
-    shutdown::Shutdown,
-};
+use fupin_platform::{PiiCipher, idempotency, pii::Resealed, shutdown::Shutdown};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -178,7 +174,6 @@ async fn reseal_column(
     c: &SealedColumn,
     stop: &Shutdown,
 ) -> Result<Resealed, sqlx::Error> {
-    let (table, column) = (c.table, c.column);
     let mut after = Uuid::nil();
     let mut done = Resealed::default();
     while !stop.is_triggered() {
@@ -192,29 +187,20 @@ async fn reseal_column(
             break;
         };
         after = last;
-        let (mut ids, mut olds, mut news) = (Vec::new(), Vec::new(), Vec::new());
-        for (id, old) in &rows {
-            match pii::reseal(cipher, c.label, *id, old) {
-                Ok(Some(new)) => {
-                    ids.push(*id);
-                    olds.push(old.as_slice());
-                    news.push(new);
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    done.failed += 1;
-                    tracing::warn!(table, column, row = %id, error = %e,
-                        "a sealed value cannot be re-sealed");
-                }
-            }
-        }
-        if ids.is_empty() {
+        let changed =
+            cipher.reseal_rows(c.label, &rows, |id| pii::context(c.label, *id), &mut done);
+        if changed.is_empty() {
             continue;
         }
         let updated = sqlx::query(c.update)
-            .bind(&ids)
-            .bind(&olds)
-            .bind(news.iter().map(Vec::as_slice).collect::<Vec<_>>())
+            .bind(changed.iter().map(|(id, _, _)| **id).collect::<Vec<_>>())
+            .bind(changed.iter().map(|(_, old, _)| *old).collect::<Vec<_>>())
+            .bind(
+                changed
+                    .iter()
+                    .map(|(_, _, new)| new.as_slice())
+                    .collect::<Vec<_>>(),
+            )
             .execute(pool)
             .await?;
         done.resealed += updated.rows_affected();

@@ -257,19 +257,30 @@ async fn a_refusal_is_the_first_result_of_its_request_id() {
 /// R-IN-8 on staff steps: only a rule's refusal is kept.
 /// - Concurrent attempts of a step the workflow refuses (R-IN-2: a recommendation before the
 ///   reviews) all get one refusal, kept once.
-/// - A step refused because its deadline runs into a year whose calendar is not deployed
-///   (R-IN-4) keeps nothing: the same request id goes again once it can be decided.
+/// - A submission refused for want of a policy in force (R-X-4), and a step refused because
+///   its deadline runs into a year whose calendar is not deployed (R-IN-4), keep nothing: the
+///   same request id goes again once it can be decided.
 /// - A step refused for bad input after its id was claimed keeps nothing: the corrected request
 ///   may reuse the id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn staff_steps_keep_only_a_rules_refusal() {
     bounded(90, async {
         let t = spawn_intake().await;
-        t.set_time("2026-12-01T09:00:00+08:00");
         let resident = resident_id(54);
         t.given_credit_household(&resident, VILLAGE_A).await;
-        let app = t.submit_household(&resident, VILLAGE_A, "10000").await;
         let keys = || count(&t.pool, "select count(*) from idempotency_keys");
+        // Before the first policy version (2024-01-01) nothing can be decided (R-X-4), and
+        // nothing is kept: the same request goes through once a policy is in force.
+        let req = household_request(&resident, VILLAGE_A, "10000");
+        t.set_time("2023-06-01T09:00:00+08:00");
+        let s = err(t
+            .as_village_staff(VILLAGE_A)
+            .submit_application(req.clone())
+            .await);
+        assert_refused(&s, &["R-X-4"]);
+        assert_eq!(keys().await, 0, "nothing kept without a policy in force");
+        t.set_time("2026-12-01T09:00:00+08:00");
+        let app = submit(&mut t.as_village_staff(VILLAGE_A), req).await;
 
         // At the village step nothing can be recommended: eight attempts, one refusal.
         let early = pb::RecommendToBankRequest {

@@ -20,7 +20,7 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::{Caller, PiiCipher, error::ServiceError};
+use crate::{Caller, PiiCipher, error::ServiceError, pii::Resealed};
 
 /// Identifies one client write: who, which RPC, which request id.
 #[derive(Clone, Debug)]
@@ -110,25 +110,8 @@ fn response_context(caller: &str, method: &str, request_id: &str) -> Vec<u8> {
     .join(&0u8)
 }
 
-/// What a re-sealing pass did (R-CR-11 key rotation).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Resealed {
-    /// Values now sealed with the current key.
-    pub resealed: u64,
-    /// Values that did not open (a key no longer configured, a damaged value): left as they
-    /// are, and logged.
-    pub failed: u64,
-}
-
-impl std::ops::AddAssign for Resealed {
-    fn add_assign(&mut self, other: Self) {
-        self.resealed += other.resealed;
-        self.failed += other.failed;
-    }
-}
-
-/// A stored response's key (caller, method, request id) and its sealed bytes.
-type KeyRow = (String, String, String, Vec<u8>);
+/// A stored response's key: caller, method, request id.
+type ResponseKey = (String, String, String);
 
 /// Re-seals, with the current key, every stored response sealed with a key whose header is
 /// among `retiring` (see [`PiiCipher::header_of`]), `batch` rows at a time in key order, until
@@ -144,7 +127,7 @@ pub async fn reseal_responses(
     let mut after = (String::new(), String::new(), String::new());
     let mut done = Resealed::default();
     while !stop.is_triggered() {
-        let rows: Vec<KeyRow> = sqlx::query_as(
+        let rows: Vec<(String, String, String, Vec<u8>)> = sqlx::query_as(
             r#"select caller, method, request_id, response from idempotency_keys
                where (caller, method, request_id) > ($1, $2, $3) and response is not null
                  and exists (select 1 from unnest($4::bytea[]) as h(header)
@@ -159,24 +142,20 @@ pub async fn reseal_responses(
         .bind(batch)
         .fetch_all(pool)
         .await?;
-        let Some(last) = rows.last() else {
+        let rows: Vec<(ResponseKey, Vec<u8>)> = rows
+            .into_iter()
+            .map(|(caller, method, request_id, response)| ((caller, method, request_id), response))
+            .collect();
+        let Some((last, _)) = rows.last() else {
             break;
         };
-        after = (last.0.clone(), last.1.clone(), last.2.clone());
-        // (the row, its new response)
-        let mut changed: Vec<(&KeyRow, Vec<u8>)> = Vec::new();
-        for row in &rows {
-            let (caller, method, request_id, old) = row;
-            match cipher.reseal(&response_context(caller, method, request_id), old) {
-                Ok(Some(new)) => changed.push((row, new)),
-                Ok(None) => {}
-                Err(e) => {
-                    done.failed += 1;
-                    tracing::warn!(%caller, %method, %request_id, error = %e,
-                        "a stored response cannot be re-sealed");
-                }
-            }
-        }
+        after = last.clone();
+        let changed = cipher.reseal_rows(
+            "idempotency_keys.response",
+            &rows,
+            |(caller, method, request_id)| response_context(caller, method, request_id),
+            &mut done,
+        );
         if changed.is_empty() {
             continue;
         }
@@ -187,11 +166,11 @@ pub async fn reseal_responses(
                where k.caller = u.caller and k.method = u.method
                  and k.request_id = u.request_id and k.response = u.old"#,
         )
-        .bind(changed.iter().map(|(r, _)| &r.0).collect::<Vec<_>>())
-        .bind(changed.iter().map(|(r, _)| &r.1).collect::<Vec<_>>())
-        .bind(changed.iter().map(|(r, _)| &r.2).collect::<Vec<_>>())
-        .bind(changed.iter().map(|(r, _)| &r.3).collect::<Vec<_>>())
-        .bind(changed.iter().map(|(_, new)| new).collect::<Vec<_>>())
+        .bind(changed.iter().map(|(k, _, _)| &k.0).collect::<Vec<_>>())
+        .bind(changed.iter().map(|(k, _, _)| &k.1).collect::<Vec<_>>())
+        .bind(changed.iter().map(|(k, _, _)| &k.2).collect::<Vec<_>>())
+        .bind(changed.iter().map(|(_, old, _)| old).collect::<Vec<_>>())
+        .bind(changed.iter().map(|(_, _, new)| new).collect::<Vec<_>>())
         .execute(pool)
         .await?;
         done.resealed += updated.rows_affected();
@@ -229,14 +208,23 @@ pub async fn claim<R: Message + Default>(
     Ok(Claim::Replay(replay(pool, key).await?))
 }
 
+/// The primary-key columns of `keys`, to bind as arrays.
+fn key_columns<'k>(
+    keys: impl Iterator<Item = &'k RequestKey> + Clone,
+) -> (Vec<&'k str>, Vec<&'k str>, Vec<&'k str>) {
+    (
+        keys.clone().map(|k| k.caller.as_str()).collect(),
+        keys.clone().map(|k| k.method).collect(),
+        keys.map(|k| k.request_id.as_str()).collect(),
+    )
+}
+
 /// Whether each of `keys` is already taken, in order (one round trip for any number).
 pub async fn taken<'c>(
     conn: impl sqlx::PgExecutor<'c>,
     keys: &[&RequestKey],
 ) -> Result<Vec<bool>, ServiceError> {
-    let callers: Vec<&str> = keys.iter().map(|k| k.caller.as_str()).collect();
-    let methods: Vec<&str> = keys.iter().map(|k| k.method).collect();
-    let ids: Vec<&str> = keys.iter().map(|k| k.request_id.as_str()).collect();
+    let (callers, methods, ids) = key_columns(keys.iter().copied());
     Ok(sqlx::query_scalar(
         r#"select exists (select 1 from idempotency_keys k
                           where k.caller = q.caller and k.method = q.method
@@ -306,9 +294,7 @@ pub async fn keep_refusals<'c>(
     kept.sort_by(|(a, _), (b, _)| {
         (&a.caller, a.method, &a.request_id).cmp(&(&b.caller, b.method, &b.request_id))
     });
-    let callers: Vec<&str> = kept.iter().map(|(k, _)| k.caller.as_str()).collect();
-    let methods: Vec<&str> = kept.iter().map(|(k, _)| k.method).collect();
-    let ids: Vec<&str> = kept.iter().map(|(k, _)| k.request_id.as_str()).collect();
+    let (callers, methods, ids) = key_columns(kept.iter().map(|(k, _)| *k));
     let hashes: Vec<&[u8]> = kept
         .iter()
         .map(|(k, _)| k.request_hash.as_slice())

@@ -255,6 +255,30 @@ impl PiiCipher {
         Ok(Some(self.seal(context, &plaintext)))
     }
 
+    /// [`PiiCipher::reseal`] for a batch of rows, each value under its row's `context`: the rows
+    /// whose value changed, with the value read and the new one. A value that does not open is
+    /// left out, counted in `done.failed` and logged with `what` and the row's key.
+    pub fn reseal_rows<'r, K: fmt::Debug>(
+        &self,
+        what: &str,
+        rows: &'r [(K, Vec<u8>)],
+        context: impl Fn(&K) -> Vec<u8>,
+        done: &mut Resealed,
+    ) -> Vec<(&'r K, &'r [u8], Vec<u8>)> {
+        let mut changed = Vec::new();
+        for (key, old) in rows {
+            match self.reseal(&context(key), old) {
+                Ok(Some(new)) => changed.push((key, old.as_slice(), new)),
+                Ok(None) => {}
+                Err(e) => {
+                    done.failed += 1;
+                    tracing::warn!(what, row = ?key, error = %e, "a sealed value cannot be re-sealed");
+                }
+            }
+        }
+        changed
+    }
+
     /// The id of the key `sealed` was sealed with (for a re-sealing job after rotation).
     pub fn key_id_of<'a>(&self, sealed: &'a [u8]) -> Result<&'a str, OpenError> {
         match sealed {
@@ -275,6 +299,23 @@ impl PiiCipher {
         mac.update(domain.as_bytes());
         mac.update(value);
         mac.finalize().into_bytes().into()
+    }
+}
+
+/// What a re-sealing pass did (key rotation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Resealed {
+    /// Values now sealed with the current key.
+    pub resealed: u64,
+    /// Values that did not open (a key no longer configured, a damaged value): left as they
+    /// are, and logged.
+    pub failed: u64,
+}
+
+impl std::ops::AddAssign for Resealed {
+    fn add_assign(&mut self, other: Self) {
+        self.resealed += other.resealed;
+        self.failed += other.failed;
     }
 }
 

@@ -18,23 +18,12 @@ pub fn subject_index(pii: &PiiCipher, id: &str) -> Vec<u8> {
 }
 
 /// What a sealed value is bound to: `table.column` and the row's id.
-fn context(column: &str, row: Uuid) -> Vec<u8> {
+pub fn context(column: &str, row: Uuid) -> Vec<u8> {
     [column.as_bytes(), b"\0", row.as_bytes()].concat()
 }
 
 pub fn seal(pii: &PiiCipher, column: &str, row: Uuid, value: &str) -> Vec<u8> {
     pii.seal_str(&context(column, row), value)
-}
-
-/// A sealed column's value sealed again with the current key, or `None` when it already is
-/// (R-CR-11 key rotation, see `crate::reseal`).
-pub fn reseal(
-    pii: &PiiCipher,
-    column: &str,
-    row: Uuid,
-    sealed: &[u8],
-) -> Result<Option<Vec<u8>>, fupin_platform::pii::OpenError> {
-    pii.reseal(&context(column, row), sealed)
 }
 
 /// Opens a sealed column; failure is an internal error naming the column and row, never an

@@ -257,7 +257,7 @@ pub fn refusal_failures<T: std::fmt::Debug>(result: Result<T, DomainError>) -> V
     }
 }
 
-/// Asserts a refusal naming exactly `rule` (once).
+/// Asserts a refusal for missing reference data (a calendar year) under `rule`.
 #[track_caller]
 pub fn assert_not_ready<T: std::fmt::Debug>(result: Result<T, DomainError>, rule: &str) {
     match result {
@@ -266,7 +266,7 @@ pub fn assert_not_ready<T: std::fmt::Debug>(result: Result<T, DomainError>, rule
     }
 }
 
-/// Asserts a refusal naming exactly `rule`.
+/// Asserts a refusal naming exactly `rule` (once).
 #[track_caller]
 pub fn assert_refused<T: std::fmt::Debug>(result: Result<T, DomainError>, rule: &str) {
     let failures = refusal_failures(result);
