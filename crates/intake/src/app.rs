@@ -14,7 +14,7 @@ use fupin_platform::{
     idempotency::{self, Claim, RequestKey},
 };
 use fupin_proto::intake::v1 as pb;
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
@@ -63,22 +63,30 @@ enum Shown {
 pub type Result<T> = std::result::Result<T, ServiceError>;
 
 /// A write under its client request id (R-IN-8): a retry gets the stored first result; a first
-/// attempt claims the id and runs `$body` with the claim's transaction as `$tx` (which the body
-/// commits through `finish`); a refusal by a rule is kept as the id's first result once the
-/// attempt has rolled back. (A macro rather than a function taking a closure: the bodies
-/// borrow `self`, the caller and the request across awaits, and return early with `?`.)
+/// attempt claims the id and runs `$body` in the claim's transaction, as `$tx: &mut
+/// PgConnection`. The body returns the response or the error; [`idempotency::settle`] then
+/// stores and commits the response, or keeps a refusal by a rule as the id's first result in
+/// the same transaction, or rolls back. (A macro rather than a function taking a closure: the
+/// bodies borrow `self`, the caller and the request across awaits, and return early with `?`.)
 macro_rules! once {
     ($self:ident, $key:expr, $resp:ty, |$tx:ident| $body:block) => {{
         let key: &RequestKey = $key;
-        let attempt: Result<$resp> = async {
-            let mut $tx = match idempotency::claim::<$resp>(&$self.pool, key).await? {
-                Claim::Replay(r) => return Ok(r),
-                Claim::Fresh(tx) => tx,
-            };
-            $body
+        match idempotency::claim::<$resp>(&$self.pool, key).await? {
+            Claim::Replay(r) => Ok(r),
+            Claim::Fresh(mut claimed) => {
+                let attempt: Result<$resp> = async {
+                    let $tx: &mut PgConnection = &mut claimed;
+                    $body
+                }
+                .await;
+                let settled = idempotency::settle(claimed, key, attempt).await;
+                if settled.is_ok() {
+                    // The write may have added outbox events.
+                    $self.relay.wake();
+                }
+                settled
+            }
         }
-        .await;
-        idempotency::keep_refusal(&$self.pool, key, attempt).await
     }};
 }
 
@@ -188,31 +196,19 @@ impl Intake {
         Ok(())
     }
 
-    async fn finish<R: prost::Message>(
-        &self,
-        tx: Transaction<'static, Postgres>,
-        key: &RequestKey,
-        resp: &R,
-    ) -> Result<()> {
-        idempotency::complete(tx, key, resp).await?;
-        self.relay.wake();
-        Ok(())
-    }
-
     /// A write's response that may show personal data: the access is logged in the write's
-    /// transaction (R-CR-11), then the response is stored with the request id and committed.
-    async fn finish_shown<R: prost::Message>(
+    /// transaction (R-CR-11).
+    async fn shown<R>(
         &self,
-        mut tx: Transaction<'static, Postgres>,
+        conn: &mut PgConnection,
         key: &RequestKey,
         actor: &Actor,
         shown: Shown,
         unmasked: convert::Unmasked,
         resp: R,
     ) -> Result<R> {
-        self.audit_unmasked(&mut *tx, actor, key.method, &[(shown, unmasked)])
+        self.audit_unmasked(conn, actor, key.method, &[(shown, unmasked)])
             .await?;
-        self.finish(tx, key, &resp).await?;
         Ok(resp)
     }
 
@@ -273,12 +269,11 @@ impl Intake {
         self.record(conn, row, moved, actor, now).await
     }
 
-    /// [`Self::persist_move`], then the response: audited when it shows identifiers
-    /// (R-CR-11), stored with the request id and committed (R-IN-8).
+    /// [`Self::persist_move`], then the response, audited when it shows identifiers (R-CR-11).
     #[allow(clippy::too_many_arguments)]
-    async fn commit_move(
+    async fn show_move(
         &self,
-        mut tx: Transaction<'static, Postgres>,
+        conn: &mut PgConnection,
         key: &RequestKey,
         mut row: ApplicationRow,
         app: &Application,
@@ -287,10 +282,10 @@ impl Intake {
         now: DateTime<Utc>,
         today: NaiveDate,
     ) -> Result<pb::Application> {
-        self.persist_move(&mut tx, &mut row, app, moved, actor, now)
+        self.persist_move(conn, &mut row, app, moved, actor, now)
             .await?;
         let (resp, unmasked) = convert::application(&row, &row.applicant(&self.pii)?, actor, today);
-        self.finish_shown(tx, key, actor, Shown::Application(row.id), unmasked, resp)
+        self.shown(conn, key, actor, Shown::Application(row.id), unmasked, resp)
             .await
     }
 
@@ -657,9 +652,7 @@ impl Intake {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
             let decision = convert::decision(req.decision).map_err(app_err(""))?;
-            let (mut row, mut app) = self
-                .load_locked(&mut tx, &req.application_id, &actor)
-                .await?;
+            let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
             if req.expected_version != 0 && req.expected_version != row.version as u64 {
                 return Err(ServiceError::Conflict(format!(
                     "expected version {} but the application is at {}",
@@ -678,7 +671,7 @@ impl Intake {
                 )
                 .map_err(app_err(&req.application_id))?;
             row.policy_version = policy.version.id.clone();
-            self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
+            self.show_move(tx, &key, row, &app, &moved, &actor, now, today)
                 .await
         })
     }
@@ -693,9 +686,7 @@ impl Intake {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
             let policy = self.policy_on(today)?;
-            let (mut row, mut app) = self
-                .load_locked(&mut tx, &req.application_id, &actor)
-                .await?;
+            let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
             // Corrections: empty fields keep the current value; the corrected application is
             // validated and admitted again like a new submission.
             if req.amount.as_ref().is_some_and(|m| !m.amount.is_empty()) {
@@ -719,10 +710,9 @@ impl Intake {
             moved.reason = req.note.trim().to_owned();
             let form = self.form_of(&row, &row.applicant(&self.pii)?, &app)?;
             form::validate(&form, &self.areas, &policy.value).map_err(app_err(""))?;
-            self.admit_again(&mut tx, &form, &row, policy, today)
-                .await?;
+            self.admit_again(tx, &form, &row, policy, today).await?;
             row.policy_version = policy.version.id.clone();
-            self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
+            self.show_move(tx, &key, row, &app, &moved, &actor, now, today)
                 .await
         })
     }
@@ -802,9 +792,7 @@ impl Intake {
             if req.objector.trim().is_empty() {
                 return Err(ServiceError::invalid("objector", "R-IN-5", "required"));
             }
-            let (mut row, mut app) = self
-                .load_locked(&mut tx, &req.application_id, &actor)
-                .await?;
+            let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
             let moved = app
                 .file_objection(&actor, today)
                 .map_err(app_err(&req.application_id))?;
@@ -820,14 +808,13 @@ impl Intake {
                 filed_at: now,
                 resolved_at: None,
             };
-            apps::insert_objection(&mut tx, &o, &actor.subject).await?;
+            apps::insert_objection(tx, &o, &actor.subject).await?;
             if let Some(moved) = moved {
-                self.persist_move(&mut tx, &mut row, &app, &moved, &actor, now)
+                self.persist_move(tx, &mut row, &app, &moved, &actor, now)
                     .await?;
             }
             // An echo of the caller's own input: not an access to log (R-CR-11).
             let (resp, _) = objection_pb(&o, objector, &actor);
-            self.finish(tx, &key, &resp).await?;
             Ok(resp)
         })
     }
@@ -845,11 +832,11 @@ impl Intake {
                 return Err(ServiceError::invalid("resolution", "R-IN-5", "required"));
             }
             let oid = convert::uuid("objection_id", &req.objection_id).map_err(app_err(""))?;
-            let mut o = apps::objection_for_update(&mut tx, oid)
+            let mut o = apps::objection_for_update(tx, oid)
                 .await?
                 .ok_or_else(|| ServiceError::not_found("objection", &req.objection_id))?;
             let (mut row, mut app) = self
-                .load_locked(&mut tx, &o.application_id.to_string(), &actor)
+                .load_locked(tx, &o.application_id.to_string(), &actor)
                 .await?;
             if o.state != "open" {
                 return Err(ServiceError::refused(
@@ -857,12 +844,12 @@ impl Intake {
                     format!("objection already {}", o.state),
                 ));
             }
-            let others = apps::open_objections_except(&mut tx, row.id, o.id).await? as usize;
+            let others = apps::open_objections_except(tx, row.id, o.id).await? as usize;
             let moved = app
                 .resolve_objection(&actor, req.upheld, others)
                 .map_err(app_err(&req.objection_id))?;
             apps::resolve_objection(
-                &mut tx,
+                tx,
                 o.id,
                 req.upheld,
                 req.resolution.trim(),
@@ -875,13 +862,12 @@ impl Intake {
             o.resolved_at = Some(now);
             if let Some(mut moved) = moved {
                 moved.reason = o.resolution.clone();
-                self.persist_move(&mut tx, &mut row, &app, &moved, &actor, now)
+                self.persist_move(tx, &mut row, &app, &moved, &actor, now)
                     .await?;
             }
             let (resp, unmasked) = objection_pb(&o, &o.objector(&self.pii)?, &actor);
             let shown = Shown::Application(o.application_id);
-            self.finish_shown(tx, &key, &actor, shown, unmasked, resp)
-                .await
+            self.shown(tx, &key, &actor, shown, unmasked, resp).await
         })
     }
 
@@ -905,18 +891,15 @@ impl Intake {
                     format!("{bank:?} is not a partner bank"),
                 ));
             }
-            let (mut row, mut app) = self
-                .load_locked(&mut tx, &req.application_id, &actor)
-                .await?;
+            let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
             let moved = app
                 .recommend(&actor, bank, today, &policy.value, &self.calendar)
                 .map_err(app_err(&req.application_id))?;
             // R-IN-3: admission is checked again at recommendation.
             let form = self.form_of(&row, &row.applicant(&self.pii)?, &app)?;
-            self.admit_again(&mut tx, &form, &row, policy, today)
-                .await?;
+            self.admit_again(tx, &form, &row, policy, today).await?;
             row.policy_version = policy.version.id.clone();
-            self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
+            self.show_move(tx, &key, row, &app, &moved, &actor, now, today)
                 .await
         })
     }
@@ -931,9 +914,7 @@ impl Intake {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
             let policy = self.policy_on(today)?;
-            let (mut row, mut app) = self
-                .load_locked(&mut tx, &req.application_id, &actor)
-                .await?;
+            let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
             let decision = if req.approved {
                 let amount =
                     convert::money("approved_amount", "R-IN-6", req.approved_amount.as_ref())
@@ -986,7 +967,7 @@ impl Intake {
                 .map_err(app_err(&req.application_id))?;
             row.decision = Some(sqlx::types::Json(decision));
             row.policy_version = policy.version.id.clone();
-            self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
+            self.show_move(tx, &key, row, &app, &moved, &actor, now, today)
                 .await
         })
     }
@@ -1000,9 +981,7 @@ impl Intake {
         once!(self, &key, pb::Application, |tx| {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
-            let (mut row, mut app) = self
-                .load_locked(&mut tx, &req.application_id, &actor)
-                .await?;
+            let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
             let decision = row
                 .decision
                 .as_ref()
@@ -1044,8 +1023,8 @@ impl Intake {
                 purpose: row.purpose,
                 policy_version: row.policy_version.clone(),
             };
-            self.emit(&mut tx, &ev, &row.id.to_string(), now).await?;
-            self.commit_move(tx, &key, row, &app, &moved, &actor, now, today)
+            self.emit(tx, &ev, &row.id.to_string(), now).await?;
+            self.show_move(tx, &key, row, &app, &moved, &actor, now, today)
                 .await
         })
     }
@@ -1166,10 +1145,9 @@ impl Intake {
                 answered_at: None,
                 overdue_alerted: false,
             };
-            complaints::insert(&mut tx, &row).await?;
+            complaints::insert(tx, &row).await?;
             // An echo of the caller's own input: not an access to log (R-CR-11).
             let (resp, _) = complaint_pb(&row, complainant, &actor, today);
-            self.finish(tx, &key, &resp).await?;
             Ok(resp)
         })
     }
@@ -1186,12 +1164,12 @@ impl Intake {
             let to = fupin_kernel::AreaCode::parse(&req.organisation_area_code).map_err(|e| {
                 ServiceError::invalid("organisation_area_code", "R-IN-7", e.to_string())
             })?;
-            let (mut row, mut c) = self.load_complaint(&mut tx, &req.complaint_id).await?;
+            let (mut row, mut c) = self.load_complaint(tx, &req.complaint_id).await?;
             c.assign(&actor, to.clone())
                 .map_err(|e| domain_err(e, "complaint", &req.complaint_id))?;
             row.assigned_to = Some(to.as_str().to_owned());
-            complaints::save(&mut tx, &row).await?;
-            self.commit_complaint(tx, &key, &row, &actor, today).await
+            complaints::save(tx, &row).await?;
+            self.show_complaint(tx, &key, &row, &actor, today).await
         })
     }
 
@@ -1207,29 +1185,29 @@ impl Intake {
             if req.answer.trim().is_empty() {
                 return Err(ServiceError::invalid("answer", "R-IN-7", "required"));
             }
-            let (mut row, mut c) = self.load_complaint(&mut tx, &req.complaint_id).await?;
+            let (mut row, mut c) = self.load_complaint(tx, &req.complaint_id).await?;
             c.answer(&actor)
                 .map_err(|e| domain_err(e, "complaint", &req.complaint_id))?;
             row.answer = Some(req.answer.trim().to_owned());
             row.answered_by = Some(actor.subject.clone());
             row.answered_at = Some(now);
-            complaints::save(&mut tx, &row).await?;
-            self.commit_complaint(tx, &key, &row, &actor, today).await
+            complaints::save(tx, &row).await?;
+            self.show_complaint(tx, &key, &row, &actor, today).await
         })
     }
 
-    /// The saved complaint as the response: audited when it shows the complainant unmasked
-    /// (R-CR-11), stored with the request id and committed (R-IN-8).
-    async fn commit_complaint(
+    /// The saved complaint as the response, audited when it shows the complainant unmasked
+    /// (R-CR-11).
+    async fn show_complaint(
         &self,
-        tx: Transaction<'static, Postgres>,
+        conn: &mut PgConnection,
         key: &RequestKey,
         row: &ComplaintRow,
         actor: &Actor,
         today: NaiveDate,
     ) -> Result<pb::Complaint> {
         let (resp, unmasked) = complaint_pb(row, &row.complainant(&self.pii)?, actor, today);
-        self.finish_shown(tx, key, actor, Shown::Complaint(row.id), unmasked, resp)
+        self.shown(conn, key, actor, Shown::Complaint(row.id), unmasked, resp)
             .await
     }
 

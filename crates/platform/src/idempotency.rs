@@ -6,12 +6,13 @@
 //! changed nothing), the retry proceeds as a fresh write. So the effect happens at most once
 //! and every retry sees the first result.
 //!
-//! A write refused by a rule ([`ServiceError::Refused`]) is a first result as well: the caller
-//! keeps it with the key ([`keep_refusal`]) once the attempt has rolled back, and a retry gets
-//! the same refusal, even after the facts behind it changed. Its code is kept in
-//! `refused_code` and its message in `response`, sealed like a response. Other failures (bad
-//! input, conflicts, outages, reference data not yet deployed) keep nothing: they changed
-//! nothing, and a retry goes again.
+//! A write refused by a rule ([`ServiceError::Refused`]) is a first result as well: [`settle`]
+//! undoes what the attempt wrote back to the claim (a savepoint) and keeps the refusal on the
+//! key row in the same transaction, so a concurrent retry waiting on the key sees the refusal,
+//! never a free key, and gets the same refusal even after the facts behind it changed. Its code
+//! is kept in `refused_code` and its message in `response`, sealed like a response. Other
+//! failures (bad input, conflicts, outages, reference data not yet deployed) keep nothing: the
+//! attempt rolls back whole, and a retry goes again.
 //!
 //! Responses may show personal data (R-CR-11), so a key made [`RequestKey::sealed_with`] a
 //! [`PiiCipher`] stores its response sealed, bound to the key's caller, method and request id.
@@ -19,6 +20,10 @@
 use prost::Message;
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Postgres, Transaction};
+
+/// Marks where an attempt's own writes start, after its claim on the key, and goes back there.
+const ATTEMPT: &str = "savepoint fupin_attempt";
+const UNDO_ATTEMPT: &str = "rollback to savepoint fupin_attempt";
 
 use crate::{Caller, PiiCipher, error::ServiceError, pii::Resealed};
 
@@ -179,7 +184,7 @@ pub async fn reseal_responses(
 }
 
 pub enum Claim<R> {
-    /// First time: do the work in this transaction, then call [`complete`].
+    /// First time: do the work in this transaction, then end it with [`settle`].
     Fresh(Transaction<'static, Postgres>),
     /// A retry: the stored first response.
     Replay(R),
@@ -202,6 +207,7 @@ pub async fn claim<R: Message + Default>(
     .await?
     .rows_affected();
     if inserted == 1 {
+        sqlx::query(ATTEMPT).execute(&mut *tx).await?;
         return Ok(Claim::Fresh(tx));
     }
     tx.rollback().await?;
@@ -335,48 +341,69 @@ pub async fn keep_refusals<'c>(
         .collect())
 }
 
-/// A write attempt's result, with a refusal kept as the first result of its request id (see
-/// [`keep_refusals`]), on another connection once the attempt has ended. Its transaction was
-/// dropped, and sqlx sends the rollback as the connection returns to the pool: until then the
-/// insert waits on the attempt's own claim row, briefly. When another attempt with the same id
-/// finished first, its result is returned instead.
-pub async fn keep_refusal<R: Message + Default>(
-    pool: &PgPool,
+/// Ends a claimed write ([`Claim::Fresh`]) with its result, which becomes the request id's
+/// first result:
+/// - a response is stored with the key and committed with the write;
+/// - a refusal by a rule ([`is_kept`]) undoes the attempt's writes back to its claim and is
+///   kept on the key in the same transaction, so the key is never free in between;
+/// - anything else rolls the whole attempt back, key included.
+///
+/// Should keeping a refusal fail, the refusal is still returned and nothing is kept: a retry is
+/// decided again.
+pub async fn settle<R: Message>(
+    mut tx: Transaction<'static, Postgres>,
     key: &RequestKey,
     result: Result<R, ServiceError>,
 ) -> Result<R, ServiceError> {
     match result {
-        Err(e) if is_kept(&e) => match keep_refusals(pool, &[(key, &e)]).await {
-            Ok(kept) if kept[0] => Err(e),
-            Ok(_) => replay(pool, key).await,
-            // The refusal stands; only its keeping failed (a retry will be decided again).
-            Err(keep) => {
+        Ok(response) => {
+            store(&mut tx, key, None, key.stored_response(&response)).await?;
+            tx.commit().await?;
+            Ok(response)
+        }
+        Err(e) if is_kept(&e) => {
+            let kept = async {
+                sqlx::query(UNDO_ATTEMPT).execute(&mut *tx).await?;
+                let message = key.stored(e.to_string().into_bytes());
+                store(&mut tx, key, Some(e.code() as i32), message).await?;
+                tx.commit().await
+            }
+            .await;
+            if let Err(keep) = kept {
                 tracing::warn!(error = %keep, request_id = %key.request_id,
                     "a refusal could not be kept with its request id");
-                Err(e)
             }
-        },
-        other => other,
+            Err(e)
+        }
+        Err(e) => {
+            // Explicitly, so the key and the rows the attempt locked are released now rather
+            // than when the connection is next used.
+            if let Err(rollback) = tx.rollback().await {
+                tracing::warn!(error = %rollback, "rolling back a failed write");
+            }
+            Err(e)
+        }
     }
 }
 
-/// Stores the response with the key and commits the write.
-pub async fn complete<R: Message>(
-    mut tx: Transaction<'static, Postgres>,
+/// Writes the first result on a claimed key.
+async fn store(
+    conn: &mut sqlx::PgConnection,
     key: &RequestKey,
-    response: &R,
-) -> Result<(), ServiceError> {
+    refused_code: Option<i32>,
+    stored: Vec<u8>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
-        r#"update idempotency_keys set response = $4
+        r#"update idempotency_keys set response = $4, refused_code = $5
            where caller = $1 and method = $2 and request_id = $3"#,
     )
     .bind(&key.caller)
     .bind(key.method)
     .bind(&key.request_id)
-    .bind(key.stored_response(response))
-    .execute(&mut *tx)
+    .bind(stored)
+    .bind(refused_code)
+    .execute(conn)
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 

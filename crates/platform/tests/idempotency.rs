@@ -9,7 +9,8 @@ use std::{sync::Arc, time::Duration};
 use common::{count, platform_db};
 use fupin_kernel::AreaCode;
 use fupin_platform::{
-    Caller, Role,
+    Caller, Role, ServiceError,
+    error::RuleFailure,
     idempotency::{self, Claim, RequestKey},
 };
 use fupin_proto::admin::v1::{SetTimeRequest, TimeReply};
@@ -80,9 +81,9 @@ async fn concurrent_retries_write_once_and_replay_the_first_response() {
                                 now: format!("written by {i}"),
                                 pinned: true,
                             };
-                            idempotency::complete(tx, &key, &response)
+                            let response = idempotency::settle(tx, &key, Ok(response))
                                 .await
-                                .expect("complete");
+                                .expect("settle");
                             Seen::Fresh(response)
                         }
                         Claim::Replay(r) => Seen::Replay(r),
@@ -160,9 +161,9 @@ async fn reused_request_id_with_different_body_is_invalid_argument() {
             now: "first".into(),
             pinned: false,
         };
-        idempotency::complete(tx, &original, &response)
+        idempotency::settle(tx, &original, Ok(response.clone()))
             .await
-            .expect("complete");
+            .expect("settle");
 
         let different = RequestKey::new(
             &caller(),
@@ -212,7 +213,8 @@ async fn failed_write_frees_its_request_id() {
         else {
             panic!("first claim must be fresh");
         };
-        tx.rollback().await.expect("rollback");
+        let failed: Result<TimeReply, _> = Err(ServiceError::Unavailable("an outage".into()));
+        assert!(idempotency::settle(tx, &key, failed).await.is_err());
         assert!(matches!(
             idempotency::claim::<TimeReply>(pool, &key)
                 .await
@@ -223,6 +225,71 @@ async fn failed_write_frees_its_request_id() {
             RequestKey::new(&caller(), METHOD, "  ", &request("x")).is_err(),
             "an empty request id is refused"
         );
+    })
+    .await
+    .expect("test took longer than 30 s");
+}
+
+/// R-IN-8: a refusal by a rule is the request id's first result, kept in the attempt's own
+/// transaction: a retry that was already waiting on the key gets the same refusal, never a
+/// free key, and the refused attempt's writes are undone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_is_kept_before_a_waiting_retry_sees_the_key() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let db = platform_db().await;
+        let pool = db.pool.clone();
+        sqlx::query("create table effects (request_id text not null)")
+            .execute(&pool)
+            .await
+            .expect("effects table");
+        let key = RequestKey::new(&caller(), METHOD, "req-0004", &request("x")).expect("key");
+        let Claim::Fresh(mut tx) = idempotency::claim::<TimeReply>(&pool, &key)
+            .await
+            .expect("claim")
+        else {
+            panic!("first claim must be fresh");
+        };
+        sqlx::query("insert into effects (request_id) values ($1)")
+            .bind(&key.request_id)
+            .execute(&mut *tx)
+            .await
+            .expect("effect");
+        // The retry starts while the first attempt holds the key, and waits on it.
+        let retry = tokio::spawn({
+            let (pool, key) = (pool.clone(), key.clone());
+            async move { idempotency::claim::<TimeReply>(&pool, &key).await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !retry.is_finished(),
+            "the retry waits for the first attempt"
+        );
+        let refusal = ServiceError::Refused(vec![RuleFailure {
+            rule: "R-RK-9",
+            field: None,
+            message: "blacklisted".into(),
+        }]);
+        let first = idempotency::settle::<TimeReply>(tx, &key, Err(refusal))
+            .await
+            .expect_err("the refusal is returned");
+        assert_eq!(first.code(), Code::FailedPrecondition);
+
+        let again = match retry.await.expect("retry task") {
+            Err(e) => e,
+            Ok(Claim::Fresh(_)) => panic!("the key was free between the refusal and its keeping"),
+            Ok(Claim::Replay(r)) => panic!("a refusal replayed as a response: {r:?}"),
+        };
+        assert_eq!(again.code(), Code::FailedPrecondition);
+        assert_eq!(
+            tonic::Status::from(again).message(),
+            tonic::Status::from(first).message(),
+            "the retry gets the first refusal"
+        );
+        let effects: i64 = sqlx::query_scalar("select count(*) from effects")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+        assert_eq!(effects, 0, "the refused attempt's writes are undone");
     })
     .await
     .expect("test took longer than 30 s");
