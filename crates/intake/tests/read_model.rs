@@ -194,6 +194,81 @@ async fn blacklist_refuses_until_removed() {
     .await;
 }
 
+/// R-IN-3 at a district's scale: with thousands of ratings and blacklist entries, admission
+/// still refuses the one blacklisted applicant among them and admits the others, and the plan
+/// the submission batches run (generic, as cached on the dispatcher's connection) looks each
+/// applicant up by index instead of scanning or hashing whole tables for every batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admission_looks_applicants_up_by_index_at_district_scale() {
+    bounded(60, async {
+        let t = spawn_intake().await;
+        sqlx::query(
+            r#"insert into rm_credit_ratings (subject_idx, subject_kind, village_code, grade,
+                 veto, credit_line, effective_from, expires_on, policy_version, sequence)
+               select sha256(('other-' || g)::bytea), 1, $1, 'B', false, 10000,
+                 '2024-01-01', '2027-12-31', 'test', 1
+               from generate_series(1, 20000) g"#,
+        )
+        .bind(VILLAGE_A)
+        .execute(&t.pool)
+        .await
+        .expect("other ratings");
+        sqlx::query(
+            r#"insert into rm_blacklist (entry_id, subject_idx, subject_kind, reason, active)
+               select 'other-' || g, sha256(('other-' || g)::bytea), 1, 'test', true
+               from generate_series(1, 5000) g"#,
+        )
+        .execute(&t.pool)
+        .await
+        .expect("other blacklist entries");
+        sqlx::query("analyze rm_credit_ratings, rm_blacklist")
+            .execute(&t.pool)
+            .await
+            .expect("analyze");
+
+        let mut conn = t.pool.acquire().await.expect("connection");
+        sqlx::query("set plan_cache_mode = force_generic_plan")
+            .execute(&mut *conn)
+            .await
+            .expect("generic plans");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "prepare facts(bytea[], text[], text[], text[]) as {}",
+            fupin_intake::store::readmodel::FACTS_SQL
+        )))
+        .execute(&mut *conn)
+        .await
+        .expect("prepare");
+        let plan: Vec<String> = sqlx::query_scalar(
+            "explain execute facts(array[sha256('x'::bytea)], array[null], array[null], array[null])",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .expect("explain");
+        let plan = plan.join("\n");
+        for table in ["rm_credit_ratings", "rm_blacklist"] {
+            assert!(
+                !plan.contains(&format!("Seq Scan on {table}")),
+                "{table} is scanned whole:\n{plan}"
+            );
+        }
+        assert!(!plan.contains("Hash"), "a table is hashed:\n{plan}");
+        drop(conn);
+
+        let (blacklisted, clean) = (resident_id(41), resident_id(42));
+        for r in [&blacklisted, &clean] {
+            t.given_credit_household(r, VILLAGE_A).await;
+        }
+        let id = t
+            .publish_blacklisted("bl-41", &blacklisted, HOUSEHOLD_KIND)
+            .await;
+        t.wait_applied(&id).await;
+        refused(&t, &blacklisted, VILLAGE_A, "1000", &["R-CR-10"]).await;
+        admitted(&t, &clean, VILLAGE_A, "1000").await;
+        t.shutdown().await;
+    })
+    .await;
+}
+
 /// R-RK-9 via NplThresholdExceeded / LendingResumed: a suspended town refuses its villages'
 /// applications naming R-RK-9 (other towns unaffected); resumption admits again; a village
 /// suspension works the same way.
