@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use fupin_kernel::{
     AreaRegistry, Money, PolicyHistory, Versioned, WorkingDayCalendar, policy::IntakePolicy,
 };
@@ -61,6 +61,26 @@ enum Shown {
 }
 
 pub type Result<T> = std::result::Result<T, ServiceError>;
+
+/// How long before the working-day calendar runs out [`calendar_warning`] warns: more than the
+/// longest step deadline, and time to deploy the next year's file.
+pub const CALENDAR_NOTICE: chrono::Days = chrono::Days::new(60);
+
+/// A warning for operators when the working-day calendar runs out within [`CALENDAR_NOTICE`]
+/// of `today`: steps whose deadline would fall after its last day are refused until the next
+/// year's file is deployed (R-IN-4, R-IN-7).
+pub fn calendar_warning(calendar: &WorkingDayCalendar, today: NaiveDate) -> Option<String> {
+    let next_year = match calendar.covered_until(today) {
+        Some(last) if today + CALENDAR_NOTICE <= last => return None,
+        Some(last) => last.year() + 1,
+        None => today.year(),
+    };
+    Some(format!(
+        "the working-day calendar has no data for {next_year}: steps whose deadline would fall \
+         in it are refused; add {next_year}.toml to CALENDAR_DIR from the State Council holiday \
+         notice"
+    ))
+}
 
 /// A write under its client request id (R-IN-8): a retry gets the stored first result; a first
 /// attempt claims the id and runs `$body` in the claim's transaction, as `$tx: &mut
@@ -173,6 +193,11 @@ impl Intake {
     pub fn now(&self) -> (DateTime<Utc>, NaiveDate) {
         let now = self.clock.now();
         (now, fupin_kernel::time::china_date(now))
+    }
+
+    /// See [`calendar_warning`], for today.
+    pub fn calendar_warning(&self) -> Option<String> {
+        calendar_warning(&self.calendar, self.now().1)
     }
 
     fn policy_on(&self, today: NaiveDate) -> Result<&Versioned<IntakePolicy>> {
@@ -1416,4 +1441,37 @@ fn disbursement(
         disbursed_on: on,
         schedule,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).expect("date")
+    }
+
+    /// R-IN-4: operators are warned once fewer than 60 days of calendar are left, naming the
+    /// year to add; not before.
+    #[test]
+    fn operators_are_warned_once_the_calendar_runs_out_within_sixty_days() {
+        let calendar = WorkingDayCalendar::load_dir(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/calendar"
+        ))
+        .expect("shipped calendar");
+        let last = calendar
+            .covered_until(date(2026, 1, 1))
+            .expect("2026 is shipped");
+        assert_eq!(calendar_warning(&calendar, last - CALENDAR_NOTICE), None);
+        let day_before = last - CALENDAR_NOTICE + chrono::Days::new(1);
+        let warning = calendar_warning(&calendar, day_before).expect("a warning");
+        let next = last.year() + 1;
+        assert!(
+            warning.contains(&format!("{next}.toml")),
+            "names the file: {warning}"
+        );
+        let past = calendar_warning(&calendar, last + chrono::Days::new(1)).expect("a warning");
+        assert!(past.contains(&format!("{next}.toml")), "{past}");
+    }
 }

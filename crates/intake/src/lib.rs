@@ -106,9 +106,18 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
         let mut shutdown = shutdown.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
+            let mut warned_on = None;
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
+                        // At start, then once a day while it applies.
+                        let (_, today) = intake.now();
+                        if warned_on != Some(today)
+                            && let Some(warning) = intake.calendar_warning()
+                        {
+                            tracing::warn!("{warning}");
+                            warned_on = Some(today);
+                        }
                         if let Err(e) = intake.scan_deadlines().await {
                             tracing::warn!(error = %e, "deadline scan failed");
                         }

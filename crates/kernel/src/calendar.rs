@@ -133,6 +133,21 @@ impl WorkingDayCalendar {
         self.years.keys().copied().collect()
     }
 
+    /// The last day working days can be counted to from `from` without running out of data:
+    /// the end of the last year in the unbroken run of years from `from`'s. None when `from`'s
+    /// own year has no data. Deadlines that would fall after it cannot be set (R-IN-4), so
+    /// operators must add the next year before then.
+    pub fn covered_until(&self, from: NaiveDate) -> Option<NaiveDate> {
+        let mut year = from.year();
+        if !self.years.contains_key(&year) {
+            return None;
+        }
+        while self.years.contains_key(&(year + 1)) {
+            year += 1;
+        }
+        NaiveDate::from_ymd_opt(year, 12, 31)
+    }
+
     /// The notice a year's dates come from, for recording with decisions (R-X-4).
     pub fn source(&self, year: i32) -> Option<&str> {
         self.years.get(&year).map(|y| y.source.as_str())

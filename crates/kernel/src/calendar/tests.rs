@@ -315,3 +315,34 @@ proptest! {
         prop_assert_eq!(calendar.working_days_between(day, next).unwrap(), u32::from(next != day));
     }
 }
+
+#[test]
+fn coverage_runs_to_the_end_of_the_last_unbroken_year() {
+    let shipped = shipped();
+    assert_eq!(
+        shipped.covered_until(date(2024, 3, 1)),
+        Some(date(2026, 12, 31))
+    );
+    assert_eq!(
+        shipped.covered_until(date(2026, 12, 31)),
+        Some(date(2026, 12, 31))
+    );
+    assert_eq!(shipped.covered_until(date(2027, 1, 1)), None);
+    assert_eq!(shipped.covered_until(date(2023, 12, 31)), None);
+    // A gap ends the coverage: 2031 is unreachable by counting from 2029.
+    let gap = WorkingDayCalendar::from_year_strs(&[
+        &synthetic(2029, "", ""),
+        &synthetic(2030, "", ""),
+        &synthetic(2032, "", ""),
+    ])
+    .unwrap();
+    assert_eq!(
+        gap.covered_until(date(2029, 6, 1)),
+        Some(date(2030, 12, 31))
+    );
+    assert_eq!(
+        gap.covered_until(date(2032, 1, 1)),
+        Some(date(2032, 12, 31))
+    );
+    assert!(gap.add_working_days(date(2030, 12, 30), 5).is_err());
+}
