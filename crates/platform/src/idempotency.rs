@@ -21,11 +21,11 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Postgres, Transaction};
 
+use crate::{Caller, PiiCipher, error::ServiceError, pii::Resealed};
+
 /// Marks where an attempt's own writes start, after its claim on the key, and goes back there.
 const ATTEMPT: &str = "savepoint fupin_attempt";
 const UNDO_ATTEMPT: &str = "rollback to savepoint fupin_attempt";
-
-use crate::{Caller, PiiCipher, error::ServiceError, pii::Resealed};
 
 /// Identifies one client write: who, which RPC, which request id.
 #[derive(Clone, Debug)]
@@ -183,13 +183,18 @@ pub async fn reseal_responses(
     Ok(done)
 }
 
+/// What [`claim`] found.
 pub enum Claim<R> {
-    /// First time: do the work in this transaction, then end it with [`settle`].
+    /// First time: do the work in this transaction, then end it with [`settle`], and only so:
+    /// committed any other way, the key would have no result and every retry would be told
+    /// the request is still in progress.
     Fresh(Transaction<'static, Postgres>),
     /// A retry: the stored first response.
     Replay(R),
 }
 
+/// Claims `key` for a write, in a new transaction, or finds its first result. A concurrent
+/// attempt with the same key waits here until the first one ends (see the module docs).
 pub async fn claim<R: Message + Default>(
     pool: &PgPool,
     key: &RequestKey,
@@ -376,8 +381,7 @@ pub async fn settle<R: Message>(
             Err(e)
         }
         Err(e) => {
-            // Explicitly, so the key and the rows the attempt locked are released now rather
-            // than when the connection is next used.
+            // Before answering, so that a retry sent on the answer finds the key free.
             if let Err(rollback) = tx.rollback().await {
                 tracing::warn!(error = %rollback, "rolling back a failed write");
             }

@@ -259,11 +259,25 @@ async fn a_refusal_is_kept_before_a_waiting_retry_sees_the_key() {
             let (pool, key) = (pool.clone(), key.clone());
             async move { idempotency::claim::<TimeReply>(&pool, &key).await }
         });
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(
-            !retry.is_finished(),
-            "the retry waits for the first attempt"
-        );
+        // Until its insert of the key is seen waiting on the first attempt's lock.
+        loop {
+            let waiting: bool = sqlx::query_scalar(
+                r#"select exists (select 1 from pg_stat_activity
+                   where datname = current_database() and wait_event_type = 'Lock'
+                     and query like 'insert into idempotency_keys%')"#,
+            )
+            .fetch_one(&pool)
+            .await
+            .expect("pg_stat_activity");
+            if waiting {
+                break;
+            }
+            assert!(
+                !retry.is_finished(),
+                "the retry did not wait for the first attempt"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let refusal = ServiceError::Refused(vec![RuleFailure {
             rule: "R-RK-9",
             field: None,
@@ -290,6 +304,41 @@ async fn a_refusal_is_kept_before_a_waiting_retry_sees_the_key() {
             .await
             .expect("count");
         assert_eq!(effects, 0, "the refused attempt's writes are undone");
+    })
+    .await
+    .expect("test took longer than 30 s");
+}
+
+/// R-IN-8: a refusal decided after one of the attempt's statements failed (its transaction
+/// aborted) is still kept: undoing to the savepoint makes the transaction usable again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_after_a_failed_statement_is_kept() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let db = platform_db().await;
+        let pool = &db.pool;
+        let key = RequestKey::new(&caller(), METHOD, "req-0005", &request("x")).expect("key");
+        let Claim::Fresh(mut tx) = idempotency::claim::<TimeReply>(pool, &key)
+            .await
+            .expect("claim")
+        else {
+            panic!("first claim must be fresh");
+        };
+        assert!(
+            sqlx::query("select 1 / 0").execute(&mut *tx).await.is_err(),
+            "the statement fails and aborts the transaction"
+        );
+        let refusal = ServiceError::refused("R-IN-5", "objection already upheld");
+        idempotency::settle::<TimeReply>(tx, &key, Err(refusal))
+            .await
+            .expect_err("the refusal is returned");
+        match idempotency::claim::<TimeReply>(pool, &key).await {
+            Err(e) => assert!(
+                e.code() == Code::FailedPrecondition && e.to_string().contains("R-IN-5"),
+                "the retry gets the refusal: {e}"
+            ),
+            Ok(Claim::Fresh(_)) => panic!("the refusal was not kept"),
+            Ok(Claim::Replay(r)) => panic!("a refusal replayed as a response: {r:?}"),
+        }
     })
     .await
     .expect("test took longer than 30 s");
