@@ -14,10 +14,12 @@ use fupin_platform::{
     testing::{admin_database_url, create_database, drop_database, nats_url, unique_token},
 };
 use fupin_proto::{
+    admin::v1::{GetTimeRequest, test_clock_service_client::TestClockServiceClient},
     common::v1::Money,
     intake::v1::{self as pb, intake_service_client::IntakeServiceClient},
     rating::v1 as rating,
 };
+use futures::future::BoxFuture;
 use sqlx::{Connection, PgConnection};
 use tonic::{Request, transport::Channel};
 
@@ -36,7 +38,12 @@ struct Household {
     token: String,
 }
 
-pub async fn run(intake_bin: &Path, measure: Duration, levels: &[usize]) -> anyhow::Result<()> {
+pub async fn run(
+    intake_bin: &Path,
+    measure: Duration,
+    levels: &[usize],
+    floor: bool,
+) -> anyhow::Result<()> {
     let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let admin = admin_database_url();
     let token = unique_token();
@@ -100,14 +107,9 @@ pub async fn run(intake_bin: &Path, measure: Duration, levels: &[usize]) -> anyh
         let intake = submit_load(&endpoint, &households, clients, measure, child.id()).await?;
         let plain = plain_insert::run(&plain_url, clients, WARMUP, measure).await?;
         println!(
-            "{:>7} | {:>9.0} {:>7.2} {:>7.2} {:>6} {:>8.0} {:>8.0} | {:>9.0} {:>7.2} {:>7.2} {:>8.0} | {:>5.2}",
+            "{:>7} | {} | {:>9.0} {:>7.2} {:>7.2} {:>8.0} | {:>5.2}",
             clients,
-            intake.per_second(),
-            ms(intake.p50),
-            ms(intake.p99),
-            intake.errors,
-            intake.cpu_per_op(intake.cpu.machine),
-            intake.cpu_per_op(intake.cpu.process),
+            intake.service_columns(),
             plain.per_second(),
             ms(plain.p50),
             ms(plain.p99),
@@ -119,6 +121,20 @@ pub async fn run(intake_bin: &Path, measure: Duration, levels: &[usize]) -> anyh
         "cpu µs: CPU time of the whole machine (all processes, all cores) per operation; \
          svc µs: of the intake process alone"
     );
+    if floor {
+        println!(
+            "gRPC floor: TestClockService.GetTime on the same intake (refused at once; no \
+             database, no NATS)"
+        );
+        println!(
+            "{:>7} | {:>9} {:>7} {:>7} {:>6} {:>8} {:>8}",
+            "clients", "calls/s", "p50 ms", "p99 ms", "errors", "cpu µs", "svc µs"
+        );
+        for &clients in levels {
+            let f = floor_load(&endpoint, clients, measure, child.id()).await?;
+            println!("{clients:>7} | {}", f.service_columns());
+        }
+    }
     child.kill().await?;
     let _ = child.wait().await;
     for db in [&intake_db, &plain_db] {
@@ -284,6 +300,9 @@ fn request(h: &Household) -> Request<pb::SubmitApplicationRequest> {
     req
 }
 
+/// One client's next call: resolves to whether it completed.
+type Call = Box<dyn FnMut() -> BoxFuture<'static, Result<(), tonic::Status>> + Send>;
+
 /// `clients` concurrent clients, each on its own HTTP/2 connection, submitting back to back.
 async fn submit_load(
     endpoint: &str,
@@ -292,6 +311,78 @@ async fn submit_load(
     measure: Duration,
     intake_pid: Option<u32>,
 ) -> anyhow::Result<Summary> {
+    let hs: Vec<(String, String, String)> = households
+        .iter()
+        .map(|h| (h.resident_id.clone(), h.village.clone(), h.token.clone()))
+        .collect();
+    drive(endpoint, clients, measure, intake_pid, |c, channel| {
+        let client = IntakeServiceClient::new(channel);
+        let hs = hs.clone();
+        let mut i = c;
+        Box::new(move || {
+            let (resident_id, village, token) = hs[i % hs.len()].clone();
+            i += clients;
+            let req = request(&Household {
+                resident_id,
+                village,
+                token,
+            });
+            let mut client = client.clone();
+            Box::pin(async move { client.submit_application(req).await.map(|_| ()) })
+        })
+    })
+    .await
+}
+
+/// The floor under any call to intake: `TestClockService.GetTime`, which goes through the same
+/// server, interceptor and HTTP/2 stack and is refused at once (the bench's intake runs with the
+/// real clock), touching neither PostgreSQL nor NATS.
+async fn floor_load(
+    endpoint: &str,
+    clients: usize,
+    measure: Duration,
+    intake_pid: Option<u32>,
+) -> anyhow::Result<Summary> {
+    let token = format!(
+        "Bearer {}",
+        token_for(
+            SECRET,
+            "bench-operator",
+            Role::Operator,
+            "410311",
+            None,
+            3600
+        )
+    );
+    drive(endpoint, clients, measure, intake_pid, |_, channel| {
+        let client = TestClockServiceClient::new(channel);
+        let token = token.clone();
+        Box::new(move || {
+            let mut req = Request::new(GetTimeRequest {});
+            req.metadata_mut()
+                .insert("authorization", token.parse().expect("ASCII token"));
+            let mut client = client.clone();
+            Box::pin(async move {
+                match client.get_time(req).await {
+                    Ok(_) => Ok(()),
+                    Err(s) if s.code() == tonic::Code::FailedPrecondition => Ok(()),
+                    Err(s) => Err(s),
+                }
+            })
+        })
+    })
+    .await
+}
+
+/// Runs `clients` closed-loop clients, each on its own HTTP/2 connection making the calls
+/// `make` gives it back to back, and measures them after the warm-up.
+async fn drive(
+    endpoint: &str,
+    clients: usize,
+    measure: Duration,
+    intake_pid: Option<u32>,
+    make: impl Fn(usize, Channel) -> Call,
+) -> anyhow::Result<Summary> {
     let start = Instant::now();
     let measure_from = start + WARMUP;
     let deadline = measure_from + measure;
@@ -299,28 +390,16 @@ async fn submit_load(
     let mut tasks = Vec::new();
     for c in 0..clients {
         let channel = Channel::from_shared(endpoint.to_owned())?.connect().await?;
-        let hs: Vec<(String, String, String)> = households
-            .iter()
-            .map(|h| (h.resident_id.clone(), h.village.clone(), h.token.clone()))
-            .collect();
+        let mut call = make(c, channel);
         tasks.push(tokio::spawn(async move {
-            let mut client = IntakeServiceClient::new(channel);
             let mut lat = Vec::new();
             let mut errors = 0usize;
-            let mut i = c;
             while Instant::now() < deadline {
-                let (rid, village, token) = &hs[i % hs.len()];
-                let h = Household {
-                    resident_id: rid.clone(),
-                    village: village.clone(),
-                    token: token.clone(),
-                };
-                i += clients;
                 let t = Instant::now();
-                let r = client.submit_application(request(&h)).await;
+                let r = call().await;
                 if t >= measure_from {
                     match r {
-                        Ok(_) => lat.push(t.elapsed()),
+                        Ok(()) => lat.push(t.elapsed()),
                         Err(e) => {
                             if errors == 0 {
                                 eprintln!("first error: {e}");

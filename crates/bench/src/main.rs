@@ -30,6 +30,9 @@ enum Target {
         /// Concurrency levels.
         #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
         clients: Vec<usize>,
+        /// Also measure the floor under any call: a gRPC call intake refuses at once.
+        #[arg(long)]
+        floor: bool,
     },
 }
 
@@ -43,6 +46,7 @@ async fn main() -> anyhow::Result<()> {
             intake_bin,
             seconds,
             clients,
-        } => intake::run(&intake_bin, Duration::from_secs(seconds), &clients).await,
+            floor,
+        } => intake::run(&intake_bin, Duration::from_secs(seconds), &clients, floor).await,
     }
 }

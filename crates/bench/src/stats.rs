@@ -42,6 +42,20 @@ impl Summary {
         cpu.as_secs_f64() * 1e6 / self.ops.max(1) as f64
     }
 
+    /// Rate, p50 and p99 latency, errors, and CPU per operation of the machine and of the
+    /// service's process: the columns of a service's side of a table row.
+    pub fn service_columns(&self) -> String {
+        format!(
+            "{:>9.0} {:>7.2} {:>7.2} {:>6} {:>8.0} {:>8.0}",
+            self.per_second(),
+            ms(self.p50),
+            ms(self.p99),
+            self.errors,
+            self.cpu_per_op(self.cpu.machine),
+            self.cpu_per_op(self.cpu.process),
+        )
+    }
+
     pub fn per_second(&self) -> f64 {
         self.ops as f64 / self.elapsed.as_secs_f64()
     }
