@@ -166,7 +166,11 @@ fn bench(ws: &Workspace, interrupt: &Interrupt, target: &str, args: &[String]) -
         "unknown bench target {target:?} (known: intake)"
     );
     let durable = args.iter().any(|a| a == "--durable");
-    let args: Vec<&String> = args.iter().filter(|a| *a != "--durable").collect();
+    // `--durable` is ours; a `--` between it and the generator's arguments is only a separator.
+    let args: Vec<&String> = args
+        .iter()
+        .filter(|a| *a != "--durable" && *a != "--")
+        .collect();
     let infra = Infra::ensure(ws, Purpose::Test, interrupt)?;
     // Declared after `infra`, so stopped before it.
     let durable_pg = durable
