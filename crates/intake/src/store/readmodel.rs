@@ -221,9 +221,9 @@ fn rating_fact(
 /// Ratings, credit villages and the blacklist are looked up through lateral subqueries with a
 /// limit, which PostgreSQL can neither turn into a join nor hash (suspended areas and
 /// enterprises are per-row subqueries, which it does not hash either): each subject is looked
-/// up by index, whatever the size of the read model. Written as joins and `exists`, the plan cached on the dispatcher's connection hashed
-/// whole tables for every batch once they grew (2,000 active blacklist entries: a 0.5 ms scan
-/// per batch, growing with the blacklist).
+/// up by index, whatever the size of the read model. Written as joins and `exists`, the plan
+/// cached on the dispatcher's connection hashed whole tables for every batch once they grew
+/// (2,000 active blacklist entries: a 0.5 ms scan per batch, growing with the blacklist).
 pub const FACTS_SQL: &str = r#"select r.grade, r.veto, r.credit_line, r.effective_from, r.expires_on,
      v.credit_village, v.effective_from as credit_village_from, v.credit_village_before,
      b.subject_idx is not null as blacklisted,
