@@ -195,11 +195,6 @@ impl Intake {
         (now, fupin_kernel::time::china_date(now))
     }
 
-    /// See [`calendar_warning`], for today.
-    pub fn calendar_warning(&self) -> Option<String> {
-        calendar_warning(&self.calendar, self.now().1)
-    }
-
     fn policy_on(&self, today: NaiveDate) -> Result<&Versioned<IntakePolicy>> {
         self.policy.in_force(today).map_err(|e| {
             ServiceError::NotReady(vec![RuleFailure {

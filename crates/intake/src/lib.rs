@@ -113,7 +113,7 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
                         // At start, then once a day while it applies.
                         let (_, today) = intake.now();
                         if warned_on != Some(today)
-                            && let Some(warning) = intake.calendar_warning()
+                            && let Some(warning) = app::calendar_warning(&intake.calendar, today)
                         {
                             tracing::warn!("{warning}");
                             warned_on = Some(today);

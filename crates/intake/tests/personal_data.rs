@@ -15,6 +15,19 @@ const OBJECTOR: &str = "赵某某";
 const COMPLAINANT: &str = "钱某某";
 
 /// Rows of `table` whose text form (bytea shown as hex) contains `value` as text or as bytes.
+/// The village files an objection (by [`OBJECTOR`]) and lodges a complaint about `app`: each
+/// stores a sealed name.
+async fn object_and_complain(t: &TestIntake, app: &str) {
+    t.as_village_staff(VILLAGE_A)
+        .file_objection(objection_req(app, OBJECTOR))
+        .await
+        .expect("objection");
+    t.as_village_staff(VILLAGE_A)
+        .lodge_complaint(complaint_req(VILLAGE_A, app))
+        .await
+        .expect("complaint");
+}
+
 async fn rows_containing(t: &TestIntake, table: &str, value: &str) -> i64 {
     sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "select count(*) from {table} r
@@ -95,14 +108,7 @@ async fn personal_data_is_sealed_at_rest_and_found_by_blind_index() {
         assert_refused(&s, &["R-CR-10"]);
 
         t.approve_to_notice(&app).await;
-        t.as_village_staff(VILLAGE_A)
-            .file_objection(objection_req(&app.id, OBJECTOR))
-            .await
-            .expect("objection");
-        t.as_village_staff(VILLAGE_A)
-            .lodge_complaint(complaint_req(VILLAGE_A, &app.id))
-            .await
-            .expect("complaint");
+        object_and_complain(&t, &app.id).await;
 
         let tables = [
             "applications",
@@ -528,14 +534,7 @@ async fn a_pass_reseals_every_value_with_the_current_key() {
         let req = household_request(&resident, VILLAGE_A, "15000");
         let app = submit(&mut t.as_village_staff(VILLAGE_A), req.clone()).await;
         t.approve_to_notice(&app).await;
-        t.as_village_staff(VILLAGE_A)
-            .file_objection(objection_req(&app.id, OBJECTOR))
-            .await
-            .expect("objection");
-        t.as_village_staff(VILLAGE_A)
-            .lodge_complaint(complaint_req(VILLAGE_A, &app.id))
-            .await
-            .expect("complaint");
+        object_and_complain(&t, &app.id).await;
         // The service seals with t2 (current) and reads t1. Rotate the other way round: t1
         // becomes current, t2 is kept for reading until the pass is done.
         let (t2, t1) = PII_KEYS.split_once(',').expect("two keys");

@@ -447,19 +447,7 @@ async fn malformed_facts_are_dead_lettered_and_codes_normalised() {
             )
             .await;
         }
-        let id = t
-            .publish_rating_effective(
-                &good,
-                VILLAGE_A,
-                "A",
-                "20000.00",
-                false,
-                "2024-01-01",
-                "2027-12-31",
-                1,
-            )
-            .await;
-        t.wait_applied(&id).await;
+        t.given_credit_household(&good, VILLAGE_A).await;
         admitted(&t, &good, VILLAGE_A, "20000").await;
 
         let dead = read_events(

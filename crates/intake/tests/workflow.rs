@@ -428,12 +428,13 @@ async fn return_for_correction_resubmit_and_reject() {
         assert_invalid(&s, "amount", "R-IN-1");
         // ... and admitted again (R-IN-3): a corrected amount above the credit line is refused,
         // and the application stays returned.
+        let over_line = || pb::ResubmitApplicationRequest {
+            amount: money("20000.01"),
+            ..resubmit(rid())
+        };
         let s = err(t
             .as_village_staff(VILLAGE_A)
-            .resubmit_application(pb::ResubmitApplicationRequest {
-                amount: money("20000.01"),
-                ..resubmit(rid())
-            })
+            .resubmit_application(over_line())
             .await);
         assert_refused(&s, &["R-CR-8"]);
         let held = t
@@ -464,10 +465,7 @@ async fn return_for_correction_resubmit_and_reject() {
         // No longer returned: refused as such (R-IN-2), whatever the corrections would fail.
         let s = err(t
             .as_village_staff(VILLAGE_A)
-            .resubmit_application(pb::ResubmitApplicationRequest {
-                amount: money("20000.01"),
-                ..resubmit(rid())
-            })
+            .resubmit_application(over_line())
             .await);
         assert_refused(&s, &["R-IN-2"]);
 

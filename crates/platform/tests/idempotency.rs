@@ -14,6 +14,7 @@ use fupin_platform::{
     idempotency::{self, Claim, RequestKey},
 };
 use fupin_proto::admin::v1::{SetTimeRequest, TimeReply};
+use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::Barrier;
 use tonic::Code;
 
@@ -26,6 +27,17 @@ fn caller() -> Caller {
         role: Role::DistrictStaff,
         area: AreaCode::parse("410311").expect("district code"),
         bank_id: None,
+    }
+}
+
+/// Claims `key`, which must be unused: the first attempt's transaction.
+async fn fresh(pool: &PgPool, key: &RequestKey) -> Transaction<'static, Postgres> {
+    match idempotency::claim::<TimeReply>(pool, key)
+        .await
+        .expect("claim")
+    {
+        Claim::Fresh(tx) => tx,
+        Claim::Replay(r) => panic!("first claim must be fresh, got a replay: {r:?}"),
     }
 }
 
@@ -151,12 +163,7 @@ async fn reused_request_id_with_different_body_is_invalid_argument() {
             &request("2030-01-01T00:00:00Z"),
         )
         .expect("key");
-        let Claim::Fresh(tx) = idempotency::claim::<TimeReply>(pool, &original)
-            .await
-            .expect("claim")
-        else {
-            panic!("first claim must be fresh");
-        };
+        let tx = fresh(pool, &original).await;
         let response = TimeReply {
             now: "first".into(),
             pinned: false,
@@ -207,12 +214,7 @@ async fn failed_write_frees_its_request_id() {
         let db = platform_db().await;
         let pool = &db.pool;
         let key = RequestKey::new(&caller(), METHOD, "req-0003", &request("x")).expect("key");
-        let Claim::Fresh(tx) = idempotency::claim::<TimeReply>(pool, &key)
-            .await
-            .expect("claim")
-        else {
-            panic!("first claim must be fresh");
-        };
+        let tx = fresh(pool, &key).await;
         let failed: Result<TimeReply, _> = Err(ServiceError::Unavailable("an outage".into()));
         assert!(idempotency::settle(tx, &key, failed).await.is_err());
         assert!(matches!(
@@ -243,12 +245,7 @@ async fn a_refusal_is_kept_before_a_waiting_retry_sees_the_key() {
             .await
             .expect("effects table");
         let key = RequestKey::new(&caller(), METHOD, "req-0004", &request("x")).expect("key");
-        let Claim::Fresh(mut tx) = idempotency::claim::<TimeReply>(&pool, &key)
-            .await
-            .expect("claim")
-        else {
-            panic!("first claim must be fresh");
-        };
+        let mut tx = fresh(&pool, &key).await;
         sqlx::query("insert into effects (request_id) values ($1)")
             .bind(&key.request_id)
             .execute(&mut *tx)
@@ -317,12 +314,7 @@ async fn a_refusal_after_a_failed_statement_is_kept() {
         let db = platform_db().await;
         let pool = &db.pool;
         let key = RequestKey::new(&caller(), METHOD, "req-0005", &request("x")).expect("key");
-        let Claim::Fresh(mut tx) = idempotency::claim::<TimeReply>(pool, &key)
-            .await
-            .expect("claim")
-        else {
-            panic!("first claim must be fresh");
-        };
+        let mut tx = fresh(pool, &key).await;
         assert!(
             sqlx::query("select 1 / 0").execute(&mut *tx).await.is_err(),
             "the statement fails and aborts the transaction"
