@@ -28,6 +28,17 @@ async fn object_and_complain(t: &TestIntake, app: &str) {
         .expect("complaint");
 }
 
+/// An application's sealed applicant ID, name and phone, as stored.
+async fn sealed_applicant(t: &TestIntake, id: Uuid) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    sqlx::query_as(
+        "select applicant_id_enc, applicant_name_enc, phone_enc from applications where id = $1",
+    )
+    .bind(id)
+    .fetch_one(&t.pool)
+    .await
+    .expect("sealed applicant")
+}
+
 async fn rows_containing(t: &TestIntake, table: &str, value: &str) -> i64 {
     sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "select count(*) from {table} r
@@ -96,7 +107,9 @@ async fn personal_data_is_sealed_at_rest_and_found_by_blind_index() {
         let listed = resident_id(102);
         t.given_credit_household(&resident, VILLAGE_A).await;
         t.given_credit_household(&listed, VILLAGE_A).await;
-        let id = t.publish_blacklisted("bl-101", &listed, HOUSEHOLD_KIND).await;
+        let id = t
+            .publish_blacklisted("bl-101", &listed, HOUSEHOLD_KIND)
+            .await;
         t.wait_applied(&id).await;
 
         // R-IN-3 through the blind index: the rating admits, the blacklist refuses.
@@ -168,13 +181,7 @@ async fn personal_data_is_sealed_at_rest_and_found_by_blind_index() {
 
         // Sealed with the current key (t2), bound to column and row.
         let uuid = Uuid::parse_str(&app.id).unwrap();
-        let (id_enc, name_enc, phone_enc): (Vec<u8>, Vec<u8>, Vec<u8>) = sqlx::query_as(
-            "select applicant_id_enc, applicant_name_enc, phone_enc from applications where id = $1",
-        )
-        .bind(uuid)
-        .fetch_one(&t.pool)
-        .await
-        .unwrap();
+        let (id_enc, name_enc, phone_enc) = sealed_applicant(&t, uuid).await;
         use fupin_intake::store::pii::open;
         assert_eq!(t.pii.key_id_of(&name_enc), Ok("t2"));
         assert_eq!(
@@ -550,11 +557,19 @@ async fn a_pass_reseals_every_value_with_the_current_key() {
         // Only keys named as retiring are re-sealed: the key must be configured and not
         // current, and with none named a pass touches nothing.
         let names = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(reseal::Retiring::new(&rotated, &names(&["t1"])).is_err(), "current");
-        assert!(reseal::Retiring::new(&rotated, &names(&["t7"])).is_err(), "unknown");
+        assert!(
+            reseal::Retiring::new(&rotated, &names(&["t1"])).is_err(),
+            "current"
+        );
+        assert!(
+            reseal::Retiring::new(&rotated, &names(&["t7"])).is_err(),
+            "unknown"
+        );
         let (_keep, stop) = fupin_platform::shutdown::channel();
         let nothing = reseal::Retiring::new(&rotated, &[]).unwrap();
-        let none = reseal::pass(&t.pool, &rotated, &nothing, &stop).await.expect("pass");
+        let none = reseal::pass(&t.pool, &rotated, &nothing, &stop)
+            .await
+            .expect("pass");
         assert_eq!(none, Default::default());
         let retiring = reseal::Retiring::new(&rotated, &names(&["t2"])).unwrap();
 
@@ -570,13 +585,7 @@ async fn a_pass_reseals_every_value_with_the_current_key() {
 
         // Everything opens with t1 alone.
         let uuid = Uuid::parse_str(&app.id).unwrap();
-        let (id_enc, name_enc, phone_enc): (Vec<u8>, Vec<u8>, Vec<u8>) = sqlx::query_as(
-            "select applicant_id_enc, applicant_name_enc, phone_enc from applications where id = $1",
-        )
-        .bind(uuid)
-        .fetch_one(&t.pool)
-        .await
-        .unwrap();
+        let (id_enc, name_enc, phone_enc) = sealed_applicant(&t, uuid).await;
         for (column, sealed, plain) in [
             ("applications.applicant_id", &id_enc, resident.as_str()),
             ("applications.applicant_name", &name_enc, NAME),
@@ -600,15 +609,20 @@ async fn a_pass_reseals_every_value_with_the_current_key() {
                 .await
                 .unwrap();
         assert_eq!(
-            open(&retired, "complaints.complainant", complaint, &complainant_enc).unwrap(),
+            open(
+                &retired,
+                "complaints.complainant",
+                complaint,
+                &complainant_enc
+            )
+            .unwrap(),
             COMPLAINANT
         );
-        let stored: Vec<Vec<u8>> = sqlx::query_scalar(
-            "select response from idempotency_keys where response is not null",
-        )
-        .fetch_all(&t.pool)
-        .await
-        .unwrap();
+        let stored: Vec<Vec<u8>> =
+            sqlx::query_scalar("select response from idempotency_keys where response is not null")
+                .fetch_all(&t.pool)
+                .await
+                .unwrap();
         for r in &stored {
             assert_eq!(retired.key_id_of(r), Ok("t1"));
         }
@@ -648,7 +662,8 @@ async fn a_pass_reseals_every_value_with_the_current_key() {
 
         // The service's timer runs a pass as soon as it starts: a name sealed meanwhile with
         // the old key (by a replica not yet rotated) is moved too.
-        let name = fupin_intake::store::pii::seal(&t.pii, "applications.applicant_name", uuid, NAME);
+        let name =
+            fupin_intake::store::pii::seal(&t.pii, "applications.applicant_name", uuid, NAME);
         sqlx::query("update applications set applicant_name_enc = $1 where id = $2")
             .bind(&name)
             .bind(uuid)
