@@ -152,9 +152,9 @@ async fn a_failing_write_fails_only_its_own_submission() {
         let earlier = resident_id(612);
         t.given_credit_household(&earlier, VILLAGE_A).await;
 
-        // The dispatcher takes an earlier submission and waits on the lock to read its facts.
+        // The dispatcher takes an earlier submission and waits on the lock to write it.
         let mut blocker = t.pool.begin().await.expect("begin");
-        sqlx::query("lock table rm_credit_ratings in access exclusive mode")
+        sqlx::query("lock table applications in access exclusive mode")
             .execute(&mut *blocker)
             .await
             .expect("lock the ratings");
@@ -229,8 +229,8 @@ async fn a_failing_write_fails_only_its_own_submission() {
 
 /// R-IN-1, R-X-2: the submission writer keeps its own connection; when the server ends that
 /// session between batches (a restart, an idle timeout, `pg_terminate_backend`), the next
-/// submission is still written: right after (the batch reads again on a new connection), and
-/// after a pause (the idle connection is tested before use).
+/// submission is still written: right after (the batch's write runs again on a new
+/// connection), and after a pause (the idle connection is tested before use).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dropped_writer_connection_is_replaced_without_failing_a_submission() {
     bounded(60, async {

@@ -202,13 +202,18 @@ pub struct NewSubmission<'a> {
 /// writes nothing; a concurrent first attempt is waited for by the key's primary key. Returns
 /// the ids of the applications written.
 ///
+/// Admission was decided against read-model version `read_model` (R-IN-3, see
+/// [`super::readmodel_copy`]): if the read model has moved on since, nothing is written and
+/// None is returned, so the batch is decided again on the current facts.
+///
 /// Keys are inserted in (caller, request id) order, so two batches that share keys take their
 /// locks in the same order and cannot deadlock; callers pass distinct keys.
 pub async fn insert_submissions(
     conn: &mut PgConnection,
     method: &str,
     subs: &[NewSubmission<'_>],
-) -> sqlx::Result<Vec<Uuid>> {
+    read_model: i64,
+) -> sqlx::Result<Option<Vec<Uuid>>> {
     // The key rows are written with `method`; replay, `taken` and the sealing context use the
     // key's own method, so they must be the same.
     if let Some(other) = subs.iter().find(|s| s.key.method != method) {
@@ -242,9 +247,12 @@ pub async fn insert_submissions(
                step_started_on, step_due_on, submitted_by, policy_version, submitted_at,
                transition_id, to_status, action, actor_role, event_id, subject, ce_type, ce_subject,
                payload, traceparent, ord)
+           ), current as (
+             select version = $39 as fresh from rm_version
            ), key as (
              insert into idempotency_keys (caller, method, request_id, request_hash, response)
-             select caller, $38, request_id, request_hash, response from input order by ord
+             select caller, $38, request_id, request_hash, response
+             from input, current where current.fresh order by ord
              on conflict do nothing
              returning caller, request_id
            ), app as (
@@ -269,7 +277,8 @@ pub async fn insert_submissions(
              select i.event_id, i.subject, i.ce_type, i.ce_subject, i.payload, i.traceparent, i.submitted_at
              from input i join app a on a.id = i.id
            )
-           select id from app"#,
+           select id from app
+           union all select null from current where not fresh"#,
     )
     .bind(col(o, |s| s.key.caller.as_str()))
     .bind(col(o, |s| s.key.request_id.as_str()))
@@ -309,8 +318,10 @@ pub async fn insert_submissions(
     .bind(col(o, |s| s.event.payload.as_slice()))
     .bind(col(o, |s| s.event.traceparent.as_deref()))
     .bind(method)
+    .bind(read_model)
     .fetch_all(conn)
     .await
+    .map(|ids: Vec<Option<Uuid>>| ids.into_iter().collect())
 }
 
 /// Saves a changed row if nobody else changed it since it was read (optimistic concurrency);

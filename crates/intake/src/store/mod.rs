@@ -5,3 +5,4 @@ pub mod applications;
 pub mod complaints;
 pub mod pii;
 pub mod readmodel;
+pub mod readmodel_copy;

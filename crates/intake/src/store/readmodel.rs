@@ -185,7 +185,7 @@ struct FactsRow {
 /// A stored rating as admission reads it. The consumer refuses ratings it cannot read, so an
 /// unreadable one predates that check: it counts as no rating (R-CR-3 refuses the applicant)
 /// and is logged, rather than failing every submission read in the same batch.
-fn rating_fact(
+pub(crate) fn rating_fact(
     grade: Option<&str>,
     veto: bool,
     line: Decimal,
@@ -215,35 +215,10 @@ fn rating_fact(
     }
 }
 
-/// For each asked subject, in the order asked, the facts. One round trip however many are
-/// asked.
-///
-/// Ratings, credit villages and the blacklist are looked up through lateral subqueries with a
-/// limit, which PostgreSQL can neither turn into a join nor hash (suspended areas and
-/// enterprises are per-row subqueries, which it does not hash either): each subject is looked
-/// up by index, whatever the size of the read model. Written as joins and `exists`, the plan
-/// cached on the dispatcher's connection hashed whole tables for every batch once they grew
-/// (2,000 active blacklist entries: a 0.5 ms scan per batch, growing with the blacklist).
+/// The facts of one subject (the recommendation's admission check, R-IN-3; submissions use the
+/// dispatcher's [`super::readmodel_copy::ReadModelCopy`]). Plain parameters: PostgreSQL settles
+/// on one generic plan for it after a few runs.
 pub const FACTS_SQL: &str = r#"select r.grade, r.veto, r.credit_line, r.effective_from, r.expires_on,
-     v.credit_village, v.effective_from as credit_village_from, v.credit_village_before,
-     b.subject_idx is not null as blacklisted,
-     array(select s.area_code from rm_suspended_areas s
-           where s.area_code in (t.village, t.town) and s.suspended order by s.area_code) as suspended,
-     (select qualified from rm_qualified_enterprises where uscc = t.uscc) as qualified
-   from unnest($1::bytea[], $2::text[], $3::text[], $4::text[])
-          with ordinality as t(subject_idx, uscc, village, town, ord)
-   left join lateral (select * from rm_credit_ratings r
-                      where r.subject_idx = t.subject_idx limit 1) r on true
-   left join lateral (select * from rm_credit_villages v
-                      where v.village_code = t.village limit 1) v on true
-   left join lateral (select b.subject_idx from rm_blacklist b
-                      where b.subject_idx = t.subject_idx and b.active limit 1) b on true
-   order by t.ord"#;
-
-/// The same for one subject, with plain parameters: PostgreSQL settles on one generic plan
-/// for it after a few runs, where the array form (whose custom plans always look cheaper) would
-/// be planned again on every call from a pooled connection.
-const FACTS_ONE_SQL: &str = r#"select r.grade, r.veto, r.credit_line, r.effective_from, r.expires_on,
      v.credit_village, v.effective_from as credit_village_from, v.credit_village_before,
      exists (select 1 from rm_blacklist b where b.subject_idx = $1 and b.active) as blacklisted,
      array(select s.area_code from rm_suspended_areas s
@@ -275,7 +250,7 @@ pub async fn admission_facts<'c>(
     village: Option<&str>,
     town: Option<&str>,
 ) -> anyhow::Result<AdmissionFacts> {
-    let row: FactsRow = sqlx::query_as(FACTS_ONE_SQL)
+    let row: FactsRow = sqlx::query_as(FACTS_SQL)
         .bind(subject.index)
         .bind(subject.uscc)
         .bind(village)
@@ -283,39 +258,6 @@ pub async fn admission_facts<'c>(
         .fetch_one(conn)
         .await?;
     facts(row)
-}
-
-/// The admission facts of many applicants: the submission hot path, one round trip for a
-/// whole batch.
-pub async fn admission_facts_batch<'c>(
-    conn: impl sqlx::PgExecutor<'c>,
-    queries: &[FactsQuery<'_>],
-) -> anyhow::Result<Vec<AdmissionFacts>> {
-    fn text<'q>(
-        queries: &'q [FactsQuery<'_>],
-        f: impl Fn(&'q FactsQuery<'_>) -> Option<&'q str>,
-    ) -> Vec<Option<&'q str>> {
-        queries.iter().map(f).collect()
-    }
-    let rows: Vec<FactsRow> = sqlx::query_as(FACTS_SQL)
-        .bind(
-            queries
-                .iter()
-                .map(|q| q.subject.index.to_vec())
-                .collect::<Vec<_>>(),
-        )
-        .bind(text(queries, |q| q.subject.uscc))
-        .bind(text(queries, |q| q.village))
-        .bind(text(queries, |q| q.town))
-        .fetch_all(conn)
-        .await?;
-    anyhow::ensure!(
-        rows.len() == queries.len(),
-        "asked {} admission facts, got {}",
-        queries.len(),
-        rows.len()
-    );
-    rows.into_iter().map(facts).collect()
 }
 
 fn facts(row: FactsRow) -> anyhow::Result<AdmissionFacts> {

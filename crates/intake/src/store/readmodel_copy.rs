@@ -1,0 +1,266 @@
+//! The submission dispatcher's in-memory copy of the read model (R-IN-3).
+//!
+//! Reading admission facts from PostgreSQL cost every batch a round trip and a query (at 16
+//! bench clients, 40% of a batch's time). The read model changes rarely (ratings yearly,
+//! blacklist entries and suspensions occasionally) and is read on every submission, so the
+//! dispatcher keeps a copy and decides admission against it. The copy is exact, not a cache
+//! that may be stale: it knows the read-model version it holds (`rm_version`, migration
+//! `20261130000001`), and a batch's write commits only while that is still the current version
+//! ([`super::applications::insert_submissions`]). When another transaction changed the read
+//! model in between, the copy catches up (only the rows changed since) and the batch is
+//! decided again.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDate;
+use fupin_kernel::AreaCode;
+use rust_decimal::Decimal;
+use sqlx::{Connection, PgConnection};
+
+use super::readmodel::{FactsQuery, rating_fact};
+use crate::domain::admission::{AdmissionFacts, RatingFact};
+
+/// The read model as of one version.
+#[derive(Default)]
+pub struct ReadModelCopy {
+    /// `(version, epoch)` held; None before the first load.
+    at: Option<(i64, i64)>,
+    /// By subject index; None for a stored rating that cannot be read (taken as no rating,
+    /// like the query does).
+    ratings: HashMap<Vec<u8>, Option<RatingFact>>,
+    villages: HashMap<String, Village>,
+    /// Blacklist entries by id, and how many active entries each subject has.
+    entries: HashMap<String, Entry>,
+    blacklisted: HashMap<Vec<u8>, usize>,
+    /// Areas with lending suspended.
+    suspended: HashSet<String>,
+    /// Enterprises' qualification by USCC.
+    qualified: HashMap<String, bool>,
+}
+
+struct Village {
+    credit: bool,
+    from: Option<NaiveDate>,
+    before: Option<bool>,
+}
+
+struct Entry {
+    subject: Vec<u8>,
+    active: bool,
+}
+
+/// Rows changed since a version, read in one snapshot.
+struct Changes {
+    at: (i64, i64),
+    ratings: Vec<RatingRow>,
+    villages: Vec<(String, bool, Option<NaiveDate>, Option<bool>)>,
+    entries: Vec<(String, Vec<u8>, bool)>,
+    areas: Vec<(String, bool)>,
+    enterprises: Vec<(String, bool)>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RatingRow {
+    subject_idx: Vec<u8>,
+    grade: String,
+    veto: bool,
+    credit_line: Decimal,
+    effective_from: Option<NaiveDate>,
+    expires_on: Option<NaiveDate>,
+}
+
+impl ReadModelCopy {
+    /// The read-model version the copy holds; None before the first load.
+    pub fn version(&self) -> Option<i64> {
+        self.at.map(|(version, _)| version)
+    }
+
+    /// Brings the copy up to the current version: everything on the first call or after a
+    /// delete (a new epoch), otherwise only the rows changed since the version held. Returns
+    /// whether the version moved.
+    pub async fn catch_up(&mut self, conn: &mut PgConnection) -> sqlx::Result<bool> {
+        let mut tx = conn
+            .begin_with("begin isolation level repeatable read, read only")
+            .await?;
+        let at: (i64, i64) = sqlx::query_as("select version, epoch from rm_version")
+            .fetch_one(&mut *tx)
+            .await?;
+        if self.at == Some(at) {
+            tx.commit().await?;
+            return Ok(false);
+        }
+        let since = match self.at {
+            Some((version, epoch)) if epoch == at.1 => version,
+            _ => -1,
+        };
+        let changes = Changes {
+            at,
+            ratings: sqlx::query_as(
+                r#"select subject_idx, grade, veto, credit_line, effective_from, expires_on
+                   from rm_credit_ratings where changed > $1"#,
+            )
+            .bind(since)
+            .fetch_all(&mut *tx)
+            .await?,
+            villages: sqlx::query_as(
+                r#"select village_code, credit_village, effective_from, credit_village_before
+                   from rm_credit_villages where changed > $1"#,
+            )
+            .bind(since)
+            .fetch_all(&mut *tx)
+            .await?,
+            entries: sqlx::query_as(
+                "select entry_id, subject_idx, active from rm_blacklist where changed > $1",
+            )
+            .bind(since)
+            .fetch_all(&mut *tx)
+            .await?,
+            areas: sqlx::query_as(
+                "select area_code, suspended from rm_suspended_areas where changed > $1",
+            )
+            .bind(since)
+            .fetch_all(&mut *tx)
+            .await?,
+            enterprises: sqlx::query_as(
+                "select uscc, qualified from rm_qualified_enterprises where changed > $1",
+            )
+            .bind(since)
+            .fetch_all(&mut *tx)
+            .await?,
+        };
+        tx.commit().await?;
+        if since < 0 {
+            *self = Self::default();
+        }
+        self.apply(changes);
+        Ok(true)
+    }
+
+    fn apply(&mut self, c: Changes) {
+        for r in c.ratings {
+            let fact = rating_fact(
+                Some(&r.grade),
+                r.veto,
+                r.credit_line,
+                r.effective_from,
+                r.expires_on,
+            );
+            self.ratings.insert(r.subject_idx, fact);
+        }
+        for (code, credit, from, before) in c.villages {
+            self.villages.insert(
+                code,
+                Village {
+                    credit,
+                    from,
+                    before,
+                },
+            );
+        }
+        for (id, subject, active) in c.entries {
+            let entry = Entry { subject, active };
+            if entry.active {
+                *self.blacklisted.entry(entry.subject.clone()).or_default() += 1;
+            }
+            if let Some(old) = self.entries.insert(id, entry)
+                && old.active
+            {
+                self.unlist(&old.subject);
+            }
+        }
+        for (area, suspended) in c.areas {
+            if suspended {
+                self.suspended.insert(area);
+            } else {
+                self.suspended.remove(&area);
+            }
+        }
+        self.qualified.extend(c.enterprises);
+        self.at = Some(c.at);
+    }
+
+    fn unlist(&mut self, subject: &[u8]) {
+        if let Some(n) = self.blacklisted.get_mut(subject) {
+            *n -= 1;
+            if *n == 0 {
+                self.blacklisted.remove(subject);
+            }
+        }
+    }
+
+    /// What admission needs about one applicant, as the read model says at the version held:
+    /// the same as [`super::readmodel::admission_facts`] reads from the tables.
+    pub fn facts(&self, q: &FactsQuery<'_>) -> anyhow::Result<AdmissionFacts> {
+        let village = q.village.and_then(|v| self.villages.get(v));
+        let mut suspended: Vec<&str> = [q.village, q.town]
+            .into_iter()
+            .flatten()
+            .filter(|a| self.suspended.contains(*a))
+            .collect();
+        suspended.sort_unstable();
+        suspended.dedup();
+        Ok(AdmissionFacts {
+            rating: self.ratings.get(q.subject.index).cloned().flatten(),
+            in_credit_village: village.is_some_and(|v| v.credit),
+            credit_village_from: village.and_then(|v| v.from),
+            credit_village_before: village.and_then(|v| v.before).unwrap_or(false),
+            blacklisted: self.blacklisted.contains_key(q.subject.index),
+            suspended_areas: suspended
+                .into_iter()
+                .map(AreaCode::parse)
+                .collect::<Result<_, _>>()?,
+            enterprise_qualified: q.subject.uscc.and_then(|u| self.qualified.get(u).copied()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn changes(version: i64, entries: &[(&str, &[u8], bool)]) -> Changes {
+        Changes {
+            at: (version, 0),
+            ratings: vec![],
+            villages: vec![],
+            entries: entries
+                .iter()
+                .map(|(id, s, a)| ((*id).to_owned(), s.to_vec(), *a))
+                .collect(),
+            areas: vec![],
+            enterprises: vec![],
+        }
+    }
+
+    fn listed(copy: &ReadModelCopy, subject: &[u8]) -> bool {
+        let q = FactsQuery {
+            subject: super::super::readmodel::Subject {
+                index: subject,
+                uscc: None,
+            },
+            village: None,
+            town: None,
+        };
+        copy.facts(&q).expect("facts").blacklisted
+    }
+
+    /// R-CR-10 in the copy: a subject stays blacklisted while any of its entries is active,
+    /// and an entry that changes subject moves with it.
+    #[test]
+    fn blacklist_follows_each_entry() {
+        let mut copy = ReadModelCopy::default();
+        copy.apply(changes(1, &[("e1", b"a", true), ("e2", b"a", true)]));
+        assert!(listed(&copy, b"a"));
+        copy.apply(changes(2, &[("e1", b"a", false)]));
+        assert!(listed(&copy, b"a"), "e2 is still active");
+        copy.apply(changes(3, &[("e2", b"b", true)]));
+        assert!(!listed(&copy, b"a"));
+        assert!(listed(&copy, b"b"));
+        // A redelivered row changes nothing.
+        copy.apply(changes(4, &[("e2", b"b", true)]));
+        copy.apply(changes(5, &[("e2", b"b", false)]));
+        assert!(!listed(&copy, b"b"));
+        assert!(copy.blacklisted.is_empty());
+        assert_eq!(copy.version(), Some(5));
+    }
+}

@@ -1,0 +1,254 @@
+//! R-IN-3: submissions are admitted against the dispatcher's in-memory copy of the read model.
+//! The copy must say exactly what the tables say, through any mix of changes: here random
+//! changes are made straight to the tables (as the consumers, an operator or a restore would),
+//! and after each few the copy catches up and is compared with the query the recommendation
+//! step runs on the tables, for every applicant, village and enterprise involved.
+
+mod common;
+
+use common::*;
+use fupin_intake::store::{
+    readmodel::{FactsQuery, Subject, admission_facts},
+    readmodel_copy::ReadModelCopy,
+};
+use fupin_platform::testing::TestDb;
+use sqlx::{PgConnection, PgPool};
+
+const SUBJECTS: u8 = 6;
+const VILLAGES: [&str; 3] = ["410311001001", "410311001002", "410311002001"];
+const USCCS: [&str; 3] = [
+    "91410311MA0000001X",
+    "91410311MA0000002X",
+    "91410311MA0000003X",
+];
+const GRADES: [&str; 7] = ["AAA", "AA", "A", "B", "C", "", "unreadable"];
+
+/// A small deterministic generator: the same changes on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn coin(&mut self) -> bool {
+        self.below(2) == 0
+    }
+    fn day(&mut self) -> Option<chrono::NaiveDate> {
+        (self.below(3) > 0).then(|| day("2026-01-01") + chrono::Days::new(self.below(700)))
+    }
+}
+
+fn subject(n: u64) -> Vec<u8> {
+    vec![n as u8 + 1; 32]
+}
+
+fn town_of(village: &str) -> &str {
+    &village[..9]
+}
+
+/// One random change to the read model; false if it touched no row and fired no trigger (an
+/// update that found nothing to change).
+async fn change(conn: &mut PgConnection, rng: &mut Rng, step: i64) -> bool {
+    let s = subject(rng.below(SUBJECTS.into()));
+    let op = rng.below(9);
+    let result = match op {
+        0 | 1 => sqlx::query(
+            r#"insert into rm_credit_ratings (subject_idx, subject_kind, village_code, grade, veto,
+                 credit_line, effective_from, expires_on, policy_version, sequence)
+               values ($1, 1, $2, $3, $4, $5, $6, $7, 'test', $8)
+               on conflict (subject_idx) do update set grade = excluded.grade,
+                 veto = excluded.veto, credit_line = excluded.credit_line,
+                 effective_from = excluded.effective_from, expires_on = excluded.expires_on,
+                 sequence = excluded.sequence"#,
+        )
+        .bind(&s)
+        .bind(VILLAGES[0])
+        .bind(GRADES[rng.below(GRADES.len() as u64) as usize])
+        .bind(rng.below(4) == 0)
+        .bind(rust_decimal::Decimal::from(rng.below(60_000)))
+        .bind(rng.day())
+        .bind(rng.day())
+        .bind(step)
+        .execute(conn)
+        .await,
+        2 => {
+            sqlx::query(
+                r#"insert into rm_credit_villages (village_code, credit_village, effective_from,
+                 credit_village_before, sequence)
+               values ($1, $2, $3, $4, $5)
+               on conflict (village_code) do update set credit_village = excluded.credit_village,
+                 effective_from = excluded.effective_from,
+                 credit_village_before = excluded.credit_village_before,
+                 sequence = excluded.sequence"#,
+            )
+            .bind(VILLAGES[rng.below(3) as usize])
+            .bind(rng.coin())
+            .bind(rng.day())
+            .bind(rng.coin().then(|| rng.coin()))
+            .bind(step)
+            .execute(conn)
+            .await
+        }
+        // An entry added, re-pointed at another subject (same entry id), or removed.
+        3 | 4 => {
+            sqlx::query(
+                r#"insert into rm_blacklist (entry_id, subject_idx, subject_kind, reason, active)
+               values ($1, $2, 1, 'test', $3)
+               on conflict (entry_id) do update set subject_idx = excluded.subject_idx,
+                 active = excluded.active"#,
+            )
+            .bind(format!("entry-{}", rng.below(8)))
+            .bind(&s)
+            .bind(rng.below(3) > 0)
+            .execute(conn)
+            .await
+        }
+        5 => {
+            let village = VILLAGES[rng.below(3) as usize];
+            let area = if rng.coin() {
+                village
+            } else {
+                town_of(village)
+            };
+            sqlx::query(
+                r#"insert into rm_suspended_areas (area_code, suspended, npl_ratio, sequence)
+                   values ($1, $2, '0.05', $3)
+                   on conflict (area_code) do update set suspended = excluded.suspended,
+                     sequence = excluded.sequence"#,
+            )
+            .bind(area)
+            .bind(rng.coin())
+            .bind(step)
+            .execute(conn)
+            .await
+        }
+        6 => {
+            sqlx::query(
+                r#"insert into rm_qualified_enterprises (uscc, qualified, reason, sequence)
+               values ($1, $2, '', $3)
+               on conflict (uscc) do update set qualified = excluded.qualified,
+                 sequence = excluded.sequence"#,
+            )
+            .bind(USCCS[rng.below(3) as usize])
+            .bind(rng.coin())
+            .bind(step)
+            .execute(conn)
+            .await
+        }
+        // What the copy cannot follow row by row: deletes, and a key that changes.
+        7 => match rng.below(3) {
+            0 => {
+                sqlx::query("delete from rm_credit_ratings where subject_idx = $1")
+                    .bind(&s)
+                    .execute(conn)
+                    .await
+            }
+            1 => {
+                sqlx::query("delete from rm_blacklist where subject_idx = $1")
+                    .bind(&s)
+                    .execute(conn)
+                    .await
+            }
+            _ => {
+                sqlx::query("delete from rm_suspended_areas where area_code = $1")
+                    .bind(VILLAGES[rng.below(3) as usize])
+                    .execute(conn)
+                    .await
+            }
+        },
+        _ => {
+            sqlx::query(
+                r#"update rm_credit_ratings set subject_idx = $2
+               where subject_idx = $1
+                 and not exists (select 1 from rm_credit_ratings where subject_idx = $2)"#,
+            )
+            .bind(&s)
+            .bind(subject(rng.below(SUBJECTS.into())))
+            .execute(conn)
+            .await
+        }
+    };
+    let done = result.expect("change the read model");
+    op != 8 || done.rows_affected() > 0
+}
+
+/// The copy and the tables agree for every subject, village (or none) and enterprise (or none).
+async fn agree(pool: &PgPool, copy: &ReadModelCopy, step: i64) {
+    let mut conn = pool.acquire().await.expect("connection");
+    for n in 0..u64::from(SUBJECTS) {
+        let index = subject(n);
+        for village in VILLAGES.iter().map(Some).chain([None]) {
+            for uscc in USCCS.iter().take(2).map(Some).chain([None]) {
+                let q = FactsQuery {
+                    subject: Subject {
+                        index: &index,
+                        uscc: uscc.copied(),
+                    },
+                    village: village.copied(),
+                    town: village.map(|v| town_of(v)),
+                };
+                let tables = admission_facts(&mut *conn, q.subject, q.village, q.town)
+                    .await
+                    .expect("facts from the tables");
+                let copied = copy.facts(&q).expect("facts from the copy");
+                assert_eq!(
+                    copied, tables,
+                    "step {step}: subject {n}, village {village:?}, enterprise {uscc:?}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_copy_of_the_read_model_agrees_with_the_tables_through_any_changes() {
+    bounded(120, async {
+        let db = TestDb::create(&fupin_intake::MIGRATIONS)
+            .await
+            .expect("test database");
+        let mut reader = db.pool.acquire().await.expect("the copy's connection");
+        let mut copy = ReadModelCopy::default();
+        assert!(copy.catch_up(&mut reader).await.expect("load"));
+        assert!(
+            !copy.catch_up(&mut reader).await.expect("again"),
+            "nothing changed"
+        );
+        let mut rng = Rng(0x5eed_f00d_1234_5678);
+        let mut step = 0;
+        for round in 0..60 {
+            let mut tx = db.pool.begin().await.expect("begin");
+            let mut touched = false;
+            for _ in 0..=rng.below(4) {
+                step += 1;
+                touched |= change(&mut tx, &mut rng, step).await;
+            }
+            let before = copy.version();
+            // Now and then the changes are rolled back: the version they took goes with them.
+            let committed = round % 7 != 3;
+            let kept = committed && touched;
+            if committed {
+                tx.commit().await.expect("commit");
+            } else {
+                tx.rollback().await.expect("rollback");
+            }
+            let moved = copy.catch_up(&mut reader).await.expect("catch up");
+            assert_eq!(
+                moved, kept,
+                "round {round}: the version moved with a commit"
+            );
+            assert_eq!(
+                copy.version(),
+                before.map(|v| v + i64::from(kept)),
+                "one version per committed transaction"
+            );
+            agree(&db.pool, &copy, step).await;
+        }
+    })
+    .await;
+}
