@@ -17,6 +17,14 @@ create table rm_version (
 );
 insert into rm_version (version, epoch) values (0, 0);
 
+-- Without its row no submission could be written: it is never deleted.
+create function rm_version_kept() returns trigger language plpgsql as $$
+begin
+    raise exception 'rm_version keeps its one row: submissions are written against it';
+end $$;
+create trigger kept before delete or truncate on rm_version
+    for each statement execute function rm_version_kept();
+
 -- This transaction's read-model version, taken on its first read-model write.
 create function rm_version_of_transaction() returns bigint language plpgsql as $$
 declare

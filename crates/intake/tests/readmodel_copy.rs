@@ -252,3 +252,23 @@ async fn the_copy_of_the_read_model_agrees_with_the_tables_through_any_changes()
     })
     .await;
 }
+
+/// The version row every submission is written against cannot be deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_model_version_row_cannot_be_deleted() {
+    bounded(60, async {
+        let db = TestDb::create(&fupin_intake::MIGRATIONS)
+            .await
+            .expect("test database");
+        for sql in ["delete from rm_version", "truncate rm_version"] {
+            let e = sqlx::query(sql).execute(&db.pool).await.expect_err(sql);
+            assert!(e.to_string().contains("keeps its one row"), "{sql}: {e}");
+        }
+        let n: i64 = sqlx::query_scalar("select count(*) from rm_version")
+            .fetch_one(&db.pool)
+            .await
+            .expect("count");
+        assert_eq!(n, 1);
+    })
+    .await;
+}

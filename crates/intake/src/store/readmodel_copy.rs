@@ -89,8 +89,10 @@ impl ReadModelCopy {
             tx.commit().await?;
             return Ok(false);
         }
+        // Only changed rows, unless the epoch moved (or the version went back, which only a
+        // hand edit or a restore of `rm_version` does).
         let since = match self.at {
-            Some((version, epoch)) if epoch == at.1 => version,
+            Some((version, epoch)) if epoch == at.1 && version <= at.0 => version,
             _ => -1,
         };
         let changes = Changes {
