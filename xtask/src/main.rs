@@ -194,11 +194,12 @@ fn bench(ws: &Workspace, interrupt: &Interrupt, target: &str, args: &[String]) -
     anyhow::ensure!(status.success(), "cargo build --release failed ({status})");
     let release = ws.root.join("target/release");
     let mut run = Command::new(release.join("fupin-bench"));
-    run.current_dir(&ws.root)
-        .arg(target)
-        .arg("--intake-bin")
-        .arg(release.join("fupin-intake"))
-        .args(args)
+    run.current_dir(&ws.root).arg(target);
+    // The release build just made, unless the caller names another (to compare two builds).
+    if !args.iter().any(|a| a.starts_with("--intake-bin")) {
+        run.arg("--intake-bin").arg(release.join("fupin-intake"));
+    }
+    run.args(args)
         .env("DATABASE_URL", postgres.test_url())
         .env("NATS_URL", infra.nats.url())
         .envs(ws.config_env());
