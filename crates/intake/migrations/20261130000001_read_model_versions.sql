@@ -1,15 +1,20 @@
 -- The submission dispatcher decides admission (R-IN-3) against an in-memory copy of the read
 -- model instead of querying it for every batch. To keep that copy exact, every change to the
 -- read model is versioned here:
---  * `version` goes up by one per transaction that writes to a read-model table. The first such
---    write takes this row's lock and holds it until commit, so versions are handed out in
---    commit order: whoever sees version V also sees every change numbered V or lower.
+--  * `version` goes up by one per transaction that writes to a read-model table (any insert,
+--    update, delete or truncate statement, whether or not it changes a row). The first such
+--    statement takes this row's lock and holds it until commit, so versions are handed out in
+--    commit order: whoever sees version V also sees every change numbered V or lower. Writers
+--    to the read model therefore commit one at a time (consumers, at read committed), and a
+--    transaction left open after writing to it holds up the others.
 --  * Every read-model row carries the version that last wrote it (`changed`), so the copy
 --    catches up by reading only the rows changed since the version it holds.
 --  * `epoch` goes up when rows are deleted or a row's key changes, which a copy cannot follow
 --    from changed rows alone: it loads everything again.
--- A submission's write commits only while `version` is still the one its admission was
--- decided against; otherwise it is decided again on the caught-up copy.
+-- A submission batch is written only if, when its write runs, `version` is still the one its
+-- admission was decided against, or nothing the batch's applicants are decided on has changed
+-- since (same epoch, no newer row for them); otherwise the copy catches up and the batch is
+-- decided again.
 create table rm_version (
     only_row boolean primary key default true check (only_row),
     version  bigint not null,
@@ -51,10 +56,18 @@ begin
     return new;
 end $$;
 
--- Statement trigger on delete and truncate: a new version and a new epoch.
-create function rm_reset() returns trigger language plpgsql as $$
+-- Statement trigger before every write: the version (and with it the lock on rm_version) is
+-- taken before any read-model row is locked, so writers always lock in the same order (an
+-- upsert would otherwise take it before its row, an update after).
+create function rm_take_version() returns trigger language plpgsql as $$
 begin
     perform rm_version_of_transaction();
+    return null;
+end $$;
+
+-- Statement trigger after delete and truncate: a new epoch.
+create function rm_reset() returns trigger language plpgsql as $$
+begin
     update rm_version set epoch = epoch + 1;
     return null;
 end $$;
@@ -71,6 +84,17 @@ create index rm_credit_villages_changed on rm_credit_villages (changed);
 create index rm_blacklist_changed on rm_blacklist (changed);
 create index rm_suspended_areas_changed on rm_suspended_areas (changed);
 create index rm_qualified_enterprises_changed on rm_qualified_enterprises (changed);
+
+create trigger take_version before insert or update or delete or truncate on rm_credit_ratings
+    for each statement execute function rm_take_version();
+create trigger take_version before insert or update or delete or truncate on rm_credit_villages
+    for each statement execute function rm_take_version();
+create trigger take_version before insert or update or delete or truncate on rm_blacklist
+    for each statement execute function rm_take_version();
+create trigger take_version before insert or update or delete or truncate on rm_suspended_areas
+    for each statement execute function rm_take_version();
+create trigger take_version before insert or update or delete or truncate on rm_qualified_enterprises
+    for each statement execute function rm_take_version();
 
 create trigger stamp before insert or update on rm_credit_ratings
     for each row execute function rm_stamp('subject_idx');

@@ -5,8 +5,9 @@
 //! R-IN-3) and the write are done for whole batches. A dispatcher takes every submission
 //! waiting, decides each against its in-memory copy of the read model
 //! ([`ReadModelCopy`]), and writes all the admitted ones, with their idempotency keys,
-//! transitions and outbox events, in one statement, which commits only if the read model is
-//! still at the copy's version (otherwise the copy catches up and the batch is decided again).
+//! transitions and outbox events, in one statement. That statement first checks that nothing
+//! admission read about these applicants changed since the copy's version; if something did,
+//! it writes nothing, the copy catches up and the batch is decided again.
 //! Each request is answered as if it had been alone: it gets its own application, its own
 //! refusal or, for a request id already used, the first response (R-IN-8).
 //!
@@ -49,10 +50,11 @@ use crate::{
     },
     store::{
         applications::{
-            self as apps, ApplicantPii, ApplicationRow, NewSubmission, SealedApplicant,
+            self as apps, ApplicantPii, ApplicationRow, BatchWritten, NewSubmission,
+            SealedApplicant,
         },
         readmodel::{FactsQuery, Subject},
-        readmodel_copy::ReadModelCopy,
+        readmodel_copy::{ReadModelAt, ReadModelCopy},
     },
 };
 
@@ -385,6 +387,8 @@ async fn run_batch(w: &Writer, conn: &mut Conn, copy: &mut ReadModelCopy, batch:
     let mut stored = HashSet::new();
     // Whether the copy was brought up to date during this batch.
     let mut current = false;
+    // Whether a write found the read model moved on (in ways that did not concern it).
+    let mut behind = false;
     for round in 1.. {
         if copy.version().is_none()
             && let Err(e) = catch_up(w, copy).await
@@ -421,12 +425,13 @@ async fn run_batch(w: &Writer, conn: &mut Conn, copy: &mut ReadModelCopy, batch:
         if ready.is_empty() {
             break;
         }
-        let version = copy.version().expect("loaded above");
-        batch = write(w, conn, ready, version, &mut stored).await;
+        let at = copy.at().expect("loaded above");
+        batch = write(w, conn, ready, &at, &mut stored, &mut behind).await;
         if batch.is_empty() {
             break;
         }
-        // The read model changed since the copy's version: catch up and decide again.
+        // What admission read about these applicants changed since the copy's version: catch
+        // up and decide again.
         if round == MAX_ROUNDS {
             for p in batch {
                 p.answer(Outcome::Failed(ServiceError::Unavailable(
@@ -449,6 +454,14 @@ async fn run_batch(w: &Writer, conn: &mut Conn, copy: &mut ReadModelCopy, batch:
         } else {
             let _ = p.reply.send(Answer::Again(Box::new((p.draft, p.written))));
         }
+    }
+    // Everyone answered: bring the copy up to date before the next batch, which would
+    // otherwise have its own applicants' facts checked in its write.
+    if behind
+        && !current
+        && let Err(e) = catch_up(w, copy).await
+    {
+        tracing::warn!(error = %e, "catching up with the read model failed; the next batch tries again");
     }
 }
 
@@ -558,18 +571,22 @@ async fn write(
     w: &Writer,
     conn: &mut Conn,
     ready: Vec<Pending>,
-    read_model: i64,
+    read_model: &ReadModelAt,
     stored: &mut HashSet<(String, String)>,
+    behind: &mut bool,
 ) -> Vec<Pending> {
     let written = match insert(conn, &ready, read_model).await {
-        Ok(Some(ids)) => ids,
-        // Decided on a read model since changed: nothing written, to be decided again.
-        Ok(None) => return ready,
+        Ok(BatchWritten::Written { ids, behind: b }) => {
+            *behind |= b;
+            ids
+        }
+        // Decided on facts since changed: nothing written, to be decided again.
+        Ok(BatchWritten::Stale) => return ready,
         Err(e) if ready.len() > 1 && caused_by_a_row(&e) => {
             tracing::warn!(error = %e, size = ready.len(), "batch write failed; writing one by one");
             let mut stale = Vec::new();
             for r in ready {
-                stale.extend(Box::pin(write(w, conn, vec![r], read_model, stored)).await);
+                stale.extend(Box::pin(write(w, conn, vec![r], read_model, stored, behind)).await);
             }
             return stale;
         }
@@ -608,8 +625,8 @@ fn caused_by_a_row(e: &sqlx::Error) -> bool {
 async fn insert(
     conn: &mut Conn,
     ready: &[Pending],
-    read_model: i64,
-) -> sqlx::Result<Option<Vec<Uuid>>> {
+    read_model: &ReadModelAt,
+) -> sqlx::Result<BatchWritten> {
     let subs: Vec<NewSubmission<'_>> = ready
         .iter()
         .map(|r| NewSubmission {
@@ -619,6 +636,7 @@ async fn insert(
             moved: &r.draft.moved,
             actor_role: r.draft.actor.role.as_str(),
             event: &r.written.event,
+            uscc: facts_query(&r.draft).subject.uscc,
         })
         .collect();
     again!(conn, |c| apps::insert_submissions(

@@ -157,7 +157,7 @@ async fn a_failing_write_fails_only_its_own_submission() {
         sqlx::query("lock table applications in access exclusive mode")
             .execute(&mut *blocker)
             .await
-            .expect("lock the ratings");
+            .expect("lock the applications");
         let mut c = t.as_village_staff(VILLAGE_A);
         let earlier_call = tokio::spawn(async move {
             c.submit_application(household_request(&earlier, VILLAGE_A, "15000"))

@@ -233,6 +233,71 @@ async fn submissions_are_decided_on_the_read_model_as_it_is_now() {
     .await;
 }
 
+/// R-IN-3: submissions keep being written while the read model changes all the time (as in a
+/// district's annual rating run): a change that does not concern a batch's applicants does not
+/// send the batch back, while one that does still refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn submissions_go_through_while_the_read_model_keeps_changing() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let residents: Vec<String> = (700..712).map(resident_id).collect();
+        for r in &residents {
+            t.given_credit_household(r, VILLAGE_A).await;
+        }
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let churn = {
+            let (pool, stop) = (t.pool.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut n = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    sqlx::query(
+                        r#"insert into rm_credit_ratings (subject_idx, subject_kind, village_code,
+                             grade, veto, credit_line, effective_from, expires_on, policy_version,
+                             sequence)
+                           values (sha256(('churn-' || $1)::bytea), 1, $2, 'A', false, 10000,
+                             '2024-01-01', '2027-12-31', 'test', $3)
+                           on conflict (subject_idx) do update set sequence = excluded.sequence"#,
+                    )
+                    .bind((n % 50).to_string())
+                    .bind(VILLAGE_A)
+                    .bind(i64::from(n))
+                    .execute(&pool)
+                    .await
+                    .expect("an unrelated rating");
+                    n += 1;
+                }
+                n
+            })
+        };
+        let version = || async {
+            let v: i64 = sqlx::query_scalar("select version from rm_version")
+                .fetch_one(&t.pool)
+                .await
+                .expect("version");
+            v
+        };
+        let before = version().await;
+        for r in &residents {
+            admitted(&t, r, VILLAGE_A, "1000").await;
+        }
+        let id = t
+            .publish_blacklisted("bl-700", &residents[0], HOUSEHOLD_KIND)
+            .await;
+        t.wait_applied(&id).await;
+        refused(&t, &residents[0], VILLAGE_A, "1000", &["R-CR-10"]).await;
+        admitted(&t, &residents[1], VILLAGE_A, "1000").await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let changes = churn.await.expect("churn");
+        let moved = version().await - before;
+        assert!(
+            changes >= 100 && moved >= i64::from(changes),
+            "the read model kept changing: {changes} changes, {moved} versions"
+        );
+        t.shutdown().await;
+    })
+    .await;
+}
+
 /// R-IN-3 at a district's scale: with thousands of ratings and blacklist entries written
 /// straight to the tables after intake loaded its copy of the read model, submissions still
 /// refuse the one blacklisted applicant among them and admit the others; and the generic plan
@@ -242,6 +307,10 @@ async fn submissions_are_decided_on_the_read_model_as_it_is_now() {
 async fn admission_looks_applicants_up_by_index_at_district_scale() {
     bounded(60, async {
         let t = spawn_intake().await;
+        // A first submission: the copy holds the read model from before the bulk rows.
+        let early = resident_id(40);
+        t.given_credit_household(&early, VILLAGE_A).await;
+        admitted(&t, &early, VILLAGE_A, "1000").await;
         sqlx::query(
             r#"insert into rm_credit_ratings (subject_idx, subject_kind, village_code, grade,
                  veto, credit_line, effective_from, expires_on, policy_version, sequence)

@@ -52,12 +52,11 @@ fn town_of(village: &str) -> &str {
     &village[..9]
 }
 
-/// One random change to the read model; false if it touched no row and fired no trigger (an
-/// update that found nothing to change).
-async fn change(conn: &mut PgConnection, rng: &mut Rng, step: i64) -> bool {
+/// One random change to the read model (some change nothing: every statement takes a
+/// version all the same).
+async fn change(conn: &mut PgConnection, rng: &mut Rng, step: i64) {
     let s = subject(rng.below(SUBJECTS.into()));
-    let op = rng.below(9);
-    let result = match op {
+    let result = match rng.below(9) {
         0 | 1 => sqlx::query(
             r#"insert into rm_credit_ratings (subject_idx, subject_kind, village_code, grade, veto,
                  credit_line, effective_from, expires_on, policy_version, sequence)
@@ -174,8 +173,7 @@ async fn change(conn: &mut PgConnection, rng: &mut Rng, step: i64) -> bool {
             .await
         }
     };
-    let done = result.expect("change the read model");
-    op != 8 || done.rows_affected() > 0
+    result.expect("change the read model");
 }
 
 /// The copy and the tables agree for every subject, village (or none) and enterprise (or none).
@@ -223,16 +221,14 @@ async fn the_copy_of_the_read_model_agrees_with_the_tables_through_any_changes()
         let mut step = 0;
         for round in 0..60 {
             let mut tx = db.pool.begin().await.expect("begin");
-            let mut touched = false;
             for _ in 0..=rng.below(4) {
                 step += 1;
-                touched |= change(&mut tx, &mut rng, step).await;
+                change(&mut tx, &mut rng, step).await;
             }
             let before = copy.version();
             // Now and then the changes are rolled back: the version they took goes with them.
-            let committed = round % 7 != 3;
-            let kept = committed && touched;
-            if committed {
+            let kept = round % 7 != 3;
+            if kept {
                 tx.commit().await.expect("commit");
             } else {
                 tx.rollback().await.expect("rollback");

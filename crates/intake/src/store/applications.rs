@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::pii;
+use super::{pii, readmodel_copy::ReadModelAt};
 use crate::domain::{
     ApplicantKind, Status, Step,
     application::{Application, Moved},
@@ -194,6 +194,19 @@ pub struct NewSubmission<'a> {
     pub moved: &'a Moved,
     pub actor_role: &'a str,
     pub event: &'a OutboxRow,
+    /// The organisation's USCC, whose qualification admission read (R-ID-4).
+    pub uscc: Option<&'a str>,
+}
+
+/// What a batch write did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BatchWritten {
+    /// Written: the ids of the applications written (a submission whose request id was taken
+    /// wrote nothing). `behind`: the read model has moved on from the version admission was
+    /// decided against, in ways that did not concern these applicants.
+    Written { ids: Vec<Uuid>, behind: bool },
+    /// Nothing written: what admission read about these applicants has changed since.
+    Stale,
 }
 
 /// New applications in one statement (one round trip, one transaction, however many): for
@@ -202,9 +215,12 @@ pub struct NewSubmission<'a> {
 /// writes nothing; a concurrent first attempt is waited for by the key's primary key. Returns
 /// the ids of the applications written.
 ///
-/// Admission was decided against read-model version `read_model` (R-IN-3, see
-/// [`super::readmodel_copy`]): if the read model has moved on since, nothing is written and
-/// None is returned, so the batch is decided again on the current facts.
+/// Admission was decided against the read model `read_model` (R-IN-3, see
+/// [`super::readmodel_copy`]). The batch is written if the read model is still there, or if
+/// it has moved on (same epoch and server) without a newer row for any of these applicants:
+/// their rating, blacklist entries, village, village and town suspensions, or enterprise
+/// qualification. Otherwise nothing is written ([`BatchWritten::Stale`]). The check runs in
+/// the write's own statement, before its first row.
 ///
 /// Keys are inserted in (caller, request id) order, so two batches that share keys take their
 /// locks in the same order and cannot deadlock; callers pass distinct keys.
@@ -212,8 +228,8 @@ pub async fn insert_submissions(
     conn: &mut PgConnection,
     method: &str,
     subs: &[NewSubmission<'_>],
-    read_model: i64,
-) -> sqlx::Result<Option<Vec<Uuid>>> {
+    read_model: &ReadModelAt,
+) -> sqlx::Result<BatchWritten> {
     // The key rows are written with `method`; replay, `taken` and the sealing context use the
     // key's own method, so they must be the same.
     if let Some(other) = subs.iter().find(|s| s.key.method != method) {
@@ -231,7 +247,7 @@ pub async fn insert_submissions(
         subs.iter().map(|s| f(s)).collect()
     }
     let o = order.as_slice();
-    sqlx::query_scalar(
+    let rows: Vec<(Option<Uuid>, Option<bool>, Option<bool>)> = sqlx::query_as(
         r#"with input as (
              select * from unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::uuid[],
                $6::text[], $7::bytea[], $8::bytea[], $9::bytea[], $10::bytea[], $11::text[], $12::bool[],
@@ -239,16 +255,33 @@ pub async fn insert_submissions(
                $19::text[], $20::text[], $21::text[], $22::int4[], $23::date[], $24::date[],
                $25::text[], $26::text[], $27::timestamptz[], $28::uuid[], $29::text[], $30::text[],
                $31::text[], $32::uuid[], $33::text[], $34::text[], $35::text[], $36::bytea[],
-               $37::text[])
+               $37::text[], $42::text[])
                with ordinality as t(caller, request_id, request_hash, response, id,
                kind, applicant_id_enc, applicant_id_idx, applicant_name_enc, phone_enc,
                poor_household_number, self_use, village_code, town_code, area_code, amount,
                term_months, purpose, project_description, status, returned_from, step_seq,
                step_started_on, step_due_on, submitted_by, policy_version, submitted_at,
                transition_id, to_status, action, actor_role, event_id, subject, ce_type, ce_subject,
-               payload, traceparent, ord)
+               payload, traceparent, uscc, ord)
            ), current as (
-             select version = $39 as fresh from rm_version
+             -- The uncorrelated subqueries are init plans, run only when the version moved.
+             select coalesce(r.version = $39 and r.server_started, false) as same,
+               coalesce(r.epoch = $40 and r.server_started and (r.version = $39 or (
+                 not exists (select 1 from input i join rm_credit_ratings x
+                             on x.subject_idx = i.applicant_id_idx where x.changed > $39)
+                 and not exists (select 1 from input i join rm_blacklist x
+                                 on x.subject_idx = i.applicant_id_idx
+                                 where x.active and x.changed > $39)
+                 and not exists (select 1 from input i join rm_credit_villages x
+                                 on x.village_code = i.village_code where x.changed > $39)
+                 and not exists (select 1 from input i join rm_suspended_areas x
+                                 on x.area_code in (i.village_code, i.town_code)
+                                 where x.changed > $39)
+                 and not exists (select 1 from input i join rm_qualified_enterprises x
+                                 on x.uscc = i.uscc where x.changed > $39))), false) as fresh
+             from (select 1) one
+             left join (select version, epoch, pg_postmaster_start_time() = $41 as server_started
+                        from rm_version) r on true
            ), key as (
              insert into idempotency_keys (caller, method, request_id, request_hash, response)
              select caller, $38, request_id, request_hash, response
@@ -277,8 +310,8 @@ pub async fn insert_submissions(
              select i.event_id, i.subject, i.ce_type, i.ce_subject, i.payload, i.traceparent, i.submitted_at
              from input i join app a on a.id = i.id
            )
-           select id from app
-           union all select null from current where not fresh"#,
+           select id, null::boolean as fresh, null::boolean as same from app
+           union all select null, fresh, same from current"#,
     )
     .bind(col(o, |s| s.key.caller.as_str()))
     .bind(col(o, |s| s.key.request_id.as_str()))
@@ -318,10 +351,28 @@ pub async fn insert_submissions(
     .bind(col(o, |s| s.event.payload.as_slice()))
     .bind(col(o, |s| s.event.traceparent.as_deref()))
     .bind(method)
-    .bind(read_model)
+    .bind(read_model.version)
+    .bind(read_model.epoch)
+    .bind(read_model.server_started)
+    .bind(col(o, |s| s.uscc))
     .fetch_all(conn)
-    .await
-    .map(|ids: Vec<Option<Uuid>>| ids.into_iter().collect())
+    .await?;
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut check = None;
+    for (id, fresh, same) in rows {
+        match (id, fresh, same) {
+            (Some(id), _, _) => ids.push(id),
+            (None, Some(fresh), Some(same)) => check = Some((fresh, same)),
+            _ => return Err(sqlx::Error::Protocol("batch write: unexpected row".into())),
+        }
+    }
+    match check {
+        Some((true, same)) => Ok(BatchWritten::Written { ids, behind: !same }),
+        Some((false, _)) => Ok(BatchWritten::Stale),
+        None => Err(sqlx::Error::Protocol(
+            "batch write: no read-model check row".into(),
+        )),
+    }
 }
 
 /// Saves a changed row if nobody else changed it since it was read (optimistic concurrency);

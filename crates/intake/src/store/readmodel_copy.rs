@@ -3,16 +3,17 @@
 //! Reading admission facts from PostgreSQL cost every batch a round trip and a query (at 16
 //! bench clients, 40% of a batch's time). The read model changes rarely (ratings yearly,
 //! blacklist entries and suspensions occasionally) and is read on every submission, so the
-//! dispatcher keeps a copy and decides admission against it. The copy is exact, not a cache
-//! that may be stale: it knows the read-model version it holds (`rm_version`, migration
-//! `20261130000001`), and a batch's write commits only while that is still the current version
-//! ([`super::applications::insert_submissions`]). When another transaction changed the read
-//! model in between, the copy catches up (only the rows changed since) and the batch is
-//! decided again.
+//! dispatcher keeps a copy and decides admission against it. The copy is not trusted blindly:
+//! it knows the read-model version it holds (`rm_version`, migration `20261130000001`), and a
+//! batch's write goes ahead only if the read model is still at that version, or nothing its
+//! applicants were decided on changed since ([`super::applications::insert_submissions`]).
+//! Otherwise the copy catches up (only the rows changed since) and the batch is decided again.
+//! A copy is also loaded whole again after the database server restarted (a restore, a
+//! failover): the version it holds may then name another history.
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use fupin_kernel::AreaCode;
 use rust_decimal::Decimal;
 use sqlx::{Connection, PgConnection};
@@ -20,11 +21,20 @@ use sqlx::{Connection, PgConnection};
 use super::readmodel::{FactsQuery, rating_fact};
 use crate::domain::admission::{AdmissionFacts, RatingFact};
 
+/// Which read model a copy holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReadModelAt {
+    pub version: i64,
+    pub epoch: i64,
+    /// When the database server started: a restart may have restored another history.
+    pub server_started: DateTime<Utc>,
+}
+
 /// The read model as of one version.
 #[derive(Default)]
 pub struct ReadModelCopy {
-    /// `(version, epoch)` held; None before the first load.
-    at: Option<(i64, i64)>,
+    /// None before the first load.
+    at: Option<ReadModelAt>,
     /// By subject index; None for a stored rating that cannot be read (taken as no rating,
     /// like the query does).
     ratings: HashMap<Vec<u8>, Option<RatingFact>>,
@@ -51,7 +61,7 @@ struct Entry {
 
 /// Rows changed since a version, read in one snapshot.
 struct Changes {
-    at: (i64, i64),
+    at: ReadModelAt,
     ratings: Vec<RatingRow>,
     villages: Vec<(String, bool, Option<NaiveDate>, Option<bool>)>,
     entries: Vec<(String, Vec<u8>, bool)>,
@@ -70,29 +80,43 @@ struct RatingRow {
 }
 
 impl ReadModelCopy {
-    /// The read-model version the copy holds; None before the first load.
-    pub fn version(&self) -> Option<i64> {
-        self.at.map(|(version, _)| version)
+    /// The read model the copy holds; None before the first load.
+    pub fn at(&self) -> Option<ReadModelAt> {
+        self.at
     }
 
-    /// Brings the copy up to the current version: everything on the first call or after a
-    /// delete (a new epoch), otherwise only the rows changed since the version held. Returns
-    /// whether the version moved.
+    /// The read-model version the copy holds; None before the first load.
+    pub fn version(&self) -> Option<i64> {
+        self.at.map(|at| at.version)
+    }
+
+    /// Brings the copy up to the current version: everything on the first call, after a
+    /// delete (a new epoch) or a server restart, otherwise only the rows changed since the
+    /// version held. Returns whether the version moved.
     pub async fn catch_up(&mut self, conn: &mut PgConnection) -> sqlx::Result<bool> {
         let mut tx = conn
             .begin_with("begin isolation level repeatable read, read only")
             .await?;
-        let at: (i64, i64) = sqlx::query_as("select version, epoch from rm_version")
-            .fetch_one(&mut *tx)
-            .await?;
+        let at: ReadModelAt = sqlx::query_as(
+            r#"select version, epoch, pg_postmaster_start_time() as server_started
+               from rm_version"#,
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         if self.at == Some(at) {
             tx.commit().await?;
             return Ok(false);
         }
-        // Only changed rows, unless the epoch moved (or the version went back, which only a
-        // hand edit or a restore of `rm_version` does).
+        // Only changed rows, unless the epoch or the server moved on (or the version went
+        // back, which only a hand edit or a restore of `rm_version` does).
         let since = match self.at {
-            Some((version, epoch)) if epoch == at.1 && version <= at.0 => version,
+            Some(held)
+                if held.epoch == at.epoch
+                    && held.server_started == at.server_started
+                    && held.version <= at.version =>
+            {
+                held.version
+            }
             _ => -1,
         };
         let changes = Changes {
@@ -222,7 +246,11 @@ mod tests {
 
     fn changes(version: i64, entries: &[(&str, &[u8], bool)]) -> Changes {
         Changes {
-            at: (version, 0),
+            at: ReadModelAt {
+                version,
+                epoch: 0,
+                server_started: DateTime::UNIX_EPOCH,
+            },
             ratings: vec![],
             villages: vec![],
             entries: entries
