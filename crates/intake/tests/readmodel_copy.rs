@@ -268,3 +268,87 @@ async fn the_read_model_version_row_cannot_be_deleted() {
     })
     .await;
 }
+
+async fn changed_of(pool: &PgPool, village: &str) -> i64 {
+    sqlx::query_scalar("select changed from rm_credit_villages where village_code = $1")
+        .bind(village)
+        .fetch_one(pool)
+        .await
+        .expect("changed")
+}
+
+async fn set_village(conn: &mut PgConnection, village: &str) {
+    sqlx::query(
+        r#"insert into rm_credit_villages (village_code, credit_village, sequence)
+           values ($1, true, 1)
+           on conflict (village_code) do update set credit_village = not rm_credit_villages.credit_village"#,
+    )
+    .bind(village)
+    .execute(conn)
+    .await
+    .expect("write a village");
+}
+
+/// Versions follow commit order: a second writer waits for the first to commit, and its rows
+/// carry the next version; a version taken inside a savepoint that is rolled back goes with
+/// it, and the transaction's next write takes it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_follow_commit_order_and_savepoints() {
+    bounded(60, async {
+        let db = TestDb::create(&fupin_intake::MIGRATIONS)
+            .await
+            .expect("test database");
+        let pool = &db.pool;
+        let (a, b) = (VILLAGES[0], VILLAGES[1]);
+
+        let mut first = pool.begin().await.expect("begin");
+        sqlx::query("savepoint s")
+            .execute(&mut *first)
+            .await
+            .expect("savepoint");
+        set_village(&mut first, a).await;
+        sqlx::query("rollback to savepoint s")
+            .execute(&mut *first)
+            .await
+            .expect("rollback to savepoint");
+        set_village(&mut first, a).await;
+
+        let second = {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let mut tx = pool.begin().await.expect("begin");
+                set_village(&mut tx, b).await;
+                tx.commit().await.expect("commit");
+            })
+        };
+        wait_until("the second writer to wait for the first", || async {
+            count(
+                pool,
+                "select count(*) from pg_stat_activity
+                  where datname = current_database() and wait_event_type = 'Lock'",
+            )
+            .await
+                == 1
+        })
+        .await;
+        first.commit().await.expect("commit");
+        second.await.expect("second writer");
+
+        assert_eq!(
+            changed_of(pool, a).await,
+            1,
+            "the first commit is version 1"
+        );
+        assert_eq!(
+            changed_of(pool, b).await,
+            2,
+            "the second commit is version 2"
+        );
+        let version: i64 = sqlx::query_scalar("select version from rm_version")
+            .fetch_one(pool)
+            .await
+            .expect("version");
+        assert_eq!(version, 2);
+    })
+    .await;
+}
