@@ -30,17 +30,21 @@ end $$;
 create trigger kept before delete or truncate on rm_version
     for each statement execute function rm_version_kept();
 
--- This transaction's read-model version, taken on its first read-model write.
+-- This transaction's read-model version, taken on its first read-model write. Remembered in a
+-- transaction-local setting (reverted with the transaction or savepoint that set it, like the
+-- update), prefixed with the transaction id so that a value set by hand for a whole session
+-- is not taken for this transaction's.
 create function rm_version_of_transaction() returns bigint language plpgsql as $$
 declare
-    v bigint := nullif(current_setting('fupin.rm_version', true), '')::bigint;
+    mine text := txid_current()::text || ':';
+    held text := coalesce(current_setting('fupin.rm_version', true), '');
+    v bigint;
 begin
-    if v is null then
-        update rm_version set version = version + 1 returning version into v;
-        -- Transaction-local: reverted with the transaction or savepoint that set it, like the
-        -- update above.
-        perform set_config('fupin.rm_version', v::text, true);
+    if starts_with(held, mine) then
+        return substr(held, length(mine) + 1)::bigint;
     end if;
+    update rm_version set version = version + 1 returning version into v;
+    perform set_config('fupin.rm_version', mine || v::text, true);
     return v;
 end $$;
 
@@ -58,7 +62,10 @@ end $$;
 
 -- Statement trigger before every write: the version (and with it the lock on rm_version) is
 -- taken before any read-model row is locked, so writers always lock in the same order (an
--- upsert would otherwise take it before its row, an update after).
+-- upsert would otherwise take it before its row, an update after). TRUNCATE is the exception:
+-- it locks its table before its triggers run, so a transaction that truncates one of these
+-- tables after writing another can deadlock with a writer of the first (PostgreSQL then aborts
+-- one of them); nothing in the service truncates.
 create function rm_take_version() returns trigger language plpgsql as $$
 begin
     perform rm_version_of_transaction();

@@ -376,6 +376,9 @@ impl AsSqlx for ServiceError {
 /// its callers are told to retry.
 const MAX_ROUNDS: usize = 4;
 
+/// How often at most the copy catches up only because a write found it behind.
+const CATCH_UP_EVERY: Duration = Duration::from_millis(50);
+
 async fn run_batch(w: &Writer, conn: &mut Conn, copy: &mut ReadModelCopy, batch: Vec<Pending>) {
     // A request id twice in one batch: the later ones wait for the first. If it stored its key
     // (admitted, or refused and the refusal kept), they replay it; if not (failed), they go
@@ -387,7 +390,7 @@ async fn run_batch(w: &Writer, conn: &mut Conn, copy: &mut ReadModelCopy, batch:
     let mut stored = HashSet::new();
     // Whether the copy was brought up to date during this batch.
     let mut current = false;
-    // Whether a write found the read model moved on (in ways that did not concern it).
+    // Whether the last write found the read model moved on (in ways that did not concern it).
     let mut behind = false;
     for round in 1.. {
         if copy.version().is_none()
@@ -426,6 +429,7 @@ async fn run_batch(w: &Writer, conn: &mut Conn, copy: &mut ReadModelCopy, batch:
             break;
         }
         let at = copy.at().expect("loaded above");
+        behind = false;
         batch = write(w, conn, ready, &at, &mut stored, &mut behind).await;
         if batch.is_empty() {
             break;
@@ -455,10 +459,12 @@ async fn run_batch(w: &Writer, conn: &mut Conn, copy: &mut ReadModelCopy, batch:
             let _ = p.reply.send(Answer::Again(Box::new((p.draft, p.written))));
         }
     }
-    // Everyone answered: bring the copy up to date before the next batch, which would
-    // otherwise have its own applicants' facts checked in its write.
+    // Everyone answered: bring the copy up to date, so that later batches' writes need not
+    // check their applicants' rows. Not after every batch while the read model keeps changing
+    // (a rating run): the checks keep those writes exact, and a catch-up costs the dispatcher
+    // several round trips.
     if behind
-        && !current
+        && copy.checked_before(CATCH_UP_EVERY)
         && let Err(e) = catch_up(w, copy).await
     {
         tracing::warn!(error = %e, "catching up with the read model failed; the next batch tries again");

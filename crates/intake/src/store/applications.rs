@@ -217,9 +217,9 @@ pub enum BatchWritten {
 ///
 /// Admission was decided against the read model `read_model` (R-IN-3, see
 /// [`super::readmodel_copy`]). The batch is written if the read model is still there, or if
-/// it has moved on (same epoch and server) without a newer row for any of these applicants:
-/// their rating, blacklist entries, village, village and town suspensions, or enterprise
-/// qualification. Otherwise nothing is written ([`BatchWritten::Stale`]). The check runs in
+/// it has moved on (same epoch and server, a later version) without a newer row for any of
+/// these applicants: their rating, blacklist entries, village, village and town suspensions,
+/// or enterprise qualification. Otherwise nothing is written ([`BatchWritten::Stale`]). The check runs in
 /// the write's own statement, before its first row.
 ///
 /// Keys are inserted in (caller, request id) order, so two batches that share keys take their
@@ -267,7 +267,8 @@ pub async fn insert_submissions(
              -- The uncorrelated subqueries are init plans, run only when the version moved.
              select coalesce(r.version = $39 and r.server_started, false) as same,
                coalesce(r.epoch = $40 and r.server_started and (r.version = $39 or (
-                 not exists (select 1 from input i join rm_credit_ratings x
+                 r.version > $39
+                 and not exists (select 1 from input i join rm_credit_ratings x
                              on x.subject_idx = i.applicant_id_idx where x.changed > $39)
                  and not exists (select 1 from input i join rm_blacklist x
                                  on x.subject_idx = i.applicant_id_idx

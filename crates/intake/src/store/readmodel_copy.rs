@@ -11,7 +11,10 @@
 //! A copy is also loaded whole again after the database server restarted (a restore, a
 //! failover): the version it holds may then name another history.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    time::{Duration, Instant},
+};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use fupin_kernel::AreaCode;
@@ -35,6 +38,8 @@ pub struct ReadModelAt {
 pub struct ReadModelCopy {
     /// None before the first load.
     at: Option<ReadModelAt>,
+    /// When the copy last caught up.
+    checked: Option<Instant>,
     /// By subject index; None for a stored rating that cannot be read (taken as no rating,
     /// like the query does).
     ratings: HashMap<Vec<u8>, Option<RatingFact>>,
@@ -85,6 +90,11 @@ impl ReadModelCopy {
         self.at
     }
 
+    /// Whether the copy last caught up at least `d` ago (or never).
+    pub fn checked_before(&self, d: Duration) -> bool {
+        self.checked.is_none_or(|t| t.elapsed() >= d)
+    }
+
     /// The read-model version the copy holds; None before the first load.
     pub fn version(&self) -> Option<i64> {
         self.at.map(|at| at.version)
@@ -105,6 +115,7 @@ impl ReadModelCopy {
         .await?;
         if self.at == Some(at) {
             tx.commit().await?;
+            self.checked = Some(Instant::now());
             return Ok(false);
         }
         // Only changed rows, unless the epoch or the server moved on (or the version went
@@ -159,6 +170,7 @@ impl ReadModelCopy {
             *self = Self::default();
         }
         self.apply(changes);
+        self.checked = Some(Instant::now());
         Ok(true)
     }
 
