@@ -43,6 +43,7 @@ pub async fn run(
     measure: Duration,
     levels: &[usize],
     floor: bool,
+    churn: u32,
 ) -> anyhow::Result<()> {
     let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let admin = admin_database_url();
@@ -104,7 +105,12 @@ pub async fn run(
         "ratio"
     );
     for &clients in levels {
+        let churner = (churn > 0).then(|| Churn::start(&intake_url, churn));
         let intake = submit_load(&endpoint, &households, clients, measure, child.id()).await?;
+        let churned = match churner {
+            Some(c) => Some(c.stop().await?),
+            None => None,
+        };
         let plain = plain_insert::run(&plain_url, clients, WARMUP, measure).await?;
         println!(
             "{:>7} | {} | {:>9.0} {:>7.2} {:>7.2} {:>8.0} | {:>5.2}",
@@ -116,6 +122,12 @@ pub async fn run(
             plain.cpu_per_op(plain.cpu.machine),
             intake.per_second() / plain.per_second()
         );
+        if let Some((changes, took)) = churned {
+            println!(
+                "        read model: {changes} ratings changed meanwhile ({:.0}/s)",
+                f64::from(changes) / took.as_secs_f64()
+            );
+        }
     }
     println!(
         "cpu µs: CPU time of the whole machine (all processes, all cores) per operation; \
@@ -167,6 +179,53 @@ async fn wait_healthy(endpoint: &str) -> anyhow::Result<()> {
             "intake did not become healthy at {endpoint}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Changes other households' ratings in intake's read model at a steady rate, each in its own
+/// transaction (as the consumer applies a rating run's events), until stopped.
+struct Churn {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<u32>>,
+    started: Instant,
+}
+
+impl Churn {
+    fn start(intake_url: &str, per_second: u32) -> Self {
+        let url = intake_url.to_owned();
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut conn = PgConnection::connect(&url).await?;
+            let mut tick = tokio::time::interval(Duration::from_secs(1) / per_second.max(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut n = 0u32;
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => return Ok(n),
+                    _ = tick.tick() => {}
+                }
+                sqlx::query(
+                    r#"update rm_credit_ratings set sequence = sequence + 1
+                       where subject_idx = sha256(('bench-other-' || $1)::bytea)"#,
+                )
+                .bind((n as usize % OTHER_RATED + 1).to_string())
+                .execute(&mut conn)
+                .await?;
+                n += 1;
+            }
+        });
+        Self {
+            stop,
+            task,
+            started: Instant::now(),
+        }
+    }
+
+    /// How many changes were made, and over how long.
+    async fn stop(self) -> anyhow::Result<(u32, Duration)> {
+        let _ = self.stop.send(());
+        let n = self.task.await??;
+        Ok((n, self.started.elapsed()))
     }
 }
 

@@ -33,6 +33,10 @@ enum Target {
         /// Also measure the floor under any call: a gRPC call intake refuses at once.
         #[arg(long)]
         floor: bool,
+        /// Read-model changes per second while submissions run (other households' ratings
+        /// updated, as during a district's rating run); 0 for none.
+        #[arg(long, default_value_t = 0)]
+        churn: u32,
     },
 }
 
@@ -47,6 +51,16 @@ async fn main() -> anyhow::Result<()> {
             seconds,
             clients,
             floor,
-        } => intake::run(&intake_bin, Duration::from_secs(seconds), &clients, floor).await,
+            churn,
+        } => {
+            intake::run(
+                &intake_bin,
+                Duration::from_secs(seconds),
+                &clients,
+                floor,
+                churn,
+            )
+            .await
+        }
     }
 }
