@@ -72,9 +72,9 @@ async fn reflection_services(svc: &RunningService) -> anyhow::Result<Vec<String>
     Ok(names)
 }
 
-fn submit_request(id: &str) -> pb::SubmitApplicationRequest {
+fn submit_request(id: &str, attempt: u32) -> pb::SubmitApplicationRequest {
     pb::SubmitApplicationRequest {
-        request_id: "e2e-submit-1".into(),
+        request_id: format!("e2e-submit-{attempt}"),
         applicant: Some(pb::submit_application_request::Applicant::Household(
             pb::Household {
                 resident_id: id.into(),
@@ -122,12 +122,16 @@ async fn submitted_application_is_stored_announced_and_the_binary_stops_cleanly(
     publish_rating(&bus, &id).await?;
 
     // Admission reads intake's read model, fed asynchronously by the rating event (R-IN-3).
+    // Until it has arrived the household is refused, and a refusal stays with its request id
+    // (R-IN-8): each attempt has its own.
     let mut intake = IntakeServiceClient::new(svc.channel().await?);
     let deadline = Instant::now() + Duration::from_secs(15);
+    let mut attempt = 0;
     let app = loop {
+        attempt += 1;
         match intake
             .submit_application(authed(
-                submit_request(&id),
+                submit_request(&id, attempt),
                 Role::VillageStaff,
                 VILLAGE,
                 None,
