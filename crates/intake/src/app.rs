@@ -336,9 +336,9 @@ impl Intake {
     ) -> Result<pb::Application> {
         let key = self.request_key(caller, submit::METHOD, &req.request_id, &req)?;
         // The hot path: decide here what needs no I/O, then hand the draft to the group commit
-        // (`submit`), which reads the admission facts with one query and writes the key (with
-        // its response), the application, its transition and its event with one statement, for
-        // a whole batch of submissions. A retry gets the first result (R-IN-8): the stored
+        // (`submit`), which decides admission on its copy of the read model and writes the key
+        // (with its response), the application, its transition and its event with one
+        // statement, for a whole batch of submissions. A retry gets the first result (R-IN-8): the stored
         // response, or the kept refusal.
         let actor = convert::actor(caller);
         let (now, today) = self.now();

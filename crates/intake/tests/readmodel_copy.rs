@@ -204,6 +204,7 @@ async fn agree(pool: &PgPool, copy: &ReadModelCopy, step: i64) {
     }
 }
 
+/// R-IN-3: the copy agrees with the tables through any changes (see the module docs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_copy_of_the_read_model_agrees_with_the_tables_through_any_changes() {
     bounded(120, async {
@@ -249,7 +250,7 @@ async fn the_copy_of_the_read_model_agrees_with_the_tables_through_any_changes()
     .await;
 }
 
-/// The version row every submission is written against cannot be deleted.
+/// R-IN-3: the version row every submission is written against cannot be deleted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_read_model_version_row_cannot_be_deleted() {
     bounded(60, async {
@@ -289,7 +290,7 @@ async fn set_village(conn: &mut PgConnection, village: &str) {
     .expect("write a village");
 }
 
-/// Versions follow commit order: a second writer waits for the first to commit, and its rows
+/// R-IN-3: versions follow commit order: a second writer waits for the first to commit, and its rows
 /// carry the next version; a version taken inside a savepoint that is rolled back goes with
 /// it, and the transaction's next write takes it again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

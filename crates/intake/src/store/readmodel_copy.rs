@@ -132,37 +132,37 @@ impl ReadModelCopy {
         };
         let changes = Changes {
             at,
-            ratings: sqlx::query_as(
+            ratings: changed_since(
+                &mut tx,
                 r#"select subject_idx, grade, veto, credit_line, effective_from, expires_on
                    from rm_credit_ratings where changed > $1"#,
+                since,
             )
-            .bind(since)
-            .fetch_all(&mut *tx)
             .await?,
-            villages: sqlx::query_as(
+            villages: changed_since(
+                &mut tx,
                 r#"select village_code, credit_village, effective_from, credit_village_before
                    from rm_credit_villages where changed > $1"#,
+                since,
             )
-            .bind(since)
-            .fetch_all(&mut *tx)
             .await?,
-            entries: sqlx::query_as(
+            entries: changed_since(
+                &mut tx,
                 "select entry_id, subject_idx, active from rm_blacklist where changed > $1",
+                since,
             )
-            .bind(since)
-            .fetch_all(&mut *tx)
             .await?,
-            areas: sqlx::query_as(
+            areas: changed_since(
+                &mut tx,
                 "select area_code, suspended from rm_suspended_areas where changed > $1",
+                since,
             )
-            .bind(since)
-            .fetch_all(&mut *tx)
             .await?,
-            enterprises: sqlx::query_as(
+            enterprises: changed_since(
+                &mut tx,
                 "select uscc, qualified from rm_qualified_enterprises where changed > $1",
+                since,
             )
-            .bind(since)
-            .fetch_all(&mut *tx)
             .await?,
         };
         tx.commit().await?;
@@ -250,6 +250,18 @@ impl ReadModelCopy {
             enterprise_qualified: q.subject.uscc.and_then(|u| self.qualified.get(u).copied()),
         })
     }
+}
+
+/// The rows `select` finds changed since version `since` (its `$1`).
+async fn changed_since<T>(
+    conn: &mut PgConnection,
+    select: &'static str,
+    since: i64,
+) -> sqlx::Result<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    sqlx::query_as(select).bind(since).fetch_all(conn).await
 }
 
 #[cfg(test)]
