@@ -31,7 +31,11 @@ const POLICY_VERSION: &str = "luolong-2026.1";
 const CREDIT_VILLAGE: &str = "410311103201";
 /// The town whose NPL ratio is over the threshold: lending there is suspended (R-RK-9).
 const SUSPENDED_TOWN: &str = "410311101";
-const APPLICATION_REQUEST_ID: &str = "demo-seed-1";
+/// The demo application's request ids are this and the attempt's number (see
+/// [`submit_demo_application`]).
+const APPLICATION_REQUEST_ID: &str = "demo-seed-";
+/// Attempts while intake catches up with the ratings, half a second apart.
+const ATTEMPTS: u32 = 10;
 /// Index in [`HOUSEHOLDS`] of the household whose application is submitted.
 const APPLICANT: usize = 2;
 
@@ -355,23 +359,26 @@ async fn submit_demo_application(g: &Global) -> Option<String> {
         Ok(t) => t,
         Err(e) => return Some(format!("not submitted: {e:#}")),
     };
-    let req = intake_cmd::household_request(
-        APPLICATION_REQUEST_ID.to_owned(),
-        h.household(),
-        "20000",
-        24,
-        Purpose::Breeding,
-        "肉牛养殖 (demo)".to_owned(),
-    );
     let mut client = IntakeServiceClient::new(channel);
     println!(
         "fupinctl: submitting the demo application of {} ({}) to intake at {}",
         h.name, h.village_name, g.intake
     );
-    // Intake learns the ratings asynchronously: admission may refuse until it has caught up.
+    // Intake learns the ratings asynchronously: admission may refuse until it has caught up,
+    // and a refusal stays with its request id (R-IN-8). So each attempt has its own id, the
+    // same on every run: seeding again replays the earlier attempts and ends on the same
+    // application, never a second one.
     let mut last = None;
-    for attempt in 1..=10 {
-        let call = match grpc::request(req.clone(), &token) {
+    for attempt in 1..=ATTEMPTS {
+        let req = intake_cmd::household_request(
+            format!("{APPLICATION_REQUEST_ID}{attempt}"),
+            h.household(),
+            "20000",
+            24,
+            Purpose::Breeding,
+            "肉牛养殖 (demo)".to_owned(),
+        );
+        let call = match grpc::request(req, &token) {
             Ok(r) => client.submit_application(r).await,
             Err(e) => return Some(format!("not submitted: {e:#}")),
         };
@@ -379,7 +386,10 @@ async fn submit_demo_application(g: &Global) -> Option<String> {
             Ok(app) => {
                 let app = app.into_inner();
                 let status = Status::try_from(app.status).map_or("?", |s| s.as_str_name());
-                return Some(format!("application {} status {status}", app.id));
+                return Some(format!(
+                    "request {APPLICATION_REQUEST_ID}{attempt}: application {} status {status}",
+                    app.id
+                ));
             }
             Err(s)
                 if matches!(
@@ -387,7 +397,7 @@ async fn submit_demo_application(g: &Global) -> Option<String> {
                     tonic::Code::FailedPrecondition | tonic::Code::Unavailable
                 ) =>
             {
-                if attempt < 10 {
+                if attempt < ATTEMPTS {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
                 last = Some(s);
@@ -438,7 +448,7 @@ fn print_summary(
         cooperative_uscc()
     );
     match application {
-        Some(a) => println!("demo application  request {APPLICATION_REQUEST_ID}: {a}"),
+        Some(a) => println!("demo application  {a}"),
         None => println!("demo application  not submitted (intake not running)"),
     }
     println!();
