@@ -304,6 +304,46 @@ async fn submissions_go_through_while_the_read_model_keeps_changing() {
     .await;
 }
 
+/// R-IN-3 after the read model went back (a database restored from a backup taken before
+/// the copy's version): the batch's write finds the version behind the copy's and writes
+/// nothing, and the copy reloads every row instead of reading rows changed since its own
+/// version, so admission sees the restored state. The restore here is simulated by deleting a
+/// rating with triggers off (as `pg_restore --disable-triggers` writes) and setting the version
+/// back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_read_model_restored_to_an_older_version_is_reloaded() {
+    bounded(60, async {
+        let t = spawn_intake().await;
+        let (a, b) = (resident_id(61), resident_id(62));
+        t.given_credit_household(&a, VILLAGE_A).await;
+        t.given_credit_household(&b, VILLAGE_A).await;
+        // Both written: the copy holds both ratings at the read model's current version.
+        admitted(&t, &a, VILLAGE_A, "1000").await;
+        admitted(&t, &b, VILLAGE_A, "1000").await;
+
+        let mut tx = t.pool.begin().await.expect("begin");
+        sqlx::query("set local session_replication_role = replica")
+            .execute(&mut *tx)
+            .await
+            .expect("triggers off");
+        sqlx::query("delete from rm_credit_ratings where subject_idx = $1")
+            .bind(t.subject_index(&b))
+            .execute(&mut *tx)
+            .await
+            .expect("the restored state has no rating for b");
+        sqlx::query("update rm_version set version = version - 1")
+            .execute(&mut *tx)
+            .await
+            .expect("the restored version is older");
+        tx.commit().await.expect("restore");
+
+        refused(&t, &b, VILLAGE_A, "1000", &["R-CR-3"]).await;
+        admitted(&t, &a, VILLAGE_A, "1000").await;
+        t.shutdown().await;
+    })
+    .await;
+}
+
 /// R-IN-3 at a district's scale: with thousands of ratings and blacklist entries written
 /// straight to the tables after intake loaded its copy of the read model, submissions still
 /// refuse the one blacklisted applicant among them and admit the others; and the generic plan
