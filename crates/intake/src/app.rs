@@ -345,7 +345,7 @@ impl Intake {
         let decided = (|| {
             let policy = self.policy_on(today)?;
             let form = convert::form(&req).map_err(app_err(""))?;
-            form::validate(&form, &self.areas, &policy.value).map_err(app_err(""))?;
+            form::validate(&form, &self.areas, &policy.value, today).map_err(app_err(""))?;
             let (app, moved) = Application::file(
                 &actor,
                 form.applicant.kind(),
@@ -729,7 +729,7 @@ impl Intake {
                 .map_err(app_err(&req.application_id))?;
             moved.reason = req.note.trim().to_owned();
             let form = self.form_of(&row, &row.applicant(&self.pii)?, &app)?;
-            form::validate(&form, &self.areas, &policy.value).map_err(app_err(""))?;
+            form::validate(&form, &self.areas, &policy.value, today).map_err(app_err(""))?;
             self.admit_again(tx, &form, &row, policy, today).await?;
             row.policy_version = policy.version.id.clone();
             self.show_move(tx, &key, row, &app, &moved, &actor, now, today)

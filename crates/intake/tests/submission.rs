@@ -189,6 +189,16 @@ async fn every_bad_input_is_refused_with_field_and_rule_and_stores_nothing() {
         cases.push(("bad birth date", r, "household.resident_id", "R-IN-1"));
 
         let mut r = good();
+        // A real date, but after today: nobody born then holds a resident ID yet.
+        household(&mut r).resident_id = resident_id_born("20900101", 1);
+        cases.push((
+            "birth date in the future",
+            r,
+            "household.resident_id",
+            "R-IN-1",
+        ));
+
+        let mut r = good();
         household(&mut r).village_code = "410311100299".into();
         cases.push((
             "village not in registry",
@@ -272,6 +282,13 @@ async fn every_bad_input_is_refused_with_field_and_rule_and_stores_nothing() {
         cases.push((
             "enterprise outside the district",
             enterprise_request(&code, "410312100201", "100000"),
+            "enterprise.area_code",
+            "R-IN-1",
+        ));
+
+        cases.push((
+            "enterprise registered at the district level",
+            enterprise_request(&code, DISTRICT, "100000"),
             "enterprise.area_code",
             "R-IN-1",
         ));

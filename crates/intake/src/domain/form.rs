@@ -6,6 +6,8 @@ use fupin_kernel::{
     AreaCode, AreaLevel, AreaRegistry, Money, ResidentId, Uscc, policy::IntakePolicy,
 };
 
+use chrono::NaiveDate;
+
 use super::{ApplicantKind, DomainError, Purpose};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,14 +81,28 @@ pub struct ApplicationForm {
 const MAX_NAME: usize = 100;
 const MAX_TEXT: usize = 2000;
 
-/// Field-level checks that need the area registry and the policy (R-IN-1, R-IN-3 caps).
+/// Field-level checks that need the area registry, the policy (R-IN-1, R-IN-3 caps) and the
+/// day (China time) the form is judged on.
 pub fn validate(
     form: &ApplicationForm,
     areas: &AreaRegistry,
     policy: &IntakePolicy,
+    today: NaiveDate,
 ) -> Result<(), DomainError> {
     match &form.applicant {
         Applicant::Household(h) => {
+            // GB 11643's birth date must be a real date, and a resident ID is issued to
+            // someone already born: a future one is a wrong ID, not an applicant aged 0.
+            if h.resident_id.birth_date() > today {
+                return Err(DomainError::invalid(
+                    "household.resident_id",
+                    "R-IN-1",
+                    format!(
+                        "birth date {} (positions 7-14) is after today, {today}",
+                        h.resident_id.birth_date()
+                    ),
+                ));
+            }
             text("household.name", &h.name, MAX_NAME, true)?;
             if !h.phone.is_empty() && !is_mobile(&h.phone) {
                 return Err(DomainError::invalid(
@@ -142,11 +158,13 @@ pub fn validate(
                 MAX_NAME,
                 false,
             )?;
-            if e.area.level() == AreaLevel::District && &e.area != areas.district().code() {
+            // The town (or village) an enterprise sits in is where the circuit breaker
+            // suspends lending (R-RK-9 via R-IN-3): a district-level area would escape it.
+            if e.area.level() == AreaLevel::District {
                 return Err(DomainError::invalid(
                     "enterprise.area_code",
                     "R-IN-1",
-                    "not this district",
+                    "must be the 9-digit town or 12-digit village code where it is registered",
                 ));
             }
             if !areas.exists(&e.area) {

@@ -361,3 +361,8 @@ pub fn recommended_household(approved_on: NaiveDate) -> (Application, NaiveDate)
         .expect("recommendation after the notice");
     (app, on)
 }
+
+/// The day forms are judged on (a Monday with no holiday near).
+pub fn judged_on() -> NaiveDate {
+    date("2025-06-16")
+}

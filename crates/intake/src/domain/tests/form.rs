@@ -4,7 +4,7 @@ use super::fixtures::*;
 use crate::domain::form::validate;
 
 fn check(form: &crate::domain::form::ApplicationForm) -> Result<(), crate::domain::DomainError> {
-    validate(form, areas(), policy())
+    validate(form, areas(), policy(), judged_on())
 }
 
 // R-IN-1
@@ -166,10 +166,21 @@ fn phone_must_be_an_11_digit_number() {
 
 // R-IN-1
 #[test]
-fn enterprise_form_in_the_district_its_towns_or_villages_is_valid() {
-    for code in [DISTRICT, TOWN, VILLAGE] {
+fn enterprise_form_in_the_districts_towns_or_villages_is_valid() {
+    for code in [TOWN, VILLAGE] {
         assert_eq!(check(&enterprise_form(code)), Ok(()), "area {code}");
     }
+}
+
+// R-IN-1, R-RK-9: an enterprise is registered in a town or village, where lending can be
+// suspended; the district's own code would leave it outside every suspension.
+#[test]
+fn enterprise_area_at_the_district_level_is_refused() {
+    assert_invalid(
+        check(&enterprise_form(DISTRICT)),
+        "enterprise.area_code",
+        "R-IN-1",
+    );
 }
 
 // R-IN-1, R-X-3
@@ -216,15 +227,15 @@ fn enterprise_term_limit_is_its_own_policy_value() {
     let mut household = household_form();
     household.term_months = 48;
     // then the enterprise passes and the household is still held to 36 months
-    assert_eq!(validate(&enterprise, areas(), &policy), Ok(()));
+    assert_eq!(validate(&enterprise, areas(), &policy, judged_on()), Ok(()));
     assert_invalid(
-        validate(&household, areas(), &policy),
+        validate(&household, areas(), &policy, judged_on()),
         "term_months",
         "R-IN-3",
     );
     enterprise.term_months = 61;
     assert_invalid(
-        validate(&enterprise, areas(), &policy),
+        validate(&enterprise, areas(), &policy, judged_on()),
         "term_months",
         "R-IN-3",
     );
@@ -246,4 +257,18 @@ fn project_description_is_limited_to_2000_characters() {
     assert_eq!(check(&form), Ok(()));
     form.description = "x".repeat(2001);
     assert_invalid(check(&form), "project_description", "R-IN-1");
+}
+
+// R-IN-1, R-X-3: a resident ID whose birth date is after today is a wrong ID (refused on the
+// field, nothing kept), not a borrower aged 0 for admission to refuse; one born today is a
+// well-formed ID (admission then refuses the age).
+#[test]
+fn resident_id_born_after_today_is_refused_on_the_field() {
+    let tomorrow = judged_on().succ_opt().expect("tomorrow");
+    assert_invalid(
+        check(&household_form_born(tomorrow)),
+        "household.resident_id",
+        "R-IN-1",
+    );
+    assert_eq!(check(&household_form_born(judged_on())), Ok(()));
 }

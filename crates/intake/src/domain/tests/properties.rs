@@ -777,7 +777,7 @@ proptest! {
         form.term_months = term;
         let amount_ok = amount_fen > 0 && amount_fen <= 5_000_000;
         let term_ok = (1..=36).contains(&term);
-        match validate(&form, areas(), policy()) {
+        match validate(&form, areas(), policy(), judged_on()) {
             Ok(()) => prop_assert!(amount_ok && term_ok),
             Err(DomainError::Invalid { field, .. }) => {
                 prop_assert!(!(amount_ok && term_ok));

@@ -108,7 +108,7 @@ fn town_district_and_bank_may_not_file_a_household() {
 #[test]
 fn district_center_files_an_enterprise_straight_into_district_review() {
     for (kind, code) in [
-        (ApplicantKind::Enterprise, DISTRICT),
+        (ApplicantKind::Enterprise, TOWN),
         (ApplicantKind::Cooperative, TOWN),
         (ApplicantKind::Enterprise, VILLAGE),
     ] {
