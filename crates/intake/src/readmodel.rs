@@ -121,6 +121,7 @@ impl EventHandler for ReadModelHandler {
                     uscc.as_str(),
                     e.qualified,
                     &e.reason,
+                    date("effective_from", &e.effective_from)?,
                     seq(e.sequence)?,
                 )
                 .await?;

@@ -472,6 +472,40 @@ async fn npl_circuit_breaker_suspends_and_resumes_lending() {
     .await;
 }
 
+/// R-ID-4 ("currently qualified"), R-IN-3 via EnterpriseQualificationChanged.effective_from:
+/// a qualification announced ahead of its day admits only from that day, and a
+/// disqualification announced ahead refuses only from its day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn enterprise_qualification_takes_effect_on_its_day() {
+    bounded(60, async {
+        let t = spawn_intake().await; // 2026-03-02
+        let code = uscc('3', 27);
+        let submit = || async {
+            t.as_district_staff()
+                .submit_application(enterprise_request(&code, TOWN_B, "200000"))
+                .await
+        };
+        let id = t
+            .publish_enterprise_qualification(&code, true, "2026-03-03", 1)
+            .await;
+        t.wait_applied(&id).await;
+        assert_refused(&submit().await.expect_err("not yet qualified"), &["R-ID-4"]);
+        t.clock.set(instant("2026-03-03T09:00:00+08:00"));
+        assert!(submit().await.is_ok(), "qualified from today");
+
+        let id = t
+            .publish_enterprise_qualification(&code, false, "2026-03-05", 2)
+            .await;
+        t.wait_applied(&id).await;
+        t.clock.set(instant("2026-03-04T09:00:00+08:00"));
+        assert!(submit().await.is_ok(), "still qualified the day before");
+        t.clock.set(instant("2026-03-05T09:00:00+08:00"));
+        assert_refused(&submit().await.expect_err("disqualified"), &["R-ID-4"]);
+        t.shutdown().await;
+    })
+    .await;
+}
+
 /// R-ID-4 via EnterpriseQualificationChanged: qualification admits an enterprise, a later
 /// disqualification refuses it, a stale qualification does not win.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -129,14 +129,18 @@ async fn change(conn: &mut PgConnection, rng: &mut Rng, step: i64) {
         }
         6 => {
             sqlx::query(
-                r#"insert into rm_qualified_enterprises (uscc, qualified, reason, sequence)
-               values ($1, $2, '', $3)
+                r#"insert into rm_qualified_enterprises (uscc, qualified, reason, sequence,
+                     effective_from, qualified_before)
+               values ($1, $2, '', $3, $4, $5)
                on conflict (uscc) do update set qualified = excluded.qualified,
-                 sequence = excluded.sequence"#,
+                 sequence = excluded.sequence, effective_from = excluded.effective_from,
+                 qualified_before = excluded.qualified_before"#,
             )
             .bind(USCCS[rng.below(3) as usize])
             .bind(rng.coin())
             .bind(step)
+            .bind(rng.day())
+            .bind(if rng.coin() { None } else { Some(rng.coin()) })
             .execute(conn)
             .await
         }

@@ -45,8 +45,14 @@ pub struct AdmissionFacts {
     pub blacklisted: bool,
     /// Which of the applicant's areas (village, town) have lending suspended (R-RK-9).
     pub suspended_areas: Vec<AreaCode>,
-    /// Industry's qualification of an enterprise/cooperative (R-ID-4); None = never assessed.
+    /// Industry's qualification of an enterprise/cooperative (R-ID-4); None = never assessed
+    /// ...
     pub enterprise_qualified: Option<bool>,
+    /// ... the day it takes effect, if given ...
+    pub enterprise_qualified_from: Option<NaiveDate>,
+    /// ... and the qualification in force until that day (None = none before): a
+    /// qualification or disqualification announced ahead of its day applies from that day.
+    pub enterprise_qualified_before: Option<bool>,
 }
 
 impl AdmissionFacts {
@@ -57,6 +63,16 @@ impl AdmissionFacts {
         } else {
             self.credit_village_before
         }
+    }
+
+    /// Whether the enterprise is qualified on `today` (R-ID-4 "currently qualified").
+    pub fn enterprise_qualified_on(&self, today: NaiveDate) -> bool {
+        let in_force = if self.enterprise_qualified_from.is_none_or(|f| f <= today) {
+            self.enterprise_qualified
+        } else {
+            self.enterprise_qualified_before
+        };
+        in_force == Some(true)
     }
 }
 
@@ -149,7 +165,7 @@ pub fn check(
             }
         }
         Applicant::Enterprise(_) => {
-            if facts.enterprise_qualified != Some(true) {
+            if !facts.enterprise_qualified_on(today) {
                 failures.push(Failure::new(
                     "R-ID-4",
                     None,

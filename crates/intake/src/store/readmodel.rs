@@ -149,18 +149,28 @@ pub async fn set_qualification(
     uscc: &str,
     qualified: bool,
     reason: &str,
+    from: Option<NaiveDate>,
     seq: i64,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        r#"insert into rm_qualified_enterprises (uscc, qualified, reason, sequence)
-           values ($1, $2, $3, $4)
+        r#"insert into rm_qualified_enterprises (uscc, qualified, reason, effective_from, sequence)
+           values ($1, $2, $3, $4, $5)
            on conflict (uscc) do update set qualified = excluded.qualified, reason = excluded.reason,
-             sequence = excluded.sequence
+             effective_from = excluded.effective_from, sequence = excluded.sequence,
+             -- The qualification in force just before the new one takes effect: the one
+             -- replaced, unless that one was itself due to start later still.
+             qualified_before = case
+               when rm_qualified_enterprises.effective_from is null
+                 or excluded.effective_from is null
+                 or rm_qualified_enterprises.effective_from <= excluded.effective_from
+               then rm_qualified_enterprises.qualified
+               else rm_qualified_enterprises.qualified_before end
            where rm_qualified_enterprises.sequence < excluded.sequence"#,
     )
     .bind(uscc)
     .bind(qualified)
     .bind(reason)
+    .bind(from)
     .bind(seq)
     .execute(conn)
     .await?;
@@ -180,6 +190,8 @@ struct FactsRow {
     blacklisted: bool,
     suspended: Vec<String>,
     qualified: Option<bool>,
+    qualified_from: Option<NaiveDate>,
+    qualified_before: Option<bool>,
 }
 
 /// A stored rating as admission reads it. The consumer refuses ratings it cannot read, so an
@@ -223,10 +235,11 @@ pub const FACTS_SQL: &str = r#"select r.grade, r.veto, r.credit_line, r.effectiv
      exists (select 1 from rm_blacklist b where b.subject_idx = $1 and b.active) as blacklisted,
      array(select s.area_code from rm_suspended_areas s
            where s.area_code in ($3, $4) and s.suspended order by s.area_code) as suspended,
-     (select qualified from rm_qualified_enterprises where uscc = $2) as qualified
+     q.qualified, q.effective_from as qualified_from, q.qualified_before
    from (select $1::bytea as subject_idx) t
    left join rm_credit_ratings r on r.subject_idx = t.subject_idx
-   left join rm_credit_villages v on v.village_code = $3"#;
+   left join rm_credit_villages v on v.village_code = $3
+   left join rm_qualified_enterprises q on q.uscc = $2"#;
 
 /// Whom admission asks about: the applicant's blind index (ratings, blacklist) and, for an
 /// organisation, its USCC (industry's qualification; USCCs are public).
@@ -283,5 +296,7 @@ fn facts(row: FactsRow) -> anyhow::Result<AdmissionFacts> {
             .map(|a| AreaCode::parse(a))
             .collect::<Result<_, _>>()?,
         enterprise_qualified: row.qualified,
+        enterprise_qualified_from: row.qualified_from,
+        enterprise_qualified_before: row.qualified_before,
     })
 }

@@ -50,7 +50,13 @@ pub struct ReadModelCopy {
     /// Areas with lending suspended.
     suspended: HashSet<String>,
     /// Enterprises' qualification by USCC.
-    qualified: HashMap<String, bool>,
+    qualified: HashMap<String, Qualification>,
+}
+
+struct Qualification {
+    qualified: bool,
+    from: Option<NaiveDate>,
+    before: Option<bool>,
 }
 
 struct Village {
@@ -71,7 +77,7 @@ struct Changes {
     villages: Vec<(String, bool, Option<NaiveDate>, Option<bool>)>,
     entries: Vec<(String, Vec<u8>, bool)>,
     areas: Vec<(String, bool)>,
-    enterprises: Vec<(String, bool)>,
+    enterprises: Vec<(String, bool, Option<NaiveDate>, Option<bool>)>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -160,7 +166,8 @@ impl ReadModelCopy {
             .await?,
             enterprises: changed_since(
                 &mut tx,
-                "select uscc, qualified from rm_qualified_enterprises where changed > $1",
+                r#"select uscc, qualified, effective_from, qualified_before
+                   from rm_qualified_enterprises where changed > $1"#,
                 since,
             )
             .await?,
@@ -213,7 +220,16 @@ impl ReadModelCopy {
                 self.suspended.remove(&area);
             }
         }
-        self.qualified.extend(c.enterprises);
+        for (uscc, qualified, from, before) in c.enterprises {
+            self.qualified.insert(
+                uscc,
+                Qualification {
+                    qualified,
+                    from,
+                    before,
+                },
+            );
+        }
         self.at = Some(c.at);
     }
 
@@ -230,6 +246,7 @@ impl ReadModelCopy {
     /// the same as [`super::readmodel::admission_facts`] reads from the tables.
     pub fn facts(&self, q: &FactsQuery<'_>) -> anyhow::Result<AdmissionFacts> {
         let village = q.village.and_then(|v| self.villages.get(v));
+        let qualification = q.subject.uscc.and_then(|u| self.qualified.get(u));
         let mut suspended: Vec<&str> = [q.village, q.town]
             .into_iter()
             .flatten()
@@ -247,7 +264,9 @@ impl ReadModelCopy {
                 .into_iter()
                 .map(AreaCode::parse)
                 .collect::<Result<_, _>>()?,
-            enterprise_qualified: q.subject.uscc.and_then(|u| self.qualified.get(u).copied()),
+            enterprise_qualified: qualification.map(|e| e.qualified),
+            enterprise_qualified_from: qualification.and_then(|e| e.from),
+            enterprise_qualified_before: qualification.and_then(|e| e.before),
         })
     }
 }

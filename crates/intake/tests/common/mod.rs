@@ -397,6 +397,18 @@ impl TestIntake {
         qualified: bool,
         seq: u64,
     ) -> String {
+        self.publish_enterprise_qualification(uscc, qualified, "2026-01-01", seq)
+            .await
+    }
+
+    /// Industry's qualification (or disqualification) taking effect on `from` (YYYY-MM-DD).
+    pub async fn publish_enterprise_qualification(
+        &self,
+        uscc: &str,
+        qualified: bool,
+        from: &str,
+        seq: u64,
+    ) -> String {
         let ev = industry::EnterpriseQualificationChanged {
             uscc: uscc.to_owned(),
             name: "洛龙区牡丹种植合作社".into(),
@@ -407,7 +419,7 @@ impl TestIntake {
                 "agreement not honoured after rectification deadline"
             }
             .into(),
-            effective_from: "2026-01-01".into(),
+            effective_from: from.into(),
             sequence: seq,
         };
         self.publish(INDUSTRY_SOURCE, &ev, uscc).await

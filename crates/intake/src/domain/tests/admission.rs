@@ -63,6 +63,8 @@ fn every_failed_household_rule_is_listed_in_one_refusal() {
         blacklisted: true,
         suspended_areas: vec![area(VILLAGE), area(TOWN)],
         enterprise_qualified: None,
+        enterprise_qualified_from: None,
+        enterprise_qualified_before: None,
     };
     // when
     let failures = refusal_failures(admit(&form, &facts));
@@ -456,4 +458,35 @@ fn every_failed_enterprise_rule_is_listed() {
         sorted(refused_rules(admit(&enterprise_form(TOWN), &facts))),
         vec!["R-CR-10", "R-ID-4", "R-RK-9"]
     );
+}
+
+// R-ID-4, R-IN-3: a qualification announced ahead of its day admits only from that day, and a
+// disqualification announced ahead leaves the enterprise qualified until then.
+#[test]
+fn enterprise_qualification_applies_from_its_effective_day() {
+    let today = today();
+    let tomorrow = today.succ_opt().expect("tomorrow");
+    let ahead = |qualified, before| AdmissionFacts {
+        enterprise_qualified: Some(qualified),
+        enterprise_qualified_from: Some(tomorrow),
+        enterprise_qualified_before: before,
+        ..AdmissionFacts::default()
+    };
+    let form = enterprise_form(TOWN);
+    let on = |facts: &AdmissionFacts, day| admit_on(&form, facts, day);
+    // qualified from tomorrow, never before: refused today, admitted tomorrow
+    assert_eq!(refused_rules(on(&ahead(true, None), today)), vec!["R-ID-4"]);
+    assert_eq!(on(&ahead(true, None), tomorrow), Ok(()));
+    // disqualified from tomorrow, qualified until then: admitted today, refused tomorrow
+    assert_eq!(on(&ahead(false, Some(true)), today), Ok(()));
+    assert_eq!(
+        refused_rules(on(&ahead(false, Some(true)), tomorrow)),
+        vec!["R-ID-4"]
+    );
+    // in force from today
+    let from_today = AdmissionFacts {
+        enterprise_qualified_from: Some(today),
+        ..ahead(true, None)
+    };
+    assert_eq!(on(&from_today, today), Ok(()));
 }

@@ -229,6 +229,8 @@ pub fn household_facts(today: NaiveDate) -> AdmissionFacts {
         blacklisted: false,
         suspended_areas: Vec::new(),
         enterprise_qualified: None,
+        enterprise_qualified_from: None,
+        enterprise_qualified_before: None,
     }
 }
 

@@ -670,6 +670,8 @@ fn to_inputs(c: &HouseholdCase) -> (crate::domain::form::ApplicationForm, Admiss
         blacklisted: c.blacklisted,
         suspended_areas,
         enterprise_qualified: None,
+        enterprise_qualified_from: None,
+        enterprise_qualified_before: None,
     };
     (form, facts)
 }
