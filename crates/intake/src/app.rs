@@ -644,10 +644,10 @@ impl Intake {
         caller: &Caller,
         req: pb::ListTransitionsRequest,
     ) -> Result<pb::ListTransitionsResponse> {
+        let id = convert::uuid("application_id", &req.application_id).map_err(app_err(""))?;
         // Visibility first: the history of an application one may not see is not found.
         self.visible_row(&convert::actor(caller), &req.application_id)
             .await?;
-        let id = convert::uuid("application_id", &req.application_id).map_err(app_err(""))?;
         let limit = page_size(req.page.as_ref())?;
         let mut rows =
             apps::transitions(&self.pool, id, page_token(req.page.as_ref())?, limit + 1).await?;
@@ -829,13 +829,47 @@ impl Intake {
                 resolved_at: None,
             };
             apps::insert_objection(tx, &o, &actor.subject).await?;
-            if let Some(moved) = moved {
+            if let Some(mut moved) = moved {
+                // Why the application is held (R-IN-2 "who, when, why"): the objection, by id
+                // (its content may name people; it is read through ListObjections).
+                moved.reason = format!("objection {id}");
                 self.persist_move(tx, &mut row, &app, &moved, &actor, now)
                     .await?;
             }
             // An echo of the caller's own input: not an access to log (R-CR-11).
             let (resp, _) = objection_pb(&o, objector, &actor);
             Ok(resp)
+        })
+    }
+
+    /// R-IN-5: the objections of an application the caller may see; objectors' names shown
+    /// as the caller may see them, unmasked ones logged (R-CR-11).
+    pub async fn objections(
+        &self,
+        caller: &Caller,
+        req: pb::ListObjectionsRequest,
+    ) -> Result<pb::ListObjectionsResponse> {
+        let id = convert::uuid("application_id", &req.application_id).map_err(app_err(""))?;
+        let actor = convert::actor(caller);
+        self.visible_row(&actor, &req.application_id).await?;
+        let limit = page_size(req.page.as_ref())?;
+        let mut rows =
+            apps::objections(&self.pool, id, page_token(req.page.as_ref())?, limit + 1).await?;
+        let next = next_token(&mut rows, limit, |o| o.id);
+        let mut objections = Vec::with_capacity(rows.len());
+        let mut shown = Vec::new();
+        for o in &rows {
+            let (pb, unmasked) = objection_pb(o, &o.objector(&self.pii)?, &actor);
+            objections.push(pb);
+            shown.push((Shown::Application(o.application_id), unmasked));
+        }
+        self.audit_unmasked(&self.pool, &actor, "ListObjections", &shown)
+            .await?;
+        Ok(pb::ListObjectionsResponse {
+            objections,
+            page: Some(fupin_proto::common::v1::PageResponse {
+                next_page_token: next,
+            }),
         })
     }
 
@@ -855,9 +889,17 @@ impl Intake {
             let mut o = apps::objection_for_update(tx, oid)
                 .await?
                 .ok_or_else(|| ServiceError::not_found("objection", &req.objection_id))?;
+            // An objection on an application the caller may not see is itself not found: the
+            // answer names neither the application nor that the objection exists.
             let (mut row, mut app) = self
                 .load_locked(tx, &o.application_id.to_string(), &actor)
-                .await?;
+                .await
+                .map_err(|e| match e {
+                    ServiceError::NotFound { .. } => {
+                        ServiceError::not_found("objection", &req.objection_id)
+                    }
+                    e => e,
+                })?;
             if o.state != "open" {
                 return Err(ServiceError::refused(
                     "R-IN-5",
@@ -877,6 +919,9 @@ impl Intake {
                 now,
             )
             .await?;
+            if req.upheld {
+                apps::supersede_open_objections(tx, row.id, o.id, &actor.subject, now).await?;
+            }
             o.state = if req.upheld { "upheld" } else { "dismissed" }.into();
             o.resolution = req.resolution.trim().to_owned();
             o.resolved_at = Some(now);

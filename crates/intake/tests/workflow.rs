@@ -32,6 +32,17 @@ fn file_objection_req(id: &str) -> pb::FileObjectionRequest {
     }
 }
 
+async fn objections(c: &mut Client, application: &str) -> Vec<pb::Objection> {
+    c.list_objections(pb::ListObjectionsRequest {
+        application_id: application.to_owned(),
+        page: None,
+    })
+    .await
+    .expect("objections listed")
+    .into_inner()
+    .objections
+}
+
 fn resolve_req(objection: &str, upheld: bool, resolution: &str) -> pb::ResolveObjectionRequest {
     pb::ResolveObjectionRequest {
         request_id: rid(),
@@ -172,6 +183,7 @@ async fn full_path_to_recommendation_with_notice_and_objection() {
         use pb::Status::*;
         let village_actor = format!("village-staff-{VILLAGE_A}");
         let town_actor = format!("town-staff-{TOWN_A}");
+        let held = format!("objection {}", objection.id);
         assert_eq!(
             got,
             vec![
@@ -213,7 +225,7 @@ async fn full_path_to_recommendation_with_notice_and_objection() {
                     "objection",
                     "district-center-1",
                     "district_staff",
-                    ""
+                    held.as_str()
                 ),
                 (
                     OnHold,
@@ -325,12 +337,45 @@ async fn objections_hold_until_all_are_resolved_and_upheld_ones_reject() {
             .await);
         assert_refused(&s, &["R-IN-5"]);
 
-        // Upheld: a2 is rejected and can no longer be recommended.
+        // The district finds every objection of an application, whoever filed it, in filing
+        // order; staff of another town do not even learn the application exists.
+        let listed = objections(&mut t.as_district_staff(), &a1.id).await;
+        assert_eq!(
+            listed
+                .iter()
+                .map(|o| (o.id.as_str(), o.state.as_str()))
+                .collect::<Vec<_>>(),
+            vec![(o1.id.as_str(), "dismissed"), (o2.id.as_str(), "dismissed")]
+        );
+        let s = err(t
+            .as_town_staff(TOWN_B)
+            .list_objections(pb::ListObjectionsRequest {
+                application_id: a1.id.clone(),
+                page: None,
+            })
+            .await);
+        assert_eq!(s.code(), tonic::Code::NotFound, "{s:?}");
+        // Nor does resolving one of its objections tell them.
+        let s = err(t
+            .as_town_staff(TOWN_B)
+            .resolve_objection(resolve_req(&o2.id, true, "again"))
+            .await);
+        assert_eq!(s.code(), tonic::Code::NotFound, "{s:?}");
+        assert!(!s.message().contains(&a1.id), "{s:?}");
+
+        // Upheld: a2 is rejected and can no longer be recommended; the other objection still
+        // open on it is closed as superseded instead of staying open for good.
         let o = t
             .as_district_staff()
             .file_objection(file_objection_req(&a2.id))
             .await
             .expect("objection")
+            .into_inner();
+        let beside = t
+            .as_village_staff(VILLAGE_A)
+            .file_objection(file_objection_req(&a2.id))
+            .await
+            .expect("a second objection")
             .into_inner();
         t.as_district_staff()
             .resolve_objection(resolve_req(&o.id, true, "confirmed: loan elsewhere"))
@@ -338,6 +383,19 @@ async fn objections_hold_until_all_are_resolved_and_upheld_ones_reject() {
             .expect("uphold");
         let a = t.get_as(&mut t.as_district_staff(), &a2.id).await.unwrap();
         assert_eq!(a.status(), pb::Status::Rejected);
+        let listed = objections(&mut t.as_district_staff(), &a2.id).await;
+        assert_eq!(
+            listed
+                .iter()
+                .map(|o| (o.id.as_str(), o.state.as_str()))
+                .collect::<Vec<_>>(),
+            vec![
+                (o.id.as_str(), "upheld"),
+                (beside.id.as_str(), "superseded")
+            ]
+        );
+        assert!(listed[1].resolution.contains(&o.id), "{:?}", listed[1]);
+        assert!(!listed[1].resolved_at.is_empty());
         t.set_time("2026-03-07T09:00:00+08:00");
         assert_refused(&t.recommend(&a2.id, BANK).await.unwrap_err(), &["R-IN-2"]);
 

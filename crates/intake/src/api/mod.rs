@@ -68,6 +68,14 @@ impl IntakeService for IntakeApi {
         ok(self.0.file_objection(&caller, req.into_inner()).await)
     }
 
+    async fn list_objections(
+        &self,
+        req: Request<pb::ListObjectionsRequest>,
+    ) -> R<pb::ListObjectionsResponse> {
+        let caller = auth::caller(&req)?;
+        ok(self.0.objections(&caller, req.into_inner()).await)
+    }
+
     async fn resolve_objection(
         &self,
         req: Request<pb::ResolveObjectionRequest>,

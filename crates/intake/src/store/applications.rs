@@ -618,6 +618,50 @@ pub async fn objection_for_update(
     .await
 }
 
+/// An application's objections in filing order, after `after`.
+pub async fn objections(
+    pool: &PgPool,
+    app: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<ObjectionRow>> {
+    sqlx::query_as(
+        r#"select id, application_id, objector_enc, content, state, resolution, filed_at, resolved_at
+           from objections where application_id = $1 and ($2::uuid is null or id > $2)
+           order by id limit $3"#,
+    )
+    .bind(app)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Closes the application's other open objections once one is upheld (R-IN-5).
+pub async fn supersede_open_objections(
+    conn: &mut PgConnection,
+    app: Uuid,
+    upheld: Uuid,
+    by: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        r#"update objections set state = 'superseded', resolution = $3, resolved_by = $4,
+             resolved_at = $5
+           where application_id = $1 and state = 'open' and id <> $2"#,
+    )
+    .bind(app)
+    .bind(upheld)
+    .bind(format!(
+        "closed: objection {upheld} was upheld and the application rejected"
+    ))
+    .bind(by)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 pub async fn open_objections_except(
     conn: &mut PgConnection,
     app: Uuid,
