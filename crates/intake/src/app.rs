@@ -1030,6 +1030,16 @@ impl Intake {
             let moved = app
                 .bank_decide(&actor, req.approved, &decision.rejection_reason)
                 .map_err(app_err(&req.application_id))?;
+            // R-IN-3 once more for what the bank approves, against the read model and the
+            // policy of the decision day: a blacklisting, downgrade or suspension during the
+            // bank's step refuses the approval (kept with the request id), as it would have
+            // refused the recommendation.
+            if let (Some(amount), Some(term)) = (decision.approved_amount, decision.term_months) {
+                let mut form = self.form_of(&row, &row.applicant(&self.pii)?, &app)?;
+                form.amount = amount;
+                form.term_months = term;
+                self.admit_again(tx, &form, &row, policy, today).await?;
+            }
             row.decision = Some(sqlx::types::Json(decision));
             row.policy_version = policy.version.id.clone();
             self.show_move(tx, &key, row, &app, &moved, &actor, now, today)

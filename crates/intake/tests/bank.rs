@@ -451,3 +451,44 @@ async fn a_bank_lists_decides_and_disburses() {
     })
     .await;
 }
+
+/// R-IN-3, R-IN-6, R-CR-10: what the bank approves is admitted once more against the read model
+/// of the decision day. A household blacklisted during the bank's step is refused the approval
+/// (the refusal kept with its request id, R-IN-8), while the bank may still reject it; once the
+/// entry is removed, a new approval goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_approval_is_refused_for_a_household_blacklisted_during_the_bank_step() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let r = resident_id(44);
+        t.given_credit_household(&r, VILLAGE_A).await;
+        let a = t.submit_household(&r, VILLAGE_A, "20000").await;
+        t.approve_to_notice(&a).await;
+        t.set_time("2026-03-07T09:00:00+08:00");
+        t.recommend(&a.id, BANK).await.expect("recommend");
+
+        let entry = t.publish_blacklisted("bl-44", &r, HOUSEHOLD_KIND).await;
+        t.wait_applied(&entry).await;
+        let mut bank = t.as_bank(BANK);
+        let req = approve_req(&a.id, "18000", "0.0435", 12);
+        let s = err(bank.record_bank_decision(req.clone()).await);
+        assert_refused(&s, &["R-CR-10"]);
+        let again = err(bank.record_bank_decision(req).await);
+        assert_eq!(again.message(), s.message(), "the refusal is kept");
+        let got = t.get_as(&mut t.as_district_staff(), &a.id).await.unwrap();
+        assert_eq!(got.status(), pb::Status::Recommended, "nothing changed");
+
+        let removed = t
+            .publish_blacklist_removed("bl-44", &r, HOUSEHOLD_KIND)
+            .await;
+        t.wait_applied(&removed).await;
+        let approved = bank
+            .record_bank_decision(approve_req(&a.id, "18000", "0.0435", 12))
+            .await
+            .expect("approved once the entry is removed")
+            .into_inner();
+        assert_eq!(approved.status(), pb::Status::BankApproved);
+        t.shutdown().await;
+    })
+    .await;
+}

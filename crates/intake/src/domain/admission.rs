@@ -165,6 +165,18 @@ pub fn check(
             }
         }
         Applicant::Enterprise(_) => {
+            // Repeated from the form's checks for the re-checks of a stored application (at
+            // recommendation and at the bank's approval) under the policy then in force.
+            if form.term_months > policy.enterprise_max_term_months {
+                failures.push(Failure::new(
+                    "R-IN-3",
+                    Some("term_months"),
+                    format!(
+                        "at most {} months for an enterprise or cooperative",
+                        policy.enterprise_max_term_months
+                    ),
+                ));
+            }
             if !facts.enterprise_qualified_on(today) {
                 failures.push(Failure::new(
                     "R-ID-4",

@@ -490,3 +490,21 @@ fn enterprise_qualification_applies_from_its_effective_day() {
     };
     assert_eq!(on(&from_today, today), Ok(()));
 }
+
+// R-IN-3: a stored enterprise application is re-checked (at recommendation and at the bank's
+// approval) against the enterprise term cap of the policy then in force.
+#[test]
+fn enterprise_term_above_the_cap_in_force_is_refused_at_a_re_check() {
+    let mut form = enterprise_form(TOWN);
+    form.term_months = 36;
+    let mut lowered = policy().clone();
+    lowered.enterprise_max_term_months = 24;
+    let refused = check(&form, &enterprise_facts(), &lowered, today());
+    assert_eq!(refused_rules(refused.clone()), vec!["R-IN-3"]);
+    assert!(
+        format!("{refused:?}").contains("term_months"),
+        "{refused:?}"
+    );
+    form.term_months = 24;
+    assert_eq!(check(&form, &enterprise_facts(), &lowered, today()), Ok(()));
+}
