@@ -53,7 +53,11 @@ pub fn run(g: &Global, args: &TokenArgs) -> anyhow::Result<()> {
     let subject = args
         .subject
         .clone()
-        .unwrap_or_else(|| default_subject(role, &args.area));
+        .unwrap_or_else(|| match args.bank_id.as_deref() {
+            // Request ids are scoped by subject (R-IN-8): two banks must not share one.
+            Some(bank) => format!("{}:{bank}", default_subject(role, &args.area)),
+            None => default_subject(role, &args.area),
+        });
     let token = mint(
         &g.secret,
         &subject,

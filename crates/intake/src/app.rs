@@ -78,7 +78,7 @@ pub fn calendar_warning(calendar: &WorkingDayCalendar, today: NaiveDate) -> Opti
     Some(format!(
         "the working-day calendar has no data for {next_year}: steps whose deadline would fall \
          in it are refused; add {next_year}.toml to CALENDAR_DIR from the State Council holiday \
-         notice"
+         notice and restart intake (calendars are read at start)"
     ))
 }
 
@@ -620,6 +620,15 @@ impl Intake {
             convert::opt_date("recommended_on.from", "R-IN-6", &range.from).map_err(app_err(""))?;
         let to =
             convert::opt_date("recommended_on.to", "R-IN-6", &range.to).map_err(app_err(""))?;
+        if let (Some(from), Some(to)) = (from, to)
+            && from > to
+        {
+            return Err(ServiceError::invalid(
+                "recommended_on.to",
+                "R-IN-6",
+                format!("{to} is before recommended_on.from {from}"),
+            ));
+        }
         let limit = page_size(req.page.as_ref())?;
         let filter = ListFilter {
             bank_id: Some(bank),

@@ -34,10 +34,7 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     tracing::info!(addr = %listener.local_addr()?, "intake listening");
-    let scan_secs = std::env::var("DEADLINE_SCAN_SECONDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
+    let scan_secs = seconds_from_env("DEADLINE_SCAN_SECONDS", 300)?;
     // R-CR-11: re-seal the values sealed with the keys being retired, at start and then
     // hourly by default.
     let retiring: Vec<String> = std::env::var("PII_RETIRING_KEYS")
@@ -48,11 +45,7 @@ async fn main() -> anyhow::Result<()> {
         .map(str::to_owned)
         .collect();
     let retiring = fupin_intake::reseal::Retiring::new(&config.pii, &retiring)?;
-    let reseal_secs: u64 = std::env::var("PII_RESEAL_SECONDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|s| *s > 0)
-        .unwrap_or(3600);
+    let reseal_secs = seconds_from_env("PII_RESEAL_SECONDS", 3600)?;
     let (_trigger, shutdown) = shutdown::on_signals();
     run(
         Runtime {
@@ -70,4 +63,40 @@ async fn main() -> anyhow::Result<()> {
         shutdown,
     )
     .await
+}
+
+/// A period in whole seconds from the environment, `default` when unset. Anything but a positive
+/// integer stops the start: a zero period would stop the timer's task (the deadline scan, R-IN-4
+/// and R-IN-7) while the service otherwise looked healthy.
+fn seconds_from_env(name: &str, default: u64) -> anyhow::Result<u64> {
+    let value = match std::env::var(name) {
+        Err(std::env::VarError::NotPresent) => None,
+        Ok(v) => Some(v),
+        Err(e) => anyhow::bail!("{name}: {e}"),
+    };
+    seconds(name, value.as_deref(), default)
+}
+
+fn seconds(name: &str, value: Option<&str>, default: u64) -> anyhow::Result<u64> {
+    match value.map(|v| v.trim().parse::<u64>()) {
+        None => Ok(default),
+        Some(Ok(s)) if s > 0 => Ok(s),
+        Some(_) => anyhow::bail!("{name}={:?}: must be a positive number of seconds", value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::seconds;
+
+    // R-IN-4, R-IN-7: a period that would stop the deadline scan refuses to start.
+    #[test]
+    fn periods_are_positive_seconds() {
+        assert_eq!(seconds("P", None, 300).unwrap(), 300);
+        assert_eq!(seconds("P", Some(" 60 "), 300).unwrap(), 60);
+        for bad in ["0", "-1", "1.5", "", "five"] {
+            let e = seconds("P", Some(bad), 300).expect_err(bad).to_string();
+            assert!(e.contains("P=") && e.contains("positive"), "{e}");
+        }
+    }
 }

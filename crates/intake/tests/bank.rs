@@ -168,6 +168,13 @@ async fn a_bank_lists_decides_and_disburses() {
             .list_recommended_applications(list_req(0, "", &[], "2026-02-30", ""))
             .await);
         assert_invalid(&s, "recommended_on.from", "R-IN-6");
+        // An empty range is empty; a reversed one is a mistake to say so.
+        let (ids, _) = list(&mut bank, list_req(0, "", &[], "2026-03-08", "2026-03-08")).await;
+        assert!(ids.is_empty());
+        let s = err(bank
+            .list_recommended_applications(list_req(0, "", &[], "2026-03-09", "2026-03-08"))
+            .await);
+        assert_invalid(&s, "recommended_on.to", "R-IN-6");
         let s = err(bank
             .list_recommended_applications(list_req(0, "", &[pb::Status::VillageReview], "", ""))
             .await);

@@ -390,6 +390,8 @@ pub fn annual_rate(s: &str) -> Result<Decimal, DomainError> {
     let r: Decimal = s.parse().map_err(|_| {
         DomainError::invalid("annual_rate", "R-IN-6", "a decimal fraction such as 0.0435")
     })?;
+    // Trailing zeros carry no precision: "0.0435000" is 0.0435.
+    let r = r.normalize();
     if r <= Decimal::ZERO || r >= Decimal::ONE || r.scale() > 6 {
         return Err(DomainError::invalid(
             "annual_rate",
@@ -407,6 +409,7 @@ mod tests {
     #[test]
     fn rate_bounds() {
         assert!(annual_rate("0.0435").is_ok());
+        assert_eq!(annual_rate("0.0435000").unwrap().to_string(), "0.0435");
         for bad in ["0", "1", "-0.01", "abc", "0.1234567", "4.35"] {
             assert!(annual_rate(bad).is_err(), "{bad}");
         }
