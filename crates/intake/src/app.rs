@@ -1198,11 +1198,6 @@ impl Intake {
                     "not an area of this district",
                 ));
             }
-            let application_id = if req.application_id.is_empty() {
-                None
-            } else {
-                Some(convert::uuid("application_id", &req.application_id).map_err(app_err(""))?)
-            };
             let c = Complaint::lodge(
                 &actor,
                 area.clone(),
@@ -1211,6 +1206,25 @@ impl Intake {
                 &self.calendar,
             )
             .map_err(|e| domain_err(e, "complaint", ""))?;
+            let application_id = if req.application_id.is_empty() {
+                None
+            } else {
+                let id =
+                    convert::uuid("application_id", &req.application_id).map_err(app_err(""))?;
+                // A complaint about an application names one the lodging staff can see, inside
+                // the complaint's area, so whoever it is assigned to can look it up.
+                let app = self.visible_row(&actor, &req.application_id).await?;
+                let app_area =
+                    fupin_kernel::AreaCode::parse(&app.area_code).map_err(anyhow::Error::from)?;
+                if !area.contains(&app_area) {
+                    return Err(ServiceError::invalid(
+                        "application_id",
+                        "R-IN-7",
+                        format!("the application is outside area_code {}", area.as_str()),
+                    ));
+                }
+                Some(id)
+            };
             let id = Uuid::now_v7();
             let complainant = req.complainant.trim();
             let row = ComplaintRow {

@@ -229,6 +229,36 @@ async fn complaints_are_answered_by_the_assigned_organisation_and_flagged_when_l
             Code::PermissionDenied,
             "another village's area: {s:?}"
         );
+        // A complaint about an application names one the lodging staff can see, inside the
+        // complaint's area.
+        t.set_time(DEFAULT_NOW);
+        let r = resident_id(71);
+        t.given_credit_household(&r, VILLAGE_A).await;
+        let app = t.submit_household(&r, VILLAGE_A, "5000").await;
+        t.set_time("2025-09-26T09:00:00+08:00");
+        let about = |area: &str, application: &str| pb::LodgeComplaintRequest {
+            application_id: application.to_owned(),
+            ..lodge_req(area, "asked for a fee")
+        };
+        let s = err(village
+            .lodge_complaint(about(VILLAGE_A, "not-a-uuid"))
+            .await);
+        assert_invalid(&s, "application_id", "R-X-3");
+        let s = err(village
+            .lodge_complaint(about(VILLAGE_A, "0190f3a0-0000-7000-8000-000000000000"))
+            .await);
+        assert_eq!(s.code(), Code::NotFound, "{s:?}");
+        let s = err(t
+            .as_town_staff(TOWN_B)
+            .lodge_complaint(about(TOWN_B, &app.id))
+            .await);
+        assert_eq!(
+            s.code(),
+            Code::NotFound,
+            "another town's application: {s:?}"
+        );
+        let s = err(town.lodge_complaint(about(VILLAGE_A2, &app.id)).await);
+        assert_invalid(&s, "application_id", "R-IN-7");
         assert_eq!(count(&t.pool, "select count(*) from complaints").await, 0);
 
         let c1 = village
