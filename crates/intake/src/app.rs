@@ -737,9 +737,15 @@ impl Intake {
                 .resubmit(&actor, today, &policy.value, &self.calendar)
                 .map_err(app_err(&req.application_id))?;
             moved.reason = req.note.trim().to_owned();
-            let form = self.form_of(&row, &row.applicant(&self.pii)?, &app)?;
+            let mut who = row.applicant(&self.pii)?;
+            let corrected = correct_applicant(&req, app.kind, &mut row, &mut who)?;
+            let form = self.form_of(&row, &who, &app)?;
             form::validate(&form, &self.areas, &policy.value, today).map_err(app_err(""))?;
             self.admit_again(tx, &form, &row, policy, today).await?;
+            if corrected {
+                row.correct_applicant(&self.pii, &who.name, &who.phone);
+                apps::save_applicant_corrections(tx, &row).await?;
+            }
             row.policy_version = policy.version.id.clone();
             self.show_move(tx, &key, row, &app, &moved, &actor, now, today)
                 .await
@@ -1371,6 +1377,55 @@ fn subject<'a>(applicant: &'a Applicant, index: &'a [u8]) -> Subject<'a> {
             Applicant::Household(_) => None,
             Applicant::Enterprise(e) => Some(e.uscc.as_str()),
         },
+    }
+}
+
+/// Applies a resubmission's corrections of the applicant's data to the row and the opened
+/// personal data; whether anything changed. Corrections for the other kind of applicant are
+/// refused by field.
+fn correct_applicant(
+    req: &pb::ResubmitApplicationRequest,
+    kind: crate::domain::ApplicantKind,
+    row: &mut ApplicationRow,
+    who: &mut ApplicantPii,
+) -> Result<bool> {
+    let household = kind == crate::domain::ApplicantKind::Household;
+    let mut changed = false;
+    let mut set = |current: &mut String, corrected: &str| {
+        let corrected = corrected.trim();
+        if !corrected.is_empty() && corrected != current.as_str() {
+            *current = corrected.to_owned();
+            changed = true;
+        }
+    };
+    match (&req.household, &req.enterprise) {
+        (Some(_), _) if !household => Err(ServiceError::invalid(
+            "household",
+            "R-IN-2",
+            "corrects a household application only",
+        )),
+        (_, Some(_)) if household => Err(ServiceError::invalid(
+            "enterprise",
+            "R-IN-2",
+            "corrects an enterprise or cooperative application only",
+        )),
+        (Some(h), _) => {
+            set(&mut who.name, &h.name);
+            set(&mut who.phone, &h.phone);
+            set(&mut row.poor_household_number, &h.poor_household_number);
+            if let Some(self_use) = h.household_borrows_uses_repays
+                && self_use != row.self_use
+            {
+                row.self_use = self_use;
+                changed = true;
+            }
+            Ok(changed)
+        }
+        (_, Some(e)) => {
+            set(&mut who.name, &e.name);
+            Ok(changed)
+        }
+        (None, None) => Ok(false),
     }
 }
 

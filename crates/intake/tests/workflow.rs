@@ -469,6 +469,8 @@ async fn return_for_correction_resubmit_and_reject() {
             purpose: 0,
             project_description: "peony seedlings, 2.5 mu, plan attached".into(),
             note: "planting area added".into(),
+            household: None,
+            enterprise: None,
         };
         let s = err(t
             .as_town_staff(TOWN_A)
@@ -495,6 +497,29 @@ async fn return_for_correction_resubmit_and_reject() {
             .resubmit_application(over_line())
             .await);
         assert_refused(&s, &["R-CR-8"]);
+        // The applicant's data is corrected too, checked like a new submission; a correction
+        // for the other kind of applicant names its field.
+        let s = err(t
+            .as_village_staff(VILLAGE_A)
+            .resubmit_application(pb::ResubmitApplicationRequest {
+                household: Some(pb::HouseholdCorrection {
+                    phone: "1390000000".into(),
+                    ..Default::default()
+                }),
+                ..resubmit(rid())
+            })
+            .await);
+        assert_invalid(&s, "household.phone", "R-IN-1");
+        let s = err(t
+            .as_village_staff(VILLAGE_A)
+            .resubmit_application(pb::ResubmitApplicationRequest {
+                enterprise: Some(pb::EnterpriseCorrection {
+                    name: "洛龙区某合作社".into(),
+                }),
+                ..resubmit(rid())
+            })
+            .await);
+        assert_invalid(&s, "enterprise", "R-IN-2");
         let held = t
             .get_as(&mut t.as_village_staff(VILLAGE_A), &id)
             .await
@@ -503,11 +528,37 @@ async fn return_for_correction_resubmit_and_reject() {
         t.set_time("2026-03-03T09:00:00+08:00");
         let a = t
             .as_village_staff(VILLAGE_A)
-            .resubmit_application(resubmit(rid()))
+            .resubmit_application(pb::ResubmitApplicationRequest {
+                household: Some(pb::HouseholdCorrection {
+                    name: "张三丰".into(),
+                    phone: "13912345678".into(),
+                    poor_household_number: "HN-410311-2016-00999".into(),
+                    household_borrows_uses_repays: Some(true),
+                }),
+                ..resubmit(rid())
+            })
             .await
             .expect("resubmit")
             .into_inner();
         assert_eq!(a.status(), pb::Status::TownReview);
+        assert_eq!(
+            (a.applicant_name.as_str(), a.applicant_phone.as_str()),
+            ("张三丰", "13912345678"),
+            "the corrected applicant, as the village department sees it"
+        );
+        let stored: String = sqlx::query_scalar(
+            "select poor_household_number from applications where id = $1::uuid",
+        )
+        .bind(&id)
+        .fetch_one(&t.pool)
+        .await
+        .expect("row");
+        assert_eq!(stored, "HN-410311-2016-00999");
+        let again = t
+            .get_as(&mut t.as_village_staff(VILLAGE_A), &id)
+            .await
+            .unwrap();
+        assert_eq!(again.applicant_name, "张三丰", "sealed and read back");
         assert_eq!(a.current_step(), pb::Step::Town);
         assert_eq!(a.returned_from(), pb::Step::Unspecified);
         assert_eq!(a.amount.as_ref().unwrap().amount, "16000.00");

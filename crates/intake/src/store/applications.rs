@@ -133,6 +133,12 @@ impl ApplicationRow {
         })
     }
 
+    /// Replaces the applicant's name and phone with corrected values, sealed for this row.
+    pub fn correct_applicant(&mut self, cipher: &PiiCipher, name: &str, phone: &str) {
+        self.applicant_name_enc = pii::seal(cipher, APPLICANT_NAME, self.id, name);
+        self.phone_enc = pii::seal(cipher, PHONE, self.id, phone);
+    }
+
     /// The aggregate the domain decides on. The database only holds what the domain wrote, so
     /// a value that fails to parse is corruption, reported as an internal error.
     pub fn aggregate(&self) -> anyhow::Result<Application> {
@@ -374,6 +380,27 @@ pub async fn insert_submissions(
             "batch write: no read-model check row".into(),
         )),
     }
+}
+
+/// Writes corrected applicant data (resubmission after a return, R-IN-2) to a row the caller
+/// holds locked; `update` then saves the move and bumps the version.
+pub async fn save_applicant_corrections(
+    conn: &mut PgConnection,
+    r: &ApplicationRow,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        r#"update applications set applicant_name_enc = $2, phone_enc = $3,
+             poor_household_number = $4, self_use = $5
+           where id = $1"#,
+    )
+    .bind(r.id)
+    .bind(&r.applicant_name_enc)
+    .bind(&r.phone_enc)
+    .bind(&r.poor_household_number)
+    .bind(r.self_use)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Saves a changed row if nobody else changed it since it was read (optimistic concurrency);
