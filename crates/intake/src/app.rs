@@ -769,7 +769,8 @@ impl Intake {
             row.town_code.as_deref(),
         )
         .await?;
-        admission::check(form, &facts, &policy.value, today).map_err(app_err(""))
+        admission::check(form, &facts, &policy.value, today)
+            .map_err(|e| app_err("")(e).under_policy(&policy.version.id))
     }
 
     /// Rebuilds the submitted form from the stored row and its opened personal data (for

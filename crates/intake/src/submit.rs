@@ -676,7 +676,7 @@ fn admit(w: &Writer, d: &Draft, facts: &admission::AdmissionFacts) -> Result<()>
         .in_force(d.today)
         .map_err(|e| ServiceError::Internal(e.into()))?;
     admission::check(&d.form, facts, &policy.value, d.today)
-        .map_err(|e| domain_err(e, "application", ""))
+        .map_err(|e| domain_err(e, "application", "").under_policy(&policy.version.id))
 }
 
 /// The row, event and response of the submission, should it be admitted.

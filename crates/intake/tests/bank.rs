@@ -480,6 +480,10 @@ async fn an_approval_is_refused_for_a_household_blacklisted_during_the_bank_step
         let req = approve_req(&a.id, "18000", "0.0435", 12);
         let s = err(bank.record_bank_decision(req.clone()).await);
         assert_refused(&s, &["R-CR-10"]);
+        assert!(
+            s.message().ends_with("(policy luolong-2026.1)"),
+            "R-X-4: {s:?}"
+        );
         let again = err(bank.record_bank_decision(req).await);
         assert_eq!(again.message(), s.message(), "the refusal is kept");
         let got = t.get_as(&mut t.as_district_staff(), &a.id).await.unwrap();

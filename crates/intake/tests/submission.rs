@@ -344,6 +344,8 @@ async fn admission_refusal_lists_every_failed_rule_and_stores_nothing() {
             "household.resident_id",
             "purpose",
             TOWN_A,
+            // R-X-4: the refusal names the policy version it was decided under.
+            "(policy luolong-2026.1)",
         ] {
             assert!(s.message().contains(part), "{part} in {:?}", s.message());
         }

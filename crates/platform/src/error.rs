@@ -33,6 +33,13 @@ pub enum ServiceError {
     /// Valid input, but the state or the rules refuse it; every failed rule is listed.
     #[error("{}", join(.0))]
     Refused(Vec<RuleFailure>),
+    /// [`ServiceError::Refused`] by rules whose values come from versioned policy: the refusal
+    /// names the policy version it was decided under (R-X-4), and is kept like any refusal.
+    #[error("{} (policy {policy})", join(failures))]
+    RefusedUnderPolicy {
+        failures: Vec<RuleFailure>,
+        policy: String,
+    },
     /// Refused because reference data the decision needs is missing (a policy in force, a
     /// calendar year): `FailedPrecondition` like [`ServiceError::Refused`], but not kept as the
     /// request id's result, so a retry goes again once the data is deployed.
@@ -88,6 +95,17 @@ impl ServiceError {
         }])
     }
 
+    /// A refusal decided under policy `version` says so (R-X-4); other errors are unchanged.
+    pub fn under_policy(self, version: &str) -> Self {
+        match self {
+            Self::Refused(failures) => Self::RefusedUnderPolicy {
+                failures,
+                policy: version.to_owned(),
+            },
+            other => other,
+        }
+    }
+
     pub fn not_found(what: &'static str, id: impl Into<String>) -> Self {
         Self::NotFound {
             what,
@@ -98,7 +116,9 @@ impl ServiceError {
     pub fn code(&self) -> Code {
         match self {
             Self::InvalidArgument { .. } => Code::InvalidArgument,
-            Self::Refused(_) | Self::NotReady(_) => Code::FailedPrecondition,
+            Self::Refused(_) | Self::RefusedUnderPolicy { .. } | Self::NotReady(_) => {
+                Code::FailedPrecondition
+            }
             Self::NotFound { .. } => Code::NotFound,
             Self::AlreadyExists(_) => Code::AlreadyExists,
             Self::Conflict(_) => Code::Aborted,
@@ -142,6 +162,21 @@ mod tests {
         let s: Status = ServiceError::invalid("amount", "R-IN-3", "at most 50000.00").into();
         assert_eq!(s.code(), Code::InvalidArgument);
         assert_eq!(s.message(), "amount: at most 50000.00 [R-IN-3]");
+    }
+
+    // R-X-4
+    #[test]
+    fn a_refusal_under_policy_names_the_version_and_is_still_a_refusal() {
+        let e = ServiceError::refused("R-CR-8", "above the line").under_policy("luolong-2026.1");
+        assert!(crate::idempotency::is_kept(&e));
+        let s: Status = e.into();
+        assert_eq!(s.code(), Code::FailedPrecondition);
+        assert_eq!(
+            s.message(),
+            "above the line [R-CR-8] (policy luolong-2026.1)"
+        );
+        let other = ServiceError::invalid("amount", "R-IN-1", "bad").under_policy("v");
+        assert!(matches!(other, ServiceError::InvalidArgument { .. }));
     }
 
     #[test]

@@ -288,7 +288,10 @@ pub async fn replay<R: Message + Default>(
 
 /// Whether a failed write's error is kept as the request id's first result: refusals by a rule.
 pub fn is_kept(e: &ServiceError) -> bool {
-    matches!(e, ServiceError::Refused(_))
+    matches!(
+        e,
+        ServiceError::Refused(_) | ServiceError::RefusedUnderPolicy { .. }
+    )
 }
 
 /// Keeps the refusals among `refused` with their keys, in one statement; says, in order,
