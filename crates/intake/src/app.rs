@@ -247,6 +247,7 @@ impl Intake {
             &actor.subject,
             actor.role.as_str(),
             now,
+            &row.policy_version,
         )
         .await?;
         let ev = pb::ApplicationStatusChanged {
@@ -257,6 +258,7 @@ impl Intake {
             reason: moved.reason.clone(),
             at: convert::rfc3339(now),
             area_code: row.area_code.clone(),
+            policy_version: row.policy_version.clone(),
         };
         self.emit(conn, &ev, &row.id.to_string(), now).await
     }
@@ -1249,6 +1251,7 @@ impl Intake {
                 answered_by: None,
                 answered_at: None,
                 overdue_alerted: false,
+                policy_version: policy.version.id.clone(),
             };
             complaints::insert(tx, &row).await?;
             // An echo of the caller's own input: not an access to log (R-CR-11).
@@ -1470,6 +1473,7 @@ fn complaint_pb(
         answered_at: r.answered_at.map(convert::rfc3339).unwrap_or_default(),
         due_on: r.due_on.to_string(),
         overdue: r.answer.is_none() && today > r.due_on,
+        policy_version: r.policy_version.clone(),
     };
     (pb, unmasked)
 }

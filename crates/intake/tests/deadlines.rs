@@ -270,6 +270,10 @@ async fn complaints_are_answered_by_the_assigned_organisation_and_flagged_when_l
         // 11, 13, 14, 15, 16.
         assert_eq!(c1.due_on, "2025-10-16");
         assert_eq!(
+            c1.policy_version, "luolong-2026.1",
+            "R-X-4: the policy that set due_on"
+        );
+        assert_eq!(
             t.calendar.add_working_days(day("2025-09-26"), 10).unwrap(),
             day("2025-10-16")
         );

@@ -167,6 +167,13 @@ async fn full_path_to_recommendation_with_notice_and_objection() {
 
         // R-IN-2: every transition, who, in which role, why.
         let history = transitions(&mut t.as_town_staff(TOWN_A), &id).await;
+        // R-X-4: each move records the policy version it was decided under.
+        assert!(
+            history
+                .iter()
+                .all(|tr| tr.policy_version == "luolong-2026.1"),
+            "{history:?}"
+        );
         let got: Vec<_> = history
             .iter()
             .map(|tr| {

@@ -382,6 +382,7 @@ pub fn transition(t: &TransitionRow) -> pb::Transition {
         actor_role: t.actor_role.clone(),
         reason: t.reason.clone(),
         at: rfc3339(t.at),
+        policy_version: t.policy_version.clone(),
     }
 }
 

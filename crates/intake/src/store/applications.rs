@@ -308,9 +308,10 @@ pub async fn insert_submissions(
              from input i join key k on k.caller = i.caller and k.request_id = i.request_id
              returning id
            ), tr as (
-             insert into transitions (id, application_id, from_status, to_status, action, actor, actor_role, reason, at)
+             insert into transitions (id, application_id, from_status, to_status, action, actor, actor_role, reason, at,
+               policy_version)
              select i.transition_id, i.id, null, i.to_status, i.action, i.submitted_by, i.actor_role, '',
-               i.submitted_at
+               i.submitted_at, i.policy_version
              from input i join app a on a.id = i.id
            ), ev as (
              insert into outbox (id, subject, ce_type, ce_subject, payload, traceparent, created_at)
@@ -471,10 +472,12 @@ pub async fn record_transition(
     actor: &str,
     actor_role: &str,
     at: DateTime<Utc>,
+    policy_version: &str,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        r#"insert into transitions (id, application_id, from_status, to_status, action, actor, actor_role, reason, at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
+        r#"insert into transitions (id, application_id, from_status, to_status, action, actor, actor_role, reason, at,
+             policy_version)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"#,
     )
     .bind(Uuid::now_v7())
     .bind(application_id)
@@ -485,6 +488,7 @@ pub async fn record_transition(
     .bind(actor_role)
     .bind(&moved.reason)
     .bind(at)
+    .bind(policy_version)
     .execute(conn)
     .await?;
     Ok(())
@@ -500,6 +504,7 @@ pub struct TransitionRow {
     pub actor_role: String,
     pub reason: String,
     pub at: DateTime<Utc>,
+    pub policy_version: String,
 }
 
 pub async fn transitions(
@@ -509,7 +514,8 @@ pub async fn transitions(
     limit: i64,
 ) -> sqlx::Result<Vec<TransitionRow>> {
     sqlx::query_as(
-        r#"select id, from_status, to_status, action, actor, actor_role, reason, at from transitions
+        r#"select id, from_status, to_status, action, actor, actor_role, reason, at, policy_version
+           from transitions
            where application_id = $1 and ($2::uuid is null or id > $2) order by id limit $3"#,
     )
     .bind(app)

@@ -26,6 +26,8 @@ pub struct ComplaintRow {
     pub answered_by: Option<String>,
     pub answered_at: Option<DateTime<Utc>>,
     pub overdue_alerted: bool,
+    /// The intake policy version that set `due_on` (R-X-4).
+    pub policy_version: String,
 }
 
 pub(crate) const COMPLAINANT: &str = "complaints.complainant";
@@ -58,15 +60,15 @@ impl ComplaintRow {
 macro_rules! complaint_columns {
     () => {
         "id, complainant_enc, content, area_code, application_id, assigned_to, answer, lodged_by, \
-    lodged_at, lodged_on, due_on, answered_by, answered_at, overdue_alerted"
+    lodged_at, lodged_on, due_on, answered_by, answered_at, overdue_alerted, policy_version"
     };
 }
 
 pub async fn insert(conn: &mut PgConnection, c: &ComplaintRow) -> sqlx::Result<()> {
     sqlx::query(
         r#"insert into complaints (id, complainant_enc, content, area_code, application_id, lodged_by, lodged_at,
-             lodged_on, due_on)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
+             lodged_on, due_on, policy_version)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"#,
     )
     .bind(c.id)
     .bind(&c.complainant_enc)
@@ -77,6 +79,7 @@ pub async fn insert(conn: &mut PgConnection, c: &ComplaintRow) -> sqlx::Result<(
     .bind(c.lodged_at)
     .bind(c.lodged_on)
     .bind(c.due_on)
+    .bind(&c.policy_version)
     .execute(conn)
     .await?;
     Ok(())

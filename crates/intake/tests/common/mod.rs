@@ -148,6 +148,26 @@ fn init_logs() {
 /// Starts a fresh intake service: its own database and stream, port 0, the test clock on,
 /// the clock at [`DEFAULT_NOW`], no deadline timer (tests run the scan by RPC).
 pub async fn spawn_intake() -> TestIntake {
+    spawn_intake_with(reference()).await
+}
+
+/// [`spawn_intake`] under the shipped policy with `later` (TOML `[[versions]]` entries) added
+/// after its versions: a policy that changes while applications are in flight (R-X-4).
+pub async fn spawn_intake_with_policy_versions(later: &str) -> TestIntake {
+    let shipped = std::fs::read_to_string(workspace().join("deploy/policy/intake.toml"))
+        .expect("shipped policy");
+    let path = std::env::temp_dir().join(format!("fupin-policy-{}.toml", uuid::Uuid::now_v7()));
+    std::fs::write(&path, format!("{shipped}\n{later}")).expect("writing the test policy");
+    let policy = PolicyHistory::load(&path).expect("the test policy loads");
+    let _ = std::fs::remove_file(&path);
+    spawn_intake_with(Reference {
+        policy,
+        ..reference()
+    })
+    .await
+}
+
+async fn spawn_intake_with(reference: Reference) -> TestIntake {
     init_logs();
     let db = TestDb::create(&MIGRATIONS)
         .await
@@ -172,7 +192,7 @@ pub async fn spawn_intake() -> TestIntake {
         jwt_secret: SECRET.to_owned(),
         pii: test_pii(),
         test_clock: true,
-        reference: reference(),
+        reference,
         scan_interval: None,
         reseal: None,
     };
@@ -192,7 +212,7 @@ pub async fn spawn_intake() -> TestIntake {
         service_pool: db.pool.clone(),
         bus,
         db_name: db.name,
-        calendar: reference().calendar,
+        calendar: self::reference().calendar,
         pii: test_pii(),
         trigger,
         task: Some(task),
