@@ -860,8 +860,9 @@ impl Intake {
         })
     }
 
-    /// R-IN-5: the objections of an application the caller may see; objectors' names shown
-    /// as the caller may see them, unmasked ones logged (R-CR-11).
+    /// R-IN-5: the objections of an application the caller may see, for service staff (they
+    /// file and resolve them; a bank never needs who objected); objectors' names shown as the
+    /// caller's role may see them, unmasked ones logged (R-CR-11).
     pub async fn objections(
         &self,
         caller: &Caller,
@@ -869,6 +870,11 @@ impl Intake {
     ) -> Result<pb::ListObjectionsResponse> {
         let id = convert::uuid("application_id", &req.application_id).map_err(app_err(""))?;
         let actor = convert::actor(caller);
+        if !actor.is_staff() {
+            return Err(ServiceError::PermissionDenied(
+                "objections are listed to service staff (R-IN-5)".into(),
+            ));
+        }
         self.visible_row(&actor, &req.application_id).await?;
         let limit = page_size(req.page.as_ref())?;
         let mut rows =
@@ -904,20 +910,25 @@ impl Intake {
                 return Err(ServiceError::invalid("resolution", "R-IN-5", "required"));
             }
             let oid = convert::uuid("objection_id", &req.objection_id).map_err(app_err(""))?;
-            let mut o = apps::objection_for_update(tx, oid)
-                .await?
-                .ok_or_else(|| ServiceError::not_found("objection", &req.objection_id))?;
+            let not_found = || ServiceError::not_found("objection", &req.objection_id);
+            // The application first, then the objection: the lock order of every write on an
+            // application's objections (filing, and closing the others when one is upheld), so
+            // two resolutions of one application's objections queue instead of deadlocking.
             // An objection on an application the caller may not see is itself not found: the
             // answer names neither the application nor that the objection exists.
+            let app_id = apps::objection_application(tx, oid)
+                .await?
+                .ok_or_else(not_found)?;
             let (mut row, mut app) = self
-                .load_locked(tx, &o.application_id.to_string(), &actor)
+                .load_locked(tx, &app_id.to_string(), &actor)
                 .await
                 .map_err(|e| match e {
-                    ServiceError::NotFound { .. } => {
-                        ServiceError::not_found("objection", &req.objection_id)
-                    }
+                    ServiceError::NotFound { .. } => not_found(),
                     e => e,
                 })?;
+            let mut o = apps::objection_for_update(tx, oid)
+                .await?
+                .ok_or_else(not_found)?;
             if o.state != "open" {
                 return Err(ServiceError::refused(
                     "R-IN-5",
@@ -1056,7 +1067,10 @@ impl Intake {
                 let mut form = self.form_of(&row, &row.applicant(&self.pii)?, &app)?;
                 form.amount = amount;
                 form.term_months = term;
-                self.admit_again(tx, &form, &row, policy, today).await?;
+                // The bank's fields: what admission calls the amount is the approved amount.
+                self.admit_again(tx, &form, &row, policy, today)
+                    .await
+                    .map_err(|e| e.with_field_renamed("amount", "approved_amount"))?;
             }
             row.decision = Some(sqlx::types::Json(decision));
             row.policy_version = policy.version.id.clone();
@@ -1222,7 +1236,12 @@ impl Intake {
                     convert::uuid("application_id", &req.application_id).map_err(app_err(""))?;
                 // A complaint about an application names one the lodging staff can see, inside
                 // the complaint's area, so whoever it is assigned to can look it up.
-                let app = self.visible_row(&actor, &req.application_id).await?;
+                // Read in the claim's transaction: a second pooled connection while this one
+                // is held could starve the pool under load.
+                let app = apps::get(&mut *tx, id)
+                    .await?
+                    .filter(|r| r.aggregate().is_ok_and(|a| a.visible_to(&actor)))
+                    .ok_or_else(|| ServiceError::not_found("application", &req.application_id))?;
                 let app_area =
                     fupin_kernel::AreaCode::parse(&app.area_code).map_err(anyhow::Error::from)?;
                 if !area.contains(&app_area) {

@@ -81,7 +81,10 @@ fn seconds(name: &str, value: Option<&str>, default: u64) -> anyhow::Result<u64>
     match value.map(|v| v.trim().parse::<u64>()) {
         None => Ok(default),
         Some(Ok(s)) if s > 0 => Ok(s),
-        Some(_) => anyhow::bail!("{name}={:?}: must be a positive number of seconds", value),
+        Some(_) => anyhow::bail!(
+            "{name}={:?}: must be a positive number of seconds",
+            value.unwrap_or_default()
+        ),
     }
 }
 

@@ -460,9 +460,9 @@ async fn a_bank_lists_decides_and_disburses() {
 }
 
 /// R-IN-3, R-IN-6, R-CR-10: what the bank approves is admitted once more against the read model
-/// of the decision day. A household blacklisted during the bank's step is refused the approval
-/// (the refusal kept with its request id, R-IN-8), while the bank may still reject it; once the
-/// entry is removed, a new approval goes through.
+/// of the decision day. A household blacklisted during the bank's step is refused the approval,
+/// the refusal kept with its request id (R-IN-8) even after the entry is removed; a new request
+/// then approves. Objections are not the bank's to list.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_approval_is_refused_for_a_household_blacklisted_during_the_bank_step() {
     bounded(90, async {
@@ -484,8 +484,6 @@ async fn an_approval_is_refused_for_a_household_blacklisted_during_the_bank_step
             s.message().ends_with("(policy luolong-2026.1)"),
             "R-X-4: {s:?}"
         );
-        let again = err(bank.record_bank_decision(req).await);
-        assert_eq!(again.message(), s.message(), "the refusal is kept");
         let got = t.get_as(&mut t.as_district_staff(), &a.id).await.unwrap();
         assert_eq!(got.status(), pb::Status::Recommended, "nothing changed");
 
@@ -493,10 +491,39 @@ async fn an_approval_is_refused_for_a_household_blacklisted_during_the_bank_step
             .publish_blacklist_removed("bl-44", &r, HOUSEHOLD_KIND)
             .await;
         t.wait_applied(&removed).await;
-        let approved = bank
+        let again = err(bank.record_bank_decision(req).await);
+        assert_eq!(again.message(), s.message(), "the refusal is kept");
+        let s = err(bank
+            .list_objections(pb::ListObjectionsRequest {
+                application_id: a.id.clone(),
+                page: None,
+            })
+            .await);
+        assert_eq!(s.code(), Code::PermissionDenied, "{s:?}");
+
+        // The line fell to 10,000 meanwhile (R-CR-8): the refusal names the bank's field.
+        let lower = t
+            .publish_rating_effective(
+                &r,
+                VILLAGE_A,
+                "A",
+                "10000.00",
+                false,
+                "2024-01-01",
+                "2027-12-31",
+                2,
+            )
+            .await;
+        t.wait_applied(&lower).await;
+        let s = err(bank
             .record_bank_decision(approve_req(&a.id, "18000", "0.0435", 12))
+            .await);
+        assert_refused(&s, &["R-CR-8"]);
+        assert!(s.message().starts_with("approved_amount: "), "{s:?}");
+        let approved = bank
+            .record_bank_decision(approve_req(&a.id, "10000", "0.0435", 12))
             .await
-            .expect("approved once the entry is removed")
+            .expect("approved within the line, once the entry is removed")
             .into_inner();
         assert_eq!(approved.status(), pb::Status::BankApproved);
         t.shutdown().await;

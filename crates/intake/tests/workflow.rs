@@ -887,3 +887,71 @@ async fn admission_is_checked_again_at_recommendation() {
     })
     .await;
 }
+
+/// R-IN-5 under concurrency: upholding one objection while another of the same application is
+/// resolved ends in one consistent outcome (never an internal error: both lock the application
+/// before the objection), and a village department's listing shows objectors' names and logs
+/// that it did (R-CR-11).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_resolutions_of_one_applications_objections_queue() {
+    bounded(120, async {
+        let t = spawn_intake().await;
+        for n in 0..6 {
+            let r = resident_id(90 + n);
+            t.given_credit_household(&r, VILLAGE_A).await;
+            let a = t.submit_household(&r, VILLAGE_A, "5000").await;
+            t.approve_to_notice(&a).await;
+            let file = || async {
+                t.as_village_staff(VILLAGE_A)
+                    .file_objection(file_objection_req(&a.id))
+                    .await
+                    .expect("objection")
+                    .into_inner()
+            };
+            let (o1, o2) = (file().await, file().await);
+            let mut d1 = t.as_district_staff();
+            let mut d2 = t.as_district_staff();
+            let (upheld, dismissed) = tokio::join!(
+                d1.resolve_objection(resolve_req(&o1.id, true, "confirmed")),
+                d2.resolve_objection(resolve_req(&o2.id, false, "unfounded")),
+            );
+            upheld.expect("the upheld objection is resolved whichever goes first");
+            if let Err(s) = dismissed {
+                // The uphold went first and closed it.
+                assert_refused(&s, &["R-IN-5"]);
+                assert!(s.message().contains("superseded"), "{s:?}");
+            }
+            let got = t.get_as(&mut t.as_district_staff(), &a.id).await.unwrap();
+            assert_eq!(got.status(), pb::Status::Rejected);
+            let states: Vec<String> = objections(&mut t.as_district_staff(), &a.id)
+                .await
+                .into_iter()
+                .map(|o| o.state)
+                .collect();
+            assert!(
+                states == ["upheld", "dismissed"] || states == ["upheld", "superseded"],
+                "{states:?}"
+            );
+            if n == 0 {
+                let seen = objections(&mut t.as_village_staff(VILLAGE_A), &a.id).await;
+                assert!(seen.iter().all(|o| !o.objector.contains('*')), "{seen:?}");
+                let masked = objections(&mut t.as_district_staff(), &a.id).await;
+                assert!(
+                    masked.iter().all(|o| o.objector.contains('*')),
+                    "{masked:?}"
+                );
+                let logged = count_where(
+                    &t.pool,
+                    "select count(*) from pii_access_log where rpc = 'ListObjections' \
+                     and role = 'village_staff' and application_id = $1::uuid \
+                     and fields = array['objector']",
+                    &[&a.id],
+                )
+                .await;
+                assert_eq!(logged, 2, "one row per objection shown unmasked");
+            }
+        }
+        t.shutdown().await;
+    })
+    .await;
+}

@@ -95,6 +95,20 @@ impl ServiceError {
         }])
     }
 
+    /// A refusal whose failures name field `from` names `to` instead: the same rule checked
+    /// on another request's field (e.g. the bank's approved amount). Others are unchanged.
+    pub fn with_field_renamed(mut self, from: &str, to: &str) -> Self {
+        if let Self::Refused(failures) | Self::RefusedUnderPolicy { failures, .. } = &mut self {
+            for f in failures
+                .iter_mut()
+                .filter(|f| f.field.as_deref() == Some(from))
+            {
+                f.field = Some(to.to_owned());
+            }
+        }
+        self
+    }
+
     /// A refusal decided under policy `version` says so (R-X-4); other errors are unchanged.
     pub fn under_policy(self, version: &str) -> Self {
         match self {
@@ -177,6 +191,24 @@ mod tests {
         );
         let other = ServiceError::invalid("amount", "R-IN-1", "bad").under_policy("v");
         assert!(matches!(other, ServiceError::InvalidArgument { .. }));
+        let renamed = ServiceError::Refused(vec![
+            RuleFailure {
+                rule: "R-CR-8",
+                field: Some("amount".into()),
+                message: "above the line".into(),
+            },
+            RuleFailure {
+                rule: "R-CR-10",
+                field: None,
+                message: "blacklisted".into(),
+            },
+        ])
+        .under_policy("v")
+        .with_field_renamed("amount", "approved_amount");
+        assert_eq!(
+            renamed.to_string(),
+            "approved_amount: above the line [R-CR-8]; blacklisted [R-CR-10] (policy v)"
+        );
     }
 
     #[test]

@@ -439,14 +439,17 @@ pub async fn update(conn: &mut PgConnection, r: &ApplicationRow) -> sqlx::Result
     Ok(n == 1)
 }
 
-pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<ApplicationRow>> {
+pub async fn get<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
+    id: Uuid,
+) -> sqlx::Result<Option<ApplicationRow>> {
     sqlx::query_as(concat!(
         "select ",
         app_columns!(),
         " from applications where id = $1"
     ))
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await
 }
 
@@ -636,6 +639,18 @@ pub async fn insert_objection(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The application an objection is about (an objection never moves), read without a lock:
+/// resolvers lock the application before the objection, as filers do.
+pub async fn objection_application(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("select application_id from objections where id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
 }
 
 pub async fn objection_for_update(

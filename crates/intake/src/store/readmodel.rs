@@ -227,7 +227,8 @@ pub(crate) fn rating_fact(
     }
 }
 
-/// The facts of one subject (the recommendation's admission check, R-IN-3; submissions use the
+/// The facts of one subject (the re-checks of a stored application at recommendation,
+/// resubmission and the bank's approval, R-IN-3; submissions use the
 /// dispatcher's [`super::readmodel_copy::ReadModelCopy`]). Plain parameters: PostgreSQL settles
 /// on one generic plan for it after a few runs.
 pub const FACTS_SQL: &str = r#"select r.grade, r.veto, r.credit_line, r.effective_from, r.expires_on,
