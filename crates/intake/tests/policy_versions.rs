@@ -26,9 +26,6 @@ district_review_days = 5
 bank_decision_days = 10
 public_notice_calendar_days = 5
 complaint_answer_days = 10
-line_aaa = "10000.00"
-line_aa = "10000.00"
-line_a = "10000.00"
 credit_village_line_uplift_pct = "20"
 partner_banks = ["abc-luolong-xinqu"]
 "#;

@@ -7,7 +7,6 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer};
 
 use super::PolicyError;
-use crate::grade::CreditGrade;
 use crate::money::Money;
 
 /// Admission limits, processing deadlines and credit lines of the intake service.
@@ -34,10 +33,6 @@ pub struct IntakePolicy {
     pub public_notice_calendar_days: u32,
     /// Working days to answer a complaint (R-IN-7).
     pub complaint_answer_days: u32,
-    /// Credit lines by grade (R-CR-8); grades below A have none.
-    pub line_aaa: Money,
-    pub line_aa: Money,
-    pub line_a: Money,
     /// Percentage a credit village adds to its households' lines, still capped by
     /// `max_amount` (R-CR-8). A decimal string such as "20".
     pub credit_village_line_uplift_pct: Decimal,
@@ -64,6 +59,9 @@ impl IntakePolicy {
         if self.max_term_months == 0 {
             return invalid("max_term_months must be at least 1");
         }
+        if self.enterprise_max_term_months == 0 {
+            return invalid("enterprise_max_term_months must be at least 1");
+        }
         if self.min_age > self.max_age {
             return invalid("min_age must not exceed max_age");
         }
@@ -81,45 +79,10 @@ impl IntakePolicy {
         if let Some((name, _)) = periods.iter().find(|(_, days)| *days == 0) {
             return invalid(&format!("{name} must be at least 1"));
         }
-        let lines_ordered = Money::ZERO < self.line_a
-            && self.line_a <= self.line_aa
-            && self.line_aa <= self.line_aaa
-            && self.line_aaa <= self.max_amount;
-        if !lines_ordered {
-            return invalid(
-                "credit lines must satisfy 0 < line_a <= line_aa <= line_aaa <= max_amount",
-            );
-        }
         if self.credit_village_line_uplift_pct.is_sign_negative() {
             return invalid("credit_village_line_uplift_pct must not be negative");
         }
         Ok(())
-    }
-
-    /// The grade's credit line (R-CR-8); `None` below A, which has no line.
-    pub fn credit_line(&self, grade: CreditGrade) -> Option<Money> {
-        match grade {
-            CreditGrade::Aaa => Some(self.line_aaa),
-            CreditGrade::Aa => Some(self.line_aa),
-            CreditGrade::A => Some(self.line_a),
-            CreditGrade::B | CreditGrade::C => None,
-        }
-    }
-
-    /// A household's line: the grade's line, raised by the uplift in a credit village, never
-    /// above `max_amount` (R-CR-8, R-IN-3).
-    pub fn household_credit_line(
-        &self,
-        grade: CreditGrade,
-        in_credit_village: bool,
-    ) -> Option<Money> {
-        let line = self.credit_line(grade)?;
-        let line = if in_credit_village {
-            line.uplift_pct(self.credit_village_line_uplift_pct)
-        } else {
-            line
-        };
-        Some(line.min(self.max_amount))
     }
 }
 
@@ -166,35 +129,7 @@ mod tests {
         assert_eq!(policy.public_notice_calendar_days, 5);
         assert_eq!(policy.complaint_answer_days, 10);
         // R-CR-8
-        assert_eq!(
-            (policy.line_aaa, policy.line_aa, policy.line_a),
-            (m("50000"), m("30000"), m("20000"))
-        );
         assert_eq!(policy.credit_village_line_uplift_pct, Decimal::from(20));
-    }
-
-    // R-CR-8
-    #[test]
-    fn credit_village_uplift_stays_within_the_cap() {
-        let policy = shipped();
-        assert_eq!(
-            policy.household_credit_line(CreditGrade::A, false),
-            Some(m("20000"))
-        );
-        assert_eq!(
-            policy.household_credit_line(CreditGrade::A, true),
-            Some(m("24000"))
-        );
-        assert_eq!(
-            policy.household_credit_line(CreditGrade::Aa, true),
-            Some(m("36000"))
-        );
-        assert_eq!(
-            policy.household_credit_line(CreditGrade::Aaa, true),
-            Some(m("50000"))
-        );
-        assert_eq!(policy.household_credit_line(CreditGrade::B, true), None);
-        assert_eq!(policy.credit_line(CreditGrade::C), None);
     }
 
     #[test]
@@ -204,8 +139,10 @@ mod tests {
             ("min_age = 18", "min_age = 70"),
             ("max_term_months = 36", "max_term_months = 0"),
             ("village_review_days = 3", "village_review_days = 0"),
-            ("line_aa = \"30000.00\"", "line_aa = \"60000.00\""),
-            ("line_a = \"20000.00\"", "line_a = \"0\""),
+            (
+                "enterprise_max_term_months = 36",
+                "enterprise_max_term_months = 0",
+            ),
             (
                 "credit_village_line_uplift_pct = \"20\"",
                 "credit_village_line_uplift_pct = \"-5\"",

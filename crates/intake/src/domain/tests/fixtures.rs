@@ -208,12 +208,24 @@ pub fn enterprise_form(area_code: &str) -> ApplicationForm {
     }
 }
 
-/// An effective rating on `today` with the policy line of `grade`.
+/// The line the credit-rating service grants `grade` by default (R-CR-8): AAA 50,000, AA 30,000,
+/// A 20,000, none below A.
+pub fn grade_line(grade: CreditGrade) -> Money {
+    let yuan = match grade {
+        CreditGrade::Aaa => 50_000,
+        CreditGrade::Aa => 30_000,
+        CreditGrade::A => 20_000,
+        CreditGrade::B | CreditGrade::C => 0,
+    };
+    Money::from_fen(yuan * 100).expect("a line")
+}
+
+/// An effective rating on `today` with the default line of `grade`.
 pub fn rating(grade: CreditGrade, today: NaiveDate) -> RatingFact {
     RatingFact {
         grade: Some(grade),
         veto: false,
-        credit_line: policy().credit_line(grade).unwrap_or(Money::ZERO),
+        credit_line: grade_line(grade),
         effective_from: Some(minus_days(today, 30)),
         expires_on: Some(plus_days(today, 300)),
     }

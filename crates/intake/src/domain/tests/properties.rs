@@ -648,10 +648,7 @@ fn to_inputs(c: &HouseholdCase) -> (crate::domain::form::ApplicationForm, Admiss
     let rating = c.rating.as_ref().map(|r| RatingFact {
         grade: r.grade,
         veto: r.veto,
-        credit_line: r
-            .grade
-            .and_then(|g| policy().credit_line(g))
-            .unwrap_or(Money::ZERO),
+        credit_line: r.grade.map_or(Money::ZERO, grade_line),
         effective_from: r.effective_offset.map(|o| shift(c.today, o)),
         expires_on: r.expires_offset.map(|o| shift(c.today, o)),
     });
