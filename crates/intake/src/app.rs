@@ -110,6 +110,18 @@ macro_rules! once {
     }};
 }
 
+/// Free text a caller typed, checked (R-X-3, see [`form::free_text`]) and trimmed.
+fn typed<'a>(
+    field: &'static str,
+    rule: &'static str,
+    value: &'a str,
+    max: usize,
+    required: bool,
+) -> Result<&'a str> {
+    form::free_text(field, rule, value, max, required).map_err(app_err(""))?;
+    Ok(value.trim())
+}
+
 /// Domain refusals to service errors; `id` names the object for NotFound.
 pub fn domain_err(e: DomainError, what: &'static str, id: &str) -> ServiceError {
     match e {
@@ -509,6 +521,13 @@ impl Intake {
         } else {
             let a = fupin_kernel::AreaCode::parse(&req.area_code)
                 .map_err(|e| ServiceError::invalid("area_code", "R-X-3", e.to_string()))?;
+            if !self.areas.exists(&a) {
+                return Err(ServiceError::invalid(
+                    "area_code",
+                    "R-X-3",
+                    format!("{} is not an area of this district", a.as_str()),
+                ));
+            }
             if !actor.area.contains(&a) {
                 return Err(ServiceError::PermissionDenied(format!(
                     "{} is outside the caller's area",
@@ -683,6 +702,7 @@ impl Intake {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
             let decision = convert::decision(req.decision).map_err(app_err(""))?;
+            typed("reason", "R-IN-2", &req.reason, form::MAX_TEXT, false)?;
             let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
             if req.expected_version != 0 && req.expected_version != row.version as u64 {
                 return Err(ServiceError::Conflict(format!(
@@ -738,7 +758,7 @@ impl Intake {
             let mut moved = app
                 .resubmit(&actor, today, &policy.value, &self.calendar)
                 .map_err(app_err(&req.application_id))?;
-            moved.reason = req.note.trim().to_owned();
+            moved.reason = typed("note", "R-IN-2", &req.note, form::MAX_TEXT, false)?.to_owned();
             let mut who = row.applicant(&self.pii)?;
             let corrected = correct_applicant(&req, app.kind, &mut row, &mut who)?;
             let form = self.form_of(&row, &who, &app)?;
@@ -824,12 +844,8 @@ impl Intake {
         once!(self, &key, pb::Objection, |tx| {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
-            if req.content.trim().is_empty() {
-                return Err(ServiceError::invalid("content", "R-IN-5", "required"));
-            }
-            if req.objector.trim().is_empty() {
-                return Err(ServiceError::invalid("objector", "R-IN-5", "required"));
-            }
+            typed("content", "R-IN-5", &req.content, form::MAX_TEXT, true)?;
+            typed("objector", "R-IN-5", &req.objector, form::MAX_NAME, true)?;
             let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
             let moved = app
                 .file_objection(&actor, today)
@@ -906,9 +922,13 @@ impl Intake {
         once!(self, &key, pb::Objection, |tx| {
             let actor = convert::actor(caller);
             let (now, _) = self.now();
-            if req.resolution.trim().is_empty() {
-                return Err(ServiceError::invalid("resolution", "R-IN-5", "required"));
-            }
+            typed(
+                "resolution",
+                "R-IN-5",
+                &req.resolution,
+                form::MAX_TEXT,
+                true,
+            )?;
             let oid = convert::uuid("objection_id", &req.objection_id).map_err(app_err(""))?;
             let not_found = || ServiceError::not_found("objection", &req.objection_id);
             // The application first, then the objection: the lock order of every write on an
@@ -1049,6 +1069,13 @@ impl Intake {
                         "required when rejecting",
                     ));
                 }
+                typed(
+                    "rejection_reason",
+                    "R-IN-6",
+                    &req.rejection_reason,
+                    form::MAX_TEXT,
+                    true,
+                )?;
                 BankDecision {
                     approved: false,
                     rejection_reason: req.rejection_reason.trim().to_owned(),
@@ -1207,11 +1234,14 @@ impl Intake {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
             let policy = self.policy_on(today)?;
-            for (field, v) in [("complainant", &req.complainant), ("content", &req.content)] {
-                if v.trim().is_empty() {
-                    return Err(ServiceError::invalid(field, "R-IN-7", "required"));
-                }
-            }
+            typed(
+                "complainant",
+                "R-IN-7",
+                &req.complainant,
+                form::MAX_NAME,
+                true,
+            )?;
+            typed("content", "R-IN-7", &req.content, form::MAX_TEXT, true)?;
             let area = fupin_kernel::AreaCode::parse(&req.area_code)
                 .map_err(|e| ServiceError::invalid("area_code", "R-IN-7", e.to_string()))?;
             if !self.areas.exists(&area) {
@@ -1309,9 +1339,7 @@ impl Intake {
         once!(self, &key, pb::Complaint, |tx| {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
-            if req.answer.trim().is_empty() {
-                return Err(ServiceError::invalid("answer", "R-IN-7", "required"));
-            }
+            typed("answer", "R-IN-7", &req.answer, form::MAX_TEXT, true)?;
             let (mut row, mut c) = self.load_complaint(tx, &req.complaint_id).await?;
             c.answer(&actor)
                 .map_err(|e| domain_err(e, "complaint", &req.complaint_id))?;

@@ -163,7 +163,13 @@ pub fn kind_to_pb(k: ApplicantKind) -> pb::ApplicantKind {
 
 /// R-IN-1: parses the applicant and the loan terms; check digits, code shapes, decimals.
 pub fn form(req: &pb::SubmitApplicationRequest) -> Result<ApplicationForm, DomainError> {
-    let kind = pb::ApplicantKind::try_from(req.kind).unwrap_or(pb::ApplicantKind::Unspecified);
+    let kind = pb::ApplicantKind::try_from(req.kind).map_err(|_| {
+        DomainError::invalid(
+            "kind",
+            "R-IN-1",
+            format!("{} is not an applicant kind", req.kind),
+        )
+    })?;
     let applicant = match (&req.applicant, kind) {
         (None, _) => {
             return Err(DomainError::invalid(

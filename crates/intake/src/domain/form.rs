@@ -78,8 +78,8 @@ pub struct ApplicationForm {
     pub description: String,
 }
 
-const MAX_NAME: usize = 100;
-const MAX_TEXT: usize = 2000;
+pub const MAX_NAME: usize = 100;
+pub const MAX_TEXT: usize = 2000;
 
 /// Field-level checks that need the area registry, the policy (R-IN-1, R-IN-3 caps) and the
 /// day (China time) the form is judged on.
@@ -214,14 +214,37 @@ fn is_mobile(phone: &str) -> bool {
 }
 
 fn text(field: &'static str, value: &str, max: usize, required: bool) -> Result<(), DomainError> {
+    free_text(field, "R-IN-1", value, max, required)
+}
+
+/// Text a person typed (names, reasons, notes, objections, complaints, answers): present when
+/// `required`, at most `max` characters, and without control characters other than tab and
+/// line breaks (a NUL cannot even be stored) (R-X-3).
+pub fn free_text(
+    field: &'static str,
+    rule: &'static str,
+    value: &str,
+    max: usize,
+    required: bool,
+) -> Result<(), DomainError> {
     if required && value.trim().is_empty() {
-        return Err(DomainError::invalid(field, "R-IN-1", "required"));
+        return Err(DomainError::invalid(field, rule, "required"));
     }
     if value.chars().count() > max {
         return Err(DomainError::invalid(
             field,
-            "R-IN-1",
+            rule,
             format!("at most {max} characters"),
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(DomainError::invalid(
+            field,
+            rule,
+            "must not contain control characters",
         ));
     }
     Ok(())
