@@ -2159,36 +2159,27 @@ async fn an_unknown_applicant_kind_is_bad_input() {
 
 // ---- R-X-4: policy versions take effect on China days ----
 
-/// Shipped values but, from 2026-03-03: ages 20 to 60, terms up to 24 months, village step
-/// 5 working days, a 7-day notice, complaints due in 15 working days.
-const STRICTER_FROM_TUESDAY: &str = r#"
-[[versions]]
-id = "luolong-2026.9"
-effective_from = "2026-03-03"
-
-[versions.value]
-max_amount = "50000.00"
-max_term_months = 24
-enterprise_max_term_months = 36
-min_age = 20
-max_age = 60
-village_review_days = 5
-town_review_days = 3
-district_review_days = 5
-bank_decision_days = 10
-public_notice_calendar_days = 7
-complaint_answer_days = 15
-credit_village_line_uplift_pct = "20"
-partner_banks = ["abc-luolong-xinqu"]
-"#;
-
 /// R-X-4 (with R-IN-3, R-IN-4, R-IN-5, R-IN-7): a policy version applies from 00:00 China
 /// time on its effective day: at 23:59 the day before the old values decide, at 00:30 on the
 /// day (still the day before in UTC) the new ones, and the decision records that version.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_policy_version_applies_from_midnight_china_time() {
     bounded(120, async {
-        let t = spawn_intake_with_policy_versions(STRICTER_FROM_TUESDAY).await;
+        // Shipped values but, from 2026-03-03: ages 20 to 60, terms up to 24 months, village
+        // step 5 working days, a 7-day notice, complaints due in 15 working days.
+        let stricter = policy_version(
+            "luolong-2026.9",
+            "2026-03-03",
+            &[
+                "max_term_months = 24",
+                "min_age = 20",
+                "max_age = 60",
+                "village_review_days = 5",
+                "public_notice_calendar_days = 7",
+                "complaint_answer_days = 15",
+            ],
+        );
+        let t = spawn_intake_with_policy_versions(&stricter).await;
         let r = resident_id(201);
         let aged_62 = resident_id_born("19630801", 202);
         let aged_19 = resident_id_born("20060801", 203);

@@ -8,32 +8,16 @@ mod common;
 use common::*;
 use fupin_proto::intake::v1 as pb;
 
-/// The shipped values, but a 10,000 yuan cap from Wednesday 2026-03-04.
-const LOWER_CAP_FROM_WEDNESDAY: &str = r#"
-[[versions]]
-id = "luolong-2026.2"
-effective_from = "2026-03-04"
-
-[versions.value]
-max_amount = "10000.00"
-max_term_months = 36
-enterprise_max_term_months = 36
-min_age = 18
-max_age = 65
-village_review_days = 3
-town_review_days = 3
-district_review_days = 5
-bank_decision_days = 10
-public_notice_calendar_days = 5
-complaint_answer_days = 10
-credit_village_line_uplift_pct = "20"
-partner_banks = ["abc-luolong-xinqu"]
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_decision_records_the_policy_version_in_force_on_its_day() {
     bounded(90, async {
-        let t = spawn_intake_with_policy_versions(LOWER_CAP_FROM_WEDNESDAY).await;
+        // The shipped values, but a 10,000 yuan cap from Wednesday 2026-03-04.
+        let lower_cap = policy_version(
+            "luolong-2026.2",
+            "2026-03-04",
+            &["max_amount = \"10000.00\""],
+        );
+        let t = spawn_intake_with_policy_versions(&lower_cap).await;
         let r = resident_id(81);
         t.given_credit_household(&r, VILLAGE_A).await;
         // Monday and Tuesday under the first version.

@@ -151,6 +151,33 @@ pub async fn spawn_intake() -> TestIntake {
     spawn_intake_with(reference()).await
 }
 
+/// A policy `[[versions]]` entry `id` in force from `from` (YYYY-MM-DD) with the shipped values,
+/// except those `changes` ("key = value" lines) set, for
+/// [`spawn_intake_with_policy_versions`].
+pub fn policy_version(id: &str, from: &str, changes: &[&str]) -> String {
+    let shipped = std::fs::read_to_string(workspace().join("deploy/policy/intake.toml"))
+        .expect("shipped policy");
+    let versions = shipped
+        .lines()
+        .filter(|l| l.trim() == "[[versions]]")
+        .count();
+    assert_eq!(versions, 1, "one shipped version");
+    let key = |line: &str| line.split('=').next().unwrap_or_default().trim().to_owned();
+    let values = &shipped[shipped.find("[versions.value]").expect("values")..];
+    let mut entry = format!("[[versions]]\nid = \"{id}\"\neffective_from = \"{from}\"\n\n");
+    for line in values.lines() {
+        let changed = changes
+            .iter()
+            .find(|c| !line.contains('#') && key(c) == key(line));
+        entry.push_str(changed.copied().unwrap_or(line));
+        entry.push('\n');
+    }
+    for c in changes {
+        assert!(entry.contains(c), "{c:?} is not a shipped policy value");
+    }
+    entry
+}
+
 /// [`spawn_intake`] under the shipped policy with `later` (TOML `[[versions]]` entries) added
 /// after its versions: a policy that changes while applications are in flight (R-X-4).
 pub async fn spawn_intake_with_policy_versions(later: &str) -> TestIntake {
