@@ -98,6 +98,8 @@ impl JwtVerifier {
     pub fn hs256(secret: &str) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECS as u64;
+        // A token not valid yet (`nbf` ahead, beyond the leeway) is refused like an expired one.
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
             key: DecodingKey::from_secret(secret.as_bytes()),

@@ -38,6 +38,24 @@ pub struct RequestKey {
     pub sealer: Option<PiiCipher>,
 }
 
+/// What a request id's first result is bound to: the request, and the role, area and bank the
+/// caller acted with. A token of the same subject for another area or role reusing the id is
+/// refused as a different request (R-IN-8) instead of being replayed a result its scope may not
+/// see (R-CR-11).
+fn fingerprint<M: Message>(caller: &Caller, request: &M) -> Vec<u8> {
+    let mut h = Sha256::new();
+    for part in [
+        caller.role.as_str(),
+        caller.area.as_str(),
+        caller.bank_id.as_deref().unwrap_or_default(),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.update(request.encode_to_vec());
+    h.finalize().to_vec()
+}
+
 impl RequestKey {
     /// Validates the request id and fingerprints the request so a reused id with different
     /// content is refused instead of silently returning an unrelated result.
@@ -66,7 +84,7 @@ impl RequestKey {
             caller: caller.subject.clone(),
             method,
             request_id: id.to_owned(),
-            request_hash: Sha256::digest(request.encode_to_vec()).to_vec(),
+            request_hash: fingerprint(caller, request),
             sealer: None,
         })
     }

@@ -340,10 +340,10 @@ async fn dead_letter(
     error: &anyhow::Error,
 ) -> anyhow::Result<()> {
     let mut h = msg.headers.clone().unwrap_or_default();
-    // A fresh id: the dead letter is a new message, not a duplicate of the original.
-    let original_id = headers::get(msg.headers.as_ref(), headers::CE_ID)
-        .unwrap_or_default()
-        .to_owned();
+    // A fresh id: the dead letter is a new message, not a duplicate of the original. Named
+    // after the original's id, or its stream sequence when it has none: one constant id for
+    // every message without `ce-id` made JetStream drop all but the first dead letter.
+    let original_id = delivered(msg).id;
     h.insert(
         headers::NATS_MSG_ID,
         format!("dlq-{}-{original_id}", config.name).as_str(),
