@@ -3,7 +3,7 @@
 //! suspended areas (risk control), qualified enterprises (industry).
 
 use chrono::NaiveDate;
-use fupin_kernel::{CreditGrade, Money, Uscc};
+use fupin_kernel::{AreaCode, CreditGrade, Money, Uscc};
 use fupin_platform::{
     PiiCipher,
     events::consumer::{Delivered, EventHandler},
@@ -44,6 +44,23 @@ fn date(field: &str, s: &str) -> anyhow::Result<Option<NaiveDate>> {
         .map_err(|e| anyhow::anyhow!("{field}: {s:?} is not a date: {e}"))
 }
 
+/// An area code as admission looks it up; an event naming none that parses is dead-lettered
+/// rather than stored under a key no applicant has (a suspension silently lost, R-RK-9).
+fn area(field: &str, s: &str) -> anyhow::Result<String> {
+    AreaCode::parse(s.trim())
+        .map(|a| a.as_str().to_owned())
+        .map_err(|e| anyhow::anyhow!("{field}: {s:?}: {e}"))
+}
+
+/// An identifier the event must carry: an empty one would merge unrelated facts (two
+/// blacklistings under one empty entry id, the second lost).
+fn required<'s>(field: &str, s: &'s str) -> anyhow::Result<&'s str> {
+    match s.trim() {
+        "" => anyhow::bail!("{field} is empty"),
+        t => Ok(t),
+    }
+}
+
 fn seq(s: u64) -> anyhow::Result<i64> {
     Ok(i64::try_from(s)?)
 }
@@ -71,11 +88,16 @@ impl EventHandler for ReadModelHandler {
                     Money::parse(&e.credit_line)
                         .map_err(|err| anyhow::anyhow!("credit_line {:?}: {err}", e.credit_line))?
                 };
+                // The household's village decides whose credit-village uplift applies (R-CR-8).
+                let village = match e.village_code.trim() {
+                    "" => String::new(),
+                    v => area("village_code", v)?,
+                };
                 rm::upsert_rating(
                     conn,
-                    &subject_index(&self.pii, &e.subject_id),
+                    &subject_index(&self.pii, required("subject_id", &e.subject_id)?),
                     e.subject_kind,
-                    &e.village_code,
+                    &village,
                     &e.grade,
                     e.veto,
                     line.amount(),
@@ -89,7 +111,7 @@ impl EventHandler for ReadModelHandler {
                 let e: rating::CreditVillageStatusChanged = ev.decode()?;
                 rm::upsert_credit_village(
                     conn,
-                    &e.village_code,
+                    &area("village_code", &e.village_code)?,
                     e.credit_village,
                     date("effective_from", &e.effective_from)?,
                     seq(e.sequence)?,
@@ -97,20 +119,22 @@ impl EventHandler for ReadModelHandler {
                 .await?;
             } else if ev.is::<rating::BlacklistEntryAdded>() {
                 let e: rating::BlacklistEntryAdded = ev.decode()?;
-                let subject = subject_index(&self.pii, &e.subject_id);
-                rm::blacklist_added(conn, &e.entry_id, &subject, e.subject_kind, &e.reason).await?;
+                let subject = subject_index(&self.pii, required("subject_id", &e.subject_id)?);
+                let entry = required("entry_id", &e.entry_id)?;
+                rm::blacklist_added(conn, entry, &subject, e.subject_kind, &e.reason).await?;
             } else if ev.is::<rating::BlacklistEntryRemoved>() {
                 let e: rating::BlacklistEntryRemoved = ev.decode()?;
-                let subject = subject_index(&self.pii, &e.subject_id);
-                rm::blacklist_removed(conn, &e.entry_id, &subject, e.subject_kind).await?;
+                let subject = subject_index(&self.pii, required("subject_id", &e.subject_id)?);
+                let entry = required("entry_id", &e.entry_id)?;
+                rm::blacklist_removed(conn, entry, &subject, e.subject_kind).await?;
             } else if ev.is::<risk::NplThresholdExceeded>() {
                 let e: risk::NplThresholdExceeded = ev.decode()?;
-                rm::set_suspension(conn, &e.area_code, true, &e.npl_ratio, seq(e.sequence)?)
-                    .await?;
+                let area = area("area_code", &e.area_code)?;
+                rm::set_suspension(conn, &area, true, &e.npl_ratio, seq(e.sequence)?).await?;
             } else if ev.is::<risk::LendingResumed>() {
                 let e: risk::LendingResumed = ev.decode()?;
-                rm::set_suspension(conn, &e.area_code, false, &e.npl_ratio, seq(e.sequence)?)
-                    .await?;
+                let area = area("area_code", &e.area_code)?;
+                rm::set_suspension(conn, &area, false, &e.npl_ratio, seq(e.sequence)?).await?;
             } else if ev.is::<industry::EnterpriseQualificationChanged>() {
                 let e: industry::EnterpriseQualificationChanged = ev.decode()?;
                 // Kept in the form admission looks it up by (upper case, check character valid).

@@ -20,6 +20,9 @@ pub struct RatingFact {
     pub effective_from: Option<NaiveDate>,
     /// Exclusive.
     pub expires_on: Option<NaiveDate>,
+    /// The village the credit service rates the household in: a credit village raises the
+    /// lines of its own households only (R-CR-8).
+    pub village_code: String,
 }
 
 impl RatingFact {
@@ -111,7 +114,9 @@ pub fn check(
             }
             match &facts.rating {
                 Some(r) if r.is_credit_household_on(today) => {
-                    let line = effective_line(r, facts.credit_village_on(today), policy);
+                    let own_village = r.village_code == h.village.as_str();
+                    let line =
+                        effective_line(r, own_village && facts.credit_village_on(today), policy);
                     if form.amount > line {
                         failures.push(Failure::new(
                             "R-CR-8",

@@ -184,6 +184,7 @@ struct FactsRow {
     credit_line: Option<Decimal>,
     effective_from: Option<NaiveDate>,
     expires_on: Option<NaiveDate>,
+    rated_in: Option<String>,
     credit_village: Option<bool>,
     credit_village_from: Option<NaiveDate>,
     credit_village_before: Option<bool>,
@@ -203,6 +204,7 @@ pub(crate) fn rating_fact(
     line: Decimal,
     effective_from: Option<NaiveDate>,
     expires_on: Option<NaiveDate>,
+    village_code: &str,
 ) -> Option<RatingFact> {
     let grade = match grade.filter(|g| !g.is_empty()).map(CreditGrade::parse) {
         None => None,
@@ -219,6 +221,7 @@ pub(crate) fn rating_fact(
             credit_line,
             effective_from,
             expires_on,
+            village_code: village_code.to_owned(),
         }),
         Err(e) => {
             tracing::warn!(error = %e, "unreadable credit line in the read model; taken as no rating");
@@ -232,6 +235,7 @@ pub(crate) fn rating_fact(
 /// dispatcher's [`super::readmodel_copy::ReadModelCopy`]). Plain parameters: PostgreSQL settles
 /// on one generic plan for it after a few runs.
 pub const FACTS_SQL: &str = r#"select r.grade, r.veto, r.credit_line, r.effective_from, r.expires_on,
+     r.village_code as rated_in,
      v.credit_village, v.effective_from as credit_village_from, v.credit_village_before,
      exists (select 1 from rm_blacklist b where b.subject_idx = $1 and b.active) as blacklisted,
      array(select s.area_code from rm_suspended_areas s
@@ -282,6 +286,7 @@ fn facts(row: FactsRow) -> anyhow::Result<AdmissionFacts> {
             line,
             row.effective_from,
             row.expires_on,
+            row.rated_in.as_deref().unwrap_or_default(),
         ),
         _ => None,
     };

@@ -88,6 +88,7 @@ struct RatingRow {
     credit_line: Decimal,
     effective_from: Option<NaiveDate>,
     expires_on: Option<NaiveDate>,
+    village_code: String,
 }
 
 impl ReadModelCopy {
@@ -140,7 +141,7 @@ impl ReadModelCopy {
             at,
             ratings: changed_since(
                 &mut tx,
-                r#"select subject_idx, grade, veto, credit_line, effective_from, expires_on
+                r#"select subject_idx, grade, veto, credit_line, effective_from, expires_on, village_code
                    from rm_credit_ratings where changed > $1"#,
                 since,
             )
@@ -189,6 +190,7 @@ impl ReadModelCopy {
                 r.credit_line,
                 r.effective_from,
                 r.expires_on,
+                &r.village_code,
             );
             self.ratings.insert(r.subject_idx, fact);
         }

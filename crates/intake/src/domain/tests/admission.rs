@@ -508,3 +508,27 @@ fn enterprise_term_above_the_cap_in_force_is_refused_at_a_re_check() {
     form.term_months = 24;
     assert_eq!(check(&form, &enterprise_facts(), &lowered, today()), Ok(()));
 }
+
+// R-CR-8: "a credit village raises its households' lines": a household the credit service rates
+// in another village gets no uplift from the credit village it applies through.
+#[test]
+fn a_credit_village_raises_only_its_own_households_lines() {
+    let mut rated_elsewhere = rating(CreditGrade::A, today());
+    rated_elsewhere.village_code = NEIGHBOUR_VILLAGE.to_owned();
+    let facts = AdmissionFacts {
+        rating: Some(rated_elsewhere),
+        in_credit_village: true,
+        ..household_facts(today())
+    };
+    let mut form = household_form();
+    form.amount = money("24000.00");
+    assert_eq!(refused_rules(admit(&form, &facts)), vec!["R-CR-8"]);
+    form.amount = money("20000.00");
+    assert_eq!(admit(&form, &facts), Ok(()));
+    let own = AdmissionFacts {
+        rating: Some(rating(CreditGrade::A, today())),
+        ..facts
+    };
+    form.amount = money("24000.00");
+    assert_eq!(admit(&form, &own), Ok(()));
+}

@@ -226,6 +226,7 @@ pub fn rating(grade: CreditGrade, today: NaiveDate) -> RatingFact {
         grade: Some(grade),
         veto: false,
         credit_line: grade_line(grade),
+        village_code: VILLAGE.to_owned(),
         effective_from: Some(minus_days(today, 30)),
         expires_on: Some(plus_days(today, 300)),
     }

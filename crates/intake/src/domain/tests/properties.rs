@@ -651,6 +651,7 @@ fn to_inputs(c: &HouseholdCase) -> (crate::domain::form::ApplicationForm, Admiss
         credit_line: r.grade.map_or(Money::ZERO, grade_line),
         effective_from: r.effective_offset.map(|o| shift(c.today, o)),
         expires_on: r.expires_offset.map(|o| shift(c.today, o)),
+        village_code: VILLAGE.to_owned(),
     });
     let mut suspended_areas = Vec::new();
     if c.village_suspended {
