@@ -89,9 +89,14 @@ impl EventHandler for ReadModelHandler {
                         .map_err(|err| anyhow::anyhow!("credit_line {:?}: {err}", e.credit_line))?
                 };
                 // The household's village decides whose credit-village uplift applies (R-CR-8).
+                // One that does not read costs the uplift, not the rating: a downgrade or veto
+                // must still reach admission.
                 let village = match e.village_code.trim() {
                     "" => String::new(),
-                    v => area("village_code", v)?,
+                    v => area("village_code", v).unwrap_or_else(|err| {
+                        tracing::warn!(error = %err, "rating without a readable village: no uplift");
+                        String::new()
+                    }),
                 };
                 rm::upsert_rating(
                     conn,
@@ -120,13 +125,13 @@ impl EventHandler for ReadModelHandler {
             } else if ev.is::<rating::BlacklistEntryAdded>() {
                 let e: rating::BlacklistEntryAdded = ev.decode()?;
                 let subject = subject_index(&self.pii, required("subject_id", &e.subject_id)?);
-                let entry = required("entry_id", &e.entry_id)?;
-                rm::blacklist_added(conn, entry, &subject, e.subject_kind, &e.reason).await?;
+                required("entry_id", &e.entry_id)?;
+                rm::blacklist_added(conn, &e.entry_id, &subject, e.subject_kind, &e.reason).await?;
             } else if ev.is::<rating::BlacklistEntryRemoved>() {
                 let e: rating::BlacklistEntryRemoved = ev.decode()?;
                 let subject = subject_index(&self.pii, required("subject_id", &e.subject_id)?);
-                let entry = required("entry_id", &e.entry_id)?;
-                rm::blacklist_removed(conn, entry, &subject, e.subject_kind).await?;
+                required("entry_id", &e.entry_id)?;
+                rm::blacklist_removed(conn, &e.entry_id, &subject, e.subject_kind).await?;
             } else if ev.is::<risk::NplThresholdExceeded>() {
                 let e: risk::NplThresholdExceeded = ev.decode()?;
                 let area = area("area_code", &e.area_code)?;

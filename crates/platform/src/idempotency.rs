@@ -34,6 +34,9 @@ pub struct RequestKey {
     pub method: &'static str,
     pub request_id: String,
     pub request_hash: Vec<u8>,
+    /// The fingerprint keys stored before it covered the caller's scope had (the request
+    /// alone): a retry across that upgrade still replays its first result.
+    legacy_hash: Vec<u8>,
     /// Seals the stored response; None stores it as encoded.
     pub sealer: Option<PiiCipher>,
 }
@@ -85,6 +88,7 @@ impl RequestKey {
             method,
             request_id: id.to_owned(),
             request_hash: fingerprint(caller, request),
+            legacy_hash: Sha256::digest(request.encode_to_vec()).to_vec(),
             sealer: None,
         })
     }
@@ -284,7 +288,7 @@ pub async fn replay<R: Message + Default>(
     .bind(&key.request_id)
     .fetch_one(pool)
     .await?;
-    if hash != key.request_hash {
+    if hash != key.request_hash && hash != key.legacy_hash {
         return Err(ServiceError::invalid(
             "request_id",
             "R-IN-8",
@@ -448,6 +452,24 @@ mod tests {
             bank_id: None,
         };
         RequestKey::new(&caller, "Write", request_id, &TimeReply::default()).unwrap()
+    }
+
+    // R-IN-8 across the upgrade that scoped fingerprints: a key stored with the request's hash
+    // alone still matches its retry, while new keys carry the caller's role, area and bank.
+    #[test]
+    fn fingerprints_cover_the_scope_and_still_know_the_old_form() {
+        let k = key("r-1");
+        let old = Sha256::digest(TimeReply::default().encode_to_vec()).to_vec();
+        assert_eq!(k.legacy_hash, old);
+        assert_ne!(k.request_hash, old);
+        let elsewhere = Caller {
+            subject: "village-staff-1".into(),
+            role: Role::VillageStaff,
+            area: AreaCode::parse("410311100202").unwrap(),
+            bank_id: None,
+        };
+        let moved = RequestKey::new(&elsewhere, "Write", "r-1", &TimeReply::default()).unwrap();
+        assert_ne!(moved.request_hash, k.request_hash);
     }
 
     #[test]

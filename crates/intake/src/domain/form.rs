@@ -217,9 +217,11 @@ fn text(field: &'static str, value: &str, max: usize, required: bool) -> Result<
     free_text(field, "R-IN-1", value, max, required)
 }
 
-/// Text a person typed (names, reasons, notes, objections, complaints, answers): present when
-/// `required`, at most `max` characters, and without control characters other than tab and
-/// line breaks (a NUL cannot even be stored) (R-X-3).
+/// Text a person typed (names, reasons, notes, objections, complaints, answers), as stored
+/// (trimmed): present when `required`, at most `max` characters, and without control or
+/// invisible format characters (a NUL cannot even be stored; a bidirectional override makes
+/// the text read otherwise than it is). Short fields (names and numbers, at most
+/// [`MAX_NAME`] characters) are one line; longer ones may hold tabs and line breaks (R-X-3).
 pub fn free_text(
     field: &'static str,
     rule: &'static str,
@@ -227,7 +229,8 @@ pub fn free_text(
     max: usize,
     required: bool,
 ) -> Result<(), DomainError> {
-    if required && value.trim().is_empty() {
+    let value = value.trim();
+    if required && value.is_empty() {
         return Err(DomainError::invalid(field, rule, "required"));
     }
     if value.chars().count() > max {
@@ -237,15 +240,32 @@ pub fn free_text(
             format!("at most {max} characters"),
         ));
     }
-    if value
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
-    {
+    let lines_allowed = max > MAX_NAME;
+    let unreadable = |c: char| {
+        let line = matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}');
+        (c.is_control() && c != '\t' && !line)
+            || (line && !lines_allowed)
+            || (c == '\t' && !lines_allowed)
+            || is_format_character(c)
+    };
+    if value.chars().any(unreadable) {
         return Err(DomainError::invalid(
             field,
             rule,
-            "must not contain control characters",
+            if lines_allowed {
+                "must not contain control or invisible formatting characters"
+            } else {
+                "one line, without control or invisible formatting characters"
+            },
         ));
     }
     Ok(())
+}
+
+/// Unicode's invisible format characters that change how text reads: zero-width ones, the
+/// bidirectional marks, embeddings, overrides and isolates, and the byte-order mark.
+fn is_format_character(c: char) -> bool {
+    matches!(c,
+        '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}')
 }

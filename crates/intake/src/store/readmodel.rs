@@ -221,7 +221,8 @@ pub(crate) fn rating_fact(
             credit_line,
             effective_from,
             expires_on,
-            village_code: village_code.to_owned(),
+            // Rows stored before the consumer normalised villages may carry spaces.
+            village_code: village_code.trim().to_owned(),
         }),
         Err(e) => {
             tracing::warn!(error = %e, "unreadable credit line in the read model; taken as no rating");

@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer};
 use super::PolicyError;
 use crate::money::Money;
 
-/// Admission limits, processing deadlines and credit lines of the intake service.
+/// Admission limits, processing deadlines and the credit-village uplift of the intake service.
 /// Working-day counts are counted with the official calendar, calendar-day counts are not.
 #[derive(Clone, PartialEq, Eq, Debug, Deserialize)]
 #[serde(deny_unknown_fields, remote = "Self")]
@@ -39,6 +39,14 @@ pub struct IntakePolicy {
     /// Partner banks applications may be recommended to (R-IN-6), by bank id as in the banks'
     /// tokens. Versioned because agreements start and end on dates.
     pub partner_banks: Vec<String>,
+    /// Credit lines by grade are the credit-rating service's (R-CR-8). Policy files written
+    /// when intake's policy still listed them keep loading; the values are not used.
+    #[serde(default, rename = "line_aaa")]
+    _line_aaa: Option<Money>,
+    #[serde(default, rename = "line_aa")]
+    _line_aa: Option<Money>,
+    #[serde(default, rename = "line_a")]
+    _line_a: Option<Money>,
 }
 
 impl<'de> Deserialize<'de> for IntakePolicy {
@@ -130,6 +138,30 @@ mod tests {
         assert_eq!(policy.complaint_answer_days, 10);
         // R-CR-8
         assert_eq!(policy.credit_village_line_uplift_pct, Decimal::from(20));
+    }
+
+    // R-CR-8, R-X-4: a policy file from before lines left intake's policy still loads, with
+    // the same values for everything intake decides with.
+    #[test]
+    fn a_file_that_still_lists_credit_lines_loads() {
+        let text = std::fs::read_to_string(SHIPPED).unwrap().replace(
+            "credit_village_line_uplift_pct = \"20\"",
+            "line_aaa = \"50000.00\"\nline_aa = \"30000.00\"\nline_a = \"20000.00\"\n\
+             credit_village_line_uplift_pct = \"20\"",
+        );
+        let dir = std::env::temp_dir().join(format!("fupin-old-policy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("intake.toml");
+        std::fs::write(&path, text).unwrap();
+        let old = PolicyHistory::<IntakePolicy>::load(&path).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let today = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+        let old = old.in_force(today).unwrap().value.clone();
+        let shipped = shipped();
+        assert_eq!(
+            (old.max_amount, old.credit_village_line_uplift_pct),
+            (shipped.max_amount, shipped.credit_village_line_uplift_pct)
+        );
     }
 
     #[test]

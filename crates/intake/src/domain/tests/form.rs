@@ -272,3 +272,30 @@ fn resident_id_born_after_today_is_refused_on_the_field() {
     );
     assert_eq!(check(&household_form_born(judged_on())), Ok(()));
 }
+
+// R-X-3: free text is stored trimmed, so it is measured trimmed; names are one line; control
+// and invisible formatting characters are refused everywhere, tabs and line breaks kept in
+// longer text.
+#[test]
+fn free_text_is_one_readable_line_for_names_and_readable_text_elsewhere() {
+    use crate::domain::form::{MAX_NAME, MAX_TEXT, free_text};
+    let name = |v: &str| free_text("objector", "R-IN-5", v, MAX_NAME, true);
+    let text = |v: &str| free_text("content", "R-IN-5", v, MAX_TEXT, true);
+    assert_eq!(name("  王建国  "), Ok(()));
+    assert_eq!(name(&format!(" {} ", "王".repeat(MAX_NAME))), Ok(()));
+    assert_eq!(text("第一行\n第二行\t附件"), Ok(()));
+    for bad in [
+        "王\n建国",
+        "王\t建国",
+        "a\u{0}b",
+        "a\u{202E}b",
+        "a\u{200B}b",
+        "  ",
+    ] {
+        assert_invalid(name(bad), "objector", "R-IN-5");
+    }
+    for bad in ["a\u{0}b", "a\u{7}b", "a\u{202E}b", "a\u{FEFF}b"] {
+        assert_invalid(text(bad), "content", "R-IN-5");
+    }
+    assert_invalid(text(&"字".repeat(MAX_TEXT + 1)), "content", "R-IN-5");
+}
