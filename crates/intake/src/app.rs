@@ -298,8 +298,19 @@ impl Intake {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        // R-IN-4: a step left after its deadline that no scan has alerted yet (scans run every
+        // few minutes, or not at all during an outage) is alerted now, once, before the move.
+        let before = row.aggregate()?;
+        let today = fupin_kernel::time::china_date(now);
+        let left = (app.step_seq, app.current_step()) != (before.step_seq, before.current_step());
+        let late = left && before.needs_overdue_alert(today);
+        let due = row.step_due_on;
         row.absorb(app, now);
         self.save(conn, row).await?;
+        if late {
+            let ev = step_overdue(row.id, &before, due, &row.area_code, today);
+            self.emit(conn, &ev, &row.id.to_string(), now).await?;
+        }
         self.record(conn, row, moved, actor, now).await
     }
 
@@ -1181,13 +1192,7 @@ impl Intake {
                 }
                 app.mark_overdue_alerted();
                 apps::mark_overdue_alerted(&mut tx, r.id, r.step_seq).await?;
-                let ev = pb::ApplicationStepOverdue {
-                    application_id: r.id.to_string(),
-                    step: convert::step_to_pb(app.current_step()) as i32,
-                    due_on: r.step_due_on.map(|d| d.to_string()).unwrap_or_default(),
-                    area_code: r.area_code.clone(),
-                    detected_on: today.to_string(),
-                };
+                let ev = step_overdue(r.id, &app, r.step_due_on, &r.area_code, today);
                 self.emit(&mut tx, &ev, &r.id.to_string(), now).await?;
                 out.newly_overdue += 1;
             }
@@ -1428,6 +1433,23 @@ fn subject<'a>(applicant: &'a Applicant, index: &'a [u8]) -> Subject<'a> {
             Applicant::Household(_) => None,
             Applicant::Enterprise(e) => Some(e.uscc.as_str()),
         },
+    }
+}
+
+/// `ApplicationStepOverdue` for the current step of `app` (R-IN-4).
+fn step_overdue(
+    id: Uuid,
+    app: &Application,
+    due: Option<NaiveDate>,
+    area_code: &str,
+    today: NaiveDate,
+) -> pb::ApplicationStepOverdue {
+    pb::ApplicationStepOverdue {
+        application_id: id.to_string(),
+        step: convert::step_to_pb(app.current_step()) as i32,
+        due_on: due.map(|d| d.to_string()).unwrap_or_default(),
+        area_code: area_code.to_owned(),
+        detected_on: today.to_string(),
     }
 }
 

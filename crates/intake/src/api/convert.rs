@@ -394,9 +394,30 @@ pub fn transition(t: &TransitionRow) -> pb::Transition {
 
 /// An annual rate as a decimal fraction: 0 < rate < 1, at most 6 decimal places.
 pub fn annual_rate(s: &str) -> Result<Decimal, DomainError> {
-    let r: Decimal = s.parse().map_err(|_| {
-        DomainError::invalid("annual_rate", "R-IN-6", "a decimal fraction such as 0.0435")
-    })?;
+    let malformed =
+        || DomainError::invalid("annual_rate", "R-IN-6", "a decimal fraction such as 0.0435");
+    // Digits and one point only, read exactly: no exponent, separators or signs, and no digits
+    // beyond what the decimal type holds (they would be rounded away silently).
+    let (whole, fraction) = s.split_once('.').unwrap_or((s, ""));
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty())
+        || !digits(whole)
+        || !digits(fraction)
+        || fraction.trim_end_matches('0').len() > 6
+        || whole.len() > 12
+        || fraction.len() > 20
+    {
+        return Err(if digits(whole) && digits(fraction) {
+            DomainError::invalid(
+                "annual_rate",
+                "R-IN-6",
+                "must be between 0 and 1 (exclusive), at most 6 decimals",
+            )
+        } else {
+            malformed()
+        });
+    }
+    let r: Decimal = s.parse().map_err(|_| malformed())?;
     // Trailing zeros carry no precision: "0.0435000" is 0.0435.
     let r = r.normalize();
     if r <= Decimal::ZERO || r >= Decimal::ONE || r.scale() > 6 {
@@ -417,7 +438,22 @@ mod tests {
     fn rate_bounds() {
         assert!(annual_rate("0.0435").is_ok());
         assert_eq!(annual_rate("0.0435000").unwrap().to_string(), "0.0435");
-        for bad in ["0", "1", "-0.01", "abc", "0.1234567", "4.35"] {
+        for bad in [
+            "0",
+            "1",
+            "-0.01",
+            "abc",
+            "0.1234567",
+            "4.35",
+            "0.04_35",
+            "1e-2",
+            "4.35e-2",
+            "0.0435000000000000000000000000001",
+            " 0.0435",
+            "+0.0435",
+            ".",
+            "",
+        ] {
             assert!(annual_rate(bad).is_err(), "{bad}");
         }
     }
