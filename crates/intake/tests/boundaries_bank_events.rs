@@ -691,7 +691,7 @@ async fn two_partner_banks_act_only_on_their_own_recommendations() {
                 .into_iter()
                 .map(|a| a.id)
                 .collect();
-            assert_eq!(&listed, &[own.clone()]);
+            assert_eq!(&listed, std::slice::from_ref(own));
         }
         let s = err(icbc
             .record_bank_decision(approve_req(&apps[0], "18000", "0.0435", 12))
