@@ -47,18 +47,6 @@ async fn list(
     )
 }
 
-fn approve_req(id: &str, amount: &str, rate: &str, term: u32) -> pb::RecordBankDecisionRequest {
-    pb::RecordBankDecisionRequest {
-        request_id: rid(),
-        application_id: id.to_owned(),
-        approved: true,
-        approved_amount: money(amount),
-        annual_rate: rate.to_owned(),
-        term_months: term,
-        rejection_reason: String::new(),
-    }
-}
-
 fn instalment(due: &str, principal: &str, interest: &str) -> pb::Instalment {
     pb::Instalment {
         due_on: due.to_owned(),

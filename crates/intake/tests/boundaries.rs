@@ -22,51 +22,13 @@ use tonic::{Code, Status};
 // ---- helpers ----
 
 async fn try_submit(
-    t: &TestIntake,
     filer: &mut Client,
     req: pb::SubmitApplicationRequest,
 ) -> Result<pb::Application, Status> {
-    let _ = t;
     filer
         .submit_application(req)
         .await
         .map(tonic::Response::into_inner)
-}
-
-async fn try_household(
-    t: &TestIntake,
-    resident: &str,
-    village: &str,
-    amount: &str,
-) -> Result<pb::Application, Status> {
-    try_submit(
-        t,
-        &mut t.as_village_staff(village),
-        household_request(resident, village, amount),
-    )
-    .await
-}
-
-async fn admitted(t: &TestIntake, resident: &str, village: &str, amount: &str, what: &str) {
-    let r = try_household(t, resident, village, amount).await;
-    assert!(r.is_ok(), "{what}: {amount} admitted: {r:?}");
-}
-
-async fn refused(
-    t: &TestIntake,
-    resident: &str,
-    village: &str,
-    amount: &str,
-    rules: &[&str],
-    what: &str,
-) -> Status {
-    match try_household(t, resident, village, amount).await {
-        Ok(a) => panic!("{what}: expected a refusal naming {rules:?}, got {a:?}"),
-        Err(s) => {
-            assert_refused(&s, rules);
-            s
-        }
-    }
 }
 
 /// `InvalidArgument` whose message starts with `field:` and names some rule (R-X-3).
@@ -84,13 +46,6 @@ fn assert_invalid_field(s: &Status, field: &str, what: &str) {
     );
 }
 
-fn household(r: &mut pb::SubmitApplicationRequest) -> &mut pb::Household {
-    match r.applicant.as_mut() {
-        Some(Applicant::Household(h)) => h,
-        _ => unreachable!("a household request"),
-    }
-}
-
 /// A credit household (grade, line) whose rating is applied to the read model.
 async fn given_rating(t: &TestIntake, resident: &str, village: &str, grade: &str, line: &str) {
     let id = t
@@ -106,14 +61,6 @@ async fn given_rating(t: &TestIntake, resident: &str, village: &str, grade: &str
         )
         .await;
     t.wait_applied(&id).await;
-}
-
-async fn scan(t: &TestIntake) -> pb::RunDeadlineScanResponse {
-    t.as_operator()
-        .run_deadline_scan(pb::RunDeadlineScanRequest {})
-        .await
-        .expect("deadline scan")
-        .into_inner()
 }
 
 fn page(size: u32, token: &str) -> Option<PageRequest> {
@@ -170,16 +117,6 @@ async fn complaints_page(
     })
 }
 
-fn lodge_req(area: &str, content: &str) -> pb::LodgeComplaintRequest {
-    pb::LodgeComplaintRequest {
-        request_id: rid(),
-        complainant: "村民 钱某".into(),
-        content: content.to_owned(),
-        area_code: area.to_owned(),
-        application_id: String::new(),
-    }
-}
-
 async fn lodge(c: &mut Client, area: &str, content: &str) -> pb::Complaint {
     c.lodge_complaint(lodge_req(area, content))
         .await
@@ -193,27 +130,6 @@ fn objection_req(id: &str) -> pb::FileObjectionRequest {
         application_id: id.to_owned(),
         objector: "村民 赵某".into(),
         content: "the household already has a loan with another bank".into(),
-    }
-}
-
-fn resolve_req(objection: &str, upheld: bool, resolution: &str) -> pb::ResolveObjectionRequest {
-    pb::ResolveObjectionRequest {
-        request_id: rid(),
-        objection_id: objection.to_owned(),
-        upheld,
-        resolution: resolution.to_owned(),
-    }
-}
-
-fn approve_req(id: &str, amount: &str, term: u32) -> pb::RecordBankDecisionRequest {
-    pb::RecordBankDecisionRequest {
-        request_id: rid(),
-        application_id: id.to_owned(),
-        approved: true,
-        approved_amount: money(amount),
-        annual_rate: "0.0435".into(),
-        term_months: term,
-        rejection_reason: String::new(),
     }
 }
 
@@ -352,7 +268,7 @@ async fn a_66th_birthday_during_the_bank_step_refuses_the_approval() {
         t.set_time("2026-03-10T00:30:00+08:00");
         let s = err(t
             .as_bank(BANK)
-            .record_bank_decision(approve_req(&app.id, "5000", 12))
+            .record_bank_decision(approve_req(&app.id, "5000", "0.0435", 12))
             .await);
         assert_refused(&s, &["R-IN-3"]);
         t.shutdown().await;
@@ -482,7 +398,7 @@ async fn terms_at_36_and_37_months() {
         for (term, ok) in [(1, true), (36, true), (37, false), (u32::MAX, false)] {
             let mut req = household_request(&r, VILLAGE_A, "1000");
             req.term_months = term;
-            let res = try_submit(&t, &mut t.as_village_staff(VILLAGE_A), req).await;
+            let res = try_submit(&mut t.as_village_staff(VILLAGE_A), req).await;
             if ok {
                 let a = res.unwrap_or_else(|s| panic!("term {term}: {s:?}"));
                 assert_eq!(a.term_months, term);
@@ -496,7 +412,7 @@ async fn terms_at_36_and_37_months() {
         for (term, ok) in [(36, true), (37, false)] {
             let mut req = enterprise_request(&code, TOWN_A, "300000");
             req.term_months = term;
-            let res = try_submit(&t, &mut t.as_district_staff(), req).await;
+            let res = try_submit(&mut t.as_district_staff(), req).await;
             if ok {
                 res.unwrap_or_else(|s| panic!("enterprise term {term}: {s:?}"));
             } else {
@@ -518,7 +434,7 @@ async fn unknown_enum_values_are_bad_input() {
         for (what, purpose) in [("between values", 8), ("far out", 99), ("negative", -1)] {
             let mut req = household_request(&r, VILLAGE_A, "1000");
             req.purpose = purpose;
-            let s = try_submit(&t, &mut t.as_village_staff(VILLAGE_A), req)
+            let s = try_submit(&mut t.as_village_staff(VILLAGE_A), req)
                 .await
                 .unwrap_err();
             assert_invalid_field(&s, "purpose", what);
@@ -620,7 +536,6 @@ async fn read_model_facts_take_effect_on_china_days() {
             let code = code.to_owned();
             async move {
                 try_submit(
-                    tr,
                     &mut tr.as_district_staff(),
                     enterprise_request(&code, TOWN_A, "300000"),
                 )
@@ -707,7 +622,6 @@ async fn suspension_applies_to_the_suspended_area_only() {
         assert!(s.message().contains(VILLAGE_A), "{s:?}");
         admitted(&t, &ra2, VILLAGE_A2, "1000", "another village of the town").await;
         try_submit(
-            &t,
             &mut t.as_district_staff(),
             enterprise_request(&code, TOWN_A, "300000"),
         )
@@ -715,7 +629,6 @@ async fn suspension_applies_to_the_suspended_area_only() {
         .expect("an enterprise of the town, not of the village");
         assert_refused(
             &try_submit(
-                &t,
                 &mut t.as_district_staff(),
                 enterprise_request(&code, VILLAGE_A, "300000"),
             )
@@ -1167,7 +1080,7 @@ async fn bank_dates_are_china_days() {
 
         t.set_time("2026-03-07T00:40:00+08:00");
         let a = bank
-            .record_bank_decision(approve_req(&app.id, "20000.00", 12))
+            .record_bank_decision(approve_req(&app.id, "20000.00", "0.0435", 12))
             .await
             .expect("approve the full amount")
             .into_inner();
@@ -1537,7 +1450,7 @@ async fn every_write_replays_and_refuses_a_changed_body() {
         // RecordBankDecision, RecordDisbursement.
         let bd = pb::RecordBankDecisionRequest {
             request_id: shared.clone(),
-            ..approve_req(&app.id, "10000", 12)
+            ..approve_req(&app.id, "10000", "0.0435", 12)
         };
         let dec = bank
             .record_bank_decision(bd.clone())
@@ -1617,10 +1530,10 @@ async fn request_ids_up_to_128_printable_ascii_characters() {
         for id in ["a", id128.as_str(), id128b.as_str()] {
             let mut req = household_request(&r, VILLAGE_A, "1000");
             req.request_id = id.to_owned();
-            let a = try_submit(&t, &mut village, req.clone())
+            let a = try_submit(&mut village, req.clone())
                 .await
                 .unwrap_or_else(|s| panic!("id {id:?}: {s:?}"));
-            let again = try_submit(&t, &mut village, req).await.expect("replay");
+            let again = try_submit(&mut village, req).await.expect("replay");
             assert_eq!(again, a, "id {id:?} replays");
         }
         assert_eq!(count(&t.pool, "select count(*) from applications").await, 3);
@@ -1635,7 +1548,7 @@ async fn request_ids_up_to_128_printable_ascii_characters() {
         ] {
             let mut req = household_request(&r, VILLAGE_A, "1000");
             req.request_id = bad.clone();
-            let s = try_submit(&t, &mut village, req).await.unwrap_err();
+            let s = try_submit(&mut village, req).await.unwrap_err();
             assert_invalid(&s, "request_id", "R-IN-8");
             let mut lc = lodge_req(VILLAGE_A, "x");
             lc.request_id = bad.clone();
@@ -2085,7 +1998,7 @@ async fn malformed_resident_ids_are_bad_input() {
         for bad in cases {
             let mut req = household_request(&good, VILLAGE_A, "1000");
             household(&mut req).resident_id = bad.clone();
-            let s = try_submit(&t, &mut t.as_village_staff(VILLAGE_A), req)
+            let s = try_submit(&mut t.as_village_staff(VILLAGE_A), req)
                 .await
                 .unwrap_err();
             assert_invalid(&s, "household.resident_id", "R-IN-1");
@@ -2147,7 +2060,7 @@ async fn an_unknown_applicant_kind_is_bad_input() {
         t.given_credit_household(&r, VILLAGE_A).await;
         let mut req = household_request(&r, VILLAGE_A, "1000");
         req.kind = 99;
-        match try_submit(&t, &mut t.as_village_staff(VILLAGE_A), req).await {
+        match try_submit(&mut t.as_village_staff(VILLAGE_A), req).await {
             Ok(a) => panic!("kind 99 accepted as {:?}", a.kind()),
             Err(s) => assert_invalid_field(&s, "kind", "kind 99"),
         }
@@ -2200,7 +2113,7 @@ async fn a_policy_version_applies_from_midnight_china_time() {
         admitted(&t, &aged_19, VILLAGE_A, "1000", "19 under the old policy").await;
 
         t.set_time("2026-03-03T00:30:00+08:00");
-        let s = try_submit(&t, &mut t.as_village_staff(VILLAGE_A), with_term(30))
+        let s = try_submit(&mut t.as_village_staff(VILLAGE_A), with_term(30))
             .await
             .unwrap_err();
         assert_invalid(&s, "term_months", "R-IN-3");
@@ -2355,7 +2268,7 @@ async fn an_overdue_step_that_ends_leaves_the_overdue_listing() {
         assert!(!a.overdue, "no step pending: {a:?}");
         let a = t
             .as_bank(BANK)
-            .record_bank_decision(approve_req(&banked.id, "5000", 12))
+            .record_bank_decision(approve_req(&banked.id, "5000", "0.0435", 12))
             .await
             .expect("late approval")
             .into_inner();
@@ -2514,7 +2427,7 @@ async fn the_same_request_id_from_two_staff_members_is_two_requests() {
         let mut q2 = household_request(&r2, VILLAGE_A, "2000");
         q2.request_id = "form-0001".into();
         let a1 = submit(&mut clerk(1), q1).await;
-        let a2 = try_submit(&t, &mut clerk(2), q2)
+        let a2 = try_submit(&mut clerk(2), q2)
             .await
             .expect("another caller's request");
         assert_ne!(a1.id, a2.id);
@@ -2615,7 +2528,7 @@ async fn a_smaller_disbursement_with_principal_at_maturity() {
         t.set_time("2026-03-07T09:00:00+08:00");
         t.recommend(&app.id, BANK).await.expect("recommend");
         let mut bank = t.as_bank(BANK);
-        bank.record_bank_decision(approve_req(&app.id, "20000", 12))
+        bank.record_bank_decision(approve_req(&app.id, "20000", "0.0435", 12))
             .await
             .expect("approve");
         t.set_time("2026-03-10T09:00:00+08:00");
@@ -2927,7 +2840,7 @@ async fn free_text_with_a_nul_character_is_never_an_internal_error() {
                 .record_bank_decision(pb::RecordBankDecisionRequest {
                     approved: false,
                     rejection_reason: "no\u{0}land".into(),
-                    ..approve_req(&b.id, "0", 0)
+                    ..approve_req(&b.id, "0", "0.0435", 0)
                 })
                 .await,
             "rejection_reason",

@@ -43,18 +43,6 @@ async fn recommended(t: &TestIntake, ns: &[u32], amount: &str) -> Vec<pb::Applic
     out
 }
 
-fn approve_req(id: &str, amount: &str, rate: &str, term: u32) -> pb::RecordBankDecisionRequest {
-    pb::RecordBankDecisionRequest {
-        request_id: rid(),
-        application_id: id.to_owned(),
-        approved: true,
-        approved_amount: money(amount),
-        annual_rate: rate.to_owned(),
-        term_months: term,
-        rejection_reason: String::new(),
-    }
-}
-
 fn reject_req(id: &str, reason: &str) -> pb::RecordBankDecisionRequest {
     pb::RecordBankDecisionRequest {
         request_id: rid(),
@@ -125,14 +113,6 @@ fn disburse_req(
     }
 }
 
-async fn scan(t: &TestIntake) -> pb::RunDeadlineScanResponse {
-    t.as_operator()
-        .run_deadline_scan(pb::RunDeadlineScanRequest {})
-        .await
-        .expect("deadline scan")
-        .into_inner()
-}
-
 async fn transitions(c: &mut Client, id: &str) -> Vec<pb::Transition> {
     c.list_transitions(pb::ListTransitionsRequest {
         application_id: id.to_owned(),
@@ -174,47 +154,12 @@ fn same_instant(a: &str, b: &str) -> bool {
     within_ms(a, b, 1)
 }
 
-fn lodge_req(area: &str, content: &str) -> pb::LodgeComplaintRequest {
-    pb::LodgeComplaintRequest {
-        request_id: rid(),
-        complainant: "村民 钱某".into(),
-        content: content.to_owned(),
-        area_code: area.to_owned(),
-        application_id: String::new(),
-    }
-}
-
-fn assign_req(id: &str, org: &str) -> pb::AssignComplaintRequest {
-    pb::AssignComplaintRequest {
-        request_id: rid(),
-        complaint_id: id.to_owned(),
-        organisation_area_code: org.to_owned(),
-    }
-}
-
-fn answer_req(id: &str, answer: &str) -> pb::AnswerComplaintRequest {
-    pb::AnswerComplaintRequest {
-        request_id: rid(),
-        complaint_id: id.to_owned(),
-        answer: answer.to_owned(),
-    }
-}
-
 fn objection_req(id: &str, content: &str) -> pb::FileObjectionRequest {
     pb::FileObjectionRequest {
         request_id: rid(),
         application_id: id.to_owned(),
         objector: "村民 赵某".into(),
         content: content.to_owned(),
-    }
-}
-
-fn resolve_req(objection: &str, resolution: &str) -> pb::ResolveObjectionRequest {
-    pb::ResolveObjectionRequest {
-        request_id: rid(),
-        objection_id: objection.to_owned(),
-        upheld: false,
-        resolution: resolution.to_owned(),
     }
 }
 
@@ -1193,12 +1138,12 @@ async fn every_state_change_is_announced_once_in_order() {
             .into_inner();
         t.set_time("2026-03-05T10:00:00+08:00");
         district
-            .resolve_objection(resolve_req(&o1.id, "no other loan found"))
+            .resolve_objection(resolve_req(&o1.id, false, "no other loan found"))
             .await
             .expect("dismiss 1");
         t.set_time("2026-03-05T11:00:00+08:00");
         district
-            .resolve_objection(resolve_req(&o2.id, "farms 3 mu of peonies"))
+            .resolve_objection(resolve_req(&o2.id, false, "farms 3 mu of peonies"))
             .await
             .expect("dismiss 2");
         t.set_time("2026-03-07T09:00:00+08:00");

@@ -23,39 +23,6 @@ const RISK_SOURCE: &str = "/fupin/risk-control";
 
 // ---- admission helpers ----
 
-async fn try_household(
-    t: &TestIntake,
-    resident: &str,
-    village: &str,
-    amount: &str,
-) -> Result<pb::Application, Status> {
-    t.as_village_staff(village)
-        .submit_application(household_request(resident, village, amount))
-        .await
-        .map(tonic::Response::into_inner)
-}
-
-async fn admitted(t: &TestIntake, resident: &str, village: &str, amount: &str, what: &str) {
-    let r = try_household(t, resident, village, amount).await;
-    assert!(r.is_ok(), "{what}: {amount} in {village} admitted: {r:?}");
-}
-
-async fn refused(
-    t: &TestIntake,
-    resident: &str,
-    village: &str,
-    amount: &str,
-    rules: &[&str],
-    what: &str,
-) -> Status {
-    let s = try_household(t, resident, village, amount)
-        .await
-        .expect_err(what);
-    assert_eq!(s.code(), Code::FailedPrecondition, "{what}: {s:?}");
-    assert_refused(&s, rules);
-    s
-}
-
 async fn try_enterprise(t: &TestIntake, code: &str, area: &str) -> Result<pb::Application, Status> {
     t.as_district_staff()
         .submit_application(enterprise_request(code, area, "200000"))
@@ -142,21 +109,11 @@ enum Fate {
     DeadLettered,
 }
 
-async fn in_inbox(pool: &PgPool, ce_id: &str) -> bool {
-    count_where(
-        pool,
-        "select count(*) from inbox where consumer like $1 || '%' and event_id = $2",
-        &[READMODEL_CONSUMER, ce_id],
-    )
-    .await
-        == 1
-}
-
 /// Whether the event with this ce-id was applied (in the inbox) or dead-lettered.
 async fn fate(t: &TestIntake, ce_id: &str) -> Fate {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
     loop {
-        if in_inbox(&t.pool, ce_id).await {
+        if t.applied(ce_id).await {
             return Fate::Applied;
         }
         if dead_letters(t)
@@ -649,7 +606,7 @@ async fn malformed_events_are_dead_lettered_without_blocking_good_ones() {
                 original.starts_with(&format!("{}.", t.bus.prefix)),
                 "{original}"
             );
-            assert!(!in_inbox(&t.pool, id).await, "{id} not recorded as applied");
+            assert!(!t.applied(id).await, "{id} not recorded as applied");
         }
         assert_eq!(dead.len(), bad_ids.len(), "one dead letter each: {dead:?}");
 

@@ -10,14 +10,6 @@ use fupin_proto::intake::v1 as pb;
 use prost::Name;
 use tonic::Code;
 
-async fn scan(t: &TestIntake) -> pb::RunDeadlineScanResponse {
-    t.as_operator()
-        .run_deadline_scan(pb::RunDeadlineScanRequest {})
-        .await
-        .expect("deadline scan")
-        .into_inner()
-}
-
 async fn overdue_ids(c: &mut Client) -> Vec<String> {
     c.list_applications(pb::ListApplicationsRequest {
         overdue_only: true,
@@ -167,32 +159,6 @@ async fn overdue_steps_are_alerted_once_per_step_on_the_official_calendar() {
         t.shutdown().await;
     })
     .await;
-}
-
-fn lodge_req(area: &str, content: &str) -> pb::LodgeComplaintRequest {
-    pb::LodgeComplaintRequest {
-        request_id: rid(),
-        complainant: "村民 钱某".into(),
-        content: content.to_owned(),
-        area_code: area.to_owned(),
-        application_id: String::new(),
-    }
-}
-
-fn assign_req(id: &str, org: &str) -> pb::AssignComplaintRequest {
-    pb::AssignComplaintRequest {
-        request_id: rid(),
-        complaint_id: id.to_owned(),
-        organisation_area_code: org.to_owned(),
-    }
-}
-
-fn answer_req(id: &str, answer: &str) -> pb::AnswerComplaintRequest {
-    pb::AnswerComplaintRequest {
-        request_id: rid(),
-        complaint_id: id.to_owned(),
-        answer: answer.to_owned(),
-    }
 }
 
 async fn overdue_complaints(c: &mut Client) -> Vec<pb::Complaint> {

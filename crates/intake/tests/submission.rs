@@ -9,13 +9,6 @@ use fupin_proto::intake::v1::{self as pb, submit_application_request::Applicant}
 use prost::Name;
 use tonic::Code;
 
-fn household(r: &mut pb::SubmitApplicationRequest) -> &mut pb::Household {
-    match r.applicant.as_mut() {
-        Some(Applicant::Household(h)) => h,
-        _ => unreachable!("a household request"),
-    }
-}
-
 async fn nothing_stored(t: &TestIntake, what: &str) {
     nothing_but_refusals(t, what).await;
     assert_eq!(

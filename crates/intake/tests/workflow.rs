@@ -43,15 +43,6 @@ async fn objections(c: &mut Client, application: &str) -> Vec<pb::Objection> {
     .objections
 }
 
-fn resolve_req(objection: &str, upheld: bool, resolution: &str) -> pb::ResolveObjectionRequest {
-    pb::ResolveObjectionRequest {
-        request_id: rid(),
-        objection_id: objection.to_owned(),
-        upheld,
-        resolution: resolution.to_owned(),
-    }
-}
-
 /// R-IN-2, R-IN-5: village, town and district approve; the public notice runs 5 calendar days
 /// (ends on day + 4); an objection holds it (ON_HOLD) and blocks recommendation; dismissing it
 /// releases the hold; recommendation waits for the notice to end and names a partner bank;

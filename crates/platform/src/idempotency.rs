@@ -45,7 +45,7 @@ pub struct RequestKey {
 /// caller acted with. A token of the same subject for another area or role reusing the id is
 /// refused as a different request (R-IN-8) instead of being replayed a result its scope may not
 /// see (R-CR-11).
-fn fingerprint<M: Message>(caller: &Caller, request: &M) -> Vec<u8> {
+fn fingerprint(caller: &Caller, encoded: &[u8]) -> Vec<u8> {
     let mut h = Sha256::new();
     for part in [
         caller.role.as_str(),
@@ -55,7 +55,7 @@ fn fingerprint<M: Message>(caller: &Caller, request: &M) -> Vec<u8> {
         h.update(part.as_bytes());
         h.update([0]);
     }
-    h.update(request.encode_to_vec());
+    h.update(encoded);
     h.finalize().to_vec()
 }
 
@@ -83,12 +83,13 @@ impl RequestKey {
                 "at most 128 printable ASCII characters",
             ));
         }
+        let encoded = request.encode_to_vec();
         Ok(Self {
             caller: caller.subject.clone(),
             method,
             request_id: id.to_owned(),
-            request_hash: fingerprint(caller, request),
-            legacy_hash: Sha256::digest(request.encode_to_vec()).to_vec(),
+            request_hash: fingerprint(caller, &encoded),
+            legacy_hash: Sha256::digest(&encoded).to_vec(),
             sealer: None,
         })
     }

@@ -474,22 +474,23 @@ impl TestIntake {
 
     // ---- read-model catch-up ----
 
+    /// Whether the read model has applied the event with this `ce-id` (its inbox holds it).
+    pub async fn applied(&self, ce_id: &str) -> bool {
+        count_where(
+            &self.pool,
+            "select count(*) from inbox where consumer like $1 || '%' and event_id = $2",
+            &[READMODEL_CONSUMER, ce_id],
+        )
+        .await
+            == 1
+    }
+
     /// Waits until intake's read-model consumer has applied (or skipped as a duplicate) the
     /// event with this `ce-id`.
     pub async fn wait_applied(&self, ce_id: &str) {
-        let pool = &self.pool;
-        wait_until(
-            &format!("event {ce_id} in the read-model inbox"),
-            || async move {
-                count_where(
-                    pool,
-                    "select count(*) from inbox where consumer like $1 || '%' and event_id = $2",
-                    &[READMODEL_CONSUMER, ce_id],
-                )
-                .await
-                    == 1
-            },
-        )
+        wait_until(&format!("event {ce_id} in the read-model inbox"), || {
+            self.applied(ce_id)
+        })
         .await;
     }
 
@@ -991,4 +992,107 @@ impl TestIntake {
             .await
             .map(tonic::Response::into_inner)
     }
+}
+
+// ---- request builders shared by the test files ----
+
+/// The household applicant of a submission, to change one field.
+pub fn household(r: &mut pb::SubmitApplicationRequest) -> &mut pb::Household {
+    match r.applicant.as_mut() {
+        Some(pb::submit_application_request::Applicant::Household(h)) => h,
+        _ => unreachable!("a household request"),
+    }
+}
+
+pub fn approve_req(id: &str, amount: &str, rate: &str, term: u32) -> pb::RecordBankDecisionRequest {
+    pb::RecordBankDecisionRequest {
+        request_id: rid(),
+        application_id: id.to_owned(),
+        approved: true,
+        approved_amount: money(amount),
+        annual_rate: rate.to_owned(),
+        term_months: term,
+        rejection_reason: String::new(),
+    }
+}
+
+pub fn resolve_req(objection: &str, upheld: bool, resolution: &str) -> pb::ResolveObjectionRequest {
+    pb::ResolveObjectionRequest {
+        request_id: rid(),
+        objection_id: objection.to_owned(),
+        upheld,
+        resolution: resolution.to_owned(),
+    }
+}
+
+pub fn lodge_req(area: &str, content: &str) -> pb::LodgeComplaintRequest {
+    pb::LodgeComplaintRequest {
+        request_id: rid(),
+        complainant: "村民 钱某".into(),
+        content: content.to_owned(),
+        area_code: area.to_owned(),
+        application_id: String::new(),
+    }
+}
+
+pub fn assign_req(id: &str, org: &str) -> pb::AssignComplaintRequest {
+    pb::AssignComplaintRequest {
+        request_id: rid(),
+        complaint_id: id.to_owned(),
+        organisation_area_code: org.to_owned(),
+    }
+}
+
+pub fn answer_req(id: &str, answer: &str) -> pb::AnswerComplaintRequest {
+    pb::AnswerComplaintRequest {
+        request_id: rid(),
+        complaint_id: id.to_owned(),
+        answer: answer.to_owned(),
+    }
+}
+
+/// Runs the deadline scan now, as an operator (R-IN-4, R-IN-7).
+pub async fn scan(t: &TestIntake) -> pb::RunDeadlineScanResponse {
+    t.as_operator()
+        .run_deadline_scan(pb::RunDeadlineScanRequest {})
+        .await
+        .expect("deadline scan")
+        .into_inner()
+}
+
+// ---- household submissions as admission sees them (R-IN-3) ----
+
+/// A household application filed by its village department; Ok = admitted and stored.
+pub async fn try_household(
+    t: &TestIntake,
+    resident: &str,
+    village: &str,
+    amount: &str,
+) -> Result<pb::Application, Status> {
+    t.as_village_staff(village)
+        .submit_application(household_request(resident, village, amount))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// [`try_household`] is admitted; `what` names the case.
+pub async fn admitted(t: &TestIntake, resident: &str, village: &str, amount: &str, what: &str) {
+    let r = try_household(t, resident, village, amount).await;
+    assert!(r.is_ok(), "{what}: {amount} in {village} admitted: {r:?}");
+}
+
+/// [`try_household`] is refused naming exactly `rules`; `what` names the case.
+pub async fn refused(
+    t: &TestIntake,
+    resident: &str,
+    village: &str,
+    amount: &str,
+    rules: &[&str],
+    what: &str,
+) -> Status {
+    let s = try_household(t, resident, village, amount)
+        .await
+        .expect_err(what);
+    assert_refused(&s, rules);
+    s
 }
