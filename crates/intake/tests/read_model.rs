@@ -165,6 +165,80 @@ async fn credit_village_raises_the_line() {
     .await;
 }
 
+/// R-CR-8, R-ID-4 via CreditVillageStatusChanged / EnterpriseQualificationChanged: two changes
+/// announced ahead of their days both apply, each from its own day, and until the first one's
+/// day the status in force when they were announced stays, at submission (the dispatcher's copy)
+/// and in the query the re-checks at recommendation and approval run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_changes_announced_ahead_apply_each_from_its_day() {
+    bounded(60, async {
+        let t = spawn_intake().await; // 2026-03-02
+        let r = resident_id(31);
+        t.given_credit_household(&r, VILLAGE_A).await;
+        let code = uscc('3', 31);
+        let id = t.publish_credit_village(VILLAGE_A, false, 1).await;
+        t.wait_applied(&id).await;
+        let id = t.publish_enterprise_qualified(&code, true, 1).await;
+        t.wait_applied(&id).await;
+        // Announced on 03-02: a credit village from 03-04 and no longer from 03-06; the
+        // enterprise disqualified from 03-04 and qualified again from 03-06.
+        for id in [
+            t.publish_credit_village_from(VILLAGE_A, true, "2026-03-04", 2)
+                .await,
+            t.publish_credit_village_from(VILLAGE_A, false, "2026-03-06", 3)
+                .await,
+            t.publish_enterprise_qualification(&code, false, "2026-03-04", 2)
+                .await,
+            t.publish_enterprise_qualification(&code, true, "2026-03-06", 3)
+                .await,
+        ] {
+            t.wait_applied(&id).await;
+        }
+        let index = t.subject_index(&r);
+        let stored = fupin_intake::store::readmodel::admission_facts(
+            &t.pool,
+            fupin_intake::store::readmodel::Subject {
+                index: &index,
+                uscc: Some(&code),
+            },
+            Some(VILLAGE_A),
+            Some(TOWN_A),
+        )
+        .await
+        .expect("facts from the tables");
+        let submit_enterprise = || async {
+            t.as_district_staff()
+                .submit_application(enterprise_request(&code, TOWN_B, "200000"))
+                .await
+        };
+        for (on, credit_village, qualified) in [
+            ("2026-03-03", false, true),
+            ("2026-03-04", true, false),
+            ("2026-03-05", true, false),
+            ("2026-03-06", false, true),
+            ("2026-03-20", false, true),
+        ] {
+            t.set_time(&format!("{on}T09:00:00+08:00"));
+            assert_eq!(stored.credit_village_on(day(on)), credit_village, "{on}");
+            assert_eq!(stored.enterprise_qualified_on(day(on)), qualified, "{on}");
+            if credit_village {
+                admitted(&t, &r, VILLAGE_A, "24000.00").await;
+            } else {
+                refused(&t, &r, VILLAGE_A, "24000.00", &["R-CR-8"]).await;
+            }
+            match submit_enterprise().await {
+                Ok(_) => assert!(qualified, "{on}: admitted while disqualified"),
+                Err(s) => {
+                    assert!(!qualified, "{on}: refused while qualified: {s:?}");
+                    assert_refused(&s, &["R-ID-4"]);
+                }
+            }
+        }
+        t.shutdown().await;
+    })
+    .await;
+}
+
 /// R-CR-10 via BlacklistEntryAdded / BlacklistEntryRemoved: listed -> refused naming R-CR-10;
 /// the explicit removal -> admitted again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -34,48 +34,81 @@ impl RatingFact {
     }
 }
 
+/// A status announced with the day it takes effect, possibly ahead of that day (R-CR-8
+/// credit-village status, R-ID-4 qualification). Each announcement says "from this day (from
+/// now on, when it names no day) the status is this" and replaces whatever was announced for
+/// that day or later; what was announced for earlier days stands. So two changes announced
+/// ahead of their days both apply, each from its own day, and the status before the first is
+/// the one in force now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timeline<T>(Vec<(Option<NaiveDate>, T)>);
+
+impl<T> Default for Timeline<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<T: Copy> Timeline<T> {
+    /// A status in force whatever the day.
+    pub fn always(status: T) -> Self {
+        Self(vec![(None, status)])
+    }
+
+    /// The timeline of stored entries, which must be in strictly increasing order of their day
+    /// (an entry without a day, at most one, first); None otherwise.
+    pub fn from_entries(entries: Vec<(Option<NaiveDate>, T)>) -> Option<Self> {
+        entries
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0)
+            .then_some(Self(entries))
+    }
+
+    /// Applies an announcement: `status` from `from` on (from now on when `None`).
+    pub fn announce(&mut self, from: Option<NaiveDate>, status: T) {
+        // `None` orders before every day, so an announcement for no day keeps nothing.
+        self.0.retain(|(day, _)| *day < from);
+        self.0.push((from, status));
+    }
+
+    /// The status in force on `day`; None when nothing announced applies yet.
+    pub fn on(&self, day: NaiveDate) -> Option<T> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(from, _)| from.is_none_or(|f| f <= day))
+            .map(|(_, status)| *status)
+    }
+
+    pub fn entries(&self) -> &[(Option<NaiveDate>, T)] {
+        &self.0
+    }
+}
+
 /// What intake knows about an applicant from other services' events.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AdmissionFacts {
     pub rating: Option<RatingFact>,
-    /// The village's credit-village status (R-CR-6) ...
-    pub in_credit_village: bool,
-    /// ... the day it takes effect, if given ...
-    pub credit_village_from: Option<NaiveDate>,
-    /// ... and the status in force until that day: a status announced ahead of its day, gained
-    /// or lost, changes lines only from that day (R-CR-8).
-    pub credit_village_before: bool,
+    /// The village's credit-village status (R-CR-6) as announced, gained or lost, by day: it
+    /// changes lines only from its day (R-CR-8). No status counts as not a credit village.
+    pub credit_village: Timeline<bool>,
     pub blacklisted: bool,
     /// Which of the applicant's areas (village, town) have lending suspended (R-RK-9).
     pub suspended_areas: Vec<AreaCode>,
-    /// Industry's qualification of an enterprise/cooperative (R-ID-4); None = never assessed
-    /// ...
-    pub enterprise_qualified: Option<bool>,
-    /// ... the day it takes effect, if given ...
-    pub enterprise_qualified_from: Option<NaiveDate>,
-    /// ... and the qualification in force until that day (None = none before): a
-    /// qualification or disqualification announced ahead of its day applies from that day.
-    pub enterprise_qualified_before: Option<bool>,
+    /// Industry's qualification of an enterprise/cooperative (R-ID-4) as announced, by day;
+    /// empty when never assessed.
+    pub enterprise_qualified: Timeline<bool>,
 }
 
 impl AdmissionFacts {
     /// Whether the applicant's village is a credit village on `today`.
     pub fn credit_village_on(&self, today: NaiveDate) -> bool {
-        if self.credit_village_from.is_none_or(|f| f <= today) {
-            self.in_credit_village
-        } else {
-            self.credit_village_before
-        }
+        self.credit_village.on(today).unwrap_or(false)
     }
 
     /// Whether the enterprise is qualified on `today` (R-ID-4 "currently qualified").
     pub fn enterprise_qualified_on(&self, today: NaiveDate) -> bool {
-        let in_force = if self.enterprise_qualified_from.is_none_or(|f| f <= today) {
-            self.enterprise_qualified
-        } else {
-            self.enterprise_qualified_before
-        };
-        in_force == Some(true)
+        self.enterprise_qualified.on(today) == Some(true)
     }
 }
 

@@ -8,7 +8,7 @@ use fupin_kernel::{AreaCode, CreditGrade, Money};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
-use crate::domain::admission::{AdmissionFacts, RatingFact};
+use crate::domain::admission::{AdmissionFacts, RatingFact, Timeline};
 
 #[allow(clippy::too_many_arguments)]
 pub async fn upsert_rating(
@@ -188,11 +188,46 @@ struct FactsRow {
     credit_village: Option<bool>,
     credit_village_from: Option<NaiveDate>,
     credit_village_before: Option<bool>,
+    credit_village_days: Option<Vec<Option<NaiveDate>>>,
+    credit_village_statuses: Option<Vec<bool>>,
     blacklisted: bool,
     suspended: Vec<String>,
     qualified: Option<bool>,
     qualified_from: Option<NaiveDate>,
     qualified_before: Option<bool>,
+    qualified_days: Option<Vec<Option<NaiveDate>>>,
+    qualified_statuses: Option<Vec<bool>>,
+}
+
+/// A stored timeline of announced statuses (credit village, qualification; intake migration
+/// `20261130000005`, kept by a trigger). A row the trigger did not write (its triggers disabled)
+/// is read from its older columns: the latest announcement and the status before it.
+pub(crate) struct StoredTimeline {
+    pub days: Option<Vec<Option<NaiveDate>>>,
+    pub statuses: Option<Vec<bool>>,
+    pub status: bool,
+    pub from: Option<NaiveDate>,
+    pub before: Option<bool>,
+}
+
+impl StoredTimeline {
+    pub(crate) fn read(self, what: &str, key: &str) -> Timeline<bool> {
+        if let (Some(days), Some(statuses)) = (self.days, self.statuses) {
+            if days.len() == statuses.len()
+                && let Some(t) = Timeline::from_entries(days.into_iter().zip(statuses).collect())
+            {
+                return t;
+            }
+            tracing::warn!(
+                what,
+                key,
+                "unreadable timeline in the read model; read from its latest change"
+            );
+        }
+        let mut t = self.before.map(Timeline::always).unwrap_or_default();
+        t.announce(self.from, self.status);
+        t
+    }
 }
 
 /// A stored rating as admission reads it. The consumer refuses ratings it cannot read, so an
@@ -238,10 +273,12 @@ pub(crate) fn rating_fact(
 pub const FACTS_SQL: &str = r#"select r.grade, r.veto, r.credit_line, r.effective_from, r.expires_on,
      r.village_code as rated_in,
      v.credit_village, v.effective_from as credit_village_from, v.credit_village_before,
+     v.timeline_from as credit_village_days, v.timeline_status as credit_village_statuses,
      exists (select 1 from rm_blacklist b where b.subject_idx = $1 and b.active) as blacklisted,
      array(select s.area_code from rm_suspended_areas s
            where s.area_code in ($3, $4) and s.suspended order by s.area_code) as suspended,
-     q.qualified, q.effective_from as qualified_from, q.qualified_before
+     q.qualified, q.effective_from as qualified_from, q.qualified_before,
+     q.timeline_from as qualified_days, q.timeline_status as qualified_statuses
    from (select $1::bytea as subject_idx) t
    left join rm_credit_ratings r on r.subject_idx = t.subject_idx
    left join rm_credit_villages v on v.village_code = $3
@@ -276,10 +313,14 @@ pub async fn admission_facts<'c>(
         .bind(town)
         .fetch_one(conn)
         .await?;
-    facts(row)
+    facts(row, village, subject.uscc)
 }
 
-fn facts(row: FactsRow) -> anyhow::Result<AdmissionFacts> {
+fn facts(
+    row: FactsRow,
+    village: Option<&str>,
+    uscc: Option<&str>,
+) -> anyhow::Result<AdmissionFacts> {
     let rating = match (row.veto, row.credit_line) {
         (Some(veto), Some(line)) => rating_fact(
             row.grade.as_deref(),
@@ -293,17 +334,81 @@ fn facts(row: FactsRow) -> anyhow::Result<AdmissionFacts> {
     };
     Ok(AdmissionFacts {
         rating,
-        in_credit_village: row.credit_village.unwrap_or(false),
-        credit_village_from: row.credit_village_from,
-        credit_village_before: row.credit_village_before.unwrap_or(false),
+        credit_village: match row.credit_village {
+            Some(status) => StoredTimeline {
+                days: row.credit_village_days,
+                statuses: row.credit_village_statuses,
+                status,
+                from: row.credit_village_from,
+                before: row.credit_village_before,
+            }
+            .read("credit village", village.unwrap_or_default()),
+            None => Timeline::default(),
+        },
         blacklisted: row.blacklisted,
         suspended_areas: row
             .suspended
             .iter()
             .map(|a| AreaCode::parse(a))
             .collect::<Result<_, _>>()?,
-        enterprise_qualified: row.qualified,
-        enterprise_qualified_from: row.qualified_from,
-        enterprise_qualified_before: row.qualified_before,
+        enterprise_qualified: match row.qualified {
+            Some(status) => StoredTimeline {
+                days: row.qualified_days,
+                statuses: row.qualified_statuses,
+                status,
+                from: row.qualified_from,
+                before: row.qualified_before,
+            }
+            .read("qualification", uscc.unwrap_or_default()),
+            None => Timeline::default(),
+        },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().expect("a day")
+    }
+
+    fn stored(days: Option<Vec<Option<NaiveDate>>>, statuses: Option<Vec<bool>>) -> StoredTimeline {
+        StoredTimeline {
+            days,
+            statuses,
+            status: false,
+            from: Some(day("2026-03-06")),
+            before: Some(true),
+        }
+    }
+
+    // R-CR-8, R-ID-4: the stored timeline is read as it is; one the trigger did not write, or
+    // that cannot be read, falls back to the latest change and the status before it.
+    #[test]
+    fn a_stored_timeline_is_read_or_falls_back_to_the_latest_change() {
+        let t = stored(
+            Some(vec![None, Some(day("2026-03-04")), Some(day("2026-03-06"))]),
+            Some(vec![false, true, false]),
+        )
+        .read("credit village", "v");
+        assert_eq!(t.on(day("2026-03-03")), Some(false));
+        assert_eq!(t.on(day("2026-03-04")), Some(true));
+        assert_eq!(t.on(day("2026-03-06")), Some(false));
+        let legacy = |t: Timeline<bool>| {
+            assert_eq!(t.on(day("2026-03-05")), Some(true));
+            assert_eq!(t.on(day("2026-03-06")), Some(false));
+        };
+        legacy(stored(None, None).read("credit village", "v"));
+        // lengths differ
+        legacy(stored(Some(vec![None]), Some(vec![true, false])).read("credit village", "v"));
+        // out of order
+        legacy(
+            stored(
+                Some(vec![Some(day("2026-03-06")), Some(day("2026-03-04"))]),
+                Some(vec![true, false]),
+            )
+            .read("credit village", "v"),
+        );
+    }
 }

@@ -21,8 +21,8 @@ use fupin_kernel::AreaCode;
 use rust_decimal::Decimal;
 use sqlx::{Connection, PgConnection};
 
-use super::readmodel::{FactsQuery, rating_fact};
-use crate::domain::admission::{AdmissionFacts, RatingFact};
+use super::readmodel::{FactsQuery, StoredTimeline, rating_fact};
+use crate::domain::admission::{AdmissionFacts, RatingFact, Timeline};
 
 /// Which read model a copy holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -43,26 +43,15 @@ pub struct ReadModelCopy {
     /// By subject index; None for a stored rating that cannot be read (taken as no rating,
     /// like the query does).
     ratings: HashMap<Vec<u8>, Option<RatingFact>>,
-    villages: HashMap<String, Village>,
+    /// Credit-village status by village.
+    villages: HashMap<String, Timeline<bool>>,
     /// Blacklist entries by id, and how many active entries each subject has.
     entries: HashMap<String, Entry>,
     blacklisted: HashMap<Vec<u8>, usize>,
     /// Areas with lending suspended.
     suspended: HashSet<String>,
     /// Enterprises' qualification by USCC.
-    qualified: HashMap<String, Qualification>,
-}
-
-struct Qualification {
-    qualified: bool,
-    from: Option<NaiveDate>,
-    before: Option<bool>,
-}
-
-struct Village {
-    credit: bool,
-    from: Option<NaiveDate>,
-    before: Option<bool>,
+    qualified: HashMap<String, Timeline<bool>>,
 }
 
 struct Entry {
@@ -74,10 +63,35 @@ struct Entry {
 struct Changes {
     at: ReadModelAt,
     ratings: Vec<RatingRow>,
-    villages: Vec<(String, bool, Option<NaiveDate>, Option<bool>)>,
+    villages: Vec<TimelineRow>,
     entries: Vec<(String, Vec<u8>, bool)>,
     areas: Vec<(String, bool)>,
-    enterprises: Vec<(String, bool, Option<NaiveDate>, Option<bool>)>,
+    enterprises: Vec<TimelineRow>,
+}
+
+/// A village's credit-village status or an enterprise's qualification, by its key.
+#[derive(sqlx::FromRow)]
+struct TimelineRow {
+    key: String,
+    status: bool,
+    effective_from: Option<NaiveDate>,
+    before: Option<bool>,
+    timeline_from: Option<Vec<Option<NaiveDate>>>,
+    timeline_status: Option<Vec<bool>>,
+}
+
+impl TimelineRow {
+    fn read(self, what: &str) -> (String, Timeline<bool>) {
+        let timeline = StoredTimeline {
+            days: self.timeline_from,
+            statuses: self.timeline_status,
+            status: self.status,
+            from: self.effective_from,
+            before: self.before,
+        }
+        .read(what, &self.key);
+        (self.key, timeline)
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -148,7 +162,8 @@ impl ReadModelCopy {
             .await?,
             villages: changed_since(
                 &mut tx,
-                r#"select village_code, credit_village, effective_from, credit_village_before
+                r#"select village_code as key, credit_village as status, effective_from,
+                     credit_village_before as before, timeline_from, timeline_status
                    from rm_credit_villages where changed > $1"#,
                 since,
             )
@@ -167,7 +182,8 @@ impl ReadModelCopy {
             .await?,
             enterprises: changed_since(
                 &mut tx,
-                r#"select uscc, qualified, effective_from, qualified_before
+                r#"select uscc as key, qualified as status, effective_from,
+                     qualified_before as before, timeline_from, timeline_status
                    from rm_qualified_enterprises where changed > $1"#,
                 since,
             )
@@ -194,16 +210,8 @@ impl ReadModelCopy {
             );
             self.ratings.insert(r.subject_idx, fact);
         }
-        for (code, credit, from, before) in c.villages {
-            self.villages.insert(
-                code,
-                Village {
-                    credit,
-                    from,
-                    before,
-                },
-            );
-        }
+        self.villages
+            .extend(c.villages.into_iter().map(|v| v.read("credit village")));
         for (id, subject, active) in c.entries {
             let entry = Entry { subject, active };
             if entry.active {
@@ -222,16 +230,8 @@ impl ReadModelCopy {
                 self.suspended.remove(&area);
             }
         }
-        for (uscc, qualified, from, before) in c.enterprises {
-            self.qualified.insert(
-                uscc,
-                Qualification {
-                    qualified,
-                    from,
-                    before,
-                },
-            );
-        }
+        self.qualified
+            .extend(c.enterprises.into_iter().map(|e| e.read("qualification")));
         self.at = Some(c.at);
     }
 
@@ -258,17 +258,13 @@ impl ReadModelCopy {
         suspended.dedup();
         Ok(AdmissionFacts {
             rating: self.ratings.get(q.subject.index).cloned().flatten(),
-            in_credit_village: village.is_some_and(|v| v.credit),
-            credit_village_from: village.and_then(|v| v.from),
-            credit_village_before: village.and_then(|v| v.before).unwrap_or(false),
+            credit_village: village.cloned().unwrap_or_default(),
             blacklisted: self.blacklisted.contains_key(q.subject.index),
             suspended_areas: suspended
                 .into_iter()
                 .map(AreaCode::parse)
                 .collect::<Result<_, _>>()?,
-            enterprise_qualified: qualification.map(|e| e.qualified),
-            enterprise_qualified_from: qualification.and_then(|e| e.from),
-            enterprise_qualified_before: qualification.and_then(|e| e.before),
+            enterprise_qualified: qualification.cloned().unwrap_or_default(),
         })
     }
 }

@@ -7,7 +7,7 @@ use fupin_kernel::CreditGrade;
 use super::fixtures::*;
 use crate::domain::{
     DomainError, Purpose,
-    admission::{AdmissionFacts, RatingFact, check, effective_line},
+    admission::{AdmissionFacts, RatingFact, Timeline, check, effective_line},
     form::ApplicationForm,
 };
 
@@ -57,14 +57,10 @@ fn every_failed_household_rule_is_listed_in_one_refusal() {
     h.self_use = false;
     let facts = AdmissionFacts {
         rating: None,
-        in_credit_village: false,
-        credit_village_from: None,
-        credit_village_before: false,
+        credit_village: Timeline::default(),
         blacklisted: true,
         suspended_areas: vec![area(VILLAGE), area(TOWN)],
-        enterprise_qualified: None,
-        enterprise_qualified_from: None,
-        enterprise_qualified_before: None,
+        enterprise_qualified: Timeline::default(),
     };
     // when
     let failures = refusal_failures(admit(&form, &facts));
@@ -268,9 +264,7 @@ fn amount_equal_to_the_line_passes_and_one_fen_more_fails_on_the_line() {
 #[test]
 fn credit_village_raises_the_a_line_from_20000_to_24000() {
     let facts = AdmissionFacts {
-        in_credit_village: true,
-        credit_village_from: None,
-        credit_village_before: false,
+        credit_village: Timeline::always(true),
         ..household_facts(today())
     };
     let r = facts.rating.clone().unwrap();
@@ -288,30 +282,80 @@ fn credit_village_raises_the_a_line_from_20000_to_24000() {
 #[test]
 fn a_credit_village_raises_lines_only_from_its_effective_day() {
     let tomorrow = today().succ_opt().unwrap();
-    let facts = AdmissionFacts {
-        in_credit_village: true,
-        credit_village_from: Some(tomorrow),
-        ..household_facts(today())
+    let announced = |before: Option<bool>, from, status| {
+        let mut timeline = before.map(Timeline::always).unwrap_or_default();
+        timeline.announce(Some(from), status);
+        AdmissionFacts {
+            credit_village: timeline,
+            ..household_facts(today())
+        }
     };
+    let facts = announced(None, tomorrow, true);
     assert!(!facts.credit_village_on(today()));
     assert!(facts.credit_village_on(tomorrow));
     let mut form = household_form();
     form.amount = money("24000.00");
     assert_eq!(refused_rules(admit(&form, &facts)), vec!["R-CR-8"]);
-    let from_today = AdmissionFacts {
-        credit_village_from: Some(today()),
-        ..facts.clone()
-    };
-    assert_eq!(admit(&form, &from_today), Ok(()));
+    assert_eq!(admit(&form, &announced(None, today(), true)), Ok(()));
     // And one losing the status from tomorrow keeps it until then.
-    let losing = AdmissionFacts {
-        in_credit_village: false,
-        credit_village_before: true,
-        ..facts
-    };
+    let losing = announced(Some(true), tomorrow, false);
     assert!(losing.credit_village_on(today()));
     assert!(!losing.credit_village_on(tomorrow));
     assert_eq!(admit(&form, &losing), Ok(()));
+}
+
+// R-CR-8, R-ID-4: two changes announced ahead of their days both apply, each from its own day,
+// and the status in force now stays until the first; an announcement replaces only what was
+// announced for its day or later.
+#[test]
+fn changes_announced_ahead_apply_each_from_its_own_day() {
+    let d = |n: u64| today().checked_add_days(chrono::Days::new(n)).unwrap();
+    let mut timeline = Timeline::always(false);
+    timeline.announce(Some(d(5)), true);
+    timeline.announce(Some(d(10)), false);
+    let on: Vec<_> = [0, 4, 5, 9, 10, 30].map(|n| timeline.on(d(n))).to_vec();
+    assert_eq!(
+        on,
+        [false, false, true, true, false, false].map(Some).to_vec()
+    );
+    // A later announcement for an earlier day replaces both pending ones.
+    timeline.announce(Some(d(3)), true);
+    assert_eq!(timeline.on(d(2)), Some(false));
+    assert_eq!(timeline.on(d(3)), Some(true));
+    assert_eq!(timeline.on(d(30)), Some(true));
+    // An announcement for the same day replaces that day's.
+    timeline.announce(Some(d(3)), false);
+    assert_eq!(timeline.on(d(3)), Some(false));
+    // One for no day applies at once and replaces everything announced.
+    timeline.announce(None, true);
+    assert_eq!(timeline.entries(), &[(None, true)]);
+    // Nothing announced: no status on any day.
+    assert_eq!(Timeline::<bool>::default().on(today()), None);
+    // Stored entries out of order are not a timeline.
+    assert!(Timeline::from_entries(vec![(Some(d(2)), true), (Some(d(1)), false)]).is_none());
+    assert!(Timeline::from_entries(vec![(Some(d(1)), true), (Some(d(1)), false)]).is_none());
+    assert!(Timeline::from_entries(vec![(None, true), (Some(d(1)), false)]).is_some());
+    // The household's line follows the days.
+    let facts = AdmissionFacts {
+        credit_village: {
+            let mut t = Timeline::always(false);
+            t.announce(Some(d(5)), true);
+            t.announce(Some(d(10)), false);
+            t
+        },
+        ..household_facts(today())
+    };
+    let mut form = household_form();
+    form.amount = money("24000.00");
+    assert_eq!(
+        refused_rules(check(&form, &facts, policy(), d(4))),
+        vec!["R-CR-8"]
+    );
+    assert_eq!(check(&form, &facts, policy(), d(5)), Ok(()));
+    assert_eq!(
+        refused_rules(check(&form, &facts, policy(), d(10))),
+        vec!["R-CR-8"]
+    );
 }
 
 // R-CR-8, R-IN-3: the uplift never goes past the 50,000 cap
@@ -319,9 +363,7 @@ fn a_credit_village_raises_lines_only_from_its_effective_day() {
 fn uplift_is_capped_at_50000() {
     let facts = AdmissionFacts {
         rating: Some(rating(CreditGrade::Aaa, today())),
-        in_credit_village: true,
-        credit_village_from: None,
-        credit_village_before: false,
+        credit_village: Timeline::always(true),
         ..household_facts(today())
     };
     let r = facts.rating.clone().unwrap();
@@ -406,9 +448,9 @@ fn enterprise_currently_qualified_is_admitted() {
 // R-ID-4
 #[test]
 fn enterprise_never_assessed_or_disqualified_is_refused() {
-    for qualified in [None, Some(false)] {
+    for qualified in [Timeline::default(), Timeline::always(false)] {
         let facts = AdmissionFacts {
-            enterprise_qualified: qualified,
+            enterprise_qualified: qualified.clone(),
             ..enterprise_facts()
         };
         assert_eq!(
@@ -449,7 +491,7 @@ fn enterprise_is_not_checked_against_household_rules() {
 #[test]
 fn every_failed_enterprise_rule_is_listed() {
     let facts = AdmissionFacts {
-        enterprise_qualified: Some(false),
+        enterprise_qualified: Timeline::always(false),
         blacklisted: true,
         suspended_areas: vec![area(TOWN)],
         ..AdmissionFacts::default()
@@ -466,11 +508,13 @@ fn every_failed_enterprise_rule_is_listed() {
 fn enterprise_qualification_applies_from_its_effective_day() {
     let today = today();
     let tomorrow = today.succ_opt().expect("tomorrow");
-    let ahead = |qualified, before| AdmissionFacts {
-        enterprise_qualified: Some(qualified),
-        enterprise_qualified_from: Some(tomorrow),
-        enterprise_qualified_before: before,
-        ..AdmissionFacts::default()
+    let ahead = |qualified, before: Option<bool>| {
+        let mut timeline = before.map(Timeline::always).unwrap_or_default();
+        timeline.announce(Some(tomorrow), qualified);
+        AdmissionFacts {
+            enterprise_qualified: timeline,
+            ..AdmissionFacts::default()
+        }
     };
     let form = enterprise_form(TOWN);
     let on = |facts: &AdmissionFacts, day| admit_on(&form, facts, day);
@@ -484,9 +528,11 @@ fn enterprise_qualification_applies_from_its_effective_day() {
         vec!["R-ID-4"]
     );
     // in force from today
+    let mut from_today = Timeline::default();
+    from_today.announce(Some(today), true);
     let from_today = AdmissionFacts {
-        enterprise_qualified_from: Some(today),
-        ..ahead(true, None)
+        enterprise_qualified: from_today,
+        ..AdmissionFacts::default()
     };
     assert_eq!(on(&from_today, today), Ok(()));
 }
@@ -517,7 +563,7 @@ fn a_credit_village_raises_only_its_own_households_lines() {
     rated_elsewhere.village_code = NEIGHBOUR_VILLAGE.to_owned();
     let facts = AdmissionFacts {
         rating: Some(rated_elsewhere),
-        in_credit_village: true,
+        credit_village: Timeline::always(true),
         ..household_facts(today())
     };
     let mut form = household_form();

@@ -13,7 +13,7 @@ use fupin_kernel::{
 
 use crate::domain::{
     Actor, ActorRole, ApplicantKind, Decision, DomainError, Status,
-    admission::{AdmissionFacts, RatingFact},
+    admission::{AdmissionFacts, RatingFact, Timeline},
     application::{Application, Moved},
     error::Failure,
     form::{Applicant, ApplicationForm, EnterpriseApplicant, HouseholdApplicant},
@@ -236,20 +236,16 @@ pub fn rating(grade: CreditGrade, today: NaiveDate) -> RatingFact {
 pub fn household_facts(today: NaiveDate) -> AdmissionFacts {
     AdmissionFacts {
         rating: Some(rating(CreditGrade::A, today)),
-        in_credit_village: false,
-        credit_village_from: None,
-        credit_village_before: false,
+        credit_village: Timeline::default(),
         blacklisted: false,
         suspended_areas: Vec::new(),
-        enterprise_qualified: None,
-        enterprise_qualified_from: None,
-        enterprise_qualified_before: None,
+        enterprise_qualified: Timeline::default(),
     }
 }
 
 pub fn enterprise_facts() -> AdmissionFacts {
     AdmissionFacts {
-        enterprise_qualified: Some(true),
+        enterprise_qualified: Timeline::always(true),
         ..AdmissionFacts::default()
     }
 }

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use super::fixtures::*;
 use crate::domain::{
     Actor, ApplicantKind, Decision, DomainError, Purpose, Status, Step,
-    admission::{AdmissionFacts, RatingFact, check},
+    admission::{AdmissionFacts, RatingFact, Timeline, check},
     application::{Application, Moved, step_days},
     form::validate,
 };
@@ -662,14 +662,14 @@ fn to_inputs(c: &HouseholdCase) -> (crate::domain::form::ApplicationForm, Admiss
     }
     let facts = AdmissionFacts {
         rating,
-        in_credit_village: c.in_credit_village,
-        credit_village_from: None,
-        credit_village_before: false,
+        credit_village: if c.in_credit_village {
+            Timeline::always(true)
+        } else {
+            Timeline::default()
+        },
         blacklisted: c.blacklisted,
         suspended_areas,
-        enterprise_qualified: None,
-        enterprise_qualified_from: None,
-        enterprise_qualified_before: None,
+        enterprise_qualified: Timeline::default(),
     };
     (form, facts)
 }
@@ -710,7 +710,7 @@ proptest! {
         form.purpose = purpose;
         form.amount = Money::from_fen(amount_fen).unwrap();
         let facts = AdmissionFacts {
-            enterprise_qualified: qualified,
+            enterprise_qualified: qualified.map(Timeline::always).unwrap_or_default(),
             blacklisted,
             suspended_areas: if suspended { vec![area(TOWN)] } else { vec![] },
             ..AdmissionFacts::default()
@@ -837,4 +837,41 @@ fn model_follows_the_happy_path() {
         model.apply(&op, to, on);
     }
     assert_eq!(model.expect(&Op::Disburse(Who::Bank), d), Expect::Fail);
+}
+
+// =============================================================================================
+// Statuses announced ahead of their day (R-CR-8 credit villages, R-ID-4 qualifications)
+
+proptest! {
+    // R-CR-8, R-ID-4: after any sequence of announcements, the status on every day is that of
+    // the last announcement whose day is that day or earlier (an announcement without a day
+    // covering every day), checked against a day-by-day oracle; and the stored entries read
+    // back as the same timeline.
+    #[test]
+    fn a_timeline_is_the_last_announcement_covering_each_day(
+        announcements in prop::collection::vec(
+            (prop::option::weighted(0.85, 0u64..40), any::<bool>()),
+            0..12,
+        ),
+    ) {
+        let start = date("2026-01-01");
+        let day = |n: u64| start.checked_add_days(chrono::Days::new(n)).unwrap();
+        let mut timeline = Timeline::default();
+        let mut oracle: Vec<Option<bool>> = vec![None; 50];
+        for (from, status) in &announcements {
+            timeline.announce(from.map(day), *status);
+            for (n, slot) in oracle.iter_mut().enumerate() {
+                if from.is_none_or(|f| f <= n as u64) {
+                    *slot = Some(*status);
+                }
+            }
+        }
+        for (n, expected) in oracle.iter().enumerate() {
+            prop_assert_eq!(timeline.on(day(n as u64)), *expected, "day {}", n);
+        }
+        prop_assert_eq!(
+            Timeline::from_entries(timeline.entries().to_vec()),
+            Some(timeline.clone())
+        );
+    }
 }
