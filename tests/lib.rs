@@ -66,6 +66,8 @@ impl RunningService {
             .env("EVENT_SUBJECT_PREFIX", &token)
             .env("EVENT_STREAM", token.to_uppercase())
             .env("AUTH_JWT_SECRET", SECRET)
+            // The development PII keys: test data is thrown away.
+            .env("FUPIN_DEV", "1")
             .env("CALENDAR_DIR", ws.join("deploy/calendar"))
             .env("AREAS_FILE", ws.join("deploy/areas/410311.toml"))
             .env("POLICY_DIR", ws.join("deploy/policy"))

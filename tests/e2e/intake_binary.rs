@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use fupin_e2e::{RunningService, authed};
+use fupin_e2e::{RunningService, authed, binary};
 use fupin_kernel::ResidentId;
 use fupin_platform::{Role, events::EventBus};
 use fupin_proto::{
@@ -246,5 +246,43 @@ async fn test_clock_is_refused_unless_enabled() -> anyhow::Result<()> {
     assert_eq!(err.code(), tonic::Code::FailedPrecondition);
     let exit = svc.terminate(Duration::from_secs(15)).await?;
     assert!(exit.success());
+    Ok(())
+}
+
+/// Without its secrets the binary refuses to start, naming the first one missing, instead of
+/// signing tokens and sealing personal data with the development keys published in the source;
+/// `FUPIN_DEV=1` is needed for those. A short `AUTH_JWT_SECRET` is refused too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_refuses_to_start_without_its_secrets() -> anyhow::Result<()> {
+    let bin = binary("fupin-intake").await?;
+    let start = |envs: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default());
+        // Nothing it would reach before the secrets: a refused start never gets that far.
+        cmd.env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+            .env("NATS_URL", "nats://127.0.0.1:1")
+            .env("GRPC_ADDR", "127.0.0.1:0");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.output()
+    };
+    let refused = |out: std::process::Output, says: &str| {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "started: {stderr}");
+        assert!(stderr.contains(says), "{says:?} not in {stderr}");
+    };
+    refused(start(&[])?, "AUTH_JWT_SECRET is not set");
+    refused(
+        start(&[("AUTH_JWT_SECRET", "too-short")])?,
+        "at least 32 bytes",
+    );
+    let secret = "a-secret-of-at-least-thirty-two-bytes!!";
+    refused(
+        start(&[("AUTH_JWT_SECRET", secret)])?,
+        "PII_KEYS and PII_INDEX_KEY are not set",
+    );
+    refused(start(&[("FUPIN_DEV", "yes")])?, "FUPIN_DEV must be");
     Ok(())
 }

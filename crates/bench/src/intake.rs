@@ -67,6 +67,8 @@ pub async fn run(
         .env("EVENT_SUBJECT_PREFIX", &token)
         .env("EVENT_STREAM", token.to_uppercase())
         .env("AUTH_JWT_SECRET", SECRET)
+        // The development PII keys: the bench's data is thrown away.
+        .env("FUPIN_DEV", "1")
         .env("RUST_LOG", "warn")
         .env("CALENDAR_DIR", ws.join("deploy/calendar"))
         .env("AREAS_FILE", ws.join("deploy/areas/410311.toml"))

@@ -37,7 +37,7 @@ pub async fn run(g: &Global, command: ClockCommand) -> anyhow::Result<()> {
         None,
         600,
     )?;
-    let mut client = TestClockServiceClient::new(grpc::channel(&g.intake).await?);
+    let mut client = TestClockServiceClient::new(grpc::channel(g).await?);
     let reply = match command {
         ClockCommand::Set { now } => {
             client

@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
 use chrono::{NaiveDate, SecondsFormat, TimeDelta, Utc};
 use fupin_kernel::{ResidentId, Uscc, china_date};
 use fupin_platform::events::EventBus;
@@ -257,17 +256,17 @@ pub async fn seed(g: &Global) -> anyhow::Result<()> {
     let expires_on = effective_from + TimeDelta::days(365);
     let date = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
 
+    let nats = fupin_platform::events::redacted(&g.nats_url);
     println!(
-        "fupinctl: connecting to NATS at {} (stream {}, prefix {})",
-        g.nats_url, g.stream, g.prefix
+        "fupinctl: connecting to NATS at {nats} (stream {}, prefix {})",
+        g.stream, g.prefix
     );
     let bus = tokio::time::timeout(
         Duration::from_secs(20),
         EventBus::connect(&g.nats_url, &g.prefix, &g.stream, SOURCE),
     )
     .await
-    .map_err(|_| anyhow::anyhow!("NATS at {} did not answer within 20 s", g.nats_url))?
-    .with_context(|| format!("connecting to NATS at {}", g.nats_url))?;
+    .map_err(|_| anyhow::anyhow!("NATS at {nats} did not answer within 20 s"))??;
     let mut p = Publisher {
         bus,
         trace_id: Uuid::now_v7().simple().to_string(),
@@ -341,7 +340,7 @@ pub async fn seed(g: &Global) -> anyhow::Result<()> {
 /// the events are the essential part, and intake may not be running.
 async fn submit_demo_application(g: &Global) -> Option<String> {
     let h = &HOUSEHOLDS[APPLICANT];
-    let channel = match grpc::channel(&g.intake).await {
+    let channel = match grpc::channel(g).await {
         Ok(c) => c,
         Err(e) => {
             println!("fupinctl: intake is not reachable ({e:#}); skipped the demo application");

@@ -32,12 +32,13 @@ pub struct TailArgs {
 }
 
 pub async fn run(g: &Global, args: &TailArgs) -> anyhow::Result<()> {
-    let client = async_nats::ConnectOptions::new()
+    let (options, address) = fupin_platform::events::nats_options(&g.nats_url)?;
+    let client = options
         .connection_timeout(Duration::from_secs(5))
         .name("fupinctl events tail")
-        .connect(g.nats_url.as_str())
+        .connect(address.as_str())
         .await
-        .with_context(|| format!("connecting to NATS at {}", g.nats_url))?;
+        .with_context(|| format!("connecting to NATS at {address}"))?;
     let js = jetstream::new(client);
     let stream = js.get_stream(&g.stream).await.with_context(|| {
         format!(

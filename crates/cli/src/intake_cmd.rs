@@ -118,7 +118,7 @@ pub async fn run(g: &Global, command: IntakeCommand) -> anyhow::Result<()> {
                 None,
                 TOKEN_TTL_SECS,
             )?;
-            let mut client = IntakeServiceClient::new(grpc::channel(&g.intake).await?);
+            let mut client = IntakeServiceClient::new(grpc::channel(g).await?);
             let app = client
                 .get_application(grpc::request(GetApplicationRequest { id }, &t)?)
                 .await
@@ -170,7 +170,7 @@ pub async fn submit(
     token: &str,
     req: SubmitApplicationRequest,
 ) -> Result<Application, tonic::Status> {
-    let channel = grpc::channel(&g.intake)
+    let channel = grpc::channel(g)
         .await
         .map_err(|e| tonic::Status::unavailable(format!("{e:#}")))?;
     let req = grpc::request(req, token).map_err(|e| tonic::Status::internal(e.to_string()))?;

@@ -58,6 +58,16 @@ pub struct Global {
         global = true
     )]
     pub intake: String,
+    /// CA certificate (PEM) that signed intake's TLS certificate, for an `https://` address;
+    /// without it the system's roots are trusted.
+    #[arg(long, env = "FUPIN_TLS_CA", global = true)]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) to present when intake requires one (mutual TLS).
+    #[arg(long, env = "FUPIN_TLS_CERT", global = true, requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long, env = "FUPIN_TLS_KEY", global = true, requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Parser, Debug)]

@@ -24,6 +24,7 @@ use fupin_platform::{
 use fupin_proto::intake::v1::intake_service_server::IntakeServiceServer;
 use sqlx::{PgPool, migrate::Migrator};
 use tokio::net::TcpListener;
+use tonic::transport::ServerTlsConfig;
 
 pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 
@@ -63,6 +64,8 @@ pub struct Runtime {
     /// Re-sealing of values sealed with retiring keys (R-CR-11, see [`reseal`]): the keys and
     /// how often; the first pass runs at start. None (or no key) runs nothing.
     pub reseal: Option<(reseal::Retiring, Duration)>,
+    /// TLS on the gRPC port (`GRPC_TLS_*`); None serves plain HTTP/2.
+    pub grpc_tls: Option<ServerTlsConfig>,
 }
 
 /// Runs relay, consumer, deadline timer and the gRPC server until `shutdown`.
@@ -141,6 +144,9 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
             });
     let verifier = JwtVerifier::hs256(&rt.jwt_secret);
     let mut server = GrpcServer::new(verifier.clone(), rt.clock.clone(), rt.test_clock);
+    if let Some(tls) = rt.grpc_tls {
+        server = server.with_tls(tls);
+    }
     server
         .routes_mut()
         .add_service(IntakeServiceServer::with_interceptor(

@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use fupin_intake::{MIGRATIONS, Reference, Runtime, run};
 use fupin_platform::{
-    BaseConfig, clock::AdjustableClock, db, events::EventBus, shutdown, telemetry,
+    BaseConfig, clock::AdjustableClock, db, events::EventBus, grpc, shutdown, telemetry,
 };
 
 #[global_allocator]
@@ -14,11 +15,17 @@ static ALLOCATOR: fupin_platform::Allocator = fupin_platform::Allocator;
 async fn main() -> anyhow::Result<()> {
     let config = BaseConfig::from_env("intake", "intake", 50051)?;
     let _telemetry = telemetry::init("fupin-intake", config.json_logs)?;
+    if config.dev {
+        tracing::warn!(
+            "FUPIN_DEV=1: secrets left unset use the development keys published in the source \
+             (never in production)"
+        );
+    }
+    let grpc_tls = config.grpc_tls.as_ref().map(grpc::server_tls).transpose()?;
     let reference = Reference::load(&config)?;
-    let max_conns = std::env::var("DATABASE_MAX_CONNECTIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(32);
+    let max_conns = positive_from_env("DATABASE_MAX_CONNECTIONS", 32, "number of connections")?
+        .try_into()
+        .context("DATABASE_MAX_CONNECTIONS is too large")?;
     let pool = db::connect_and_migrate(&config.database_url, max_conns, &MIGRATIONS).await?;
     let bus = EventBus::connect(
         &config.nats_url,
@@ -34,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     tracing::info!(addr = %listener.local_addr()?, "intake listening");
-    let scan_secs = seconds_from_env("DEADLINE_SCAN_SECONDS", 300)?;
+    let scan_secs = positive_from_env("DEADLINE_SCAN_SECONDS", 300, "number of seconds")?;
     // R-CR-11: re-seal the values sealed with the keys being retired, at start and then
     // hourly by default.
     let retiring: Vec<String> = std::env::var("PII_RETIRING_KEYS")
@@ -45,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
         .map(str::to_owned)
         .collect();
     let retiring = fupin_intake::reseal::Retiring::new(&config.pii, &retiring)?;
-    let reseal_secs = seconds_from_env("PII_RESEAL_SECONDS", 3600)?;
+    let reseal_secs = positive_from_env("PII_RESEAL_SECONDS", 3600, "number of seconds")?;
     let (_trigger, shutdown) = shutdown::on_signals();
     run(
         Runtime {
@@ -58,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
             reference,
             scan_interval: Some(Duration::from_secs(scan_secs)),
             reseal: Some((retiring, Duration::from_secs(reseal_secs))),
+            grpc_tls,
         },
         listener,
         shutdown,
@@ -65,24 +73,25 @@ async fn main() -> anyhow::Result<()> {
     .await
 }
 
-/// A period in whole seconds from the environment, `default` when unset. Anything but a positive
-/// integer stops the start: a zero period would stop the timer's task (the deadline scan, R-IN-4
-/// and R-IN-7) while the service otherwise looked healthy.
-fn seconds_from_env(name: &str, default: u64) -> anyhow::Result<u64> {
+/// A positive whole number from the environment (a period in seconds, a pool size), `default`
+/// when unset. Anything else stops the start: a zero period would stop the timer's task (the
+/// deadline scan, R-IN-4 and R-IN-7) while the service otherwise looked healthy, and a mistyped
+/// pool size would silently become the default.
+fn positive_from_env(name: &str, default: u64, what: &str) -> anyhow::Result<u64> {
     let value = match std::env::var(name) {
         Err(std::env::VarError::NotPresent) => None,
         Ok(v) => Some(v),
         Err(e) => anyhow::bail!("{name}: {e}"),
     };
-    seconds(name, value.as_deref(), default)
+    positive(name, value.as_deref(), default, what)
 }
 
-fn seconds(name: &str, value: Option<&str>, default: u64) -> anyhow::Result<u64> {
+fn positive(name: &str, value: Option<&str>, default: u64, what: &str) -> anyhow::Result<u64> {
     match value.map(|v| v.trim().parse::<u64>()) {
         None => Ok(default),
         Some(Ok(s)) if s > 0 => Ok(s),
         Some(_) => anyhow::bail!(
-            "{name}={:?}: must be a positive number of seconds",
+            "{name}={:?}: must be a positive {what}",
             value.unwrap_or_default()
         ),
     }
@@ -90,15 +99,20 @@ fn seconds(name: &str, value: Option<&str>, default: u64) -> anyhow::Result<u64>
 
 #[cfg(test)]
 mod tests {
-    use super::seconds;
+    use super::positive;
 
     // R-IN-4, R-IN-7: a period that would stop the deadline scan refuses to start.
     #[test]
     fn periods_are_positive_seconds() {
-        assert_eq!(seconds("P", None, 300).unwrap(), 300);
-        assert_eq!(seconds("P", Some(" 60 "), 300).unwrap(), 60);
+        assert_eq!(positive("P", None, 300, "number of seconds").unwrap(), 300);
+        assert_eq!(
+            positive("P", Some(" 60 "), 300, "number of seconds").unwrap(),
+            60
+        );
         for bad in ["0", "-1", "1.5", "", "five"] {
-            let e = seconds("P", Some(bad), 300).expect_err(bad).to_string();
+            let e = positive("P", Some(bad), 300, "number of seconds")
+                .expect_err(bad)
+                .to_string();
             assert!(e.contains("P=") && e.contains("positive"), "{e}");
         }
     }

@@ -6,19 +6,25 @@
 
 use std::sync::Arc;
 
+use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
 use fupin_proto::admin::v1::{
     GetTimeRequest, SetTimeRequest, TimeReply,
     test_clock_service_server::{TestClockService, TestClockServiceServer},
 };
 use tokio::net::TcpListener;
-use tonic::{Request, Response, Status, service::RoutesBuilder, transport::Server};
+use tonic::{
+    Request, Response, Status,
+    service::RoutesBuilder,
+    transport::{Certificate, Identity, Server, ServerTlsConfig},
+};
 use tonic_health::server::HealthReporter;
 
 use crate::{
     Role,
     auth::{self, JwtVerifier},
     clock::{AdjustableClock, Clock},
+    config::GrpcTls,
     shutdown::Shutdown,
 };
 
@@ -26,6 +32,24 @@ use crate::{
 pub struct GrpcServer {
     routes: RoutesBuilder,
     health: HealthReporter,
+    tls: Option<ServerTlsConfig>,
+}
+
+/// The TLS settings of the files in `files`, read now so that a missing or unreadable file
+/// stops the service at start.
+pub fn server_tls(files: &GrpcTls) -> anyhow::Result<ServerTlsConfig> {
+    let read = |what: &str, path: &std::path::Path| {
+        std::fs::read(path).with_context(|| format!("{what} {}", path.display()))
+    };
+    let identity = Identity::from_pem(
+        read("GRPC_TLS_CERT", &files.cert)?,
+        read("GRPC_TLS_KEY", &files.key)?,
+    );
+    let mut tls = ServerTlsConfig::new().identity(identity);
+    if let Some(ca) = &files.client_ca {
+        tls = tls.client_ca_root(Certificate::from_pem(read("GRPC_TLS_CLIENT_CA", ca)?));
+    }
+    Ok(tls)
 }
 
 impl GrpcServer {
@@ -59,7 +83,17 @@ impl GrpcServer {
         routes.add_service(TestClockServiceServer::with_interceptor(admin, move |r| {
             verifier.intercept(r)
         }));
-        Self { routes, health }
+        Self {
+            routes,
+            health,
+            tls: None,
+        }
+    }
+
+    /// Serves TLS (mutual TLS when `tls` names a client CA) instead of plain HTTP/2.
+    pub fn with_tls(mut self, tls: ServerTlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Where a service adds itself (wrapped in its auth interceptor).
@@ -80,7 +114,13 @@ impl GrpcServer {
         let incoming = tonic::transport::server::TcpIncoming::from(listener)
             .with_nodelay(Some(true))
             .with_keepalive(Some(std::time::Duration::from_secs(60)));
-        Server::builder()
+        let mut builder = Server::builder();
+        if let Some(tls) = self.tls {
+            builder = builder
+                .tls_config(tls)
+                .context("the gRPC port's TLS certificate, key or client CA")?;
+        }
+        builder
             .add_routes(self.routes.routes())
             .serve_with_incoming_shutdown(incoming, async move {
                 shutdown.wait().await;

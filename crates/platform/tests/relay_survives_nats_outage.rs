@@ -4,18 +4,11 @@
 
 mod common;
 
-use std::{
-    collections::HashSet,
-    fs::{File, OpenOptions},
-    net::{TcpListener, TcpStream},
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::{collections::HashSet, time::Duration};
 
 use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull::OrderedConfig};
 use chrono::{DateTime, Utc};
-use common::{count, eventually, platform_db};
+use common::{NatsServer, count, eventually, platform_db};
 use fupin_platform::{
     events::{
         EventBus, headers, outbox,
@@ -33,88 +26,6 @@ const EVENTS: u64 = 20;
 const BEFORE_OUTAGE: u64 = 5;
 const SOURCE: &str = "/fupin/platform-test";
 const AREA: &str = "410311100";
-
-/// A private nats-server child process with JetStream on a fixed port and store directory, so it
-/// can be killed and restarted with its stream intact. Killed (and its directory removed) on drop.
-struct NatsServer {
-    port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-impl NatsServer {
-    fn start() -> Self {
-        let port = {
-            let l = TcpListener::bind("127.0.0.1:0").expect("binding an ephemeral port");
-            l.local_addr().expect("local addr").port()
-        };
-        let dir = std::env::temp_dir().join(format!("fupin-nats-{}", unique_token()));
-        std::fs::create_dir_all(&dir).expect("creating the nats store dir");
-        let mut server = Self {
-            port,
-            dir,
-            child: None,
-        };
-        server.spawn();
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    fn log(&self) -> File {
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("nats.log"))
-            .expect("nats log file")
-    }
-
-    fn spawn(&mut self) {
-        assert!(self.child.is_none(), "nats-server already running");
-        let child = Command::new("nats-server")
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-sd",
-            ])
-            .arg(&self.dir)
-            .stdin(Stdio::null())
-            .stdout(self.log())
-            .stderr(self.log())
-            .spawn()
-            .expect("starting `nats-server` (is it on PATH?)");
-        self.child = Some(child);
-    }
-
-    /// SIGKILL, as a crash or a network cut looks to the client.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    async fn wait_listening(&self) {
-        let addr = format!("127.0.0.1:{}", self.port);
-        eventually(Duration::from_secs(10), "nats-server to listen", || {
-            let addr = addr.clone();
-            async move { TcpStream::connect(&addr).ok().map(|_| ()) }
-        })
-        .await;
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn event(sequence: u64) -> NplThresholdExceeded {
     NplThresholdExceeded {

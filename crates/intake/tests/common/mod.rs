@@ -222,6 +222,7 @@ async fn spawn_intake_with(reference: Reference) -> TestIntake {
         reference,
         scan_interval: None,
         reseal: None,
+        grpc_tls: None,
     };
     let task = tokio::spawn(fupin_intake::run(rt, listener, stop));
     let channel = Channel::from_shared(format!("http://{addr}"))

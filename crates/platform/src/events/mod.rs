@@ -17,6 +17,66 @@ pub mod stream;
 
 use std::time::Duration;
 
+use anyhow::Context;
+
+/// Connect options for a NATS URL with the credentials it carries, which async-nats itself
+/// ignores: `nats://user:password@host:4222` (user and password, percent-encoded) or
+/// `nats://token@host:4222` (a token). `tls://` asks for TLS. Returns the options and the URL
+/// without credentials, to connect to and to show in logs and errors.
+pub fn nats_options(url: &str) -> anyhow::Result<(async_nats::ConnectOptions, String)> {
+    let addr: async_nats::ServerAddr = url
+        .parse()
+        .with_context(|| format!("NATS_URL {:?} is not a NATS URL", redacted(url)))?;
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .map(|s| s.into_owned())
+            .context("NATS_URL credentials are not UTF-8 once percent-decoded")
+    };
+    let options = async_nats::ConnectOptions::new();
+    let options = match (addr.username(), addr.password()) {
+        (Some(user), Some(password)) => options.user_and_password(decode(user)?, decode(password)?),
+        (Some(token), None) => options.token(decode(token)?),
+        _ => options,
+    };
+    Ok((options, redacted(url)))
+}
+
+/// The URL without its credentials (`user:password@` or `token@`), for logs and errors.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_taken_from_the_url_and_kept_out_of_what_is_shown() {
+        assert_eq!(
+            redacted("nats://fupin:s3cr%40t@nats:4222"),
+            "nats://nats:4222"
+        );
+        assert_eq!(
+            redacted("nats://tok@127.0.0.1:4222/x@y"),
+            "nats://127.0.0.1:4222/x@y"
+        );
+        assert_eq!(redacted("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+        assert_eq!(redacted("127.0.0.1:4222"), "127.0.0.1:4222");
+        let (_, shown) = nats_options("nats://fupin:s3cr%40t@nats:4222").unwrap();
+        assert_eq!(shown, "nats://nats:4222");
+        let err = nats_options("nats://u:p@").map(|_| ()).unwrap_err();
+        assert!(!format!("{err:#}").contains(":p@"), "{err:#}");
+    }
+}
+
 /// Where this service's events go and where it listens.
 #[derive(Clone, Debug)]
 pub struct EventBus {
@@ -37,12 +97,14 @@ impl EventBus {
         stream: &str,
         source: &str,
     ) -> anyhow::Result<Self> {
-        let client = async_nats::ConnectOptions::new()
+        let (options, address) = nats_options(url)?;
+        let client = options
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(5))
             .name(source)
-            .connect(url)
-            .await?;
+            .connect(address.as_str())
+            .await
+            .with_context(|| format!("connecting to NATS at {address}"))?;
         let js = async_nats::jetstream::new(client);
         let bus = Self {
             js,
