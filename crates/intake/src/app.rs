@@ -154,38 +154,88 @@ fn app_err(id: &str) -> impl Fn(DomainError) -> ServiceError + '_ {
 const MAX_PAGE: u32 = 200;
 const DEFAULT_PAGE: u32 = 50;
 
-pub fn page_size(p: Option<&fupin_proto::common::v1::PageRequest>) -> Result<i64> {
-    let n = p.map_or(0, |p| p.page_size);
-    if n > MAX_PAGE {
-        return Err(ServiceError::invalid(
-            "page.page_size",
-            "R-X-3",
-            format!("at most {MAX_PAGE}"),
-        ));
-    }
-    Ok(i64::from(if n == 0 { DEFAULT_PAGE } else { n }))
+/// A listing's page: how many rows and after which one. A page token names the row the
+/// previous page ended on and the listing and filters it was issued for (a hash of them). One
+/// that does not decode, or was issued for another listing or other filters, is refused: the
+/// same row would start the page at another place in other results (R-X-3). Tokens are opaque
+/// to callers: base64url of the hash's first 8 bytes and the row id. They are not signed: a
+/// forged one can only start the caller's own listing at a row of its choosing.
+pub struct Paging {
+    pub limit: i64,
+    pub after: Option<Uuid>,
+    scope: [u8; SCOPE_BYTES],
 }
 
-pub fn page_token(p: Option<&fupin_proto::common::v1::PageRequest>) -> Result<Option<Uuid>> {
-    match p.map(|p| p.page_token.as_str()).unwrap_or_default() {
-        "" => Ok(None),
-        t => Uuid::parse_str(t).map(Some).map_err(|_| {
-            ServiceError::invalid(
-                "page.page_token",
+const SCOPE_BYTES: usize = 8;
+
+impl Paging {
+    /// `listing` names the RPC, `filters` everything that selects its rows.
+    pub fn of(
+        p: Option<&fupin_proto::common::v1::PageRequest>,
+        listing: &str,
+        filters: impl std::fmt::Debug,
+    ) -> Result<Self> {
+        let n = p.map_or(0, |p| p.page_size);
+        if n > MAX_PAGE {
+            return Err(ServiceError::invalid(
+                "page.page_size",
                 "R-X-3",
-                "not a token returned by this API",
-            )
-        }),
+                format!("at most {MAX_PAGE}"),
+            ));
+        }
+        let limit = i64::from(if n == 0 { DEFAULT_PAGE } else { n });
+        let scope = {
+            use sha2::Digest;
+            let hash = sha2::Sha256::digest(format!("{listing}\0{filters:?}"));
+            let mut scope = [0; SCOPE_BYTES];
+            scope.copy_from_slice(&hash[..SCOPE_BYTES]);
+            scope
+        };
+        let after = match p.map(|p| p.page_token.as_str()).unwrap_or_default() {
+            "" => None,
+            token => Some(Self::resume(token, &scope)?),
+        };
+        Ok(Self {
+            limit,
+            after,
+            scope,
+        })
     }
-}
 
-/// Next-page token: the last id when the page is full (one extra row was fetched).
-pub fn next_token<T>(rows: &mut Vec<T>, limit: i64, id: impl Fn(&T) -> Uuid) -> String {
-    if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| id(r).to_string()).unwrap_or_default()
-    } else {
-        String::new()
+    fn resume(token: &str, scope: &[u8; SCOPE_BYTES]) -> Result<Uuid> {
+        use base64::Engine;
+        let refused = |why: &str| ServiceError::invalid("page.page_token", "R-X-3", why.to_owned());
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token)
+            .ok()
+            .filter(|b| b.len() == SCOPE_BYTES + 16)
+            .ok_or_else(|| refused("not a token returned by this API"))?;
+        if bytes[..SCOPE_BYTES] != scope[..] {
+            return Err(refused(
+                "issued for another listing or other filters: repeat the request that returned it",
+            ));
+        }
+        Uuid::from_slice(&bytes[SCOPE_BYTES..])
+            .map_err(|_| refused("not a token returned by this API"))
+    }
+
+    /// Rows to fetch: one more than the page, to know whether another follows.
+    pub fn fetch(&self) -> i64 {
+        self.limit + 1
+    }
+
+    /// Cuts `rows` to the page and returns the next page's token, empty on the last page.
+    pub fn next_token<T>(&self, rows: &mut Vec<T>, id: impl Fn(&T) -> Uuid) -> String {
+        use base64::Engine;
+        if rows.len() as i64 <= self.limit {
+            return String::new();
+        }
+        rows.truncate(self.limit as usize);
+        rows.last().map_or_else(String::new, |r| {
+            let mut bytes = self.scope.to_vec();
+            bytes.extend_from_slice(id(r).as_bytes());
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        })
     }
 }
 
@@ -553,25 +603,34 @@ impl Intake {
             .map(|s| convert::status_from_pb(*s).map(|s| s.as_str().to_owned()))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(app_err(""))?;
-        if let Some(step) = convert::step_from_pb(req.step).map_err(app_err(""))? {
+        let step = convert::step_from_pb(req.step).map_err(app_err(""))?;
+        // The token is checked against the filters as asked, before they are combined.
+        let paging = Paging::of(
+            req.page.as_ref(),
+            "ListApplications",
+            (area.as_str(), &statuses, step, req.overdue_only),
+        )?;
+        if let Some(step) = step {
             let st = step.review_status().as_str().to_owned();
             if !statuses.is_empty() && !statuses.contains(&st) {
-                return Ok(pb::ListApplicationsResponse::default());
+                return Ok(pb::ListApplicationsResponse {
+                    applications: Vec::new(),
+                    page: Some(fupin_proto::common::v1::PageResponse::default()),
+                });
             }
             statuses = vec![st];
         }
         let (_, today) = self.now();
-        let limit = page_size(req.page.as_ref())?;
         let filter = ListFilter {
             area_prefix: Some(area.as_str().to_owned()),
             statuses,
             overdue_on: req.overdue_only.then_some(today),
-            after: page_token(req.page.as_ref())?,
-            limit: limit + 1,
+            after: paging.after,
+            limit: paging.fetch(),
             ..Default::default()
         };
         let mut rows = apps::list(&self.pool, &filter).await?;
-        let next = next_token(&mut rows, limit, |r| r.id);
+        let next = paging.next_token(&mut rows, |r| r.id);
         let (page, shown) = self.application_page(&rows, &actor, today, next)?;
         self.audit_unmasked(&self.pool, &actor, "ListApplications", &shown)
             .await?;
@@ -661,18 +720,22 @@ impl Intake {
                 format!("{to} is before recommended_on.from {from}"),
             ));
         }
-        let limit = page_size(req.page.as_ref())?;
+        let paging = Paging::of(
+            req.page.as_ref(),
+            "ListRecommendedApplications",
+            (&bank, &statuses, from, to),
+        )?;
         let filter = ListFilter {
             bank_id: Some(bank),
             statuses,
             recommended_from: from,
             recommended_to: to,
-            after: page_token(req.page.as_ref())?,
-            limit: limit + 1,
+            after: paging.after,
+            limit: paging.fetch(),
             ..Default::default()
         };
         let mut rows = apps::list(&self.pool, &filter).await?;
-        let next = next_token(&mut rows, limit, |r| r.id);
+        let next = paging.next_token(&mut rows, |r| r.id);
         let (_, today) = self.now();
         let (page, shown) = self.application_page(&rows, &actor, today, next)?;
         self.audit_unmasked(&self.pool, &actor, "ListRecommendedApplications", &shown)
@@ -689,10 +752,9 @@ impl Intake {
         // Visibility first: the history of an application one may not see is not found.
         self.visible_row(&convert::actor(caller), &req.application_id)
             .await?;
-        let limit = page_size(req.page.as_ref())?;
-        let mut rows =
-            apps::transitions(&self.pool, id, page_token(req.page.as_ref())?, limit + 1).await?;
-        let next = next_token(&mut rows, limit, |t| t.id);
+        let paging = Paging::of(req.page.as_ref(), "ListTransitions", id)?;
+        let mut rows = apps::transitions(&self.pool, id, paging.after, paging.fetch()).await?;
+        let next = paging.next_token(&mut rows, |t| t.id);
         Ok(pb::ListTransitionsResponse {
             transitions: rows.iter().map(convert::transition).collect(),
             page: Some(fupin_proto::common::v1::PageResponse {
@@ -903,10 +965,9 @@ impl Intake {
             ));
         }
         self.visible_row(&actor, &req.application_id).await?;
-        let limit = page_size(req.page.as_ref())?;
-        let mut rows =
-            apps::objections(&self.pool, id, page_token(req.page.as_ref())?, limit + 1).await?;
-        let next = next_token(&mut rows, limit, |o| o.id);
+        let paging = Paging::of(req.page.as_ref(), "ListObjections", id)?;
+        let mut rows = apps::objections(&self.pool, id, paging.after, paging.fetch()).await?;
+        let next = paging.next_token(&mut rows, |o| o.id);
         let mut objections = Vec::with_capacity(rows.len());
         let mut shown = Vec::new();
         for o in &rows {
@@ -1396,17 +1457,21 @@ impl Intake {
             ));
         }
         let (_, today) = self.now();
-        let limit = page_size(req.page.as_ref())?;
+        let paging = Paging::of(
+            req.page.as_ref(),
+            "ListComplaints",
+            (actor.area.as_str(), req.unanswered_past_deadline_only),
+        )?;
         let mut rows = complaints::list(
             &self.pool,
             actor.area.as_str(),
             actor.area.as_str(),
             req.unanswered_past_deadline_only.then_some(today),
-            page_token(req.page.as_ref())?,
-            limit + 1,
+            paging.after,
+            paging.fetch(),
         )
         .await?;
-        let next = next_token(&mut rows, limit, |r| r.id);
+        let next = paging.next_token(&mut rows, |r| r.id);
         let mut complaints = Vec::with_capacity(rows.len());
         let mut shown = Vec::with_capacity(rows.len());
         for r in &rows {

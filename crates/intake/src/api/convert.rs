@@ -48,9 +48,20 @@ pub fn pb_money(m: Money) -> Option<common::Money> {
     })
 }
 
+/// A calendar day written exactly `YYYY-MM-DD` (years 0001 to 9999): chrono alone also reads
+/// `2026-3-8`, `+2026-03-08` and years with a sign or more digits, which PostgreSQL cannot
+/// store.
 pub fn date(field: &'static str, rule: &'static str, s: &str) -> Result<NaiveDate, DomainError> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| DomainError::invalid(field, rule, format!("{s:?} is not a YYYY-MM-DD date")))
+    let shaped = s.len() == 10
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        })
+        && !s.starts_with("0000");
+    shaped
+        .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .flatten()
+        .ok_or_else(|| DomainError::invalid(field, rule, format!("{s:?} is not a YYYY-MM-DD date")))
 }
 
 pub fn opt_date(
@@ -433,6 +444,34 @@ pub fn annual_rate(s: &str) -> Result<Decimal, DomainError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // R-X-3, R-IN-6: dates are exactly YYYY-MM-DD with a year PostgreSQL stores; anything else
+    // is refused naming the field, never passed on to fail as an internal error.
+    #[test]
+    fn dates_are_written_yyyy_mm_dd() {
+        let d = |s: &str| date("recommended_on.from", "R-IN-6", s);
+        assert_eq!(d("2026-03-08").unwrap().to_string(), "2026-03-08");
+        assert_eq!(d("0001-01-01").unwrap().to_string(), "0001-01-01");
+        assert_eq!(d("9999-12-31").unwrap().to_string(), "9999-12-31");
+        for bad in [
+            "2026-3-8",
+            "2026-03-8",
+            "+2026-03-08",
+            " 2026-03-08",
+            "2026-03-08 ",
+            "-5000-01-01",
+            "-200000-01-01",
+            "12026-03-08",
+            "0000-01-01",
+            "2026-02-30",
+            "2026/03/08",
+            "２０２６-03-08",
+            "",
+        ] {
+            let e = d(bad).expect_err(bad);
+            assert!(format!("{e:?}").contains("recommended_on.from"), "{bad}: {e:?}");
+        }
+    }
 
     #[test]
     fn rate_bounds() {
