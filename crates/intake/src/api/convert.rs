@@ -469,7 +469,10 @@ mod tests {
             "",
         ] {
             let e = d(bad).expect_err(bad);
-            assert!(format!("{e:?}").contains("recommended_on.from"), "{bad}: {e:?}");
+            assert!(
+                format!("{e:?}").contains("recommended_on.from"),
+                "{bad}: {e:?}"
+            );
         }
     }
 

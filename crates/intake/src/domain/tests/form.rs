@@ -308,15 +308,37 @@ fn invisible_characters_are_refused_whatever_their_block() {
     use crate::domain::form::{MAX_TEXT, free_text};
     let reason = |v: &str| free_text("reason", "R-IN-2", v, MAX_TEXT, true);
     for c in [
-        '\u{00AD}', '\u{0600}', '\u{061C}', '\u{06DD}', '\u{070F}', '\u{0890}', '\u{08E2}',
-        '\u{180E}', '\u{200D}', '\u{206A}', '\u{206F}', '\u{FFF9}', '\u{FFFB}', '\u{110BD}',
-        '\u{13430}', '\u{1BCA0}', '\u{1D173}', '\u{E0001}', '\u{E0041}', '\u{E007F}',
-        '\u{034F}', '\u{3164}', '\u{FFA0}', '\u{115F}', '\u{2800}',
+        '\u{00AD}',
+        '\u{0600}',
+        '\u{061C}',
+        '\u{06DD}',
+        '\u{070F}',
+        '\u{0890}',
+        '\u{08E2}',
+        '\u{180E}',
+        '\u{200D}',
+        '\u{206A}',
+        '\u{206F}',
+        '\u{FFF9}',
+        '\u{FFFB}',
+        '\u{110BD}',
+        '\u{13430}',
+        '\u{1BCA0}',
+        '\u{1D173}',
+        '\u{E0001}',
+        '\u{E0041}',
+        '\u{E007F}',
+        '\u{034F}',
+        '\u{3164}',
+        '\u{FFA0}',
+        '\u{115F}',
+        '\u{2800}',
     ] {
         assert_invalid(reason(&c.to_string()), "reason", "R-IN-2");
         assert_invalid(reason(&format!("材料不全{c}")), "reason", "R-IN-2");
     }
-    for good in ["材料不全，请补正", "Ұлттық банк", "بنك", "안녕", "réservé"] {
+    for good in ["材料不全，请补正", "Ұлттық банк", "بنك", "안녕", "réservé"]
+    {
         assert_eq!(reason(good), Ok(()), "{good}");
     }
 }
