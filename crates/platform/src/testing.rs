@@ -90,10 +90,57 @@ pub fn replace_database(url: &str, db: &str) -> String {
     }
 }
 
-/// An event bus on a unique subject prefix and stream.
+/// An event bus on a unique subject prefix and stream. The first in each test binary also
+/// deletes the streams earlier runs left behind ([`prune_leftover_streams`]).
 pub async fn test_bus(source: &str) -> anyhow::Result<EventBus> {
     let token = unique_token();
-    EventBus::connect(&nats_url(), &token, &token.to_uppercase(), source).await
+    let bus = EventBus::connect(&nats_url(), &token, &token.to_uppercase(), source).await?;
+    static PRUNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !PRUNED.swap(true, std::sync::atomic::Ordering::Relaxed)
+        && let Err(e) = prune_leftover_streams(&bus.js, LEFTOVER_AGE).await
+    {
+        eprintln!("warning: deleting leftover test streams: {e:#}");
+    }
+    Ok(bus)
+}
+
+/// How long a test stream must have been left alone before [`prune_leftover_streams`] deletes
+/// it: other test binaries, of this run or another, use theirs meanwhile.
+pub const LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Whether a stream name is one [`test_bus`] makes: `unique_token()` in upper case.
+pub fn is_test_stream(name: &str) -> bool {
+    name.len() == 13
+        && name.starts_with('T')
+        && name[1..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+}
+
+/// Deletes test streams (named as [`is_test_stream`] says) created and last written more than
+/// `age` ago: tests that fail or are interrupted leave theirs, and file-stored streams would
+/// pile up on a developer's NATS run after run. Returns how many went.
+pub async fn prune_leftover_streams(
+    js: &async_nats::jetstream::Context,
+    age: std::time::Duration,
+) -> anyhow::Result<usize> {
+    use futures::TryStreamExt;
+    let cutoff: async_nats::datetime::DateTime = (std::time::SystemTime::now() - age).into();
+    let names: Vec<String> = js.stream_names().try_collect().await?;
+    let mut deleted = 0;
+    for name in names.iter().filter(|n| is_test_stream(n)) {
+        let Ok(mut stream) = js.get_stream(name).await else {
+            continue; // deleted meanwhile
+        };
+        let Ok(info) = stream.info().await else {
+            continue;
+        };
+        let last = info.state.last_timestamp.max(info.created);
+        if last < cutoff && js.delete_stream(name).await.is_ok() {
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
 }
 
 /// Installs, once per test binary, a subscriber whose spans carry OpenTelemetry trace context

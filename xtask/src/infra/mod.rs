@@ -5,6 +5,8 @@
 mod nats;
 mod postgres;
 
+use std::process::{Command, Stdio};
+
 use anyhow::{Result, bail};
 
 pub use nats::Nats;
@@ -19,9 +21,17 @@ use crate::workspace::Workspace;
 pub enum Purpose {
     /// Creates the service databases, so `psql` is needed even for an existing server.
     Up,
+    /// Drops leftover test databases with `psql` when it is there (skipped when it is not).
     Test,
+    /// Creates the service databases, like `Up`.
     Infra,
 }
+
+/// Test databases are removed only when nothing has touched them for this long: another
+/// `cargo xtask test` may be running against the same server, and its newest databases are in
+/// use even when no session shows it yet. (Leftover test streams are deleted by the tests
+/// themselves, `fupin_platform::testing::prune_leftover_streams`, with the same age.)
+pub const LEFTOVER_AGE_MINUTES: u64 = 10;
 
 /// Field order is drop order: NATS is stopped before PostgreSQL.
 pub struct Infra {
@@ -40,28 +50,61 @@ impl Infra {
         let nats = Nats::ensure(nats_plan, ws, interrupt)?;
         Ok(Self { nats, postgres })
     }
+
+    /// Drops the databases that earlier test runs left behind (a failing or interrupted test
+    /// does not clean up after itself). Only names that tests generate are touched
+    /// (`test_t<12 hex>`, `e2e_…`, `bench_intake_…`, `bench_plain_…`), never `intake`, and
+    /// only those unused for [`LEFTOVER_AGE_MINUTES`]. Best effort: a failure is a warning.
+    pub fn remove_test_leftovers(&self) {
+        match self.postgres.drop_leftover_test_databases() {
+            Ok(Cleanup::Done(0)) => {}
+            Ok(Cleanup::Done(n)) => println!("xtask: dropped {n} leftover test databases"),
+            Ok(Cleanup::Skipped(why)) => {
+                println!("xtask: note: leftover test databases kept: {why}")
+            }
+            Err(err) => eprintln!("xtask: warning: dropping leftover test databases: {err:#}"),
+        }
+    }
 }
 
-/// Installs Debian packages when running as root; otherwise says what to install.
+/// What a leftover cleanup did.
+pub enum Cleanup {
+    /// Removed this many.
+    Done(usize),
+    /// Could not look, for this reason (not an error: e.g. no `psql`).
+    Skipped(String),
+}
+
+/// Installs Debian packages with `apt-get`: directly when running as root, through `sudo -n`
+/// when sudo works without a password; otherwise says what to install.
 fn install(packages: &[&str]) -> Result<()> {
     if packages.is_empty() {
         return Ok(());
     }
     let list = packages.join(" ");
-    if !proc::is_root() {
+    let sudo = !proc::is_root();
+    if sudo && !sudo_without_password() {
         bail!(
             "missing tools: install them with `sudo apt-get install -y {list}`, or point \
              DATABASE_URL / NATS_URL at servers you already run"
         );
     }
-    println!("xtask: installing {list} (apt-get)");
+    let via = if sudo { " via sudo" } else { "" };
+    println!("xtask: installing {list} (apt-get{via})");
     // Wait for a concurrent apt/dpkg run instead of failing on its lock.
     let lock_wait = ["-o", "DPkg::Lock::Timeout=600"];
     let apt = |args: &[&str]| {
-        let mut cmd = std::process::Command::new("apt-get");
-        cmd.env("DEBIAN_FRONTEND", "noninteractive")
-            .args(lock_wait)
-            .args(args);
+        let mut cmd = if sudo {
+            // sudo resets the environment: pass DEBIAN_FRONTEND through env(1).
+            let mut cmd = Command::new("sudo");
+            cmd.args(["-n", "env", "DEBIAN_FRONTEND=noninteractive", "apt-get"]);
+            cmd
+        } else {
+            let mut cmd = Command::new("apt-get");
+            cmd.env("DEBIAN_FRONTEND", "noninteractive");
+            cmd
+        };
+        cmd.args(lock_wait).args(args);
         let status = cmd.status();
         match status {
             Ok(status) if status.success() => Ok(()),
@@ -73,4 +116,16 @@ fn install(packages: &[&str]) -> Result<()> {
     let mut install = vec!["install", "-y", "--no-install-recommends"];
     install.extend_from_slice(packages);
     apt(&install)
+}
+
+/// Whether `sudo` runs commands here without asking for a password (`sudo -n true`).
+fn sudo_without_password() -> bool {
+    proc::find_program("sudo").is_some()
+        && Command::new("sudo")
+            .args(["-n", "true"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::Purpose;
+use super::{Cleanup, LEFTOVER_AGE_MINUTES, Purpose};
 use crate::proc;
 use crate::signals::Interrupt;
 use crate::workspace::{Workspace, short_hash};
@@ -63,7 +63,7 @@ pub fn plan() -> Plan {
 pub fn missing_packages(plan: &Plan, purpose: Purpose) -> Vec<&'static str> {
     match plan {
         Plan::Start if server_bin_dir().is_none() => vec!["postgresql"],
-        Plan::External(_) | Plan::Reuse if purpose == Purpose::Up && psql().is_none() => {
+        Plan::External(_) | Plan::Reuse if purpose != Purpose::Test && psql().is_none() => {
             vec!["postgresql-client"]
         }
         _ => vec![],
@@ -123,11 +123,16 @@ impl Postgres {
         with_database(&self.url, database)
     }
 
+    /// The `psql` that talks to this server: the started instance's own, else any.
+    fn psql(&self) -> Option<PathBuf> {
+        match &self.origin {
+            Origin::Started(instance) => Some(instance.bin_dir.join("psql")),
+            Origin::External | Origin::Reused => psql(),
+        }
+    }
+
     pub fn create_database(&self, name: &str) -> Result<()> {
-        let psql = match &self.origin {
-            Origin::Started(instance) => instance.bin_dir.join("psql"),
-            Origin::External | Origin::Reused => psql().context("psql not found")?,
-        };
+        let psql = self.psql().context("psql not found")?;
         let output = Command::new(psql)
             .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d"])
             .arg(self.database_url("postgres"))
@@ -140,6 +145,56 @@ impl Postgres {
             return Ok(());
         }
         bail!("creating database {name} failed: {stderr}")
+    }
+
+    /// Drops the databases earlier test runs left behind: names the tests generate, no session
+    /// connected, and (when the server lets us read its files, i.e. as superuser) created at
+    /// least [`LEFTOVER_AGE_MINUTES`] ago, so a concurrent run's newest databases are kept.
+    /// A plain `drop database` (no `force`) fails for a database a session has just joined;
+    /// such failures are ignored.
+    pub fn drop_leftover_test_databases(&self) -> Result<Cleanup> {
+        let Some(psql) = self.psql() else {
+            return Ok(Cleanup::Skipped(
+                "psql not found (apt-get install postgresql-client)".to_string(),
+            ));
+        };
+        let mut child = Command::new(psql)
+            .args(["-X", "-v", "ON_ERROR_STOP=0", "-d"])
+            .arg(&self.url)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .context("running psql")?;
+        let script = leftover_databases_script();
+        if let Some(mut stdin) = child.stdin.take() {
+            use std::io::Write;
+            stdin
+                .write_all(script.as_bytes())
+                .context("writing to psql")?;
+        }
+        let output = child.wait_with_output().context("running psql")?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let dropped = stdout
+            .lines()
+            .filter(|l| l.trim() == "DROP DATABASE")
+            .count();
+        if !output.status.success() {
+            bail!("psql failed ({}): {}", output.status, stderr.trim());
+        }
+        // Expected: a database someone connected to meanwhile, or one of another owner.
+        let unexpected: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("ERROR:"))
+            .filter(|l| {
+                !l.contains("is being accessed by other users") && !l.contains("must be owner")
+            })
+            .collect();
+        if !unexpected.is_empty() {
+            bail!("dropped {dropped}, then: {}", unexpected.join("; "));
+        }
+        Ok(Cleanup::Done(dropped))
     }
 
     pub fn describe(&self) -> String {
@@ -355,6 +410,34 @@ fn settings(flavor: Flavor, socket_dir: Option<&Path>) -> String {
     }
 }
 
+/// The names tests give their databases: `test_` (TestDb), `e2e_` (tests/), `bench_intake_`
+/// and `bench_plain_` (fupin-bench), each followed by `t` and 12 hex digits.
+const TEST_DATABASE_PATTERN: &str = "^(test|e2e|bench_intake|bench_plain)_t[0-9a-f]{12}$";
+
+/// A psql script that drops every leftover test database, one `drop database` each
+/// (`\gexec`), each in its own transaction, going on past the ones that fail. The age test
+/// reads the database's files (`pg_stat_file`), which only a superuser may: for anyone else
+/// it is left out (a query naming the function fails even where it would not be called).
+fn leftover_databases_script() -> String {
+    let select = "select format('drop database if exists %I', d.datname)\n\
+                  from pg_database d\n\
+                  where d.datname ~ '{pattern}'\n\
+                  and not exists (select 1 from pg_stat_activity a where a.datid = d.oid)\n";
+    let select = select.replace("{pattern}", TEST_DATABASE_PATTERN);
+    format!(
+        "select rolsuper as fupin_superuser from pg_roles where rolname = current_user \\gset\n\
+         \\if :fupin_superuser\n\
+         {select}\
+         and coalesce((pg_stat_file('base/' || d.oid || '/PG_VERSION', true)).modification\n\
+         < now() - interval '{LEFTOVER_AGE_MINUTES} minutes', false)\n\
+         \\gexec\n\
+         \\else\n\
+         {select}\
+         \\gexec\n\
+         \\endif\n"
+    )
+}
+
 /// Replaces the database part of a PostgreSQL URL, keeping user, host and query parameters.
 pub fn with_database(url: &str, database: &str) -> String {
     let authority_start = url.find("://").map_or(0, |i| i + 3);
@@ -480,6 +563,20 @@ mod tests {
                 "{setting} must keep its default in\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn leftover_script_drops_only_old_unused_test_databases() {
+        let script = leftover_databases_script();
+        let (superuser, other) = script.split_once("\\else").unwrap();
+        assert!(superuser.contains("pg_stat_file"), "{script}");
+        assert!(superuser.contains("interval '10 minutes'"), "{script}");
+        // Naming pg_stat_file fails for anyone else, even in a branch never taken.
+        assert!(!other.contains("pg_stat_file"), "{script}");
+        assert_eq!(script.matches(TEST_DATABASE_PATTERN).count(), 2);
+        assert_eq!(script.matches("pg_stat_activity").count(), 2);
+        assert_eq!(script.matches("\\gexec").count(), 2);
+        assert!(!script.contains("force"), "{script}");
     }
 
     #[test]
