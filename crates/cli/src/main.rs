@@ -19,13 +19,15 @@ use clap::{Parser, Subcommand};
 use fupin_platform::config::DEV_JWT_SECRET;
 
 /// Connection settings shared by every command.
-#[derive(clap::Args, Clone, Debug)]
+#[derive(clap::Args, Clone)]
 pub struct Global {
     /// NATS server with JetStream.
     #[arg(
         long,
         env = "NATS_URL",
         default_value = "nats://127.0.0.1:54222",
+        // It may carry a password: `--help` must not print it.
+        hide_env_values = true,
         global = true
     )]
     pub nats_url: String,
@@ -68,6 +70,25 @@ pub struct Global {
     /// Its private key (PEM).
     #[arg(long, env = "FUPIN_TLS_KEY", global = true, requires = "tls_cert")]
     pub tls_key: Option<std::path::PathBuf>,
+}
+
+/// Without the token key and NATS credentials.
+impl std::fmt::Debug for Global {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Global")
+            .field(
+                "nats_url",
+                &fupin_platform::events::redacted(&self.nats_url),
+            )
+            .field("secret", &"<hidden>")
+            .field("prefix", &self.prefix)
+            .field("stream", &self.stream)
+            .field("intake", &self.intake)
+            .field("tls_ca", &self.tls_ca)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .finish()
+    }
 }
 
 #[derive(Parser, Debug)]

@@ -154,6 +154,14 @@ fn app_err(id: &str) -> impl Fn(DomainError) -> ServiceError + '_ {
 const MAX_PAGE: u32 = 200;
 const DEFAULT_PAGE: u32 = 50;
 
+/// Filter values in the order and form a token's hash takes them: sorted, once each.
+fn canonical(values: &[String]) -> Vec<&str> {
+    let mut v: Vec<&str> = values.iter().map(String::as_str).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 /// A listing's page: how many rows and after which one. A page token names the row the
 /// previous page ended on and the listing and filters it was issued for (a hash of them). One
 /// that does not decode, or was issued for another listing or other filters, is refused: the
@@ -169,7 +177,9 @@ pub struct Paging {
 const SCOPE_BYTES: usize = 8;
 
 impl Paging {
-    /// `listing` names the RPC, `filters` everything that selects its rows.
+    /// `listing` names the RPC, `filters` everything that selects its rows, as plain strings,
+    /// numbers and flags (their `Debug` form is hashed: it must not change between releases,
+    /// or replicas of two releases would refuse each other's tokens).
     pub fn of(
         p: Option<&fupin_proto::common::v1::PageRequest>,
         listing: &str,
@@ -608,7 +618,12 @@ impl Intake {
         let paging = Paging::of(
             req.page.as_ref(),
             "ListApplications",
-            (area.as_str(), &statuses, step, req.overdue_only),
+            (
+                area.as_str(),
+                canonical(&statuses),
+                step.map(|s| s.review_status().as_str()),
+                req.overdue_only,
+            ),
         )?;
         if let Some(step) = step {
             let st = step.review_status().as_str().to_owned();
@@ -723,7 +738,12 @@ impl Intake {
         let paging = Paging::of(
             req.page.as_ref(),
             "ListRecommendedApplications",
-            (&bank, &statuses, from, to),
+            (
+                &bank,
+                canonical(&statuses),
+                from.map(|d| d.to_string()),
+                to.map(|d| d.to_string()),
+            ),
         )?;
         let filter = ListFilter {
             bank_id: Some(bank),

@@ -15,6 +15,9 @@ static ALLOCATOR: fupin_platform::Allocator = fupin_platform::Allocator;
 async fn main() -> anyhow::Result<()> {
     let config = BaseConfig::from_env("intake", "intake", 50051)?;
     let _telemetry = telemetry::init("fupin-intake", config.json_logs)?;
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     if config.dev {
         tracing::warn!(
             "FUPIN_DEV=1: secrets left unset use the development keys published in the source \

@@ -39,9 +39,9 @@ fn date(field: &str, s: &str) -> anyhow::Result<Option<NaiveDate>> {
     if s.is_empty() {
         return Ok(None);
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+    fupin_kernel::time::parse_iso_date(s)
         .map(Some)
-        .map_err(|e| anyhow::anyhow!("{field}: {s:?} is not a date: {e}"))
+        .ok_or_else(|| anyhow::anyhow!("{field}: {s:?} is not a YYYY-MM-DD date"))
 }
 
 /// An area code as admission looks it up; an event naming none that parses is dead-lettered

@@ -357,3 +357,76 @@ async fn versions_follow_commit_order_and_savepoints() {
     })
     .await;
 }
+
+const VILLAGE_TIMELINE: &str =
+    "select timeline_from, timeline_status from rm_credit_villages where village_code = $1";
+const QUALIFICATION_TIMELINE: &str =
+    "select timeline_from, timeline_status from rm_qualified_enterprises where uscc = $1";
+
+/// The timeline stored for `key`, as (day, status) entries.
+async fn stored_timeline(
+    conn: &mut PgConnection,
+    select: &'static str,
+    key: &str,
+) -> Vec<(Option<chrono::NaiveDate>, bool)> {
+    let (days, statuses): (Vec<Option<chrono::NaiveDate>>, Vec<bool>) = sqlx::query_as(select)
+        .bind(key)
+        .fetch_one(conn)
+        .await
+        .expect("stored timeline");
+    days.into_iter().zip(statuses).collect()
+}
+
+/// R-CR-8, R-ID-4: the trigger that keeps a timeline of announced statuses (migrations
+/// `20261130000005`, `..0006`) says what intake's domain says: after every one of a few hundred
+/// random announcements through the consumers' own upserts (some stale, some for no day), the
+/// stored timeline equals `Timeline::announce` applied to the same announcements in sequence
+/// order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_timelines_follow_the_domain_announcements() {
+    use fupin_intake::{domain::admission::Timeline, store::readmodel as rm};
+    bounded(60, async {
+        let db = TestDb::create(&fupin_intake::MIGRATIONS)
+            .await
+            .expect("test database");
+        let mut conn = db.pool.acquire().await.expect("connection");
+        let mut rng = Rng(0x005e_ed0f_da75);
+        let mut village = Timeline::default();
+        let mut enterprise = Timeline::default();
+        // No row yet: the first upsert inserts whatever its sequence.
+        let (mut village_seq, mut enterprise_seq) = (i64::MIN, i64::MIN);
+        for step in 1..=300_i64 {
+            let (day, status) = (rng.day(), rng.coin());
+            // Now and then an old sequence number, which the upsert ignores.
+            let seq = if rng.below(6) == 0 { step - 3 } else { step };
+            if rng.coin() {
+                rm::upsert_credit_village(&mut conn, VILLAGES[0], status, day, seq)
+                    .await
+                    .expect("upsert");
+                if seq > village_seq {
+                    village_seq = seq;
+                    village.announce(day, status);
+                }
+                assert_eq!(
+                    stored_timeline(&mut conn, VILLAGE_TIMELINE, VILLAGES[0]).await,
+                    village.entries(),
+                    "village, step {step}"
+                );
+            } else {
+                rm::set_qualification(&mut conn, USCCS[0], status, "", day, seq)
+                    .await
+                    .expect("upsert");
+                if seq > enterprise_seq {
+                    enterprise_seq = seq;
+                    enterprise.announce(day, status);
+                }
+                assert_eq!(
+                    stored_timeline(&mut conn, QUALIFICATION_TIMELINE, USCCS[0]).await,
+                    enterprise.entries(),
+                    "enterprise, step {step}"
+                );
+            }
+        }
+    })
+    .await;
+}

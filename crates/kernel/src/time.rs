@@ -24,6 +24,21 @@ pub fn china_start_of_day_utc(date: NaiveDate) -> DateTime<Utc> {
         .map_or(DateTime::<Utc>::MIN_UTC, |start| start.with_timezone(&Utc))
 }
 
+/// A calendar day written exactly `YYYY-MM-DD`, years 0001 to 9999 (what the APIs and events
+/// promise and PostgreSQL stores). chrono alone also reads `2026-3-8`, `+2026-03-08` and
+/// years with a sign or more digits.
+pub fn parse_iso_date(s: &str) -> Option<NaiveDate> {
+    let shaped = s.len() == 10
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        })
+        && !s.starts_with("0000");
+    shaped
+        .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +82,29 @@ mod tests {
             prop_assert_eq!(china_date(start), day);
             prop_assert_eq!(china_date(start - TimeDelta::seconds(1)), day.pred_opt().unwrap());
             prop_assert_eq!(china_date(start + TimeDelta::hours(24) - TimeDelta::seconds(1)), day);
+        }
+    }
+
+    #[test]
+    fn iso_dates_are_read_exactly() {
+        assert_eq!(
+            parse_iso_date("2026-03-08"),
+            NaiveDate::from_ymd_opt(2026, 3, 8)
+        );
+        assert!(parse_iso_date("0001-01-01").is_some());
+        assert!(parse_iso_date("9999-12-31").is_some());
+        for bad in [
+            "2026-3-8",
+            "+2026-03-08",
+            "-5000-01-01",
+            "12026-03-08",
+            "0000-01-01",
+            "2026-02-30",
+            " 2026-03-08",
+            "2026/03/08",
+            "",
+        ] {
+            assert_eq!(parse_iso_date(bad), None, "{bad}");
         }
     }
 }

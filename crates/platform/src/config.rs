@@ -9,8 +9,9 @@ use anyhow::Context;
 
 use crate::pii::{DEV_PII_INDEX_KEY, DEV_PII_KEYS, PiiCipher};
 
-/// What every service reads. Service-specific settings live in the service.
-#[derive(Clone, Debug)]
+/// What every service reads. Service-specific settings live in the service. Its `Debug` leaves
+/// out the secrets and the credentials in URLs.
+#[derive(Clone)]
 pub struct BaseConfig {
     pub service_name: String,
     pub database_url: String,
@@ -25,6 +26,9 @@ pub struct BaseConfig {
     pub pii: PiiCipher,
     /// `FUPIN_DEV=1`: secrets left unset fall back to the development keys.
     pub dev: bool,
+    /// What the service should log once its logger runs (e.g. a development key kept for
+    /// reading only).
+    pub warnings: Vec<String>,
     /// TLS on the gRPC port (`GRPC_TLS_CERT`, `GRPC_TLS_KEY`, optionally `GRPC_TLS_CLIENT_CA`);
     /// None serves plain HTTP/2.
     pub grpc_tls: Option<GrpcTls>,
@@ -65,6 +69,15 @@ impl BaseConfig {
             .unwrap_or_else(|| format!("127.0.0.1:{default_port}"))
             .parse()
             .context("GRPC_ADDR must be host:port")?;
+        let (pii, warnings) = pii_from(
+            var("PII_KEYS"),
+            var("PII_INDEX_KEY"),
+            dev,
+            flag(
+                var("PII_INDEX_KEY_DEV_ACCEPTED").as_deref(),
+                "PII_INDEX_KEY_DEV_ACCEPTED",
+            )?,
+        )?;
         let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
         let path = |k: &str, rel: &str| {
             var(k)
@@ -80,8 +93,9 @@ impl BaseConfig {
             subject_prefix: var("EVENT_SUBJECT_PREFIX").unwrap_or_else(|| "fupin".to_owned()),
             stream_name: var("EVENT_STREAM").unwrap_or_else(|| "FUPIN".to_owned()),
             jwt_secret: jwt_secret(var("AUTH_JWT_SECRET"), dev)?,
-            pii: pii_from(var("PII_KEYS"), var("PII_INDEX_KEY"), dev)?,
+            pii,
             dev,
+            warnings,
             grpc_tls: grpc_tls(
                 var("GRPC_TLS_CERT"),
                 var("GRPC_TLS_KEY"),
@@ -136,17 +150,55 @@ fn jwt_secret(secret: Option<String>, dev: bool) -> anyhow::Result<String> {
 
 /// Both PII settings or neither: keys without their index key (or the reverse) would silently
 /// pair a production key with a development one. Neither is allowed only in development.
+/// Outside development the published development keys are refused, except where a deployment
+/// that once ran on them needs them to move off: the development PII key after the current
+/// one (kept for reading while its values are re-sealed), and the development index key when
+/// `PII_INDEX_KEY_DEV_ACCEPTED=1` says the blind index was built with it (no tool re-keys an
+/// index yet). Both are then warned about at every start.
 fn pii_from(
     keys: Option<String>,
     index_key: Option<String>,
     dev: bool,
-) -> anyhow::Result<PiiCipher> {
+    dev_index_accepted: bool,
+) -> anyhow::Result<(PiiCipher, Vec<String>)> {
+    let mut warnings = Vec::new();
     let (keys, index_key) = match (keys, index_key) {
         (Some(k), Some(i)) => {
-            if !dev && (k.contains(dev_pii_key_material()) || i == DEV_PII_INDEX_KEY) {
-                anyhow::bail!(
-                    "PII_KEYS / PII_INDEX_KEY hold the published development keys: {DEV_HINT}"
-                );
+            if !dev {
+                let mut entries = k.split(',').map(str::trim).filter(|e| !e.is_empty());
+                let published = |entry: &str| {
+                    entry
+                        .split_once(':')
+                        .is_some_and(|(_, key)| key.trim() == dev_pii_key_material())
+                };
+                if entries.next().is_some_and(published) {
+                    anyhow::bail!(
+                        "the current PII key (first in PII_KEYS) is the published development \
+                         key: {DEV_HINT}"
+                    );
+                }
+                if let Some(old) = entries.find(|e| published(e)) {
+                    let id = old.split_once(':').map_or(old, |(id, _)| id.trim());
+                    warnings.push(format!(
+                        "PII_KEYS keeps the published development key {id:?} for reading: \
+                         retire it (PII_RETIRING_KEYS={id}) and remove it once re-sealed"
+                    ));
+                }
+                if i.trim() == DEV_PII_INDEX_KEY {
+                    if !dev_index_accepted {
+                        anyhow::bail!(
+                            "PII_INDEX_KEY is the published development key: {DEV_HINT} \
+                             (PII_INDEX_KEY_DEV_ACCEPTED=1 if this database's blind index was \
+                             built with it)"
+                        );
+                    }
+                    warnings.push(
+                        "PII_INDEX_KEY is the published development key \
+                         (PII_INDEX_KEY_DEV_ACCEPTED=1): anyone with the database can test \
+                         resident ids against its blind index"
+                            .to_owned(),
+                    );
+                }
             }
             (k, i)
         }
@@ -155,7 +207,32 @@ fn pii_from(
         (Some(_), None) => anyhow::bail!("PII_KEYS is set but PII_INDEX_KEY is not"),
         (None, Some(_)) => anyhow::bail!("PII_INDEX_KEY is set but PII_KEYS is not"),
     };
-    PiiCipher::from_config(&keys, &index_key).context("PII_KEYS / PII_INDEX_KEY")
+    let cipher = PiiCipher::from_config(&keys, &index_key).context("PII_KEYS / PII_INDEX_KEY")?;
+    Ok((cipher, warnings))
+}
+
+impl std::fmt::Debug for BaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = crate::events::redacted;
+        f.debug_struct("BaseConfig")
+            .field("service_name", &self.service_name)
+            .field("database_url", &hidden(&self.database_url))
+            .field("nats_url", &hidden(&self.nats_url))
+            .field("grpc_addr", &self.grpc_addr)
+            .field("subject_prefix", &self.subject_prefix)
+            .field("stream_name", &self.stream_name)
+            .field("jwt_secret", &"<hidden>")
+            .field("pii", &self.pii.current_key_id())
+            .field("dev", &self.dev)
+            .field("warnings", &self.warnings)
+            .field("grpc_tls", &self.grpc_tls)
+            .field("test_clock", &self.test_clock)
+            .field("json_logs", &self.json_logs)
+            .field("calendar_dir", &self.calendar_dir)
+            .field("areas_file", &self.areas_file)
+            .field("policy_dir", &self.policy_dir)
+            .finish()
+    }
 }
 
 /// Certificate and key together or neither; a client CA only with them.
@@ -188,15 +265,22 @@ mod tests {
         let k = Some("k1:a2V5LW9uZS1mb3ItdGhlLXRlc3RzLS0tLS0tLS0tLS0=".to_owned());
         let i = Some("cHJvZHVjdGlvbi1pbmRleC1rZXktLS0tLS0tLS0tLS0=".to_owned());
         assert_eq!(
-            pii_from(k.clone(), i.clone(), false)
+            pii_from(k.clone(), i.clone(), false, false)
                 .unwrap()
+                .0
                 .current_key_id(),
             "k1"
         );
-        assert_eq!(pii_from(None, None, true).unwrap().current_key_id(), "dev");
-        assert!(pii_from(k.clone(), None, true).is_err());
-        assert!(pii_from(None, i.clone(), true).is_err());
-        assert!(pii_from(Some("k1:short".into()), i, true).is_err());
+        assert_eq!(
+            pii_from(None, None, true, false)
+                .unwrap()
+                .0
+                .current_key_id(),
+            "dev"
+        );
+        assert!(pii_from(k.clone(), None, true, false).is_err());
+        assert!(pii_from(None, i.clone(), true, false).is_err());
+        assert!(pii_from(Some("k1:short".into()), i, true, false).is_err());
     }
 
     #[test]
@@ -210,13 +294,65 @@ mod tests {
             "x".repeat(32)
         );
         assert_eq!(jwt_secret(None, true).unwrap(), DEV_JWT_SECRET);
-        let pii = |k: Option<&str>, i: Option<&str>, dev| {
-            pii_from(k.map(str::to_owned), i.map(str::to_owned), dev).map(|_| ())
+        let pii = |k: Option<&str>, i: Option<&str>, dev, accepted| {
+            pii_from(k.map(str::to_owned), i.map(str::to_owned), dev, accepted)
+                .map(|(_, warnings)| warnings)
         };
-        assert!(format!("{:#}", pii(None, None, false).unwrap_err()).contains("not set"));
-        let published = pii(Some(DEV_PII_KEYS), Some(DEV_PII_INDEX_KEY), false).unwrap_err();
-        assert!(format!("{published:#}").contains("development keys"));
-        assert!(pii(Some(DEV_PII_KEYS), Some(DEV_PII_INDEX_KEY), true).is_ok());
+        let err = |r: anyhow::Result<Vec<String>>| format!("{:#}", r.unwrap_err());
+        let own_index = "cHJvZHVjdGlvbi1pbmRleC1rZXktLS0tLS0tLS0tLS0=";
+        let own_key = "k2:a2V5LW9uZS1mb3ItdGhlLXRlc3RzLS0tLS0tLS0tLS0=";
+        assert!(err(pii(None, None, false, false)).contains("not set"));
+        // The published PII key as the current one: refused.
+        assert!(
+            err(pii(Some(DEV_PII_KEYS), Some(own_index), false, false)).contains("current PII key")
+        );
+        // Kept behind the current one, to re-seal its values: allowed, warned about.
+        let moving_off = format!("{own_key},{DEV_PII_KEYS}");
+        let warnings = pii(Some(&moving_off), Some(own_index), false, false).unwrap();
+        assert!(
+            warnings[0].contains("PII_RETIRING_KEYS=dev"),
+            "{warnings:?}"
+        );
+        // The published index key: only when accepted, and warned about.
+        assert!(
+            err(pii(Some(own_key), Some(DEV_PII_INDEX_KEY), false, false))
+                .contains("PII_INDEX_KEY_DEV_ACCEPTED")
+        );
+        let warnings = pii(Some(own_key), Some(DEV_PII_INDEX_KEY), false, true).unwrap();
+        assert!(warnings[0].contains("blind index"), "{warnings:?}");
+        assert!(
+            pii(Some(own_key), Some(own_index), false, false)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(pii(Some(DEV_PII_KEYS), Some(DEV_PII_INDEX_KEY), true, false).is_ok());
+    }
+
+    #[test]
+    fn debug_output_hides_secrets_and_credentials() {
+        let config = BaseConfig {
+            service_name: "intake".into(),
+            database_url: "postgres://postgres:pgpass123@db:5432/intake".into(),
+            nats_url: "nats://fupin:natspass456@nats:4222".into(),
+            grpc_addr: "127.0.0.1:50051".parse().unwrap(),
+            subject_prefix: "fupin".into(),
+            stream_name: "FUPIN".into(),
+            jwt_secret: "jwtsecret789".repeat(3),
+            pii: PiiCipher::development(),
+            dev: false,
+            warnings: Vec::new(),
+            grpc_tls: None,
+            test_clock: false,
+            json_logs: false,
+            calendar_dir: "c".into(),
+            areas_file: "a".into(),
+            policy_dir: "p".into(),
+        };
+        let shown = format!("{config:?}");
+        for secret in ["pgpass123", "natspass456", "jwtsecret789"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("nats://nats:4222") && shown.contains("db:5432/intake"));
     }
 
     #[test]

@@ -48,19 +48,10 @@ pub fn pb_money(m: Money) -> Option<common::Money> {
     })
 }
 
-/// A calendar day written exactly `YYYY-MM-DD` (years 0001 to 9999): chrono alone also reads
-/// `2026-3-8`, `+2026-03-08` and years with a sign or more digits, which PostgreSQL cannot
-/// store.
+/// A calendar day written exactly `YYYY-MM-DD` (years 0001 to 9999, see
+/// [`fupin_kernel::time::parse_iso_date`]).
 pub fn date(field: &'static str, rule: &'static str, s: &str) -> Result<NaiveDate, DomainError> {
-    let shaped = s.len() == 10
-        && s.bytes().enumerate().all(|(i, b)| match i {
-            4 | 7 => b == b'-',
-            _ => b.is_ascii_digit(),
-        })
-        && !s.starts_with("0000");
-    shaped
-        .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
-        .flatten()
+    fupin_kernel::time::parse_iso_date(s)
         .ok_or_else(|| DomainError::invalid(field, rule, format!("{s:?} is not a YYYY-MM-DD date")))
 }
 

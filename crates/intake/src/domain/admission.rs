@@ -64,11 +64,17 @@ impl<T: Copy> Timeline<T> {
             .then_some(Self(entries))
     }
 
-    /// Applies an announcement: `status` from `from` on (from now on when `None`).
-    pub fn announce(&mut self, from: Option<NaiveDate>, status: T) {
+    /// Applies an announcement: `status` from `from` on (from now on when `None`). One that
+    /// announces the status already in force the day before adds no entry.
+    pub fn announce(&mut self, from: Option<NaiveDate>, status: T)
+    where
+        T: PartialEq,
+    {
         // `None` orders before every day, so an announcement for no day keeps nothing.
         self.0.retain(|(day, _)| *day < from);
-        self.0.push((from, status));
+        if self.0.last().is_none_or(|(_, last)| *last != status) {
+            self.0.push((from, status));
+        }
     }
 
     /// The status in force on `day`; None when nothing announced applies yet.

@@ -189,14 +189,14 @@ struct FactsRow {
     credit_village_from: Option<NaiveDate>,
     credit_village_before: Option<bool>,
     credit_village_days: Option<Vec<Option<NaiveDate>>>,
-    credit_village_statuses: Option<Vec<bool>>,
+    credit_village_statuses: Option<Vec<Option<bool>>>,
     blacklisted: bool,
     suspended: Vec<String>,
     qualified: Option<bool>,
     qualified_from: Option<NaiveDate>,
     qualified_before: Option<bool>,
     qualified_days: Option<Vec<Option<NaiveDate>>>,
-    qualified_statuses: Option<Vec<bool>>,
+    qualified_statuses: Option<Vec<Option<bool>>>,
 }
 
 /// A stored timeline of announced statuses (credit village, qualification; intake migration
@@ -204,7 +204,7 @@ struct FactsRow {
 /// is read from its older columns: the latest announcement and the status before it.
 pub(crate) struct StoredTimeline {
     pub days: Option<Vec<Option<NaiveDate>>>,
-    pub statuses: Option<Vec<bool>>,
+    pub statuses: Option<Vec<Option<bool>>>,
     pub status: bool,
     pub from: Option<NaiveDate>,
     pub before: Option<bool>,
@@ -213,7 +213,8 @@ pub(crate) struct StoredTimeline {
 impl StoredTimeline {
     pub(crate) fn read(self, what: &str, key: &str) -> Timeline<bool> {
         if let (Some(days), Some(statuses)) = (self.days, self.statuses) {
-            if days.len() == statuses.len()
+            let statuses: Option<Vec<bool>> = statuses.into_iter().collect();
+            if let Some(statuses) = statuses.filter(|s| s.len() == days.len())
                 && let Some(t) = Timeline::from_entries(days.into_iter().zip(statuses).collect())
             {
                 return t;
@@ -373,7 +374,10 @@ mod tests {
         s.parse().expect("a day")
     }
 
-    fn stored(days: Option<Vec<Option<NaiveDate>>>, statuses: Option<Vec<bool>>) -> StoredTimeline {
+    fn stored(
+        days: Option<Vec<Option<NaiveDate>>>,
+        statuses: Option<Vec<Option<bool>>>,
+    ) -> StoredTimeline {
         StoredTimeline {
             days,
             statuses,
@@ -389,7 +393,7 @@ mod tests {
     fn a_stored_timeline_is_read_or_falls_back_to_the_latest_change() {
         let t = stored(
             Some(vec![None, Some(day("2026-03-04")), Some(day("2026-03-06"))]),
-            Some(vec![false, true, false]),
+            Some(vec![Some(false), Some(true), Some(false)]),
         )
         .read("credit village", "v");
         assert_eq!(t.on(day("2026-03-03")), Some(false));
@@ -401,12 +405,17 @@ mod tests {
         };
         legacy(stored(None, None).read("credit village", "v"));
         // lengths differ
-        legacy(stored(Some(vec![None]), Some(vec![true, false])).read("credit village", "v"));
+        legacy(
+            stored(Some(vec![None]), Some(vec![Some(true), Some(false)]))
+                .read("credit village", "v"),
+        );
+        // a status that is not there
+        legacy(stored(Some(vec![None]), Some(vec![None])).read("credit village", "v"));
         // out of order
         legacy(
             stored(
                 Some(vec![Some(day("2026-03-06")), Some(day("2026-03-04"))]),
-                Some(vec![true, false]),
+                Some(vec![Some(true), Some(false)]),
             )
             .read("credit village", "v"),
         );

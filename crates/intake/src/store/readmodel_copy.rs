@@ -77,7 +77,7 @@ struct TimelineRow {
     effective_from: Option<NaiveDate>,
     before: Option<bool>,
     timeline_from: Option<Vec<Option<NaiveDate>>>,
-    timeline_status: Option<Vec<bool>>,
+    timeline_status: Option<Vec<Option<bool>>>,
 }
 
 impl TimelineRow {

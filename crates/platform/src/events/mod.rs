@@ -21,8 +21,9 @@ use anyhow::Context;
 
 /// Connect options for a NATS URL with the credentials it carries, which async-nats itself
 /// ignores: `nats://user:password@host:4222` (user and password, percent-encoded) or
-/// `nats://token@host:4222` (a token). `tls://` asks for TLS. Returns the options and the URL
-/// without credentials, to connect to and to show in logs and errors.
+/// `nats://token@host:4222` (a token). `tls://` asks for TLS. A user's replies come on inbox
+/// subjects of its own, `_INBOX_<user>.>`. Returns the options and the URL without
+/// credentials, to connect to and to show in logs and errors.
 pub fn nats_options(url: &str) -> anyhow::Result<(async_nats::ConnectOptions, String)> {
     let addr: async_nats::ServerAddr = url
         .parse()
@@ -35,21 +36,41 @@ pub fn nats_options(url: &str) -> anyhow::Result<(async_nats::ConnectOptions, St
     };
     let options = async_nats::ConnectOptions::new();
     let options = match (addr.username(), addr.password()) {
-        (Some(user), Some(password)) => options.user_and_password(decode(user)?, decode(password)?),
+        (Some(user), Some(password)) => {
+            let user = decode(user)?;
+            // Replies to this user (JetStream API answers, pull deliveries) on its own inbox
+            // subjects, which a NATS permission can keep other users from subscribing to
+            // (deploy/nats/nats.conf).
+            let options = if !user.is_empty()
+                && user
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                options.custom_inbox_prefix(format!("_INBOX_{user}"))
+            } else {
+                options
+            };
+            options.user_and_password(user, decode(password)?)
+        }
         (Some(token), None) => options.token(decode(token)?),
         _ => options,
     };
     Ok((options, redacted(url)))
 }
 
-/// The URL without its credentials (`user:password@` or `token@`), for logs and errors.
+/// The URL without its credentials (`user:password@` or `token@`), for logs and errors; a URL
+/// without a scheme (`user:password@host:4222`) too.
 pub fn redacted(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
     };
     let authority_end = rest.find('/').unwrap_or(rest.len());
     match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        Some(at) => match scheme {
+            Some(scheme) => format!("{scheme}://{}", &rest[at + 1..]),
+            None => rest[at + 1..].to_owned(),
+        },
         None => url.to_owned(),
     }
 }
@@ -70,6 +91,9 @@ mod url_tests {
         );
         assert_eq!(redacted("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
         assert_eq!(redacted("127.0.0.1:4222"), "127.0.0.1:4222");
+        assert_eq!(redacted("fupin:pw@nats:4222"), "nats:4222");
+        let (_, shown) = nats_options("fupin:pw@nats:4222").unwrap();
+        assert!(!shown.contains("pw"), "{shown}");
         let (_, shown) = nats_options("nats://fupin:s3cr%40t@nats:4222").unwrap();
         assert_eq!(shown, "nats://nats:4222");
         let err = nats_options("nats://u:p@").map(|_| ()).unwrap_err();

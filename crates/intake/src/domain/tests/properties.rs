@@ -873,5 +873,7 @@ proptest! {
             Timeline::from_entries(timeline.entries().to_vec()),
             Some(timeline.clone())
         );
+        // No two entries in a row say the same: announcing the status in force adds nothing.
+        prop_assert!(timeline.entries().windows(2).all(|w| w[0].1 != w[1].1));
     }
 }
