@@ -606,12 +606,7 @@ async fn concurrent_decisions_and_disbursements_take_effect_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_partner_banks_act_only_on_their_own_recommendations() {
     bounded(120, async {
-        let t = spawn_intake_with_policy_versions(&policy_version(
-            "luolong-2026.2",
-            "2026-01-01",
-            &[r#"partner_banks = ["abc-luolong-xinqu", "icbc-luolong"]"#],
-        ))
-        .await;
+        let t = spawn_intake_with_two_banks().await;
         t.set_time(DEFAULT_NOW);
         let mut apps = Vec::new();
         for n in [891, 892] {

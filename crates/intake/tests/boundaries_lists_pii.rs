@@ -1313,12 +1313,7 @@ async fn objections_and_transitions_are_scoped_like_their_application() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_bank_never_sees_another_banks_applications_whatever_the_filters() {
     bounded(150, async {
-        let t = spawn_intake_with_policy_versions(&policy_version(
-            "luolong-2026.2",
-            "2026-01-01",
-            &[r#"partner_banks = ["abc-luolong-xinqu", "icbc-luolong"]"#],
-        ))
-        .await;
+        let t = spawn_intake_with_two_banks().await;
         t.set_time(DEFAULT_NOW);
         let mut apps = Vec::new();
         for n in 681..685 {

@@ -2233,12 +2233,7 @@ async fn unknown_and_malformed_ids_on_every_workflow_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_bank_rejection_is_final_for_every_bank() {
     bounded(90, async {
-        let t = spawn_intake_with_policy_versions(&policy_version(
-            "luolong-2026.2",
-            "2026-01-01",
-            &[r#"partner_banks = ["abc-luolong-xinqu", "icbc-luolong"]"#],
-        ))
-        .await;
+        let t = spawn_intake_with_two_banks().await;
         let mut m = applied(&t, 121).await;
         drive_all(&t, &mut m, &TO_NOTICE, day("2026-03-02")).await;
         let d2 = day("2026-03-07");

@@ -178,6 +178,17 @@ pub fn policy_version(id: &str, from: &str, changes: &[&str]) -> String {
     entry
 }
 
+/// Intake with a second partner bank ([`OTHER_BANK`]) from 2026-01-01 (policy
+/// `luolong-2026.2`), the clock at [`DEFAULT_NOW`].
+pub async fn spawn_intake_with_two_banks() -> TestIntake {
+    spawn_intake_with_policy_versions(&policy_version(
+        "luolong-2026.2",
+        "2026-01-01",
+        &[r#"partner_banks = ["abc-luolong-xinqu", "icbc-luolong"]"#],
+    ))
+    .await
+}
+
 /// [`spawn_intake`] under the shipped policy with `later` (TOML `[[versions]]` entries) added
 /// after its versions: a policy that changes while applications are in flight (R-X-4).
 pub async fn spawn_intake_with_policy_versions(later: &str) -> TestIntake {
