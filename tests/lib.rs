@@ -22,13 +22,17 @@ fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The debug binary of `package`, built first if the test run did not build it.
+/// The debug binary of `package`, brought up to date first: `cargo test --workspace` builds it,
+/// but `cargo test -p fupin-e2e` alone would otherwise run whatever binary an earlier build
+/// left (a no-op build when it is current). Built once per test binary.
 pub async fn binary(package: &str) -> anyhow::Result<PathBuf> {
+    static BUILT: tokio::sync::Mutex<Vec<String>> = tokio::sync::Mutex::const_new(Vec::new());
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| workspace().join("target"));
     let bin = target.join("debug").join(package);
-    if !bin.exists() {
+    let mut built = BUILT.lock().await;
+    if !built.iter().any(|p| p == package) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(workspace())
@@ -36,6 +40,7 @@ pub async fn binary(package: &str) -> anyhow::Result<PathBuf> {
             .status()
             .await?;
         anyhow::ensure!(status.success(), "building {package} failed");
+        built.push(package.to_owned());
     }
     Ok(bin)
 }

@@ -69,6 +69,8 @@ impl BaseConfig {
             .unwrap_or_else(|| format!("127.0.0.1:{default_port}"))
             .parse()
             .context("GRPC_ADDR must be host:port")?;
+        // Secrets in the order the README lists them: a start refused names the first missing.
+        let jwt_secret = jwt_secret(var("AUTH_JWT_SECRET"), dev)?;
         let (pii, warnings) = pii_from(
             var("PII_KEYS"),
             var("PII_INDEX_KEY"),
@@ -92,7 +94,7 @@ impl BaseConfig {
             grpc_addr,
             subject_prefix: var("EVENT_SUBJECT_PREFIX").unwrap_or_else(|| "fupin".to_owned()),
             stream_name: var("EVENT_STREAM").unwrap_or_else(|| "FUPIN".to_owned()),
-            jwt_secret: jwt_secret(var("AUTH_JWT_SECRET"), dev)?,
+            jwt_secret,
             pii,
             dev,
             warnings,
