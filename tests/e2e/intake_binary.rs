@@ -249,9 +249,9 @@ async fn test_clock_is_refused_unless_enabled() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Without its secrets the binary refuses to start, naming the first one missing, instead of
-/// signing tokens and sealing personal data with the development keys published in the source;
-/// `FUPIN_DEV=1` is needed for those. A short `AUTH_JWT_SECRET` is refused too.
+/// R-CR-11, ARCHITECTURE Auth: without its secrets the binary refuses to start, naming the
+/// first one missing, instead of signing tokens and sealing personal data with the development
+/// keys published in the source; `FUPIN_DEV=1` is needed for those. A short `AUTH_JWT_SECRET` is refused too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_refuses_to_start_without_its_secrets() -> anyhow::Result<()> {
     let bin = binary("fupin-intake").await?;

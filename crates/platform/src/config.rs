@@ -285,6 +285,8 @@ mod tests {
         assert!(pii_from(Some("k1:short".into()), i, true, false).is_err());
     }
 
+    // R-CR-11 (personal data protected at rest) and ARCHITECTURE Auth: outside development no
+    // secret falls back to a key published in the source.
     #[test]
     fn secrets_are_required_outside_development() {
         let err = |r: anyhow::Result<String>| format!("{:#}", r.unwrap_err());

@@ -201,17 +201,21 @@ struct FactsRow {
 
 /// A stored timeline of announced statuses (credit village, qualification; intake migration
 /// `20261130000005`, kept by a trigger). A row the trigger did not write (its triggers disabled)
-/// is read from its older columns: the latest announcement and the status before it.
+/// is read from its older columns: the latest announcement and the status before it. No row
+/// (`status` None) is no status on any day.
 pub(crate) struct StoredTimeline {
     pub days: Option<Vec<Option<NaiveDate>>>,
     pub statuses: Option<Vec<Option<bool>>>,
-    pub status: bool,
+    pub status: Option<bool>,
     pub from: Option<NaiveDate>,
     pub before: Option<bool>,
 }
 
 impl StoredTimeline {
     pub(crate) fn read(self, what: &str, key: &str) -> Timeline<bool> {
+        let Some(status) = self.status else {
+            return Timeline::default();
+        };
         if let (Some(days), Some(statuses)) = (self.days, self.statuses) {
             let statuses: Option<Vec<bool>> = statuses.into_iter().collect();
             if let Some(statuses) = statuses.filter(|s| s.len() == days.len())
@@ -226,7 +230,7 @@ impl StoredTimeline {
             );
         }
         let mut t = self.before.map(Timeline::always).unwrap_or_default();
-        t.announce(self.from, self.status);
+        t.announce(self.from, status);
         t
     }
 }
@@ -335,34 +339,28 @@ fn facts(
     };
     Ok(AdmissionFacts {
         rating,
-        credit_village: match row.credit_village {
-            Some(status) => StoredTimeline {
-                days: row.credit_village_days,
-                statuses: row.credit_village_statuses,
-                status,
-                from: row.credit_village_from,
-                before: row.credit_village_before,
-            }
-            .read("credit village", village.unwrap_or_default()),
-            None => Timeline::default(),
-        },
+        credit_village: StoredTimeline {
+            days: row.credit_village_days,
+            statuses: row.credit_village_statuses,
+            status: row.credit_village,
+            from: row.credit_village_from,
+            before: row.credit_village_before,
+        }
+        .read("credit village", village.unwrap_or_default()),
         blacklisted: row.blacklisted,
         suspended_areas: row
             .suspended
             .iter()
             .map(|a| AreaCode::parse(a))
             .collect::<Result<_, _>>()?,
-        enterprise_qualified: match row.qualified {
-            Some(status) => StoredTimeline {
-                days: row.qualified_days,
-                statuses: row.qualified_statuses,
-                status,
-                from: row.qualified_from,
-                before: row.qualified_before,
-            }
-            .read("qualification", uscc.unwrap_or_default()),
-            None => Timeline::default(),
-        },
+        enterprise_qualified: StoredTimeline {
+            days: row.qualified_days,
+            statuses: row.qualified_statuses,
+            status: row.qualified,
+            from: row.qualified_from,
+            before: row.qualified_before,
+        }
+        .read("qualification", uscc.unwrap_or_default()),
     })
 }
 
@@ -381,7 +379,7 @@ mod tests {
         StoredTimeline {
             days,
             statuses,
-            status: false,
+            status: Some(false),
             from: Some(day("2026-03-06")),
             before: Some(true),
         }
@@ -404,6 +402,12 @@ mod tests {
             assert_eq!(t.on(day("2026-03-06")), Some(false));
         };
         legacy(stored(None, None).read("credit village", "v"));
+        // no row: no status
+        let absent = StoredTimeline {
+            status: None,
+            ..stored(Some(vec![None]), Some(vec![Some(true)]))
+        };
+        assert_eq!(absent.read("credit village", "v"), Timeline::default());
         // lengths differ
         legacy(
             stored(Some(vec![None]), Some(vec![Some(true), Some(false)]))

@@ -85,7 +85,7 @@ impl TimelineRow {
         let timeline = StoredTimeline {
             days: self.timeline_from,
             statuses: self.timeline_status,
-            status: self.status,
+            status: Some(self.status),
             from: self.effective_from,
             before: self.before,
         }
