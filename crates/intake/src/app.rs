@@ -22,6 +22,7 @@ use crate::{
     domain::{
         Actor, ActorRole, DomainError, Status, admission,
         application::{Application, Moved},
+        bank::{self, Approval},
         complaint::Complaint,
         form::{self, Applicant},
     },
@@ -1122,55 +1123,26 @@ impl Intake {
             let policy = self.policy_on(today)?;
             let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
             let decision = if req.approved {
-                let amount =
-                    convert::money("approved_amount", "R-IN-6", req.approved_amount.as_ref())
-                        .map_err(app_err(""))?;
-                if amount.is_zero() || amount > app.amount {
-                    return Err(ServiceError::invalid(
+                let approval = Approval {
+                    amount: convert::money(
                         "approved_amount",
                         "R-IN-6",
-                        format!("must be above 0 and at most the requested {}", app.amount),
-                    ));
-                }
-                let rate = convert::annual_rate(&req.annual_rate).map_err(app_err(""))?;
-                let max_term = if app.kind == crate::domain::ApplicantKind::Household {
-                    policy.value.max_term_months
-                } else {
-                    policy.value.enterprise_max_term_months
+                        req.approved_amount.as_ref(),
+                    )
+                    .map_err(app_err(""))?,
+                    annual_rate: convert::annual_rate(&req.annual_rate).map_err(app_err(""))?,
+                    term_months: req.term_months,
                 };
-                if req.term_months == 0 || req.term_months > max_term {
-                    return Err(ServiceError::invalid(
-                        "term_months",
-                        "R-IN-3",
-                        format!("must be 1 to {max_term} months"),
-                    ));
-                }
-                BankDecision {
-                    approved: true,
-                    approved_amount: Some(amount),
-                    annual_rate: Some(rate),
-                    term_months: Some(req.term_months),
-                    rejection_reason: String::new(),
-                    decided_at: now,
-                }
+                approval
+                    .check(app.kind, app.amount, &policy.value)
+                    .map_err(app_err(""))?;
+                BankDecision::approved(approval, now)
             } else {
-                if req.rejection_reason.trim().is_empty() {
-                    return Err(ServiceError::invalid(
-                        "rejection_reason",
-                        "R-IN-6",
-                        "required when rejecting",
-                    ));
-                }
-                typed(
-                    "rejection_reason",
-                    "R-IN-6",
-                    &req.rejection_reason,
-                    form::MAX_TEXT,
-                    true,
-                )?;
                 BankDecision {
                     approved: false,
-                    rejection_reason: req.rejection_reason.trim().to_owned(),
+                    rejection_reason: bank::rejection_reason(&req.rejection_reason)
+                        .map_err(app_err(""))?
+                        .to_owned(),
                     decided_at: now,
                     ..Default::default()
                 }
@@ -1208,13 +1180,14 @@ impl Intake {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
             let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
-            let decision = row
+            let moved = app.disburse(&actor).map_err(app_err(&req.application_id))?;
+            // Approved by the bank (the move above checked), so its approval is stored.
+            let approval = row
                 .decision
                 .as_ref()
-                .map(|d| d.0.clone())
-                .unwrap_or_default();
-            let moved = app.disburse(&actor).map_err(app_err(&req.application_id))?;
-            let record = disbursement(&req, &decision, row.recommended_on, today)?;
+                .and_then(|d| d.0.approval())
+                .ok_or_else(|| anyhow::anyhow!("application {} approved without terms", row.id))?;
+            let record = disbursement(&req, &approval, row.recommended_on, today)?;
             row.disbursement = Some(sqlx::types::Json(record.clone()));
             // Disbursement and loan servicing need the borrower's identity: the event carries it
             // in the clear to the platform's authorised subscribers (README "Personal data").
@@ -1231,11 +1204,8 @@ impl Intake {
                 bank_id: row.bank_id.clone().unwrap_or_default(),
                 loan_account_number: record.loan_account_number.clone(),
                 amount: record.amount.to_string(),
-                annual_rate: decision
-                    .annual_rate
-                    .map(|r| r.to_string())
-                    .unwrap_or_default(),
-                term_months: decision.term_months.unwrap_or(app.term_months),
+                annual_rate: approval.annual_rate.to_string(),
+                term_months: approval.term_months,
                 disbursed_on: record.disbursed_on.to_string(),
                 schedule: record
                     .schedule
@@ -1632,102 +1602,41 @@ fn complaint_pb(
     (pb, unmasked)
 }
 
-/// R-IN-6: the disbursement must match the bank's approval and carry a consistent schedule.
+/// The disbursement as the bank reports it, read and checked against its approval (R-IN-6).
 fn disbursement(
     req: &pb::RecordDisbursementRequest,
-    decision: &BankDecision,
+    approval: &Approval,
     recommended_on: Option<NaiveDate>,
     today: NaiveDate,
 ) -> Result<DisbursementRecord> {
-    let invalid = |f: &'static str, m: String| ServiceError::invalid(f, "R-IN-6", m);
-    let account = req.loan_account_number.trim();
-    if account.is_empty()
-        || account.len() > 64
-        || !account
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-')
-    {
-        return Err(invalid(
-            "loan_account_number",
-            "1 to 64 letters, digits or '-'".into(),
-        ));
-    }
     let amount = convert::money("amount", "R-IN-6", req.amount.as_ref()).map_err(app_err(""))?;
-    let approved = decision.approved_amount.unwrap_or(Money::ZERO);
-    if amount.is_zero() || amount > approved {
-        return Err(invalid(
-            "amount",
-            format!("must be above 0 and at most the approved {approved}"),
-        ));
-    }
     let on = convert::date("disbursed_on", "R-IN-6", &req.disbursed_on).map_err(app_err(""))?;
-    // Not before the recommendation, nor in the future. The bank's decision is not a bound:
-    // intake knows when the decision was recorded, not when the bank took it, and a bank
-    // entering both late would otherwise be refused the true payout date.
-    if on > today || recommended_on.is_some_and(|r| on < r) {
-        return Err(invalid(
-            "disbursed_on",
-            "must be between the recommendation date and today".into(),
-        ));
-    }
-    if req.schedule.is_empty() {
-        return Err(invalid(
-            "schedule",
-            "a repayment schedule is required".into(),
-        ));
-    }
-    let term = decision.term_months.unwrap_or(0);
-    let last_allowed = on
-        .checked_add_months(chrono::Months::new(term))
-        .unwrap_or(on);
-    let mut schedule = Vec::with_capacity(req.schedule.len());
-    let mut previous = on;
-    let mut total = Money::ZERO;
-    for (i, inst) in req.schedule.iter().enumerate() {
-        let due = convert::date("schedule.due_on", "R-IN-6", &inst.due_on).map_err(app_err(""))?;
-        if due <= previous {
-            return Err(invalid(
-                "schedule.due_on",
-                format!("instalment {i}: due dates must increase after the disbursement date"),
-            ));
-        }
-        if due > last_allowed {
-            return Err(invalid(
-                "schedule.due_on",
-                format!("instalment {i}: after the end of the {term}-month term"),
-            ));
-        }
-        previous = due;
-        let principal = convert::money("schedule.principal", "R-IN-6", inst.principal.as_ref())
-            .map_err(app_err(""))?;
-        let interest = match inst.interest.as_ref() {
-            Some(m) if !m.amount.is_empty() => {
-                convert::money("schedule.interest", "R-IN-6", Some(m)).map_err(app_err(""))?
-            }
-            _ => Money::ZERO,
-        };
-        total = total
-            .checked_add(principal)
-            .ok_or_else(|| invalid("schedule.principal", "total overflows".into()))?;
-        schedule.push(InstalmentRecord {
-            due_on: due,
-            principal,
-            interest,
-        });
-    }
-    if total != amount {
-        return Err(invalid(
-            "schedule.principal",
-            format!("principal instalments add up to {total}, not the disbursed {amount}"),
-        ));
-    }
-    Ok(DisbursementRecord {
+    let schedule = req
+        .schedule
+        .iter()
+        .map(|inst| {
+            Ok(InstalmentRecord {
+                due_on: convert::date("schedule.due_on", "R-IN-6", &inst.due_on)?,
+                principal: convert::money("schedule.principal", "R-IN-6", inst.principal.as_ref())?,
+                interest: match inst.interest.as_ref() {
+                    Some(m) if !m.amount.is_empty() => {
+                        convert::money("schedule.interest", "R-IN-6", Some(m))?
+                    }
+                    _ => Money::ZERO,
+                },
+            })
+        })
+        .collect::<std::result::Result<Vec<_>, DomainError>>()
+        .map_err(app_err(""))?;
+    DisbursementRecord {
         loan_id: Uuid::now_v7(),
-        loan_account_number: account.to_owned(),
+        loan_account_number: req.loan_account_number.clone(),
         amount,
         disbursed_on: on,
         schedule,
-    })
+    }
+    .checked(approval, recommended_on, today)
+    .map_err(app_err(""))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 
 use crate::{
     domain::{
-        Actor, ActorRole, ApplicantKind, Decision, DomainError, Purpose, Status, Step,
+        Actor, ActorRole, ApplicantKind, Decision, DomainError, Purpose, Status, Step, bank,
         disclosure::{Disclosure, mask_name, mask_phone, mask_resident_id},
         form::{Applicant, ApplicationForm, EnterpriseApplicant, HouseholdApplicant},
     },
@@ -394,7 +394,7 @@ pub fn transition(t: &TransitionRow) -> pb::Transition {
     }
 }
 
-/// An annual rate as a decimal fraction: 0 < rate < 1, at most 6 decimal places.
+/// An annual rate as a decimal fraction, read exactly; its bounds are [`bank::annual_rate`]'s.
 pub fn annual_rate(s: &str) -> Result<Decimal, DomainError> {
     let malformed =
         || DomainError::invalid("annual_rate", "R-IN-6", "a decimal fraction such as 0.0435");
@@ -405,31 +405,18 @@ pub fn annual_rate(s: &str) -> Result<Decimal, DomainError> {
     if (whole.is_empty() && fraction.is_empty())
         || !digits(whole)
         || !digits(fraction)
-        || fraction.trim_end_matches('0').len() > 6
+        || fraction.trim_end_matches('0').len() > bank::RATE_DECIMALS as usize
         || whole.len() > 12
         || fraction.len() > 20
     {
         return Err(if digits(whole) && digits(fraction) {
-            DomainError::invalid(
-                "annual_rate",
-                "R-IN-6",
-                "must be between 0 and 1 (exclusive), at most 6 decimals",
-            )
+            bank::rate_refused()
         } else {
             malformed()
         });
     }
     let r: Decimal = s.parse().map_err(|_| malformed())?;
-    // Trailing zeros carry no precision: "0.0435000" is 0.0435.
-    let r = r.normalize();
-    if r <= Decimal::ZERO || r >= Decimal::ONE || r.scale() > 6 {
-        return Err(DomainError::invalid(
-            "annual_rate",
-            "R-IN-6",
-            "must be between 0 and 1 (exclusive), at most 6 decimals",
-        ));
-    }
-    Ok(r)
+    bank::annual_rate(r)
 }
 
 #[cfg(test)]

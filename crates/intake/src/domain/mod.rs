@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod application;
+pub mod bank;
 pub mod complaint;
 pub mod disclosure;
 pub mod error;

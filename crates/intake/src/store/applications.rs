@@ -9,6 +9,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{pii, readmodel_copy::ReadModelAt};
+pub use crate::domain::bank::{Approval, DisbursementRecord, InstalmentRecord};
 use crate::domain::{
     ApplicantKind, Status, Step,
     application::{Application, Moved},
@@ -25,20 +26,35 @@ pub struct BankDecision {
     pub decided_at: DateTime<Utc>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InstalmentRecord {
-    pub due_on: NaiveDate,
-    pub principal: Money,
-    pub interest: Money,
-}
+impl BankDecision {
+    /// The stored decision of an approval.
+    pub fn approved(approval: Approval, decided_at: DateTime<Utc>) -> Self {
+        Self {
+            approved: true,
+            approved_amount: Some(approval.amount),
+            annual_rate: Some(approval.annual_rate),
+            term_months: Some(approval.term_months),
+            rejection_reason: String::new(),
+            decided_at,
+        }
+    }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DisbursementRecord {
-    pub loan_id: Uuid,
-    pub loan_account_number: String,
-    pub amount: Money,
-    pub disbursed_on: NaiveDate,
-    pub schedule: Vec<InstalmentRecord>,
+    /// What the bank approved; `None` for a rejection.
+    pub fn approval(&self) -> Option<Approval> {
+        match (
+            self.approved,
+            self.approved_amount,
+            self.annual_rate,
+            self.term_months,
+        ) {
+            (true, Some(amount), Some(annual_rate), Some(term_months)) => Some(Approval {
+                amount,
+                annual_rate,
+                term_months,
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// The applicant's personal data in the clear (R-CR-11): only in memory, while a request needs

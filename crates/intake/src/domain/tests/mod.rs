@@ -3,6 +3,7 @@
 mod fixtures;
 
 mod admission;
+mod bank;
 mod complaint;
 mod deadlines;
 mod form;

@@ -1,0 +1,211 @@
+//! The partner bank's part (R-IN-6): what a bank may approve, and what a disbursement record
+//! must say to be the loan risk control and disbursement supervision take over (R-RK-1).
+//!
+//! The request's text (amounts, dates, the rate) is read by the API layer; the rules on the
+//! values are here.
+
+use chrono::{Months, NaiveDate};
+use fupin_kernel::{IntakePolicy, Money};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{ApplicantKind, DomainError, form};
+
+/// Most decimal places of an annual rate (`0.043500`): banks quote to a ten-thousandth of a
+/// percent at most.
+pub const RATE_DECIMALS: u32 = 6;
+
+/// The longest loan account number a bank's core system gives.
+pub const MAX_ACCOUNT_NUMBER: usize = 64;
+
+/// What a bank approves (R-IN-6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Approval {
+    pub amount: Money,
+    pub annual_rate: Decimal,
+    pub term_months: u32,
+}
+
+impl Approval {
+    /// A bank approves at most what was applied for, at a rate strictly between 0 and 1 with
+    /// at most [`RATE_DECIMALS`] places, for a term within the programme's cap for the
+    /// applicant's kind (R-IN-3). Whether the approved amount is still within the applicant's
+    /// line is admission's question, asked again by the caller.
+    pub fn check(
+        &self,
+        kind: ApplicantKind,
+        requested: Money,
+        policy: &IntakePolicy,
+    ) -> Result<(), DomainError> {
+        if self.amount.is_zero() || self.amount > requested {
+            return Err(DomainError::invalid(
+                "approved_amount",
+                "R-IN-6",
+                format!("must be above 0 and at most the requested {requested}"),
+            ));
+        }
+        annual_rate(self.annual_rate)?;
+        let max_term = max_term_months(kind, policy);
+        if self.term_months == 0 || self.term_months > max_term {
+            return Err(DomainError::invalid(
+                "term_months",
+                "R-IN-3",
+                format!("must be 1 to {max_term} months"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An annual rate as a fraction, strictly between 0 and 1 with at most [`RATE_DECIMALS`]
+/// places; returned without trailing zeros (`0.0435000` is `0.0435`).
+pub fn annual_rate(rate: Decimal) -> Result<Decimal, DomainError> {
+    let rate = rate.normalize();
+    if rate <= Decimal::ZERO || rate >= Decimal::ONE || rate.scale() > RATE_DECIMALS {
+        return Err(rate_refused());
+    }
+    Ok(rate)
+}
+
+/// The refusal of a rate out of bounds or too precise.
+pub fn rate_refused() -> DomainError {
+    DomainError::invalid(
+        "annual_rate",
+        "R-IN-6",
+        format!("must be between 0 and 1 (exclusive), at most {RATE_DECIMALS} decimals"),
+    )
+}
+
+/// The programme's term cap for an applicant of `kind` (R-IN-3).
+pub fn max_term_months(kind: ApplicantKind, policy: &IntakePolicy) -> u32 {
+    match kind {
+        ApplicantKind::Household => policy.max_term_months,
+        ApplicantKind::Enterprise | ApplicantKind::Cooperative => policy.enterprise_max_term_months,
+    }
+}
+
+/// A bank's rejection states its reason (R-IN-6); returned trimmed, as stored.
+pub fn rejection_reason(reason: &str) -> Result<&str, DomainError> {
+    form::free_text("rejection_reason", "R-IN-6", reason, form::MAX_TEXT, true)?;
+    Ok(reason.trim())
+}
+
+/// One instalment of the repayment schedule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstalmentRecord {
+    pub due_on: NaiveDate,
+    pub principal: Money,
+    pub interest: Money,
+}
+
+/// The disbursement as the bank reports it (R-IN-6).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisbursementRecord {
+    pub loan_id: Uuid,
+    pub loan_account_number: String,
+    pub amount: Money,
+    pub disbursed_on: NaiveDate,
+    pub schedule: Vec<InstalmentRecord>,
+}
+
+impl DisbursementRecord {
+    /// The disbursement of an approval as the bank reported it, checked (R-IN-6):
+    /// - the loan account number is 1 to [`MAX_ACCOUNT_NUMBER`] letters, digits or `-`;
+    /// - the amount is above 0 and at most the approved amount (a bank may pay out less);
+    /// - it was paid out between the recommendation and today, both included (not bounded by
+    ///   the decision: intake knows when the decision was recorded, not when the bank took it);
+    /// - the schedule has at least one instalment, each owing something, due strictly after
+    ///   the one before (the first after the payout) and no later than the end of the approved
+    ///   term, and its principal adds up to the amount paid out exactly. Instalments of
+    ///   interest only (principal 0) are allowed: interest quarterly and principal at maturity
+    ///   is the usual schedule of these loans.
+    pub fn checked(
+        mut self,
+        approval: &Approval,
+        recommended_on: Option<NaiveDate>,
+        today: NaiveDate,
+    ) -> Result<Self, DomainError> {
+        let invalid =
+            |field: &'static str, message: String| DomainError::invalid(field, "R-IN-6", message);
+        let account = self.loan_account_number.trim();
+        if account.is_empty()
+            || account.len() > MAX_ACCOUNT_NUMBER
+            || !account
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(invalid(
+                "loan_account_number",
+                format!("1 to {MAX_ACCOUNT_NUMBER} letters, digits or '-'"),
+            ));
+        }
+        let (amount, disbursed_on) = (self.amount, self.disbursed_on);
+        if amount.is_zero() || amount > approval.amount {
+            return Err(invalid(
+                "amount",
+                format!(
+                    "must be above 0 and at most the approved {}",
+                    approval.amount
+                ),
+            ));
+        }
+        if disbursed_on > today || recommended_on.is_some_and(|r| disbursed_on < r) {
+            return Err(invalid(
+                "disbursed_on",
+                "must be between the recommendation date and today".into(),
+            ));
+        }
+        if self.schedule.is_empty() {
+            return Err(invalid(
+                "schedule",
+                "a repayment schedule is required".into(),
+            ));
+        }
+        let term = approval.term_months;
+        let term_ends = term_end(disbursed_on, term);
+        let mut previous = disbursed_on;
+        let mut total = Money::ZERO;
+        for (i, inst) in self.schedule.iter().enumerate() {
+            if inst.due_on <= previous {
+                return Err(invalid(
+                    "schedule.due_on",
+                    format!("instalment {i}: due dates must increase after the disbursement date"),
+                ));
+            }
+            if inst.due_on > term_ends {
+                return Err(invalid(
+                    "schedule.due_on",
+                    format!("instalment {i}: after the end of the {term}-month term, {term_ends}"),
+                ));
+            }
+            if inst.principal.is_zero() && inst.interest.is_zero() {
+                return Err(invalid(
+                    "schedule.principal",
+                    format!("instalment {i}: owes neither principal nor interest"),
+                ));
+            }
+            previous = inst.due_on;
+            total = total
+                .checked_add(inst.principal)
+                .ok_or_else(|| invalid("schedule.principal", "total overflows".into()))?;
+        }
+        if total != amount {
+            return Err(invalid(
+                "schedule.principal",
+                format!("principal instalments add up to {total}, not the disbursed {amount}"),
+            ));
+        }
+        self.loan_account_number = account.to_owned();
+        Ok(self)
+    }
+}
+
+/// The last day of a term of `months` from `start`: the same day of the month, or the month's
+/// last day when it is shorter (a loan paid out on 31 January for one month ends on the last
+/// day of February).
+pub fn term_end(start: NaiveDate, months: u32) -> NaiveDate {
+    start
+        .checked_add_months(Months::new(months))
+        .unwrap_or(NaiveDate::MAX)
+}
