@@ -56,6 +56,15 @@ pub struct RunningService {
 
 impl RunningService {
     pub async fn start(package: &str, test_clock: bool) -> anyhow::Result<Self> {
+        Self::start_with(package, test_clock, &[]).await
+    }
+
+    /// [`RunningService::start`] with more environment variables.
+    pub async fn start_with(
+        package: &str,
+        test_clock: bool,
+        envs: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let bin = binary(package).await?;
         let token = unique_token();
         let database = format!("e2e_{token}");
@@ -85,6 +94,7 @@ impl RunningService {
         if test_clock {
             cmd.env("FUPIN_TEST_CLOCK", "1");
         }
+        cmd.envs(envs.iter().copied());
         let child = cmd.spawn()?;
         let svc = Self {
             child,
@@ -95,6 +105,11 @@ impl RunningService {
         };
         svc.wait_healthy(Duration::from_secs(30)).await?;
         Ok(svc)
+    }
+
+    /// The name of the service's own database.
+    pub fn database(&self) -> &str {
+        &self.database
     }
 
     pub async fn channel(&self) -> anyhow::Result<Channel> {

@@ -286,3 +286,60 @@ async fn the_binary_refuses_to_start_without_its_secrets() -> anyhow::Result<()>
     refused(start(&[("FUPIN_DEV", "yes")])?, "FUPIN_DEV must be");
     Ok(())
 }
+
+/// Operations: the container's health check (`fupinctl health`) follows the database. While
+/// intake's PostgreSQL refuses connections it reports NOT_SERVING and exits 1, so compose marks
+/// the container unhealthy; once the database answers again it is SERVING and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_health_check_follows_the_database() -> anyhow::Result<()> {
+    let svc =
+        RunningService::start_with("fupin-intake", false, &[("HEALTH_CHECK_SECONDS", "1")]).await?;
+    let fupinctl = binary("fupinctl").await?;
+    let check = || {
+        std::process::Command::new(&fupinctl)
+            .args(["--intake", &svc.endpoint, "health"])
+            .output()
+    };
+    let ok = check()?;
+    assert!(ok.status.success(), "{ok:?}");
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "SERVING");
+
+    let admin = |sql: String| async move {
+        use sqlx::{Connection, Executor};
+        let mut conn =
+            sqlx::PgConnection::connect(&fupin_platform::testing::admin_database_url()).await?;
+        conn.execute(sqlx::AssertSqlSafe(sql)).await?;
+        conn.close().await?;
+        anyhow::Ok(())
+    };
+    let db = svc.database().to_owned();
+    admin(format!(r#"alter database "{db}" allow_connections false"#)).await?;
+    admin(format!(
+        "select pg_terminate_backend(pid) from pg_stat_activity where datname = '{db}'"
+    ))
+    .await?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = check()?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains("NOT_SERVING"), "{stderr}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still SERVING without its database"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    admin(format!(r#"alter database "{db}" allow_connections true"#)).await?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check()?.status.success() {
+        assert!(Instant::now() < deadline, "not SERVING again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let exit = svc.terminate(Duration::from_secs(15)).await?;
+    assert!(exit.success());
+    Ok(())
+}

@@ -10,6 +10,7 @@ mod clock;
 mod demo;
 mod events_tail;
 mod grpc;
+mod health;
 mod intake_cmd;
 mod token;
 
@@ -128,6 +129,8 @@ enum Command {
         #[command(subcommand)]
         command: clock::ClockCommand,
     },
+    /// Whether intake serves (grpc.health.v1): exits 0 when SERVING, 1 otherwise.
+    Health(health::HealthArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -176,6 +179,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => demo::seed(g).await,
         Command::Intake { command } => intake_cmd::run(g, command).await,
         Command::Clock { command } => clock::run(g, command).await,
+        Command::Health(args) => health::run(g, &args).await,
     }
 }
 

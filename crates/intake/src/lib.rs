@@ -19,12 +19,13 @@ use fupin_platform::{
     clock::AdjustableClock,
     events::{EventBus, consumer, relay},
     grpc::GrpcServer,
+    health,
     shutdown::Shutdown,
 };
 use fupin_proto::intake::v1::intake_service_server::IntakeServiceServer;
 use sqlx::{PgPool, migrate::Migrator};
 use tokio::net::TcpListener;
-use tonic::transport::ServerTlsConfig;
+use tonic::{server::NamedService, transport::ServerTlsConfig};
 
 pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 
@@ -66,6 +67,9 @@ pub struct Runtime {
     pub reseal: Option<(reseal::Retiring, Duration)>,
     /// TLS on the gRPC port (`GRPC_TLS_*`); None serves plain HTTP/2.
     pub grpc_tls: Option<ServerTlsConfig>,
+    /// How `grpc.health.v1` follows the database ([`health`]); None keeps it SERVING while
+    /// the server runs.
+    pub readiness: Option<health::Readiness>,
 }
 
 /// Runs relay, consumer, deadline timer and the gRPC server until `shutdown`.
@@ -157,12 +161,25 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
         .health()
         .set_serving::<IntakeServiceServer<api::IntakeApi>>()
         .await;
+    let readiness_task = rt.readiness.map(|config| {
+        health::spawn(
+            config,
+            server.health(),
+            vec![<IntakeServiceServer<api::IntakeApi> as NamedService>::NAME.to_owned()],
+            rt.pool.clone(),
+            Some(rt.bus.js.client()),
+            shutdown.clone(),
+        )
+    });
     let served = server.serve(listener, shutdown).await;
     // The server and the scan hold the last queue handles; with them gone the batches drain.
     if let Some(t) = scan_task {
         let _ = t.await;
     }
     if let Some(t) = reseal_task {
+        let _ = t.await;
+    }
+    if let Some(t) = readiness_task {
         let _ = t.await;
     }
     let _ = submit_task.await;

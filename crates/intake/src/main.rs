@@ -69,11 +69,32 @@ async fn main() -> anyhow::Result<()> {
             scan_interval: Some(Duration::from_secs(scan_secs)),
             reseal: Some((retiring, Duration::from_secs(reseal_secs))),
             grpc_tls,
+            readiness: Some(readiness()?),
         },
         listener,
         shutdown,
     )
     .await
+}
+
+/// How often (`HEALTH_CHECK_SECONDS`, default 5) the database is checked for
+/// `grpc.health.v1`, and how many failed checks in a row (`HEALTH_FAILURES_TO_FAIL`, default
+/// 2) report NOT_SERVING.
+fn readiness() -> anyhow::Result<fupin_platform::health::Readiness> {
+    let every = Duration::from_secs(positive_from_env(
+        "HEALTH_CHECK_SECONDS",
+        5,
+        "number of seconds",
+    )?);
+    let failures_to_fail = positive_from_env("HEALTH_FAILURES_TO_FAIL", 2, "number of checks")?
+        .try_into()
+        .context("HEALTH_FAILURES_TO_FAIL is too large")?;
+    Ok(fupin_platform::health::Readiness {
+        every,
+        // A check may take most of the period, never more: checks do not pile up.
+        timeout: every.mul_f32(0.8).min(Duration::from_secs(3)),
+        failures_to_fail,
+    })
 }
 
 /// A positive whole number from the environment (a period in seconds, a pool size), `default`

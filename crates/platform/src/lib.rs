@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod grpc;
+pub mod health;
 pub mod idempotency;
 pub mod pii;
 pub mod shutdown;

@@ -234,6 +234,7 @@ async fn spawn_intake_with(reference: Reference) -> TestIntake {
         scan_interval: None,
         reseal: None,
         grpc_tls: None,
+        readiness: None,
     };
     let task = tokio::spawn(fupin_intake::run(rt, listener, stop));
     let channel = Channel::from_shared(format!("http://{addr}"))
