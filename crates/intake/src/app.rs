@@ -1264,12 +1264,8 @@ impl Intake {
                 let mut row = r;
                 row.overdue_alerted = true;
                 complaints::save(&mut tx, &row).await?;
-                let ev = pb::ComplaintOverdue {
-                    complaint_id: row.id.to_string(),
-                    area_code: row.area_code.clone(),
-                    due_on: row.due_on.to_string(),
-                };
-                self.emit(&mut tx, &ev, &row.id.to_string(), now).await?;
+                self.emit(&mut tx, &complaint_overdue(&row), &row.id.to_string(), now)
+                    .await?;
                 out.complaints_flagged += 1;
             }
             tx.commit().await?;
@@ -1397,12 +1393,18 @@ impl Intake {
             let (now, today) = self.now();
             typed("answer", "R-IN-7", &req.answer, form::MAX_TEXT, true)?;
             let (mut row, mut c) = self.load_complaint(tx, &req.complaint_id).await?;
-            c.answer(&actor)
+            let flag = c
+                .answer(&actor, today)
                 .map_err(|e| domain_err(e, "complaint", &req.complaint_id))?;
             row.answer = Some(req.answer.trim().to_owned());
             row.answered_by = Some(actor.subject.clone());
             row.answered_at = Some(now);
+            row.overdue_alerted = c.overdue_alerted;
             complaints::save(tx, &row).await?;
+            if flag {
+                self.emit(tx, &complaint_overdue(&row), &row.id.to_string(), now)
+                    .await?;
+            }
             self.show_complaint(tx, &key, &row, &actor, today).await
         })
     }
@@ -1505,6 +1507,15 @@ fn step_overdue(
         due_on: due.map(|d| d.to_string()).unwrap_or_default(),
         area_code: area_code.to_owned(),
         detected_on: today.to_string(),
+    }
+}
+
+/// The flag of a complaint left unanswered past its deadline (R-IN-7).
+fn complaint_overdue(row: &ComplaintRow) -> pb::ComplaintOverdue {
+    pb::ComplaintOverdue {
+        complaint_id: row.id.to_string(),
+        area_code: row.area_code.clone(),
+        due_on: row.due_on.to_string(),
     }
 }
 

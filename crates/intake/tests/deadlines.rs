@@ -348,3 +348,57 @@ async fn complaints_are_answered_by_the_assigned_organisation_and_flagged_when_l
     })
     .await;
 }
+
+/// R-IN-7: a complaint answered late before any scan flagged it is flagged by the answer
+/// itself (`ComplaintOverdue`, then the answer), once: whether the scan ran in between does not
+/// decide whether a late answer is ever flagged. One answered on its due day is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_late_answer_flags_a_complaint_no_scan_flagged() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        t.set_time("2025-09-26T09:00:00+08:00");
+        let mut village = t.as_village_staff(VILLAGE_A);
+        let mut town = t.as_town_staff(TOWN_A);
+        let mut lodged = Vec::new();
+        for content in ["answered on the due day", "answered the day after"] {
+            let c = village
+                .lodge_complaint(lodge_req(VILLAGE_A, content))
+                .await
+                .expect("lodge")
+                .into_inner();
+            assert_eq!(c.due_on, "2025-10-16");
+            town.assign_complaint(assign_req(&c.id, TOWN_A))
+                .await
+                .expect("assign");
+            lodged.push(c);
+        }
+
+        t.set_time("2025-10-16T17:59:00+08:00");
+        town.answer_complaint(answer_req(&lodged[0].id, "in time"))
+            .await
+            .expect("answer on the due day");
+        t.set_time("2025-10-17T09:00:00+08:00");
+        let late = town
+            .answer_complaint(answer_req(&lodged[1].id, "late"))
+            .await
+            .expect("a late answer still closes it")
+            .into_inner();
+        assert!(!late.overdue, "answered: no longer unanswered");
+
+        let flagged = t.intake_events(&pb::ComplaintOverdue::full_name()).await;
+        assert_eq!(flagged.len(), 1, "{flagged:?}");
+        let e: pb::ComplaintOverdue = flagged[0].decode();
+        assert_eq!(e.complaint_id, lodged[1].id);
+        assert_eq!(e.due_on, "2025-10-16");
+        let r = scan(&t).await;
+        assert_eq!(r.complaints_flagged, 0, "flagged once, by the answer");
+        assert_eq!(
+            t.intake_events(&pb::ComplaintOverdue::full_name())
+                .await
+                .len(),
+            1
+        );
+        t.shutdown().await;
+    })
+    .await;
+}

@@ -81,7 +81,11 @@ impl Complaint {
         Ok(())
     }
 
-    pub fn answer(&mut self, actor: &Actor) -> Result<(), DomainError> {
+    /// Answers the complaint on `today`. An answer after the deadline to a complaint not yet
+    /// flagged flags it first (as a step left late is alerted by the move that leaves it,
+    /// R-IN-4): whether the deadline scan ran in between must not decide whether a late
+    /// answer is ever flagged. Returns whether it was flagged now.
+    pub fn answer(&mut self, actor: &Actor, today: NaiveDate) -> Result<bool, DomainError> {
         if !self.visible_to(actor) {
             return Err(DomainError::NotVisible);
         }
@@ -97,8 +101,12 @@ impl Complaint {
                 Err(DomainError::refused("R-IN-7", "complaint already answered"))
             }
             Some(_) => {
+                let flag = self.needs_overdue_alert(today);
+                if flag {
+                    self.overdue_alerted = true;
+                }
                 self.answered = true;
-                Ok(())
+                Ok(flag)
             }
         }
     }

@@ -158,15 +158,15 @@ fn only_the_assigned_organisation_answers() {
     let mut c = lodged();
     c.assign(&district_staff(), area(TOWN)).unwrap();
     // the village department (which sees it) and the district center are not the assignee
-    assert_denied(c.answer(&village_staff(VILLAGE)));
-    assert_denied(c.answer(&district_staff()));
-    assert_not_visible(c.answer(&town_staff(OTHER_TOWN)));
+    assert_denied(c.answer(&village_staff(VILLAGE), c.lodged_on));
+    assert_denied(c.answer(&district_staff(), c.lodged_on));
+    assert_not_visible(c.answer(&town_staff(OTHER_TOWN), c.lodged_on));
     assert!(!c.answered);
     // the town station answers
-    assert_eq!(c.answer(&town_staff(TOWN)), Ok(()));
+    assert_eq!(c.answer(&town_staff(TOWN), c.lodged_on), Ok(false));
     assert!(c.answered);
     // once
-    assert_refused(c.answer(&town_staff(TOWN)), "R-IN-7");
+    assert_refused(c.answer(&town_staff(TOWN), c.lodged_on), "R-IN-7");
     assert_refused(c.assign(&district_staff(), area(VILLAGE)), "R-IN-7");
 }
 
@@ -174,8 +174,8 @@ fn only_the_assigned_organisation_answers() {
 #[test]
 fn answer_before_assignment_is_refused() {
     let mut c = lodged();
-    assert_refused(c.answer(&village_staff(VILLAGE)), "R-IN-7");
-    assert_refused(c.answer(&district_staff()), "R-IN-7");
+    assert_refused(c.answer(&village_staff(VILLAGE), c.lodged_on), "R-IN-7");
+    assert_refused(c.answer(&district_staff(), c.lodged_on), "R-IN-7");
     assert!(!c.answered);
 }
 
@@ -217,8 +217,26 @@ fn unanswered_complaint_is_flagged_once() {
 fn an_answered_complaint_is_never_overdue() {
     let mut c = lodged();
     c.assign(&town_staff(TOWN), area(VILLAGE)).unwrap();
-    c.answer(&village_staff(VILLAGE)).unwrap();
+    assert_eq!(c.answer(&village_staff(VILLAGE), c.due_on), Ok(false));
     let late = plus_days(c.due_on, 30);
     assert!(!c.is_overdue(late));
     assert!(!c.needs_overdue_alert(late));
+}
+
+// R-IN-7: a late answer flags a complaint no scan has flagged yet, once; an answer on the due
+// day flags nothing, and neither does a late answer to one already flagged.
+#[test]
+fn a_late_answer_flags_the_complaint_if_no_scan_did() {
+    let answered_on = |day: NaiveDate, flagged: bool| {
+        let mut c = lodged();
+        c.assign(&town_staff(TOWN), area(VILLAGE)).unwrap();
+        c.overdue_alerted = flagged;
+        let flag = c.answer(&village_staff(VILLAGE), day).unwrap();
+        assert!(c.answered && (c.overdue_alerted || !flag));
+        flag
+    };
+    let c = lodged();
+    assert!(!answered_on(c.due_on, false));
+    assert!(answered_on(plus_days(c.due_on, 1), false));
+    assert!(!answered_on(plus_days(c.due_on, 1), true));
 }
