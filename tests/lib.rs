@@ -14,7 +14,10 @@ use fupin_platform::{
     testing::{admin_database_url, create_database, drop_database, nats_url, unique_token},
 };
 use tokio::process::{Child, Command};
-use tonic::{Request, transport::Channel};
+use tonic::{
+    Request,
+    transport::{Channel, ClientTlsConfig},
+};
 
 pub const SECRET: &str = "e2e-secret";
 
@@ -52,6 +55,8 @@ pub struct RunningService {
     pub prefix: String,
     pub stream: String,
     database: String,
+    /// How to reach an `https://` endpoint.
+    tls: Option<ClientTlsConfig>,
 }
 
 impl RunningService {
@@ -64,6 +69,25 @@ impl RunningService {
         package: &str,
         test_clock: bool,
         envs: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        Self::launch(package, test_clock, envs, None).await
+    }
+
+    /// A service serving TLS as `envs` configure it (`GRPC_TLS_*`), reached at
+    /// `https://localhost:<port>` with `tls`.
+    pub async fn start_tls(
+        package: &str,
+        envs: &[(&str, &str)],
+        tls: ClientTlsConfig,
+    ) -> anyhow::Result<Self> {
+        Self::launch(package, false, envs, Some(tls)).await
+    }
+
+    async fn launch(
+        package: &str,
+        test_clock: bool,
+        envs: &[(&str, &str)],
+        tls: Option<ClientTlsConfig>,
     ) -> anyhow::Result<Self> {
         let bin = binary(package).await?;
         let token = unique_token();
@@ -98,7 +122,11 @@ impl RunningService {
         let child = cmd.spawn()?;
         let svc = Self {
             child,
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint: match tls {
+                Some(_) => format!("https://localhost:{port}"),
+                None => format!("http://127.0.0.1:{port}"),
+            },
+            tls,
             prefix: token.clone(),
             stream: token.to_uppercase(),
             database,
@@ -113,15 +141,17 @@ impl RunningService {
     }
 
     pub async fn channel(&self) -> anyhow::Result<Channel> {
-        Ok(Channel::from_shared(self.endpoint.clone())?
-            .connect()
-            .await?)
+        let mut endpoint = Channel::from_shared(self.endpoint.clone())?;
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint.tls_config(tls.clone())?;
+        }
+        Ok(endpoint.connect().await?)
     }
 
     async fn wait_healthy(&self, within: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + within;
         loop {
-            if let Ok(ch) = Channel::from_shared(self.endpoint.clone())?.connect().await {
+            if let Ok(ch) = self.channel().await {
                 let mut h = tonic_health::pb::health_client::HealthClient::new(ch);
                 if let Ok(r) = h
                     .check(tonic_health::pb::HealthCheckRequest::default())

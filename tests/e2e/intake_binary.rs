@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use fupin_e2e::{RunningService, authed, binary};
 use fupin_kernel::ResidentId;
+use fupin_platform::testing::set_connections_allowed;
 use fupin_platform::{Role, events::EventBus};
 use fupin_proto::{
     admin::v1::{
@@ -287,42 +288,39 @@ async fn the_binary_refuses_to_start_without_its_secrets() -> anyhow::Result<()>
     Ok(())
 }
 
+/// `fupinctl` with `args`, its exit status and what it printed.
+async fn fupinctl(args: &[&str]) -> anyhow::Result<(bool, String, String)> {
+    let out = tokio::process::Command::new(binary("fupinctl").await?)
+        .args(args)
+        .env_remove("FUPIN_TLS_CA")
+        .env_remove("FUPIN_TLS_CERT")
+        .env_remove("FUPIN_TLS_KEY")
+        .env_remove("FUPIN_TLS_DOMAIN")
+        .output()
+        .await?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+    ))
+}
+
 /// Operations: the container's health check (`fupinctl health`) follows the database. While
 /// intake's PostgreSQL refuses connections it reports NOT_SERVING and exits 1, so compose marks
 /// the container unhealthy; once the database answers again it is SERVING and exits 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_health_check_follows_the_database() -> anyhow::Result<()> {
     let svc =
-        RunningService::start_with("fupin-intake", false, &[("HEALTH_CHECK_SECONDS", "1")]).await?;
-    let fupinctl = binary("fupinctl").await?;
-    let check = || {
-        std::process::Command::new(&fupinctl)
-            .args(["--intake", &svc.endpoint, "health"])
-            .output()
-    };
-    let ok = check()?;
-    assert!(ok.status.success(), "{ok:?}");
-    assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "SERVING");
+        RunningService::start_with("fupin-intake", false, &[("HEALTH_CHECK_SECONDS", "2")]).await?;
+    let args = ["--intake", svc.endpoint.as_str(), "health"];
+    let check = || fupinctl(&args);
+    assert_eq!(check().await?, (true, "SERVING".to_owned(), String::new()));
 
-    let admin = |sql: String| async move {
-        use sqlx::{Connection, Executor};
-        let mut conn =
-            sqlx::PgConnection::connect(&fupin_platform::testing::admin_database_url()).await?;
-        conn.execute(sqlx::AssertSqlSafe(sql)).await?;
-        conn.close().await?;
-        anyhow::Ok(())
-    };
-    let db = svc.database().to_owned();
-    admin(format!(r#"alter database "{db}" allow_connections false"#)).await?;
-    admin(format!(
-        "select pg_terminate_backend(pid) from pg_stat_activity where datname = '{db}'"
-    ))
-    .await?;
-    let deadline = Instant::now() + Duration::from_secs(20);
+    set_connections_allowed(svc.database(), false).await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let out = check()?;
-        if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
+        let (ok, _, stderr) = check().await?;
+        if !ok {
             assert!(stderr.contains("NOT_SERVING"), "{stderr}");
             break;
         }
@@ -333,13 +331,92 @@ async fn the_health_check_follows_the_database() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    admin(format!(r#"alter database "{db}" allow_connections true"#)).await?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check()?.status.success() {
+    set_connections_allowed(svc.database(), true).await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check().await?.0 {
         assert!(Instant::now() < deadline, "not SERVING again");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let exit = svc.terminate(Duration::from_secs(15)).await?;
     assert!(exit.success());
+    Ok(())
+}
+
+/// Operations, with TLS: intake requires client certificates (mutual TLS); the health check
+/// dials 127.0.0.1 expecting the certificate's name (`--tls-domain`), as compose's healthcheck
+/// does inside the container, and is refused without a client certificate. Empty TLS
+/// variables, as compose passes them when TLS is off, count as unset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_health_check_speaks_mutual_tls() -> anyhow::Result<()> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/platform/tests/tls");
+    let file = |name: &str| dir.join(name).display().to_string();
+    let (ca, cert, key) = (file("ca.pem"), file("client.pem"), file("client.key"));
+    let read = |path: &str| std::fs::read(path);
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(read(&ca)?))
+        .identity(tonic::transport::Identity::from_pem(
+            read(&cert)?,
+            read(&key)?,
+        ));
+    let svc = RunningService::start_tls(
+        "fupin-intake",
+        &[
+            ("GRPC_TLS_CERT", &file("server.pem")),
+            ("GRPC_TLS_KEY", &file("server.key")),
+            ("GRPC_TLS_CLIENT_CA", &ca),
+        ],
+        tls,
+    )
+    .await?;
+    let port = svc
+        .endpoint
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let by_ip = format!("https://127.0.0.1:{port}");
+    let client = [
+        "--tls-ca",
+        &ca,
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--tls-domain",
+        "localhost",
+    ];
+    let mut args = vec!["--intake", by_ip.as_str()];
+    args.extend(client);
+    args.push("health");
+    assert_eq!(
+        fupinctl(&args).await?,
+        (true, "SERVING".to_owned(), String::new())
+    );
+
+    let (ok, _, stderr) = fupinctl(&[
+        "--intake",
+        &by_ip,
+        "--tls-ca",
+        &ca,
+        "--tls-domain",
+        "localhost",
+        "health",
+    ])
+    .await?;
+    assert!(!ok, "no client certificate, yet: {stderr}");
+
+    // Plaintext with TLS variables set but empty: as if unset.
+    let plain = RunningService::start("fupin-intake", false).await?;
+    let out = tokio::process::Command::new(binary("fupinctl").await?)
+        .args(["--intake", &plain.endpoint, "health"])
+        .env("FUPIN_TLS_CA", "")
+        .env("FUPIN_TLS_CERT", "")
+        .env("FUPIN_TLS_KEY", "")
+        .env("FUPIN_TLS_DOMAIN", "")
+        .output()
+        .await?;
+    assert!(out.status.success(), "{out:?}");
+    assert!(plain.terminate(Duration::from_secs(15)).await?.success());
+    assert!(svc.terminate(Duration::from_secs(15)).await?.success());
     Ok(())
 }

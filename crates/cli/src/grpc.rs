@@ -1,7 +1,10 @@
 //! gRPC plumbing shared by the commands: a channel with a short connect timeout and requests
 //! carrying `authorization: Bearer <token>`.
 
-use std::time::Duration;
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anyhow::Context;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
@@ -10,49 +13,86 @@ use crate::Global;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The TLS options, each from its flag or else its variable; empty counts as unset.
+struct TlsSettings {
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    domain: Option<String>,
+}
+
+impl TlsSettings {
+    fn of(g: &Global) -> Self {
+        let text = |flag: Option<String>, var: &str| {
+            flag.or_else(|| std::env::var(var).ok())
+                .filter(|v| !v.is_empty())
+        };
+        let path = |flag: &Option<PathBuf>, var: &str| {
+            text(flag.as_ref().map(|p| p.display().to_string()), var).map(PathBuf::from)
+        };
+        Self {
+            ca: path(&g.tls_ca, "FUPIN_TLS_CA"),
+            cert: path(&g.tls_cert, "FUPIN_TLS_CERT"),
+            key: path(&g.tls_key, "FUPIN_TLS_KEY"),
+            domain: text(g.tls_domain.clone(), "FUPIN_TLS_DOMAIN"),
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.ca.is_some() || self.cert.is_some() || self.key.is_some() || self.domain.is_some()
+    }
+
+    fn client_config(&self) -> anyhow::Result<ClientTlsConfig> {
+        let read = |what: &str, path: &Path| {
+            std::fs::read(path).with_context(|| format!("{what} {}", path.display()))
+        };
+        let mut tls = match &self.ca {
+            Some(ca) => {
+                ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("--tls-ca", ca)?))
+            }
+            None => ClientTlsConfig::new().with_native_roots(),
+        };
+        if let Some(domain) = &self.domain {
+            tls = tls.domain_name(domain);
+        }
+        match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => {
+                tls = tls.identity(Identity::from_pem(
+                    read("--tls-cert", cert)?,
+                    read("--tls-key", key)?,
+                ));
+            }
+            (None, None) => {}
+            _ => anyhow::bail!(
+                "--tls-cert and --tls-key (FUPIN_TLS_CERT, FUPIN_TLS_KEY) go together"
+            ),
+        }
+        Ok(tls)
+    }
+}
+
 /// A channel to intake (`--intake`). An `https://` address is reached over TLS, trusting
-/// `--tls-ca` (or the system's roots without it) and presenting `--tls-cert`/`--tls-key`
-/// when intake asks for a client certificate.
+/// `--tls-ca` (or the system's roots without it), expecting `--tls-domain` in the certificate
+/// (the address's host without it) and presenting `--tls-cert`/`--tls-key` when intake asks
+/// for a client certificate.
 pub async fn channel(g: &Global) -> anyhow::Result<Channel> {
     let addr = g.intake.as_str();
     let mut endpoint = Endpoint::from_shared(addr.to_owned())
         .with_context(|| format!("invalid gRPC address {addr}"))?
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(Duration::from_secs(30));
+    let tls = TlsSettings::of(g);
     if addr.starts_with("https://") {
         endpoint = endpoint
-            .tls_config(client_tls(g)?)
+            .tls_config(tls.client_config()?)
             .context("TLS settings")?;
-    } else if g.tls_ca.is_some() || g.tls_cert.is_some() {
-        anyhow::bail!("--tls-ca/--tls-cert need an https:// intake address, not {addr}");
+    } else if tls.any() {
+        anyhow::bail!("the TLS settings need an https:// intake address, not {addr}");
     }
     endpoint
         .connect()
         .await
         .with_context(|| format!("connecting to {addr}"))
-}
-
-fn client_tls(g: &Global) -> anyhow::Result<ClientTlsConfig> {
-    let read = |what: &str, path: &std::path::Path| {
-        std::fs::read(path).with_context(|| format!("{what} {}", path.display()))
-    };
-    let mut tls = match &g.tls_ca {
-        Some(ca) => {
-            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("--tls-ca", ca)?))
-        }
-        None => ClientTlsConfig::new().with_native_roots(),
-    };
-    match (&g.tls_cert, &g.tls_key) {
-        (Some(cert), Some(key)) => {
-            tls = tls.identity(Identity::from_pem(
-                read("--tls-cert", cert)?,
-                read("--tls-key", key)?,
-            ));
-        }
-        (None, None) => {}
-        _ => anyhow::bail!("--tls-cert and --tls-key go together"),
-    }
-    Ok(tls)
 }
 
 pub fn request<T>(message: T, token: &str) -> anyhow::Result<tonic::Request<T>> {

@@ -61,16 +61,24 @@ pub struct Global {
         global = true
     )]
     pub intake: String,
+    // The TLS settings fall back to their variables in `grpc::TlsSettings`, not through clap:
+    // an empty variable (compose passes every variable it names, set or not) means unset.
     /// CA certificate (PEM) that signed intake's TLS certificate, for an `https://` address;
-    /// without it the system's roots are trusted.
-    #[arg(long, env = "FUPIN_TLS_CA", global = true)]
+    /// without it the system's roots are trusted. [env: FUPIN_TLS_CA]
+    #[arg(long, global = true)]
     pub tls_ca: Option<std::path::PathBuf>,
     /// Client certificate (PEM) to present when intake requires one (mutual TLS).
-    #[arg(long, env = "FUPIN_TLS_CERT", global = true, requires = "tls_key")]
+    /// [env: FUPIN_TLS_CERT]
+    #[arg(long, global = true)]
     pub tls_cert: Option<std::path::PathBuf>,
-    /// Its private key (PEM).
-    #[arg(long, env = "FUPIN_TLS_KEY", global = true, requires = "tls_cert")]
+    /// Its private key (PEM). [env: FUPIN_TLS_KEY]
+    #[arg(long, global = true)]
     pub tls_key: Option<std::path::PathBuf>,
+    /// The name to expect in intake's certificate when it differs from the address's host
+    /// (e.g. a health check dialling https://127.0.0.1 inside intake's container).
+    /// [env: FUPIN_TLS_DOMAIN]
+    #[arg(long, global = true)]
+    pub tls_domain: Option<String>,
 }
 
 /// Without the token key and NATS credentials.
@@ -88,6 +96,7 @@ impl std::fmt::Debug for Global {
             .field("tls_ca", &self.tls_ca)
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
+            .field("tls_domain", &self.tls_domain)
             .finish()
     }
 }

@@ -166,7 +166,7 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
             config,
             server.health(),
             vec![<IntakeServiceServer<api::IntakeApi> as NamedService>::NAME.to_owned()],
-            rt.pool.clone(),
+            &rt.pool,
             Some(rt.bus.js.client()),
             shutdown.clone(),
         )

@@ -4,18 +4,20 @@
 //! - **PostgreSQL** decides. Every call reads or writes the service's own database: after
 //!   [`Readiness::failures_to_fail`] failed checks in a row (each bounded by
 //!   [`Readiness::timeout`]) the service and the server (`""`) report NOT_SERVING; the first
-//!   check that passes reports SERVING again.
+//!   check that passes reports SERVING again. The check has its own connection, not one of
+//!   the pool's: a pool busy with a burst of calls is slow, not down, and taking every equally
+//!   busy instance out of rotation at once would turn a slowdown into an outage.
 //! - **NATS** does not. Writes keep committing their events to the outbox while NATS is away
 //!   and the relay publishes them once it is back (R-X-2), so an outage only delays events.
 //!   It is logged when the connection is lost and when it is back.
 //!
-//! After shutdown starts the task stops; the server reports NOT_SERVING itself
-//! ([`crate::grpc::GrpcServer::serve`]).
+//! When shutdown starts the task reports NOT_SERVING for the services and the server, and
+//! stops; [`crate::grpc::GrpcServer::serve`] reports the server NOT_SERVING too.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use async_nats::connection::State;
-use sqlx::PgPool;
+use sqlx::{Connection, Executor, PgConnection, PgPool, postgres::PgConnectOptions};
 use tokio::task::JoinHandle;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
@@ -26,19 +28,9 @@ use crate::shutdown::Shutdown;
 pub struct Readiness {
     pub every: Duration,
     pub timeout: Duration,
-    /// Failed database checks in a row before NOT_SERVING: one slow check under load does not
-    /// take an instance out of rotation.
+    /// Failed database checks in a row before NOT_SERVING: one slow check does not take an
+    /// instance out of rotation.
     pub failures_to_fail: u32,
-}
-
-impl Default for Readiness {
-    fn default() -> Self {
-        Self {
-            every: Duration::from_secs(5),
-            timeout: Duration::from_secs(3),
-            failures_to_fail: 2,
-        }
-    }
 }
 
 /// Checks the database (and watches NATS) every `config.every` until `shutdown`, reporting
@@ -47,38 +39,36 @@ pub fn spawn(
     config: Readiness,
     health: HealthReporter,
     services: Vec<String>,
-    pool: PgPool,
+    pool: &PgPool,
     nats: Option<async_nats::Client>,
     mut shutdown: Shutdown,
 ) -> JoinHandle<()> {
+    let mut probe = DatabaseProbe::new(pool);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(config.every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut tracker = Tracker::new(config.failures_to_fail);
         let mut nats_up = true;
         loop {
-            tokio::select! {
+            let answered = tokio::select! {
                 biased;
-                _ = shutdown.wait() => return,
-                _ = tick.tick() => {}
-            }
-            let answered = database_answers(&pool, config.timeout).await;
+                _ = shutdown.wait() => break,
+                _ = tick.tick() => tokio::select! {
+                    biased;
+                    _ = shutdown.wait() => break,
+                    answered = probe.check(config.timeout) => answered,
+                },
+            };
             if let Err(e) = &answered {
                 tracing::warn!(error = %e, "readiness: the database does not answer");
             }
-            // Never report SERVING once shutdown has started: the server reports NOT_SERVING.
-            if let Some(status) = tracker.observe(answered.is_ok())
-                && !shutdown.is_triggered()
-            {
+            if let Some(status) = tracker.observe(answered.is_ok()) {
                 if status == ServingStatus::Serving {
                     tracing::info!("readiness: the database answers again; SERVING");
                 } else {
                     tracing::error!("readiness: the database does not answer; NOT_SERVING");
                 }
-                health.set_service_status("", status).await;
-                for s in &services {
-                    health.set_service_status(s, status).await;
-                }
+                report(&health, &services, status).await;
             }
             if let Some(client) = &nats {
                 let up = client.connection_state() == State::Connected;
@@ -94,7 +84,16 @@ pub fn spawn(
                 }
             }
         }
+        // The task's last word: nothing it wrote before can be read after this.
+        report(&health, &services, ServingStatus::NotServing).await;
     })
+}
+
+async fn report(health: &HealthReporter, services: &[String], status: ServingStatus) {
+    health.set_service_status("", status).await;
+    for s in services {
+        health.set_service_status(s, status).await;
+    }
 }
 
 /// What the checks so far make of the service: SERVING until `failures_to_fail` checks in a
@@ -135,12 +134,41 @@ impl Tracker {
     }
 }
 
-/// One round trip to the database through the pool, within `timeout`.
-pub async fn database_answers(pool: &PgPool, timeout: Duration) -> anyhow::Result<()> {
-    match tokio::time::timeout(timeout, sqlx::query("select 1").execute(pool)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e.into()),
-        Err(_) => anyhow::bail!("no answer within {timeout:?}"),
+/// A connection of its own to the pool's database, opened when needed and dropped after a
+/// failed check.
+pub struct DatabaseProbe {
+    options: Arc<PgConnectOptions>,
+    conn: Option<PgConnection>,
+}
+
+impl DatabaseProbe {
+    /// Connects like `pool` does, but outside it.
+    pub fn new(pool: &PgPool) -> Self {
+        Self {
+            options: pool.connect_options(),
+            conn: None,
+        }
+    }
+
+    /// One round trip to the database, connecting first if needed, within `timeout`.
+    pub async fn check(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let round_trip = async {
+            if self.conn.is_none() {
+                self.conn = Some(PgConnection::connect_with(&self.options).await?);
+            }
+            let conn = self.conn.as_mut().expect("connected above");
+            conn.execute("select 1").await?;
+            anyhow::Ok(())
+        };
+        let result = match tokio::time::timeout(timeout, round_trip).await {
+            Ok(result) => result,
+            Err(_) => Err(anyhow::anyhow!("no answer within {timeout:?}")),
+        };
+        if result.is_err() {
+            // A connection in an unknown state (cut, or a query left running) is not reused.
+            self.conn = None;
+        }
+        result
     }
 }
 

@@ -1,7 +1,8 @@
-//! Readiness (ARCHITECTURE.md "Errors" and operations): `grpc.health.v1` follows the database.
-//! A service whose PostgreSQL stops answering reports NOT_SERVING, so compose or a load
-//! balancer stops sending it calls, and SERVING again once the database answers; NATS being
-//! away changes nothing, because writes keep committing their events to the outbox (R-X-2).
+//! Readiness (operations): `grpc.health.v1` follows the database. A service whose PostgreSQL
+//! stops answering reports NOT_SERVING, so compose or a load balancer stops sending it calls,
+//! and SERVING again once the database answers. A pool busy with calls is not an outage, and
+//! NATS being away changes nothing, because writes keep committing their events to the outbox
+//! (R-X-2). Shutdown leaves everything NOT_SERVING.
 
 mod common;
 
@@ -9,11 +10,11 @@ use std::time::Duration;
 
 use common::{NatsServer, eventually, platform_db};
 use fupin_platform::{
-    health::{self, Readiness},
+    health::{self, DatabaseProbe, Readiness},
     shutdown,
-    testing::admin_database_url,
+    testing::{admin_database_url, drop_database, set_connections_allowed},
 };
-use sqlx::{Connection, Executor, PgConnection, postgres::PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
 use tonic::transport::{Channel, Server};
 use tonic_health::pb::{
@@ -33,26 +34,25 @@ async fn status(client: &mut HealthClient<Channel>, service: &str) -> ServingSta
         .status()
 }
 
-/// Runs `sql` (built from a generated database name) as the administrator.
-async fn admin(sql: String) {
-    let mut conn = PgConnection::connect(&admin_database_url())
-        .await
-        .expect("admin connection");
-    conn.execute(sqlx::AssertSqlSafe(sql))
-        .await
-        .expect("admin statement");
-    conn.close().await.expect("close");
+async fn until(probe: &HealthClient<Channel>, wanted: ServingStatus) {
+    for service in [SERVICE, ""] {
+        eventually(Duration::from_secs(15), &format!("{wanted:?}"), || {
+            let mut probe = probe.clone();
+            async move { (status(&mut probe, service).await == wanted).then_some(()) }
+        })
+        .await;
+    }
 }
 
 #[tokio::test]
-async fn serving_follows_the_database_and_not_nats() {
+async fn serving_follows_the_database_not_a_busy_pool_nor_nats() {
     let db = platform_db().await;
     let mut nats = NatsServer::start();
     nats.wait_listening().await;
     let client = async_nats::connect(nats.url()).await.expect("nats");
     let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .acquire_timeout(Duration::from_secs(1))
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
         .connect(&db.url)
         .await
         .expect("pool");
@@ -64,7 +64,7 @@ async fn serving_follows_the_database_and_not_nats() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (trigger, stop) = shutdown::channel();
-    let mut server_stop = stop.clone();
+    let (server_trigger, mut server_stop) = shutdown::channel();
     let server = tokio::spawn(
         Server::builder()
             .add_service(health_service)
@@ -76,12 +76,13 @@ async fn serving_follows_the_database_and_not_nats() {
     let task = health::spawn(
         Readiness {
             every: Duration::from_millis(100),
-            timeout: Duration::from_millis(500),
+            // Generous: a loaded machine must not make a healthy database look down.
+            timeout: Duration::from_secs(2),
             failures_to_fail: 2,
         },
         reporter,
         vec![SERVICE.to_owned()],
-        pool,
+        &pool,
         Some(client),
         stop,
     );
@@ -93,81 +94,78 @@ async fn serving_follows_the_database_and_not_nats() {
             .expect("connect"),
     );
 
-    // NATS away: still serving, for several checks.
+    // The pool's only connection busy and NATS away, for many checks: still serving.
+    let held = pool.acquire().await.expect("hold the pool's connection");
     nats.kill();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(status(&mut probe, SERVICE).await, ServingStatus::Serving);
     assert_eq!(status(&mut probe, "").await, ServingStatus::Serving);
+    drop(held);
 
     // The database refuses connections and drops the ones it had: NOT_SERVING.
-    let name = &db.name;
-    admin(format!(
-        r#"alter database "{name}" allow_connections false"#
-    ))
-    .await;
-    admin(format!(
-        "select pg_terminate_backend(pid) from pg_stat_activity where datname = '{name}'"
-    ))
-    .await;
-    for service in [SERVICE, ""] {
-        eventually(Duration::from_secs(10), "NOT_SERVING", || {
-            let mut probe = probe.clone();
-            async move {
-                (status(&mut probe, service).await == ServingStatus::NotServing).then_some(())
-            }
-        })
-        .await;
-    }
+    set_connections_allowed(&db.name, false)
+        .await
+        .expect("refuse");
+    until(&probe, ServingStatus::NotServing).await;
 
     // It answers again: SERVING.
-    admin(format!(r#"alter database "{name}" allow_connections true"#)).await;
-    for service in [SERVICE, ""] {
-        eventually(Duration::from_secs(10), "SERVING again", || {
-            let mut probe = probe.clone();
-            async move { (status(&mut probe, service).await == ServingStatus::Serving).then_some(()) }
-        })
-        .await;
-    }
+    set_connections_allowed(&db.name, true)
+        .await
+        .expect("allow");
+    until(&probe, ServingStatus::Serving).await;
 
+    // Shutdown: the task's last report is NOT_SERVING, for the service too.
     trigger.trigger();
     task.await.expect("readiness task stops with shutdown");
+    assert_eq!(status(&mut probe, SERVICE).await, ServingStatus::NotServing);
+    assert_eq!(status(&mut probe, "").await, ServingStatus::NotServing);
+    server_trigger.trigger();
     server.await.expect("server task").expect("server");
+    pool.close().await;
     db.pool.close().await;
-    fupin_platform::testing::drop_database(&admin_database_url(), name)
+    drop_database(&admin_database_url(), &db.name)
         .await
         .expect("drop test database");
 }
 
-// A check that cannot get a connection within its timeout fails (a saturated pool is as
-// unavailable as a stopped server), and passes again once one is free.
+// A check that gets no answer within its timeout fails at the timeout (a server that accepts
+// the connection and never answers); one whose connection was cut fails, and the next check
+// connects afresh and passes once the database answers again.
 #[tokio::test]
-async fn a_check_is_bounded_by_its_timeout() {
-    let db = platform_db().await;
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(&db.url)
-        .await
-        .expect("pool");
-    assert!(
-        health::database_answers(&pool, Duration::from_secs(1))
-            .await
-            .is_ok()
+async fn a_check_is_bounded_by_its_timeout_and_reconnects() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!(
+        "postgres://nobody@127.0.0.1:{}/none",
+        silent.local_addr().expect("addr").port()
     );
-    // The only connection is held: a check cannot get it within its timeout.
-    let held = pool.acquire().await.expect("hold the connection");
-    let e = health::database_answers(&pool, Duration::from_millis(200))
+    let mute = PgPoolOptions::new().connect_lazy(&url).expect("lazy pool");
+    let started = std::time::Instant::now();
+    let e = DatabaseProbe::new(&mute)
+        .check(Duration::from_millis(300))
         .await
-        .expect_err("no connection within the timeout");
+        .expect_err("no answer");
     assert!(e.to_string().contains("no answer within"), "{e}");
-    drop(held);
-    assert!(
-        health::database_answers(&pool, Duration::from_secs(1))
-            .await
-            .is_ok()
-    );
+    assert!(started.elapsed() < Duration::from_secs(5), "bounded");
+
+    let db = platform_db().await;
+    let mut probe = DatabaseProbe::new(&db.pool);
+    probe.check(Duration::from_secs(5)).await.expect("answers");
+    set_connections_allowed(&db.name, false)
+        .await
+        .expect("refuse");
+    probe
+        .check(Duration::from_secs(5))
+        .await
+        .expect_err("its connection was cut and no new one is allowed");
+    set_connections_allowed(&db.name, true)
+        .await
+        .expect("allow");
+    probe
+        .check(Duration::from_secs(5))
+        .await
+        .expect("reconnected");
     db.pool.close().await;
-    fupin_platform::testing::drop_database(&admin_database_url(), &db.name)
+    drop_database(&admin_database_url(), &db.name)
         .await
         .expect("drop test database");
 }
