@@ -313,16 +313,7 @@ impl Intake {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        apps::record_transition(
-            conn,
-            row.id,
-            moved,
-            &actor.subject,
-            actor.role.as_str(),
-            now,
-            &row.policy_version,
-        )
-        .await?;
+        apps::record_transition(conn, row, moved, &actor.subject, actor.role.as_str(), now).await?;
         let ev = pb::ApplicationStatusChanged {
             application_id: row.id.to_string(),
             from_status: moved.from.map_or(0, |s| convert::status_to_pb(s) as i32),
@@ -365,11 +356,10 @@ impl Intake {
         let today = fupin_kernel::time::china_date(now);
         let left = (app.step_seq, app.current_step()) != (before.step_seq, before.current_step());
         let late = left && before.needs_overdue_alert(today);
-        let due = row.step_due_on;
         row.absorb(app, now);
         self.save(conn, row).await?;
         if late {
-            let ev = step_overdue(row.id, &before, due, &row.area_code, today);
+            let ev = step_overdue(row.id, &before, &row.area_code, today);
             self.emit(conn, &ev, &row.id.to_string(), now).await?;
         }
         self.record(conn, row, moved, actor, now).await
@@ -1123,19 +1113,19 @@ impl Intake {
             let policy = self.policy_on(today)?;
             let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
             let decision = if req.approved {
-                let approval = Approval {
-                    amount: convert::money(
-                        "approved_amount",
-                        "R-IN-6",
-                        req.approved_amount.as_ref(),
-                    )
-                    .map_err(app_err(""))?,
-                    annual_rate: convert::annual_rate(&req.annual_rate).map_err(app_err(""))?,
-                    term_months: req.term_months,
-                };
-                approval
-                    .check(app.kind, app.amount, &policy.value)
-                    .map_err(app_err(""))?;
+                let amount =
+                    convert::money("approved_amount", "R-IN-6", req.approved_amount.as_ref())
+                        .map_err(app_err(""))?;
+                let rate = convert::annual_rate(&req.annual_rate).map_err(app_err(""))?;
+                let approval = Approval::new(
+                    app.kind,
+                    app.amount,
+                    amount,
+                    rate,
+                    req.term_months,
+                    &policy.value,
+                )
+                .map_err(app_err(""))?;
                 BankDecision::approved(approval, now)
             } else {
                 BankDecision {
@@ -1204,8 +1194,8 @@ impl Intake {
                 bank_id: row.bank_id.clone().unwrap_or_default(),
                 loan_account_number: record.loan_account_number.clone(),
                 amount: record.amount.to_string(),
-                annual_rate: approval.annual_rate.to_string(),
-                term_months: approval.term_months,
+                annual_rate: approval.annual_rate().to_string(),
+                term_months: approval.term_months(),
                 disbursed_on: record.disbursed_on.to_string(),
                 schedule: record
                     .schedule
@@ -1243,7 +1233,7 @@ impl Intake {
                 }
                 app.mark_overdue_alerted();
                 apps::mark_overdue_alerted(&mut tx, r.id, r.step_seq).await?;
-                let ev = step_overdue(r.id, &app, r.step_due_on, &r.area_code, today);
+                let ev = step_overdue(r.id, &app, &r.area_code, today);
                 self.emit(&mut tx, &ev, &r.id.to_string(), now).await?;
                 out.newly_overdue += 1;
             }
@@ -1353,6 +1343,7 @@ impl Intake {
                 answered_at: None,
                 overdue_alerted: false,
                 policy_version: policy.version.id.clone(),
+                calendar_version: c.calendar_version.clone(),
             };
             complaints::insert(tx, &row).await?;
             // An echo of the caller's own input: not an access to log (R-CR-11).
@@ -1497,16 +1488,16 @@ fn subject<'a>(applicant: &'a Applicant, index: &'a [u8]) -> Subject<'a> {
 fn step_overdue(
     id: Uuid,
     app: &Application,
-    due: Option<NaiveDate>,
     area_code: &str,
     today: NaiveDate,
 ) -> pb::ApplicationStepOverdue {
     pb::ApplicationStepOverdue {
         application_id: id.to_string(),
         step: convert::step_to_pb(app.current_step()) as i32,
-        due_on: due.map(|d| d.to_string()).unwrap_or_default(),
+        due_on: app.step_due_on.map(|d| d.to_string()).unwrap_or_default(),
         area_code: area_code.to_owned(),
         detected_on: today.to_string(),
+        calendar_version: app.step_calendar.clone().unwrap_or_default(),
     }
 }
 
@@ -1516,6 +1507,7 @@ fn complaint_overdue(row: &ComplaintRow) -> pb::ComplaintOverdue {
         complaint_id: row.id.to_string(),
         area_code: row.area_code.clone(),
         due_on: row.due_on.to_string(),
+        calendar_version: row.calendar_version.clone().unwrap_or_default(),
     }
 }
 
@@ -1609,6 +1601,7 @@ fn complaint_pb(
         due_on: r.due_on.to_string(),
         overdue: r.answer.is_none() && today > r.due_on,
         policy_version: r.policy_version.clone(),
+        calendar_version: r.calendar_version.clone().unwrap_or_default(),
     };
     (pb, unmasked)
 }

@@ -710,6 +710,7 @@ fn written(prefix: &str, policy: &PolicyHistory<IntakePolicy>, d: &Draft) -> Res
         step_seq: 0,
         step_started_on: None,
         step_due_on: None,
+        step_calendar: None,
         overdue_alerted_seq: None,
         notice_ends_on: None,
         bank_id: None,

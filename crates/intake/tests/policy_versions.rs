@@ -7,6 +7,7 @@ mod common;
 
 use common::*;
 use fupin_proto::intake::v1 as pb;
+use prost::Name;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_decision_records_the_policy_version_in_force_on_its_day() {
@@ -88,6 +89,109 @@ async fn each_decision_records_the_policy_version_in_force_on_its_day() {
         assert_refused(&s, &["R-IN-3", "R-CR-8"]);
         assert!(s.message().contains("10000"), "{s:?}");
         assert!(s.message().ends_with("(policy luolong-2026.2)"), "{s:?}");
+        t.shutdown().await;
+    })
+    .await;
+}
+
+/// R-X-4 (calendars are versioned policy values): every deadline counted in working days
+/// records the version of the calendar data that counted it: the application's current step,
+/// the transition that started the step, the overdue alert, and the complaint. A move that
+/// starts no step (the public notice, in calendar days) records none; a deadline counted
+/// across New Year records both years.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_deadline_records_the_calendar_data_that_counted_it() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let cal = |from: &str, to: &str| {
+            t.calendar
+                .version(day(from), day(to))
+                .expect("shipped years")
+        };
+        let v2026 = cal("2026-03-02", "2026-03-05");
+        assert!(v2026.starts_with("2026#"), "{v2026}");
+
+        let r = resident_id(82);
+        t.given_credit_household(&r, VILLAGE_A).await;
+        let a = t.submit_household(&r, VILLAGE_A, "15000").await;
+        assert_eq!(a.step_due_on, "2026-03-05");
+        assert_eq!(a.step_calendar_version, v2026);
+        review(
+            &mut t.as_village_staff(VILLAGE_A),
+            &a.id,
+            pb::Decision::Approve,
+            "",
+        )
+        .await;
+        review(
+            &mut t.as_town_staff(TOWN_A),
+            &a.id,
+            pb::Decision::Approve,
+            "",
+        )
+        .await;
+        let noticed = review(&mut t.as_district_staff(), &a.id, pb::Decision::Approve, "").await;
+        assert_eq!(noticed.step_calendar_version, "", "no step pending");
+        let history = t
+            .as_district_staff()
+            .list_transitions(pb::ListTransitionsRequest {
+                application_id: a.id.clone(),
+                page: None,
+            })
+            .await
+            .expect("history")
+            .into_inner()
+            .transitions;
+        assert_eq!(
+            history
+                .iter()
+                .map(|tr| (tr.action.as_str(), tr.calendar_version.as_str()))
+                .collect::<Vec<_>>(),
+            vec![
+                ("submit", v2026.as_str()),
+                ("approve", v2026.as_str()),
+                ("approve", v2026.as_str()),
+                ("approve", ""),
+            ]
+        );
+
+        // A village step started on 2025-12-30 is due in 2026: both years counted it.
+        t.set_time("2025-12-30T09:00:00+08:00");
+        let r2 = resident_id(83);
+        t.given_credit_household(&r2, VILLAGE_A).await;
+        let b = t.submit_household(&r2, VILLAGE_A, "5000").await;
+        let across = cal("2025-12-30", &b.step_due_on);
+        assert!(
+            across.starts_with("2025#") && across.contains("+2026#"),
+            "{across}"
+        );
+        assert_eq!(b.step_calendar_version, across);
+        let complaint = t
+            .as_village_staff(VILLAGE_A)
+            .lodge_complaint(lodge_req(VILLAGE_A, "notice board not updated"))
+            .await
+            .expect("lodged")
+            .into_inner();
+        assert_eq!(
+            complaint.calendar_version,
+            cal("2025-12-30", &complaint.due_on)
+        );
+
+        // Overdue: the alert names the calendar of the deadline it alerts.
+        t.set_time("2026-02-27T09:00:00+08:00");
+        assert!(scan(&t).await.newly_overdue >= 1);
+        let alerts = t
+            .intake_events(&pb::ApplicationStepOverdue::full_name())
+            .await;
+        let alert: pb::ApplicationStepOverdue = alerts
+            .iter()
+            .map(|e| e.decode::<pb::ApplicationStepOverdue>())
+            .find(|e| e.application_id == b.id)
+            .expect("b's alert");
+        assert_eq!(alert.calendar_version, across);
+        let flagged = t.intake_events(&pb::ComplaintOverdue::full_name()).await;
+        let flag: pb::ComplaintOverdue = flagged[0].decode();
+        assert_eq!(flag.calendar_version, complaint.calendar_version);
         t.shutdown().await;
     })
     .await;

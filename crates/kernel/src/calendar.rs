@@ -58,6 +58,9 @@ pub enum CalendarError {
 #[derive(Clone, Debug)]
 struct YearCalendar {
     source: String,
+    /// `<year>#<16 hex digits>`: a digest of the year's dates, not of the file's text, so a
+    /// comment or reordering keeps it and any change of a date changes it.
+    version: String,
     holidays: BTreeSet<NaiveDate>,
     adjusted_working_days: BTreeSet<NaiveDate>,
 }
@@ -153,6 +156,16 @@ impl WorkingDayCalendar {
         self.years.get(&year).map(|y| y.source.as_str())
     }
 
+    /// The version of the calendar data that counted working days from `from` to `to` (R-X-4):
+    /// each year's `<year>#<digest>` in order, joined by `+`. None when a year has no data.
+    pub fn version(&self, from: NaiveDate, to: NaiveDate) -> Option<String> {
+        let (first, last) = (from.min(to).year(), from.max(to).year());
+        let versions = (first..=last)
+            .map(|y| self.years.get(&y).map(|c| c.version.as_str()))
+            .collect::<Option<Vec<_>>>()?;
+        Some(versions.join("+"))
+    }
+
     pub fn is_working_day(&self, date: NaiveDate) -> Result<bool, CalendarError> {
         let year = self
             .years
@@ -212,6 +225,30 @@ impl WorkingDayCalendar {
     }
 }
 
+/// FNV-1a (64 bits) over the year and its sorted dates: an identifier of the data, stable
+/// across builds and platforms (no hasher seeds), not a security measure.
+fn year_version(
+    year: i32,
+    holidays: &BTreeSet<NaiveDate>,
+    adjusted_working_days: &BTreeSet<NaiveDate>,
+) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |text: &str| {
+        for b in text.bytes() {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    feed(&format!("{year};"));
+    for d in holidays {
+        feed(&format!("h{d};"));
+    }
+    for d in adjusted_working_days {
+        feed(&format!("w{d};"));
+    }
+    format!("{year}#{hash:016x}")
+}
+
 fn is_weekend(date: NaiveDate) -> bool {
     matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
 }
@@ -244,6 +281,7 @@ fn parse_year(text: &str, origin: &str) -> Result<(i32, YearCalendar), CalendarE
     }
     let calendar = YearCalendar {
         source: file.source,
+        version: year_version(year, &holidays, &adjusted_working_days),
         holidays,
         adjusted_working_days,
     };

@@ -344,6 +344,11 @@ pub fn application(
         } else {
             String::new()
         },
+        step_calendar_version: if step.is_some() {
+            r.step_calendar.clone().unwrap_or_default()
+        } else {
+            String::new()
+        },
         overdue,
         notice_ends_on: opt_day(r.notice_ends_on),
         bank_id: r.bank_id.clone().unwrap_or_default(),
@@ -391,6 +396,7 @@ pub fn transition(t: &TransitionRow) -> pb::Transition {
         reason: t.reason.clone(),
         at: rfc3339(t.at),
         policy_version: t.policy_version.clone(),
+        calendar_version: t.calendar_version.clone().unwrap_or_default(),
     }
 }
 

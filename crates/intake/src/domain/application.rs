@@ -26,6 +26,8 @@ pub struct Application {
     pub step_seq: i32,
     pub step_started_on: Option<NaiveDate>,
     pub step_due_on: Option<NaiveDate>,
+    /// The version of the calendar data that counted the step's deadline (R-X-4).
+    pub step_calendar: Option<String>,
     pub overdue_alerted_seq: Option<i32>,
     /// Last day (inclusive) of the public notice.
     pub notice_ends_on: Option<NaiveDate>,
@@ -119,6 +121,7 @@ impl Application {
             step_seq: 0,
             step_started_on: None,
             step_due_on: None,
+            step_calendar: None,
             overdue_alerted_seq: None,
             notice_ends_on: None,
             bank_id: None,
@@ -177,12 +180,14 @@ impl Application {
         self.step_seq += 1;
         self.step_started_on = Some(today);
         self.step_due_on = Some(due);
+        self.step_calendar = calendar.version(today, due);
         Ok(())
     }
 
     fn leave_steps(&mut self) {
         self.step_started_on = None;
         self.step_due_on = None;
+        self.step_calendar = None;
     }
 
     fn require_visible(&self, actor: &Actor) -> Result<(), DomainError> {

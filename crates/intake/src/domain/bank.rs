@@ -19,42 +19,70 @@ pub const RATE_DECIMALS: u32 = 6;
 /// The longest loan account number a bank's core system gives.
 pub const MAX_ACCOUNT_NUMBER: usize = 64;
 
-/// What a bank approves (R-IN-6).
+/// What a bank approved (R-IN-6): only made by [`Approval::new`], which checks it, or read
+/// back as it was recorded ([`Approval::recorded`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Approval {
-    pub amount: Money,
-    pub annual_rate: Decimal,
-    pub term_months: u32,
+    amount: Money,
+    annual_rate: Decimal,
+    term_months: u32,
 }
 
 impl Approval {
-    /// A bank approves at most what was applied for, at a rate strictly between 0 and 1 with
-    /// at most [`RATE_DECIMALS`] places, for a term within the programme's cap for the
-    /// applicant's kind (R-IN-3). Whether the approved amount is still within the applicant's
-    /// line is admission's question, asked again by the caller.
-    pub fn check(
-        &self,
+    /// A bank approves at most what was applied for (`requested`), at a rate strictly between
+    /// 0 and 1 with at most [`RATE_DECIMALS`] places, for a term within the programme's cap for
+    /// the applicant's kind (R-IN-3). Whether the approved amount is still within the
+    /// applicant's line is admission's question, asked again by the caller.
+    pub fn new(
         kind: ApplicantKind,
         requested: Money,
+        amount: Money,
+        annual_rate: Decimal,
+        term_months: u32,
         policy: &IntakePolicy,
-    ) -> Result<(), DomainError> {
-        if self.amount.is_zero() || self.amount > requested {
+    ) -> Result<Self, DomainError> {
+        if amount.is_zero() || amount > requested {
             return Err(DomainError::invalid(
                 "approved_amount",
                 "R-IN-6",
                 format!("must be above 0 and at most the requested {requested}"),
             ));
         }
-        annual_rate(self.annual_rate)?;
+        let annual_rate = self::annual_rate(annual_rate)?;
         let max_term = max_term_months(kind, policy);
-        if self.term_months == 0 || self.term_months > max_term {
+        if term_months == 0 || term_months > max_term {
             return Err(DomainError::invalid(
                 "term_months",
                 "R-IN-3",
                 format!("must be 1 to {max_term} months"),
             ));
         }
-        Ok(())
+        Ok(Self {
+            amount,
+            annual_rate,
+            term_months,
+        })
+    }
+
+    /// An approval as it was recorded, checked by [`Approval::new`] when it was made.
+    pub fn recorded(amount: Money, annual_rate: Decimal, term_months: u32) -> Self {
+        Self {
+            amount,
+            annual_rate,
+            term_months,
+        }
+    }
+
+    pub fn amount(&self) -> Money {
+        self.amount
+    }
+
+    pub fn annual_rate(&self) -> Decimal {
+        self.annual_rate
+    }
+
+    pub fn term_months(&self) -> u32 {
+        self.term_months
     }
 }
 
@@ -87,6 +115,13 @@ pub fn max_term_months(kind: ApplicantKind, policy: &IntakePolicy) -> u32 {
 
 /// A bank's rejection states its reason (R-IN-6); returned trimmed, as stored.
 pub fn rejection_reason(reason: &str) -> Result<&str, DomainError> {
+    if reason.trim().is_empty() {
+        return Err(DomainError::invalid(
+            "rejection_reason",
+            "R-IN-6",
+            "required when rejecting",
+        ));
+    }
     form::free_text("rejection_reason", "R-IN-6", reason, form::MAX_TEXT, true)?;
     Ok(reason.trim())
 }
@@ -141,12 +176,12 @@ impl DisbursementRecord {
             ));
         }
         let (amount, disbursed_on) = (self.amount, self.disbursed_on);
-        if amount.is_zero() || amount > approval.amount {
+        if amount.is_zero() || amount > approval.amount() {
             return Err(invalid(
                 "amount",
                 format!(
                     "must be above 0 and at most the approved {}",
-                    approval.amount
+                    approval.amount()
                 ),
             ));
         }
@@ -162,7 +197,7 @@ impl DisbursementRecord {
                 "a repayment schedule is required".into(),
             ));
         }
-        let term = approval.term_months;
+        let term = approval.term_months();
         let term_ends = term_end(disbursed_on, term);
         let mut previous = disbursed_on;
         let mut total = Money::ZERO;

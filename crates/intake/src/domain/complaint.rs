@@ -13,6 +13,8 @@ pub struct Complaint {
     pub answered: bool,
     pub lodged_on: NaiveDate,
     pub due_on: NaiveDate,
+    /// The version of the calendar data that counted `due_on` (R-X-4).
+    pub calendar_version: Option<String>,
     pub overdue_alerted: bool,
 }
 
@@ -43,6 +45,7 @@ impl Complaint {
             answered: false,
             lodged_on: today,
             due_on,
+            calendar_version: calendar.version(today, due_on),
             overdue_alerted: false,
         })
     }

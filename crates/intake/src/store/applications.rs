@@ -31,9 +31,9 @@ impl BankDecision {
     pub fn approved(approval: Approval, decided_at: DateTime<Utc>) -> Self {
         Self {
             approved: true,
-            approved_amount: Some(approval.amount),
-            annual_rate: Some(approval.annual_rate),
-            term_months: Some(approval.term_months),
+            approved_amount: Some(approval.amount()),
+            annual_rate: Some(approval.annual_rate()),
+            term_months: Some(approval.term_months()),
             rejection_reason: String::new(),
             decided_at,
         }
@@ -47,11 +47,9 @@ impl BankDecision {
             self.annual_rate,
             self.term_months,
         ) {
-            (true, Some(amount), Some(annual_rate), Some(term_months)) => Some(Approval {
-                amount,
-                annual_rate,
-                term_months,
-            }),
+            (true, Some(amount), Some(annual_rate), Some(term_months)) => {
+                Some(Approval::recorded(amount, annual_rate, term_months))
+            }
             _ => None,
         }
     }
@@ -125,6 +123,8 @@ pub struct ApplicationRow {
     pub step_seq: i32,
     pub step_started_on: Option<NaiveDate>,
     pub step_due_on: Option<NaiveDate>,
+    /// The version of the calendar data that counted `step_due_on` (R-X-4).
+    pub step_calendar: Option<String>,
     pub overdue_alerted_seq: Option<i32>,
     pub notice_ends_on: Option<NaiveDate>,
     pub bank_id: Option<String>,
@@ -169,6 +169,7 @@ impl ApplicationRow {
             step_seq: self.step_seq,
             step_started_on: self.step_started_on,
             step_due_on: self.step_due_on,
+            step_calendar: self.step_calendar.clone(),
             overdue_alerted_seq: self.overdue_alerted_seq,
             notice_ends_on: self.notice_ends_on,
             bank_id: self.bank_id.clone(),
@@ -189,6 +190,7 @@ impl ApplicationRow {
         self.step_seq = app.step_seq;
         self.step_started_on = app.step_started_on;
         self.step_due_on = app.step_due_on;
+        self.step_calendar = app.step_calendar.clone();
         self.overdue_alerted_seq = app.overdue_alerted_seq;
         self.notice_ends_on = app.notice_ends_on;
         self.bank_id = app.bank_id.clone();
@@ -202,7 +204,7 @@ macro_rules! app_columns {
         "id, kind, applicant_id_enc, applicant_id_idx, applicant_name_enc, phone_enc, \
     poor_household_number, self_use, \
     village_code, town_code, area_code, amount, term_months, purpose, project_description, status, \
-    returned_from, step_seq, step_started_on, step_due_on, overdue_alerted_seq, notice_ends_on, bank_id, \
+    returned_from, step_seq, step_started_on, step_due_on, step_calendar, overdue_alerted_seq, notice_ends_on, bank_id, \
     recommended_on, decision, disbursement, submitted_by, policy_version, submitted_at, updated_at, version"
     };
 }
@@ -277,14 +279,14 @@ pub async fn insert_submissions(
                $19::text[], $20::text[], $21::text[], $22::int4[], $23::date[], $24::date[],
                $25::text[], $26::text[], $27::timestamptz[], $28::uuid[], $29::text[], $30::text[],
                $31::text[], $32::uuid[], $33::text[], $34::text[], $35::text[], $36::bytea[],
-               $37::text[], $42::text[])
+               $37::text[], $42::text[], $43::text[])
                with ordinality as t(caller, request_id, request_hash, response, id,
                kind, applicant_id_enc, applicant_id_idx, applicant_name_enc, phone_enc,
                poor_household_number, self_use, village_code, town_code, area_code, amount,
                term_months, purpose, project_description, status, returned_from, step_seq,
                step_started_on, step_due_on, submitted_by, policy_version, submitted_at,
                transition_id, to_status, action, actor_role, event_id, subject, ce_type, ce_subject,
-               payload, traceparent, uscc, ord)
+               payload, traceparent, uscc, step_calendar, ord)
            ), current as (
              -- The uncorrelated subqueries are init plans, run only when the version moved.
              select coalesce(r.version = $39 and r.server_started, false) as same,
@@ -315,19 +317,19 @@ pub async fn insert_submissions(
              insert into applications (id, kind, applicant_id_enc, applicant_id_idx, applicant_name_enc,
                phone_enc, poor_household_number, self_use, village_code, town_code, area_code, amount,
                term_months, purpose, project_description, status, returned_from, step_seq, step_started_on,
-               step_due_on, submitted_by, policy_version, submitted_at, updated_at, version)
+               step_due_on, step_calendar, submitted_by, policy_version, submitted_at, updated_at, version)
              select i.id, i.kind, i.applicant_id_enc, i.applicant_id_idx, i.applicant_name_enc, i.phone_enc,
                i.poor_household_number, i.self_use, i.village_code, i.town_code, i.area_code, i.amount,
                i.term_months, i.purpose, i.project_description, i.status, i.returned_from, i.step_seq,
-               i.step_started_on, i.step_due_on, i.submitted_by, i.policy_version, i.submitted_at,
+               i.step_started_on, i.step_due_on, i.step_calendar, i.submitted_by, i.policy_version, i.submitted_at,
                i.submitted_at, 1
              from input i join key k on k.caller = i.caller and k.request_id = i.request_id
              returning id
            ), tr as (
              insert into transitions (id, application_id, from_status, to_status, action, actor, actor_role, reason, at,
-               policy_version)
+               policy_version, calendar_version)
              select i.transition_id, i.id, null, i.to_status, i.action, i.submitted_by, i.actor_role, '',
-               i.submitted_at, i.policy_version
+               i.submitted_at, i.policy_version, i.step_calendar
              from input i join app a on a.id = i.id
            ), ev as (
              insert into outbox (id, subject, ce_type, ce_subject, payload, traceparent, created_at)
@@ -379,6 +381,7 @@ pub async fn insert_submissions(
     .bind(read_model.epoch)
     .bind(read_model.server_started)
     .bind(col(o, |s| s.uscc))
+    .bind(col(o, |s| s.row.step_calendar.as_deref()))
     .fetch_all(conn)
     .await?;
     let mut ids = Vec::with_capacity(rows.len());
@@ -427,7 +430,8 @@ pub async fn update(conn: &mut PgConnection, r: &ApplicationRow) -> sqlx::Result
         r#"update applications set amount = $3, term_months = $4, purpose = $5, project_description = $6,
              status = $7, returned_from = $8, step_seq = $9, step_started_on = $10, step_due_on = $11,
              overdue_alerted_seq = $12, notice_ends_on = $13, bank_id = $14, recommended_on = $15,
-             decision = $16, disbursement = $17, updated_at = $18, policy_version = $19, version = version + 1
+             decision = $16, disbursement = $17, updated_at = $18, policy_version = $19,
+             step_calendar = $20, version = version + 1
            where id = $1 and version = $2"#,
     )
     .bind(r.id)
@@ -449,6 +453,7 @@ pub async fn update(conn: &mut PgConnection, r: &ApplicationRow) -> sqlx::Result
     .bind(&r.disbursement)
     .bind(r.updated_at)
     .bind(&r.policy_version)
+    .bind(&r.step_calendar)
     .execute(conn)
     .await?
     .rows_affected();
@@ -484,22 +489,23 @@ pub async fn get_for_update(
     .await
 }
 
+/// Records `moved` of the application in `row` (as saved after the move): the policy version
+/// it was decided under and, when it started a step, the calendar that counted its deadline.
 pub async fn record_transition(
     conn: &mut PgConnection,
-    application_id: Uuid,
+    row: &ApplicationRow,
     moved: &Moved,
     actor: &str,
     actor_role: &str,
     at: DateTime<Utc>,
-    policy_version: &str,
 ) -> sqlx::Result<()> {
     sqlx::query(
         r#"insert into transitions (id, application_id, from_status, to_status, action, actor, actor_role, reason, at,
-             policy_version)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"#,
+             policy_version, calendar_version)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#,
     )
     .bind(Uuid::now_v7())
-    .bind(application_id)
+    .bind(row.id)
     .bind(moved.from.map(Status::as_str))
     .bind(moved.to.as_str())
     .bind(moved.action)
@@ -507,7 +513,8 @@ pub async fn record_transition(
     .bind(actor_role)
     .bind(&moved.reason)
     .bind(at)
-    .bind(policy_version)
+    .bind(&row.policy_version)
+    .bind(&row.step_calendar)
     .execute(conn)
     .await?;
     Ok(())
@@ -524,6 +531,7 @@ pub struct TransitionRow {
     pub reason: String,
     pub at: DateTime<Utc>,
     pub policy_version: String,
+    pub calendar_version: Option<String>,
 }
 
 pub async fn transitions(
@@ -533,7 +541,8 @@ pub async fn transitions(
     limit: i64,
 ) -> sqlx::Result<Vec<TransitionRow>> {
     sqlx::query_as(
-        r#"select id, from_status, to_status, action, actor, actor_role, reason, at, policy_version
+        r#"select id, from_status, to_status, action, actor, actor_role, reason, at, policy_version,
+             calendar_version
            from transitions
            where application_id = $1 and ($2::uuid is null or id > $2) order by id limit $3"#,
     )

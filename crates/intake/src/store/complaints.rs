@@ -28,6 +28,8 @@ pub struct ComplaintRow {
     pub overdue_alerted: bool,
     /// The intake policy version that set `due_on` (R-X-4).
     pub policy_version: String,
+    /// The version of the calendar data that counted `due_on` (R-X-4).
+    pub calendar_version: Option<String>,
 }
 
 pub(crate) const COMPLAINANT: &str = "complaints.complainant";
@@ -52,6 +54,7 @@ impl ComplaintRow {
             answered: self.answer.is_some(),
             lodged_on: self.lodged_on,
             due_on: self.due_on,
+            calendar_version: self.calendar_version.clone(),
             overdue_alerted: self.overdue_alerted,
         })
     }
@@ -60,15 +63,16 @@ impl ComplaintRow {
 macro_rules! complaint_columns {
     () => {
         "id, complainant_enc, content, area_code, application_id, assigned_to, answer, lodged_by, \
-    lodged_at, lodged_on, due_on, answered_by, answered_at, overdue_alerted, policy_version"
+    lodged_at, lodged_on, due_on, answered_by, answered_at, overdue_alerted, policy_version, \
+    calendar_version"
     };
 }
 
 pub async fn insert(conn: &mut PgConnection, c: &ComplaintRow) -> sqlx::Result<()> {
     sqlx::query(
         r#"insert into complaints (id, complainant_enc, content, area_code, application_id, lodged_by, lodged_at,
-             lodged_on, due_on, policy_version)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"#,
+             lodged_on, due_on, policy_version, calendar_version)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#,
     )
     .bind(c.id)
     .bind(&c.complainant_enc)
@@ -80,6 +84,7 @@ pub async fn insert(conn: &mut PgConnection, c: &ComplaintRow) -> sqlx::Result<(
     .bind(c.lodged_on)
     .bind(c.due_on)
     .bind(&c.policy_version)
+    .bind(&c.calendar_version)
     .execute(conn)
     .await?;
     Ok(())

@@ -344,3 +344,55 @@ fn coverage_runs_to_the_end_of_the_last_unbroken_year() {
     );
     assert!(gap.add_working_days(date(2030, 12, 30), 5).is_err());
 }
+
+// R-X-4: what counted a deadline is recorded by version: one per year of data, changed by any
+// change of a date and by nothing else; a span across years names each year it used.
+#[test]
+fn versions_follow_the_dates_and_name_each_year_used() {
+    let base = synthetic(2031, r#""2031-01-01""#, r#""2031-01-05""#);
+    let v = |text: &str| {
+        WorkingDayCalendar::from_year_strs(&[text])
+            .unwrap()
+            .version(date(2031, 3, 2), date(2031, 3, 9))
+            .unwrap()
+    };
+    let original = v(&base);
+    assert!(
+        original.starts_with("2031#") && original.len() == 5 + 16,
+        "{original}"
+    );
+    let commented = format!(
+        "# a comment\n{}",
+        base.replace("source = \"", "source = \"amended ")
+    );
+    assert_eq!(
+        v(&commented),
+        original,
+        "comments and the source's wording are not data"
+    );
+    for changed in [
+        synthetic(2031, r#""2031-01-02""#, r#""2031-01-05""#),
+        synthetic(2031, r#""2031-01-01""#, r#""2031-01-04""#),
+        synthetic(2031, r#""2031-01-01", "2031-01-02""#, r#""2031-01-05""#),
+        synthetic(2031, r#""2031-01-01""#, r#""2031-01-05", "2031-01-11""#),
+    ] {
+        assert_ne!(v(&changed), original, "{changed}");
+    }
+
+    let cal = shipped();
+    let within = cal.version(date(2025, 9, 26), date(2025, 10, 16)).unwrap();
+    assert!(
+        within.starts_with("2025#") && !within.contains('+'),
+        "{within}"
+    );
+    let across = cal.version(date(2025, 12, 29), date(2026, 1, 5)).unwrap();
+    let parts: Vec<&str> = across.split('+').collect();
+    assert_eq!(parts.len(), 2, "{across}");
+    assert_eq!(parts[0], within);
+    assert!(parts[1].starts_with("2026#"));
+    assert_eq!(
+        cal.version(date(2026, 1, 5), date(2025, 12, 29)).unwrap(),
+        across
+    );
+    assert_eq!(cal.version(date(2026, 12, 30), date(2027, 1, 4)), None);
+}

@@ -19,18 +19,38 @@ fn rate(s: &str) -> Decimal {
     s.parse().expect("rate")
 }
 
+/// An approval of `amount` at 4.35% for `term_months`, as recorded.
 fn approval(amount: &str, term_months: u32) -> Approval {
-    Approval {
-        amount: money(amount),
-        annual_rate: rate("0.0435"),
-        term_months,
-    }
+    Approval::recorded(money(amount), rate("0.0435"), term_months)
 }
 
+/// An application of `kind` for `requested`, approved for `amount` and `term_months`.
+fn approve(
+    kind: ApplicantKind,
+    requested: &str,
+    amount: &str,
+    term_months: u32,
+) -> Result<Approval, DomainError> {
+    Approval::new(
+        kind,
+        money(requested),
+        money(amount),
+        rate("0.0435"),
+        term_months,
+        policy(),
+    )
+}
+
+/// The field of a bad-input error; every rule here is R-IN-6 but the term cap's (R-IN-3).
 fn field_of(e: DomainError) -> &'static str {
     match e {
         DomainError::Invalid { field, rule, .. } => {
-            assert!(rule == "R-IN-6" || rule == "R-IN-3", "rule {rule}");
+            let expected = if field == "term_months" {
+                "R-IN-3"
+            } else {
+                "R-IN-6"
+            };
+            assert_eq!(rule, expected, "the rule of {field}");
             field
         }
         other => panic!("expected a field error, got {other:?}"),
@@ -64,22 +84,15 @@ fn disburse(
 // R-IN-6: a bank approves more than zero and at most what was applied for.
 #[test]
 fn an_approval_is_above_zero_and_at_most_the_request() {
-    let p = policy();
-    let requested = money("20000.00");
-    assert!(
-        approval("20000.00", 36)
-            .check(ApplicantKind::Household, requested, p)
-            .is_ok()
+    let household = ApplicantKind::Household;
+    let full = approve(household, "20000.00", "20000.00", 36).expect("all of it");
+    assert_eq!(
+        (full.amount(), full.annual_rate(), full.term_months()),
+        (money("20000.00"), rate("0.0435"), 36)
     );
-    assert!(
-        approval("0.01", 1)
-            .check(ApplicantKind::Household, requested, p)
-            .is_ok()
-    );
+    assert!(approve(household, "20000.00", "0.01", 1).is_ok());
     for amount in ["0.00", "20000.01"] {
-        let e = approval(amount, 12)
-            .check(ApplicantKind::Household, requested, p)
-            .unwrap_err();
+        let e = approve(household, "20000.00", amount, 12).unwrap_err();
         assert_eq!(field_of(e), "approved_amount", "{amount}");
     }
 }
@@ -87,19 +100,15 @@ fn an_approval_is_above_zero_and_at_most_the_request() {
 // R-IN-3 via R-IN-6: the approved term is within the programme's cap for the applicant's kind.
 #[test]
 fn an_approved_term_is_within_the_cap_of_the_applicants_kind() {
-    let p = policy();
-    let requested = money("20000.00");
     for kind in [
         ApplicantKind::Household,
         ApplicantKind::Enterprise,
         ApplicantKind::Cooperative,
     ] {
-        let cap = crate::domain::bank::max_term_months(kind, p);
-        assert!(approval("100.00", cap).check(kind, requested, p).is_ok());
+        let cap = crate::domain::bank::max_term_months(kind, policy());
+        assert!(approve(kind, "20000.00", "100.00", cap).is_ok());
         for term in [0, cap + 1] {
-            let e = approval("100.00", term)
-                .check(kind, requested, p)
-                .unwrap_err();
+            let e = approve(kind, "20000.00", "100.00", term).unwrap_err();
             assert_eq!(field_of(e), "term_months", "{kind:?} {term}");
         }
     }
@@ -122,12 +131,30 @@ fn a_rate_is_a_fraction_between_zero_and_one_to_six_places() {
             "{bad}"
         );
     }
-    let mut a = approval("100.00", 12);
-    a.annual_rate = rate("0");
-    let e = a
-        .check(ApplicantKind::Household, money("100.00"), policy())
-        .unwrap_err();
+    let e = Approval::new(
+        ApplicantKind::Household,
+        money("100.00"),
+        money("100.00"),
+        rate("0"),
+        12,
+        policy(),
+    )
+    .unwrap_err();
     assert_eq!(field_of(e), "annual_rate");
+    let trimmed = Approval::new(
+        ApplicantKind::Household,
+        money("100.00"),
+        money("100.00"),
+        rate("0.04350"),
+        12,
+        policy(),
+    )
+    .expect("approved");
+    assert_eq!(
+        trimmed.annual_rate().to_string(),
+        "0.0435",
+        "kept without trailing zeros"
+    );
 }
 
 // R-IN-6: a rejection says why; the reason is kept trimmed.
@@ -337,11 +364,11 @@ proptest! {
         let total: i64 = parts.iter().sum();
         let paid = total + paid_delta;
         prop_assume!(paid > 0);
-        let approved = Approval {
-            amount: Money::from_fen(approved_fen).expect("fen"),
-            annual_rate: rate("0.0435"),
-            term_months: parts.len() as u32,
-        };
+        let approved = Approval::recorded(
+            Money::from_fen(approved_fen).expect("fen"),
+            rate("0.0435"),
+            parts.len() as u32,
+        );
         let result = DisbursementRecord {
             loan_id: Uuid::nil(),
             loan_account_number: "A-1".to_owned(),
