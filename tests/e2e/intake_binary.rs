@@ -420,3 +420,65 @@ async fn the_health_check_speaks_mutual_tls() -> anyhow::Result<()> {
     assert!(svc.terminate(Duration::from_secs(15)).await?.success());
     Ok(())
 }
+
+/// ARCHITECTURE Auth: a deployment whose tokens come from an issuer holding the private key
+/// gives intake only the public key (`AUTH_JWT_PUBLIC_KEY_FILE`, no `AUTH_JWT_SECRET`). Tokens
+/// signed with the private key (here by `fupinctl --signing-key`) are accepted; HS256 tokens,
+/// with any secret and even the development one under `FUPIN_DEV=1`, are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_verified_with_the_issuers_public_key() -> anyhow::Result<()> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/platform/tests/jwt");
+    let file = |name: &str| dir.join(name).display().to_string();
+    let svc = RunningService::start_with(
+        "fupin-intake",
+        false,
+        &[
+            // Empty is unset: no shared secret at all.
+            ("AUTH_JWT_SECRET", ""),
+            ("AUTH_JWT_PUBLIC_KEY_FILE", &file("ed25519.pub")),
+        ],
+    )
+    .await?;
+    let (ok, token, stderr) = fupinctl(&[
+        "--signing-key",
+        &file("ed25519.key"),
+        "token",
+        "--role",
+        "district_staff",
+        "--area",
+        "410311",
+    ])
+    .await?;
+    assert!(ok, "{stderr}");
+    let mut client = IntakeServiceClient::new(svc.channel().await?);
+    let mut req = tonic::Request::new(pb::ListApplicationsRequest::default());
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    client.list_applications(req).await?;
+
+    let hs256 = client
+        .list_applications(authed(
+            pb::ListApplicationsRequest::default(),
+            Role::DistrictStaff,
+            "410311",
+            None,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(hs256.code(), tonic::Code::Unauthenticated, "{hs256:?}");
+    let dev = fupin_platform::auth::token_for(
+        fupin_platform::config::DEV_JWT_SECRET,
+        "x",
+        Role::DistrictStaff,
+        "410311",
+        None,
+        60,
+    );
+    let mut req = tonic::Request::new(pb::ListApplicationsRequest::default());
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {dev}").parse()?);
+    let e = client.list_applications(req).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unauthenticated, "{e:?}");
+    assert!(svc.terminate(Duration::from_secs(15)).await?.success());
+    Ok(())
+}

@@ -30,7 +30,7 @@ fn parse_instant(s: &str) -> Result<String, String> {
 
 pub async fn run(g: &Global, command: ClockCommand) -> anyhow::Result<()> {
     let t = token::mint(
-        &g.secret,
+        &token::signer(g)?,
         &token::default_subject(Role::Operator, DISTRICT),
         Role::Operator,
         DISTRICT,

@@ -347,14 +347,16 @@ async fn submit_demo_application(g: &Global) -> Option<String> {
             return None;
         }
     };
-    let token = match token::mint(
-        &g.secret,
-        "fupinctl-demo-seed",
-        fupin_platform::Role::VillageStaff,
-        h.village,
-        None,
-        600,
-    ) {
+    let token = match token::signer(g).and_then(|key| {
+        token::mint(
+            &key,
+            "fupinctl-demo-seed",
+            fupin_platform::Role::VillageStaff,
+            h.village,
+            None,
+            600,
+        )
+    }) {
         Ok(t) => t,
         Err(e) => return Some(format!("not submitted: {e:#}")),
     };

@@ -111,7 +111,7 @@ pub async fn run(g: &Global, command: IntakeCommand) -> anyhow::Result<()> {
         }
         IntakeCommand::Get { id } => {
             let t = token::mint(
-                &g.secret,
+                &token::signer(g)?,
                 &token::default_subject(Role::DistrictStaff, DISTRICT),
                 Role::DistrictStaff,
                 DISTRICT,
@@ -132,7 +132,7 @@ pub async fn run(g: &Global, command: IntakeCommand) -> anyhow::Result<()> {
 
 pub fn village_staff_token(g: &Global, village: &str) -> anyhow::Result<String> {
     token::mint(
-        &g.secret,
+        &token::signer(g)?,
         &token::default_subject(Role::VillageStaff, village),
         Role::VillageStaff,
         village,

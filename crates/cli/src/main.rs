@@ -42,6 +42,10 @@ pub struct Global {
         global = true
     )]
     pub secret: String,
+    /// Private key (PKCS#8 PEM: Ed25519, ECDSA P-256/P-384 or RSA) to sign tokens with instead
+    /// of the secret, when the services verify with its public key (AUTH_JWT_PUBLIC_KEY_FILE).
+    #[arg(long, env = "FUPIN_SIGNING_KEY", global = true)]
+    pub signing_key: Option<std::path::PathBuf>,
     /// First token of event subjects (`<prefix>.<ctx>.v1.<Event>`).
     #[arg(
         long,
@@ -90,6 +94,7 @@ impl std::fmt::Debug for Global {
                 &fupin_platform::events::redacted(&self.nats_url),
             )
             .field("secret", &"<hidden>")
+            .field("signing_key", &self.signing_key)
             .field("prefix", &self.prefix)
             .field("stream", &self.stream)
             .field("intake", &self.intake)

@@ -1,7 +1,7 @@
 //! `fupinctl token`: development bearer tokens.
 
 use anyhow::Context;
-use fupin_platform::auth::{self, JwtVerifier, Role};
+use fupin_platform::auth::{self, Role, SigningKey};
 
 use crate::Global;
 
@@ -59,7 +59,7 @@ pub fn run(g: &Global, args: &TokenArgs) -> anyhow::Result<()> {
             None => default_subject(role, &args.area),
         });
     let token = mint(
-        &g.secret,
+        &signer(g)?,
         &subject,
         role,
         &args.area,
@@ -74,10 +74,25 @@ pub fn default_subject(role: Role, area: &str) -> String {
     format!("dev:{}:{area}", role.as_str())
 }
 
-/// Signs a token and checks that the services would accept it (area level matches the role,
-/// banks carry a bank id), so a typo fails here rather than as `Unauthenticated` later.
+/// What tokens are signed with: the private key in `--signing-key` when given (the services
+/// then hold its public key, `AUTH_JWT_PUBLIC_KEY_FILE`), the HS256 secret otherwise.
+pub fn signer(g: &Global) -> anyhow::Result<SigningKey> {
+    match &g.signing_key {
+        Some(path) => {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("--signing-key {}", path.display()))?;
+            SigningKey::private_pem(&pem)
+                .with_context(|| format!("--signing-key {}", path.display()))
+        }
+        None => Ok(SigningKey::hs256(&g.secret)),
+    }
+}
+
+/// Signs a token after checking that the services would accept its claims (area level matches
+/// the role, banks carry a bank id), so a typo fails here rather than as `Unauthenticated`
+/// later.
 pub fn mint(
-    secret: &str,
+    key: &SigningKey,
     subject: &str,
     role: Role,
     area: &str,
@@ -85,22 +100,23 @@ pub fn mint(
     ttl_secs: i64,
 ) -> anyhow::Result<String> {
     anyhow::ensure!(ttl_secs > 0, "the token lifetime must be positive");
-    let token = auth::token_for(secret, subject, role, area, bank_id, ttl_secs);
-    JwtVerifier::hs256(secret)
-        .verify(&token)
+    let claims = auth::claims_for(subject, role, area, bank_id, ttl_secs);
+    auth::caller_of(claims.clone())
         .map_err(|status| anyhow::anyhow!("{}", status.message()))
         .context("the services would refuse this token")?;
-    Ok(token)
+    Ok(key.sign(&claims)?)
 }
 
 #[cfg(test)]
 mod tests {
+    use fupin_platform::auth::JwtVerifier;
+
     use super::*;
 
     #[test]
     fn token_round_trips_through_the_services_verifier() {
         let t = mint(
-            "s3cret",
+            &SigningKey::hs256("s3cret"),
             "alice",
             Role::VillageStaff,
             "410311102201",
@@ -115,7 +131,7 @@ mod tests {
         assert!(JwtVerifier::hs256("other").verify(&t).is_err());
 
         let t = mint(
-            "k",
+            &SigningKey::hs256("k"),
             "b",
             Role::Bank,
             "410311",
@@ -130,19 +146,43 @@ mod tests {
     #[test]
     fn tokens_the_services_would_refuse_are_not_printed() {
         assert!(
-            mint("k", "s", Role::VillageStaff, "410311", None, 60).is_err(),
+            mint(
+                &SigningKey::hs256("k"),
+                "s",
+                Role::VillageStaff,
+                "410311",
+                None,
+                60
+            )
+            .is_err(),
             "district area"
         );
         assert!(
-            mint("k", "s", Role::Bank, "410311", None, 60).is_err(),
+            mint(&SigningKey::hs256("k"), "s", Role::Bank, "410311", None, 60).is_err(),
             "bank without bank id"
         );
         assert!(
-            mint("k", "s", Role::Operator, "4103", None, 60).is_err(),
+            mint(
+                &SigningKey::hs256("k"),
+                "s",
+                Role::Operator,
+                "4103",
+                None,
+                60
+            )
+            .is_err(),
             "bad area"
         );
         assert!(
-            mint("k", "s", Role::Operator, "410311", None, 0).is_err(),
+            mint(
+                &SigningKey::hs256("k"),
+                "s",
+                Role::Operator,
+                "410311",
+                None,
+                0
+            )
+            .is_err(),
             "no lifetime"
         );
     }

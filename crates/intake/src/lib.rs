@@ -15,7 +15,7 @@ use std::{sync::Arc, time::Duration};
 use fupin_kernel::{AreaRegistry, PolicyHistory, WorkingDayCalendar, policy::IntakePolicy};
 use fupin_platform::{
     PiiCipher, SharedClock,
-    auth::JwtVerifier,
+    auth::{JwtVerifier, TokenKeys},
     clock::AdjustableClock,
     events::{EventBus, consumer, relay},
     grpc::GrpcServer,
@@ -55,7 +55,8 @@ pub struct Runtime {
     pub pool: PgPool,
     pub bus: EventBus,
     pub clock: Arc<AdjustableClock>,
-    pub jwt_secret: String,
+    /// What bearer tokens are verified with.
+    pub token_keys: TokenKeys,
     /// Seals personal data at rest and keys its blind index (R-CR-11).
     pub pii: PiiCipher,
     pub test_clock: bool,
@@ -146,7 +147,7 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
                     shutdown.clone(),
                 ))
             });
-    let verifier = JwtVerifier::hs256(&rt.jwt_secret);
+    let verifier = JwtVerifier::new(rt.token_keys);
     let mut server = GrpcServer::new(verifier.clone(), rt.clock.clone(), rt.test_clock);
     if let Some(tls) = rt.grpc_tls {
         server = server.with_tls(tls);

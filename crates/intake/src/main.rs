@@ -24,6 +24,7 @@ async fn main() -> anyhow::Result<()> {
              (never in production)"
         );
     }
+    tracing::info!(keys = %config.token_keys.describe(), "bearer tokens verified with");
     let grpc_tls = config.grpc_tls.as_ref().map(grpc::server_tls).transpose()?;
     let reference = Reference::load(&config)?;
     let max_conns = positive_from_env("DATABASE_MAX_CONNECTIONS", 32, "number of connections")?
@@ -62,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
             pool,
             bus,
             clock: AdjustableClock::new(),
-            jwt_secret: config.jwt_secret.clone(),
+            token_keys: config.token_keys.clone(),
             pii: config.pii.clone(),
             test_clock: config.test_clock,
             reference,

@@ -1,7 +1,13 @@
-//! Bearer-token authentication. Every RPC of a business service carries a JWT (HS256, key from
-//! `AUTH_JWT_SECRET`) whose claims give the caller's role, organisation area and, for banks, the
-//! bank id. The interceptor turns a valid token into a [`Caller`] in the request extensions;
-//! anything else is `Unauthenticated`. Area scoping is decided by each service.
+//! Bearer-token authentication. Every RPC of a business service carries a JWT whose claims give
+//! the caller's role, organisation area and, for banks, the bank id. The interceptor turns a
+//! valid token into a [`Caller`] in the request extensions; anything else is `Unauthenticated`.
+//! Area scoping is decided by each service.
+//!
+//! Tokens are verified with [`TokenKeys`]: an HS256 secret shared with whoever issues tokens
+//! (`AUTH_JWT_SECRET`), or the public keys of an issuer that alone holds the private key
+//! (`AUTH_JWT_PUBLIC_KEY_FILE`: Ed25519, ECDSA P-256/P-384 or RSA), so that a service, or anyone
+//! who reads its configuration, cannot sign tokens. Both may be configured while moving from
+//! one to the other.
 
 use std::{
     collections::HashMap,
@@ -69,10 +75,227 @@ impl Caller {
     }
 }
 
+/// The keys tokens are verified with.
+#[derive(Clone, Default)]
+pub struct TokenKeys {
+    keys: Vec<VerifyingKey>,
+}
+
 #[derive(Clone)]
-pub struct JwtVerifier {
+struct VerifyingKey {
     key: DecodingKey,
     validation: Validation,
+    /// What it is, for logs: `HS256`, `EdDSA`, `ECDSA`, `RSA`.
+    kind: &'static str,
+}
+
+impl TokenKeys {
+    /// The shared HS256 secret.
+    pub fn hs256(secret: &str) -> Self {
+        Self {
+            keys: vec![VerifyingKey {
+                key: DecodingKey::from_secret(secret.as_bytes()),
+                validation: validation(&[Algorithm::HS256]),
+                kind: "HS256",
+            }],
+        }
+    }
+
+    /// Public keys in PEM (`-----BEGIN PUBLIC KEY-----`, one block per key; RSA also as
+    /// `RSA PUBLIC KEY`): Ed25519 verifies EdDSA tokens, an ECDSA P-256 or P-384 key ES256 or
+    /// ES384 ones, an RSA key RS256/384/512 and PS256/384/512 ones. Several keys let an issuer
+    /// rotate: tokens signed with the old key stay valid until the old key is removed.
+    pub fn public_pem(pem: &str) -> anyhow::Result<Self> {
+        let mut keys = Vec::new();
+        for (i, block) in pem_blocks(pem).iter().enumerate() {
+            let (key, algorithms, kind) =
+                public_key(block).map_err(|e| anyhow::anyhow!("key {}: {e}", i + 1))?;
+            keys.push(VerifyingKey {
+                key,
+                validation: validation(algorithms),
+                kind,
+            });
+        }
+        anyhow::ensure!(!keys.is_empty(), "no PEM public key found");
+        Ok(Self { keys })
+    }
+
+    /// These keys and `other`'s.
+    pub fn and(mut self, other: TokenKeys) -> Self {
+        self.keys.extend(other.keys);
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The kinds of key, for logs: `HS256`, `EdDSA, RSA`.
+    pub fn describe(&self) -> String {
+        self.keys
+            .iter()
+            .map(|k| k.kind)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl std::fmt::Debug for TokenKeys {
+    /// The kinds only: never a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenKeys({})", self.describe())
+    }
+}
+
+/// The checks every token gets, whatever signed it.
+fn validation(algorithms: &[Algorithm]) -> Validation {
+    let mut validation = Validation::new(algorithms[0]);
+    validation.algorithms = algorithms.to_vec();
+    validation.leeway = LEEWAY_SECS as u64;
+    // A token not valid yet (`nbf` ahead, beyond the leeway) is refused like an expired one.
+    validation.validate_nbf = true;
+    validation.set_required_spec_claims(&["exp", "sub"]);
+    validation
+}
+
+const ED25519: &str = "1.3.101.112";
+const EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
+const P256: &str = "1.2.840.10045.3.1.7";
+const P384: &str = "1.3.132.0.34";
+const RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
+const RSA_ALGORITHMS: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+];
+
+/// One PEM public key, with the algorithms it verifies and its kind.
+fn public_key(block: &str) -> anyhow::Result<(DecodingKey, &'static [Algorithm], &'static str)> {
+    let (label, der) =
+        pem_rfc7468::decode_vec(block.as_bytes()).map_err(|e| anyhow::anyhow!("not PEM ({e})"))?;
+    match label {
+        // PKCS#1, as `openssl rsa -RSAPublicKey_out` writes it.
+        "RSA PUBLIC KEY" => Ok((DecodingKey::from_rsa_der(&der), RSA_ALGORITHMS, "RSA")),
+        "PUBLIC KEY" => {
+            let info = pkcs8::SubjectPublicKeyInfoRef::try_from(der.as_slice())
+                .map_err(|e| anyhow::anyhow!("not a SubjectPublicKeyInfo ({e})"))?;
+            let bits = info
+                .subject_public_key
+                .as_bytes()
+                .ok_or_else(|| anyhow::anyhow!("the key's bit string is not whole bytes"))?;
+            match info.algorithm.oid.to_string().as_str() {
+                ED25519 => Ok((DecodingKey::from_ed_der(bits), &[Algorithm::EdDSA], "EdDSA")),
+                EC_PUBLIC_KEY => {
+                    let curve = info
+                        .algorithm
+                        .parameters_oid()
+                        .map_err(|e| anyhow::anyhow!("an EC key without its curve ({e})"))?;
+                    let algorithms: &'static [Algorithm] = match curve.to_string().as_str() {
+                        P256 => &[Algorithm::ES256],
+                        P384 => &[Algorithm::ES384],
+                        other => anyhow::bail!("EC curve {other} is not P-256 or P-384"),
+                    };
+                    Ok((DecodingKey::from_ec_der(bits), algorithms, "ECDSA"))
+                }
+                RSA_ENCRYPTION => Ok((DecodingKey::from_rsa_der(bits), RSA_ALGORITHMS, "RSA")),
+                other => anyhow::bail!("key algorithm {other} is not Ed25519, ECDSA or RSA"),
+            }
+        }
+        other => anyhow::bail!("a {other:?} PEM block is not a public key"),
+    }
+}
+
+/// A key that signs tokens: the HS256 secret, or the private key of an issuer whose public
+/// key the services hold ([`TokenKeys::public_pem`]).
+pub struct SigningKey {
+    key: EncodingKey,
+    algorithm: Algorithm,
+}
+
+impl SigningKey {
+    pub fn hs256(secret: &str) -> Self {
+        Self {
+            key: EncodingKey::from_secret(secret.as_bytes()),
+            algorithm: Algorithm::HS256,
+        }
+    }
+
+    /// A private key in PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`, as `openssl genpkey` writes
+    /// it) or an RSA key in PKCS#1 (`RSA PRIVATE KEY`): Ed25519 signs EdDSA, ECDSA P-256
+    /// ES256, P-384 ES384, RSA RS256.
+    pub fn private_pem(pem: &str) -> anyhow::Result<Self> {
+        let (label, der) = pem_rfc7468::decode_vec(pem.trim().as_bytes())
+            .map_err(|e| anyhow::anyhow!("not PEM ({e})"))?;
+        let (key, algorithm) = match label {
+            "RSA PRIVATE KEY" => (EncodingKey::from_rsa_der(&der), Algorithm::RS256),
+            "PRIVATE KEY" => {
+                let info = pkcs8::PrivateKeyInfo::try_from(der.as_slice())
+                    .map_err(|e| anyhow::anyhow!("not a PKCS#8 private key ({e})"))?;
+                match info.algorithm.oid.to_string().as_str() {
+                    ED25519 => (EncodingKey::from_ed_der(&der), Algorithm::EdDSA),
+                    EC_PUBLIC_KEY => {
+                        let curve = info
+                            .algorithm
+                            .parameters_oid()
+                            .map_err(|e| anyhow::anyhow!("an EC key without its curve ({e})"))?;
+                        let algorithm = match curve.to_string().as_str() {
+                            P256 => Algorithm::ES256,
+                            P384 => Algorithm::ES384,
+                            other => anyhow::bail!("EC curve {other} is not P-256 or P-384"),
+                        };
+                        (EncodingKey::from_ec_der(&der), algorithm)
+                    }
+                    // The PKCS#8 envelope holds the PKCS#1 key jsonwebtoken signs with.
+                    RSA_ENCRYPTION => (
+                        EncodingKey::from_rsa_der(info.private_key),
+                        Algorithm::RS256,
+                    ),
+                    other => anyhow::bail!("key algorithm {other} is not Ed25519, ECDSA or RSA"),
+                }
+            }
+            other => anyhow::bail!(
+                "a {other:?} PEM block is not a PKCS#8 private key (convert it with `openssl pkey`)"
+            ),
+        };
+        Ok(Self { key, algorithm })
+    }
+
+    /// The algorithm its tokens name in their header.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    pub fn sign(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
+        jsonwebtoken::encode(&Header::new(self.algorithm), claims, &self.key)
+    }
+}
+
+/// The PEM blocks of `text`, each from its `-----BEGIN` line to its `-----END` line.
+fn pem_blocks(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with("-----BEGIN ") {
+            current = Some(String::new());
+        }
+        if let Some(block) = current.as_mut() {
+            block.push_str(line);
+            block.push('\n');
+            if line.starts_with("-----END ") {
+                blocks.extend(current.take());
+            }
+        }
+    }
+    blocks
+}
+
+#[derive(Clone)]
+pub struct JwtVerifier {
+    keys: TokenKeys,
     /// Tokens already verified, by their SHA-256, with the caller and expiry. A bank's core
     /// system or a staff client sends one token on every call until it renews it; checking the
     /// signature and parsing the claims each time was about 5% of intake's CPU per submission.
@@ -90,22 +313,20 @@ const VERIFIED_CAPACITY: usize = 10_000;
 
 impl std::fmt::Debug for JwtVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("JwtVerifier(HS256)")
+        write!(f, "JwtVerifier({})", self.keys.describe())
     }
 }
 
 impl JwtVerifier {
-    pub fn hs256(secret: &str) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = LEEWAY_SECS as u64;
-        // A token not valid yet (`nbf` ahead, beyond the leeway) is refused like an expired one.
-        validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+    pub fn new(keys: TokenKeys) -> Self {
         Self {
-            key: DecodingKey::from_secret(secret.as_bytes()),
-            validation,
+            keys,
             verified: Arc::default(),
         }
+    }
+
+    pub fn hs256(secret: &str) -> Self {
+        Self::new(TokenKeys::hs256(secret))
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller, Status> {
@@ -139,38 +360,69 @@ impl JwtVerifier {
     }
 
     fn verify_uncached(&self, token: &str) -> Result<(Caller, i64), Status> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|e| Status::unauthenticated(format!("invalid bearer token: {e}")))?;
-        let c = data.claims;
-        let area = AreaCode::parse(&c.area)
-            .map_err(|e| Status::unauthenticated(format!("token area claim: {e}")))?;
-        use fupin_kernel::AreaLevel::*;
-        let level_ok = match c.role {
-            Role::VillageStaff => area.level() == Village,
-            Role::TownStaff => area.level() == Town,
-            Role::DistrictStaff | Role::Bank | Role::Operator => area.level() == District,
+        let invalid = |e: &dyn std::fmt::Display| {
+            Status::unauthenticated(format!("invalid bearer token: {e}"))
         };
-        if !level_ok {
-            return Err(Status::unauthenticated(format!(
-                "token area {} does not match role {}",
-                area.as_str(),
-                c.role.as_str()
-            )));
+        let alg = jsonwebtoken::decode_header(token)
+            .map_err(|e| invalid(&e))?
+            .alg;
+        let mut refused = None;
+        for k in self
+            .keys
+            .keys
+            .iter()
+            .filter(|k| k.validation.algorithms.contains(&alg))
+        {
+            match jsonwebtoken::decode::<Claims>(token, &k.key, &k.validation) {
+                Ok(data) => return caller_of(data.claims),
+                // A signature another key of the same kind may verify (rotation); any other
+                // refusal (expired, claims) is the token's, whatever the key.
+                Err(e) if *e.kind() == jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                    refused = Some(e)
+                }
+                Err(e) => return Err(invalid(&e)),
+            }
         }
-        if c.role == Role::Bank && c.bank_id.as_deref().is_none_or(str::is_empty) {
-            return Err(Status::unauthenticated("bank token without bank_id claim"));
-        }
-        Ok((
-            Caller {
-                subject: c.sub,
-                role: c.role,
-                area,
-                bank_id: c.bank_id,
-            },
-            c.exp,
-        ))
+        Err(match refused {
+            Some(e) => invalid(&e),
+            None => invalid(&format!("no key verifies {alg:?} tokens")),
+        })
     }
+}
 
+/// The caller a token's claims name, if they hold together: the area's level matches the role
+/// and a bank names its bank id.
+pub fn caller_of(c: Claims) -> Result<(Caller, i64), Status> {
+    let area = AreaCode::parse(&c.area)
+        .map_err(|e| Status::unauthenticated(format!("token area claim: {e}")))?;
+    use fupin_kernel::AreaLevel::*;
+    let level_ok = match c.role {
+        Role::VillageStaff => area.level() == Village,
+        Role::TownStaff => area.level() == Town,
+        Role::DistrictStaff | Role::Bank | Role::Operator => area.level() == District,
+    };
+    if !level_ok {
+        return Err(Status::unauthenticated(format!(
+            "token area {} does not match role {}",
+            area.as_str(),
+            c.role.as_str()
+        )));
+    }
+    if c.role == Role::Bank && c.bank_id.as_deref().is_none_or(str::is_empty) {
+        return Err(Status::unauthenticated("bank token without bank_id claim"));
+    }
+    Ok((
+        Caller {
+            subject: c.sub,
+            role: c.role,
+            area,
+            bank_id: c.bank_id,
+        },
+        c.exp,
+    ))
+}
+
+impl JwtVerifier {
     /// Tonic interceptor: verifies `authorization: Bearer <jwt>` and stores the [`Caller`].
     #[allow(clippy::result_large_err)]
     pub fn intercept(&self, mut req: Request<()>) -> Result<Request<()>, Status> {
@@ -190,13 +442,28 @@ impl JwtVerifier {
     }
 }
 
-/// Issues a token (the CLI's dev tokens, and tests).
+/// Issues an HS256 token (the CLI's dev tokens, and tests).
 pub fn issue_token(secret: &str, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
+    SigningKey::hs256(secret).sign(claims)
+}
+
+/// The claims of a token for `subject` valid for `ttl_secs` from now.
+pub fn claims_for(
+    subject: &str,
+    role: Role,
+    area: &str,
+    bank_id: Option<&str>,
+    ttl_secs: i64,
+) -> Claims {
+    let now = chrono::Utc::now().timestamp();
+    Claims {
+        sub: subject.to_owned(),
+        role,
+        area: area.to_owned(),
+        bank_id: bank_id.map(str::to_owned),
+        exp: now + ttl_secs,
+        iat: now,
+    }
 }
 
 /// Convenience for tests and the CLI: a token valid for `ttl_secs`.
@@ -208,15 +475,7 @@ pub fn token_for(
     bank_id: Option<&str>,
     ttl_secs: i64,
 ) -> String {
-    let now = chrono::Utc::now().timestamp();
-    let claims = Claims {
-        sub: subject.to_owned(),
-        role,
-        area: area.to_owned(),
-        bank_id: bank_id.map(str::to_owned),
-        exp: now + ttl_secs,
-        iat: now,
-    };
+    let claims = claims_for(subject, role, area, bank_id, ttl_secs);
     issue_token(secret, &claims).expect("HS256 encoding of plain claims cannot fail")
 }
 
@@ -302,6 +561,120 @@ mod tests {
         assert!(
             JwtVerifier::hs256("k").verify(&t).is_err(),
             "bank without bank_id"
+        );
+    }
+
+    fn key_file(name: &str) -> String {
+        let path = format!("{}/tests/jwt/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).expect(&path)
+    }
+
+    fn signed_with(private: &str, claims: &Claims) -> String {
+        SigningKey::private_pem(&key_file(private))
+            .expect(private)
+            .sign(claims)
+            .expect("signs")
+    }
+
+    fn district(ttl_secs: i64) -> Claims {
+        claims_for("d1", Role::DistrictStaff, "410311", None, ttl_secs)
+    }
+
+    // ARCHITECTURE Auth: tokens of an issuer that alone holds the private key are verified
+    // with its public key, for each kind of key; a token of another key, or HS256 (which anyone
+    // who knows a shared secret could sign), is refused when only public keys are configured.
+    #[test]
+    fn public_keys_verify_their_issuers_tokens_only() {
+        for (private, public, alg, kind) in [
+            ("ed25519.key", "ed25519.pub", Algorithm::EdDSA, "EdDSA"),
+            ("p256.key", "p256.pub", Algorithm::ES256, "ECDSA"),
+            ("rsa.key", "rsa.pub", Algorithm::RS256, "RSA"),
+            ("rsa-pkcs1.key", "rsa-pkcs1.pub", Algorithm::RS256, "RSA"),
+        ] {
+            let keys = TokenKeys::public_pem(&key_file(public)).expect(public);
+            assert_eq!(keys.describe(), kind);
+            let signing = SigningKey::private_pem(&key_file(private)).expect(private);
+            assert_eq!(signing.algorithm(), alg, "{private}");
+            let v = JwtVerifier::new(keys);
+            let token = signing.sign(&district(60)).unwrap();
+            assert_eq!(v.verify(&token).unwrap().subject, "d1", "{private}");
+            let e = v.verify(&signed_with("ed25519-next.key", &district(60)));
+            assert!(e.is_err(), "{public} verified another key's token");
+            let hs = token_for("any-secret", "d1", Role::DistrictStaff, "410311", None, 60);
+            let e = v.verify(&hs).unwrap_err();
+            assert!(e.message().contains("no key verifies HS256"), "{e:?}");
+            let expired = signing.sign(&district(-3600)).unwrap();
+            assert!(v.verify(&expired).is_err(), "{private}: expired");
+        }
+    }
+
+    // Rotation: with the old and the new public key in the file, tokens of both verify; once
+    // the old key is removed, its tokens are refused. A secret and public keys together accept
+    // both kinds, while moving from one to the other.
+    #[test]
+    fn several_keys_let_an_issuer_rotate() {
+        let both = format!(
+            "{}\n{}",
+            key_file("ed25519.pub"),
+            key_file("ed25519-next.pub")
+        );
+        let v = JwtVerifier::new(TokenKeys::public_pem(&both).unwrap());
+        let old = signed_with("ed25519.key", &district(60));
+        let new = signed_with("ed25519-next.key", &district(60));
+        assert!(v.verify(&old).is_ok() && v.verify(&new).is_ok());
+        let next_only =
+            JwtVerifier::new(TokenKeys::public_pem(&key_file("ed25519-next.pub")).unwrap());
+        assert!(next_only.verify(&old).is_err() && next_only.verify(&new).is_ok());
+
+        let mixed =
+            TokenKeys::hs256("shared").and(TokenKeys::public_pem(&key_file("p256.pub")).unwrap());
+        assert_eq!(mixed.describe(), "HS256, ECDSA");
+        assert_eq!(
+            format!("{mixed:?}"),
+            "TokenKeys(HS256, ECDSA)",
+            "no secret in Debug"
+        );
+        let v = JwtVerifier::new(mixed);
+        let hs = token_for("shared", "d1", Role::DistrictStaff, "410311", None, 60);
+        assert!(v.verify(&hs).is_ok());
+        assert!(v.verify(&signed_with("p256.key", &district(60))).is_ok());
+        // The claims are checked whatever signed them.
+        let bank = claims_for("b", Role::Bank, "410311", None, 60);
+        assert!(
+            v.verify(&signed_with("p256.key", &bank)).is_err(),
+            "bank without bank_id"
+        );
+    }
+
+    // A key file that is not what it should be stops the start, naming the key.
+    #[test]
+    fn unusable_key_files_are_refused() {
+        let err = |pem: &str| TokenKeys::public_pem(pem).unwrap_err().to_string();
+        assert!(err("").contains("no PEM public key"));
+        assert!(err("not a key").contains("no PEM public key"));
+        assert!(
+            err(&key_file("ed25519.key")).contains("not a public key"),
+            "a private key"
+        );
+        assert!(err(&key_file("k256.pub")).contains("not P-256 or P-384"));
+        let second_bad = format!("{}\n{}", key_file("ed25519.pub"), key_file("k256.pub"));
+        assert!(
+            err(&second_bad).starts_with("key 2:"),
+            "{}",
+            err(&second_bad)
+        );
+        let broken = key_file("ed25519.pub").replace("MC", "M!");
+        assert!(err(&broken).contains("key 1"), "{}", err(&broken));
+        let sign = |pem: &str| SigningKey::private_pem(pem).err().map(|e| e.to_string());
+        assert!(
+            sign(&key_file("ed25519.pub"))
+                .unwrap()
+                .contains("not a PKCS#8 private key")
+        );
+        assert!(
+            sign(&key_file("k256.key"))
+                .unwrap()
+                .contains("not P-256 or P-384")
         );
     }
 

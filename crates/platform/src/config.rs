@@ -7,7 +7,10 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::Context;
 
-use crate::pii::{DEV_PII_INDEX_KEY, DEV_PII_KEYS, PiiCipher};
+use crate::{
+    auth::TokenKeys,
+    pii::{DEV_PII_INDEX_KEY, DEV_PII_KEYS, PiiCipher},
+};
 
 /// What every service reads. Service-specific settings live in the service. Its `Debug` leaves
 /// out the secrets and the credentials in URLs.
@@ -20,7 +23,9 @@ pub struct BaseConfig {
     /// Subjects are `<prefix>.<ctx>.v1.<Event>`; `fupin` in production, unique per test run.
     pub subject_prefix: String,
     pub stream_name: String,
-    pub jwt_secret: String,
+    /// What bearer tokens are verified with: `AUTH_JWT_SECRET` (HS256) and/or the public keys
+    /// in `AUTH_JWT_PUBLIC_KEY_FILE`.
+    pub token_keys: TokenKeys,
     /// Seals personal data at rest and keys its blind index (R-CR-11): `PII_KEYS` and
     /// `PII_INDEX_KEY`, see [`crate::pii`].
     pub pii: PiiCipher,
@@ -70,7 +75,11 @@ impl BaseConfig {
             .parse()
             .context("GRPC_ADDR must be host:port")?;
         // Secrets in the order the README lists them: a start refused names the first missing.
-        let jwt_secret = jwt_secret(var("AUTH_JWT_SECRET"), dev)?;
+        let token_keys = token_keys(
+            var("AUTH_JWT_SECRET"),
+            var("AUTH_JWT_PUBLIC_KEY_FILE").map(PathBuf::from),
+            dev,
+        )?;
         let (pii, warnings) = pii_from(
             var("PII_KEYS"),
             var("PII_INDEX_KEY"),
@@ -94,7 +103,7 @@ impl BaseConfig {
             grpc_addr,
             subject_prefix: var("EVENT_SUBJECT_PREFIX").unwrap_or_else(|| "fupin".to_owned()),
             stream_name: var("EVENT_STREAM").unwrap_or_else(|| "FUPIN".to_owned()),
-            jwt_secret,
+            token_keys,
             pii,
             dev,
             warnings,
@@ -132,12 +141,40 @@ fn dev_pii_key_material() -> &'static str {
 const DEV_HINT: &str =
     "set real secrets, or FUPIN_DEV=1 on a developer machine for the development keys";
 
+/// The keys tokens are verified with. With `AUTH_JWT_PUBLIC_KEY_FILE` the issuer's public keys,
+/// plus HS256 only when `AUTH_JWT_SECRET` is set too (while moving from one to the other); the
+/// development secret is never added to public keys. Without it, the HS256 secret as
+/// [`jwt_secret`] requires it.
+fn token_keys(
+    secret: Option<String>,
+    public_key_file: Option<PathBuf>,
+    dev: bool,
+) -> anyhow::Result<TokenKeys> {
+    let public = public_key_file
+        .map(|path| {
+            let pem = std::fs::read_to_string(&path)
+                .with_context(|| format!("AUTH_JWT_PUBLIC_KEY_FILE {}", path.display()))?;
+            TokenKeys::public_pem(&pem)
+                .with_context(|| format!("AUTH_JWT_PUBLIC_KEY_FILE {}", path.display()))
+        })
+        .transpose()?;
+    match (secret, public) {
+        (None, Some(public)) => Ok(public),
+        (secret, public) => {
+            let hs256 = TokenKeys::hs256(&jwt_secret(secret, dev)?);
+            Ok(public.map_or(hs256.clone(), |p| hs256.and(p)))
+        }
+    }
+}
+
 /// The token-signing key: required outside development, at least [`MIN_JWT_SECRET_BYTES`]
 /// long and never the published development key.
 fn jwt_secret(secret: Option<String>, dev: bool) -> anyhow::Result<String> {
     match secret {
         None if dev => Ok(DEV_JWT_SECRET.to_owned()),
-        None => anyhow::bail!("AUTH_JWT_SECRET is not set: {DEV_HINT}"),
+        None => {
+            anyhow::bail!("AUTH_JWT_SECRET is not set (nor AUTH_JWT_PUBLIC_KEY_FILE): {DEV_HINT}")
+        }
         Some(s) if dev => Ok(s),
         Some(s) if s == DEV_JWT_SECRET => {
             anyhow::bail!("AUTH_JWT_SECRET is the published development key: {DEV_HINT}")
@@ -223,7 +260,7 @@ impl std::fmt::Debug for BaseConfig {
             .field("grpc_addr", &self.grpc_addr)
             .field("subject_prefix", &self.subject_prefix)
             .field("stream_name", &self.stream_name)
-            .field("jwt_secret", &"<hidden>")
+            .field("token_keys", &self.token_keys)
             .field("pii", &self.pii.current_key_id())
             .field("dev", &self.dev)
             .field("warnings", &self.warnings)
@@ -332,6 +369,41 @@ mod tests {
         assert!(pii(Some(DEV_PII_KEYS), Some(DEV_PII_INDEX_KEY), true, false).is_ok());
     }
 
+    // ARCHITECTURE Auth: with the issuer's public keys no secret is needed, and none is added
+    // unless given: not even the development one, which would let anyone sign tokens again.
+    #[test]
+    fn public_keys_need_no_secret_and_get_none_by_default() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/jwt");
+        let public = Some(dir.join("ed25519.pub"));
+        for dev in [false, true] {
+            let keys = token_keys(None, public.clone(), dev).unwrap();
+            assert_eq!(keys.describe(), "EdDSA", "dev {dev}");
+        }
+        let both = token_keys(Some("s".repeat(32)), public.clone(), false).unwrap();
+        assert_eq!(both.describe(), "HS256, EdDSA");
+        let e = format!(
+            "{:#}",
+            token_keys(Some("short".into()), public, false).unwrap_err()
+        );
+        assert!(e.contains("at least 32 bytes"), "{e}");
+        let e = format!(
+            "{:#}",
+            token_keys(None, Some(dir.join("missing.pub")), false).unwrap_err()
+        );
+        assert!(
+            e.contains("AUTH_JWT_PUBLIC_KEY_FILE") && e.contains("missing.pub"),
+            "{e}"
+        );
+        let e = format!(
+            "{:#}",
+            token_keys(None, Some(dir.join("ed25519.key")), true).unwrap_err()
+        );
+        assert!(e.contains("not a public key"), "{e}");
+        assert_eq!(token_keys(None, None, true).unwrap().describe(), "HS256");
+        let e = format!("{:#}", token_keys(None, None, false).unwrap_err());
+        assert!(e.contains("AUTH_JWT_SECRET is not set"), "{e}");
+    }
+
     #[test]
     fn debug_output_hides_secrets_and_credentials() {
         let config = BaseConfig {
@@ -341,7 +413,7 @@ mod tests {
             grpc_addr: "127.0.0.1:50051".parse().unwrap(),
             subject_prefix: "fupin".into(),
             stream_name: "FUPIN".into(),
-            jwt_secret: "jwtsecret789".repeat(3),
+            token_keys: TokenKeys::hs256(&"jwtsecret789".repeat(3)),
             pii: PiiCipher::development(),
             dev: false,
             warnings: Vec::new(),

@@ -227,7 +227,7 @@ async fn spawn_intake_with(reference: Reference) -> TestIntake {
         pool: db.pool.clone(),
         bus: bus.clone(),
         clock: clock.clone(),
-        jwt_secret: SECRET.to_owned(),
+        token_keys: fupin_platform::auth::TokenKeys::hs256(SECRET),
         pii: test_pii(),
         test_clock: true,
         reference,
