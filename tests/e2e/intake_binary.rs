@@ -422,9 +422,11 @@ async fn the_health_check_speaks_mutual_tls() -> anyhow::Result<()> {
 }
 
 /// ARCHITECTURE Auth: a deployment whose tokens come from an issuer holding the private key
-/// gives intake only the public key (`AUTH_JWT_PUBLIC_KEY_FILE`, no `AUTH_JWT_SECRET`). Tokens
-/// signed with the private key (here by `fupinctl --signing-key`) are accepted; HS256 tokens,
-/// with any secret and even the development one under `FUPIN_DEV=1`, are refused.
+/// gives intake only the public key (`AUTH_JWT_PUBLIC_KEY_FILE`, no `AUTH_JWT_SECRET`) and the
+/// issuer and audience to expect. Tokens signed with the private key for this audience (here
+/// by `fupinctl --signing-key`) are accepted; the issuer's tokens for another audience are
+/// refused, and so are HS256 tokens, with any secret and even the development one under
+/// `FUPIN_DEV=1`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_verified_with_the_issuers_public_key() -> anyhow::Result<()> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/platform/tests/jwt");
@@ -436,25 +438,52 @@ async fn tokens_are_verified_with_the_issuers_public_key() -> anyhow::Result<()>
             // Empty is unset: no shared secret at all.
             ("AUTH_JWT_SECRET", ""),
             ("AUTH_JWT_PUBLIC_KEY_FILE", &file("ed25519.pub")),
+            ("AUTH_JWT_ISSUER", "idp.luolong"),
+            ("AUTH_JWT_AUDIENCE", "fupin"),
         ],
     )
     .await?;
-    let (ok, token, stderr) = fupinctl(&[
-        "--signing-key",
-        &file("ed25519.key"),
-        "token",
-        "--role",
-        "district_staff",
-        "--area",
-        "410311",
-    ])
-    .await?;
-    assert!(ok, "{stderr}");
+    let key = file("ed25519.key");
+    let token_for = |audience: &'static str| {
+        let key = key.clone();
+        async move {
+            let (ok, token, stderr) = fupinctl(&[
+                "--signing-key",
+                &key,
+                "--token-issuer",
+                "idp.luolong",
+                "--token-audience",
+                audience,
+                "token",
+                "--role",
+                "district_staff",
+                "--area",
+                "410311",
+            ])
+            .await?;
+            anyhow::ensure!(ok, "{stderr}");
+            anyhow::Ok(token)
+        }
+    };
     let mut client = IntakeServiceClient::new(svc.channel().await?);
-    let mut req = tonic::Request::new(pb::ListApplicationsRequest::default());
-    req.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse()?);
-    client.list_applications(req).await?;
+    let bearer = |token: &str| -> anyhow::Result<tonic::Request<pb::ListApplicationsRequest>> {
+        let mut req = tonic::Request::new(pb::ListApplicationsRequest::default());
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse()?);
+        Ok(req)
+    };
+    client
+        .list_applications(bearer(&token_for("fupin").await?)?)
+        .await?;
+    let elsewhere = client
+        .list_applications(bearer(&token_for("another-system").await?)?)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        elsewhere.code(),
+        tonic::Code::Unauthenticated,
+        "{elsewhere:?}"
+    );
 
     let hs256 = client
         .list_applications(authed(
@@ -474,10 +503,7 @@ async fn tokens_are_verified_with_the_issuers_public_key() -> anyhow::Result<()>
         None,
         60,
     );
-    let mut req = tonic::Request::new(pb::ListApplicationsRequest::default());
-    req.metadata_mut()
-        .insert("authorization", format!("Bearer {dev}").parse()?);
-    let e = client.list_applications(req).await.unwrap_err();
+    let e = client.list_applications(bearer(&dev)?).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::Unauthenticated, "{e:?}");
     assert!(svc.terminate(Duration::from_secs(15)).await?.success());
     Ok(())

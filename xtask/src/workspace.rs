@@ -79,28 +79,44 @@ impl Workspace {
     }
 
     /// What every service and the CLI get: data paths, NATS, the token key and, unless the
-    /// caller set the real secrets, `FUPIN_DEV=1`.
+    /// caller set the real secrets, `FUPIN_DEV=1`. With `AUTH_JWT_PUBLIC_KEY_FILE` (tokens of
+    /// an issuer's private key) no secret is added: the development one would let anyone sign
+    /// tokens again (sign the CLI's with `FUPIN_SIGNING_KEY`).
     pub fn platform_env(&self, nats_url: &str) -> Vec<(&'static str, String)> {
-        let secret =
-            std::env::var("AUTH_JWT_SECRET").unwrap_or_else(|_| DEV_JWT_SECRET.to_string());
         let mut env = self.config_env();
         env.push(("NATS_URL", nats_url.to_string()));
-        env.push(("AUTH_JWT_SECRET", secret));
+        if !set("AUTH_JWT_PUBLIC_KEY_FILE") {
+            let secret =
+                std::env::var("AUTH_JWT_SECRET").unwrap_or_else(|_| DEV_JWT_SECRET.to_string());
+            env.push(("AUTH_JWT_SECRET", secret));
+        }
         env.extend(dev_env());
         env
     }
 }
 
-/// The secrets the service binaries refuse to start without, unless `FUPIN_DEV=1`.
-pub const SECRETS: &[&str] = &["AUTH_JWT_SECRET", "PII_KEYS", "PII_INDEX_KEY"];
+/// Whether the variable is set to something.
+fn set(key: &str) -> bool {
+    std::env::var_os(key).is_some_and(|v| !v.is_empty())
+}
+
+/// The secrets the service binaries refuse to start without, unless `FUPIN_DEV=1`; each entry
+/// is met by any one of its variables (tokens: the shared secret or the issuer's public keys).
+pub const SECRETS: &[&[&str]] = &[
+    &["AUTH_JWT_SECRET", "AUTH_JWT_PUBLIC_KEY_FILE"],
+    &["PII_KEYS"],
+    &["PII_INDEX_KEY"],
+];
 
 /// `FUPIN_DEV=1` (the binaries then use their built-in development keys, with a warning) for
 /// everything xtask starts that runs service binaries: `up`, the tests (tests/ starts the real
 /// binaries) and the benchmark. Nothing when the caller set `FUPIN_DEV` themselves, or set all
 /// the real secrets (the children inherit them).
 pub fn dev_env() -> Vec<(&'static str, String)> {
-    let set = |key: &str| std::env::var_os(key).is_some_and(|v| !v.is_empty());
-    dev_env_for(set("FUPIN_DEV"), SECRETS.iter().all(|key| set(key)))
+    dev_env_for(
+        set("FUPIN_DEV"),
+        SECRETS.iter().all(|any| any.iter().any(|key| set(key))),
+    )
 }
 
 fn dev_env_for(dev_set: bool, secrets_set: bool) -> Vec<(&'static str, String)> {

@@ -46,6 +46,12 @@ pub struct Global {
     /// of the secret, when the services verify with its public key (AUTH_JWT_PUBLIC_KEY_FILE).
     #[arg(long, env = "FUPIN_SIGNING_KEY", global = true)]
     pub signing_key: Option<std::path::PathBuf>,
+    /// `iss` claim of the tokens, for services that expect one (AUTH_JWT_ISSUER).
+    #[arg(long, env = "FUPIN_TOKEN_ISSUER", global = true)]
+    pub token_issuer: Option<String>,
+    /// `aud` claim of the tokens, for services that expect one (AUTH_JWT_AUDIENCE).
+    #[arg(long, env = "FUPIN_TOKEN_AUDIENCE", global = true)]
+    pub token_audience: Option<String>,
     /// First token of event subjects (`<prefix>.<ctx>.v1.<Event>`).
     #[arg(
         long,
@@ -95,6 +101,8 @@ impl std::fmt::Debug for Global {
             )
             .field("secret", &"<hidden>")
             .field("signing_key", &self.signing_key)
+            .field("token_issuer", &self.token_issuer)
+            .field("token_audience", &self.token_audience)
             .field("prefix", &self.prefix)
             .field("stream", &self.stream)
             .field("intake", &self.intake)

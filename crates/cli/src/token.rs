@@ -74,25 +74,50 @@ pub fn default_subject(role: Role, area: &str) -> String {
     format!("dev:{}:{area}", role.as_str())
 }
 
-/// What tokens are signed with: the private key in `--signing-key` when given (the services
-/// then hold its public key, `AUTH_JWT_PUBLIC_KEY_FILE`), the HS256 secret otherwise.
-pub fn signer(g: &Global) -> anyhow::Result<SigningKey> {
-    match &g.signing_key {
+/// What tokens are signed with, and the issuer and audience they name.
+pub struct Signer {
+    key: SigningKey,
+    issuer: Option<String>,
+    audience: Option<String>,
+}
+
+impl Signer {
+    /// HS256 with `secret`, naming no issuer or audience.
+    #[cfg(test)]
+    pub fn hs256(secret: &str) -> Self {
+        Self {
+            key: SigningKey::hs256(secret),
+            issuer: None,
+            audience: None,
+        }
+    }
+}
+
+/// The private key in `--signing-key` when given (the services then hold its public key,
+/// `AUTH_JWT_PUBLIC_KEY_FILE`), the HS256 secret otherwise; `--token-issuer` and
+/// `--token-audience` for services that expect them (`AUTH_JWT_ISSUER`, `AUTH_JWT_AUDIENCE`).
+pub fn signer(g: &Global) -> anyhow::Result<Signer> {
+    let key = match &g.signing_key {
         Some(path) => {
             let pem = std::fs::read_to_string(path)
                 .with_context(|| format!("--signing-key {}", path.display()))?;
             SigningKey::private_pem(&pem)
-                .with_context(|| format!("--signing-key {}", path.display()))
+                .with_context(|| format!("--signing-key {}", path.display()))?
         }
-        None => Ok(SigningKey::hs256(&g.secret)),
-    }
+        None => SigningKey::hs256(&g.secret),
+    };
+    Ok(Signer {
+        key,
+        issuer: g.token_issuer.clone(),
+        audience: g.token_audience.clone(),
+    })
 }
 
 /// Signs a token after checking that the services would accept its claims (area level matches
 /// the role, banks carry a bank id), so a typo fails here rather than as `Unauthenticated`
 /// later.
 pub fn mint(
-    key: &SigningKey,
+    signer: &Signer,
     subject: &str,
     role: Role,
     area: &str,
@@ -100,11 +125,13 @@ pub fn mint(
     ttl_secs: i64,
 ) -> anyhow::Result<String> {
     anyhow::ensure!(ttl_secs > 0, "the token lifetime must be positive");
-    let claims = auth::claims_for(subject, role, area, bank_id, ttl_secs);
+    let mut claims = auth::claims_for(subject, role, area, bank_id, ttl_secs);
+    claims.iss = signer.issuer.clone();
+    claims.aud = signer.audience.clone();
     auth::caller_of(claims.clone())
         .map_err(|status| anyhow::anyhow!("{}", status.message()))
         .context("the services would refuse this token")?;
-    Ok(key.sign(&claims)?)
+    Ok(signer.key.sign(&claims)?)
 }
 
 #[cfg(test)]
@@ -116,7 +143,7 @@ mod tests {
     #[test]
     fn token_round_trips_through_the_services_verifier() {
         let t = mint(
-            &SigningKey::hs256("s3cret"),
+            &Signer::hs256("s3cret"),
             "alice",
             Role::VillageStaff,
             "410311102201",
@@ -131,7 +158,7 @@ mod tests {
         assert!(JwtVerifier::hs256("other").verify(&t).is_err());
 
         let t = mint(
-            &SigningKey::hs256("k"),
+            &Signer::hs256("k"),
             "b",
             Role::Bank,
             "410311",
@@ -147,7 +174,7 @@ mod tests {
     fn tokens_the_services_would_refuse_are_not_printed() {
         assert!(
             mint(
-                &SigningKey::hs256("k"),
+                &Signer::hs256("k"),
                 "s",
                 Role::VillageStaff,
                 "410311",
@@ -158,31 +185,15 @@ mod tests {
             "district area"
         );
         assert!(
-            mint(&SigningKey::hs256("k"), "s", Role::Bank, "410311", None, 60).is_err(),
+            mint(&Signer::hs256("k"), "s", Role::Bank, "410311", None, 60).is_err(),
             "bank without bank id"
         );
         assert!(
-            mint(
-                &SigningKey::hs256("k"),
-                "s",
-                Role::Operator,
-                "4103",
-                None,
-                60
-            )
-            .is_err(),
+            mint(&Signer::hs256("k"), "s", Role::Operator, "4103", None, 60).is_err(),
             "bad area"
         );
         assert!(
-            mint(
-                &SigningKey::hs256("k"),
-                "s",
-                Role::Operator,
-                "410311",
-                None,
-                0
-            )
-            .is_err(),
+            mint(&Signer::hs256("k"), "s", Role::Operator, "410311", None, 0).is_err(),
             "no lifetime"
         );
     }

@@ -71,15 +71,21 @@ pub struct Runtime {
     /// How `grpc.health.v1` follows the database ([`health`]); None keeps it SERVING while
     /// the server runs.
     pub readiness: Option<health::Readiness>,
+    /// After shutdown is asked for, how long the server reports NOT_SERVING while still
+    /// taking calls, so load balancers stop sending new ones before it stops accepting them.
+    pub shutdown_drain: Duration,
 }
 
 /// Runs relay, consumer, deadline timer and the gRPC server until `shutdown`.
 pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
+    // The relay stops last, after the calls still in flight at shutdown and the batches they
+    // queued: what they commit is published before the process exits (R-X-2).
+    let (relay_stop, relay_shutdown) = fupin_platform::shutdown::channel();
     let (relay, relay_task) = relay::spawn(
         rt.pool.clone(),
         rt.bus.clone(),
         relay::RelayConfig::default(),
-        shutdown.clone(),
+        relay_shutdown,
     );
     let consumer_task = consumer::spawn(
         rt.pool.clone(),
@@ -152,6 +158,7 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
     if let Some(tls) = rt.grpc_tls {
         server = server.with_tls(tls);
     }
+    server = server.with_drain(rt.shutdown_drain);
     server
         .routes_mut()
         .add_service(IntakeServiceServer::with_interceptor(
@@ -184,6 +191,7 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
         let _ = t.await;
     }
     let _ = submit_task.await;
+    relay_stop.trigger();
     let _ = relay_task.await;
     let _ = consumer_task.await;
     served

@@ -71,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
             reseal: Some((retiring, Duration::from_secs(reseal_secs))),
             grpc_tls,
             readiness: Some(readiness()?),
+            shutdown_drain: Duration::from_secs(seconds_from_env("SHUTDOWN_DRAIN_SECONDS", 0)?),
         },
         listener,
         shutdown,
@@ -96,6 +97,18 @@ fn readiness() -> anyhow::Result<fupin_platform::health::Readiness> {
         timeout: every.mul_f32(0.8).min(Duration::from_secs(3)),
         failures_to_fail,
     })
+}
+
+/// Whole seconds from the environment, 0 allowed; `default` when unset.
+fn seconds_from_env(name: &str, default: u64) -> anyhow::Result<u64> {
+    match std::env::var(name) {
+        Err(std::env::VarError::NotPresent) => Ok(default),
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{name}={v:?}: must be a whole number of seconds")),
+        Err(e) => anyhow::bail!("{name}: {e}"),
+    }
 }
 
 /// A positive whole number from the environment (a period in seconds, a pool size), `default`

@@ -156,10 +156,13 @@ impl WorkingDayCalendar {
         self.years.get(&year).map(|y| y.source.as_str())
     }
 
-    /// The version of the calendar data that counted working days from `from` to `to` (R-X-4):
-    /// each year's `<year>#<digest>` in order, joined by `+`. None when a year has no data.
-    pub fn version(&self, from: NaiveDate, to: NaiveDate) -> Option<String> {
-        let (first, last) = (from.min(to).year(), from.max(to).year());
+    /// The version of the calendar data that counted the working days after `start` up to
+    /// `to`, as [`Self::add_working_days`] does (R-X-4): each year's `<year>#<digest>` in
+    /// order, joined by `+`; `to`'s year alone when `to` is not after `start`. None when a year
+    /// has no data (never after `add_working_days(start, n)` returned `to`).
+    pub fn version(&self, start: NaiveDate, to: NaiveDate) -> Option<String> {
+        let first = start.succ_opt().unwrap_or(start).min(to).year();
+        let last = to.year();
         let versions = (first..=last)
             .map(|y| self.years.get(&y).map(|c| c.version.as_str()))
             .collect::<Option<Vec<_>>>()?;

@@ -57,6 +57,13 @@ pub struct Claims {
     pub exp: i64,
     #[serde(default)]
     pub iat: i64,
+    /// Who issued the token; checked when the services expect one (`AUTH_JWT_ISSUER`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// Whom it is for; checked when the services expect one (`AUTH_JWT_AUDIENCE`). A token
+    /// naming an audience is refused by services that expect none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
 }
 
 /// The authenticated caller of an RPC.
@@ -107,7 +114,7 @@ impl TokenKeys {
     /// rotate: tokens signed with the old key stay valid until the old key is removed.
     pub fn public_pem(pem: &str) -> anyhow::Result<Self> {
         let mut keys = Vec::new();
-        for (i, block) in pem_blocks(pem).iter().enumerate() {
+        for (i, block) in pem_blocks(pem)?.iter().enumerate() {
             let (key, algorithms, kind) =
                 public_key(block).map_err(|e| anyhow::anyhow!("key {}: {e}", i + 1))?;
             keys.push(VerifyingKey {
@@ -118,6 +125,24 @@ impl TokenKeys {
         }
         anyhow::ensure!(!keys.is_empty(), "no PEM public key found");
         Ok(Self { keys })
+    }
+
+    /// Tokens must name `issuer` (`iss`) and `audience` (`aud`), where given: an issuer's key
+    /// also signs tokens for other systems, which must not be accepted here.
+    pub fn expecting(mut self, issuer: Option<&str>, audience: Option<&str>) -> Self {
+        for k in &mut self.keys {
+            let mut required = vec!["exp", "sub"];
+            if let Some(iss) = issuer {
+                k.validation.set_issuer(&[iss]);
+                required.push("iss");
+            }
+            if let Some(aud) = audience {
+                k.validation.set_audience(&[aud]);
+                required.push("aud");
+            }
+            k.validation.set_required_spec_claims(&required);
+        }
+        self
     }
 
     /// These keys and `other`'s.
@@ -178,7 +203,7 @@ fn public_key(block: &str) -> anyhow::Result<(DecodingKey, &'static [Algorithm],
         pem_rfc7468::decode_vec(block.as_bytes()).map_err(|e| anyhow::anyhow!("not PEM ({e})"))?;
     match label {
         // PKCS#1, as `openssl rsa -RSAPublicKey_out` writes it.
-        "RSA PUBLIC KEY" => Ok((DecodingKey::from_rsa_der(&der), RSA_ALGORITHMS, "RSA")),
+        "RSA PUBLIC KEY" => Ok((rsa_key(&der)?, RSA_ALGORITHMS, "RSA")),
         "PUBLIC KEY" => {
             let info = pkcs8::SubjectPublicKeyInfoRef::try_from(der.as_slice())
                 .map_err(|e| anyhow::anyhow!("not a SubjectPublicKeyInfo ({e})"))?;
@@ -187,25 +212,58 @@ fn public_key(block: &str) -> anyhow::Result<(DecodingKey, &'static [Algorithm],
                 .as_bytes()
                 .ok_or_else(|| anyhow::anyhow!("the key's bit string is not whole bytes"))?;
             match info.algorithm.oid.to_string().as_str() {
-                ED25519 => Ok((DecodingKey::from_ed_der(bits), &[Algorithm::EdDSA], "EdDSA")),
+                ED25519 => {
+                    let point: &[u8; 32] = bits.try_into().map_err(|_| {
+                        anyhow::anyhow!("an Ed25519 key is 32 bytes, not {}", bits.len())
+                    })?;
+                    ed25519_dalek::VerifyingKey::from_bytes(point)
+                        .map_err(|e| anyhow::anyhow!("not an Ed25519 point ({e})"))?;
+                    Ok((DecodingKey::from_ed_der(bits), &[Algorithm::EdDSA], "EdDSA"))
+                }
                 EC_PUBLIC_KEY => {
                     let curve = info
                         .algorithm
                         .parameters_oid()
                         .map_err(|e| anyhow::anyhow!("an EC key without its curve ({e})"))?;
+                    let not_on_curve = |e: p256::elliptic_curve::Error| {
+                        anyhow::anyhow!("not a point of the key's curve ({e})")
+                    };
                     let algorithms: &'static [Algorithm] = match curve.to_string().as_str() {
-                        P256 => &[Algorithm::ES256],
-                        P384 => &[Algorithm::ES384],
+                        P256 => {
+                            p256::PublicKey::from_sec1_bytes(bits).map_err(not_on_curve)?;
+                            &[Algorithm::ES256]
+                        }
+                        P384 => {
+                            p384::PublicKey::from_sec1_bytes(bits).map_err(not_on_curve)?;
+                            &[Algorithm::ES384]
+                        }
                         other => anyhow::bail!("EC curve {other} is not P-256 or P-384"),
                     };
                     Ok((DecodingKey::from_ec_der(bits), algorithms, "ECDSA"))
                 }
-                RSA_ENCRYPTION => Ok((DecodingKey::from_rsa_der(bits), RSA_ALGORITHMS, "RSA")),
+                RSA_ENCRYPTION => Ok((rsa_key(bits)?, RSA_ALGORITHMS, "RSA")),
                 other => anyhow::bail!("key algorithm {other} is not Ed25519, ECDSA or RSA"),
             }
         }
         other => anyhow::bail!("a {other:?} PEM block is not a public key"),
     }
+}
+
+/// Shortest and longest RSA keys accepted: shorter ones are weak (NIST SP 800-131A), longer
+/// ones are refused by the `rsa` crate at verification, which would refuse every token.
+const RSA_BITS: std::ops::RangeInclusive<usize> = 2048..=4096;
+
+/// An RSA public key in PKCS#1 DER, checked.
+fn rsa_key(pkcs1: &[u8]) -> anyhow::Result<DecodingKey> {
+    use rsa::{pkcs1::DecodeRsaPublicKey, traits::PublicKeyParts};
+    let key = rsa::RsaPublicKey::from_pkcs1_der(pkcs1)
+        .map_err(|e| anyhow::anyhow!("not an RSA public key ({e})"))?;
+    let bits = key.n().bits();
+    anyhow::ensure!(
+        RSA_BITS.contains(&bits),
+        "an RSA key of {bits} bits; 2048 to 4096 are accepted"
+    );
+    Ok(DecodingKey::from_rsa_der(pkcs1))
 }
 
 /// A key that signs tokens: the HS256 secret, or the private key of an issuer whose public
@@ -274,7 +332,7 @@ impl SigningKey {
 }
 
 /// The PEM blocks of `text`, each from its `-----BEGIN` line to its `-----END` line.
-fn pem_blocks(text: &str) -> Vec<String> {
+fn pem_blocks(text: &str) -> anyhow::Result<Vec<String>> {
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     for line in text.lines() {
@@ -290,7 +348,11 @@ fn pem_blocks(text: &str) -> Vec<String> {
             }
         }
     }
-    blocks
+    if current.is_some() {
+        // A key pasted in part must not load as one key fewer.
+        anyhow::bail!("key {} has no -----END line", blocks.len() + 1);
+    }
+    Ok(blocks)
 }
 
 #[derive(Clone)]
@@ -463,6 +525,8 @@ pub fn claims_for(
         bank_id: bank_id.map(str::to_owned),
         exp: now + ttl_secs,
         iat: now,
+        iss: None,
+        aud: None,
     }
 }
 
@@ -644,6 +708,77 @@ mod tests {
             v.verify(&signed_with("p256.key", &bank)).is_err(),
             "bank without bank_id"
         );
+    }
+
+    /// `file`'s key with the key bytes of its bit string replaced by `key`; `keep` is the
+    /// length of the SPKI up to and including the bit string's length byte.
+    fn with_bits(file: &str, keep: usize, key: &[u8]) -> String {
+        let (_, der) = pem_rfc7468::decode_vec(key_file(file).as_bytes()).unwrap();
+        let mut spki = der[..keep].to_vec();
+        spki.push(0); // no unused bits
+        spki.extend_from_slice(key);
+        // Fix the outer and bit-string lengths (short forms: these keys are small).
+        let body = spki.len() - 2;
+        spki[1] = body as u8;
+        spki[keep - 1] = (key.len() + 1) as u8;
+        pem_rfc7468::encode_string("PUBLIC KEY", pem_rfc7468::LineEnding::LF, &spki).unwrap()
+    }
+
+    // A key that would fail only when a token arrives (and then refuse every token, or stop a
+    // rotation at the bad key) is refused when the file is loaded instead.
+    #[test]
+    fn keys_are_checked_when_loaded() {
+        let err = |pem: &str| TokenKeys::public_pem(pem).unwrap_err().to_string();
+        // Ed25519: 11 bytes up to the bit string's length, then 0x00 and the 32-byte point.
+        let short = with_bits("ed25519.pub", 11, &[0u8; 16]);
+        assert!(err(&short).contains("32 bytes"), "{}", err(&short));
+        // P-256: 25 bytes up to the bit string's length, then 0x00, 0x04 and 64 bytes of
+        // coordinates, here off the curve.
+        let mut off_curve = vec![4u8];
+        off_curve.extend([7u8; 64]);
+        let bad_point = with_bits("p256.pub", 25, &off_curve);
+        assert!(
+            err(&bad_point).contains("not a point"),
+            "{}",
+            err(&bad_point)
+        );
+        let e = err(&key_file("rsa1024.pub"));
+        assert!(e.contains("1024 bits"), "{e}");
+        let cut = key_file("ed25519.pub");
+        let cut = &cut[..cut.find("-----END").unwrap()];
+        let e = err(&format!("{}\n{cut}", key_file("p256.pub")));
+        assert!(e.contains("key 2 has no -----END line"), "{e}");
+    }
+
+    // With an issuer and audience expected, a token must name both, as expected: an issuer's
+    // tokens for another system are refused here. Without, a token naming an audience is
+    // refused (it was meant for someone in particular).
+    #[test]
+    fn issuer_and_audience_are_checked_when_expected() {
+        let keys = TokenKeys::public_pem(&key_file("ed25519.pub")).unwrap();
+        let strict = JwtVerifier::new(keys.clone().expecting(Some("idp.luolong"), Some("fupin")));
+        let loose = JwtVerifier::new(keys);
+        let with = |iss: Option<&str>, aud: Option<&str>| {
+            let mut c = district(60);
+            c.iss = iss.map(str::to_owned);
+            c.aud = aud.map(str::to_owned);
+            signed_with("ed25519.key", &c)
+        };
+        assert!(
+            strict
+                .verify(&with(Some("idp.luolong"), Some("fupin")))
+                .is_ok()
+        );
+        for (iss, aud) in [
+            (None, Some("fupin")),
+            (Some("idp.luolong"), None),
+            (Some("other-idp"), Some("fupin")),
+            (Some("idp.luolong"), Some("other-system")),
+        ] {
+            assert!(strict.verify(&with(iss, aud)).is_err(), "{iss:?} {aud:?}");
+        }
+        assert!(loose.verify(&with(Some("any"), None)).is_ok());
+        assert!(loose.verify(&with(None, Some("fupin"))).is_err());
     }
 
     // A key file that is not what it should be stops the start, naming the key.

@@ -79,7 +79,11 @@ impl BaseConfig {
             var("AUTH_JWT_SECRET"),
             var("AUTH_JWT_PUBLIC_KEY_FILE").map(PathBuf::from),
             dev,
-        )?;
+        )?
+        .expecting(
+            var("AUTH_JWT_ISSUER").as_deref(),
+            var("AUTH_JWT_AUDIENCE").as_deref(),
+        );
         let (pii, warnings) = pii_from(
             var("PII_KEYS"),
             var("PII_INDEX_KEY"),

@@ -33,6 +33,7 @@ pub struct GrpcServer {
     routes: RoutesBuilder,
     health: HealthReporter,
     tls: Option<ServerTlsConfig>,
+    drain: std::time::Duration,
 }
 
 /// The TLS settings of the files in `files`, read now so that a missing or unreadable file
@@ -87,7 +88,15 @@ impl GrpcServer {
             routes,
             health,
             tls: None,
+            drain: std::time::Duration::ZERO,
         }
+    }
+
+    /// After shutdown is asked for, keeps taking calls for `drain` while reporting NOT_SERVING,
+    /// so that load balancers that poll health stop routing here first.
+    pub fn with_drain(mut self, drain: std::time::Duration) -> Self {
+        self.drain = drain;
+        self
     }
 
     /// Serves TLS (mutual TLS when `tls` names a client CA) instead of plain HTTP/2.
@@ -105,9 +114,11 @@ impl GrpcServer {
         self.health.clone()
     }
 
-    /// Serves until `shutdown`, then reports NOT_SERVING and drains in-flight calls.
+    /// Serves until `shutdown`, then reports NOT_SERVING, keeps serving for the drain period,
+    /// and stops accepting calls, finishing those in flight.
     pub async fn serve(self, listener: TcpListener, mut shutdown: Shutdown) -> anyhow::Result<()> {
         let health = self.health.clone();
+        let drain = self.drain;
         // On the accepted sockets themselves: the builder's `tcp_nodelay` is ignored for a
         // listener passed in. Without it, a response whose HEADERS and DATA frames went out in
         // two writes waited for the client's delayed ACK: 40 ms stalls, seen at one client.
@@ -127,6 +138,13 @@ impl GrpcServer {
                 health
                     .set_service_status("", tonic_health::ServingStatus::NotServing)
                     .await;
+                if !drain.is_zero() {
+                    tracing::info!(
+                        ?drain,
+                        "NOT_SERVING; still taking calls while load balancers notice"
+                    );
+                    tokio::time::sleep(drain).await;
+                }
             })
             .await?;
         Ok(())

@@ -85,6 +85,7 @@ async fn scenario() {
         ack_timeout: Duration::from_secs(1),
         max_backoff: Duration::from_millis(500),
         linger: Duration::from_millis(1),
+        final_flush: Duration::from_secs(2),
     };
     let (relay, relay_task) = relay::spawn(pool.clone(), bus.clone(), config, stop);
 

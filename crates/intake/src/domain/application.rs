@@ -6,7 +6,7 @@
 //! the step that returned it. Every method checks who may act, changes the aggregate and
 //! returns the [`Moved`] record that the history keeps.
 
-use chrono::{Days, NaiveDate};
+use chrono::{Datelike, Days, NaiveDate};
 use fupin_kernel::{
     AreaCode, AreaLevel, CalendarError, Money, WorkingDayCalendar, policy::IntakePolicy,
 };
@@ -180,7 +180,12 @@ impl Application {
         self.step_seq += 1;
         self.step_started_on = Some(today);
         self.step_due_on = Some(due);
-        self.step_calendar = calendar.version(today, due);
+        // Counted above, so its years have data; a missing one is refused like them.
+        let version = calendar
+            .version(today, due)
+            .ok_or(CalendarError::NoDataForYear(due.year()))
+            .map_err(calendar_refusal)?;
+        self.step_calendar = Some(version);
         Ok(())
     }
 

@@ -65,7 +65,7 @@ impl Approval {
     }
 
     /// An approval as it was recorded, checked by [`Approval::new`] when it was made.
-    pub fn recorded(amount: Money, annual_rate: Decimal, term_months: u32) -> Self {
+    pub(crate) fn recorded(amount: Money, annual_rate: Decimal, term_months: u32) -> Self {
         Self {
             amount,
             annual_rate,

@@ -1,7 +1,7 @@
 //! Complaints (投诉, R-IN-7): lodged, assigned to a service organisation, answered within a
 //! deadline in working days; unanswered ones past the deadline are flagged once.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use fupin_kernel::{AreaCode, WorkingDayCalendar};
 
 use super::{Actor, ActorRole, DomainError, error::Failure};
@@ -45,7 +45,13 @@ impl Complaint {
             answered: false,
             lodged_on: today,
             due_on,
-            calendar_version: calendar.version(today, due_on),
+            calendar_version: Some(calendar.version(today, due_on).ok_or_else(|| {
+                DomainError::NotReady(Failure::new(
+                    "R-IN-7",
+                    None,
+                    format!("no calendar data for {}", due_on.year()),
+                ))
+            })?),
             overdue_alerted: false,
         })
     }

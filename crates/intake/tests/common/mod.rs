@@ -235,6 +235,7 @@ async fn spawn_intake_with(reference: Reference) -> TestIntake {
         reseal: None,
         grpc_tls: None,
         readiness: None,
+        shutdown_drain: Duration::ZERO,
     };
     let task = tokio::spawn(fupin_intake::run(rt, listener, stop));
     let channel = Channel::from_shared(format!("http://{addr}"))

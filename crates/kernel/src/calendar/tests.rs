@@ -390,9 +390,14 @@ fn versions_follow_the_dates_and_name_each_year_used() {
     assert_eq!(parts.len(), 2, "{across}");
     assert_eq!(parts[0], within);
     assert!(parts[1].starts_with("2026#"));
+    // Counting starts the day after: from 31 December only the next year's days are counted.
+    let start = date(2025, 12, 31);
+    let due = cal.add_working_days(start, 3).unwrap();
+    assert_eq!(cal.version(start, due).unwrap(), parts[1]);
     assert_eq!(
-        cal.version(date(2026, 1, 5), date(2025, 12, 29)).unwrap(),
-        across
+        cal.version(start, start).unwrap(),
+        within,
+        "nothing counted: its own year"
     );
     assert_eq!(cal.version(date(2026, 12, 30), date(2027, 1, 4)), None);
 }

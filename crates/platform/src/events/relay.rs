@@ -11,7 +11,7 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::{PgPool, postgres::PgListener};
+use sqlx::{PgConnection, PgPool, postgres::PgListener};
 use tokio::{sync::Notify, task::JoinHandle};
 
 use super::{EventBus, headers};
@@ -27,6 +27,9 @@ pub struct RelayConfig {
     pub max_backoff: Duration,
     /// How long the relay waits after a wake-up before reading, to batch a burst of writes.
     pub linger: Duration,
+    /// At shutdown, how long the leading relay keeps publishing what is already committed
+    /// before it stops: a clean stop leaves nothing for the next start (or a standby) to send.
+    pub final_flush: Duration,
 }
 
 impl Default for RelayConfig {
@@ -36,6 +39,7 @@ impl Default for RelayConfig {
             ack_timeout: Duration::from_secs(5),
             max_backoff: Duration::from_secs(5),
             linger: Duration::from_millis(5),
+            final_flush: Duration::from_secs(5),
         }
     }
 }
@@ -136,33 +140,17 @@ async fn lead(
     let mut nats_backoff = Duration::from_millis(100);
     loop {
         if shutdown.is_triggered() {
-            return Ok(());
+            return final_flush(&mut conn, bus, config).await;
         }
-        let rows: Vec<Row> = sqlx::query_as(
-            r#"select seq, id, subject, ce_type, ce_subject, payload, traceparent, created_at
-               from outbox order by seq limit $1"#,
-        )
-        .bind(BATCH)
-        .fetch_all(&mut *conn)
-        .await?;
+        let rows = next_batch(&mut conn).await?;
         let fetched = rows.len();
         let (sent, failure) = publish_batch(bus, config, &rows).await;
-        if !sent.is_empty() {
-            // Acknowledged rows go: the stream is the record of what was published. A join
-            // with unnest, not `seq = any($1)`: with stale statistics on a young, fast-growing
-            // table the planner picked a sequential scan for the array form (intake bench).
-            sqlx::query(
-                "delete from outbox using unnest($1::bigint[]) as sent(seq) where outbox.seq = sent.seq",
-            )
-                .bind(&sent)
-                .execute(&mut *conn)
-                .await?;
-        }
+        delete_sent(&mut conn, &sent).await?;
         if let Some(e) = failure {
             tracing::warn!(error = %e, pending = fetched - sent.len(), "NATS publish failed; rows wait");
             tokio::select! {
                 _ = tokio::time::sleep(nats_backoff) => {}
-                _ = shutdown.wait() => return Ok(()),
+                _ = shutdown.wait() => {}
             }
             nats_backoff = (nats_backoff * 2).min(config.max_backoff);
             continue;
@@ -178,7 +166,69 @@ async fn lead(
             }
             n = listener.recv() => { n?; }
             _ = tokio::time::sleep(config.poll_interval) => {}
-            _ = shutdown.wait() => return Ok(()),
+            _ = shutdown.wait() => {}
+        }
+    }
+}
+
+/// The oldest rows of the outbox, in commit order.
+async fn next_batch(conn: &mut PgConnection) -> sqlx::Result<Vec<Row>> {
+    sqlx::query_as(
+        r#"select seq, id, subject, ce_type, ce_subject, payload, traceparent, created_at
+           from outbox order by seq limit $1"#,
+    )
+    .bind(BATCH)
+    .fetch_all(conn)
+    .await
+}
+
+/// Acknowledged rows go: the stream is the record of what was published. A join with unnest,
+/// not `seq = any($1)`: with stale statistics on a young, fast-growing table the planner
+/// picked a sequential scan for the array form (intake bench).
+async fn delete_sent(conn: &mut PgConnection, sent: &[i64]) -> sqlx::Result<()> {
+    if !sent.is_empty() {
+        sqlx::query(
+            "delete from outbox using unnest($1::bigint[]) as sent(seq) where outbox.seq = sent.seq",
+        )
+        .bind(sent)
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// At shutdown: publishes the rows already committed, batch after batch, until none is left,
+/// NATS fails, or `config.final_flush` has passed; whatever is left waits for the next relay.
+async fn final_flush(
+    conn: &mut PgConnection,
+    bus: &EventBus,
+    config: &RelayConfig,
+) -> anyhow::Result<()> {
+    let flush = async {
+        loop {
+            let rows = next_batch(conn).await?;
+            if rows.is_empty() {
+                return anyhow::Ok(());
+            }
+            let (sent, failure) = publish_batch(bus, config, &rows).await;
+            delete_sent(conn, &sent).await?;
+            if let Some(e) = failure {
+                anyhow::bail!("NATS publish failed ({e}); the rest waits in the outbox");
+            }
+        }
+    };
+    match tokio::time::timeout(config.final_flush, flush).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "outbox relay stopped before publishing everything");
+            Ok(())
+        }
+        Err(_) => {
+            tracing::warn!(
+                within = ?config.final_flush,
+                "outbox relay stopped with rows left; the next relay publishes them"
+            );
+            Ok(())
         }
     }
 }
