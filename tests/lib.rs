@@ -171,8 +171,8 @@ impl RunningService {
         }
     }
 
-    /// SIGTERM, then waits for a clean exit.
-    pub async fn terminate(mut self, within: Duration) -> anyhow::Result<std::process::ExitStatus> {
+    /// Sends SIGTERM (a stop asked for; see [`RunningService::terminate`]).
+    pub async fn sigterm(&self) -> anyhow::Result<()> {
         let pid = self
             .child
             .id()
@@ -182,6 +182,20 @@ impl RunningService {
             .status()
             .await?;
         anyhow::ensure!(status.success(), "kill -TERM failed");
+        Ok(())
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub async fn terminate(self, within: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        self.sigterm().await?;
+        self.terminate_after_signal(within).await
+    }
+
+    /// Waits for the exit a signal already sent asked for, then drops the database.
+    pub async fn terminate_after_signal(
+        mut self,
+        within: Duration,
+    ) -> anyhow::Result<std::process::ExitStatus> {
         let exit = tokio::time::timeout(within, self.child.wait()).await??;
         drop_database(&admin_database_url(), &self.database).await?;
         Ok(exit)

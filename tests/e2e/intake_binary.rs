@@ -508,3 +508,54 @@ async fn tokens_are_verified_with_the_issuers_public_key() -> anyhow::Result<()>
     assert!(svc.terminate(Duration::from_secs(15)).await?.success());
     Ok(())
 }
+
+/// Operations: with `SHUTDOWN_DRAIN_SECONDS`, a stop asked for (SIGTERM) first reports
+/// NOT_SERVING while calls are still answered, so load balancers move away before the port
+/// closes; then the binary stops cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_reports_not_serving_while_still_serving_for_the_drain() -> anyhow::Result<()> {
+    let svc = RunningService::start_with("fupin-intake", false, &[("SHUTDOWN_DRAIN_SECONDS", "3")])
+        .await?;
+    let mut client = IntakeServiceClient::new(svc.channel().await?);
+    let mut health = tonic_health::pb::health_client::HealthClient::new(svc.channel().await?);
+    let list = || {
+        authed(
+            pb::ListApplicationsRequest::default(),
+            Role::DistrictStaff,
+            "410311",
+            None,
+        )
+    };
+    client.list_applications(list()).await?;
+    let asked = Instant::now();
+    svc.sigterm().await?;
+    let deadline = asked + Duration::from_secs(2);
+    loop {
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest::default())
+            .await?
+            .into_inner()
+            .status();
+        if status == tonic_health::pb::health_check_response::ServingStatus::NotServing {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still SERVING after the stop was asked for"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Still answering calls during the drain.
+    client.list_applications(list()).await?;
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "checked within the drain"
+    );
+    let exit = svc.terminate_after_signal(Duration::from_secs(20)).await?;
+    assert!(exit.success());
+    assert!(
+        asked.elapsed() >= Duration::from_secs(3),
+        "not before the drain ended"
+    );
+    Ok(())
+}
