@@ -103,12 +103,16 @@ fn readiness() -> anyhow::Result<fupin_platform::health::Readiness> {
 fn seconds_from_env(name: &str, default: u64) -> anyhow::Result<u64> {
     match std::env::var(name) {
         Err(std::env::VarError::NotPresent) => Ok(default),
-        Ok(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| anyhow::anyhow!("{name}={v:?}: must be a whole number of seconds")),
+        Ok(v) => seconds(name, &v),
         Err(e) => anyhow::bail!("{name}: {e}"),
     }
+}
+
+fn seconds(name: &str, value: &str) -> anyhow::Result<u64> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{name}={value:?}: must be a whole number of seconds"))
 }
 
 /// A positive whole number from the environment (a period in seconds, a pool size), `default`
@@ -137,7 +141,19 @@ fn positive(name: &str, value: Option<&str>, default: u64, what: &str) -> anyhow
 
 #[cfg(test)]
 mod tests {
-    use super::positive;
+    use super::{positive, seconds};
+
+    // Operations: a drain of 0 seconds is allowed (no drain); anything not a whole number of
+    // seconds stops the start.
+    #[test]
+    fn drain_seconds_are_whole_and_may_be_zero() {
+        assert_eq!(seconds("D", "0").unwrap(), 0);
+        assert_eq!(seconds("D", " 5 ").unwrap(), 5);
+        for bad in ["-1", "1.5", "", "five"] {
+            let e = seconds("D", bad).expect_err(bad).to_string();
+            assert!(e.contains("D=") && e.contains("whole number"), "{e}");
+        }
+    }
 
     // R-IN-4, R-IN-7: a period that would stop the deadline scan refuses to start.
     #[test]
