@@ -96,6 +96,11 @@ fn readiness() -> anyhow::Result<fupin_platform::health::Readiness> {
         // A check may take most of the period, never more: checks do not pile up.
         timeout: every.mul_f32(0.8).min(Duration::from_secs(3)),
         failures_to_fail,
+        outbox_lag: Duration::from_secs(positive_from_env(
+            "OUTBOX_ALERT_SECONDS",
+            60,
+            "number of seconds",
+        )?),
     })
 }
 

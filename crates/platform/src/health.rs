@@ -11,6 +11,11 @@
 //!   and the relay publishes them once it is back (R-X-2), so an outage only delays events.
 //!   It is logged when the connection is lost and when it is back.
 //!
+//! - **Events waiting** are reported apart, as the health of [`OUTBOX_SERVICE`]: NOT_SERVING
+//!   while the oldest event in the outbox has waited longer than [`Readiness::outbox_lag`]
+//!   (NATS away, the stream full or refusing), SERVING once events flow again; each change is
+//!   logged. Load balancers asking about the server or the service are not affected.
+//!
 //! When shutdown starts the task reports NOT_SERVING for the services and the server, and
 //! stops; [`crate::grpc::GrpcServer::serve`] reports the server NOT_SERVING too.
 
@@ -31,7 +36,13 @@ pub struct Readiness {
     /// Failed database checks in a row before NOT_SERVING: one slow check does not take an
     /// instance out of rotation.
     pub failures_to_fail: u32,
+    /// How long the oldest unpublished event may wait before [`OUTBOX_SERVICE`] reports
+    /// NOT_SERVING.
+    pub outbox_lag: Duration,
 }
+
+/// The health-service name under which events waiting too long in the outbox are reported.
+pub const OUTBOX_SERVICE: &str = "fupin.events.Outbox";
 
 /// Checks the database (and watches NATS) every `config.every` until `shutdown`, reporting
 /// `services` and the server as a whole SERVING or NOT_SERVING on `health`.
@@ -49,6 +60,10 @@ pub fn spawn(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut tracker = Tracker::new(config.failures_to_fail);
         let mut nats_up = true;
+        let mut events_flow = true;
+        health
+            .set_service_status(OUTBOX_SERVICE, ServingStatus::Serving)
+            .await;
         loop {
             let answered = tokio::select! {
                 biased;
@@ -69,6 +84,36 @@ pub fn spawn(
                     tracing::error!("readiness: the database does not answer; NOT_SERVING");
                 }
                 report(&health, &services, status).await;
+            }
+            if answered.is_ok() {
+                match probe.outbox_lag(config.timeout).await {
+                    Ok(lag) => {
+                        let flow = lag.is_none_or(|waited| waited <= config.outbox_lag);
+                        if flow != events_flow {
+                            if flow {
+                                tracing::info!(
+                                    "events reach NATS again; the outbox is catching up"
+                                );
+                            } else {
+                                tracing::error!(
+                                    waited = ?lag.unwrap_or_default(),
+                                    "events are not reaching NATS: the oldest has waited longer \
+                                     than {:?} in the outbox (NATS away, or the stream full or \
+                                     refusing them)",
+                                    config.outbox_lag
+                                );
+                            }
+                            let status = if flow {
+                                ServingStatus::Serving
+                            } else {
+                                ServingStatus::NotServing
+                            };
+                            health.set_service_status(OUTBOX_SERVICE, status).await;
+                            events_flow = flow;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "readiness: reading the outbox failed"),
+                }
             }
             if let Some(client) = &nats {
                 let up = client.connection_state() == State::Connected;
@@ -147,6 +192,28 @@ impl DatabaseProbe {
         Self {
             options: pool.connect_options(),
             conn: None,
+        }
+    }
+
+    /// How long the oldest event in the outbox has waited (by the database's clock), None
+    /// when it is empty.
+    pub async fn outbox_lag(&mut self, timeout: Duration) -> anyhow::Result<Option<Duration>> {
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| anyhow::anyhow!("not connected"))?;
+        let query = sqlx::query_scalar::<_, f64>(
+            "select greatest(extract(epoch from now() - created_at), 0)::float8 \
+             from outbox order by seq limit 1",
+        )
+        .fetch_optional(&mut *conn);
+        match tokio::time::timeout(timeout, query).await {
+            Ok(Ok(seconds)) => Ok(seconds.map(Duration::from_secs_f64)),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => {
+                self.conn = None;
+                anyhow::bail!("no answer within {timeout:?}")
+            }
         }
     }
 

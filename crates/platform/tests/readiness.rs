@@ -79,6 +79,7 @@ async fn serving_follows_the_database_not_a_busy_pool_nor_nats() {
             // Generous: a loaded machine must not make a healthy database look down.
             timeout: Duration::from_secs(2),
             failures_to_fail: 2,
+            outbox_lag: Duration::from_secs(60),
         },
         reporter,
         vec![SERVICE.to_owned()],
@@ -164,6 +165,97 @@ async fn a_check_is_bounded_by_its_timeout_and_reconnects() {
         .check(Duration::from_secs(5))
         .await
         .expect("reconnected");
+    db.pool.close().await;
+    drop_database(&admin_database_url(), &db.name)
+        .await
+        .expect("drop test database");
+}
+
+// Operations, R-X-2: events waiting in the outbox longer than allowed (NATS away, the stream
+// full) are reported as the health of `fupin.events.Outbox`, apart from the service's own:
+// NOT_SERVING while the oldest has waited too long, SERVING once the outbox drains; the
+// server itself keeps serving.
+#[tokio::test]
+async fn events_waiting_too_long_are_reported_apart() {
+    use fupin_platform::{events::outbox, health::OUTBOX_SERVICE};
+    let db = platform_db().await;
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (trigger, stop) = shutdown::channel();
+    let mut server_stop = stop.clone();
+    let server = tokio::spawn(
+        Server::builder()
+            .add_service(health_service)
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                async move { server_stop.wait().await },
+            ),
+    );
+    let task = health::spawn(
+        Readiness {
+            every: Duration::from_millis(100),
+            timeout: Duration::from_secs(2),
+            failures_to_fail: 2,
+            outbox_lag: Duration::from_secs(60),
+        },
+        reporter,
+        vec![SERVICE.to_owned()],
+        &db.pool,
+        None,
+        stop,
+    );
+    let probe = HealthClient::new(
+        Channel::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect"),
+    );
+    let outbox_status = |wanted: ServingStatus| {
+        let probe = probe.clone();
+        async move {
+            eventually(Duration::from_secs(15), &format!("outbox {wanted:?}"), || {
+                let mut probe = probe.clone();
+                async move { (status(&mut probe, OUTBOX_SERVICE).await == wanted).then_some(()) }
+            })
+            .await
+        }
+    };
+    outbox_status(ServingStatus::Serving).await;
+
+    // A fresh event waiting: fine. One that has waited ten minutes: reported.
+    let event = fupin_proto::risk::v1::NplThresholdExceeded {
+        area_code: "410311100".into(),
+        ..Default::default()
+    };
+    let mut tx = db.pool.begin().await.expect("begin");
+    outbox::enqueue(&mut tx, "t", &event, None, chrono::Utc::now())
+        .await
+        .expect("enqueue");
+    tx.commit().await.expect("commit");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        status(&mut probe.clone(), OUTBOX_SERVICE).await,
+        ServingStatus::Serving
+    );
+    sqlx::query("update outbox set created_at = now() - interval '10 minutes'")
+        .execute(&db.pool)
+        .await
+        .expect("age it");
+    outbox_status(ServingStatus::NotServing).await;
+    assert_eq!(status(&mut probe.clone(), "").await, ServingStatus::Serving);
+
+    // Published (the relay deletes what it sent): SERVING again.
+    sqlx::query("delete from outbox")
+        .execute(&db.pool)
+        .await
+        .expect("drain");
+    outbox_status(ServingStatus::Serving).await;
+
+    trigger.trigger();
+    task.await.expect("readiness task");
+    server.await.expect("server task").expect("server");
     db.pool.close().await;
     drop_database(&admin_database_url(), &db.name)
         .await
