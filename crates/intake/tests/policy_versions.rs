@@ -9,6 +9,19 @@ use common::*;
 use fupin_proto::intake::v1 as pb;
 use prost::Name;
 
+/// The application's transitions as the district sees them.
+async fn history(t: &TestIntake, id: &str) -> Vec<pb::Transition> {
+    t.as_district_staff()
+        .list_transitions(pb::ListTransitionsRequest {
+            application_id: id.to_owned(),
+            page: None,
+        })
+        .await
+        .expect("history")
+        .into_inner()
+        .transitions
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_decision_records_the_policy_version_in_force_on_its_day() {
     bounded(90, async {
@@ -43,16 +56,7 @@ async fn each_decision_records_the_policy_version_in_force_on_its_day() {
         .await;
         let noticed = review(&mut t.as_district_staff(), &a.id, pb::Decision::Approve, "").await;
         assert_eq!(noticed.policy_version, "luolong-2026.2");
-        let history = t
-            .as_district_staff()
-            .list_transitions(pb::ListTransitionsRequest {
-                application_id: a.id.clone(),
-                page: None,
-            })
-            .await
-            .expect("history")
-            .into_inner()
-            .transitions;
+        let history = history(&t, &a.id).await;
         assert_eq!(
             history
                 .iter()
@@ -132,16 +136,7 @@ async fn each_deadline_records_the_calendar_data_that_counted_it() {
         .await;
         let noticed = review(&mut t.as_district_staff(), &a.id, pb::Decision::Approve, "").await;
         assert_eq!(noticed.step_calendar_version, "", "no step pending");
-        let history = t
-            .as_district_staff()
-            .list_transitions(pb::ListTransitionsRequest {
-                application_id: a.id.clone(),
-                page: None,
-            })
-            .await
-            .expect("history")
-            .into_inner()
-            .transitions;
+        let history = history(&t, &a.id).await;
         assert_eq!(
             history
                 .iter()

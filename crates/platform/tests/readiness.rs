@@ -34,29 +34,17 @@ async fn status(client: &mut HealthClient<Channel>, service: &str) -> ServingSta
         .status()
 }
 
-async fn until(probe: &HealthClient<Channel>, wanted: ServingStatus) {
-    for service in [SERVICE, ""] {
-        eventually(Duration::from_secs(15), &format!("{wanted:?}"), || {
-            let mut probe = probe.clone();
-            async move { (status(&mut probe, service).await == wanted).then_some(()) }
-        })
-        .await;
-    }
-}
-
-#[tokio::test]
-async fn serving_follows_the_database_not_a_busy_pool_nor_nats() {
-    let db = platform_db().await;
-    let mut nats = NatsServer::start();
-    nats.wait_listening().await;
-    let client = async_nats::connect(nats.url()).await.expect("nats");
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(Duration::from_secs(30))
-        .connect(&db.url)
-        .await
-        .expect("pool");
-
+/// A health server for `SERVICE` (SERVING) and the readiness task on `pool`, checking every
+/// 100 ms: the client, the shutdown trigger (the task's), the task and a stop for the server.
+async fn serve_readiness(
+    pool: &sqlx::PgPool,
+    nats: Option<async_nats::Client>,
+) -> (
+    HealthClient<Channel>,
+    shutdown::ShutdownTrigger,
+    tokio::task::JoinHandle<()>,
+    impl std::future::Future<Output = ()>,
+) {
     let (reporter, health_service) = tonic_health::server::health_reporter();
     reporter
         .set_service_status(SERVICE, tonic_health::ServingStatus::Serving)
@@ -83,17 +71,48 @@ async fn serving_follows_the_database_not_a_busy_pool_nor_nats() {
         },
         reporter,
         vec![SERVICE.to_owned()],
-        &pool,
-        Some(client),
+        pool,
+        nats,
         stop,
     );
-    let mut probe = HealthClient::new(
+    let probe = HealthClient::new(
         Channel::from_shared(format!("http://{addr}"))
             .expect("endpoint")
             .connect()
             .await
             .expect("connect"),
     );
+    let stop_server = async move {
+        server_trigger.trigger();
+        server.await.expect("server task").expect("server");
+    };
+    (probe, trigger, task, stop_server)
+}
+
+async fn until(probe: &HealthClient<Channel>, wanted: ServingStatus) {
+    for service in [SERVICE, ""] {
+        eventually(Duration::from_secs(15), &format!("{wanted:?}"), || {
+            let mut probe = probe.clone();
+            async move { (status(&mut probe, service).await == wanted).then_some(()) }
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn serving_follows_the_database_not_a_busy_pool_nor_nats() {
+    let db = platform_db().await;
+    let mut nats = NatsServer::start();
+    nats.wait_listening().await;
+    let client = async_nats::connect(nats.url()).await.expect("nats");
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect(&db.url)
+        .await
+        .expect("pool");
+
+    let (mut probe, trigger, task, stop_server) = serve_readiness(&pool, Some(client)).await;
 
     // The pool's only connection busy and NATS away, for many checks: still serving.
     let held = pool.acquire().await.expect("hold the pool's connection");
@@ -120,8 +139,7 @@ async fn serving_follows_the_database_not_a_busy_pool_nor_nats() {
     task.await.expect("readiness task stops with shutdown");
     assert_eq!(status(&mut probe, SERVICE).await, ServingStatus::NotServing);
     assert_eq!(status(&mut probe, "").await, ServingStatus::NotServing);
-    server_trigger.trigger();
-    server.await.expect("server task").expect("server");
+    stop_server.await;
     pool.close().await;
     db.pool.close().await;
     drop_database(&admin_database_url(), &db.name)
@@ -179,39 +197,7 @@ async fn a_check_is_bounded_by_its_timeout_and_reconnects() {
 async fn events_waiting_too_long_are_reported_apart() {
     use fupin_platform::{events::outbox, health::OUTBOX_SERVICE};
     let db = platform_db().await;
-    let (reporter, health_service) = tonic_health::server::health_reporter();
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (trigger, stop) = shutdown::channel();
-    let mut server_stop = stop.clone();
-    let server = tokio::spawn(
-        Server::builder()
-            .add_service(health_service)
-            .serve_with_incoming_shutdown(
-                tonic::transport::server::TcpIncoming::from(listener),
-                async move { server_stop.wait().await },
-            ),
-    );
-    let task = health::spawn(
-        Readiness {
-            every: Duration::from_millis(100),
-            timeout: Duration::from_secs(2),
-            failures_to_fail: 2,
-            outbox_lag: Duration::from_secs(60),
-        },
-        reporter,
-        vec![SERVICE.to_owned()],
-        &db.pool,
-        None,
-        stop,
-    );
-    let probe = HealthClient::new(
-        Channel::from_shared(format!("http://{addr}"))
-            .expect("endpoint")
-            .connect()
-            .await
-            .expect("connect"),
-    );
+    let (probe, trigger, task, stop_server) = serve_readiness(&db.pool, None).await;
     let outbox_status = |wanted: ServingStatus| {
         let probe = probe.clone();
         async move {
@@ -255,7 +241,7 @@ async fn events_waiting_too_long_are_reported_apart() {
 
     trigger.trigger();
     task.await.expect("readiness task");
-    server.await.expect("server task").expect("server");
+    stop_server.await;
     db.pool.close().await;
     drop_database(&admin_database_url(), &db.name)
         .await

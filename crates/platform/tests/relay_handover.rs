@@ -33,16 +33,21 @@ fn config() -> RelayConfig {
 
 async fn write(pool: &PgPool, bus: &EventBus, relay: &RelayHandle, sequence: u64) {
     let mut tx = pool.begin().await.expect("begin");
+    enqueue(&mut tx, bus, sequence).await;
+    tx.commit().await.expect("commit");
+    relay.wake();
+}
+
+/// One event into the outbox, in the caller's transaction.
+async fn enqueue(tx: &mut sqlx::PgConnection, bus: &EventBus, sequence: u64) {
     let event = NplThresholdExceeded {
         area_code: "410311100".into(),
         sequence,
         ..Default::default()
     };
-    outbox::enqueue(&mut tx, &bus.prefix, &event, None, Utc::now())
+    outbox::enqueue(tx, &bus.prefix, &event, None, Utc::now())
         .await
         .expect("enqueue");
-    tx.commit().await.expect("commit");
-    relay.wake();
 }
 
 /// Waits until the stream holds `n` events and the outbox is empty (the relay deletes each row
@@ -180,14 +185,7 @@ async fn a_stopping_relay_publishes_what_was_committed() {
 
         let mut tx = pool.begin().await.expect("begin");
         for sequence in 1..=1000 {
-            let event = NplThresholdExceeded {
-                area_code: "410311100".into(),
-                sequence,
-                ..Default::default()
-            };
-            outbox::enqueue(&mut tx, &bus.prefix, &event, None, Utc::now())
-                .await
-                .expect("enqueue");
+            enqueue(&mut tx, &bus, sequence).await;
         }
         tx.commit().await.expect("commit");
         relay.wake();
