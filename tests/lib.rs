@@ -118,6 +118,20 @@ impl RunningService {
         if test_clock {
             cmd.env("FUPIN_TEST_CLOCK", "1");
         }
+        // Settings a developer's shell may carry that would change what the tests expect.
+        for var in [
+            "AUTH_JWT_PUBLIC_KEY_FILE",
+            "AUTH_JWT_ISSUER",
+            "AUTH_JWT_AUDIENCE",
+            "SHUTDOWN_DRAIN_SECONDS",
+            "GRPC_TLS_CERT",
+            "GRPC_TLS_KEY",
+            "GRPC_TLS_CLIENT_CA",
+            "PII_KEYS",
+            "PII_INDEX_KEY",
+        ] {
+            cmd.env_remove(var);
+        }
         cmd.envs(envs.iter().copied());
         let child = cmd.spawn()?;
         let svc = Self {

@@ -127,7 +127,7 @@ pub fn mint(
     anyhow::ensure!(ttl_secs > 0, "the token lifetime must be positive");
     let mut claims = auth::claims_for(subject, role, area, bank_id, ttl_secs);
     claims.iss = signer.issuer.clone();
-    claims.aud = signer.audience.clone();
+    claims.aud = signer.audience.clone().into_iter().collect();
     auth::caller_of(claims.clone())
         .map_err(|status| anyhow::anyhow!("{}", status.message()))
         .context("the services would refuse this token")?;

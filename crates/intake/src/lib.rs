@@ -98,12 +98,16 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
     );
     let clock: SharedClock = rt.clock.clone();
     let policy = Arc::new(rt.reference.policy);
-    let (submissions, submit_task) = submit::SubmitQueue::spawn(submit::Writer {
-        pool: rt.pool.clone(),
-        prefix: rt.bus.prefix.clone(),
-        relay: relay.clone(),
-        policy: policy.clone(),
-    });
+    let (submit_close, submit_closing) = fupin_platform::shutdown::channel();
+    let (submissions, submit_task) = submit::SubmitQueue::spawn(
+        submit::Writer {
+            pool: rt.pool.clone(),
+            prefix: rt.bus.prefix.clone(),
+            relay: relay.clone(),
+            policy: policy.clone(),
+        },
+        submit_closing,
+    );
     let intake = app::Intake {
         pool: rt.pool.clone(),
         prefix: rt.bus.prefix.clone(),
@@ -190,6 +194,8 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
     if let Some(t) = readiness_task {
         let _ = t.await;
     }
+    // Connections the server could not close (a stream left open) still hold queue handles.
+    submit_close.trigger();
     let _ = submit_task.await;
     relay_stop.trigger();
     let _ = relay_task.await;

@@ -104,49 +104,70 @@ fn readiness() -> anyhow::Result<fupin_platform::health::Readiness> {
     })
 }
 
-/// Whole seconds from the environment, 0 allowed; `default` when unset.
-fn seconds_from_env(name: &str, default: u64) -> anyhow::Result<u64> {
-    match std::env::var(name) {
-        Err(std::env::VarError::NotPresent) => Ok(default),
-        Ok(v) => seconds(name, &v),
-        Err(e) => anyhow::bail!("{name}: {e}"),
-    }
-}
-
-fn seconds(name: &str, value: &str) -> anyhow::Result<u64> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| anyhow::anyhow!("{name}={value:?}: must be a whole number of seconds"))
-}
-
 /// A positive whole number from the environment (a period in seconds, a pool size), `default`
 /// when unset. Anything else stops the start: a zero period would stop the timer's task (the
 /// deadline scan, R-IN-4 and R-IN-7) while the service otherwise looked healthy, and a mistyped
 /// pool size would silently become the default.
 fn positive_from_env(name: &str, default: u64, what: &str) -> anyhow::Result<u64> {
-    let value = match std::env::var(name) {
-        Err(std::env::VarError::NotPresent) => None,
-        Ok(v) => Some(v),
-        Err(e) => anyhow::bail!("{name}: {e}"),
-    };
-    positive(name, value.as_deref(), default, what)
+    whole(name, env_value(name)?.as_deref(), default, what, Min::One)
 }
 
-fn positive(name: &str, value: Option<&str>, default: u64, what: &str) -> anyhow::Result<u64> {
+/// Whole seconds from the environment, 0 allowed; `default` when unset.
+fn seconds_from_env(name: &str, default: u64) -> anyhow::Result<u64> {
+    whole(
+        name,
+        env_value(name)?.as_deref(),
+        default,
+        "number of seconds",
+        Min::Zero,
+    )
+}
+
+fn env_value(name: &str) -> anyhow::Result<Option<String>> {
+    match std::env::var(name) {
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Ok(v) => Ok(Some(v)),
+        Err(e) => anyhow::bail!("{name}: {e}"),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Min {
+    Zero,
+    One,
+}
+
+fn whole(
+    name: &str,
+    value: Option<&str>,
+    default: u64,
+    what: &str,
+    min: Min,
+) -> anyhow::Result<u64> {
     match value.map(|v| v.trim().parse::<u64>()) {
         None => Ok(default),
-        Some(Ok(s)) if s > 0 => Ok(s),
-        Some(_) => anyhow::bail!(
-            "{name}={:?}: must be a positive {what}",
-            value.unwrap_or_default()
-        ),
+        Some(Ok(n)) if n > 0 || min == Min::Zero => Ok(n),
+        Some(_) => {
+            let kind = if min == Min::One { "positive" } else { "whole" };
+            anyhow::bail!(
+                "{name}={:?}: must be a {kind} {what}",
+                value.unwrap_or_default()
+            )
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{positive, seconds};
+    use super::{Min, whole};
+
+    fn positive(name: &str, value: Option<&str>, default: u64, what: &str) -> anyhow::Result<u64> {
+        whole(name, value, default, what, Min::One)
+    }
+
+    fn seconds(name: &str, value: &str) -> anyhow::Result<u64> {
+        whole(name, Some(value), 0, "number of seconds", Min::Zero)
+    }
 
     // Operations: a drain of 0 seconds is allowed (no drain); anything not a whole number of
     // seconds stops the start.
@@ -158,6 +179,10 @@ mod tests {
             let e = seconds("D", bad).expect_err(bad).to_string();
             assert!(e.contains("D=") && e.contains("whole number"), "{e}");
         }
+        assert_eq!(
+            whole("D", None, 7, "number of seconds", Min::Zero).unwrap(),
+            7
+        );
     }
 
     // R-IN-4, R-IN-7: a period that would stop the deadline scan refuses to start.

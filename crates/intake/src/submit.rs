@@ -30,6 +30,7 @@ use fupin_platform::{
     events::outbox::OutboxRow,
     events::relay::RelayHandle,
     idempotency::{self, RequestKey},
+    shutdown::Shutdown,
 };
 use fupin_proto::intake::v1 as pb;
 use futures::FutureExt;
@@ -144,15 +145,18 @@ pub struct Writer {
 pub const MAX_BATCH: usize = 128;
 
 impl SubmitQueue {
-    /// Starts the dispatcher, which ends when every queue handle is dropped.
-    pub fn spawn(writer: Writer) -> (Self, tokio::task::JoinHandle<()>) {
+    /// Starts the dispatcher, which ends when every queue handle is dropped, or once
+    /// `closing` is triggered and what was queued by then is written: later submissions are
+    /// refused as `Unavailable` (a connection the server could not close, such as a stream
+    /// left open, may still hold a handle).
+    pub fn spawn(writer: Writer, closing: Shutdown) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         let queue = Self {
             tx,
             prefix: writer.prefix.as_str().into(),
             policy: writer.policy.clone(),
         };
-        let task = tokio::spawn(dispatch(writer, rx));
+        let task = tokio::spawn(dispatch(writer, rx, closing));
         (queue, task)
     }
 
@@ -200,14 +204,26 @@ impl SubmitQueue {
 /// array statements again for every batch (a custom plan knows the array lengths, so it always
 /// looks cheaper): measured on the facts query, planning cost more than running it (250
 /// against 95 µs a batch).
-async fn dispatch(writer: Writer, mut rx: mpsc::Receiver<Pending>) {
+async fn dispatch(writer: Writer, mut rx: mpsc::Receiver<Pending>, mut closing: Shutdown) {
     let mut conn = Conn::new(&writer.pool);
     let mut copy = ReadModelCopy::default();
     // Loaded ahead of the first submission; should that fail, the first batch loads it.
     if let Err(e) = catch_up(&writer, &mut copy).await {
         tracing::warn!(error = %e, "loading the read model failed; trying again at the first submission");
     }
-    while let Some(first) = rx.recv().await {
+    let mut open = true;
+    loop {
+        let first = tokio::select! {
+            biased;
+            first = rx.recv() => first,
+            _ = closing.wait(), if open => {
+                // What is queued is still received; nothing more is accepted.
+                rx.close();
+                open = false;
+                continue;
+            }
+        };
+        let Some(first) = first else { break };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {

@@ -60,10 +60,15 @@ pub struct Claims {
     /// Who issued the token; checked when the services expect one (`AUTH_JWT_ISSUER`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
-    /// Whom it is for; checked when the services expect one (`AUTH_JWT_AUDIENCE`). A token
+    /// Whom it is for, one or several (RFC 7519 allows a string or a list; identity providers
+    /// send either); checked when the services expect one (`AUTH_JWT_AUDIENCE`). A token
     /// naming an audience is refused by services that expect none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub aud: Vec<String>,
 }
 
 /// The authenticated caller of an RPC.
@@ -131,16 +136,14 @@ impl TokenKeys {
     /// also signs tokens for other systems, which must not be accepted here.
     pub fn expecting(mut self, issuer: Option<&str>, audience: Option<&str>) -> Self {
         for k in &mut self.keys {
-            let mut required = vec!["exp", "sub"];
             if let Some(iss) = issuer {
                 k.validation.set_issuer(&[iss]);
-                required.push("iss");
+                k.validation.required_spec_claims.insert("iss".to_owned());
             }
             if let Some(aud) = audience {
                 k.validation.set_audience(&[aud]);
-                required.push("aud");
+                k.validation.required_spec_claims.insert("aud".to_owned());
             }
-            k.validation.set_required_spec_claims(&required);
         }
         self
     }
@@ -526,8 +529,22 @@ pub fn claims_for(
         exp: now + ttl_secs,
         iat: now,
         iss: None,
-        aud: None,
+        aud: Vec::new(),
     }
+}
+
+/// A string or a list of strings, as a list.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 /// Convenience for tests and the CLI: a token valid for `ttl_secs`.
@@ -761,7 +778,7 @@ mod tests {
         let with = |iss: Option<&str>, aud: Option<&str>| {
             let mut c = district(60);
             c.iss = iss.map(str::to_owned);
-            c.aud = aud.map(str::to_owned);
+            c.aud = aud.map(str::to_owned).into_iter().collect();
             signed_with("ed25519.key", &c)
         };
         assert!(
@@ -779,6 +796,21 @@ mod tests {
         }
         assert!(loose.verify(&with(Some("any"), None)).is_ok());
         assert!(loose.verify(&with(None, Some("fupin"))).is_err());
+        // An audience list, as identity providers send it: accepted when it names ours.
+        let mut listed = district(60);
+        listed.iss = Some("idp.luolong".into());
+        listed.aud = vec!["account".into(), "fupin".into()];
+        let token = signed_with("ed25519.key", &listed);
+        let payload = token.split('.').nth(1).unwrap();
+        let json = String::from_utf8(
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(json.contains(r#""aud":["account","fupin"]"#), "{json}");
+        assert_eq!(strict.verify(&token).unwrap().subject, "d1");
+        listed.aud = vec!["account".into()];
+        assert!(strict.verify(&signed_with("ed25519.key", &listed)).is_err());
     }
 
     // A key file that is not what it should be stops the start, naming the key.

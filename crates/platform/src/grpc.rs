@@ -28,6 +28,11 @@ use crate::{
     shutdown::Shutdown,
 };
 
+/// After shutdown and the drain, how long calls still in flight may take before the server
+/// closes them: compose's 30 s stop grace minus this, the drain, and the relay's final flush
+/// (at most about 10 s with NATS failing) must stay positive.
+pub const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Collects the services of one gRPC server.
 pub struct GrpcServer {
     routes: RoutesBuilder,
@@ -131,7 +136,8 @@ impl GrpcServer {
                 .tls_config(tls)
                 .context("the gRPC port's TLS certificate, key or client CA")?;
         }
-        builder
+        let mut stopping = shutdown.clone();
+        let serve = builder
             .add_routes(self.routes.routes())
             .serve_with_incoming_shutdown(incoming, async move {
                 shutdown.wait().await;
@@ -145,8 +151,20 @@ impl GrpcServer {
                     );
                     tokio::time::sleep(drain).await;
                 }
-            })
-            .await?;
+            });
+        // Calls in flight finish, but not forever: a health Watch stream or a stuck client
+        // would otherwise hold the stop until the orchestrator kills the process, before the
+        // relay published what the finished calls committed.
+        tokio::select! {
+            served = serve => served?,
+            _ = async {
+                stopping.wait().await;
+                tokio::time::sleep(drain + CLOSE_GRACE).await;
+            } => tracing::warn!(
+                grace = ?CLOSE_GRACE,
+                "calls still open after the drain and the grace period; closing them"
+            ),
+        }
         Ok(())
     }
 }

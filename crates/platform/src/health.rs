@@ -77,7 +77,11 @@ pub fn spawn(
             if let Err(e) = &answered {
                 tracing::warn!(error = %e, "readiness: the database does not answer");
             }
-            if let Some(status) = tracker.observe(answered.is_ok()) {
+            // Never SERVING once shutdown has started (the server said NOT_SERVING, and the
+            // drain may be on): the loop's next turn reports NOT_SERVING and stops.
+            if let Some(status) = tracker.observe(answered.is_ok())
+                && !shutdown.is_triggered()
+            {
                 if status == ServingStatus::Serving {
                     tracing::info!("readiness: the database answers again; SERVING");
                 } else {
@@ -195,15 +199,15 @@ impl DatabaseProbe {
         }
     }
 
-    /// How long the oldest event in the outbox has waited (by the database's clock), None
-    /// when it is empty.
+    /// How long the oldest event in the outbox has waited since it was committed (by the
+    /// database's clock), None when it is empty.
     pub async fn outbox_lag(&mut self, timeout: Duration) -> anyhow::Result<Option<Duration>> {
         let conn = self
             .conn
             .as_mut()
             .ok_or_else(|| anyhow::anyhow!("not connected"))?;
         let query = sqlx::query_scalar::<_, f64>(
-            "select greatest(extract(epoch from now() - created_at), 0)::float8 \
+            "select greatest(extract(epoch from now() - enqueued_at), 0)::float8 \
              from outbox order by seq limit 1",
         )
         .fetch_optional(&mut *conn);

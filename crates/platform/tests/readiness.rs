@@ -210,13 +210,16 @@ async fn events_waiting_too_long_are_reported_apart() {
     };
     outbox_status(ServingStatus::Serving).await;
 
-    // A fresh event waiting: fine. One that has waited ten minutes: reported.
+    // A fresh event waiting: fine, even when the service's clock says it is from yesterday
+    // (a moved test clock, or a clock that drifted). One that has waited ten minutes since it
+    // was committed: reported.
     let event = fupin_proto::risk::v1::NplThresholdExceeded {
         area_code: "410311100".into(),
         ..Default::default()
     };
     let mut tx = db.pool.begin().await.expect("begin");
-    outbox::enqueue(&mut tx, "t", &event, None, chrono::Utc::now())
+    let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
+    outbox::enqueue(&mut tx, "t", &event, None, yesterday)
         .await
         .expect("enqueue");
     tx.commit().await.expect("commit");
@@ -225,7 +228,7 @@ async fn events_waiting_too_long_are_reported_apart() {
         status(&mut probe.clone(), OUTBOX_SERVICE).await,
         ServingStatus::Serving
     );
-    sqlx::query("update outbox set created_at = now() - interval '10 minutes'")
+    sqlx::query("update outbox set enqueued_at = now() - interval '10 minutes'")
         .execute(&db.pool)
         .await
         .expect("age it");

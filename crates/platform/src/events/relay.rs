@@ -197,16 +197,24 @@ async fn delete_sent(conn: &mut PgConnection, sent: &[i64]) -> sqlx::Result<()> 
     Ok(())
 }
 
-/// At shutdown: publishes the rows already committed, batch after batch, until none is left,
-/// NATS fails, or `config.final_flush` has passed; whatever is left waits for the next relay.
+/// At shutdown: publishes the rows committed by then, batch after batch, until none of them is
+/// left, NATS fails, or `config.final_flush` has passed; whatever is left (and what other
+/// replicas commit meanwhile) waits for the next relay.
 async fn final_flush(
     conn: &mut PgConnection,
     bus: &EventBus,
     config: &RelayConfig,
 ) -> anyhow::Result<()> {
     let flush = async {
+        let last: Option<i64> = sqlx::query_scalar("select max(seq) from outbox")
+            .fetch_one(&mut *conn)
+            .await?;
+        let Some(last) = last else {
+            return anyhow::Ok(());
+        };
         loop {
-            let rows = next_batch(conn).await?;
+            let mut rows = next_batch(conn).await?;
+            rows.retain(|r| r.seq <= last);
             if rows.is_empty() {
                 return anyhow::Ok(());
             }
