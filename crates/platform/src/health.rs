@@ -10,7 +10,6 @@
 //! - **NATS** does not. Writes keep committing their events to the outbox while NATS is away
 //!   and the relay publishes them once it is back (R-X-2), so an outage only delays events.
 //!   It is logged when the connection is lost and when it is back.
-//!
 //! - **Events waiting** are reported apart, as the health of [`OUTBOX_SERVICE`]: NOT_SERVING
 //!   while the oldest event in the outbox has waited longer than [`Readiness::outbox_lag`]
 //!   (NATS away, the stream full or refusing), SERVING once events flow again; each change is
