@@ -598,12 +598,11 @@ impl Intake {
             }
             a
         };
-        let mut statuses = req
-            .statuses
-            .iter()
-            .map(|s| convert::status_from_pb(*s).map(|s| s.as_str().to_owned()))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(app_err(""))?;
+        let mut statuses = convert::statuses(&req.statuses)
+            .map_err(app_err(""))?
+            .into_iter()
+            .map(|s| s.as_str().to_owned())
+            .collect::<Vec<_>>();
         let step = convert::step_from_pb(req.step).map_err(app_err(""))?;
         // The token is checked against the filters as asked, before they are combined.
         let paging = Paging::of(
@@ -693,8 +692,7 @@ impl Intake {
             .collect()
         } else {
             let mut v = Vec::new();
-            for s in &req.statuses {
-                let st = convert::status_from_pb(*s).map_err(app_err(""))?;
+            for st in convert::statuses(&req.statuses).map_err(app_err(""))? {
                 if !matches!(
                     st,
                     Status::Recommended

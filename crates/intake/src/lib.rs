@@ -76,6 +76,11 @@ pub struct Runtime {
     pub shutdown_drain: Duration,
 }
 
+/// The largest request intake decodes. Its largest legitimate requests (a disbursement with a
+/// monthly schedule, a submission with its texts) are a few kilobytes; tonic's default of
+/// 4 MiB let one request hold megabytes of memory per stream.
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+
 /// Runs relay, consumer, deadline timer and the gRPC server until `shutdown`.
 pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
     // The relay stops last, after the calls still in flight at shutdown and the batches they
@@ -165,8 +170,9 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
     server = server.with_drain(rt.shutdown_drain);
     server
         .routes_mut()
-        .add_service(IntakeServiceServer::with_interceptor(
-            api::IntakeApi(intake),
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            IntakeServiceServer::new(api::IntakeApi(intake))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
             move |r| verifier.intercept(r),
         ));
     server

@@ -2144,3 +2144,71 @@ async fn history_and_objections_page_in_order_while_rows_are_added() {
     })
     .await;
 }
+
+/// R-X-3 and operations: a status filter is each status at most once; more entries than there
+/// are statuses are refused naming `statuses`, before anything is read (millions of repeated
+/// entries fit a few megabytes and held that much memory, and more, per call). Repeats within
+/// the limit mean the status once. A request larger than intake's limit (256 KiB) is refused
+/// without being decoded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn status_filters_and_requests_are_bounded() {
+    bounded(60, async {
+        let t = spawn_intake().await;
+        let r = resident_id(91);
+        t.given_credit_household(&r, VILLAGE_A).await;
+        let app = t.submit_household(&r, VILLAGE_A, "5000").await;
+        let list = |statuses: Vec<i32>| pb::ListApplicationsRequest {
+            statuses,
+            ..Default::default()
+        };
+        let mut district = t.as_district_staff();
+        let village = pb::Status::VillageReview as i32;
+        let all: Vec<i32> = (1..=11).collect();
+        let ids = |r: pb::ListApplicationsResponse| {
+            r.applications.into_iter().map(|a| a.id).collect::<Vec<_>>()
+        };
+        let once = ids(district
+            .list_applications(list(vec![village]))
+            .await
+            .unwrap()
+            .into_inner());
+        assert_eq!(once, vec![app.id.clone()]);
+        let thrice = district
+            .list_applications(list(vec![village; 3]))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(ids(thrice), once, "a repeat means the status once");
+        assert!(district.list_applications(list(all.clone())).await.is_ok());
+        let mut too_many = all.clone();
+        too_many.push(village);
+        let s = district
+            .list_applications(list(too_many))
+            .await
+            .unwrap_err();
+        assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
+        assert!(s.message().starts_with("statuses:"), "{s:?}");
+        let s = t
+            .as_bank(BANK)
+            .list_recommended_applications(pb::ListRecommendedApplicationsRequest {
+                statuses: vec![pb::Status::Recommended as i32; 12],
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(s.message().starts_with("statuses:"), "{s:?}");
+
+        let huge = list(vec![village; 300 * 1024]);
+        let s = district.list_applications(huge).await.unwrap_err();
+        assert_eq!(s.code(), Code::OutOfRange, "{s:?}");
+        // The connection and the service are fine afterwards.
+        assert!(
+            district
+                .list_applications(list(vec![village]))
+                .await
+                .is_ok()
+        );
+        t.shutdown().await;
+    })
+    .await;
+}

@@ -99,6 +99,28 @@ pub fn status_from_pb(code: i32) -> Result<Status, DomainError> {
     })
 }
 
+/// A listing's status filter: each status once, in the order first given. More entries than
+/// there are statuses are refused before any is read: a filter of millions of repeated
+/// entries (a few megabytes on the wire) would otherwise become as many strings, a sort and a
+/// query parameter.
+pub fn statuses(codes: &[i32]) -> Result<Vec<Status>, DomainError> {
+    if codes.len() > Status::ALL.len() {
+        return Err(DomainError::invalid(
+            "statuses",
+            "R-X-3",
+            format!("at most {} statuses", Status::ALL.len()),
+        ));
+    }
+    let mut out: Vec<Status> = Vec::with_capacity(codes.len());
+    for code in codes {
+        let s = status_from_pb(*code)?;
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
 pub fn status_to_pb(s: Status) -> pb::Status {
     match s {
         Status::VillageReview => pb::Status::VillageReview,
