@@ -537,9 +537,10 @@ async fn answer_refused(
 ) {
     let keys: Vec<(&RequestKey, &ServiceError)> =
         refused.iter().map(|(p, e)| (&p.draft.key, e)).collect();
-    // A rule's refusal is kept; for any other failure only whether the id is taken is read.
+    // A rule's refusal is kept, and the credit facts it shows are logged with it (R-CR-11);
+    // for any other failure only whether the id is taken is read.
     let kept = match conn.get().await {
-        Ok(c) => idempotency::keep_refusals(&mut *c, &keys).await,
+        Ok(c) => keep_and_log(c, &refused, &keys).await,
         Err(e) => Err(e.into()),
     };
     conn.settle(&kept);
@@ -578,6 +579,64 @@ async fn answer_refused(
             pending.answer(Outcome::Failed(e));
         }
     }
+}
+
+/// Keeps the refusals with their request ids and logs, in the same transaction, each newly
+/// kept one as a disclosure of the applicant's admission facts.
+async fn keep_and_log(
+    c: &mut PgConnection,
+    refused: &[(Pending, ServiceError)],
+    keys: &[(&RequestKey, &ServiceError)],
+) -> Result<Vec<bool>> {
+    let mut tx = sqlx::Connection::begin(c).await?;
+    let kept = idempotency::keep_refusals(&mut *tx, keys).await?;
+    let logged: Vec<&(Pending, ServiceError)> = refused
+        .iter()
+        .zip(&kept)
+        .filter(|(_, kept)| **kept)
+        .map(|(r, _)| r)
+        .collect();
+    if !logged.is_empty() {
+        let col = |f: &dyn Fn(&Draft) -> String| -> Vec<String> {
+            logged.iter().map(|(p, _)| f(&p.draft)).collect()
+        };
+        let rules: Vec<String> = logged
+            .iter()
+            .map(|(_, e)| {
+                let failures = match e {
+                    ServiceError::Refused(f)
+                    | ServiceError::RefusedUnderPolicy { failures: f, .. } => f.as_slice(),
+                    _ => &[],
+                };
+                let mut rules: Vec<&str> = failures.iter().map(|f| f.rule).collect();
+                rules.sort_unstable();
+                rules.dedup();
+                rules.join(",")
+            })
+            .collect();
+        let at: Vec<DateTime<Utc>> = logged.iter().map(|(p, _)| p.draft.now).collect();
+        let idx: Vec<&[u8]> = logged
+            .iter()
+            .map(|(p, _)| p.draft.sealed.id_idx.as_slice())
+            .collect();
+        sqlx::query(
+            r#"insert into admission_disclosures (at, caller, role, rpc, request_id, subject_idx, rules)
+               select at, caller, role, 'SubmitApplication', request_id, idx, string_to_array(rules, ',')
+               from unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::bytea[],
+                           $6::text[]) as d (at, caller, role, request_id, idx, rules)
+               where rules <> ''"#,
+        )
+        .bind(at)
+        .bind(col(&|d| d.actor.subject.clone()))
+        .bind(col(&|d| d.actor.role.as_str().to_owned()))
+        .bind(col(&|d| d.key.request_id.clone()))
+        .bind(idx)
+        .bind(rules)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(kept)
 }
 
 fn key_of(d: &Draft) -> (String, String) {

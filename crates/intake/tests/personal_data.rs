@@ -695,3 +695,60 @@ async fn a_pass_reseals_every_value_with_the_current_key() {
     })
     .await;
 }
+
+/// R-CR-11: a refused submission tells the clerk about the applicant's credit facts (no rating,
+/// the line, the blacklist) for whatever resident id was typed in. Each refusal is logged with
+/// the clerk, the request id, the applicant's blind index and the rules it named, in the same
+/// transaction that keeps it; its retry (the same answer, replayed) and bad input (no facts
+/// read) add nothing, and an admitted submission is not a disclosure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refusals_that_show_credit_facts_are_logged() {
+    bounded(60, async {
+        let t = spawn_intake().await;
+        let unrated = resident_id(93);
+        let mut village = t.as_village_staff(VILLAGE_A);
+        let req = household_request(&unrated, VILLAGE_A, "5000");
+        let first = village
+            .submit_application(req.clone())
+            .await
+            .expect_err("no rating");
+        assert_eq!(first.code(), Code::FailedPrecondition);
+        let again = village
+            .submit_application(req.clone())
+            .await
+            .expect_err("replayed");
+        assert_eq!(again.message(), first.message());
+        let mut bad = household_request(&unrated, VILLAGE_A, "5000.001");
+        bad.request_id = rid();
+        assert_eq!(
+            village.submit_application(bad).await.unwrap_err().code(),
+            Code::InvalidArgument
+        );
+        let rated = resident_id(94);
+        t.given_credit_household(&rated, VILLAGE_A).await;
+        t.submit_household(&rated, VILLAGE_A, "5000").await;
+
+        type Disclosure = (String, String, String, String, Vec<u8>, Vec<String>);
+        let rows: Vec<Disclosure> = sqlx::query_as(
+            "select caller, role, rpc, request_id, subject_idx, rules from admission_disclosures",
+        )
+        .fetch_all(&t.pool)
+        .await
+        .expect("disclosures");
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let (caller, role, rpc, request_id, idx, rules) = &rows[0];
+        assert_eq!(
+            (role.as_str(), rpc.as_str(), request_id.as_str()),
+            (
+                "village_staff",
+                "SubmitApplication",
+                req.request_id.as_str()
+            )
+        );
+        assert!(caller.contains(VILLAGE_A), "{caller}");
+        assert_eq!(idx, &t.subject_index(&unrated));
+        assert_eq!(rules, &vec!["R-CR-3".to_owned()]);
+        t.shutdown().await;
+    })
+    .await;
+}
