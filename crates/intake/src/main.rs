@@ -109,7 +109,7 @@ fn readiness() -> anyhow::Result<fupin_platform::health::Readiness> {
 /// deadline scan, R-IN-4 and R-IN-7) while the service otherwise looked healthy, and a mistyped
 /// pool size would silently become the default.
 fn positive_from_env(name: &str, default: u64, what: &str) -> anyhow::Result<u64> {
-    whole(name, env_value(name)?.as_deref(), default, what, Min::One)
+    whole(name, env_value(name)?.as_deref(), default, what, 1)
 }
 
 /// Whole seconds from the environment, 0 allowed; `default` when unset.
@@ -119,7 +119,7 @@ fn seconds_from_env(name: &str, default: u64) -> anyhow::Result<u64> {
         env_value(name)?.as_deref(),
         default,
         "number of seconds",
-        Min::Zero,
+        0,
     )
 }
 
@@ -131,24 +131,18 @@ fn env_value(name: &str) -> anyhow::Result<Option<String>> {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Min {
-    Zero,
-    One,
-}
-
 fn whole(
     name: &str,
     value: Option<&str>,
     default: u64,
     what: &str,
-    min: Min,
+    min: u64,
 ) -> anyhow::Result<u64> {
     match value.map(|v| v.trim().parse::<u64>()) {
         None => Ok(default),
-        Some(Ok(n)) if n > 0 || min == Min::Zero => Ok(n),
+        Some(Ok(n)) if n >= min => Ok(n),
         Some(_) => {
-            let kind = if min == Min::One { "positive" } else { "whole" };
+            let kind = if min > 0 { "positive" } else { "whole" };
             anyhow::bail!(
                 "{name}={:?}: must be a {kind} {what}",
                 value.unwrap_or_default()
@@ -159,14 +153,14 @@ fn whole(
 
 #[cfg(test)]
 mod tests {
-    use super::{Min, whole};
+    use super::whole;
 
     fn positive(name: &str, value: Option<&str>, default: u64, what: &str) -> anyhow::Result<u64> {
-        whole(name, value, default, what, Min::One)
+        whole(name, value, default, what, 1)
     }
 
     fn seconds(name: &str, value: &str) -> anyhow::Result<u64> {
-        whole(name, Some(value), 0, "number of seconds", Min::Zero)
+        whole(name, Some(value), 0, "number of seconds", 0)
     }
 
     // Operations: a drain of 0 seconds is allowed (no drain); anything not a whole number of
@@ -179,10 +173,7 @@ mod tests {
             let e = seconds("D", bad).expect_err(bad).to_string();
             assert!(e.contains("D=") && e.contains("whole number"), "{e}");
         }
-        assert_eq!(
-            whole("D", None, 7, "number of seconds", Min::Zero).unwrap(),
-            7
-        );
+        assert_eq!(whole("D", None, 7, "number of seconds", 0).unwrap(), 7);
     }
 
     // R-IN-4, R-IN-7: a period that would stop the deadline scan refuses to start.

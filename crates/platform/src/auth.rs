@@ -88,7 +88,7 @@ impl Caller {
 }
 
 /// The keys tokens are verified with.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct TokenKeys {
     keys: Vec<VerifyingKey>,
 }
@@ -154,10 +154,6 @@ impl TokenKeys {
         self
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
     /// The kinds of key, for logs: `HS256`, `EdDSA, RSA`.
     pub fn describe(&self) -> String {
         self.keys
@@ -214,8 +210,8 @@ fn public_key(block: &str) -> anyhow::Result<(DecodingKey, &'static [Algorithm],
                 .subject_public_key
                 .as_bytes()
                 .ok_or_else(|| anyhow::anyhow!("the key's bit string is not whole bytes"))?;
-            match info.algorithm.oid.to_string().as_str() {
-                ED25519 => {
+            match key_kind(&info.algorithm)? {
+                KeyKind::Ed25519 => {
                     let point: &[u8; 32] = bits.try_into().map_err(|_| {
                         anyhow::anyhow!("an Ed25519 key is 32 bytes, not {}", bits.len())
                     })?;
@@ -223,33 +219,50 @@ fn public_key(block: &str) -> anyhow::Result<(DecodingKey, &'static [Algorithm],
                         .map_err(|e| anyhow::anyhow!("not an Ed25519 point ({e})"))?;
                     Ok((DecodingKey::from_ed_der(bits), &[Algorithm::EdDSA], "EdDSA"))
                 }
-                EC_PUBLIC_KEY => {
-                    let curve = info
-                        .algorithm
-                        .parameters_oid()
-                        .map_err(|e| anyhow::anyhow!("an EC key without its curve ({e})"))?;
+                KeyKind::Ec(algorithm) => {
                     let not_on_curve = |e: p256::elliptic_curve::Error| {
                         anyhow::anyhow!("not a point of the key's curve ({e})")
                     };
-                    let algorithms: &'static [Algorithm] = match curve.to_string().as_str() {
-                        P256 => {
-                            p256::PublicKey::from_sec1_bytes(bits).map_err(not_on_curve)?;
-                            &[Algorithm::ES256]
-                        }
-                        P384 => {
-                            p384::PublicKey::from_sec1_bytes(bits).map_err(not_on_curve)?;
-                            &[Algorithm::ES384]
-                        }
-                        other => anyhow::bail!("EC curve {other} is not P-256 or P-384"),
+                    let algorithms: &'static [Algorithm] = if algorithm == Algorithm::ES256 {
+                        p256::PublicKey::from_sec1_bytes(bits).map_err(not_on_curve)?;
+                        &[Algorithm::ES256]
+                    } else {
+                        p384::PublicKey::from_sec1_bytes(bits).map_err(not_on_curve)?;
+                        &[Algorithm::ES384]
                     };
                     Ok((DecodingKey::from_ec_der(bits), algorithms, "ECDSA"))
                 }
-                RSA_ENCRYPTION => Ok((rsa_key(bits)?, RSA_ALGORITHMS, "RSA")),
-                other => anyhow::bail!("key algorithm {other} is not Ed25519, ECDSA or RSA"),
+                KeyKind::Rsa => Ok((rsa_key(bits)?, RSA_ALGORITHMS, "RSA")),
             }
         }
         other => anyhow::bail!("a {other:?} PEM block is not a public key"),
     }
+}
+
+/// What a key is, from its `AlgorithmIdentifier` (public and private keys alike).
+enum KeyKind {
+    Ed25519,
+    /// ES256 for P-256, ES384 for P-384.
+    Ec(Algorithm),
+    Rsa,
+}
+
+fn key_kind(algorithm: &pkcs8::AlgorithmIdentifierRef<'_>) -> anyhow::Result<KeyKind> {
+    Ok(match algorithm.oid.to_string().as_str() {
+        ED25519 => KeyKind::Ed25519,
+        EC_PUBLIC_KEY => {
+            let curve = algorithm
+                .parameters_oid()
+                .map_err(|e| anyhow::anyhow!("an EC key without its curve ({e})"))?;
+            KeyKind::Ec(match curve.to_string().as_str() {
+                P256 => Algorithm::ES256,
+                P384 => Algorithm::ES384,
+                other => anyhow::bail!("EC curve {other} is not P-256 or P-384"),
+            })
+        }
+        RSA_ENCRYPTION => KeyKind::Rsa,
+        other => anyhow::bail!("key algorithm {other} is not Ed25519, ECDSA or RSA"),
+    })
 }
 
 /// Shortest and longest RSA keys accepted: shorter ones are weak (NIST SP 800-131A), longer
@@ -295,26 +308,14 @@ impl SigningKey {
             "PRIVATE KEY" => {
                 let info = pkcs8::PrivateKeyInfo::try_from(der.as_slice())
                     .map_err(|e| anyhow::anyhow!("not a PKCS#8 private key ({e})"))?;
-                match info.algorithm.oid.to_string().as_str() {
-                    ED25519 => (EncodingKey::from_ed_der(&der), Algorithm::EdDSA),
-                    EC_PUBLIC_KEY => {
-                        let curve = info
-                            .algorithm
-                            .parameters_oid()
-                            .map_err(|e| anyhow::anyhow!("an EC key without its curve ({e})"))?;
-                        let algorithm = match curve.to_string().as_str() {
-                            P256 => Algorithm::ES256,
-                            P384 => Algorithm::ES384,
-                            other => anyhow::bail!("EC curve {other} is not P-256 or P-384"),
-                        };
-                        (EncodingKey::from_ec_der(&der), algorithm)
-                    }
+                match key_kind(&info.algorithm)? {
+                    KeyKind::Ed25519 => (EncodingKey::from_ed_der(&der), Algorithm::EdDSA),
+                    KeyKind::Ec(algorithm) => (EncodingKey::from_ec_der(&der), algorithm),
                     // The PKCS#8 envelope holds the PKCS#1 key jsonwebtoken signs with.
-                    RSA_ENCRYPTION => (
+                    KeyKind::Rsa => (
                         EncodingKey::from_rsa_der(info.private_key),
                         Algorithm::RS256,
                     ),
-                    other => anyhow::bail!("key algorithm {other} is not Ed25519, ECDSA or RSA"),
                 }
             }
             other => anyhow::bail!(

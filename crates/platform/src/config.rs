@@ -1,7 +1,8 @@
 //! Configuration from the environment, with defaults that work on a developer machine
 //! (the private PostgreSQL and NATS that `cargo xtask up` starts). Secrets have no defaults:
-//! without `AUTH_JWT_SECRET`, `PII_KEYS` and `PII_INDEX_KEY` a service refuses to start, unless
-//! `FUPIN_DEV=1` lets it use the development keys published in this source.
+//! without `AUTH_JWT_SECRET` (or `AUTH_JWT_PUBLIC_KEY_FILE`), `PII_KEYS` and `PII_INDEX_KEY` a
+//! service refuses to start, unless `FUPIN_DEV=1` lets it use the development keys published
+//! in this source.
 
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -166,7 +167,10 @@ fn token_keys(
         (None, Some(public)) => Ok(public),
         (secret, public) => {
             let hs256 = TokenKeys::hs256(&jwt_secret(secret, dev)?);
-            Ok(public.map_or(hs256.clone(), |p| hs256.and(p)))
+            Ok(match public {
+                Some(public) => hs256.and(public),
+                None => hs256,
+            })
         }
     }
 }

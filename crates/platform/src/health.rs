@@ -89,52 +89,63 @@ pub fn spawn(
                 report(&health, &services, status).await;
             }
             if answered.is_ok() {
-                match probe.outbox_lag(config.timeout).await {
-                    Ok(lag) => {
-                        let flow = lag.is_none_or(|waited| waited <= config.outbox_lag);
-                        if flow != events_flow {
-                            if flow {
-                                tracing::info!(
-                                    "events reach NATS again; the outbox is catching up"
-                                );
-                            } else {
-                                tracing::error!(
-                                    waited = ?lag.unwrap_or_default(),
-                                    "events are not reaching NATS: the oldest has waited longer \
-                                     than {:?} in the outbox (NATS away, or the stream full or \
-                                     refusing them)",
-                                    config.outbox_lag
-                                );
-                            }
-                            let status = if flow {
-                                ServingStatus::Serving
-                            } else {
-                                ServingStatus::NotServing
-                            };
-                            health.set_service_status(OUTBOX_SERVICE, status).await;
-                            events_flow = flow;
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "readiness: reading the outbox failed"),
-                }
+                events_flow = watch_outbox(&mut probe, &health, &config, events_flow).await;
             }
             if let Some(client) = &nats {
-                let up = client.connection_state() == State::Connected;
-                if up != nats_up {
-                    if up {
-                        tracing::info!("NATS connection is back; the relay publishes what waited");
-                    } else {
-                        tracing::warn!(
-                            "NATS connection lost; events wait in the outbox and writes go on"
-                        );
-                    }
-                    nats_up = up;
-                }
+                nats_up = watch_nats(client, nats_up);
             }
         }
         // The task's last word: nothing it wrote before can be read after this.
         report(&health, &services, ServingStatus::NotServing).await;
     })
+}
+
+/// Reads how long events have waited and reports [`OUTBOX_SERVICE`] when that changes
+/// whether they flow; whether they flow now (`flowed` when the outbox could not be read).
+async fn watch_outbox(
+    probe: &mut DatabaseProbe,
+    health: &HealthReporter,
+    config: &Readiness,
+    flowed: bool,
+) -> bool {
+    let lag = match probe.outbox_lag(config.timeout).await {
+        Ok(lag) => lag,
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: reading the outbox failed");
+            return flowed;
+        }
+    };
+    let flow = lag.is_none_or(|waited| waited <= config.outbox_lag);
+    if flow == flowed {
+        return flow;
+    }
+    let status = if flow {
+        tracing::info!("events reach NATS again; the outbox is catching up");
+        ServingStatus::Serving
+    } else {
+        tracing::error!(
+            waited = ?lag.unwrap_or_default(),
+            "events are not reaching NATS: the oldest has waited longer than {:?} in the outbox \
+             (NATS away, or the stream full or refusing them)",
+            config.outbox_lag
+        );
+        ServingStatus::NotServing
+    };
+    health.set_service_status(OUTBOX_SERVICE, status).await;
+    flow
+}
+
+/// Logs when the NATS connection is lost and when it is back; whether it is up now.
+fn watch_nats(client: &async_nats::Client, was_up: bool) -> bool {
+    let up = client.connection_state() == State::Connected;
+    if up != was_up {
+        if up {
+            tracing::info!("NATS connection is back; the relay publishes what waited");
+        } else {
+            tracing::warn!("NATS connection lost; events wait in the outbox and writes go on");
+        }
+    }
+    up
 }
 
 async fn report(health: &HealthReporter, services: &[String], status: ServingStatus) {

@@ -140,7 +140,8 @@ async fn lead(
     let mut nats_backoff = Duration::from_millis(100);
     loop {
         if shutdown.is_triggered() {
-            return final_flush(&mut conn, bus, config).await;
+            final_flush(&mut conn, bus, config).await;
+            return Ok(());
         }
         let rows = next_batch(&mut conn).await?;
         let fetched = rows.len();
@@ -200,11 +201,7 @@ async fn delete_sent(conn: &mut PgConnection, sent: &[i64]) -> sqlx::Result<()> 
 /// At shutdown: publishes the rows committed by then, batch after batch, until none of them is
 /// left, NATS fails, or `config.final_flush` has passed; whatever is left (and what other
 /// replicas commit meanwhile) waits for the next relay.
-async fn final_flush(
-    conn: &mut PgConnection,
-    bus: &EventBus,
-    config: &RelayConfig,
-) -> anyhow::Result<()> {
+async fn final_flush(conn: &mut PgConnection, bus: &EventBus, config: &RelayConfig) {
     let flush = async {
         let last: Option<i64> = sqlx::query_scalar("select max(seq) from outbox")
             .fetch_one(&mut *conn)
@@ -226,18 +223,14 @@ async fn final_flush(
         }
     };
     match tokio::time::timeout(config.final_flush, flush).await {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(())) => {}
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "outbox relay stopped before publishing everything");
-            Ok(())
         }
-        Err(_) => {
-            tracing::warn!(
-                within = ?config.final_flush,
-                "outbox relay stopped with rows left; the next relay publishes them"
-            );
-            Ok(())
-        }
+        Err(_) => tracing::warn!(
+            within = ?config.final_flush,
+            "outbox relay stopped with rows left; the next relay publishes them"
+        ),
     }
 }
 
