@@ -11,7 +11,9 @@ use std::{
 use fupin_platform::{
     Role,
     auth::token_for,
-    testing::{admin_database_url, create_database, drop_database, nats_url, unique_token},
+    testing::{
+        admin_database_url, create_owned_database, drop_owned_database, nats_url, unique_token,
+    },
 };
 use tokio::process::{Child, Command};
 use tonic::{
@@ -92,7 +94,8 @@ impl RunningService {
         let bin = binary(package).await?;
         let token = unique_token();
         let database = format!("e2e_{token}");
-        let url = create_database(&admin_database_url(), &database).await?;
+        // As in production: a role that owns this database and nothing else, not a superuser.
+        let url = create_owned_database(&admin_database_url(), &database).await?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -211,7 +214,7 @@ impl RunningService {
         within: Duration,
     ) -> anyhow::Result<std::process::ExitStatus> {
         let exit = tokio::time::timeout(within, self.child.wait()).await??;
-        drop_database(&admin_database_url(), &self.database).await?;
+        drop_owned_database(&admin_database_url(), &self.database).await?;
         Ok(exit)
     }
 }

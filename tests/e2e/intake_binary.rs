@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use fupin_e2e::{RunningService, authed, binary};
 use fupin_kernel::ResidentId;
-use fupin_platform::testing::set_connections_allowed;
+use fupin_platform::testing::{admin_database_url, set_connections_allowed};
 use fupin_platform::{Role, events::EventBus};
 use fupin_proto::{
     admin::v1::{
@@ -19,6 +19,7 @@ use fupin_proto::{
 };
 use futures::StreamExt;
 use prost::{Message, Name};
+use sqlx::Connection;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic_reflection::pb::v1::{
     ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
@@ -164,6 +165,24 @@ async fn submitted_application_is_stored_announced_and_the_binary_stops_cleanly(
         .into_inner();
     assert_eq!(got.id, app.id);
     assert_eq!(got.amount.unwrap().amount, "30000.00");
+
+    // It ran as production runs it: migrated and wrote as its database's owner, no superuser
+    // (deploy/postgres/service-databases.sh).
+    let mut admin = sqlx::PgConnection::connect(&admin_database_url()).await?;
+    let (sessions, superusers): (i64, i64) = sqlx::query_as(
+        "select count(*), count(*) filter (where r.rolsuper or r.rolname <> d.datname)
+         from pg_stat_activity a join pg_roles r on r.oid = a.usesysid
+         join pg_database d on d.oid = a.datid where d.datname = $1",
+    )
+    .bind(svc.database())
+    .fetch_one(&mut admin)
+    .await?;
+    admin.close().await?;
+    assert!(sessions > 0, "intake holds connections to its database");
+    assert_eq!(
+        superusers, 0,
+        "every session is the owning role's, none a superuser's"
+    );
 
     // A plain JetStream subscriber sees the event with its CloudEvents headers.
     let stream = bus.js.get_stream(&svc.stream).await?;

@@ -414,8 +414,11 @@ fn settings(flavor: Flavor, socket_dir: Option<&Path>) -> String {
 /// and `bench_plain_` (fupin-bench), each followed by `t` and 12 hex digits.
 const TEST_DATABASE_PATTERN: &str = "^(test|e2e|bench_intake|bench_plain)_t[0-9a-f]{12}$";
 
+/// The roles the e2e suite's databases are owned by: named as their database.
+const TEST_ROLE_PATTERN: &str = "^e2e_t[0-9a-f]{12}$";
+
 /// A psql script that drops every leftover test database, one `drop database` each
-/// (`\gexec`), each in its own transaction, going on past the ones that fail. The age test
+/// (`\gexec`), then the e2e roles that no longer own one, each in its own transaction, going on past the ones that fail. The age test
 /// reads the database's files (`pg_stat_file`), which only a superuser may: anyone else drops
 /// nothing, since a concurrent run's database has no session between its creation and its
 /// first connection, and only its age tells it from a leftover.
@@ -425,6 +428,15 @@ fn leftover_databases_script() -> String {
                   where d.datname ~ '{pattern}'\n\
                   and not exists (select 1 from pg_stat_activity a where a.datid = d.oid)\n";
     let select = select.replace("{pattern}", TEST_DATABASE_PATTERN);
+    // The e2e suite's roles (`create_owned_database`) each own their database from the moment
+    // they exist: one that owns none is a leftover whose database is gone.
+    let roles = format!(
+        "select format('drop role if exists %I', r.rolname)\n\
+         from pg_roles r\n\
+         where r.rolname ~ '{TEST_ROLE_PATTERN}'\n\
+         and not exists (select 1 from pg_database d where d.datdba = r.oid)\n\
+         \\gexec\n"
+    );
     format!(
         "select rolsuper as fupin_superuser from pg_roles where rolname = current_user \\gset\n\
          \\if :fupin_superuser\n\
@@ -432,6 +444,7 @@ fn leftover_databases_script() -> String {
          and coalesce((pg_stat_file('base/' || d.oid || '/PG_VERSION', true)).modification\n\
          < now() - interval '{LEFTOVER_AGE_MINUTES} minutes', false)\n\
          \\gexec\n\
+         {roles}\
          \\else\n\
          \\echo 'not a superuser: leftover test databases kept (their age cannot be read)'\n\
          \\endif\n"
@@ -575,7 +588,11 @@ mod tests {
         assert!(!other.contains("drop database"), "{script}");
         assert_eq!(script.matches(TEST_DATABASE_PATTERN).count(), 1);
         assert_eq!(script.matches("pg_stat_activity").count(), 1);
-        assert_eq!(script.matches("\\gexec").count(), 1);
+        assert_eq!(script.matches("\\gexec").count(), 2);
+        // Roles only once their databases are gone, and only by a superuser.
+        assert!(superuser.contains("drop role"), "{script}");
+        assert!(!other.contains("drop role"), "{script}");
+        assert!(script.find("drop database") < script.find("drop role"));
         assert!(!script.contains("force"), "{script}");
     }
 
