@@ -53,6 +53,7 @@ pub struct NatsServer {
     dir: PathBuf,
     child: Option<Child>,
     extra: Vec<String>,
+    envs: Vec<(String, String)>,
 }
 
 impl NatsServer {
@@ -62,6 +63,12 @@ impl NatsServer {
 
     /// Started with extra command-line options (e.g. `--user`, `--pass`).
     pub fn start_with(extra: &[&str]) -> Self {
+        Self::start_configured(extra, &[])
+    }
+
+    /// Started with extra command-line options and environment variables (e.g. `-c` and the
+    /// variables the configuration file reads).
+    pub fn start_configured(extra: &[&str], envs: &[(&str, &str)]) -> Self {
         let port = {
             let l = TcpListener::bind("127.0.0.1:0").expect("binding an ephemeral port");
             l.local_addr().expect("local addr").port()
@@ -73,6 +80,10 @@ impl NatsServer {
             dir,
             child: None,
             extra: extra.iter().map(|a| (*a).to_owned()).collect(),
+            envs: envs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         server.spawn();
         server
@@ -80,6 +91,11 @@ impl NatsServer {
 
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// The server's log so far, for assertion messages.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.join("nats.log")).unwrap_or_default()
     }
 
     fn log(&self) -> File {
@@ -103,6 +119,7 @@ impl NatsServer {
             ])
             .arg(&self.dir)
             .args(&self.extra)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(self.log())
             .stderr(self.log())

@@ -1,0 +1,275 @@
+//! The NATS configuration compose ships (`deploy/nats/nats.conf`), run as shipped, with only
+//! the ports and the store directory moved (tests run side by side): the services' user publishes and manages the
+//! stream; the read-only `subscriber` user of other government systems replays and follows
+//! the events but cannot forge one (admission reads ratings, blacklists and suspensions off
+//! this stream, R-IN-3), delete or purge the history (R-X-2), take a service's durable consumer
+//! or read the services' replies; nobody connects without a password.
+
+mod common;
+
+use std::{path::PathBuf, time::Duration};
+
+use async_nats::jetstream::{self, consumer::pull};
+use common::NatsServer;
+use fupin_platform::{events::EventBus, testing::unique_token};
+use futures::StreamExt;
+
+const SERVICE_PASSWORD: &str = "0123456789abcdef0123456789abcdef";
+const SUBSCRIBER_PASSWORD: &str = "fedcba9876543210fedcba9876543210";
+/// One of intake's durable consumers, as the configuration names it.
+const INTAKE_CONSUMER: &str = "intake-readmodel-rating-v1";
+/// How long a request the server refuses to pass on may wait for an answer that never comes.
+const DENIED_WITHIN: Duration = Duration::from_secs(2);
+
+/// The shipped file without its store directory, which the command line gives instead (the
+/// server refuses both), written next to the test's other files.
+fn shipped_config() -> PathBuf {
+    let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/nats/nats.conf");
+    let text = std::fs::read_to_string(&shipped).expect("deploy/nats/nats.conf");
+    let store = "store_dir: /data";
+    assert_eq!(text.matches(store).count(), 1, "one `{store}` in {text}");
+    let copy = std::env::temp_dir().join(format!("fupin-nats-{}.conf", unique_token()));
+    std::fs::write(&copy, text.replace(store, "")).expect("writing the config copy");
+    copy
+}
+
+fn free_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding an ephemeral port");
+    l.local_addr().expect("local addr").port().to_string()
+}
+
+/// A server on the shipped file; the port, monitoring port and store directory are given on
+/// the command line (which overrides the file) so that tests run side by side.
+async fn shipped_server() -> NatsServer {
+    let config = shipped_config();
+    let monitor = free_port();
+    let nats = NatsServer::start_configured(
+        &["-c", config.to_str().expect("UTF-8 path"), "-m", &monitor],
+        &[
+            ("NATS_SERVICE_PASSWORD", SERVICE_PASSWORD),
+            ("NATS_SUBSCRIBER_PASSWORD", SUBSCRIBER_PASSWORD),
+        ],
+    );
+    nats.wait_listening().await;
+    let _ = std::fs::remove_file(config);
+    nats
+}
+
+fn with_user(nats: &NatsServer, user: &str, password: &str) -> String {
+    nats.url()
+        .replacen("nats://", &format!("nats://{user}:{password}@"), 1)
+}
+
+/// The `subscriber` user as another government system connects: its own inbox prefix, so the
+/// replies to its JetStream requests reach it.
+async fn subscriber(nats: &NatsServer) -> (async_nats::Client, jetstream::Context) {
+    let client = async_nats::ConnectOptions::with_user_and_password(
+        "subscriber".into(),
+        SUBSCRIBER_PASSWORD.into(),
+    )
+    .custom_inbox_prefix("_INBOX_subscriber")
+    .connect(nats.url())
+    .await
+    .unwrap_or_else(|e| panic!("subscriber connects: {e}\n{}", nats.log_text()));
+    let js = jetstream::ContextBuilder::new()
+        .timeout(DENIED_WITHIN)
+        .build(client.clone());
+    (client, js)
+}
+
+async fn messages_in(bus: &EventBus) -> u64 {
+    let mut stream = bus.js.get_stream(&bus.stream).await.expect("the stream");
+    stream.info().await.expect("stream info").state.messages
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_subscriber_reads_the_events_and_can_change_nothing() {
+    let nats = shipped_server().await;
+    // The services, as compose runs them: user `fupin`, the `fupin.>` subjects, stream FUPIN.
+    let bus = tokio::time::timeout(
+        Duration::from_secs(20),
+        EventBus::connect(
+            &with_user(&nats, "fupin", SERVICE_PASSWORD),
+            "fupin",
+            "FUPIN",
+            "/fupin/test",
+        ),
+    )
+    .await
+    .expect("the service user connects within 20 s")
+    .expect("the service user creates the stream");
+    let subject = bus.subject_for("fupin.test.v1.Event");
+    bus.js
+        .publish(subject.clone(), "first".into())
+        .await
+        .expect("the service user publishes")
+        .await
+        .expect("JetStream stores the event");
+    bus.js
+        .get_stream("FUPIN")
+        .await
+        .unwrap()
+        .create_consumer(pull::Config {
+            durable_name: Some(INTAKE_CONSUMER.into()),
+            ..Default::default()
+        })
+        .await
+        .expect("the service user creates its durable consumer");
+
+    let (client, js) = subscriber(&nats).await;
+
+    // Replays the history with a consumer of its own.
+    let stream = js
+        .get_stream("FUPIN")
+        .await
+        .expect("subscriber reads stream info");
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig::default())
+        .await
+        .expect("subscriber creates a consumer of its own");
+    let mut history = consumer.messages().await.expect("subscriber pulls");
+    let first = tokio::time::timeout(Duration::from_secs(5), history.next())
+        .await
+        .expect("history within 5 s")
+        .expect("a message")
+        .expect("delivered");
+    assert_eq!(first.payload.as_ref(), b"first");
+    drop(history);
+
+    // Follows live events.
+    let mut live = client.subscribe("fupin.>").await.unwrap();
+    client.flush().await.unwrap();
+    bus.js
+        .publish(subject.clone(), "second".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(5), live.next())
+        .await
+        .unwrap_or_else(|_| panic!("a live event within 5 s\n{}", nats.log_text()))
+        .expect("subscription open");
+    assert_eq!(seen.payload.as_ref(), b"second");
+
+    // But not the replies meant for the services (on a connection of its own: the server
+    // answers the refused subscription with an error, which may make a client reconnect).
+    let (prying, _) = subscriber(&nats).await;
+    let mut replies = prying.subscribe("_INBOX_fupin.>").await.unwrap();
+    prying.flush().await.unwrap();
+    for _ in 0..5 {
+        bus.js
+            .client()
+            .publish("_INBOX_fupin.secret", "reply".into())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !matches!(
+            tokio::time::timeout(Duration::from_millis(500), replies.next()).await,
+            Ok(Some(_))
+        ),
+        "the subscriber must not see the services' replies"
+    );
+
+    // Cannot forge an event, by plain publish or through JetStream.
+    let before = messages_in(&bus).await;
+    client
+        .publish(subject.clone(), "forged".into())
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let forged = match tokio::time::timeout(
+        DENIED_WITHIN * 2,
+        js.publish(subject.clone(), "forged".into()),
+    )
+    .await
+    {
+        Ok(Ok(ack)) => tokio::time::timeout(DENIED_WITHIN * 2, ack)
+            .await
+            .is_ok_and(|r| r.is_ok()),
+        _ => false,
+    };
+    assert!(
+        !forged,
+        "JetStream must not acknowledge an event the subscriber sent"
+    );
+
+    // Cannot delete or purge the history, nor take or delete a service's consumer.
+    let denied = |what: &str, r: Result<Result<(), String>, tokio::time::error::Elapsed>| {
+        assert!(
+            !matches!(r, Ok(Ok(()))),
+            "the subscriber must not be able to {what}"
+        );
+    };
+    denied(
+        "delete the stream",
+        tokio::time::timeout(DENIED_WITHIN * 2, async {
+            js.delete_stream("FUPIN")
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .await,
+    );
+    denied(
+        "purge the stream",
+        tokio::time::timeout(DENIED_WITHIN * 2, async {
+            stream.purge().await.map(|_| ()).map_err(|e| e.to_string())
+        })
+        .await,
+    );
+    denied(
+        "read a service's durable consumer",
+        tokio::time::timeout(DENIED_WITHIN * 2, async {
+            stream
+                .get_consumer::<pull::Config>(INTAKE_CONSUMER)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .await,
+    );
+    denied(
+        "delete a service's durable consumer",
+        tokio::time::timeout(DENIED_WITHIN * 2, async {
+            stream
+                .delete_consumer(INTAKE_CONSUMER)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .await,
+    );
+
+    // What the services see: nothing forged, nothing removed.
+    assert_eq!(messages_in(&bus).await, before, "no forged event stored");
+    assert_eq!(before, 2);
+    bus.js
+        .get_stream("FUPIN")
+        .await
+        .unwrap()
+        .get_consumer::<pull::Config>(INTAKE_CONSUMER)
+        .await
+        .expect("intake's consumer is still there");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_connects_without_a_password() {
+    let nats = shipped_server().await;
+    for url in [
+        nats.url(),
+        with_user(&nats, "fupin", "wrong"),
+        with_user(&nats, "subscriber", SERVICE_PASSWORD),
+        with_user(&nats, "intruder", SUBSCRIBER_PASSWORD),
+    ] {
+        let (options, address) = fupin_platform::events::nats_options(&url).unwrap();
+        let attempt =
+            tokio::time::timeout(Duration::from_secs(5), options.connect(address.as_str())).await;
+        assert!(
+            !matches!(attempt, Ok(Ok(_))),
+            "{} must be refused",
+            fupin_platform::events::redacted(&url)
+        );
+    }
+}
