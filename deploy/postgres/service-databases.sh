@@ -13,33 +13,40 @@
 # <SERVICE>_DB_PASSWORD gives a service its role (compose requires INTAKE_DB_PASSWORD); a
 # service without one gets its database only, owned by `postgres`, until its password is set
 # and this is run again. Passwords end up in URLs: hex only (`openssl rand -hex 32`).
-set -eu
+#
+# Everything runs in a subshell: the image sources a script that is not executable (a checkout
+# that lost the mode), and `set -eu` must not leak into its entrypoint.
 
-sql() {
+fupin_sql() {
     psql -v ON_ERROR_STOP=1 -X -q --username "${POSTGRES_USER:-postgres}" "$@"
 }
 
-for service in intake rating risk disbursement industry; do
-    password=$(printenv "$(echo "$service" | tr '[:lower:]' '[:upper:]')_DB_PASSWORD" || true)
-    sql --dbname postgres -v db="$service" <<'SQL'
+fupin_service_databases() (
+    set -eu
+    for service in intake rating risk disbursement industry; do
+        password=$(printenv "$(echo "$service" | tr '[:lower:]' '[:upper:]')_DB_PASSWORD" || true)
+        fupin_sql --dbname postgres -v db="$service" <<'SQL'
 select format('create database %I', :'db')
 where not exists (select from pg_database where datname = :'db') \gexec
 -- By default every role may connect to every database: only the owner (and superusers) may.
 select format('revoke all on database %I from public', :'db') \gexec
 SQL
-    [ -n "$password" ] || continue
-    sql --dbname postgres -v db="$service" -v password="$password" <<'SQL'
+        [ -n "$password" ] || continue
+        fupin_sql --dbname postgres -v db="$service" -v password="$password" <<'SQL'
 select format('create role %I login', :'db')
 where not exists (select from pg_roles where rolname = :'db') \gexec
 select format('alter role %I with login nosuperuser nocreatedb nocreaterole noreplication password %L',
               :'db', :'password') \gexec
 select format('alter database %I owner to %I', :'db', :'db') \gexec
 SQL
-    # Tables (with their sequences) and views a superuser created before the role existed.
-    sql --dbname "$service" -v db="$service" <<'SQL'
+        # Tables (with their sequences) and views a superuser created before the role existed.
+        fupin_sql --dbname "$service" -v db="$service" <<'SQL'
 select format('alter table %I.%I owner to %I', schemaname, tablename, :'db')
 from pg_tables where schemaname = 'public' and tableowner <> :'db' \gexec
 select format('alter view %I.%I owner to %I', schemaname, viewname, :'db')
 from pg_views where schemaname = 'public' and viewowner <> :'db' \gexec
 SQL
-done
+    done
+)
+
+fupin_service_databases

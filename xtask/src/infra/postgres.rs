@@ -418,10 +418,11 @@ const TEST_DATABASE_PATTERN: &str = "^(test|e2e|bench_intake|bench_plain)_t[0-9a
 const TEST_ROLE_PATTERN: &str = "^e2e_t[0-9a-f]{12}$";
 
 /// A psql script that drops every leftover test database, one `drop database` each
-/// (`\gexec`), then the e2e roles that no longer own one, each in its own transaction, going on past the ones that fail. The age test
-/// reads the database's files (`pg_stat_file`), which only a superuser may: anyone else drops
-/// nothing, since a concurrent run's database has no session between its creation and its
-/// first connection, and only its age tells it from a leftover.
+/// (`\gexec`), then the e2e roles that no longer own one, each in its own transaction, going
+/// on past the ones that fail. The age test reads the database's files (`pg_stat_file`), which
+/// only a superuser may: anyone else drops nothing, since a concurrent run's database has no
+/// session between its creation and its first connection, and only its age tells it from a
+/// leftover.
 fn leftover_databases_script() -> String {
     let select = "select format('drop database if exists %I', d.datname)\n\
                   from pg_database d\n\
