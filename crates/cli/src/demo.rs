@@ -332,13 +332,27 @@ pub async fn seed(g: &Global) -> anyhow::Result<()> {
     );
 
     let application = submit_demo_application(g).await;
-    print_summary(g, effective_from, expires_on, application.as_deref());
+    print_summary(g, effective_from, expires_on, application.as_ref());
     Ok(())
 }
 
-/// Submits the demo application; `Some(line)` describes the outcome. Never fails the seed:
+/// What became of the demo application.
+struct DemoApplication {
+    /// One line for the summary.
+    outcome: String,
+    /// The application's id, when intake filed it.
+    id: Option<String>,
+}
+
+impl DemoApplication {
+    fn failed(outcome: String) -> Option<Self> {
+        Some(Self { outcome, id: None })
+    }
+}
+
+/// Submits the demo application; `None` when intake is not reachable. Never fails the seed:
 /// the events are the essential part, and intake may not be running.
-async fn submit_demo_application(g: &Global) -> Option<String> {
+async fn submit_demo_application(g: &Global) -> Option<DemoApplication> {
     let h = &HOUSEHOLDS[APPLICANT];
     let channel = match grpc::channel(g).await {
         Ok(c) => c,
@@ -358,7 +372,7 @@ async fn submit_demo_application(g: &Global) -> Option<String> {
         )
     }) {
         Ok(t) => t,
-        Err(e) => return Some(format!("not submitted: {e:#}")),
+        Err(e) => return DemoApplication::failed(format!("not submitted: {e:#}")),
     };
     let mut client = IntakeServiceClient::new(channel);
     println!(
@@ -381,16 +395,19 @@ async fn submit_demo_application(g: &Global) -> Option<String> {
         );
         let call = match grpc::request(req, &token) {
             Ok(r) => client.submit_application(r).await,
-            Err(e) => return Some(format!("not submitted: {e:#}")),
+            Err(e) => return DemoApplication::failed(format!("not submitted: {e:#}")),
         };
         match call {
             Ok(app) => {
                 let app = app.into_inner();
                 let status = Status::try_from(app.status).map_or("?", |s| s.as_str_name());
-                return Some(format!(
-                    "request {APPLICATION_REQUEST_ID}{attempt}: application {} status {status}",
-                    app.id
-                ));
+                return Some(DemoApplication {
+                    outcome: format!(
+                        "request {APPLICATION_REQUEST_ID}{attempt}: application {} status {status}",
+                        app.id
+                    ),
+                    id: Some(app.id),
+                });
             }
             Err(s)
                 if matches!(
@@ -411,14 +428,14 @@ async fn submit_demo_application(g: &Global) -> Option<String> {
     }
     let msg = last.map_or_else(|| "unknown error".to_owned(), |s| grpc::describe(&s));
     eprintln!("fupinctl: warning: intake did not accept the demo application: {msg}");
-    Some(format!("not accepted: {msg}"))
+    DemoApplication::failed(format!("not accepted: {msg}"))
 }
 
 fn print_summary(
     g: &Global,
     effective_from: NaiveDate,
     expires_on: NaiveDate,
-    application: Option<&str>,
+    application: Option<&DemoApplication>,
 ) {
     println!();
     println!(
@@ -449,11 +466,13 @@ fn print_summary(
         cooperative_uscc()
     );
     match application {
-        Some(a) => println!("demo application  {a}"),
+        Some(a) => println!("demo application  {}", a.outcome),
         None => println!("demo application  not submitted (intake not running)"),
     }
     println!();
-    let exe = "fupinctl";
+    // As it was called: `target/debug/fupinctl` under `cargo xtask up`, `fupinctl` on a PATH.
+    let exe = invoked_as();
+    let exe = exe.as_str();
     let ok = &HOUSEHOLDS[3];
     let suspended = &HOUSEHOLDS[1];
     println!("Try:");
@@ -475,8 +494,8 @@ fn print_summary(
         suspended.name,
         suspended.poor_household_number()
     );
-    if application.is_some_and(|a| a.starts_with("application ")) {
-        println!("  {exe} intake get <application id above>");
+    if let Some(id) = application.and_then(|a| a.id.as_deref()) {
+        println!("  {exe} intake get {id}");
     }
     println!(
         "  (intake at {}; set INTAKE_ADDR / NATS_URL to point elsewhere)",
@@ -488,6 +507,19 @@ fn print_summary(
 fn pad(s: &str, width: usize) -> String {
     let cols: usize = s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum();
     format!("{s}{}", " ".repeat(width.saturating_sub(cols)))
+}
+
+/// This program's name as the user can call it again: the path it was started with, relative
+/// to the working directory when it lies below it.
+fn invoked_as() -> String {
+    let arg0 = std::env::args()
+        .next()
+        .unwrap_or_else(|| "fupinctl".to_owned());
+    let path = std::path::Path::new(&arg0);
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(|p| p.display().to_string()))
+        .unwrap_or(arg0)
 }
 
 #[cfg(test)]

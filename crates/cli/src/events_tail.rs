@@ -91,7 +91,7 @@ pub async fn run(g: &Global, args: &TailArgs) -> anyhow::Result<()> {
         };
         let Some(msg) = next else { break };
         let msg = msg.context("receiving from JetStream")?;
-        println!("{}", format_message(&msg, &g.prefix));
+        crate::print_line(format_message(&msg, &g.prefix))?;
         seen += 1;
     }
     Ok(())

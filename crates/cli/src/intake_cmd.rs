@@ -107,7 +107,7 @@ pub async fn run(g: &Global, command: IntakeCommand) -> anyhow::Result<()> {
             let app = submit(g, &t, req)
                 .await
                 .map_err(|s| anyhow::anyhow!(grpc::describe(&s)))?;
-            println!("{app:#?}");
+            crate::print_line(format_args!("{app:#?}"))?;
         }
         IntakeCommand::Get { id } => {
             let t = token::mint(
@@ -124,7 +124,7 @@ pub async fn run(g: &Global, command: IntakeCommand) -> anyhow::Result<()> {
                 .await
                 .map_err(|s| anyhow::anyhow!(grpc::describe(&s)))?
                 .into_inner();
-            println!("{app:#?}");
+            crate::print_line(format_args!("{app:#?}"))?;
         }
     }
     Ok(())

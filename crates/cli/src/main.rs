@@ -182,11 +182,31 @@ fn main() -> ExitCode {
     };
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away (`fupinctl events tail | head`): done, quietly.
+        Err(err) if output_closed(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("fupinctl: error: {err:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints `text` and a newline on stdout. Unlike `println!`, which panics when the reader has
+/// gone, it returns the error, which `main` turns into a quiet exit.
+pub fn print_line(text: impl std::fmt::Display) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")?;
+    out.flush()?;
+    Ok(())
+}
+
+fn output_closed(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
