@@ -59,6 +59,21 @@ pub struct RunningService {
     database: String,
     /// How to reach an `https://` endpoint.
     tls: Option<ClientTlsConfig>,
+    /// How it was started, for [`RunningService::restart`] and [`RunningService::replica`].
+    setup: Setup,
+    /// Whether [`RunningService::terminate_after_signal`] drops the database (a replica
+    /// leaves it to the service it was started beside).
+    owns_database: bool,
+}
+
+/// What starts a service process again on the same database, prefix and stream.
+#[derive(Clone)]
+struct Setup {
+    package: String,
+    test_clock: bool,
+    envs: Vec<(String, String)>,
+    /// The URL the service connects with: its database's owning role.
+    database_url: String,
 }
 
 impl RunningService {
@@ -91,65 +106,98 @@ impl RunningService {
         envs: &[(&str, &str)],
         tls: Option<ClientTlsConfig>,
     ) -> anyhow::Result<Self> {
-        let bin = binary(package).await?;
+        binary(package).await?;
         let token = unique_token();
         let database = format!("e2e_{token}");
         // As in production: a role that owns this database and nothing else, not a superuser.
         let url = create_owned_database(&admin_database_url(), &database).await?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let ws = workspace();
-        let mut cmd = Command::new(bin);
-        cmd.env("DATABASE_URL", url)
-            .env("NATS_URL", nats_url())
-            .env("GRPC_ADDR", format!("127.0.0.1:{port}"))
-            .env("EVENT_SUBJECT_PREFIX", &token)
-            .env("EVENT_STREAM", token.to_uppercase())
-            .env("AUTH_JWT_SECRET", SECRET)
-            // The development PII keys: test data is thrown away.
-            .env("FUPIN_DEV", "1")
-            .env("CALENDAR_DIR", ws.join("deploy/calendar"))
-            .env("AREAS_FILE", ws.join("deploy/areas/410311.toml"))
-            .env("POLICY_DIR", ws.join("deploy/policy"))
-            .env(
-                "RUST_LOG",
-                std::env::var("TEST_LOG").map_or("warn".into(), |_| "info".to_owned()),
-            )
-            .stdout(Stdio::null())
-            .kill_on_drop(true);
-        if test_clock {
-            cmd.env("FUPIN_TEST_CLOCK", "1");
-        }
-        // Settings a developer's shell may carry that would change what the tests expect.
-        for var in [
-            "AUTH_JWT_PUBLIC_KEY_FILE",
-            "AUTH_JWT_ISSUER",
-            "AUTH_JWT_AUDIENCE",
-            "SHUTDOWN_DRAIN_SECONDS",
-            "GRPC_TLS_CERT",
-            "GRPC_TLS_KEY",
-            "GRPC_TLS_CLIENT_CA",
-            "PII_KEYS",
-            "PII_INDEX_KEY",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.envs(envs.iter().copied());
-        let child = cmd.spawn()?;
+        let setup = Setup {
+            package: package.to_owned(),
+            test_clock,
+            envs: envs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            database_url: url,
+        };
+        let (child, endpoint) = setup.spawn(&token, tls.is_some(), &[]).await?;
         let svc = Self {
             child,
-            endpoint: match tls {
-                Some(_) => format!("https://localhost:{port}"),
-                None => format!("http://127.0.0.1:{port}"),
-            },
+            endpoint,
             tls,
             prefix: token.clone(),
             stream: token.to_uppercase(),
             database,
+            setup,
+            owns_database: true,
         };
         svc.wait_healthy(Duration::from_secs(30)).await?;
         Ok(svc)
+    }
+
+    /// Starts the service again, as it was started (its environment, plus `envs` for this start
+    /// only, which win), on the same database, subject prefix and stream, at a new port: an
+    /// operator's restart.
+    /// The previous process must have exited ([`RunningService::stop`],
+    /// [`RunningService::kill`]).
+    pub async fn restart_with(&mut self, envs: &[(&str, &str)]) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.child.try_wait()?.is_some(),
+            "{} is still running: stop or kill it first",
+            self.endpoint
+        );
+        let (child, endpoint) = self
+            .setup
+            .spawn(&self.prefix, self.tls.is_some(), envs)
+            .await?;
+        self.child = child;
+        self.endpoint = endpoint;
+        self.wait_healthy(Duration::from_secs(30)).await
+    }
+
+    /// [`RunningService::restart_with`] with no more environment.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.restart_with(&[]).await
+    }
+
+    /// A second process of the service, started as this one was (plus `envs`), on the same
+    /// database, prefix and stream while this one runs: a replica, or the new process of a
+    /// rolling restart. It leaves the database to this one: terminate it first.
+    pub async fn replica(&self, envs: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let (child, endpoint) = self
+            .setup
+            .spawn(&self.prefix, self.tls.is_some(), envs)
+            .await?;
+        let svc = Self {
+            child,
+            endpoint,
+            tls: self.tls.clone(),
+            prefix: self.prefix.clone(),
+            stream: self.stream.clone(),
+            database: self.database.clone(),
+            setup: self.setup.clone(),
+            owns_database: false,
+        };
+        svc.wait_healthy(Duration::from_secs(30)).await?;
+        Ok(svc)
+    }
+
+    /// SIGTERM, then waits for a clean exit; the database stays (see
+    /// [`RunningService::restart`]).
+    pub async fn stop(&mut self, within: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        self.sigterm().await?;
+        Ok(tokio::time::timeout(within, self.child.wait()).await??)
+    }
+
+    /// SIGKILL, a crash: the process ends wherever it was; the database stays.
+    pub async fn kill(&mut self) -> anyhow::Result<std::process::ExitStatus> {
+        self.child.kill().await?;
+        Ok(self.child.wait().await?)
+    }
+
+    /// The URL the service connects to its database with (the database's owning role).
+    pub fn database_url(&self) -> &str {
+        &self.setup.database_url
     }
 
     /// The name of the service's own database.
@@ -214,8 +262,70 @@ impl RunningService {
         within: Duration,
     ) -> anyhow::Result<std::process::ExitStatus> {
         let exit = tokio::time::timeout(within, self.child.wait()).await??;
-        drop_owned_database(&admin_database_url(), &self.database).await?;
+        if self.owns_database {
+            drop_owned_database(&admin_database_url(), &self.database).await?;
+        }
         Ok(exit)
+    }
+}
+
+impl Setup {
+    /// Spawns the binary on this setup's database and the subject prefix `prefix` (stream: the
+    /// prefix in upper case), at a free port; returns the process and its endpoint.
+    async fn spawn(
+        &self,
+        prefix: &str,
+        tls: bool,
+        envs: &[(&str, &str)],
+    ) -> anyhow::Result<(Child, String)> {
+        let bin = binary(&self.package).await?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let ws = workspace();
+        let mut cmd = Command::new(bin);
+        cmd.env("DATABASE_URL", &self.database_url)
+            .env("NATS_URL", nats_url())
+            .env("GRPC_ADDR", format!("127.0.0.1:{port}"))
+            .env("EVENT_SUBJECT_PREFIX", prefix)
+            .env("EVENT_STREAM", prefix.to_uppercase())
+            .env("AUTH_JWT_SECRET", SECRET)
+            // The development PII keys: test data is thrown away.
+            .env("FUPIN_DEV", "1")
+            .env("CALENDAR_DIR", ws.join("deploy/calendar"))
+            .env("AREAS_FILE", ws.join("deploy/areas/410311.toml"))
+            .env("POLICY_DIR", ws.join("deploy/policy"))
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_LOG").map_or("warn".into(), |_| "info".to_owned()),
+            )
+            .stdout(Stdio::null())
+            .kill_on_drop(true);
+        if self.test_clock {
+            cmd.env("FUPIN_TEST_CLOCK", "1");
+        }
+        // Settings a developer's shell may carry that would change what the tests expect.
+        for var in [
+            "AUTH_JWT_PUBLIC_KEY_FILE",
+            "AUTH_JWT_ISSUER",
+            "AUTH_JWT_AUDIENCE",
+            "SHUTDOWN_DRAIN_SECONDS",
+            "GRPC_TLS_CERT",
+            "GRPC_TLS_KEY",
+            "GRPC_TLS_CLIENT_CA",
+            "PII_KEYS",
+            "PII_INDEX_KEY",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.envs(self.envs.iter().map(|(k, v)| (k, v)));
+        cmd.envs(envs.iter().copied());
+        let endpoint = if tls {
+            format!("https://localhost:{port}")
+        } else {
+            format!("http://127.0.0.1:{port}")
+        };
+        Ok((cmd.spawn()?, endpoint))
     }
 }
 
