@@ -15,6 +15,7 @@ use fupin_platform::{
         admin_database_url, create_owned_database, drop_owned_database, nats_url, unique_token,
     },
 };
+use fupin_proto::{common::v1::Money, intake::v1 as pb};
 use tokio::process::{Child, Command};
 use tonic::{
     Request,
@@ -326,6 +327,35 @@ impl Setup {
             format!("http://127.0.0.1:{port}")
         };
         Ok((cmd.spawn()?, endpoint))
+    }
+}
+
+/// Household `resident_id`'s application in `village` as its village's staff file it: 30,000
+/// yuan for 36 months of planting, with a phone number (sealed at rest, R-CR-11).
+pub fn household_submission(
+    request_id: &str,
+    resident_id: &str,
+    village: &str,
+) -> pb::SubmitApplicationRequest {
+    pb::SubmitApplicationRequest {
+        request_id: request_id.into(),
+        applicant: Some(pb::submit_application_request::Applicant::Household(
+            pb::Household {
+                resident_id: resident_id.into(),
+                name: "王五".into(),
+                phone: "13800000000".into(),
+                village_code: village.into(),
+                poor_household_number: "JD-0001".into(),
+                household_borrows_uses_repays: true,
+            },
+        )),
+        kind: pb::ApplicantKind::Household as i32,
+        amount: Some(Money {
+            amount: "30000.00".into(),
+        }),
+        term_months: 36,
+        purpose: pb::Purpose::Planting as i32,
+        project_description: "花椒种植".into(),
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use fupin_e2e::{RunningService, authed, binary};
+use fupin_e2e::{RunningService, authed, binary, household_submission};
 use fupin_kernel::ResidentId;
 use fupin_platform::testing::{admin_database_url, set_connections_allowed};
 use fupin_platform::{Role, events::EventBus};
@@ -13,7 +13,6 @@ use fupin_proto::{
     admin::v1::{
         GetTimeRequest, SetTimeRequest, test_clock_service_client::TestClockServiceClient,
     },
-    common::v1::Money,
     intake::v1::{self as pb, intake_service_client::IntakeServiceClient},
     rating::v1 as rating,
 };
@@ -75,26 +74,7 @@ async fn reflection_services(svc: &RunningService) -> anyhow::Result<Vec<String>
 }
 
 fn submit_request(id: &str, attempt: u32) -> pb::SubmitApplicationRequest {
-    pb::SubmitApplicationRequest {
-        request_id: format!("e2e-submit-{attempt}"),
-        applicant: Some(pb::submit_application_request::Applicant::Household(
-            pb::Household {
-                resident_id: id.into(),
-                name: "王五".into(),
-                phone: String::new(),
-                village_code: VILLAGE.into(),
-                poor_household_number: "JD-0001".into(),
-                household_borrows_uses_repays: true,
-            },
-        )),
-        kind: pb::ApplicantKind::Household as i32,
-        amount: Some(Money {
-            amount: "30000.00".into(),
-        }),
-        term_months: 36,
-        purpose: pb::Purpose::Planting as i32,
-        project_description: "花椒种植".into(),
-    }
+    household_submission(&format!("e2e-submit-{attempt}"), id, VILLAGE)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

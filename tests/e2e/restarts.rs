@@ -14,7 +14,7 @@ use std::{
 
 use async_nats::jetstream::consumer::pull;
 use chrono::NaiveDate;
-use fupin_e2e::{RunningService, authed};
+use fupin_e2e::{RunningService, authed, household_submission};
 use fupin_kernel::ResidentId;
 use fupin_platform::{
     Role,
@@ -23,7 +23,6 @@ use fupin_platform::{
 };
 use fupin_proto::{
     admin::v1::{SetTimeRequest, test_clock_service_client::TestClockServiceClient},
-    common::v1::Money,
     intake::v1::{self as pb, intake_service_client::IntakeServiceClient},
     rating::v1 as rating,
 };
@@ -168,26 +167,7 @@ async fn wait_caught_up(bus: &EventBus) -> anyhow::Result<()> {
 }
 
 fn submission(request_id: &str, resident_id: &str) -> pb::SubmitApplicationRequest {
-    pb::SubmitApplicationRequest {
-        request_id: request_id.into(),
-        applicant: Some(pb::submit_application_request::Applicant::Household(
-            pb::Household {
-                resident_id: resident_id.into(),
-                name: "王五".into(),
-                phone: "13800000000".into(),
-                village_code: VILLAGE.into(),
-                poor_household_number: "JD-0001".into(),
-                household_borrows_uses_repays: true,
-            },
-        )),
-        kind: pb::ApplicantKind::Household as i32,
-        amount: Some(Money {
-            amount: "30000.00".into(),
-        }),
-        term_months: 36,
-        purpose: pb::Purpose::Planting as i32,
-        project_description: "花椒种植".into(),
-    }
+    household_submission(request_id, resident_id, VILLAGE)
 }
 
 /// Submits household `resident_id`'s application as its village's staff.
