@@ -267,6 +267,11 @@ fn print_summary(ws: &Workspace, infra: &Infra, cli: bool) {
         println!("  {fupinctl} token --role district_staff --area 410311");
         println!("Tail the platform's events:");
         println!("  NATS_URL={} {fupinctl} events tail", infra.nats.url());
+        if std::env::var_os("FUPIN_TEST_CLOCK").is_none() {
+            // The README's walkthrough moves past the five-day public notice (R-IN-5).
+            println!("Move the services' clock (README \"Trying it\"): start with");
+            println!("  FUPIN_TEST_CLOCK=1 cargo xtask up   then   {fupinctl} clock set <time>");
+        }
     } else {
         println!("(fupinctl is not in the workspace yet: no dev tokens or event tailing.)");
     }
