@@ -146,8 +146,8 @@ async fn submitted_application_is_stored_announced_and_the_binary_stops_cleanly(
     assert_eq!(got.id, app.id);
     assert_eq!(got.amount.unwrap().amount, "30000.00");
 
-    // It ran as production runs it: migrated and wrote as its database's owner, no superuser
-    // (deploy/postgres/service-databases.sh).
+    // R-X-1: it ran as production runs it, migrated and wrote as its database's owner, no
+    // superuser that could reach other services' databases (deploy/postgres/service-databases.sh).
     let mut admin = sqlx::PgConnection::connect(&admin_database_url()).await?;
     let (sessions, superusers): (i64, i64) = sqlx::query_as(
         "select count(*), count(*) filter (where r.rolsuper or r.rolname <> d.datname)

@@ -82,6 +82,7 @@ async fn messages_in(bus: &EventBus) -> u64 {
     stream.info().await.expect("stream info").state.messages
 }
 
+// R-IN-3 (no forged upstream facts), R-X-2 (no lost history)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_subscriber_reads_the_events_and_can_change_nothing() {
     let nats = shipped_server().await;
@@ -254,6 +255,7 @@ async fn the_subscriber_reads_the_events_and_can_change_nothing() {
         .expect("intake's consumer is still there");
 }
 
+// R-CR-11 (the events carry personal data), R-IN-3
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nobody_connects_without_a_password() {
     let nats = shipped_server().await;
