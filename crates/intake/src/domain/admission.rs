@@ -156,7 +156,18 @@ pub fn check(
                     let own_village = r.village_code == h.village.as_str();
                     let line =
                         effective_line(r, own_village && facts.credit_village_on(today), policy);
-                    if form.amount > line {
+                    if r.credit_line.is_zero() {
+                        // The credit service owns the lines; a credit grade announced without
+                        // one grants nothing, and saying "a line of 0" would read as a rule.
+                        failures.push(Failure::new(
+                            "R-CR-8",
+                            Some("amount"),
+                            format!(
+                                "the credit service announced no credit line with grade {}",
+                                r.grade.map_or("", CreditGrade::as_str)
+                            ),
+                        ));
+                    } else if form.amount > line {
                         failures.push(Failure::new(
                             "R-CR-8",
                             Some("amount"),

@@ -2,7 +2,7 @@
 //! R-RK-9, R-ID-4). A refusal names every rule that failed.
 
 use chrono::NaiveDate;
-use fupin_kernel::CreditGrade;
+use fupin_kernel::{CreditGrade, Money};
 
 use super::fixtures::*;
 use crate::domain::{
@@ -257,6 +257,34 @@ fn amount_equal_to_the_line_passes_and_one_fen_more_fails_on_the_line() {
     assert_eq!(
         (failures[0].rule, failures[0].field),
         ("R-CR-8", Some("amount"))
+    );
+}
+
+// R-CR-8: the credit service sets the line; a credit grade announced without one grants
+// nothing, and the refusal says so instead of citing "a line of 0"
+#[test]
+fn credit_grade_announced_without_a_line_is_refused_naming_the_missing_line() {
+    let mut r = rating(CreditGrade::Aa, today());
+    r.credit_line = Money::ZERO;
+    let failures = refusal_failures(admit(&household_form(), &with_rating(r.clone())));
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(
+        (failures[0].rule, failures[0].field),
+        ("R-CR-8", Some("amount"))
+    );
+    assert!(
+        failures[0].message.contains("no credit line with grade AA"),
+        "{}",
+        failures[0].message
+    );
+    // a credit village raises nothing from nothing
+    let facts = AdmissionFacts {
+        credit_village: Timeline::always(true),
+        ..with_rating(r)
+    };
+    assert_eq!(
+        refused_rules(admit(&household_form(), &facts)),
+        vec!["R-CR-8"]
     );
 }
 
