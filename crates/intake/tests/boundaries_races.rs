@@ -368,21 +368,6 @@ fn actions(h: &[pb::Transition]) -> Vec<&str> {
     h.iter().map(|tr| tr.action.as_str()).collect()
 }
 
-async fn objections(t: &TestIntake, id: &str) -> Vec<pb::Objection> {
-    t.as_district_staff()
-        .list_objections(pb::ListObjectionsRequest {
-            application_id: id.to_owned(),
-            page: Some(PageRequest {
-                page_size: 200,
-                page_token: String::new(),
-            }),
-        })
-        .await
-        .unwrap_or_else(|s| panic!("objections of {id}: {s:?}"))
-        .into_inner()
-        .objections
-}
-
 /// The calendar day in China of an RFC 3339 instant.
 fn china_day(rfc3339: &str) -> NaiveDate {
     let china = FixedOffset::east_opt(8 * 3600).expect("UTC+8");
@@ -843,7 +828,7 @@ async fn one_request_id_twenty_times_objects_resolves_and_recommends_once() {
         };
         assert_eq!(o.content, winner.content);
         assert_eq!(o.state, "open");
-        let listed = objections(&t, &held.id).await;
+        let listed = t.objections(&held.id).await;
         assert_eq!(listed.len(), 1, "one objection: {listed:?}");
         assert_eq!(listed[0].id, o.id);
         assert_eq!(get(&t, &held.id).await.status(), pb::Status::OnHold);
@@ -882,7 +867,7 @@ async fn one_request_id_twenty_times_objects_resolves_and_recommends_once() {
         };
         assert_eq!(resolved.state, state);
         assert_eq!(resolved.resolution, winner.resolution);
-        let listed = objections(&t, &held.id).await;
+        let listed = t.objections(&held.id).await;
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].state, state);
         assert_eq!(get(&t, &held.id).await.status(), status);
@@ -1600,7 +1585,7 @@ async fn assert_notice_race(
     );
     let now = get(t, &a.id).await;
     let h = history(t, &a.id).await;
-    let listed = objections(t, &a.id).await;
+    let listed = t.objections(&a.id).await;
     let mut listed_ids: Vec<&str> = listed.iter().map(|o| o.id.as_str()).collect();
     let mut filed_ids: Vec<&str> = filed.iter().map(|o| o.id.as_str()).collect();
     listed_ids.sort_unstable();
@@ -1794,7 +1779,8 @@ async fn resolutions_racing_with_new_objections() {
                 assert!(uphold, "an objection during the notice refused: {s:?}");
                 assert_refused(s, &["R-IN-5"]);
             }
-            let states: HashMap<String, String> = objections(&t, &a.id)
+            let states: HashMap<String, String> = t
+                .objections(&a.id)
                 .await
                 .into_iter()
                 .map(|o| (o.id, o.state))
@@ -1917,7 +1903,7 @@ async fn dismissals_racing_with_recommendations() {
                     assert!(refused_by_one_of(s, &["R-IN-5", "R-IN-2"]), "{s:?}");
                 }
             }
-            let listed = objections(&t, &a.id).await;
+            let listed = t.objections(&a.id).await;
             assert_eq!(listed.len(), 1, "{listed:?}");
             assert_eq!(listed[0].state, "dismissed");
             let now = get(&t, &a.id).await;
@@ -2668,7 +2654,8 @@ async fn resolving_every_objection_at_once_releases_or_rejects_once() {
         }
         let results = burst(&t, calls).await;
         for (k, ((a, mine), rs)) in apps.iter().zip(&filed).zip(results.chunks(5)).enumerate() {
-            let states: HashMap<String, String> = objections(&t, &a.id)
+            let states: HashMap<String, String> = t
+                .objections(&a.id)
                 .await
                 .into_iter()
                 .map(|o| (o.id, o.state))
@@ -2956,7 +2943,7 @@ async fn fifty_callers_on_one_application_at_once() {
                 );
             }
         }
-        let listed = objections(&t, &noticed.id).await;
+        let listed = t.objections(&noticed.id).await;
         assert_eq!(listed.len(), 25);
         assert!(listed.iter().all(|o| o.state == "open"));
         assert_eq!(get(&t, &noticed.id).await.status(), pb::Status::OnHold);
@@ -3021,7 +3008,7 @@ async fn moves_racing_with_the_move_that_allows_them() {
                     assert_refused(s, &["R-IN-5"]);
                     assert_eq!(now.status(), pb::Status::PublicNotice);
                     assert_eq!(actions(&h)[3..], ["approve"]);
-                    assert!(objections(&t, &a.id).await.is_empty());
+                    assert!(t.objections(&a.id).await.is_empty());
                 }
             }
         }

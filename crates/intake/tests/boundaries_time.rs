@@ -160,18 +160,6 @@ async fn object(t: &TestIntake, id: &str) -> Result<pb::Objection, Status> {
         .map(tonic::Response::into_inner)
 }
 
-async fn objections(t: &TestIntake, id: &str) -> Vec<pb::Objection> {
-    t.as_district_staff()
-        .list_objections(pb::ListObjectionsRequest {
-            application_id: id.to_owned(),
-            page: None,
-        })
-        .await
-        .expect("objections")
-        .into_inner()
-        .objections
-}
-
 fn resubmit_req(id: &str, note: &str) -> pb::ResubmitApplicationRequest {
     pb::ResubmitApplicationRequest {
         request_id: rid(),
@@ -930,7 +918,7 @@ async fn an_objection_on_the_last_notice_day_holds_until_resolved() {
             .expect("the bank decides at once: no bank step left running");
         let s = object(&t, &up.id).await.unwrap_err();
         assert_refused(&s, &["R-IN-5"]);
-        assert_eq!(objections(&t, &up.id).await.len(), 1, "nothing added");
+        assert_eq!(t.objections(&up.id).await.len(), 1, "nothing added");
         assert_eq!(get(&t, &up.id).await.status(), pb::Status::OnHold);
         assert_refused(&t.recommend(&up.id, BANK).await.unwrap_err(), &["R-IN-5"]);
         assert_refused(&t.recommend(&down.id, BANK).await.unwrap_err(), &["R-IN-5"]);

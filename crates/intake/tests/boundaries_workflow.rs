@@ -698,18 +698,8 @@ async fn history(t: &TestIntake, id: &str, page_size: u32) -> Vec<pb::Transition
 }
 
 async fn objection_states(t: &TestIntake, id: &str) -> Vec<(String, String)> {
-    t.as_district_staff()
-        .list_objections(pb::ListObjectionsRequest {
-            application_id: id.to_owned(),
-            page: Some(PageRequest {
-                page_size: 200,
-                page_token: String::new(),
-            }),
-        })
+    t.objections(id)
         .await
-        .expect("list objections")
-        .into_inner()
-        .objections
         .into_iter()
         .map(|o| (o.id, o.state))
         .collect()

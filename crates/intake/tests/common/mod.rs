@@ -31,7 +31,7 @@ use fupin_platform::{
     testing::{TestDb, admin_database_url, test_bus},
 };
 use fupin_proto::{
-    common::v1::Money,
+    common::v1::{Money, PageRequest},
     industry::v1 as industry,
     intake::v1::{self as pb, intake_service_client::IntakeServiceClient},
     rating::v1 as rating,
@@ -1005,6 +1005,23 @@ impl TestIntake {
         c.get_application(pb::GetApplicationRequest { id: id.to_owned() })
             .await
             .map(tonic::Response::into_inner)
+    }
+
+    /// The objections filed against application `id` (R-IN-5), as the district lists them:
+    /// one page of the most a page holds, which is every objection a test files.
+    pub async fn objections(&self, id: &str) -> Vec<pb::Objection> {
+        self.as_district_staff()
+            .list_objections(pb::ListObjectionsRequest {
+                application_id: id.to_owned(),
+                page: Some(PageRequest {
+                    page_size: 200,
+                    page_token: String::new(),
+                }),
+            })
+            .await
+            .unwrap_or_else(|s| panic!("objections of {id}: {s:?}"))
+            .into_inner()
+            .objections
     }
 }
 
