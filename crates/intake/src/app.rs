@@ -1030,6 +1030,10 @@ impl Intake {
             let mut o = apps::objection_for_update(tx, oid)
                 .await?
                 .ok_or_else(not_found)?;
+            // Who may resolve first: a caller who may not is denied, not told the objection's
+            // state (a refusal that would be kept with their request id).
+            app.check_resolver(&actor)
+                .map_err(app_err(&req.objection_id))?;
             if o.state != "open" {
                 return Err(ServiceError::refused(
                     "R-IN-5",
@@ -1078,6 +1082,10 @@ impl Intake {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
             let policy = self.policy_on(today)?;
+            let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
+            // Who may recommend before to which bank (a clerk of another tier is denied).
+            app.check_recommender(&actor)
+                .map_err(app_err(&req.application_id))?;
             let bank = req.bank_id.trim();
             if !policy.value.partner_banks.iter().any(|b| b == bank) {
                 return Err(ServiceError::invalid(
@@ -1086,7 +1094,6 @@ impl Intake {
                     format!("{bank:?} is not a partner bank"),
                 ));
             }
-            let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
             let moved = app
                 .recommend(&actor, bank, today, &policy.value, &self.calendar)
                 .map_err(app_err(&req.application_id))?;
@@ -1110,6 +1117,11 @@ impl Intake {
             let (now, today) = self.now();
             let policy = self.policy_on(today)?;
             let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
+            // Who may decide before what was decided: anyone but the bank it was recommended
+            // to is denied whatever the payload (then the payload, then the state: a payload
+            // that is wrong in any state is INVALID_ARGUMENT, ARCHITECTURE "Errors").
+            app.check_bank(&actor)
+                .map_err(app_err(&req.application_id))?;
             let decision = if req.approved {
                 let amount =
                     convert::money("approved_amount", "R-IN-6", req.approved_amount.as_ref())

@@ -371,18 +371,15 @@ impl Model {
                 St::Held if self.in_notice(today) => Stays,
                 _ => Refused(STATE, "R-IN-5"),
             },
-            // Only the district resolves; the hold lasts until the last open one is
-            // dismissed; an upheld one rejects the application.
+            // Only the district resolves (anyone else is denied, whatever the objection's
+            // state); the hold lasts until the last open one is dismissed; an upheld one
+            // rejects the application.
             Act::Uphold | Act::Dismiss => {
                 let i = self.target().expect("an objection");
-                if self.objections[i].1 != "open" {
-                    if who == Who::District {
-                        Refused(STATE, "R-IN-5")
-                    } else {
-                        Refused(DENIED_OR_STATE, "R-IN-5")
-                    }
-                } else if who != Who::District {
+                if who != Who::District {
                     Refused(DENIED, "")
+                } else if self.objections[i].1 != "open" {
+                    Refused(STATE, "R-IN-5")
                 } else if act == Act::Uphold {
                     Moves(St::Rejected, "objection_upheld")
                 } else if self.open() > 1 {
@@ -2489,4 +2486,87 @@ async fn a_page_token_of_another_applications_history_is_refused() {
         t.shutdown().await;
     })
     .await;
+}
+
+// =====================================================================================
+// Who before what
+// =====================================================================================
+
+/// R-IN-5, R-IN-6, R-X-3 (ARCHITECTURE "Errors"): whether the caller may take a step is
+/// decided before what they sent and before the state of things. A town clerk resolving an
+/// objection the district already dismissed is denied, not told (and kept against their
+/// request id) that it is closed; a town clerk recommending to a bank that is no partner, and
+/// the district recording a bank decision with an unreadable rate, are denied, not told about
+/// the bank or the rate. For the right caller the payload comes before the state: the bank
+/// deciding a second time with an unreadable rate is told about the rate, and with a good
+/// payload that the decision was taken (R-IN-6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn callers_who_may_not_act_are_denied_before_payload_or_state_is_looked_at() {
+    let code = |got: &Result<Reply, Status>| got.as_ref().err().map(Status::code);
+    let t = spawn_intake().await;
+    let (d1, d2, d3) = (day("2026-03-02"), day("2026-03-03"), day("2026-03-07"));
+    at(&t, d1);
+    let mut dismissed = applied(&t, 701).await;
+    drive_all(&t, &mut dismissed, &TO_NOTICE, d1).await;
+    let mut rec = applied(&t, 702).await;
+    drive_all(&t, &mut rec, &TO_NOTICE, d1).await;
+    at(&t, d2);
+    drive_all(
+        &t,
+        &mut dismissed,
+        &[(Act::Object, Who::District), (Act::Dismiss, Who::District)],
+        d2,
+    )
+    .await;
+    let closed = dismissed.objections[0].0.clone();
+    for upheld in [true, false] {
+        let req = resolve_req(&closed, upheld, RESOLUTION);
+        let got = send(&t, Who::Town, Req::Resolve(req.clone())).await;
+        assert_eq!(code(&got), Some(Code::PermissionDenied), "{got:?}");
+        // Nothing was kept with the request id: the district may use it and is told the
+        // objection is closed.
+        let got = send(&t, Who::District, Req::Resolve(req)).await;
+        let Err(s) = got else {
+            panic!("a closed objection resolved: {got:?}")
+        };
+        assert_refused(&s, &["R-IN-5"]);
+    }
+
+    at(&t, d3);
+    let got = send(
+        &t,
+        Who::Town,
+        Req::Recommend(recommend_req(&rec.id, "no-such-bank")),
+    )
+    .await;
+    assert_eq!(code(&got), Some(Code::PermissionDenied), "{got:?}");
+    let got = send(
+        &t,
+        Who::District,
+        Req::Recommend(recommend_req(&rec.id, "no-such-bank")),
+    )
+    .await;
+    let Err(s) = got else {
+        panic!("recommended to a bank that is no partner: {got:?}")
+    };
+    assert_invalid(&s, "bank_id", "R-IN-6");
+    drive(&t, &mut rec, Act::Recommend, Who::District, d3).await;
+
+    let unreadable = approve_req(&rec.id, AMOUNT, "4.35%", 12);
+    let got = send(&t, Who::District, Req::Decide(unreadable.clone())).await;
+    assert_eq!(code(&got), Some(Code::PermissionDenied), "{got:?}");
+    drive(&t, &mut rec, Act::BankApprove, Who::Bank, d3).await;
+    let got = send(&t, Who::Bank, Req::Decide(unreadable)).await;
+    let Err(s) = got else {
+        panic!("an unreadable rate accepted: {got:?}")
+    };
+    assert_invalid(&s, "annual_rate", "R-IN-6");
+    let again = approve_req(&rec.id, AMOUNT, "0.0435", 12);
+    let got = send(&t, Who::Bank, Req::Decide(again)).await;
+    let Err(s) = got else {
+        panic!("decided twice: {got:?}")
+    };
+    assert_refused(&s, &["R-IN-6"]);
+    assert_eq!(get(&t, &rec.id).await.status(), pb::Status::BankApproved);
+    t.shutdown().await;
 }

@@ -341,6 +341,18 @@ impl Application {
         }
     }
 
+    /// Whether `actor` may resolve this application's objections (R-IN-5): the district
+    /// center, and only for an application it can see.
+    pub fn check_resolver(&self, actor: &Actor) -> Result<(), DomainError> {
+        self.require_visible(actor)?;
+        if actor.role != ActorRole::DistrictStaff {
+            return Err(deny(
+                "objections are resolved by the district center (R-IN-5)",
+            ));
+        }
+        Ok(())
+    }
+
     /// Resolves one objection; `other_open` is how many other objections remain open.
     pub fn resolve_objection(
         &mut self,
@@ -348,12 +360,7 @@ impl Application {
         upheld: bool,
         other_open: usize,
     ) -> Result<Option<Moved>, DomainError> {
-        self.require_visible(actor)?;
-        if actor.role != ActorRole::DistrictStaff {
-            return Err(deny(
-                "objections are resolved by the district center (R-IN-5)",
-            ));
-        }
+        self.check_resolver(actor)?;
         if self.status != Status::OnHold {
             return Err(state_refusal(
                 "R-IN-5",
@@ -381,6 +388,18 @@ impl Application {
         }))
     }
 
+    /// Whether `actor` may recommend this application to a bank (R-IN-2): the district
+    /// center, and only for an application it can see.
+    pub fn check_recommender(&self, actor: &Actor) -> Result<(), DomainError> {
+        self.require_visible(actor)?;
+        if actor.role != ActorRole::DistrictStaff {
+            return Err(deny(
+                "the district center recommends applications to banks (R-IN-2)",
+            ));
+        }
+        Ok(())
+    }
+
     /// Recommendation to a partner bank after the notice period (R-IN-2, R-IN-5). Admission is
     /// re-checked by the caller before this.
     pub fn recommend(
@@ -391,12 +410,7 @@ impl Application {
         policy: &IntakePolicy,
         calendar: &WorkingDayCalendar,
     ) -> Result<Moved, DomainError> {
-        self.require_visible(actor)?;
-        if actor.role != ActorRole::DistrictStaff {
-            return Err(deny(
-                "the district center recommends applications to banks (R-IN-2)",
-            ));
-        }
+        self.check_recommender(actor)?;
         match self.status {
             Status::PublicNotice => {}
             Status::OnHold => return Err(state_refusal("R-IN-5", "an objection is unresolved")),
@@ -436,7 +450,7 @@ impl Application {
         approved: bool,
         reason: &str,
     ) -> Result<Moved, DomainError> {
-        self.require_bank(actor)?;
+        self.check_bank(actor)?;
         if self.status != Status::Recommended {
             return Err(state_refusal(
                 "R-IN-6",
@@ -466,7 +480,7 @@ impl Application {
 
     /// The disbursement (R-IN-6).
     pub fn disburse(&mut self, actor: &Actor) -> Result<Moved, DomainError> {
-        self.require_bank(actor)?;
+        self.check_bank(actor)?;
         if self.status != Status::BankApproved {
             return Err(state_refusal(
                 "R-IN-6",
@@ -485,7 +499,9 @@ impl Application {
         })
     }
 
-    fn require_bank(&self, actor: &Actor) -> Result<(), DomainError> {
+    /// Whether `actor` is the bank that may record this application's decision and
+    /// disbursement (R-IN-6); anyone who cannot see the application is told it does not exist.
+    pub fn check_bank(&self, actor: &Actor) -> Result<(), DomainError> {
         if actor.role != ActorRole::Bank {
             return Err(if self.visible_to(actor) {
                 deny("only the partner bank records decisions and disbursements (R-IN-6)")
