@@ -1188,6 +1188,17 @@ impl Intake {
                 .and_then(|d| d.0.approval())
                 .ok_or_else(|| anyhow::anyhow!("application {} approved without terms", row.id))?;
             let record = disbursement(&req, &approval, row.recommended_on, today)?;
+            let bank = row.bank_id.clone().unwrap_or_default();
+            if let Some(holder) =
+                apps::loan_account_holder(tx, &bank, &record.loan_account_number, row.id).await?
+            {
+                // Not kept with the request id: the bank corrects the number and sends again.
+                return Err(ServiceError::AlreadyExists(format!(
+                    "loan_account_number: {:?} already holds the loan of application {holder} \
+                     [R-IN-6]",
+                    record.loan_account_number
+                )));
+            }
             row.disbursement = Some(sqlx::types::Json(record.clone()));
             // Disbursement and loan servicing need the borrower's identity: the event carries it
             // in the clear to the platform's authorised subscribers (README "Personal data").

@@ -1671,3 +1671,101 @@ async fn late_complaints_are_paged_exactly() {
     })
     .await;
 }
+
+/// R-IN-6 (feeding R-RK-1): a bank books one loan per loan account number. Risk control
+/// mirrors each loan and the bank reports repayments against its account number, so a second
+/// disbursement of the same bank on a number that already holds a loan is refused
+/// (`ALREADY_EXISTS` naming `loan_account_number`, the rule and the loan's application) and
+/// changes nothing; it is not kept with the request id, and the corrected number goes through.
+/// Two disbursements racing on one number: exactly one is booked. Another bank may use the
+/// same number for its own loan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_loan_account_number_is_booked_once_per_bank() {
+    bounded(120, async {
+        let t = spawn_intake_with_two_banks().await;
+        t.set_time(DEFAULT_NOW);
+        let mut ids = Vec::new();
+        for n in [931, 932, 933, 934, 935] {
+            let r = resident_id(n);
+            t.given_credit_household(&r, VILLAGE_A).await;
+            let a = t.submit_household(&r, VILLAGE_A, "12000").await;
+            t.approve_to_notice(&a).await;
+            ids.push(a.id);
+        }
+        t.set_time("2026-03-07T09:00:00+08:00");
+        for id in &ids[..4] {
+            t.recommend(id, BANK).await.expect("to ABC");
+        }
+        t.recommend(&ids[4], OTHER_BANK).await.expect("to ICBC");
+        let mut abc = t.as_bank(BANK);
+        let mut icbc = t.as_bank(OTHER_BANK);
+        for id in &ids[..4] {
+            approve(&mut abc, id, "12000", "0.0435", 12).await;
+        }
+        approve(&mut icbc, &ids[4], "12000", "0.0435", 12).await;
+        let schedule = || monthly("2026-03-07", 12, 1_200_000, "40.00");
+        let req =
+            |id: &str, account: &str| disburse_req(id, account, "12000", "2026-03-07", schedule());
+
+        abc.record_disbursement(req(&ids[0], "6228-0001"))
+            .await
+            .expect("the first loan on 6228-0001");
+        t.outbox_drained().await;
+        let events = t.intake_events(&pb::LoanDisbursed::full_name()).await.len();
+        let clash = req(&ids[1], "6228-0001");
+        let s = err(abc.record_disbursement(clash.clone()).await);
+        assert_eq!(s.code(), Code::AlreadyExists, "{s:?}");
+        assert!(
+            s.message().starts_with("loan_account_number:")
+                && s.message().contains("[R-IN-6]")
+                && s.message().contains(&ids[0]),
+            "names the field, the rule and the loan holding the number: {s:?}"
+        );
+        let mut district = t.as_district_staff();
+        let a = district
+            .get_application(pb::GetApplicationRequest { id: ids[1].clone() })
+            .await
+            .expect("get")
+            .into_inner();
+        assert_eq!(a.status(), pb::Status::BankApproved);
+        assert!(a.disbursement.is_none(), "{a:?}");
+        // Not kept: the same request id with the corrected number books the loan.
+        let corrected = pb::RecordDisbursementRequest {
+            loan_account_number: "6228-0002".into(),
+            ..clash
+        };
+        let a = abc
+            .record_disbursement(corrected)
+            .await
+            .expect("the corrected number")
+            .into_inner();
+        assert_eq!(a.status(), pb::Status::Disbursed);
+
+        // Two disbursements racing on one number.
+        let (mut c1, mut c2) = (t.as_bank(BANK), t.as_bank(BANK));
+        let (r1, r2) = tokio::join!(
+            c1.record_disbursement(req(&ids[2], "6228-0003")),
+            c2.record_disbursement(req(&ids[3], "6228-0003")),
+        );
+        let codes =
+            [r1.map(|_| Code::Ok), r2.map(|_| Code::Ok)].map(|r| r.unwrap_or_else(|s| s.code()));
+        assert!(
+            codes.contains(&Code::Ok) && codes.contains(&Code::AlreadyExists),
+            "one booked, one refused: {codes:?}"
+        );
+
+        // Another bank's loan may carry the same number.
+        icbc.record_disbursement(req(&ids[4], "6228-0001"))
+            .await
+            .expect("ICBC's own 6228-0001");
+        t.outbox_drained().await;
+        let disbursed = t.intake_events(&pb::LoanDisbursed::full_name()).await;
+        assert_eq!(
+            disbursed.len(),
+            events + 3,
+            "the first, the corrected, one racer, ICBC's"
+        );
+        t.shutdown().await;
+    })
+    .await;
+}

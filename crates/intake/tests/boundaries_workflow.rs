@@ -493,7 +493,8 @@ fn disbursement_req(id: &str, on: NaiveDate) -> pb::RecordDisbursementRequest {
     pb::RecordDisbursementRequest {
         request_id: rid(),
         application_id: id.to_owned(),
-        loan_account_number: "6228-4801-0000-0042".into(),
+        // One loan per account number of a bank (R-IN-6): each application its own.
+        loan_account_number: format!("6228-{}", id.replace('-', "")),
         amount: money(AMOUNT),
         disbursed_on: on.to_string(),
         schedule: vec![pb::Instalment {

@@ -666,6 +666,33 @@ pub async fn insert_objection(
     Ok(())
 }
 
+/// The application of bank `bank` other than `except` whose disbursement was booked on loan
+/// account `account` (R-IN-6: one loan per account number of a bank). Takes a lock on the
+/// bank's account number for the rest of the transaction first, so two disbursements on one
+/// number are decided one after the other; the unique index is the last guard.
+pub async fn loan_account_holder(
+    conn: &mut PgConnection,
+    bank: &str,
+    account: &str,
+    except: Uuid,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("fupin-intake loan account\n{bank}\n{account}"))
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query_scalar(
+        "select id from applications
+          where bank_id = $1 and disbursement is not null
+            and disbursement ->> 'loan_account_number' = $2 and id <> $3
+          limit 1",
+    )
+    .bind(bank)
+    .bind(account)
+    .bind(except)
+    .fetch_optional(conn)
+    .await
+}
+
 /// The application an objection is about (an objection never moves), read without a lock:
 /// resolvers lock the application before the objection, as filers do.
 pub async fn objection_application(
