@@ -235,7 +235,9 @@ async fn scan(svc: &RunningService) -> anyhow::Result<pb::RunDeadlineScanRespons
     Ok(client(svc)
         .await?
         .run_deadline_scan(authed(
-            pb::RunDeadlineScanRequest {},
+            pb::RunDeadlineScanRequest {
+                request_id: uuid::Uuid::now_v7().to_string(),
+            },
             Role::Operator,
             DISTRICT,
             None,

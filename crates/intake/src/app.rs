@@ -1238,6 +1238,21 @@ impl Intake {
 
     // ---- R-IN-4 / R-IN-7: deadline scan ----
 
+    /// The scan on request (R-IN-8): the first run under a request id answers every retry. The
+    /// scan commits its alerts batch by batch, as the scheduled one does; should it fail half
+    /// way, nothing is kept with the request id, and a retry raises what is left (each alert
+    /// is raised once whatever runs the scan).
+    pub async fn run_deadline_scan(
+        &self,
+        caller: &Caller,
+        req: pb::RunDeadlineScanRequest,
+    ) -> Result<pb::RunDeadlineScanResponse> {
+        let key = self.request_key(caller, "RunDeadlineScan", &req.request_id, &req)?;
+        once!(self, &key, pb::RunDeadlineScanResponse, |_tx| {
+            self.scan_deadlines().await
+        })
+    }
+
     /// Raises `ApplicationStepOverdue` once per overdue step and `ComplaintOverdue` once per
     /// overdue complaint. Safe to run concurrently (rows are claimed with SKIP LOCKED).
     pub async fn scan_deadlines(&self) -> Result<pb::RunDeadlineScanResponse> {

@@ -54,7 +54,11 @@ async fn intake_calls_without_a_valid_token_are_unauthenticated() {
                 ))
                 .await);
             assert_eq!(s.code(), Code::Unauthenticated, "{what}: {s:?}");
-            let s = err(c.run_deadline_scan(pb::RunDeadlineScanRequest {}).await);
+            let s = err(c
+                .run_deadline_scan(pb::RunDeadlineScanRequest {
+                    request_id: common::rid(),
+                })
+                .await);
             assert_eq!(s.code(), Code::Unauthenticated, "{what}: {s:?}");
         }
         assert_eq!(

@@ -1418,7 +1418,10 @@ async fn concurrent_scans_alert_each_step_and_complaint_once() {
         t.set_time("2026-03-17T09:00:00+08:00");
         let scans = (0..3).map(|_| {
             let mut c = t.as_operator();
-            tokio::spawn(async move { c.run_deadline_scan(pb::RunDeadlineScanRequest {}).await })
+            tokio::spawn(async move {
+                c.run_deadline_scan(pb::RunDeadlineScanRequest { request_id: rid() })
+                    .await
+            })
         });
         let (mut steps, mut late) = (0, 0);
         for r in futures::future::join_all(scans).await {

@@ -1513,7 +1513,11 @@ async fn every_write_refused_for_the_wrong_role_changes_nothing() {
             expect(
                 &format!("deadline scan by {who}"),
                 PermissionDenied,
-                call!(c, run_deadline_scan, pb::RunDeadlineScanRequest {}),
+                call!(
+                    c,
+                    run_deadline_scan,
+                    pb::RunDeadlineScanRequest { request_id: rid() }
+                ),
             );
         }
         // LodgeComplaint / AssignComplaint / AnswerComplaint (R-IN-7).
@@ -1727,7 +1731,7 @@ async fn every_rpc_without_a_token_is_unauthenticated_and_changes_nothing() {
         call!(
             "RunDeadlineScan",
             run_deadline_scan,
-            pb::RunDeadlineScanRequest {}
+            pb::RunDeadlineScanRequest { request_id: rid() }
         );
         call!(
             "LodgeComplaint",

@@ -205,7 +205,7 @@ async fn send(mut c: Own, call: Call) -> Result<Reply, Status> {
         Call::Assign(q) => Reply::Complaint(c.assign_complaint(q).await?.into_inner()),
         Call::Answer(q) => Reply::Complaint(c.answer_complaint(q).await?.into_inner()),
         Call::Scan => Reply::Scan(
-            c.run_deadline_scan(pb::RunDeadlineScanRequest {})
+            c.run_deadline_scan(pb::RunDeadlineScanRequest { request_id: rid() })
                 .await?
                 .into_inner(),
         ),

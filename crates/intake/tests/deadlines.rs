@@ -129,7 +129,22 @@ async fn overdue_steps_are_alerted_once_per_step_on_the_official_calendar() {
         t.set_time("2025-10-11T17:00:00+08:00");
         assert_eq!(scan(&t).await.newly_overdue, 0);
         t.set_time("2025-10-13T09:00:00+08:00");
-        assert_eq!(scan(&t).await.newly_overdue, 1);
+        // R-IN-8: the scan on request takes a request id; a retry (a lost answer) gets the
+        // first run's counts and raises nothing again, while a new id runs a new scan.
+        let mut operator = t.as_operator();
+        let s = err(operator
+            .run_deadline_scan(pb::RunDeadlineScanRequest::default())
+            .await);
+        assert_invalid(&s, "request_id", "R-IN-8");
+        let first = pb::RunDeadlineScanRequest { request_id: rid() };
+        for _ in 0..2 {
+            let r = operator
+                .run_deadline_scan(first.clone())
+                .await
+                .expect("the scan and its retry")
+                .into_inner();
+            assert_eq!(r.newly_overdue, 1);
+        }
         assert_eq!(scan(&t).await.newly_overdue, 0);
         let alerts = t
             .intake_events(&pb::ApplicationStepOverdue::full_name())
@@ -147,12 +162,12 @@ async fn overdue_steps_are_alerted_once_per_step_on_the_official_calendar() {
         // The scan is for operators and the district center only.
         let s = err(t
             .as_town_staff(TOWN_A)
-            .run_deadline_scan(pb::RunDeadlineScanRequest {})
+            .run_deadline_scan(pb::RunDeadlineScanRequest { request_id: rid() })
             .await);
         assert_eq!(s.code(), Code::PermissionDenied, "{s:?}");
         assert!(
             t.as_district_staff()
-                .run_deadline_scan(pb::RunDeadlineScanRequest {})
+                .run_deadline_scan(pb::RunDeadlineScanRequest { request_id: rid() })
                 .await
                 .is_ok()
         );

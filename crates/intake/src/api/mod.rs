@@ -126,7 +126,7 @@ impl IntakeService for IntakeApi {
                 "deadline scans are run by operators or the district center",
             ));
         }
-        ok(self.0.scan_deadlines().await)
+        ok(self.0.run_deadline_scan(&caller, req.into_inner()).await)
     }
 
     async fn lodge_complaint(&self, req: Request<pb::LodgeComplaintRequest>) -> R<pb::Complaint> {

@@ -1085,7 +1085,7 @@ pub fn answer_req(id: &str, answer: &str) -> pb::AnswerComplaintRequest {
 /// Runs the deadline scan now, as an operator (R-IN-4, R-IN-7).
 pub async fn scan(t: &TestIntake) -> pb::RunDeadlineScanResponse {
     t.as_operator()
-        .run_deadline_scan(pb::RunDeadlineScanRequest {})
+        .run_deadline_scan(pb::RunDeadlineScanRequest { request_id: rid() })
         .await
         .expect("deadline scan")
         .into_inner()
