@@ -21,7 +21,7 @@ use crate::{
     api::convert,
     domain::{
         Actor, ActorRole, DomainError, Status, admission,
-        application::{Application, Moved},
+        application::{Application, Correction, Moved},
         bank::{self, Approval},
         complaint::Complaint,
         form::{self, Applicant},
@@ -323,6 +323,7 @@ impl Intake {
             at: convert::rfc3339(now),
             area_code: row.area_code.clone(),
             policy_version: row.policy_version.clone(),
+            corrections: moved.corrections.iter().map(convert::correction).collect(),
         };
         self.emit(conn, &ev, &row.id.to_string(), now).await
     }
@@ -820,6 +821,12 @@ impl Intake {
             let (now, today) = self.now();
             let policy = self.policy_on(today)?;
             let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
+            let terms_before = (
+                app.amount,
+                app.term_months,
+                row.purpose,
+                row.project_description.clone(),
+            );
             // Corrections: empty fields keep the current value; the corrected application is
             // validated and admitted again like a new submission.
             if req.amount.as_ref().is_some_and(|m| !m.amount.is_empty()) {
@@ -842,7 +849,42 @@ impl Intake {
                 .map_err(app_err(&req.application_id))?;
             moved.reason = typed("note", "R-IN-2", &req.note, form::MAX_TEXT, false)?.to_owned();
             let mut who = row.applicant(&self.pii)?;
+            let applicant_before = (who.clone(), row.poor_household_number.clone(), row.self_use);
             let corrected = correct_applicant(&req, app.kind, &mut row, &mut who)?;
+            // R-IN-2: the history keeps what the tiers that approved before the return saw.
+            let (amount, term, purpose, description) = terms_before;
+            let (was, number, self_use) = applicant_before;
+            let household = app.kind == crate::domain::ApplicantKind::Household;
+            let purpose_name =
+                |code: i32| pb::Purpose::try_from(code).map_or("", |p| p.as_str_name());
+            moved.corrections = [
+                Correction::of("amount", amount, app.amount),
+                Correction::of("term_months", term, app.term_months),
+                Correction::of("purpose", purpose_name(purpose), purpose_name(row.purpose)),
+                Correction::of("project_description", description, &row.project_description),
+                // A household's name, phone and registration number are personal data
+                // (R-CR-11): corrected, without their values. A company's name is not.
+                if household {
+                    Correction::personal("household.name", &was.name, &who.name)
+                } else {
+                    Correction::of("enterprise.name", &was.name, &who.name)
+                },
+                Correction::personal("household.phone", &was.phone, &who.phone),
+                Correction::personal(
+                    "household.poor_household_number",
+                    &number,
+                    &row.poor_household_number,
+                ),
+                Correction::of(
+                    "household.household_borrows_uses_repays",
+                    self_use,
+                    row.self_use,
+                ),
+            ]
+            .into_iter()
+            .flatten()
+            .filter(|c| household || !c.field.starts_with("household."))
+            .collect();
             let form = self.form_of(&row, &who, &app)?;
             form::validate(&form, &self.areas, &policy.value, today).map_err(app_err(""))?;
             self.admit_again(tx, &form, &row, policy, today).await?;

@@ -2571,3 +2571,113 @@ async fn callers_who_may_not_act_are_denied_before_payload_or_state_is_looked_at
     assert_eq!(get(&t, &rec.id).await.status(), pb::Status::BankApproved);
     t.shutdown().await;
 }
+
+// =====================================================================================
+// What a resubmission corrected
+// =====================================================================================
+
+/// R-IN-2 (退回补正), R-X-2, R-CR-11: a resubmission's transition records what it corrected,
+/// and its `ApplicationStatusChanged` announces the same, so the history shows that the tiers
+/// which approved before the return saw other values, and subscribers holding the submitted
+/// amount learn the new one. Values are as on the wire; a household's phone is recorded as
+/// corrected without its values. A resubmission that corrects nothing records nothing, and no
+/// other move has corrections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_resubmission_records_and_announces_each_correction() {
+    let t = spawn_intake().await;
+    let today = day("2026-03-02");
+    at(&t, today);
+    let mut m = applied(&t, 741).await;
+    drive_all(
+        &t,
+        &mut m,
+        &[
+            (Act::Approve, Who::Village),
+            (Act::Approve, Who::Town),
+            (Act::Return, Who::District),
+        ],
+        today,
+    )
+    .await;
+    let corrected = pb::ResubmitApplicationRequest {
+        amount: money("5000"),
+        term_months: 24,
+        purpose: pb::Purpose::Breeding as i32,
+        // The same description: not a correction.
+        project_description: "peony seedlings, 3 mu".into(),
+        household: Some(pb::HouseholdCorrection {
+            phone: "13900139000".into(),
+            ..Default::default()
+        }),
+        ..resubmit_req(&m.id)
+    };
+    let got = send(&t, Who::Village, Req::Resubmit(Box::new(corrected))).await;
+    let Ok(Reply::App(a)) = got else {
+        panic!("resubmitted: {got:?}")
+    };
+    assert_eq!(a.status(), pb::Status::DistrictReview);
+    assert_eq!(a.amount, money("5000.00"));
+    let want = vec![
+        pb::Correction {
+            field: "amount".into(),
+            from: "3000.00".into(),
+            to: "5000.00".into(),
+            personal: false,
+        },
+        pb::Correction {
+            field: "term_months".into(),
+            from: "12".into(),
+            to: "24".into(),
+            personal: false,
+        },
+        pb::Correction {
+            field: "purpose".into(),
+            from: "PURPOSE_PLANTING".into(),
+            to: "PURPOSE_BREEDING".into(),
+            personal: false,
+        },
+        pb::Correction {
+            field: "household.phone".into(),
+            from: String::new(),
+            to: String::new(),
+            personal: true,
+        },
+    ];
+    let h = history(&t, &m.id, 50).await;
+    let last = h.last().expect("a history");
+    assert_eq!(last.action, "resubmit");
+    assert_eq!(last.corrections, want);
+    assert!(
+        h[..h.len() - 1].iter().all(|t| t.corrections.is_empty()),
+        "only the resubmission corrects: {h:?}"
+    );
+    t.outbox_drained().await;
+    let events = status_events(&t).await;
+    let announced = events
+        .iter()
+        .rfind(|e| e.application_id == m.id)
+        .expect("the resubmission announced");
+    assert_eq!(announced.action, "resubmit");
+    assert_eq!(announced.corrections, want);
+
+    // Returned again and resubmitted as it is: nothing corrected.
+    let got = send(
+        &t,
+        Who::District,
+        Req::Review(review_req(&m.id, pb::Decision::ReturnForCorrection, REASON)),
+    )
+    .await;
+    assert!(got.is_ok(), "{got:?}");
+    let got = send(
+        &t,
+        Who::Village,
+        Req::Resubmit(Box::new(resubmit_req(&m.id))),
+    )
+    .await;
+    assert!(got.is_ok(), "{got:?}");
+    let h = history(&t, &m.id, 50).await;
+    let last = h.last().expect("a history");
+    assert_eq!(last.action, "resubmit");
+    assert!(last.corrections.is_empty(), "{last:?}");
+    t.shutdown().await;
+}

@@ -8,7 +8,9 @@ use rust_decimal::Decimal;
 
 use crate::{
     domain::{
-        Actor, ActorRole, ApplicantKind, Decision, DomainError, Purpose, Status, Step, bank,
+        Actor, ActorRole, ApplicantKind, Decision, DomainError, Purpose, Status, Step,
+        application::Correction,
+        bank,
         disclosure::{Disclosure, mask_name, mask_phone, mask_resident_id},
         form::{Applicant, ApplicationForm, EnterpriseApplicant, HouseholdApplicant},
     },
@@ -419,6 +421,17 @@ pub fn transition(t: &TransitionRow) -> pb::Transition {
         at: rfc3339(t.at),
         policy_version: t.policy_version.clone(),
         calendar_version: t.calendar_version.clone().unwrap_or_default(),
+        corrections: t.corrections.iter().map(correction).collect(),
+    }
+}
+
+/// A corrected value (R-IN-2) on the wire; personal data without its values (R-CR-11).
+pub fn correction(c: &Correction) -> pb::Correction {
+    pb::Correction {
+        field: c.field.clone(),
+        from: c.from.clone().unwrap_or_default(),
+        to: c.to.clone().unwrap_or_default(),
+        personal: c.is_personal(),
     }
 }
 

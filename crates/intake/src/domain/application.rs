@@ -10,6 +10,7 @@ use chrono::{Datelike, Days, NaiveDate};
 use fupin_kernel::{
     AreaCode, AreaLevel, CalendarError, Money, WorkingDayCalendar, policy::IntakePolicy,
 };
+use serde::{Deserialize, Serialize};
 
 use super::{Actor, ActorRole, ApplicantKind, Decision, DomainError, Status, Step, error::Failure};
 
@@ -42,6 +43,47 @@ pub struct Moved {
     pub to: Status,
     pub action: &'static str,
     pub reason: String,
+    /// What a resubmission corrected (R-IN-2 退回补正); empty for every other move.
+    pub corrections: Vec<Correction>,
+}
+
+/// One value a resubmission corrected (R-IN-2 退回补正), kept with its transition and
+/// announced with it. Personal data (R-CR-11) is kept as corrected, without its values.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Correction {
+    /// The request's field, e.g. `amount` or `household.phone`.
+    pub field: String,
+    /// The values before and after, as on the wire; none for personal data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
+
+impl Correction {
+    /// `field` corrected from `from` to `to`; none when they are the same.
+    pub fn of(field: &str, from: impl ToString, to: impl ToString) -> Option<Self> {
+        let (from, to) = (from.to_string(), to.to_string());
+        (from != to).then(|| Self {
+            field: field.to_owned(),
+            from: Some(from),
+            to: Some(to),
+        })
+    }
+
+    /// Personal data `field` corrected (its values are not kept); none when unchanged.
+    pub fn personal<T: PartialEq + ?Sized>(field: &str, from: &T, to: &T) -> Option<Self> {
+        (from != to).then(|| Self {
+            field: field.to_owned(),
+            from: None,
+            to: None,
+        })
+    }
+
+    /// Whether the values were withheld (personal data).
+    pub fn is_personal(&self) -> bool {
+        self.from.is_none() && self.to.is_none()
+    }
 }
 
 fn deny(msg: impl Into<String>) -> DomainError {
@@ -133,6 +175,7 @@ impl Application {
             to: app.status,
             action: "submit",
             reason: String::new(),
+            corrections: Vec::new(),
         };
         Ok((app, moved))
     }
@@ -277,6 +320,7 @@ impl Application {
             to: self.status,
             action,
             reason: reason.to_owned(),
+            corrections: Vec::new(),
         })
     }
 
@@ -304,6 +348,7 @@ impl Application {
             to: self.status,
             action: "resubmit",
             reason: String::new(),
+            corrections: Vec::new(),
         })
     }
 
@@ -326,6 +371,7 @@ impl Application {
                     to: Status::OnHold,
                     action: "objection",
                     reason: String::new(),
+                    corrections: Vec::new(),
                 }))
             }
             // Further objections while already held add to the hold.
@@ -374,6 +420,7 @@ impl Application {
                 to: Status::Rejected,
                 action: "objection_upheld",
                 reason: String::new(),
+                corrections: Vec::new(),
             }));
         }
         if other_open > 0 {
@@ -385,6 +432,7 @@ impl Application {
             to: Status::PublicNotice,
             action: "objection_dismissed",
             reason: String::new(),
+            corrections: Vec::new(),
         }))
     }
 
@@ -440,6 +488,7 @@ impl Application {
             to: Status::Recommended,
             action: "recommend",
             reason: bank_id.to_owned(),
+            corrections: Vec::new(),
         })
     }
 
@@ -475,6 +524,7 @@ impl Application {
                 "bank_reject"
             },
             reason: reason.to_owned(),
+            corrections: Vec::new(),
         })
     }
 
@@ -496,6 +546,7 @@ impl Application {
             to: Status::Disbursed,
             action: "disburse",
             reason: String::new(),
+            corrections: Vec::new(),
         })
     }
 

@@ -12,7 +12,7 @@ use super::{pii, readmodel_copy::ReadModelAt};
 pub use crate::domain::bank::{Approval, DisbursementRecord, InstalmentRecord};
 use crate::domain::{
     ApplicantKind, Status, Step,
-    application::{Application, Moved},
+    application::{Application, Correction, Moved},
 };
 
 /// The bank's decision as stored (jsonb).
@@ -501,8 +501,8 @@ pub async fn record_transition(
 ) -> sqlx::Result<()> {
     sqlx::query(
         r#"insert into transitions (id, application_id, from_status, to_status, action, actor, actor_role, reason, at,
-             policy_version, calendar_version)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#,
+             policy_version, calendar_version, corrections)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"#,
     )
     .bind(Uuid::now_v7())
     .bind(row.id)
@@ -515,6 +515,7 @@ pub async fn record_transition(
     .bind(at)
     .bind(&row.policy_version)
     .bind(&row.step_calendar)
+    .bind(sqlx::types::Json(&moved.corrections))
     .execute(conn)
     .await?;
     Ok(())
@@ -532,6 +533,7 @@ pub struct TransitionRow {
     pub at: DateTime<Utc>,
     pub policy_version: String,
     pub calendar_version: Option<String>,
+    pub corrections: sqlx::types::Json<Vec<Correction>>,
 }
 
 pub async fn transitions(
@@ -542,7 +544,7 @@ pub async fn transitions(
 ) -> sqlx::Result<Vec<TransitionRow>> {
     sqlx::query_as(
         r#"select id, from_status, to_status, action, actor, actor_role, reason, at, policy_version,
-             calendar_version
+             calendar_version, corrections
            from transitions
            where application_id = $1 and ($2::uuid is null or id > $2) order by id limit $3"#,
     )

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use super::fixtures::*;
 use crate::domain::{
     Actor, ApplicantKind, Decision, DomainError, Status, Step,
-    application::{Application, Moved},
+    application::{Application, Correction, Moved},
 };
 
 fn day() -> NaiveDate {
@@ -45,6 +45,7 @@ fn moved(from: Option<Status>, to: Status, action: &'static str, reason: &str) -
         to,
         action,
         reason: reason.to_owned(),
+        corrections: Vec::new(),
     }
 }
 
@@ -632,4 +633,29 @@ fn a_bank_decision_is_taken_once_and_disbursement_once() {
     app.disburse(&bank(BANK)).unwrap();
     assert_refused(app.disburse(&bank(BANK)), "R-IN-6");
     assert_eq!(app.status, Status::Disbursed);
+}
+
+/// R-IN-2, R-CR-11: a correction names its field and both values, or, for personal data,
+/// only that it was corrected; an unchanged value is no correction. Kept as JSON without the
+/// withheld values.
+#[test]
+fn corrections_name_the_field_and_withhold_personal_values() {
+    assert_eq!(Correction::of("term_months", 12, 12), None);
+    let term = Correction::of("term_months", 12, 24).unwrap();
+    assert_eq!(
+        (term.from.as_deref(), term.to.as_deref()),
+        (Some("12"), Some("24"))
+    );
+    assert!(!term.is_personal());
+    assert_eq!(Correction::personal("household.phone", "138", "138"), None);
+    let phone = Correction::personal("household.phone", "13800138000", "13900139000").unwrap();
+    assert!(phone.is_personal());
+    let kept = serde_json::to_string(&[&term, &phone]).unwrap();
+    assert_eq!(
+        kept,
+        r#"[{"field":"term_months","from":"12","to":"24"},{"field":"household.phone"}]"#
+    );
+    assert!(!kept.contains("1380"), "no personal value is kept: {kept}");
+    let back: Vec<Correction> = serde_json::from_str(&kept).unwrap();
+    assert_eq!(back, vec![term, phone]);
 }
