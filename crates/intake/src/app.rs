@@ -1412,6 +1412,8 @@ impl Intake {
                 area_code: area.as_str().to_owned(),
                 application_id,
                 assigned_to: None,
+                assigned_by: None,
+                assigned_at: None,
                 answer: None,
                 lodged_by: actor.subject.clone(),
                 lodged_at: now,
@@ -1438,15 +1440,14 @@ impl Intake {
         let key = self.request_key(caller, "AssignComplaint", &req.request_id, &req)?;
         once!(self, &key, pb::Complaint, |tx| {
             let actor = convert::actor(caller);
-            let (_, today) = self.now();
+            let (now, today) = self.now();
             let to = fupin_kernel::AreaCode::parse(&req.organisation_area_code).map_err(|e| {
                 ServiceError::invalid("organisation_area_code", "R-IN-7", e.to_string())
             })?;
             let (mut row, mut c) = self.load_complaint(tx, &req.complaint_id).await?;
             c.assign(&actor, to.clone())
                 .map_err(|e| domain_err(e, "complaint", &req.complaint_id))?;
-            row.assigned_to = Some(to.as_str().to_owned());
-            complaints::save(tx, &row).await?;
+            complaints::assign(tx, &mut row, to.as_str(), &actor.subject, now).await?;
             self.show_complaint(tx, &key, &row, &actor, today).await
         })
     }
@@ -1586,6 +1587,7 @@ fn complaint_overdue(row: &ComplaintRow) -> pb::ComplaintOverdue {
         area_code: row.area_code.clone(),
         due_on: row.due_on.to_string(),
         calendar_version: row.calendar_version.clone().unwrap_or_default(),
+        assigned_to: row.assigned_to.clone().unwrap_or_default(),
     }
 }
 
@@ -1673,6 +1675,10 @@ fn complaint_pb(
         area_code: r.area_code.clone(),
         application_id: r.application_id.map(|u| u.to_string()).unwrap_or_default(),
         assigned_to: r.assigned_to.clone().unwrap_or_default(),
+        assigned_by: r.assigned_by.clone().unwrap_or_default(),
+        assigned_at: r.assigned_at.map(convert::rfc3339).unwrap_or_default(),
+        lodged_by: r.lodged_by.clone(),
+        answered_by: r.answered_by.clone().unwrap_or_default(),
         answer: r.answer.clone().unwrap_or_default(),
         lodged_at: convert::rfc3339(r.lodged_at),
         answered_at: r.answered_at.map(convert::rfc3339).unwrap_or_default(),

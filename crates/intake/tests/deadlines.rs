@@ -417,3 +417,94 @@ async fn a_late_answer_flags_a_complaint_no_scan_flagged() {
     })
     .await;
 }
+
+/// R-IN-7, audit: a complaint shows who lodged it, who made its latest assignment and when,
+/// and who answered it; every assignment (a town's, then the district's reassignment) is kept
+/// in `complaint_assignments`, oldest first. When it is late, `ComplaintOverdue` names the
+/// organisation it is assigned to (the one late).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn complaint_assignments_are_kept_and_the_late_organisation_is_named() {
+    // The test clock runs on from where it is set.
+    let near =
+        |at: chrono::DateTime<chrono::Utc>, set: &str| (at - instant(set)).num_seconds().abs() < 30;
+    bounded(90, async {
+        let t = spawn_intake().await;
+        t.set_time("2025-09-26T09:00:00+08:00");
+        let mut village = t.as_village_staff(VILLAGE_A);
+        let c = village
+            .lodge_complaint(lodge_req(VILLAGE_A, "notice board not updated"))
+            .await
+            .expect("lodge")
+            .into_inner();
+        assert_eq!(c.lodged_by, format!("village-staff-{VILLAGE_A}"));
+        assert_eq!((c.assigned_by.as_str(), c.assigned_at.as_str()), ("", ""));
+        let c = t
+            .as_town_staff(TOWN_A)
+            .assign_complaint(assign_req(&c.id, VILLAGE_A))
+            .await
+            .expect("assign")
+            .into_inner();
+        assert_eq!(c.assigned_by, format!("town-staff-{TOWN_A}"));
+        assert!(
+            near(instant(&c.assigned_at), "2025-09-26T09:00:00+08:00"),
+            "{c:?}"
+        );
+        t.set_time("2025-09-29T10:30:00+08:00");
+        let c = t
+            .as_district_staff()
+            .assign_complaint(assign_req(&c.id, TOWN_A))
+            .await
+            .expect("reassign")
+            .into_inner();
+        assert_eq!(c.assigned_to, TOWN_A);
+        assert_eq!(c.assigned_by, "district-center-1");
+        assert!(
+            near(instant(&c.assigned_at), "2025-09-29T10:30:00+08:00"),
+            "{c:?}"
+        );
+        assert_eq!(c.answered_by, "");
+        let trail: Vec<(String, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+            "select assigned_to, assigned_by, assigned_at from complaint_assignments
+              where complaint_id = $1::uuid order by id",
+        )
+        .bind(&c.id)
+        .fetch_all(&t.pool)
+        .await
+        .expect("the assignments");
+        let trail: Vec<(&str, &str, bool)> = trail
+            .iter()
+            .zip(["2025-09-26T09:00:00+08:00", "2025-09-29T10:30:00+08:00"])
+            .map(|((to, by, at), when)| (to.as_str(), by.as_str(), near(*at, when)))
+            .collect();
+        let town = format!("town-staff-{TOWN_A}");
+        assert_eq!(
+            trail,
+            vec![
+                (VILLAGE_A, town.as_str(), true),
+                (TOWN_A, "district-center-1", true)
+            ]
+        );
+
+        // Late (due 2025-10-16): the alert names the town it is assigned to.
+        t.set_time("2025-10-17T09:00:00+08:00");
+        assert_eq!(scan(&t).await.complaints_flagged, 1);
+        t.outbox_drained().await;
+        let late: Vec<pb::ComplaintOverdue> = t
+            .intake_events(&pb::ComplaintOverdue::full_name())
+            .await
+            .iter()
+            .map(Event::decode)
+            .collect();
+        assert_eq!(late.len(), 1, "{late:?}");
+        assert_eq!(late[0].assigned_to, TOWN_A);
+        let c = t
+            .as_town_staff(TOWN_A)
+            .answer_complaint(answer_req(&c.id, "board updated"))
+            .await
+            .expect("answer")
+            .into_inner();
+        assert_eq!(c.answered_by, format!("town-staff-{TOWN_A}"));
+        t.shutdown().await;
+    })
+    .await;
+}

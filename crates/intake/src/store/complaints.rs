@@ -18,6 +18,9 @@ pub struct ComplaintRow {
     pub area_code: String,
     pub application_id: Option<Uuid>,
     pub assigned_to: Option<String>,
+    /// Who made the latest assignment, and when (every one is in `complaint_assignments`).
+    pub assigned_by: Option<String>,
+    pub assigned_at: Option<DateTime<Utc>>,
     pub answer: Option<String>,
     pub lodged_by: String,
     pub lodged_at: DateTime<Utc>,
@@ -62,9 +65,9 @@ impl ComplaintRow {
 
 macro_rules! complaint_columns {
     () => {
-        "id, complainant_enc, content, area_code, application_id, assigned_to, answer, lodged_by, \
-    lodged_at, lodged_on, due_on, answered_by, answered_at, overdue_alerted, policy_version, \
-    calendar_version"
+        "id, complainant_enc, content, area_code, application_id, assigned_to, assigned_by, \
+    assigned_at, answer, lodged_by, lodged_at, lodged_on, due_on, answered_by, answered_at, \
+    overdue_alerted, policy_version, calendar_version"
     };
 }
 
@@ -104,13 +107,40 @@ pub async fn get_for_update(
     .await
 }
 
+/// Assigns the complaint to organisation `to` (R-IN-7): the complaint shows the latest
+/// assignment, and every one is logged in `complaint_assignments`.
+pub async fn assign(
+    conn: &mut PgConnection,
+    c: &mut ComplaintRow,
+    to: &str,
+    by: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        r#"insert into complaint_assignments (complaint_id, assigned_to, assigned_by, assigned_at)
+           values ($1, $2, $3, $4)"#,
+    )
+    .bind(c.id)
+    .bind(to)
+    .bind(by)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    c.assigned_to = Some(to.to_owned());
+    c.assigned_by = Some(by.to_owned());
+    c.assigned_at = Some(at);
+    save(conn, c).await
+}
+
 pub async fn save(conn: &mut PgConnection, c: &ComplaintRow) -> sqlx::Result<()> {
     sqlx::query(
-        r#"update complaints set assigned_to = $2, answer = $3, answered_by = $4, answered_at = $5,
-             overdue_alerted = $6 where id = $1"#,
+        r#"update complaints set assigned_to = $2, assigned_by = $3, assigned_at = $4, answer = $5,
+             answered_by = $6, answered_at = $7, overdue_alerted = $8 where id = $1"#,
     )
     .bind(c.id)
     .bind(&c.assigned_to)
+    .bind(&c.assigned_by)
+    .bind(c.assigned_at)
     .bind(&c.answer)
     .bind(&c.answered_by)
     .bind(c.answered_at)
