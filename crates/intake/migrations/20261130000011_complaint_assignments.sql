@@ -9,7 +9,13 @@ create table complaint_assignments (
     id           bigserial primary key,
     complaint_id uuid not null references complaints (id),
     assigned_to  text not null,
-    assigned_by  text not null,
-    assigned_at  timestamptz not null
+    -- Null only for an assignment made before this trail existed: its organisation is known,
+    -- not who made it or when.
+    assigned_by  text,
+    assigned_at  timestamptz,
+    check ((assigned_by is null) = (assigned_at is null))
 );
 create index complaint_assignments_complaint on complaint_assignments (complaint_id, id);
+
+insert into complaint_assignments (complaint_id, assigned_to)
+select id, assigned_to from complaints where assigned_to is not null order by id;

@@ -51,6 +51,9 @@ pub struct Intake {
     pub submissions: SubmitQueue,
     /// Opens and seals personal data at the row boundary (R-CR-11).
     pub pii: PiiCipher,
+    /// Scans on request run one at a time: each holds its request id's connection while its
+    /// batches take another from the pool, so many at once could exhaust the pool.
+    pub manual_scans: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Whose personal data a response showed (R-CR-11 access log).
@@ -1045,13 +1048,6 @@ impl Intake {
         once!(self, &key, pb::Objection, |tx| {
             let actor = convert::actor(caller);
             let (now, _) = self.now();
-            typed(
-                "resolution",
-                "R-IN-5",
-                &req.resolution,
-                form::MAX_TEXT,
-                true,
-            )?;
             let oid = convert::uuid("objection_id", &req.objection_id).map_err(app_err(""))?;
             let not_found = || ServiceError::not_found("objection", &req.objection_id);
             // The application first, then the objection: the lock order of every write on an
@@ -1076,6 +1072,13 @@ impl Intake {
             // state (a refusal that would be kept with their request id).
             app.check_resolver(&actor)
                 .map_err(app_err(&req.objection_id))?;
+            typed(
+                "resolution",
+                "R-IN-5",
+                &req.resolution,
+                form::MAX_TEXT,
+                true,
+            )?;
             if o.state != "open" {
                 return Err(ServiceError::refused(
                     "R-IN-5",
@@ -1160,8 +1163,8 @@ impl Intake {
             let policy = self.policy_on(today)?;
             let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
             // Who may decide before what was decided: anyone but the bank it was recommended
-            // to is denied whatever the payload (then the payload, then the state: a payload
-            // that is wrong in any state is INVALID_ARGUMENT, ARCHITECTURE "Errors").
+            // to is denied whatever the payload; then the payload (wrong in any state:
+            // INVALID_ARGUMENT), then the state (README "Who before what").
             app.check_bank(&actor)
                 .map_err(app_err(&req.application_id))?;
             let decision = if req.approved {
@@ -1290,6 +1293,7 @@ impl Intake {
         req: pb::RunDeadlineScanRequest,
     ) -> Result<pb::RunDeadlineScanResponse> {
         let key = self.request_key(caller, "RunDeadlineScan", &req.request_id, &req)?;
+        let _one_at_a_time = self.manual_scans.lock().await;
         once!(self, &key, pb::RunDeadlineScanResponse, |_tx| {
             self.scan_deadlines().await
         })

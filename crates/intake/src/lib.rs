@@ -123,6 +123,7 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
         policy,
         submissions,
         pii: rt.pii,
+        manual_scans: Arc::default(),
     };
     let scan_task = rt.scan_interval.map(|every| {
         let intake = intake.clone();

@@ -1768,6 +1768,58 @@ async fn a_loan_account_number_is_booked_once_per_bank() {
             events + 3,
             "the first, the corrected, one racer, ICBC's"
         );
+
+        // Upgrading: a database where a bank had booked two loans on one number (before the
+        // check existed) stops the migration, naming them; once corrected, it applies.
+        for sql in [
+            "drop index applications_bank_loan_account",
+            "delete from _sqlx_migrations where version = 20261130000009",
+        ] {
+            sqlx::query(sql).execute(&t.pool).await.expect(sql);
+        }
+        let set = |id: &str, account: &str| {
+            sqlx::query(
+                "update applications set disbursement =
+                   jsonb_set(disbursement, '{loan_account_number}', to_jsonb($2::text))
+                 where id = $1::uuid",
+            )
+            .bind(id.to_owned())
+            .bind(account.to_owned())
+            .execute(&t.pool)
+        };
+        // As at a start: its own connection, closed after (a failed run leaves sqlx's
+        // migration lock held on its connection).
+        let migrate = || async {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(t.pool.connect_options().as_ref().clone())
+                .await
+                .expect("a connection");
+            let r = fupin_platform::db::migrate(&pool, &fupin_intake::MIGRATIONS).await;
+            pool.close().await;
+            r
+        };
+        set(&ids[1], "6228-0001").await.expect("an earlier clash");
+        let e = migrate()
+            .await
+            .expect_err("the clash stops the upgrade")
+            .to_string();
+        assert!(
+            e.contains("R-IN-6")
+                && e.contains("6228-0001")
+                && e.contains(&ids[0])
+                && e.contains(&ids[1]),
+            "names the bank's number and both applications: {e}"
+        );
+        set(&ids[1], "6228-0002").await.expect("corrected");
+        migrate().await.expect("applies once corrected");
+        let index: i64 = sqlx::query_scalar(
+            "select count(*) from pg_indexes where indexname = 'applications_bank_loan_account'",
+        )
+        .fetch_one(&t.pool)
+        .await
+        .expect("the index");
+        assert_eq!(index, 1);
         t.shutdown().await;
     })
     .await;

@@ -1497,9 +1497,15 @@ async fn an_enterprise_filed_at_the_district_is_resubmitted_to_the_district() {
             .await);
         assert_eq!(s.code(), Code::NotFound, "{s:?}");
         assert_eq!(digest(&t, &a.id).await, before, "refusals changed nothing");
+        let renamed = pb::ResubmitApplicationRequest {
+            enterprise: Some(pb::EnterpriseCorrection {
+                name: "洛龙区牡丹种植合作社（更名）".into(),
+            }),
+            ..resubmit_req(&a.id)
+        };
         let r = t
             .as_district_staff()
-            .resubmit_application(resubmit_req(&a.id))
+            .resubmit_application(renamed)
             .await
             .expect("the district resubmits what it filed")
             .into_inner();
@@ -1511,6 +1517,19 @@ async fn an_enterprise_filed_at_the_district_is_resubmitted_to_the_district() {
                 pb::Step::Unspecified
             )
         );
+        // R-IN-2: a company's name is no personal data; its correction keeps both values.
+        let h = history(&t, &a.id, 50).await;
+        let fixed = &h.last().expect("a history").corrections;
+        assert_eq!(fixed.len(), 1, "{fixed:?}");
+        assert_eq!(
+            (
+                fixed[0].field.as_str(),
+                fixed[0].to.as_str(),
+                fixed[0].personal
+            ),
+            ("enterprise.name", "洛龙区牡丹种植合作社（更名）", false)
+        );
+        assert!(!fixed[0].from.is_empty(), "{fixed:?}");
         let s = err(t
             .as_district_staff()
             .resubmit_application(resubmit_req(&a.id))
@@ -2076,7 +2095,8 @@ async fn closed_objections_cannot_be_resolved_again() {
                         .await;
                     let want: &[Code] = match who {
                         D => STATE,
-                        V | T => DENIED_OR_STATE,
+                        // Who before what: denied whatever the objection's state.
+                        V | T => DENIED,
                         _ => NOT_FOUND,
                     };
                     match r {
@@ -2524,8 +2544,21 @@ async fn callers_who_may_not_act_are_denied_before_payload_or_state_is_looked_at
         let req = resolve_req(&closed, upheld, RESOLUTION);
         let got = send(&t, Who::Town, Req::Resolve(req.clone())).await;
         assert_eq!(code(&got), Some(Code::PermissionDenied), "{got:?}");
-        // Nothing was kept with the request id: the district may use it and is told the
-        // objection is closed.
+        // Nothing was kept with the clerk's request id.
+        let kept: i64 = sqlx::query_scalar(
+            "select count(*) from idempotency_keys where caller = $1 and request_id = $2",
+        )
+        .bind(format!("town-staff-{TOWN_A}"))
+        .bind(&req.request_id)
+        .fetch_one(&t.pool)
+        .await
+        .expect("idempotency keys");
+        assert_eq!(kept, 0, "a denial is not kept");
+        // Nor is a blank resolution looked at before the clerk is denied.
+        let blank = resolve_req(&closed, upheld, " ");
+        let got = send(&t, Who::Town, Req::Resolve(blank)).await;
+        assert_eq!(code(&got), Some(Code::PermissionDenied), "{got:?}");
+        // The district is told the objection is closed.
         let got = send(&t, Who::District, Req::Resolve(req)).await;
         let Err(s) = got else {
             panic!("a closed objection resolved: {got:?}")
@@ -2606,8 +2639,11 @@ async fn a_resubmission_records_and_announces_each_correction() {
         // The same description: not a correction.
         project_description: "peony seedlings, 3 mu".into(),
         household: Some(pb::HouseholdCorrection {
+            name: "王建国（更正）".into(),
             phone: "13900139000".into(),
-            ..Default::default()
+            poor_household_number: "LL-2016-000124".into(),
+            // As declared: not a correction.
+            household_borrows_uses_repays: Some(true),
         }),
         ..resubmit_req(&m.id)
     };
@@ -2636,13 +2672,22 @@ async fn a_resubmission_records_and_announces_each_correction() {
             to: "PURPOSE_BREEDING".into(),
             personal: false,
         },
-        pb::Correction {
-            field: "household.phone".into(),
+    ]
+    .into_iter()
+    .chain(
+        [
+            "household.name",
+            "household.phone",
+            "household.poor_household_number",
+        ]
+        .map(|field| pb::Correction {
+            field: field.into(),
             from: String::new(),
             to: String::new(),
             personal: true,
-        },
-    ];
+        }),
+    )
+    .collect::<Vec<_>>();
     let h = history(&t, &m.id, 50).await;
     let last = h.last().expect("a history");
     assert_eq!(last.action, "resubmit");
@@ -2659,6 +2704,20 @@ async fn a_resubmission_records_and_announces_each_correction() {
         .expect("the resubmission announced");
     assert_eq!(announced.action, "resubmit");
     assert_eq!(announced.corrections, want);
+    // R-CR-11: no personal value, old or new, is kept with the transition.
+    let kept: Vec<String> = sqlx::query_scalar(
+        "select corrections::text from transitions where application_id = $1::uuid",
+    )
+    .bind(&m.id)
+    .fetch_all(&t.pool)
+    .await
+    .expect("the transitions");
+    for value in ["王建国", "13800138000", "13900139000", "LL-2016-00012"] {
+        assert!(
+            kept.iter().all(|k| !k.contains(value)),
+            "{value} kept: {kept:?}"
+        );
+    }
 
     // Returned again and resubmitted as it is: nothing corrected.
     let got = send(

@@ -79,3 +79,31 @@ async fn admission_rechecks_run_inside_the_writing_transaction() {
     })
     .await;
 }
+
+/// R-IN-4, R-IN-8: scans on request run one at a time. Each holds its request id's connection
+/// while its batches take a second one, so with two connections free six concurrent scans
+/// still all finish (run side by side, each would hold one connection and wait for another).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_scans_on_request_finish_with_two_free_connections() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let held = exhaust(&t.service_pool, 2).await;
+        let scans = (0..6).map(|_| {
+            let mut operator = t.as_operator();
+            async move {
+                operator
+                    .run_deadline_scan(pb::RunDeadlineScanRequest { request_id: rid() })
+                    .await
+            }
+        });
+        let done = tokio::time::timeout(Duration::from_secs(20), futures::future::join_all(scans))
+            .await
+            .expect("the scans do not wait on each other's connections");
+        for r in done {
+            r.expect("scanned");
+        }
+        drop(held);
+        t.shutdown().await;
+    })
+    .await;
+}
