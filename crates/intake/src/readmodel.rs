@@ -3,7 +3,7 @@
 //! suspended areas (risk control), qualified enterprises (industry).
 
 use chrono::NaiveDate;
-use fupin_kernel::{AreaCode, CreditGrade, Money, Uscc};
+use fupin_kernel::{AreaCode, AreaLevel, CreditGrade, Money, ResidentId, Uscc};
 use fupin_platform::{
     PiiCipher,
     events::consumer::{Delivered, EventHandler},
@@ -61,6 +61,36 @@ fn required<'s>(field: &str, s: &'s str) -> anyhow::Result<&'s str> {
     }
 }
 
+/// The subject an event names, as admission looks it up: a household's resident ID or an
+/// enterprise's USCC, by the event's subject kind (either, for a kind intake does not know).
+/// One that reads as neither is dead-lettered: stored, it would sit under a blind index no
+/// application has, and a blacklisting would be silently lost (R-CR-10).
+fn subject(kind: i32, id: &str) -> anyhow::Result<String> {
+    let id = required("subject_id", id)?;
+    let household = || ResidentId::parse(id).map(|r| r.as_str().to_owned());
+    let enterprise = || Uscc::parse(id).map(|u| u.as_str().to_owned());
+    let read = match rating::SubjectKind::try_from(kind) {
+        Ok(rating::SubjectKind::Household) => household().map_err(|e| e.to_string()),
+        Ok(rating::SubjectKind::Enterprise) => enterprise().map_err(|e| e.to_string()),
+        _ => household()
+            .or_else(|_| enterprise())
+            .map_err(|_| "neither a resident ID nor a USCC".to_owned()),
+    };
+    read.map_err(|e| anyhow::anyhow!("subject_id {id:?}: {e}"))
+}
+
+/// An area lending can be suspended in (R-RK-9): a town or a village, the levels admission
+/// looks up. Any other code is dead-lettered rather than stored where nothing reads it.
+fn lending_area(s: &str) -> anyhow::Result<String> {
+    let code = area("area_code", s)?;
+    match AreaCode::parse(&code)?.level() {
+        AreaLevel::Town | AreaLevel::Village => Ok(code),
+        AreaLevel::District => anyhow::bail!(
+            "area_code {code:?}: lending is suspended by town or village (R-RK-9), not district"
+        ),
+    }
+}
+
 fn seq(s: u64) -> anyhow::Result<i64> {
     Ok(i64::try_from(s)?)
 }
@@ -100,7 +130,7 @@ impl EventHandler for ReadModelHandler {
                 };
                 rm::upsert_rating(
                     conn,
-                    &subject_index(&self.pii, required("subject_id", &e.subject_id)?),
+                    &subject_index(&self.pii, &subject(e.subject_kind, &e.subject_id)?),
                     e.subject_kind,
                     &village,
                     &e.grade,
@@ -124,21 +154,21 @@ impl EventHandler for ReadModelHandler {
                 .await?;
             } else if ev.is::<rating::BlacklistEntryAdded>() {
                 let e: rating::BlacklistEntryAdded = ev.decode()?;
-                let subject = subject_index(&self.pii, required("subject_id", &e.subject_id)?);
-                required("entry_id", &e.entry_id)?;
-                rm::blacklist_added(conn, &e.entry_id, &subject, e.subject_kind, &e.reason).await?;
+                let subject = subject_index(&self.pii, &subject(e.subject_kind, &e.subject_id)?);
+                let entry = required("entry_id", &e.entry_id)?;
+                rm::blacklist_added(conn, entry, &subject, e.subject_kind, &e.reason).await?;
             } else if ev.is::<rating::BlacklistEntryRemoved>() {
                 let e: rating::BlacklistEntryRemoved = ev.decode()?;
-                let subject = subject_index(&self.pii, required("subject_id", &e.subject_id)?);
-                required("entry_id", &e.entry_id)?;
-                rm::blacklist_removed(conn, &e.entry_id, &subject, e.subject_kind).await?;
+                let subject = subject_index(&self.pii, &subject(e.subject_kind, &e.subject_id)?);
+                let entry = required("entry_id", &e.entry_id)?;
+                rm::blacklist_removed(conn, entry, &subject, e.subject_kind).await?;
             } else if ev.is::<risk::NplThresholdExceeded>() {
                 let e: risk::NplThresholdExceeded = ev.decode()?;
-                let area = area("area_code", &e.area_code)?;
+                let area = lending_area(&e.area_code)?;
                 rm::set_suspension(conn, &area, true, &e.npl_ratio, seq(e.sequence)?).await?;
             } else if ev.is::<risk::LendingResumed>() {
                 let e: risk::LendingResumed = ev.decode()?;
-                let area = area("area_code", &e.area_code)?;
+                let area = lending_area(&e.area_code)?;
                 rm::set_suspension(conn, &area, false, &e.npl_ratio, seq(e.sequence)?).await?;
             } else if ev.is::<industry::EnterpriseQualificationChanged>() {
                 let e: industry::EnterpriseQualificationChanged = ev.decode()?;

@@ -716,6 +716,62 @@ async fn a_suspension_with_an_unreadable_area_is_never_silently_dropped() {
             Fate::DeadLettered,
             "a suspension naming no area is poison"
         );
+        // The district's own code: R-RK-9 suspends towns and villages, and admission looks up
+        // nothing else, so stored it would change nothing.
+        let id = publish_npl(&t, DISTRICT, 2).await;
+        assert_eq!(
+            fate(&t, &id).await,
+            Fate::DeadLettered,
+            "a district-level suspension is poison"
+        );
+        t.shutdown().await;
+    })
+    .await;
+}
+
+/// R-CR-10 with R-X-2: a blacklisting whose subject reads as no resident ID (an inner space,
+/// a full-width digit, the old 15-digit form, a wrong check digit) is dead-lettered, not stored
+/// under a blind index no application has (which would admit the household it meant). An
+/// entry id with padding is the same entry: its removal without the padding lifts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_blacklisting_naming_no_readable_subject_is_dead_lettered() {
+    bounded(150, async {
+        let t = spawn_intake().await;
+        let r = resident_id(491);
+        t.given_credit_household(&r, VILLAGE_A).await;
+        let wrong_check = {
+            let (body, check) = r.split_at(17);
+            let other = if check == "0" { "1" } else { "0" };
+            format!("{body}{other}")
+        };
+        let unreadable = [
+            format!("{} {}", &r[..6], &r[6..]),
+            format!("{}\u{ff11}{}", &r[..6], &r[7..]),
+            format!("{}{}", &r[..6], &r[8..17]),
+            wrong_check,
+        ];
+        for (n, id) in unreadable.iter().enumerate() {
+            let ce = t
+                .publish_blacklisted(&format!("bl-491-{n}"), id, HOUSEHOLD_KIND)
+                .await;
+            assert_eq!(fate(&t, &ce).await, Fate::DeadLettered, "{id:?}");
+        }
+        // A kind intake does not know: read as either form.
+        let ce = t.publish_blacklisted("bl-491-k", &r, 7).await;
+        assert_eq!(fate(&t, &ce).await, Fate::Applied);
+        refused(&t, &r, VILLAGE_A, "1000", &["R-CR-10"], "unknown kind").await;
+        let ce = t.publish_blacklist_removed("bl-491-k", &r, 7).await;
+        t.wait_applied(&ce).await;
+        admitted(&t, &r, VILLAGE_A, "1000", "removed").await;
+
+        let ce = t.publish_blacklisted("bl-491-p ", &r, HOUSEHOLD_KIND).await;
+        t.wait_applied(&ce).await;
+        refused(&t, &r, VILLAGE_A, "1000", &["R-CR-10"], "padded entry").await;
+        let ce = t
+            .publish_blacklist_removed("bl-491-p", &r, HOUSEHOLD_KIND)
+            .await;
+        t.wait_applied(&ce).await;
+        admitted(&t, &r, VILLAGE_A, "1000", "the padded entry removed").await;
         t.shutdown().await;
     })
     .await;
