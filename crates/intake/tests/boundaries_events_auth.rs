@@ -777,6 +777,55 @@ async fn a_blacklisting_naming_no_readable_subject_is_dead_lettered() {
     .await;
 }
 
+/// R-RK-9, R-X-2: the database's trouble is not the event's. While intake cannot write a
+/// suspension (its table locked by another session, and the consumer's connection terminated
+/// over and over, more times than a bad event is retried before it is dead-lettered), the
+/// event is held and applied once the database is back: the town is suspended and nothing is
+/// dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_suspension_is_held_through_database_failures_not_dead_lettered() {
+    bounded(150, async {
+        let t = spawn_intake().await;
+        let a = resident_id(496);
+        t.given_credit_household(&a, VILLAGE_A).await;
+        let mut lock = t.pool.begin().await.expect("a transaction");
+        sqlx::query("lock table rm_suspended_areas in share mode")
+            .execute(&mut *lock)
+            .await
+            .expect("the lock");
+        let id = publish_npl(&t, TOWN_A, 1).await;
+        for _ in 0..8 {
+            let mut blocked = None;
+            for _ in 0..200 {
+                blocked = sqlx::query_scalar::<_, i32>(
+                    "select pid from pg_stat_activity
+                      where datname = current_database() and wait_event_type = 'Lock'
+                      limit 1",
+                )
+                .fetch_optional(&t.pool)
+                .await
+                .expect("pg_stat_activity");
+                if blocked.is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let pid = blocked.expect("the consumer waits on the lock");
+            sqlx::query("select pg_terminate_backend($1)")
+                .bind(pid)
+                .execute(&t.pool)
+                .await
+                .expect("terminate");
+        }
+        lock.commit().await.expect("released");
+        assert_eq!(fate(&t, &id).await, Fate::Applied);
+        refused(&t, &a, VILLAGE_A, "1000", &["R-RK-9"], "town suspended").await;
+        assert!(dead_letters(&t).await.is_empty(), "nothing dead-lettered");
+        t.shutdown().await;
+    })
+    .await;
+}
+
 /// R-CR-10 with R-X-2: a BlacklistEntryAdded without an entry id is malformed. Whatever intake
 /// does with it, a blacklisting must never be lost silently: each such event either blacklists
 /// its subject or is dead-lettered. (Two of them must not collapse into one entry.)

@@ -6,6 +6,12 @@
 //! inbox turns into a no-op. A handler that keeps failing is retried with backoff up to
 //! `max_attempts` deliveries, then the message is copied to the dead-letter subject
 //! (`<prefix>.dlq.<consumer>`) with the error, and terminated.
+//!
+//! The database's trouble is not the event's: when PostgreSQL is unreachable, the pool has no
+//! connection to give, or the server ends or cancels the work (see [`is_transient`]), the
+//! consumer keeps the delivery (telling the server it is still working on it), waits and
+//! applies it again, without counting an attempt, until it applies or shutdown. Events are
+//! not reordered or dead-lettered by an outage of any length.
 
 use std::time::Duration;
 
@@ -307,7 +313,27 @@ async fn consume(
             continue;
         }
         let event = delivered(&msg);
-        match apply_once(pool, &config.name, handler, &event).await {
+        let mut wait = config.retry_backoff;
+        let applied = loop {
+            match apply_once(pool, &config.name, handler, &event).await {
+                Err(e) if is_transient(&e) => {
+                    tracing::warn!(event_id = %event.id, error = %e, retry_in = ?wait,
+                        "the database is unavailable; holding the event to apply it again");
+                    // Still ours: the server restarts its ack wait and does not redeliver.
+                    msg.ack_with(AckKind::Progress)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("in progress: {e}"))?;
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        // Unacknowledged: redelivered after the ack wait, to whoever runs next.
+                        _ = shutdown.wait() => return Ok(()),
+                    }
+                    wait = (wait * 2).min(HOLD_BACKOFF_MAX);
+                }
+                other => break other,
+            }
+        };
+        match applied {
             Ok(outcome) => {
                 tracing::debug!(event_id = %event.id, ?outcome, "event handled");
                 msg.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
@@ -331,6 +357,39 @@ async fn consume(
             }
         }
     }
+}
+
+/// The longest wait between two attempts at an event held through a database outage: well
+/// under any ack wait, so the in-progress acknowledgement keeps the delivery.
+const HOLD_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Whether `e` is the database's trouble rather than the event's, so that the same event may
+/// apply once it is over: no connection (the pool timed out or closed, I/O, TLS, the
+/// connection's worker gone), or the server refusing for now (SQLSTATE classes 08 connection,
+/// 40 serialization or deadlock, 53 insufficient resources, 57 operator intervention such as a
+/// shutdown, a terminated backend or a statement timeout; 55P03 lock not available).
+/// Anything else (an undecodable payload, a value a handler refuses, a constraint) is the
+/// event's, and counts towards dead-lettering.
+pub fn is_transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<sqlx::Error>()
+            .is_some_and(|e| match e {
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::BeginFailed => true,
+                sqlx::Error::Database(d) => d.code().is_some_and(|code| {
+                    ["08", "40", "53", "57"]
+                        .iter()
+                        .any(|class| code.starts_with(class))
+                        || code == "55P03"
+                }),
+                _ => false,
+            })
+    })
 }
 
 async fn dead_letter(
@@ -367,6 +426,27 @@ async fn dead_letter(
 #[cfg(test)]
 mod split_tests {
     use super::*;
+
+    #[test]
+    fn the_databases_trouble_is_told_from_the_events() {
+        let transient = |e: sqlx::Error| is_transient(&anyhow::Error::from(e));
+        assert!(transient(sqlx::Error::PoolTimedOut));
+        assert!(transient(sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset
+        ))));
+        // Wrapped with context by a handler: still the database's.
+        assert!(is_transient(
+            &anyhow::Error::from(sqlx::Error::PoolTimedOut).context("applying a rating")
+        ));
+        assert!(!transient(sqlx::Error::RowNotFound));
+        assert!(!transient(sqlx::Error::Protocol(
+            "unexpected message".into()
+        )));
+        assert!(!is_transient(&anyhow::anyhow!("grade \"Z\": not a grade")));
+        let undecodable =
+            <String as prost::Message>::decode(&[0xff][..]).expect_err("not a message");
+        assert!(!is_transient(&anyhow::Error::from(undecodable)));
+    }
 
     #[test]
     fn one_consumer_per_context() {
