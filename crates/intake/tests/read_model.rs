@@ -171,6 +171,18 @@ async fn credit_village_raises_the_line() {
 /// and in the query the re-checks at recommendation and approval run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_changes_announced_ahead_apply_each_from_its_day() {
+    two_changes_announced_ahead(false).await;
+}
+
+/// The same, the later announcement (sequence 3) delivered before the earlier one (2), as
+/// when intake replicas share the consumer or an event is redelivered: the announcements are
+/// folded in sequence order whatever order they arrived in, so the earlier one is not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn announcements_ahead_apply_whatever_their_delivery_order() {
+    two_changes_announced_ahead(true).await;
+}
+
+async fn two_changes_announced_ahead(later_first: bool) {
     bounded(60, async {
         let t = spawn_intake().await; // 2026-03-02
         let r = resident_id(31);
@@ -182,16 +194,21 @@ async fn two_changes_announced_ahead_apply_each_from_its_day() {
         t.wait_applied(&id).await;
         // Announced on 03-02: a credit village from 03-04 and no longer from 03-06; the
         // enterprise disqualified from 03-04 and qualified again from 03-06.
-        for id in [
-            t.publish_credit_village_from(VILLAGE_A, true, "2026-03-04", 2)
-                .await,
-            t.publish_credit_village_from(VILLAGE_A, false, "2026-03-06", 3)
-                .await,
-            t.publish_enterprise_qualification(&code, false, "2026-03-04", 2)
-                .await,
-            t.publish_enterprise_qualification(&code, true, "2026-03-06", 3)
-                .await,
-        ] {
+        let mut changes = [
+            (true, "2026-03-04", false, 2),
+            (false, "2026-03-06", true, 3),
+        ];
+        if later_first {
+            changes.reverse();
+        }
+        for (credit, from, qualified, seq) in changes {
+            let id = t
+                .publish_credit_village_from(VILLAGE_A, credit, from, seq)
+                .await;
+            t.wait_applied(&id).await;
+            let id = t
+                .publish_enterprise_qualification(&code, qualified, from, seq)
+                .await;
             t.wait_applied(&id).await;
         }
         let index = t.subject_index(&r);

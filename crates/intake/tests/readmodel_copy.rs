@@ -377,52 +377,55 @@ async fn stored_timeline(
     days.into_iter().zip(statuses).collect()
 }
 
-/// R-CR-8, R-ID-4: the trigger that keeps a timeline of announced statuses (migrations
-/// `20261130000005`, `..0006`) says what intake's domain says: after every one of a few hundred
-/// random announcements through the consumers' own upserts (some stale, some for no day), the
-/// stored timeline equals `Timeline::announce` applied to the same announcements in sequence
-/// order.
+/// R-CR-8, R-ID-4: the timeline of announced statuses kept with each row (migrations
+/// `20261130000005`, `..0006`, `..0012`) says what intake's domain says: after every one of a
+/// few hundred random announcements through the consumers' own upserts (some arriving after
+/// later ones, some for no day, some repeating a sequence already kept), the stored timeline
+/// equals `Timeline::announce` applied to every announcement kept, once per sequence, in
+/// sequence order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stored_timelines_follow_the_domain_announcements() {
     use fupin_intake::{domain::admission::Timeline, store::readmodel as rm};
+    use std::collections::BTreeMap;
+    /// The domain's timeline of the announcements kept, in sequence order.
+    fn folded(kept: &BTreeMap<i64, (Option<chrono::NaiveDate>, bool)>) -> Timeline<bool> {
+        let mut t = Timeline::default();
+        for (day, status) in kept.values() {
+            t.announce(*day, *status);
+        }
+        t
+    }
     bounded(60, async {
         let db = TestDb::create(&fupin_intake::MIGRATIONS)
             .await
             .expect("test database");
         let mut conn = db.pool.acquire().await.expect("connection");
         let mut rng = Rng(0x005e_ed0f_da75);
-        let mut village = Timeline::default();
-        let mut enterprise = Timeline::default();
-        // No row yet: the first upsert inserts whatever its sequence.
-        let (mut village_seq, mut enterprise_seq) = (i64::MIN, i64::MIN);
+        let mut village = BTreeMap::new();
+        let mut enterprise = BTreeMap::new();
         for step in 1..=300_i64 {
             let (day, status) = (rng.day(), rng.coin());
-            // Now and then an old sequence number, which the upsert ignores.
+            // Now and then an older sequence number: delivered late, or (when that sequence
+            // was already kept) a repeat, which changes nothing.
             let seq = if rng.below(6) == 0 { step - 3 } else { step };
             if rng.coin() {
                 rm::upsert_credit_village(&mut conn, VILLAGES[0], status, day, seq)
                     .await
                     .expect("upsert");
-                if seq > village_seq {
-                    village_seq = seq;
-                    village.announce(day, status);
-                }
+                village.entry(seq).or_insert((day, status));
                 assert_eq!(
                     stored_timeline(&mut conn, VILLAGE_TIMELINE, VILLAGES[0]).await,
-                    village.entries(),
+                    folded(&village).entries(),
                     "village, step {step}"
                 );
             } else {
                 rm::set_qualification(&mut conn, USCCS[0], status, "", day, seq)
                     .await
                     .expect("upsert");
-                if seq > enterprise_seq {
-                    enterprise_seq = seq;
-                    enterprise.announce(day, status);
-                }
+                enterprise.entry(seq).or_insert((day, status));
                 assert_eq!(
                     stored_timeline(&mut conn, QUALIFICATION_TIMELINE, USCCS[0]).await,
-                    enterprise.entries(),
+                    folded(&enterprise).entries(),
                     "enterprise, step {step}"
                 );
             }

@@ -76,6 +76,43 @@ pub async fn upsert_credit_village(
     .bind(credit)
     .bind(from)
     .bind(seq)
+    .execute(&mut *conn)
+    .await?;
+    // The row is locked now: fold every announcement in sequence order, this one included
+    // whenever it arrived (migration 20261130000012).
+    announced(conn, "credit_village", village, seq, from, credit).await?;
+    sqlx::query(
+        r#"update rm_credit_villages v
+              set (timeline_from, timeline_status) =
+                  (select f.froms, f.statuses
+                     from rm_folded('credit_village', v.village_code, v.base_from,
+                                    v.base_status, v.base_sequence) f)
+            where village_code = $1"#,
+    )
+    .bind(village)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Keeps an announcement of a credit-village status or a qualification, once per sequence.
+async fn announced(
+    conn: &mut PgConnection,
+    kind: &str,
+    key: &str,
+    seq: i64,
+    day: Option<NaiveDate>,
+    status: bool,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        r#"insert into rm_announcements (kind, key, sequence, day, status)
+           values ($1, $2, $3, $4, $5) on conflict do nothing"#,
+    )
+    .bind(kind)
+    .bind(key)
+    .bind(seq)
+    .bind(day)
+    .bind(status)
     .execute(conn)
     .await?;
     Ok(())
@@ -172,6 +209,18 @@ pub async fn set_qualification(
     .bind(reason)
     .bind(from)
     .bind(seq)
+    .execute(&mut *conn)
+    .await?;
+    announced(conn, "qualification", uscc, seq, from, qualified).await?;
+    sqlx::query(
+        r#"update rm_qualified_enterprises q
+              set (timeline_from, timeline_status) =
+                  (select f.froms, f.statuses
+                     from rm_folded('qualification', q.uscc, q.base_from, q.base_status,
+                                    q.base_sequence) f)
+            where uscc = $1"#,
+    )
+    .bind(uscc)
     .execute(conn)
     .await?;
     Ok(())
