@@ -73,3 +73,31 @@ begin
           from rm_announced(froms, statuses, a.day, a.status) n;
     end loop;
 end $$;
+
+-- Writes that move a row to a later announcement log it too, so that an earlier intake after a
+-- rollback (which writes the rows, not the log) loses nothing when this version folds again.
+create function rm_credit_village_logged() returns trigger language plpgsql as $$
+begin
+    if tg_op = 'INSERT' or new.sequence > old.sequence then
+        insert into rm_announcements (kind, key, sequence, day, status)
+        values ('credit_village', new.village_code, new.sequence, new.effective_from,
+                new.credit_village)
+        on conflict do nothing;
+    end if;
+    return null;
+end $$;
+
+create function rm_qualification_logged() returns trigger language plpgsql as $$
+begin
+    if tg_op = 'INSERT' or new.sequence > old.sequence then
+        insert into rm_announcements (kind, key, sequence, day, status)
+        values ('qualification', new.uscc, new.sequence, new.effective_from, new.qualified)
+        on conflict do nothing;
+    end if;
+    return null;
+end $$;
+
+create trigger logged after insert or update on rm_credit_villages
+    for each row execute function rm_credit_village_logged();
+create trigger logged after insert or update on rm_qualified_enterprises
+    for each row execute function rm_qualification_logged();

@@ -62,21 +62,36 @@ fn required<'s>(field: &str, s: &'s str) -> anyhow::Result<&'s str> {
 }
 
 /// The subject an event names, as admission looks it up: a household's resident ID or an
-/// enterprise's USCC, by the event's subject kind (either, for a kind intake does not know).
+/// enterprise's USCC. Read by the event's subject kind first; one that reads as the other
+/// form is taken as that (a mislabelled blacklisting still refuses, R-CR-10) with a warning.
 /// One that reads as neither is dead-lettered: stored, it would sit under a blind index no
-/// application has, and a blacklisting would be silently lost (R-CR-10).
+/// application has, and a blacklisting would be silently lost. The error never repeats the
+/// identifier (R-CR-11: it is logged and kept with the dead letter).
 fn subject(kind: i32, id: &str) -> anyhow::Result<String> {
     let id = required("subject_id", id)?;
-    let household = || ResidentId::parse(id).map(|r| r.as_str().to_owned());
-    let enterprise = || Uscc::parse(id).map(|u| u.as_str().to_owned());
-    let read = match rating::SubjectKind::try_from(kind) {
-        Ok(rating::SubjectKind::Household) => household().map_err(|e| e.to_string()),
-        Ok(rating::SubjectKind::Enterprise) => enterprise().map_err(|e| e.to_string()),
-        _ => household()
-            .or_else(|_| enterprise())
-            .map_err(|_| "neither a resident ID nor a USCC".to_owned()),
-    };
-    read.map_err(|e| anyhow::anyhow!("subject_id {id:?}: {e}"))
+    let household = ResidentId::parse(id).map(|r| r.as_str().to_owned());
+    let enterprise = Uscc::parse(id).map(|u| u.as_str().to_owned());
+    let named = rating::SubjectKind::try_from(kind).ok();
+    match (named, household, enterprise) {
+        (Some(rating::SubjectKind::Household), Ok(read), _)
+        | (Some(rating::SubjectKind::Enterprise), _, Ok(read)) => Ok(read),
+        (_, Ok(read), _) | (_, _, Ok(read)) => {
+            if matches!(
+                named,
+                Some(rating::SubjectKind::Household | rating::SubjectKind::Enterprise)
+            ) {
+                tracing::warn!(
+                    subject_kind = kind,
+                    "subject_id reads as the other kind of subject; taken as that"
+                );
+            }
+            Ok(read)
+        }
+        (_, Err(h), Err(u)) => anyhow::bail!(
+            "subject_id ({} characters) is neither a resident ID ({h}) nor a USCC ({u})",
+            id.chars().count()
+        ),
+    }
 }
 
 /// An area lending can be suspended in (R-RK-9): a town or a village, the levels admission

@@ -731,8 +731,10 @@ async fn a_suspension_with_an_unreadable_area_is_never_silently_dropped() {
 
 /// R-CR-10 with R-X-2: a blacklisting whose subject reads as no resident ID (an inner space,
 /// a full-width digit, the old 15-digit form, a wrong check digit) is dead-lettered, not stored
-/// under a blind index no application has (which would admit the household it meant). An
-/// entry id with padding is the same entry: its removal without the padding lifts it.
+/// under a blind index no application has (which would admit the household it meant), and the
+/// dead letter's error does not repeat the identifier (R-CR-11). One labelled with the wrong
+/// kind, or a kind intake does not know, is taken as the form it reads as. An entry id with
+/// padding is the same entry: its removal without the padding lifts it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_blacklisting_naming_no_readable_subject_is_dead_lettered() {
     bounded(150, async {
@@ -756,6 +758,19 @@ async fn a_blacklisting_naming_no_readable_subject_is_dead_lettered() {
                 .await;
             assert_eq!(fate(&t, &ce).await, Fate::DeadLettered, "{id:?}");
         }
+        // R-CR-11: the dead letters' errors do not repeat the identifiers.
+        for dead in dead_letters(&t).await {
+            let error = dead.header(headers::DLQ_ERROR).unwrap_or_default();
+            assert!(!error.contains(&r[6..14]), "{error}");
+        }
+        // Labelled as an enterprise, but a resident ID: taken as that, so it still refuses.
+        let ce = t.publish_blacklisted("bl-491-e", &r, ENTERPRISE_KIND).await;
+        assert_eq!(fate(&t, &ce).await, Fate::Applied);
+        refused(&t, &r, VILLAGE_A, "1000", &["R-CR-10"], "mislabelled").await;
+        let ce = t
+            .publish_blacklist_removed("bl-491-e", &r, ENTERPRISE_KIND)
+            .await;
+        t.wait_applied(&ce).await;
         // A kind intake does not know: read as either form.
         let ce = t.publish_blacklisted("bl-491-k", &r, 7).await;
         assert_eq!(fate(&t, &ce).await, Fate::Applied);

@@ -433,3 +433,47 @@ async fn stored_timelines_follow_the_domain_announcements() {
     })
     .await;
 }
+
+/// R-CR-8, rollback: an earlier intake writes credit-village rows with its own upsert, which
+/// knows nothing of the announcement log; the rows' own trigger logs what it announced, so
+/// when this version folds again (a later announcement) nothing the earlier one applied is
+/// lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announcements_written_by_an_earlier_intake_are_folded_too() {
+    use fupin_intake::{domain::admission::Timeline, store::readmodel as rm};
+    bounded(60, async {
+        let db = TestDb::create(&fupin_intake::MIGRATIONS)
+            .await
+            .expect("test database");
+        let mut conn = db.pool.acquire().await.expect("connection");
+        let village = VILLAGES[1];
+        let on = |s: &str| Some(day(s));
+        rm::upsert_credit_village(&mut conn, village, true, on("2026-03-04"), 2)
+            .await
+            .expect("this version");
+        // The earlier version's statement, as it ran before the log existed.
+        sqlx::query(
+            r#"insert into rm_credit_villages (village_code, credit_village, effective_from, sequence)
+               values ($1, false, '2026-03-06', 3)
+               on conflict (village_code) do update set credit_village = excluded.credit_village,
+                 effective_from = excluded.effective_from, sequence = excluded.sequence
+               where rm_credit_villages.sequence < excluded.sequence"#,
+        )
+        .bind(village)
+        .execute(&mut *conn)
+        .await
+        .expect("the earlier version");
+        rm::upsert_credit_village(&mut conn, village, true, on("2026-03-10"), 4)
+            .await
+            .expect("this version again");
+        let mut want = Timeline::default();
+        want.announce(on("2026-03-04"), true);
+        want.announce(on("2026-03-06"), false);
+        want.announce(on("2026-03-10"), true);
+        assert_eq!(
+            stored_timeline(&mut conn, VILLAGE_TIMELINE, village).await,
+            want.entries()
+        );
+    })
+    .await;
+}

@@ -176,3 +176,45 @@ async fn consumers_see_only_their_event_types() {
     .await
     .expect("test took longer than 30 s");
 }
+
+/// R-X-2: a consumer has one event unacknowledged at a time and no server-side delivery bound
+/// (an event held through a database outage, or redelivered across restarts during one, must
+/// not be stranded past a bound). A durable consumer an earlier version created with a bound
+/// and a larger window is brought to that configuration when the service starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_take_one_event_at_a_time_without_a_delivery_bound() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let bus = test_bus(SOURCE)
+            .await
+            .expect("connecting the test bus (is NATS up? see NATS_URL)");
+        let config =
+            ConsumerConfig::new("platform-upgraded", vec![NplThresholdExceeded::full_name()]);
+        let stream = bus.js.get_stream(&bus.stream).await.expect("the stream");
+        // As an earlier version created it.
+        stream
+            .create_consumer(async_nats::jetstream::consumer::pull::Config {
+                durable_name: Some(config.name.clone()),
+                filter_subject: bus.subject_for(&NplThresholdExceeded::full_name()),
+                ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: config.ack_wait,
+                max_deliver: config.max_attempts + 1,
+                ..Default::default()
+            })
+            .await
+            .expect("the earlier consumer");
+        let mut consumer = consumer::create(&bus, &config).await.expect("the consumer");
+        let info = consumer.info().await.expect("its configuration");
+        assert_eq!(info.config.max_ack_pending, 1);
+        assert_eq!(info.config.max_deliver, -1);
+        // And a consumer created afresh.
+        let fresh = ConsumerConfig::new("platform-fresh", vec![LendingResumed::full_name()]);
+        let mut consumer = consumer::create(&bus, &fresh).await.expect("the consumer");
+        let info = consumer.info().await.expect("its configuration");
+        assert_eq!(
+            (info.config.max_ack_pending, info.config.max_deliver),
+            (1, -1)
+        );
+    })
+    .await
+    .expect("within 30 s");
+}

@@ -27,9 +27,11 @@ use prost::{Message, Name};
 use sqlx::PgConnection;
 
 const SOURCE: &str = "/fupin/platform-test";
-const FAILURE: &str = "ledger rejected the suspension (simulated)";
+/// What PostgreSQL says when the handler's statement fails.
+const FAILURE: &str = "division by zero";
 
-/// Writes a row, then fails: the row must be rolled back with the inbox entry.
+/// Writes a row, then a statement of it fails (a failure that might pass another time, so it
+/// is retried): the row must be rolled back with the inbox entry.
 #[derive(Clone, Default)]
 struct AlwaysFails {
     calls: Arc<AtomicUsize>,
@@ -46,7 +48,10 @@ impl EventHandler for AlwaysFails {
             sqlx::query("insert into effects (n) values (1)")
                 .execute(&mut *conn)
                 .await?;
-            anyhow::bail!(FAILURE)
+            sqlx::query("select 1 / (n - 1) from effects")
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
         })
     }
 }

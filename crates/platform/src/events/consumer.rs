@@ -3,15 +3,18 @@
 //! For each delivery: begin a transaction, insert the event id into `inbox` (a conflict means
 //! the event was already applied: commit nothing, ack), run the handler in the same
 //! transaction, commit, then ack. A crash between commit and ack leads to a redelivery that the
-//! inbox turns into a no-op. A handler that keeps failing is retried with backoff up to
-//! `max_attempts` deliveries, then the message is copied to the dead-letter subject
-//! (`<prefix>.dlq.<consumer>`) with the error, and terminated.
+//! inbox turns into a no-op. An event that cannot be applied is copied to the dead-letter
+//! subject (`<prefix>.dlq.<consumer>`) with the error, and terminated: at once when the fault
+//! is the event's own (undecodable, a value the handler refuses: it would fail every time,
+//! and the events behind it wait), after `max_attempts` deliveries with backoff when a
+//! statement failed (a deadlock or a timeout may pass).
 //!
-//! The database's trouble is not the event's: when PostgreSQL is unreachable, the pool has no
-//! connection to give, or the server ends or cancels the work (see [`is_transient`]), the
-//! consumer keeps the delivery (telling the server it is still working on it), waits and
-//! applies it again, without counting an attempt, until it applies or shutdown. Events are
-//! not reordered or dead-lettered by an outage of any length.
+//! The database's trouble is not the event's: when PostgreSQL cannot be reached or the pool
+//! has no connection to give (see [`is_transient`]), the consumer keeps the delivery (telling
+//! the server it is still working on it), waits and applies it again, without counting an
+//! attempt, until it applies or shutdown; after a minute it logs an error. The consumer has
+//! one event unacknowledged at a time and no server-side delivery bound, so events are not
+//! reordered, dead-lettered or stranded by an outage of any length.
 
 use std::time::Duration;
 
@@ -99,23 +102,38 @@ pub async fn create(bus: &EventBus, config: &ConsumerConfig) -> anyhow::Result<P
         .await
         .map_err(|e| anyhow::anyhow!("stream {}: {e}", bus.stream))?;
     let (filter_subject, filter_subjects) = filters(bus, &config.event_types);
-    let consumer = stream
-        .get_or_create_consumer(
-            &config.name,
-            pull::Config {
-                durable_name: Some(config.name.clone()),
-                filter_subject,
-                filter_subjects,
-                ack_policy: AckPolicy::Explicit,
-                deliver_policy: DeliverPolicy::All,
-                ack_wait: config.ack_wait,
-                // We stop at max_attempts ourselves (dead-letter); the server bound is a backstop.
-                max_deliver: config.max_attempts + 1,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("consumer {}: {e}", config.name))?;
+    let wanted = pull::Config {
+        durable_name: Some(config.name.clone()),
+        filter_subject,
+        filter_subjects,
+        ack_policy: AckPolicy::Explicit,
+        deliver_policy: DeliverPolicy::All,
+        ack_wait: config.ack_wait,
+        // No server-side bound: the consumer dead-letters an event that keeps failing
+        // itself, and an event held through a database outage, or redelivered across restarts
+        // during one, must never reach a bound past which the server stops delivering it
+        // (neither applied nor dead-lettered).
+        max_deliver: -1,
+        // One event at a time, across every replica sharing the consumer: events apply in
+        // stream order, and none waits unacknowledged behind one that is held (its delivery
+        // count rising with each ack wait).
+        max_ack_pending: 1,
+        ..Default::default()
+    };
+    // Created, or brought to this configuration when an earlier version created it (both
+    // settings can be changed on a durable consumer). Should the server refuse the change,
+    // the consumer as it is still serves.
+    let consumer = match stream.create_consumer(wanted.clone()).await {
+        Ok(consumer) => consumer,
+        Err(e) => {
+            tracing::warn!(consumer = %config.name, error = %e,
+                "the consumer could not be created or updated; using it as it is");
+            stream
+                .get_or_create_consumer(&config.name, wanted)
+                .await
+                .map_err(|e| anyhow::anyhow!("consumer {}: {e}", config.name))?
+        }
+    };
     Ok(consumer)
 }
 
@@ -314,11 +332,20 @@ async fn consume(
         }
         let event = delivered(&msg);
         let mut wait = config.retry_backoff;
+        let held_since = tokio::time::Instant::now();
+        let mut told = false;
         let applied = loop {
             match apply_once(pool, &config.name, handler, &event).await {
                 Err(e) if is_transient(&e) => {
                     tracing::warn!(event_id = %event.id, error = %e, retry_in = ?wait,
                         "the database is unavailable; holding the event to apply it again");
+                    if !told && held_since.elapsed() >= HELD_TOO_LONG {
+                        told = true;
+                        tracing::error!(consumer = %config.name, event_id = %event.id,
+                            held = ?held_since.elapsed(),
+                            "events of this context wait: the database has been unavailable to \
+                             the consumer for over a minute");
+                    }
                     // Still ours: the server restarts its ack wait and does not redeliver.
                     msg.ack_with(AckKind::Progress)
                         .await
@@ -338,7 +365,7 @@ async fn consume(
                 tracing::debug!(event_id = %event.id, ?outcome, "event handled");
                 msg.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
             }
-            Err(e) if event.delivery >= config.max_attempts => {
+            Err(e) if !involves_database(&e) || event.delivery >= config.max_attempts => {
                 tracing::error!(event_id = %event.id, attempts = event.delivery, error = %e, "dead-lettering event");
                 dead_letter(bus, config, &msg, &e).await?;
                 msg.ack_with(AckKind::Term)
@@ -363,13 +390,22 @@ async fn consume(
 /// under any ack wait, so the in-progress acknowledgement keeps the delivery.
 const HOLD_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// Whether `e` is the database's trouble rather than the event's, so that the same event may
-/// apply once it is over: no connection (the pool timed out or closed, I/O, TLS, the
-/// connection's worker gone), or the server refusing for now (SQLSTATE classes 08 connection,
-/// 40 serialization or deadlock, 53 insufficient resources, 57 operator intervention such as a
-/// shutdown, a terminated backend or a statement timeout; 55P03 lock not available).
-/// Anything else (an undecodable payload, a value a handler refuses, a constraint) is the
-/// event's, and counts towards dead-lettering.
+/// How long an event is held before the consumer logs an error (once per event).
+const HELD_TOO_LONG: Duration = Duration::from_secs(60);
+
+/// SQLSTATEs that say the connection, not the statement, failed: connection exceptions but
+/// the protocol violation 08P01 (a client bug fails every time), the server shutting down or
+/// not accepting connections yet (57P01-57P03), too many connections (53300).
+const CONNECTION_LOST: [&str; 9] = [
+    "08000", "08001", "08003", "08004", "08006", "57P01", "57P02", "57P03", "53300",
+];
+
+/// Whether `e` means the database could not be reached, rather than anything about the event,
+/// so that the same event applies once the database is back: no connection from the pool
+/// (timed out, closed), I/O, TLS, the connection's worker gone, or one of
+/// [`CONNECTION_LOST`]. Anything else counts as an attempt: an undecodable payload or a value a
+/// handler refuses (dead-lettered at once), a constraint, a statement timeout, a
+/// serialization failure or deadlock (retried with backoff, see [`involves_database`]).
 pub fn is_transient(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
         cause
@@ -379,17 +415,20 @@ pub fn is_transient(e: &anyhow::Error) -> bool {
                 | sqlx::Error::PoolClosed
                 | sqlx::Error::Io(_)
                 | sqlx::Error::Tls(_)
-                | sqlx::Error::WorkerCrashed
-                | sqlx::Error::BeginFailed => true,
-                sqlx::Error::Database(d) => d.code().is_some_and(|code| {
-                    ["08", "40", "53", "57"]
-                        .iter()
-                        .any(|class| code.starts_with(class))
-                        || code == "55P03"
-                }),
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(d) => d
+                    .code()
+                    .is_some_and(|code| CONNECTION_LOST.contains(&code.as_ref())),
                 _ => false,
             })
     })
+}
+
+/// Whether a statement was part of the failure (it may pass another time), rather than only
+/// the event itself (undecodable, or refused by the handler: it fails the same every time).
+pub fn involves_database(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|cause| cause.downcast_ref::<sqlx::Error>().is_some())
 }
 
 async fn dead_letter(
@@ -445,7 +484,16 @@ mod split_tests {
         assert!(!is_transient(&anyhow::anyhow!("grade \"Z\": not a grade")));
         let undecodable =
             <String as prost::Message>::decode(&[0xff][..]).expect_err("not a message");
-        assert!(!is_transient(&anyhow::Error::from(undecodable)));
+        let undecodable = anyhow::Error::from(undecodable);
+        assert!(!is_transient(&undecodable));
+        // The event's own fault: dead-lettered at once. A statement's: retried.
+        assert!(!involves_database(&undecodable));
+        assert!(!involves_database(&anyhow::anyhow!(
+            "grade \"Z\": not a grade"
+        )));
+        assert!(involves_database(
+            &anyhow::Error::from(sqlx::Error::RowNotFound).context("a rating")
+        ));
     }
 
     #[test]
