@@ -74,8 +74,35 @@ begin
     end loop;
 end $$;
 
--- Writes that move a row to a later announcement log it too, so that an earlier intake after a
--- rollback (which writes the rows, not the log) loses nothing when this version folds again.
+-- An announcement older than its row's latest (it arrived late; the upsert left the row as it
+-- was): kept, and the row's timeline folded again from its base and every announcement kept.
+-- A newer one needs no fold: the row's trigger announces it on top of the timeline, which is
+-- the fold of everything before it, and `logged` below keeps it.
+create function rm_announced_late(
+    a_kind text, a_key text, a_sequence bigint, a_day date, a_status boolean
+) returns void language plpgsql as $$
+begin
+    insert into rm_announcements (kind, key, sequence, day, status)
+    values (a_kind, a_key, a_sequence, a_day, a_status)
+    on conflict do nothing;
+    if a_kind = 'credit_village' then
+        update rm_credit_villages v
+           set (timeline_from, timeline_status) =
+               (select f.froms, f.statuses
+                  from rm_folded(a_kind, a_key, v.base_from, v.base_status, v.base_sequence) f)
+         where v.village_code = a_key;
+    else
+        update rm_qualified_enterprises q
+           set (timeline_from, timeline_status) =
+               (select f.froms, f.statuses
+                  from rm_folded(a_kind, a_key, q.base_from, q.base_status, q.base_sequence) f)
+         where q.uscc = a_key;
+    end if;
+end $$;
+
+-- Writes that move a row to a later announcement log it, this version's and an earlier
+-- intake's after a rollback (which writes the rows, not the log) alike, so a later fold loses
+-- nothing.
 create function rm_credit_village_logged() returns trigger language plpgsql as $$
 begin
     if tg_op = 'INSERT' or new.sequence > old.sequence then

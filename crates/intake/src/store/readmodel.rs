@@ -57,7 +57,7 @@ pub async fn upsert_credit_village(
     from: Option<NaiveDate>,
     seq: i64,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    let written = sqlx::query(
         r#"insert into rm_credit_villages (village_code, credit_village, effective_from, sequence)
            values ($1, $2, $3, $4)
            on conflict (village_code) do update set credit_village = excluded.credit_village,
@@ -77,26 +77,18 @@ pub async fn upsert_credit_village(
     .bind(from)
     .bind(seq)
     .execute(&mut *conn)
-    .await?;
-    // The row is locked now: fold every announcement in sequence order, this one included
-    // whenever it arrived (migration 20261130000012).
-    announced(conn, "credit_village", village, seq, from, credit).await?;
-    sqlx::query(
-        r#"update rm_credit_villages v
-              set (timeline_from, timeline_status) =
-                  (select f.froms, f.statuses
-                     from rm_folded('credit_village', v.village_code, v.base_from,
-                                    v.base_status, v.base_sequence) f)
-            where village_code = $1"#,
-    )
-    .bind(village)
-    .execute(conn)
-    .await?;
+    .await?
+    .rows_affected();
+    if written == 0 {
+        arrived_late(conn, "credit_village", village, seq, from, credit).await?;
+    }
     Ok(())
 }
 
-/// Keeps an announcement of a credit-village status or a qualification, once per sequence.
-async fn announced(
+/// An announcement older than its row's latest, which the upsert left alone (the row is
+/// locked by it): kept, and the row's timeline folded again in sequence order (migration
+/// `20261130000012`). A newer one is kept and announced by the row's triggers.
+async fn arrived_late(
     conn: &mut PgConnection,
     kind: &str,
     key: &str,
@@ -104,17 +96,14 @@ async fn announced(
     day: Option<NaiveDate>,
     status: bool,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        r#"insert into rm_announcements (kind, key, sequence, day, status)
-           values ($1, $2, $3, $4, $5) on conflict do nothing"#,
-    )
-    .bind(kind)
-    .bind(key)
-    .bind(seq)
-    .bind(day)
-    .bind(status)
-    .execute(conn)
-    .await?;
+    sqlx::query("select rm_announced_late($1, $2, $3, $4, $5)")
+        .bind(kind)
+        .bind(key)
+        .bind(seq)
+        .bind(day)
+        .bind(status)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -189,7 +178,7 @@ pub async fn set_qualification(
     from: Option<NaiveDate>,
     seq: i64,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    let written = sqlx::query(
         r#"insert into rm_qualified_enterprises (uscc, qualified, reason, effective_from, sequence)
            values ($1, $2, $3, $4, $5)
            on conflict (uscc) do update set qualified = excluded.qualified, reason = excluded.reason,
@@ -210,19 +199,11 @@ pub async fn set_qualification(
     .bind(from)
     .bind(seq)
     .execute(&mut *conn)
-    .await?;
-    announced(conn, "qualification", uscc, seq, from, qualified).await?;
-    sqlx::query(
-        r#"update rm_qualified_enterprises q
-              set (timeline_from, timeline_status) =
-                  (select f.froms, f.statuses
-                     from rm_folded('qualification', q.uscc, q.base_from, q.base_status,
-                                    q.base_sequence) f)
-            where uscc = $1"#,
-    )
-    .bind(uscc)
-    .execute(conn)
-    .await?;
+    .await?
+    .rows_affected();
+    if written == 0 {
+        arrived_late(conn, "qualification", uscc, seq, from, qualified).await?;
+    }
     Ok(())
 }
 
