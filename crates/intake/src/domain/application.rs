@@ -238,6 +238,15 @@ impl Application {
         self.step_calendar = None;
     }
 
+    /// A step the district center takes, on an application it can see; `denied` says so.
+    fn require_district(&self, actor: &Actor, denied: &str) -> Result<(), DomainError> {
+        self.require_visible(actor)?;
+        if actor.role != ActorRole::DistrictStaff {
+            return Err(deny(denied));
+        }
+        Ok(())
+    }
+
     fn require_visible(&self, actor: &Actor) -> Result<(), DomainError> {
         if self.visible_to(actor) {
             Ok(())
@@ -390,13 +399,10 @@ impl Application {
     /// Whether `actor` may resolve this application's objections (R-IN-5): the district
     /// center, and only for an application it can see.
     pub fn check_resolver(&self, actor: &Actor) -> Result<(), DomainError> {
-        self.require_visible(actor)?;
-        if actor.role != ActorRole::DistrictStaff {
-            return Err(deny(
-                "objections are resolved by the district center (R-IN-5)",
-            ));
-        }
-        Ok(())
+        self.require_district(
+            actor,
+            "objections are resolved by the district center (R-IN-5)",
+        )
     }
 
     /// Resolves one objection; `other_open` is how many other objections remain open.
@@ -439,13 +445,10 @@ impl Application {
     /// Whether `actor` may recommend this application to a bank (R-IN-2): the district
     /// center, and only for an application it can see.
     pub fn check_recommender(&self, actor: &Actor) -> Result<(), DomainError> {
-        self.require_visible(actor)?;
-        if actor.role != ActorRole::DistrictStaff {
-            return Err(deny(
-                "the district center recommends applications to banks (R-IN-2)",
-            ));
-        }
-        Ok(())
+        self.require_district(
+            actor,
+            "the district center recommends applications to banks (R-IN-2)",
+        )
     }
 
     /// Recommendation to a partner bank after the notice period (R-IN-2, R-IN-5). Admission is
