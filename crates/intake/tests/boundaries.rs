@@ -232,7 +232,9 @@ async fn age_18_to_65_is_counted_in_china_days() {
 }
 
 /// R-IN-3: admission is checked again at recommendation against that day (README): a borrower
-/// admitted at 65 whose 66th birthday falls before the recommendation is refused then.
+/// admitted at 65 whose 66th birthday falls before the recommendation is refused then. R-IN-2:
+/// the district center then rejects it instead (not during the notice), so it does not stay
+/// under notice for good.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_66th_birthday_before_recommendation_refuses_it() {
     bounded(90, async {
@@ -242,11 +244,65 @@ async fn a_66th_birthday_before_recommendation_refuses_it() {
         t.given_credit_household(&r, VILLAGE_A).await;
         let app = t.submit_household(&r, VILLAGE_A, "5000").await;
         t.approve_to_notice(&app).await;
+        let mut district = t.as_district_staff();
+        let reject = |reason: &str| review_req(&app.id, pb::Decision::Reject, reason);
+        // the notice's last day: not yet
+        t.set_time("2026-03-06T23:59:00+08:00");
+        let s = err(district.review_application(reject("年满66周岁")).await);
+        assert_eq!(s.code(), tonic::Code::FailedPrecondition, "{s:?}");
+        assert!(s.message().contains("R-IN-5"), "{s:?}");
+
         t.set_time("2026-03-07T00:30:00+08:00");
         let s = t.recommend(&app.id, BANK).await.unwrap_err();
         assert_refused(&s, &["R-IN-3"]);
-        let a = t.get_as(&mut t.as_district_staff(), &app.id).await.unwrap();
+        let a = t.get_as(&mut district, &app.id).await.unwrap();
         assert_eq!(a.status(), pb::Status::PublicNotice);
+
+        // approval is the recommendation; the town may not decide; a reason is needed
+        let s = err(district
+            .review_application(review_req(&app.id, pb::Decision::Approve, ""))
+            .await);
+        assert_eq!(s.code(), tonic::Code::FailedPrecondition, "{s:?}");
+        let s = err(t
+            .as_town_staff(&app.town_code)
+            .review_application(reject("年满66周岁"))
+            .await);
+        assert_eq!(s.code(), tonic::Code::PermissionDenied, "{s:?}");
+        assert_invalid(
+            &err(district.review_application(reject(" ")).await),
+            "reason",
+            "R-IN-2",
+        );
+
+        let a = district
+            .review_application(reject("年满66周岁"))
+            .await
+            .expect("rejected after the notice")
+            .into_inner();
+        assert_eq!(a.status(), pb::Status::Rejected);
+        t.outbox_drained().await;
+        let moved: Vec<pb::ApplicationStatusChanged> = t
+            .intake_events(&pb::ApplicationStatusChanged::full_name())
+            .await
+            .iter()
+            .map(|e| e.decode::<pb::ApplicationStatusChanged>())
+            .filter(|e| e.application_id == app.id)
+            .collect();
+        let last = moved.last().expect("events of the application");
+        assert_eq!(
+            (
+                last.from_status(),
+                last.to_status(),
+                last.action.as_str(),
+                last.reason.as_str()
+            ),
+            (
+                pb::Status::PublicNotice,
+                pb::Status::Rejected,
+                "reject",
+                "年满66周岁"
+            )
+        );
         t.shutdown().await;
     })
     .await;

@@ -255,7 +255,9 @@ impl Application {
         }
     }
 
-    /// Approve / reject / return at the village, town or district step (R-IN-2).
+    /// Approve / reject / return at the village, town or district step (R-IN-2); and, once
+    /// the public notice has ended, the district center's reject or return instead of a
+    /// recommendation (its approval there is `recommend`).
     pub fn review(
         &mut self,
         actor: &Actor,
@@ -270,6 +272,9 @@ impl Application {
             Status::VillageReview => Step::Village,
             Status::TownReview => Step::Town,
             Status::DistrictReview => Step::District,
+            Status::PublicNotice => {
+                return self.decide_after_notice(actor, decision, reason, today);
+            }
             other => {
                 return Err(state_refusal(
                     "R-IN-2",
@@ -323,6 +328,66 @@ impl Application {
                     "return"
                 }
             }
+        };
+        Ok(Moved {
+            from: Some(from),
+            to: self.status,
+            action,
+            reason: reason.to_owned(),
+            corrections: Vec::new(),
+        })
+    }
+
+    /// The district center's step after the public notice (R-IN-2, R-IN-5): it recommends the
+    /// application to a bank (`recommend`), or rejects it or returns it for correction with a
+    /// reason. Without this an application whose admission no longer holds when the notice
+    /// ends (the borrower turned 66, a blacklisting, a lower line) could never leave the
+    /// notice. During the notice nothing is decided: objections are what it is for.
+    fn decide_after_notice(
+        &mut self,
+        actor: &Actor,
+        decision: Decision,
+        reason: &str,
+        today: NaiveDate,
+    ) -> Result<Moved, DomainError> {
+        self.require_district(
+            actor,
+            "after the public notice the district center decides (R-IN-2)",
+        )?;
+        let reason = reason.trim();
+        if decision == Decision::Approve {
+            return Err(state_refusal(
+                "R-IN-2",
+                "an application past its public notice is approved by recommending it to a \
+                 bank (RecommendToBank)",
+            ));
+        }
+        if reason.is_empty() {
+            return Err(DomainError::invalid(
+                "reason",
+                "R-IN-2",
+                "required to reject or return",
+            ));
+        }
+        if self.notice_ends_on.is_none_or(|end| today <= end) {
+            return Err(state_refusal(
+                "R-IN-5",
+                format!(
+                    "public notice runs until {}; objections hold it meanwhile",
+                    self.notice_ends_on
+                        .map(|d| d.to_string())
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+        let from = self.status;
+        let action = if decision == Decision::Reject {
+            self.status = Status::Rejected;
+            "reject"
+        } else {
+            self.status = Status::Returned;
+            self.returned_from = Some(Step::District);
+            "return"
         };
         Ok(Moved {
             from: Some(from),

@@ -21,7 +21,8 @@ pub struct IntakePolicy {
     /// Longest term for an enterprise or cooperative loan. The plans give no figure; the
     /// default keeps the household limit until the district sets one.
     pub enterprise_max_term_months: u32,
-    /// Borrower age range on the application date, both inclusive (R-IN-3).
+    /// Borrower age range, both inclusive, in whole years on the day of each admission check
+    /// (submission, recommendation, the bank's approval; R-IN-3).
     pub min_age: u32,
     pub max_age: u32,
     /// Working days each step may take (R-IN-4).

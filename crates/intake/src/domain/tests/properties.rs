@@ -43,6 +43,9 @@ const ALLOWED: &[(Option<Status>, Status)] = {
         (Some(PublicNotice), OnHold),
         (Some(OnHold), PublicNotice),
         (Some(OnHold), Rejected),
+        // past the notice the district center rejects or returns instead of recommending
+        (Some(PublicNotice), Rejected),
+        (Some(PublicNotice), Returned),
         // recommended to a bank, which approves or rejects, then disburses
         (Some(PublicNotice), Recommended),
         (Some(Recommended), BankApproved),
@@ -199,6 +202,18 @@ impl Model {
                     VillageReview => (Who::Village, TownReview),
                     TownReview => (Who::Town, DistrictReview),
                     DistrictReview => (Who::District, PublicNotice),
+                    PublicNotice => {
+                        // Approval past the notice is a recommendation, not a review.
+                        if !self.visible(w) || w != Who::District {
+                            return Fail;
+                        }
+                        return match d {
+                            Decision::Approve => Fail,
+                            _ if !with_reason || in_notice => Fail,
+                            Decision::Reject => Move(Rejected),
+                            Decision::ReturnForCorrection => Move(Returned),
+                        };
+                    }
                     _ => return Fail,
                 };
                 if !self.visible(w) || w != tier {
@@ -268,7 +283,8 @@ impl Model {
 
     fn apply(&mut self, op: &Op, to: Status, today: NaiveDate) {
         if let Op::Review(_, Decision::ReturnForCorrection, _) = op {
-            self.returned_from = self.status.step();
+            // Past the notice the district center returns it to its own step.
+            self.returned_from = self.status.step().or(Some(Step::District));
         }
         if let Op::Resubmit(_) = op {
             self.returned_from = None;

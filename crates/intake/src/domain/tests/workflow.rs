@@ -424,6 +424,114 @@ fn review_outside_a_staff_step_is_refused() {
     assert_eq!(app.status, Status::Rejected);
 }
 
+// R-IN-2, R-IN-5: once the notice has ended the district center may reject or return instead
+// of recommending (an application whose admission no longer holds would otherwise stay under
+// notice for good); during the notice, and for approval, review is refused.
+#[test]
+fn past_the_notice_the_district_center_rejects_or_returns() {
+    let approved = day();
+    let last = plus_days(
+        approved,
+        u64::from(policy().public_notice_calendar_days) - 1,
+    );
+    let after = plus_days(last, 1);
+    let decide = |app: &mut Application, actor: &Actor, d: Decision, reason: &str, on| {
+        app.review(actor, d, reason, on, policy(), calendar())
+    };
+
+    // on the notice's last day: refused, nothing changes
+    let mut app = household_in(Status::PublicNotice, approved);
+    let before = app.clone();
+    for d in [Decision::Reject, Decision::ReturnForCorrection] {
+        assert_refused(
+            decide(&mut app, &district_staff(), d, "年龄超限", last),
+            "R-IN-5",
+        );
+    }
+    // approval past the notice is a recommendation, not a review
+    assert_refused(
+        decide(&mut app, &district_staff(), Decision::Approve, "", after),
+        "R-IN-2",
+    );
+    // the district center only, with a reason
+    assert_denied(decide(
+        &mut app,
+        &town_staff(TOWN),
+        Decision::Reject,
+        "年龄超限",
+        after,
+    ));
+    assert_denied(decide(
+        &mut app,
+        &village_staff(VILLAGE),
+        Decision::Reject,
+        "年龄超限",
+        after,
+    ));
+    assert_not_visible(decide(
+        &mut app,
+        &bank(BANK),
+        Decision::Reject,
+        "年龄超限",
+        after,
+    ));
+    assert_invalid(
+        decide(&mut app, &district_staff(), Decision::Reject, "  ", after),
+        "reason",
+        "R-IN-2",
+    );
+    assert_eq!(app, before);
+
+    // the day after: rejected
+    let m = decide(
+        &mut app,
+        &district_staff(),
+        Decision::Reject,
+        "年龄超限",
+        after,
+    )
+    .unwrap();
+    assert_eq!(
+        (m.from, m.to, m.action, m.reason.as_str()),
+        (
+            Some(Status::PublicNotice),
+            Status::Rejected,
+            "reject",
+            "年龄超限"
+        )
+    );
+    assert_eq!(app.status, Status::Rejected);
+
+    // or returned to the district step, which a resubmission enters again (then a new notice)
+    let mut app = household_in(Status::PublicNotice, approved);
+    let m = decide(
+        &mut app,
+        &district_staff(),
+        Decision::ReturnForCorrection,
+        "金额超过授信额度",
+        after,
+    )
+    .unwrap();
+    assert_eq!(
+        (m.from, m.to),
+        (Some(Status::PublicNotice), Status::Returned)
+    );
+    let m = app
+        .resubmit(&village_staff(VILLAGE), after, policy(), calendar())
+        .unwrap();
+    assert_eq!(m.to, Status::DistrictReview);
+    let again = plus_days(after, 1);
+    let m = decide(&mut app, &district_staff(), Decision::Approve, "", again).unwrap();
+    assert_eq!(m.to, Status::PublicNotice);
+    assert_eq!(
+        app.notice_ends_on,
+        Some(plus_days(
+            again,
+            u64::from(policy().public_notice_calendar_days) - 1
+        ))
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Resubmission (R-IN-2 退回补正)
 
