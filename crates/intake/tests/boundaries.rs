@@ -705,6 +705,15 @@ async fn suspension_applies_to_the_suspended_area_only() {
         )
         .await;
         admitted(&t, &ra2, VILLAGE_A2, "1000", "other town").await;
+        // an enterprise registered at the suspended town itself (no village)
+        let s = try_submit(
+            &mut t.as_district_staff(),
+            enterprise_request(&code, TOWN_B, "300000"),
+        )
+        .await
+        .unwrap_err();
+        assert_refused(&s, &["R-RK-9"]);
+        assert!(s.message().contains(TOWN_B), "{s:?}");
 
         let id = t.publish_lending_resumed(VILLAGE_A, 2).await;
         t.wait_applied(&id).await;
@@ -712,6 +721,12 @@ async fn suspension_applies_to_the_suspended_area_only() {
         let id = t.publish_lending_resumed(TOWN_B, 2).await;
         t.wait_applied(&id).await;
         admitted(&t, &rb, VILLAGE_B, "1000", "resumed town").await;
+        try_submit(
+            &mut t.as_district_staff(),
+            enterprise_request(&code, TOWN_B, "300000"),
+        )
+        .await
+        .expect("an enterprise of the resumed town");
         t.shutdown().await;
     })
     .await;
