@@ -21,6 +21,7 @@ pub struct TailArgs {
     #[arg(long)]
     pub from_start: bool,
     /// Subject pattern to follow; default `<prefix>.>` (every event, dead letters included).
+    /// As the shipped configuration's `subscriber` user, name one subject it may read.
     #[arg(long)]
     pub filter: Option<String>,
     /// Stop after this many messages.
@@ -52,6 +53,9 @@ pub async fn run(g: &Global, args: &TailArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("{}.>", g.prefix));
     let consumer = stream
         .create_consumer(OrderedConfig {
+            // Named, so that the `subscriber` user of the shipped NATS configuration may create
+            // it (with `--filter` on one of its subjects).
+            name: Some(format!("fupinctl-tail-{}", uuid::Uuid::now_v7().simple())),
             filter_subject: filter.clone(),
             deliver_policy: if args.from_start {
                 DeliverPolicy::All

@@ -99,7 +99,7 @@ async fn the_subscriber_reads_the_events_and_can_change_nothing() {
     .await
     .expect("the service user connects within 20 s")
     .expect("the service user creates the stream");
-    let subject = bus.subject_for("fupin.test.v1.Event");
+    let subject = bus.subject_for("fupin.intake.v1.ApplicationSubmitted");
     bus.js
         .publish(subject.clone(), "first".into())
         .await
@@ -119,13 +119,17 @@ async fn the_subscriber_reads_the_events_and_can_change_nothing() {
 
     let (client, js) = subscriber(&nats).await;
 
-    // Replays the history with a consumer of its own.
+    // Replays the history with a consumer of its own, named and filtered on one subject.
     let stream = js
         .get_stream("FUPIN")
         .await
         .expect("subscriber reads stream info");
     let consumer = stream
-        .create_consumer(pull::OrderedConfig::default())
+        .create_consumer(pull::OrderedConfig {
+            name: Some("gov-replay".into()),
+            filter_subject: subject.clone(),
+            ..Default::default()
+        })
         .await
         .expect("subscriber creates a consumer of its own");
     let mut history = consumer.messages().await.expect("subscriber pulls");
@@ -138,7 +142,7 @@ async fn the_subscriber_reads_the_events_and_can_change_nothing() {
     drop(history);
 
     // Follows live events.
-    let mut live = client.subscribe("fupin.>").await.unwrap();
+    let mut live = client.subscribe(subject.clone()).await.unwrap();
     client.flush().await.unwrap();
     bus.js
         .publish(subject.clone(), "second".into())
@@ -253,6 +257,147 @@ async fn the_subscriber_reads_the_events_and_can_change_nothing() {
         .get_consumer::<pull::Config>(INTAKE_CONSUMER)
         .await
         .expect("intake's consumer is still there");
+}
+
+// R-CR-11: the borrower's resident ID and name (LoanDisbursed), ratings and blacklistings
+// (resident IDs, credit facts) and dead letters (copies of any event) stay with the services:
+// the subscriber can neither follow nor replay them, by any form of consumer or by sequence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_subscriber_sees_no_personal_data() {
+    let nats = shipped_server().await;
+    let bus = tokio::time::timeout(
+        Duration::from_secs(20),
+        EventBus::connect(
+            &with_user(&nats, "fupin", SERVICE_PASSWORD),
+            "fupin",
+            "FUPIN",
+            "/fupin/test",
+        ),
+    )
+    .await
+    .expect("the service user connects within 20 s")
+    .expect("the service user creates the stream");
+    let personal = [
+        "fupin.intake.v1.LoanDisbursed",
+        "fupin.rating.v1.CreditRatingEffective",
+        "fupin.rating.v1.BlacklistEntryAdded",
+        "fupin.rating.v1.BlacklistEntryRemoved",
+        "fupin.dlq.intake-readmodel-rating-v1",
+    ];
+    let public = "fupin.risk.v1.NplThresholdExceeded";
+    let publish = |subject: &str, body: &'static str| {
+        let (js, subject) = (bus.js.clone(), subject.to_owned());
+        async move {
+            js.publish(subject, body.into())
+                .await
+                .expect("the service user publishes")
+                .await
+                .expect("JetStream stores the event");
+        }
+    };
+    publish(personal[0], "410311197905230315 王德明").await;
+
+    let (client, js) = subscriber(&nats).await;
+    let stream = js.get_stream("FUPIN").await.expect("stream info");
+    let refused = |what: String, r: Result<bool, tokio::time::error::Elapsed>| {
+        assert!(!matches!(r, Ok(true)), "the subscriber must not {what}");
+    };
+    let mut n = 0;
+    let mut name = || {
+        n += 1;
+        format!("gov-{n}")
+    };
+    // A consumer filtered on a personal subject, on a wildcard, on nothing, or unnamed.
+    for filter in personal.iter().map(|s| s.to_string()).chain([
+        "fupin.>".to_string(),
+        "fupin.intake.v1.*".to_string(),
+        String::new(),
+    ]) {
+        for named in [true, false] {
+            let config = pull::Config {
+                name: named.then(&mut name),
+                filter_subject: filter.clone(),
+                ..Default::default()
+            };
+            refused(
+                format!("create a consumer on {filter:?} (named: {named})"),
+                tokio::time::timeout(DENIED_WITHIN * 2, async {
+                    stream.create_consumer(config).await.is_ok()
+                })
+                .await,
+            );
+        }
+    }
+    // The create call for a public subject with a personal filter in its body.
+    let body = serde_json::json!({
+        "stream_name": "FUPIN",
+        "config": {"name": "gov-sly", "filter_subject": personal[0], "ack_policy": "explicit"},
+    });
+    refused(
+        "create a consumer whose body names another filter than its subject".into(),
+        tokio::time::timeout(DENIED_WITHIN * 2, async {
+            let r: Result<serde_json::Value, _> = js
+                .request(format!("CONSUMER.CREATE.FUPIN.gov-sly.{public}"), &body)
+                .await;
+            matches!(r, Ok(v) if v.get("error").is_none())
+        })
+        .await,
+    );
+    // A message by its sequence.
+    refused(
+        "read a message by sequence".into(),
+        tokio::time::timeout(DENIED_WITHIN * 2, async {
+            stream.get_raw_message(1).await.is_ok()
+        })
+        .await,
+    );
+    // Live: a wildcard or a personal subject delivers nothing personal (each on a connection
+    // of its own: the server answers a refused subscription with an error).
+    let mut live = Vec::new();
+    for subject in personal.iter().copied().chain(["fupin.>"]) {
+        let (c, _) = subscriber(&nats).await;
+        let sub = c.subscribe(subject.to_owned()).await.unwrap();
+        c.flush().await.unwrap();
+        live.push((subject, c, sub));
+    }
+    for subject in personal {
+        publish(subject, "410311197905230315").await;
+    }
+    for (subject, _c, mut sub) in live {
+        assert!(
+            !matches!(
+                tokio::time::timeout(Duration::from_millis(500), sub.next()).await,
+                Ok(Some(_))
+            ),
+            "a live subscription to {subject} must deliver nothing"
+        );
+    }
+
+    // The public subject is still there, by replay and live.
+    let mut events = client.subscribe(public.to_owned()).await.unwrap();
+    client.flush().await.unwrap();
+    publish(public, "410311 suspended").await;
+    let seen = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .unwrap_or_else(|_| panic!("the public event live within 5 s\n{}", nats.log_text()))
+        .expect("subscription open");
+    assert_eq!(seen.payload.as_ref(), b"410311 suspended");
+    let consumer = stream
+        .create_consumer(pull::Config {
+            name: Some("gov-risk".into()),
+            filter_subject: public.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("a consumer on a public subject");
+    let mut replay = consumer.messages().await.expect("pull");
+    let first = tokio::time::timeout(Duration::from_secs(5), replay.next())
+        .await
+        .expect("replayed within 5 s")
+        .expect("a message")
+        .expect("delivered");
+    assert_eq!(first.subject.as_str(), public);
+    first.ack().await.expect("the subscriber acknowledges");
 }
 
 // R-CR-11 (the events carry personal data), R-IN-3
