@@ -135,6 +135,13 @@ async fn a_bank_lists_decides_and_disburses() {
                 .collect::<Vec<_>>(),
             residents.to_vec()
         );
+        // Each shows the day it was recommended (the list's filter, the payout's earliest day).
+        assert_eq!(
+            full.iter()
+                .map(|a| a.recommended_on.as_str())
+                .collect::<Vec<_>>(),
+            ["2026-03-07", "2026-03-08", "2026-03-09"]
+        );
         assert_eq!(
             count(
                 &t.pool,

@@ -376,6 +376,7 @@ pub fn application(
         overdue,
         notice_ends_on: opt_day(r.notice_ends_on),
         bank_id: r.bank_id.clone().unwrap_or_default(),
+        recommended_on: opt_day(r.recommended_on),
         bank_decision: r.decision.as_ref().map(|d| pb::BankDecisionInfo {
             approved: d.approved,
             approved_amount: d.approved_amount.and_then(pb_money),
