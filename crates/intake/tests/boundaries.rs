@@ -246,11 +246,12 @@ async fn a_66th_birthday_before_recommendation_refuses_it() {
         t.approve_to_notice(&app).await;
         let mut district = t.as_district_staff();
         let reject = |reason: &str| review_req(&app.id, pb::Decision::Reject, reason);
-        // the notice's last day: not yet
+        // the notice's last day: not yet (not awaiting a review)
         t.set_time("2026-03-06T23:59:00+08:00");
-        let s = err(district.review_application(reject("年满66周岁")).await);
-        assert_eq!(s.code(), tonic::Code::FailedPrecondition, "{s:?}");
-        assert!(s.message().contains("R-IN-5"), "{s:?}");
+        assert_refused(
+            &err(district.review_application(reject("年满66周岁")).await),
+            &["R-IN-2"],
+        );
 
         t.set_time("2026-03-07T00:30:00+08:00");
         let s = t.recommend(&app.id, BANK).await.unwrap_err();
@@ -258,16 +259,20 @@ async fn a_66th_birthday_before_recommendation_refuses_it() {
         let a = t.get_as(&mut district, &app.id).await.unwrap();
         assert_eq!(a.status(), pb::Status::PublicNotice);
 
-        // approval is the recommendation; the town may not decide; a reason is needed
-        let s = err(district
-            .review_application(review_req(&app.id, pb::Decision::Approve, ""))
-            .await);
-        assert_eq!(s.code(), tonic::Code::FailedPrecondition, "{s:?}");
-        let s = err(t
-            .as_town_staff(&app.town_code)
-            .review_application(reject("年满66周岁"))
-            .await);
-        assert_eq!(s.code(), tonic::Code::PermissionDenied, "{s:?}");
+        // approval is the recommendation; the town has no step there; a reason is needed
+        assert_refused(
+            &err(district
+                .review_application(review_req(&app.id, pb::Decision::Approve, ""))
+                .await),
+            &["R-IN-2"],
+        );
+        assert_refused(
+            &err(t
+                .as_town_staff(&app.town_code)
+                .review_application(reject("年满66周岁"))
+                .await),
+            &["R-IN-2"],
+        );
         assert_invalid(
             &err(district.review_application(reject(" ")).await),
             "reason",

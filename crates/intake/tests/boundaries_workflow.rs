@@ -346,7 +346,14 @@ impl Model {
         if !self.sees(who) {
             return Some(Refused(NOT_FOUND, ""));
         }
+        let past_notice = self.st == St::Notice && !self.in_notice(today);
         Some(match act {
+            // README: past the notice the district center rejects or returns instead of
+            // recommending.
+            Act::Reject if past_notice && who == Who::District => Moves(St::Rejected, "reject"),
+            Act::Return if past_notice && who == Who::District => {
+                Moves(St::Returned(Tier::District), "return")
+            }
             Act::Approve | Act::Reject | Act::Return => match self.st.review_tier() {
                 None if who.is_staff() => Refused(STATE, "R-IN-2"),
                 None => Refused(DENIED_OR_STATE, "R-IN-2"),
@@ -1222,20 +1229,23 @@ async fn random_sequences(seed: u64) {
                     .filter_map(move |&w| m.expect(a, w, today).map(|e| (a, w, e)))
             })
             .collect();
-        // Allowed moves, the ones that end the workflow less often than the others, so that
-        // sequences reach the bank's steps.
+        // Allowed moves, the ones that end the workflow (or undo the notice) less often than
+        // the others and only among them, so that sequences reach the bank's steps.
+        let ends = |o: &(Act, Who, Expect)| {
+            o.2.succeeds()
+                && (matches!(o.0, Act::Reject | Act::Uphold)
+                    || (o.0 == Act::Return && m.st == St::Notice))
+        };
         let allowed: Vec<_> = options
             .iter()
             .filter(|o| o.2.succeeds())
-            .flat_map(|o| {
-                let ends = matches!(o.0, Act::Reject | Act::Uphold);
-                std::iter::repeat_n(o.clone(), if ends { 1 } else { 6 })
-            })
+            .flat_map(|o| std::iter::repeat_n(o.clone(), if ends(o) { 1 } else { 6 }))
             .collect();
-        let (act, who, mut want) = if roll < 65 && !allowed.is_empty() {
+        let any: Vec<_> = options.iter().filter(|o| !ends(o)).collect();
+        let (act, who, mut want) = if roll < 65 && !allowed.is_empty() || any.is_empty() {
             allowed[rng.below(allowed.len())].clone()
         } else {
-            options[rng.below(options.len())].clone()
+            any[rng.below(any.len())].clone()
         };
         let mut req = request(m, act, today);
         if let Req::Review(r) = &mut req {

@@ -272,8 +272,15 @@ impl Application {
             Status::VillageReview => Step::Village,
             Status::TownReview => Step::Town,
             Status::DistrictReview => Step::District,
-            Status::PublicNotice => {
-                return self.decide_after_notice(actor, decision, reason, today);
+            // Once the notice has ended the district center may reject or return it instead of
+            // recommending it. Anything else in the notice (during it, approval, other tiers) is
+            // refused below as before: nothing awaits a review.
+            Status::PublicNotice
+                if actor.role == ActorRole::DistrictStaff
+                    && decision != Decision::Approve
+                    && self.notice_ends_on.is_some_and(|end| today > end) =>
+            {
+                return self.decide_after_notice(decision, reason);
             }
             other => {
                 return Err(state_refusal(
@@ -338,46 +345,22 @@ impl Application {
         })
     }
 
-    /// The district center's step after the public notice (R-IN-2, R-IN-5): it recommends the
-    /// application to a bank (`recommend`), or rejects it or returns it for correction with a
-    /// reason. Without this an application whose admission no longer holds when the notice
-    /// ends (the borrower turned 66, a blacklisting, a lower line) could never leave the
-    /// notice. During the notice nothing is decided: objections are what it is for.
+    /// The district center's step once the public notice has ended (R-IN-2, R-IN-5): it
+    /// recommends the application to a bank (`recommend`), or rejects it or returns it for
+    /// correction with a reason. Without this an application whose admission no longer holds
+    /// when the notice ends (the borrower turned 66, a blacklisting, a lower line) could never
+    /// leave the notice.
     fn decide_after_notice(
         &mut self,
-        actor: &Actor,
         decision: Decision,
         reason: &str,
-        today: NaiveDate,
     ) -> Result<Moved, DomainError> {
-        self.require_district(
-            actor,
-            "after the public notice the district center decides (R-IN-2)",
-        )?;
         let reason = reason.trim();
-        if decision == Decision::Approve {
-            return Err(state_refusal(
-                "R-IN-2",
-                "an application past its public notice is approved by recommending it to a \
-                 bank (RecommendToBank)",
-            ));
-        }
         if reason.is_empty() {
             return Err(DomainError::invalid(
                 "reason",
                 "R-IN-2",
                 "required to reject or return",
-            ));
-        }
-        if self.notice_ends_on.is_none_or(|end| today <= end) {
-            return Err(state_refusal(
-                "R-IN-5",
-                format!(
-                    "public notice runs until {}; objections hold it meanwhile",
-                    self.notice_ends_on
-                        .map(|d| d.to_string())
-                        .unwrap_or_default()
-                ),
             ));
         }
         let from = self.status;

@@ -202,16 +202,18 @@ impl Model {
                     VillageReview => (Who::Village, TownReview),
                     TownReview => (Who::Town, DistrictReview),
                     DistrictReview => (Who::District, PublicNotice),
-                    PublicNotice => {
-                        // Approval past the notice is a recommendation, not a review.
-                        if !self.visible(w) || w != Who::District {
-                            return Fail;
-                        }
+                    // Past the notice the district center rejects or returns instead of
+                    // recommending; approval there is the recommendation.
+                    PublicNotice
+                        if !in_notice
+                            && self.visible(w)
+                            && w == Who::District
+                            && d != Decision::Approve =>
+                    {
                         return match d {
-                            Decision::Approve => Fail,
-                            _ if !with_reason || in_notice => Fail,
+                            _ if !with_reason => Fail,
                             Decision::Reject => Move(Rejected),
-                            Decision::ReturnForCorrection => Move(Returned),
+                            _ => Move(Returned),
                         };
                     }
                     _ => return Fail,
