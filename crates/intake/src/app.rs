@@ -596,7 +596,7 @@ impl Intake {
             }
             if !actor.area.contains(&a) {
                 return Err(ServiceError::PermissionDenied(format!(
-                    "{} is outside the caller's area",
+                    "area_code: {} is outside the caller's area (R-IN-2)",
                     a.as_str()
                 )));
             }
@@ -792,7 +792,8 @@ impl Intake {
             let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
             if req.expected_version != 0 && req.expected_version != row.version as u64 {
                 return Err(ServiceError::Conflict(format!(
-                    "expected version {} but the application is at {}",
+                    "expected_version: {} but the application is at version {}; re-read and \
+                     retry [R-IN-2]",
                     req.expected_version, row.version
                 )));
             }

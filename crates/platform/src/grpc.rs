@@ -2,7 +2,8 @@
 //! the test-clock admin service, and graceful shutdown that drains in-flight calls.
 //! Business services add themselves wrapped in the auth interceptor
 //! (`XServer::with_interceptor(svc, auth)`); health and reflection stay open so load balancers
-//! and grpcurl work without a token.
+//! and grpcurl work without a token. Every call runs in a span that continues the caller's
+//! trace (W3C `traceparent` in the metadata), see `call_span`.
 
 use std::sync::Arc;
 
@@ -130,7 +131,7 @@ impl GrpcServer {
         let incoming = tonic::transport::server::TcpIncoming::from(listener)
             .with_nodelay(Some(true))
             .with_keepalive(Some(std::time::Duration::from_secs(60)));
-        let mut builder = Server::builder();
+        let mut builder = Server::builder().trace_fn(call_span);
         if let Some(tls) = self.tls {
             builder = builder
                 .tls_config(tls)
@@ -167,6 +168,22 @@ impl GrpcServer {
         }
         Ok(())
     }
+}
+
+/// The span of one call (INFO, so that it is traced whatever `RUST_LOG` says, see
+/// [`crate::telemetry`]), named after the method in the OpenTelemetry convention
+/// (`fupin.intake.v1.IntakeService/SubmitApplication`) and continuing the caller's trace when
+/// its metadata carries a valid W3C `traceparent` (and `tracestate`); an invalid one starts a
+/// new trace, never fails the call. Events written during the call carry its trace.
+fn call_span(req: &http::Request<()>) -> tracing::Span {
+    let path = req.uri().path();
+    let span = tracing::info_span!(
+        "grpc",
+        otel.name = path.strip_prefix('/').unwrap_or(path),
+        otel.kind = "server",
+    );
+    crate::telemetry::continue_trace(&span, &crate::telemetry::HttpHeaders(req.headers()));
+    span
 }
 
 struct TestClockAdmin {

@@ -27,6 +27,7 @@ use bytes::Bytes;
 use futures::{StreamExt, future::BoxFuture};
 use sqlx::{PgConnection, PgPool};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::{EventBus, headers};
 use crate::shutdown::Shutdown;
@@ -221,8 +222,28 @@ pub fn delivered(msg: &jetstream::Message) -> Delivered {
 
 /// Applies one delivery exactly once: inbox insert and handler in one transaction. Does not
 /// ack — the caller acks after this returns Ok, which is what makes a crash in between safe.
-#[tracing::instrument(skip_all, fields(consumer = consumer, event_id = %event.id, ce_type = %event.ce_type))]
+/// Runs in a span that continues the event's trace (its `traceparent`, when valid), so the
+/// handler's work, and any event it writes, joins the trace of the request that caused it.
 pub async fn apply_once(
+    pool: &PgPool,
+    consumer: &str,
+    handler: &dyn EventHandler,
+    event: &Delivered,
+) -> anyhow::Result<Outcome> {
+    let span = tracing::info_span!(
+        "apply_once",
+        otel.kind = "consumer",
+        consumer = consumer,
+        event_id = %event.id,
+        ce_type = %event.ce_type,
+    );
+    if let Some(tp) = &event.traceparent {
+        crate::telemetry::continue_trace(&span, &crate::telemetry::Traceparent(tp));
+    }
+    apply(pool, consumer, handler, event).instrument(span).await
+}
+
+async fn apply(
     pool: &PgPool,
     consumer: &str,
     handler: &dyn EventHandler,
