@@ -460,6 +460,10 @@ impl Intake {
                 Applicant::Household(h) => h.phone.clone(),
                 Applicant::Enterprise(_) => String::new(),
             },
+            legal_representative: match &form.applicant {
+                Applicant::Household(_) => String::new(),
+                Applicant::Enterprise(e) => e.legal_representative.clone(),
+            },
         };
         let sealed = applicant.seal(&self.pii, id);
         let draft = submit::Draft {
@@ -873,6 +877,12 @@ impl Intake {
                 } else {
                     Correction::of("enterprise.name", &was.name, &who.name)
                 },
+                // A person's name, whoever's representative.
+                Correction::personal(
+                    "enterprise.legal_representative",
+                    &was.legal_representative,
+                    &who.legal_representative,
+                ),
                 Correction::personal("household.phone", &was.phone, &who.phone),
                 Correction::personal(
                     "household.poor_household_number",
@@ -887,13 +897,19 @@ impl Intake {
             ]
             .into_iter()
             .flatten()
-            .filter(|c| household || !c.field.starts_with("household."))
+            .filter(|c| {
+                if household {
+                    !c.field.starts_with("enterprise.")
+                } else {
+                    !c.field.starts_with("household.")
+                }
+            })
             .collect();
             let form = self.form_of(&row, &who, &app)?;
             form::validate(&form, &self.areas, &policy.value, today).map_err(app_err(""))?;
             self.admit_again(tx, &form, &row, policy, today).await?;
             if corrected {
-                row.correct_applicant(&self.pii, &who.name, &who.phone);
+                row.correct_applicant(&self.pii, &who);
                 apps::save_applicant_corrections(tx, &row).await?;
             }
             row.policy_version = policy.version.id.clone();
@@ -948,7 +964,7 @@ impl Intake {
                 name: who.name.clone(),
                 area: AreaCode::parse(&row.area_code).map_err(anyhow::Error::from)?,
                 kind,
-                legal_representative: String::new(),
+                legal_representative: who.legal_representative.clone(),
             }),
         };
         Ok(form::ApplicationForm {
@@ -1639,6 +1655,7 @@ fn correct_applicant(
         }
         (_, Some(e)) => {
             set(&mut who.name, &e.name);
+            set(&mut who.legal_representative, &e.legal_representative);
             Ok(changed)
         }
         (None, None) => Ok(false),

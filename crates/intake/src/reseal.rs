@@ -68,7 +68,7 @@ macro_rules! sealed_column {
     };
 }
 
-const COLUMNS: [SealedColumn; 5] = [
+const COLUMNS: [SealedColumn; 6] = [
     sealed_column!(
         "applications",
         "applicant_id_enc",
@@ -83,6 +83,11 @@ const COLUMNS: [SealedColumn; 5] = [
         "applications",
         "phone_enc",
         crate::store::applications::PHONE
+    ),
+    sealed_column!(
+        "applications",
+        "legal_rep_enc",
+        crate::store::applications::LEGAL_REP
     ),
     sealed_column!(
         "objections",

@@ -771,6 +771,7 @@ fn written(prefix: &str, policy: &PolicyHistory<IntakePolicy>, d: &Draft) -> Res
         applicant_id_idx: d.sealed.id_idx.clone(),
         applicant_name_enc: d.sealed.name_enc.clone(),
         phone_enc: d.sealed.phone_enc.clone(),
+        legal_rep_enc: Some(d.sealed.legal_rep_enc.clone()),
         poor_household_number: poor_no,
         self_use,
         village_code: d.village.clone(),

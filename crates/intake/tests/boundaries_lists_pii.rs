@@ -1798,8 +1798,9 @@ async fn unmasked_write_responses_are_logged_once_and_replayed_identically() {
 
 /// R-CR-11 (README: "An organisation's USCC and name are public"): an enterprise's
 /// application shows its USCC and name in full to every tier and to its bank, on reads and
-/// listings, and never writes an access-log row; a household listed beside it is masked and
-/// logged as usual.
+/// listings; only its legal representative, a person, is shown like a name (in full to the
+/// village and the bank, masked to the town and district) and only those reads are logged,
+/// naming that field alone; a household listed beside it is masked and logged as usual.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn enterprise_applications_are_public_and_never_logged() {
     bounded(120, async {
@@ -1849,17 +1850,32 @@ async fn enterprise_applications_are_public_and_never_logged() {
             };
             let o = listed.iter().find(|a| a.id == org.id).expect("listed");
             public(o);
+            let representative = if matches!(who, "village" | "bank") {
+                "李明"
+            } else {
+                "李*"
+            };
+            assert_eq!(o.legal_representative, representative, "{who}");
         }
         let rows = access_log(&t).await;
         let new: Vec<&LogRow> = rows[before..].iter().collect();
         assert!(
-            new.iter().all(|x| x.3 != uuid_of(&org.id)),
-            "the enterprise is never logged: {new:#?}"
+            new.iter()
+                .filter(|x| x.3 == uuid_of(&org.id))
+                .all(|x| x.5 == ["legal_representative"]),
+            "the enterprise is logged for its representative only: {new:#?}"
         );
-        // The village's listing showed the household unmasked: one row, the household's.
+        // The village's and the bank's reads and listings showed the representative; the
+        // village's listing showed the household unmasked.
         assert_eq!(
             new.iter().map(|x| (x.0.as_str(), x.3)).collect::<Vec<_>>(),
-            vec![("ListApplications", uuid_of(&household.id))]
+            vec![
+                ("GetApplication", uuid_of(&org.id)),
+                ("ListApplications", uuid_of(&org.id)),
+                ("ListApplications", uuid_of(&household.id)),
+                ("GetApplication", uuid_of(&org.id)),
+                ("ListRecommendedApplications", uuid_of(&org.id)),
+            ]
         );
         t.shutdown().await;
     })

@@ -1510,6 +1510,7 @@ async fn an_enterprise_filed_at_the_district_is_resubmitted_to_the_district() {
         let renamed = pb::ResubmitApplicationRequest {
             enterprise: Some(pb::EnterpriseCorrection {
                 name: "洛龙区牡丹种植合作社（更名）".into(),
+                ..Default::default()
             }),
             ..resubmit_req(&a.id)
         };

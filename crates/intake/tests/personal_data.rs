@@ -202,6 +202,115 @@ async fn personal_data_is_sealed_at_rest_and_found_by_blind_index() {
     .await;
 }
 
+/// R-IN-1, R-CR-11: the legal representative an enterprise or cooperative application names is
+/// kept (it used to be checked and dropped), sealed like the applicant's name, shown like a
+/// name (in full to the filing village and the bank, masked to the district) with unmasked
+/// reads logged, and correctable on resubmission, recorded as corrected without its values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_organisations_legal_representative_is_kept_sealed_and_shown_like_a_name() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let code = uscc('3', 301);
+        let id = t.publish_enterprise_qualified(&code, true, 1).await;
+        t.wait_applied(&id).await;
+        let mut req = enterprise_request(&code, VILLAGE_A, "100000");
+        if let Some(pb::submit_application_request::Applicant::Enterprise(e)) = &mut req.applicant {
+            e.legal_representative = " 李卫东 ".into();
+        }
+        let mut village = t.as_village_staff(VILLAGE_A);
+        let app = submit(&mut village, req).await;
+        assert_eq!(app.legal_representative, "李卫东", "the filer's own input");
+
+        let shown = |a: pb::Application| a.legal_representative;
+        let mut district = t.as_district_staff();
+        assert_eq!(
+            shown(t.get_as(&mut village, &app.id).await.unwrap()),
+            "李卫东"
+        );
+        assert_eq!(
+            shown(t.get_as(&mut district, &app.id).await.unwrap()),
+            "李**"
+        );
+        let reads = logged(&t, "GetApplication").await;
+        assert_eq!(
+            reads,
+            vec![(
+                "village_staff".to_owned(),
+                fields(&["legal_representative"])
+            )],
+            "the village's unmasked read is logged, the district's masked one not"
+        );
+
+        // Sealed in its own column and row; in the clear nowhere.
+        t.outbox_drained().await;
+        for table in ["applications", "idempotency_keys", "transitions"] {
+            assert_eq!(rows_containing(&t, table, "李卫东").await, 0, "{table}");
+        }
+        let uuid = Uuid::parse_str(&app.id).unwrap();
+        let sealed: Vec<u8> =
+            sqlx::query_scalar("select legal_rep_enc from applications where id = $1")
+                .bind(uuid)
+                .fetch_one(&t.pool)
+                .await
+                .unwrap();
+        use fupin_intake::store::pii::open;
+        assert_eq!(
+            open(&t.pii, "applications.legal_representative", uuid, &sealed).unwrap(),
+            "李卫东"
+        );
+        assert!(open(&t.pii, "applications.applicant_name", uuid, &sealed).is_err());
+
+        // Returned and corrected: a new representative, recorded without either name.
+        review(
+            &mut village,
+            &app.id,
+            pb::Decision::ReturnForCorrection,
+            "法定代表人已变更",
+        )
+        .await;
+        let a = village
+            .resubmit_application(pb::ResubmitApplicationRequest {
+                request_id: rid(),
+                application_id: app.id.clone(),
+                enterprise: Some(pb::EnterpriseCorrection {
+                    legal_representative: "王建设".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await
+            .expect("resubmitted")
+            .into_inner();
+        assert_eq!(a.legal_representative, "王建设");
+        assert_eq!(
+            shown(t.get_as(&mut district, &app.id).await.unwrap()),
+            "王**"
+        );
+        let history = district
+            .list_transitions(pb::ListTransitionsRequest {
+                application_id: app.id.clone(),
+                page: None,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .transitions;
+        let corrections = &history.last().expect("the resubmission").corrections;
+        assert_eq!(corrections.len(), 1, "{corrections:?}");
+        let c = &corrections[0];
+        assert_eq!(
+            (c.field.as_str(), c.from.as_str(), c.to.as_str(), c.personal),
+            ("enterprise.legal_representative", "", "", true)
+        );
+        t.outbox_drained().await;
+        for table in ["applications", "idempotency_keys", "transitions"] {
+            assert_eq!(rows_containing(&t, table, "王建设").await, 0, "{table}");
+        }
+        t.shutdown().await;
+    })
+    .await;
+}
+
 /// R-CR-11: a sealed value that was tampered with, or moved to another row, does not open: the
 /// read fails as an internal error instead of showing an empty or another person's name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -577,7 +686,9 @@ async fn a_pass_reseals_every_value_with_the_current_key() {
             .await
             .expect("pass");
         assert_eq!(first.failed, 0);
-        assert_eq!(first.resealed as i64, 3 + 1 + 1 + responses);
+        // The applicant's three values and its (empty) legal representative, the objector,
+        // the complainant, the stored responses.
+        assert_eq!(first.resealed as i64, 4 + 1 + 1 + responses);
         let second = reseal::pass(&t.pool, &rotated, &retiring, &stop)
             .await
             .expect("pass");

@@ -513,6 +513,7 @@ async fn return_for_correction_resubmit_and_reject() {
             .resubmit_application(pb::ResubmitApplicationRequest {
                 enterprise: Some(pb::EnterpriseCorrection {
                     name: "洛龙区某合作社".into(),
+                    ..Default::default()
                 }),
                 ..resubmit(rid())
             })

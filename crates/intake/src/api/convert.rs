@@ -346,6 +346,14 @@ pub fn application(
             applicant.phone.clone(),
         )
     };
+    // An organisation's legal representative is a person: shown like a name (R-CR-11).
+    let legal_representative = disclose(
+        &mut unmasked,
+        "legal_representative",
+        Disclosure::for_role(actor.role).names,
+        &applicant.legal_representative,
+        mask_name,
+    );
     let pb = pb::Application {
         id: r.id.to_string(),
         kind: kind_to_pb(kind) as i32,
@@ -377,6 +385,7 @@ pub fn application(
         notice_ends_on: opt_day(r.notice_ends_on),
         bank_id: r.bank_id.clone().unwrap_or_default(),
         recommended_on: opt_day(r.recommended_on),
+        legal_representative,
         bank_decision: r.decision.as_ref().map(|d| pb::BankDecisionInfo {
             approved: d.approved,
             approved_amount: d.approved_amount.and_then(pb_money),

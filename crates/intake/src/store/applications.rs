@@ -64,6 +64,9 @@ pub struct ApplicantPii {
     pub name: String,
     /// Empty for organisations.
     pub phone: String,
+    /// An organisation's legal representative (a person); empty for households, and for
+    /// applications stored before it was kept.
+    pub legal_representative: String,
 }
 
 impl std::fmt::Debug for ApplicantPii {
@@ -79,6 +82,7 @@ pub struct SealedApplicant {
     pub id_idx: Vec<u8>,
     pub name_enc: Vec<u8>,
     pub phone_enc: Vec<u8>,
+    pub legal_rep_enc: Vec<u8>,
 }
 
 impl ApplicantPii {
@@ -89,6 +93,7 @@ impl ApplicantPii {
             id_idx: pii::subject_index(cipher, &self.id),
             name_enc: pii::seal(cipher, APPLICANT_NAME, row, &self.name),
             phone_enc: pii::seal(cipher, PHONE, row, &self.phone),
+            legal_rep_enc: pii::seal(cipher, LEGAL_REP, row, &self.legal_representative),
         }
     }
 }
@@ -96,6 +101,7 @@ impl ApplicantPii {
 pub(crate) const APPLICANT_ID: &str = "applications.applicant_id";
 pub(crate) const APPLICANT_NAME: &str = "applications.applicant_name";
 pub(crate) const PHONE: &str = "applications.phone";
+pub(crate) const LEGAL_REP: &str = "applications.legal_representative";
 
 /// One row of `applications`. Personal data is sealed (R-CR-11): read it with
 /// [`ApplicationRow::applicant`].
@@ -109,6 +115,9 @@ pub struct ApplicationRow {
     pub applicant_id_idx: Vec<u8>,
     pub applicant_name_enc: Vec<u8>,
     pub phone_enc: Vec<u8>,
+    /// An organisation's legal representative, sealed; null for rows written before it was
+    /// kept (migration 13).
+    pub legal_rep_enc: Option<Vec<u8>>,
     pub poor_household_number: String,
     pub self_use: bool,
     pub village_code: Option<String>,
@@ -146,13 +155,24 @@ impl ApplicationRow {
             id: pii::open(cipher, APPLICANT_ID, self.id, &self.applicant_id_enc)?,
             name: pii::open(cipher, APPLICANT_NAME, self.id, &self.applicant_name_enc)?,
             phone: pii::open(cipher, PHONE, self.id, &self.phone_enc)?,
+            legal_representative: match &self.legal_rep_enc {
+                Some(sealed) => pii::open(cipher, LEGAL_REP, self.id, sealed)?,
+                None => String::new(),
+            },
         })
     }
 
-    /// Replaces the applicant's name and phone with corrected values, sealed for this row.
-    pub fn correct_applicant(&mut self, cipher: &PiiCipher, name: &str, phone: &str) {
-        self.applicant_name_enc = pii::seal(cipher, APPLICANT_NAME, self.id, name);
-        self.phone_enc = pii::seal(cipher, PHONE, self.id, phone);
+    /// Replaces the applicant's name, phone and legal representative with corrected values,
+    /// sealed for this row.
+    pub fn correct_applicant(&mut self, cipher: &PiiCipher, who: &ApplicantPii) {
+        self.applicant_name_enc = pii::seal(cipher, APPLICANT_NAME, self.id, &who.name);
+        self.phone_enc = pii::seal(cipher, PHONE, self.id, &who.phone);
+        self.legal_rep_enc = Some(pii::seal(
+            cipher,
+            LEGAL_REP,
+            self.id,
+            &who.legal_representative,
+        ));
     }
 
     /// The aggregate the domain decides on. The database only holds what the domain wrote, so
@@ -201,7 +221,7 @@ impl ApplicationRow {
 
 macro_rules! app_columns {
     () => {
-        "id, kind, applicant_id_enc, applicant_id_idx, applicant_name_enc, phone_enc, \
+        "id, kind, applicant_id_enc, applicant_id_idx, applicant_name_enc, phone_enc, legal_rep_enc, \
     poor_household_number, self_use, \
     village_code, town_code, area_code, amount, term_months, purpose, project_description, status, \
     returned_from, step_seq, step_started_on, step_due_on, step_calendar, overdue_alerted_seq, notice_ends_on, bank_id, \
@@ -279,14 +299,14 @@ pub async fn insert_submissions(
                $19::text[], $20::text[], $21::text[], $22::int4[], $23::date[], $24::date[],
                $25::text[], $26::text[], $27::timestamptz[], $28::uuid[], $29::text[], $30::text[],
                $31::text[], $32::uuid[], $33::text[], $34::text[], $35::text[], $36::bytea[],
-               $37::text[], $42::text[], $43::text[])
+               $37::text[], $42::text[], $43::text[], $44::bytea[])
                with ordinality as t(caller, request_id, request_hash, response, id,
                kind, applicant_id_enc, applicant_id_idx, applicant_name_enc, phone_enc,
                poor_household_number, self_use, village_code, town_code, area_code, amount,
                term_months, purpose, project_description, status, returned_from, step_seq,
                step_started_on, step_due_on, submitted_by, policy_version, submitted_at,
                transition_id, to_status, action, actor_role, event_id, subject, ce_type, ce_subject,
-               payload, traceparent, uscc, step_calendar, ord)
+               payload, traceparent, uscc, step_calendar, legal_rep_enc, ord)
            ), current as (
              -- The uncorrelated subqueries are init plans, run only when the version moved.
              select coalesce(r.version = $39 and r.server_started, false) as same,
@@ -315,10 +335,11 @@ pub async fn insert_submissions(
              returning caller, request_id
            ), app as (
              insert into applications (id, kind, applicant_id_enc, applicant_id_idx, applicant_name_enc,
-               phone_enc, poor_household_number, self_use, village_code, town_code, area_code, amount,
+               phone_enc, legal_rep_enc, poor_household_number, self_use, village_code, town_code, area_code, amount,
                term_months, purpose, project_description, status, returned_from, step_seq, step_started_on,
                step_due_on, step_calendar, submitted_by, policy_version, submitted_at, updated_at, version)
              select i.id, i.kind, i.applicant_id_enc, i.applicant_id_idx, i.applicant_name_enc, i.phone_enc,
+               i.legal_rep_enc,
                i.poor_household_number, i.self_use, i.village_code, i.town_code, i.area_code, i.amount,
                i.term_months, i.purpose, i.project_description, i.status, i.returned_from, i.step_seq,
                i.step_started_on, i.step_due_on, i.step_calendar, i.submitted_by, i.policy_version, i.submitted_at,
@@ -382,6 +403,7 @@ pub async fn insert_submissions(
     .bind(read_model.server_started)
     .bind(col(o, |s| s.uscc))
     .bind(col(o, |s| s.row.step_calendar.as_deref()))
+    .bind(col(o, |s| s.row.legal_rep_enc.as_deref()))
     .fetch_all(conn)
     .await?;
     let mut ids = Vec::with_capacity(rows.len());
@@ -410,7 +432,7 @@ pub async fn save_applicant_corrections(
 ) -> sqlx::Result<()> {
     sqlx::query(
         r#"update applications set applicant_name_enc = $2, phone_enc = $3,
-             poor_household_number = $4, self_use = $5
+             poor_household_number = $4, self_use = $5, legal_rep_enc = $6
            where id = $1"#,
     )
     .bind(r.id)
@@ -418,6 +440,7 @@ pub async fn save_applicant_corrections(
     .bind(&r.phone_enc)
     .bind(&r.poor_household_number)
     .bind(r.self_use)
+    .bind(&r.legal_rep_enc)
     .execute(conn)
     .await?;
     Ok(())
