@@ -1263,7 +1263,8 @@ impl Intake {
             }
             row.disbursement = Some(sqlx::types::Json(record.clone()));
             // Disbursement and loan servicing need the borrower's identity: the event carries it
-            // in the clear to the platform's authorised subscribers (README "Personal data").
+            // in the clear, on a subject only the platform's services read (README "Personal
+            // data").
             let borrower = row.applicant(&self.pii)?;
             let ev = pb::LoanDisbursed {
                 loan_id: record.loan_id.to_string(),
@@ -1291,6 +1292,9 @@ impl Intake {
                     .collect(),
                 purpose: row.purpose,
                 policy_version: row.policy_version.clone(),
+                approved_amount: approval.amount().to_string(),
+                poor_household_number: row.poor_household_number.clone(),
+                project_description: row.project_description.clone(),
             };
             self.emit(tx, &ev, &row.id.to_string(), now).await?;
             self.show_move(tx, &key, row, &app, &moved, &actor, now, today)

@@ -430,6 +430,10 @@ async fn a_bank_lists_decides_and_disburses() {
         assert_eq!(e.purpose(), pb::Purpose::Planting);
         assert_eq!(e.policy_version, "luolong-2026.1");
         assert_eq!(e.schedule, monthly_schedule());
+        // What the bank approved, the registration number (R-RK-10) and the project (R-DS).
+        assert_eq!(e.approved_amount, "18000.00");
+        assert_eq!(e.poor_household_number, "LL-2016-000123");
+        assert_eq!(e.project_description, "peony seedlings, 3 mu");
 
         // R-CR-11: the decision and disbursement responses showed the bank the resident ID.
         for rpc in ["RecordBankDecision", "RecordDisbursement"] {
