@@ -31,6 +31,7 @@ use crate::{
             self as apps, ApplicantPii, ApplicationRow, BankDecision, DisbursementRecord,
             InstalmentRecord, ListFilter,
         },
+        audit,
         complaints::{self, ComplaintRow},
         readmodel::{self, Subject},
     },
@@ -540,36 +541,24 @@ impl Intake {
         rpc: &str,
         shown: &[(Shown, convert::Unmasked)],
     ) -> Result<()> {
-        let mut applications = Vec::new();
-        let mut complaints = Vec::new();
-        let mut fields = Vec::new();
-        for (record, unmasked) in shown.iter().filter(|(_, u)| !u.is_empty()) {
-            let (a, c) = match *record {
-                Shown::Application(id) => (Some(id), None),
-                Shown::Complaint(id) => (None, Some(id)),
-            };
-            applications.push(a);
-            complaints.push(c);
-            fields.push(unmasked.join(","));
-        }
-        if fields.is_empty() {
-            return Ok(());
-        }
+        let rows: Vec<audit::Shown> = shown
+            .iter()
+            .filter(|(_, u)| !u.is_empty())
+            .map(|(record, unmasked)| {
+                let (application, complaint) = match *record {
+                    Shown::Application(id) => (Some(id), None),
+                    Shown::Complaint(id) => (None, Some(id)),
+                };
+                audit::Shown {
+                    application,
+                    complaint,
+                    fields: unmasked.join(","),
+                }
+            })
+            .collect();
         let (now, _) = self.now();
-        sqlx::query(
-            r#"insert into pii_access_log (at, caller, role, rpc, application_id, complaint_id, fields)
-               select $1, $2, $3, $4, a, c, string_to_array(f, ',')
-               from unnest($5::uuid[], $6::uuid[], $7::text[]) as shown (a, c, f)"#,
-        )
-        .bind(now)
-        .bind(&actor.subject)
-        .bind(actor.role.as_str())
-        .bind(rpc)
-        .bind(&applications)
-        .bind(&complaints)
-        .bind(&fields)
-        .execute(conn)
-        .await?;
+        audit::log_unmasked_reads(conn, now, &actor.subject, actor.role.as_str(), rpc, &rows)
+            .await?;
         Ok(())
     }
 

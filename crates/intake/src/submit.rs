@@ -54,6 +54,7 @@ use crate::{
             self as apps, ApplicantPii, ApplicationRow, BatchWritten, NewSubmission,
             SealedApplicant,
         },
+        audit,
         readmodel::{FactsQuery, Subject},
         readmodel_copy::{ReadModelAt, ReadModelCopy},
     },
@@ -597,12 +598,9 @@ async fn keep_and_log(
         .map(|(r, _)| r)
         .collect();
     if !logged.is_empty() {
-        let col = |f: &dyn Fn(&Draft) -> String| -> Vec<String> {
-            logged.iter().map(|(p, _)| f(&p.draft)).collect()
-        };
-        let rules: Vec<String> = logged
+        let disclosures: Vec<audit::Disclosure<'_>> = logged
             .iter()
-            .map(|(_, e)| {
+            .map(|(p, e)| {
                 let failures = match e {
                     ServiceError::Refused(f)
                     | ServiceError::RefusedUnderPolicy { failures: f, .. } => f.as_slice(),
@@ -611,29 +609,18 @@ async fn keep_and_log(
                 let mut rules: Vec<&str> = failures.iter().map(|f| f.rule).collect();
                 rules.sort_unstable();
                 rules.dedup();
-                rules.join(",")
+                let d = &p.draft;
+                audit::Disclosure {
+                    at: d.now,
+                    caller: &d.actor.subject,
+                    role: d.actor.role.as_str(),
+                    request_id: &d.key.request_id,
+                    subject_idx: &d.sealed.id_idx,
+                    rules: rules.join(","),
+                }
             })
             .collect();
-        let at: Vec<DateTime<Utc>> = logged.iter().map(|(p, _)| p.draft.now).collect();
-        let idx: Vec<&[u8]> = logged
-            .iter()
-            .map(|(p, _)| p.draft.sealed.id_idx.as_slice())
-            .collect();
-        sqlx::query(
-            r#"insert into admission_disclosures (at, caller, role, rpc, request_id, subject_idx, rules)
-               select at, caller, role, 'SubmitApplication', request_id, idx, string_to_array(rules, ',')
-               from unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::bytea[],
-                           $6::text[]) as d (at, caller, role, request_id, idx, rules)
-               where rules <> ''"#,
-        )
-        .bind(at)
-        .bind(col(&|d| d.actor.subject.clone()))
-        .bind(col(&|d| d.actor.role.as_str().to_owned()))
-        .bind(col(&|d| d.key.request_id.clone()))
-        .bind(idx)
-        .bind(rules)
-        .execute(&mut *tx)
-        .await?;
+        audit::log_disclosures(&mut tx, &disclosures).await?;
     }
     tx.commit().await?;
     Ok(kept)

@@ -2,6 +2,7 @@
 //! the domain's.
 
 pub mod applications;
+pub mod audit;
 pub mod complaints;
 pub mod pii;
 pub mod readmodel;
