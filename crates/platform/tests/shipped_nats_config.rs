@@ -156,26 +156,29 @@ async fn the_subscriber_reads_the_events_and_can_change_nothing() {
         .expect("subscription open");
     assert_eq!(seen.payload.as_ref(), b"second");
 
-    // But not the replies meant for the services (on a connection of its own: the server
-    // answers the refused subscription with an error, which may make a client reconnect).
-    let (prying, _) = subscriber(&nats).await;
-    let mut replies = prying.subscribe("_INBOX_fupin.>").await.unwrap();
-    prying.flush().await.unwrap();
-    for _ in 0..5 {
-        bus.js
-            .client()
-            .publish("_INBOX_fupin.secret", "reply".into())
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    // But not the replies meant for the services, nor those of clients with the default
+    // inbox prefix (each on a connection of its own: the server answers the refused
+    // subscription with an error, which may make a client reconnect).
+    for inbox in ["_INBOX_fupin", "_INBOX"] {
+        let (prying, _) = subscriber(&nats).await;
+        let mut replies = prying.subscribe(format!("{inbox}.>")).await.unwrap();
+        prying.flush().await.unwrap();
+        for _ in 0..5 {
+            bus.js
+                .client()
+                .publish(format!("{inbox}.secret"), "reply".into())
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            !matches!(
+                tokio::time::timeout(Duration::from_millis(500), replies.next()).await,
+                Ok(Some(_))
+            ),
+            "the subscriber must not see the replies on {inbox}.>"
+        );
     }
-    assert!(
-        !matches!(
-            tokio::time::timeout(Duration::from_millis(500), replies.next()).await,
-            Ok(Some(_))
-        ),
-        "the subscriber must not see the services' replies"
-    );
 
     // Cannot forge an event, by plain publish or through JetStream.
     let before = messages_in(&bus).await;
@@ -340,6 +343,33 @@ async fn the_subscriber_sees_no_personal_data() {
                 .request(format!("CONSUMER.CREATE.FUPIN.gov-sly.{public}"), &body)
                 .await;
             matches!(r, Ok(v) if v.get("error").is_none())
+        })
+        .await,
+    );
+    // An operator's `fupinctl events tail` as the services' user: a consumer of everything,
+    // under a random name that the subscriber cannot list (nor find any other way).
+    bus.js
+        .get_stream("FUPIN")
+        .await
+        .unwrap()
+        .create_consumer(pull::OrderedConfig {
+            name: Some(format!("fupinctl-tail-{}", unique_token())),
+            filter_subject: "fupin.>".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("the services' user follows everything");
+    refused(
+        "list the consumers' names".into(),
+        tokio::time::timeout(DENIED_WITHIN * 2, async {
+            matches!(stream.consumer_names().next().await, Some(Ok(_)))
+        })
+        .await,
+    );
+    refused(
+        "list the consumers".into(),
+        tokio::time::timeout(DENIED_WITHIN * 2, async {
+            matches!(stream.consumers().next().await, Some(Ok(_)))
         })
         .await,
     );
