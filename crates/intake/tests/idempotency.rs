@@ -60,6 +60,43 @@ async fn concurrent_retries_of_one_submission_create_it_once() {
             .await);
         assert_eq!(s.code(), tonic::Code::PermissionDenied, "{s:?}");
 
+        // Surrounding spaces are trimmed from an id: the same request, replayed.
+        for spaced in [
+            format!(" {} ", req.request_id),
+            format!("{}\t", req.request_id),
+        ] {
+            let mut r = req.clone();
+            r.request_id = spaced.clone();
+            let again = t
+                .as_village_staff(VILLAGE_A)
+                .submit_application(r)
+                .await
+                .unwrap_or_else(|s| panic!("{spaced:?} replays: {s:?}"))
+                .into_inner();
+            assert_eq!(again, first, "{spaced:?}");
+        }
+        let spaced = pb::ReviewApplicationRequest {
+            request_id: " rv-spaced".into(),
+            ..review_req(&first.id, pb::Decision::Approve, "")
+        };
+        let reviewed = t
+            .as_village_staff(VILLAGE_A)
+            .review_application(spaced.clone())
+            .await
+            .expect("approved")
+            .into_inner();
+        let again = t
+            .as_village_staff(VILLAGE_A)
+            .review_application(pb::ReviewApplicationRequest {
+                request_id: "rv-spaced".into(),
+                ..spaced
+            })
+            .await
+            .expect("the same request, replayed")
+            .into_inner();
+        assert_eq!(again, reviewed);
+        assert_eq!(count(&t.pool, "select count(*) from transitions").await, 2);
+
         // Missing or unusable request ids are refused on every write.
         for bad in ["", "   ", "has space", &"x".repeat(129)] {
             let mut r = req.clone();

@@ -37,6 +37,9 @@ pub struct RequestKey {
     /// The fingerprint keys stored before it covered the caller's scope had (the request
     /// alone): a retry across that upgrade still replays its first result.
     legacy_hash: Vec<u8>,
+    /// The fingerprint of the request as sent, when its id had surrounding spaces: keys stored
+    /// before ids were trimmed for the fingerprint too still replay for the same request.
+    untrimmed_hash: Option<Vec<u8>>,
     /// Seals the stored response; None stores it as encoded.
     pub sealer: Option<PiiCipher>,
 }
@@ -57,6 +60,25 @@ fn fingerprint(caller: &Caller, encoded: &[u8]) -> Vec<u8> {
     }
     h.update(encoded);
     h.finalize().to_vec()
+}
+
+/// The encoding of a request whose id (`raw`, its field 1, encoded first) had surrounding
+/// spaces, with the id trimmed (`id`), so that " r-1 " and "r-1" are the same request (R-IN-8);
+/// None when the id needs no trimming or the encoding does not start with it (then the request
+/// is fingerprinted as sent).
+fn with_trimmed_id(encoded: &[u8], raw: &str, id: &str) -> Option<Vec<u8>> {
+    if raw == id {
+        return None;
+    }
+    let field = |value: &str| {
+        let mut record = Vec::with_capacity(value.len() + 3);
+        prost::encoding::string::encode(1, &value.to_owned(), &mut record);
+        record
+    };
+    let rest = encoded.strip_prefix(field(raw).as_slice())?;
+    let mut out = field(id);
+    out.extend_from_slice(rest);
+    Some(out)
 }
 
 impl RequestKey {
@@ -84,14 +106,27 @@ impl RequestKey {
             ));
         }
         let encoded = request.encode_to_vec();
+        let trimmed = with_trimmed_id(&encoded, request_id, id);
+        let (request_hash, untrimmed_hash) = match &trimmed {
+            Some(t) => (fingerprint(caller, t), Some(fingerprint(caller, &encoded))),
+            None => (fingerprint(caller, &encoded), None),
+        };
         Ok(Self {
             caller: caller.subject.clone(),
             method,
             request_id: id.to_owned(),
-            request_hash: fingerprint(caller, &encoded),
+            request_hash,
             legacy_hash: Sha256::digest(&encoded).to_vec(),
+            untrimmed_hash,
             sealer: None,
         })
+    }
+
+    /// Whether `hash`, stored with this key's id, fingerprints this same request.
+    fn same_request(&self, hash: &[u8]) -> bool {
+        hash == self.request_hash
+            || hash == self.legacy_hash
+            || self.untrimmed_hash.as_deref() == Some(hash)
     }
 
     /// Stores this key's response sealed with `cipher` (responses that may show personal data).
@@ -289,7 +324,7 @@ pub async fn replay<R: Message + Default>(
     .bind(&key.request_id)
     .fetch_one(pool)
     .await?;
-    if hash != key.request_hash && hash != key.legacy_hash {
+    if !key.same_request(&hash) {
         return Err(ServiceError::invalid(
             "request_id",
             "R-IN-8",
@@ -471,6 +506,44 @@ mod tests {
         };
         let moved = RequestKey::new(&elsewhere, "Write", "r-1", &TimeReply::default()).unwrap();
         assert_ne!(moved.request_hash, k.request_hash);
+    }
+
+    // R-IN-8: request ids are trimmed, so " r-1 " and "r-1" with the same body are the same
+    // request (the first used to be fingerprinted with its spaces and the second refused as a
+    // different request); a key stored with the spaces still matches a retry as it was sent.
+    #[test]
+    fn surrounding_spaces_of_an_id_do_not_make_another_request() {
+        use fupin_proto::intake::v1::ReviewApplicationRequest;
+        let caller = Caller {
+            subject: "village-staff-1".into(),
+            role: Role::VillageStaff,
+            area: AreaCode::parse("410311100201").unwrap(),
+            bank_id: None,
+        };
+        let req = |id: &str, reason: &str| ReviewApplicationRequest {
+            request_id: id.into(),
+            application_id: "01a22beb-0000-7000-8000-000000000000".into(),
+            decision: 2,
+            reason: reason.into(),
+            expected_version: 0,
+        };
+        let make = |r: &ReviewApplicationRequest| {
+            RequestKey::new(&caller, "ReviewApplication", &r.request_id, r).unwrap()
+        };
+        let plain = make(&req("r-1", "不符合"));
+        for spaced in [" r-1 ", "r-1 ", "\tr-1"] {
+            let k = make(&req(spaced, "不符合"));
+            assert_eq!(k.request_id, "r-1");
+            assert_eq!(k.request_hash, plain.request_hash, "{spaced:?}");
+            assert!(plain.same_request(&k.request_hash));
+            // stored as sent by an earlier version: still the same request
+            let as_sent = fingerprint(&caller, &req(spaced, "不符合").encode_to_vec());
+            assert!(k.same_request(&as_sent), "{spaced:?}");
+            // another body under the same id is still another request
+            let other = make(&req(spaced, "材料不全"));
+            assert!(!plain.same_request(&other.request_hash));
+            assert!(!other.same_request(&plain.request_hash));
+        }
     }
 
     #[test]
