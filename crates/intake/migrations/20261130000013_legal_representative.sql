@@ -4,9 +4,12 @@
 -- written before this column: not known.
 alter table applications add column legal_rep_enc bytea;
 
--- Its unmasked reads are logged like the applicant's name.
-alter table pii_access_log drop constraint pii_access_log_fields_check;
-alter table pii_access_log add constraint pii_access_log_fields_check check (
-    cardinality(fields) > 0
-    and fields <@ array['applicant_id', 'applicant_name', 'applicant_phone', 'objector',
-                        'complainant', 'legal_representative']::text[]);
+-- Its unmasked reads are logged like the applicant's name. `not valid`: the rows already
+-- there met the old list, which this one only extends, and checking them would hold the log
+-- (every unmasked read writes to it) for the length of a scan. New rows are checked.
+alter table pii_access_log
+    drop constraint pii_access_log_fields_check,
+    add constraint pii_access_log_fields_check check (
+        cardinality(fields) > 0
+        and fields <@ array['applicant_id', 'applicant_name', 'applicant_phone', 'objector',
+                            'complainant', 'legal_representative']::text[]) not valid;

@@ -444,6 +444,9 @@ impl Model {
             if act == Act::Approve && self.st == St::District {
                 self.notice_ends = today.checked_add_days(Days::new(4));
             }
+            if act == Act::Return && self.st == St::Notice {
+                self.notice_ends = None;
+            }
             if act == Act::Recommend {
                 self.recommended_on = Some(today);
             }

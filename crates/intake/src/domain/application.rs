@@ -370,6 +370,8 @@ impl Application {
         } else {
             self.status = Status::Returned;
             self.returned_from = Some(Step::District);
+            // The next district approval opens a new notice; until then there is none.
+            self.notice_ends_on = None;
             "return"
         };
         Ok(Moved {

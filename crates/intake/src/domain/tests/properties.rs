@@ -285,8 +285,12 @@ impl Model {
 
     fn apply(&mut self, op: &Op, to: Status, today: NaiveDate) {
         if let Op::Review(_, Decision::ReturnForCorrection, _) = op {
-            // Past the notice the district center returns it to its own step.
+            // Past the notice the district center returns it to its own step, and the old
+            // notice is over.
             self.returned_from = self.status.step().or(Some(Step::District));
+            if self.status == Status::PublicNotice {
+                self.notice_end = None;
+            }
         }
         if let Op::Resubmit(_) = op {
             self.returned_from = None;

@@ -507,6 +507,10 @@ fn past_the_notice_the_district_center_rejects_or_returns() {
         (m.from, m.to),
         (Some(Status::PublicNotice), Status::Returned)
     );
+    assert_eq!(
+        app.notice_ends_on, None,
+        "no notice until the district approves again"
+    );
     let m = app
         .resubmit(&village_staff(VILLAGE), after, policy(), calendar())
         .unwrap();
