@@ -409,7 +409,8 @@ impl Intake {
 
     // ---- R-IN-1 / R-IN-3: submission ----
 
-    #[tracing::instrument(skip_all, fields(caller = %caller.subject))]
+    // Runs in the call's span (the shared gRPC server opens one per call): no span of its own
+    // on the hot path.
     pub async fn submit(
         &self,
         caller: &Caller,
