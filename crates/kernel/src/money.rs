@@ -67,9 +67,12 @@ impl Money {
     /// 9999999999999999.99 are errors.
     pub fn parse(input: &str) -> Result<Money, MoneyError> {
         if let Some(rest) = input.strip_prefix('-') {
-            // Name the real problem when the text is otherwise a valid amount.
-            parse_fen(rest, input)?;
-            return Err(MoneyError::Negative);
+            // Name the real problem when the text is otherwise a valid amount; "-0" is no
+            // negative amount, just a sign where none is allowed.
+            return Err(match parse_fen(rest, input)? {
+                0 => MoneyError::Malformed(input.to_owned()),
+                _ => MoneyError::Negative,
+            });
         }
         parse_fen(input, input).map(Money::from_fen_in_range)
     }
@@ -305,10 +308,15 @@ mod tests {
     #[test]
     fn rejects_negative_with_a_clear_error() {
         assert_eq!(Money::parse("-1.00"), Err(MoneyError::Negative));
+        assert_eq!(Money::parse("-0.01"), Err(MoneyError::Negative));
         assert_eq!(
             Money::parse("-1.005"),
             Err(MoneyError::TooManyDecimals("-1.005".into()))
         );
+        // A signed zero is no negative amount: a sign where none is allowed.
+        for zero in ["-0", "-0.00"] {
+            assert_eq!(Money::parse(zero), Err(MoneyError::Malformed(zero.into())));
+        }
     }
 
     #[test]
