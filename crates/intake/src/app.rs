@@ -364,7 +364,10 @@ impl Intake {
         row.absorb(app, now);
         self.save(conn, row).await?;
         if late {
-            let ev = step_overdue(row.id, &before, &row.area_code, today);
+            // The step's own policy: the move that entered it is the latest recorded (this
+            // move's transition is written below; the row already carries this move's policy).
+            let policy = apps::latest_policy_version(&mut *conn, row.id).await?;
+            let ev = step_overdue(row.id, &before, &row.area_code, today, &policy);
             self.emit(conn, &ev, &row.id.to_string(), now).await?;
         }
         self.record(conn, row, moved, actor, now).await
@@ -1326,7 +1329,7 @@ impl Intake {
                 }
                 app.mark_overdue_alerted();
                 apps::mark_overdue_alerted(&mut tx, r.id, r.step_seq).await?;
-                let ev = step_overdue(r.id, &app, &r.area_code, today);
+                let ev = step_overdue(r.id, &app, &r.area_code, today, &r.policy_version);
                 self.emit(&mut tx, &ev, &r.id.to_string(), now).await?;
                 out.newly_overdue += 1;
             }
@@ -1584,6 +1587,7 @@ fn step_overdue(
     app: &Application,
     area_code: &str,
     today: NaiveDate,
+    policy_version: &str,
 ) -> pb::ApplicationStepOverdue {
     pb::ApplicationStepOverdue {
         application_id: id.to_string(),
@@ -1592,6 +1596,7 @@ fn step_overdue(
         area_code: area_code.to_owned(),
         detected_on: today.to_string(),
         calendar_version: app.step_calendar.clone().unwrap_or_default(),
+        policy_version: policy_version.to_owned(),
     }
 }
 
@@ -1603,6 +1608,7 @@ fn complaint_overdue(row: &ComplaintRow) -> pb::ComplaintOverdue {
         due_on: row.due_on.to_string(),
         calendar_version: row.calendar_version.clone().unwrap_or_default(),
         assigned_to: row.assigned_to.clone().unwrap_or_default(),
+        policy_version: row.policy_version.clone(),
     }
 }
 

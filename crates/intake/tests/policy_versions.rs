@@ -191,3 +191,95 @@ async fn each_deadline_records_the_calendar_data_that_counted_it() {
     })
     .await;
 }
+
+/// R-X-4, R-IN-4, R-IN-7: an overdue alert names the policy version whose days counted its
+/// deadline (the version the step was entered, or the complaint lodged, under), not the one in
+/// force when it is raised, whether the scan raises it or a late move does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overdue_alerts_name_the_policy_that_counted_their_deadline() {
+    bounded(90, async {
+        // Five days for the village and twenty for complaints from Wednesday 2026-03-04.
+        let later = policy_version(
+            "luolong-2026.2",
+            "2026-03-04",
+            &["village_review_days = 5", "complaint_answer_days = 20"],
+        );
+        let t = spawn_intake_with_policy_versions(&later).await;
+        let (ra, rb, rc) = (resident_id(85), resident_id(86), resident_id(87));
+        for r in [&ra, &rb, &rc] {
+            t.given_credit_household(r, VILLAGE_A).await;
+        }
+        // Monday 03-02 under the first version: due Thursday 03-05.
+        let a = t.submit_household(&ra, VILLAGE_A, "5000").await;
+        let b = t.submit_household(&rb, VILLAGE_A, "5000").await;
+        assert_eq!(a.step_due_on, "2026-03-05");
+        let complaint = t
+            .as_village_staff(VILLAGE_A)
+            .lodge_complaint(lodge_req(VILLAGE_A, "notice board not updated"))
+            .await
+            .expect("lodged")
+            .into_inner();
+        assert_eq!(complaint.due_on, "2026-03-16");
+        // Wednesday under the second: due five working days on, Wednesday 03-11.
+        t.set_time("2026-03-04T09:00:00+08:00");
+        let c = t.submit_household(&rc, VILLAGE_A, "5000").await;
+        assert_eq!(c.step_due_on, "2026-03-11");
+
+        // Friday: b's village step is left late, by a move under the second version.
+        t.set_time("2026-03-06T09:00:00+08:00");
+        let moved = review(
+            &mut t.as_village_staff(VILLAGE_A),
+            &b.id,
+            pb::Decision::Approve,
+            "",
+        )
+        .await;
+        assert_eq!(moved.policy_version, "luolong-2026.2");
+        // ... and the scan finds a's.
+        assert_eq!(scan(&t).await.newly_overdue, 1);
+        // Thursday 03-12: c's village step and b's town step (entered on 03-06 under the
+        // second, three days: due 03-11); the complaint (lodged under the first: due 03-16)
+        // not yet.
+        t.set_time("2026-03-12T09:00:00+08:00");
+        let counts = scan(&t).await;
+        assert_eq!((counts.newly_overdue, counts.complaints_flagged), (2, 0));
+        t.set_time("2026-03-17T09:00:00+08:00");
+        assert_eq!(scan(&t).await.complaints_flagged, 1);
+
+        let alerts: Vec<pb::ApplicationStepOverdue> = t
+            .intake_events(&pb::ApplicationStepOverdue::full_name())
+            .await
+            .iter()
+            .map(|e| e.decode())
+            .collect();
+        let of = |id: &str, step: pb::Step| {
+            let alert = alerts
+                .iter()
+                .find(|e| e.application_id == id && e.step() == step)
+                .unwrap_or_else(|| panic!("a {step:?} alert for {id}: {alerts:?}"));
+            (alert.due_on.as_str(), alert.policy_version.as_str())
+        };
+        let village = pb::Step::Village;
+        assert_eq!(alerts.len(), 4, "{alerts:?}");
+        assert_eq!(
+            of(&a.id, village),
+            ("2026-03-05", "luolong-2026.1"),
+            "by the scan"
+        );
+        assert_eq!(
+            of(&b.id, village),
+            ("2026-03-05", "luolong-2026.1"),
+            "by the late move"
+        );
+        assert_eq!(of(&b.id, pb::Step::Town), ("2026-03-11", "luolong-2026.2"));
+        assert_eq!(of(&c.id, village), ("2026-03-11", "luolong-2026.2"));
+        let flagged = t.intake_events(&pb::ComplaintOverdue::full_name()).await;
+        let flag: pb::ComplaintOverdue = flagged[0].decode();
+        assert_eq!(
+            (flag.due_on.as_str(), flag.policy_version.as_str()),
+            ("2026-03-16", "luolong-2026.1")
+        );
+        t.shutdown().await;
+    })
+    .await;
+}

@@ -559,6 +559,17 @@ pub struct TransitionRow {
     pub corrections: sqlx::types::Json<Vec<Correction>>,
 }
 
+/// The policy version of an application's latest recorded move (R-X-4).
+pub async fn latest_policy_version(conn: &mut PgConnection, app: Uuid) -> sqlx::Result<String> {
+    sqlx::query_scalar(
+        "select policy_version from transitions where application_id = $1
+         order by id desc limit 1",
+    )
+    .bind(app)
+    .fetch_one(conn)
+    .await
+}
+
 pub async fn transitions(
     pool: &PgPool,
     app: Uuid,
