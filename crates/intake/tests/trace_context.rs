@@ -32,15 +32,10 @@ async fn a_submitted_event_carries_the_trace_of_its_request() {
         assert_eq!(events.len(), residents.len());
         let mut traces = std::collections::HashSet::new();
         for e in &events {
-            let tp = e.header("traceparent").expect("a traceparent header");
-            let parts: Vec<&str> = tp.split('-').collect();
-            assert_eq!(parts.len(), 4, "{tp}");
-            assert_eq!(parts[0], "00", "{tp}");
-            assert_eq!(parts[1].len(), 32, "{tp}");
-            assert_eq!(parts[2].len(), 16, "{tp}");
+            let (trace, _) = trace_of(e);
             assert!(
-                traces.insert(parts[1].to_owned()),
-                "one trace per request: {tp}"
+                traces.insert(trace.clone()),
+                "one trace per request: {trace}"
             );
         }
         t.shutdown().await;

@@ -77,6 +77,22 @@ async fn subscriber(nats: &NatsServer) -> (async_nats::Client, jetstream::Contex
     (client, js)
 }
 
+/// The services, as compose runs them: user `fupin`, the `fupin.>` subjects, stream FUPIN.
+async fn services(nats: &NatsServer) -> EventBus {
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        EventBus::connect(
+            &with_user(nats, "fupin", SERVICE_PASSWORD),
+            "fupin",
+            "FUPIN",
+            "/fupin/test",
+        ),
+    )
+    .await
+    .expect("the service user connects within 20 s")
+    .expect("the service user creates the stream")
+}
+
 async fn messages_in(bus: &EventBus) -> u64 {
     let mut stream = bus.js.get_stream(&bus.stream).await.expect("the stream");
     stream.info().await.expect("stream info").state.messages
@@ -86,19 +102,7 @@ async fn messages_in(bus: &EventBus) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_subscriber_reads_the_events_and_can_change_nothing() {
     let nats = shipped_server().await;
-    // The services, as compose runs them: user `fupin`, the `fupin.>` subjects, stream FUPIN.
-    let bus = tokio::time::timeout(
-        Duration::from_secs(20),
-        EventBus::connect(
-            &with_user(&nats, "fupin", SERVICE_PASSWORD),
-            "fupin",
-            "FUPIN",
-            "/fupin/test",
-        ),
-    )
-    .await
-    .expect("the service user connects within 20 s")
-    .expect("the service user creates the stream");
+    let bus = services(&nats).await;
     let subject = bus.subject_for("fupin.intake.v1.ApplicationSubmitted");
     bus.js
         .publish(subject.clone(), "first".into())
@@ -268,18 +272,7 @@ async fn the_subscriber_reads_the_events_and_can_change_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_subscriber_sees_no_personal_data() {
     let nats = shipped_server().await;
-    let bus = tokio::time::timeout(
-        Duration::from_secs(20),
-        EventBus::connect(
-            &with_user(&nats, "fupin", SERVICE_PASSWORD),
-            "fupin",
-            "FUPIN",
-            "/fupin/test",
-        ),
-    )
-    .await
-    .expect("the service user connects within 20 s")
-    .expect("the service user creates the stream");
+    let bus = services(&nats).await;
     let personal = [
         "fupin.intake.v1.LoanDisbursed",
         "fupin.rating.v1.CreditRatingEffective",

@@ -280,7 +280,7 @@ impl Application {
                     && decision != Decision::Approve
                     && self.notice_ends_on.is_some_and(|end| today > end) =>
             {
-                return self.decide_after_notice(decision, reason);
+                return self.reject_or_return(decision, reason, Step::District);
             }
             other => {
                 return Err(state_refusal(
@@ -299,61 +299,40 @@ impl Application {
                 ActorRole::for_step(step).as_str()
             )));
         }
+        if decision != Decision::Approve {
+            return self.reject_or_return(decision, reason, step);
+        }
         let from = self.status;
-        let reason = reason.trim();
-        let action = match decision {
-            Decision::Approve => {
-                match step {
-                    Step::Village => self.enter_step(Step::Town, today, policy, calendar)?,
-                    Step::Town => self.enter_step(Step::District, today, policy, calendar)?,
-                    Step::District => {
-                        self.status = Status::PublicNotice;
-                        self.leave_steps();
-                        let days = policy.public_notice_calendar_days.max(1);
-                        self.notice_ends_on =
-                            today.checked_add_days(Days::new(u64::from(days - 1)));
-                    }
-                    Step::Bank => unreachable!("bank is not a staff review step"),
-                }
-                "approve"
-            }
-            Decision::Reject | Decision::ReturnForCorrection => {
-                if reason.is_empty() {
-                    return Err(DomainError::invalid(
-                        "reason",
-                        "R-IN-2",
-                        "required to reject or return",
-                    ));
-                }
+        match step {
+            Step::Village => self.enter_step(Step::Town, today, policy, calendar)?,
+            Step::Town => self.enter_step(Step::District, today, policy, calendar)?,
+            Step::District => {
+                self.status = Status::PublicNotice;
                 self.leave_steps();
-                if decision == Decision::Reject {
-                    self.status = Status::Rejected;
-                    "reject"
-                } else {
-                    self.status = Status::Returned;
-                    self.returned_from = Some(step);
-                    "return"
-                }
+                let days = policy.public_notice_calendar_days.max(1);
+                self.notice_ends_on = today.checked_add_days(Days::new(u64::from(days - 1)));
             }
-        };
+            Step::Bank => unreachable!("bank is not a staff review step"),
+        }
         Ok(Moved {
             from: Some(from),
             to: self.status,
-            action,
-            reason: reason.to_owned(),
+            action: "approve",
+            reason: reason.trim().to_owned(),
             corrections: Vec::new(),
         })
     }
 
-    /// The district center's step once the public notice has ended (R-IN-2, R-IN-5): it
-    /// recommends the application to a bank (`recommend`), or rejects it or returns it for
-    /// correction with a reason. Without this an application whose admission no longer holds
-    /// when the notice ends (the borrower turned 66, a blacklisting, a lower line) could never
-    /// leave the notice.
-    fn decide_after_notice(
+    /// Rejection (final) or return for correction to `step` (退回补正), with a reason (R-IN-2):
+    /// at a staff step, or by the district center once the public notice has ended instead of
+    /// a recommendation (without which an application whose admission no longer holds when
+    /// the notice ends, the borrower turned 66, a blacklisting, a lower line, could never leave
+    /// the notice). A return also ends any notice: the next district approval opens a new one.
+    fn reject_or_return(
         &mut self,
         decision: Decision,
         reason: &str,
+        step: Step,
     ) -> Result<Moved, DomainError> {
         let reason = reason.trim();
         if reason.is_empty() {
@@ -364,13 +343,13 @@ impl Application {
             ));
         }
         let from = self.status;
+        self.leave_steps();
         let action = if decision == Decision::Reject {
             self.status = Status::Rejected;
             "reject"
         } else {
             self.status = Status::Returned;
-            self.returned_from = Some(Step::District);
-            // The next district approval opens a new notice; until then there is none.
+            self.returned_from = Some(step);
             self.notice_ends_on = None;
             "return"
         };
