@@ -364,9 +364,8 @@ impl Intake {
         row.absorb(app, now);
         self.save(conn, row).await?;
         if late {
-            // The step's own policy: the move that entered it is the latest recorded (this
-            // move's transition is written below; the row already carries this move's policy).
-            let policy = apps::latest_policy_version(&mut *conn, row.id).await?;
+            // The step's own policy, not this move's (R-X-4).
+            let policy = row.step_policy_version().to_owned();
             let ev = step_overdue(row.id, &before, &row.area_code, today, &policy);
             self.emit(conn, &ev, &row.id.to_string(), now).await?;
         }
@@ -805,7 +804,7 @@ impl Intake {
                     &self.calendar,
                 )
                 .map_err(app_err(&req.application_id))?;
-            row.policy_version = policy.version.id.clone();
+            row.decided_under(&policy.version.id);
             self.show_move(tx, &key, row, &app, &moved, &actor, now, today)
                 .await
         })
@@ -905,7 +904,7 @@ impl Intake {
                 row.correct_applicant(&self.pii, &who);
                 apps::save_applicant_corrections(tx, &row).await?;
             }
-            row.policy_version = policy.version.id.clone();
+            row.decided_under(&policy.version.id);
             self.show_move(tx, &key, row, &app, &moved, &actor, now, today)
                 .await
         })
@@ -1155,7 +1154,7 @@ impl Intake {
             // R-IN-3: admission is checked again at recommendation.
             let form = self.form_of(&row, &row.applicant(&self.pii)?, &app)?;
             self.admit_again(tx, &form, &row, policy, today).await?;
-            row.policy_version = policy.version.id.clone();
+            row.decided_under(&policy.version.id);
             self.show_move(tx, &key, row, &app, &moved, &actor, now, today)
                 .await
         })
@@ -1219,7 +1218,7 @@ impl Intake {
                     .map_err(|e| e.with_field_renamed("amount", "approved_amount"))?;
             }
             row.decision = Some(sqlx::types::Json(decision));
-            row.policy_version = policy.version.id.clone();
+            row.decided_under(&policy.version.id);
             self.show_move(tx, &key, row, &app, &moved, &actor, now, today)
                 .await
         })

@@ -785,6 +785,7 @@ fn written(prefix: &str, policy: &PolicyHistory<IntakePolicy>, d: &Draft) -> Res
         submitted_at: d.now,
         updated_at: d.now,
         version: 1,
+        policy_before: None,
     };
     row.absorb(&d.app, d.now);
     let ev = pb::ApplicationSubmitted {

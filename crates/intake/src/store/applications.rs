@@ -145,9 +145,27 @@ pub struct ApplicationRow {
     pub submitted_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    /// The policy version the row carried before this request's move recorded its own
+    /// ([`ApplicationRow::decided_under`]): the version the pending step was entered under.
+    #[sqlx(skip)]
+    pub policy_before: Option<String>,
 }
 
 impl ApplicationRow {
+    /// Records that this request's move is decided under `version` (R-X-4), keeping the
+    /// version the row carried before (the pending step's) in `policy_before`.
+    pub fn decided_under(&mut self, version: &str) {
+        let before = std::mem::replace(&mut self.policy_version, version.to_owned());
+        self.policy_before.get_or_insert(before);
+    }
+
+    /// The policy version the pending step was entered under (R-X-4).
+    pub fn step_policy_version(&self) -> &str {
+        self.policy_before
+            .as_deref()
+            .unwrap_or(&self.policy_version)
+    }
+
     /// The applicant's personal data, opened. A value that does not open (wrong key, moved or
     /// tampered with) is an internal error, never an empty value.
     pub fn applicant(&self, cipher: &PiiCipher) -> anyhow::Result<ApplicantPii> {
@@ -557,17 +575,6 @@ pub struct TransitionRow {
     pub policy_version: String,
     pub calendar_version: Option<String>,
     pub corrections: sqlx::types::Json<Vec<Correction>>,
-}
-
-/// The policy version of an application's latest recorded move (R-X-4).
-pub async fn latest_policy_version(conn: &mut PgConnection, app: Uuid) -> sqlx::Result<String> {
-    sqlx::query_scalar(
-        "select policy_version from transitions where application_id = $1
-         order by id desc limit 1",
-    )
-    .bind(app)
-    .fetch_one(conn)
-    .await
 }
 
 pub async fn transitions(
