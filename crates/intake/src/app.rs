@@ -857,46 +857,41 @@ impl Intake {
             let household = app.kind == crate::domain::ApplicantKind::Household;
             let purpose_name =
                 |code: i32| pb::Purpose::try_from(code).map_or("", |p| p.as_str_name());
-            moved.corrections = [
+            let terms = [
                 Correction::of("amount", amount, app.amount),
                 Correction::of("term_months", term, app.term_months),
                 Correction::of("purpose", purpose_name(purpose), purpose_name(row.purpose)),
                 Correction::of("project_description", description, &row.project_description),
-                // A household's name, phone and registration number are personal data
-                // (R-CR-11): corrected, without their values. A company's name is not.
-                if household {
-                    Correction::personal("household.name", &was.name, &who.name)
-                } else {
-                    Correction::of("enterprise.name", &was.name, &who.name)
-                },
-                // A person's name, whoever's representative.
-                Correction::personal(
-                    "enterprise.legal_representative",
-                    &was.legal_representative,
-                    &who.legal_representative,
-                ),
-                Correction::personal("household.phone", &was.phone, &who.phone),
-                Correction::personal(
-                    "household.poor_household_number",
-                    &number,
-                    &row.poor_household_number,
-                ),
-                Correction::of(
-                    "household.household_borrows_uses_repays",
-                    self_use,
-                    row.self_use,
-                ),
-            ]
-            .into_iter()
-            .flatten()
-            .filter(|c| {
-                if household {
-                    !c.field.starts_with("enterprise.")
-                } else {
-                    !c.field.starts_with("household.")
-                }
-            })
-            .collect();
+            ];
+            // A household's name, phone and registration number, and an organisation's legal
+            // representative, are personal data (R-CR-11): corrected, without their values. A
+            // company's name is not.
+            let applicant = if household {
+                vec![
+                    Correction::personal("household.name", &was.name, &who.name),
+                    Correction::personal("household.phone", &was.phone, &who.phone),
+                    Correction::personal(
+                        "household.poor_household_number",
+                        &number,
+                        &row.poor_household_number,
+                    ),
+                    Correction::of(
+                        "household.household_borrows_uses_repays",
+                        self_use,
+                        row.self_use,
+                    ),
+                ]
+            } else {
+                vec![
+                    Correction::of("enterprise.name", &was.name, &who.name),
+                    Correction::personal(
+                        "enterprise.legal_representative",
+                        &was.legal_representative,
+                        &who.legal_representative,
+                    ),
+                ]
+            };
+            moved.corrections = terms.into_iter().chain(applicant).flatten().collect();
             let form = self.form_of(&row, &who, &app)?;
             form::validate(&form, &self.areas, &policy.value, today).map_err(app_err(""))?;
             self.admit_again(tx, &form, &row, policy, today).await?;

@@ -174,9 +174,10 @@ async fn two_changes_announced_ahead_apply_each_from_its_day() {
     two_changes_announced_ahead(false).await;
 }
 
-/// The same, the later announcement (sequence 3) delivered before the earlier one (2), as
-/// when intake replicas share the consumer or an event is redelivered: the announcements are
-/// folded in sequence order whatever order they arrived in, so the earlier one is not lost.
+/// R-CR-8, R-ID-4: the same, the later announcement (sequence 3) delivered before the earlier
+/// one (2), as when intake replicas share the consumer or an event is redelivered: the
+/// announcements are folded in sequence order whatever order they arrived in, so the earlier
+/// one is not lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn announcements_ahead_apply_whatever_their_delivery_order() {
     two_changes_announced_ahead(true).await;
