@@ -143,6 +143,25 @@ impl EventHandler for ReadModelHandler {
                         String::new()
                     }),
                 };
+                let effective_from = date("effective_from", &e.effective_from)?;
+                let expires_on = date("expires_on", &e.expires_on)?;
+                // A grade without the day it took effect would be stored and never count (R-CR-3,
+                // R-CR-4), and one that expires before it starts is no rating: dead-lettered, so
+                // the credit service's mistake is seen rather than silently refusing the household.
+                if !e.grade.is_empty() {
+                    let Some(from) = effective_from else {
+                        anyhow::bail!(
+                            "effective_from: a graded rating names the day it took effect"
+                        );
+                    };
+                    if expires_on.is_some_and(|until| until <= from) {
+                        anyhow::bail!(
+                            "expires_on {:?} is not after effective_from {:?}",
+                            e.expires_on,
+                            e.effective_from
+                        );
+                    }
+                }
                 rm::upsert_rating(
                     conn,
                     &subject_index(&self.pii, &subject(e.subject_kind, &e.subject_id)?),
@@ -151,8 +170,8 @@ impl EventHandler for ReadModelHandler {
                     &e.grade,
                     e.veto,
                     line.amount(),
-                    date("effective_from", &e.effective_from)?,
-                    date("expires_on", &e.expires_on)?,
+                    effective_from,
+                    expires_on,
                     &e.policy_version,
                     seq(e.sequence)?,
                 )

@@ -582,16 +582,16 @@ async fn enterprise_qualification_takes_effect_on_its_day() {
             .await;
         t.wait_applied(&id).await;
         assert_refused(&submit().await.expect_err("not yet qualified"), &["R-ID-4"]);
-        t.clock.set(instant("2026-03-03T09:00:00+08:00"));
+        t.set_time("2026-03-03T09:00:00+08:00");
         assert!(submit().await.is_ok(), "qualified from today");
 
         let id = t
             .publish_enterprise_qualification(&code, false, "2026-03-05", 2)
             .await;
         t.wait_applied(&id).await;
-        t.clock.set(instant("2026-03-04T09:00:00+08:00"));
+        t.set_time("2026-03-04T09:00:00+08:00");
         assert!(submit().await.is_ok(), "still qualified the day before");
-        t.clock.set(instant("2026-03-05T09:00:00+08:00"));
+        t.set_time("2026-03-05T09:00:00+08:00");
         assert_refused(&submit().await.expect_err("disqualified"), &["R-ID-4"]);
         t.shutdown().await;
     })
@@ -708,8 +708,8 @@ async fn the_same_event_delivered_twice_is_applied_once() {
     .await;
 }
 
-/// Facts are checked as they are applied, not when admission reads them: a rating whose grade
-/// or credit line intake cannot read goes to the dead-letter subject instead of the read model
+/// Facts are checked as they are applied, not when admission reads them: a rating whose grade,
+/// credit line or days intake cannot read goes to the dead-letter subject instead of the read model
 /// (stored, it would fail admission for every submission batched with it), while the events
 /// after it apply (R-IN-3, R-X-2). A USCC is kept upper-case, the form admission looks it up
 /// by, whatever case the industry service sent (R-ID-4).
@@ -719,18 +719,24 @@ async fn malformed_facts_are_dead_lettered_and_codes_normalised() {
         let t = spawn_intake().await;
         let bad = resident_id(28);
         let good = resident_id(29);
-        for (seq, (grade, line)) in [("A+", "20000.00"), ("A", "-1.00"), ("A", "2e4")]
-            .into_iter()
-            .enumerate()
-        {
+        let malformed = [
+            ("A+", "20000.00", "2024-01-01", "2027-12-31"),
+            ("A", "-1.00", "2024-01-01", "2027-12-31"),
+            ("A", "2e4", "2024-01-01", "2027-12-31"),
+            // A grade with no day it took effect would never count (R-CR-3, R-CR-4).
+            ("A", "20000.00", "", "2027-12-31"),
+            // Expiring on (or before) the day it starts: never a rating.
+            ("A", "20000.00", "2025-03-01", "2025-03-01"),
+        ];
+        for (seq, (grade, line, from, until)) in malformed.into_iter().enumerate() {
             t.publish_rating_effective(
                 &bad,
                 VILLAGE_A,
                 grade,
                 line,
                 false,
-                "2024-01-01",
-                "2027-12-31",
+                from,
+                until,
                 seq as u64 + 1,
             )
             .await;
@@ -741,11 +747,15 @@ async fn malformed_facts_are_dead_lettered_and_codes_normalised() {
         let dead = read_events(
             &t.bus,
             &t.bus.dead_letter_subject("*"),
-            3,
+            malformed.len(),
             std::time::Duration::from_secs(60),
         )
         .await;
-        assert_eq!(dead.len(), 3, "each malformed rating is dead-lettered");
+        assert_eq!(
+            dead.len(),
+            malformed.len(),
+            "each malformed rating is dead-lettered"
+        );
         let stored: i64 =
             sqlx::query_scalar("select count(*) from rm_credit_ratings where subject_idx = $1")
                 .bind(t.subject_index(&bad))
