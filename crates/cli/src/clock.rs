@@ -11,7 +11,8 @@ use crate::{Global, grpc, intake_cmd::DISTRICT, token};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum ClockCommand {
-    /// Pin the service's clock to an RFC 3339 instant, e.g. 2026-10-09T09:00:00+08:00.
+    /// Move the service's clock to an RFC 3339 instant, e.g. 2026-10-09T09:00:00+08:00; it runs
+    /// on from there.
     Set {
         #[arg(value_parser = parse_instant)]
         now: String,
@@ -55,7 +56,14 @@ pub async fn run(g: &Global, command: ClockCommand) -> anyhow::Result<()> {
         .map_err(|s| anyhow::anyhow!(grpc::describe(&s)))
         .with_context(|| format!("TestClockService on {}", g.intake))?
         .into_inner();
-    println!("{now} ({})", if pinned { "pinned" } else { "system clock" });
+    println!(
+        "{now} ({})",
+        if pinned {
+            "moved by SetTime"
+        } else {
+            "system clock"
+        }
+    );
     Ok(())
 }
 

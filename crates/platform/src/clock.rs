@@ -31,11 +31,14 @@ impl AdjustableClock {
         Arc::new(Self::default())
     }
 
-    /// Makes `now()` return `target` at this instant (and advance from there).
-    pub fn set(&self, target: DateTime<Utc>) {
+    /// Makes `now()` return `target` at this instant (and advance from there). Refused, the
+    /// clock unchanged, when `target` is further from the system clock than an offset in
+    /// nanoseconds holds (about 292 years either way).
+    pub fn set(&self, target: DateTime<Utc>) -> Result<(), OutOfRange> {
         // Nanoseconds, so a clock set to midnight never reads back a hair before it.
-        let offset = (target - Utc::now()).num_nanoseconds().unwrap_or(i64::MAX);
+        let offset = (target - Utc::now()).num_nanoseconds().ok_or(OutOfRange)?;
         self.offset_ns.store(offset, Ordering::SeqCst);
+        Ok(())
     }
 
     pub fn reset(&self) {
@@ -52,6 +55,11 @@ impl Clock for AdjustableClock {
         Utc::now() + chrono::Duration::nanoseconds(self.offset_ns.load(Ordering::SeqCst))
     }
 }
+
+/// An instant too far from the system clock for [`AdjustableClock::set`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("more than about 292 years from the system clock")]
+pub struct OutOfRange;
 
 /// A clock that stands still at a given instant until moved: for unit and service tests.
 #[derive(Debug)]
@@ -83,7 +91,7 @@ mod tests {
         let target = DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")
             .unwrap()
             .to_utc();
-        c.set(target);
+        c.set(target).expect("within range");
         let now = c.now();
         assert!(now >= target, "never reads back before the set instant");
         assert!(
@@ -93,6 +101,24 @@ mod tests {
         assert!(c.is_shifted());
         c.reset();
         assert!((c.now() - Utc::now()).num_seconds().abs() < 5);
+    }
+
+    #[test]
+    fn adjustable_clock_refuses_an_instant_it_cannot_hold() {
+        let c = AdjustableClock::default();
+        let target = DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        c.set(target).expect("within range");
+        for far in ["1700-01-01T00:00:00Z", "2400-01-01T00:00:00Z"] {
+            let far = DateTime::parse_from_rfc3339(far).unwrap().to_utc();
+            assert_eq!(c.set(far), Err(OutOfRange));
+        }
+        let now = c.now();
+        assert!(
+            now >= target && now <= target + chrono::Duration::seconds(5),
+            "a refused instant leaves the clock where it was: {now}"
+        );
     }
 
     #[test]

@@ -254,7 +254,8 @@ async fn disabled_test_clock_refuses_set_time() {
 }
 
 /// The test clock, when enabled: an operator's SetTime moves the service clock, GetTime reads
-/// it back, and an empty SetTime resets it to the system clock.
+/// it back, an instant it cannot hold is refused, and an empty SetTime resets it to the system
+/// clock.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enabled_test_clock_moves_time() {
     tokio::time::timeout(Duration::from_secs(30), async {
@@ -292,6 +293,22 @@ async fn enabled_test_clock_moves_time() {
             .await
             .expect_err("not an instant");
         assert_eq!(err.code(), Code::InvalidArgument);
+        // An instant too far away for the clock's offset is refused, not clamped somewhere else.
+        let err = client
+            .set_time(with_token(
+                SetTimeRequest {
+                    now: "1700-01-01T00:00:00Z".into(),
+                },
+                Some(&token),
+            ))
+            .await
+            .expect_err("out of the clock's range");
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert!(err.message().starts_with("now:"), "{}", err.message());
+        assert!(
+            within(server.clock.now()),
+            "a refused instant leaves the clock"
+        );
 
         let reset = client
             .set_time(with_token(

@@ -219,7 +219,9 @@ async fn spawn_intake_with(reference: Reference) -> TestIntake {
         .await
         .expect("test pool");
     let clock = AdjustableClock::new();
-    clock.set(instant(DEFAULT_NOW));
+    clock
+        .set(instant(DEFAULT_NOW))
+        .expect("the default instant is in range");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
     let (trigger, stop) = shutdown::channel();
@@ -310,7 +312,9 @@ impl TestIntake {
 
     /// Moves the service's clock to an RFC 3339 instant (use China time, `+08:00`).
     pub fn set_time(&self, rfc3339: &str) {
-        self.clock.set(instant(rfc3339));
+        self.clock
+            .set(instant(rfc3339))
+            .expect("a test instant in range");
     }
 
     // ---- upstream events, as the producing services publish them ----
