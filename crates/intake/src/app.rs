@@ -1109,7 +1109,10 @@ impl Intake {
             o.resolution = req.resolution.trim().to_owned();
             o.resolved_at = Some(now);
             if let Some(mut moved) = moved {
-                moved.reason = o.resolution.clone();
+                // Like the hold, the release names the objection: its resolution answers the
+                // content, may name people just as well, and is read through ListObjections
+                // (R-IN-2 "why", R-CR-11), not announced on a subject subscribers read.
+                moved.reason = format!("objection {}", o.id);
                 self.persist_move(tx, &mut row, &app, &moved, &actor, now)
                     .await?;
             }

@@ -1160,6 +1160,8 @@ async fn every_state_change_is_announced_once_in_order() {
         use pb::Status::*;
         let (v1, v2) = ("luolong-2026.1", "luolong-2026.2");
         let held = format!("objection {}", o1.id);
+        // Released by the last dismissal, named like the hold (its text is the objection's).
+        let released = format!("objection {}", o2.id);
         let want: Vec<(pb::Status, pb::Status, &str, &str, &str)> = vec![
             (VillageReview, TownReview, "approve", "", v1),
             (
@@ -1177,7 +1179,7 @@ async fn every_state_change_is_announced_once_in_order() {
                 OnHold,
                 PublicNotice,
                 "objection_dismissed",
-                "farms 3 mu of peonies",
+                released.as_str(),
                 v1,
             ),
             (PublicNotice, Recommended, "recommend", BANK, v2),

@@ -231,7 +231,7 @@ async fn full_path_to_recommendation_with_notice_and_objection() {
                     "objection_dismissed",
                     "district-center-1",
                     "district_staff",
-                    "verified with the bank: no other loan"
+                    held.as_str()
                 ),
                 (
                     PublicNotice,
