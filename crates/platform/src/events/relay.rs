@@ -147,6 +147,7 @@ async fn lead(
         let fetched = rows.len();
         let (sent, failure) = publish_batch(bus, config, &rows).await;
         delete_sent(&mut conn, &sent).await?;
+        let cut_short = sent.len() < fetched;
         if let Some(e) = failure {
             tracing::warn!(error = %e, pending = fetched - sent.len(), "NATS publish failed; rows wait");
             tokio::select! {
@@ -157,7 +158,9 @@ async fn lead(
             continue;
         }
         nats_backoff = Duration::from_millis(100);
-        if fetched as i64 == BATCH {
+        // A full batch, or one that stopped before a second event of the same subject: the
+        // rest is waiting already.
+        if fetched as i64 == BATCH || cut_short {
             continue;
         }
         tokio::select! {
@@ -234,15 +237,19 @@ async fn final_flush(conn: &mut PgConnection, bus: &EventBus, config: &RelayConf
     }
 }
 
-/// Sends the batch's messages back to back on the one connection, then awaits their acks in
-/// order; returns the seqs acknowledged before the first failure. The server stores messages
-/// of one connection in the order sent, so whatever follows a failure is either not stored or
-/// a duplicate that the retry's `Nats-Msg-Id` dedupe drops: order survives the pipelining.
+/// Sends the batch's messages back to back, then awaits their acks in order; returns the seqs
+/// acknowledged before the first failure. Only the rows up to the first one whose
+/// `ce-subject` (the application or complaint) already has a message in flight are sent: the
+/// client reconnects by itself, and a message lost on the old connection while the next went
+/// out on the new one would be stored after it when sent again. With one message of a subject
+/// in flight at a time, a subject's events reach the stream in commit order whatever fails
+/// (the later one waits for the next round, after the earlier one's ack).
 async fn publish_batch(
     bus: &EventBus,
     config: &RelayConfig,
     rows: &[Row],
 ) -> (Vec<i64>, Option<anyhow::Error>) {
+    let rows = &rows[..one_per_subject(rows.iter().map(|r| r.ce_subject.as_deref()))];
     let mut pending = Vec::with_capacity(rows.len());
     let mut failure = None;
     for row in rows {
@@ -282,6 +289,16 @@ async fn publish_batch(
     (sent, failure)
 }
 
+/// How many of the leading rows have pairwise different subjects: the rows a batch may have
+/// in flight at once. A row without a subject names nothing to keep in order and never stops
+/// the batch.
+fn one_per_subject<'a>(subjects: impl Iterator<Item = Option<&'a str>>) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    subjects
+        .take_while(|s| s.is_none_or(|s| seen.insert(s)))
+        .count()
+}
+
 async fn send(
     bus: &EventBus,
     row: &Row,
@@ -300,4 +317,21 @@ async fn send(
         .js
         .publish_with_headers(row.subject.clone(), headers, row.payload.clone().into())
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_per_subject;
+
+    /// R-X-2: two events of one application are never in flight together.
+    #[test]
+    fn a_batch_stops_before_a_second_event_of_a_subject() {
+        let count = |s: &[Option<&str>]| one_per_subject(s.iter().copied());
+        assert_eq!(count(&[]), 0);
+        assert_eq!(count(&[Some("a"), Some("b"), Some("c")]), 3);
+        assert_eq!(count(&[Some("a"), Some("b"), Some("a"), Some("c")]), 2);
+        assert_eq!(count(&[Some("a"), Some("a")]), 1);
+        assert_eq!(count(&[None, Some("a"), None, None, Some("b")]), 5);
+        assert_eq!(count(&[None, Some("a"), None, Some("a")]), 3);
+    }
 }
