@@ -429,7 +429,7 @@ impl Model {
             let reason = match act {
                 Act::Reject | Act::Return => REASON,
                 Act::Resubmit => NOTE,
-                Act::Uphold | Act::Dismiss => RESOLUTION,
+                // Named by the objection's id (checked below), not by its resolution.
                 Act::Recommend => BANK,
                 Act::BankReject => BANK_REASON,
                 _ => "",
@@ -858,6 +858,15 @@ async fn history_problems(
         }
         if mv.action == "objection" && tr.reason.is_empty() {
             p.push(format!("{}: move {k} (objection) records no why", m.id));
+        }
+        // R-CR-11: a resolution is announced by the objection's id, never its text.
+        if mv.action.starts_with("objection_")
+            && !(tr.reason.starts_with("objection ") && !tr.reason.contains(RESOLUTION))
+        {
+            p.push(format!(
+                "{}: move {k} ({}) why {:?}, not the objection's id",
+                m.id, tr.action, tr.reason
+            ));
         }
         if tr.id.is_empty() || tr.policy_version.is_empty() {
             p.push(format!(
