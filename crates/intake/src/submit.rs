@@ -540,11 +540,9 @@ async fn answer_refused(
         refused.iter().map(|(p, e)| (&p.draft.key, e)).collect();
     // A rule's refusal is kept, and the credit facts it shows are logged with it (R-CR-11);
     // for any other failure only whether the id is taken is read.
-    let kept = match conn.get().await {
-        Ok(c) => keep_and_log(c, &refused, &keys).await,
-        Err(e) => Err(e.into()),
-    };
-    conn.settle(&kept);
+    // Run again once on a fresh connection if the session was lost, as the batch's write is:
+    // keeping is `on conflict do nothing`, so a second run after a lost commit reply replays.
+    let kept = again!(conn, |c| keep_and_log(c, &refused, &keys));
     let others: Vec<&RequestKey> = keys
         .iter()
         .filter(|(_, e)| !idempotency::is_kept(e))
@@ -557,7 +555,10 @@ async fn answer_refused(
     let (kept, taken) = match (kept, taken) {
         (Ok(k), Ok(t)) => (k, t),
         (Err(e), _) | (_, Err(e)) => {
-            let e = anyhow::anyhow!("{e}");
+            let e = match e {
+                ServiceError::Internal(cause) => cause,
+                other => anyhow::anyhow!("{other}"),
+            };
             for (pending, _) in refused {
                 pending.answer(Outcome::Failed(shared_failure(&e)));
             }
@@ -726,9 +727,18 @@ fn facts_query(d: &Draft) -> FactsQuery<'_> {
     }
 }
 
-/// One failure shared by every submission of a batch (each needs its own error value).
+/// One failure shared by every submission of a batch (each needs its own error value): the
+/// database out of reach is `UNAVAILABLE`, which clients retry (with the same request id, safe
+/// under R-IN-8); anything else `INTERNAL`.
 fn shared_failure(e: &anyhow::Error) -> ServiceError {
-    ServiceError::Internal(anyhow::anyhow!("{e:#}"))
+    if fupin_platform::db::is_transient(e) {
+        tracing::warn!(error = %format!("{e:#}"), "a batch of submissions failed: the database did not answer");
+        ServiceError::Unavailable(
+            "the database did not answer; retry with the same request id".into(),
+        )
+    } else {
+        ServiceError::Internal(anyhow::anyhow!("{e:#}"))
+    }
 }
 
 /// Admission (R-IN-3) against the facts, under the policy in force on the filing day.

@@ -107,3 +107,43 @@ async fn concurrent_scans_on_request_finish_with_two_free_connections() {
     })
     .await;
 }
+
+/// R-IN-8, R-X-3: the database out of reach is an outage, not a bug: reads and writes are
+/// answered `UNAVAILABLE` (what gRPC clients and banks' cores retry; a write retried with its
+/// request id is safe), not `INTERNAL`, and the write changed nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_database_out_of_reach_is_unavailable() {
+    bounded(60, async {
+        let t = spawn_intake().await;
+        let r = resident_id(73);
+        t.given_credit_household(&r, VILLAGE_A).await;
+        let a = t.submit_household(&r, VILLAGE_A, "5000").await;
+        let mut village = t.as_village_staff(VILLAGE_A);
+
+        // Closed, not awaited: from now on the service gets no connection from its pool.
+        drop(t.service_pool.close());
+        let read = t
+            .get_as(&mut village, &a.id)
+            .await
+            .expect_err("no database");
+        assert_eq!(read.code(), tonic::Code::Unavailable, "{read:?}");
+        let write = village
+            .review_application(pb::ReviewApplicationRequest {
+                request_id: rid(),
+                application_id: a.id.clone(),
+                decision: pb::Decision::Approve as i32,
+                ..Default::default()
+            })
+            .await
+            .expect_err("no database");
+        assert_eq!(write.code(), tonic::Code::Unavailable, "{write:?}");
+        assert!(write.message().contains("retry"), "{}", write.message());
+        assert_eq!(
+            count(&t.pool, "select count(*) from transitions").await,
+            1,
+            "only the submission's transition"
+        );
+        t.shutdown().await;
+    })
+    .await;
+}

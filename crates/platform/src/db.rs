@@ -31,3 +31,36 @@ pub async fn migrate(pool: &PgPool, service: &Migrator) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// SQLSTATEs that say the connection, not the statement, failed: connection exceptions but
+/// the protocol violation 08P01 (a client bug fails every time), the server shutting down or
+/// not accepting connections yet (57P01-57P03), too many connections (53300).
+const CONNECTION_LOST: [&str; 9] = [
+    "08000", "08001", "08003", "08004", "08006", "57P01", "57P02", "57P03", "53300",
+];
+
+/// Whether `e` means the database could not be reached, rather than anything about the
+/// statement or the event, so that the same work goes through once the database is back (a
+/// consumer holds the event, a call is answered `UNAVAILABLE`): no connection from the pool
+/// (timed out, closed), I/O, TLS, the connection's worker gone, or one of
+/// [`CONNECTION_LOST`]. Anything else counts as an attempt: an undecodable payload or a value a
+/// handler refuses (dead-lettered at once), a constraint, a statement timeout, a
+/// serialization failure or deadlock (a consumer retries those with backoff, see
+/// [`crate::events::consumer::involves_database`]).
+pub fn is_transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<sqlx::Error>()
+            .is_some_and(|e| match e {
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(d) => d
+                    .code()
+                    .is_some_and(|code| CONNECTION_LOST.contains(&code.as_ref())),
+                _ => false,
+            })
+    })
+}

@@ -155,6 +155,16 @@ impl From<ServiceError> for Status {
     fn from(e: ServiceError) -> Self {
         let code = e.code();
         match e {
+            // The database out of reach is an outage, not a bug: UNAVAILABLE is what gRPC
+            // clients and banks' cores retry, and a write retried with its request id is safe
+            // (R-IN-8: nothing was kept, or the first result is replayed).
+            ServiceError::Internal(cause) if crate::db::is_transient(&cause) => {
+                let id = uuid::Uuid::now_v7();
+                tracing::warn!(error_id = %id, error = ?cause, "the database is unavailable");
+                Status::unavailable(format!(
+                    "service unavailable: the database did not answer; retry (error id {id})"
+                ))
+            }
             ServiceError::Internal(cause) => {
                 let id = uuid::Uuid::now_v7();
                 tracing::error!(error_id = %id, error = ?cause, "internal error");
@@ -240,6 +250,29 @@ mod tests {
         .into();
         assert_eq!(again.code(), first.code());
         assert_eq!(again.message(), first.message());
+    }
+
+    #[test]
+    fn the_database_out_of_reach_is_unavailable_not_internal() {
+        let status = |e: anyhow::Error| Status::from(ServiceError::Internal(e));
+        for lost in [
+            anyhow::Error::from(sqlx::Error::PoolTimedOut),
+            anyhow::Error::from(sqlx::Error::Io(std::io::Error::from(
+                std::io::ErrorKind::ConnectionReset,
+            )))
+            .context("committing a write"),
+        ] {
+            let s = status(lost);
+            assert_eq!(s.code(), Code::Unavailable, "{s:?}");
+            assert!(s.message().contains("retry"), "{}", s.message());
+        }
+        // A statement's own failure is still a bug to look at.
+        assert_eq!(
+            status(sqlx::Error::RowNotFound.into()).code(),
+            Code::Internal
+        );
+        let s: Status = ServiceError::from(sqlx::Error::PoolClosed).into();
+        assert_eq!(s.code(), Code::Unavailable);
     }
 
     #[test]

@@ -414,8 +414,9 @@ pub async fn keep_refusals<'c>(
 ///   kept on the key in the same transaction, so the key is never free in between;
 /// - anything else rolls the whole attempt back, key included.
 ///
-/// Should keeping a refusal fail, the refusal is still returned and nothing is kept: a retry is
-/// decided again.
+/// Should keeping a refusal fail, nothing is kept and that failure is returned instead of the
+/// refusal (`UNAVAILABLE` when the database was out of reach): an answer that looks final must
+/// be the one a retry gets, and a retry is decided again.
 pub async fn settle<R: Message>(
     mut tx: Transaction<'static, Postgres>,
     key: &RequestKey,
@@ -436,8 +437,9 @@ pub async fn settle<R: Message>(
             }
             .await;
             if let Err(keep) = kept {
-                tracing::warn!(error = %keep, request_id = %key.request_id,
+                tracing::warn!(error = %keep, request_id = %key.request_id, refusal = %e,
                     "a refusal could not be kept with its request id");
+                return Err(keep.into());
             }
             Err(e)
         }
