@@ -708,6 +708,47 @@ async fn the_same_event_delivered_twice_is_applied_once() {
     .await;
 }
 
+/// R-CR-3, R-CR-4, R-CR-5: a renewal announced ahead of its day (noticed before the rating in
+/// force expires) leaves that rating in force until the day: A's line until the eve, AA's from
+/// the day. A downgrade announced for today replaces the rating in force and the renewal
+/// announced ahead alike (R-CR-5 "downgrades the household at once").
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rating_announced_ahead_leaves_the_one_in_force_until_its_day() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let r = resident_id(31);
+        t.set_time("2026-12-15T09:00:00+08:00");
+        let rate = |grade: &'static str, line: &'static str, from, until, seq| {
+            let (t, r) = (&t, r.clone());
+            async move {
+                let id = t
+                    .publish_rating_effective(&r, VILLAGE_A, grade, line, false, from, until, seq)
+                    .await;
+                t.wait_applied(&id).await;
+            }
+        };
+        rate("A", "20000.00", "2025-12-20", "2026-12-20", 1).await;
+        admitted(&t, &r, VILLAGE_A, "20000").await;
+        rate("AA", "30000.00", "2026-12-20", "2027-12-20", 2).await;
+        admitted(&t, &r, VILLAGE_A, "20000").await;
+        refused(&t, &r, VILLAGE_A, "20000.01", &["R-CR-8"]).await;
+        t.set_time("2026-12-19T23:59:00+08:00");
+        admitted(&t, &r, VILLAGE_A, "20000").await;
+        t.set_time("2026-12-20T00:00:00+08:00");
+        admitted(&t, &r, VILLAGE_A, "30000").await;
+        refused(&t, &r, VILLAGE_A, "30000.01", &["R-CR-8"]).await;
+
+        // Back on the eve, a downgrade for that day replaces A now and AA ahead.
+        t.set_time("2026-12-19T09:00:00+08:00");
+        rate("B", "", "2026-12-19", "2027-12-19", 3).await;
+        refused(&t, &r, VILLAGE_A, "1000", &["R-CR-3"]).await;
+        t.set_time("2026-12-20T09:00:00+08:00");
+        refused(&t, &r, VILLAGE_A, "1000", &["R-CR-3"]).await;
+        t.shutdown().await;
+    })
+    .await;
+}
+
 /// Facts are checked as they are applied, not when admission reads them: a rating whose grade,
 /// credit line or days intake cannot read goes to the dead-letter subject instead of the read model
 /// (stored, it would fail admission for every submission batched with it), while the events

@@ -57,7 +57,24 @@ fn town_of(village: &str) -> &str {
 async fn change(conn: &mut PgConnection, rng: &mut Rng, step: i64) {
     let s = subject(rng.below(SUBJECTS.into()));
     let result = match rng.below(9) {
-        0 | 1 => sqlx::query(
+        // Through the consumer's upsert, which keeps the ratings in force until the newest
+        // one's day (`earlier`).
+        0 => fupin_intake::store::readmodel::upsert_rating(
+            conn,
+            &s,
+            1,
+            VILLAGES[rng.below(2) as usize],
+            GRADES[rng.below(GRADES.len() as u64) as usize],
+            rng.below(4) == 0,
+            rust_decimal::Decimal::from(rng.below(60_000)),
+            rng.day(),
+            rng.day(),
+            "test",
+            step,
+        )
+        .await
+        .map(|()| Default::default()),
+        1 => sqlx::query(
             r#"insert into rm_credit_ratings (subject_idx, subject_kind, village_code, grade, veto,
                  credit_line, effective_from, expires_on, policy_version, sequence)
                values ($1, 1, $2, $3, $4, $5, $6, $7, 'test', $8)
@@ -427,6 +444,97 @@ async fn stored_timelines_follow_the_domain_announcements() {
                     stored_timeline(&mut conn, QUALIFICATION_TIMELINE, USCCS[0]).await,
                     folded(&enterprise).entries(),
                     "enterprise, step {step}"
+                );
+            }
+        }
+    })
+    .await;
+}
+
+/// R-CR-3, R-CR-4, R-CR-5: ratings announced ahead of their day (migration
+/// `20261130000014`). After every one of a few hundred random ratings through the consumer's
+/// upsert (some arriving after newer ones, which are ignored; some for no day), the rating
+/// admission reads for each of twenty days is the one a model of the row says: the newest
+/// once its day has come, else the latest of the earlier ones kept (the three latest that
+/// start before the newest) whose day has, else the newest. `read_model.rs` plays the rule out
+/// through the consumer and gRPC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ratings_announced_ahead_leave_the_earlier_ones_in_force() {
+    use fupin_intake::store::readmodel as rm;
+    type Rated = (i64, Option<chrono::NaiveDate>, &'static str);
+    bounded(60, async {
+        let db = TestDb::create(&fupin_intake::MIGRATIONS)
+            .await
+            .expect("test database");
+        let mut conn = db.pool.acquire().await.expect("connection");
+        let mut rng = Rng(0x00ea_7e5a_edda_7e00);
+        let index = subject(0);
+        let grades = ["AAA", "AA", "A", "B", ""];
+        // The model: the newest applied rating and the earlier ones the row keeps.
+        let mut newest: Option<Rated> = None;
+        let mut earlier: Vec<Rated> = Vec::new();
+        for step in 1..=300_i64 {
+            let seq = if rng.below(6) == 0 { step - 3 } else { step };
+            let from = rng.day();
+            let grade = grades[rng.below(grades.len() as u64) as usize];
+            rm::upsert_rating(
+                &mut conn,
+                &index,
+                1,
+                VILLAGES[0],
+                grade,
+                false,
+                rust_decimal::Decimal::from(20_000),
+                from,
+                None,
+                "test",
+                seq,
+            )
+            .await
+            .expect("upsert");
+            let rated = (seq, from, grade);
+            match newest {
+                Some((kept, ..)) if kept >= seq => {}
+                previous => {
+                    earlier.extend(previous);
+                    earlier.retain(
+                        |(_, d, _)| matches!((d, from), (Some(d), Some(from)) if *d < from),
+                    );
+                    earlier.sort_by_key(|(_, d, _)| *d);
+                    let drop = earlier.len().saturating_sub(3);
+                    earlier.drain(..drop);
+                    newest = Some(rated);
+                }
+            }
+            let facts = rm::admission_facts(
+                &mut *conn,
+                rm::Subject {
+                    index: &index,
+                    uscc: None,
+                },
+                Some(VILLAGES[0]),
+                Some(town_of(VILLAGES[0])),
+            )
+            .await
+            .expect("facts");
+            let grade_of = |r: Option<&fupin_intake::domain::admission::RatingFact>| {
+                r.map(|r| r.grade.map_or("", |g| g.as_str()))
+            };
+            for probe in 0..20 {
+                let on = day("2026-01-01") + chrono::Days::new(probe * 37);
+                let model = match newest {
+                    Some((_, d, g)) if d.is_none_or(|d| d <= on) => Some(g),
+                    Some((_, _, g)) => earlier
+                        .iter()
+                        .rev()
+                        .find(|(_, d, _)| d.is_some_and(|d| d <= on))
+                        .map_or(Some(g), |(_, _, g)| Some(*g)),
+                    None => None,
+                };
+                assert_eq!(
+                    grade_of(facts.rating_on(on)),
+                    model,
+                    "step {step}, day {on}"
                 );
             }
         }

@@ -94,7 +94,11 @@ impl<T: Copy> Timeline<T> {
 /// What intake knows about an applicant from other services' events.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AdmissionFacts {
+    /// The newest rating the credit service announced, possibly ahead of its day.
     pub rating: Option<RatingFact>,
+    /// The ratings in force before the newest one's day, in increasing order of their day
+    /// (a renewal announced before the rating in force expires, R-CR-4, R-CR-5).
+    pub earlier_ratings: Vec<RatingFact>,
     /// The village's credit-village status (R-CR-6) as announced, gained or lost, by day: it
     /// changes lines only from its day (R-CR-8). No status counts as not a credit village.
     pub credit_village: Timeline<bool>,
@@ -107,6 +111,20 @@ pub struct AdmissionFacts {
 }
 
 impl AdmissionFacts {
+    /// The rating in force on `today`: the newest once its day has come, until then the latest
+    /// earlier one whose day has, and otherwise the newest (not yet effective, R-CR-3).
+    pub fn rating_on(&self, today: NaiveDate) -> Option<&RatingFact> {
+        let newest = self.rating.as_ref()?;
+        if newest.effective_from.is_none_or(|day| day <= today) {
+            return Some(newest);
+        }
+        self.earlier_ratings
+            .iter()
+            .rev()
+            .find(|r| r.effective_from.is_some_and(|day| day <= today))
+            .or(Some(newest))
+    }
+
     /// Whether the applicant's village is a credit village on `today`.
     pub fn credit_village_on(&self, today: NaiveDate) -> bool {
         self.credit_village.on(today).unwrap_or(false)
@@ -151,7 +169,7 @@ pub fn check(
                     "not a registered poor household (建档立卡)",
                 ));
             }
-            match &facts.rating {
+            match facts.rating_on(today) {
                 Some(r) if r.is_credit_household_on(today) => {
                     let own_village = r.village_code == h.village.as_str();
                     let line =

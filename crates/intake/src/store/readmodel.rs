@@ -6,7 +6,7 @@
 use chrono::NaiveDate;
 use fupin_kernel::{AreaCode, CreditGrade, Money};
 use rust_decimal::Decimal;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, types::Json};
 
 use crate::domain::admission::{AdmissionFacts, RatingFact, Timeline};
 
@@ -32,7 +32,23 @@ pub async fn upsert_rating(
              village_code = excluded.village_code, grade = excluded.grade, veto = excluded.veto,
              credit_line = excluded.credit_line, effective_from = excluded.effective_from,
              expires_on = excluded.expires_on, policy_version = excluded.policy_version,
-             sequence = excluded.sequence
+             sequence = excluded.sequence,
+             -- The ratings in force until the new one's day (migration 20261130000014): the
+             -- one replaced and those kept before it, if they start earlier; the latest three.
+             earlier = coalesce((
+               select jsonb_agg(kept.e order by kept.day)
+               from (select e, (e->>'effective_from')::date as day
+                     from jsonb_array_elements(rm_credit_ratings.earlier || jsonb_build_array(
+                            jsonb_build_object(
+                              'grade', rm_credit_ratings.grade,
+                              'veto', rm_credit_ratings.veto,
+                              'credit_line', rm_credit_ratings.credit_line::text,
+                              'effective_from', rm_credit_ratings.effective_from,
+                              'expires_on', rm_credit_ratings.expires_on,
+                              'village_code', rm_credit_ratings.village_code))) e
+                     where (e->>'effective_from')::date < excluded.effective_from
+                     order by day desc
+                     limit 3) kept), '[]'::jsonb)
            where rm_credit_ratings.sequence < excluded.sequence"#,
     )
     .bind(subject_idx)
@@ -209,6 +225,7 @@ pub async fn set_qualification(
 
 #[derive(sqlx::FromRow)]
 struct FactsRow {
+    earlier: Option<Json<Vec<EarlierRating>>>,
     grade: Option<String>,
     veto: Option<bool>,
     credit_line: Option<Decimal>,
@@ -265,6 +282,40 @@ impl StoredTimeline {
     }
 }
 
+/// A rating kept in force until the newest one's day (`rm_credit_ratings.earlier`, migration
+/// `20261130000014`), as the upsert writes it.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub(crate) struct EarlierRating {
+    grade: String,
+    veto: bool,
+    credit_line: String,
+    effective_from: Option<NaiveDate>,
+    expires_on: Option<NaiveDate>,
+    village_code: String,
+}
+
+/// The earlier ratings as admission reads them; one that cannot be read is left out (logged),
+/// as an unreadable newest rating counts as none.
+pub(crate) fn earlier_ratings(stored: Vec<EarlierRating>) -> Vec<RatingFact> {
+    stored
+        .into_iter()
+        .filter_map(|r| {
+            let Ok(line) = r.credit_line.parse::<Decimal>() else {
+                tracing::warn!("unreadable credit line of an earlier rating in the read model");
+                return None;
+            };
+            rating_fact(
+                Some(&r.grade),
+                r.veto,
+                line,
+                r.effective_from,
+                r.expires_on,
+                &r.village_code,
+            )
+        })
+        .collect()
+}
+
 /// A stored rating as admission reads it. The consumer refuses ratings it cannot read, so an
 /// unreadable one predates that check: it counts as no rating (R-CR-3 refuses the applicant)
 /// and is logged, rather than failing every submission read in the same batch.
@@ -305,7 +356,7 @@ pub(crate) fn rating_fact(
 /// resubmission and the bank's approval, R-IN-3; submissions use the
 /// dispatcher's [`super::readmodel_copy::ReadModelCopy`]). Plain parameters: PostgreSQL settles
 /// on one generic plan for it after a few runs.
-pub const FACTS_SQL: &str = r#"select r.grade, r.veto, r.credit_line, r.effective_from, r.expires_on,
+pub const FACTS_SQL: &str = r#"select r.earlier, r.grade, r.veto, r.credit_line, r.effective_from, r.expires_on,
      r.village_code as rated_in,
      v.credit_village, v.effective_from as credit_village_from, v.credit_village_before,
      v.timeline_from as credit_village_days, v.timeline_status as credit_village_statuses,
@@ -369,6 +420,10 @@ fn facts(
     };
     Ok(AdmissionFacts {
         rating,
+        earlier_ratings: row
+            .earlier
+            .map(|Json(e)| earlier_ratings(e))
+            .unwrap_or_default(),
         credit_village: StoredTimeline {
             days: row.credit_village_days,
             statuses: row.credit_village_statuses,

@@ -19,9 +19,9 @@ use std::{
 use chrono::{DateTime, NaiveDate, Utc};
 use fupin_kernel::AreaCode;
 use rust_decimal::Decimal;
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, PgConnection, types::Json};
 
-use super::readmodel::{FactsQuery, StoredTimeline, rating_fact};
+use super::readmodel::{EarlierRating, FactsQuery, StoredTimeline, earlier_ratings, rating_fact};
 use crate::domain::admission::{AdmissionFacts, RatingFact, Timeline};
 
 /// Which read model a copy holds.
@@ -40,9 +40,9 @@ pub struct ReadModelCopy {
     at: Option<ReadModelAt>,
     /// When the copy last caught up.
     checked: Option<Instant>,
-    /// By subject index; None for a stored rating that cannot be read (taken as no rating,
-    /// like the query does).
-    ratings: HashMap<Vec<u8>, Option<RatingFact>>,
+    /// By subject index: the newest rating, None for one that cannot be read (taken as no
+    /// rating, like the query does), and the earlier ones in force until its day.
+    ratings: HashMap<Vec<u8>, (Option<RatingFact>, Vec<RatingFact>)>,
     /// Credit-village status by village.
     villages: HashMap<String, Timeline<bool>>,
     /// Blacklist entries by id, and how many active entries each subject has.
@@ -103,6 +103,7 @@ struct RatingRow {
     effective_from: Option<NaiveDate>,
     expires_on: Option<NaiveDate>,
     village_code: String,
+    earlier: Json<Vec<EarlierRating>>,
 }
 
 impl ReadModelCopy {
@@ -155,7 +156,8 @@ impl ReadModelCopy {
             at,
             ratings: changed_since(
                 &mut tx,
-                r#"select subject_idx, grade, veto, credit_line, effective_from, expires_on, village_code
+                r#"select subject_idx, grade, veto, credit_line, effective_from, expires_on,
+                     village_code, earlier
                    from rm_credit_ratings where changed > $1"#,
                 since,
             )
@@ -208,7 +210,8 @@ impl ReadModelCopy {
                 r.expires_on,
                 &r.village_code,
             );
-            self.ratings.insert(r.subject_idx, fact);
+            let earlier = earlier_ratings(r.earlier.0);
+            self.ratings.insert(r.subject_idx, (fact, earlier));
         }
         self.villages
             .extend(c.villages.into_iter().map(|v| v.read("credit village")));
@@ -249,6 +252,7 @@ impl ReadModelCopy {
     pub fn facts(&self, q: &FactsQuery<'_>) -> anyhow::Result<AdmissionFacts> {
         let village = q.village.and_then(|v| self.villages.get(v));
         let qualification = q.subject.uscc.and_then(|u| self.qualified.get(u));
+        let rating = self.ratings.get(q.subject.index);
         let mut suspended: Vec<&str> = [q.village, q.town]
             .into_iter()
             .flatten()
@@ -257,7 +261,8 @@ impl ReadModelCopy {
         suspended.sort_unstable();
         suspended.dedup();
         Ok(AdmissionFacts {
-            rating: self.ratings.get(q.subject.index).cloned().flatten(),
+            rating: rating.and_then(|(newest, _)| newest.clone()),
+            earlier_ratings: rating.map(|(_, e)| e.clone()).unwrap_or_default(),
             credit_village: village.cloned().unwrap_or_default(),
             blacklisted: self.blacklisted.contains_key(q.subject.index),
             suspended_areas: suspended

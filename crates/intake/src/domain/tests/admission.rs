@@ -57,6 +57,7 @@ fn every_failed_household_rule_is_listed_in_one_refusal() {
     h.self_use = false;
     let facts = AdmissionFacts {
         rating: None,
+        earlier_ratings: Vec::new(),
         credit_village: Timeline::default(),
         blacklisted: true,
         suspended_areas: vec![area(VILLAGE), area(TOWN)],
@@ -222,6 +223,59 @@ fn rating_effective_from_today_passes_and_from_tomorrow_fails() {
     r.effective_from = None;
     assert_eq!(
         refused_rules(admit(&household_form(), &with_rating(r))),
+        vec!["R-CR-3"]
+    );
+}
+
+// R-CR-3, R-CR-4, R-CR-5: a rating announced ahead of its day (a renewal noticed before the
+// rating in force expires) leaves the earlier one in force until that day, then takes over
+#[test]
+fn a_rating_announced_ahead_leaves_the_earlier_one_in_force_until_its_day() {
+    // given A in force, expiring the day the announced AA starts
+    let renewal_day = plus_days(today(), 5);
+    let mut a = rating(CreditGrade::A, today());
+    a.expires_on = Some(renewal_day);
+    let mut aa = rating(CreditGrade::Aa, today());
+    aa.effective_from = Some(renewal_day);
+    aa.expires_on = Some(plus_days(renewal_day, 365));
+    let facts = AdmissionFacts {
+        rating: Some(aa.clone()),
+        earlier_ratings: vec![a.clone()],
+        ..household_facts(today())
+    };
+    let asking = |amount: &str| {
+        let mut form = household_form();
+        form.amount = Money::parse(amount).unwrap();
+        form
+    };
+    // then A's line until the day before, AA's from the day
+    let eve = minus_days(renewal_day, 1);
+    assert_eq!(facts.rating_on(eve), Some(&a));
+    assert_eq!(admit_on(&asking("20000"), &facts, eve), Ok(()));
+    assert_eq!(
+        refused_rules(admit_on(&asking("20000.01"), &facts, eve)),
+        vec!["R-CR-8"]
+    );
+    assert_eq!(facts.rating_on(renewal_day), Some(&aa));
+    assert_eq!(admit_on(&asking("30000"), &facts, renewal_day), Ok(()));
+    // before any of them started, the newest is shown (not yet effective: R-CR-3)
+    let before_all = minus_days(a.effective_from.unwrap(), 1);
+    assert_eq!(facts.rating_on(before_all), Some(&aa));
+    assert_eq!(
+        refused_rules(admit_on(&asking("1000"), &facts, before_all)),
+        vec!["R-CR-3"]
+    );
+    // the latest earlier one whose day has come counts, not an older one
+    let mut b = rating(CreditGrade::B, today());
+    b.effective_from = Some(plus_days(today(), 2));
+    let facts = AdmissionFacts {
+        earlier_ratings: vec![a.clone(), b.clone()],
+        ..facts
+    };
+    assert_eq!(facts.rating_on(plus_days(today(), 1)), Some(&a));
+    assert_eq!(facts.rating_on(plus_days(today(), 2)), Some(&b));
+    assert_eq!(
+        refused_rules(admit_on(&asking("1000"), &facts, plus_days(today(), 3))),
         vec!["R-CR-3"]
     );
 }

@@ -236,6 +236,7 @@ pub fn rating(grade: CreditGrade, today: NaiveDate) -> RatingFact {
 pub fn household_facts(today: NaiveDate) -> AdmissionFacts {
     AdmissionFacts {
         rating: Some(rating(CreditGrade::A, today)),
+        earlier_ratings: Vec::new(),
         credit_village: Timeline::default(),
         blacklisted: false,
         suspended_areas: Vec::new(),

@@ -684,6 +684,7 @@ fn to_inputs(c: &HouseholdCase) -> (crate::domain::form::ApplicationForm, Admiss
     }
     let facts = AdmissionFacts {
         rating,
+        earlier_ratings: Vec::new(),
         credit_village: if c.in_credit_village {
             Timeline::always(true)
         } else {
