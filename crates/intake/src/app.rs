@@ -575,7 +575,7 @@ impl Intake {
         let actor = convert::actor(caller);
         if !actor.is_staff() {
             return Err(ServiceError::PermissionDenied(
-                "staff listing; banks use ListRecommendedApplications (R-IN-6)".into(),
+                "staff listing; banks use ListRecommendedApplications [R-IN-6]".into(),
             ));
         }
         let area = if req.area_code.is_empty() {
@@ -592,7 +592,7 @@ impl Intake {
             }
             if !actor.area.contains(&a) {
                 return Err(ServiceError::PermissionDenied(format!(
-                    "area_code: {} is outside the caller's area (R-IN-2)",
+                    "area_code: {} is outside the caller's area [R-IN-2]",
                     a.as_str()
                 )));
             }
@@ -677,7 +677,7 @@ impl Intake {
         let actor = convert::actor(caller);
         let (ActorRole::Bank, Some(bank)) = (actor.role, actor.bank_id.clone()) else {
             return Err(ServiceError::PermissionDenied(
-                "only partner banks list recommended applications (R-IN-6)".into(),
+                "only partner banks list recommended applications [R-IN-6]".into(),
             ));
         };
         let statuses = if req.statuses.is_empty() {
@@ -1019,7 +1019,7 @@ impl Intake {
         let actor = convert::actor(caller);
         if !actor.is_staff() {
             return Err(ServiceError::PermissionDenied(
-                "objections are listed to service staff (R-IN-5)".into(),
+                "objections are listed to service staff [R-IN-5]".into(),
             ));
         }
         self.visible_row(&actor, &req.application_id).await?;
@@ -1530,7 +1530,7 @@ impl Intake {
         let actor = convert::actor(caller);
         if !actor.is_staff() {
             return Err(ServiceError::PermissionDenied(
-                "complaints are listed by service staff (R-IN-7)".into(),
+                "complaints are listed by service staff [R-IN-7]".into(),
             ));
         }
         let (_, today) = self.now();

@@ -499,6 +499,11 @@ async fn unknown_enum_values_are_bad_input() {
                 .await
                 .unwrap_err();
             assert_invalid_field(&s, "purpose", what);
+            assert!(
+                s.message()
+                    .contains(&format!("{purpose} is not a purpose category")),
+                "the value sent, not 'required': {s:?}"
+            );
         }
         let app = t.submit_household(&r, VILLAGE_A, "1000").await;
         let mut rv = review_req(&app.id, pb::Decision::Approve, "x");

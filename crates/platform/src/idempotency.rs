@@ -102,7 +102,7 @@ impl RequestKey {
             return Err(ServiceError::invalid(
                 "request_id",
                 "R-IN-8",
-                "at most 128 printable ASCII characters",
+                "at most 128 printable ASCII characters, without spaces inside",
             ));
         }
         let encoded = request.encode_to_vec();

@@ -74,8 +74,14 @@ pub fn uuid(field: &'static str, s: &str) -> Result<uuid::Uuid, DomainError> {
 }
 
 pub fn purpose(code: i32) -> Result<Purpose, DomainError> {
-    Purpose::from_code(code)
-        .ok_or_else(|| DomainError::invalid("purpose", "R-IN-1", "a purpose category is required"))
+    Purpose::from_code(code).ok_or_else(|| {
+        let message = if code == 0 {
+            "a purpose category is required".to_owned()
+        } else {
+            format!("{code} is not a purpose category")
+        };
+        DomainError::invalid("purpose", "R-IN-1", message)
+    })
 }
 
 pub fn status_from_pb(code: i32) -> Result<Status, DomainError> {

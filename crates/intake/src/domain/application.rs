@@ -125,7 +125,7 @@ pub fn filing_step(
             Ok(Step::Village)
         }
         (ApplicantKind::Household, _) => Err(deny(
-            "household applications are recorded by the village service department of the household's village (R-IN-1)",
+            "household applications are recorded by the village service department of the household's village [R-IN-1]",
         )),
         (_, ActorRole::VillageStaff)
             if area.level() == AreaLevel::Village && actor.area == *area =>
@@ -134,7 +134,7 @@ pub fn filing_step(
         }
         (_, ActorRole::DistrictStaff) if actor.area.contains(area) => Ok(Step::District),
         _ => Err(deny(
-            "enterprise applications are filed by the village department of its village or at the district center (R-IN-1)",
+            "enterprise applications are filed by the village department of its village or at the district center [R-IN-1]",
         )),
     }
 }
@@ -282,6 +282,18 @@ impl Application {
             {
                 return self.reject_or_return(decision, reason, Step::District);
             }
+            // Past the notice approval is the recommendation; say so to whoever may make it.
+            Status::PublicNotice
+                if actor.role == ActorRole::DistrictStaff
+                    && decision == Decision::Approve
+                    && self.notice_ends_on.is_some_and(|end| today > end) =>
+            {
+                return Err(state_refusal(
+                    "R-IN-2",
+                    "application is public_notice and its notice has ended: approve it by \
+                     recommending it to a bank (RecommendToBank), or reject or return it",
+                ));
+            }
             other => {
                 return Err(state_refusal(
                     "R-IN-2",
@@ -294,7 +306,7 @@ impl Application {
         };
         if actor.role != ActorRole::for_step(step) {
             return Err(deny(format!(
-                "the {} step is taken by {} (R-IN-2)",
+                "the {} step is taken by {} [R-IN-2]",
                 step.as_str(),
                 ActorRole::for_step(step).as_str()
             )));
@@ -430,7 +442,7 @@ impl Application {
     pub fn check_resolver(&self, actor: &Actor) -> Result<(), DomainError> {
         self.require_district(
             actor,
-            "objections are resolved by the district center (R-IN-5)",
+            "objections are resolved by the district center [R-IN-5]",
         )
     }
 
@@ -476,7 +488,7 @@ impl Application {
     pub fn check_recommender(&self, actor: &Actor) -> Result<(), DomainError> {
         self.require_district(
             actor,
-            "the district center recommends applications to banks (R-IN-2)",
+            "the district center recommends applications to banks [R-IN-2]",
         )
     }
 
@@ -587,7 +599,7 @@ impl Application {
     pub fn check_bank(&self, actor: &Actor) -> Result<(), DomainError> {
         if actor.role != ActorRole::Bank {
             return Err(if self.visible_to(actor) {
-                deny("only the partner bank records decisions and disbursements (R-IN-6)")
+                deny("only the partner bank records decisions and disbursements [R-IN-6]")
             } else {
                 DomainError::NotVisible
             });

@@ -28,7 +28,7 @@ impl Complaint {
     ) -> Result<Self, DomainError> {
         if !actor.is_staff() || !actor.area.contains(&area) {
             return Err(DomainError::PermissionDenied(
-                "complaints are lodged by service staff for an area inside their own (R-IN-7)"
+                "complaints are lodged by service staff for an area inside their own [R-IN-7]"
                     .into(),
             ));
         }
@@ -73,7 +73,7 @@ impl Complaint {
             || !matches!(actor.role, ActorRole::TownStaff | ActorRole::DistrictStaff)
         {
             return Err(DomainError::PermissionDenied(
-                "complaints are assigned by the town station or district center over the complaint's area (R-IN-7)".into(),
+                "complaints are assigned by the town station or district center over the complaint's area [R-IN-7]".into(),
             ));
         }
         if self.answered {
@@ -104,7 +104,7 @@ impl Complaint {
                 "complaint is not assigned yet",
             )),
             Some(org) if *org != actor.area => Err(DomainError::PermissionDenied(
-                "only the organisation the complaint is assigned to answers it (R-IN-7)".into(),
+                "only the organisation the complaint is assigned to answers it [R-IN-7]".into(),
             )),
             Some(_) if self.answered => {
                 Err(DomainError::refused("R-IN-7", "complaint already answered"))

@@ -447,11 +447,13 @@ fn past_the_notice_the_district_center_rejects_or_returns() {
             assert_refused(decide(&mut app, &actor, d, "年龄超限", last), "R-IN-2");
         }
     }
-    // approval past the notice is a recommendation, not a review
-    assert_refused(
-        decide(&mut app, &district_staff(), Decision::Approve, "", after),
-        "R-IN-2",
+    // approval past the notice is a recommendation, not a review, and the refusal says so
+    let approval = decide(&mut app, &district_staff(), Decision::Approve, "", after);
+    assert!(
+        format!("{approval:?}").contains("RecommendToBank"),
+        "{approval:?}"
     );
+    assert_refused(approval, "R-IN-2");
     // other tiers have no step there; the district center needs a reason
     for actor in [town_staff(TOWN), village_staff(VILLAGE)] {
         assert_refused(
