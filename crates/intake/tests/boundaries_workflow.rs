@@ -860,9 +860,9 @@ async fn history_problems(
             p.push(format!("{}: move {k} (objection) records no why", m.id));
         }
         // R-CR-11: a resolution is announced by the objection's id, never its text.
-        if mv.action.starts_with("objection_")
-            && !(tr.reason.starts_with("objection ") && !tr.reason.contains(RESOLUTION))
-        {
+        let names_the_objection =
+            tr.reason.starts_with("objection ") && !tr.reason.contains(RESOLUTION);
+        if mv.action.starts_with("objection_") && !names_the_objection {
             p.push(format!(
                 "{}: move {k} ({}) why {:?}, not the objection's id",
                 m.id, tr.action, tr.reason
