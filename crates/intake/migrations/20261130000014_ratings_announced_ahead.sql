@@ -7,5 +7,10 @@
 -- effective_from, each before the newest one's; at most three, the latest). A rating "from day
 -- D" replaces whatever was announced for D or later, as credit-village status and
 -- qualification do (migration 20261130000005); one without a day replaces all of them.
-alter table rm_credit_ratings add column earlier jsonb not null default '[]'
-    check (jsonb_typeof(earlier) = 'array');
+-- `earlier_as_of` is the sequence of the rating `earlier` was folded for: readers use `earlier`
+-- only while it equals the row's `sequence`, so a row an earlier intake updated after a
+-- rollback (its upsert knows nothing of `earlier`) is read as its newest rating alone, never
+-- with ratings that rating replaced.
+alter table rm_credit_ratings
+    add column earlier jsonb not null default '[]' check (jsonb_typeof(earlier) = 'array'),
+    add column earlier_as_of bigint;

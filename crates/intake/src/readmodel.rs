@@ -122,10 +122,13 @@ impl EventHandler for ReadModelHandler {
                 // Checked here, not when admission reads it: one malformed rating stored would
                 // fail the admission of every submission read in the same batch. A bad event
                 // goes to the dead-letter subject instead.
-                if !e.grade.is_empty() {
-                    CreditGrade::parse(&e.grade)
-                        .map_err(|err| anyhow::anyhow!("grade {:?}: {err}", e.grade))?;
-                }
+                let grade = match e.grade.as_str() {
+                    "" => None,
+                    g => Some(
+                        CreditGrade::parse(g)
+                            .map_err(|err| anyhow::anyhow!("grade {g:?}: {err}"))?,
+                    ),
+                };
                 // No line is a line of zero (a grade below A, a veto).
                 let line = if e.credit_line.is_empty() {
                     Money::ZERO
@@ -145,13 +148,17 @@ impl EventHandler for ReadModelHandler {
                 };
                 let effective_from = date("effective_from", &e.effective_from)?;
                 let expires_on = date("expires_on", &e.expires_on)?;
-                // A grade without the day it took effect would be stored and never count (R-CR-3,
-                // R-CR-4), and one that expires before it starts is no rating: dead-lettered, so
-                // the credit service's mistake is seen rather than silently refusing the household.
-                if !e.grade.is_empty() {
+                // A rating that would grant credit without the day it took effect would be
+                // stored and never count (R-CR-3, R-CR-4), and one that expires before it starts
+                // is no rating: dead-lettered, so the credit service's mistake is seen rather
+                // than silently refusing the household. One that grants nothing (below A, a
+                // veto, a revocation) is applied whatever its days: a downgrade must reach
+                // admission (R-CR-5), and without a day it replaces every rating held.
+                if grade.is_some_and(CreditGrade::is_credit_grade) && !e.veto {
                     let Some(from) = effective_from else {
                         anyhow::bail!(
-                            "effective_from: a graded rating names the day it took effect"
+                            "effective_from: a rating of {} names the day it took effect",
+                            e.grade
                         );
                     };
                     if expires_on.is_some_and(|until| until <= from) {

@@ -710,8 +710,9 @@ async fn the_same_event_delivered_twice_is_applied_once() {
 
 /// R-CR-3, R-CR-4, R-CR-5: a renewal announced ahead of its day (noticed before the rating in
 /// force expires) leaves that rating in force until the day: A's line until the eve, AA's from
-/// the day. A downgrade announced for today replaces the rating in force and the renewal
-/// announced ahead alike (R-CR-5 "downgrades the household at once").
+/// the day, and two renewals announced ahead each apply from their own day. A downgrade
+/// announced for today replaces the rating in force and the renewals announced ahead alike
+/// (R-CR-5 "downgrades the household at once"); so does a veto sent without a day.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rating_announced_ahead_leaves_the_one_in_force_until_its_day() {
     bounded(90, async {
@@ -738,11 +739,22 @@ async fn a_rating_announced_ahead_leaves_the_one_in_force_until_its_day() {
         admitted(&t, &r, VILLAGE_A, "30000").await;
         refused(&t, &r, VILLAGE_A, "30000.01", &["R-CR-8"]).await;
 
-        // Back on the eve, a downgrade for that day replaces A now and AA ahead.
+        // Back on the eve, a second renewal announced ahead for 12-22: A until the eve, AA
+        // from 12-20, AAA from 12-22.
         t.set_time("2026-12-19T09:00:00+08:00");
-        rate("B", "", "2026-12-19", "2027-12-19", 3).await;
+        rate("AAA", "50000.00", "2026-12-22", "2027-12-22", 3).await;
+        refused(&t, &r, VILLAGE_A, "20000.01", &["R-CR-8"]).await;
+        t.set_time("2026-12-21T09:00:00+08:00");
+        admitted(&t, &r, VILLAGE_A, "30000").await;
+        refused(&t, &r, VILLAGE_A, "30000.01", &["R-CR-8"]).await;
+        t.set_time("2026-12-22T09:00:00+08:00");
+        admitted(&t, &r, VILLAGE_A, "50000").await;
+
+        // A downgrade for the eve replaces A then, and both renewals announced ahead.
+        t.set_time("2026-12-19T09:00:00+08:00");
+        rate("B", "", "2026-12-19", "2027-12-19", 4).await;
         refused(&t, &r, VILLAGE_A, "1000", &["R-CR-3"]).await;
-        t.set_time("2026-12-20T09:00:00+08:00");
+        t.set_time("2026-12-21T09:00:00+08:00");
         refused(&t, &r, VILLAGE_A, "1000", &["R-CR-3"]).await;
         t.shutdown().await;
     })

@@ -542,6 +542,96 @@ async fn ratings_announced_ahead_leave_the_earlier_ones_in_force() {
     .await;
 }
 
+/// R-CR-3, rollback: an earlier intake's upsert replaces a rating without knowing of
+/// `earlier`, so what the row kept there was folded for a rating that is gone; it is not used
+/// (not by the query, not by the copy), nor folded into the next rating this version writes.
+/// Here A is in force with AA announced ahead; the earlier intake stores a veto for today; this
+/// version then stores a renewal announced ahead: before its day the veto is in force, never A.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ratings_kept_before_a_rollback_are_not_brought_back() {
+    use fupin_intake::store::readmodel as rm;
+    bounded(60, async {
+        let db = TestDb::create(&fupin_intake::MIGRATIONS)
+            .await
+            .expect("test database");
+        let mut conn = db.pool.acquire().await.expect("connection");
+        let index = subject(0);
+        let upsert = |grade: &'static str, from: &'static str, seq: i64| {
+            let index = index.clone();
+            let pool = db.pool.clone();
+            async move {
+                let mut conn = pool.acquire().await.expect("connection");
+                rm::upsert_rating(
+                    &mut conn,
+                    &index,
+                    1,
+                    VILLAGES[0],
+                    grade,
+                    false,
+                    rust_decimal::Decimal::from(20_000),
+                    Some(day(from)),
+                    None,
+                    "test",
+                    seq,
+                )
+                .await
+                .expect("upsert");
+            }
+        };
+        let grade_on = |on: &'static str| {
+            let (pool, index) = (db.pool.clone(), index.clone());
+            async move {
+                let q = FactsQuery {
+                    subject: Subject {
+                        index: &index,
+                        uscc: None,
+                    },
+                    village: Some(VILLAGES[0]),
+                    town: Some(town_of(VILLAGES[0])),
+                };
+                let tables = admission_facts(&pool, q.subject, q.village, q.town)
+                    .await
+                    .expect("facts");
+                let mut reader = pool.acquire().await.expect("connection");
+                let mut copy = ReadModelCopy::default();
+                copy.catch_up(&mut reader).await.expect("load");
+                let copied = copy.facts(&q).expect("facts from the copy");
+                assert_eq!(copied, tables, "the copy agrees on {on}");
+                let r = tables.rating_on(day(on)).expect("a rating");
+                (r.grade.map_or("", |g| g.as_str()).to_owned(), r.veto)
+            }
+        };
+        upsert("A", "2026-01-01", 1).await;
+        upsert("AA", "2026-06-01", 2).await;
+        assert_eq!(grade_on("2026-03-01").await, ("A".to_owned(), false));
+        // The earlier intake's upsert: the newest columns only.
+        sqlx::query(
+            r#"update rm_credit_ratings set grade = 'A', veto = true,
+                 effective_from = '2026-03-01', sequence = 3
+               where subject_idx = $1"#,
+        )
+        .bind(&index)
+        .execute(&mut *conn)
+        .await
+        .expect("an earlier intake's write");
+        assert_eq!(grade_on("2026-03-02").await, ("A".to_owned(), true));
+        assert_eq!(
+            grade_on("2026-02-01").await,
+            ("A".to_owned(), true),
+            "the veto, not yet in force: never the A kept for AA"
+        );
+        upsert("AAA", "2026-09-01", 4).await;
+        assert_eq!(grade_on("2026-03-02").await, ("A".to_owned(), true));
+        assert_eq!(grade_on("2026-09-01").await, ("AAA".to_owned(), false));
+        assert_eq!(
+            grade_on("2026-02-01").await,
+            ("AAA".to_owned(), false),
+            "before every kept day the newest (not yet in force), never the A before the veto"
+        );
+    })
+    .await;
+}
+
 /// R-CR-8, rollback: an earlier intake writes credit-village rows with its own upsert, which
 /// knows nothing of the announcement log; the rows' own trigger logs what it announced, so
 /// when this version folds again (a later announcement) nothing the earlier one applied is

@@ -26,8 +26,8 @@ pub async fn upsert_rating(
 ) -> sqlx::Result<()> {
     sqlx::query(
         r#"insert into rm_credit_ratings (subject_idx, subject_kind, village_code, grade, veto, credit_line,
-             effective_from, expires_on, policy_version, sequence)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             effective_from, expires_on, policy_version, sequence, earlier_as_of)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
            on conflict (subject_idx) do update set subject_kind = excluded.subject_kind,
              village_code = excluded.village_code, grade = excluded.grade, veto = excluded.veto,
              credit_line = excluded.credit_line, effective_from = excluded.effective_from,
@@ -35,10 +35,15 @@ pub async fn upsert_rating(
              sequence = excluded.sequence,
              -- The ratings in force until the new one's day (migration 20261130000014): the
              -- one replaced and those kept before it, if they start earlier; the latest three.
+             -- Those kept before count only if they were folded for the rating replaced.
+             earlier_as_of = excluded.sequence,
              earlier = coalesce((
                select jsonb_agg(kept.e order by kept.day)
                from (select e, (e->>'effective_from')::date as day
-                     from jsonb_array_elements(rm_credit_ratings.earlier || jsonb_build_array(
+                     from jsonb_array_elements(
+                            case when rm_credit_ratings.earlier_as_of = rm_credit_ratings.sequence
+                                 then rm_credit_ratings.earlier else '[]'::jsonb end
+                            || jsonb_build_array(
                             jsonb_build_object(
                               'grade', rm_credit_ratings.grade,
                               'veto', rm_credit_ratings.veto,
@@ -186,6 +191,7 @@ pub async fn set_suspension(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn set_qualification(
     conn: &mut PgConnection,
     uscc: &str,
@@ -225,7 +231,7 @@ pub async fn set_qualification(
 
 #[derive(sqlx::FromRow)]
 struct FactsRow {
-    earlier: Option<Json<Vec<EarlierRating>>>,
+    earlier: Option<Json<serde_json::Value>>,
     grade: Option<String>,
     veto: Option<bool>,
     credit_line: Option<Decimal>,
@@ -285,7 +291,7 @@ impl StoredTimeline {
 /// A rating kept in force until the newest one's day (`rm_credit_ratings.earlier`, migration
 /// `20261130000014`), as the upsert writes it.
 #[derive(Clone, Debug, serde::Deserialize)]
-pub(crate) struct EarlierRating {
+struct EarlierRating {
     grade: String,
     veto: bool,
     credit_line: String,
@@ -294,26 +300,35 @@ pub(crate) struct EarlierRating {
     village_code: String,
 }
 
-/// The earlier ratings as admission reads them; one that cannot be read is left out (logged),
-/// as an unreadable newest rating counts as none.
-pub(crate) fn earlier_ratings(stored: Vec<EarlierRating>) -> Vec<RatingFact> {
-    stored
-        .into_iter()
-        .filter_map(|r| {
-            let Ok(line) = r.credit_line.parse::<Decimal>() else {
-                tracing::warn!("unreadable credit line of an earlier rating in the read model");
-                return None;
-            };
-            rating_fact(
-                Some(&r.grade),
-                r.veto,
-                line,
-                r.effective_from,
-                r.expires_on,
-                &r.village_code,
-            )
-        })
-        .collect()
+/// The earlier ratings as admission reads them. If any cannot be read (only a hand edit
+/// writes one) none is used, logged: the household then has only its newest rating, which is
+/// not in force before its day, so admission errs towards refusing, never towards a rating the
+/// unreadable one replaced.
+pub(crate) fn earlier_ratings(stored: Option<serde_json::Value>) -> Vec<RatingFact> {
+    let Some(stored) = stored else {
+        return Vec::new();
+    };
+    let read = serde_json::from_value::<Vec<EarlierRating>>(stored)
+        .ok()
+        .and_then(|entries| {
+            entries
+                .into_iter()
+                .map(|r| {
+                    rating_fact(
+                        Some(&r.grade),
+                        r.veto,
+                        r.credit_line.parse::<Decimal>().ok()?,
+                        r.effective_from,
+                        r.expires_on,
+                        &r.village_code,
+                    )
+                })
+                .collect::<Option<Vec<_>>>()
+        });
+    read.unwrap_or_else(|| {
+        tracing::warn!("unreadable earlier ratings in the read model; the newest alone counts");
+        Vec::new()
+    })
 }
 
 /// A stored rating as admission reads it. The consumer refuses ratings it cannot read, so an
@@ -356,7 +371,8 @@ pub(crate) fn rating_fact(
 /// resubmission and the bank's approval, R-IN-3; submissions use the
 /// dispatcher's [`super::readmodel_copy::ReadModelCopy`]). Plain parameters: PostgreSQL settles
 /// on one generic plan for it after a few runs.
-pub const FACTS_SQL: &str = r#"select r.earlier, r.grade, r.veto, r.credit_line, r.effective_from, r.expires_on,
+pub const FACTS_SQL: &str = r#"select case when r.earlier_as_of = r.sequence then r.earlier end as earlier,
+     r.grade, r.veto, r.credit_line, r.effective_from, r.expires_on,
      r.village_code as rated_in,
      v.credit_village, v.effective_from as credit_village_from, v.credit_village_before,
      v.timeline_from as credit_village_days, v.timeline_status as credit_village_statuses,
@@ -420,10 +436,7 @@ fn facts(
     };
     Ok(AdmissionFacts {
         rating,
-        earlier_ratings: row
-            .earlier
-            .map(|Json(e)| earlier_ratings(e))
-            .unwrap_or_default(),
+        earlier_ratings: earlier_ratings(row.earlier.map(|Json(e)| e)),
         credit_village: StoredTimeline {
             days: row.credit_village_days,
             statuses: row.credit_village_statuses,
@@ -468,6 +481,37 @@ mod tests {
             from: Some(day("2026-03-06")),
             before: Some(true),
         }
+    }
+
+    // R-CR-3: earlier ratings are read as the upsert writes them; if any cannot be read none
+    // is used, so a hand-edited row errs towards the newest rating alone, never fails a batch.
+    #[test]
+    fn earlier_ratings_are_read_whole_or_not_at_all() {
+        let entry = |grade: &str, line: &str| {
+            serde_json::json!({"grade": grade, "veto": false, "credit_line": line,
+                "effective_from": "2026-01-01", "expires_on": null, "village_code": "410311100201"})
+        };
+        let read = earlier_ratings(Some(serde_json::json!([
+            entry("A", "20000.00"),
+            entry("", "0")
+        ])));
+        assert_eq!(read.len(), 2);
+        assert_eq!(read[0].grade, Some(CreditGrade::A));
+        assert_eq!(read[0].effective_from, Some(day("2026-01-01")));
+        assert_eq!(read[1].grade, None, "a revocation with a day");
+        for unreadable in [
+            serde_json::json!([entry("A", "20000.00"), entry("A+", "1")]),
+            serde_json::json!([entry("A", "lots")]),
+            serde_json::json!([{"grade": "A"}]),
+            serde_json::json!({"grade": "A"}),
+            serde_json::json!("[]"),
+        ] {
+            assert!(
+                earlier_ratings(Some(unreadable.clone())).is_empty(),
+                "{unreadable}"
+            );
+        }
+        assert!(earlier_ratings(None).is_empty());
     }
 
     // R-CR-8, R-ID-4: the stored timeline is read as it is; one the trigger did not write, or

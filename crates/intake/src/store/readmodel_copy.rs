@@ -21,7 +21,7 @@ use fupin_kernel::AreaCode;
 use rust_decimal::Decimal;
 use sqlx::{Connection, PgConnection, types::Json};
 
-use super::readmodel::{EarlierRating, FactsQuery, StoredTimeline, earlier_ratings, rating_fact};
+use super::readmodel::{FactsQuery, StoredTimeline, earlier_ratings, rating_fact};
 use crate::domain::admission::{AdmissionFacts, RatingFact, Timeline};
 
 /// Which read model a copy holds.
@@ -103,7 +103,7 @@ struct RatingRow {
     effective_from: Option<NaiveDate>,
     expires_on: Option<NaiveDate>,
     village_code: String,
-    earlier: Json<Vec<EarlierRating>>,
+    earlier: Json<serde_json::Value>,
 }
 
 impl ReadModelCopy {
@@ -157,7 +157,8 @@ impl ReadModelCopy {
             ratings: changed_since(
                 &mut tx,
                 r#"select subject_idx, grade, veto, credit_line, effective_from, expires_on,
-                     village_code, earlier
+                     village_code,
+                     case when earlier_as_of = sequence then earlier else '[]' end as earlier
                    from rm_credit_ratings where changed > $1"#,
                 since,
             )
@@ -210,7 +211,7 @@ impl ReadModelCopy {
                 r.expires_on,
                 &r.village_code,
             );
-            let earlier = earlier_ratings(r.earlier.0);
+            let earlier = earlier_ratings(Some(r.earlier.0));
             self.ratings.insert(r.subject_idx, (fact, earlier));
         }
         self.villages
