@@ -1,5 +1,7 @@
 //! Publishes outbox rows to JetStream in `seq` order and waits for each ack, so the stream
-//! holds events in commit order. A row is deleted only after its ack (the stream is the record
+//! holds each subject's events (an application's, a complaint's: their `ce-subject`) in commit
+//! order; events of different subjects keep it too unless a publish fails in the middle of a
+//! batch. A row is deleted only after its ack (the stream is the record
 //! of what was published); a crash between ack and delete republishes it, and JetStream drops
 //! the duplicate by `Nats-Msg-Id`. While NATS is down the rows wait and the relay backs off.
 //!
@@ -158,8 +160,8 @@ async fn lead(
             continue;
         }
         nats_backoff = Duration::from_millis(100);
-        // A full batch, or one that stopped before a second event of the same subject: the
-        // rest is waiting already.
+        // A full batch, or one that held back a second event of a subject: the rest is
+        // waiting already.
         if fetched as i64 == BATCH || cut_short {
             continue;
         }
@@ -238,21 +240,21 @@ async fn final_flush(conn: &mut PgConnection, bus: &EventBus, config: &RelayConf
 }
 
 /// Sends the batch's messages back to back, then awaits their acks in order; returns the seqs
-/// acknowledged before the first failure. Only the rows up to the first one whose
-/// `ce-subject` (the application or complaint) already has a message in flight are sent: the
-/// client reconnects by itself, and a message lost on the old connection while the next went
-/// out on the new one would be stored after it when sent again. With one message of a subject
-/// in flight at a time, a subject's events reach the stream in commit order whatever fails
-/// (the later one waits for the next round, after the earlier one's ack).
+/// acknowledged before the first failure. A row whose `ce-subject` (the application or
+/// complaint) already has a message in this batch is not sent: the client reconnects by
+/// itself, and a message lost on the old connection while the next went out on the new one
+/// would be stored after it when sent again. With one message of a subject in flight at a
+/// time, a subject's events reach the stream in commit order whatever fails (the later one
+/// goes in the next round, after the earlier one's ack).
 async fn publish_batch(
     bus: &EventBus,
     config: &RelayConfig,
     rows: &[Row],
 ) -> (Vec<i64>, Option<anyhow::Error>) {
-    let rows = &rows[..one_per_subject(rows.iter().map(|r| r.ce_subject.as_deref()))];
+    let first = first_of_subject(rows.iter().map(|r| r.ce_subject.as_deref()));
     let mut pending = Vec::with_capacity(rows.len());
     let mut failure = None;
-    for row in rows {
+    for row in rows.iter().zip(first).filter_map(|(r, f)| f.then_some(r)) {
         match send(bus, row).await {
             Ok(ack) => pending.push((row.seq, ack)),
             Err(e) => {
@@ -289,14 +291,12 @@ async fn publish_batch(
     (sent, failure)
 }
 
-/// How many of the leading rows have pairwise different subjects: the rows a batch may have
-/// in flight at once. A row without a subject names nothing to keep in order and never stops
-/// the batch.
-fn one_per_subject<'a>(subjects: impl Iterator<Item = Option<&'a str>>) -> usize {
+/// Which rows a batch sends: each subject's first; a later row of a subject already in the
+/// batch waits for the next round, after the first one's ack. A row without a subject names
+/// nothing to keep in order and is always sent.
+fn first_of_subject<'a>(subjects: impl Iterator<Item = Option<&'a str>>) -> Vec<bool> {
     let mut seen = std::collections::HashSet::new();
-    subjects
-        .take_while(|s| s.is_none_or(|s| seen.insert(s)))
-        .count()
+    subjects.map(|s| s.is_none_or(|s| seen.insert(s))).collect()
 }
 
 async fn send(
@@ -321,17 +321,22 @@ async fn send(
 
 #[cfg(test)]
 mod tests {
-    use super::one_per_subject;
+    use super::first_of_subject;
 
-    /// R-X-2: two events of one application are never in flight together.
+    /// README "Order": two events of one application are never in flight together; the later
+    /// one waits for the next round while other subjects' events go on.
     #[test]
-    fn a_batch_stops_before_a_second_event_of_a_subject() {
-        let count = |s: &[Option<&str>]| one_per_subject(s.iter().copied());
-        assert_eq!(count(&[]), 0);
-        assert_eq!(count(&[Some("a"), Some("b"), Some("c")]), 3);
-        assert_eq!(count(&[Some("a"), Some("b"), Some("a"), Some("c")]), 2);
-        assert_eq!(count(&[Some("a"), Some("a")]), 1);
-        assert_eq!(count(&[None, Some("a"), None, None, Some("b")]), 5);
-        assert_eq!(count(&[None, Some("a"), None, Some("a")]), 3);
+    fn a_batch_sends_one_event_of_each_subject() {
+        let sent = |s: &[Option<&str>]| first_of_subject(s.iter().copied());
+        assert_eq!(sent(&[]), Vec::<bool>::new());
+        assert_eq!(sent(&[Some("a"), Some("b"), Some("c")]), [true; 3]);
+        assert_eq!(
+            sent(&[Some("a"), Some("b"), Some("a"), Some("c"), Some("b")]),
+            [true, true, false, true, false]
+        );
+        assert_eq!(
+            sent(&[None, Some("a"), None, Some("a"), None]),
+            [true, true, true, false, true]
+        );
     }
 }
