@@ -334,8 +334,9 @@ impl Conn {
 
 /// Runs a statement on the dispatcher's connection ([`Conn`]), and once more on a new
 /// connection when the one it ran on had died while idle. Only for statements that may run
-/// twice: reads, and the batch write, whose idempotency keys turn a second run after a commit
-/// whose answer was lost into a replay of each submission (R-IN-8). (A macro: async closures
+/// twice: reads, the batch write and the keeping of a batch's refusals, whose idempotency keys
+/// turn a second run after a commit whose answer was lost into a replay of each submission
+/// (R-IN-8). (A macro: async closures
 /// borrowing the batch would not let the dispatcher's future be `Send`.)
 macro_rules! again {
     ($conn:expr, |$c:ident| $statement:expr) => {{
