@@ -316,6 +316,7 @@ pub async fn seed(g: &Global) -> anyhow::Result<()> {
         reason: "带贫益贫合作社 (demo)".to_owned(),
         effective_from: date(effective_from),
         sequence: 1,
+        area_code: COOPERATIVE_VILLAGE.to_owned(),
     };
     p.publish(&qualification, uscc.as_str()).await?;
     let npl = NplThresholdExceeded {

@@ -216,12 +216,18 @@ impl EventHandler for ReadModelHandler {
                 // Kept in the form admission looks it up by (upper case, check character valid).
                 let uscc = Uscc::parse(e.uscc.trim())
                     .map_err(|err| anyhow::anyhow!("uscc {:?}: {err}", e.uscc))?;
+                // Where R-RK-9 suspends its lending: a town or a village, or not said.
+                let registered = match e.area_code.trim() {
+                    "" => None,
+                    a => Some(lending_area(a)?),
+                };
                 rm::set_qualification(
                     conn,
                     uscc.as_str(),
                     e.qualified,
                     &e.reason,
                     date("effective_from", &e.effective_from)?,
+                    registered.as_deref(),
                     seq(e.sequence)?,
                 )
                 .await?;

@@ -756,6 +756,82 @@ async fn a_rating_announced_ahead_leaves_the_one_in_force_until_its_day() {
         refused(&t, &r, VILLAGE_A, "1000", &["R-CR-3"]).await;
         t.set_time("2026-12-21T09:00:00+08:00");
         refused(&t, &r, VILLAGE_A, "1000", &["R-CR-3"]).await;
+
+        // A veto sent without a day (R-CR-5 "at once") is applied, not dead-lettered, and
+        // replaces a renewal announced ahead: nothing is in force on any day.
+        rate("AA", "30000.00", "2026-12-25", "2027-12-25", 5).await;
+        t.set_time("2026-12-25T09:00:00+08:00");
+        admitted(&t, &r, VILLAGE_A, "30000").await;
+        t.set_time("2026-12-21T09:00:00+08:00");
+        let id = t
+            .publish_rating_effective(&r, VILLAGE_A, "AA", "30000.00", true, "", "", 6)
+            .await;
+        t.wait_applied(&id).await;
+        t.set_time("2026-12-25T09:00:00+08:00");
+        refused(&t, &r, VILLAGE_A, "1000", &["R-CR-3"]).await;
+        t.shutdown().await;
+    })
+    .await;
+}
+
+/// R-ID-1, R-RK-9: an enterprise the industry service registers in a village is held to it:
+/// filed under another town, or under its own town (which would leave out its village's
+/// circuit breaker), it is refused naming `enterprise.area_code`; under its village it is
+/// admitted, and a suspension of that village then refuses it. A later qualification that
+/// names no area keeps the registered one. One never registered is taken where it is filed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_enterprise_is_held_to_the_area_it_is_registered_in() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let code = uscc('3', 31);
+        let id = t.publish_enterprise_registered(&code, VILLAGE_A, 1).await;
+        t.wait_applied(&id).await;
+        let submit = |area: &'static str| {
+            let (t, code) = (&t, code.clone());
+            async move {
+                t.as_district_staff()
+                    .submit_application(enterprise_request(&code, area, "200000"))
+                    .await
+            }
+        };
+        for elsewhere in [TOWN_B, TOWN_A, VILLAGE_A2] {
+            let s = submit(elsewhere)
+                .await
+                .expect_err("not where it is registered");
+            assert_refused(&s, &["R-ID-1"]);
+            assert!(
+                s.message().contains("enterprise.area_code")
+                    && s.message().contains(VILLAGE_A)
+                    && s.message().contains(elsewhere),
+                "names the field and both areas: {s:?}"
+            );
+        }
+        assert!(
+            submit(VILLAGE_A).await.is_ok(),
+            "filed where it is registered"
+        );
+
+        let id = t.publish_enterprise_qualified(&code, true, 2).await;
+        t.wait_applied(&id).await;
+        assert_refused(
+            &submit(TOWN_B).await.expect_err("still registered"),
+            &["R-ID-1"],
+        );
+        let id = t.publish_npl_exceeded(VILLAGE_A, 1).await;
+        t.wait_applied(&id).await;
+        assert_refused(
+            &submit(VILLAGE_A).await.expect_err("suspended"),
+            &["R-RK-9"],
+        );
+
+        let unregistered = uscc('3', 32);
+        let id = t.publish_enterprise_qualified(&unregistered, true, 1).await;
+        t.wait_applied(&id).await;
+        let filed = t
+            .as_district_staff()
+            .submit_application(enterprise_request(&unregistered, TOWN_B, "200000"))
+            .await;
+        assert!(filed.is_ok(), "no registered area: {filed:?}");
         t.shutdown().await;
     })
     .await;

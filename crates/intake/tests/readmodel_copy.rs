@@ -147,17 +147,23 @@ async fn change(conn: &mut PgConnection, rng: &mut Rng, step: i64) {
         6 => {
             sqlx::query(
                 r#"insert into rm_qualified_enterprises (uscc, qualified, reason, sequence,
-                     effective_from, qualified_before)
-               values ($1, $2, '', $3, $4, $5)
+                     effective_from, qualified_before, area_code)
+               values ($1, $2, '', $3, $4, $5, $6)
                on conflict (uscc) do update set qualified = excluded.qualified,
                  sequence = excluded.sequence, effective_from = excluded.effective_from,
-                 qualified_before = excluded.qualified_before"#,
+                 qualified_before = excluded.qualified_before, area_code = excluded.area_code"#,
             )
             .bind(USCCS[rng.below(3) as usize])
             .bind(rng.coin())
             .bind(step)
             .bind(rng.day())
             .bind(if rng.coin() { None } else { Some(rng.coin()) })
+            // Registered in a village, its town, or not said (R-ID-1).
+            .bind(match rng.below(3) {
+                0 => None,
+                1 => Some(VILLAGES[rng.below(3) as usize]),
+                _ => Some(town_of(VILLAGES[rng.below(3) as usize])),
+            })
             .execute(conn)
             .await
         }
@@ -436,7 +442,7 @@ async fn stored_timelines_follow_the_domain_announcements() {
                     "village, step {step}"
                 );
             } else {
-                rm::set_qualification(&mut conn, USCCS[0], status, "", day, seq)
+                rm::set_qualification(&mut conn, USCCS[0], status, "", day, None, seq)
                     .await
                     .expect("upsert");
                 enterprise.entry(seq).or_insert((day, status));

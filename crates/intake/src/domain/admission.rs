@@ -108,6 +108,9 @@ pub struct AdmissionFacts {
     /// Industry's qualification of an enterprise/cooperative (R-ID-4) as announced, by day;
     /// empty when never assessed.
     pub enterprise_qualified: Timeline<bool>,
+    /// The town or village the industry service registered the enterprise in (R-ID-1); None
+    /// when it has not said.
+    pub enterprise_area: Option<AreaCode>,
 }
 
 impl AdmissionFacts {
@@ -237,7 +240,24 @@ pub fn check(
                 ));
             }
         }
-        Applicant::Enterprise(_) => {
+        Applicant::Enterprise(e) => {
+            // Held to the area it is registered in, where R-RK-9 suspends its lending: filed
+            // under another town (or its town, when registered in a village) it would escape
+            // its own circuit breaker. A village of the town it is registered in adds that
+            // village's breaker to the town's, and is accepted.
+            if let Some(registered) = &facts.enterprise_area
+                && !registered.contains(&e.area)
+            {
+                failures.push(Failure::new(
+                    "R-ID-1",
+                    Some("enterprise.area_code"),
+                    format!(
+                        "the industry service registers this enterprise in {}, not {}",
+                        registered.as_str(),
+                        e.area.as_str()
+                    ),
+                ));
+            }
             // Repeated from the form's checks for the re-checks of a stored application (at
             // recommendation and at the bank's approval) under the policy then in force.
             if form.term_months > policy.enterprise_max_term_months {

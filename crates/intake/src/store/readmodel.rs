@@ -198,13 +198,17 @@ pub async fn set_qualification(
     qualified: bool,
     reason: &str,
     from: Option<NaiveDate>,
+    area: Option<&str>,
     seq: i64,
 ) -> sqlx::Result<()> {
     let written = sqlx::query(
-        r#"insert into rm_qualified_enterprises (uscc, qualified, reason, effective_from, sequence)
-           values ($1, $2, $3, $4, $5)
+        r#"insert into rm_qualified_enterprises (uscc, qualified, reason, effective_from, sequence,
+             area_code)
+           values ($1, $2, $3, $4, $5, $6)
            on conflict (uscc) do update set qualified = excluded.qualified, reason = excluded.reason,
              effective_from = excluded.effective_from, sequence = excluded.sequence,
+             -- The registered area (R-ID-1): the last one announced.
+             area_code = coalesce(excluded.area_code, rm_qualified_enterprises.area_code),
              -- The qualification in force just before the new one takes effect: the one
              -- replaced, unless that one was itself due to start later still.
              qualified_before = case
@@ -220,6 +224,7 @@ pub async fn set_qualification(
     .bind(reason)
     .bind(from)
     .bind(seq)
+    .bind(area)
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -250,6 +255,7 @@ struct FactsRow {
     qualified_before: Option<bool>,
     qualified_days: Option<Vec<Option<NaiveDate>>>,
     qualified_statuses: Option<Vec<Option<bool>>>,
+    registered_in: Option<String>,
 }
 
 /// A stored timeline of announced statuses (credit village, qualification; intake migration
@@ -380,7 +386,8 @@ pub const FACTS_SQL: &str = r#"select case when r.earlier_as_of = r.sequence the
      array(select s.area_code from rm_suspended_areas s
            where s.area_code in ($3, $4) and s.suspended order by s.area_code) as suspended,
      q.qualified, q.effective_from as qualified_from, q.qualified_before,
-     q.timeline_from as qualified_days, q.timeline_status as qualified_statuses
+     q.timeline_from as qualified_days, q.timeline_status as qualified_statuses,
+     q.area_code as registered_in
    from (select $1::bytea as subject_idx) t
    left join rm_credit_ratings r on r.subject_idx = t.subject_idx
    left join rm_credit_villages v on v.village_code = $3
@@ -459,6 +466,11 @@ fn facts(
             before: row.qualified_before,
         }
         .read("qualification", uscc.unwrap_or_default()),
+        enterprise_area: row
+            .registered_in
+            .as_deref()
+            .map(AreaCode::parse)
+            .transpose()?,
     })
 }
 

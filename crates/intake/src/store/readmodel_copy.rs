@@ -52,6 +52,8 @@ pub struct ReadModelCopy {
     suspended: HashSet<String>,
     /// Enterprises' qualification by USCC.
     qualified: HashMap<String, Timeline<bool>>,
+    /// Enterprises' registered areas by USCC, where announced.
+    registered: HashMap<String, String>,
 }
 
 struct Entry {
@@ -78,6 +80,8 @@ struct TimelineRow {
     before: Option<bool>,
     timeline_from: Option<Vec<Option<NaiveDate>>>,
     timeline_status: Option<Vec<Option<bool>>>,
+    /// An enterprise's registered area (R-ID-1); always None for a village.
+    area_code: Option<String>,
 }
 
 impl TimelineRow {
@@ -166,7 +170,8 @@ impl ReadModelCopy {
             villages: changed_since(
                 &mut tx,
                 r#"select village_code as key, credit_village as status, effective_from,
-                     credit_village_before as before, timeline_from, timeline_status
+                     credit_village_before as before, timeline_from, timeline_status,
+                     null::text as area_code
                    from rm_credit_villages where changed > $1"#,
                 since,
             )
@@ -186,7 +191,7 @@ impl ReadModelCopy {
             enterprises: changed_since(
                 &mut tx,
                 r#"select uscc as key, qualified as status, effective_from,
-                     qualified_before as before, timeline_from, timeline_status
+                     qualified_before as before, timeline_from, timeline_status, area_code
                    from rm_qualified_enterprises where changed > $1"#,
                 since,
             )
@@ -234,8 +239,14 @@ impl ReadModelCopy {
                 self.suspended.remove(&area);
             }
         }
-        self.qualified
-            .extend(c.enterprises.into_iter().map(|e| e.read("qualification")));
+        for e in c.enterprises {
+            match &e.area_code {
+                Some(area) => self.registered.insert(e.key.clone(), area.clone()),
+                None => self.registered.remove(&e.key),
+            };
+            let (uscc, timeline) = e.read("qualification");
+            self.qualified.insert(uscc, timeline);
+        }
         self.at = Some(c.at);
     }
 
@@ -271,6 +282,12 @@ impl ReadModelCopy {
                 .map(AreaCode::parse)
                 .collect::<Result<_, _>>()?,
             enterprise_qualified: qualification.cloned().unwrap_or_default(),
+            enterprise_area: q
+                .subject
+                .uscc
+                .and_then(|u| self.registered.get(u))
+                .map(|a| AreaCode::parse(a))
+                .transpose()?,
         })
     }
 }

@@ -466,6 +466,13 @@ impl TestIntake {
             .await
     }
 
+    /// Industry's qualification of an enterprise registered in `area` (R-ID-1), from 2026-01-01.
+    pub async fn publish_enterprise_registered(&self, uscc: &str, area: &str, seq: u64) -> String {
+        let mut ev = enterprise_qualification(uscc, true, "2026-01-01", seq);
+        ev.area_code = area.to_owned();
+        self.publish(INDUSTRY_SOURCE, &ev, uscc).await
+    }
+
     /// Industry's qualification (or disqualification) taking effect on `from` (YYYY-MM-DD).
     pub async fn publish_enterprise_qualification(
         &self,
@@ -474,19 +481,7 @@ impl TestIntake {
         from: &str,
         seq: u64,
     ) -> String {
-        let ev = industry::EnterpriseQualificationChanged {
-            uscc: uscc.to_owned(),
-            name: "洛龙区牡丹种植合作社".into(),
-            qualified,
-            reason: if qualified {
-                "evaluation: strong driving capacity"
-            } else {
-                "agreement not honoured after rectification deadline"
-            }
-            .into(),
-            effective_from: from.into(),
-            sequence: seq,
-        };
+        let ev = enterprise_qualification(uscc, qualified, from, seq);
         self.publish(INDUSTRY_SOURCE, &ev, uscc).await
     }
 
@@ -1130,4 +1125,28 @@ pub async fn refused(
         .expect_err(what);
     assert_refused(&s, rules);
     s
+}
+
+/// Industry's `EnterpriseQualificationChanged` as the industry service publishes it, with no
+/// registered area.
+fn enterprise_qualification(
+    uscc: &str,
+    qualified: bool,
+    from: &str,
+    seq: u64,
+) -> industry::EnterpriseQualificationChanged {
+    industry::EnterpriseQualificationChanged {
+        uscc: uscc.to_owned(),
+        name: "洛龙区牡丹种植合作社".into(),
+        qualified,
+        reason: if qualified {
+            "evaluation: strong driving capacity"
+        } else {
+            "agreement not honoured after rectification deadline"
+        }
+        .into(),
+        effective_from: from.into(),
+        sequence: seq,
+        area_code: String::new(),
+    }
 }

@@ -62,6 +62,7 @@ fn every_failed_household_rule_is_listed_in_one_refusal() {
         blacklisted: true,
         suspended_areas: vec![area(VILLAGE), area(TOWN)],
         enterprise_qualified: Timeline::default(),
+        enterprise_area: None,
     };
     // when
     let failures = refusal_failures(admit(&form, &facts));
@@ -582,6 +583,30 @@ fn every_failed_enterprise_rule_is_listed() {
         sorted(refused_rules(admit(&enterprise_form(TOWN), &facts))),
         vec!["R-CR-10", "R-ID-4", "R-RK-9"]
     );
+}
+
+// R-ID-1, R-RK-9: an enterprise is filed where the industry service registers it, or in a
+// village of the town it is registered in (which adds that village's breaker); not in another
+// town, nor in its town when it is registered in one of its villages
+#[test]
+fn an_enterprise_is_filed_where_it_is_registered() {
+    let registered = |area_code: &str| AdmissionFacts {
+        enterprise_area: Some(area(area_code)),
+        ..enterprise_facts()
+    };
+    assert_eq!(admit(&enterprise_form(TOWN), &registered(TOWN)), Ok(()));
+    assert_eq!(admit(&enterprise_form(VILLAGE), &registered(TOWN)), Ok(()));
+    assert_eq!(
+        admit(&enterprise_form(VILLAGE), &registered(VILLAGE)),
+        Ok(())
+    );
+    assert_eq!(admit(&enterprise_form(TOWN), &enterprise_facts()), Ok(()));
+    for (filed, at) in [(TOWN, VILLAGE), (OTHER_TOWN, TOWN), (OTHER_TOWN, VILLAGE)] {
+        let failures = refusal_failures(admit(&enterprise_form(filed), &registered(at)));
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert_eq!(failures[0].rule, "R-ID-1");
+        assert_eq!(failures[0].field, Some("enterprise.area_code"));
+    }
 }
 
 // R-ID-4, R-IN-3: a qualification announced ahead of its day admits only from that day, and a

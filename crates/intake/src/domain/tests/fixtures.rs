@@ -241,6 +241,7 @@ pub fn household_facts(today: NaiveDate) -> AdmissionFacts {
         blacklisted: false,
         suspended_areas: Vec::new(),
         enterprise_qualified: Timeline::default(),
+        enterprise_area: None,
     }
 }
 

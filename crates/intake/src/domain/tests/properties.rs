@@ -693,6 +693,7 @@ fn to_inputs(c: &HouseholdCase) -> (crate::domain::form::ApplicationForm, Admiss
         blacklisted: c.blacklisted,
         suspended_areas,
         enterprise_qualified: Timeline::default(),
+        enterprise_area: None,
     };
     (form, facts)
 }
