@@ -1232,6 +1232,13 @@ impl Intake {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
             let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
+            // As for the decision (README "Who before what"): anyone but the bank it was
+            // recommended to is denied; then what the request says on its own
+            // (INVALID_ARGUMENT, nothing kept); then the state; then the request against the
+            // approval the state says there is.
+            app.check_bank(&actor)
+                .map_err(app_err(&req.application_id))?;
+            let record = disbursement(&req, today)?;
             let moved = app.disburse(&actor).map_err(app_err(&req.application_id))?;
             // Approved by the bank (the move above checked), so its approval is stored.
             let approval = row
@@ -1239,7 +1246,9 @@ impl Intake {
                 .as_ref()
                 .and_then(|d| d.0.approval())
                 .ok_or_else(|| anyhow::anyhow!("application {} approved without terms", row.id))?;
-            let record = disbursement(&req, &approval, row.recommended_on, today)?;
+            record
+                .within(&approval, row.recommended_on)
+                .map_err(app_err(""))?;
             let bank = row.bank_id.clone().unwrap_or_default();
             if let Some(holder) =
                 apps::loan_account_holder(tx, &bank, &record.loan_account_number, row.id).await?
@@ -1709,11 +1718,10 @@ fn complaint_pb(
     (pb, unmasked)
 }
 
-/// The disbursement as the bank reports it, read and checked against its approval (R-IN-6).
+/// The disbursement as the bank reports it, read and checked on its own (R-IN-6); the checks
+/// against its approval follow once the state says there is one.
 fn disbursement(
     req: &pb::RecordDisbursementRequest,
-    approval: &Approval,
-    recommended_on: Option<NaiveDate>,
     today: NaiveDate,
 ) -> Result<DisbursementRecord> {
     let amount = convert::money("amount", "R-IN-6", req.amount.as_ref()).map_err(app_err(""))?;
@@ -1742,7 +1750,7 @@ fn disbursement(
         disbursed_on: on,
         schedule,
     }
-    .checked(approval, recommended_on, today)
+    .well_formed(today)
     .map_err(app_err(""))
 }
 

@@ -335,8 +335,13 @@ async fn a_bank_lists_decides_and_disburses() {
             disbursed_on: "2026-03-06".into(),
             ..disbursement_req(&a1)
         };
+        // A schedule that adds up, for a payout above the approval (a sum that does not add up
+        // is reported first: what the request says on its own comes before the approval).
+        let mut above_schedule = monthly_schedule();
+        above_schedule[11] = instalment("2027-03-10", "1500.01", "65.25");
         let above_approved = pb::RecordDisbursementRequest {
             amount: money("18000.01"),
+            schedule: above_schedule,
             ..disbursement_req(&a1)
         };
         let no_schedule = pb::RecordDisbursementRequest {

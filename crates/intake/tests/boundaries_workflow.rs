@@ -2543,7 +2543,8 @@ async fn a_page_token_of_another_applications_history_is_refused() {
 /// the district recording a bank decision with an unreadable rate, are denied, not told about
 /// the bank or the rate. For the right caller the payload comes before the state: the bank
 /// deciding a second time with an unreadable rate is told about the rate, and with a good
-/// payload that the decision was taken (R-IN-6).
+/// payload that the decision was taken (R-IN-6). The disbursement follows the same order: an
+/// unreadable payout before any decision is bad input, kept with nothing (R-IN-8).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn callers_who_may_not_act_are_denied_before_payload_or_state_is_looked_at() {
     let code = |got: &Result<Reply, Status>| got.as_ref().err().map(Status::code);
@@ -2609,6 +2610,24 @@ async fn callers_who_may_not_act_are_denied_before_payload_or_state_is_looked_at
     assert_invalid(&s, "bank_id", "R-IN-6");
     drive(&t, &mut rec, Act::Recommend, Who::District, d3).await;
 
+    // The disbursement likewise: the district is denied; the bank, while nothing is approved
+    // yet, is told about its unreadable amount (not kept), not that nothing is approved; a
+    // readable one is told about the state.
+    let mut unreadable_payout = disbursement_req(&rec.id, d3);
+    unreadable_payout.amount = money("abc");
+    let got = send(&t, Who::District, Req::Disburse(unreadable_payout.clone())).await;
+    assert_eq!(code(&got), Some(Code::PermissionDenied), "{got:?}");
+    let got = send(&t, Who::Bank, Req::Disburse(unreadable_payout.clone())).await;
+    let Err(s) = got else {
+        panic!("an unreadable payout accepted: {got:?}")
+    };
+    assert_invalid(&s, "amount", "R-IN-6");
+    let early = send(&t, Who::Bank, Req::Disburse(disbursement_req(&rec.id, d3))).await;
+    let Err(s) = early else {
+        panic!("paid out before any decision: {early:?}")
+    };
+    assert_refused(&s, &["R-IN-6"]);
+
     let unreadable = approve_req(&rec.id, AMOUNT, "4.35%", 12);
     let got = send(&t, Who::District, Req::Decide(unreadable.clone())).await;
     assert_eq!(code(&got), Some(Code::PermissionDenied), "{got:?}");
@@ -2625,6 +2644,14 @@ async fn callers_who_may_not_act_are_denied_before_payload_or_state_is_looked_at
     };
     assert_refused(&s, &["R-IN-6"]);
     assert_eq!(get(&t, &rec.id).await.status(), pb::Status::BankApproved);
+    // The unreadable payout kept nothing with its request id (R-IN-8): corrected, it is paid.
+    let corrected = pb::RecordDisbursementRequest {
+        request_id: unreadable_payout.request_id.clone(),
+        ..disbursement_req(&rec.id, d3)
+    };
+    let paid = send(&t, Who::Bank, Req::Disburse(corrected)).await;
+    assert!(paid.is_ok(), "{paid:?}");
+    assert_eq!(get(&t, &rec.id).await.status(), pb::Status::Disbursed);
     t.shutdown().await;
 }
 

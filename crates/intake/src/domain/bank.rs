@@ -156,13 +156,21 @@ impl DisbursementRecord {
     ///   interest only (principal 0) are allowed: interest quarterly and principal at maturity
     ///   is the usual schedule of these loans.
     pub fn checked(
-        mut self,
+        self,
         approval: &Approval,
         recommended_on: Option<NaiveDate>,
         today: NaiveDate,
     ) -> Result<Self, DomainError> {
-        let invalid =
-            |field: &'static str, message: String| DomainError::invalid(field, "R-IN-6", message);
+        let record = self.well_formed(today)?;
+        record.within(approval, recommended_on)?;
+        Ok(record)
+    }
+
+    /// The checks that need nothing but the request and the day, run before the application's
+    /// state is looked at (README "Who before what"): the account number, an amount above 0,
+    /// a payout not after today, and a schedule of increasing dates after the payout, each
+    /// owing something, whose principal adds up to the amount.
+    pub fn well_formed(mut self, today: NaiveDate) -> Result<Self, DomainError> {
         let account = self.loan_account_number.trim();
         if account.is_empty()
             || account.len() > MAX_ACCOUNT_NUMBER
@@ -176,16 +184,10 @@ impl DisbursementRecord {
             ));
         }
         let (amount, disbursed_on) = (self.amount, self.disbursed_on);
-        if amount.is_zero() || amount > approval.amount() {
-            return Err(invalid(
-                "amount",
-                format!(
-                    "must be above 0 and at most the approved {}",
-                    approval.amount()
-                ),
-            ));
+        if amount.is_zero() {
+            return Err(invalid("amount", "must be above 0".into()));
         }
-        if disbursed_on > today || recommended_on.is_some_and(|r| disbursed_on < r) {
+        if disbursed_on > today {
             return Err(invalid(
                 "disbursed_on",
                 "must be between the recommendation date and today".into(),
@@ -197,8 +199,6 @@ impl DisbursementRecord {
                 "a repayment schedule is required".into(),
             ));
         }
-        let term = approval.term_months();
-        let term_ends = term_end(disbursed_on, term);
         let mut previous = disbursed_on;
         let mut total = Money::ZERO;
         for (i, inst) in self.schedule.iter().enumerate() {
@@ -206,12 +206,6 @@ impl DisbursementRecord {
                 return Err(invalid(
                     "schedule.due_on",
                     format!("instalment {i}: due dates must increase after the disbursement date"),
-                ));
-            }
-            if inst.due_on > term_ends {
-                return Err(invalid(
-                    "schedule.due_on",
-                    format!("instalment {i}: after the end of the {term}-month term, {term_ends}"),
                 ));
             }
             if inst.principal.is_zero() && inst.interest.is_zero() {
@@ -234,6 +228,45 @@ impl DisbursementRecord {
         self.loan_account_number = account.to_owned();
         Ok(self)
     }
+
+    /// The checks against the bank's approval, once there is one: at most the approved amount,
+    /// paid out on or after the recommendation, and every instalment due by the end of the
+    /// approved term.
+    pub fn within(
+        &self,
+        approval: &Approval,
+        recommended_on: Option<NaiveDate>,
+    ) -> Result<(), DomainError> {
+        if self.amount > approval.amount() {
+            return Err(invalid(
+                "amount",
+                format!(
+                    "must be above 0 and at most the approved {}",
+                    approval.amount()
+                ),
+            ));
+        }
+        if recommended_on.is_some_and(|r| self.disbursed_on < r) {
+            return Err(invalid(
+                "disbursed_on",
+                "must be between the recommendation date and today".into(),
+            ));
+        }
+        let term = approval.term_months();
+        let term_ends = term_end(self.disbursed_on, term);
+        if let Some((i, _)) = self
+            .schedule
+            .iter()
+            .enumerate()
+            .find(|(_, inst)| inst.due_on > term_ends)
+        {
+            return Err(invalid(
+                "schedule.due_on",
+                format!("instalment {i}: after the end of the {term}-month term, {term_ends}"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The last day of a term of `months` from `start`: the same day of the month, or the month's
@@ -243,4 +276,8 @@ pub fn term_end(start: NaiveDate, months: u32) -> NaiveDate {
     start
         .checked_add_months(Months::new(months))
         .unwrap_or(NaiveDate::MAX)
+}
+
+fn invalid(field: &'static str, message: String) -> DomainError {
+    DomainError::invalid(field, "R-IN-6", message)
 }
