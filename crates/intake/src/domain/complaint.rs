@@ -64,7 +64,8 @@ impl Complaint {
 
     /// Assigning is done by an organisation above or at the complaint's area, to an
     /// organisation whose area is inside the assigner's and contains or equals the complaint's
-    /// area chain (its village, town or the district).
+    /// area chain (its village, town or the district). Reassigning is done by an organisation
+    /// over the one it is assigned to: a town station does not take it from the district.
     pub fn assign(&mut self, actor: &Actor, to: AreaCode) -> Result<(), DomainError> {
         if !self.visible_to(actor) {
             return Err(DomainError::NotVisible);
@@ -75,6 +76,16 @@ impl Complaint {
             return Err(DomainError::PermissionDenied(
                 "complaints are assigned by the town station or district center over the complaint's area [R-IN-7]".into(),
             ));
+        }
+        // A lower tier does not take a complaint away from the organisation above it.
+        if let Some(current) = &self.assigned_to
+            && !actor.area.contains(current)
+        {
+            return Err(DomainError::PermissionDenied(format!(
+                "the complaint is assigned to {}, above the caller's organisation; only an \
+                 organisation over that one reassigns it [R-IN-7]",
+                current.as_str()
+            )));
         }
         if self.answered {
             return Err(DomainError::refused("R-IN-7", "complaint already answered"));

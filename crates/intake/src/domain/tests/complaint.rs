@@ -115,6 +115,25 @@ fn town_station_or_district_center_assign_to_an_organisation_over_the_area() {
     }
 }
 
+// R-IN-7: a complaint may be reassigned until answered, but a town station does not take one
+// from the district center; the district may take one from the town, and the town may move
+// one it holds to its village
+#[test]
+fn a_lower_tier_does_not_take_a_complaint_from_the_one_above() {
+    let mut c = lodged();
+    c.assign(&district_staff(), area(DISTRICT))
+        .expect("to the district");
+    assert_denied(c.assign(&town_staff(TOWN), area(TOWN)));
+    assert_eq!(c.assigned_to, Some(area(DISTRICT)), "unchanged");
+    c.assign(&district_staff(), area(TOWN))
+        .expect("the district hands it to the town");
+    c.assign(&town_staff(TOWN), area(VILLAGE))
+        .expect("the town to its village");
+    c.assign(&district_staff(), area(DISTRICT))
+        .expect("the district takes it back");
+    assert_eq!(c.assigned_to, Some(area(DISTRICT)));
+}
+
 // R-IN-7
 #[test]
 fn assignment_by_a_village_department_is_denied() {
