@@ -123,7 +123,7 @@ impl IntakeService for IntakeApi {
         let caller = auth::caller(&req)?;
         if !matches!(caller.role, Role::Operator | Role::DistrictStaff) {
             return Err(Status::permission_denied(
-                "deadline scans are run by operators or the district center",
+                "deadline scans are run by operators or the district center [R-IN-4]",
             ));
         }
         ok(self.0.run_deadline_scan(&caller, req.into_inner()).await)
