@@ -216,10 +216,19 @@ impl EventHandler for ReadModelHandler {
                 // Kept in the form admission looks it up by (upper case, check character valid).
                 let uscc = Uscc::parse(e.uscc.trim())
                     .map_err(|err| anyhow::anyhow!("uscc {:?}: {err}", e.uscc))?;
-                // Where R-RK-9 suspends its lending: a town or a village, or not said.
+                // Where R-RK-9 suspends its lending: a town or a village, or not said. A
+                // qualification naming an area that is neither is dead-lettered; a
+                // disqualification is applied all the same (it grants nothing), without it.
                 let registered = match e.area_code.trim() {
                     "" => None,
-                    a => Some(lending_area(a)?),
+                    a => match lending_area(a) {
+                        Ok(area) => Some(area),
+                        Err(err) if !e.qualified => {
+                            tracing::warn!(error = %err, "disqualification with an unreadable area: applied without it");
+                            None
+                        }
+                        Err(err) => return Err(err),
+                    },
                 };
                 rm::set_qualification(
                     conn,

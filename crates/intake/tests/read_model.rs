@@ -784,7 +784,9 @@ async fn an_enterprise_is_held_to_the_area_it_is_registered_in() {
     bounded(90, async {
         let t = spawn_intake().await;
         let code = uscc('3', 31);
-        let id = t.publish_enterprise_registered(&code, VILLAGE_A, 1).await;
+        let id = t
+            .publish_enterprise_registered(&code, true, VILLAGE_A, 1)
+            .await;
         t.wait_applied(&id).await;
         let submit = |area: &'static str| {
             let (t, code) = (&t, code.clone());
@@ -823,6 +825,25 @@ async fn an_enterprise_is_held_to_the_area_it_is_registered_in() {
             &submit(VILLAGE_A).await.expect_err("suspended"),
             &["R-RK-9"],
         );
+
+        // An area that is neither a town nor a village: a qualification naming it is
+        // dead-lettered (the registered area stays); a disqualification is applied without it.
+        t.publish_enterprise_registered(&code, true, "410311", 3)
+            .await;
+        let dead = read_events(
+            &t.bus,
+            &t.bus.dead_letter_subject("*"),
+            1,
+            std::time::Duration::from_secs(60),
+        )
+        .await;
+        assert_eq!(dead.len(), 1, "the qualification naming the district");
+        let id = t
+            .publish_enterprise_registered(&code, false, "410311", 4)
+            .await;
+        t.wait_applied(&id).await;
+        let s = submit(VILLAGE_A).await.expect_err("disqualified");
+        assert_refused(&s, &["R-ID-4", "R-RK-9"]);
 
         let unregistered = uscc('3', 32);
         let id = t.publish_enterprise_qualified(&unregistered, true, 1).await;

@@ -466,9 +466,16 @@ impl TestIntake {
             .await
     }
 
-    /// Industry's qualification of an enterprise registered in `area` (R-ID-1), from 2026-01-01.
-    pub async fn publish_enterprise_registered(&self, uscc: &str, area: &str, seq: u64) -> String {
-        let mut ev = enterprise_qualification(uscc, true, "2026-01-01", seq);
+    /// Industry's qualification (or disqualification) of an enterprise registered in `area`
+    /// (R-ID-1), from 2026-01-01.
+    pub async fn publish_enterprise_registered(
+        &self,
+        uscc: &str,
+        qualified: bool,
+        area: &str,
+        seq: u64,
+    ) -> String {
+        let mut ev = enterprise_qualification(uscc, qualified, "2026-01-01", seq);
         ev.area_code = area.to_owned();
         self.publish(INDUSTRY_SOURCE, &ev, uscc).await
     }
