@@ -1,7 +1,7 @@
 //! Publishes outbox rows to JetStream in `seq` order and waits for each ack, so the stream
 //! holds each subject's events (an application's, a complaint's: their `ce-subject`) in commit
-//! order; events of different subjects keep it too unless a publish fails in the middle of a
-//! batch. A row is deleted only after its ack (the stream is the record
+//! order. Across subjects there is no such promise: a subject's second event in a batch waits
+//! for the next round while later rows of other subjects go on. A row is deleted only after its ack (the stream is the record
 //! of what was published); a crash between ack and delete republishes it, and JetStream drops
 //! the duplicate by `Nats-Msg-Id`. While NATS is down the rows wait and the relay backs off.
 //!
