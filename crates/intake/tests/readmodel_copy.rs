@@ -457,6 +457,40 @@ async fn stored_timelines_follow_the_domain_announcements() {
     .await;
 }
 
+/// A rating of subject `index` in the first village, line 20,000, through the consumer's upsert.
+async fn rate(
+    conn: &mut PgConnection,
+    index: &[u8],
+    grade: &str,
+    from: Option<chrono::NaiveDate>,
+    seq: i64,
+) {
+    fupin_intake::store::readmodel::upsert_rating(
+        conn,
+        index,
+        1,
+        VILLAGES[0],
+        grade,
+        false,
+        rust_decimal::Decimal::from(20_000),
+        from,
+        None,
+        "test",
+        seq,
+    )
+    .await
+    .expect("upsert");
+}
+
+/// Who admission asks about: subject `index` in the first village.
+fn household_in_first_village(index: &[u8]) -> FactsQuery<'_> {
+    FactsQuery {
+        subject: Subject { index, uscc: None },
+        village: Some(VILLAGES[0]),
+        town: Some(town_of(VILLAGES[0])),
+    }
+}
+
 /// R-CR-3, R-CR-4, R-CR-5: ratings announced ahead of their day (migration
 /// `20261130000014`). After every one of a few hundred random ratings through the consumer's
 /// upsert (some arriving after newer ones, which are ignored; some for no day), the rating
@@ -466,7 +500,6 @@ async fn stored_timelines_follow_the_domain_announcements() {
 /// through the consumer and gRPC.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ratings_announced_ahead_leave_the_earlier_ones_in_force() {
-    use fupin_intake::store::readmodel as rm;
     type Rated = (i64, Option<chrono::NaiveDate>, &'static str);
     bounded(60, async {
         let db = TestDb::create(&fupin_intake::MIGRATIONS)
@@ -483,21 +516,7 @@ async fn ratings_announced_ahead_leave_the_earlier_ones_in_force() {
             let seq = if rng.below(6) == 0 { step - 3 } else { step };
             let from = rng.day();
             let grade = grades[rng.below(grades.len() as u64) as usize];
-            rm::upsert_rating(
-                &mut conn,
-                &index,
-                1,
-                VILLAGES[0],
-                grade,
-                false,
-                rust_decimal::Decimal::from(20_000),
-                from,
-                None,
-                "test",
-                seq,
-            )
-            .await
-            .expect("upsert");
+            rate(&mut conn, &index, grade, from, seq).await;
             let rated = (seq, from, grade);
             match newest {
                 Some((kept, ..)) if kept >= seq => {}
@@ -512,17 +531,10 @@ async fn ratings_announced_ahead_leave_the_earlier_ones_in_force() {
                     newest = Some(rated);
                 }
             }
-            let facts = rm::admission_facts(
-                &mut *conn,
-                rm::Subject {
-                    index: &index,
-                    uscc: None,
-                },
-                Some(VILLAGES[0]),
-                Some(town_of(VILLAGES[0])),
-            )
-            .await
-            .expect("facts");
+            let q = household_in_first_village(&index);
+            let facts = admission_facts(&mut *conn, q.subject, q.village, q.town)
+                .await
+                .expect("facts");
             let grade_of = |r: Option<&fupin_intake::domain::admission::RatingFact>| {
                 r.map(|r| r.grade.map_or("", |g| g.as_str()))
             };
@@ -555,7 +567,6 @@ async fn ratings_announced_ahead_leave_the_earlier_ones_in_force() {
 /// version then stores a renewal announced ahead: before its day the veto is in force, never A.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ratings_kept_before_a_rollback_are_not_brought_back() {
-    use fupin_intake::store::readmodel as rm;
     bounded(60, async {
         let db = TestDb::create(&fupin_intake::MIGRATIONS)
             .await
@@ -563,38 +574,16 @@ async fn ratings_kept_before_a_rollback_are_not_brought_back() {
         let mut conn = db.pool.acquire().await.expect("connection");
         let index = subject(0);
         let upsert = |grade: &'static str, from: &'static str, seq: i64| {
-            let index = index.clone();
-            let pool = db.pool.clone();
+            let (index, pool) = (index.clone(), db.pool.clone());
             async move {
                 let mut conn = pool.acquire().await.expect("connection");
-                rm::upsert_rating(
-                    &mut conn,
-                    &index,
-                    1,
-                    VILLAGES[0],
-                    grade,
-                    false,
-                    rust_decimal::Decimal::from(20_000),
-                    Some(day(from)),
-                    None,
-                    "test",
-                    seq,
-                )
-                .await
-                .expect("upsert");
+                rate(&mut conn, &index, grade, Some(day(from)), seq).await;
             }
         };
         let grade_on = |on: &'static str| {
             let (pool, index) = (db.pool.clone(), index.clone());
             async move {
-                let q = FactsQuery {
-                    subject: Subject {
-                        index: &index,
-                        uscc: None,
-                    },
-                    village: Some(VILLAGES[0]),
-                    town: Some(town_of(VILLAGES[0])),
-                };
+                let q = household_in_first_village(&index);
                 let tables = admission_facts(&pool, q.subject, q.village, q.town)
                     .await
                     .expect("facts");
