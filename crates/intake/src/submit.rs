@@ -521,9 +521,25 @@ fn decide(
     (ready, refused)
 }
 
+/// Answers every submission of `batch` with the one failure `e` (each needs its own error
+/// value): the database out of reach is `UNAVAILABLE`, which clients retry (with the same
+/// request id, safe under R-IN-8), logged here once for the batch; anything else `INTERNAL`,
+/// logged with each answer's error id.
 fn fail_all(batch: impl IntoIterator<Item = Pending>, e: &anyhow::Error) {
+    let transient = fupin_platform::db::is_transient(e);
+    let mut failed = 0_usize;
     for p in batch {
-        p.answer(Outcome::Failed(shared_failure(e)));
+        p.answer(Outcome::Failed(if transient {
+            ServiceError::Unavailable(
+                "the database did not answer; retry with the same request id".into(),
+            )
+        } else {
+            ServiceError::Internal(anyhow::anyhow!("{e:#}"))
+        }));
+        failed += 1;
+    }
+    if transient {
+        tracing::warn!(error = %format!("{e:#}"), failed, "submissions failed: the database did not answer");
     }
 }
 
@@ -560,9 +576,7 @@ async fn answer_refused(
                 ServiceError::Internal(cause) => cause,
                 other => anyhow::anyhow!("{other}"),
             };
-            for (pending, _) in refused {
-                pending.answer(Outcome::Failed(shared_failure(&e)));
-            }
+            fail_all(refused.into_iter().map(|(pending, _)| pending), &e);
             return;
         }
     };
@@ -725,20 +739,6 @@ fn facts_query(d: &Draft) -> FactsQuery<'_> {
         },
         village: d.village.as_deref(),
         town: d.town.as_deref(),
-    }
-}
-
-/// One failure shared by every submission of a batch (each needs its own error value): the
-/// database out of reach is `UNAVAILABLE`, which clients retry (with the same request id, safe
-/// under R-IN-8); anything else `INTERNAL`.
-fn shared_failure(e: &anyhow::Error) -> ServiceError {
-    if fupin_platform::db::is_transient(e) {
-        tracing::warn!(error = %format!("{e:#}"), "a batch of submissions failed: the database did not answer");
-        ServiceError::Unavailable(
-            "the database did not answer; retry with the same request id".into(),
-        )
-    } else {
-        ServiceError::Internal(anyhow::anyhow!("{e:#}"))
     }
 }
 

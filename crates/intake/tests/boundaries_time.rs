@@ -137,13 +137,6 @@ async fn status_changes(t: &TestIntake) -> usize {
         .len()
 }
 
-async fn lodge(c: &mut Client, area: &str, content: &str) -> pb::Complaint {
-    c.lodge_complaint(lodge_req(area, content))
-        .await
-        .unwrap_or_else(|s| panic!("lodge: {s:?}"))
-        .into_inner()
-}
-
 fn objection_req(id: &str) -> pb::FileObjectionRequest {
     pb::FileObjectionRequest {
         request_id: rid(),

@@ -161,12 +161,12 @@ async fn each_deadline_records_the_calendar_data_that_counted_it() {
             "{across}"
         );
         assert_eq!(b.step_calendar_version, across);
-        let complaint = t
-            .as_village_staff(VILLAGE_A)
-            .lodge_complaint(lodge_req(VILLAGE_A, "notice board not updated"))
-            .await
-            .expect("lodged")
-            .into_inner();
+        let complaint = lodge(
+            &mut t.as_village_staff(VILLAGE_A),
+            VILLAGE_A,
+            "notice board not updated",
+        )
+        .await;
         assert_eq!(
             complaint.calendar_version,
             cal("2025-12-30", &complaint.due_on)
@@ -213,12 +213,12 @@ async fn overdue_alerts_name_the_policy_that_counted_their_deadline() {
         let a = t.submit_household(&ra, VILLAGE_A, "5000").await;
         let b = t.submit_household(&rb, VILLAGE_A, "5000").await;
         assert_eq!(a.step_due_on, "2026-03-05");
-        let complaint = t
-            .as_village_staff(VILLAGE_A)
-            .lodge_complaint(lodge_req(VILLAGE_A, "notice board not updated"))
-            .await
-            .expect("lodged")
-            .into_inner();
+        let complaint = lodge(
+            &mut t.as_village_staff(VILLAGE_A),
+            VILLAGE_A,
+            "notice board not updated",
+        )
+        .await;
         assert_eq!(complaint.due_on, "2026-03-16");
         // Wednesday under the second: due five working days on, Wednesday 03-11.
         t.set_time("2026-03-04T09:00:00+08:00");

@@ -273,26 +273,21 @@ impl Application {
             Status::TownReview => Step::Town,
             Status::DistrictReview => Step::District,
             // Once the notice has ended the district center may reject or return it instead of
-            // recommending it. Anything else in the notice (during it, approval, other tiers) is
-            // refused below as before: nothing awaits a review.
+            // recommending it; its approval there is the recommendation, and it is told so.
+            // Anything else in the notice (during it, other tiers) is refused below as before:
+            // nothing awaits a review.
             Status::PublicNotice
                 if actor.role == ActorRole::DistrictStaff
-                    && decision != Decision::Approve
                     && self.notice_ends_on.is_some_and(|end| today > end) =>
             {
+                if decision == Decision::Approve {
+                    return Err(state_refusal(
+                        "R-IN-2",
+                        "application is public_notice and its notice has ended: approve it by \
+                         recommending it to a bank (RecommendToBank), or reject or return it",
+                    ));
+                }
                 return self.reject_or_return(decision, reason, Step::District);
-            }
-            // Past the notice approval is the recommendation; say so to whoever may make it.
-            Status::PublicNotice
-                if actor.role == ActorRole::DistrictStaff
-                    && decision == Decision::Approve
-                    && self.notice_ends_on.is_some_and(|end| today > end) =>
-            {
-                return Err(state_refusal(
-                    "R-IN-2",
-                    "application is public_notice and its notice has ended: approve it by \
-                     recommending it to a bank (RecommendToBank), or reject or return it",
-                ));
             }
             other => {
                 return Err(state_refusal(

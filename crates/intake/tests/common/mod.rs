@@ -1062,6 +1062,14 @@ pub fn resolve_req(objection: &str, upheld: bool, resolution: &str) -> pb::Resol
     }
 }
 
+/// Lodges a complaint about `area` (R-IN-7) as `c`, which must succeed.
+pub async fn lodge(c: &mut Client, area: &str, content: &str) -> pb::Complaint {
+    c.lodge_complaint(lodge_req(area, content))
+        .await
+        .unwrap_or_else(|s| panic!("lodge: {s:?}"))
+        .into_inner()
+}
+
 pub fn lodge_req(area: &str, content: &str) -> pb::LodgeComplaintRequest {
     pb::LodgeComplaintRequest {
         request_id: rid(),
