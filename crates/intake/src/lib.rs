@@ -92,10 +92,13 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
         relay::RelayConfig::default(),
         relay_shutdown,
     );
+    let consumer_config =
+        consumer::ConsumerConfig::new(readmodel::CONSUMER, readmodel::event_types());
+    let consumer_progress = consumer_config.progress.clone();
     let consumer_task = consumer::spawn(
         rt.pool.clone(),
         rt.bus.clone(),
-        consumer::ConsumerConfig::new(readmodel::CONSUMER, readmodel::event_types()),
+        consumer_config,
         Arc::new(readmodel::ReadModelHandler {
             pii: rt.pii.clone(),
         }),
@@ -187,6 +190,7 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
             vec![<IntakeServiceServer<api::IntakeApi> as NamedService>::NAME.to_owned()],
             &rt.pool,
             Some(rt.bus.js.client()),
+            Some(consumer_progress),
             shutdown.clone(),
         )
     });

@@ -101,6 +101,11 @@ fn readiness() -> anyhow::Result<fupin_platform::health::Readiness> {
             60,
             "number of seconds",
         )?),
+        inbox_lag: Duration::from_secs(positive_from_env(
+            "INBOX_ALERT_SECONDS",
+            60,
+            "number of seconds",
+        )?),
     })
 }
 

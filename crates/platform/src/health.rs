@@ -14,18 +14,28 @@
 //!   while the oldest event in the outbox has waited longer than [`Readiness::outbox_lag`]
 //!   (NATS away, the stream full or refusing), SERVING once events flow again; each change is
 //!   logged. Load balancers asking about the server or the service are not affected.
+//! - **Events not applied** are reported apart too, as the health of [`INBOX_SERVICE`]:
+//!   NOT_SERVING while one of the service's consumers has not received events for longer than
+//!   [`Readiness::inbox_lag`] (not connected, NATS away, its stream gone), or is further than
+//!   that behind the stream (an event held through a database outage, a backlog); SERVING once
+//!   each receives and is within it; each change is logged, with the consumers concerned. A
+//!   read model fed by events decides with what it has: this is how an operator learns that
+//!   what it has is old.
 //!
 //! When shutdown starts the task reports NOT_SERVING for the services and the server, and
 //! stops; [`crate::grpc::GrpcServer::serve`] reports the server NOT_SERVING too.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant, SystemTime},
+};
 
 use async_nats::connection::State;
 use sqlx::{Connection, Executor, PgConnection, PgPool, postgres::PgConnectOptions};
 use tokio::task::JoinHandle;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-use crate::shutdown::Shutdown;
+use crate::{events::consumer::Progress, shutdown::Shutdown};
 
 /// How often and how patiently the dependencies are checked.
 #[derive(Clone, Debug)]
@@ -38,19 +48,28 @@ pub struct Readiness {
     /// How long the oldest unpublished event may wait before [`OUTBOX_SERVICE`] reports
     /// NOT_SERVING.
     pub outbox_lag: Duration,
+    /// How long a consumer may be without events, or behind the stream, before
+    /// [`INBOX_SERVICE`] reports NOT_SERVING.
+    pub inbox_lag: Duration,
 }
 
 /// The health-service name under which events waiting too long in the outbox are reported.
 pub const OUTBOX_SERVICE: &str = "fupin.events.Outbox";
 
-/// Checks the database (and watches NATS) every `config.every` until `shutdown`, reporting
-/// `services` and the server as a whole SERVING or NOT_SERVING on `health`.
+/// The health-service name under which consumers not receiving, or behind the stream, are
+/// reported.
+pub const INBOX_SERVICE: &str = "fupin.events.Inbox";
+
+/// Checks the database (and watches NATS and the service's consumers, when it has them) every
+/// `config.every` until `shutdown`, reporting `services` and the server as a whole SERVING or
+/// NOT_SERVING on `health`.
 pub fn spawn(
     config: Readiness,
     health: HealthReporter,
     services: Vec<String>,
     pool: &PgPool,
     nats: Option<async_nats::Client>,
+    consumers: Option<Progress>,
     mut shutdown: Shutdown,
 ) -> JoinHandle<()> {
     let mut probe = DatabaseProbe::new(pool);
@@ -60,9 +79,15 @@ pub fn spawn(
         let mut tracker = Tracker::new(config.failures_to_fail);
         let mut nats_up = true;
         let mut events_flow = true;
+        let mut events_applied = true;
         health
             .set_service_status(OUTBOX_SERVICE, ServingStatus::Serving)
             .await;
+        if consumers.is_some() {
+            health
+                .set_service_status(INBOX_SERVICE, ServingStatus::Serving)
+                .await;
+        }
         loop {
             let answered = tokio::select! {
                 biased;
@@ -93,6 +118,9 @@ pub fn spawn(
             }
             if let Some(client) = &nats {
                 nats_up = watch_nats(client, nats_up);
+            }
+            if let Some(progress) = &consumers {
+                events_applied = watch_inbox(progress, &health, &config, events_applied).await;
             }
         }
         // The task's last word: nothing it wrote before can be read after this.
@@ -133,6 +161,35 @@ async fn watch_outbox(
     };
     health.set_service_status(OUTBOX_SERVICE, status).await;
     flow
+}
+
+/// Reports [`INBOX_SERVICE`] when whether every consumer receives and keeps up changes;
+/// whether they do now.
+async fn watch_inbox(
+    progress: &Progress,
+    health: &HealthReporter,
+    config: &Readiness,
+    kept_up: bool,
+) -> bool {
+    let lagging = progress.lagging(config.inbox_lag, Instant::now(), SystemTime::now());
+    let keep_up = lagging.is_empty();
+    if keep_up == kept_up {
+        return keep_up;
+    }
+    let status = if keep_up {
+        tracing::info!("every consumer receives events and keeps up with the stream again");
+        ServingStatus::Serving
+    } else {
+        let why: Vec<String> = lagging.iter().map(ToString::to_string).collect();
+        tracing::error!(
+            "events are not being applied: {}; what the service decides from them may be out \
+             of date",
+            why.join("; ")
+        );
+        ServingStatus::NotServing
+    };
+    health.set_service_status(INBOX_SERVICE, status).await;
+    keep_up
 }
 
 /// Logs when the NATS connection is lost and when it is back; whether it is up now.

@@ -10,18 +10,35 @@ use std::time::Duration;
 
 use common::{NatsServer, eventually, platform_db};
 use fupin_platform::{
+    events::consumer::Progress,
     health::{self, DatabaseProbe, Readiness},
     shutdown,
     testing::{admin_database_url, drop_database, set_connections_allowed},
 };
+use fupin_platform::{
+    events::{
+        consumer::{self, ConsumerConfig, Delivered, EventHandler},
+        stream::ensure_stream,
+    },
+    health::INBOX_SERVICE,
+    testing::test_bus,
+};
+use fupin_proto::risk::v1::NplThresholdExceeded;
+use futures::future::BoxFuture;
+use prost::Name;
 use sqlx::postgres::PgPoolOptions;
+use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tonic::transport::{Channel, Server};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
 const SERVICE: &str = "fupin.test.v1.ReadinessProbe";
+
+/// How long a consumer may be without events or behind, in these tests.
+const INBOX_LAG: Duration = Duration::from_secs(1);
 
 async fn status(client: &mut HealthClient<Channel>, service: &str) -> ServingStatus {
     client
@@ -39,6 +56,7 @@ async fn status(client: &mut HealthClient<Channel>, service: &str) -> ServingSta
 async fn serve_readiness(
     pool: &sqlx::PgPool,
     nats: Option<async_nats::Client>,
+    consumers: Option<Progress>,
 ) -> (
     HealthClient<Channel>,
     shutdown::ShutdownTrigger,
@@ -68,11 +86,13 @@ async fn serve_readiness(
             timeout: Duration::from_secs(2),
             failures_to_fail: 2,
             outbox_lag: Duration::from_secs(60),
+            inbox_lag: INBOX_LAG,
         },
         reporter,
         vec![SERVICE.to_owned()],
         pool,
         nats,
+        consumers,
         stop,
     );
     let probe = HealthClient::new(
@@ -112,7 +132,7 @@ async fn serving_follows_the_database_not_a_busy_pool_nor_nats() {
         .await
         .expect("pool");
 
-    let (mut probe, trigger, task, stop_server) = serve_readiness(&pool, Some(client)).await;
+    let (mut probe, trigger, task, stop_server) = serve_readiness(&pool, Some(client), None).await;
 
     // The pool's only connection busy and NATS away, for many checks: still serving.
     let held = pool.acquire().await.expect("hold the pool's connection");
@@ -197,7 +217,7 @@ async fn a_check_is_bounded_by_its_timeout_and_reconnects() {
 async fn events_waiting_too_long_are_reported_apart() {
     use fupin_platform::{events::outbox, health::OUTBOX_SERVICE};
     let db = platform_db().await;
-    let (probe, trigger, task, stop_server) = serve_readiness(&db.pool, None).await;
+    let (probe, trigger, task, stop_server) = serve_readiness(&db.pool, None, None).await;
     let outbox_status = |wanted: ServingStatus| {
         let probe = probe.clone();
         async move {
@@ -249,4 +269,135 @@ async fn events_waiting_too_long_are_reported_apart() {
     drop_database(&admin_database_url(), &db.name)
         .await
         .expect("drop test database");
+}
+
+/// Waits until `service` reports `wanted`.
+async fn until_service(probe: &HealthClient<Channel>, service: &str, wanted: ServingStatus) {
+    eventually(
+        Duration::from_secs(20),
+        &format!("{service} {wanted:?}"),
+        || {
+            let mut probe = probe.clone();
+            async move { (status(&mut probe, service).await == wanted).then_some(()) }
+        },
+    )
+    .await;
+}
+
+/// Applies nothing until let through, one event per permit.
+#[derive(Clone)]
+struct Gate(Arc<Semaphore>);
+
+impl EventHandler for Gate {
+    fn handle<'a>(
+        &'a self,
+        _conn: &'a mut sqlx::PgConnection,
+        _event: &'a Delivered,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            self.0.acquire().await?.forget();
+            Ok(())
+        })
+    }
+}
+
+fn gated_consumer(name: &str) -> (ConsumerConfig, Gate) {
+    let config = ConsumerConfig::new(name, vec![NplThresholdExceeded::full_name()]);
+    (config, Gate(Arc::new(Semaphore::new(0))))
+}
+
+// Operations, R-IN-3 and R-X-2: a read model fed by events decides with what it has. A
+// consumer that cannot receive events (here its stream is gone) is reported as the health of
+// `fupin.events.Inbox` once that has lasted longer than allowed, apart from the service's own;
+// SERVING again once it receives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_that_cannot_receive_events_is_reported_apart() {
+    let db = platform_db().await;
+    let bus = test_bus("/fupin/platform-test").await.expect("test bus");
+    bus.js.delete_stream(&bus.stream).await.expect("no stream");
+    let (config, gate) = gated_consumer("inbox_not_receiving");
+    let progress = config.progress.clone();
+    let (probe, trigger, task, stop_server) = serve_readiness(&db.pool, None, Some(progress)).await;
+    let (consumer_stop, consumer_shutdown) = shutdown::channel();
+    let consumer = consumer::spawn(
+        db.pool.clone(),
+        bus.clone(),
+        config,
+        Arc::new(gate),
+        consumer_shutdown,
+    );
+
+    until_service(&probe, INBOX_SERVICE, ServingStatus::NotServing).await;
+    assert_eq!(status(&mut probe.clone(), "").await, ServingStatus::Serving);
+    assert_eq!(
+        status(&mut probe.clone(), SERVICE).await,
+        ServingStatus::Serving
+    );
+
+    ensure_stream(&bus).await.expect("the stream back");
+    until_service(&probe, INBOX_SERVICE, ServingStatus::Serving).await;
+
+    consumer_stop.trigger();
+    trigger.trigger();
+    consumer.await.expect("consumer stops");
+    task.await.expect("readiness stops");
+    stop_server.await;
+}
+
+// Operations, R-IN-3 and R-X-2: a consumer further behind the stream than allowed (an event
+// in hand that was published too long ago: held through an outage, or a backlog) is reported
+// as the health of `fupin.events.Inbox`; SERVING once it has caught up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_behind_the_stream_is_reported_apart() {
+    let db = platform_db().await;
+    let bus = test_bus("/fupin/platform-test").await.expect("test bus");
+    let (config, gate) = gated_consumer("inbox_behind");
+    let progress = config.progress.clone();
+    let (probe, trigger, task, stop_server) =
+        serve_readiness(&db.pool, None, Some(progress.clone())).await;
+    let (consumer_stop, consumer_shutdown) = shutdown::channel();
+    let consumer = consumer::spawn(
+        db.pool.clone(),
+        bus.clone(),
+        config,
+        Arc::new(gate.clone()),
+        consumer_shutdown,
+    );
+    until_service(&probe, INBOX_SERVICE, ServingStatus::Serving).await;
+    // Receiving, with nothing to apply: still SERVING after longer than the limit.
+    tokio::time::sleep(INBOX_LAG * 2).await;
+    assert_eq!(
+        status(&mut probe.clone(), INBOX_SERVICE).await,
+        ServingStatus::Serving
+    );
+
+    // Two events; the first is held in the handler past the limit.
+    for _ in 0..2 {
+        bus.publish_now(&NplThresholdExceeded::default(), None, None)
+            .await
+            .expect("publish");
+    }
+    until_service(&probe, INBOX_SERVICE, ServingStatus::NotServing).await;
+    assert_eq!(status(&mut probe.clone(), "").await, ServingStatus::Serving);
+    // The first applied; the second, published as long ago, is behind as well.
+    gate.0.add_permits(1);
+    tokio::time::sleep(INBOX_LAG / 2).await;
+    assert_eq!(
+        status(&mut probe.clone(), INBOX_SERVICE).await,
+        ServingStatus::NotServing
+    );
+    // Both applied: caught up.
+    gate.0.add_permits(1);
+    until_service(&probe, INBOX_SERVICE, ServingStatus::Serving).await;
+    let applied: i64 = sqlx::query_scalar("select count(*) from inbox")
+        .fetch_one(&db.pool)
+        .await
+        .expect("inbox");
+    assert_eq!(applied, 2);
+
+    consumer_stop.trigger();
+    trigger.trigger();
+    consumer.await.expect("consumer stops");
+    task.await.expect("readiness stops");
+    stop_server.await;
 }
