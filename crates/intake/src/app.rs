@@ -992,8 +992,10 @@ impl Intake {
                 resolution: String::new(),
                 filed_at: now,
                 resolved_at: None,
+                filed_by: actor.subject.clone(),
+                resolved_by: None,
             };
-            apps::insert_objection(tx, &o, &actor.subject).await?;
+            apps::insert_objection(tx, &o).await?;
             if let Some(mut moved) = moved {
                 // Why the application is held (R-IN-2 "who, when, why"): the objection, by id
                 // (its content may name people; it is read through ListObjections).
@@ -1108,6 +1110,7 @@ impl Intake {
             o.state = if req.upheld { "upheld" } else { "dismissed" }.into();
             o.resolution = req.resolution.trim().to_owned();
             o.resolved_at = Some(now);
+            o.resolved_by = Some(actor.subject.clone());
             if let Some(mut moved) = moved {
                 // Like the hold, the release names the objection: its resolution answers the
                 // content, may name people just as well, and is read through ListObjections
@@ -1684,6 +1687,8 @@ fn objection_pb(
         resolution: o.resolution.clone(),
         filed_at: convert::rfc3339(o.filed_at),
         resolved_at: o.resolved_at.map(convert::rfc3339).unwrap_or_default(),
+        filed_by: o.filed_by.clone(),
+        resolved_by: o.resolved_by.clone().unwrap_or_default(),
     };
     (pb, unmasked)
 }

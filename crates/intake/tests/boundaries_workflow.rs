@@ -496,7 +496,7 @@ enum Req {
 #[derive(Clone, Debug)]
 enum Reply {
     App(Box<pb::Application>),
-    Objection(pb::Objection),
+    Objection(Box<pb::Objection>),
 }
 
 fn disbursement_req(id: &str, on: NaiveDate) -> pb::RecordDisbursementRequest {
@@ -577,7 +577,7 @@ async fn send(t: &TestIntake, who: Who, req: Req) -> Result<Reply, Status> {
         r.map(|r| Reply::App(Box::new(r.into_inner())))
     };
     let objection = |r: Result<tonic::Response<pb::Objection>, Status>| {
-        r.map(|r| Reply::Objection(r.into_inner()))
+        r.map(|r| Reply::Objection(Box::new(r.into_inner())))
     };
     match req {
         Req::Review(r) => app(c.review_application(r).await),

@@ -345,6 +345,24 @@ async fn objections_hold_until_all_are_resolved_and_upheld_ones_reject() {
                 .collect::<Vec<_>>(),
             vec![(o1.id.as_str(), "dismissed"), (o2.id.as_str(), "dismissed")]
         );
+        // R-IN-2 "who": who recorded each objection and who resolved it; only the holding and
+        // releasing moves are transitions, so this is where the rest is read.
+        let village_actor = format!("village-staff-{VILLAGE_A}");
+        assert_eq!(
+            listed
+                .iter()
+                .map(|o| (o.filed_by.as_str(), o.resolved_by.as_str()))
+                .collect::<Vec<_>>(),
+            vec![
+                (village_actor.as_str(), "district-center-1"),
+                ("district-center-1", "district-center-1")
+            ]
+        );
+        assert_eq!(
+            (o1.filed_by.as_str(), o1.resolved_by.as_str()),
+            (village_actor.as_str(), ""),
+            "open: nobody resolved it yet"
+        );
         let s = err(t
             .as_town_staff(TOWN_B)
             .list_objections(pb::ListObjectionsRequest {
@@ -393,6 +411,10 @@ async fn objections_hold_until_all_are_resolved_and_upheld_ones_reject() {
             ]
         );
         assert!(listed[1].resolution.contains(&o.id), "{:?}", listed[1]);
+        assert_eq!(
+            listed[1].resolved_by, "district-center-1",
+            "who upheld the other one"
+        );
         assert!(!listed[1].resolved_at.is_empty());
         t.set_time("2026-03-07T09:00:00+08:00");
         assert_refused(&t.recommend(&a2.id, BANK).await.unwrap_err(), &["R-IN-2"]);
@@ -633,6 +655,132 @@ async fn return_for_correction_resubmit_and_reject() {
                     pb::Status::Rejected
                 ),
             ]
+        );
+        t.shutdown().await;
+    })
+    .await;
+}
+
+/// R-IN-2: an application returned for correction that no correction can make admissible
+/// again (here the household was blacklisted meanwhile, R-CR-10) is rejected, with a reason,
+/// by the tier that returned it; before this it stayed returned for good. Other tiers are
+/// denied, an approval or a second return refused, and each refusal changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_tier_that_returned_an_application_rejects_it_when_it_cannot_be_corrected() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let resident = resident_id(35);
+        t.given_credit_household(&resident, VILLAGE_A).await;
+        let app = t.submit_household(&resident, VILLAGE_A, "10000").await;
+        let id = app.id.clone();
+        review(
+            &mut t.as_village_staff(VILLAGE_A),
+            &id,
+            pb::Decision::Approve,
+            "",
+        )
+        .await;
+        review(
+            &mut t.as_town_staff(TOWN_A),
+            &id,
+            pb::Decision::ReturnForCorrection,
+            "收入证明缺失",
+        )
+        .await;
+        let listed = t.publish_blacklisted("bl-returned-35", &resident, 1).await;
+        t.wait_applied(&listed).await;
+        let s = err(t
+            .as_village_staff(VILLAGE_A)
+            .resubmit_application(pb::ResubmitApplicationRequest {
+                request_id: rid(),
+                application_id: id.clone(),
+                note: "补".into(),
+                ..Default::default()
+            })
+            .await);
+        assert_refused(&s, &["R-CR-10"]);
+
+        let before = transitions(&mut t.as_district_staff(), &id).await.len();
+        for (mut caller, decision, code) in [
+            (
+                t.as_village_staff(VILLAGE_A),
+                pb::Decision::Reject,
+                Code::PermissionDenied,
+            ),
+            (
+                t.as_district_staff(),
+                pb::Decision::Reject,
+                Code::PermissionDenied,
+            ),
+            (
+                t.as_town_staff(TOWN_A),
+                pb::Decision::Approve,
+                Code::FailedPrecondition,
+            ),
+            (
+                t.as_town_staff(TOWN_A),
+                pb::Decision::ReturnForCorrection,
+                Code::FailedPrecondition,
+            ),
+        ] {
+            let s = err(caller
+                .review_application(review_req(&id, decision, "列入失信黑名单"))
+                .await);
+            assert_eq!(s.code(), code, "{decision:?}: {s:?}");
+            assert!(s.message().contains("R-IN-2"), "{s:?}");
+        }
+        let s = err(t
+            .as_town_staff(TOWN_A)
+            .review_application(review_req(&id, pb::Decision::Reject, " "))
+            .await);
+        assert_invalid(&s, "reason", "R-IN-2");
+        assert_eq!(
+            transitions(&mut t.as_district_staff(), &id).await.len(),
+            before,
+            "refusals change nothing"
+        );
+
+        let a = review(
+            &mut t.as_town_staff(TOWN_A),
+            &id,
+            pb::Decision::Reject,
+            "列入失信黑名单，无法补正",
+        )
+        .await;
+        assert_eq!(a.status(), pb::Status::Rejected);
+        assert_eq!(a.returned_from(), pb::Step::Unspecified, "no longer returned");
+        let last = transitions(&mut t.as_district_staff(), &id)
+            .await
+            .pop()
+            .expect("history");
+        assert_eq!(
+            (
+                last.from_status(),
+                last.to_status(),
+                last.action.as_str(),
+                last.actor_role.as_str(),
+                last.reason.as_str()
+            ),
+            (
+                pb::Status::Returned,
+                pb::Status::Rejected,
+                "reject",
+                "town_staff",
+                "列入失信黑名单，无法补正"
+            )
+        );
+        t.outbox_drained().await;
+        let changed: Vec<pb::ApplicationStatusChanged> = t
+            .intake_events(&pb::ApplicationStatusChanged::full_name())
+            .await
+            .iter()
+            .map(|e| e.decode())
+            .collect();
+        assert!(
+            changed.iter().any(|e| e.application_id == id
+                && e.from_status() == pb::Status::Returned
+                && e.to_status() == pb::Status::Rejected),
+            "{changed:?}"
         );
         t.shutdown().await;
     })

@@ -255,9 +255,10 @@ impl Application {
         }
     }
 
-    /// Approve / reject / return at the village, town or district step (R-IN-2); and, once
-    /// the public notice has ended, the district center's reject or return instead of a
-    /// recommendation (its approval there is `recommend`).
+    /// Approve / reject / return at the village, town or district step (R-IN-2); once the
+    /// public notice has ended, the district center's reject or return instead of a
+    /// recommendation (its approval there is `recommend`); and the rejection of a returned
+    /// application by the tier that returned it.
     pub fn review(
         &mut self,
         actor: &Actor,
@@ -288,6 +289,27 @@ impl Application {
                     ));
                 }
                 return self.reject_or_return(decision, reason, Step::District);
+            }
+            // Awaiting correction: the tier that returned it may reject it instead, with a
+            // reason. Without this an application that no correction can make admissible
+            // again (the borrower turned 66, a blacklisting) would stay returned for good.
+            Status::Returned => {
+                let step = self.returned_from.unwrap_or(Step::Village);
+                if actor.role != ActorRole::for_step(step) {
+                    return Err(deny(format!(
+                        "a returned application is rejected by the tier that returned it, {} \
+                         [R-IN-2]",
+                        ActorRole::for_step(step).as_str()
+                    )));
+                }
+                if decision != Decision::Reject {
+                    return Err(state_refusal(
+                        "R-IN-2",
+                        "application is returned for correction: it can be resubmitted, or \
+                         rejected with a reason by the tier that returned it",
+                    ));
+                }
+                return self.reject_or_return(decision, reason, step);
             }
             other => {
                 return Err(state_refusal(
@@ -353,6 +375,7 @@ impl Application {
         self.leave_steps();
         let action = if decision == Decision::Reject {
             self.status = Status::Rejected;
+            self.returned_from = None;
             "reject"
         } else {
             self.status = Status::Returned;

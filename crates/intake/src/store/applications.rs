@@ -675,6 +675,9 @@ pub struct ObjectionRow {
     pub resolution: String,
     pub filed_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
+    /// Who recorded it and who resolved it (R-IN-2 "who"), as a transition's actor.
+    pub filed_by: String,
+    pub resolved_by: Option<String>,
 }
 
 pub(crate) const OBJECTOR: &str = "objections.objector";
@@ -689,11 +692,7 @@ impl ObjectionRow {
     }
 }
 
-pub async fn insert_objection(
-    conn: &mut PgConnection,
-    o: &ObjectionRow,
-    filed_by: &str,
-) -> sqlx::Result<()> {
+pub async fn insert_objection(conn: &mut PgConnection, o: &ObjectionRow) -> sqlx::Result<()> {
     sqlx::query(
         r#"insert into objections (id, application_id, objector_enc, content, state, filed_by, filed_at)
            values ($1, $2, $3, $4, 'open', $5, $6)"#,
@@ -702,7 +701,7 @@ pub async fn insert_objection(
     .bind(o.application_id)
     .bind(&o.objector_enc)
     .bind(&o.content)
-    .bind(filed_by)
+    .bind(&o.filed_by)
     .bind(o.filed_at)
     .execute(conn)
     .await?;
@@ -753,7 +752,8 @@ pub async fn objection_for_update(
     id: Uuid,
 ) -> sqlx::Result<Option<ObjectionRow>> {
     sqlx::query_as(
-        r#"select id, application_id, objector_enc, content, state, resolution, filed_at, resolved_at
+        r#"select id, application_id, objector_enc, content, state, resolution, filed_at, resolved_at,
+                  filed_by, resolved_by
            from objections where id = $1 for update"#,
     )
     .bind(id)
@@ -769,7 +769,8 @@ pub async fn objections(
     limit: i64,
 ) -> sqlx::Result<Vec<ObjectionRow>> {
     sqlx::query_as(
-        r#"select id, application_id, objector_enc, content, state, resolution, filed_at, resolved_at
+        r#"select id, application_id, objector_enc, content, state, resolution, filed_at, resolved_at,
+                  filed_by, resolved_by
            from objections where application_id = $1 and ($2::uuid is null or id > $2)
            order by id limit $3"#,
     )

@@ -39,6 +39,8 @@ const ALLOWED: &[(Option<Status>, Status)] = {
         (Some(Returned), VillageReview),
         (Some(Returned), TownReview),
         (Some(Returned), DistrictReview),
+        // or, when no correction can make it admissible, rejection by the tier that returned it
+        (Some(Returned), Rejected),
         // public notice: an objection holds it; resolved back or rejected
         (Some(PublicNotice), OnHold),
         (Some(OnHold), PublicNotice),
@@ -216,6 +218,21 @@ impl Model {
                             _ => Move(Returned),
                         };
                     }
+                    // Awaiting correction: the tier that returned it may only reject it.
+                    Returned => {
+                        let tier = match self.returned_from.expect("model: returned from a step") {
+                            Step::Village => Who::Village,
+                            Step::Town => Who::Town,
+                            Step::District => Who::District,
+                            Step::Bank => unreachable!(),
+                        };
+                        return match d {
+                            Decision::Reject if with_reason && self.visible(w) && w == tier => {
+                                Move(Rejected)
+                            }
+                            _ => Fail,
+                        };
+                    }
                     _ => return Fail,
                 };
                 if !self.visible(w) || w != tier {
@@ -292,7 +309,7 @@ impl Model {
                 self.notice_end = None;
             }
         }
-        if let Op::Resubmit(_) = op {
+        if let Op::Resubmit(_) | Op::Review(_, Decision::Reject, _) = op {
             self.returned_from = None;
         }
         if self.status == Status::DistrictReview && to == Status::PublicNotice {

@@ -560,6 +560,58 @@ fn resubmission_returns_to_the_step_that_returned_it() {
     }
 }
 
+// R-IN-2: a returned application awaits correction; the tier that returned it may reject it
+// instead (with a reason), when no correction can make it admissible again. Nothing else
+// reviews it: not an approval or a second return, not another tier.
+#[test]
+fn the_tier_that_returned_an_application_may_reject_it() {
+    for (status, _, actor, _) in staff_steps() {
+        let mut app = household_in(status, day());
+        review(&mut app, &actor, Decision::ReturnForCorrection, "补充材料").unwrap();
+        let returned = app.clone();
+        for decision in [Decision::Approve, Decision::ReturnForCorrection] {
+            assert_refused(review(&mut app, &actor, decision, "再次"), "R-IN-2");
+        }
+        for other in [village_staff(VILLAGE), town_staff(TOWN), district_staff()]
+            .into_iter()
+            .filter(|o| o.role != actor.role)
+        {
+            assert_denied(review(&mut app, &other, Decision::Reject, "超龄"));
+        }
+        assert_invalid(
+            review(&mut app, &actor, Decision::Reject, "  "),
+            "reason",
+            "R-IN-2",
+        );
+        assert_eq!(app, returned, "refusals change nothing");
+        let m = review(&mut app, &actor, Decision::Reject, "超龄，无法补正").unwrap();
+        assert_eq!(
+            m,
+            moved(
+                Some(Status::Returned),
+                Status::Rejected,
+                "reject",
+                "超龄，无法补正"
+            )
+        );
+        assert_eq!(app.status, Status::Rejected);
+        assert_eq!(app.step_due_on, None);
+        assert_eq!(app.returned_from, None, "no longer returned");
+    }
+    // Returned by the district once the notice had ended: the district rejects it.
+    let mut app = household_in(Status::DistrictReview, day());
+    app.returned_from = Some(Step::District);
+    app.status = Status::Returned;
+    assert_denied(review(
+        &mut app,
+        &village_staff(VILLAGE),
+        Decision::Reject,
+        "x",
+    ));
+    review(&mut app, &district_staff(), Decision::Reject, "列入黑名单").unwrap();
+    assert_eq!(app.status, Status::Rejected);
+}
+
 // R-IN-1, R-IN-2: only who may file may resubmit
 #[test]
 fn resubmission_of_a_household_by_another_tier_is_denied() {
