@@ -94,7 +94,10 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
     );
     let consumer_config =
         consumer::ConsumerConfig::new(readmodel::CONSUMER, readmodel::event_types());
-    let consumer_progress = consumer_config.progress.clone();
+    let consumer_names = consumer::per_context(&consumer_config)
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
     let consumer_task = consumer::spawn(
         rt.pool.clone(),
         rt.bus.clone(),
@@ -190,7 +193,10 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
             vec![<IntakeServiceServer<api::IntakeApi> as NamedService>::NAME.to_owned()],
             &rt.pool,
             Some(rt.bus.js.client()),
-            Some(consumer_progress),
+            Some(health::Consumers {
+                bus: rt.bus.clone(),
+                names: consumer_names,
+            }),
             shutdown.clone(),
         )
     });

@@ -748,7 +748,11 @@ async fn the_tier_that_returned_an_application_rejects_it_when_it_cannot_be_corr
         )
         .await;
         assert_eq!(a.status(), pb::Status::Rejected);
-        assert_eq!(a.returned_from(), pb::Step::Unspecified, "no longer returned");
+        assert_eq!(
+            a.returned_from(),
+            pb::Step::Unspecified,
+            "no longer returned"
+        );
         let last = transitions(&mut t.as_district_staff(), &id)
             .await
             .pop()

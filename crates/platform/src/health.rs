@@ -15,19 +15,21 @@
 //!   (NATS away, the stream full or refusing), SERVING once events flow again; each change is
 //!   logged. Load balancers asking about the server or the service are not affected.
 //! - **Events not applied** are reported apart too, as the health of [`INBOX_SERVICE`]:
-//!   NOT_SERVING while one of the service's consumers has not received events for longer than
-//!   [`Readiness::inbox_lag`] (not connected, NATS away, its stream gone), or is further than
-//!   that behind the stream (an event held through a database outage, a backlog); SERVING once
-//!   each receives and is within it; each change is logged, with the consumers concerned. A
-//!   read model fed by events decides with what it has: this is how an operator learns that
-//!   what it has is old.
+//!   NOT_SERVING while one of the service's durable consumers has had events waiting for
+//!   longer than [`Readiness::inbox_lag`] without acknowledging any (a handler stuck, an
+//!   event held through a database outage, no replica consuming), or could not be read from
+//!   the server for that long (NATS away, the stream or the consumer gone); SERVING once each
+//!   is caught up or moving again; each change is logged, with the consumers concerned. The
+//!   consumer's state is read from the server, which replicas sharing it see alike: an idle
+//!   replica is not behind because another applied the events. A read model fed by events
+//!   decides with what it has: this is how an operator learns that what it has is old.
 //!
-//! When shutdown starts the task reports NOT_SERVING for the services and the server, and
-//! stops; [`crate::grpc::GrpcServer::serve`] reports the server NOT_SERVING too.
+//! When shutdown starts the task reports NOT_SERVING for the services and the server (the
+//! events' two names keep their last status), and stops; [`crate::grpc::GrpcServer::serve`] reports the server NOT_SERVING too.
 
 use std::{
     sync::Arc,
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, Instant},
 };
 
 use async_nats::connection::State;
@@ -35,7 +37,7 @@ use sqlx::{Connection, Executor, PgConnection, PgPool, postgres::PgConnectOption
 use tokio::task::JoinHandle;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-use crate::{events::consumer::Progress, shutdown::Shutdown};
+use crate::{events::EventBus, shutdown::Shutdown};
 
 /// How often and how patiently the dependencies are checked.
 #[derive(Clone, Debug)]
@@ -48,17 +50,24 @@ pub struct Readiness {
     /// How long the oldest unpublished event may wait before [`OUTBOX_SERVICE`] reports
     /// NOT_SERVING.
     pub outbox_lag: Duration,
-    /// How long a consumer may be without events, or behind the stream, before
-    /// [`INBOX_SERVICE`] reports NOT_SERVING.
+    /// How long a consumer may have events waiting without acknowledging any, or be
+    /// unreadable, before [`INBOX_SERVICE`] reports NOT_SERVING.
     pub inbox_lag: Duration,
 }
 
 /// The health-service name under which events waiting too long in the outbox are reported.
 pub const OUTBOX_SERVICE: &str = "fupin.events.Outbox";
 
-/// The health-service name under which consumers not receiving, or behind the stream, are
-/// reported.
+/// The health-service name under which consumers that do not apply the events waiting for
+/// them are reported.
 pub const INBOX_SERVICE: &str = "fupin.events.Inbox";
+
+/// The durable consumers of a service, on its bus's stream, whose progress readiness reports.
+#[derive(Clone, Debug)]
+pub struct Consumers {
+    pub bus: EventBus,
+    pub names: Vec<String>,
+}
 
 /// Checks the database (and watches NATS and the service's consumers, when it has them) every
 /// `config.every` until `shutdown`, reporting `services` and the server as a whole SERVING or
@@ -69,7 +78,7 @@ pub fn spawn(
     services: Vec<String>,
     pool: &PgPool,
     nats: Option<async_nats::Client>,
-    consumers: Option<Progress>,
+    consumers: Option<Consumers>,
     mut shutdown: Shutdown,
 ) -> JoinHandle<()> {
     let mut probe = DatabaseProbe::new(pool);
@@ -80,6 +89,7 @@ pub fn spawn(
         let mut nats_up = true;
         let mut events_flow = true;
         let mut events_applied = true;
+        let mut inbox = InboxTracker::default();
         health
             .set_service_status(OUTBOX_SERVICE, ServingStatus::Serving)
             .await;
@@ -119,8 +129,12 @@ pub fn spawn(
             if let Some(client) = &nats {
                 nats_up = watch_nats(client, nats_up);
             }
-            if let Some(progress) = &consumers {
-                events_applied = watch_inbox(progress, &health, &config, events_applied).await;
+            if let Some(consumers) = &consumers {
+                for name in &consumers.names {
+                    let seen = read_consumer(&consumers.bus, name, config.timeout).await;
+                    inbox.observe(name, seen, Instant::now());
+                }
+                events_applied = watch_inbox(&inbox, &health, &config, events_applied).await;
             }
         }
         // The task's last word: nothing it wrote before can be read after this.
@@ -163,21 +177,38 @@ async fn watch_outbox(
     flow
 }
 
-/// Reports [`INBOX_SERVICE`] when whether every consumer receives and keeps up changes;
+/// What the server says of a consumer's progress, within `timeout`.
+async fn read_consumer(bus: &EventBus, name: &str, timeout: Duration) -> Seen {
+    let read = async {
+        let stream = bus.js.get_stream_no_info(&bus.stream).await?;
+        let info = stream.consumer_info(name).await?;
+        anyhow::Ok(Seen::Progress {
+            waiting: info.num_pending + info.num_ack_pending as u64,
+            acked_through: info.ack_floor.stream_sequence,
+        })
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(seen)) => seen,
+        Ok(Err(e)) => Seen::Unreadable(format!("{e:#}")),
+        Err(_) => Seen::Unreadable(format!("no answer within {timeout:?}")),
+    }
+}
+
+/// Reports [`INBOX_SERVICE`] when whether every consumer applies what waits for it changes;
 /// whether they do now.
 async fn watch_inbox(
-    progress: &Progress,
+    inbox: &InboxTracker,
     health: &HealthReporter,
     config: &Readiness,
     kept_up: bool,
 ) -> bool {
-    let lagging = progress.lagging(config.inbox_lag, Instant::now(), SystemTime::now());
+    let lagging = inbox.lagging(config.inbox_lag, Instant::now());
     let keep_up = lagging.is_empty();
     if keep_up == kept_up {
         return keep_up;
     }
     let status = if keep_up {
-        tracing::info!("every consumer receives events and keeps up with the stream again");
+        tracing::info!("every consumer applies the events waiting for it again");
         ServingStatus::Serving
     } else {
         let why: Vec<String> = lagging.iter().map(ToString::to_string).collect();
@@ -190,6 +221,132 @@ async fn watch_inbox(
     };
     health.set_service_status(INBOX_SERVICE, status).await;
     keep_up
+}
+
+/// One reading of a consumer on the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// Events waiting for it (not yet delivered, or delivered and not acknowledged), and the
+    /// stream sequence up to which it has acknowledged every event.
+    Progress { waiting: u64, acked_through: u64 },
+    /// The server could not say (why).
+    Unreadable(String),
+}
+
+/// A consumer readiness reports, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lagging {
+    /// Events have waited this long without it acknowledging any.
+    Stalled {
+        consumer: String,
+        waiting: u64,
+        for_: Duration,
+    },
+    /// The server could not tell its state for this long.
+    Unreadable {
+        consumer: String,
+        for_: Duration,
+        why: String,
+    },
+}
+
+impl std::fmt::Display for Lagging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Lagging::Stalled {
+                consumer,
+                waiting,
+                for_,
+            } => write!(
+                f,
+                "consumer {consumer} has had {waiting} event(s) waiting for {}s without \
+                 acknowledging any",
+                for_.as_secs()
+            ),
+            Lagging::Unreadable {
+                consumer,
+                for_,
+                why,
+            } => write!(
+                f,
+                "consumer {consumer} could not be read from NATS for {}s ({why})",
+                for_.as_secs()
+            ),
+        }
+    }
+}
+
+/// What the readings so far make of each consumer: since when it has had events waiting
+/// with its acknowledged position standing still, and since when it could not be read.
+#[derive(Debug, Default)]
+pub struct InboxTracker {
+    consumers: std::collections::BTreeMap<String, Watched>,
+}
+
+#[derive(Debug, Default)]
+struct Watched {
+    acked_through: Option<u64>,
+    waiting: u64,
+    stalled_since: Option<Instant>,
+    unreadable: Option<(Instant, String)>,
+}
+
+impl InboxTracker {
+    /// Records one reading of `consumer`, taken at `now`.
+    pub fn observe(&mut self, consumer: &str, seen: Seen, now: Instant) {
+        let w = self.consumers.entry(consumer.to_owned()).or_default();
+        match seen {
+            Seen::Unreadable(why) => match &mut w.unreadable {
+                Some((_, last)) => *last = why,
+                None => w.unreadable = Some((now, why)),
+            },
+            Seen::Progress {
+                waiting,
+                acked_through,
+            } => {
+                w.unreadable = None;
+                w.waiting = waiting;
+                w.stalled_since = if waiting == 0 {
+                    None
+                } else if w.acked_through != Some(acked_through) {
+                    // Moved since the last reading (or the first reading): the clock starts.
+                    Some(now)
+                } else {
+                    w.stalled_since.or(Some(now))
+                };
+                w.acked_through = Some(acked_through);
+            }
+        }
+    }
+
+    /// The consumers stalled, or unreadable, for longer than `limit` as of `now`.
+    pub fn lagging(&self, limit: Duration, now: Instant) -> Vec<Lagging> {
+        let mut out = Vec::new();
+        for (name, w) in &self.consumers {
+            if let Some((since, why)) = &w.unreadable {
+                let for_ = now.saturating_duration_since(*since);
+                if for_ > limit {
+                    out.push(Lagging::Unreadable {
+                        consumer: name.clone(),
+                        for_,
+                        why: why.clone(),
+                    });
+                    continue;
+                }
+            }
+            if let Some(since) = w.stalled_since {
+                let for_ = now.saturating_duration_since(since);
+                if for_ > limit {
+                    out.push(Lagging::Stalled {
+                        consumer: name.clone(),
+                        waiting: w.waiting,
+                        for_,
+                    });
+                }
+            }
+        }
+        out
+    }
 }
 
 /// Logs when the NATS connection is lost and when it is back; whether it is up now.
@@ -337,5 +494,60 @@ mod tests {
             Some(ServingStatus::NotServing),
             "0 means 1"
         );
+    }
+
+    // Events waiting with the consumer's position standing still for longer than the limit
+    // are reported, exactly the limit is not; any acknowledgement restarts the clock; nothing
+    // waiting is never stalled, however long the position stands; a consumer the server could
+    // not tell about is reported once that has lasted longer than the limit.
+    #[test]
+    fn consumers_are_reported_stalled_or_unreadable_past_the_limit() {
+        let limit = Duration::from_secs(60);
+        let t0 = Instant::now();
+        let s = |n: u64| t0 + Duration::from_secs(n);
+        let seen = |waiting, acked_through| Seen::Progress {
+            waiting,
+            acked_through,
+        };
+        let mut inbox = InboxTracker::default();
+        inbox.observe("a", seen(0, 10), s(0));
+        assert_eq!(inbox.lagging(limit, s(1000)), vec![], "idle");
+
+        inbox.observe("a", seen(2, 10), s(1000));
+        inbox.observe("a", seen(2, 10), s(1060));
+        assert_eq!(inbox.lagging(limit, s(1060)), vec![]);
+        let stalled = |secs, waiting| Lagging::Stalled {
+            consumer: "a".into(),
+            waiting,
+            for_: Duration::from_secs(secs),
+        };
+        assert_eq!(inbox.lagging(limit, s(1061)), vec![stalled(61, 2)]);
+        // One acknowledged: moving again, the clock restarts with what still waits.
+        inbox.observe("a", seen(1, 11), s(1062));
+        assert_eq!(inbox.lagging(limit, s(1100)), vec![]);
+        inbox.observe("a", seen(1, 11), s(1123));
+        assert_eq!(inbox.lagging(limit, s(1123)), vec![stalled(61, 1)]);
+        inbox.observe("a", seen(0, 12), s(1124));
+        assert_eq!(inbox.lagging(limit, s(5000)), vec![], "caught up");
+
+        // Unreadable: from the first failed reading; a good one clears it.
+        inbox.observe("b", Seen::Unreadable("timed out".into()), s(2000));
+        inbox.observe("b", Seen::Unreadable("no responders".into()), s(2030));
+        assert_eq!(inbox.lagging(limit, s(2060)), vec![]);
+        assert_eq!(
+            inbox
+                .lagging(limit, s(2061))
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            vec!["consumer b could not be read from NATS for 61s (no responders)"]
+        );
+        inbox.observe("b", seen(0, 0), s(2062));
+        assert_eq!(inbox.lagging(limit, s(2062)), vec![]);
+        // Stalled before it became unreadable: still stalled once readable again.
+        inbox.observe("a", seen(3, 12), s(3000));
+        inbox.observe("a", Seen::Unreadable("x".into()), s(3010));
+        inbox.observe("a", seen(3, 12), s(3061));
+        assert_eq!(inbox.lagging(limit, s(3061)), vec![stalled(61, 3)]);
     }
 }

@@ -15,16 +15,8 @@
 //! attempt, until it applies or shutdown; after a minute it logs an error. The consumer has
 //! one event unacknowledged at a time and no server-side delivery bound, so events are not
 //! reordered, dead-lettered or stranded by an outage of any length.
-//!
-//! How far behind the stream each consumer is shows in its [`Progress`], which readiness
-//! reports (see [`crate::health::INBOX_SERVICE`]): a read model fed by events decides with
-//! what it has, so a consumer that stopped receiving, or fell behind, must be visible.
 
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant, SystemTime},
-};
+use std::time::Duration;
 
 use async_nats::jetstream::{
     self,
@@ -84,9 +76,6 @@ pub struct ConsumerConfig {
     pub max_attempts: i64,
     pub ack_wait: Duration,
     pub retry_backoff: Duration,
-    /// Where the consumer (and each consumer [`per_context`] makes of it) reports how far
-    /// behind the stream it is.
-    pub progress: Progress,
 }
 
 impl ConsumerConfig {
@@ -97,122 +86,7 @@ impl ConsumerConfig {
             max_attempts: 5,
             ack_wait: Duration::from_secs(30),
             retry_backoff: Duration::from_millis(200),
-            progress: Progress::default(),
         }
-    }
-}
-
-/// How far behind the stream consumers are, shared between them and readiness.
-///
-/// A consumer is behind by the age of the oldest event it knows it has not applied: the one
-/// in hand (being applied, retried or held through a database outage), or, after one is
-/// acknowledged with more waiting on the server, that one's (a bound until the next arrives,
-/// a moment later when events flow). It is caught up when the server had nothing more for it.
-/// Ages are read against the stream's clock: the time the server received the event.
-/// A consumer that is not receiving (not yet connected, NATS away, its stream gone) is
-/// reported with the time it stopped.
-#[derive(Clone, Debug, Default)]
-pub struct Progress(Arc<Mutex<BTreeMap<String, Receiving>>>);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Receiving {
-    /// When it stopped receiving (or started trying to), None while it receives.
-    down_since: Option<Instant>,
-    /// When the oldest event it has not applied was published, None when caught up.
-    behind_from: Option<SystemTime>,
-}
-
-/// A consumer readiness should report, and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Lagging {
-    /// Not receiving events for this long.
-    NotReceiving { consumer: String, for_: Duration },
-    /// Its oldest unapplied event was published this long ago.
-    Behind { consumer: String, by: Duration },
-}
-
-impl std::fmt::Display for Lagging {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Lagging::NotReceiving { consumer, for_ } => {
-                write!(
-                    f,
-                    "consumer {consumer} has not received events for {for_:?}"
-                )
-            }
-            Lagging::Behind { consumer, by } => write!(
-                f,
-                "consumer {consumer} is behind the stream: its oldest unapplied event was \
-                 published {by:?} ago"
-            ),
-        }
-    }
-}
-
-impl Progress {
-    fn update(&self, consumer: &str, change: impl FnOnce(&mut Receiving)) {
-        let mut all = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let state = all.entry(consumer.to_owned()).or_insert(Receiving {
-            down_since: None,
-            behind_from: None,
-        });
-        change(state);
-    }
-
-    /// The consumer is not receiving (from `at`, unless it already was not).
-    pub fn stopped(&self, consumer: &str, at: Instant) {
-        self.update(consumer, |s| {
-            s.down_since.get_or_insert(at);
-        });
-    }
-
-    /// The consumer receives events again.
-    pub fn receiving(&self, consumer: &str) {
-        self.update(consumer, |s| s.down_since = None);
-    }
-
-    /// An event published at `published` is in hand: nothing older waits.
-    pub fn in_hand(&self, consumer: &str, published: SystemTime) {
-        self.update(consumer, |s| s.behind_from = Some(published));
-    }
-
-    /// The event in hand is done with (applied, skipped or dead-lettered); `pending` more
-    /// were waiting on the server when it was delivered.
-    pub fn done(&self, consumer: &str, pending: u64) {
-        if pending == 0 {
-            self.update(consumer, |s| s.behind_from = None);
-        }
-    }
-
-    /// The consumers not receiving, or behind, for longer than `limit`, as of `now` (the
-    /// monotonic clock, for how long one has not received) and `wall` (the wall clock,
-    /// against when events were published).
-    pub fn lagging(&self, limit: Duration, now: Instant, wall: SystemTime) -> Vec<Lagging> {
-        let all = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        all.iter()
-            .filter_map(|(name, s)| {
-                if let Some(since) = s.down_since {
-                    let for_ = now.saturating_duration_since(since);
-                    if for_ > limit {
-                        return Some(Lagging::NotReceiving {
-                            consumer: name.clone(),
-                            for_,
-                        });
-                    }
-                }
-                let by = wall.duration_since(s.behind_from?).unwrap_or_default();
-                (by > limit).then(|| Lagging::Behind {
-                    consumer: name.clone(),
-                    by,
-                })
-            })
-            .collect()
     }
 }
 
@@ -432,15 +306,12 @@ fn spawn_one(
     handler: std::sync::Arc<dyn EventHandler>,
     mut shutdown: Shutdown,
 ) -> JoinHandle<()> {
-    // Not receiving until it is: a consumer that never connects is reported too.
-    config.progress.stopped(&config.name, Instant::now());
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(200);
         while !shutdown.is_triggered() {
             match consume(&pool, &bus, &config, handler.as_ref(), &mut shutdown).await {
                 Ok(()) => return,
                 Err(e) => {
-                    config.progress.stopped(&config.name, Instant::now());
                     tracing::warn!(consumer = %config.name, error = %e, "consumer interrupted; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
@@ -467,7 +338,6 @@ async fn consume(
         .map(|t| bus.subject_for(t))
         .collect();
     let mut messages = consumer.messages().await?;
-    config.progress.receiving(&config.name);
     loop {
         let next = tokio::select! {
             m = messages.next() => m,
@@ -477,99 +347,64 @@ async fn consume(
             anyhow::bail!("message stream ended");
         };
         let msg = msg.map_err(|e| anyhow::anyhow!("receiving: {e}"))?;
-        let (published, pending) = msg.info().map_or((SystemTime::now(), 0), |i| {
-            (SystemTime::from(i.published), i.pending)
-        });
-        config.progress.in_hand(&config.name, published);
-        match handle_one(pool, bus, config, handler, shutdown, &wanted, msg).await? {
-            Handled::Done => config.progress.done(&config.name, pending),
-            // Still the oldest unapplied event: it comes again after its delay.
-            Handled::Later => {}
-            Handled::Interrupted => return Ok(()),
+        if !wanted.iter().any(|s| s.as_str() == msg.subject.as_str()) {
+            // Another type of the same context, or a server that ignored `filter_subjects`.
+            tracing::debug!(subject = %msg.subject, "skipping an event type this consumer did not ask for");
+            msg.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
+            continue;
         }
-    }
-}
-
-/// What became of one delivery.
-enum Handled {
-    /// Applied (or already applied), skipped or dead-lettered, and acknowledged.
-    Done,
-    /// Refused for now; the server delivers it again after a delay.
-    Later,
-    /// Shutdown came while it was held; left unacknowledged, so it is delivered again.
-    Interrupted,
-}
-
-/// Applies, skips or dead-letters one delivery and acknowledges it, or asks for it again.
-async fn handle_one(
-    pool: &PgPool,
-    bus: &EventBus,
-    config: &ConsumerConfig,
-    handler: &dyn EventHandler,
-    shutdown: &mut Shutdown,
-    wanted: &[String],
-    msg: jetstream::Message,
-) -> anyhow::Result<Handled> {
-    if !wanted.iter().any(|s| s.as_str() == msg.subject.as_str()) {
-        // Another type of the same context, or a server that ignored `filter_subjects`.
-        tracing::debug!(subject = %msg.subject, "skipping an event type this consumer did not ask for");
-        msg.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
-        return Ok(Handled::Done);
-    }
-    let event = delivered(&msg);
-    let mut wait = config.retry_backoff;
-    let held_since = tokio::time::Instant::now();
-    let mut told = false;
-    let applied = loop {
-        match apply_once(pool, &config.name, handler, &event).await {
-            Err(e) if is_transient(&e) => {
-                tracing::warn!(event_id = %event.id, error = %e, retry_in = ?wait,
+        let event = delivered(&msg);
+        let mut wait = config.retry_backoff;
+        let held_since = tokio::time::Instant::now();
+        let mut told = false;
+        let applied = loop {
+            match apply_once(pool, &config.name, handler, &event).await {
+                Err(e) if is_transient(&e) => {
+                    tracing::warn!(event_id = %event.id, error = %e, retry_in = ?wait,
                         "the database is unavailable; holding the event to apply it again");
-                if !told && held_since.elapsed() >= HELD_TOO_LONG {
-                    told = true;
-                    tracing::error!(consumer = %config.name, event_id = %event.id,
+                    if !told && held_since.elapsed() >= HELD_TOO_LONG {
+                        told = true;
+                        tracing::error!(consumer = %config.name, event_id = %event.id,
                             held = ?held_since.elapsed(),
                             "events of this context wait: the database has been unavailable to \
                              the consumer for over a minute");
+                    }
+                    // Still ours: the server restarts its ack wait and does not redeliver.
+                    msg.ack_with(AckKind::Progress)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("in progress: {e}"))?;
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        // Unacknowledged: redelivered after the ack wait, to whoever runs next.
+                        _ = shutdown.wait() => return Ok(()),
+                    }
+                    wait = (wait * 2).min(HOLD_BACKOFF_MAX);
                 }
-                // Still ours: the server restarts its ack wait and does not redeliver.
-                msg.ack_with(AckKind::Progress)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("in progress: {e}"))?;
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    // Unacknowledged: redelivered after the ack wait, to whoever runs next.
-                    _ = shutdown.wait() => return Ok(Handled::Interrupted),
-                }
-                wait = (wait * 2).min(HOLD_BACKOFF_MAX);
+                other => break other,
             }
-            other => break other,
-        }
-    };
-    match applied {
-        Ok(outcome) => {
-            tracing::debug!(event_id = %event.id, ?outcome, "event handled");
-            msg.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
-            Ok(Handled::Done)
-        }
-        Err(e) if !involves_database(&e) || event.delivery >= config.max_attempts => {
-            tracing::error!(event_id = %event.id, attempts = event.delivery, error = %e, "dead-lettering event");
-            dead_letter(bus, config, &msg, &e).await?;
-            msg.ack_with(AckKind::Term)
-                .await
-                .map_err(|e| anyhow::anyhow!("term: {e}"))?;
-            Ok(Handled::Done)
-        }
-        Err(e) => {
-            tracing::warn!(event_id = %event.id, attempt = event.delivery, error = %e, "handler failed; will retry");
-            let delay = config.retry_backoff
-                * 2u32
-                    .saturating_pow(event.delivery.clamp(1, 10) as u32 - 1)
-                    .min(64);
-            msg.ack_with(AckKind::Nak(Some(delay)))
-                .await
-                .map_err(|e| anyhow::anyhow!("nak: {e}"))?;
-            Ok(Handled::Later)
+        };
+        match applied {
+            Ok(outcome) => {
+                tracing::debug!(event_id = %event.id, ?outcome, "event handled");
+                msg.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
+            }
+            Err(e) if !involves_database(&e) || event.delivery >= config.max_attempts => {
+                tracing::error!(event_id = %event.id, attempts = event.delivery, error = %e, "dead-lettering event");
+                dead_letter(bus, config, &msg, &e).await?;
+                msg.ack_with(AckKind::Term)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("term: {e}"))?;
+            }
+            Err(e) => {
+                tracing::warn!(event_id = %event.id, attempt = event.delivery, error = %e, "handler failed; will retry");
+                let delay = config.retry_backoff
+                    * 2u32
+                        .saturating_pow(event.delivery.clamp(1, 10) as u32 - 1)
+                        .min(64);
+                msg.ack_with(AckKind::Nak(Some(delay)))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("nak: {e}"))?;
+            }
         }
     }
 }
@@ -684,70 +519,6 @@ mod split_tests {
         assert_eq!(
             common_context(&["fupin.rating.v1.A".into(), "fupin.risk.v1.B".into()]),
             None
-        );
-    }
-
-    // Readiness of consumers: not receiving, or behind, for longer than the limit is
-    // reported; exactly the limit is not; the wall clock running behind the stream's is no lag.
-    #[test]
-    fn progress_reports_consumers_not_receiving_or_behind_past_the_limit() {
-        let limit = Duration::from_secs(60);
-        let start = Instant::now();
-        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let p = Progress::default();
-        p.stopped("a", start);
-        assert_eq!(p.lagging(limit, start + limit, wall), vec![]);
-        assert_eq!(
-            p.lagging(limit, start + limit + Duration::from_secs(1), wall),
-            vec![Lagging::NotReceiving {
-                consumer: "a".into(),
-                for_: limit + Duration::from_secs(1)
-            }]
-        );
-        // Stopping again keeps the first moment; receiving clears it.
-        p.stopped("a", start + limit);
-        assert_eq!(
-            p.lagging(limit, start + limit + Duration::from_secs(1), wall)
-                .len(),
-            1
-        );
-        p.receiving("a");
-        assert_eq!(p.lagging(limit, start + limit * 10, wall), vec![]);
-
-        // An event in hand published 61 s ago: behind. Done with more pending: still behind
-        // by it (until the next arrives). Done with none pending: caught up.
-        p.in_hand("a", wall - limit);
-        assert_eq!(p.lagging(limit, start, wall), vec![]);
-        p.in_hand("a", wall - limit - Duration::from_secs(1));
-        let behind = vec![Lagging::Behind {
-            consumer: "a".into(),
-            by: limit + Duration::from_secs(1),
-        }];
-        assert_eq!(p.lagging(limit, start, wall), behind);
-        p.done("a", 3);
-        assert_eq!(p.lagging(limit, start, wall), behind);
-        p.in_hand("a", wall);
-        assert_eq!(p.lagging(limit, start, wall), vec![]);
-        p.in_hand("a", wall - limit * 2);
-        p.done("a", 0);
-        assert_eq!(p.lagging(limit, start, wall), vec![]);
-        // Published "in the future" by this clock: not behind.
-        p.in_hand("a", wall + limit * 2);
-        assert_eq!(p.lagging(limit, start, wall), vec![]);
-
-        // Each consumer on its own.
-        p.stopped("b", start);
-        p.in_hand("a", wall - limit * 2);
-        assert_eq!(
-            p.lagging(limit, start + limit * 2, wall)
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
-            vec![
-                "consumer a is behind the stream: its oldest unapplied event was published \
-                 120s ago",
-                "consumer b has not received events for 120s",
-            ]
         );
     }
 }
