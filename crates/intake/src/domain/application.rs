@@ -295,19 +295,22 @@ impl Application {
             // again (the borrower turned 66, a blacklisting) would stay returned for good.
             Status::Returned => {
                 let step = self.returned_from.unwrap_or(Step::Village);
-                if actor.role != ActorRole::for_step(step) {
-                    return Err(deny(format!(
-                        "a returned application is rejected by the tier that returned it, {} \
-                         [R-IN-2]",
-                        ActorRole::for_step(step).as_str()
-                    )));
-                }
+                let tier = ActorRole::for_step(step);
                 if decision != Decision::Reject {
                     return Err(state_refusal(
                         "R-IN-2",
-                        "application is returned for correction: it can be resubmitted, or \
-                         rejected with a reason by the tier that returned it",
+                        format!(
+                            "application is returned for correction: it can be resubmitted, \
+                             or rejected with a reason by {}, which returned it",
+                            tier.as_str()
+                        ),
                     ));
+                }
+                if actor.role != tier {
+                    return Err(deny(format!(
+                        "only {}, which returned it, may reject a returned application [R-IN-2]",
+                        tier.as_str()
+                    )));
                 }
                 return self.reject_or_return(decision, reason, step);
             }
