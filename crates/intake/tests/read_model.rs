@@ -564,6 +564,74 @@ async fn npl_circuit_breaker_suspends_and_resumes_lending() {
     .await;
 }
 
+/// R-RK-9, R-CR-5: a producer that does not number its events (sequence 0) is applied in the
+/// order the stream delivers them: a resumption after an unnumbered suspension resumes, and a
+/// downgrade after an unnumbered rating refuses. Once a subject has a numbered event, an
+/// unnumbered one is older and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unnumbered_events_apply_in_the_order_they_arrive() {
+    bounded(60, async {
+        let t = spawn_intake().await;
+        let a = resident_id(26);
+        t.given_credit_household(&a, VILLAGE_A).await;
+        let id = t.publish_npl_exceeded(TOWN_A, 0).await;
+        t.wait_applied(&id).await;
+        refused(&t, &a, VILLAGE_A, "1000", &["R-RK-9"]).await;
+        let id = t.publish_lending_resumed(TOWN_A, 0).await;
+        t.wait_applied(&id).await;
+        admitted(&t, &a, VILLAGE_A, "1000").await;
+        let id = t.publish_npl_exceeded(TOWN_A, 0).await;
+        t.wait_applied(&id).await;
+        refused(&t, &a, VILLAGE_A, "1000", &["R-RK-9"]).await;
+        // Numbered from here: an unnumbered resumption is older.
+        let id = t.publish_npl_exceeded(TOWN_A, 5).await;
+        t.wait_applied(&id).await;
+        let id = t.publish_lending_resumed(TOWN_A, 0).await;
+        t.wait_applied(&id).await;
+        refused(&t, &a, VILLAGE_A, "1000", &["R-RK-9"]).await;
+        let id = t.publish_lending_resumed(TOWN_A, 6).await;
+        t.wait_applied(&id).await;
+
+        let r = resident_id(27);
+        let rate = |grade: &'static str, line: &'static str, seq: u64| {
+            let t = &t;
+            let r = r.clone();
+            async move {
+                let id = t
+                    .publish_rating_effective(
+                        &r,
+                        VILLAGE_A,
+                        grade,
+                        line,
+                        false,
+                        "2024-01-01",
+                        "2027-12-31",
+                        seq,
+                    )
+                    .await;
+                t.wait_applied(&id).await;
+            }
+        };
+        rate("A", "20000.00", 0).await;
+        admitted(&t, &r, VILLAGE_A, "5000").await;
+        rate("B", "0", 0).await;
+        assert_eq!(grade_of(&t, &r).await, ("B".into(), 0));
+        refused(&t, &r, VILLAGE_A, "5000", &["R-CR-3"]).await;
+        rate("AA", "30000.00", 0).await;
+        admitted(&t, &r, VILLAGE_A, "30000").await;
+        rate("B", "0", 7).await;
+        rate("AAA", "50000.00", 0).await;
+        assert_eq!(
+            grade_of(&t, &r).await,
+            ("B".into(), 7),
+            "older than the numbered one"
+        );
+        refused(&t, &r, VILLAGE_A, "5000", &["R-CR-3"]).await;
+        t.shutdown().await;
+    })
+    .await;
+}
+
 /// R-ID-4 ("currently qualified"), R-IN-3 via EnterpriseQualificationChanged.effective_from:
 /// a qualification announced ahead of its day admits only from that day, and a
 /// disqualification announced ahead refuses only from its day.

@@ -1,6 +1,11 @@
 //! Intake's read model of other services' facts (R-IN-3), fed by their events. Every upsert
 //! is guarded by the producer's per-subject sequence, so a late redelivery of an older fact
-//! never overwrites a newer one. Subjects (resident IDs, USCCs) are keyed by their blind
+//! never overwrites a newer one. A rating or a suspension without a sequence (0: a producer
+//! that does not number its events) replaces one without a sequence: such events apply in the
+//! order the stream delivers them, which is the order they were published (one event in
+//! flight per consumer). Left alone, the second of two unnumbered events was dropped, and a
+//! downgrade (R-CR-5) or a resumption (R-RK-9) silently lost. Once a subject has a numbered
+//! event, an unnumbered one is older. Subjects (resident IDs, USCCs) are keyed by their blind
 //! index ([`super::pii::subject_index`]), never stored in the clear (R-CR-11).
 
 use chrono::NaiveDate;
@@ -54,7 +59,8 @@ pub async fn upsert_rating(
                      where (e->>'effective_from')::date < excluded.effective_from
                      order by day desc
                      limit 3) kept), '[]'::jsonb)
-           where rm_credit_ratings.sequence < excluded.sequence"#,
+           where rm_credit_ratings.sequence < excluded.sequence
+              or (excluded.sequence = 0 and rm_credit_ratings.sequence = 0)"#,
     )
     .bind(subject_idx)
     .bind(subject_kind)
@@ -180,7 +186,8 @@ pub async fn set_suspension(
            values ($1, $2, $3, $4)
            on conflict (area_code) do update set suspended = excluded.suspended,
              npl_ratio = excluded.npl_ratio, sequence = excluded.sequence
-           where rm_suspended_areas.sequence < excluded.sequence"#,
+           where rm_suspended_areas.sequence < excluded.sequence
+              or (excluded.sequence = 0 and rm_suspended_areas.sequence = 0)"#,
     )
     .bind(area)
     .bind(suspended)
