@@ -1717,6 +1717,9 @@ fn complaint_pb(
         answered_at: r.answered_at.map(convert::rfc3339).unwrap_or_default(),
         due_on: r.due_on.to_string(),
         overdue: r.answer.is_none() && today > r.due_on,
+        answered_late: r
+            .answered_at
+            .is_some_and(|at| fupin_kernel::time::china_date(at) > r.due_on),
         policy_version: r.policy_version.clone(),
         calendar_version: r.calendar_version.clone().unwrap_or_default(),
     };

@@ -366,7 +366,8 @@ async fn complaints_are_answered_by_the_assigned_organisation_and_flagged_when_l
 
 /// R-IN-7: a complaint answered late before any scan flagged it is flagged by the answer
 /// itself (`ComplaintOverdue`, then the answer), once: whether the scan ran in between does not
-/// decide whether a late answer is ever flagged. One answered on its due day is not.
+/// decide whether a late answer is ever flagged. One answered on its due day is not. The
+/// complaint keeps that it was answered late (`answered_late`); the due day is in time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_late_answer_flags_a_complaint_no_scan_flagged() {
     bounded(90, async {
@@ -388,10 +389,13 @@ async fn a_late_answer_flags_a_complaint_no_scan_flagged() {
             lodged.push(c);
         }
 
-        t.set_time("2025-10-16T17:59:00+08:00");
-        town.answer_complaint(answer_req(&lodged[0].id, "in time"))
+        t.set_time("2025-10-16T23:59:00+08:00");
+        let in_time = town
+            .answer_complaint(answer_req(&lodged[0].id, "in time"))
             .await
-            .expect("answer on the due day");
+            .expect("answer on the due day")
+            .into_inner();
+        assert!(!in_time.answered_late, "the due day itself is in time");
         t.set_time("2025-10-17T09:00:00+08:00");
         let late = town
             .answer_complaint(answer_req(&lodged[1].id, "late"))
@@ -399,6 +403,7 @@ async fn a_late_answer_flags_a_complaint_no_scan_flagged() {
             .expect("a late answer still closes it")
             .into_inner();
         assert!(!late.overdue, "answered: no longer unanswered");
+        assert!(late.answered_late, "the record keeps that it was late");
 
         let flagged = t.intake_events(&pb::ComplaintOverdue::full_name()).await;
         assert_eq!(flagged.len(), 1, "{flagged:?}");
