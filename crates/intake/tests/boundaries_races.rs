@@ -7,8 +7,9 @@
 //!   same burst, gets the documented refusal (`INVALID_ARGUMENT` naming `request_id`), unless
 //!   it came first, in which case the others get it. Likewise for a refusal (kept once), bad
 //!   input (kept never), and one clerk's id under tokens for two villages.
-//! - R-IN-2, R-IN-6: different request ids racing on one application make exactly one move;
-//!   the others are refused as the state left by the winner requires.
+//! - R-IN-2, R-IN-6: different request ids racing on one application make exactly one move
+//!   (a return may be followed by a rejection by the tier that returned it, decided on the
+//!   returned application); the others are refused as the state left by the winner requires.
 //! - R-IN-5: objections, resolutions and recommendations racing, also across the midnight that
 //!   ends the public notice: never a recommended application with an open objection.
 //! - R-IN-7: assignment racing with answers, answers racing, late answers racing with scans.
@@ -1227,6 +1228,27 @@ fn the_step(results: &[Result<Reply, Status>], what: &str) -> (pb::Application, 
     }
 }
 
+/// When a burst ended in a return and then a rejection ([`the_step`]), the rejection was
+/// decided on the returned application by the tier that returned it: a rejection decided on
+/// the review step and written late would record that step as where it came from.
+fn assert_rejected_after_return(h: &[pb::Transition]) {
+    let (returned, rejected) = (&h[h.len() - 2], &h[h.len() - 1]);
+    assert_eq!(
+        (
+            returned.to_status(),
+            rejected.from_status(),
+            rejected.action.as_str()
+        ),
+        (pb::Status::Returned, pb::Status::Returned, "reject"),
+        "{:?}",
+        actions(h)
+    );
+    assert_eq!(
+        rejected.actor_role, returned.actor_role,
+        "the returning tier"
+    );
+}
+
 /// R-IN-2, R-X-2: ten staff of the right tier deciding one step at once (distinct request ids
 /// and subjects) make exactly one move, which a rejection of the returned application may
 /// follow when the move was a return ([`the_step`]); the others are refused as the winner's
@@ -1293,6 +1315,9 @@ async fn ten_staff_deciding_one_step_at_once_make_one_move() {
                 actions(&h)
             );
             assert_eq!(h[1].to_status(), winner.status());
+            if then_rejected {
+                assert_rejected_after_return(&h);
+            }
         }
 
         // Town and district steps, mixed decisions, in one burst.
@@ -1331,6 +1356,9 @@ async fn ten_staff_deciding_one_step_at_once_make_one_move() {
                 "one move: {:?}",
                 actions(&h)
             );
+            if then_rejected {
+                assert_rejected_after_return(&h);
+            }
         }
 
         // Ten resubmissions of each returned application.
@@ -2944,10 +2972,11 @@ async fn fifty_callers_on_one_application_at_once() {
         for s in results.iter().filter_map(|r| r.as_ref().err()) {
             assert_lost_step(&winner, s);
         }
-        assert_eq!(
-            history(&t, &at_district.id).await.len(),
-            4 + usize::from(then_rejected)
-        );
+        let h = history(&t, &at_district.id).await;
+        assert_eq!(h.len(), 4 + usize::from(then_rejected));
+        if then_rejected {
+            assert_rejected_after_return(&h);
+        }
 
         t.set_time("2026-03-06T15:00:00+08:00");
         let calls = (0..50)

@@ -356,13 +356,10 @@ impl Model {
             }
             // README "Returned for correction": the tier that returned it may reject it;
             // anyone else is denied (approving or returning it is refused below).
-            Act::Reject if let St::Returned(tier) = self.st => {
-                if tier.staff() == who {
-                    Moves(St::Rejected, "reject")
-                } else {
-                    Refused(DENIED, "")
-                }
-            }
+            Act::Reject if matches!(self.st, St::Returned(_)) => match self.st {
+                St::Returned(tier) if tier.staff() == who => Moves(St::Rejected, "reject"),
+                _ => Refused(DENIED, ""),
+            },
             Act::Approve | Act::Reject | Act::Return => match self.st.review_tier() {
                 None if who.is_staff() => Refused(STATE, "R-IN-2"),
                 None => Refused(DENIED_OR_STATE, "R-IN-2"),
@@ -2058,7 +2055,9 @@ async fn expected_version_guards_rejections_and_returns() {
 /// approval (four request ids) sent at once end in exactly one move: one succeeds, the others
 /// are refused (the step is no longer the village's, or the application no longer awaits a
 /// review), never an internal error or a second move; one transition after the submission and
-/// one announcement. Five applications at once.
+/// one announcement. The one exception: once the return has won, the rejection may land on
+/// the returned application (decided there, by the village), a second transition and a second
+/// announcement. Five applications at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_decisions_at_one_step_make_exactly_one_move() {
     bounded(120, async {
@@ -2114,6 +2113,21 @@ async fn concurrent_decisions_at_one_step_make_exactly_one_move() {
             }
             let h = history(&t, &m.id, 200).await;
             assert_eq!(h.len(), 2 + usize::from(then_rejected), "{h:?}");
+            if then_rejected {
+                // The rejection was decided on the returned application, not on the review
+                // step the caller saw: a stale write would record that step instead.
+                let last = &h[2];
+                assert_eq!(
+                    (
+                        last.from_status(),
+                        last.action.as_str(),
+                        last.actor_role.as_str()
+                    ),
+                    (pb::Status::Returned, "reject", "village_staff"),
+                    "{h:?}"
+                );
+                assert_eq!(ok[1].version, 3);
+            }
             let winner = ok[0];
             assert_eq!(h[1].to_status(), winner.status());
             assert_eq!(winner.version, 2);
