@@ -17,22 +17,25 @@
 //! - **Events not applied** are reported apart too, as the health of [`INBOX_SERVICE`]:
 //!   NOT_SERVING while one of the service's durable consumers has had events waiting for
 //!   longer than [`Readiness::inbox_lag`] without acknowledging any (a handler stuck, an
-//!   event held through a database outage, no replica consuming), or could not be read from
-//!   the server for that long (NATS away, the stream or the consumer gone); SERVING once each
-//!   is caught up or moving again; each change is logged, with the consumers concerned. The
-//!   consumer's state is read from the server, which replicas sharing it see alike: an idle
-//!   replica is not behind because another applied the events. A read model fed by events
-//!   decides with what it has: this is how an operator learns that what it has is old.
+//!   event held through a database outage, no replica consuming), is further behind than that
+//!   (the first event waiting for it was published longer ago: a backlog after a long stop),
+//!   or could not be read from NATS for that long (NATS away, the stream or the consumer
+//!   gone); SERVING once each is caught up again; each change is logged, with the consumers
+//!   concerned. The state is read from the server, all consumers at once within one check's
+//!   timeout, so replicas sharing a consumer see it alike and an idle one is not behind.
+//!   Ages compare this host's clock with the NATS server's. Dead letters count as applied:
+//!   they are alerted on by their own subject. A read model fed by events decides with what
+//!   it has: this is how an operator learns that what it has is old.
 //!
 //! When shutdown starts the task reports NOT_SERVING for the services and the server (the
 //! events' two names keep their last status), and stops; [`crate::grpc::GrpcServer::serve`] reports the server NOT_SERVING too.
 
 use std::{
     sync::Arc,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
-use async_nats::connection::State;
+use async_nats::{connection::State, jetstream::stream::RawMessageErrorKind};
 use sqlx::{Connection, Executor, PgConnection, PgPool, postgres::PgConnectOptions};
 use tokio::task::JoinHandle;
 use tonic_health::{ServingStatus, server::HealthReporter};
@@ -130,8 +133,13 @@ pub fn spawn(
                 nats_up = watch_nats(client, nats_up);
             }
             if let Some(consumers) = &consumers {
-                for name in &consumers.names {
-                    let seen = read_consumer(&consumers.bus, name, config.timeout).await;
+                // All at once, within one timeout, and not past the start of shutdown.
+                let seen = tokio::select! {
+                    biased;
+                    _ = shutdown.wait() => break,
+                    seen = read_consumers(consumers, config.timeout) => seen,
+                };
+                for (name, seen) in consumers.names.iter().zip(seen) {
                     inbox.observe(name, seen, Instant::now());
                 }
                 events_applied = watch_inbox(&inbox, &health, &config, events_applied).await;
@@ -177,20 +185,72 @@ async fn watch_outbox(
     flow
 }
 
-/// What the server says of a consumer's progress, within `timeout`.
-async fn read_consumer(bus: &EventBus, name: &str, timeout: Duration) -> Seen {
+/// What the server says of each consumer (in `consumers.names` order), read concurrently
+/// within `timeout`; without a connection to NATS, that, without asking.
+async fn read_consumers(consumers: &Consumers, timeout: Duration) -> Vec<Seen> {
+    let client = consumers.bus.js.client();
+    if client.connection_state() != State::Connected {
+        return vec![Seen::Unreadable("no connection to NATS".into()); consumers.names.len()];
+    }
+    let reads = consumers
+        .names
+        .iter()
+        .map(|name| read_consumer(&consumers.bus, name));
+    match tokio::time::timeout(timeout, futures::future::join_all(reads)).await {
+        Ok(seen) => seen,
+        Err(_) => {
+            vec![Seen::Unreadable(format!("no answer within {timeout:?}")); consumers.names.len()]
+        }
+    }
+}
+
+/// What the server says of one consumer: how many events wait for it, how far it has
+/// acknowledged, and when the first event waiting for it was published (the next one its
+/// filter matches after what it acknowledged). The server's count of waiting events can be
+/// wrong (nats-server has over-counted `num_pending`): with nothing matching after the
+/// acknowledged position, nothing waits.
+async fn read_consumer(bus: &EventBus, name: &str) -> Seen {
     let read = async {
         let stream = bus.js.get_stream_no_info(&bus.stream).await?;
         let info = stream.consumer_info(name).await?;
-        anyhow::Ok(Seen::Progress {
-            waiting: info.num_pending + info.num_ack_pending as u64,
-            acked_through: info.ack_floor.stream_sequence,
+        let waiting = info.num_pending + info.num_ack_pending as u64;
+        let acked_through = info.ack_floor.stream_sequence;
+        let filter = info.config.filter_subject.as_str();
+        if waiting == 0 || filter.is_empty() {
+            return anyhow::Ok(Seen::Progress {
+                waiting,
+                acked_through,
+                oldest_published: None,
+            });
+        }
+        let next = stream
+            .raw_message_builder()
+            .sequence(acked_through + 1)
+            .next_by_subject(filter)
+            .send()
+            .await;
+        Ok(match next {
+            Ok(message) => Seen::Progress {
+                waiting,
+                acked_through,
+                oldest_published: Some(SystemTime::from(message.time)),
+            },
+            Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => Seen::Progress {
+                waiting: 0,
+                acked_through,
+                oldest_published: None,
+            },
+            // Unknown: the position alone says whether it moves.
+            Err(_) => Seen::Progress {
+                waiting,
+                acked_through,
+                oldest_published: None,
+            },
         })
     };
-    match tokio::time::timeout(timeout, read).await {
-        Ok(Ok(seen)) => seen,
-        Ok(Err(e)) => Seen::Unreadable(format!("{e:#}")),
-        Err(_) => Seen::Unreadable(format!("no answer within {timeout:?}")),
+    match read.await {
+        Ok(seen) => seen,
+        Err(e) => Seen::Unreadable(format!("{e:#}")),
     }
 }
 
@@ -202,7 +262,7 @@ async fn watch_inbox(
     config: &Readiness,
     kept_up: bool,
 ) -> bool {
-    let lagging = inbox.lagging(config.inbox_lag, Instant::now());
+    let lagging = inbox.lagging(config.inbox_lag, Instant::now(), SystemTime::now());
     let keep_up = lagging.is_empty();
     if keep_up == kept_up {
         return keep_up;
@@ -226,9 +286,14 @@ async fn watch_inbox(
 /// One reading of a consumer on the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Seen {
-    /// Events waiting for it (not yet delivered, or delivered and not acknowledged), and the
-    /// stream sequence up to which it has acknowledged every event.
-    Progress { waiting: u64, acked_through: u64 },
+    /// Events waiting for it (not yet delivered, or delivered and not acknowledged), the
+    /// stream sequence up to which it has acknowledged every event, and when the first event
+    /// waiting was published (by the server's clock), when known.
+    Progress {
+        waiting: u64,
+        acked_through: u64,
+        oldest_published: Option<SystemTime>,
+    },
     /// The server could not say (why).
     Unreadable(String),
 }
@@ -242,6 +307,8 @@ pub enum Lagging {
         waiting: u64,
         for_: Duration,
     },
+    /// The first event waiting for it was published this long ago.
+    Behind { consumer: String, by: Duration },
     /// The server could not tell its state for this long.
     Unreadable {
         consumer: String,
@@ -262,6 +329,12 @@ impl std::fmt::Display for Lagging {
                 "consumer {consumer} has had {waiting} event(s) waiting for {}s without \
                  acknowledging any",
                 for_.as_secs()
+            ),
+            Lagging::Behind { consumer, by } => write!(
+                f,
+                "consumer {consumer} is behind: the first event waiting for it was published {}s \
+                 ago",
+                by.as_secs()
             ),
             Lagging::Unreadable {
                 consumer,
@@ -287,6 +360,7 @@ pub struct InboxTracker {
 struct Watched {
     acked_through: Option<u64>,
     waiting: u64,
+    oldest_published: Option<SystemTime>,
     stalled_since: Option<Instant>,
     unreadable: Option<(Instant, String)>,
 }
@@ -303,9 +377,11 @@ impl InboxTracker {
             Seen::Progress {
                 waiting,
                 acked_through,
+                oldest_published,
             } => {
                 w.unreadable = None;
                 w.waiting = waiting;
+                w.oldest_published = oldest_published.filter(|_| waiting > 0);
                 w.stalled_since = if waiting == 0 {
                     None
                 } else if w.acked_through != Some(acked_through) {
@@ -319,8 +395,9 @@ impl InboxTracker {
         }
     }
 
-    /// The consumers stalled, or unreadable, for longer than `limit` as of `now`.
-    pub fn lagging(&self, limit: Duration, now: Instant) -> Vec<Lagging> {
+    /// The consumers stalled, behind or unreadable by more than `limit`, as of `now` (the
+    /// monotonic clock, for how long) and `wall` (against when events were published).
+    pub fn lagging(&self, limit: Duration, now: Instant, wall: SystemTime) -> Vec<Lagging> {
         let mut out = Vec::new();
         for (name, w) in &self.consumers {
             if let Some((since, why)) = &w.unreadable {
@@ -342,7 +419,18 @@ impl InboxTracker {
                         waiting: w.waiting,
                         for_,
                     });
+                    continue;
                 }
+            }
+            // A clock behind the server's reads as no lag.
+            let by = w
+                .oldest_published
+                .and_then(|published| wall.duration_since(published).ok());
+            if let Some(by) = by.filter(|by| *by > limit) {
+                out.push(Lagging::Behind {
+                    consumer: name.clone(),
+                    by,
+                });
             }
         }
         out
@@ -505,49 +593,76 @@ mod tests {
         let limit = Duration::from_secs(60);
         let t0 = Instant::now();
         let s = |n: u64| t0 + Duration::from_secs(n);
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let seen = |waiting, acked_through| Seen::Progress {
             waiting,
             acked_through,
+            oldest_published: None,
         };
         let mut inbox = InboxTracker::default();
         inbox.observe("a", seen(0, 10), s(0));
-        assert_eq!(inbox.lagging(limit, s(1000)), vec![], "idle");
+        assert_eq!(inbox.lagging(limit, s(1000), wall), vec![], "idle");
 
         inbox.observe("a", seen(2, 10), s(1000));
         inbox.observe("a", seen(2, 10), s(1060));
-        assert_eq!(inbox.lagging(limit, s(1060)), vec![]);
+        assert_eq!(inbox.lagging(limit, s(1060), wall), vec![]);
         let stalled = |secs, waiting| Lagging::Stalled {
             consumer: "a".into(),
             waiting,
             for_: Duration::from_secs(secs),
         };
-        assert_eq!(inbox.lagging(limit, s(1061)), vec![stalled(61, 2)]);
+        assert_eq!(inbox.lagging(limit, s(1061), wall), vec![stalled(61, 2)]);
         // One acknowledged: moving again, the clock restarts with what still waits.
         inbox.observe("a", seen(1, 11), s(1062));
-        assert_eq!(inbox.lagging(limit, s(1100)), vec![]);
+        assert_eq!(inbox.lagging(limit, s(1100), wall), vec![]);
         inbox.observe("a", seen(1, 11), s(1123));
-        assert_eq!(inbox.lagging(limit, s(1123)), vec![stalled(61, 1)]);
+        assert_eq!(inbox.lagging(limit, s(1123), wall), vec![stalled(61, 1)]);
         inbox.observe("a", seen(0, 12), s(1124));
-        assert_eq!(inbox.lagging(limit, s(5000)), vec![], "caught up");
+        assert_eq!(inbox.lagging(limit, s(5000), wall), vec![], "caught up");
 
         // Unreadable: from the first failed reading; a good one clears it.
         inbox.observe("b", Seen::Unreadable("timed out".into()), s(2000));
         inbox.observe("b", Seen::Unreadable("no responders".into()), s(2030));
-        assert_eq!(inbox.lagging(limit, s(2060)), vec![]);
+        assert_eq!(inbox.lagging(limit, s(2060), wall), vec![]);
         assert_eq!(
             inbox
-                .lagging(limit, s(2061))
+                .lagging(limit, s(2061), wall)
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>(),
             vec!["consumer b could not be read from NATS for 61s (no responders)"]
         );
         inbox.observe("b", seen(0, 0), s(2062));
-        assert_eq!(inbox.lagging(limit, s(2062)), vec![]);
+        assert_eq!(inbox.lagging(limit, s(2062), wall), vec![]);
         // Stalled before it became unreadable: still stalled once readable again.
         inbox.observe("a", seen(3, 12), s(3000));
         inbox.observe("a", Seen::Unreadable("x".into()), s(3010));
         inbox.observe("a", seen(3, 12), s(3061));
-        assert_eq!(inbox.lagging(limit, s(3061)), vec![stalled(61, 3)]);
+        assert_eq!(inbox.lagging(limit, s(3061), wall), vec![stalled(61, 3)]);
+
+        // Moving, but through a backlog whose first event was published more than the limit
+        // ago: behind, until nothing old waits. Exactly the limit is not; a first event
+        // stamped after this clock's now is no lag.
+        inbox.observe("a", seen(0, 13), s(3999));
+        let behind = |published: SystemTime, waiting| Seen::Progress {
+            waiting,
+            acked_through: 500,
+            oldest_published: Some(published),
+        };
+        inbox.observe("c", behind(wall - limit, 900), s(4000));
+        assert_eq!(inbox.lagging(limit, s(4000), wall), vec![]);
+        inbox.observe("c", behind(wall - limit * 10, 900), s(4001));
+        assert_eq!(
+            inbox
+                .lagging(limit, s(4001), wall)
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            vec!["consumer c is behind: the first event waiting for it was published 600s ago"]
+        );
+        inbox.observe("c", behind(wall + limit, 1), s(4002));
+        assert_eq!(inbox.lagging(limit, s(4002), wall), vec![]);
+        inbox.observe("c", behind(wall - limit * 10, 0), s(4003));
+        assert_eq!(inbox.lagging(limit, s(4003), wall), vec![], "nothing waits");
     }
 }

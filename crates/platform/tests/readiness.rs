@@ -367,8 +367,9 @@ async fn a_consumer_that_cannot_be_read_is_reported_apart() {
 }
 
 // Operations, R-IN-3 and R-X-2: events waiting longer than allowed without the consumer
-// acknowledging any (a handler stuck, an event held through an outage, nobody consuming) are
-// reported as the health of `fupin.events.Inbox`; SERVING once it has caught up. The state is
+// acknowledging any (a handler stuck, an event held through an outage, nobody consuming), or a
+// consumer working through events published longer ago than allowed (a backlog), are reported
+// as the health of `fupin.events.Inbox`; SERVING once it has caught up. The state is
 // the server's, which every replica sees alike: a process with no consumer running is not
 // behind while nothing waits, and is told when events wait that nobody applies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -415,14 +416,36 @@ async fn a_consumer_that_does_not_apply_waiting_events_is_reported_apart() {
     consumer.await.expect("consumer stops");
     stays(&probe, INBOX_SERVICE, ServingStatus::Serving, INBOX_LAG * 2).await;
     // An event nobody applies: reported.
-    bus.publish_now(&NplThresholdExceeded::default(), None, None)
-        .await
-        .expect("publish");
+    for _ in 0..5 {
+        bus.publish_now(&NplThresholdExceeded::default(), None, None)
+            .await
+            .expect("publish");
+    }
     until_service(&probe, INBOX_SERVICE, ServingStatus::NotServing).await;
-    // Consumed again: caught up.
-    gate.0.add_permits(1);
+    // Consumed again, one event every 300 ms: moving (no stall lasts the limit), but through
+    // events published longer ago than the limit, so still behind until caught up.
     let (consumer_stop, consumer) = run(&gate);
+    let pace = gate.clone();
+    let pacer = tokio::spawn(async move {
+        for _ in 0..5 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            pace.0.add_permits(1);
+        }
+    });
+    stays(
+        &probe,
+        INBOX_SERVICE,
+        ServingStatus::NotServing,
+        Duration::from_millis(1100),
+    )
+    .await;
+    pacer.await.expect("pacer");
     until_service(&probe, INBOX_SERVICE, ServingStatus::Serving).await;
+    let applied: i64 = sqlx::query_scalar("select count(*) from inbox")
+        .fetch_one(&db.pool)
+        .await
+        .expect("inbox");
+    assert_eq!(applied, 7);
 
     consumer_stop.trigger();
     trigger.trigger();
