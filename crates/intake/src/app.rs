@@ -1737,13 +1737,29 @@ fn disbursement(
     let schedule = req
         .schedule
         .iter()
-        .map(|inst| {
+        .enumerate()
+        .map(|(i, inst)| {
+            // Which instalment, as the domain's own schedule errors say (`schedule[i]`): a
+            // 36-line schedule with one bad amount is otherwise a search.
+            let at = |e: DomainError| match e {
+                DomainError::Invalid {
+                    field,
+                    rule,
+                    message,
+                } => DomainError::Invalid {
+                    field,
+                    rule,
+                    message: format!("schedule[{i}]: {message}"),
+                },
+                other => other,
+            };
             Ok(InstalmentRecord {
-                due_on: convert::date("schedule.due_on", "R-IN-6", &inst.due_on)?,
-                principal: convert::money("schedule.principal", "R-IN-6", inst.principal.as_ref())?,
+                due_on: convert::date("schedule.due_on", "R-IN-6", &inst.due_on).map_err(at)?,
+                principal: convert::money("schedule.principal", "R-IN-6", inst.principal.as_ref())
+                    .map_err(at)?,
                 interest: match inst.interest.as_ref() {
                     Some(m) if !m.amount.is_empty() => {
-                        convert::money("schedule.interest", "R-IN-6", Some(m))?
+                        convert::money("schedule.interest", "R-IN-6", Some(m)).map_err(at)?
                     }
                     _ => Money::ZERO,
                 },

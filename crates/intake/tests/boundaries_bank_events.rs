@@ -848,6 +848,21 @@ async fn disbursement_schedule_and_account_boundaries() {
             };
             assert_eq!(s.code(), Code::InvalidArgument, "{what}: {s:?}");
             assert_invalid(&s, field, "R-IN-6");
+            // R-X-3: an instalment's own error says which one (the schedule as sent, from 0).
+            let instalment = match what {
+                "a negative instalment offset by a larger one" | "2026-04-31" => Some(0),
+                "two instalments on one day" => Some(1),
+                "negative interest" | "interest with 3 decimals" => Some(3),
+                "an instalment without principal" => Some(5),
+                "a day after the term's end" => Some(10),
+                _ => None,
+            };
+            if let Some(i) = instalment {
+                assert!(
+                    s.message().contains(&format!("schedule[{i}]:")),
+                    "{what}: {s:?}"
+                );
+            }
         }
         let got = t.get_as(&mut bank, &id).await.unwrap();
         assert_eq!(got.status(), pb::Status::BankApproved, "nothing changed");

@@ -474,7 +474,7 @@ pub fn caller_of(c: Claims) -> Result<(Caller, i64), Status> {
             c.role.as_str()
         )));
     }
-    if c.role == Role::Bank && c.bank_id.as_deref().is_none_or(str::is_empty) {
+    if c.role == Role::Bank && c.bank_id.as_deref().is_none_or(|b| b.trim().is_empty()) {
         return Err(Status::unauthenticated("bank token without bank_id claim"));
     }
     Ok((
@@ -644,6 +644,16 @@ mod tests {
             JwtVerifier::hs256("k").verify(&t).is_err(),
             "bank without bank_id"
         );
+        for blank in ["", "  ", "\t"] {
+            let t = token_for("k", "u", Role::Bank, "410311", Some(blank), 60);
+            assert_eq!(
+                JwtVerifier::hs256("k").verify(&t).unwrap_err().code(),
+                tonic::Code::Unauthenticated,
+                "bank_id {blank:?} names no bank"
+            );
+        }
+        let t = token_for("k", "u", Role::Bank, "410311", Some("abc-luolong"), 60);
+        assert!(JwtVerifier::hs256("k").verify(&t).is_ok());
     }
 
     fn key_file(name: &str) -> String {

@@ -205,13 +205,13 @@ impl DisbursementRecord {
             if inst.due_on <= previous {
                 return Err(invalid(
                     "schedule.due_on",
-                    format!("instalment {i}: due dates must increase after the disbursement date"),
+                    format!("schedule[{i}]: due dates must increase after the disbursement date"),
                 ));
             }
             if inst.principal.is_zero() && inst.interest.is_zero() {
                 return Err(invalid(
                     "schedule.principal",
-                    format!("instalment {i}: owes neither principal nor interest"),
+                    format!("schedule[{i}]: owes neither principal nor interest"),
                 ));
             }
             previous = inst.due_on;
@@ -262,7 +262,7 @@ impl DisbursementRecord {
         {
             return Err(invalid(
                 "schedule.due_on",
-                format!("instalment {i}: after the end of the {term}-month term, {term_ends}"),
+                format!("schedule[{i}]: after the end of the {term}-month term, {term_ends}"),
             ));
         }
         Ok(())
