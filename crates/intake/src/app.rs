@@ -1095,22 +1095,14 @@ impl Intake {
             let moved = app
                 .resolve_objection(&actor, req.upheld, others)
                 .map_err(app_err(&req.objection_id))?;
-            apps::resolve_objection(
-                tx,
-                o.id,
-                req.upheld,
-                req.resolution.trim(),
-                &actor.subject,
-                now,
-            )
-            .await?;
-            if req.upheld {
-                apps::supersede_open_objections(tx, row.id, o.id, &actor.subject, now).await?;
-            }
             o.state = if req.upheld { "upheld" } else { "dismissed" }.into();
             o.resolution = req.resolution.trim().to_owned();
             o.resolved_at = Some(now);
             o.resolved_by = Some(actor.subject.clone());
+            apps::resolve_objection(tx, &o).await?;
+            if req.upheld {
+                apps::supersede_open_objections(tx, row.id, o.id, &actor.subject, now).await?;
+            }
             if let Some(mut moved) = moved {
                 // Like the hold, the release names the objection: its resolution answers the
                 // content, may name people just as well, and is read through ListObjections
@@ -1717,9 +1709,10 @@ fn complaint_pb(
         answered_at: r.answered_at.map(convert::rfc3339).unwrap_or_default(),
         due_on: r.due_on.to_string(),
         overdue: r.answer.is_none() && today > r.due_on,
-        answered_late: r
-            .answered_at
-            .is_some_and(|at| fupin_kernel::time::china_date(at) > r.due_on),
+        answered_late: crate::domain::complaint::answered_late(
+            r.due_on,
+            r.answered_at.map(fupin_kernel::time::china_date),
+        ),
         policy_version: r.policy_version.clone(),
         calendar_version: r.calendar_version.clone().unwrap_or_default(),
     };

@@ -1186,8 +1186,9 @@ fn fail(seed: u64, log: &[String], msg: String) -> ! {
     panic!("seed {seed}: {msg}\nlast steps:\n{}", tail.join("\n"))
 }
 
-/// Random actions on ten applications (and fresh ones while most have ended): at each step either the clock moves on a day or two,
-/// or the previous request is sent again with its request id, or an action the model allows
+/// Random actions on ten applications (and fresh ones while most have ended): at each step
+/// either the clock moves on a day or two, or the previous request is sent again with its
+/// request id, or an action the model allows
 /// (most of the time) or any action by any caller is tried, reviews sometimes carrying the
 /// current, a stale or a future `expected_version`. After every step the service must have
 /// done what the model says (outcome, status, version, step fields); at the end each history,

@@ -591,6 +591,7 @@ async fn unnumbered_events_apply_in_the_order_they_arrive() {
         refused(&t, &a, VILLAGE_A, "1000", &["R-RK-9"]).await;
         let id = t.publish_lending_resumed(TOWN_A, 6).await;
         t.wait_applied(&id).await;
+        admitted(&t, &a, VILLAGE_A, "1000").await;
 
         let r = resident_id(27);
         let rate = |grade: &'static str, line: &'static str, seq: u64| {

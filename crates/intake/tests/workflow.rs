@@ -663,8 +663,8 @@ async fn return_for_correction_resubmit_and_reject() {
 
 /// R-IN-2: an application returned for correction that no correction can make admissible
 /// again (here the household was blacklisted meanwhile, R-CR-10) is rejected, with a reason,
-/// by the tier that returned it; before this it stayed returned for good. Other tiers are
-/// denied, an approval or a second return refused, and each refusal changes nothing.
+/// by the tier that returned it. Other tiers are denied, an approval or a second return
+/// refused, and each refusal changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_tier_that_returned_an_application_rejects_it_when_it_cannot_be_corrected() {
     bounded(90, async {

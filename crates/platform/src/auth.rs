@@ -475,7 +475,9 @@ pub fn caller_of(c: Claims) -> Result<(Caller, i64), Status> {
         )));
     }
     if c.role == Role::Bank && c.bank_id.as_deref().is_none_or(|b| b.trim().is_empty()) {
-        return Err(Status::unauthenticated("bank token without bank_id claim"));
+        return Err(Status::unauthenticated(
+            "bank token: bank_id claim missing or blank",
+        ));
     }
     Ok((
         Caller {

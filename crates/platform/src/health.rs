@@ -28,7 +28,8 @@
 //!   it has: this is how an operator learns that what it has is old.
 //!
 //! When shutdown starts the task reports NOT_SERVING for the services and the server (the
-//! events' two names keep their last status), and stops; [`crate::grpc::GrpcServer::serve`] reports the server NOT_SERVING too.
+//! events' two names keep their last status), and stops; [`crate::grpc::GrpcServer::serve`]
+//! reports the server NOT_SERVING too.
 
 use std::{
     sync::Arc,
@@ -53,8 +54,9 @@ pub struct Readiness {
     /// How long the oldest unpublished event may wait before [`OUTBOX_SERVICE`] reports
     /// NOT_SERVING.
     pub outbox_lag: Duration,
-    /// How long a consumer may have events waiting without acknowledging any, or be
-    /// unreadable, before [`INBOX_SERVICE`] reports NOT_SERVING.
+    /// How long a consumer may have events waiting without acknowledging any, be behind (its
+    /// first waiting event published that long ago) or be unreadable, before
+    /// [`INBOX_SERVICE`] reports NOT_SERVING.
     pub inbox_lag: Duration,
 }
 
@@ -350,7 +352,8 @@ impl std::fmt::Display for Lagging {
 }
 
 /// What the readings so far make of each consumer: since when it has had events waiting
-/// with its acknowledged position standing still, and since when it could not be read.
+/// with its acknowledged position standing still (stalled), when the first event waiting for
+/// it was published (behind), and since when it could not be read (unreadable).
 #[derive(Debug, Default)]
 pub struct InboxTracker {
     consumers: std::collections::BTreeMap<String, Watched>,
@@ -586,10 +589,11 @@ mod tests {
 
     // Events waiting with the consumer's position standing still for longer than the limit
     // are reported, exactly the limit is not; any acknowledgement restarts the clock; nothing
-    // waiting is never stalled, however long the position stands; a consumer the server could
+    // waiting is never stalled, however long the position stands; a first waiting event
+    // published longer ago than the limit is reported as behind; a consumer the server could
     // not tell about is reported once that has lasted longer than the limit.
     #[test]
-    fn consumers_are_reported_stalled_or_unreadable_past_the_limit() {
+    fn consumers_are_reported_stalled_behind_or_unreadable_past_the_limit() {
         let limit = Duration::from_secs(60);
         let t0 = Instant::now();
         let s = |n: u64| t0 + Duration::from_secs(n);

@@ -6,30 +6,24 @@
 
 mod common;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use common::{NatsServer, eventually, platform_db};
 use fupin_platform::{
-    events::EventBus,
-    health::{self, Consumers, DatabaseProbe, Readiness},
-    shutdown,
-    testing::{admin_database_url, drop_database, set_connections_allowed},
-};
-use fupin_platform::{
     events::{
+        EventBus,
         consumer::{self, ConsumerConfig, Delivered, EventHandler},
         stream::ensure_stream,
     },
-    health::INBOX_SERVICE,
-    testing::test_bus,
+    health::{self, Consumers, DatabaseProbe, INBOX_SERVICE, Readiness},
+    shutdown,
+    testing::{admin_database_url, drop_database, set_connections_allowed, test_bus},
 };
 use fupin_proto::risk::v1::NplThresholdExceeded;
 use futures::future::BoxFuture;
 use prost::Name;
 use sqlx::postgres::PgPoolOptions;
-use std::sync::Arc;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::{net::TcpListener, sync::Semaphore};
 use tonic::transport::{Channel, Server};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -37,7 +31,7 @@ use tonic_health::pb::{
 
 const SERVICE: &str = "fupin.test.v1.ReadinessProbe";
 
-/// How long a consumer may be without events or behind, in these tests.
+/// How long a consumer may stall, be behind or go unread, in these tests.
 const INBOX_LAG: Duration = Duration::from_secs(1);
 
 async fn status(client: &mut HealthClient<Channel>, service: &str) -> ServingStatus {

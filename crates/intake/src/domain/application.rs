@@ -191,6 +191,11 @@ impl Application {
         }
     }
 
+    /// The step a returned application goes back to, and whose tier may reject it.
+    fn returned_step(&self) -> Step {
+        self.returned_from.unwrap_or(Step::Village)
+    }
+
     pub fn current_step(&self) -> Option<Step> {
         self.status.step()
     }
@@ -291,28 +296,22 @@ impl Application {
                 return self.reject_or_return(decision, reason, Step::District);
             }
             // Awaiting correction: the tier that returned it may reject it instead, with a
-            // reason. Without this an application that no correction can make admissible
-            // again (the borrower turned 66, a blacklisting) would stay returned for good.
+            // reason (below, as at its step). Without this an application that no correction
+            // can make admissible again (the borrower turned 66, a blacklisting) would stay
+            // returned for good.
             Status::Returned => {
-                let step = self.returned_from.unwrap_or(Step::Village);
-                let tier = ActorRole::for_step(step);
+                let step = self.returned_step();
                 if decision != Decision::Reject {
                     return Err(state_refusal(
                         "R-IN-2",
                         format!(
                             "application is returned for correction: it can be resubmitted, \
                              or rejected with a reason by {}, which returned it",
-                            tier.as_str()
+                            ActorRole::for_step(step).as_str()
                         ),
                     ));
                 }
-                if actor.role != tier {
-                    return Err(deny(format!(
-                        "only {}, which returned it, may reject a returned application [R-IN-2]",
-                        tier.as_str()
-                    )));
-                }
-                return self.reject_or_return(decision, reason, step);
+                step
             }
             other => {
                 return Err(state_refusal(
@@ -411,7 +410,7 @@ impl Application {
             ));
         }
         filing_step(actor, self.kind, &self.area)?;
-        let step = self.returned_from.unwrap_or(Step::Village);
+        let step = self.returned_step();
         self.enter_step(step, today, policy, calendar)?;
         self.returned_from = None;
         Ok(Moved {

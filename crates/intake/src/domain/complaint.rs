@@ -139,3 +139,9 @@ impl Complaint {
         self.is_overdue(today) && !self.overdue_alerted
     }
 }
+
+/// Whether a complaint due on `due_on` and answered on `answered_on` (China dates) was
+/// answered late: after its due day, which is itself in time. Unanswered: not (yet).
+pub fn answered_late(due_on: NaiveDate, answered_on: Option<NaiveDate>) -> bool {
+    answered_on.is_some_and(|on| on > due_on)
+}

@@ -820,22 +820,17 @@ pub async fn open_objections_except(
     .await
 }
 
-pub async fn resolve_objection(
-    conn: &mut PgConnection,
-    id: Uuid,
-    upheld: bool,
-    resolution: &str,
-    by: &str,
-    at: DateTime<Utc>,
-) -> sqlx::Result<()> {
+/// Records `o`'s resolution (state, resolution, who and when), as set on it.
+pub async fn resolve_objection(conn: &mut PgConnection, o: &ObjectionRow) -> sqlx::Result<()> {
     sqlx::query(
-        r#"update objections set state = $2, resolution = $3, resolved_by = $4, resolved_at = $5 where id = $1"#,
+        r#"update objections set state = $2, resolution = $3, resolved_by = $4, resolved_at = $5
+           where id = $1"#,
     )
-    .bind(id)
-    .bind(if upheld { "upheld" } else { "dismissed" })
-    .bind(resolution)
-    .bind(by)
-    .bind(at)
+    .bind(o.id)
+    .bind(&o.state)
+    .bind(&o.resolution)
+    .bind(&o.resolved_by)
+    .bind(o.resolved_at)
     .execute(conn)
     .await?;
     Ok(())

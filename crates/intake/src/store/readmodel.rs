@@ -3,8 +3,8 @@
 //! never overwrites a newer one. A rating or a suspension without a sequence (0: a producer
 //! that does not number its events) replaces one without a sequence: such events apply in the
 //! order the stream delivers them, which is the order they were published (one event in
-//! flight per consumer). Left alone, the second of two unnumbered events was dropped, and a
-//! downgrade (R-CR-5) or a resumption (R-RK-9) silently lost. Once a subject has a numbered
+//! flight per consumer); otherwise the second of two unnumbered events would be dropped, and
+//! a downgrade (R-CR-5) or a resumption (R-RK-9) silently lost. Once a subject has a numbered
 //! event, an unnumbered one is older. Subjects (resident IDs, USCCs) are keyed by their blind
 //! index ([`super::pii::subject_index`]), never stored in the clear (R-CR-11).
 

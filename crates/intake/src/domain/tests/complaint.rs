@@ -220,6 +220,17 @@ fn overdue_from_the_day_after_the_due_date() {
     assert!(c.needs_overdue_alert(next));
 }
 
+// R-IN-7: the due day is in time; the day after is late; unanswered is not (yet) late
+#[test]
+fn answered_late_after_the_due_day() {
+    use crate::domain::complaint::answered_late;
+    let due = date("2025-10-16");
+    assert!(!answered_late(due, Some(due)));
+    assert!(!answered_late(due, Some(date("2025-10-15"))));
+    assert!(answered_late(due, Some(plus_days(due, 1))));
+    assert!(!answered_late(due, None));
+}
+
 // R-IN-7: flagged once
 #[test]
 fn unanswered_complaint_is_flagged_once() {

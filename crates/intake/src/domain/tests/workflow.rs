@@ -599,9 +599,21 @@ fn the_tier_that_returned_an_application_may_reject_it() {
         assert_eq!(app.returned_from, None, "no longer returned");
     }
     // Returned by the district once the notice had ended: the district rejects it.
-    let mut app = household_in(Status::DistrictReview, day());
-    app.returned_from = Some(Step::District);
-    app.status = Status::Returned;
+    let mut app = household_in(Status::PublicNotice, day());
+    let after = plus_days(app.notice_ends_on.expect("under notice"), 1);
+    app.review(
+        &district_staff(),
+        Decision::ReturnForCorrection,
+        "公示期间发现收入不实",
+        after,
+        policy(),
+        calendar(),
+    )
+    .unwrap();
+    assert_eq!(
+        (app.status, app.returned_from),
+        (Status::Returned, Some(Step::District))
+    );
     assert_denied(review(
         &mut app,
         &village_staff(VILLAGE),
