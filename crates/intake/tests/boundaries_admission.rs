@@ -27,23 +27,6 @@ async fn settle(t: &TestIntake, ce_id: String) {
     t.wait_applied(&ce_id).await;
 }
 
-/// A household rating (no veto) effective 2024-01-01 .. 2027-12-31, applied.
-async fn rate(t: &TestIntake, resident: &str, village: &str, grade: &str, line: &str, seq: u64) {
-    let id = t
-        .publish_rating_effective(
-            resident,
-            village,
-            grade,
-            line,
-            false,
-            "2024-01-01",
-            "2027-12-31",
-            seq,
-        )
-        .await;
-    t.wait_applied(&id).await;
-}
-
 /// `InvalidArgument` whose message starts with `field:` and names some rule (R-X-3).
 fn assert_bad(s: &Status, field: &str, what: &str) {
     assert_eq!(s.code(), Code::InvalidArgument, "{what}: {s:?}");
@@ -239,8 +222,10 @@ async fn lines_with_fen_and_the_credit_village_uplift_to_the_fen() {
         let t = spawn_intake().await;
         let with_fen = resident_id(311);
         let above_cap = resident_id(312);
-        rate(&t, &with_fen, VILLAGE_A, "A", "20000.50", 1).await;
-        rate(&t, &above_cap, VILLAGE_A, "AAA", "60000.00", 1).await;
+        t.rate_household(&with_fen, VILLAGE_A, "A", "20000.50", 1)
+            .await;
+        t.rate_household(&above_cap, VILLAGE_A, "AAA", "60000.00", 1)
+            .await;
         admitted(&t, &with_fen, VILLAGE_A, "20000.50", "the line with fen").await;
         let s = refused(
             &t,
@@ -276,7 +261,7 @@ async fn lines_with_fen_and_the_credit_village_uplift_to_the_fen() {
             (resident_id(316), "A", "10000.01", "12000.01", "12000.02"),
         ];
         for (r, grade, line, _, _) in &cases {
-            rate(&t, r, VILLAGE_B, grade, line, 1).await;
+            t.rate_household(r, VILLAGE_B, grade, line, 1).await;
         }
         let mut wrong = Vec::new();
         for (r, _, line, at, above) in &cases {
@@ -292,8 +277,10 @@ async fn lines_with_fen_and_the_credit_village_uplift_to_the_fen() {
 
         let aa_high = resident_id(317);
         let aaa = resident_id(318);
-        rate(&t, &aa_high, VILLAGE_B, "AA", "45000.00", 1).await;
-        rate(&t, &aaa, VILLAGE_B, "AAA", "50000.00", 1).await;
+        t.rate_household(&aa_high, VILLAGE_B, "AA", "45000.00", 1)
+            .await;
+        t.rate_household(&aaa, VILLAGE_B, "AAA", "50000.00", 1)
+            .await;
         admitted(&t, &aa_high, VILLAGE_B, "50000.00", "45,000 + 20% capped").await;
         admitted(&t, &aaa, VILLAGE_B, "50000.00", "AAA in a credit village").await;
         for r in [&aa_high, &aaa] {
@@ -325,9 +312,9 @@ async fn grades_below_a_and_vetoes_refuse_whatever_the_line() {
             resident_id(324),
             resident_id(325),
         );
-        rate(&t, &b, VILLAGE_A, "B", "20000.00", 1).await;
-        rate(&t, &c, VILLAGE_A, "C", "", 1).await;
-        rate(&t, &a, VILLAGE_A, "A", "20000.00", 1).await;
+        t.rate_household(&b, VILLAGE_A, "B", "20000.00", 1).await;
+        t.rate_household(&c, VILLAGE_A, "C", "", 1).await;
+        t.rate_household(&a, VILLAGE_A, "A", "20000.00", 1).await;
         let id = t
             .publish_rating_effective(
                 &vetoed,
@@ -346,8 +333,9 @@ async fn grades_below_a_and_vetoes_refuse_whatever_the_line() {
         admitted(&t, &a, VILLAGE_A, "20000", "grade A at its line").await;
         refused(&t, &vetoed, VILLAGE_A, "1000", &["R-CR-3"], "AAA vetoed").await;
 
-        rate(&t, &late, VILLAGE_A, "B", "", 5).await;
-        rate(&t, &late, VILLAGE_A, "AAA", "50000.00", 4).await;
+        t.rate_household(&late, VILLAGE_A, "B", "", 5).await;
+        t.rate_household(&late, VILLAGE_A, "AAA", "50000.00", 4)
+            .await;
         refused(
             &t,
             &late,
@@ -357,7 +345,7 @@ async fn grades_below_a_and_vetoes_refuse_whatever_the_line() {
             "an older AAA after a newer B",
         )
         .await;
-        rate(&t, &late, VILLAGE_A, "A", "20000.00", 6).await;
+        t.rate_household(&late, VILLAGE_A, "A", "20000.00", 6).await;
         admitted(&t, &late, VILLAGE_A, "1000", "a newer A").await;
         t.shutdown().await;
     })
@@ -679,14 +667,16 @@ async fn households_are_admitted_again_at_recommendation() {
             apps.push(to_notice(&t, &a).await);
         }
 
-        rate(&t, &down, VILLAGE_A, "B", "", 2).await;
-        rate(&t, &moved, VILLAGE_A2, "A", "20000.00", 2).await;
+        t.rate_household(&down, VILLAGE_A, "B", "", 2).await;
+        t.rate_household(&moved, VILLAGE_A2, "A", "20000.00", 2)
+            .await;
         settle(
             &t,
             t.publish_blacklisted("bl-371", &down, HOUSEHOLD_KIND).await,
         )
         .await;
-        rate(&t, &down, VILLAGE_A, "AAA", "50000.00", 1).await;
+        t.rate_household(&down, VILLAGE_A, "AAA", "50000.00", 1)
+            .await;
         settle(&t, t.publish_credit_village(VILLAGE_B, false, 2).await).await;
         settle(&t, t.publish_npl_exceeded(VILLAGE_A2, 1).await).await;
 
@@ -722,7 +712,7 @@ async fn households_are_admitted_again_at_recommendation() {
                 .await,
         )
         .await;
-        rate(&t, &down, VILLAGE_A, "A", "20000.00", 3).await;
+        t.rate_household(&down, VILLAGE_A, "A", "20000.00", 3).await;
         let id = t
             .publish_rating_effective(
                 &expiring,
@@ -738,7 +728,8 @@ async fn households_are_admitted_again_at_recommendation() {
         settle(&t, id).await;
         settle(&t, t.publish_credit_village(VILLAGE_B, true, 3).await).await;
         settle(&t, t.publish_lending_resumed(VILLAGE_A2, 2).await).await;
-        rate(&t, &moved, other_credit_village, "A", "20000.00", 3).await;
+        t.rate_household(&moved, other_credit_village, "A", "20000.00", 3)
+            .await;
         for a in &apps {
             let got = t
                 .recommend(&a.id, BANK)
@@ -792,13 +783,14 @@ async fn what_the_bank_approves_is_admitted_against_the_facts_of_that_day() {
         );
 
         settle(&t, t.publish_credit_village(VILLAGE_B, false, 2).await).await;
-        rate(&t, &down, VILLAGE_A, "B", "", 2).await;
+        t.rate_household(&down, VILLAGE_A, "B", "", 2).await;
         settle(
             &t,
             t.publish_blacklisted("bl-382", &down, HOUSEHOLD_KIND).await,
         )
         .await;
-        rate(&t, &down, VILLAGE_A, "AAA", "50000.00", 1).await;
+        t.rate_household(&down, VILLAGE_A, "AAA", "50000.00", 1)
+            .await;
         settle(&t, t.publish_npl_exceeded(VILLAGE_A2, 1).await).await;
 
         t.set_time("2026-03-09T10:00:00+08:00");

@@ -594,34 +594,15 @@ async fn unnumbered_events_apply_in_the_order_they_arrive() {
         admitted(&t, &a, VILLAGE_A, "1000").await;
 
         let r = resident_id(27);
-        let rate = |grade: &'static str, line: &'static str, seq: u64| {
-            let t = &t;
-            let r = r.clone();
-            async move {
-                let id = t
-                    .publish_rating_effective(
-                        &r,
-                        VILLAGE_A,
-                        grade,
-                        line,
-                        false,
-                        "2024-01-01",
-                        "2027-12-31",
-                        seq,
-                    )
-                    .await;
-                t.wait_applied(&id).await;
-            }
-        };
-        rate("A", "20000.00", 0).await;
+        t.rate_household(&r, VILLAGE_A, "A", "20000.00", 0).await;
         admitted(&t, &r, VILLAGE_A, "5000").await;
-        rate("B", "0", 0).await;
+        t.rate_household(&r, VILLAGE_A, "B", "0", 0).await;
         assert_eq!(grade_of(&t, &r).await, ("B".into(), 0));
         refused(&t, &r, VILLAGE_A, "5000", &["R-CR-3"]).await;
-        rate("AA", "30000.00", 0).await;
+        t.rate_household(&r, VILLAGE_A, "AA", "30000.00", 0).await;
         admitted(&t, &r, VILLAGE_A, "30000").await;
-        rate("B", "0", 7).await;
-        rate("AAA", "50000.00", 0).await;
+        t.rate_household(&r, VILLAGE_A, "B", "0", 7).await;
+        t.rate_household(&r, VILLAGE_A, "AAA", "50000.00", 0).await;
         assert_eq!(
             grade_of(&t, &r).await,
             ("B".into(), 7),

@@ -514,6 +514,30 @@ impl TestIntake {
         .await;
     }
 
+    /// A household rating (no veto) effective 2024-01-01 .. 2027-12-31, published and applied.
+    pub async fn rate_household(
+        &self,
+        resident_id: &str,
+        village: &str,
+        grade: &str,
+        line: &str,
+        seq: u64,
+    ) {
+        let id = self
+            .publish_rating_effective(
+                resident_id,
+                village,
+                grade,
+                line,
+                false,
+                "2024-01-01",
+                "2027-12-31",
+                seq,
+            )
+            .await;
+        self.wait_applied(&id).await;
+    }
+
     /// An effective grade-A rating (line 20,000) for a household, applied to the read model.
     pub async fn given_credit_household(&self, resident_id: &str, village: &str) {
         let id = self
