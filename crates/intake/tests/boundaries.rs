@@ -46,23 +46,6 @@ fn assert_invalid_field(s: &Status, field: &str, what: &str) {
     );
 }
 
-/// A credit household (grade, line) whose rating is applied to the read model.
-async fn given_rating(t: &TestIntake, resident: &str, village: &str, grade: &str, line: &str) {
-    let id = t
-        .publish_rating_effective(
-            resident,
-            village,
-            grade,
-            line,
-            false,
-            "2024-01-01",
-            "2027-12-31",
-            1,
-        )
-        .await;
-    t.wait_applied(&id).await;
-}
-
 fn page(size: u32, token: &str) -> Option<PageRequest> {
     Some(PageRequest {
         page_size: size,
@@ -343,10 +326,12 @@ async fn amounts_at_the_line_and_the_cap() {
         let aa = resident_id(112);
         let aaa = resident_id(113);
         let aa_credit_village = resident_id(114);
-        given_rating(&t, &a, VILLAGE_A, "A", "20000.00").await;
-        given_rating(&t, &aa, VILLAGE_A, "AA", "30000.00").await;
-        given_rating(&t, &aaa, VILLAGE_A, "AAA", "50000.00").await;
-        given_rating(&t, &aa_credit_village, VILLAGE_B, "AA", "30000.00").await;
+        t.rate_household(&a, VILLAGE_A, "A", "20000.00", 1).await;
+        t.rate_household(&aa, VILLAGE_A, "AA", "30000.00", 1).await;
+        t.rate_household(&aaa, VILLAGE_A, "AAA", "50000.00", 1)
+            .await;
+        t.rate_household(&aa_credit_village, VILLAGE_B, "AA", "30000.00", 1)
+            .await;
 
         admitted(&t, &a, VILLAGE_A, "20000.00", "A at its line").await;
         admitted(&t, &a, VILLAGE_A, "20000", "A at its line, no decimals").await;
@@ -388,7 +373,8 @@ async fn amounts_at_the_line_and_the_cap() {
         )
         .await;
         let aaa_b = resident_id(115);
-        given_rating(&t, &aaa_b, VILLAGE_B, "AAA", "50000.00").await;
+        t.rate_household(&aaa_b, VILLAGE_B, "AAA", "50000.00", 1)
+            .await;
         admitted(&t, &aaa_b, VILLAGE_B, "50000.00", "AAA in a credit village").await;
         let s = try_household(&t, &aaa_b, VILLAGE_B, "50000.01")
             .await

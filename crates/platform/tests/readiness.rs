@@ -313,6 +313,23 @@ impl EventHandler for Gate {
     }
 }
 
+/// Publishes `n` events of the type the test consumers take.
+async fn publish(bus: &EventBus, n: usize) {
+    for _ in 0..n {
+        bus.publish_now(&NplThresholdExceeded::default(), None, None)
+            .await
+            .expect("publish");
+    }
+}
+
+/// How many events the consumers have applied (recorded in the inbox).
+async fn applied(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar("select count(*) from inbox")
+        .fetch_one(pool)
+        .await
+        .expect("inbox")
+}
+
 fn consumer_of(bus: &EventBus, name: &str) -> (ConsumerConfig, Consumers) {
     let config = ConsumerConfig::new(name, vec![NplThresholdExceeded::full_name()]);
     let watched = Consumers {
@@ -390,31 +407,19 @@ async fn a_consumer_that_does_not_apply_waiting_events_is_reported_apart() {
     stays(&probe, INBOX_SERVICE, ServingStatus::Serving, INBOX_LAG * 2).await;
 
     // Two events; the handler holds the first past the limit.
-    for _ in 0..2 {
-        bus.publish_now(&NplThresholdExceeded::default(), None, None)
-            .await
-            .expect("publish");
-    }
+    publish(&bus, 2).await;
     until_service(&probe, INBOX_SERVICE, ServingStatus::NotServing).await;
     assert_eq!(status(&mut probe.clone(), "").await, ServingStatus::Serving);
     gate.0.add_permits(2);
     until_service(&probe, INBOX_SERVICE, ServingStatus::Serving).await;
-    let applied: i64 = sqlx::query_scalar("select count(*) from inbox")
-        .fetch_one(&db.pool)
-        .await
-        .expect("inbox");
-    assert_eq!(applied, 2);
+    assert_eq!(applied(&db.pool).await, 2);
 
     // No consumer running here: nothing waits, nothing to report.
     consumer_stop.trigger();
     consumer.await.expect("consumer stops");
     stays(&probe, INBOX_SERVICE, ServingStatus::Serving, INBOX_LAG * 2).await;
     // An event nobody applies: reported.
-    for _ in 0..5 {
-        bus.publish_now(&NplThresholdExceeded::default(), None, None)
-            .await
-            .expect("publish");
-    }
+    publish(&bus, 5).await;
     until_service(&probe, INBOX_SERVICE, ServingStatus::NotServing).await;
     // Consumed again, one event every 300 ms: moving (no stall lasts the limit), but through
     // events published longer ago than the limit, so still behind until caught up.
@@ -435,11 +440,7 @@ async fn a_consumer_that_does_not_apply_waiting_events_is_reported_apart() {
     .await;
     pacer.await.expect("pacer");
     until_service(&probe, INBOX_SERVICE, ServingStatus::Serving).await;
-    let applied: i64 = sqlx::query_scalar("select count(*) from inbox")
-        .fetch_one(&db.pool)
-        .await
-        .expect("inbox");
-    assert_eq!(applied, 7);
+    assert_eq!(applied(&db.pool).await, 7);
 
     consumer_stop.trigger();
     trigger.trigger();

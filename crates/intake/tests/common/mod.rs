@@ -540,19 +540,8 @@ impl TestIntake {
 
     /// An effective grade-A rating (line 20,000) for a household, applied to the read model.
     pub async fn given_credit_household(&self, resident_id: &str, village: &str) {
-        let id = self
-            .publish_rating_effective(
-                resident_id,
-                village,
-                "A",
-                "20000.00",
-                false,
-                "2024-01-01",
-                "2027-12-31",
-                1,
-            )
+        self.rate_household(resident_id, village, "A", "20000.00", 1)
             .await;
-        self.wait_applied(&id).await;
         let pool = &self.pool;
         let index = self.subject_index(resident_id);
         let index = &index;
