@@ -248,6 +248,14 @@ pub fn free_text(
             || (c == '\t' && !lines_allowed)
             || is_format_character(c)
     };
+    // A variation selector chooses how the character before it looks (an emoji's colour, an
+    // ideograph's variant); without a visible one before it, it shows nothing.
+    let mut after_visible = false;
+    let unreadable = |c: char| {
+        let bad = unreadable(c) || (is_variation_selector(c) && !after_visible);
+        after_visible = !bad && !c.is_whitespace() && !is_variation_selector(c);
+        bad
+    };
     if value.chars().any(unreadable) {
         return Err(DomainError::invalid(
             field,
@@ -267,7 +275,10 @@ pub fn free_text(
 /// overrides and isolates, the byte-order mark, the soft hyphen, invisible operators, tags,
 /// interlinear annotation, the Mongolian vowel separator, ...), as of Unicode 15.1, and the
 /// blank letters and joiners outside it (Hangul fillers, the combining grapheme joiner, the
-/// blank Braille pattern). A reason made of them would read as no reason.
+/// blank Braille pattern, the Khmer inherent vowels), the code points Unicode reserves as
+/// default-ignorable (shown as nothing once assigned) and the noncharacters. A reason made of
+/// them would read as no reason. Variation selectors are not among them: see
+/// [`is_variation_selector`].
 fn is_format_character(c: char) -> bool {
     matches!(c,
         '\u{00AD}' | '\u{0600}'..='\u{0605}' | '\u{061C}' | '\u{06DD}' | '\u{070F}'
@@ -277,5 +288,20 @@ fn is_format_character(c: char) -> bool {
         | '\u{13430}'..='\u{1343F}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
         | '\u{E0001}' | '\u{E0020}'..='\u{E007F}'
         // Not Cf, as invisible:
-        | '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' | '\u{2800}')
+        | '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' | '\u{2800}'
+        | '\u{17B4}' | '\u{17B5}'
+        // Default-ignorable, not assigned yet:
+        | '\u{2065}' | '\u{FFF0}'..='\u{FFF8}' | '\u{E0000}' | '\u{E0002}'..='\u{E001F}'
+        | '\u{E0080}'..='\u{E00FF}' | '\u{E01F0}'..='\u{E0FFF}'
+        // Noncharacters:
+        | '\u{FDD0}'..='\u{FDEF}')
+        || (c as u32) & 0xFFFE == 0xFFFE
+}
+
+/// The variation selectors (standard, ideographic and Mongolian free ones): they change how the
+/// character before them is drawn and draw nothing themselves.
+fn is_variation_selector(c: char) -> bool {
+    matches!(c,
+        '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}' | '\u{180B}'..='\u{180D}'
+        | '\u{180F}')
 }

@@ -333,6 +333,15 @@ fn invisible_characters_are_refused_whatever_their_block() {
         '\u{FFA0}',
         '\u{115F}',
         '\u{2800}',
+        '\u{17B4}',
+        '\u{17B5}',
+        '\u{2065}',
+        '\u{FFF0}',
+        '\u{E0000}',
+        '\u{E0FFF}',
+        '\u{FDD0}',
+        '\u{FFFE}',
+        '\u{1FFFF}',
     ] {
         assert_invalid(reason(&c.to_string()), "reason", "R-IN-2");
         assert_invalid(reason(&format!("材料不全{c}")), "reason", "R-IN-2");
@@ -341,4 +350,31 @@ fn invisible_characters_are_refused_whatever_their_block() {
     {
         assert_eq!(reason(good), Ok(()), "{good}");
     }
+}
+
+// R-IN-2, R-X-3: a variation selector draws the character before it differently (an emoji's
+// colour, an ideograph's variant) and nothing by itself: kept after a visible character,
+// refused where it would show nothing (alone, after a space, after another selector).
+#[test]
+fn variation_selectors_only_after_a_visible_character() {
+    use crate::domain::form::{MAX_NAME, MAX_TEXT, free_text};
+    let reason = |v: &str| free_text("reason", "R-IN-2", v, MAX_TEXT, true);
+    let name = |v: &str| free_text("household.name", "R-IN-1", v, MAX_NAME, true);
+    for good in ["谢谢❤\u{FE0F}", "❤\u{FE0F} 谢谢", "葛\u{E0100}"] {
+        assert_eq!(reason(good), Ok(()), "{good:?}");
+    }
+    assert_eq!(name("王\u{E0101}芳"), Ok(()));
+    for bad in [
+        "\u{FE0F}",
+        "\u{FE0F}\u{FE0E}",
+        " \u{FE0F} ",
+        "材料不全 \u{FE0F}",
+        "❤\u{FE0F}\u{FE0F}",
+        "\u{E0100}",
+        "\u{180B}",
+        "\u{17B4}\u{FE0F}",
+    ] {
+        assert_invalid(reason(bad), "reason", "R-IN-2");
+    }
+    assert_invalid(name("\u{FE0F}\u{FE0F}"), "household.name", "R-IN-1");
 }
