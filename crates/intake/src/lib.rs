@@ -169,7 +169,7 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
                     shutdown.clone(),
                 ))
             });
-    let verifier = JwtVerifier::new(rt.token_keys);
+    let verifier = JwtVerifier::new(rt.token_keys).serving(intake.areas.all().map(|a| a.code()));
     let mut server = GrpcServer::new(verifier.clone(), rt.clock.clone(), rt.test_clock);
     if let Some(tls) = rt.grpc_tls {
         server = server.with_tls(tls);

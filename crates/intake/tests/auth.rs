@@ -15,8 +15,9 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-/// ARCHITECTURE "Auth": no token, a token signed with another key, an expired token and a
-/// token whose area does not fit its role are all `Unauthenticated`, on reads and writes.
+/// ARCHITECTURE "Auth": no token, a token signed with another key, an expired token, a token
+/// whose area does not fit its role or is not one of the district's, and a token naming no
+/// subject are all `Unauthenticated`, on reads and writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn intake_calls_without_a_valid_token_are_unauthenticated() {
     bounded(60, async {
@@ -32,6 +33,11 @@ async fn intake_calls_without_a_valid_token_are_unauthenticated() {
         let expired = token_for(SECRET, "x", Role::DistrictStaff, "410311", None, -3600);
         let village_role_district_area =
             token_for(SECRET, "x", Role::VillageStaff, "410311", None, 3600);
+        // Areas this deployment does not serve: another district (whose district token could
+        // otherwise run the deadline scan), a town the district does not have.
+        let other_district = token_for(SECRET, "x", Role::DistrictStaff, "110101", None, 3600);
+        let unknown_town = token_for(SECRET, "x", Role::TownStaff, "410311199", None, 3600);
+        let blank_subject = token_for(SECRET, " ", Role::DistrictStaff, "410311", None, 3600);
         for (what, mut c) in [
             ("no token", t.anonymous()),
             ("wrong key", t.client_with(Some(&wrong_key))),
@@ -41,6 +47,9 @@ async fn intake_calls_without_a_valid_token_are_unauthenticated() {
                 t.client_with(Some(&village_role_district_area)),
             ),
             ("not a jwt", t.client_with(Some("garbage"))),
+            ("another district", t.client_with(Some(&other_district))),
+            ("unknown town", t.client_with(Some(&unknown_town))),
+            ("blank subject", t.client_with(Some(&blank_subject))),
         ] {
             let s = err(c
                 .list_applications(pb::ListApplicationsRequest::default())

@@ -10,7 +10,7 @@
 //! one to the other.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
 };
 
@@ -367,6 +367,8 @@ pub struct JwtVerifier {
     /// signature and parsing the claims each time was about 5% of intake's CPU per submission.
     /// A hit is still refused once the token has expired. Only valid tokens are kept.
     verified: Arc<Mutex<Verified>>,
+    /// The areas this deployment serves ([`Self::serving`]); None: any well-formed code.
+    areas: Option<Arc<HashSet<AreaCode>>>,
 }
 
 /// SHA-256 of a token -> the caller it names and its `exp`.
@@ -388,7 +390,17 @@ impl JwtVerifier {
         Self {
             keys,
             verified: Arc::default(),
+            areas: None,
         }
+    }
+
+    /// Refuses tokens whose area is not one of `areas` (the district, its towns and villages):
+    /// a token for another district, or for a town or village the district does not have, is
+    /// not a caller of this deployment, whatever else it may do (a district token of another
+    /// district could run the deadline scan; a bank's reads are scoped by its bank id alone).
+    pub fn serving<'a>(mut self, areas: impl IntoIterator<Item = &'a AreaCode>) -> Self {
+        self.areas = Some(Arc::new(areas.into_iter().cloned().collect()));
+        self
     }
 
     pub fn hs256(secret: &str) -> Self {
@@ -412,6 +424,14 @@ impl JwtVerifier {
             ));
         }
         let (caller, exp) = self.verify_uncached(token)?;
+        if let Some(areas) = &self.areas
+            && !areas.contains(&caller.area)
+        {
+            return Err(Status::unauthenticated(format!(
+                "token area {} is not an area this service serves",
+                caller.area.as_str()
+            )));
+        }
         let mut cache = self.cache();
         if cache.len() >= VERIFIED_CAPACITY {
             cache.clear();
@@ -456,9 +476,21 @@ impl JwtVerifier {
     }
 }
 
-/// The caller a token's claims name, if they hold together: the area's level matches the role
-/// and a bank names its bank id.
+/// The longest `sub` claim taken: every write and transition records it.
+pub const MAX_SUBJECT: usize = 256;
+
+/// The caller a token's claims name, if they hold together: a subject to record as who acted
+/// (not blank, one line, at most [`MAX_SUBJECT`] bytes), the area's level matches the role and a
+/// bank names its bank id.
 pub fn caller_of(c: Claims) -> Result<(Caller, i64), Status> {
+    let printable = |v: &str| !v.trim().is_empty() && !v.chars().any(char::is_control);
+    if !printable(&c.sub) || c.sub.len() > MAX_SUBJECT {
+        // Who acted is recorded with every write (R-IN-2) and unmasked read (R-CR-11); callers
+        // with a blank subject would also share one request-id space (R-IN-8).
+        return Err(Status::unauthenticated(format!(
+            "token sub claim: blank, with control characters or longer than {MAX_SUBJECT} bytes"
+        )));
+    }
     let area = AreaCode::parse(&c.area)
         .map_err(|e| Status::unauthenticated(format!("token area claim: {e}")))?;
     use fupin_kernel::AreaLevel::*;
@@ -474,9 +506,9 @@ pub fn caller_of(c: Claims) -> Result<(Caller, i64), Status> {
             c.role.as_str()
         )));
     }
-    if c.role == Role::Bank && c.bank_id.as_deref().is_none_or(|b| b.trim().is_empty()) {
+    if c.role == Role::Bank && !c.bank_id.as_deref().is_some_and(printable) {
         return Err(Status::unauthenticated(
-            "bank token: bank_id claim missing or blank",
+            "bank token: bank_id claim missing, blank or with control characters",
         ));
     }
     Ok((
@@ -656,6 +688,60 @@ mod tests {
         }
         let t = token_for("k", "u", Role::Bank, "410311", Some("abc-luolong"), 60);
         assert!(JwtVerifier::hs256("k").verify(&t).is_ok());
+        let t = token_for("k", "u", Role::Bank, "410311", Some("abc\u{0}"), 60);
+        assert!(
+            JwtVerifier::hs256("k").verify(&t).is_err(),
+            "bank_id with NUL"
+        );
+    }
+
+    // R-IN-2 (who acted), R-CR-11 (who read), R-IN-8 (request ids per subject): a token must
+    // name someone to record.
+    #[test]
+    fn a_token_names_a_subject_to_record() {
+        let subject = |sub: &str| {
+            let t = token_for("k", sub, Role::DistrictStaff, "410311", None, 60);
+            JwtVerifier::hs256("k").verify(&t)
+        };
+        let long = "u".repeat(MAX_SUBJECT + 1);
+        for bad in ["", "   ", "\t", "a\u{0}b", "a\nb", long.as_str()] {
+            let e = subject(bad).unwrap_err();
+            assert_eq!(e.code(), tonic::Code::Unauthenticated, "{bad:?}");
+            assert!(e.message().contains("sub"), "{}", e.message());
+        }
+        for good in ["u", "张三@luolong", "8f14e45f-ceea-467f-a0e6-3a3b1c2d4e5f"] {
+            assert_eq!(subject(good).unwrap().subject, good);
+        }
+        assert!(subject(&"u".repeat(MAX_SUBJECT)).is_ok());
+    }
+
+    // A token for an area the deployment does not serve (another district, a town or village
+    // the district does not have) is refused, also for a bank and for the district tier.
+    #[test]
+    fn tokens_of_areas_not_served_are_refused() {
+        let code = |c: &str| AreaCode::parse(c).unwrap();
+        let served = [code("410311"), code("410311100"), code("410311100201")];
+        let v = JwtVerifier::hs256("k").serving(&served);
+        let verify = |role, area: &str, bank: Option<&str>| {
+            v.verify(&token_for("k", "u", role, area, bank, 60))
+        };
+        assert!(verify(Role::DistrictStaff, "410311", None).is_ok());
+        assert!(verify(Role::TownStaff, "410311100", None).is_ok());
+        assert!(verify(Role::VillageStaff, "410311100201", None).is_ok());
+        assert!(verify(Role::Bank, "410311", Some("abc")).is_ok());
+        for (role, area, bank) in [
+            (Role::DistrictStaff, "110101", None),
+            (Role::Bank, "110101", Some("abc")),
+            (Role::Operator, "110101", None),
+            (Role::TownStaff, "410311199", None),
+            (Role::VillageStaff, "410311100299", None),
+        ] {
+            let e = verify(role, area, bank).unwrap_err();
+            assert_eq!(e.code(), tonic::Code::Unauthenticated, "{area}");
+            assert!(e.message().contains(area), "{}", e.message());
+            // refused again, not remembered
+            assert!(verify(role, area, bank).is_err());
+        }
     }
 
     fn key_file(name: &str) -> String {
