@@ -449,9 +449,14 @@ impl JwtVerifier {
         let invalid = |e: &dyn std::fmt::Display| {
             Status::unauthenticated(format!("invalid bearer token: {e}"))
         };
-        let alg = jsonwebtoken::decode_header(token)
-            .map_err(|e| invalid(&e))?
-            .alg;
+        let header = jsonwebtoken::decode_header(token).map_err(|e| invalid(&e))?;
+        if header.crit.is_some() {
+            // RFC 7515 4.1.11: extensions the recipient must understand; this one knows none.
+            return Err(invalid(
+                &"critical header parameters (crit) are not supported",
+            ));
+        }
+        let alg = header.alg;
         let mut refused = None;
         for k in self
             .keys
@@ -742,6 +747,22 @@ mod tests {
             // refused again, not remembered
             assert!(verify(role, area, bank).is_err());
         }
+    }
+
+    // RFC 7515 4.1.11: a token with extensions marked critical is refused, since none is
+    // understood here.
+    #[test]
+    fn critical_header_extensions_are_refused() {
+        let claims = claims_for("u", Role::DistrictStaff, "410311", None, 60);
+        let mut header = Header::new(Algorithm::HS256);
+        header.crit = Some(vec!["exp".into()]);
+        let key = EncodingKey::from_secret(b"k");
+        let t = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+        let e = JwtVerifier::hs256("k").verify(&t).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Unauthenticated);
+        assert!(e.message().contains("crit"), "{}", e.message());
+        let t = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap();
+        assert!(JwtVerifier::hs256("k").verify(&t).is_ok());
     }
 
     fn key_file(name: &str) -> String {
