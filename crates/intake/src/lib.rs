@@ -157,6 +157,11 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
             }
         })
     });
+    let keying_task = tokio::spawn(reseal::key_fingerprints(
+        rt.pool.clone(),
+        intake.pii.clone(),
+        shutdown.clone(),
+    ));
     let reseal_task =
         rt.reseal
             .filter(|(retiring, _)| !retiring.is_empty())
@@ -208,6 +213,7 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
     if let Some(t) = reseal_task {
         let _ = t.await;
     }
+    let _ = keying_task.await;
     if let Some(t) = readiness_task {
         let _ = t.await;
     }

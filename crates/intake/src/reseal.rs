@@ -233,3 +233,26 @@ pub async fn run_every(
         }
     }
 }
+
+/// Keys, once, the request fingerprints an earlier intake stored unkeyed
+/// ([`idempotency::key_request_hashes`], R-CR-11); runs at start beside the service, and again
+/// a minute after a failure (the database away), until done or shutdown.
+pub async fn key_fingerprints(pool: PgPool, cipher: PiiCipher, mut shutdown: Shutdown) {
+    loop {
+        match idempotency::key_request_hashes(&pool, &cipher, BATCH, &shutdown).await {
+            Ok(0) => return,
+            Ok(keyed) => {
+                tracing::info!(keyed, "keyed the request fingerprints stored unkeyed");
+                return;
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                "keying the stored request fingerprints failed; trying again in a minute"
+            ),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = shutdown.wait() => return,
+        }
+    }
+}

@@ -863,3 +863,79 @@ async fn refusals_that_show_credit_facts_are_logged() {
     })
     .await;
 }
+
+/// R-CR-11, R-IN-8: a write's request fingerprint is stored keyed with the index key. The
+/// request holds the resident id, name and phone in the clear and the rest of it is in readable
+/// columns, so an unkeyed hash let anyone reading the table find the resident id by hashing the
+/// few thousand birth dates. A fingerprint an earlier version stored unkeyed still replays for
+/// its request (and refuses another one), before and after the keying pass keys it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn request_fingerprints_are_stored_keyed_and_earlier_ones_still_replay() {
+    use fupin_kernel::AreaCode;
+    use fupin_platform::{
+        Caller, Role,
+        idempotency::{self, RequestKey},
+    };
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let resident = resident_id(111);
+        t.given_credit_household(&resident, VILLAGE_A).await;
+        let req = household_request(&resident, VILLAGE_A, "15000");
+        let mut village = t.as_village_staff(VILLAGE_A);
+        let app = submit(&mut village, req.clone()).await;
+        let stored = || async {
+            sqlx::query_scalar::<_, Vec<u8>>(
+                "select request_hash from idempotency_keys where request_id = $1",
+            )
+            .bind(&req.request_id)
+            .fetch_one(&t.pool)
+            .await
+            .expect("key row")
+        };
+        let caller = Caller {
+            subject: format!("village-staff-{VILLAGE_A}"),
+            role: Role::VillageStaff,
+            area: AreaCode::parse(VILLAGE_A).unwrap(),
+            bank_id: None,
+        };
+        let key = RequestKey::new(&caller, "SubmitApplication", &req.request_id, &req).unwrap();
+        let unkeyed = key.request_hash.clone();
+        let keyed = key.sealed_with(&t.pii).request_hash;
+        assert_eq!(stored().await, keyed);
+        assert_ne!(keyed, unkeyed);
+        assert_eq!(keyed.len(), 33);
+
+        // As an earlier version stored it.
+        sqlx::query("update idempotency_keys set request_hash = $1 where request_id = $2")
+            .bind(&unkeyed)
+            .bind(&req.request_id)
+            .execute(&t.pool)
+            .await
+            .unwrap();
+        let replayed = |a: pb::Application| assert_eq!(a.id, app.id);
+        let mut changed = req.clone();
+        changed.amount = money("14000");
+        for _ in 0..2 {
+            replayed(submit(&mut village, req.clone()).await);
+            let s = err(village.submit_application(changed.clone()).await);
+            assert_invalid(&s, "request_id", "R-IN-8");
+            let (_keep, stop) = fupin_platform::shutdown::channel();
+            let keyed_now = idempotency::key_request_hashes(&t.pool, &t.pii, 500, &stop)
+                .await
+                .expect("keying pass");
+            // The first pass keys the one unkeyed row, the second finds none.
+            assert!(keyed_now <= 1);
+            assert_eq!(stored().await, keyed);
+        }
+        assert_eq!(
+            count(
+                &t.pool,
+                "select count(*) from idempotency_keys where length(request_hash) <> 33"
+            )
+            .await,
+            0
+        );
+        t.shutdown().await;
+    })
+    .await;
+}

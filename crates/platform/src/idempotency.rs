@@ -33,13 +33,16 @@ pub struct RequestKey {
     pub caller: String,
     pub method: &'static str,
     pub request_id: String,
+    /// What is stored in `idempotency_keys.request_hash`: the request's fingerprint, keyed
+    /// ([`KEYED`]) once [`Self::sealed_with`] a cipher.
     pub request_hash: Vec<u8>,
-    /// The fingerprint keys stored before it covered the caller's scope had (the request
-    /// alone): a retry across that upgrade still replays its first result.
-    legacy_hash: Vec<u8>,
-    /// The fingerprint of the request as sent, when its id had surrounding spaces: keys stored
-    /// before ids were trimmed for the fingerprint too still replay for the same request.
-    untrimmed_hash: Option<Vec<u8>>,
+    /// Other fingerprints that stand for this same request in keys stored by earlier versions:
+    /// - the request alone, before fingerprints covered the caller's scope;
+    /// - the request as sent, when its id had surrounding spaces, before ids were trimmed for
+    ///   the fingerprint too;
+    /// - once sealed, the unkeyed fingerprints, before they were keyed (until
+    ///   [`key_request_hashes`] has keyed them), and the keyed forms of the two above.
+    earlier: Vec<Vec<u8>>,
     /// Seals the stored response; None stores it as encoded.
     pub sealer: Option<PiiCipher>,
 }
@@ -60,6 +63,67 @@ fn fingerprint(caller: &Caller, encoded: &[u8]) -> Vec<u8> {
     }
     h.update(encoded);
     h.finalize().to_vec()
+}
+
+/// The first byte of a keyed fingerprint, which is one byte longer than an unkeyed one.
+const KEYED: u8 = 1;
+
+/// A fingerprint (an unkeyed SHA-256) keyed with the index key of `cipher`: what a service that
+/// seals personal data stores. The request holds the applicant's resident id, name and phone in
+/// the clear, and everything else about it is in readable columns, so an unkeyed hash let anyone
+/// who can read the table find the resident id by trying the few thousand birth dates (R-CR-11).
+/// The index key is never rotated, so the keyed form of a request stays the same.
+fn keyed(cipher: &PiiCipher, unkeyed: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(33);
+    out.push(KEYED);
+    out.extend_from_slice(&cipher.blind_index("idempotency_keys.request_hash", unkeyed));
+    out
+}
+
+/// Keys the fingerprints stored unkeyed by earlier versions ([`keyed`]), `batch` rows at a time
+/// in key order, until none is left or `stop`; returns how many it keyed. A key replays for its
+/// request in either form meanwhile, so this may run beside writes; an older replica, during a
+/// rolling upgrade, refuses a retry of a key already keyed as a different request.
+pub async fn key_request_hashes(
+    pool: &PgPool,
+    cipher: &PiiCipher,
+    batch: i64,
+    stop: &crate::shutdown::Shutdown,
+) -> Result<u64, sqlx::Error> {
+    let mut after = (String::new(), String::new(), String::new());
+    let mut done = 0;
+    while !stop.is_triggered() {
+        let rows: Vec<(String, String, String, Vec<u8>)> = sqlx::query_as(
+            r#"select caller, method, request_id, request_hash from idempotency_keys
+               where (caller, method, request_id) > ($1, $2, $3) and length(request_hash) = 32
+               order by caller, method, request_id
+               limit $4"#,
+        )
+        .bind(&after.0)
+        .bind(&after.1)
+        .bind(&after.2)
+        .bind(batch)
+        .fetch_all(pool)
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = (last.0.clone(), last.1.clone(), last.2.clone());
+        let updated = sqlx::query(
+            r#"update idempotency_keys k set request_hash = u.new
+               from unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bytea[])
+                 as u(caller, method, request_id, old, new)
+               where k.caller = u.caller and k.method = u.method
+                 and k.request_id = u.request_id and k.request_hash = u.old"#,
+        )
+        .bind(rows.iter().map(|r| &r.0).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| &r.1).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| &r.2).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| &r.3).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| keyed(cipher, &r.3)).collect::<Vec<_>>())
+        .execute(pool)
+        .await?;
+        done += updated.rows_affected();
+    }
+    Ok(done)
 }
 
 /// The encoding of a request whose id (`raw`, its field 1, encoded first) had surrounding
@@ -107,30 +171,40 @@ impl RequestKey {
         }
         let encoded = request.encode_to_vec();
         let trimmed = with_trimmed_id(&encoded, request_id, id);
-        let (request_hash, untrimmed_hash) = match &trimmed {
-            Some(t) => (fingerprint(caller, t), Some(fingerprint(caller, &encoded))),
-            None => (fingerprint(caller, &encoded), None),
+        let mut earlier = vec![Sha256::digest(&encoded).to_vec()];
+        let request_hash = match &trimmed {
+            Some(t) => {
+                earlier.push(fingerprint(caller, &encoded));
+                fingerprint(caller, t)
+            }
+            None => fingerprint(caller, &encoded),
         };
         Ok(Self {
             caller: caller.subject.clone(),
             method,
             request_id: id.to_owned(),
             request_hash,
-            legacy_hash: Sha256::digest(&encoded).to_vec(),
-            untrimmed_hash,
+            earlier,
             sealer: None,
         })
     }
 
     /// Whether `hash`, stored with this key's id, fingerprints this same request.
     fn same_request(&self, hash: &[u8]) -> bool {
-        hash == self.request_hash
-            || hash == self.legacy_hash
-            || self.untrimmed_hash.as_deref() == Some(hash)
+        hash == self.request_hash || self.earlier.iter().any(|e| e == hash)
     }
 
-    /// Stores this key's response sealed with `cipher` (responses that may show personal data).
+    /// Stores this key's response sealed with `cipher` (responses that may show personal data),
+    /// and its fingerprint keyed with the cipher's index key (see [`keyed`]).
     pub fn sealed_with(mut self, cipher: &PiiCipher) -> Self {
+        if self.sealer.is_none() {
+            let unkeyed = std::mem::take(&mut self.request_hash);
+            self.request_hash = keyed(cipher, &unkeyed);
+            let keyed_earlier: Vec<Vec<u8>> =
+                self.earlier.iter().map(|h| keyed(cipher, h)).collect();
+            self.earlier.push(unkeyed);
+            self.earlier.extend(keyed_earlier);
+        }
         self.sealer = Some(cipher.clone());
         self
     }
@@ -498,7 +572,7 @@ mod tests {
     fn fingerprints_cover_the_scope_and_still_know_the_old_form() {
         let k = key("r-1");
         let old = Sha256::digest(TimeReply::default().encode_to_vec()).to_vec();
-        assert_eq!(k.legacy_hash, old);
+        assert!(k.same_request(&old));
         assert_ne!(k.request_hash, old);
         let elsewhere = Caller {
             subject: "village-staff-1".into(),
@@ -545,6 +619,65 @@ mod tests {
             let other = make(&req(spaced, "材料不全"));
             assert!(!plain.same_request(&other.request_hash));
             assert!(!other.same_request(&plain.request_hash));
+        }
+    }
+
+    // R-CR-11: a service that seals personal data stores the request's fingerprint keyed, so
+    // the table alone cannot be searched for the request (and its resident id) by hashing
+    // guesses; keys stored unkeyed, in any earlier form, still replay for the same request,
+    // before and after `key_request_hashes` keyed them.
+    #[test]
+    fn a_sealed_key_stores_a_keyed_fingerprint_and_knows_the_unkeyed_ones() {
+        let cipher = PiiCipher::development();
+        let plain = key("r-1");
+        let sealed = key("r-1").sealed_with(&cipher);
+        assert_eq!(sealed.request_hash.len(), 33);
+        assert_eq!(sealed.request_hash[0], KEYED);
+        assert_eq!(sealed.request_hash, keyed(&cipher, &plain.request_hash));
+        let other_cipher = PiiCipher::from_config(
+            "k9:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            "HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=",
+        )
+        .unwrap();
+        assert_ne!(
+            sealed.request_hash,
+            key("r-1").sealed_with(&other_cipher).request_hash,
+            "the fingerprint depends on the index key"
+        );
+        let legacy = Sha256::digest(TimeReply::default().encode_to_vec()).to_vec();
+        for stored in [
+            plain.request_hash.clone(),
+            legacy.clone(),
+            keyed(&cipher, &legacy),
+            sealed.request_hash.clone(),
+        ] {
+            assert!(sealed.same_request(&stored));
+        }
+        // Sealing twice changes nothing.
+        assert_eq!(
+            sealed.clone().sealed_with(&cipher).request_hash,
+            sealed.request_hash
+        );
+        let other = RequestKey::new(
+            &plain_caller(),
+            "Write",
+            "r-1",
+            &TimeReply {
+                now: "x".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(!sealed.same_request(&other.request_hash));
+        assert!(!sealed.same_request(&other.sealed_with(&cipher).request_hash));
+    }
+
+    fn plain_caller() -> Caller {
+        Caller {
+            subject: "village-staff-1".into(),
+            role: Role::VillageStaff,
+            area: AreaCode::parse("410311100201").unwrap(),
+            bank_id: None,
         }
     }
 
