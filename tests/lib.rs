@@ -67,6 +67,19 @@ pub struct RunningService {
     owns_database: bool,
 }
 
+/// Monday 2026-11-30, 10:00 in China: where a service started with the test clock on starts
+/// its clock, again at each restart.
+pub const TEST_CLOCK_START: &str = "2026-11-30T10:00:00+08:00";
+
+/// The day in China of [`TEST_CLOCK_START`].
+pub fn test_clock_day() -> chrono::NaiveDate {
+    fupin_kernel::time::china_date(
+        chrono::DateTime::parse_from_rfc3339(TEST_CLOCK_START)
+            .expect("an RFC 3339 instant")
+            .to_utc(),
+    )
+}
+
 /// What starts a service process again on the same database, prefix and stream.
 #[derive(Clone)]
 struct Setup {
@@ -303,7 +316,10 @@ impl Setup {
             .stdout(Stdio::null())
             .kill_on_drop(true);
         if self.test_clock {
-            cmd.env("FUPIN_TEST_CLOCK", "1");
+            // From a fixed instant, so that dated test data and deadlines are the same whatever
+            // day the tests run (a test may set another start, or move the clock).
+            cmd.env("FUPIN_TEST_CLOCK", "1")
+                .env("FUPIN_TEST_CLOCK_START", TEST_CLOCK_START);
         }
         // Settings a developer's shell may carry that would change what the tests expect.
         for var in [

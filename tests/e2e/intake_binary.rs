@@ -33,7 +33,8 @@ fn resident_id() -> String {
 }
 
 async fn publish_rating(bus: &EventBus, id: &str) -> anyhow::Result<()> {
-    let today = fupin_kernel::time::china_date(chrono::Utc::now());
+    // The service runs on the test clock, from TEST_CLOCK_START.
+    let today = fupin_e2e::test_clock_day();
     let ev = rating::CreditRatingEffective {
         rating_id: "e2e-1".into(),
         subject_kind: rating::SubjectKind::Household as i32,
@@ -284,6 +285,23 @@ async fn the_binary_refuses_to_start_without_its_secrets() -> anyhow::Result<()>
         "PII_KEYS and PII_INDEX_KEY are not set",
     );
     refused(start(&[("FUPIN_DEV", "yes")])?, "FUPIN_DEV must be");
+    // A clock that starts elsewhere is for tests only, and must say when.
+    let dev = [("FUPIN_DEV", "1")];
+    refused(
+        start(&[
+            dev[0],
+            ("FUPIN_TEST_CLOCK_START", "2026-11-30T10:00:00+08:00"),
+        ])?,
+        "FUPIN_TEST_CLOCK_START needs FUPIN_TEST_CLOCK=1",
+    );
+    refused(
+        start(&[
+            dev[0],
+            ("FUPIN_TEST_CLOCK", "1"),
+            ("FUPIN_TEST_CLOCK_START", "2026-11-30"),
+        ])?,
+        "is not an RFC 3339 instant",
+    );
     Ok(())
 }
 

@@ -89,8 +89,9 @@ where
     }
 }
 
+/// The services run on the test clock, from [`START`] (restarts start it there again).
 fn today() -> NaiveDate {
-    fupin_kernel::time::china_date(chrono::Utc::now())
+    fupin_e2e::test_clock_day()
 }
 
 /// An AA rating of household `id`, in force from the start of 2026 (so also on the days the
@@ -349,7 +350,7 @@ fn submitted_ids(events: &[Seen<pb::ApplicationSubmitted>]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_model_events_published_while_down_are_applied_once_after_restart()
 -> anyhow::Result<()> {
-    let mut svc = RunningService::start(INTAKE, false).await?;
+    let mut svc = RunningService::start(INTAKE, true).await?;
     let bus = bus_of(&svc).await?;
     let db = db_of(&svc).await?;
     let (before, rated, listed) = (resident(1), resident(2), resident(3));
@@ -477,7 +478,7 @@ impl Written {
 /// log entry. The same id with another body is still refused, and a new id decides again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_retried_after_a_crash_return_their_first_results() -> anyhow::Result<()> {
-    let mut svc = RunningService::start(INTAKE, false).await?;
+    let mut svc = RunningService::start(INTAKE, true).await?;
     let bus = bus_of(&svc).await?;
     let db = db_of(&svc).await?;
     let (rated, unrated) = (resident(11), resident(12));
@@ -553,7 +554,7 @@ async fn writes_retried_after_a_crash_return_their_first_results() -> anyhow::Re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_committed_before_a_crash_are_published_once_after_restart() -> anyhow::Result<()> {
     const N: u32 = 8;
-    let mut svc = RunningService::start(INTAKE, false).await?;
+    let mut svc = RunningService::start(INTAKE, true).await?;
     let bus = bus_of(&svc).await?;
     let db = db_of(&svc).await?;
     let households: Vec<String> = (0..N).map(|i| resident(20 + i)).collect();
@@ -625,7 +626,7 @@ enum Halt {
 /// in the outbox: what it committed is published before it exits.
 async fn submissions_in_flight_survive(halt: Halt) -> anyhow::Result<()> {
     const N: u32 = 30;
-    let mut svc = RunningService::start(INTAKE, false).await?;
+    let mut svc = RunningService::start(INTAKE, true).await?;
     let bus = bus_of(&svc).await?;
     let db = db_of(&svc).await?;
     let households: Vec<String> = (0..N).map(|i| resident(100 + i)).collect();
@@ -726,9 +727,9 @@ async fn both_overdue(svc: &RunningService, id: &str) -> anyhow::Result<bool> {
     Ok(app.overdue && late.len() == 1 && late[0].overdue)
 }
 
-/// Monday 2026-11-30, 10:00 in China: where the tests with a test clock start, so that their
-/// deadlines are the same whatever day they run.
-const START: &str = "2026-11-30T10:00:00+08:00";
+/// Monday 2026-11-30, 10:00 in China: where the tests' clocks start, so that their deadlines
+/// are the same whatever day they run.
+const START: &str = fupin_e2e::TEST_CLOCK_START;
 
 /// R-IN-4, R-IN-7: a step past its deadline raises `ApplicationStepOverdue` once, and a
 /// complaint unanswered past its deadline `ComplaintOverdue` once, from the scheduled scan;

@@ -1,6 +1,6 @@
 //! Wires config, telemetry, store, events and the gRPC server together.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use fupin_intake::{MIGRATIONS, Reference, Runtime, run};
@@ -27,6 +27,7 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(keys = %config.token_keys.describe(), "bearer tokens verified with");
     let grpc_tls = config.grpc_tls.as_ref().map(grpc::server_tls).transpose()?;
     let reference = Reference::load(&config)?;
+    let clock = test_clock_start(config.test_clock)?;
     let max_conns = positive_from_env("DATABASE_MAX_CONNECTIONS", 32, "number of connections")?
         .try_into()
         .context("DATABASE_MAX_CONNECTIONS is too large")?;
@@ -62,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
         Runtime {
             pool,
             bus,
-            clock: AdjustableClock::new(),
+            clock,
             token_keys: config.token_keys.clone(),
             pii: config.pii.clone(),
             test_clock: config.test_clock,
@@ -107,6 +108,27 @@ fn readiness() -> anyhow::Result<fupin_platform::health::Readiness> {
             "number of seconds",
         )?),
     })
+}
+
+/// The service's clock: the system's, or with `FUPIN_TEST_CLOCK_START` (an RFC 3339 instant,
+/// only with the test clock on) starting from that instant, so that tests and demos whose data
+/// is dated do not depend on the day they run.
+fn test_clock_start(test_clock: bool) -> anyhow::Result<Arc<AdjustableClock>> {
+    let clock = AdjustableClock::new();
+    if let Some(start) = env_value("FUPIN_TEST_CLOCK_START")? {
+        anyhow::ensure!(
+            test_clock,
+            "FUPIN_TEST_CLOCK_START needs FUPIN_TEST_CLOCK=1 (never in production)"
+        );
+        let at = chrono::DateTime::parse_from_rfc3339(start.trim()).with_context(|| {
+            format!("FUPIN_TEST_CLOCK_START: {start:?} is not an RFC 3339 instant")
+        })?;
+        clock
+            .set(at.to_utc())
+            .map_err(|_| anyhow::anyhow!("FUPIN_TEST_CLOCK_START: {start:?} is out of range"))?;
+        tracing::warn!(start = %at, "the test clock starts at FUPIN_TEST_CLOCK_START");
+    }
+    Ok(clock)
 }
 
 /// A positive whole number from the environment (a period in seconds, a pool size), `default`
