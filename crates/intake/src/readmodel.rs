@@ -35,13 +35,23 @@ pub struct ReadModelHandler {
     pub pii: PiiCipher,
 }
 
+/// A value an event sent, as an error repeats it: quoted, and only its first characters, so
+/// that a huge or odd value cannot make the error (kept with the dead letter, logged) huge.
+fn echo(s: &str) -> String {
+    const SHOWN: usize = 40;
+    match s.char_indices().nth(SHOWN) {
+        None => format!("{s:?}"),
+        Some((cut, _)) => format!("{:?}... ({} bytes)", &s[..cut], s.len()),
+    }
+}
+
 fn date(field: &str, s: &str) -> anyhow::Result<Option<NaiveDate>> {
     if s.is_empty() {
         return Ok(None);
     }
     fupin_kernel::time::parse_iso_date(s)
         .map(Some)
-        .ok_or_else(|| anyhow::anyhow!("{field}: {s:?} is not a YYYY-MM-DD date"))
+        .ok_or_else(|| anyhow::anyhow!("{field}: {} is not a YYYY-MM-DD date", echo(s)))
 }
 
 /// An area code as admission looks it up; an event naming none that parses is dead-lettered
@@ -49,7 +59,7 @@ fn date(field: &str, s: &str) -> anyhow::Result<Option<NaiveDate>> {
 fn area(field: &str, s: &str) -> anyhow::Result<String> {
     AreaCode::parse(s.trim())
         .map(|a| a.as_str().to_owned())
-        .map_err(|e| anyhow::anyhow!("{field}: {s:?}: {e}"))
+        .map_err(|e| anyhow::anyhow!("{field}: {}: {e}", echo(s)))
 }
 
 /// An identifier the event must carry: an empty one would merge unrelated facts (two
@@ -126,15 +136,16 @@ impl EventHandler for ReadModelHandler {
                     "" => None,
                     g => Some(
                         CreditGrade::parse(g)
-                            .map_err(|err| anyhow::anyhow!("grade {g:?}: {err}"))?,
+                            .map_err(|err| anyhow::anyhow!("grade {}: {err}", echo(g)))?,
                     ),
                 };
                 // No line is a line of zero (a grade below A, a veto).
                 let line = if e.credit_line.is_empty() {
                     Money::ZERO
                 } else {
-                    Money::parse(&e.credit_line)
-                        .map_err(|err| anyhow::anyhow!("credit_line {:?}: {err}", e.credit_line))?
+                    Money::parse(&e.credit_line).map_err(|err| {
+                        anyhow::anyhow!("credit_line {}: {err}", echo(&e.credit_line))
+                    })?
                 };
                 // The household's village decides whose credit-village uplift applies (R-CR-8).
                 // One that does not read costs the uplift, not the rating: a downgrade or veto
@@ -215,7 +226,7 @@ impl EventHandler for ReadModelHandler {
                 let e: industry::EnterpriseQualificationChanged = ev.decode()?;
                 // Kept in the form admission looks it up by (upper case, check character valid).
                 let uscc = Uscc::parse(e.uscc.trim())
-                    .map_err(|err| anyhow::anyhow!("uscc {:?}: {err}", e.uscc))?;
+                    .map_err(|err| anyhow::anyhow!("uscc {}: {err}", echo(&e.uscc)))?;
                 // Where R-RK-9 suspends its lending: a town or a village, or not said. A
                 // qualification naming an area that is neither is dead-lettered; a
                 // disqualification is applied all the same (it grants nothing), without it.
@@ -241,7 +252,11 @@ impl EventHandler for ReadModelHandler {
                 )
                 .await?;
             } else {
-                anyhow::bail!("unexpected event type {:?} on {}", ev.ce_type, ev.subject);
+                anyhow::bail!(
+                    "unexpected event type {} on {}",
+                    echo(&ev.ce_type),
+                    ev.subject
+                );
             }
             Ok(())
         })

@@ -199,3 +199,140 @@ async fn poison_event_is_dead_lettered_after_max_attempts() {
     .await
     .expect("test took longer than 30 s");
 }
+
+/// Refuses (not the database's doing: dead-lettered at the first attempt) every event whose
+/// payload is more than one byte, with an error as long as the payload; records the others.
+#[derive(Clone, Default)]
+struct RefusesLongOnes {
+    applied: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl EventHandler for RefusesLongOnes {
+    fn handle<'a>(
+        &'a self,
+        _conn: &'a mut PgConnection,
+        event: &'a Delivered,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            if event.payload.len() > 1 {
+                anyhow::bail!("refused: {}", "\u{1}".repeat(event.payload.len()));
+            }
+            self.applied.lock().unwrap().push(event.id.clone());
+            Ok(())
+        })
+    }
+}
+
+/// R-X-2, ARCHITECTURE.md "Events": whatever a poison event is, its dead letter can be
+/// published, so the consumer moves on to the events behind it:
+/// - an event near the server's payload limit, refused with an error as long as itself: the
+///   error is cut short, and the payload left out (the original stays in the stream);
+/// - an event whose `ce-type` is not its subject's type (handlers go by `ce-type`, producers
+///   are allowed by subject): refused without reaching the handler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_poison_event_is_dead_lettered_and_the_consumer_moves_on() {
+    use fupin_proto::risk::v1::LendingResumed;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let db = platform_db().await;
+        let bus = test_bus(SOURCE).await.expect("test bus");
+        let exceeded = NplThresholdExceeded::full_name();
+        let config = ConsumerConfig {
+            max_attempts: 3,
+            retry_backoff: Duration::from_millis(50),
+            ack_wait: Duration::from_secs(2),
+            ..ConsumerConfig::new("poison-any", vec![exceeded.clone()])
+        };
+        let dlq_subject = bus.dead_letter_subject(&config.name);
+        let stream = bus.js.get_stream(&bus.stream).await.expect("stream");
+        let mut dead_letters = stream
+            .create_consumer(OrderedConfig {
+                filter_subject: dlq_subject.clone(),
+                deliver_policy: DeliverPolicy::All,
+                ..Default::default()
+            })
+            .await
+            .expect("dead-letter watcher")
+            .messages()
+            .await
+            .expect("watcher messages");
+
+        let subject = bus.subject_for(&exceeded);
+        let publish = |id: &'static str, ce_type: String, payload: Vec<u8>| {
+            let bus = bus.clone();
+            let subject = subject.clone();
+            async move {
+                let h = headers::build(&headers::CloudEvent {
+                    id,
+                    ce_type: &ce_type,
+                    source: SOURCE,
+                    time_rfc3339: "2026-03-31T16:00:00.000000Z",
+                    subject: None,
+                    traceparent: None,
+                });
+                bus.js
+                    .publish_with_headers(subject, h, payload.into())
+                    .await
+                    .expect("publish")
+                    .await
+                    .expect("JetStream ack")
+                    .sequence
+            }
+        };
+        let limit = bus.js.client().server_info().max_payload;
+        let big = publish("big", exceeded.clone(), vec![7; limit - 1500]).await;
+        publish("forged", LendingResumed::full_name(), vec![7]).await;
+        publish("good", exceeded.clone(), vec![7]).await;
+
+        let handler = RefusesLongOnes::default();
+        let (trigger, stop) = shutdown::channel();
+        let task = consumer::spawn(
+            db.pool.clone(),
+            bus.clone(),
+            config.clone(),
+            Arc::new(handler.clone()),
+            stop,
+        );
+        let mut next = async || {
+            tokio::time::timeout(Duration::from_secs(15), dead_letters.next())
+                .await
+                .expect("a dead letter within 15 s")
+                .expect("watcher open")
+                .expect("dead letter")
+        };
+        let first = next().await;
+        let h = first.headers.as_ref();
+        assert_eq!(headers::get(h, headers::CE_ID), Some("big"));
+        let error = headers::get(h, headers::DLQ_ERROR).expect("error");
+        assert!(error.starts_with("refused: "), "{error:.40}");
+        assert!(error.len() <= 2048 + 3, "cut short: {} bytes", error.len());
+        assert!(first.payload.is_empty(), "payload left out");
+        assert_eq!(
+            headers::get(h, headers::DLQ_PAYLOAD_OMITTED),
+            Some(format!("{} bytes, stream sequence {big}", limit - 1500).as_str())
+        );
+        let second = next().await;
+        let h = second.headers.as_ref();
+        assert_eq!(headers::get(h, headers::CE_ID), Some("forged"));
+        let error = headers::get(h, headers::DLQ_ERROR).expect("error");
+        assert!(error.contains("is not the type of subject"), "{error}");
+        assert_eq!(second.payload.as_ref(), &[7]);
+        eventually(
+            Duration::from_secs(10),
+            "the event behind them to be applied",
+            || async {
+                let applied = handler.applied.lock().unwrap().clone();
+                (!applied.is_empty()).then_some(applied)
+            },
+        )
+        .await;
+        assert_eq!(*handler.applied.lock().unwrap(), vec!["good".to_owned()]);
+
+        trigger.trigger();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("consumer stops")
+            .expect("no panic");
+    })
+    .await
+    .expect("test took longer than 60 s");
+}

@@ -332,10 +332,11 @@ async fn consume(
     shutdown: &mut Shutdown,
 ) -> anyhow::Result<()> {
     let consumer = create(bus, config).await?;
-    let wanted: Vec<String> = config
+    // Each subject asked for, with the one event type it carries.
+    let wanted: Vec<(String, &str)> = config
         .event_types
         .iter()
-        .map(|t| bus.subject_for(t))
+        .map(|t| (bus.subject_for(t), t.as_str()))
         .collect();
     let mut messages = consumer.messages().await?;
     loop {
@@ -347,13 +348,33 @@ async fn consume(
             anyhow::bail!("message stream ended");
         };
         let msg = msg.map_err(|e| anyhow::anyhow!("receiving: {e}"))?;
-        if !wanted.iter().any(|s| s.as_str() == msg.subject.as_str()) {
+        let Some((_, carried)) = wanted
+            .iter()
+            .find(|(s, _)| s.as_str() == msg.subject.as_str())
+        else {
             // Another type of the same context, or a server that ignored `filter_subjects`.
             tracing::debug!(subject = %msg.subject, "skipping an event type this consumer did not ask for");
             msg.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
             continue;
-        }
+        };
         let event = delivered(&msg);
+        if event.ce_type != *carried {
+            // Handlers go by `ce-type`, and publishing is allowed by subject: a `ce-type` that
+            // is not the subject's would let a producer allowed one subject announce another
+            // context's facts (a resumption of lending on a rating subject), or a mislabelled
+            // event flip a fact. The event is refused as it stands.
+            let e = anyhow::anyhow!(
+                "ce-type {:?} is not the type of subject {} ({carried})",
+                event.ce_type.chars().take(80).collect::<String>(),
+                msg.subject
+            );
+            tracing::error!(event_id = %event.id, error = %e, "dead-lettering event");
+            dead_letter(bus, config, &msg, &e).await?;
+            msg.ack_with(AckKind::Term)
+                .await
+                .map_err(|e| anyhow::anyhow!("term: {e}"))?;
+            continue;
+        }
         let mut wait = config.retry_backoff;
         let held_since = tokio::time::Instant::now();
         let mut told = false;
@@ -438,20 +459,60 @@ async fn dead_letter(
         headers::NATS_MSG_ID,
         format!("dlq-{}-{original_id}", config.name).as_str(),
     );
-    h.insert(
-        headers::DLQ_ERROR,
-        format!("{error:#}").replace(['\r', '\n'], " ").as_str(),
-    );
+    h.insert(headers::DLQ_ERROR, dlq_error(error).as_str());
     h.insert(headers::DLQ_ORIGINAL_SUBJECT, msg.subject.as_str());
+    // The dead letter must be publishable whatever the event was: one the server refuses would
+    // leave the event unacknowledged, redelivered for ever, and every event behind it waiting.
+    // The original fitted the server's limit; with the headers added it may not, and then the
+    // payload is left out (the original stays in the stream, at the sequence given).
+    let mut payload = msg.payload.clone();
+    let limit = bus.js.client().server_info().max_payload;
+    if limit > 0 && payload.len() + headers_len(&h) + DLQ_SLACK > limit {
+        let sequence = msg.info().map_or(0, |i| i.stream_sequence);
+        h.insert(
+            headers::DLQ_PAYLOAD_OMITTED,
+            format!("{} bytes, stream sequence {sequence}", payload.len()).as_str(),
+        );
+        payload = bytes::Bytes::new();
+    }
     bus.js
-        .publish_with_headers(
-            bus.dead_letter_subject(&config.name),
-            h,
-            msg.payload.clone(),
-        )
+        .publish_with_headers(bus.dead_letter_subject(&config.name), h, payload)
         .await?
         .await?;
     Ok(())
+}
+
+/// Room left under the server's payload limit for the subject and the header block's framing.
+const DLQ_SLACK: usize = 1024;
+
+/// The longest `fupin-dlq-error` kept, in bytes.
+const DLQ_ERROR_MAX: usize = 2048;
+
+/// The error a dead letter carries: one line, at most [`DLQ_ERROR_MAX`] bytes.
+fn dlq_error(error: &anyhow::Error) -> String {
+    let mut text = format!("{error:#}").replace(['\r', '\n'], " ");
+    if text.len() > DLQ_ERROR_MAX {
+        let mut cut = DLQ_ERROR_MAX;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("...");
+    }
+    text
+}
+
+/// About what `h` adds to a message: its names and values with their separators.
+fn headers_len(h: &async_nats::HeaderMap) -> usize {
+    h.iter()
+        .map(|(name, values)| {
+            values
+                .iter()
+                .map(|v| name.to_string().len() + v.as_str().len() + 4)
+                .sum::<usize>()
+        })
+        .sum::<usize>()
+        + 16
 }
 
 #[cfg(test)]

@@ -14,6 +14,9 @@ pub const NATS_MSG_ID: &str = "Nats-Msg-Id";
 /// Added to dead-lettered messages: why the handler gave up.
 pub const DLQ_ERROR: &str = "fupin-dlq-error";
 pub const DLQ_ORIGINAL_SUBJECT: &str = "fupin-dlq-subject";
+/// On a dead letter whose payload was left out (it would not fit with the headers added): the
+/// original's size and stream sequence.
+pub const DLQ_PAYLOAD_OMITTED: &str = "fupin-dlq-payload-omitted";
 
 pub const PROTOBUF_CONTENT_TYPE: &str = "application/protobuf";
 
