@@ -34,9 +34,15 @@ pub async fn migrate(pool: &PgPool, service: &Migrator) -> anyhow::Result<()> {
 
 /// SQLSTATEs that say the connection, not the statement, failed: connection exceptions but
 /// the protocol violation 08P01 (a client bug fails every time), the server shutting down or
-/// not accepting connections yet (57P01-57P03), too many connections (53300).
-const CONNECTION_LOST: [&str; 9] = [
-    "08000", "08001", "08003", "08004", "08006", "57P01", "57P02", "57P03", "53300",
+/// not accepting connections yet (57P01-57P03), the database dropped (57P04), a session ended
+/// for idling (57P05, 25P03), too many connections (53300), and what connecting answers while
+/// an operator works on the database: not accepting connections (55000, `allow_connections`
+/// off), no such database (3D000, during a restore), the role refused (28000, 28P01, during a
+/// password change). 55000 is also what a few statements raise in a wrong state, none of
+/// which the services run.
+const CONNECTION_LOST: [&str; 16] = [
+    "08000", "08001", "08003", "08004", "08006", "57P01", "57P02", "57P03", "57P04", "57P05",
+    "25P03", "53300", "55000", "3D000", "28000", "28P01",
 ];
 
 /// Whether `e` means the database could not be reached, rather than anything about the

@@ -336,3 +336,120 @@ async fn any_poison_event_is_dead_lettered_and_the_consumer_moves_on() {
     .await
     .expect("test took longer than 60 s");
 }
+
+/// Records what it applies, in a statement (so it needs the database).
+#[derive(Clone, Default)]
+struct Applies {
+    applied: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl EventHandler for Applies {
+    fn handle<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        event: &'a Delivered,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            sqlx::query("select 1").execute(&mut *conn).await?;
+            self.applied.lock().unwrap().push(event.id.clone());
+            Ok(())
+        })
+    }
+}
+
+/// R-X-2, README "Events": a database that refuses connections (an operator turned
+/// `allow_connections` off: SQLSTATE 55000 at connect) is an outage, not the event's fault:
+/// the consumer holds the event, dead-letters nothing, and applies it once connections are
+/// allowed again; a database that does not exist (3D000, a restore) reads the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_is_held_while_the_database_refuses_connections() {
+    use fupin_platform::{
+        db::is_transient,
+        testing::{replace_database, set_connections_allowed},
+    };
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let db = platform_db().await;
+        let bus = test_bus(SOURCE).await.expect("test bus");
+        let ce_type = NplThresholdExceeded::full_name();
+        let config = ConsumerConfig {
+            max_attempts: 2,
+            retry_backoff: Duration::from_millis(50),
+            ack_wait: Duration::from_secs(2),
+            ..ConsumerConfig::new("held", vec![ce_type.clone()])
+        };
+        let stream = bus.js.get_stream(&bus.stream).await.expect("stream");
+        let mut dead_letters = stream
+            .create_consumer(OrderedConfig {
+                filter_subject: bus.dead_letter_subject(&config.name),
+                deliver_policy: DeliverPolicy::All,
+                ..Default::default()
+            })
+            .await
+            .expect("dead-letter watcher")
+            .messages()
+            .await
+            .expect("watcher messages");
+        let missing = sqlx::PgPool::connect(&replace_database(&db.url, "no_such_database_x"))
+            .await
+            .expect_err("no such database");
+        assert!(is_transient(&missing.into()), "3D000");
+
+        set_connections_allowed(&db.name, false)
+            .await
+            .expect("refuse connections");
+        let refused = sqlx::PgPool::connect(&db.url)
+            .await
+            .expect_err("connections refused");
+        assert!(is_transient(&refused.into()), "55000");
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(1))
+            .connect_lazy(&db.url)
+            .expect("lazy pool");
+        let h = headers::build(&headers::CloudEvent {
+            id: "held-1",
+            ce_type: &ce_type,
+            source: SOURCE,
+            time_rfc3339: "2026-03-31T16:00:00.000000Z",
+            subject: None,
+            traceparent: None,
+        });
+        bus.js
+            .publish_with_headers(bus.subject_for(&ce_type), h, vec![7].into())
+            .await
+            .expect("publish")
+            .await
+            .expect("JetStream ack");
+        let handler = Applies::default();
+        let (trigger, stop) = shutdown::channel();
+        let task = consumer::spawn(pool, bus.clone(), config, Arc::new(handler.clone()), stop);
+        // Past several attempts' worth of the outage (max_attempts 2, ack wait 2 s).
+        if let Ok(letter) = tokio::time::timeout(Duration::from_secs(6), dead_letters.next()).await
+        {
+            panic!(
+                "dead-lettered during the outage: {:?}",
+                letter.map(|m| m.map(|m| m.headers.clone()))
+            );
+        }
+        assert!(handler.applied.lock().unwrap().is_empty());
+        set_connections_allowed(&db.name, true)
+            .await
+            .expect("allow connections");
+        eventually(
+            Duration::from_secs(20),
+            "the held event applied",
+            || async {
+                let applied = handler.applied.lock().unwrap().clone();
+                (!applied.is_empty()).then_some(())
+            },
+        )
+        .await;
+        assert_eq!(*handler.applied.lock().unwrap(), vec!["held-1".to_owned()]);
+        trigger.trigger();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("consumer stops")
+            .expect("no panic");
+    })
+    .await
+    .expect("test took longer than 60 s");
+}
