@@ -45,6 +45,18 @@ fn echo(s: &str) -> String {
     }
 }
 
+/// Text an event carries, as PostgreSQL can store it: a NUL, which a protobuf string may hold
+/// and a `text` column refuses, becomes U+FFFD. Stored as sent, it failed the statement every
+/// time, and the fact (a suspension, a veto, a blacklisting) was dead-lettered and lost for an
+/// informational field.
+fn storable(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\0') {
+        s.replace('\0', "\u{FFFD}").into()
+    } else {
+        s.into()
+    }
+}
+
 fn date(field: &str, s: &str) -> anyhow::Result<Option<NaiveDate>> {
     if s.is_empty() {
         return Ok(None);
@@ -190,7 +202,7 @@ impl EventHandler for ReadModelHandler {
                     line.amount(),
                     effective_from,
                     expires_on,
-                    &e.policy_version,
+                    &storable(&e.policy_version),
                     seq(e.sequence)?,
                 )
                 .await?;
@@ -207,21 +219,24 @@ impl EventHandler for ReadModelHandler {
             } else if ev.is::<rating::BlacklistEntryAdded>() {
                 let e: rating::BlacklistEntryAdded = ev.decode()?;
                 let subject = subject_index(&self.pii, &subject(e.subject_kind, &e.subject_id)?);
-                let entry = required("entry_id", &e.entry_id)?;
-                rm::blacklist_added(conn, entry, &subject, e.subject_kind, &e.reason).await?;
+                let entry = storable(required("entry_id", &e.entry_id)?);
+                rm::blacklist_added(conn, &entry, &subject, e.subject_kind, &storable(&e.reason))
+                    .await?;
             } else if ev.is::<rating::BlacklistEntryRemoved>() {
                 let e: rating::BlacklistEntryRemoved = ev.decode()?;
                 let subject = subject_index(&self.pii, &subject(e.subject_kind, &e.subject_id)?);
-                let entry = required("entry_id", &e.entry_id)?;
-                rm::blacklist_removed(conn, entry, &subject, e.subject_kind).await?;
+                let entry = storable(required("entry_id", &e.entry_id)?);
+                rm::blacklist_removed(conn, &entry, &subject, e.subject_kind).await?;
             } else if ev.is::<risk::NplThresholdExceeded>() {
                 let e: risk::NplThresholdExceeded = ev.decode()?;
                 let area = lending_area(&e.area_code)?;
-                rm::set_suspension(conn, &area, true, &e.npl_ratio, seq(e.sequence)?).await?;
+                let ratio = storable(&e.npl_ratio);
+                rm::set_suspension(conn, &area, true, &ratio, seq(e.sequence)?).await?;
             } else if ev.is::<risk::LendingResumed>() {
                 let e: risk::LendingResumed = ev.decode()?;
                 let area = lending_area(&e.area_code)?;
-                rm::set_suspension(conn, &area, false, &e.npl_ratio, seq(e.sequence)?).await?;
+                let ratio = storable(&e.npl_ratio);
+                rm::set_suspension(conn, &area, false, &ratio, seq(e.sequence)?).await?;
             } else if ev.is::<industry::EnterpriseQualificationChanged>() {
                 let e: industry::EnterpriseQualificationChanged = ev.decode()?;
                 // Kept in the form admission looks it up by (upper case, check character valid).
@@ -245,7 +260,7 @@ impl EventHandler for ReadModelHandler {
                     conn,
                     uscc.as_str(),
                     e.qualified,
-                    &e.reason,
+                    &storable(&e.reason),
                     date("effective_from", &e.effective_from)?,
                     registered.as_deref(),
                     seq(e.sequence)?,

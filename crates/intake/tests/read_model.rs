@@ -992,3 +992,58 @@ async fn malformed_facts_are_dead_lettered_and_codes_normalised() {
     })
     .await;
 }
+
+/// R-X-2 with R-RK-9 and R-CR-10: a NUL in an event's text (a protobuf string may hold one, a
+/// PostgreSQL `text` column may not) does not lose the fact: the suspension and the
+/// blacklisting apply (the NUL kept as U+FFFD), and the removal finds its entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_nul_in_an_events_text_does_not_lose_the_fact() {
+    use fupin_proto::{rating::v1 as rating, risk::v1 as risk};
+    bounded(60, async {
+        let t = spawn_intake().await;
+        let household = resident_id(901);
+        let elsewhere = resident_id(902);
+        t.given_credit_household(&household, VILLAGE_A).await;
+        t.given_credit_household(&elsewhere, VILLAGE_B).await;
+
+        let suspended = risk::NplThresholdExceeded {
+            area_code: VILLAGE_B.into(),
+            npl_ratio: "0.09\0".into(),
+            threshold: "0.07".into(),
+            measured_at: "2026-03-01T00:00:00Z".into(),
+            sequence: 1,
+        };
+        let id = t
+            .publish("/fupin/risk-control", &suspended, VILLAGE_B)
+            .await;
+        t.wait_applied(&id).await;
+        refused(&t, &elsewhere, VILLAGE_B, "1000", &["R-RK-9"]).await;
+
+        let kind = rating::SubjectKind::Household as i32;
+        let added = rating::BlacklistEntryAdded {
+            entry_id: "bl-\0-901".into(),
+            subject_kind: kind,
+            subject_id: household.clone(),
+            reason: "fraud\0".into(),
+            source: "bank report".into(),
+            listed_on: "2026-01-05".into(),
+        };
+        let id = t.publish("/fupin/credit-rating", &added, &household).await;
+        t.wait_applied(&id).await;
+        refused(&t, &household, VILLAGE_A, "1000", &["R-CR-10"]).await;
+        let removed = rating::BlacklistEntryRemoved {
+            entry_id: "bl-\0-901".into(),
+            subject_kind: kind,
+            subject_id: household.clone(),
+            decision: "repaid".into(),
+            removed_on: "2026-02-01".into(),
+        };
+        let id = t
+            .publish("/fupin/credit-rating", &removed, &household)
+            .await;
+        t.wait_applied(&id).await;
+        admitted(&t, &household, VILLAGE_A, "1000").await;
+        t.shutdown().await;
+    })
+    .await;
+}
