@@ -335,6 +335,10 @@ impl Setup {
         ] {
             cmd.env_remove(var);
         }
+        if !self.test_clock {
+            cmd.env_remove("FUPIN_TEST_CLOCK")
+                .env_remove("FUPIN_TEST_CLOCK_START");
+        }
         cmd.envs(self.envs.iter().map(|(k, v)| (k, v)));
         cmd.envs(envs.iter().copied());
         let endpoint = if tls {

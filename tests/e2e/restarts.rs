@@ -779,7 +779,7 @@ async fn overdue_alerts_are_raised_once_across_restarts() -> anyhow::Result<()> 
             Halt::Stop => assert!(svc.stop(STOP).await?.success()),
             Halt::Crash => assert!(!svc.kill().await?.success()),
         }
-        // The restarted process reads the system clock again: move it to the late days.
+        // The restarted process starts its clock at START again: move it to the late days.
         svc.restart().await?;
         set_clock(&svc, LATE).await?;
         tokio::time::sleep(Duration::from_millis(2500)).await;

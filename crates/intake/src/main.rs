@@ -115,7 +115,7 @@ fn readiness() -> anyhow::Result<fupin_platform::health::Readiness> {
 /// is dated do not depend on the day they run.
 fn test_clock_start(test_clock: bool) -> anyhow::Result<Arc<AdjustableClock>> {
     let clock = AdjustableClock::new();
-    if let Some(start) = env_value("FUPIN_TEST_CLOCK_START")? {
+    if let Some(start) = env_value("FUPIN_TEST_CLOCK_START")?.filter(|v| !v.trim().is_empty()) {
         anyhow::ensure!(
             test_clock,
             "FUPIN_TEST_CLOCK_START needs FUPIN_TEST_CLOCK=1 (never in production)"

@@ -1234,11 +1234,12 @@ async fn objections_and_transitions_are_scoped_like_their_application() {
                 Some(Code::NotFound),
                 Some(Code::NotFound),
             ),
+            // A token of another district is not a caller of this deployment at all.
             (
                 "another district",
                 other_district(),
-                Some(Code::NotFound),
-                Some(Code::NotFound),
+                Some(Code::Unauthenticated),
+                Some(Code::Unauthenticated),
             ),
             (
                 "the bank (not recommended)",

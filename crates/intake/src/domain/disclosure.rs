@@ -60,9 +60,13 @@ pub fn mask_resident_id(id: &str) -> String {
 }
 
 /// `王**`: the first character, then one `*` per remaining character. A one-character name
-/// would be shown whole, so it is masked whole.
+/// would be shown whole, so it is masked whole. Variation selectors (an ideograph's variant,
+/// `葛\u{E0100}`) are not characters of their own: left out, so they neither count as the rest
+/// of a one-character name nor follow the character shown.
 pub fn mask_name(name: &str) -> String {
-    let mut chars = name.chars();
+    let mut chars = name
+        .chars()
+        .filter(|c| !super::form::is_variation_selector(*c));
     match (chars.next(), chars.count()) {
         (None, _) => String::new(),
         (Some(_), 0) => "*".into(),
@@ -94,6 +98,9 @@ mod tests {
         assert_eq!(mask_name("王建国"), "王**");
         assert_eq!(mask_name("欧阳娜娜"), "欧***");
         assert_eq!(mask_name("王"), "*");
+        // A variation selector is not a character of its own.
+        assert_eq!(mask_name("葛\u{E0100}"), "*");
+        assert_eq!(mask_name("葛\u{E0100}亮"), "葛*");
         assert_eq!(mask_name(""), "");
         assert_eq!(mask_phone("13800000000"), "138****0000");
         assert_eq!(mask_phone("1380000"), "*******");
@@ -120,12 +127,17 @@ mod tests {
         #[test]
         fn masks_keep_length_and_hide_the_middle(s in "\\PC{0,30}") {
             let n = s.chars().count();
-            for (masked, shown) in [
-                (mask_resident_id(&s), if n <= 10 { 0 } else { 10 }),
-                (mask_name(&s), usize::from(n > 1)),
-                (mask_phone(&s), if n < 11 { 0 } else { 7 }),
+            // A name's length leaves out its variation selectors.
+            let letters = s
+                .chars()
+                .filter(|c| !crate::domain::form::is_variation_selector(*c))
+                .count();
+            for (masked, shown, length) in [
+                (mask_resident_id(&s), if n <= 10 { 0 } else { 10 }, n),
+                (mask_name(&s), usize::from(letters > 1), letters),
+                (mask_phone(&s), if n < 11 { 0 } else { 7 }, n),
             ] {
-                prop_assert_eq!(masked.chars().count(), n);
+                prop_assert_eq!(masked.chars().count(), length);
                 let visible = masked
                     .chars()
                     .zip(s.chars())

@@ -300,7 +300,7 @@ fn is_format_character(c: char) -> bool {
 
 /// The variation selectors (standard, ideographic and Mongolian free ones): they change how the
 /// character before them is drawn and draw nothing themselves.
-fn is_variation_selector(c: char) -> bool {
+pub(crate) fn is_variation_selector(c: char) -> bool {
     matches!(c,
         '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}' | '\u{180B}'..='\u{180D}'
         | '\u{180F}')

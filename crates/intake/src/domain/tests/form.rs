@@ -372,7 +372,7 @@ fn variation_selectors_only_after_a_visible_character() {
         "❤\u{FE0F}\u{FE0F}",
         "\u{E0100}",
         "\u{180B}",
-        "\u{17B4}\u{FE0F}",
+        "材料不全\n\u{FE0F}",
     ] {
         assert_invalid(reason(bad), "reason", "R-IN-2");
     }
