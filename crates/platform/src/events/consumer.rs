@@ -25,6 +25,7 @@ use async_nats::jetstream::{
 };
 use bytes::Bytes;
 use futures::{StreamExt, future::BoxFuture};
+use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -450,11 +451,18 @@ async fn dead_letter(
     msg: &jetstream::Message,
     error: &anyhow::Error,
 ) -> anyhow::Result<()> {
-    let mut h = msg.headers.clone().unwrap_or_default();
+    let mut h = copied_headers(msg.headers.as_ref());
     // A fresh id: the dead letter is a new message, not a duplicate of the original. Named
     // after the original's id, or its stream sequence when it has none: one constant id for
-    // every message without `ce-id` made JetStream drop all but the first dead letter.
-    let original_id = delivered(msg).id;
+    // every message without `ce-id` made JetStream drop all but the first dead letter. A long
+    // id is named by its hash.
+    let mut original_id = delivered(msg).id;
+    if original_id.len() > DLQ_HEADER_MAX / 2 {
+        original_id = Sha256::digest(original_id.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+    }
     h.insert(
         headers::NATS_MSG_ID,
         format!("dlq-{}-{original_id}", config.name).as_str(),
@@ -485,21 +493,53 @@ async fn dead_letter(
 /// Room left under the server's payload limit for the subject and the header block's framing.
 const DLQ_SLACK: usize = 1024;
 
+/// Of the original's header values, a dead letter keeps at most this many, each cut at
+/// [`DLQ_HEADER_MAX`] bytes, under names of at most 64 bytes: JetStream refuses a message whose
+/// headers pass 64 KiB, and a producer's long header (a forged `ce-type`, a long `ce-id`) must
+/// not make the dead letter's pass it once its own are added.
+const DLQ_HEADERS_KEPT: usize = 32;
+const DLQ_HEADER_MAX: usize = 256;
+
+/// The original's headers as a dead letter keeps them (see [`DLQ_HEADERS_KEPT`]).
+fn copied_headers(original: Option<&async_nats::HeaderMap>) -> async_nats::HeaderMap {
+    let mut kept = async_nats::HeaderMap::new();
+    let Some(original) = original else {
+        return kept;
+    };
+    let values = original.iter().flat_map(|(name, values)| {
+        let name = name.to_string();
+        values.iter().map(move |v| (name.clone(), v))
+    });
+    for (name, value) in values
+        .filter(|(name, _)| name.len() <= 64)
+        .take(DLQ_HEADERS_KEPT)
+    {
+        kept.append(name.as_str(), cut(value.as_str(), DLQ_HEADER_MAX).as_str());
+    }
+    kept
+}
+
+/// `text` cut at `max` bytes on a character boundary, marked with `...` when cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
 /// The longest `fupin-dlq-error` kept, in bytes.
 const DLQ_ERROR_MAX: usize = 2048;
 
 /// The error a dead letter carries: one line, at most [`DLQ_ERROR_MAX`] bytes.
 fn dlq_error(error: &anyhow::Error) -> String {
-    let mut text = format!("{error:#}").replace(['\r', '\n'], " ");
-    if text.len() > DLQ_ERROR_MAX {
-        let mut cut = DLQ_ERROR_MAX;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push_str("...");
-    }
-    text
+    cut(
+        &format!("{error:#}").replace(['\r', '\n'], " "),
+        DLQ_ERROR_MAX,
+    )
 }
 
 /// About what `h` adds to a message: its names and values with their separators.
