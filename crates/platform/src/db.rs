@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
-use sqlx::{PgPool, migrate::Migrator, postgres::PgPoolOptions};
+use sqlx::{
+    PgPool,
+    migrate::Migrator,
+    postgres::{PgDatabaseError, PgPoolOptions, PgSeverity},
+};
 
 /// Platform tables (outbox, inbox, idempotency keys), versions 1..999.
 pub static PLATFORM_MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
@@ -35,23 +39,26 @@ pub async fn migrate(pool: &PgPool, service: &Migrator) -> anyhow::Result<()> {
 /// SQLSTATEs that say the connection, not the statement, failed: connection exceptions but
 /// the protocol violation 08P01 (a client bug fails every time), the server shutting down or
 /// not accepting connections yet (57P01-57P03), the database dropped (57P04), a session ended
-/// for idling (57P05, 25P03), too many connections (53300), and what connecting answers while
-/// an operator works on the database: not accepting connections (55000, `allow_connections`
-/// off), no such database (3D000, during a restore), the role refused (28000, 28P01, during a
-/// password change). 55000 is also what a few statements raise in a wrong state, none of
-/// which the services run.
-const CONNECTION_LOST: [&str; 16] = [
+/// for idling (57P05, 25P03), too many connections (53300).
+const CONNECTION_LOST: [&str; 12] = [
     "08000", "08001", "08003", "08004", "08006", "57P01", "57P02", "57P03", "57P04", "57P05",
-    "25P03", "53300", "55000", "3D000", "28000", "28P01",
+    "25P03", "53300",
 ];
+
+/// What connecting answers (with severity FATAL) while an operator works on the database: not
+/// accepting connections (55000, `allow_connections` off), no such database (3D000, during a
+/// restore), the role refused (28000, 28P01, during a password change). A statement may raise
+/// the same codes as an ERROR (55000 for a sequence or a view in the wrong state): that is the
+/// statement's, not an outage.
+const REFUSED_AT_CONNECT: [&str; 4] = ["55000", "3D000", "28000", "28P01"];
 
 /// Whether `e` means the database could not be reached, rather than anything about the
 /// statement or the event, so that the same work goes through once the database is back (a
 /// consumer holds the event, a call is answered `UNAVAILABLE`): no connection from the pool
-/// (timed out, closed), I/O, TLS, the connection's worker gone, or one of
-/// [`CONNECTION_LOST`]. Anything else counts as an attempt: an undecodable payload or a value a
-/// handler refuses (dead-lettered at once), a constraint, a statement timeout, a
-/// serialization failure or deadlock (a consumer retries those with backoff, see
+/// (timed out, closed), I/O, TLS, the connection's worker gone, one of [`CONNECTION_LOST`],
+/// or one of [`REFUSED_AT_CONNECT`] answered to connecting. Anything else counts as an
+/// attempt: an undecodable payload or a value a handler refuses (dead-lettered at once), a
+/// constraint, a statement timeout, a serialization failure or deadlock (a consumer retries those with backoff, see
 /// [`crate::events::consumer::involves_database`]).
 pub fn is_transient(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
@@ -63,9 +70,13 @@ pub fn is_transient(e: &anyhow::Error) -> bool {
                 | sqlx::Error::Io(_)
                 | sqlx::Error::Tls(_)
                 | sqlx::Error::WorkerCrashed => true,
-                sqlx::Error::Database(d) => d
-                    .code()
-                    .is_some_and(|code| CONNECTION_LOST.contains(&code.as_ref())),
+                sqlx::Error::Database(d) => d.code().is_some_and(|code| {
+                    CONNECTION_LOST.contains(&code.as_ref())
+                        || (REFUSED_AT_CONNECT.contains(&code.as_ref())
+                            && d.try_downcast_ref::<PgDatabaseError>().is_some_and(|p| {
+                                matches!(p.severity(), PgSeverity::Fatal | PgSeverity::Panic)
+                            }))
+                }),
                 _ => false,
             })
     })

@@ -410,6 +410,23 @@ async fn an_event_is_held_while_the_database_refuses_connections() {
             .expect_err("no such database");
         assert!(is_transient(&missing.into()), "3D000");
 
+        // The same code raised by a statement is the statement's.
+        sqlx::query("create sequence s")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let statement = sqlx::query("select currval('s')")
+            .execute(&db.pool)
+            .await
+            .expect_err("currval before nextval");
+        assert_eq!(
+            statement
+                .as_database_error()
+                .and_then(|d| d.code())
+                .as_deref(),
+            Some("55000")
+        );
+        assert!(!is_transient(&statement.into()), "55000 from a statement");
         set_connections_allowed(&db.name, false)
             .await
             .expect("refuse connections");
