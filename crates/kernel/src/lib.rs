@@ -11,6 +11,7 @@
 //! - [`calendar`]: the official working-day calendar, from yearly data files.
 //! - [`policy`]: versioned policy with effective dates (R-X-4), and the intake policy.
 //! - [`time`]: China civil dates from UTC instants.
+//! - [`text`]: characters that show nothing.
 
 pub mod area;
 pub mod calendar;
@@ -19,6 +20,7 @@ pub mod money;
 pub mod policy;
 pub mod resident_id;
 mod serde_str;
+pub mod text;
 pub mod time;
 pub mod uscc;
 

@@ -484,16 +484,28 @@ impl JwtVerifier {
 /// The longest `sub` claim taken: every write and transition records it.
 pub const MAX_SUBJECT: usize = 256;
 
+/// An identifier as recorded and compared (a subject, a bank id): not blank, no spaces around
+/// it, and nothing that shows nothing (control, format characters, variation selectors), so two
+/// that read alike are the same.
+fn readable(v: &str) -> bool {
+    use fupin_kernel::text::{is_format_character, is_variation_selector};
+    !v.is_empty()
+        && v.trim() == v
+        && !v
+            .chars()
+            .any(|c| c.is_control() || is_format_character(c) || is_variation_selector(c))
+}
+
 /// The caller a token's claims name, if they hold together: a subject to record as who acted
-/// (not blank, one line, at most [`MAX_SUBJECT`] bytes), the area's level matches the role and a
+/// (see [`readable`], at most [`MAX_SUBJECT`] bytes), the area's level matches the role and a
 /// bank names its bank id.
 pub fn caller_of(c: Claims) -> Result<(Caller, i64), Status> {
-    let printable = |v: &str| !v.trim().is_empty() && !v.chars().any(char::is_control);
-    if !printable(&c.sub) || c.sub.len() > MAX_SUBJECT {
+    if !readable(&c.sub) || c.sub.len() > MAX_SUBJECT {
         // Who acted is recorded with every write (R-IN-2) and unmasked read (R-CR-11); callers
         // with a blank subject would also share one request-id space (R-IN-8).
         return Err(Status::unauthenticated(format!(
-            "token sub claim: blank, with control characters or longer than {MAX_SUBJECT} bytes"
+            "token sub claim: blank, with spaces around it, with control or invisible \
+             characters, or longer than {MAX_SUBJECT} bytes"
         )));
     }
     let area = AreaCode::parse(&c.area)
@@ -511,9 +523,10 @@ pub fn caller_of(c: Claims) -> Result<(Caller, i64), Status> {
             c.role.as_str()
         )));
     }
-    if c.role == Role::Bank && !c.bank_id.as_deref().is_some_and(printable) {
+    if c.role == Role::Bank && !c.bank_id.as_deref().is_some_and(readable) {
         return Err(Status::unauthenticated(
-            "bank token: bank_id claim missing, blank or with control characters",
+            "bank token: bank_id claim missing, blank, with spaces around it, or with control \
+             or invisible characters",
         ));
     }
     Ok((
@@ -709,7 +722,19 @@ mod tests {
             JwtVerifier::hs256("k").verify(&t)
         };
         let long = "u".repeat(MAX_SUBJECT + 1);
-        for bad in ["", "   ", "\t", "a\u{0}b", "a\nb", long.as_str()] {
+        for bad in [
+            "",
+            "   ",
+            "\t",
+            "a\u{0}b",
+            "a\nb",
+            " u",
+            "u ",
+            "clerk\u{200B}1",
+            "\u{200B}",
+            "a\u{202E}b",
+            long.as_str(),
+        ] {
             let e = subject(bad).unwrap_err();
             assert_eq!(e.code(), tonic::Code::Unauthenticated, "{bad:?}");
             assert!(e.message().contains("sub"), "{}", e.message());

@@ -66,7 +66,7 @@ pub fn mask_resident_id(id: &str) -> String {
 pub fn mask_name(name: &str) -> String {
     let mut chars = name
         .chars()
-        .filter(|c| !super::form::is_variation_selector(*c));
+        .filter(|c| !fupin_kernel::text::is_variation_selector(*c));
     match (chars.next(), chars.count()) {
         (None, _) => String::new(),
         (Some(_), 0) => "*".into(),
@@ -130,7 +130,7 @@ mod tests {
             // A name's length leaves out its variation selectors.
             let letters = s
                 .chars()
-                .filter(|c| !crate::domain::form::is_variation_selector(*c))
+                .filter(|c| !fupin_kernel::text::is_variation_selector(*c))
                 .count();
             for (masked, shown, length) in [
                 (mask_resident_id(&s), if n <= 10 { 0 } else { 10 }, n),
