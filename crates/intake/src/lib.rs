@@ -160,6 +160,7 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
     let keying_task = tokio::spawn(reseal::key_fingerprints(
         rt.pool.clone(),
         intake.pii.clone(),
+        Duration::from_secs(3600),
         shutdown.clone(),
     ));
     let reseal_task =

@@ -234,24 +234,33 @@ pub async fn run_every(
     }
 }
 
-/// Keys, once, the request fingerprints an earlier intake stored unkeyed
-/// ([`idempotency::key_request_hashes`], R-CR-11); runs at start beside the service, and again
-/// a minute after a failure (the database away), until done or shutdown.
-pub async fn key_fingerprints(pool: PgPool, cipher: PiiCipher, mut shutdown: Shutdown) {
+/// Keys the request fingerprints an earlier intake stored unkeyed
+/// ([`idempotency::key_request_hashes`], R-CR-11): at start beside the service, then every
+/// `every` (older replicas of a rolling upgrade still write unkeyed ones; a pass that finds
+/// none reads an empty partial index), a minute after a failure (the database away).
+pub async fn key_fingerprints(
+    pool: PgPool,
+    cipher: PiiCipher,
+    every: Duration,
+    mut shutdown: Shutdown,
+) {
     loop {
-        match idempotency::key_request_hashes(&pool, &cipher, BATCH, &shutdown).await {
-            Ok(0) => return,
+        let wait = match idempotency::key_request_hashes(&pool, &cipher, BATCH, &shutdown).await {
+            Ok(0) => every,
             Ok(keyed) => {
                 tracing::info!(keyed, "keyed the request fingerprints stored unkeyed");
-                return;
+                every
             }
-            Err(e) => tracing::warn!(
-                error = %e,
-                "keying the stored request fingerprints failed; trying again in a minute"
-            ),
-        }
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "keying the stored request fingerprints failed; trying again in a minute"
+                );
+                Duration::from_secs(60)
+            }
+        };
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = shutdown.wait() => return,
         }
     }
