@@ -57,6 +57,18 @@ fn storable(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// An identifier an event carries (a blacklist entry id), as PostgreSQL can store it: one with a
+/// NUL is kept as U+FFFE and the hex of its bytes, so that it cannot become equal to another
+/// id, as it would with the NUL replaced (the removal of one entry lifting another's).
+fn storable_id(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\0') {
+        let hex: String = s.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("\u{FFFE}{hex}").into()
+    } else {
+        s.into()
+    }
+}
+
 fn date(field: &str, s: &str) -> anyhow::Result<Option<NaiveDate>> {
     if s.is_empty() {
         return Ok(None);
@@ -219,13 +231,13 @@ impl EventHandler for ReadModelHandler {
             } else if ev.is::<rating::BlacklistEntryAdded>() {
                 let e: rating::BlacklistEntryAdded = ev.decode()?;
                 let subject = subject_index(&self.pii, &subject(e.subject_kind, &e.subject_id)?);
-                let entry = storable(required("entry_id", &e.entry_id)?);
+                let entry = storable_id(required("entry_id", &e.entry_id)?);
                 rm::blacklist_added(conn, &entry, &subject, e.subject_kind, &storable(&e.reason))
                     .await?;
             } else if ev.is::<rating::BlacklistEntryRemoved>() {
                 let e: rating::BlacklistEntryRemoved = ev.decode()?;
                 let subject = subject_index(&self.pii, &subject(e.subject_kind, &e.subject_id)?);
-                let entry = storable(required("entry_id", &e.entry_id)?);
+                let entry = storable_id(required("entry_id", &e.entry_id)?);
                 rm::blacklist_removed(conn, &entry, &subject, e.subject_kind).await?;
             } else if ev.is::<risk::NplThresholdExceeded>() {
                 let e: risk::NplThresholdExceeded = ev.decode()?;

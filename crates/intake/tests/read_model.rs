@@ -1031,6 +1031,20 @@ async fn a_nul_in_an_events_text_does_not_lose_the_fact() {
         let id = t.publish("/fupin/credit-rating", &added, &household).await;
         t.wait_applied(&id).await;
         refused(&t, &household, VILLAGE_A, "1000", &["R-CR-10"]).await;
+        // Another entry whose id reads like it with the NUL replaced stays another entry: its
+        // removal lifts nothing.
+        let lookalike = rating::BlacklistEntryRemoved {
+            entry_id: "bl-\u{FFFD}-901".into(),
+            subject_kind: kind,
+            subject_id: household.clone(),
+            decision: "repaid".into(),
+            removed_on: "2026-02-01".into(),
+        };
+        let id = t
+            .publish("/fupin/credit-rating", &lookalike, &household)
+            .await;
+        t.wait_applied(&id).await;
+        refused(&t, &household, VILLAGE_A, "1000", &["R-CR-10"]).await;
         let removed = rating::BlacklistEntryRemoved {
             entry_id: "bl-\0-901".into(),
             subject_kind: kind,
