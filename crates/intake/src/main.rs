@@ -32,7 +32,7 @@ async fn main() -> anyhow::Result<()> {
         .try_into()
         .context("DATABASE_MAX_CONNECTIONS is too large")?;
     let pool = db::connect_and_migrate(&config.database_url, max_conns, &MIGRATIONS).await?;
-    let bus = EventBus::connect(
+    let bus = EventBus::connect_service(
         &config.nats_url,
         &config.subject_prefix,
         &config.stream_name,

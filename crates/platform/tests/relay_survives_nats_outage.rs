@@ -219,3 +219,46 @@ async fn scenario() {
 
     assert_eq!(unpublished(pool).await, 0);
 }
+
+/// Operations (README "Health"): a service started while NATS is away starts all the same (its
+/// writes wait in the outbox), and makes sure of its stream once NATS is back, instead of
+/// exiting and crash-looping until NATS returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_starts_while_nats_is_away_and_makes_its_stream_when_it_is_back() {
+    tokio::time::timeout(Duration::from_secs(90), async {
+        let mut nats = NatsServer::start();
+        nats.wait_listening().await;
+        nats.kill();
+        let token = unique_token();
+        let stream = token.to_uppercase();
+        let started = std::time::Instant::now();
+        let bus = EventBus::connect_service(&nats.url(), &token, &stream, SOURCE)
+            .await
+            .expect("starts without NATS");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "started in {:?}",
+            started.elapsed()
+        );
+        // The plain connect of tools and tests still fails without NATS.
+        assert!(
+            tokio::time::timeout(
+                Duration::from_secs(30),
+                EventBus::connect(&nats.url(), &token, &stream, SOURCE)
+            )
+            .await
+            .is_ok_and(|r| r.is_err()),
+            "connect fails without NATS"
+        );
+        nats.spawn();
+        nats.wait_listening().await;
+        eventually(
+            Duration::from_secs(30),
+            "the stream made once NATS is back",
+            || async { bus.js.get_stream(&stream).await.ok().map(|_| ()) },
+        )
+        .await;
+    })
+    .await
+    .expect("test took longer than 90 s");
+}
