@@ -140,6 +140,7 @@ pub fn domain_err(e: DomainError, what: &'static str, id: &str) -> ServiceError 
         }
         DomainError::NotReady(f) => ServiceError::NotReady(vec![rule_failure(f)]),
         DomainError::PermissionDenied(m) => ServiceError::PermissionDenied(m),
+        DomainError::DeniedInState(m) => ServiceError::DeniedInState(m),
         DomainError::NotVisible => ServiceError::not_found(what, id),
     }
 }

@@ -390,3 +390,110 @@ async fn staff_steps_keep_only_a_rules_refusal() {
     })
     .await;
 }
+
+/// R-IN-8 with R-IN-2 and R-IN-7: a denial that depends on the state (another tier's step, a
+/// complaint held by another organisation) is the request id's first result: retried after the
+/// state moved on, it is denied again and changes nothing; a new request id acts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_denial_by_the_state_is_the_first_result_of_its_request_id() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let resident = resident_id(56);
+        t.given_credit_household(&resident, VILLAGE_A).await;
+        let app = t.submit_household(&resident, VILLAGE_A, "10000").await;
+        // The town approves while the application is still at the village step.
+        let early = review_req(&app.id, pb::Decision::Approve, "");
+        let first = err(t
+            .as_town_staff(TOWN_A)
+            .review_application(early.clone())
+            .await);
+        assert_eq!(first.code(), tonic::Code::PermissionDenied, "{first:?}");
+        review(
+            &mut t.as_village_staff(VILLAGE_A),
+            &app.id,
+            pb::Decision::Approve,
+            "",
+        )
+        .await;
+        let again = err(t.as_town_staff(TOWN_A).review_application(early).await);
+        assert_eq!(
+            (again.code(), again.message()),
+            (first.code(), first.message())
+        );
+        let now = t
+            .get_as(&mut t.as_district_staff(), &app.id)
+            .await
+            .expect("get");
+        assert_eq!(
+            now.status(),
+            pb::Status::TownReview,
+            "the retry changed nothing"
+        );
+        let moved = review(
+            &mut t.as_town_staff(TOWN_A),
+            &app.id,
+            pb::Decision::Approve,
+            "",
+        )
+        .await;
+        assert_eq!(moved.status(), pb::Status::DistrictReview);
+
+        // A complaint held by the district: the village's answer is denied, and stays denied
+        // for its request id once the district hands the complaint to the village.
+        let complaint = t
+            .as_village_staff(VILLAGE_A)
+            .lodge_complaint(pb::LodgeComplaintRequest {
+                request_id: rid(),
+                complainant: "村民 钱某".into(),
+                content: "the notice was not posted".into(),
+                area_code: VILLAGE_A.into(),
+                application_id: String::new(),
+            })
+            .await
+            .expect("lodged")
+            .into_inner();
+        let assign = |to: &str| pb::AssignComplaintRequest {
+            request_id: rid(),
+            complaint_id: complaint.id.clone(),
+            organisation_area_code: to.into(),
+        };
+        t.as_district_staff()
+            .assign_complaint(assign(DISTRICT))
+            .await
+            .expect("assigned to the district");
+        let answer = pb::AnswerComplaintRequest {
+            request_id: rid(),
+            complaint_id: complaint.id.clone(),
+            answer: "posted on the village board".into(),
+        };
+        let first = err(t
+            .as_village_staff(VILLAGE_A)
+            .answer_complaint(answer.clone())
+            .await);
+        assert_eq!(first.code(), tonic::Code::PermissionDenied, "{first:?}");
+        t.as_district_staff()
+            .assign_complaint(assign(VILLAGE_A))
+            .await
+            .expect("handed to the village");
+        let again = err(t
+            .as_village_staff(VILLAGE_A)
+            .answer_complaint(answer.clone())
+            .await);
+        assert_eq!(
+            (again.code(), again.message()),
+            (first.code(), first.message())
+        );
+        let answered = t
+            .as_village_staff(VILLAGE_A)
+            .answer_complaint(pb::AnswerComplaintRequest {
+                request_id: rid(),
+                ..answer
+            })
+            .await
+            .expect("a new request id answers")
+            .into_inner();
+        assert_eq!(answered.answer, "posted on the village board");
+        t.shutdown().await;
+    })
+    .await;
+}

@@ -54,6 +54,11 @@ pub enum ServiceError {
     Conflict(String),
     #[error("{0}")]
     PermissionDenied(String),
+    /// Denied because of the object's present state (another tier's step, a complaint held by
+    /// another organisation): `PermissionDenied`, but kept with the request id like a
+    /// refusal (R-IN-8), since the state may have moved on by the time the request is retried.
+    #[error("{0}")]
+    DeniedInState(String),
     #[error("{0}")]
     Unauthenticated(String),
     #[error("service unavailable: {0}")]
@@ -136,7 +141,7 @@ impl ServiceError {
             Self::NotFound { .. } => Code::NotFound,
             Self::AlreadyExists(_) => Code::AlreadyExists,
             Self::Conflict(_) => Code::Aborted,
-            Self::PermissionDenied(_) => Code::PermissionDenied,
+            Self::PermissionDenied(_) | Self::DeniedInState(_) => Code::PermissionDenied,
             Self::Unauthenticated(_) => Code::Unauthenticated,
             Self::Unavailable(_) => Code::Unavailable,
             Self::Recorded { code, .. } => *code,

@@ -418,11 +418,14 @@ pub async fn replay<R: Message + Default>(
     R::decode(bytes.as_slice()).map_err(|e| ServiceError::Internal(e.into()))
 }
 
-/// Whether a failed write's error is kept as the request id's first result: refusals by a rule.
+/// Whether a failed write's error is kept as the request id's first result: refusals by a rule,
+/// and denials that depend on the object's state.
 pub fn is_kept(e: &ServiceError) -> bool {
     matches!(
         e,
-        ServiceError::Refused(_) | ServiceError::RefusedUnderPolicy { .. }
+        ServiceError::Refused(_)
+            | ServiceError::RefusedUnderPolicy { .. }
+            | ServiceError::DeniedInState(_)
     )
 }
 

@@ -324,7 +324,7 @@ impl Application {
             }
         };
         if actor.role != ActorRole::for_step(step) {
-            return Err(deny(format!(
+            return Err(DomainError::DeniedInState(format!(
                 "the {} step is taken by {} [R-IN-2]",
                 step.as_str(),
                 ActorRole::for_step(step).as_str()

@@ -81,7 +81,7 @@ impl Complaint {
         if let Some(current) = &self.assigned_to
             && !actor.area.contains(current)
         {
-            return Err(DomainError::PermissionDenied(format!(
+            return Err(DomainError::DeniedInState(format!(
                 "the complaint is assigned to {}, above the caller's organisation; only an \
                  organisation over that one reassigns it [R-IN-7]",
                 current.as_str()
@@ -114,7 +114,7 @@ impl Complaint {
                 "R-IN-7",
                 "complaint is not assigned yet",
             )),
-            Some(org) if *org != actor.area => Err(DomainError::PermissionDenied(
+            Some(org) if *org != actor.area => Err(DomainError::DeniedInState(
                 "only the organisation the complaint is assigned to answers it [R-IN-7]".into(),
             )),
             Some(_) if self.answered => {

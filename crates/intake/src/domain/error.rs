@@ -42,6 +42,12 @@ pub enum DomainError {
     /// The caller's role or area may not take this action (R-IN-2).
     #[error("{0}")]
     PermissionDenied(String),
+    /// The caller may not take this action in the object's present state: another tier's step
+    /// (R-IN-2), a complaint held by another organisation (R-IN-7). Denied like
+    /// [`DomainError::PermissionDenied`], and kept as the request id's result (R-IN-8): a retry
+    /// after the state moved on must not do what the first attempt was refused.
+    #[error("{0}")]
+    DeniedInState(String),
     /// The caller may not even see the object (another town's application).
     #[error("not visible to the caller")]
     NotVisible,

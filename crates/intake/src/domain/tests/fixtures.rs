@@ -301,8 +301,11 @@ pub fn assert_invalid<T: std::fmt::Debug>(result: Result<T, DomainError>, field:
 #[track_caller]
 pub fn assert_denied<T: std::fmt::Debug>(result: Result<T, DomainError>) {
     assert!(
-        matches!(result, Err(DomainError::PermissionDenied(_))),
-        "expected PermissionDenied, got {result:?}"
+        matches!(
+            result,
+            Err(DomainError::PermissionDenied(_) | DomainError::DeniedInState(_))
+        ),
+        "expected a denial, got {result:?}"
     );
 }
 
