@@ -31,6 +31,22 @@ async fn main() -> anyhow::Result<()> {
     let max_conns = positive_from_env("DATABASE_MAX_CONNECTIONS", 32, "number of connections")?
         .try_into()
         .context("DATABASE_MAX_CONNECTIONS is too large")?;
+    // Every setting is read before anything is done with them: a mistyped one stops the start
+    // before the database is migrated or the port bound.
+    let scan_secs = positive_from_env("DEADLINE_SCAN_SECONDS", 300, "number of seconds")?;
+    // R-CR-11: re-seal the values sealed with the keys being retired, at start and then
+    // hourly by default.
+    let retiring: Vec<String> = env_value("PII_RETIRING_KEYS")?
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let retiring = fupin_intake::reseal::Retiring::new(&config.pii, &retiring)?;
+    let reseal_secs = positive_from_env("PII_RESEAL_SECONDS", 3600, "number of seconds")?;
+    let readiness = readiness()?;
+    let shutdown_drain = Duration::from_secs(seconds_from_env("SHUTDOWN_DRAIN_SECONDS", 0)?);
     let pool = db::connect_and_migrate(&config.database_url, max_conns, &MIGRATIONS).await?;
     let bus = EventBus::connect_service(
         &config.nats_url,
@@ -46,18 +62,6 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     tracing::info!(addr = %listener.local_addr()?, "intake listening");
-    let scan_secs = positive_from_env("DEADLINE_SCAN_SECONDS", 300, "number of seconds")?;
-    // R-CR-11: re-seal the values sealed with the keys being retired, at start and then
-    // hourly by default.
-    let retiring: Vec<String> = std::env::var("PII_RETIRING_KEYS")
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|id| !id.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let retiring = fupin_intake::reseal::Retiring::new(&config.pii, &retiring)?;
-    let reseal_secs = positive_from_env("PII_RESEAL_SECONDS", 3600, "number of seconds")?;
     let (_trigger, shutdown) = shutdown::on_signals();
     run(
         Runtime {
@@ -71,8 +75,8 @@ async fn main() -> anyhow::Result<()> {
             scan_interval: Some(Duration::from_secs(scan_secs)),
             reseal: Some((retiring, Duration::from_secs(reseal_secs))),
             grpc_tls,
-            readiness: Some(readiness()?),
-            shutdown_drain: Duration::from_secs(seconds_from_env("SHUTDOWN_DRAIN_SECONDS", 0)?),
+            readiness: Some(readiness),
+            shutdown_drain,
         },
         listener,
         shutdown,
@@ -115,7 +119,7 @@ fn readiness() -> anyhow::Result<fupin_platform::health::Readiness> {
 /// is dated do not depend on the day they run.
 fn test_clock_start(test_clock: bool) -> anyhow::Result<Arc<AdjustableClock>> {
     let clock = AdjustableClock::new();
-    if let Some(start) = env_value("FUPIN_TEST_CLOCK_START")?.filter(|v| !v.trim().is_empty()) {
+    if let Some(start) = env_value("FUPIN_TEST_CLOCK_START")? {
         anyhow::ensure!(
             test_clock,
             "FUPIN_TEST_CLOCK_START needs FUPIN_TEST_CLOCK=1 (never in production)"
@@ -150,9 +154,11 @@ fn seconds_from_env(name: &str, default: u64) -> anyhow::Result<u64> {
     )
 }
 
+/// A setting from the environment; empty counts as unset, as for the shared settings.
 fn env_value(name: &str) -> anyhow::Result<Option<String>> {
     match std::env::var(name) {
         Err(std::env::VarError::NotPresent) => Ok(None),
+        Ok(v) if v.trim().is_empty() => Ok(None),
         Ok(v) => Ok(Some(v)),
         Err(e) => anyhow::bail!("{name}: {e}"),
     }

@@ -74,7 +74,7 @@ impl BaseConfig {
         let grpc_addr = var("GRPC_ADDR")
             .unwrap_or_else(|| format!("127.0.0.1:{default_port}"))
             .parse()
-            .context("GRPC_ADDR must be host:port")?;
+            .context("GRPC_ADDR must be an IP address and a port, e.g. 0.0.0.0:50051")?;
         // Secrets in the order the README lists them: a start refused names the first missing.
         let token_keys = token_keys(
             var("AUTH_JWT_SECRET"),
@@ -94,19 +94,28 @@ impl BaseConfig {
                 "PII_INDEX_KEY_DEV_ACCEPTED",
             )?,
         )?;
+        // Unset: `deploy/...` in the working directory when it is there (an installed binary
+        // beside its deploy files), else in the source tree the binary was built from (`cargo
+        // run` from any directory of the checkout).
         let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
         let path = |k: &str, rel: &str| {
-            var(k)
-                .map(PathBuf::from)
-                .unwrap_or_else(|| workspace.join(rel))
+            var(k).map(PathBuf::from).unwrap_or_else(|| {
+                let here = PathBuf::from(rel);
+                if here.exists() {
+                    here
+                } else {
+                    workspace.join(rel)
+                }
+            })
         };
+        let subject_prefix = subject_prefix(var("EVENT_SUBJECT_PREFIX"))?;
         Ok(Self {
             service_name: service_name.to_owned(),
             database_url: var("DATABASE_URL")
                 .unwrap_or_else(|| format!("postgres://postgres@127.0.0.1:55432/{default_db}")),
             nats_url: var("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:54222".to_owned()),
             grpc_addr,
-            subject_prefix: var("EVENT_SUBJECT_PREFIX").unwrap_or_else(|| "fupin".to_owned()),
+            subject_prefix,
             stream_name: var("EVENT_STREAM").unwrap_or_else(|| "FUPIN".to_owned()),
             token_keys,
             pii,
@@ -124,6 +133,21 @@ impl BaseConfig {
             policy_dir: path("POLICY_DIR", "deploy/policy"),
         })
     }
+}
+
+/// `EVENT_SUBJECT_PREFIX`: one subject token (the first of every event subject), `fupin` when
+/// unset. A dot, a wildcard or a space would put the events under other subjects than the
+/// consumers, the stream and the NATS permissions expect.
+fn subject_prefix(value: Option<String>) -> anyhow::Result<String> {
+    let prefix = value.unwrap_or_else(|| "fupin".to_owned());
+    anyhow::ensure!(
+        prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "EVENT_SUBJECT_PREFIX must be one subject token (letters, digits, - and _), not \
+         {prefix:?}"
+    );
+    Ok(prefix)
 }
 
 /// A yes/no setting: unset, `0`/`false` or `1`/`true`; anything else is refused rather than
@@ -437,6 +461,16 @@ mod tests {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         assert!(shown.contains("nats://nats:4222") && shown.contains("db:5432/intake"));
+    }
+
+    #[test]
+    fn the_subject_prefix_is_one_token() {
+        assert_eq!(subject_prefix(None).unwrap(), "fupin");
+        assert_eq!(subject_prefix(Some("qa-1_x".into())).unwrap(), "qa-1_x");
+        for bad in ["qa.docs", "qa>", "a*", "a b", "前缀"] {
+            let e = format!("{:#}", subject_prefix(Some(bad.into())).unwrap_err());
+            assert!(e.contains("EVENT_SUBJECT_PREFIX"), "{e}");
+        }
     }
 
     #[test]
