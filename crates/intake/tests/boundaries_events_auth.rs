@@ -1372,6 +1372,12 @@ fn disbursement(id: &str) -> pb::RecordDisbursementRequest {
 /// Everything a refused call could have changed: the rows of every business table, the
 /// request ids taken, and the events published.
 async fn state(t: &TestIntake) -> Vec<String> {
+    state_but(t, "true").await
+}
+
+/// [`state`] with only the request ids that match `keys` (SQL on `x`, an `idempotency_keys`
+/// row).
+async fn state_but(t: &TestIntake, keys: &str) -> Vec<String> {
     t.outbox_drained().await;
     let mut out = Vec::new();
     for table in [
@@ -1381,8 +1387,13 @@ async fn state(t: &TestIntake) -> Vec<String> {
         "complaints",
         "idempotency_keys",
     ] {
+        let filter = if table == "idempotency_keys" {
+            keys
+        } else {
+            "true"
+        };
         let digest: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "select count(*)::text || ':' || coalesce(md5(string_agg(x::text, '|' order by x::text)), '') from {table} x"
+            "select count(*)::text || ':' || coalesce(md5(string_agg(x::text, '|' order by x::text)), '') from {table} x where {filter}"
         )))
         .fetch_one(&t.pool)
         .await
@@ -1401,8 +1412,10 @@ fn review_of(id: &str, decision: pb::Decision) -> pb::ReviewApplicationRequest {
 /// ARCHITECTURE "Auth", R-IN-1, R-IN-2, R-IN-5, R-IN-6, R-IN-7, R-X-3: every write RPC, called
 /// by a role that may see its target but may not take that step, is `PermissionDenied`; the
 /// caller who cannot see it gets `NotFound` (never a success); and none of these calls changes
-/// any table, takes a request id or publishes an event. A request id refused this way is not
-/// kept: the same caller's retry once the step is theirs goes through.
+/// any table or publishes an event. A request id denied by role or area is not kept; one denied
+/// by the state (another tier's step, a complaint held by another organisation) is kept with
+/// its denial (R-IN-8): the same caller's retry once the step is theirs is denied again, and a
+/// new request id goes through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_write_refused_for_the_wrong_role_changes_nothing() {
     bounded(180, async {
@@ -1715,7 +1728,19 @@ async fn every_write_refused_for_the_wrong_role_changes_nothing() {
             .map(|(what, want, s)| format!("{what}: want {want:?}, got {s:?}"))
             .collect();
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-        assert_eq!(state(&t).await, before, "refused calls changed nothing");
+        // Only denials are kept (7: PERMISSION_DENIED), and nothing else changed.
+        let not_denials = "x.refused_code is distinct from 7";
+        assert_eq!(
+            state_but(&t, not_denials).await,
+            before,
+            "refused calls changed nothing"
+        );
+        let kept = count(
+            &t.pool,
+            "select count(*) from idempotency_keys where refused_code = 7",
+        )
+        .await;
+        assert_eq!(kept, 4, "the state's denials: two reviews, two answers");
         assert_eq!(
             t.get_as(&mut district, &f.held.id)
                 .await
@@ -1724,16 +1749,22 @@ async fn every_write_refused_for_the_wrong_role_changes_nothing() {
             pb::Status::OnHold
         );
 
-        // A refused request id is not kept: the town's review, refused at the village step,
-        // goes through with the same id once the application is at the town step.
+        // A denial by the state is kept: the town's review, denied at the village step, is
+        // denied again with the same id once the application is at the town step; a new id
+        // goes through.
         let town_review = review_of(&f.at_village.id, pb::Decision::Approve);
         let s = err(town.review_application(town_review.clone()).await);
         assert_eq!(s.code(), PermissionDenied, "{s:?}");
         review(&mut village, &f.at_village.id, pb::Decision::Approve, "").await;
+        let again = err(town.review_application(town_review.clone()).await);
+        assert_eq!((again.code(), again.message()), (s.code(), s.message()));
         let moved = town
-            .review_application(town_review)
+            .review_application(pb::ReviewApplicationRequest {
+                request_id: rid(),
+                ..town_review
+            })
             .await
-            .expect("the same request id, now the town's step")
+            .expect("a new request id, now the town's step")
             .into_inner();
         assert_eq!(moved.status(), pb::Status::DistrictReview);
         t.shutdown().await;

@@ -279,7 +279,9 @@ async fn the_subscriber_reads_the_events_and_can_change_nothing() {
 
     // What the services see: nothing forged, nothing removed.
     assert_eq!(messages_in(&bus).await, before, "no forged event stored");
-    assert_eq!(before, 2);
+    // The first event and the live one (published again, up to three times, when a loaded
+    // run missed it).
+    assert!((2..=4).contains(&before), "{before} events");
     bus.js
         .get_stream("FUPIN")
         .await
