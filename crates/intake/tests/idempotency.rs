@@ -440,32 +440,18 @@ async fn a_denial_by_the_state_is_the_first_result_of_its_request_id() {
 
         // A complaint held by the district: the village's answer is denied, and stays denied
         // for its request id once the district hands the complaint to the village.
-        let complaint = t
-            .as_village_staff(VILLAGE_A)
-            .lodge_complaint(pb::LodgeComplaintRequest {
-                request_id: rid(),
-                complainant: "村民 钱某".into(),
-                content: "the notice was not posted".into(),
-                area_code: VILLAGE_A.into(),
-                application_id: String::new(),
-            })
-            .await
-            .expect("lodged")
-            .into_inner();
-        let assign = |to: &str| pb::AssignComplaintRequest {
-            request_id: rid(),
-            complaint_id: complaint.id.clone(),
-            organisation_area_code: to.into(),
-        };
+        let complaint = lodge(
+            &mut t.as_village_staff(VILLAGE_A),
+            VILLAGE_A,
+            "the notice was not posted",
+        )
+        .await;
+        let assign = |to: &str| assign_req(&complaint.id, to);
         t.as_district_staff()
             .assign_complaint(assign(DISTRICT))
             .await
             .expect("assigned to the district");
-        let answer = pb::AnswerComplaintRequest {
-            request_id: rid(),
-            complaint_id: complaint.id.clone(),
-            answer: "posted on the village board".into(),
-        };
+        let answer = answer_req(&complaint.id, "posted on the village board");
         let first = err(t
             .as_village_staff(VILLAGE_A)
             .answer_complaint(answer.clone())

@@ -200,20 +200,22 @@ async fn poison_event_is_dead_lettered_after_max_attempts() {
     .expect("test took longer than 30 s");
 }
 
-/// Refuses (not the database's doing: dead-lettered at the first attempt) every event whose
-/// payload is more than one byte, with an error as long as the payload; records the others.
+/// Runs a statement (so it needs the database), then refuses every event whose payload is
+/// more than one byte (the event's fault: dead-lettered at the first attempt) with an error as
+/// long as the payload, and records the others.
 #[derive(Clone, Default)]
-struct RefusesLongOnes {
+struct Records {
     applied: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
-impl EventHandler for RefusesLongOnes {
+impl EventHandler for Records {
     fn handle<'a>(
         &'a self,
-        _conn: &'a mut PgConnection,
+        conn: &'a mut PgConnection,
         event: &'a Delivered,
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
+            sqlx::query("select 1").execute(&mut *conn).await?;
             if event.payload.len() > 1 {
                 anyhow::bail!("refused: {}", "\u{1}".repeat(event.payload.len()));
             }
@@ -221,6 +223,27 @@ impl EventHandler for RefusesLongOnes {
             Ok(())
         })
     }
+}
+
+/// The dead letters of consumer `name`, from the start of the stream.
+async fn dead_letters_of(
+    bus: &fupin_platform::events::EventBus,
+    name: &str,
+) -> async_nats::jetstream::consumer::pull::Ordered {
+    bus.js
+        .get_stream(&bus.stream)
+        .await
+        .expect("stream")
+        .create_consumer(OrderedConfig {
+            filter_subject: bus.dead_letter_subject(name),
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .expect("dead-letter watcher")
+        .messages()
+        .await
+        .expect("watcher messages")
 }
 
 /// R-X-2, ARCHITECTURE.md "Events": whatever a poison event is, its dead letter can be
@@ -242,20 +265,7 @@ async fn any_poison_event_is_dead_lettered_and_the_consumer_moves_on() {
             ack_wait: Duration::from_secs(2),
             ..ConsumerConfig::new("poison-any", vec![exceeded.clone()])
         };
-        let dlq_subject = bus.dead_letter_subject(&config.name);
-        let stream = bus.js.get_stream(&bus.stream).await.expect("stream");
-        let mut dead_letters = stream
-            .create_consumer(OrderedConfig {
-                filter_subject: dlq_subject.clone(),
-                deliver_policy: DeliverPolicy::All,
-                ..Default::default()
-            })
-            .await
-            .expect("dead-letter watcher")
-            .messages()
-            .await
-            .expect("watcher messages");
-
+        let mut dead_letters = dead_letters_of(&bus, &config.name).await;
         let subject = bus.subject_for(&exceeded);
         let publish = |id: String, ce_type: String, payload: Vec<u8>| {
             let bus = bus.clone();
@@ -294,7 +304,7 @@ async fn any_poison_event_is_dead_lettered_and_the_consumer_moves_on() {
         publish(forged_id, LendingResumed::full_name(), vec![7]).await;
         publish("good".into(), exceeded.clone(), vec![7]).await;
 
-        let handler = RefusesLongOnes::default();
+        let handler = Records::default();
         let (trigger, stop) = shutdown::channel();
         let task = consumer::spawn(
             db.pool.clone(),
@@ -353,26 +363,6 @@ async fn any_poison_event_is_dead_lettered_and_the_consumer_moves_on() {
     .expect("test took longer than 60 s");
 }
 
-/// Records what it applies, in a statement (so it needs the database).
-#[derive(Clone, Default)]
-struct Applies {
-    applied: Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl EventHandler for Applies {
-    fn handle<'a>(
-        &'a self,
-        conn: &'a mut PgConnection,
-        event: &'a Delivered,
-    ) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            sqlx::query("select 1").execute(&mut *conn).await?;
-            self.applied.lock().unwrap().push(event.id.clone());
-            Ok(())
-        })
-    }
-}
-
 /// R-X-2, README "Events": a database that refuses connections (an operator turned
 /// `allow_connections` off: SQLSTATE 55000 at connect) is an outage, not the event's fault:
 /// the consumer holds the event, dead-letters nothing, and applies it once connections are
@@ -393,18 +383,7 @@ async fn an_event_is_held_while_the_database_refuses_connections() {
             ack_wait: Duration::from_secs(2),
             ..ConsumerConfig::new("held", vec![ce_type.clone()])
         };
-        let stream = bus.js.get_stream(&bus.stream).await.expect("stream");
-        let mut dead_letters = stream
-            .create_consumer(OrderedConfig {
-                filter_subject: bus.dead_letter_subject(&config.name),
-                deliver_policy: DeliverPolicy::All,
-                ..Default::default()
-            })
-            .await
-            .expect("dead-letter watcher")
-            .messages()
-            .await
-            .expect("watcher messages");
+        let mut dead_letters = dead_letters_of(&bus, &config.name).await;
         let missing = sqlx::PgPool::connect(&replace_database(&db.url, "no_such_database_x"))
             .await
             .expect_err("no such database");
@@ -452,7 +431,7 @@ async fn an_event_is_held_while_the_database_refuses_connections() {
             .expect("publish")
             .await
             .expect("JetStream ack");
-        let handler = Applies::default();
+        let handler = Records::default();
         let (trigger, stop) = shutdown::channel();
         let task = consumer::spawn(pool, bus.clone(), config, Arc::new(handler.clone()), stop);
         // Past several attempts' worth of the outage (max_attempts 2, ack wait 2 s).
