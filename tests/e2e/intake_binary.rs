@@ -596,27 +596,3 @@ async fn an_open_stream_does_not_hold_the_stop() -> anyhow::Result<()> {
     );
     Ok(())
 }
-
-/// Operations (README "Health"): intake started while NATS is away starts and serves (its
-/// writes would wait in the outbox) instead of exiting and crash-looping until NATS is back,
-/// and stops cleanly.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn intake_starts_and_serves_while_nats_is_away() -> anyhow::Result<()> {
-    let svc =
-        RunningService::start_with("fupin-intake", false, &[("NATS_URL", "nats://127.0.0.1:1")])
-            .await?;
-    let mut intake = IntakeServiceClient::new(svc.channel().await?);
-    let listed = intake
-        .list_applications(authed(
-            pb::ListApplicationsRequest::default(),
-            Role::DistrictStaff,
-            "410311",
-            None,
-        ))
-        .await?
-        .into_inner();
-    assert!(listed.applications.is_empty());
-    let exit = svc.terminate(Duration::from_secs(20)).await?;
-    assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
-    Ok(())
-}

@@ -48,7 +48,7 @@ async fn main() -> anyhow::Result<()> {
     let readiness = readiness()?;
     let shutdown_drain = Duration::from_secs(seconds_from_env("SHUTDOWN_DRAIN_SECONDS", 0)?);
     let pool = db::connect_and_migrate(&config.database_url, max_conns, &MIGRATIONS).await?;
-    let bus = EventBus::connect_service(
+    let bus = EventBus::connect(
         &config.nats_url,
         &config.subject_prefix,
         &config.stream_name,

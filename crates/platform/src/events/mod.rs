@@ -121,26 +121,6 @@ impl EventBus {
         stream: &str,
         source: &str,
     ) -> anyhow::Result<Self> {
-        let bus = Self::client(url, prefix, stream, source).await?;
-        stream::ensure_stream(&bus).await?;
-        Ok(bus)
-    }
-
-    /// [`Self::connect`] for a service: when NATS cannot be reached it starts all the same and
-    /// makes sure of the stream in the background ([`stream::ensure_stream_or_keep_trying`]).
-    pub async fn connect_service(
-        url: &str,
-        prefix: &str,
-        stream: &str,
-        source: &str,
-    ) -> anyhow::Result<Self> {
-        let bus = Self::client(url, prefix, stream, source).await?;
-        // The background task ends by itself once the stream is there.
-        let _ = stream::ensure_stream_or_keep_trying(&bus).await?;
-        Ok(bus)
-    }
-
-    async fn client(url: &str, prefix: &str, stream: &str, source: &str) -> anyhow::Result<Self> {
         let (options, address) = nats_options(url)?;
         let client = options
             .retry_on_initial_connect()
@@ -150,12 +130,14 @@ impl EventBus {
             .await
             .with_context(|| format!("connecting to NATS at {address}"))?;
         let js = async_nats::jetstream::new(client);
-        Ok(Self {
+        let bus = Self {
             js,
             prefix: prefix.to_owned(),
             stream: stream.to_owned(),
             source: source.to_owned(),
-        })
+        };
+        stream::ensure_stream(&bus).await?;
+        Ok(bus)
     }
 
     /// Subject of an event type given its protobuf full name (`fupin.intake.v1.X`).
