@@ -614,7 +614,9 @@ async fn a_refusal_names_every_failed_rule_for_households_and_enterprises() {
 /// expires on the recommendation day, one's village loses credit-village status so its 24,000
 /// is above the 20,000 line (R-CR-8 naming `amount`), one's village is suspended (R-RK-9
 /// naming it), and one that asked 24,000 in a credit village is re-rated by the credit service
-/// as a household of another village, which is no credit village (R-CR-8: "its households"). Each recommendation is refused and changes nothing: the application, its
+/// as a household of another village, which is no credit village (R-CR-8: "its households")
+/// and is the suspended one (R-RK-9: lending suspended where the household is). Each
+/// recommendation is refused and changes nothing: the application, its
 /// history and the announcements stay as they were. Once the facts are back, a new request
 /// recommends each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -687,7 +689,7 @@ async fn households_are_admitted_again_at_recommendation() {
             (&["R-CR-3"], &[]),
             (&["R-CR-8"], &["amount"]),
             (&["R-RK-9"], &[VILLAGE_A2]),
-            (&["R-CR-8"], &["amount"]),
+            (&["R-CR-8", "R-RK-9"], &["amount", VILLAGE_A2]),
         ];
         for (a, (rules, parts)) in apps.iter().zip(expected) {
             let before = snapshot(&t, &a.id).await;

@@ -1061,3 +1061,42 @@ async fn a_nul_in_an_events_text_does_not_lose_the_fact() {
     })
     .await;
 }
+
+/// R-IN-3, R-RK-9: lending is suspended where the household is: a household the credit service
+/// rates in a suspended town is refused also when it is filed from another village, at
+/// submission (the dispatcher's copy of the read model) and at recommendation (the tables).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_household_filed_elsewhere_does_not_escape_its_villages_suspension() {
+    bounded(60, async {
+        let t = spawn_intake().await;
+        let household = resident_id(911);
+        t.rate_household(&household, VILLAGE_B, "AA", "30000.00", 1)
+            .await;
+        let id = t.publish_npl_exceeded(TOWN_B, 1).await;
+        t.wait_applied(&id).await;
+        refused(&t, &household, VILLAGE_B, "1000", &["R-RK-9"]).await;
+        let s = try_submit(&t, &household, VILLAGE_A, "1000")
+            .await
+            .expect_err("filed in another village");
+        assert_refused(&s, &["R-RK-9"]);
+        assert!(s.message().contains(TOWN_B), "{}", s.message());
+
+        // Resumed, it is admitted; suspended again before the recommendation, it is refused.
+        let id = t.publish_lending_resumed(TOWN_B, 2).await;
+        t.wait_applied(&id).await;
+        let app = try_submit(&t, &household, VILLAGE_A, "1000")
+            .await
+            .expect("admitted once lending resumed");
+        t.approve_to_notice(&app).await;
+        let id = t.publish_npl_exceeded(TOWN_B, 3).await;
+        t.wait_applied(&id).await;
+        t.set_time("2026-03-10T09:00:00+08:00");
+        let s = t
+            .recommend(&app.id, BANK)
+            .await
+            .expect_err("suspended at recommendation");
+        assert_refused(&s, &["R-RK-9"]);
+        t.shutdown().await;
+    })
+    .await;
+}

@@ -340,6 +340,12 @@ pub async fn insert_submissions(
                  and not exists (select 1 from input i join rm_suspended_areas x
                                  on x.area_code in (i.village_code, i.town_code)
                                  where x.changed > $39)
+                 and not exists (select 1 from input i join rm_credit_ratings r
+                                 on r.subject_idx = i.applicant_id_idx
+                                 join rm_suspended_areas x
+                                 on x.area_code in (trim(r.village_code),
+                                                    left(trim(r.village_code), 9))
+                                 where x.changed > $39)
                  and not exists (select 1 from input i join rm_qualified_enterprises x
                                  on x.uscc = i.uscc where x.changed > $39))), false) as fresh
              from (select 1) one

@@ -391,7 +391,11 @@ pub const FACTS_SQL: &str = r#"select case when r.earlier_as_of = r.sequence the
      v.timeline_from as credit_village_days, v.timeline_status as credit_village_statuses,
      exists (select 1 from rm_blacklist b where b.subject_idx = $1 and b.active) as blacklisted,
      array(select s.area_code from rm_suspended_areas s
-           where s.area_code in ($3, $4) and s.suspended order by s.area_code) as suspended,
+           where s.suspended
+             and (s.area_code in ($3, $4)
+                  or s.area_code in (nullif(trim(r.village_code), ''),
+                                     nullif(left(trim(r.village_code), 9), '')))
+           order by s.area_code) as suspended,
      q.qualified, q.effective_from as qualified_from, q.qualified_before,
      q.timeline_from as qualified_days, q.timeline_status as qualified_statuses,
      q.area_code as registered_in

@@ -265,7 +265,15 @@ impl ReadModelCopy {
         let village = q.village.and_then(|v| self.villages.get(v));
         let qualification = q.subject.uscc.and_then(|u| self.qualified.get(u));
         let rating = self.ratings.get(q.subject.index);
-        let mut suspended: Vec<&str> = [q.village, q.town]
+        // R-RK-9: the village and town the application is filed in, and those the credit
+        // service rates the household in (filed elsewhere, it must not escape its own
+        // village's suspension).
+        let rated_in = rating
+            .and_then(|(newest, _)| newest.as_ref())
+            .map(|r| r.village_code.as_str())
+            .filter(|v| !v.is_empty());
+        let rated_town = rated_in.and_then(|v| v.get(..9));
+        let mut suspended: Vec<&str> = [q.village, q.town, rated_in, rated_town]
             .into_iter()
             .flatten()
             .filter(|a| self.suspended.contains(*a))
