@@ -25,6 +25,12 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     tracing::info!(keys = %config.token_keys.describe(), "bearer tokens verified with");
+    tracing::info!(
+        calendar = %config.calendar_dir.display(),
+        areas = %config.areas_file.display(),
+        policy = %config.policy_dir.display(),
+        "reference data read from"
+    );
     let grpc_tls = config.grpc_tls.as_ref().map(grpc::server_tls).transpose()?;
     let reference = Reference::load(&config)?;
     let clock = test_clock_start(config.test_clock)?;

@@ -58,10 +58,11 @@ fn storable(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// An identifier an event carries (a blacklist entry id), as PostgreSQL can store it: one with a
-/// NUL is kept as U+FFFE and the hex of its bytes, so that it cannot become equal to another
-/// id, as it would with the NUL replaced (the removal of one entry lifting another's).
+/// NUL, or starting with U+FFFE (so that no id reads like an encoded one), is kept as U+FFFE
+/// and the hex of its bytes, so that it cannot become equal to another id, as it would with
+/// the NUL replaced (the removal of one entry lifting another's).
 fn storable_id(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.contains('\0') {
+    if s.contains('\0') || s.starts_with('\u{FFFE}') {
         let hex: String = s.bytes().map(|b| format!("{b:02x}")).collect();
         format!("\u{FFFE}{hex}").into()
     } else {

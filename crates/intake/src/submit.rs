@@ -607,10 +607,17 @@ async fn keep_and_log(
 ) -> Result<Vec<bool>> {
     let mut tx = sqlx::Connection::begin(c).await?;
     let kept = idempotency::keep_refusals(&mut *tx, keys).await?;
+    // Only admission's refusals show the applicant's facts.
     let logged: Vec<&(Pending, ServiceError)> = refused
         .iter()
         .zip(&kept)
-        .filter(|(_, kept)| **kept)
+        .filter(|((_, e), kept)| {
+            **kept
+                && matches!(
+                    e,
+                    ServiceError::Refused(_) | ServiceError::RefusedUnderPolicy { .. }
+                )
+        })
         .map(|(r, _)| r)
         .collect();
     if !logged.is_empty() {

@@ -94,29 +94,29 @@ impl BaseConfig {
                 "PII_INDEX_KEY_DEV_ACCEPTED",
             )?,
         )?;
-        // Unset: `deploy/...` in the working directory when it is there (an installed binary
-        // beside its deploy files), else in the source tree the binary was built from (`cargo
-        // run` from any directory of the checkout).
-        let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let path = |k: &str, rel: &str| {
-            var(k).map(PathBuf::from).unwrap_or_else(|| {
-                let here = PathBuf::from(rel);
-                if here.exists() {
-                    here
-                } else {
-                    workspace.join(rel)
-                }
-            })
+        // Unset: under the working directory when it has a `deploy/` (an installed binary
+        // beside its deploy files), else under the source tree the binary was built from
+        // (`cargo run` from any directory of the checkout); one root for all three, so the
+        // calendar and the policy never come from different places.
+        let root = if PathBuf::from("deploy").is_dir() {
+            PathBuf::from(".")
+        } else {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
         };
+        let path = |k: &str, rel: &str| var(k).map(PathBuf::from).unwrap_or_else(|| root.join(rel));
         let subject_prefix = subject_prefix(var("EVENT_SUBJECT_PREFIX"))?;
+        let stream_name = stream_name(var("EVENT_STREAM"))?;
+        let nats_url = var("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:54222".to_owned());
+        // Read here so that a malformed one stops the start before anything is done.
+        crate::events::nats_options(&nats_url).context("NATS_URL")?;
         Ok(Self {
             service_name: service_name.to_owned(),
             database_url: var("DATABASE_URL")
                 .unwrap_or_else(|| format!("postgres://postgres@127.0.0.1:55432/{default_db}")),
-            nats_url: var("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:54222".to_owned()),
+            nats_url,
             grpc_addr,
             subject_prefix,
-            stream_name: var("EVENT_STREAM").unwrap_or_else(|| "FUPIN".to_owned()),
+            stream_name,
             token_keys,
             pii,
             dev,
@@ -148,6 +148,17 @@ fn subject_prefix(value: Option<String>) -> anyhow::Result<String> {
          {prefix:?}"
     );
     Ok(prefix)
+}
+
+/// `EVENT_STREAM`: a JetStream stream name (no dots, wildcards or spaces), `FUPIN` when unset.
+fn stream_name(value: Option<String>) -> anyhow::Result<String> {
+    let name = value.unwrap_or_else(|| "FUPIN".to_owned());
+    anyhow::ensure!(
+        name.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "EVENT_STREAM must be a stream name of letters, digits, - and _, not {name:?}"
+    );
+    Ok(name)
 }
 
 /// A yes/no setting: unset, `0`/`false` or `1`/`true`; anything else is refused rather than
@@ -461,6 +472,14 @@ mod tests {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         assert!(shown.contains("nats://nats:4222") && shown.contains("db:5432/intake"));
+    }
+
+    #[test]
+    fn the_stream_name_is_a_stream_name() {
+        assert_eq!(stream_name(None).unwrap(), "FUPIN");
+        for bad in ["A.B", "A*", "A>", "A B", "A/B"] {
+            assert!(stream_name(Some(bad.into())).is_err(), "{bad}");
+        }
     }
 
     #[test]

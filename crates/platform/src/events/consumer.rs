@@ -506,14 +506,27 @@ fn copied_headers(original: Option<&async_nats::HeaderMap>) -> async_nats::Heade
     let Some(original) = original else {
         return kept;
     };
-    let values = original.iter().flat_map(|(name, values)| {
-        let name = name.to_string();
-        values.iter().map(move |v| (name.clone(), v))
-    });
-    for (name, value) in values
-        .filter(|(name, _)| name.len() <= 64)
-        .take(DLQ_HEADERS_KEPT)
-    {
+    // The CloudEvents headers first (the map's order is arbitrary), then the others.
+    let known = [
+        headers::CE_ID,
+        headers::CE_TYPE,
+        headers::CE_SOURCE,
+        headers::CE_SPECVERSION,
+        headers::CE_TIME,
+        headers::CE_SUBJECT,
+        headers::CONTENT_TYPE,
+        headers::TRACEPARENT,
+    ];
+    let mut values: Vec<(String, &async_nats::HeaderValue)> = original
+        .iter()
+        .flat_map(|(name, values)| {
+            let name = name.to_string();
+            values.iter().map(move |v| (name.clone(), v))
+        })
+        .filter(|(name, _)| name.len() <= 64 && name != headers::NATS_MSG_ID)
+        .collect();
+    values.sort_by_key(|(name, _)| !known.contains(&name.as_str()));
+    for (name, value) in values.into_iter().take(DLQ_HEADERS_KEPT) {
         kept.append(name.as_str(), cut(value.as_str(), DLQ_HEADER_MAX).as_str());
     }
     kept
@@ -587,6 +600,28 @@ mod split_tests {
         assert!(involves_database(
             &anyhow::Error::from(sqlx::Error::RowNotFound).context("a rating")
         ));
+    }
+
+    // A dead letter keeps the CloudEvents headers of an event with many others, each cut
+    // short, and never the original's Nats-Msg-Id (the copy has its own).
+    #[test]
+    fn a_dead_letter_keeps_the_cloudevents_headers_first() {
+        let mut h = async_nats::HeaderMap::new();
+        for i in 0..40 {
+            h.insert(format!("x-junk-{i}").as_str(), "j");
+        }
+        h.insert(headers::CE_ID, "e-1");
+        h.insert(headers::CE_TYPE, "t".repeat(1000).as_str());
+        h.insert(headers::NATS_MSG_ID, "e-1");
+        let kept = copied_headers(Some(&h));
+        assert_eq!(headers::get(Some(&kept), headers::CE_ID), Some("e-1"));
+        let ce_type = headers::get(Some(&kept), headers::CE_TYPE).unwrap();
+        assert_eq!(ce_type.len(), DLQ_HEADER_MAX + 3);
+        assert_eq!(headers::get(Some(&kept), headers::NATS_MSG_ID), None);
+        assert_eq!(
+            kept.iter().map(|(_, v)| v.len()).sum::<usize>(),
+            DLQ_HEADERS_KEPT
+        );
     }
 
     #[test]
