@@ -26,6 +26,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // A request that does not decode is bad input (INVALID_ARGUMENT), see src/codec.rs.
+        .codec_path("crate::codec::FupinCodec")
         .compile_fds_with_config(fds, config)?;
     Ok(())
 }

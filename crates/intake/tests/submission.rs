@@ -492,3 +492,81 @@ async fn enterprise_admission_follows_industry_qualification() {
     })
     .await;
 }
+
+/// A message written as raw bytes, to send what no generated client would.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct RawBytes(Vec<u8>);
+
+impl prost::Message for RawBytes {
+    fn encode_raw(&self, buf: &mut impl prost::bytes::BufMut) {
+        buf.put_slice(&self.0);
+    }
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: prost::encoding::WireType,
+        buf: &mut impl prost::bytes::Buf,
+        ctx: prost::encoding::DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        prost::encoding::skip_field(wire_type, tag, buf, ctx)
+    }
+    fn encoded_len(&self) -> usize {
+        self.0.len()
+    }
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// R-X-3: a request body that does not decode (a string that is not UTF-8, a field of the wrong
+/// wire type, bytes cut short) is the caller's bad input: `INVALID_ARGUMENT` naming the message
+/// and field where prost can, and the rule; nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_that_does_not_decode_is_bad_input() {
+    use fupin_platform::{Role, auth::token_for};
+    use prost::Message;
+    bounded(60, async {
+        let t = spawn_intake().await;
+        let valid = household_request(&resident_id(81), VILLAGE_A, "1000").encode_to_vec();
+        let mut not_utf8 = valid.clone();
+        // project_description (field 8, length-delimited) of two bytes that are not UTF-8.
+        not_utf8.extend_from_slice(&[0x42, 2, 0xff, 0xfe]);
+        let mut wrong_wire_type = valid.clone();
+        // term_months (field 6, a varint) sent length-delimited.
+        wrong_wire_type.extend_from_slice(&[0x32, 1, 0]);
+        let cut_short = valid[..valid.len() - 3].to_vec();
+        let token = token_for(SECRET, "v", Role::VillageStaff, VILLAGE_A, None, 3600);
+        for (what, body) in [
+            ("not UTF-8", not_utf8),
+            ("wrong wire type", wrong_wire_type),
+            ("cut short", cut_short),
+        ] {
+            let mut grpc = tonic::client::Grpc::new(t.channel.clone());
+            grpc.ready().await.expect("ready");
+            let mut request = tonic::Request::new(RawBytes(body));
+            request.metadata_mut().insert(
+                "authorization",
+                format!("Bearer {token}").parse().expect("ascii"),
+            );
+            let s = grpc
+                .unary::<_, pb::Application, _>(
+                    request,
+                    tonic::codegen::http::uri::PathAndQuery::from_static(
+                        "/fupin.intake.v1.IntakeService/SubmitApplication",
+                    ),
+                    fupin_proto::codec::FupinCodec::<RawBytes, pb::Application>::default(),
+                )
+                .await
+                .expect_err(what);
+            assert_eq!(s.code(), Code::InvalidArgument, "{what}: {s:?}");
+            assert!(
+                s.message().starts_with("request: ") && s.message().ends_with("[R-X-3]"),
+                "{what}: {}",
+                s.message()
+            );
+        }
+        nothing_stored(&t, "undecodable requests").await;
+        t.shutdown().await;
+    })
+    .await;
+}

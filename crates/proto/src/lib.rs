@@ -1,6 +1,8 @@
 //! Generated code only: one module per protobuf package, mirroring `proto/fupin/<ctx>/v1`.
 #![allow(clippy::all, clippy::pedantic, missing_docs)]
 
+pub mod codec;
+
 /// Encoded `FileDescriptorSet` of every fupin package, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/fupin_descriptor.bin"));
