@@ -457,20 +457,23 @@ pub fn annual_rate(s: &str) -> Result<Decimal, DomainError> {
         || DomainError::invalid("annual_rate", "R-IN-6", "a decimal fraction such as 0.0435");
     // Digits and one point only, read exactly: no exponent, separators or signs, and no digits
     // beyond what the decimal type holds (they would be rounded away silently).
-    let (whole, fraction) = s.split_once('.').unwrap_or((s, ""));
-    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-    if (whole.is_empty() && fraction.is_empty())
-        || !digits(whole)
-        || !digits(fraction)
-        || fraction.trim_end_matches('0').len() > bank::RATE_DECIMALS as usize
-        || whole.len() > 12
-        || fraction.len() > 20
+    // Written as money is: digits before the point, and digits after it if there is one.
+    let (whole, fraction) = match s.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (s, None),
+    };
+    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !fraction.is_none_or(digits) {
+        return Err(malformed());
+    }
+    let fraction = fraction.unwrap_or_default();
+    if whole.len() + fraction.len() > 28 {
+        return Err(malformed());
+    }
+    if fraction.trim_end_matches('0').len() > bank::RATE_DECIMALS as usize
+        || whole.trim_start_matches('0').len() > 1
     {
-        return Err(if digits(whole) && digits(fraction) {
-            bank::rate_refused()
-        } else {
-            malformed()
-        });
+        return Err(bank::rate_refused());
     }
     let r: Decimal = s.parse().map_err(|_| malformed())?;
     bank::annual_rate(r)
@@ -515,6 +518,15 @@ mod tests {
     fn rate_bounds() {
         assert!(annual_rate("0.0435").is_ok());
         assert_eq!(annual_rate("0.0435000").unwrap().to_string(), "0.0435");
+        // Leading zeros are the same rate; a point needs digits on both sides, as money does.
+        assert_eq!(
+            annual_rate("00000000000000.0435").unwrap().to_string(),
+            "0.0435"
+        );
+        for bad in [".0435", "0.", "1."] {
+            let e = annual_rate(bad).unwrap_err();
+            assert!(format!("{e:?}").contains("such as 0.0435"), "{bad}: {e:?}");
+        }
         for bad in [
             "0",
             "1",

@@ -109,7 +109,7 @@ pub fn validate(
                 return Err(DomainError::invalid(
                     "household.phone",
                     "R-IN-1",
-                    "must be an 11-digit mobile number",
+                    "must be an 11-digit mobile number (1, then 3 to 9, then 9 digits)",
                 ));
             }
             if h.village.level() != AreaLevel::Village {
@@ -209,9 +209,10 @@ pub fn validate(
     Ok(())
 }
 
-/// A mainland mobile number: 11 digits.
+/// A mainland mobile number: 11 digits, `1` then 3 to 9 (the mobile number blocks).
 fn is_mobile(phone: &str) -> bool {
-    phone.len() == 11 && phone.bytes().all(|b| b.is_ascii_digit())
+    let b = phone.as_bytes();
+    b.len() == 11 && b.iter().all(u8::is_ascii_digit) && b[0] == b'1' && b[1] >= b'3'
 }
 
 fn text(field: &'static str, value: &str, max: usize, required: bool) -> Result<(), DomainError> {

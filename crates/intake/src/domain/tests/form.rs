@@ -150,14 +150,20 @@ fn household_name_longer_than_100_characters_is_refused() {
 #[test]
 fn phone_must_be_an_11_digit_number() {
     let mut form = household_form();
-    household_mut(&mut form).phone = "13803790001".to_owned();
-    assert_eq!(check(&form), Ok(()));
+    for good in ["13803790001", "19912345678", "15000000000"] {
+        household_mut(&mut form).phone = good.to_owned();
+        assert_eq!(check(&form), Ok(()), "{good}");
+    }
     for bad in [
         "1380379000",
         "138037900012",
         "1380379000a",
         "138-0379-001",
         "１３８０３７９０００１",
+        // 11 digits, but no mobile number: mobile blocks start 13 to 19.
+        "00000000000",
+        "23803790001",
+        "12803790001",
     ] {
         household_mut(&mut form).phone = bad.to_owned();
         assert_invalid(check(&form), "household.phone", "R-IN-1");
