@@ -43,6 +43,9 @@ pub struct ReadModelCopy {
     /// By subject index: the newest rating, None for one that cannot be read (taken as no
     /// rating, like the query does), and the earlier ones in force until its day.
     ratings: HashMap<Vec<u8>, (Option<RatingFact>, Vec<RatingFact>)>,
+    /// By subject index: the village the newest rating row names (also when the rating itself
+    /// cannot be read), where lending may be suspended (R-RK-9), as the query reads it.
+    rated_in: HashMap<Vec<u8>, String>,
     /// Credit-village status by village.
     villages: HashMap<String, Timeline<bool>>,
     /// Blacklist entries by id, and how many active entries each subject has.
@@ -217,6 +220,12 @@ impl ReadModelCopy {
                 &r.village_code,
             );
             let earlier = earlier_ratings(Some(r.earlier.0));
+            match r.village_code.trim() {
+                "" => self.rated_in.remove(&r.subject_idx),
+                village => self
+                    .rated_in
+                    .insert(r.subject_idx.clone(), village.to_owned()),
+            };
             self.ratings.insert(r.subject_idx, (fact, earlier));
         }
         self.villages
@@ -268,10 +277,7 @@ impl ReadModelCopy {
         // R-RK-9: the village and town the application is filed in, and those the credit
         // service rates the household in (filed elsewhere, it must not escape its own
         // village's suspension).
-        let rated_in = rating
-            .and_then(|(newest, _)| newest.as_ref())
-            .map(|r| r.village_code.as_str())
-            .filter(|v| !v.is_empty());
+        let rated_in = self.rated_in.get(q.subject.index).map(String::as_str);
         let rated_town = rated_in.and_then(|v| v.get(..9));
         let mut suspended: Vec<&str> = [q.village, q.town, rated_in, rated_town]
             .into_iter()
