@@ -36,12 +36,16 @@ pub struct RequestKey {
     /// What is stored in `idempotency_keys.request_hash`: the request's fingerprint, keyed
     /// ([`KEYED`]) once [`Self::sealed_with`] a cipher.
     pub request_hash: Vec<u8>,
-    /// Other fingerprints that stand for this same request in keys stored by earlier versions:
+    /// Other fingerprints that stand for this same request in keys stored by earlier versions,
+    /// unkeyed:
     /// - the request alone, before fingerprints covered the caller's scope;
     /// - the request as sent, when its id had surrounding spaces, before ids were trimmed for
     ///   the fingerprint too;
-    /// - once sealed, the unkeyed fingerprints, before they were keyed (until
-    ///   [`key_request_hashes`] has keyed them), and the keyed forms of the two above.
+    /// - once sealed, this request's own unkeyed fingerprint, before fingerprints were keyed
+    ///   (until [`key_request_hashes`] has keyed it).
+    ///
+    /// Their keyed forms match too; they are computed only when a stored key is compared
+    /// (a retry), not for every write.
     earlier: Vec<Vec<u8>>,
     /// Seals the stored response; None stores it as encoded.
     pub sealer: Option<PiiCipher>,
@@ -191,7 +195,13 @@ impl RequestKey {
 
     /// Whether `hash`, stored with this key's id, fingerprints this same request.
     fn same_request(&self, hash: &[u8]) -> bool {
-        hash == self.request_hash || self.earlier.iter().any(|e| e == hash)
+        hash == self.request_hash
+            || self.earlier.iter().any(|e| e == hash)
+            || (hash.first() == Some(&KEYED)
+                && self
+                    .sealer
+                    .as_ref()
+                    .is_some_and(|c| self.earlier.iter().any(|e| keyed(c, e) == hash)))
     }
 
     /// Stores this key's response sealed with `cipher` (responses that may show personal data),
@@ -200,10 +210,7 @@ impl RequestKey {
         if self.sealer.is_none() {
             let unkeyed = std::mem::take(&mut self.request_hash);
             self.request_hash = keyed(cipher, &unkeyed);
-            let keyed_earlier: Vec<Vec<u8>> =
-                self.earlier.iter().map(|h| keyed(cipher, h)).collect();
             self.earlier.push(unkeyed);
-            self.earlier.extend(keyed_earlier);
         }
         self.sealer = Some(cipher.clone());
         self
