@@ -21,7 +21,7 @@ impl<T, U> Default for FupinCodec<T, U> {
 impl<T, U> Codec for FupinCodec<T, U>
 where
     T: prost::Message + Send + 'static,
-    U: prost::Message + Default + Send + 'static,
+    U: prost::Message + prost::Name + Default + Send + 'static,
 {
     type Encode = T;
     type Decode = U;
@@ -37,18 +37,24 @@ where
     }
 }
 
-/// Prost's decoder, answering a message that does not decode with `INVALID_ARGUMENT`.
+/// Prost's decoder, answering a request (a `...Request` message, what a server decodes) that
+/// does not decode with `INVALID_ARGUMENT`; a response that does not decode (a client's) keeps
+/// prost's status: the fault is the server's, not the caller's input.
 #[derive(Debug, Clone)]
 pub struct InvalidInput<U>(ProstDecoder<U>);
 
-impl<U: prost::Message + Default> Decoder for InvalidInput<U> {
+impl<U: prost::Message + prost::Name + Default> Decoder for InvalidInput<U> {
     type Item = U;
     type Error = Status;
 
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
-        self.0
-            .decode(buf)
-            .map_err(|s| Status::invalid_argument(format!("request: {} [R-X-3]", s.message())))
+        self.0.decode(buf).map_err(|s| {
+            if U::NAME.ends_with("Request") {
+                Status::invalid_argument(format!("request: {} [R-X-3]", s.message()))
+            } else {
+                s
+            }
+        })
     }
 
     fn buffer_settings(&self) -> BufferSettings {

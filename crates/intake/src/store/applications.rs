@@ -341,7 +341,7 @@ pub async fn insert_submissions(
                                  on x.area_code in (i.village_code, i.town_code)
                                  where x.changed > $39)
                  and not exists (select 1 from input i join rm_credit_ratings r
-                                 on r.subject_idx = i.applicant_id_idx
+                                 on r.subject_idx = i.applicant_id_idx and i.uscc is null
                                  join rm_suspended_areas x
                                  on x.area_code in (trim(r.village_code),
                                                     left(trim(r.village_code), 9))

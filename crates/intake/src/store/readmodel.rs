@@ -393,8 +393,9 @@ pub const FACTS_SQL: &str = r#"select case when r.earlier_as_of = r.sequence the
      array(select s.area_code from rm_suspended_areas s
            where s.suspended
              and (s.area_code in ($3, $4)
-                  or s.area_code in (nullif(trim(r.village_code), ''),
-                                     nullif(left(trim(r.village_code), 9), '')))
+                  or ($2::text is null
+                      and s.area_code in (nullif(trim(r.village_code), ''),
+                                          nullif(left(trim(r.village_code), 9), ''))))
            order by s.area_code) as suspended,
      q.qualified, q.effective_from as qualified_from, q.qualified_before,
      q.timeline_from as qualified_days, q.timeline_status as qualified_statuses,

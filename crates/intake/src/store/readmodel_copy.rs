@@ -220,7 +220,8 @@ impl ReadModelCopy {
                 &r.village_code,
             );
             let earlier = earlier_ratings(Some(r.earlier.0));
-            match r.village_code.trim() {
+            // Trimmed as the query's `trim()` does: spaces only.
+            match r.village_code.trim_matches(' ') {
                 "" => self.rated_in.remove(&r.subject_idx),
                 village => self
                     .rated_in
@@ -277,9 +278,15 @@ impl ReadModelCopy {
         // R-RK-9: the village and town the application is filed in, and those the credit
         // service rates the household in (filed elsewhere, it must not escape its own
         // village's suspension).
-        let rated_in = self.rated_in.get(q.subject.index).map(String::as_str);
-        let rated_town = rated_in.and_then(|v| v.get(..9));
-        let mut suspended: Vec<&str> = [q.village, q.town, rated_in, rated_town]
+        // Households only: an organisation is held to the area industry registered it in.
+        let rated_in = self
+            .rated_in
+            .get(q.subject.index)
+            .filter(|_| q.subject.uscc.is_none())
+            .map(String::as_str);
+        // The first nine characters, as the query's `left(…, 9)`.
+        let rated_town: Option<String> = rated_in.map(|v| v.chars().take(9).collect());
+        let mut suspended: Vec<&str> = [q.village, q.town, rated_in, rated_town.as_deref()]
             .into_iter()
             .flatten()
             .filter(|a| self.suspended.contains(*a))
