@@ -225,6 +225,57 @@ impl EventHandler for Records {
     }
 }
 
+/// A consumer of `NplThresholdExceeded` named `name` that gives up after `max_attempts`,
+/// quickly.
+fn quick_consumer(name: &str, max_attempts: i64) -> ConsumerConfig {
+    ConsumerConfig {
+        max_attempts,
+        retry_backoff: Duration::from_millis(50),
+        ack_wait: Duration::from_secs(2),
+        ..ConsumerConfig::new(name, vec![NplThresholdExceeded::full_name()])
+    }
+}
+
+/// Publishes `payload` on the `NplThresholdExceeded` subject as event `id` of type `ce_type`,
+/// with the headers of [`headers::build`]; for an id over 100 bytes, as a producer that sets no
+/// `Nats-Msg-Id` of its own (the CloudEvents id, type, source and version only). Returns its
+/// stream sequence.
+async fn publish_on_exceeded(
+    bus: &fupin_platform::events::EventBus,
+    id: &str,
+    ce_type: &str,
+    payload: Vec<u8>,
+) -> u64 {
+    let h = if id.len() > 100 {
+        let mut h = async_nats::HeaderMap::new();
+        h.insert(headers::CE_ID, id);
+        h.insert(headers::CE_TYPE, ce_type);
+        h.insert(headers::CE_SOURCE, SOURCE);
+        h.insert(headers::CE_SPECVERSION, "1.0");
+        h
+    } else {
+        headers::build(&headers::CloudEvent {
+            id,
+            ce_type,
+            source: SOURCE,
+            time_rfc3339: "2026-03-31T16:00:00.000000Z",
+            subject: None,
+            traceparent: None,
+        })
+    };
+    bus.js
+        .publish_with_headers(
+            bus.subject_for(&NplThresholdExceeded::full_name()),
+            h,
+            payload.into(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("JetStream ack")
+        .sequence
+}
+
 /// The dead letters of consumer `name`, from the start of the stream.
 async fn dead_letters_of(
     bus: &fupin_platform::events::EventBus,
@@ -259,50 +310,16 @@ async fn any_poison_event_is_dead_lettered_and_the_consumer_moves_on() {
         let db = platform_db().await;
         let bus = test_bus(SOURCE).await.expect("test bus");
         let exceeded = NplThresholdExceeded::full_name();
-        let config = ConsumerConfig {
-            max_attempts: 3,
-            retry_backoff: Duration::from_millis(50),
-            ack_wait: Duration::from_secs(2),
-            ..ConsumerConfig::new("poison-any", vec![exceeded.clone()])
-        };
+        let config = quick_consumer("poison-any", 3);
         let mut dead_letters = dead_letters_of(&bus, &config.name).await;
-        let subject = bus.subject_for(&exceeded);
-        let publish = |id: String, ce_type: String, payload: Vec<u8>| {
-            let bus = bus.clone();
-            let subject = subject.clone();
-            async move {
-                let mut h = headers::build(&headers::CloudEvent {
-                    id: &id,
-                    ce_type: &ce_type,
-                    source: SOURCE,
-                    time_rfc3339: "2026-03-31T16:00:00.000000Z",
-                    subject: None,
-                    traceparent: None,
-                });
-                if id.len() > 100 {
-                    // A producer that sets no Nats-Msg-Id of its own.
-                    h = async_nats::HeaderMap::new();
-                    h.insert(headers::CE_ID, id.as_str());
-                    h.insert(headers::CE_TYPE, ce_type.as_str());
-                    h.insert(headers::CE_SOURCE, SOURCE);
-                    h.insert(headers::CE_SPECVERSION, "1.0");
-                }
-                bus.js
-                    .publish_with_headers(subject, h, payload.into())
-                    .await
-                    .expect("publish")
-                    .await
-                    .expect("JetStream ack")
-                    .sequence
-            }
-        };
         let limit = bus.js.client().server_info().max_payload;
-        let big = publish("big".into(), exceeded.clone(), vec![7; limit - 1500]).await;
-        // An id of 40 KiB (JetStream takes at most 64 KiB of headers): copied as it was, with
-        // the dead letter's own id made of it, the headers would not fit.
+        let big = publish_on_exceeded(&bus, "big", &exceeded, vec![7; limit - 1500]).await;
+        // An id of 40 KiB (JetStream takes at most 64 KiB of headers), from a producer that sets
+        // no Nats-Msg-Id: copied as it was, with the dead letter's own id made of it, the
+        // headers would not fit.
         let forged_id = format!("forged-{}", "f".repeat(40 * 1024));
-        publish(forged_id, LendingResumed::full_name(), vec![7]).await;
-        publish("good".into(), exceeded.clone(), vec![7]).await;
+        publish_on_exceeded(&bus, &forged_id, &LendingResumed::full_name(), vec![7]).await;
+        publish_on_exceeded(&bus, "good", &exceeded, vec![7]).await;
 
         let handler = Records::default();
         let (trigger, stop) = shutdown::channel();
@@ -376,13 +393,7 @@ async fn an_event_is_held_while_the_database_refuses_connections() {
     tokio::time::timeout(Duration::from_secs(60), async {
         let db = platform_db().await;
         let bus = test_bus(SOURCE).await.expect("test bus");
-        let ce_type = NplThresholdExceeded::full_name();
-        let config = ConsumerConfig {
-            max_attempts: 2,
-            retry_backoff: Duration::from_millis(50),
-            ack_wait: Duration::from_secs(2),
-            ..ConsumerConfig::new("held", vec![ce_type.clone()])
-        };
+        let config = quick_consumer("held", 2);
         let mut dead_letters = dead_letters_of(&bus, &config.name).await;
         let missing = sqlx::PgPool::connect(&replace_database(&db.url, "no_such_database_x"))
             .await
@@ -417,20 +428,7 @@ async fn an_event_is_held_while_the_database_refuses_connections() {
             .acquire_timeout(Duration::from_secs(1))
             .connect_lazy(&db.url)
             .expect("lazy pool");
-        let h = headers::build(&headers::CloudEvent {
-            id: "held-1",
-            ce_type: &ce_type,
-            source: SOURCE,
-            time_rfc3339: "2026-03-31T16:00:00.000000Z",
-            subject: None,
-            traceparent: None,
-        });
-        bus.js
-            .publish_with_headers(bus.subject_for(&ce_type), h, vec![7].into())
-            .await
-            .expect("publish")
-            .await
-            .expect("JetStream ack");
+        publish_on_exceeded(&bus, "held-1", &NplThresholdExceeded::full_name(), vec![7]).await;
         let handler = Records::default();
         let (trigger, stop) = shutdown::channel();
         let task = consumer::spawn(pool, bus.clone(), config, Arc::new(handler.clone()), stop);

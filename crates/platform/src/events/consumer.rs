@@ -366,14 +366,10 @@ async fn consume(
             // event flip a fact. The event is refused as it stands.
             let e = anyhow::anyhow!(
                 "ce-type {:?} is not the type of subject {} ({carried})",
-                event.ce_type.chars().take(80).collect::<String>(),
+                cut(&event.ce_type, 80),
                 msg.subject
             );
-            tracing::error!(event_id = %event.id, error = %e, "dead-lettering event");
-            dead_letter(bus, config, &msg, &e).await?;
-            msg.ack_with(AckKind::Term)
-                .await
-                .map_err(|e| anyhow::anyhow!("term: {e}"))?;
+            give_up(bus, config, &msg, &event, &e).await?;
             continue;
         }
         let mut wait = config.retry_backoff;
@@ -411,11 +407,7 @@ async fn consume(
                 msg.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
             }
             Err(e) if !involves_database(&e) || event.delivery >= config.max_attempts => {
-                tracing::error!(event_id = %event.id, attempts = event.delivery, error = %e, "dead-lettering event");
-                dead_letter(bus, config, &msg, &e).await?;
-                msg.ack_with(AckKind::Term)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("term: {e}"))?;
+                give_up(bus, config, &msg, &event, &e).await?;
             }
             Err(e) => {
                 tracing::warn!(event_id = %event.id, attempt = event.delivery, error = %e, "handler failed; will retry");
@@ -443,6 +435,21 @@ const HELD_TOO_LONG: Duration = Duration::from_secs(60);
 pub fn involves_database(e: &anyhow::Error) -> bool {
     e.chain()
         .any(|cause| cause.downcast_ref::<sqlx::Error>().is_some())
+}
+
+/// Dead-letters the event and terminates its delivery: it will not be delivered again.
+async fn give_up(
+    bus: &EventBus,
+    config: &ConsumerConfig,
+    msg: &jetstream::Message,
+    event: &Delivered,
+    error: &anyhow::Error,
+) -> anyhow::Result<()> {
+    tracing::error!(event_id = %event.id, attempts = event.delivery, error = %error, "dead-lettering event");
+    dead_letter(bus, config, msg, error).await?;
+    msg.ack_with(AckKind::Term)
+        .await
+        .map_err(|e| anyhow::anyhow!("term: {e}"))
 }
 
 async fn dead_letter(
