@@ -1062,6 +1062,53 @@ async fn a_nul_in_an_events_text_does_not_lose_the_fact() {
     .await;
 }
 
+/// R-RK-9, R-CR-4: where a household is rated is said by the rating in force. A renewal announced
+/// ahead that names a village of a suspended town counts from its day: until then the household
+/// is admitted in its village (the dispatcher's copy), from then on it is refused at submission
+/// (the copy) and at recommendation (the tables).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_renewal_ahead_moves_the_household_into_a_suspension_only_from_its_day() {
+    bounded(60, async {
+        let t = spawn_intake().await;
+        let household = resident_id(912);
+        t.rate_household(&household, VILLAGE_A, "AA", "30000.00", 1)
+            .await;
+        let id = t
+            .publish_rating_effective(
+                &household,
+                VILLAGE_B,
+                "AA",
+                "30000.00",
+                false,
+                "2026-03-09",
+                "2027-12-31",
+                2,
+            )
+            .await;
+        t.wait_applied(&id).await;
+        let id = t.publish_npl_exceeded(TOWN_B, 1).await;
+        t.wait_applied(&id).await;
+
+        let app = try_submit(&t, &household, VILLAGE_A, "1000")
+            .await
+            .expect("admitted: the rating in force places it in an open town");
+        t.approve_to_notice(&app).await;
+        t.set_time("2026-03-10T09:00:00+08:00");
+        let s = t
+            .recommend(&app.id, BANK)
+            .await
+            .expect_err("the renewal in force places it in the suspended town");
+        assert_refused(&s, &["R-RK-9"]);
+        assert!(s.message().contains(TOWN_B), "{}", s.message());
+        let s = try_submit(&t, &resident_id(912), VILLAGE_A, "1000")
+            .await
+            .expect_err("submitted once the renewal is in force");
+        assert_refused(&s, &["R-RK-9"]);
+        t.shutdown().await;
+    })
+    .await;
+}
+
 /// R-IN-3, R-RK-9: lending is suspended where the household is: a household the credit service
 /// rates in a suspended town is refused also when it is filed from another village, at
 /// submission (the dispatcher's copy of the read model) and at recommendation (the tables).

@@ -2,7 +2,7 @@
 //! read model of other services' facts. A refusal lists every rule that failed.
 
 use chrono::NaiveDate;
-use fupin_kernel::{AreaCode, CreditGrade, Money, policy::IntakePolicy};
+use fupin_kernel::{AreaCode, AreaLevel, CreditGrade, Money, policy::IntakePolicy};
 
 use super::{
     DomainError,
@@ -103,7 +103,9 @@ pub struct AdmissionFacts {
     /// changes lines only from its day (R-CR-8). No status counts as not a credit village.
     pub credit_village: Timeline<bool>,
     pub blacklisted: bool,
-    /// Which of the applicant's areas (village, town) have lending suspended (R-RK-9).
+    /// Which of the applicant's areas have lending suspended (R-RK-9): at least those of the
+    /// village and town it is filed in and, for a household, of every rating held (newest and
+    /// earlier). Admission counts those filed in and those of the rating in force.
     pub suspended_areas: Vec<AreaCode>,
     /// Industry's qualification of an enterprise/cooperative (R-ID-4) as announced, by day;
     /// empty when never assessed.
@@ -294,7 +296,22 @@ pub fn check(
             "loan purpose must be an industry/production project (以产业发展实现脱贫)",
         ));
     }
-    for area in &facts.suspended_areas {
+    // R-RK-9: lending is suspended where the application is filed and, for a household, where
+    // the rating in force places it (filed elsewhere it must not escape its own village's
+    // suspension; a renewal naming another village counts only from its day).
+    let filed_in = match &form.applicant {
+        Applicant::Household(h) => &h.village,
+        Applicant::Enterprise(e) => &e.area,
+    };
+    let rated_in = match &form.applicant {
+        Applicant::Household(_) => facts.rating_on(today).map(|r| r.village_code.as_str()),
+        Applicant::Enterprise(_) => None,
+    };
+    let concerned = |area: &AreaCode| {
+        area.level() >= AreaLevel::Town
+            && (area.contains(filed_in) || rated_in.is_some_and(|v| v.starts_with(area.as_str())))
+    };
+    for area in facts.suspended_areas.iter().filter(|a| concerned(a)) {
         failures.push(Failure::new(
             "R-RK-9",
             None,

@@ -337,15 +337,8 @@ pub async fn insert_submissions(
                                  where x.active and x.changed > $39)
                  and not exists (select 1 from input i join rm_credit_villages x
                                  on x.village_code = i.village_code where x.changed > $39)
-                 and not exists (select 1 from input i join rm_suspended_areas x
-                                 on x.area_code in (i.village_code, i.town_code)
-                                 where x.changed > $39)
-                 and not exists (select 1 from input i join rm_credit_ratings r
-                                 on r.subject_idx = i.applicant_id_idx and i.uscc is null
-                                 join rm_suspended_areas x
-                                 on x.area_code in (trim(r.village_code),
-                                                    left(trim(r.village_code), 9))
-                                 where x.changed > $39)
+                 -- Any suspension (rare): the areas a household's ratings name are many.
+                 and not exists (select 1 from rm_suspended_areas x where x.changed > $39)
                  and not exists (select 1 from input i join rm_qualified_enterprises x
                                  on x.uscc = i.uscc where x.changed > $39))), false) as fresh
              from (select 1) one

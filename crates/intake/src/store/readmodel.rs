@@ -8,6 +8,8 @@
 //! event, an unnumbered one is older. Subjects (resident IDs, USCCs) are keyed by their blind
 //! index ([`super::pii::subject_index`]), never stored in the clear (R-CR-11).
 
+use std::collections::HashSet;
+
 use chrono::NaiveDate;
 use fupin_kernel::{AreaCode, CreditGrade, Money};
 use rust_decimal::Decimal;
@@ -390,13 +392,7 @@ pub const FACTS_SQL: &str = r#"select case when r.earlier_as_of = r.sequence the
      v.credit_village, v.effective_from as credit_village_from, v.credit_village_before,
      v.timeline_from as credit_village_days, v.timeline_status as credit_village_statuses,
      exists (select 1 from rm_blacklist b where b.subject_idx = $1 and b.active) as blacklisted,
-     array(select s.area_code from rm_suspended_areas s
-           where s.suspended
-             and (s.area_code in ($3, $4)
-                  or ($2::text is null
-                      and s.area_code in (nullif(trim(r.village_code), ''),
-                                          nullif(left(trim(r.village_code), 9), ''))))
-           order by s.area_code) as suspended,
+     array(select s.area_code from rm_suspended_areas s where s.suspended) as suspended,
      q.qualified, q.effective_from as qualified_from, q.qualified_before,
      q.timeline_from as qualified_days, q.timeline_status as qualified_statuses,
      q.area_code as registered_in
@@ -404,6 +400,40 @@ pub const FACTS_SQL: &str = r#"select case when r.earlier_as_of = r.sequence the
    left join rm_credit_ratings r on r.subject_idx = t.subject_idx
    left join rm_credit_villages v on v.village_code = $3
    left join rm_qualified_enterprises q on q.uscc = $2"#;
+
+/// R-RK-9: the areas whose suspension admission may count, for the domain to choose from: the
+/// village and town filed in and, for a household (no USCC), the village and town of every
+/// rating held, the newest and those in force before its day.
+pub(crate) fn suspension_candidates<'a>(
+    village: Option<&'a str>,
+    town: Option<&'a str>,
+    uscc: Option<&str>,
+    rating: Option<&'a RatingFact>,
+    earlier: &'a [RatingFact],
+) -> impl Iterator<Item = &'a str> {
+    let rated = rating
+        .into_iter()
+        .chain(earlier)
+        .filter(move |_| uscc.is_none())
+        .map(|r| r.village_code.as_str())
+        .filter(|v| !v.is_empty())
+        .flat_map(|v| [Some(v), v.get(..9)]);
+    [village, town].into_iter().chain(rated).flatten()
+}
+
+/// The `candidates` that `suspended` says are, in order, each once.
+pub(crate) fn suspended_among<'a>(
+    candidates: impl Iterator<Item = &'a str>,
+    suspended: impl Fn(&str) -> bool,
+) -> anyhow::Result<Vec<AreaCode>> {
+    let mut areas: Vec<&str> = candidates.filter(|a| suspended(a)).collect();
+    areas.sort_unstable();
+    areas.dedup();
+    Ok(areas
+        .into_iter()
+        .map(AreaCode::parse)
+        .collect::<Result<_, _>>()?)
+}
 
 /// Whom admission asks about: the applicant's blind index (ratings, blacklist) and, for an
 /// organisation, its USCC (industry's qualification; USCCs are public).
@@ -434,12 +464,13 @@ pub async fn admission_facts<'c>(
         .bind(town)
         .fetch_one(conn)
         .await?;
-    facts(row, village, subject.uscc)
+    facts(row, village, town, subject.uscc)
 }
 
 fn facts(
     row: FactsRow,
     village: Option<&str>,
+    town: Option<&str>,
     uscc: Option<&str>,
 ) -> anyhow::Result<AdmissionFacts> {
     let rating = match (row.veto, row.credit_line) {
@@ -453,9 +484,15 @@ fn facts(
         ),
         _ => None,
     };
+    let earlier_ratings = earlier_ratings(row.earlier.map(|Json(e)| e));
+    let suspended: HashSet<&str> = row.suspended.iter().map(String::as_str).collect();
+    let suspended_areas = suspended_among(
+        suspension_candidates(village, town, uscc, rating.as_ref(), &earlier_ratings),
+        |area| suspended.contains(area),
+    )?;
     Ok(AdmissionFacts {
         rating,
-        earlier_ratings: earlier_ratings(row.earlier.map(|Json(e)| e)),
+        earlier_ratings,
         credit_village: StoredTimeline {
             days: row.credit_village_days,
             statuses: row.credit_village_statuses,
@@ -465,11 +502,7 @@ fn facts(
         }
         .read("credit village", village.unwrap_or_default()),
         blacklisted: row.blacklisted,
-        suspended_areas: row
-            .suspended
-            .iter()
-            .map(|a| AreaCode::parse(a))
-            .collect::<Result<_, _>>()?,
+        suspended_areas,
         enterprise_qualified: StoredTimeline {
             days: row.qualified_days,
             statuses: row.qualified_statuses,

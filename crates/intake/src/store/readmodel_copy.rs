@@ -21,7 +21,10 @@ use fupin_kernel::AreaCode;
 use rust_decimal::Decimal;
 use sqlx::{Connection, PgConnection, types::Json};
 
-use super::readmodel::{FactsQuery, StoredTimeline, earlier_ratings, rating_fact};
+use super::readmodel::{
+    FactsQuery, StoredTimeline, earlier_ratings, rating_fact, suspended_among,
+    suspension_candidates,
+};
 use crate::domain::admission::{AdmissionFacts, RatingFact, Timeline};
 
 /// Which read model a copy holds.
@@ -43,9 +46,6 @@ pub struct ReadModelCopy {
     /// By subject index: the newest rating, None for one that cannot be read (taken as no
     /// rating, like the query does), and the earlier ones in force until its day.
     ratings: HashMap<Vec<u8>, (Option<RatingFact>, Vec<RatingFact>)>,
-    /// By subject index: the village the newest rating row names (also when the rating itself
-    /// cannot be read), where lending may be suspended (R-RK-9), as the query reads it.
-    rated_in: HashMap<Vec<u8>, String>,
     /// Credit-village status by village.
     villages: HashMap<String, Timeline<bool>>,
     /// Blacklist entries by id, and how many active entries each subject has.
@@ -220,13 +220,6 @@ impl ReadModelCopy {
                 &r.village_code,
             );
             let earlier = earlier_ratings(Some(r.earlier.0));
-            // Trimmed as the query's `trim()` does: spaces only.
-            match r.village_code.trim_matches(' ') {
-                "" => self.rated_in.remove(&r.subject_idx),
-                village => self
-                    .rated_in
-                    .insert(r.subject_idx.clone(), village.to_owned()),
-            };
             self.ratings.insert(r.subject_idx, (fact, earlier));
         }
         self.villages
@@ -275,33 +268,20 @@ impl ReadModelCopy {
         let village = q.village.and_then(|v| self.villages.get(v));
         let qualification = q.subject.uscc.and_then(|u| self.qualified.get(u));
         let rating = self.ratings.get(q.subject.index);
-        // R-RK-9: the village and town the application is filed in, and those the credit
-        // service rates the household in (filed elsewhere, it must not escape its own
-        // village's suspension).
-        // Households only: an organisation is held to the area industry registered it in.
-        let rated_in = self
-            .rated_in
-            .get(q.subject.index)
-            .filter(|_| q.subject.uscc.is_none())
-            .map(String::as_str);
-        // The first nine characters, as the query's `left(…, 9)`.
-        let rated_town: Option<String> = rated_in.map(|v| v.chars().take(9).collect());
-        let mut suspended: Vec<&str> = [q.village, q.town, rated_in, rated_town.as_deref()]
-            .into_iter()
-            .flatten()
-            .filter(|a| self.suspended.contains(*a))
-            .collect();
-        suspended.sort_unstable();
-        suspended.dedup();
+        let (newest, earlier) = match rating {
+            Some((newest, earlier)) => (newest.as_ref(), earlier.as_slice()),
+            None => (None, &[][..]),
+        };
+        let suspended_areas = suspended_among(
+            suspension_candidates(q.village, q.town, q.subject.uscc, newest, earlier),
+            |area| self.suspended.contains(area),
+        )?;
         Ok(AdmissionFacts {
             rating: rating.and_then(|(newest, _)| newest.clone()),
             earlier_ratings: rating.map(|(_, e)| e.clone()).unwrap_or_default(),
             credit_village: village.cloned().unwrap_or_default(),
             blacklisted: self.blacklisted.contains_key(q.subject.index),
-            suspended_areas: suspended
-                .into_iter()
-                .map(AreaCode::parse)
-                .collect::<Result<_, _>>()?,
+            suspended_areas,
             enterprise_qualified: qualification.cloned().unwrap_or_default(),
             enterprise_area: q
                 .subject

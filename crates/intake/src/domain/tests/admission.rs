@@ -8,7 +8,7 @@ use super::fixtures::*;
 use crate::domain::{
     DomainError, Purpose,
     admission::{AdmissionFacts, RatingFact, Timeline, check, effective_line},
-    form::ApplicationForm,
+    form::{Applicant, ApplicationForm},
 };
 
 fn today() -> NaiveDate {
@@ -684,4 +684,72 @@ fn a_credit_village_raises_only_its_own_households_lines() {
     };
     form.amount = money("24000.00");
     assert_eq!(admit(&form, &own), Ok(()));
+}
+
+// R-RK-9, R-CR-4: lending is suspended where the rating in force places the household. A
+// renewal announced ahead that names another village counts from its day: until then the
+// earlier rating's village does, whichever village the application is filed in.
+#[test]
+fn the_rating_in_force_says_where_a_household_is_suspended() {
+    let in_force = rating(CreditGrade::A, today());
+    let mut renewal = rating(CreditGrade::A, today());
+    renewal.village_code = OTHER_TOWN_VILLAGE.to_owned();
+    renewal.effective_from = Some(plus_days(today(), 7));
+    let renewal_day = plus_days(today(), 7);
+    let mut form = household_form();
+    form.amount = money("1000.00");
+    let facts = |suspended: &str| AdmissionFacts {
+        rating: Some(renewal.clone()),
+        earlier_ratings: vec![in_force.clone()],
+        suspended_areas: vec![area(suspended)],
+        ..household_facts(today())
+    };
+
+    // The renewal's town is suspended: it counts only from the renewal's day.
+    let renewal_town = facts(OTHER_TOWN);
+    assert_eq!(admit_on(&form, &renewal_town, today()), Ok(()));
+    assert_eq!(
+        refused_rules(admit_on(&form, &renewal_town, renewal_day)),
+        vec!["R-RK-9"]
+    );
+
+    // The in-force rating's village is suspended: filed from another town the household is
+    // refused until the renewal moves it, and admitted from then on.
+    let mut elsewhere = form.clone();
+    if let Applicant::Household(h) = &mut elsewhere.applicant {
+        h.village = area(OTHER_TOWN_VILLAGE);
+    }
+    let own_village = facts(VILLAGE);
+    assert_eq!(
+        refused_rules(admit_on(&elsewhere, &own_village, today())),
+        vec!["R-RK-9"]
+    );
+    assert_eq!(admit_on(&elsewhere, &own_village, renewal_day), Ok(()));
+
+    // Where it is filed always counts.
+    assert_eq!(
+        refused_rules(admit_on(&form, &own_village, renewal_day)),
+        vec!["R-RK-9"]
+    );
+}
+
+// R-RK-9: an enterprise is held to the area it is filed in; the read model's other suspended
+// areas (a village of its town, another town) do not concern it.
+#[test]
+fn only_an_enterprises_own_area_and_town_suspend_it() {
+    let facts = |suspended: &str| AdmissionFacts {
+        suspended_areas: vec![area(suspended)],
+        ..enterprise_facts()
+    };
+    assert_eq!(admit(&enterprise_form(TOWN), &facts(VILLAGE)), Ok(()));
+    assert_eq!(admit(&enterprise_form(TOWN), &facts(OTHER_TOWN)), Ok(()));
+    assert_eq!(admit(&enterprise_form(TOWN), &facts(DISTRICT)), Ok(()));
+    assert_eq!(
+        refused_rules(admit(&enterprise_form(TOWN), &facts(TOWN))),
+        vec!["R-RK-9"]
+    );
+    assert_eq!(
+        refused_rules(admit(&enterprise_form(VILLAGE), &facts(TOWN))),
+        vec!["R-RK-9"]
+    );
 }
