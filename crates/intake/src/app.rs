@@ -127,6 +127,12 @@ fn typed<'a>(
     Ok(value.trim())
 }
 
+/// A name a caller typed, checked (R-X-3, see [`form::name`]) and trimmed.
+fn typed_name<'a>(field: &'static str, rule: &'static str, value: &'a str) -> Result<&'a str> {
+    form::name(field, rule, value, true).map_err(app_err(""))?;
+    Ok(value.trim())
+}
+
 /// Domain refusals to service errors; `id` names the object for NotFound.
 pub fn domain_err(e: DomainError, what: &'static str, id: &str) -> ServiceError {
     match e {
@@ -977,7 +983,7 @@ impl Intake {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
             typed("content", "R-IN-5", &req.content, form::MAX_TEXT, true)?;
-            typed("objector", "R-IN-5", &req.objector, form::MAX_NAME, true)?;
+            typed_name("objector", "R-IN-5", &req.objector)?;
             let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
             let moved = app
                 .file_objection(&actor, today)
@@ -1374,13 +1380,7 @@ impl Intake {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
             let policy = self.policy_on(today)?;
-            typed(
-                "complainant",
-                "R-IN-7",
-                &req.complainant,
-                form::MAX_NAME,
-                true,
-            )?;
+            typed_name("complainant", "R-IN-7", &req.complainant)?;
             typed("content", "R-IN-7", &req.content, form::MAX_TEXT, true)?;
             let area = fupin_kernel::AreaCode::parse(&req.area_code)
                 .map_err(|e| ServiceError::invalid("area_code", "R-IN-7", e.to_string()))?;

@@ -254,6 +254,15 @@ async fn every_bad_input_is_refused_with_field_and_rule_and_stores_nothing() {
         cases.push(("missing name", r, "household.name", "R-IN-1"));
 
         let mut r = good();
+        household(&mut r).name = "\u{0301}\u{E000}".into();
+        cases.push((
+            "name of a mark and a private-use character",
+            r,
+            "household.name",
+            "R-IN-1",
+        ));
+
+        let mut r = good();
         household(&mut r).phone = "1380013800".into();
         cases.push(("10-digit phone", r, "household.phone", "R-IN-1"));
 

@@ -104,7 +104,7 @@ pub fn validate(
                     ),
                 ));
             }
-            text("household.name", &h.name, MAX_NAME, true)?;
+            name("household.name", "R-IN-1", &h.name, true)?;
             if !h.phone.is_empty() && !is_mobile(&h.phone) {
                 return Err(DomainError::invalid(
                     "household.phone",
@@ -152,11 +152,11 @@ pub fn validate(
             }
         }
         Applicant::Enterprise(e) => {
-            text("enterprise.name", &e.name, MAX_NAME, true)?;
-            text(
+            name("enterprise.name", "R-IN-1", &e.name, true)?;
+            name(
                 "enterprise.legal_representative",
+                "R-IN-1",
                 &e.legal_representative,
-                MAX_NAME,
                 false,
             )?;
             // The town (or village) an enterprise sits in is where the circuit breaker
@@ -217,6 +217,27 @@ fn is_mobile(phone: &str) -> bool {
 
 fn text(field: &'static str, value: &str, max: usize, required: bool) -> Result<(), DomainError> {
     free_text(field, "R-IN-1", value, max, required)
+}
+
+/// A person's or an organisation's name: one line of [`free_text`] with at least one letter
+/// (any script's; a name of only digits, punctuation, combining marks or private-use
+/// characters names no one a clerk or a bank can check).
+pub fn name(
+    field: &'static str,
+    rule: &'static str,
+    value: &str,
+    required: bool,
+) -> Result<(), DomainError> {
+    free_text(field, rule, value, MAX_NAME, required)?;
+    let value = value.trim();
+    if !value.is_empty() && !value.chars().any(char::is_alphabetic) {
+        return Err(DomainError::invalid(
+            field,
+            rule,
+            "must contain a letter or character of a name",
+        ));
+    }
+    Ok(())
 }
 
 /// Text a person typed (names, reasons, notes, objections, complaints, answers), as stored

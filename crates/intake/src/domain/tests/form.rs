@@ -384,3 +384,43 @@ fn variation_selectors_only_after_a_visible_character() {
     }
     assert_invalid(name("\u{FE0F}\u{FE0F}"), "household.name", "R-IN-1");
 }
+
+// R-IN-1, R-X-3: a name holds at least one letter or character of a name, in any script: one
+// of only digits, punctuation, combining marks or private-use characters names no one.
+#[test]
+fn names_hold_a_letter() {
+    use crate::domain::form::{Applicant, name};
+    for good in [
+        "王芳",
+        "Ma Li",
+        "阿依古丽·买买提",
+        "王\u{E000}",
+        "葛\u{E0100}",
+    ] {
+        assert_eq!(name("objector", "R-IN-5", good, true), Ok(()), "{good:?}");
+    }
+    for bad in [
+        "\u{0301}",
+        "\u{0301}\u{0302}",
+        "\u{E000}\u{E001}",
+        "123",
+        "·-·",
+        "\u{F0000}",
+    ] {
+        assert_invalid(name("objector", "R-IN-5", bad, true), "objector", "R-IN-5");
+        let mut form = household_form();
+        household_mut(&mut form).name = bad.to_owned();
+        assert_invalid(check(&form), "household.name", "R-IN-1");
+        let mut form = enterprise_form(TOWN);
+        if let Applicant::Enterprise(e) = &mut form.applicant {
+            e.legal_representative = bad.to_owned();
+        }
+        assert_invalid(check(&form), "enterprise.legal_representative", "R-IN-1");
+    }
+    // An organisation's legal representative may be left out.
+    let mut form = enterprise_form(TOWN);
+    if let Applicant::Enterprise(e) = &mut form.applicant {
+        e.legal_representative = String::new();
+    }
+    assert_eq!(check(&form), Ok(()));
+}
