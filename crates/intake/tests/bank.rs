@@ -463,6 +463,44 @@ async fn a_bank_lists_decides_and_disburses() {
     .await;
 }
 
+/// R-IN-6, R-IN-8: a bank's decision on an application not yet recommended to it is told the
+/// application does not exist, and that answer is the request id's first result: retried after
+/// the recommendation, the same request is answered the same and decides nothing; a new request
+/// decides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_decision_sent_before_the_recommendation_stays_not_found_for_its_request_id() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let r = resident_id(45);
+        t.given_credit_household(&r, VILLAGE_A).await;
+        let a = t.submit_household(&r, VILLAGE_A, "20000").await;
+        t.approve_to_notice(&a).await;
+        let mut bank = t.as_bank(BANK);
+        let early = approve_req(&a.id, "18000", "0.0435", 12);
+        let s = err(bank.record_bank_decision(early.clone()).await);
+        assert_eq!(s.code(), Code::NotFound, "{s:?}");
+
+        t.set_time("2026-03-07T09:00:00+08:00");
+        t.recommend(&a.id, BANK).await.expect("recommend");
+        let again = err(bank.record_bank_decision(early).await);
+        assert_eq!(
+            (again.code(), again.message()),
+            (s.code(), s.message()),
+            "the first answer is kept"
+        );
+        let got = t.get_as(&mut t.as_district_staff(), &a.id).await.unwrap();
+        assert_eq!(got.status(), pb::Status::Recommended, "nothing decided");
+        let approved = bank
+            .record_bank_decision(approve_req(&a.id, "18000", "0.0435", 12))
+            .await
+            .expect("a new request decides")
+            .into_inner();
+        assert_eq!(approved.status(), pb::Status::BankApproved);
+        t.shutdown().await;
+    })
+    .await;
+}
+
 /// R-IN-3, R-IN-6, R-CR-10: what the bank approves is admitted once more against the read model
 /// of the decision day. A household blacklisted during the bank's step is refused the approval,
 /// the refusal kept with its request id (R-IN-8) even after the entry is removed; a new request
