@@ -33,6 +33,7 @@ use crate::{
         },
         audit,
         complaints::{self, ComplaintRow},
+        pii,
         readmodel::{self, Subject},
     },
     submit::{self, SubmitQueue},
@@ -437,7 +438,7 @@ impl Intake {
             let policy = self.policy_on(today)?;
             let form = convert::form(&req).map_err(app_err(""))?;
             form::validate(&form, &self.areas, &policy.value, today).map_err(app_err(""))?;
-            let (app, moved) = Application::file(
+            let filed = Application::file(
                 &actor,
                 form.applicant.kind(),
                 form.applicant.area().clone(),
@@ -447,22 +448,44 @@ impl Intake {
                 &policy.value,
                 &self.calendar,
             )
-            .map_err(app_err(""))?;
-            Ok::<_, ServiceError>((form, app, moved))
+            .map_err(app_err(""));
+            Ok::<_, ServiceError>((form, policy, filed))
         })();
-        let (form, app, moved) = match decided {
-            Ok(d) => d,
-            Err(e) => {
-                return match self.stored_response::<pb::Application>(&key).await? {
-                    Some(first) => Ok(first),
-                    None => Err(e),
-                };
+        let refused_early = |e: ServiceError| async {
+            match self.stored_response::<pb::Application>(&key).await? {
+                Some(first) => Ok(first),
+                None => Err(e),
             }
+        };
+        let (form, policy, filed) = match decided {
+            Ok(d) => d,
+            Err(e) => return refused_early(e).await,
         };
         let area = form.applicant.area();
         let village =
             (area.level() == fupin_kernel::AreaLevel::Village).then(|| area.as_str().to_owned());
         let town = area.town().map(|t| t.as_str().to_owned());
+        let (app, moved) = match filed {
+            Ok(filed) => filed,
+            // R-IN-3 needs no calendar: an applicant admission refuses is told so (and the
+            // refusal kept, R-IN-8); only one it admits waits for the next year's calendar.
+            Err(e @ ServiceError::NotReady(_)) => {
+                let index = pii::subject_index(&self.pii, form.applicant.id());
+                return once!(self, &key, pb::Application, |tx| {
+                    let facts = readmodel::admission_facts(
+                        &mut *tx,
+                        subject(&form.applicant, &index),
+                        village.as_deref(),
+                        town.as_deref(),
+                    )
+                    .await?;
+                    admission::check(&form, &facts, &policy.value, today)
+                        .map_err(|e| app_err("")(e).under_policy(&policy.version.id))?;
+                    Err(e)
+                });
+            }
+            Err(e) => return refused_early(e).await,
+        };
         let id = Uuid::now_v7();
         let applicant = ApplicantPii {
             id: form.applicant.id().to_owned(),

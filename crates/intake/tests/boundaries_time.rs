@@ -1408,6 +1408,51 @@ async fn staff_steps_at_the_end_of_the_calendar() {
     .await;
 }
 
+/// R-IN-3 before R-IN-4: on 2026-12-29, with no 2027 calendar for the village step's deadline,
+/// admission is still decided first. A blacklisted household is refused for the blacklist
+/// (R-CR-10), kept with its request id (R-IN-8) after the entry is removed; an admitted
+/// household is told the calendar is missing (not kept: the same id goes through once the
+/// deadline fits). Nothing is stored either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admission_is_decided_before_a_missing_calendar() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let (listed, admitted) = (resident_id(497), resident_id(498));
+        t.given_credit_household(&listed, VILLAGE_A).await;
+        t.given_credit_household(&admitted, VILLAGE_A).await;
+        let entry = t
+            .publish_blacklisted("bl-497", &listed, HOUSEHOLD_KIND)
+            .await;
+        t.wait_applied(&entry).await;
+        let mut village = t.as_village_staff(VILLAGE_A);
+        on(&t, "2026-12-29");
+
+        let refused_req = household_request(&listed, VILLAGE_A, "1000");
+        let s = err(village.submit_application(refused_req.clone()).await);
+        assert_refused(&s, &["R-CR-10"]);
+        let removed = t
+            .publish_blacklist_removed("bl-497", &listed, HOUSEHOLD_KIND)
+            .await;
+        t.wait_applied(&removed).await;
+        let again = err(village.submit_application(refused_req).await);
+        assert_eq!(again.message(), s.message(), "the refusal is kept");
+
+        let waiting = household_request(&admitted, VILLAGE_A, "1000");
+        let s = err(village.submit_application(waiting.clone()).await);
+        assert_no_calendar(&s, "R-IN-4", "an admitted submission on 12-29");
+        assert_eq!(count(&t.pool, "select count(*) from applications").await, 0);
+        t.set_time("2026-12-28T23:59:00+08:00");
+        let a = village
+            .submit_application(waiting)
+            .await
+            .expect("the same request id goes through once the deadline fits")
+            .into_inner();
+        assert_eq!(a.step_due_on, "2026-12-31");
+        t.shutdown().await;
+    })
+    .await;
+}
+
 /// R-IN-4, R-IN-7 (README "Operating it": deadlines are never guessed without a calendar) on
 /// 2027-01-01 with no 2027 calendar: what needs no new deadline still works — the scan alerts
 /// the steps and flags the complaint due 2026-12-31 (detected 2027-01-01), the listings show
