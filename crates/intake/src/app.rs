@@ -128,6 +128,19 @@ fn typed<'a>(
     Ok(value.trim())
 }
 
+/// A bank sees an application only once it is recommended to it (R-IN-6): the not-found a
+/// bank's decision or disbursement gets is the state's, kept with its request id (R-IN-8), so
+/// a retry after the recommendation is answered the same instead of acting. Staff see by area,
+/// which a retry cannot change.
+fn hidden_by_state(actor: &Actor, e: ServiceError) -> ServiceError {
+    match e {
+        ServiceError::NotFound { what, id } if actor.role == ActorRole::Bank => {
+            ServiceError::NotFoundInState { what, id }
+        }
+        other => other,
+    }
+}
+
 /// A name a caller typed, checked (R-X-3, see [`form::name`]) and trimmed.
 fn typed_name<'a>(field: &'static str, rule: &'static str, value: &'a str) -> Result<&'a str> {
     form::name(field, rule, value, true).map_err(app_err(""))?;
@@ -1193,7 +1206,10 @@ impl Intake {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
             let policy = self.policy_on(today)?;
-            let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
+            let (mut row, mut app) = self
+                .load_locked(tx, &req.application_id, &actor)
+                .await
+                .map_err(|e| hidden_by_state(&actor, e))?;
             // Who may decide before what was decided: anyone but the bank it was recommended
             // to is denied whatever the payload; then the payload (wrong in any state:
             // INVALID_ARGUMENT), then the state (README "Who before what").
@@ -1256,7 +1272,10 @@ impl Intake {
         once!(self, &key, pb::Application, |tx| {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
-            let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
+            let (mut row, mut app) = self
+                .load_locked(tx, &req.application_id, &actor)
+                .await
+                .map_err(|e| hidden_by_state(&actor, e))?;
             // As for the decision (README "Who before what"): anyone but the bank it was
             // recommended to is denied; then what the request says on its own
             // (INVALID_ARGUMENT, nothing kept); then the state; then the request against the

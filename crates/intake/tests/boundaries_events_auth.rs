@@ -1728,8 +1728,9 @@ async fn every_write_refused_for_the_wrong_role_changes_nothing() {
             .map(|(what, want, s)| format!("{what}: want {want:?}, got {s:?}"))
             .collect();
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-        // Only denials are kept (7: PERMISSION_DENIED), and nothing else changed.
-        let not_denials = "x.refused_code is distinct from 7";
+        // Only the state's denials are kept (7: PERMISSION_DENIED; 5: NOT_FOUND to a bank the
+        // application is not recommended to), and nothing else changed.
+        let not_denials = "x.refused_code is distinct from 7 and x.refused_code is distinct from 5";
         assert_eq!(
             state_but(&t, not_denials).await,
             before,
@@ -1741,6 +1742,15 @@ async fn every_write_refused_for_the_wrong_role_changes_nothing() {
         )
         .await;
         assert_eq!(kept, 4, "the state's denials: two reviews, two answers");
+        let hidden = count(
+            &t.pool,
+            "select count(*) from idempotency_keys where refused_code = 5",
+        )
+        .await;
+        assert_eq!(
+            hidden, 2,
+            "another bank's decision and disbursement (R-IN-6: it may be recommended there later)"
+        );
         assert_eq!(
             t.get_as(&mut district, &f.held.id)
                 .await

@@ -47,6 +47,12 @@ pub enum ServiceError {
     NotReady(Vec<RuleFailure>),
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
+    /// [`ServiceError::NotFound`] to a caller who sees the object only in some states (a bank
+    /// sees an application once it is recommended to it): the same status and message, but
+    /// kept with the request id like [`ServiceError::DeniedInState`] (R-IN-8), so a retry
+    /// after the state moved on is answered the same instead of acting.
+    #[error("{what} {id} not found")]
+    NotFoundInState { what: &'static str, id: String },
     #[error("{0}")]
     AlreadyExists(String),
     /// Optimistic-concurrency conflict: the caller should re-read and retry.
@@ -138,7 +144,7 @@ impl ServiceError {
             Self::Refused(_) | Self::RefusedUnderPolicy { .. } | Self::NotReady(_) => {
                 Code::FailedPrecondition
             }
-            Self::NotFound { .. } => Code::NotFound,
+            Self::NotFound { .. } | Self::NotFoundInState { .. } => Code::NotFound,
             Self::AlreadyExists(_) => Code::AlreadyExists,
             Self::Conflict(_) => Code::Aborted,
             Self::PermissionDenied(_) | Self::DeniedInState(_) => Code::PermissionDenied,

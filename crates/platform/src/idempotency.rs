@@ -10,7 +10,7 @@
 //! undoes what the attempt wrote back to the claim (a savepoint) and keeps the refusal on the
 //! key row in the same transaction, so a concurrent retry waiting on the key sees the refusal,
 //! never a free key, and gets the same refusal even after the facts behind it changed (so is
-//! a denial by the object's state, and an object the caller could not see). Its code
+//! a denial by the object's state, and an object hidden from the caller by its state). Its code
 //! is kept in `refused_code` and its message in `response`, sealed like a response. Other
 //! failures (bad input, conflicts, outages, reference data not yet deployed) keep nothing: the
 //! attempt rolls back whole, and a retry goes again.
@@ -427,16 +427,14 @@ pub async fn replay<R: Message + Default>(
 }
 
 /// Whether a failed write's error is kept as the request id's first result: refusals by a rule,
-/// denials that depend on the object's state, and an object the caller could not see (a bank
-/// sees an application only once it is recommended to it, so a retry after that must still get
-/// the first answer, not act).
+/// and denials and not-founds that depend on the object's state.
 pub fn is_kept(e: &ServiceError) -> bool {
     matches!(
         e,
         ServiceError::Refused(_)
             | ServiceError::RefusedUnderPolicy { .. }
             | ServiceError::DeniedInState(_)
-            | ServiceError::NotFound { .. }
+            | ServiceError::NotFoundInState { .. }
     )
 }
 
