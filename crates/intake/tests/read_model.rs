@@ -614,6 +614,57 @@ async fn unnumbered_events_apply_in_the_order_they_arrive() {
     .await;
 }
 
+/// R-CR-8, R-ID-4 (README "two unnumbered ones for the same village or enterprise keep the
+/// first"): an unnumbered credit-village status or qualification announced again keeps the
+/// first, one after a numbered announcement changes nothing, and the row's first (unnumbered)
+/// announcement is folded first, as the oldest, when a numbered one arrives late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unnumbered_announcements_keep_the_first() {
+    bounded(60, async {
+        let t = spawn_intake().await; // 2026-03-02
+        let r = resident_id(28);
+        t.rate_household(&r, VILLAGE_A2, "A", "20000.00", 1).await;
+        for _ in 0..2 {
+            let id = t.publish_credit_village(VILLAGE_A2, true, 0).await;
+            t.wait_applied(&id).await;
+            admitted(&t, &r, VILLAGE_A2, "24000").await;
+        }
+        let id = t.publish_credit_village(VILLAGE_A2, false, 3).await;
+        t.wait_applied(&id).await;
+        let id = t.publish_credit_village(VILLAGE_A2, true, 0).await;
+        t.wait_applied(&id).await;
+        refused(&t, &r, VILLAGE_A2, "24000", &["R-CR-8"]).await;
+
+        let code = uscc('3', 28);
+        let submit = || async {
+            t.as_district_staff()
+                .submit_application(enterprise_request(&code, TOWN_B, "200000"))
+                .await
+        };
+        for _ in 0..2 {
+            let id = t.publish_enterprise_qualification(&code, true, "", 0).await;
+            t.wait_applied(&id).await;
+            assert!(submit().await.is_ok(), "qualified, unnumbered");
+        }
+        let id = t
+            .publish_enterprise_qualification(&code, false, "2026-03-10", 2)
+            .await;
+        t.wait_applied(&id).await;
+        let id = t
+            .publish_enterprise_qualification(&code, true, "2026-03-12", 1)
+            .await;
+        t.wait_applied(&id).await;
+        assert!(
+            submit().await.is_ok(),
+            "qualified until 03-10 (the unnumbered first, folded before 1 and 2)"
+        );
+        t.set_time("2026-03-12T09:00:00+08:00");
+        assert_refused(&submit().await.expect_err("disqualified"), &["R-ID-4"]);
+        t.shutdown().await;
+    })
+    .await;
+}
+
 /// R-ID-4 ("currently qualified"), R-IN-3 via EnterpriseQualificationChanged.effective_from:
 /// a qualification announced ahead of its day admits only from that day, and a
 /// disqualification announced ahead refuses only from its day.

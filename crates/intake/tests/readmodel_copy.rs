@@ -670,3 +670,48 @@ async fn announcements_written_by_an_earlier_intake_are_folded_too() {
     })
     .await;
 }
+
+/// R-CR-8, R-ID-4, migration `20261130000016`: a row whose timeline a second unnumbered
+/// announcement emptied (the fold skipped the row's own unnumbered first) is folded again by
+/// the migration, and unnumbered announcements are folded first from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_migration_refolds_timelines_emptied_by_a_second_unnumbered_announcement() {
+    use fupin_intake::{domain::admission::Timeline, store::readmodel as rm};
+    bounded(60, async {
+        let db = TestDb::create(&fupin_intake::MIGRATIONS)
+            .await
+            .expect("test database");
+        let mut conn = db.pool.acquire().await.expect("connection");
+        let (emptied, untouched) = (VILLAGES[1], VILLAGES[2]);
+        for village in [emptied, untouched] {
+            rm::upsert_credit_village(&mut conn, village, true, None, 0)
+                .await
+                .expect("unnumbered");
+        }
+        // What the fold before the fix left.
+        sqlx::query(
+            "update rm_credit_villages set timeline_from = '{}', timeline_status = '{}'
+              where village_code = $1",
+        )
+        .bind(emptied)
+        .execute(&mut *conn)
+        .await
+        .expect("emptied");
+        sqlx::raw_sql(include_str!(
+            "../migrations/20261130000016_unnumbered_announcements_folded.sql"
+        ))
+        .execute(&mut *conn)
+        .await
+        .expect("the migration again");
+        let mut want = Timeline::default();
+        want.announce(None, true);
+        for village in [emptied, untouched] {
+            assert_eq!(
+                stored_timeline(&mut conn, VILLAGE_TIMELINE, village).await,
+                want.entries(),
+                "{village}"
+            );
+        }
+    })
+    .await;
+}

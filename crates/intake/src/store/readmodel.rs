@@ -108,7 +108,7 @@ pub async fn upsert_credit_village(
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    if written == 0 {
+    if written == 0 && seq > 0 {
         arrived_late(conn, "credit_village", village, seq, from, credit).await?;
     }
     Ok(())
@@ -116,7 +116,10 @@ pub async fn upsert_credit_village(
 
 /// An announcement older than its row's latest, which the upsert left alone (the row is
 /// locked by it): kept, and the row's timeline folded again in sequence order (migration
-/// `20261130000012`). A newer one is kept and announced by the row's triggers.
+/// `20261130000012`). A newer one is kept and announced by the row's triggers. An unnumbered
+/// one (sequence 0) is older than any other and changes nothing once its row exists: its
+/// callers do not come here with it (a row's first, unnumbered, is folded first, migration
+/// `20261130000016`).
 async fn arrived_late(
     conn: &mut PgConnection,
     kind: &str,
@@ -237,7 +240,7 @@ pub async fn set_qualification(
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    if written == 0 {
+    if written == 0 && seq > 0 {
         arrived_late(conn, "qualification", uscc, seq, from, qualified).await?;
     }
     Ok(())
