@@ -8,7 +8,8 @@
 
 use std::time::Duration;
 
-use chrono::{NaiveDate, SecondsFormat, TimeDelta, Utc};
+use anyhow::Context as _;
+use chrono::{Months, NaiveDate, SecondsFormat, TimeDelta, Utc};
 use fupin_kernel::{ResidentId, Uscc, china_date};
 use fupin_platform::events::EventBus;
 use fupin_proto::{
@@ -253,7 +254,10 @@ impl Publisher {
 pub async fn seed(g: &Global) -> anyhow::Result<()> {
     let today = china_date(Utc::now());
     let effective_from = today - TimeDelta::days(30);
-    let expires_on = effective_from + TimeDelta::days(365);
+    // R-CR-5: a rating expires after 12 months (the credit service's default).
+    let expires_on = effective_from
+        .checked_add_months(Months::new(12))
+        .context("rating expiry out of range")?;
     let date = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
 
     let nats = fupin_platform::events::redacted(&g.nats_url);
