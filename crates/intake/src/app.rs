@@ -480,22 +480,40 @@ impl Intake {
         let town = area.town().map(|t| t.as_str().to_owned());
         let (app, moved) = match filed {
             Ok(filed) => filed,
-            // R-IN-3 needs no calendar: an applicant admission refuses is told so (and the
-            // refusal kept, R-IN-8); only one it admits waits for the next year's calendar.
+            // R-IN-3 needs no calendar: an applicant admission refuses is told so (the refusal
+            // kept and its disclosure logged, R-IN-8, R-CR-11, as the group commit does); only
+            // one it admits waits for the next year's calendar (not kept).
             Err(e @ ServiceError::NotReady(_)) => {
                 let index = pii::subject_index(&self.pii, form.applicant.id());
-                return once!(self, &key, pb::Application, |tx| {
-                    let facts = readmodel::admission_facts(
-                        &mut *tx,
-                        subject(&form.applicant, &index),
-                        village.as_deref(),
-                        town.as_deref(),
-                    )
-                    .await?;
-                    admission::check(&form, &facts, &policy.value, today)
-                        .map_err(|e| app_err("")(e).under_policy(&policy.version.id))?;
-                    Err(e)
-                });
+                let facts = readmodel::admission_facts(
+                    &self.pool,
+                    subject(&form.applicant, &index),
+                    village.as_deref(),
+                    town.as_deref(),
+                )
+                .await?;
+                let Err(refused) = admission::check(&form, &facts, &policy.value, today) else {
+                    return refused_early(e).await;
+                };
+                let refused = app_err("")(refused).under_policy(&policy.version.id);
+                let mut conn = self.pool.acquire().await.map_err(anyhow::Error::from)?;
+                let kept = submit::keep_logged(
+                    &mut conn,
+                    &[submit::Refusal {
+                        key: &key,
+                        actor: &actor,
+                        at: now,
+                        subject_idx: &index,
+                        error: &refused,
+                    }],
+                    &[(&key, &refused)],
+                )
+                .await?;
+                return if kept[0] {
+                    Err(refused)
+                } else {
+                    idempotency::replay(&self.pool, &key).await
+                };
             }
             Err(e) => return refused_early(e).await,
         };

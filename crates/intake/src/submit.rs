@@ -605,44 +605,65 @@ async fn keep_and_log(
     refused: &[(Pending, ServiceError)],
     keys: &[(&RequestKey, &ServiceError)],
 ) -> Result<Vec<bool>> {
+    let refused: Vec<Refusal<'_>> = refused
+        .iter()
+        .map(|(p, e)| Refusal {
+            key: &p.draft.key,
+            actor: &p.draft.actor,
+            at: p.draft.now,
+            subject_idx: &p.draft.sealed.id_idx,
+            error: e,
+        })
+        .collect();
+    keep_logged(c, &refused, keys).await
+}
+
+/// A submission refused, as [`keep_logged`] keeps and logs it.
+pub struct Refusal<'a> {
+    pub key: &'a RequestKey,
+    pub actor: &'a Actor,
+    pub at: DateTime<Utc>,
+    /// The applicant's blind index.
+    pub subject_idx: &'a [u8],
+    pub error: &'a ServiceError,
+}
+
+/// Keeps `keys` (the refusals among them) and logs each newly kept refusal by admission in
+/// `refused` (in the same order) as a disclosure of the applicant's admission facts, in one
+/// transaction (R-IN-8, R-CR-11). Says, in order, which were kept.
+pub async fn keep_logged(
+    c: &mut PgConnection,
+    refused: &[Refusal<'_>],
+    keys: &[(&RequestKey, &ServiceError)],
+) -> Result<Vec<bool>> {
     let mut tx = sqlx::Connection::begin(c).await?;
     let kept = idempotency::keep_refusals(&mut *tx, keys).await?;
     // Only admission's refusals show the applicant's facts.
-    let logged: Vec<&(Pending, ServiceError)> = refused
+    let disclosures: Vec<audit::Disclosure<'_>> = refused
         .iter()
         .zip(&kept)
-        .filter(|((_, e), kept)| {
-            **kept
-                && matches!(
-                    e,
-                    ServiceError::Refused(_) | ServiceError::RefusedUnderPolicy { .. }
-                )
-        })
-        .map(|(r, _)| r)
-        .collect();
-    if !logged.is_empty() {
-        let disclosures: Vec<audit::Disclosure<'_>> = logged
-            .iter()
-            .map(|(p, e)| {
-                let failures = match e {
-                    ServiceError::Refused(f)
-                    | ServiceError::RefusedUnderPolicy { failures: f, .. } => f.as_slice(),
-                    _ => &[],
-                };
-                let mut rules: Vec<&str> = failures.iter().map(|f| f.rule).collect();
-                rules.sort_unstable();
-                rules.dedup();
-                let d = &p.draft;
-                audit::Disclosure {
-                    at: d.now,
-                    caller: &d.actor.subject,
-                    role: d.actor.role.as_str(),
-                    request_id: &d.key.request_id,
-                    subject_idx: &d.sealed.id_idx,
-                    rules: rules.join(","),
+        .filter(|(_, kept)| **kept)
+        .filter_map(|(r, _)| {
+            let failures = match r.error {
+                ServiceError::Refused(f) | ServiceError::RefusedUnderPolicy { failures: f, .. } => {
+                    f.as_slice()
                 }
+                _ => return None,
+            };
+            let mut rules: Vec<&str> = failures.iter().map(|f| f.rule).collect();
+            rules.sort_unstable();
+            rules.dedup();
+            Some(audit::Disclosure {
+                at: r.at,
+                caller: &r.actor.subject,
+                role: r.actor.role.as_str(),
+                request_id: &r.key.request_id,
+                subject_idx: r.subject_idx,
+                rules: rules.join(","),
             })
-            .collect();
+        })
+        .collect();
+    if !disclosures.is_empty() {
         audit::log_disclosures(&mut tx, &disclosures).await?;
     }
     tx.commit().await?;

@@ -1436,11 +1436,25 @@ async fn admission_is_decided_before_a_missing_calendar() {
         t.wait_applied(&removed).await;
         let again = err(village.submit_application(refused_req).await);
         assert_eq!(again.message(), s.message(), "the refusal is kept");
+        // R-CR-11: the kept refusal disclosed the household's facts once; the replay did not.
+        assert_eq!(
+            count(
+                &t.pool,
+                "select count(*) from admission_disclosures where rules = '{R-CR-10}'"
+            )
+            .await,
+            1
+        );
 
         let waiting = household_request(&admitted, VILLAGE_A, "1000");
         let s = err(village.submit_application(waiting.clone()).await);
         assert_no_calendar(&s, "R-IN-4", "an admitted submission on 12-29");
         assert_eq!(count(&t.pool, "select count(*) from applications").await, 0);
+        assert_eq!(
+            count(&t.pool, "select count(*) from admission_disclosures").await,
+            1,
+            "an admission is no disclosure"
+        );
         t.set_time("2026-12-28T23:59:00+08:00");
         let a = village
             .submit_application(waiting)
