@@ -1160,6 +1160,46 @@ async fn a_renewal_ahead_moves_the_household_into_a_suspension_only_from_its_day
     .await;
 }
 
+/// R-RK-9 at the write: a suspension of the town where the household's rating in force (an
+/// earlier one, with a renewal naming another village announced ahead) places it, written
+/// after the dispatcher's copy was loaded, is caught by the batch's freshness check, which
+/// follows every rating's village: the batch is decided again and refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_suspension_of_the_rating_in_forces_town_is_seen_at_the_write() {
+    bounded(60, async {
+        let t = spawn_intake().await; // 2026-03-02
+        let household = resident_id(913);
+        t.rate_household(&household, VILLAGE_B, "AA", "30000.00", 1)
+            .await;
+        let id = t
+            .publish_rating_effective(
+                &household,
+                VILLAGE_A,
+                "AA",
+                "30000.00",
+                false,
+                "2026-03-09",
+                "2027-12-31",
+                2,
+            )
+            .await;
+        t.wait_applied(&id).await;
+        admitted(&t, &household, VILLAGE_A, "1000").await;
+        // Straight to the table: the copy learns of it only from the write.
+        sqlx::query(
+            "insert into rm_suspended_areas (area_code, suspended, npl_ratio, sequence)
+             values ($1, true, '0.0612', 1)",
+        )
+        .bind(TOWN_B)
+        .execute(&t.pool)
+        .await
+        .expect("a suspension");
+        refused(&t, &household, VILLAGE_A, "1000", &["R-RK-9"]).await;
+        t.shutdown().await;
+    })
+    .await;
+}
+
 /// R-IN-3, R-RK-9: lending is suspended where the household is: a household the credit service
 /// rates in a suspended town is refused also when it is filed from another village, at
 /// submission (the dispatcher's copy of the read model) and at recommendation (the tables).

@@ -304,7 +304,10 @@ pub fn check(
         Applicant::Enterprise(e) => &e.area,
     };
     let rated_in = match &form.applicant {
-        Applicant::Household(_) => facts.rating_on(today).map(|r| r.village_code.as_str()),
+        Applicant::Household(_) => facts
+            .rating_on(today)
+            .filter(|r| r.effective_from.is_none_or(|day| day <= today))
+            .map(|r| r.village_code.as_str()),
         Applicant::Enterprise(_) => None,
     };
     let concerned = |area: &AreaCode| {

@@ -280,8 +280,8 @@ pub enum BatchWritten {
 /// Admission was decided against the read model `read_model` (R-IN-3, see
 /// [`super::readmodel_copy`]). The batch is written if the read model is still there, or if
 /// it has moved on (same epoch and server, a later version) without a newer row for any of
-/// these applicants: their rating, blacklist entries, village, village and town suspensions,
-/// or enterprise qualification. Otherwise nothing is written ([`BatchWritten::Stale`]). The check runs in
+/// these applicants: their rating, blacklist entries, village, suspensions of the village and
+/// town filed in and of those their ratings name, or enterprise qualification. Otherwise nothing is written ([`BatchWritten::Stale`]). The check runs in
 /// the write's own statement, before its first row.
 ///
 /// Keys are inserted in (caller, request id) order, so two batches that share keys take their
@@ -337,8 +337,21 @@ pub async fn insert_submissions(
                                  where x.active and x.changed > $39)
                  and not exists (select 1 from input i join rm_credit_villages x
                                  on x.village_code = i.village_code where x.changed > $39)
-                 -- Any suspension (rare): the areas a household's ratings name are many.
-                 and not exists (select 1 from rm_suspended_areas x where x.changed > $39)
+                 and not exists (select 1 from input i join rm_suspended_areas x
+                                 on x.area_code in (i.village_code, i.town_code)
+                                 where x.changed > $39)
+                 -- The villages and towns of a household's ratings, the newest and those in
+                 -- force before its day (R-RK-9).
+                 and not exists (select 1 from input i join rm_credit_ratings r
+                                 on r.subject_idx = i.applicant_id_idx and i.uscc is null
+                                 cross join lateral (
+                                   select trim(r.village_code) as v
+                                   union all
+                                   select trim(e->>'village_code')
+                                   from jsonb_array_elements(r.earlier) e) rated
+                                 join rm_suspended_areas x
+                                 on x.area_code in (rated.v, left(rated.v, 9))
+                                 where x.changed > $39)
                  and not exists (select 1 from input i join rm_qualified_enterprises x
                                  on x.uscc = i.uscc where x.changed > $39))), false) as fresh
              from (select 1) one

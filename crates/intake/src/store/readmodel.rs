@@ -464,7 +464,6 @@ pub async fn admission_facts<'c>(
         .bind(subject.index)
         .bind(subject.uscc)
         .bind(village)
-        .bind(town)
         .fetch_one(conn)
         .await?;
     facts(row, village, town, subject.uscc)

@@ -731,6 +731,22 @@ fn the_rating_in_force_says_where_a_household_is_suspended() {
         refused_rules(admit_on(&form, &own_village, renewal_day)),
         vec!["R-RK-9"]
     );
+
+    // A first rating announced ahead places the household nowhere yet (it is no credit
+    // household either): filed elsewhere, its village's suspension is not among the reasons.
+    let ahead = AdmissionFacts {
+        rating: Some(renewal.clone()),
+        suspended_areas: vec![area(OTHER_TOWN)],
+        ..household_facts(today())
+    };
+    assert_eq!(
+        refused_rules(admit_on(&form, &ahead, today())),
+        vec!["R-CR-3"]
+    );
+    assert_eq!(
+        refused_rules(admit_on(&form, &ahead, renewal_day)),
+        vec!["R-RK-9"]
+    );
 }
 
 // R-RK-9: an enterprise is held to the area it is filed in; the read model's other suspended
