@@ -712,6 +712,28 @@ async fn the_migration_refolds_timelines_emptied_by_a_second_unnumbered_announce
                 "{village}"
             );
         }
+
+        // An unnumbered announcement after a numbered one changes nothing, also when an
+        // earlier intake (after a rollback) takes it down the late path.
+        let numbered = VILLAGES[0];
+        let on = Some(day("2026-03-04"));
+        rm::upsert_credit_village(&mut conn, numbered, true, on, 3)
+            .await
+            .expect("numbered");
+        rm::upsert_credit_village(&mut conn, numbered, false, None, 0)
+            .await
+            .expect("unnumbered");
+        sqlx::query("select rm_announced_late('credit_village', $1, 0, null, false)")
+            .bind(numbered)
+            .execute(&mut *conn)
+            .await
+            .expect("an earlier intake's late path");
+        let mut want = Timeline::default();
+        want.announce(on, true);
+        assert_eq!(
+            stored_timeline(&mut conn, VILLAGE_TIMELINE, numbered).await,
+            want.entries()
+        );
     })
     .await;
 }
