@@ -1113,6 +1113,26 @@ async fn a_nul_in_an_events_text_does_not_lose_the_fact() {
     .await;
 }
 
+/// An AA household rated in `in_force` since 2024 with a renewal naming `renewal` announced
+/// ahead, from 2026-03-09 (the clock is at 2026-03-02).
+async fn rated_with_renewal_ahead(t: &TestIntake, household: &str, in_force: &str, renewal: &str) {
+    t.rate_household(household, in_force, "AA", "30000.00", 1)
+        .await;
+    let id = t
+        .publish_rating_effective(
+            household,
+            renewal,
+            "AA",
+            "30000.00",
+            false,
+            "2026-03-09",
+            "2027-12-31",
+            2,
+        )
+        .await;
+    t.wait_applied(&id).await;
+}
+
 /// R-RK-9, R-CR-4: where a household is rated is said by the rating in force. A renewal announced
 /// ahead that names a village of a suspended town counts from its day: until then the household
 /// is admitted in its village (the dispatcher's copy), from then on it is refused at submission
@@ -1122,21 +1142,7 @@ async fn a_renewal_ahead_moves_the_household_into_a_suspension_only_from_its_day
     bounded(60, async {
         let t = spawn_intake().await;
         let household = resident_id(912);
-        t.rate_household(&household, VILLAGE_A, "AA", "30000.00", 1)
-            .await;
-        let id = t
-            .publish_rating_effective(
-                &household,
-                VILLAGE_B,
-                "AA",
-                "30000.00",
-                false,
-                "2026-03-09",
-                "2027-12-31",
-                2,
-            )
-            .await;
-        t.wait_applied(&id).await;
+        rated_with_renewal_ahead(&t, &household, VILLAGE_A, VILLAGE_B).await;
         let id = t.publish_npl_exceeded(TOWN_B, 1).await;
         t.wait_applied(&id).await;
 
@@ -1169,21 +1175,7 @@ async fn a_suspension_of_the_rating_in_forces_town_is_seen_at_the_write() {
     bounded(60, async {
         let t = spawn_intake().await; // 2026-03-02
         let household = resident_id(913);
-        t.rate_household(&household, VILLAGE_B, "AA", "30000.00", 1)
-            .await;
-        let id = t
-            .publish_rating_effective(
-                &household,
-                VILLAGE_A,
-                "AA",
-                "30000.00",
-                false,
-                "2026-03-09",
-                "2027-12-31",
-                2,
-            )
-            .await;
-        t.wait_applied(&id).await;
+        rated_with_renewal_ahead(&t, &household, VILLAGE_B, VILLAGE_A).await;
         admitted(&t, &household, VILLAGE_A, "1000").await;
         // Straight to the table: the copy learns of it only from the write.
         sqlx::query(
