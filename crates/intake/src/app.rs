@@ -1408,6 +1408,7 @@ impl Intake {
                 break;
             }
         }
+        out.complaints_flagged += self.count_pending_complaint_deadlines(now).await?;
         loop {
             let mut tx = self.pool.begin().await?;
             let rows = complaints::overdue_unalerted(&mut tx, today, 200).await?;
@@ -1426,6 +1427,49 @@ impl Intake {
         }
         self.relay.wake();
         Ok(out)
+    }
+
+    /// R-IN-7: counts the answer deadlines of complaints lodged while the calendar did not
+    /// cover them, now that it does (each under the policy version it was lodged under). A
+    /// complaint already answered after its deadline is flagged as a late answer is at
+    /// answering; unanswered ones past it are flagged by the scan that follows.
+    /// Returns how many it flagged.
+    async fn count_pending_complaint_deadlines(&self, now: DateTime<Utc>) -> Result<u32> {
+        let mut flagged = 0;
+        let mut after = None;
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let rows = complaints::deadline_pending(&mut tx, after, 200).await?;
+            let Some(last) = rows.last() else { break };
+            after = Some(last.id);
+            for mut row in rows {
+                let Some(policy) = self.policy.by_id(&row.policy_version) else {
+                    tracing::warn!(complaint = %row.id, policy = %row.policy_version,
+                        "a complaint's policy version is no longer deployed; its deadline stays pending");
+                    continue;
+                };
+                let mut c = row.aggregate()?;
+                if !c.count_deadline(policy.value.complaint_answer_days, &self.calendar) {
+                    continue;
+                }
+                row.due_on = c.due_on;
+                row.calendar_version = c.calendar_version;
+                let answered_on = row.answered_at.map(fupin_kernel::time::china_date);
+                let flag = !row.overdue_alerted
+                    && crate::domain::complaint::answered_late(row.due_on, answered_on);
+                if flag {
+                    row.overdue_alerted = true;
+                }
+                complaints::set_deadline(&mut tx, &row).await?;
+                if flag {
+                    self.emit(&mut tx, &complaint_overdue(&row), &row.id.to_string(), now)
+                        .await?;
+                    flagged += 1;
+                }
+            }
+            tx.commit().await?;
+        }
+        Ok(flagged)
     }
 
     // ---- R-IN-7: complaints ----
@@ -1667,7 +1711,7 @@ fn complaint_overdue(row: &ComplaintRow) -> pb::ComplaintOverdue {
     pb::ComplaintOverdue {
         complaint_id: row.id.to_string(),
         area_code: row.area_code.clone(),
-        due_on: row.due_on.to_string(),
+        due_on: row.due_on.map(|d| d.to_string()).unwrap_or_default(),
         calendar_version: row.calendar_version.clone().unwrap_or_default(),
         assigned_to: row.assigned_to.clone().unwrap_or_default(),
         policy_version: row.policy_version.clone(),
@@ -1768,8 +1812,8 @@ fn complaint_pb(
         answer: r.answer.clone().unwrap_or_default(),
         lodged_at: convert::rfc3339(r.lodged_at),
         answered_at: r.answered_at.map(convert::rfc3339).unwrap_or_default(),
-        due_on: r.due_on.to_string(),
-        overdue: r.answer.is_none() && today > r.due_on,
+        due_on: r.due_on.map(|d| d.to_string()).unwrap_or_default(),
+        overdue: r.answer.is_none() && r.due_on.is_some_and(|due| today > due),
         answered_late: crate::domain::complaint::answered_late(
             r.due_on,
             r.answered_at.map(fupin_kernel::time::china_date),

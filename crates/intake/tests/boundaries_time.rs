@@ -1471,9 +1471,9 @@ async fn admission_is_decided_before_a_missing_calendar() {
 /// 2027-01-01 with no 2027 calendar: what needs no new deadline still works — the scan alerts
 /// the steps and flags the complaint due 2026-12-31 (detected 2027-01-01), the listings show
 /// them, a late step left by a rejection is alerted by that move, the complaint is answered and
-/// the bank decides; what would start a deadline in 2027 is refused naming its rule (a village
-/// approval, a recommendation after a notice ending in 2027, a submission: R-IN-4; a complaint:
-/// R-IN-7) and changes nothing.
+/// the bank decides; a step that would start a deadline in 2027 is refused naming R-IN-4 (a
+/// village approval, a recommendation after a notice ending in 2027, a submission) and changes
+/// nothing; a complaint is recorded with its deadline pending (R-IN-7).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn new_year_without_a_2027_calendar() {
     bounded(180, async {
@@ -1587,16 +1587,19 @@ async fn new_year_without_a_2027_calendar() {
         );
         let s = try_household(&t, &r2, VILLAGE_A, "1000").await.unwrap_err();
         assert_no_calendar(&s, "R-IN-4", "submission in 2027");
-        let s = err(village
+        // A complaint is heard without a calendar: recorded, its deadline pending.
+        let pending = village
             .lodge_complaint(lodge_req(VILLAGE_A, "lodged in 2027"))
-            .await);
-        assert_no_calendar(&s, "R-IN-7", "complaint in 2027");
-        assert_eq!(status_changes(&t).await, changes, "nothing announced");
+            .await
+            .expect("recorded")
+            .into_inner();
         assert_eq!(
-            count(&t.pool, "select count(*) from complaints").await,
-            1,
-            "no complaint stored"
+            (pending.due_on.as_str(), pending.calendar_version.as_str()),
+            ("", ""),
+            "deadline pending"
         );
+        assert_eq!(status_changes(&t).await, changes, "nothing announced");
+        assert_eq!(count(&t.pool, "select count(*) from complaints").await, 2);
         let s = scan(&t).await;
         assert_eq!((s.newly_overdue, s.complaints_flagged), (0, 0));
         t.shutdown().await;
@@ -1762,14 +1765,101 @@ async fn a_step_left_late_is_alerted_by_the_move_that_leaves_it() {
     .await;
 }
 
+/// R-IN-7 across the end of the calendar: complaints lodged on 2026-12-28 (ten working days
+/// reach 2027, which the deployed calendar lacks) are recorded with their deadline pending:
+/// neither listed late nor flagged, however long they wait. Once intake restarts with a 2027
+/// calendar (here a test year with only New Year's Day off), the scan counts their deadline
+/// (2027-01-12) under the calendar version now deployed: the unanswered one is flagged and
+/// listed late, the one answered on 01-13 is flagged as answered late, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_complaint_lodged_beyond_the_calendar_gets_its_deadline_once_it_is_deployed() {
+    bounded(120, async {
+        let mut t = spawn_intake().await;
+        let mut village = t.as_village_staff(VILLAGE_A);
+        let mut town = t.as_town_staff(TOWN_A);
+        on(&t, "2026-12-28");
+        let open = lodge(&mut village, VILLAGE_A, "asked for a fee").await;
+        let answered = lodge(&mut village, VILLAGE_A, "notice board not updated").await;
+        for c in [&open, &answered] {
+            assert_eq!((c.due_on.as_str(), c.overdue), ("", false), "pending");
+            town.assign_complaint(assign_req(&c.id, VILLAGE_A))
+                .await
+                .expect("assign");
+        }
+        on(&t, "2027-01-13");
+        let a = village
+            .answer_complaint(answer_req(&answered.id, "updated"))
+            .await
+            .expect("answered without a calendar")
+            .into_inner();
+        assert_eq!((a.due_on.as_str(), a.answered_late), ("", false));
+        let s = scan(&t).await;
+        assert_eq!(s.complaints_flagged, 0, "nothing to flag while pending");
+        assert!(late_complaints(&mut town).await.is_empty());
+
+        let shipped: Vec<String> = (2024..=2026)
+            .map(|y| {
+                std::fs::read_to_string(format!(
+                    "{}/../../deploy/calendar/{y}.toml",
+                    env!("CARGO_MANIFEST_DIR")
+                ))
+                .expect("shipped calendar")
+            })
+            .collect();
+        let mut texts: Vec<&str> = shipped.iter().map(String::as_str).collect();
+        texts.push(
+            "year = 2027\nsource = \"test\"\nholidays = [\"2027-01-01\"]\n\
+             adjusted_working_days = []\n",
+        );
+        let calendar = fupin_kernel::WorkingDayCalendar::from_year_strs(&texts).expect("2027");
+        t.restart_with(fupin_intake::Reference {
+            calendar,
+            ..reference()
+        })
+        .await;
+        let mut village = t.as_village_staff(VILLAGE_A);
+        let mut town = t.as_town_staff(TOWN_A);
+        let s = scan(&t).await;
+        assert_eq!(s.complaints_flagged, 2, "the late one and the late answer");
+        assert_eq!(late_complaints(&mut town).await, vec![open.id.clone()]);
+        let listed = village
+            .list_complaints(pb::ListComplaintsRequest {
+                page: Some(PageRequest {
+                    page_size: 10,
+                    page_token: String::new(),
+                }),
+                unanswered_past_deadline_only: false,
+            })
+            .await
+            .expect("listing")
+            .into_inner()
+            .complaints;
+        for c in &listed {
+            assert_eq!(c.due_on, "2027-01-12", "{c:?}");
+            assert!(c.calendar_version.contains("+2027#"), "{c:?}");
+        }
+        let late_answer = listed.iter().find(|c| c.id == answered.id).expect("listed");
+        assert!(late_answer.answered_late && !late_answer.overdue);
+        let flagged = t
+            .intake_events("fupin.intake.v1.ComplaintOverdue")
+            .await
+            .len();
+        assert_eq!(flagged, 2);
+        assert_eq!(scan(&t).await.complaints_flagged, 0, "once");
+        t.shutdown().await;
+    })
+    .await;
+}
+
 // ---- R-IN-8 with R-IN-4 / R-IN-7: retries across the end of the calendar ----
 
 /// R-IN-8 with R-IN-4, R-IN-7 (README: a refusal for want of a year's calendar is not kept
 /// with the request id): a write that succeeded on the last day its deadline fitted, retried
 /// with the same request id the day after, returns the first result and changes nothing; a
-/// write refused the day after (FAILED_PRECONDITION naming R-IN-4 / R-IN-7) goes through with
-/// the same request id once a deadline can be counted (the clock moved back). A submission
-/// (12-28 / 12-29), a recommendation and a complaint (12-17 / 12-18).
+/// submission refused the day after (FAILED_PRECONDITION naming R-IN-4) goes through with the
+/// same request id once a deadline can be counted (the clock moved back). A submission
+/// (12-28 / 12-29), a recommendation and a complaint (12-17 / 12-18); a complaint lodged on
+/// 12-18 is recorded with its deadline pending, and its retry replays that.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn retries_around_the_last_fitting_day() {
     bounded(180, async {
@@ -1818,23 +1908,28 @@ async fn retries_around_the_last_fitting_day() {
         let again = submit(&mut village, sub).await;
         assert_eq!(again, first_app);
 
-        // Refused, then the same request ids once the deadline fits.
+        // Refused, then the same request id once the deadline fits.
         let sub2 = household_request(&r, VILLAGE_A, "2000");
         let s = err(village.submit_application(sub2.clone()).await);
         assert_no_calendar(&s, "R-IN-4", "submission on 12-29");
+        assert_eq!(count(&t.pool, "select count(*) from applications").await, 2);
+        // A complaint is recorded on 12-18 with its deadline pending; its retry is answered
+        // the same, whenever it comes.
         on(&t, "2026-12-18");
         let lodge2 = lodge_req(VILLAGE_A, "notice board not updated");
-        let s = err(village.lodge_complaint(lodge2.clone()).await);
-        assert_no_calendar(&s, "R-IN-7", "complaint on 12-18");
-        assert_eq!(count(&t.pool, "select count(*) from complaints").await, 1);
-        assert_eq!(count(&t.pool, "select count(*) from applications").await, 2);
-        t.set_time("2026-12-17T23:59:00+08:00");
         let c2 = village
+            .lodge_complaint(lodge2.clone())
+            .await
+            .expect("recorded on 12-18")
+            .into_inner();
+        assert_eq!(c2.due_on, "", "deadline pending");
+        t.set_time("2026-12-17T23:59:00+08:00");
+        let again = village
             .lodge_complaint(lodge2)
             .await
-            .expect("the refused complaint's request id goes through")
+            .expect("a retry replays the complaint")
             .into_inner();
-        assert_eq!(c2.due_on, "2026-12-31");
+        assert_eq!(again, c2);
         t.set_time("2026-12-28T23:59:00+08:00");
         let a2 = village
             .submit_application(sub2)

@@ -1,10 +1,10 @@
 //! Complaints (投诉, R-IN-7): lodged, assigned to a service organisation, answered within a
 //! deadline in working days; unanswered ones past the deadline are flagged once.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use fupin_kernel::{AreaCode, WorkingDayCalendar};
 
-use super::{Actor, ActorRole, DomainError, error::Failure};
+use super::{Actor, ActorRole, DomainError};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Complaint {
@@ -12,7 +12,9 @@ pub struct Complaint {
     pub assigned_to: Option<AreaCode>,
     pub answered: bool,
     pub lodged_on: NaiveDate,
-    pub due_on: NaiveDate,
+    /// None while the calendar cannot count it yet (the next year's file not deployed):
+    /// [`Complaint::count_deadline`] sets it once it can.
+    pub due_on: Option<NaiveDate>,
     /// The version of the calendar data that counted `due_on` (R-X-4).
     pub calendar_version: Option<String>,
     pub overdue_alerted: bool,
@@ -32,28 +34,37 @@ impl Complaint {
                     .into(),
             ));
         }
-        let due_on = calendar.add_working_days(today, answer_days).map_err(|e| {
-            DomainError::NotReady(Failure::new(
-                "R-IN-7",
-                None,
-                format!("cannot compute the answer deadline: {e}"),
-            ))
-        })?;
-        Ok(Self {
+        let mut complaint = Self {
             area,
             assigned_to: None,
             answered: false,
             lodged_on: today,
-            due_on,
-            calendar_version: Some(calendar.version(today, due_on).ok_or_else(|| {
-                DomainError::NotReady(Failure::new(
-                    "R-IN-7",
-                    None,
-                    format!("no calendar data for {}", due_on.year()),
-                ))
-            })?),
+            due_on: None,
+            calendar_version: None,
             overdue_alerted: false,
-        })
+        };
+        // Recorded whether or not the calendar can count the deadline yet: a complaint is
+        // heard when it is made.
+        complaint.count_deadline(answer_days, calendar);
+        Ok(complaint)
+    }
+
+    /// Counts the answer deadline, `answer_days` working days from the lodging day, if it is
+    /// not counted yet and the calendar covers it (R-IN-7, SPEC section 0). Says whether it
+    /// counted it now.
+    pub fn count_deadline(&mut self, answer_days: u32, calendar: &WorkingDayCalendar) -> bool {
+        if self.due_on.is_some() {
+            return false;
+        }
+        let Ok(due_on) = calendar.add_working_days(self.lodged_on, answer_days) else {
+            return false;
+        };
+        let Some(version) = calendar.version(self.lodged_on, due_on) else {
+            return false;
+        };
+        self.due_on = Some(due_on);
+        self.calendar_version = Some(version);
+        true
     }
 
     /// Staff see complaints about their area, and those assigned to their organisation.
@@ -132,7 +143,7 @@ impl Complaint {
     }
 
     pub fn is_overdue(&self, today: NaiveDate) -> bool {
-        !self.answered && today > self.due_on
+        !self.answered && self.due_on.is_some_and(|due| today > due)
     }
 
     pub fn needs_overdue_alert(&self, today: NaiveDate) -> bool {
@@ -141,7 +152,8 @@ impl Complaint {
 }
 
 /// Whether a complaint due on `due_on` and answered on `answered_on` (China dates) was
-/// answered late: after its due day, which is itself in time. Unanswered: not (yet).
-pub fn answered_late(due_on: NaiveDate, answered_on: Option<NaiveDate>) -> bool {
-    answered_on.is_some_and(|on| on > due_on)
+/// answered late: after its due day, which is itself in time. Unanswered, or its deadline not
+/// counted yet: not (yet).
+pub fn answered_late(due_on: Option<NaiveDate>, answered_on: Option<NaiveDate>) -> bool {
+    due_on.is_some_and(|due| answered_on.is_some_and(|on| on > due))
 }

@@ -25,7 +25,8 @@ pub struct ComplaintRow {
     pub lodged_by: String,
     pub lodged_at: DateTime<Utc>,
     pub lodged_on: NaiveDate,
-    pub due_on: NaiveDate,
+    /// None while the calendar cannot count it yet (migration `20261130000017`).
+    pub due_on: Option<NaiveDate>,
     pub answered_by: Option<String>,
     pub answered_at: Option<DateTime<Utc>>,
     pub overdue_alerted: bool,
@@ -175,6 +176,42 @@ pub async fn list(
     .bind(limit)
     .fetch_all(pool)
     .await
+}
+
+/// Complaints whose answer deadline is not counted yet (R-IN-7), locked for the caller's
+/// transaction; others' locks are skipped.
+pub async fn deadline_pending(
+    conn: &mut PgConnection,
+    after: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<ComplaintRow>> {
+    sqlx::query_as(concat!(
+        r#"select "#,
+        complaint_columns!(),
+        r#" from complaints
+           where due_on is null and ($1::uuid is null or id > $1)
+           order by id limit $2 for update skip locked"#
+    ))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Stores the answer deadline counted for a complaint lodged before the calendar covered it,
+/// and the calendar version that counted it (R-X-4).
+pub async fn set_deadline(conn: &mut PgConnection, c: &ComplaintRow) -> sqlx::Result<()> {
+    sqlx::query(
+        "update complaints set due_on = $2, calendar_version = $3, overdue_alerted = $4
+          where id = $1 and due_on is null",
+    )
+    .bind(c.id)
+    .bind(c.due_on)
+    .bind(&c.calendar_version)
+    .bind(c.overdue_alerted)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 pub async fn overdue_unalerted(

@@ -28,7 +28,7 @@ use fupin_platform::{
     clock::AdjustableClock,
     events::{EventBus, headers},
     shutdown::{self, ShutdownTrigger},
-    testing::{TestDb, admin_database_url, test_bus},
+    testing::{TestDb, admin_database_url, replace_database, test_bus},
 };
 use fupin_proto::{
     common::v1::{Money, PageRequest},
@@ -222,13 +222,39 @@ async fn spawn_intake_with(reference: Reference) -> TestIntake {
     clock
         .set(instant(DEFAULT_NOW))
         .expect("the default instant is in range");
+    let (addr, channel, trigger, task) =
+        start_service(db.pool.clone(), bus.clone(), clock.clone(), reference).await;
+    TestIntake {
+        addr,
+        channel,
+        clock,
+        pool,
+        service_pool: db.pool.clone(),
+        bus,
+        db_name: db.name,
+        calendar: self::reference().calendar,
+        pii: test_pii(),
+        trigger,
+        task: Some(task),
+    }
+}
+
+type ServiceTask = JoinHandle<anyhow::Result<()>>;
+
+/// Runs intake on `pool` and `bus` with `reference` on a port of its own.
+async fn start_service(
+    pool: PgPool,
+    bus: EventBus,
+    clock: Arc<AdjustableClock>,
+    reference: Reference,
+) -> (SocketAddr, Channel, ShutdownTrigger, ServiceTask) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
     let (trigger, stop) = shutdown::channel();
     let rt = Runtime {
-        pool: db.pool.clone(),
-        bus: bus.clone(),
-        clock: clock.clone(),
+        pool,
+        bus,
+        clock,
         token_keys: fupin_platform::auth::TokenKeys::hs256(SECRET),
         pii: test_pii(),
         test_clock: true,
@@ -247,18 +273,37 @@ async fn spawn_intake_with(reference: Reference) -> TestIntake {
         .connect()
         .await
         .expect("connecting to intake");
-    TestIntake {
-        addr,
-        channel,
-        clock,
-        pool,
-        service_pool: db.pool.clone(),
-        bus,
-        db_name: db.name,
-        calendar: self::reference().calendar,
-        pii: test_pii(),
-        trigger,
-        task: Some(task),
+    (addr, channel, trigger, task)
+}
+
+impl TestIntake {
+    /// Stops the service and starts it again on the same database, stream and clock with
+    /// `reference`, as an operator restarts intake after deploying reference data (calendars
+    /// and policy are read at start).
+    pub async fn restart_with(&mut self, reference: Reference) {
+        self.trigger.trigger();
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .expect("intake stops within 10 s of shutdown")
+                .expect("intake task did not panic")
+                .expect("intake run returns Ok");
+        }
+        self.service_pool.close().await;
+        self.service_pool = PgPoolOptions::new()
+            .max_connections(10)
+            .connect(&replace_database(&admin_database_url(), &self.db_name))
+            .await
+            .expect("the service's pool again");
+        self.calendar = reference.calendar.clone();
+        let (addr, channel, trigger, task) = start_service(
+            self.service_pool.clone(),
+            self.bus.clone(),
+            self.clock.clone(),
+            reference,
+        )
+        .await;
+        (self.addr, self.channel, self.trigger, self.task) = (addr, channel, trigger, Some(task));
     }
 }
 

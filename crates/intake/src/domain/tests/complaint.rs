@@ -72,26 +72,47 @@ fn answer_is_due_ten_working_days_after_lodging() {
     let c = lodged();
     // 09-28 (1, adjusted Sun), 09-29 (2), 09-30 (3), Oct 1-8 off, 10-09 (4), 10-10 (5),
     // 10-11 (6, adjusted Sat), 10-13 (7), 10-14 (8), 10-15 (9), 10-16 (10)
-    assert_eq!(c.due_on, date("2025-10-16"));
+    assert_eq!(c.due_on, Some(date("2025-10-16")));
     assert_eq!(
         calendar()
-            .working_days_between(lodged_on(), c.due_on)
+            .working_days_between(lodged_on(), c.due_on.unwrap())
             .unwrap(),
         10
     );
 }
 
-// R-IN-7: never a guessed deadline
+// R-IN-7: never a guessed deadline, and never a complaint unheard: lodged when the calendar
+// does not reach its deadline, it is recorded with the deadline pending, not overdue, and the
+// deadline is counted once a calendar covers it (here a test year with only its New Year's Day
+// off; the shipped 2027 file will come from the State Council's notice).
 #[test]
-fn lodging_without_calendar_data_is_refused() {
-    let result = Complaint::lodge(
-        &district_staff(),
-        area(VILLAGE),
-        date("2030-01-07"),
-        10,
-        calendar(),
+fn lodged_beyond_the_calendar_the_deadline_is_counted_later() {
+    let lodged_on = date("2026-12-28");
+    let mut c = Complaint::lodge(&district_staff(), area(VILLAGE), lodged_on, 10, calendar())
+        .expect("recorded");
+    assert_eq!((c.due_on, c.calendar_version.clone()), (None, None));
+    assert!(!c.is_overdue(date("2027-06-01")));
+    assert!(!c.count_deadline(10, calendar()), "still not covered");
+    assert_eq!(c.due_on, None);
+
+    let shipped: Vec<String> = (2024..=2026)
+        .map(|y| std::fs::read_to_string(format!("{DEPLOY}/calendar/{y}.toml")).unwrap())
+        .collect();
+    let test_2027 = "year = 2027\nsource = \"test\"\nholidays = [\"2027-01-01\"]\n\
+                     adjusted_working_days = []\n";
+    let mut texts: Vec<&str> = shipped.iter().map(String::as_str).collect();
+    texts.push(test_2027);
+    let covering = fupin_kernel::WorkingDayCalendar::from_year_strs(&texts).unwrap();
+    assert!(c.count_deadline(10, &covering));
+    // 12-28 to 12-31 (3 working days), 2027-01-01 off, then 7 more from 01-04.
+    assert_eq!(c.due_on, Some(date("2027-01-12")));
+    assert!(
+        c.calendar_version
+            .as_deref()
+            .is_some_and(|v| v.contains("2027"))
     );
-    assert_not_ready(result, "R-IN-7");
+    assert!(!c.count_deadline(10, &covering), "counted once");
+    assert!(c.is_overdue(date("2027-01-13")));
 }
 
 // R-IN-7
@@ -213,9 +234,10 @@ fn the_assignee_sees_the_complaint() {
 #[test]
 fn overdue_from_the_day_after_the_due_date() {
     let c = lodged();
-    assert!(!c.is_overdue(c.due_on));
-    assert!(!c.needs_overdue_alert(c.due_on));
-    let next = plus_days(c.due_on, 1);
+    let due = c.due_on.unwrap();
+    assert!(!c.is_overdue(due));
+    assert!(!c.needs_overdue_alert(due));
+    let next = plus_days(due, 1);
     assert!(c.is_overdue(next));
     assert!(c.needs_overdue_alert(next));
 }
@@ -225,17 +247,21 @@ fn overdue_from_the_day_after_the_due_date() {
 fn answered_late_after_the_due_day() {
     use crate::domain::complaint::answered_late;
     let due = date("2025-10-16");
-    assert!(!answered_late(due, Some(due)));
-    assert!(!answered_late(due, Some(date("2025-10-15"))));
-    assert!(answered_late(due, Some(plus_days(due, 1))));
-    assert!(!answered_late(due, None));
+    assert!(!answered_late(Some(due), Some(due)));
+    assert!(!answered_late(Some(due), Some(date("2025-10-15"))));
+    assert!(answered_late(Some(due), Some(plus_days(due, 1))));
+    assert!(!answered_late(Some(due), None));
+    assert!(
+        !answered_late(None, Some(plus_days(due, 1))),
+        "not counted yet"
+    );
 }
 
 // R-IN-7: flagged once
 #[test]
 fn unanswered_complaint_is_flagged_once() {
     let mut c = lodged();
-    let late = plus_days(c.due_on, 3);
+    let late = plus_days(c.due_on.unwrap(), 3);
     assert!(c.needs_overdue_alert(late));
     c.overdue_alerted = true;
     assert!(!c.needs_overdue_alert(late));
@@ -247,8 +273,9 @@ fn unanswered_complaint_is_flagged_once() {
 fn an_answered_complaint_is_never_overdue() {
     let mut c = lodged();
     c.assign(&town_staff(TOWN), area(VILLAGE)).unwrap();
-    assert_eq!(c.answer(&village_staff(VILLAGE), c.due_on), Ok(false));
-    let late = plus_days(c.due_on, 30);
+    let due = c.due_on.unwrap();
+    assert_eq!(c.answer(&village_staff(VILLAGE), due), Ok(false));
+    let late = plus_days(due, 30);
     assert!(!c.is_overdue(late));
     assert!(!c.needs_overdue_alert(late));
 }
@@ -265,8 +292,8 @@ fn a_late_answer_flags_the_complaint_if_no_scan_did() {
         assert!(c.answered && (c.overdue_alerted || !flag));
         flag
     };
-    let c = lodged();
-    assert!(!answered_on(c.due_on, false));
-    assert!(answered_on(plus_days(c.due_on, 1), false));
-    assert!(!answered_on(plus_days(c.due_on, 1), true));
+    let due = lodged().due_on.unwrap();
+    assert!(!answered_on(due, false));
+    assert!(answered_on(plus_days(due, 1), false));
+    assert!(!answered_on(plus_days(due, 1), true));
 }

@@ -20,7 +20,7 @@ use crate::domain::{
     types::Purpose,
 };
 
-const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy");
+pub const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy");
 
 /// The district of the shipped registry (洛龙区).
 pub const DISTRICT: &str = "410311";
