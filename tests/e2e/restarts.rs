@@ -806,11 +806,13 @@ async fn overdue_alerts_are_raised_once_across_restarts() -> anyhow::Result<()> 
     Ok(())
 }
 
-/// README "Operating it": a complaint whose answer deadline runs into a year without calendar
-/// data is refused (R-IN-7) and the refusal is not kept with the request id (R-IN-8), so once
-/// the operator adds the year's file and restarts, the same request goes through, its deadline
-/// counted on the new year's data and that data's version recorded (R-X-4); a retry then
-/// replays it.
+/// README "Operating it", with the operator's restart: in a year without calendar data, a
+/// submission whose village deadline runs into it is refused (R-IN-4) and the refusal is not
+/// kept with the request id (R-IN-8); a complaint is recorded with its answer deadline pending
+/// (R-IN-7). Once the operator adds the year's file and restarts, the same submission request
+/// goes through, its deadline counted on the new year's data and that data's version recorded
+/// (R-X-4), and the deadline scan counts the complaint's deadline the same way; a retry of the
+/// complaint replays its first answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_calendar_year_added_with_a_restart_lets_the_same_request_through() -> anyhow::Result<()>
 {
@@ -826,6 +828,9 @@ async fn a_calendar_year_added_with_a_restart_lets_the_same_request_through() ->
         RunningService::start_with(INTAKE, true, &[("CALENDAR_DIR", calendar_dir.as_str())])
             .await?;
     let db = db_of(&svc).await?;
+    let household = resident(61);
+    rate(&bus_of(&svc).await?, &household).await?;
+    wait_rated(&db, 1).await?;
     // Monday 2026-12-21: ten working days run into 2027.
     const MONDAY: &str = "2026-12-21T10:00:00+08:00";
     set_clock(&svc, MONDAY).await?;
@@ -836,12 +841,21 @@ async fn a_calendar_year_added_with_a_restart_lets_the_same_request_through() ->
         area_code: VILLAGE.into(),
         application_id: String::new(),
     };
-    let refused = lodge(&mut client(&svc).await?, &complaint)
+    let pending = lodge(&mut client(&svc).await?, &complaint).await?;
+    assert_eq!(
+        (pending.due_on.as_str(), pending.calendar_version.as_str()),
+        ("", ""),
+        "recorded with its deadline pending"
+    );
+    // Tuesday 2026-12-29: three working days run into 2027.
+    const TUESDAY: &str = "2026-12-29T10:00:00+08:00";
+    set_clock(&svc, TUESDAY).await?;
+    let refused = submit(&mut client(&svc).await?, "late-submission", &household)
         .await
         .expect_err("no calendar for 2027");
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
-    assert!(refused.message().contains("R-IN-7"), "{refused:?}");
-    assert_eq!(count(&db, "select count(*) from complaints").await?, 0);
+    assert!(refused.message().contains("R-IN-4"), "{refused:?}");
+    assert_eq!(count(&db, "select count(*) from applications").await?, 0);
 
     assert!(svc.stop(STOP).await?.success());
     std::fs::write(
@@ -852,20 +866,35 @@ async fn a_calendar_year_added_with_a_restart_lets_the_same_request_through() ->
          adjusted_working_days = []\n",
     )?;
     svc.restart().await?;
-    set_clock(&svc, MONDAY).await?;
+    set_clock(&svc, TUESDAY).await?;
     let mut intake = client(&svc).await?;
-    let lodged = lodge(&mut intake, &complaint).await?;
-    // 22, 23, 24, 25, 28, 29, 30, 31 December; 1 January off; 4, 5 January.
-    assert_eq!(lodged.due_on, "2027-01-05");
+    let app = submit(&mut intake, "late-submission", &household).await?;
+    // 30, 31 December; 1 January off; 4 January.
+    assert_eq!(app.step_due_on, "2027-01-04");
     assert!(
-        lodged.calendar_version.starts_with("2026#") && lodged.calendar_version.contains("+2027#"),
+        app.step_calendar_version.starts_with("2026#")
+            && app.step_calendar_version.contains("+2027#"),
         "both years' data counted it: {}",
-        lodged.calendar_version
+        app.step_calendar_version
+    );
+
+    assert_eq!(scan(&svc).await?.complaints_flagged, 0, "not due yet");
+    let (due_on, version): (Option<NaiveDate>, Option<String>) =
+        sqlx::query_as("select due_on, calendar_version from complaints")
+            .fetch_one(&db)
+            .await?;
+    // 22, 23, 24, 25, 28, 29, 30, 31 December; 1 January off; 4, 5 January.
+    assert_eq!(due_on, Some("2027-01-05".parse()?));
+    assert!(
+        version
+            .as_deref()
+            .is_some_and(|v| v.starts_with("2026#") && v.contains("+2027#")),
+        "both years' data counted it: {version:?}"
     );
     assert_eq!(
         lodge(&mut intake, &complaint).await?,
-        lodged,
-        "a retry replays it"
+        pending,
+        "a retry replays the first answer"
     );
     assert_eq!(count(&db, "select count(*) from complaints").await?, 1);
     assert!(svc.terminate(STOP).await?.success());
