@@ -403,13 +403,15 @@ impl Application {
         calendar: &WorkingDayCalendar,
     ) -> Result<Moved, DomainError> {
         self.require_visible(actor)?;
+        // Who before what: a tier that never resubmits is denied whatever the state (and
+        // nothing is kept), rather than told the state, which a retry would repeat once false.
+        filing_step(actor, self.kind, &self.area)?;
         if self.status != Status::Returned {
             return Err(state_refusal(
                 "R-IN-2",
                 format!("application is {}, not returned", self.status.as_str()),
             ));
         }
-        filing_step(actor, self.kind, &self.area)?;
         let step = self.returned_step();
         self.enter_step(step, today, policy, calendar)?;
         self.returned_from = None;

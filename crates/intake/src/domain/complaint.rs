@@ -88,6 +88,14 @@ impl Complaint {
                 "complaints are assigned by the town station or district center over the complaint's area [R-IN-7]".into(),
             ));
         }
+        // Who, then what the request says, then the state (README "Who before what").
+        if !actor.area.contains(&to) || !to.contains(&self.area) {
+            return Err(DomainError::invalid(
+                "organisation_area_code",
+                "R-IN-7",
+                "must be an organisation over the complaint's area, inside the assigner's",
+            ));
+        }
         // A lower tier does not take a complaint away from the organisation above it.
         if let Some(current) = &self.assigned_to
             && !actor.area.contains(current)
@@ -100,13 +108,6 @@ impl Complaint {
         }
         if self.answered {
             return Err(DomainError::refused("R-IN-7", "complaint already answered"));
-        }
-        if !actor.area.contains(&to) || !to.contains(&self.area) {
-            return Err(DomainError::invalid(
-                "organisation_area_code",
-                "R-IN-7",
-                "must be an organisation over the complaint's area, inside the assigner's",
-            ));
         }
         self.assigned_to = Some(to);
         Ok(())

@@ -297,3 +297,20 @@ fn a_late_answer_flags_the_complaint_if_no_scan_did() {
     assert!(answered_on(plus_days(due, 1), false));
     assert!(!answered_on(plus_days(due, 1), true));
 }
+
+// R-IN-7, README "Who before what": an assignment to an organisation that cannot hold the
+// complaint is bad input (nothing kept) whatever the complaint's state; a good one to an
+// answered complaint is refused by the state.
+#[test]
+fn a_bad_assignment_is_bad_input_before_the_state_is_judged() {
+    let mut c = lodged();
+    c.assign(&town_staff(TOWN), area(VILLAGE)).expect("assign");
+    c.answer(&village_staff(VILLAGE), lodged_on())
+        .expect("answer");
+    assert_invalid(
+        c.assign(&district_staff(), area(OTHER_TOWN)),
+        "organisation_area_code",
+        "R-IN-7",
+    );
+    assert_refused(c.assign(&district_staff(), area(TOWN)), "R-IN-7");
+}

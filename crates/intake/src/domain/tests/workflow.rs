@@ -645,6 +645,11 @@ fn resubmission_of_a_household_by_another_tier_is_denied() {
         calendar(),
     ));
     assert_eq!(app, before);
+    // Who before what: denied in any state, not told the state (a refusal a retry would
+    // repeat once the application is returned).
+    let mut not_returned = household_in(Status::VillageReview, day());
+    assert_denied(not_returned.resubmit(&town_staff(TOWN), day(), policy(), calendar()));
+    assert_denied(not_returned.resubmit(&district_staff(), day(), policy(), calendar()));
 }
 
 // R-IN-1, R-IN-2
