@@ -349,6 +349,11 @@ impl Intake {
             area_code: row.area_code.clone(),
             policy_version: row.policy_version.clone(),
             corrections: moved.corrections.iter().map(convert::correction).collect(),
+            bank_id: row.bank_id.clone().unwrap_or_default(),
+            notice_ends_on: row
+                .notice_ends_on
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
         };
         self.emit(conn, &ev, &row.id.to_string(), now).await
     }
@@ -1703,6 +1708,10 @@ fn step_overdue(
         detected_on: today.to_string(),
         calendar_version: app.step_calendar.clone().unwrap_or_default(),
         policy_version: policy_version.to_owned(),
+        bank_id: match app.current_step() {
+            Some(crate::domain::Step::Bank) => app.bank_id.clone().unwrap_or_default(),
+            _ => String::new(),
+        },
     }
 }
 

@@ -1297,7 +1297,11 @@ async fn step_overdue_alerts_carry_the_step_and_due_date_once_per_step_entry() {
         let mut village = t.as_village_staff(VILLAGE_A);
 
         t.set_time("2026-03-06T00:00:30+08:00");
-        assert_eq!(scan(&t).await.newly_overdue, 1);
+        assert_eq!(
+            scan(&t).await.newly_overdue,
+            2,
+            "the bank step and the village step"
+        );
         t.set_time("2026-03-06T09:00:00+08:00");
         assert_eq!(scan(&t).await.newly_overdue, 0);
         review(
@@ -1329,7 +1333,11 @@ async fn step_overdue_alerts_carry_the_step_and_due_date_once_per_step_entry() {
         t.set_time("2026-03-11T23:59:00+08:00");
         assert_eq!(scan(&t).await.newly_overdue, 0);
         t.set_time("2026-03-12T08:00:00+08:00");
-        assert_eq!(scan(&t).await.newly_overdue, 1);
+        assert_eq!(
+            scan(&t).await.newly_overdue,
+            2,
+            "the bank step and the village step"
+        );
         assert_eq!(scan(&t).await.newly_overdue, 0);
 
         let alerts = t
@@ -1840,6 +1848,84 @@ async fn a_loan_account_number_is_booked_once_per_bank() {
         .await
         .expect("the index");
         assert_eq!(index, 1);
+        t.shutdown().await;
+    })
+    .await;
+}
+
+/// R-IN-5, R-IN-6 for subscribers: the status changes say when the public notice ends (from
+/// the move into it) and which bank the application is recommended to (from the
+/// recommendation), and a late bank step's alert names the bank whose decision is late, so a
+/// notice board or a supervising system needs neither intake's policy nor the free-text
+/// reason. Staff steps' alerts name no bank.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_name_the_notices_end_and_the_bank() {
+    bounded(90, async {
+        let t = spawn_intake().await; // 2026-03-02
+        let r = resident_id(81);
+        t.given_credit_household(&r, VILLAGE_A).await;
+        let a = t.submit_household(&r, VILLAGE_A, "5000").await;
+        let left = t.submit_household(&r, VILLAGE_A, "1000").await;
+        let noticed = t.approve_to_notice(&a).await;
+        assert!(!noticed.notice_ends_on.is_empty());
+        t.set_time("2026-03-10T09:00:00+08:00");
+        t.recommend(&a.id, BANK).await.expect("recommend");
+        // Ten working days from 03-10 end 03-24; late from 03-25.
+        t.set_time("2026-03-25T09:00:00+08:00");
+        assert_eq!(
+            scan(&t).await.newly_overdue,
+            2,
+            "the bank step and the village step"
+        );
+        t.outbox_drained().await;
+
+        let changes: Vec<pb::ApplicationStatusChanged> = status_changes(&t)
+            .await
+            .into_iter()
+            .map(|(_, d)| d)
+            .filter(|d| d.application_id == a.id)
+            .collect();
+        for c in &changes {
+            let noticed_yet = !matches!(
+                c.to_status(),
+                pb::Status::VillageReview | pb::Status::TownReview | pb::Status::DistrictReview
+            );
+            let recommended = c.to_status() == pb::Status::Recommended;
+            assert_eq!(
+                (c.notice_ends_on.as_str(), c.bank_id.as_str()),
+                (
+                    if noticed_yet {
+                        noticed.notice_ends_on.as_str()
+                    } else {
+                        ""
+                    },
+                    if recommended { BANK } else { "" }
+                ),
+                "{c:?}"
+            );
+        }
+        assert!(
+            changes
+                .iter()
+                .any(|c| c.to_status() == pb::Status::Recommended)
+        );
+        let alerts: Vec<pb::ApplicationStepOverdue> = t
+            .intake_events(&pb::ApplicationStepOverdue::full_name())
+            .await
+            .iter()
+            .map(|e| e.decode())
+            .collect();
+        let mut alerts: Vec<(String, pb::Step, String)> = alerts
+            .iter()
+            .map(|e| (e.application_id.clone(), e.step(), e.bank_id.clone()))
+            .collect();
+        alerts.sort();
+        let mut want = vec![
+            (a.id.clone(), pb::Step::Bank, BANK.to_owned()),
+            (left.id.clone(), pb::Step::Village, String::new()),
+        ];
+        want.sort();
+        assert_eq!(alerts, want);
         t.shutdown().await;
     })
     .await;
