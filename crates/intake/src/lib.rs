@@ -175,7 +175,17 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
                     shutdown.clone(),
                 ))
             });
-    let verifier = JwtVerifier::new(rt.token_keys).serving(intake.areas.all().map(|a| a.code()));
+    // R-IN-6: the banks of every policy version, those ahead of their day too (a bank the
+    // district stops recommending to still decides and disburses what it was given).
+    let verifier = JwtVerifier::new(rt.token_keys)
+        .serving(intake.areas.all().map(|a| a.code()))
+        .banks(
+            intake
+                .policy
+                .versions()
+                .iter()
+                .flat_map(|v| v.value.partner_banks.iter().map(String::as_str)),
+        );
     let mut server = GrpcServer::new(verifier.clone(), rt.clock.clone(), rt.test_clock);
     if let Some(tls) = rt.grpc_tls {
         server = server.with_tls(tls);

@@ -16,8 +16,9 @@ use tonic_health::pb::{
 };
 
 /// ARCHITECTURE "Auth": no token, a token signed with another key, an expired token, a token
-/// whose area does not fit its role or is not one of the district's, and a token naming no
-/// subject are all `Unauthenticated`, on reads and writes.
+/// whose area does not fit its role or is not one of the district's, a token naming no
+/// subject, and a bank token of a bank that is not a partner bank are all `Unauthenticated`,
+/// on reads and writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn intake_calls_without_a_valid_token_are_unauthenticated() {
     bounded(60, async {
@@ -38,6 +39,8 @@ async fn intake_calls_without_a_valid_token_are_unauthenticated() {
         let other_district = token_for(SECRET, "x", Role::DistrictStaff, "110101", None, 3600);
         let unknown_town = token_for(SECRET, "x", Role::TownStaff, "410311199", None, 3600);
         let blank_subject = token_for(SECRET, " ", Role::DistrictStaff, "410311", None, 3600);
+        // R-IN-6: a bank that is no partner bank of any policy version.
+        let other_bank = token_for(SECRET, "x", Role::Bank, "410311", Some("ccb-other"), 3600);
         for (what, mut c) in [
             ("no token", t.anonymous()),
             ("wrong key", t.client_with(Some(&wrong_key))),
@@ -50,6 +53,7 @@ async fn intake_calls_without_a_valid_token_are_unauthenticated() {
             ("another district", t.client_with(Some(&other_district))),
             ("unknown town", t.client_with(Some(&unknown_town))),
             ("blank subject", t.client_with(Some(&blank_subject))),
+            ("not a partner bank", t.client_with(Some(&other_bank))),
         ] {
             let s = err(c
                 .list_applications(pb::ListApplicationsRequest::default())

@@ -369,6 +369,8 @@ pub struct JwtVerifier {
     verified: Arc<Mutex<Verified>>,
     /// The areas this deployment serves ([`Self::serving`]); None: any well-formed code.
     areas: Option<Arc<HashSet<AreaCode>>>,
+    /// The banks this deployment lends through ([`Self::banks`]); None: any readable id.
+    banks: Option<Arc<HashSet<String>>>,
 }
 
 /// SHA-256 of a token -> the caller it names and its `exp`.
@@ -391,6 +393,7 @@ impl JwtVerifier {
             keys,
             verified: Arc::default(),
             areas: None,
+            banks: None,
         }
     }
 
@@ -400,6 +403,14 @@ impl JwtVerifier {
     /// district could run the deadline scan; a bank's reads are scoped by its bank id alone).
     pub fn serving<'a>(mut self, areas: impl IntoIterator<Item = &'a AreaCode>) -> Self {
         self.areas = Some(Arc::new(areas.into_iter().cloned().collect()));
+        self
+    }
+
+    /// Refuses bank tokens whose `bank_id` is not one of `banks` (the partner banks): a token
+    /// naming any other bank is no caller of this deployment, even if it would only ever see
+    /// empty lists.
+    pub fn banks<'a>(mut self, banks: impl IntoIterator<Item = &'a str>) -> Self {
+        self.banks = Some(Arc::new(banks.into_iter().map(str::to_owned).collect()));
         self
     }
 
@@ -430,6 +441,13 @@ impl JwtVerifier {
             return Err(Status::unauthenticated(format!(
                 "token area {} is not an area this service serves",
                 caller.area.as_str()
+            )));
+        }
+        if let (Some(banks), Role::Bank, Some(bank)) = (&self.banks, caller.role, &caller.bank_id)
+            && !banks.contains(bank)
+        {
+            return Err(Status::unauthenticated(format!(
+                "token bank_id {bank:.64} is not a partner bank of this service"
             )));
         }
         let mut cache = self.cache();
@@ -771,6 +789,39 @@ mod tests {
             assert!(e.message().contains(area), "{}", e.message());
             // refused again, not remembered
             assert!(verify(role, area, bank).is_err());
+        }
+    }
+
+    // R-IN-6: a bank token must name one of the deployment's partner banks; staff tokens name
+    // none.
+    #[test]
+    fn bank_tokens_of_banks_not_served_are_refused() {
+        let v = JwtVerifier::hs256("k").banks(["abc-luolong-xinqu", "icbc-luolong"]);
+        let verify =
+            |role, bank: Option<&str>| v.verify(&token_for("k", "u", role, "410311", bank, 60));
+        assert!(verify(Role::Bank, Some("abc-luolong-xinqu")).is_ok());
+        assert!(verify(Role::Bank, Some("icbc-luolong")).is_ok());
+        assert!(verify(Role::DistrictStaff, None).is_ok());
+        // The check is a bank's: a staff token is not refused for a bank_id claim it carries.
+        let staff_with_claim = v.verify(&token_for(
+            "k",
+            "u",
+            Role::DistrictStaff,
+            "410311",
+            Some("ccb-other"),
+            60,
+        ));
+        assert!(
+            !staff_with_claim
+                .as_ref()
+                .is_err_and(|e| e.message().contains("partner bank")),
+            "{staff_with_claim:?}"
+        );
+        for other in ["ccb-other", "ABC-LUOLONG-XINQU", "abc-luolong"] {
+            let e = verify(Role::Bank, Some(other)).unwrap_err();
+            assert_eq!(e.code(), tonic::Code::Unauthenticated, "{other}");
+            assert!(e.message().contains(other), "{}", e.message());
+            assert!(verify(Role::Bank, Some(other)).is_err(), "not remembered");
         }
     }
 

@@ -21,7 +21,9 @@ use async_nats::{
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use fupin_intake::{MIGRATIONS, Reference, Runtime};
-use fupin_kernel::{AreaRegistry, PolicyHistory, ResidentId, Uscc, WorkingDayCalendar};
+use fupin_kernel::{
+    AreaRegistry, PolicyHistory, ResidentId, Uscc, WorkingDayCalendar, policy::IntakePolicy,
+};
 use fupin_platform::{
     PiiCipher, Role,
     auth::token_for,
@@ -116,13 +118,26 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Reference data from the shipped deploy files.
+/// Reference data from the shipped deploy files, with [`OTHER_BANK`] a partner bank beside the
+/// shipped one in every policy version (same version ids), so tests can play another partner
+/// bank (one that is no partner is refused at the token, R-IN-6).
 pub fn reference() -> Reference {
     let ws = workspace();
+    let shipped: PolicyHistory<IntakePolicy> =
+        PolicyHistory::load(ws.join("deploy/policy/intake.toml")).expect("intake policy");
+    let versions = shipped
+        .versions()
+        .iter()
+        .cloned()
+        .map(|mut v| {
+            v.value.partner_banks.push(OTHER_BANK.to_owned());
+            v
+        })
+        .collect();
     Reference {
         areas: AreaRegistry::load(ws.join("deploy/areas/410311.toml")).expect("areas file"),
         calendar: WorkingDayCalendar::load_dir(ws.join("deploy/calendar")).expect("calendars"),
-        policy: PolicyHistory::load(ws.join("deploy/policy/intake.toml")).expect("intake policy"),
+        policy: PolicyHistory::new(versions).expect("the test policy"),
     }
 }
 
