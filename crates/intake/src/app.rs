@@ -56,6 +56,9 @@ pub struct Intake {
     /// Scans on request run one at a time: each holds its request id's connection while its
     /// batches take another from the pool, so many at once could exhaust the pool.
     pub manual_scans: Arc<tokio::sync::Mutex<()>>,
+    /// Whether the complaint deadlines left pending for want of a calendar were counted since
+    /// start: calendars are read at start, so one pass a process is all that can count any.
+    pub pending_deadlines_counted: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Whose personal data a response showed (R-CR-11 access log).
@@ -1413,7 +1416,14 @@ impl Intake {
                 break;
             }
         }
-        out.complaints_flagged += self.count_pending_complaint_deadlines(now).await?;
+        if !self
+            .pending_deadlines_counted
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            out.complaints_flagged += self.count_pending_complaint_deadlines(now).await?;
+            self.pending_deadlines_counted
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
         loop {
             let mut tx = self.pool.begin().await?;
             let rows = complaints::overdue_unalerted(&mut tx, today, 200).await?;
@@ -1437,7 +1447,9 @@ impl Intake {
     /// R-IN-7: counts the answer deadlines of complaints lodged while the calendar did not
     /// cover them, now that it does (each under the policy version it was lodged under). A
     /// complaint already answered after its deadline is flagged as a late answer is at
-    /// answering; unanswered ones past it are flagged by the scan that follows.
+    /// answering; unanswered ones past it are flagged by the scan that follows. Run by the
+    /// first scan of a process (the calendar it counts on is read at start); a row it cannot
+    /// read is logged and left pending rather than stopping the scan.
     /// Returns how many it flagged.
     async fn count_pending_complaint_deadlines(&self, now: DateTime<Utc>) -> Result<u32> {
         let mut flagged = 0;
@@ -1453,7 +1465,14 @@ impl Intake {
                         "a complaint's policy version is no longer deployed; its deadline stays pending");
                     continue;
                 };
-                let mut c = row.aggregate()?;
+                let mut c = match row.aggregate() {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!(complaint = %row.id, error = %e,
+                            "an unreadable complaint; its deadline stays pending");
+                        continue;
+                    }
+                };
                 if !c.count_deadline(policy.value.complaint_answer_days, &self.calendar) {
                     continue;
                 }
@@ -1465,8 +1484,8 @@ impl Intake {
                 if flag {
                     row.overdue_alerted = true;
                 }
-                complaints::set_deadline(&mut tx, &row).await?;
-                if flag {
+                // Counted once: a row another pass counted meanwhile is left as it is.
+                if complaints::set_deadline(&mut tx, &row).await? && flag {
                     self.emit(&mut tx, &complaint_overdue(&row), &row.id.to_string(), now)
                         .await?;
                     flagged += 1;

@@ -130,6 +130,7 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
         submissions,
         pii: rt.pii,
         manual_scans: Arc::default(),
+        pending_deadlines_counted: Arc::default(),
     };
     let scan_task = rt.scan_interval.map(|every| {
         let intake = intake.clone();

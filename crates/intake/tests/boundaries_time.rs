@@ -1770,7 +1770,8 @@ async fn a_step_left_late_is_alerted_by_the_move_that_leaves_it() {
 /// neither listed late nor flagged, however long they wait. Once intake restarts with a 2027
 /// calendar (here a test year with only New Year's Day off), the scan counts their deadline
 /// (2027-01-12) under the calendar version now deployed: the unanswered one is flagged and
-/// listed late, the one answered on 01-13 is flagged as answered late, each once.
+/// listed late, the one answered on 01-13 is flagged as answered late, each once; the one
+/// answered on 01-12 is in time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_complaint_lodged_beyond_the_calendar_gets_its_deadline_once_it_is_deployed() {
     bounded(120, async {
@@ -1780,12 +1781,18 @@ async fn a_complaint_lodged_beyond_the_calendar_gets_its_deadline_once_it_is_dep
         on(&t, "2026-12-28");
         let open = lodge(&mut village, VILLAGE_A, "asked for a fee").await;
         let answered = lodge(&mut village, VILLAGE_A, "notice board not updated").await;
-        for c in [&open, &answered] {
+        let in_time = lodge(&mut village, VILLAGE_A, "list not posted").await;
+        for c in [&open, &answered, &in_time] {
             assert_eq!((c.due_on.as_str(), c.overdue), ("", false), "pending");
             town.assign_complaint(assign_req(&c.id, VILLAGE_A))
                 .await
                 .expect("assign");
         }
+        t.set_time("2027-01-12T23:59:00+08:00");
+        village
+            .answer_complaint(answer_req(&in_time.id, "posted"))
+            .await
+            .expect("answered on what will be its due day");
         on(&t, "2027-01-13");
         let a = village
             .answer_complaint(answer_req(&answered.id, "updated"))
@@ -1840,6 +1847,8 @@ async fn a_complaint_lodged_beyond_the_calendar_gets_its_deadline_once_it_is_dep
         }
         let late_answer = listed.iter().find(|c| c.id == answered.id).expect("listed");
         assert!(late_answer.answered_late && !late_answer.overdue);
+        let timely = listed.iter().find(|c| c.id == in_time.id).expect("listed");
+        assert!(!timely.answered_late && !timely.overdue, "{timely:?}");
         let flagged = t
             .intake_events("fupin.intake.v1.ComplaintOverdue")
             .await

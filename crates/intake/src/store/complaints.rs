@@ -179,7 +179,8 @@ pub async fn list(
 }
 
 /// Complaints whose answer deadline is not counted yet (R-IN-7), locked for the caller's
-/// transaction; others' locks are skipped.
+/// transaction in id order: a row another transaction holds (an answer, another scan) is
+/// waited for, not skipped, as the pass runs once a process.
 pub async fn deadline_pending(
     conn: &mut PgConnection,
     after: Option<Uuid>,
@@ -190,7 +191,7 @@ pub async fn deadline_pending(
         complaint_columns!(),
         r#" from complaints
            where due_on is null and ($1::uuid is null or id > $1)
-           order by id limit $2 for update skip locked"#
+           order by id limit $2 for update"#
     ))
     .bind(after)
     .bind(limit)
@@ -199,9 +200,9 @@ pub async fn deadline_pending(
 }
 
 /// Stores the answer deadline counted for a complaint lodged before the calendar covered it,
-/// and the calendar version that counted it (R-X-4).
-pub async fn set_deadline(conn: &mut PgConnection, c: &ComplaintRow) -> sqlx::Result<()> {
-    sqlx::query(
+/// and the calendar version that counted it (R-X-4); whether it was still pending.
+pub async fn set_deadline(conn: &mut PgConnection, c: &ComplaintRow) -> sqlx::Result<bool> {
+    let updated = sqlx::query(
         "update complaints set due_on = $2, calendar_version = $3, overdue_alerted = $4
           where id = $1 and due_on is null",
     )
@@ -210,8 +211,9 @@ pub async fn set_deadline(conn: &mut PgConnection, c: &ComplaintRow) -> sqlx::Re
     .bind(&c.calendar_version)
     .bind(c.overdue_alerted)
     .execute(conn)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(updated == 1)
 }
 
 pub async fn overdue_unalerted(
