@@ -62,20 +62,25 @@ async fn overdue_all(t: &TestIntake) -> Vec<String> {
     overdue_in(&mut t.as_district_staff(), "", pb::Step::Unspecified).await
 }
 
+/// The complaints `c` sees (one page of 200), only those unanswered past their deadline when
+/// `late_only` (R-IN-7).
+async fn complaints_of(c: &mut Client, late_only: bool) -> Vec<pb::Complaint> {
+    c.list_complaints(pb::ListComplaintsRequest {
+        page: Some(PageRequest {
+            page_size: 200,
+            page_token: String::new(),
+        }),
+        unanswered_past_deadline_only: late_only,
+    })
+    .await
+    .expect("complaint listing")
+    .into_inner()
+    .complaints
+}
+
 /// Complaints unanswered past their deadline (R-IN-7) as `c` sees them, ids sorted.
 async fn late_complaints(c: &mut Client) -> Vec<String> {
-    let complaints = c
-        .list_complaints(pb::ListComplaintsRequest {
-            page: Some(PageRequest {
-                page_size: 200,
-                page_token: String::new(),
-            }),
-            unanswered_past_deadline_only: true,
-        })
-        .await
-        .expect("late complaint listing")
-        .into_inner()
-        .complaints;
+    let complaints = complaints_of(c, true).await;
     let mut ids = Vec::with_capacity(complaints.len());
     for c in complaints {
         assert!(c.overdue, "listed as late but not flagged: {c:?}");
@@ -1829,18 +1834,7 @@ async fn a_complaint_lodged_beyond_the_calendar_gets_its_deadline_once_it_is_dep
         let s = scan(&t).await;
         assert_eq!(s.complaints_flagged, 2, "the late one and the late answer");
         assert_eq!(late_complaints(&mut town).await, vec![open.id.clone()]);
-        let listed = village
-            .list_complaints(pb::ListComplaintsRequest {
-                page: Some(PageRequest {
-                    page_size: 10,
-                    page_token: String::new(),
-                }),
-                unanswered_past_deadline_only: false,
-            })
-            .await
-            .expect("listing")
-            .into_inner()
-            .complaints;
+        let listed = complaints_of(&mut village, false).await;
         for c in &listed {
             assert_eq!(c.due_on, "2027-01-12", "{c:?}");
             assert!(c.calendar_version.contains("+2027#"), "{c:?}");

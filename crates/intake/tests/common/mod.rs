@@ -292,10 +292,8 @@ async fn start_service(
 }
 
 impl TestIntake {
-    /// Stops the service and starts it again on the same database, stream and clock with
-    /// `reference`, as an operator restarts intake after deploying reference data (calendars
-    /// and policy are read at start).
-    pub async fn restart_with(&mut self, reference: Reference) {
+    /// Stops the service and waits for it to end cleanly.
+    async fn stop_service(&mut self) {
         self.trigger.trigger();
         if let Some(task) = self.task.take() {
             tokio::time::timeout(Duration::from_secs(10), task)
@@ -304,6 +302,13 @@ impl TestIntake {
                 .expect("intake task did not panic")
                 .expect("intake run returns Ok");
         }
+    }
+
+    /// Stops the service and starts it again on the same database, stream and clock with
+    /// `reference`, as an operator restarts intake after deploying reference data (calendars
+    /// and policy are read at start).
+    pub async fn restart_with(&mut self, reference: Reference) {
+        self.stop_service().await;
         self.service_pool.close().await;
         self.service_pool = PgPoolOptions::new()
             .max_connections(10)
@@ -643,14 +648,7 @@ impl TestIntake {
 
     /// Stops the service, then removes its stream and database.
     pub async fn shutdown(mut self) {
-        self.trigger.trigger();
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(10), task)
-                .await
-                .expect("intake stops within 10 s of shutdown")
-                .expect("intake task did not panic")
-                .expect("intake run returns Ok");
-        }
+        self.stop_service().await;
         self.pool.close().await;
         self.service_pool.close().await;
         let _ = self.bus.js.delete_stream(&self.bus.stream).await;
