@@ -36,3 +36,47 @@ pub fn is_variation_selector(c: char) -> bool {
         '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}' | '\u{180B}'..='\u{180D}'
         | '\u{180F}')
 }
+
+/// A character that can make up a name: a letter of any script (Unicode general categories
+/// Lu, Ll, Lt, Lm, Lo) or a letter number (Nl: the ideographic zero 〇 of Chinese names among
+/// them). Not a combining mark, even one Unicode counts as Alphabetic (a vowel sign or point
+/// shows nothing without a letter), not a digit, not a private-use character.
+pub fn is_name_letter(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
+    c.general_category_group() == GeneralCategoryGroup::Letter
+        || c.general_category() == GeneralCategory::LetterNumber
+}
+
+#[cfg(test)]
+mod name_letter_tests {
+    use super::is_name_letter;
+
+    // R-IN-1: letters of any script and the ideographic zero make names; combining marks
+    // (also those Unicode counts as Alphabetic), digits, punctuation, symbols and private-use
+    // characters do not.
+    #[test]
+    fn letters_make_names_marks_do_not() {
+        for c in ['王', 'a', 'É', 'ǅ', 'ʰ', 'ئ', 'й', '〇', 'ⅻ', '𠀀'] {
+            assert!(is_name_letter(c), "{c:?}");
+        }
+        for c in [
+            '\u{0301}',
+            '\u{05B0}',
+            '\u{0345}',
+            '\u{093F}',
+            '\u{0901}',
+            '\u{0F71}',
+            '\u{20DD}',
+            '1',
+            '٣',
+            '·',
+            '-',
+            '❤',
+            '\u{E000}',
+            '\u{F0000}',
+            ' ',
+        ] {
+            assert!(!is_name_letter(c), "{c:?}");
+        }
+    }
+}

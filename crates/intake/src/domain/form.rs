@@ -220,8 +220,8 @@ fn text(field: &'static str, value: &str, max: usize, required: bool) -> Result<
 }
 
 /// A person's or an organisation's name: one line of [`free_text`] with at least one letter
-/// (any script's; a name of only digits, punctuation, combining marks or private-use
-/// characters names no one a clerk or a bank can check).
+/// (any script's, [`fupin_kernel::text::is_name_letter`]; a name of only digits, punctuation,
+/// combining marks or private-use characters names no one a clerk or a bank can check).
 pub fn name(
     field: &'static str,
     rule: &'static str,
@@ -230,7 +230,7 @@ pub fn name(
 ) -> Result<(), DomainError> {
     free_text(field, rule, value, MAX_NAME, required)?;
     let value = value.trim();
-    if !value.is_empty() && !value.chars().any(char::is_alphabetic) {
+    if !value.is_empty() && !value.chars().any(fupin_kernel::text::is_name_letter) {
         return Err(DomainError::invalid(
             field,
             rule,

@@ -406,6 +406,10 @@ fn names_hold_a_letter() {
         "123",
         "·-·",
         "\u{F0000}",
+        "\u{05B0}\u{05B1}",
+        "\u{0345}",
+        "\u{093F}",
+        "\u{0901}",
     ] {
         assert_invalid(name("objector", "R-IN-5", bad, true), "objector", "R-IN-5");
         let mut form = household_form();
