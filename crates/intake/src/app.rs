@@ -76,8 +76,9 @@ pub type Result<T> = std::result::Result<T, ServiceError>;
 pub const CALENDAR_NOTICE: chrono::Days = chrono::Days::new(60);
 
 /// A warning for operators when the working-day calendar runs out within [`CALENDAR_NOTICE`]
-/// of `today`: steps whose deadline would fall after its last day are refused until the next
-/// year's file is deployed (R-IN-4, R-IN-7).
+/// of `today`: steps whose deadline would fall after its last day are refused (R-IN-4), and
+/// complaints recorded with their deadline pending (R-IN-7), until the next year's file is
+/// deployed.
 pub fn calendar_warning(calendar: &WorkingDayCalendar, today: NaiveDate) -> Option<String> {
     let next_year = match calendar.covered_until(today) {
         Some(last) if today + CALENDAR_NOTICE <= last => return None,
@@ -86,8 +87,9 @@ pub fn calendar_warning(calendar: &WorkingDayCalendar, today: NaiveDate) -> Opti
     };
     Some(format!(
         "the working-day calendar has no data for {next_year}: steps whose deadline would fall \
-         in it are refused; add {next_year}.toml to CALENDAR_DIR from the State Council holiday \
-         notice and restart intake (calendars are read at start)"
+         in it are refused, and complaints are recorded with their deadline pending; add \
+         {next_year}.toml to CALENDAR_DIR from the State Council holiday notice and restart \
+         intake (calendars are read at start)"
     ))
 }
 
