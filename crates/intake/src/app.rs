@@ -516,7 +516,6 @@ impl Intake {
                         subject_idx: &index,
                         error: &refused,
                     }],
-                    &[(&key, &refused)],
                 )
                 .await?;
                 return if kept[0] {

@@ -559,7 +559,7 @@ async fn answer_refused(
     // for any other failure only whether the id is taken is read.
     // Run again once on a fresh connection if the session was lost, as the batch's write is:
     // keeping is `on conflict do nothing`, so a second run after a lost commit reply replays.
-    let kept = again!(conn, |c| keep_and_log(c, &refused, &keys));
+    let kept = again!(conn, |c| keep_and_log(c, &refused));
     let others: Vec<&RequestKey> = keys
         .iter()
         .filter(|(_, e)| !idempotency::is_kept(e))
@@ -603,7 +603,6 @@ async fn answer_refused(
 async fn keep_and_log(
     c: &mut PgConnection,
     refused: &[(Pending, ServiceError)],
-    keys: &[(&RequestKey, &ServiceError)],
 ) -> Result<Vec<bool>> {
     let refused: Vec<Refusal<'_>> = refused
         .iter()
@@ -615,7 +614,7 @@ async fn keep_and_log(
             error: e,
         })
         .collect();
-    keep_logged(c, &refused, keys).await
+    keep_logged(c, &refused).await
 }
 
 /// A submission refused, as [`keep_logged`] keeps and logs it.
@@ -628,16 +627,14 @@ pub struct Refusal<'a> {
     pub error: &'a ServiceError,
 }
 
-/// Keeps `keys` (the refusals among them) and logs each newly kept refusal by admission in
-/// `refused` (in the same order) as a disclosure of the applicant's admission facts, in one
-/// transaction (R-IN-8, R-CR-11). Says, in order, which were kept.
-pub async fn keep_logged(
-    c: &mut PgConnection,
-    refused: &[Refusal<'_>],
-    keys: &[(&RequestKey, &ServiceError)],
-) -> Result<Vec<bool>> {
+/// Keeps the refusals among `refused` with their request ids and logs each newly kept refusal
+/// by admission as a disclosure of the applicant's admission facts, in one transaction
+/// (R-IN-8, R-CR-11). Says, in order, which were kept.
+pub async fn keep_logged(c: &mut PgConnection, refused: &[Refusal<'_>]) -> Result<Vec<bool>> {
+    let keys: Vec<(&RequestKey, &ServiceError)> =
+        refused.iter().map(|r| (r.key, r.error)).collect();
     let mut tx = sqlx::Connection::begin(c).await?;
-    let kept = idempotency::keep_refusals(&mut *tx, keys).await?;
+    let kept = idempotency::keep_refusals(&mut *tx, &keys).await?;
     // Only admission's refusals show the applicant's facts.
     let disclosures: Vec<audit::Disclosure<'_>> = refused
         .iter()

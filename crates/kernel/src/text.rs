@@ -4,28 +4,23 @@
 /// Characters that show nothing or change how the text around them reads: every character of
 /// Unicode's general category Cf (format: zero-width ones, bidirectional marks, embeddings,
 /// overrides and isolates, the byte-order mark, the soft hyphen, invisible operators, tags,
-/// interlinear annotation, the Mongolian vowel separator, ...), as of Unicode 15.1, and the
-/// blank letters and joiners outside it (Hangul fillers, the combining grapheme joiner, the
-/// blank Braille pattern, the Khmer inherent vowels), the code points Unicode reserves as
-/// default-ignorable (shown as nothing once assigned) and the noncharacters. A reason made of
-/// them would read as no reason. Variation selectors are not among them: see
-/// [`is_variation_selector`].
+/// interlinear annotation, the Mongolian vowel separator, ...), and the blank letters and
+/// joiners outside it (Hangul fillers, the combining grapheme joiner, the blank Braille
+/// pattern, the Khmer inherent vowels), the code points Unicode reserves as default-ignorable
+/// (shown as nothing once assigned) and the noncharacters. A reason made of them would read as
+/// no reason. Variation selectors are not among them: see [`is_variation_selector`].
 pub fn is_format_character(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{0600}'..='\u{0605}' | '\u{061C}' | '\u{06DD}' | '\u{070F}'
-        | '\u{0890}'..='\u{0891}' | '\u{08E2}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
-        | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
-        | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}' | '\u{110BD}' | '\u{110CD}'
-        | '\u{13430}'..='\u{1343F}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
-        | '\u{E0001}' | '\u{E0020}'..='\u{E007F}'
-        // Not Cf, as invisible:
-        | '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' | '\u{2800}'
-        | '\u{17B4}' | '\u{17B5}'
-        // Default-ignorable, not assigned yet:
-        | '\u{2065}' | '\u{FFF0}'..='\u{FFF8}' | '\u{E0000}' | '\u{E0002}'..='\u{E001F}'
-        | '\u{E0080}'..='\u{E00FF}' | '\u{E01F0}'..='\u{E0FFF}'
-        // Noncharacters:
-        | '\u{FDD0}'..='\u{FDEF}')
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    c.general_category() == GeneralCategory::Format
+        || matches!(c,
+            // Not Cf, as invisible:
+            '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' | '\u{2800}'
+            | '\u{17B4}' | '\u{17B5}'
+            // Default-ignorable, not assigned yet:
+            | '\u{2065}' | '\u{FFF0}'..='\u{FFF8}' | '\u{E0000}' | '\u{E0002}'..='\u{E001F}'
+            | '\u{E0080}'..='\u{E00FF}' | '\u{E01F0}'..='\u{E0FFF}'
+            // Noncharacters:
+            | '\u{FDD0}'..='\u{FDEF}')
         || (c as u32) & 0xFFFE == 0xFFFE
 }
 

@@ -139,26 +139,29 @@ impl BaseConfig {
 /// unset. A dot, a wildcard or a space would put the events under other subjects than the
 /// consumers, the stream and the NATS permissions expect.
 fn subject_prefix(value: Option<String>) -> anyhow::Result<String> {
-    let prefix = value.unwrap_or_else(|| "fupin".to_owned());
-    anyhow::ensure!(
-        prefix
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
-        "EVENT_SUBJECT_PREFIX must be one subject token (letters, digits, - and _), not \
-         {prefix:?}"
-    );
-    Ok(prefix)
+    one_token("EVENT_SUBJECT_PREFIX", "one subject token", value, "fupin")
 }
 
 /// `EVENT_STREAM`: a JetStream stream name (no dots, wildcards or spaces), `FUPIN` when unset.
 fn stream_name(value: Option<String>) -> anyhow::Result<String> {
-    let name = value.unwrap_or_else(|| "FUPIN".to_owned());
+    one_token("EVENT_STREAM", "a stream name", value, "FUPIN")
+}
+
+/// Setting `name`, `default` when unset: letters, digits, `-` and `_` only.
+fn one_token(
+    name: &str,
+    what: &str,
+    value: Option<String>,
+    default: &str,
+) -> anyhow::Result<String> {
+    let value = value.unwrap_or_else(|| default.to_owned());
     anyhow::ensure!(
-        name.bytes()
+        value
+            .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
-        "EVENT_STREAM must be a stream name of letters, digits, - and _, not {name:?}"
+        "{name} must be {what} (letters, digits, - and _), not {value:?}"
     );
-    Ok(name)
+    Ok(value)
 }
 
 /// A yes/no setting: unset, `0`/`false` or `1`/`true`; anything else is refused rather than
