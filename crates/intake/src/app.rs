@@ -178,6 +178,19 @@ fn rule_failure(f: crate::domain::error::Failure) -> RuleFailure {
     }
 }
 
+/// What admission refused besides the caps `over` (which it checks again): told after them
+/// as one bad-input error (R-IN-3 "a refusal names every rule that failed", R-X-3).
+fn beside_caps(over: &[RuleFailure], refused: Vec<RuleFailure>) -> Vec<RuleFailure> {
+    refused
+        .into_iter()
+        .filter(|f| {
+            !over
+                .iter()
+                .any(|o| (o.rule, &o.field) == (f.rule, &f.field))
+        })
+        .collect()
+}
+
 fn app_err(id: &str) -> impl Fn(DomainError) -> ServiceError + '_ {
     move |e| domain_err(e, "application", id)
 }
@@ -460,7 +473,7 @@ impl Intake {
         let decided = (|| {
             let policy = self.policy_on(today)?;
             let form = convert::form(&req).map_err(app_err(""))?;
-            form::validate(&form, &self.areas, &policy.value, today).map_err(app_err(""))?;
+            form::validate(&form, &self.areas, today).map_err(app_err(""))?;
             let filed = Application::file(
                 &actor,
                 form.applicant.kind(),
@@ -488,6 +501,45 @@ impl Intake {
         let village =
             (area.level() == fupin_kernel::AreaLevel::Village).then(|| area.as_str().to_owned());
         let town = area.town().map(|t| t.as_str().to_owned());
+        // R-IN-3, R-X-3: an application over the caps is bad input, and is told every other
+        // rule admission refuses with it (once the caller may file it, whatever the calendar).
+        let over = form::over_caps(&form, &policy.value);
+        if !over.is_empty() && matches!(filed, Ok(_) | Err(ServiceError::NotReady(_))) {
+            if let Some(first) = self.stored_response::<pb::Application>(&key).await? {
+                return Ok(first);
+            }
+            let index = pii::subject_index(&self.pii, form.applicant.id());
+            let facts = readmodel::admission_facts(
+                &self.pool,
+                subject(&form.applicant, &index),
+                village.as_deref(),
+                town.as_deref(),
+            )
+            .await?;
+            let refused = match admission::check(&form, &facts, &policy.value, today) {
+                Err(DomainError::Refused(failures)) => failures,
+                _ => Vec::new(),
+            };
+            let over: Vec<RuleFailure> = over.into_iter().map(rule_failure).collect();
+            let others = beside_caps(&over, refused.into_iter().map(rule_failure).collect());
+            if !others.is_empty() {
+                // What else admission refused shows the applicant's facts (R-CR-11), as a
+                // kept refusal does; the caps alone show none, as an admission shows none.
+                let mut conn = self.pool.acquire().await.map_err(anyhow::Error::from)?;
+                submit::log_told(
+                    &mut conn,
+                    &submit::Refusal {
+                        key: &key,
+                        actor: &actor,
+                        at: now,
+                        subject_idx: &index,
+                        error: &ServiceError::Refused(others.clone()),
+                    },
+                )
+                .await?;
+            }
+            return Err(ServiceError::InvalidArguments([over, others].concat()));
+        }
         let (app, moved) = match filed {
             Ok(filed) => filed,
             // R-IN-3 needs no calendar: an applicant admission refuses is told so (the refusal
@@ -963,7 +1015,21 @@ impl Intake {
             };
             moved.corrections = terms.into_iter().chain(applicant).flatten().collect();
             let form = self.form_of(&row, &who, &app)?;
-            form::validate(&form, &self.areas, &policy.value, today).map_err(app_err(""))?;
+            form::validate(&form, &self.areas, today).map_err(app_err(""))?;
+            let over = form::over_caps(&form, &policy.value);
+            if !over.is_empty() {
+                // Bad input, told with every other rule admission refuses (R-IN-3, R-X-3).
+                let others = match self.admit_again(tx, &form, &row, policy, today).await {
+                    Err(
+                        ServiceError::Refused(f)
+                        | ServiceError::RefusedUnderPolicy { failures: f, .. },
+                    ) => f,
+                    _ => Vec::new(),
+                };
+                let over: Vec<RuleFailure> = over.into_iter().map(rule_failure).collect();
+                let others = beside_caps(&over, others);
+                return Err(ServiceError::InvalidArguments([over, others].concat()));
+            }
             self.admit_again(tx, &form, &row, policy, today).await?;
             if corrected {
                 row.correct_applicant(&self.pii, &who);
@@ -1208,7 +1274,10 @@ impl Intake {
                 return Err(ServiceError::invalid(
                     "bank_id",
                     "R-IN-6",
-                    format!("{bank:?} is not a partner bank"),
+                    format!(
+                        "{:?} is not a partner bank",
+                        fupin_kernel::text::excerpt(bank)
+                    ),
                 ));
             }
             let moved = app

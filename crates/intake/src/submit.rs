@@ -635,36 +635,50 @@ pub async fn keep_logged(c: &mut PgConnection, refused: &[Refusal<'_>]) -> Resul
         refused.iter().map(|r| (r.key, r.error)).collect();
     let mut tx = sqlx::Connection::begin(c).await?;
     let kept = idempotency::keep_refusals(&mut *tx, &keys).await?;
-    // Only admission's refusals show the applicant's facts.
     let disclosures: Vec<audit::Disclosure<'_>> = refused
         .iter()
         .zip(&kept)
         .filter(|(_, kept)| **kept)
-        .filter_map(|(r, _)| {
-            let failures = match r.error {
-                ServiceError::Refused(f) | ServiceError::RefusedUnderPolicy { failures: f, .. } => {
-                    f.as_slice()
-                }
-                _ => return None,
-            };
-            let mut rules: Vec<&str> = failures.iter().map(|f| f.rule).collect();
-            rules.sort_unstable();
-            rules.dedup();
-            Some(audit::Disclosure {
-                at: r.at,
-                caller: &r.actor.subject,
-                role: r.actor.role.as_str(),
-                request_id: &r.key.request_id,
-                subject_idx: r.subject_idx,
-                rules: rules.join(","),
-            })
-        })
+        .filter_map(|(r, _)| r.disclosure())
         .collect();
     if !disclosures.is_empty() {
         audit::log_disclosures(&mut tx, &disclosures).await?;
     }
     tx.commit().await?;
     Ok(kept)
+}
+
+/// Logs what admission refused a submission told alongside its bad input
+/// ([`ServiceError::InvalidArguments`]) as a disclosure of the applicant's admission facts
+/// (R-CR-11), without keeping its request id (R-X-3).
+pub async fn log_told(c: &mut PgConnection, told: &Refusal<'_>) -> Result<()> {
+    if let Some(d) = told.disclosure() {
+        audit::log_disclosures(c, &[d]).await?;
+    }
+    Ok(())
+}
+
+impl Refusal<'_> {
+    /// Only admission's refusals show the applicant's facts.
+    fn disclosure(&self) -> Option<audit::Disclosure<'_>> {
+        let failures = match self.error {
+            ServiceError::Refused(f) | ServiceError::RefusedUnderPolicy { failures: f, .. } => {
+                f.as_slice()
+            }
+            _ => return None,
+        };
+        let mut rules: Vec<&str> = failures.iter().map(|f| f.rule).collect();
+        rules.sort_unstable();
+        rules.dedup();
+        Some(audit::Disclosure {
+            at: self.at,
+            caller: &self.actor.subject,
+            role: self.actor.role.as_str(),
+            request_id: &self.key.request_id,
+            subject_idx: self.subject_idx,
+            rules: rules.join(","),
+        })
+    }
 }
 
 fn key_of(d: &Draft) -> (String, String) {

@@ -386,7 +386,7 @@ async fn amounts_at_the_line_and_the_cap() {
 }
 
 /// R-X-3, R-IN-1: malformed money is bad input naming `amount`, never an internal error, and
-/// stores nothing.
+/// stores nothing; a long one is echoed cut short.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn malformed_amounts_are_bad_input() {
     bounded(60, async {
@@ -417,6 +417,23 @@ async fn malformed_amounts_are_bad_input() {
             let s = try_household(&t, &r, VILLAGE_A, bad).await.unwrap_err();
             assert_invalid_field(&s, "amount", &format!("amount {bad:?}"));
         }
+        // An input of 20,000 characters is echoed cut short, so that the error still reaches
+        // clients that refuse long headers, naming the field and rule (R-X-3).
+        let long = format!("{}x", "9".repeat(20_000));
+        let s = try_household(&t, &r, VILLAGE_A, &long).await.unwrap_err();
+        assert_invalid(&s, "amount", "R-IN-1");
+        assert!(s.message().len() < 300, "{}", s.message());
+        assert!(
+            s.message().contains("(20001 characters)"),
+            "{}",
+            s.message()
+        );
+        let s = err(t
+            .as_village_staff(VILLAGE_A)
+            .submit_application(household_request(&r, &"4".repeat(20_000), "1000"))
+            .await);
+        assert_invalid(&s, "household.village_code", "R-IN-1");
+        assert!(s.message().len() < 300, "{}", s.message());
         assert_eq!(count(&t.pool, "select count(*) from applications").await, 0);
         assert_eq!(
             count(&t.pool, "select count(*) from idempotency_keys").await,
@@ -459,6 +476,96 @@ async fn terms_at_36_and_37_months() {
                 assert_invalid_field(&res.unwrap_err(), "term_months", "enterprise term 37");
             }
         }
+        t.shutdown().await;
+    })
+    .await;
+}
+
+/// R-IN-3 ("a refusal names every rule that failed"), R-X-3, R-CR-11: a household over both
+/// caps is bad input naming the amount, then the term, then every rule admission refuses
+/// besides (here the blacklist, the missing rating and the age); nothing is kept, so the same
+/// request id corrected is decided afresh, and what admission refused is logged as a
+/// disclosure. Over a cap alone, nothing else is told and nothing is logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn over_the_caps_the_refusal_names_every_rule() {
+    bounded(60, async {
+        let t = spawn_intake().await;
+        let old = resident_id_born("19500101", 118);
+        let listed = t.publish_blacklisted("bl-118", &old, HOUSEHOLD_KIND).await;
+        t.wait_applied(&listed).await;
+        let mut village = t.as_village_staff(VILLAGE_A);
+        let mut req = household_request(&old, VILLAGE_A, "60000");
+        req.term_months = 40;
+        let s = err(village.submit_application(req.clone()).await);
+        assert_invalid(&s, "amount", "R-IN-3");
+        let told: Vec<&str> = s.message().split("; ").collect();
+        assert_eq!(told.len(), 5, "{told:?}");
+        assert!(told[0].starts_with("amount: at most 50000.00"), "{told:?}");
+        assert!(told[1].starts_with("term_months: at most 36"), "{told:?}");
+        for rule in ["[R-CR-3]", "[R-CR-10]"] {
+            assert!(
+                told[2..].iter().any(|f| f.ends_with(rule)),
+                "{rule}: {told:?}"
+            );
+        }
+        assert!(
+            told[2..]
+                .iter()
+                .any(|f| f.starts_with("household.resident_id:") && f.ends_with("[R-IN-3]")),
+            "the age: {told:?}"
+        );
+        assert_eq!(count(&t.pool, "select count(*) from applications").await, 0);
+        assert_eq!(
+            count(&t.pool, "select count(*) from idempotency_keys").await,
+            0
+        );
+        assert_eq!(
+            count(
+                &t.pool,
+                "select count(*) from admission_disclosures \
+                 where rules = '{R-CR-10,R-CR-3,R-IN-3}'"
+            )
+            .await,
+            1
+        );
+        // The same request id within the caps: decided afresh, refused and kept.
+        req.amount = money("20000");
+        req.term_months = 12;
+        let s = err(village.submit_application(req).await);
+        assert_refused(&s, &["R-CR-3", "R-CR-10", "R-IN-3"]);
+        assert_eq!(
+            count(&t.pool, "select count(*) from idempotency_keys").await,
+            1
+        );
+
+        // An AAA household over both caps is also over its line (R-CR-8), which is logged.
+        let fine = resident_id(118);
+        t.rate_household(&fine, VILLAGE_A, "AAA", "50000.00", 1)
+            .await;
+        let mut req = household_request(&fine, VILLAGE_A, "50000.01");
+        req.term_months = 37;
+        let s = err(village.submit_application(req.clone()).await);
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(
+            s.message(),
+            "amount: at most 50000.00 yuan for a household [R-IN-3]; \
+             term_months: at most 36 months [R-IN-3]; \
+             amount: 50000.01 exceeds the credit line of 50000.00 yuan [R-CR-8]"
+        );
+        assert_eq!(
+            count(&t.pool, "select count(*) from admission_disclosures").await,
+            3
+        );
+        // Over the term cap alone: told that alone, and nothing is logged.
+        req.amount = money("20000");
+        let s = err(village.submit_application(req).await);
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(s.message(), "term_months: at most 36 months [R-IN-3]");
+        assert_eq!(
+            count(&t.pool, "select count(*) from admission_disclosures").await,
+            3
+        );
+        assert_eq!(count(&t.pool, "select count(*) from applications").await, 0);
         t.shutdown().await;
     })
     .await;
@@ -2516,7 +2623,8 @@ async fn the_same_request_id_from_two_staff_members_is_two_requests() {
 
 /// R-IN-3 (README: admission is checked again at resubmission): a household whose 66th
 /// birthday falls while the application is returned is refused at resubmission; corrected
-/// terms are checked at the same bounds as a submission (36 accepted, 37 refused).
+/// terms are checked at the same bounds as a submission (36 accepted, 37 refused, with every
+/// other rule admission refuses).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn resubmission_is_admitted_on_its_own_day() {
     bounded(90, async {
@@ -2566,6 +2674,21 @@ async fn resubmission_is_admitted_on_its_own_day() {
         assert_refused(&s, &["R-IN-3"]);
         let got = t.get_as(&mut village, &a_old.id).await.unwrap();
         assert_eq!(got.status(), pb::Status::Returned);
+        // Over the term cap, the age is told with it, and nothing is kept: the same request
+        // id within the cap is decided afresh (R-IN-3, R-X-3, R-IN-8).
+        let mut over = resubmit(&a_old.id, 37);
+        let s = err(village.resubmit_application(over.clone()).await);
+        assert_invalid(&s, "term_months", "R-IN-3");
+        assert!(
+            s.message()
+                .ends_with("; household.resident_id: borrower is 66, must be 18 to 65 [R-IN-3]"),
+            "{}",
+            s.message()
+        );
+        over.term_months = 0;
+        let s = err(village.resubmit_application(over).await);
+        assert_refused(&s, &["R-IN-3"]);
+        assert!(!s.message().contains("term_months"), "{}", s.message());
         t.shutdown().await;
     })
     .await;

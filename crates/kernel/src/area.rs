@@ -102,17 +102,17 @@ impl AreaCode {
     pub fn parse(input: &str) -> Result<AreaCode, AreaError> {
         if !input.bytes().all(|b| b.is_ascii_digit()) {
             return Err(AreaError::NotDigits {
-                code: input.to_owned(),
+                code: crate::text::excerpt(input),
             });
         }
         if ![DISTRICT_LEN, TOWN_LEN, VILLAGE_LEN].contains(&input.len()) {
             return Err(AreaError::Length {
-                code: input.to_owned(),
+                code: crate::text::excerpt(input),
                 len: input.chars().count(),
             });
         }
         let zero = |part, why| AreaError::ZeroPart {
-            code: input.to_owned(),
+            code: crate::text::excerpt(input),
             part,
             why,
         };

@@ -17,6 +17,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 pub use ratio::Ratio;
 
 use crate::serde_str::serde_via_parse;
+use crate::text::excerpt;
 
 /// The largest amount, in fen, that fits `numeric(18,2)`: 9999999999999999.99 yuan.
 const MAX_FEN: i64 = 999_999_999_999_999_999;
@@ -70,7 +71,7 @@ impl Money {
             // Name the real problem when the text is otherwise a valid amount; "-0" is no
             // negative amount, just a sign where none is allowed.
             return Err(match parse_fen(rest, input)? {
-                0 => MoneyError::Malformed(input.to_owned()),
+                0 => MoneyError::Malformed(excerpt(input)),
                 _ => MoneyError::Negative,
             });
         }
@@ -96,7 +97,7 @@ impl Money {
         }
         let normalized = value.normalize();
         if normalized.scale() > 2 {
-            return Err(MoneyError::TooManyDecimals(value.to_string()));
+            return Err(MoneyError::TooManyDecimals(excerpt(&value.to_string())));
         }
         if normalized > Decimal::new(MAX_FEN, 2) {
             return Err(MoneyError::OutOfRange);
@@ -210,7 +211,7 @@ fn parse_fen(digits: &str, original: &str) -> Result<i64, MoneyError> {
     if original.is_empty() {
         return Err(MoneyError::Empty);
     }
-    let malformed = || MoneyError::Malformed(original.to_owned());
+    let malformed = || MoneyError::Malformed(excerpt(original));
     let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     let (integer, fraction) = match digits.split_once('.') {
         Some((integer, fraction)) => (integer, Some(fraction)),
@@ -222,7 +223,7 @@ fn parse_fen(digits: &str, original: &str) -> Result<i64, MoneyError> {
     let fraction_fen = match fraction {
         None => 0,
         Some(f) if !all_digits(f) => return Err(malformed()),
-        Some(f) if f.len() > 2 => return Err(MoneyError::TooManyDecimals(original.to_owned())),
+        Some(f) if f.len() > 2 => return Err(MoneyError::TooManyDecimals(excerpt(original))),
         Some(f) => {
             let value: i64 = f.parse().map_err(|_| malformed())?;
             if f.len() == 1 { value * 10 } else { value }

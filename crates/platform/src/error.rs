@@ -30,6 +30,11 @@ pub enum ServiceError {
         rule: &'static str,
         message: String,
     },
+    /// Bad input where the rules refuse more than the input: `InvalidArgument` like
+    /// [`ServiceError::InvalidArgument`], the bad fields first, then every other rule that
+    /// failed (R-IN-3: "a refusal names every rule that failed"). Not kept (R-X-3).
+    #[error("{}", join(.0))]
+    InvalidArguments(Vec<RuleFailure>),
     /// Valid input, but the state or the rules refuse it; every failed rule is listed.
     #[error("{}", join(.0))]
     Refused(Vec<RuleFailure>),
@@ -140,7 +145,7 @@ impl ServiceError {
 
     pub fn code(&self) -> Code {
         match self {
-            Self::InvalidArgument { .. } => Code::InvalidArgument,
+            Self::InvalidArgument { .. } | Self::InvalidArguments(_) => Code::InvalidArgument,
             Self::Refused(_) | Self::RefusedUnderPolicy { .. } | Self::NotReady(_) => {
                 Code::FailedPrecondition
             }
@@ -181,9 +186,29 @@ impl From<ServiceError> for Status {
                 tracing::error!(error_id = %id, error = ?cause, "internal error");
                 Status::internal(format!("internal error (id {id})"))
             }
-            other => Status::new(code, other.to_string()),
+            other => Status::new(code, bounded(other.to_string())),
         }
     }
+}
+
+/// Longest status message sent, in bytes. gRPC carries the message percent-encoded in a
+/// header (a Chinese character takes 9 bytes there), and common clients refuse headers above
+/// 8-16 KiB: a longer message would lose the field and rule it names (R-X-3).
+pub const MAX_MESSAGE_BYTES: usize = 2048;
+
+/// `message` cut to [`MAX_MESSAGE_BYTES`] at a character boundary, saying so. Errors echo
+/// inputs only shortened (`fupin_kernel::text::excerpt`); this is the last guard.
+fn bounded(mut message: String) -> String {
+    const CUT: &str = "… (message cut)";
+    if message.len() > MAX_MESSAGE_BYTES {
+        let mut end = MAX_MESSAGE_BYTES - CUT.len();
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str(CUT);
+    }
+    message
 }
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
@@ -191,6 +216,29 @@ pub type ServiceResult<T> = Result<T, ServiceError>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // R-X-3: however long a message grows, the caller gets its start, where the field and
+    // rule are named, cut at a character boundary.
+    #[test]
+    fn long_messages_are_cut_at_a_character_boundary() {
+        let long = format!("amount: {} [R-IN-3]", "四".repeat(3000));
+        let s: Status = ServiceError::Refused(vec![RuleFailure {
+            rule: "R-IN-3",
+            field: Some("amount".into()),
+            message: long,
+        }])
+        .into();
+        assert!(
+            s.message().len() <= MAX_MESSAGE_BYTES,
+            "{}",
+            s.message().len()
+        );
+        assert!(s.message().starts_with("amount: amount: 四四"));
+        assert!(s.message().ends_with("… (message cut)"));
+        let short = "四".repeat(300);
+        let s: Status = ServiceError::refused("R-IN-3", short.clone()).into();
+        assert_eq!(s.message(), format!("{short} [R-IN-3]"));
+    }
 
     #[test]
     fn invalid_argument_names_field_and_rule() {

@@ -1,7 +1,7 @@
 //! Wire <-> domain conversions in one place. Parsing errors name the request field and rule.
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use fupin_kernel::{AreaCode, Money, ResidentId, Uscc};
+use fupin_kernel::{AreaCode, Money, ResidentId, Uscc, text::excerpt};
 use fupin_platform::{Caller, Role};
 use fupin_proto::{common::v1 as common, intake::v1 as pb};
 use rust_decimal::Decimal;
@@ -53,8 +53,13 @@ pub fn pb_money(m: Money) -> Option<common::Money> {
 /// A calendar day written exactly `YYYY-MM-DD` (years 0001 to 9999, see
 /// [`fupin_kernel::time::parse_iso_date`]).
 pub fn date(field: &'static str, rule: &'static str, s: &str) -> Result<NaiveDate, DomainError> {
-    fupin_kernel::time::parse_iso_date(s)
-        .ok_or_else(|| DomainError::invalid(field, rule, format!("{s:?} is not a YYYY-MM-DD date")))
+    fupin_kernel::time::parse_iso_date(s).ok_or_else(|| {
+        DomainError::invalid(
+            field,
+            rule,
+            format!("{:?} is not a YYYY-MM-DD date", excerpt(s)),
+        )
+    })
 }
 
 pub fn opt_date(

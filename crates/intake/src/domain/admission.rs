@@ -215,7 +215,7 @@ pub fn check(
                     "R-IN-3",
                     Some("household.resident_id"),
                     format!(
-                        "borrower is {age}; must be {} to {}",
+                        "borrower is {age}, must be {} to {}",
                         policy.min_age, policy.max_age
                     ),
                 ));

@@ -9,7 +9,7 @@ use fupin_kernel::{
 
 use chrono::NaiveDate;
 
-use super::{ApplicantKind, DomainError, Purpose};
+use super::{ApplicantKind, DomainError, Purpose, error::Failure};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HouseholdApplicant {
@@ -82,12 +82,11 @@ pub struct ApplicationForm {
 pub const MAX_NAME: usize = 100;
 pub const MAX_TEXT: usize = 2000;
 
-/// Field-level checks that need the area registry, the policy (R-IN-1, R-IN-3 caps) and the
-/// day (China time) the form is judged on.
+/// Field-level checks that need the area registry, the policy and the day (China time) the
+/// form is judged on (R-IN-1); the caps are [`over_caps`].
 pub fn validate(
     form: &ApplicationForm,
     areas: &AreaRegistry,
-    policy: &IntakePolicy,
     today: NaiveDate,
 ) -> Result<(), DomainError> {
     match &form.applicant {
@@ -136,20 +135,6 @@ pub fn validate(
                 64,
                 false,
             )?;
-            if form.amount > policy.max_amount {
-                return Err(DomainError::invalid(
-                    "amount",
-                    "R-IN-3",
-                    format!("at most {} yuan for a household", policy.max_amount),
-                ));
-            }
-            if form.term_months > policy.max_term_months {
-                return Err(DomainError::invalid(
-                    "term_months",
-                    "R-IN-3",
-                    format!("at most {} months", policy.max_term_months),
-                ));
-            }
         }
         Applicant::Enterprise(e) => {
             name("enterprise.name", "R-IN-1", &e.name, true)?;
@@ -179,16 +164,6 @@ pub fn validate(
                     ),
                 ));
             }
-            if form.term_months > policy.enterprise_max_term_months {
-                return Err(DomainError::invalid(
-                    "term_months",
-                    "R-IN-3",
-                    format!(
-                        "at most {} months for an enterprise or cooperative",
-                        policy.enterprise_max_term_months
-                    ),
-                ));
-            }
         }
     }
     if form.amount.is_zero() || form.amount.is_negative() {
@@ -207,6 +182,41 @@ pub fn validate(
     }
     text("project_description", &form.description, MAX_TEXT, false)?;
     Ok(())
+}
+
+/// The caps of a well-formed form ([`validate`]) it exceeds, in field order: a household's
+/// amount (50,000 yuan by default) and term (36 months), an enterprise's or cooperative's term
+/// (R-IN-3). Bad input, checked with the form (R-X-3); the caller lists them with every other
+/// rule admission refuses ([`super::admission::check`] checks them again for the re-checks of
+/// a stored application), since R-IN-3 counts them among its conditions.
+pub fn over_caps(form: &ApplicationForm, policy: &IntakePolicy) -> Vec<Failure> {
+    let mut over = Vec::new();
+    let max_term = match &form.applicant {
+        Applicant::Household(_) => {
+            if form.amount > policy.max_amount {
+                over.push(Failure::new(
+                    "R-IN-3",
+                    Some("amount"),
+                    format!("at most {} yuan for a household", policy.max_amount),
+                ));
+            }
+            policy.max_term_months
+        }
+        Applicant::Enterprise(_) => policy.enterprise_max_term_months,
+    };
+    if form.term_months > max_term {
+        over.push(Failure::new(
+            "R-IN-3",
+            Some("term_months"),
+            match &form.applicant {
+                Applicant::Household(_) => format!("at most {max_term} months"),
+                Applicant::Enterprise(_) => {
+                    format!("at most {max_term} months for an enterprise or cooperative")
+                }
+            },
+        ));
+    }
+    over
 }
 
 /// A mainland mobile number: 11 digits, `1` then 3 to 9 (the mobile number blocks).

@@ -50,7 +50,7 @@ impl Ratio {
 
     /// Parses `"<first>:<second>"`, the form agreements and config files use.
     pub fn parse(input: &str) -> Result<Ratio, MoneyError> {
-        let malformed = || MoneyError::MalformedRatio(input.to_owned());
+        let malformed = || MoneyError::MalformedRatio(crate::text::excerpt(input));
         let (first, second) = input.split_once(':').ok_or_else(malformed)?;
         let part = |s: &str| {
             if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {

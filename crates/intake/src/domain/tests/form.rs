@@ -1,10 +1,22 @@
 //! `form::validate`: field checks that need the registry and the policy (R-IN-1, R-IN-3, R-X-3).
 
 use super::fixtures::*;
-use crate::domain::form::validate;
+use crate::domain::{
+    error::Failure,
+    form::{over_caps, validate},
+};
 
+/// `validate`, then the first cap `over_caps` names, as the first bad field.
 fn check(form: &crate::domain::form::ApplicationForm) -> Result<(), crate::domain::DomainError> {
-    validate(form, areas(), policy(), judged_on())
+    validate(form, areas(), judged_on())?;
+    match over_caps(form, policy()).into_iter().next() {
+        Some(f) => Err(crate::domain::DomainError::invalid(
+            f.field.unwrap_or_default(),
+            f.rule,
+            f.message,
+        )),
+        None => Ok(()),
+    }
 }
 
 // R-IN-1
@@ -233,18 +245,35 @@ fn enterprise_term_limit_is_its_own_policy_value() {
     let mut household = household_form();
     household.term_months = 48;
     // then the enterprise passes and the household is still held to 36 months
-    assert_eq!(validate(&enterprise, areas(), &policy, judged_on()), Ok(()));
-    assert_invalid(
-        validate(&household, areas(), &policy, judged_on()),
-        "term_months",
-        "R-IN-3",
+    assert_eq!(validate(&enterprise, areas(), judged_on()), Ok(()));
+    assert_eq!(over_caps(&enterprise, &policy), vec![]);
+    assert_eq!(validate(&household, areas(), judged_on()), Ok(()));
+    let fields = |f: Vec<Failure>| f.into_iter().map(|f| (f.field, f.rule)).collect::<Vec<_>>();
+    assert_eq!(
+        fields(over_caps(&household, &policy)),
+        [(Some("term_months"), "R-IN-3")]
     );
     enterprise.term_months = 61;
-    assert_invalid(
-        validate(&enterprise, areas(), &policy, judged_on()),
-        "term_months",
-        "R-IN-3",
+    assert_eq!(
+        fields(over_caps(&enterprise, &policy)),
+        [(Some("term_months"), "R-IN-3")]
     );
+}
+
+// R-IN-3: a household over both caps is told of both, amount first.
+#[test]
+fn a_household_over_both_caps_is_told_of_both() {
+    let mut form = household_form();
+    form.amount = money("50000.01");
+    form.term_months = 37;
+    assert_eq!(validate(&form, areas(), judged_on()), Ok(()));
+    let over = over_caps(&form, policy());
+    assert_eq!(
+        over.iter().map(|f| (f.field, f.rule)).collect::<Vec<_>>(),
+        [(Some("amount"), "R-IN-3"), (Some("term_months"), "R-IN-3")]
+    );
+    assert_eq!(over[0].message, "at most 50000.00 yuan for a household");
+    assert_eq!(over[1].message, "at most 36 months");
 }
 
 // R-IN-1: enterprise amounts are not capped by the household maximum.

@@ -11,7 +11,7 @@ use crate::domain::{
     Actor, ApplicantKind, Decision, DomainError, Purpose, Status, Step,
     admission::{AdmissionFacts, RatingFact, Timeline, check},
     application::{Application, Moved, step_days},
-    form::validate,
+    form::{over_caps, validate},
 };
 
 // =============================================================================================
@@ -806,8 +806,9 @@ proptest! {
         prop_assert!(app.needs_overdue_alert(plus_days(due, 1)));
     }
 
-    // R-IN-1, R-IN-3, R-X-3: a household form passes iff 0 < amount <= 50,000 and
-    // 1 <= term <= 36, and a failure names the field at fault
+    // R-IN-1, R-IN-3, R-X-3: a household form is well-formed iff amount > 0 and term >= 1
+    // (a failure names the field at fault), and over the caps iff amount > 50,000 or
+    // term > 36, naming each cap exceeded, amount first
     #[test]
     fn household_form_amount_and_term_limits(
         amount_fen in prop_oneof![0i64..=6_000_000, (4_999_999i64..=5_000_001)],
@@ -816,19 +817,27 @@ proptest! {
         let mut form = household_form();
         form.amount = Money::from_fen(amount_fen).unwrap();
         form.term_months = term;
-        let amount_ok = amount_fen > 0 && amount_fen <= 5_000_000;
-        let term_ok = (1..=36).contains(&term);
-        match validate(&form, areas(), policy(), judged_on()) {
-            Ok(()) => prop_assert!(amount_ok && term_ok),
+        let positive = amount_fen > 0 && term >= 1;
+        match validate(&form, areas(), judged_on()) {
+            Ok(()) => prop_assert!(positive),
             Err(DomainError::Invalid { field, .. }) => {
-                prop_assert!(!(amount_ok && term_ok));
+                prop_assert!(!positive);
                 prop_assert!(
-                    (field == "amount" && !amount_ok) || (field == "term_months" && !term_ok),
+                    (field == "amount" && amount_fen == 0) || (field == "term_months" && term == 0),
                     "field {} for amount {} term {}", field, amount_fen, term
                 );
             }
             Err(other) => prop_assert!(false, "unexpected {:?}", other),
         }
+        let over: Vec<_> = over_caps(&form, policy()).into_iter().map(|f| (f.field, f.rule)).collect();
+        let mut expected = Vec::new();
+        if amount_fen > 5_000_000 {
+            expected.push((Some("amount"), "R-IN-3"));
+        }
+        if term > 36 {
+            expected.push((Some("term_months"), "R-IN-3"));
+        }
+        prop_assert_eq!(over, expected);
     }
 }
 
