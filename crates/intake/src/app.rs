@@ -696,9 +696,12 @@ impl Intake {
     ) -> Result<pb::ListApplicationsResponse> {
         let actor = convert::actor(caller);
         if !actor.is_staff() {
-            return Err(ServiceError::PermissionDenied(
-                "staff listing; banks use ListRecommendedApplications [R-IN-6]".into(),
-            ));
+            return Err(ServiceError::PermissionDenied(match actor.role {
+                ActorRole::Bank => {
+                    "staff listing; banks use ListRecommendedApplications [R-IN-6]".into()
+                }
+                role => format!("staff listing: not for the {} role [R-IN-2]", role.as_str()),
+            }));
         }
         let area = if req.area_code.is_empty() {
             actor.area.clone()

@@ -274,6 +274,13 @@ impl Application {
         calendar: &WorkingDayCalendar,
     ) -> Result<Moved, DomainError> {
         self.require_visible(actor)?;
+        // Who before what: a bank (which sees the application once recommended to it) never
+        // reviews, whatever the state, and is denied without keeping anything.
+        if !actor.is_staff() {
+            return Err(deny(
+                "reviews are taken by village, town or district service staff",
+            ));
+        }
         let step = match self.status {
             Status::VillageReview => Step::Village,
             Status::TownReview => Step::Town,

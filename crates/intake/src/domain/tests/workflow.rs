@@ -401,6 +401,25 @@ fn staff_of_another_town_or_village_do_not_see_the_application() {
     }
 }
 
+// R-IN-2 (README "Who before what"): a bank sees an application recommended to it but never
+// reviews it: denied by its role whatever the state (nothing kept), not told the state.
+#[test]
+fn a_bank_never_reviews_whatever_the_state() {
+    let (mut app, _) = recommended_household(day());
+    for d in [
+        Decision::Approve,
+        Decision::Reject,
+        Decision::ReturnForCorrection,
+    ] {
+        let e = review(&mut app, &bank(BANK), d, "not ours").unwrap_err();
+        assert!(
+            matches!(e, DomainError::PermissionDenied(_)),
+            "{d:?}: {e:?}"
+        );
+    }
+    assert_eq!(app.status, Status::Recommended);
+}
+
 // R-IN-2
 #[test]
 fn review_outside_a_staff_step_is_refused() {
