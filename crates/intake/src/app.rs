@@ -969,9 +969,26 @@ impl Intake {
             }
             // Who may resubmit, and whether the application is returned, before the corrected
             // form is judged: an application that is not returned is refused as such (R-IN-2).
-            let mut moved = app
+            // R-IN-3 before R-IN-4, as at submission: without the calendar of the step's days,
+            // the corrected form is still judged and admitted, and only an admissible one is
+            // told the calendar is missing (not kept).
+            let (mut moved, no_calendar) = match app
                 .resubmit(&actor, today, &policy.value, &self.calendar)
-                .map_err(app_err(&req.application_id))?;
+                .map_err(app_err(&req.application_id))
+            {
+                Ok(moved) => (moved, None),
+                Err(e @ ServiceError::NotReady(_)) => (
+                    Moved {
+                        from: Some(crate::domain::Status::Returned),
+                        to: app.status,
+                        action: "resubmit",
+                        reason: String::new(),
+                        corrections: Vec::new(),
+                    },
+                    Some(e),
+                ),
+                Err(e) => return Err(e),
+            };
             moved.reason = typed("note", "R-IN-2", &req.note, form::MAX_TEXT, false)?.to_owned();
             let mut who = row.applicant(&self.pii)?;
             let applicant_before = (who.clone(), row.poor_household_number.clone(), row.self_use);
@@ -1034,6 +1051,9 @@ impl Intake {
                 return Err(ServiceError::InvalidArguments([over, others].concat()));
             }
             self.admit_again(tx, &form, &row, policy, today).await?;
+            if let Some(e) = no_calendar {
+                return Err(e);
+            }
             if corrected {
                 row.correct_applicant(&self.pii, &who);
                 apps::save_applicant_corrections(tx, &row).await?;
@@ -1285,10 +1305,14 @@ impl Intake {
             }
             let moved = app
                 .recommend(&actor, bank, today, &policy.value, &self.calendar)
-                .map_err(app_err(&req.application_id))?;
-            // R-IN-3: admission is checked again at recommendation.
-            let form = self.form_of(&row, &row.applicant(&self.pii)?, &app)?;
-            self.admit_again(tx, &form, &row, policy, today).await?;
+                .map_err(app_err(&req.application_id));
+            // R-IN-3: admission is checked again at recommendation, and before a missing
+            // calendar (R-IN-4) is told, as at submission.
+            if let Ok(_) | Err(ServiceError::NotReady(_)) = moved {
+                let form = self.form_of(&row, &row.applicant(&self.pii)?, &app)?;
+                self.admit_again(tx, &form, &row, policy, today).await?;
+            }
+            let moved = moved?;
             row.decided_under(&policy.version.id);
             self.show_move(tx, &key, row, &app, &moved, &actor, now, today)
                 .await

@@ -1472,6 +1472,74 @@ async fn admission_is_decided_before_a_missing_calendar() {
     .await;
 }
 
+/// R-IN-3 before R-IN-4 at resubmission and recommendation too: with no 2027 calendar for the
+/// step's deadline (the village step from 2026-12-29, the bank step from 2026-12-18), a
+/// household blacklisted meanwhile is refused for the blacklist (R-CR-10, kept with the
+/// request id, R-IN-8), not told the calendar is missing; an admissible one is told that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn resubmission_and_recommendation_decide_admission_before_a_missing_calendar() {
+    bounded(120, async {
+        let t = spawn_intake().await;
+        let (res, rec, fine) = (resident_id(491), resident_id(492), resident_id(493));
+        for r in [&res, &rec, &fine] {
+            t.given_credit_household(r, VILLAGE_A).await;
+        }
+        let mut village = t.as_village_staff(VILLAGE_A);
+        let returned = t.submit_household(&res, VILLAGE_A, "5000").await;
+        review(
+            &mut village,
+            &returned.id,
+            pb::Decision::ReturnForCorrection,
+            "plan missing",
+        )
+        .await;
+        let banked = noticed_on(&t, &rec, "2026-12-10").await;
+        let admissible = noticed_on(&t, &fine, "2026-12-10").await;
+        for (n, r) in [(491, &res), (492, &rec)] {
+            let entry = t
+                .publish_blacklisted(&format!("bl-{n}"), r, HOUSEHOLD_KIND)
+                .await;
+            t.wait_applied(&entry).await;
+        }
+
+        on(&t, "2026-12-18");
+        let s = t.recommend(&banked.id, BANK).await.unwrap_err();
+        assert_refused(&s, &["R-CR-10"]);
+        let s = t.recommend(&admissible.id, BANK).await.unwrap_err();
+        assert_no_calendar(&s, "R-IN-4", "an admissible recommendation on 12-18");
+
+        on(&t, "2026-12-29");
+        let resubmit = pb::ResubmitApplicationRequest {
+            request_id: rid(),
+            application_id: returned.id.clone(),
+            note: "plan added".into(),
+            ..Default::default()
+        };
+        let s = err(village.resubmit_application(resubmit.clone()).await);
+        assert_refused(&s, &["R-CR-10"]);
+        // Kept: after the entry is removed the same request id is refused the same.
+        let removed = t
+            .publish_blacklist_removed("bl-491", &res, HOUSEHOLD_KIND)
+            .await;
+        t.wait_applied(&removed).await;
+        let again = err(village.resubmit_application(resubmit).await);
+        assert_eq!(again.message(), s.message());
+        // A new request id, now admissible: told the calendar is missing.
+        let s = err(village
+            .resubmit_application(pb::ResubmitApplicationRequest {
+                request_id: rid(),
+                application_id: returned.id.clone(),
+                ..Default::default()
+            })
+            .await);
+        assert_no_calendar(&s, "R-IN-4", "an admissible resubmission on 12-29");
+        let got = t.get_as(&mut village, &returned.id).await.unwrap();
+        assert_eq!(got.status(), pb::Status::Returned);
+        t.shutdown().await;
+    })
+    .await;
+}
+
 /// R-IN-4, R-IN-7 (README "Operating it": deadlines are never guessed without a calendar) on
 /// 2027-01-01 with no 2027 calendar: what needs no new deadline still works — the scan alerts
 /// the steps and flags the complaint due 2026-12-31 (detected 2027-01-01), the listings show
