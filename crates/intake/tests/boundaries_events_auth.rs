@@ -692,6 +692,74 @@ async fn poison_events_without_ce_id_are_each_dead_lettered() {
     .await;
 }
 
+/// R-X-2, R-CR-10: a blank ce-id is no id. Two blacklistings with an empty and a blank ce-id
+/// (each with its own Nats-Msg-Id) are both applied, under their Nats-Msg-Ids, and two poison
+/// events with an empty ce-id and no Nats-Msg-Id are both dead-lettered: neither is taken for
+/// the other as a duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_blank_ce_id_is_no_id() {
+    bounded(120, async {
+        let t = spawn_intake().await;
+        let ce_type = rating::BlacklistEntryAdded::full_name();
+        let listed = [resident_id(464), resident_id(465)];
+        let mut msg_ids = Vec::new();
+        for (r, blank) in listed.iter().zip(["", " "]) {
+            t.given_credit_household(r, VILLAGE_A).await;
+            let ev = rating::BlacklistEntryAdded {
+                entry_id: rid(),
+                subject_kind: HOUSEHOLD_KIND,
+                subject_id: r.clone(),
+                reason: "fraud for subsidy".into(),
+                source: "bank report".into(),
+                listed_on: "2026-01-05".into(),
+            };
+            let msg_id = format!("producer-{}", rid());
+            publish_raw::<rating::BlacklistEntryAdded>(
+                &t,
+                ce_headers(&ce_type, RATING_SOURCE, Some(blank), Some(&msg_id)),
+                ev.encode_to_vec(),
+            )
+            .await;
+            msg_ids.push(msg_id);
+        }
+        for (r, msg_id) in listed.iter().zip(&msg_ids) {
+            t.wait_applied(msg_id).await;
+            refused(&t, r, VILLAGE_A, "1000", &["R-CR-10"], "blacklisted").await;
+        }
+        let rating_ce = rating::CreditRatingEffective::full_name();
+        let mut rating_ids = Vec::new();
+        for n in [466, 467] {
+            let ev = rating_event(
+                &resident_id(n),
+                VILLAGE_A,
+                "Z",
+                "20000.00",
+                false,
+                "2024-01-01",
+                "2027-12-31",
+                1,
+            );
+            rating_ids.push(ev.rating_id.clone());
+            publish_raw::<rating::CreditRatingEffective>(
+                &t,
+                ce_headers(&rating_ce, RATING_SOURCE, Some(""), None),
+                ev.encode_to_vec(),
+            )
+            .await;
+        }
+        let dead: Vec<String> = wait_dead_letters(&t, 2, 40)
+            .await
+            .iter()
+            .map(|e| e.decode::<rating::CreditRatingEffective>().rating_id)
+            .collect();
+        for id in &rating_ids {
+            assert!(dead.contains(id), "rating {id} dead-lettered: {dead:?}");
+        }
+        t.shutdown().await;
+    })
+    .await;
+}
+
 /// R-RK-9 with ARCHITECTURE dead letters and R-X-2: a suspension must never be acknowledged
 /// and ignored. A NplThresholdExceeded whose town code arrives with a trailing space is
 /// either applied to that town (its households refused, R-RK-9) or dead-lettered for an

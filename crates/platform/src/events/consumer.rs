@@ -206,8 +206,11 @@ pub fn per_context(config: &ConsumerConfig) -> Vec<ConsumerConfig> {
 pub fn delivered(msg: &jetstream::Message) -> Delivered {
     let h = msg.headers.as_ref();
     let info = msg.info().ok();
-    let id = headers::get(h, headers::CE_ID)
-        .or_else(|| headers::get(h, headers::NATS_MSG_ID))
+    // A blank id is no id: kept as the inbox key, every later event with a blank id would be
+    // taken for that one and dropped (R-X-2), and their dead letters for one another's.
+    let id_header = |name| headers::get(h, name).filter(|id| !id.trim().is_empty());
+    let id = id_header(headers::CE_ID)
+        .or_else(|| id_header(headers::NATS_MSG_ID))
         .map(str::to_owned)
         .unwrap_or_else(|| format!("seq-{}", info.as_ref().map_or(0, |i| i.stream_sequence)));
     Delivered {
