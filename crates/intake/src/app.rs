@@ -64,8 +64,13 @@ pub struct Intake {
 /// Whose personal data a response showed (R-CR-11 access log).
 #[derive(Clone, Copy, Debug)]
 enum Shown {
-    /// The applicant's, or an objector's on the application.
+    /// The applicant's.
     Application(Uuid),
+    /// An objector's, on the application.
+    Objection {
+        application: Uuid,
+        objection: Uuid,
+    },
     Complaint(Uuid),
 }
 
@@ -670,12 +675,17 @@ impl Intake {
             .iter()
             .filter(|(_, u)| !u.is_empty())
             .map(|(record, unmasked)| {
-                let (application, complaint) = match *record {
-                    Shown::Application(id) => (Some(id), None),
-                    Shown::Complaint(id) => (None, Some(id)),
+                let (application, objection, complaint) = match *record {
+                    Shown::Application(id) => (Some(id), None, None),
+                    Shown::Objection {
+                        application,
+                        objection,
+                    } => (Some(application), Some(objection), None),
+                    Shown::Complaint(id) => (None, None, Some(id)),
                 };
                 audit::Shown {
                     application,
+                    objection,
                     complaint,
                     fields: unmasked.join(","),
                 }
@@ -1192,7 +1202,13 @@ impl Intake {
         for o in &rows {
             let (pb, unmasked) = objection_pb(o, &o.objector(&self.pii)?, &actor);
             objections.push(pb);
-            shown.push((Shown::Application(o.application_id), unmasked));
+            shown.push((
+                Shown::Objection {
+                    application: o.application_id,
+                    objection: o.id,
+                },
+                unmasked,
+            ));
         }
         self.audit_unmasked(&self.pool, &actor, "ListObjections", &shown)
             .await?;
@@ -1271,7 +1287,10 @@ impl Intake {
                     .await?;
             }
             let (resp, unmasked) = objection_pb(&o, &o.objector(&self.pii)?, &actor);
-            let shown = Shown::Application(o.application_id);
+            let shown = Shown::Objection {
+                application: o.application_id,
+                objection: o.id,
+            };
             self.shown(tx, &key, &actor, shown, unmasked, resp).await
         })
     }

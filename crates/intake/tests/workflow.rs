@@ -1093,6 +1093,17 @@ async fn concurrent_resolutions_of_one_applications_objections_queue() {
                 )
                 .await;
                 assert_eq!(logged, 2, "one row per objection shown unmasked");
+                // Each row names the objection whose objector it showed.
+                for o in &seen {
+                    let rows = count_where(
+                        &t.pool,
+                        "select count(*) from pii_access_log where rpc = 'ListObjections' \
+                         and objection_id = $1::uuid",
+                        &[&o.id],
+                    )
+                    .await;
+                    assert_eq!(rows, 1, "objection {}", o.id);
+                }
             }
         }
         t.shutdown().await;

@@ -5,10 +5,12 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// One access-log row per record a response showed unmasked: its application or complaint and
-/// the fields (comma-joined, as on the wire).
+/// One access-log row per record a response showed unmasked: its application or complaint
+/// (and, for an objector's name, the objection on the application) and the fields
+/// (comma-joined, as on the wire).
 pub struct Shown {
     pub application: Option<Uuid>,
+    pub objection: Option<Uuid>,
     pub complaint: Option<Uuid>,
     pub fields: String,
 }
@@ -26,18 +28,21 @@ pub async fn log_unmasked_reads<'c>(
         return Ok(());
     }
     let applications: Vec<Option<Uuid>> = shown.iter().map(|s| s.application).collect();
+    let objections: Vec<Option<Uuid>> = shown.iter().map(|s| s.objection).collect();
     let complaints: Vec<Option<Uuid>> = shown.iter().map(|s| s.complaint).collect();
     let fields: Vec<&str> = shown.iter().map(|s| s.fields.as_str()).collect();
     sqlx::query(
-        r#"insert into pii_access_log (at, caller, role, rpc, application_id, complaint_id, fields)
-           select $1, $2, $3, $4, a, c, string_to_array(f, ',')
-           from unnest($5::uuid[], $6::uuid[], $7::text[]) as shown (a, c, f)"#,
+        r#"insert into pii_access_log (at, caller, role, rpc, application_id, objection_id,
+             complaint_id, fields)
+           select $1, $2, $3, $4, a, o, c, string_to_array(f, ',')
+           from unnest($5::uuid[], $6::uuid[], $7::uuid[], $8::text[]) as shown (a, o, c, f)"#,
     )
     .bind(at)
     .bind(caller)
     .bind(role)
     .bind(rpc)
     .bind(&applications)
+    .bind(&objections)
     .bind(&complaints)
     .bind(&fields)
     .execute(conn)
