@@ -543,7 +543,10 @@ impl Intake {
                 )
                 .await?;
             }
-            return Err(ServiceError::InvalidArguments([over, others].concat()));
+            return Err(ServiceError::InvalidArguments {
+                failures: [over, others].concat(),
+                policy: policy.version.id.clone(),
+            });
         }
         let (app, moved) = match filed {
             Ok(filed) => filed,
@@ -662,7 +665,7 @@ impl Intake {
     }
 
     /// R-CR-11: every response that shows personal data unmasked is logged before it is
-    /// returned, one row per application or complaint with the fields shown, in one statement
+    /// returned, one row per application, objection or complaint with the fields shown, in one statement
     /// and in the caller's transaction where there is one. Records shown masked are skipped.
     async fn audit_unmasked<'c>(
         &self,
@@ -921,6 +924,8 @@ impl Intake {
             let decision = convert::decision(req.decision).map_err(app_err(""))?;
             typed("reason", "R-IN-2", &req.reason, form::MAX_TEXT, false)?;
             let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
+            app.check_reviewer(&actor)
+                .map_err(app_err(&req.application_id))?;
             if req.expected_version != 0 && req.expected_version != row.version as u64 {
                 return Err(ServiceError::Conflict(format!(
                     "expected_version: {} but the application is at version {}; re-read and \
@@ -982,24 +987,14 @@ impl Intake {
             // R-IN-3 before R-IN-4, as at submission: without the calendar of the step's days,
             // the corrected form is still judged and admitted, and only an admissible one is
             // told the calendar is missing (not kept).
-            let (mut moved, no_calendar) = match app
+            let resubmitted = match app
                 .resubmit(&actor, today, &policy.value, &self.calendar)
                 .map_err(app_err(&req.application_id))
             {
-                Ok(moved) => (moved, None),
-                Err(e @ ServiceError::NotReady(_)) => (
-                    Moved {
-                        from: Some(crate::domain::Status::Returned),
-                        to: app.status,
-                        action: "resubmit",
-                        reason: String::new(),
-                        corrections: Vec::new(),
-                    },
-                    Some(e),
-                ),
-                Err(e) => return Err(e),
+                Err(e) if !matches!(e, ServiceError::NotReady(_)) => return Err(e),
+                resubmitted => resubmitted,
             };
-            moved.reason = typed("note", "R-IN-2", &req.note, form::MAX_TEXT, false)?.to_owned();
+            let note = typed("note", "R-IN-2", &req.note, form::MAX_TEXT, false)?.to_owned();
             let mut who = row.applicant(&self.pii)?;
             let applicant_before = (who.clone(), row.poor_household_number.clone(), row.self_use);
             let corrected = correct_applicant(&req, app.kind, &mut row, &mut who)?;
@@ -1043,27 +1038,41 @@ impl Intake {
                     ),
                 ]
             };
-            moved.corrections = terms.into_iter().chain(applicant).flatten().collect();
+            let corrections = terms.into_iter().chain(applicant).flatten().collect();
             let form = self.form_of(&row, &who, &app)?;
             form::validate(&form, &self.areas, today).map_err(app_err(""))?;
-            let over = form::over_caps(&form, &policy.value);
+            // A cap the corrected amount or term exceeds is bad input, told with every other
+            // rule admission refuses (R-IN-3, R-X-3). One the stored value exceeds (the cap
+            // lowered since) is admission's refusal under the policy, as at recommendation.
+            let corrected_field = |f: &crate::domain::error::Failure| match f.field {
+                Some("amount") => req.amount.as_ref().is_some_and(|m| !m.amount.is_empty()),
+                Some("term_months") => req.term_months != 0,
+                _ => false,
+            };
+            let over: Vec<RuleFailure> = form::over_caps(&form, &policy.value)
+                .into_iter()
+                .filter(corrected_field)
+                .map(rule_failure)
+                .collect();
             if !over.is_empty() {
-                // Bad input, told with every other rule admission refuses (R-IN-3, R-X-3).
                 let others = match self.admit_again(tx, &form, &row, policy, today).await {
+                    Ok(()) => Vec::new(),
                     Err(
                         ServiceError::Refused(f)
                         | ServiceError::RefusedUnderPolicy { failures: f, .. },
                     ) => f,
-                    _ => Vec::new(),
+                    Err(e) => return Err(e),
                 };
-                let over: Vec<RuleFailure> = over.into_iter().map(rule_failure).collect();
                 let others = beside_caps(&over, others);
-                return Err(ServiceError::InvalidArguments([over, others].concat()));
+                return Err(ServiceError::InvalidArguments {
+                    failures: [over, others].concat(),
+                    policy: policy.version.id.clone(),
+                });
             }
             self.admit_again(tx, &form, &row, policy, today).await?;
-            if let Some(e) = no_calendar {
-                return Err(e);
-            }
+            let mut moved = resubmitted?;
+            moved.reason = note;
+            moved.corrections = corrections;
             if corrected {
                 row.correct_applicant(&self.pii, &who);
                 apps::save_applicant_corrections(tx, &row).await?;

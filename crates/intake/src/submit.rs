@@ -639,7 +639,7 @@ pub async fn keep_logged(c: &mut PgConnection, refused: &[Refusal<'_>]) -> Resul
         .iter()
         .zip(&kept)
         .filter(|(_, kept)| **kept)
-        .filter_map(|(r, _)| r.disclosure())
+        .filter_map(|(r, _)| r.disclosure(true))
         .collect();
     if !disclosures.is_empty() {
         audit::log_disclosures(&mut tx, &disclosures).await?;
@@ -652,15 +652,16 @@ pub async fn keep_logged(c: &mut PgConnection, refused: &[Refusal<'_>]) -> Resul
 /// ([`ServiceError::InvalidArguments`]) as a disclosure of the applicant's admission facts
 /// (R-CR-11), without keeping its request id (R-X-3).
 pub async fn log_told(c: &mut PgConnection, told: &Refusal<'_>) -> Result<()> {
-    if let Some(d) = told.disclosure() {
+    if let Some(d) = told.disclosure(false) {
         audit::log_disclosures(c, &[d]).await?;
     }
     Ok(())
 }
 
 impl Refusal<'_> {
-    /// Only admission's refusals show the applicant's facts.
-    fn disclosure(&self) -> Option<audit::Disclosure<'_>> {
+    /// Only admission's refusals show the applicant's facts; `kept` says whether this one was
+    /// kept with its request id.
+    fn disclosure(&self, kept: bool) -> Option<audit::Disclosure<'_>> {
         let failures = match self.error {
             ServiceError::Refused(f) | ServiceError::RefusedUnderPolicy { failures: f, .. } => {
                 f.as_slice()
@@ -677,6 +678,7 @@ impl Refusal<'_> {
             request_id: &self.key.request_id,
             subject_idx: self.subject_idx,
             rules: rules.join(","),
+            kept,
         })
     }
 }

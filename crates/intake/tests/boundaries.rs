@@ -424,7 +424,10 @@ async fn malformed_amounts_are_bad_input() {
         assert_invalid(&s, "amount", "R-IN-1");
         assert!(s.message().len() < 300, "{}", s.message());
         assert!(
-            s.message().contains("(20001 characters)"),
+            s.message().contains(&format!(
+                "amount \"{}…\" is not a plain decimal",
+                "9".repeat(32)
+            )),
             "{}",
             s.message()
         );
@@ -498,7 +501,11 @@ async fn over_the_caps_the_refusal_names_every_rule() {
         req.term_months = 40;
         let s = err(village.submit_application(req.clone()).await);
         assert_invalid(&s, "amount", "R-IN-3");
-        let told: Vec<&str> = s.message().split("; ").collect();
+        let told = s
+            .message()
+            .strip_suffix(" (policy luolong-2026.1)")
+            .unwrap_or_else(|| panic!("names the policy: {}", s.message()));
+        let told: Vec<&str> = told.split("; ").collect();
         assert_eq!(told.len(), 5, "{told:?}");
         assert!(told[0].starts_with("amount: at most 50000.00"), "{told:?}");
         assert!(told[1].starts_with("term_months: at most 36"), "{told:?}");
@@ -523,7 +530,7 @@ async fn over_the_caps_the_refusal_names_every_rule() {
             count(
                 &t.pool,
                 "select count(*) from admission_disclosures \
-                 where rules = '{R-CR-10,R-CR-3,R-IN-3}'"
+                 where rules = '{R-CR-10,R-CR-3,R-IN-3}' and not kept"
             )
             .await,
             1
@@ -536,6 +543,25 @@ async fn over_the_caps_the_refusal_names_every_rule() {
         assert_eq!(
             count(&t.pool, "select count(*) from idempotency_keys").await,
             1
+        );
+        assert_eq!(
+            count(
+                &t.pool,
+                "select count(*) from admission_disclosures where kept"
+            )
+            .await,
+            1
+        );
+
+        // A caller who may not file it is denied, and learns nothing (R-IN-2, R-CR-11).
+        let mut over = household_request(&old, VILLAGE_A, "60000");
+        over.term_months = 40;
+        let s = err(t.as_town_staff(TOWN_A).submit_application(over).await);
+        assert_eq!(s.code(), Code::PermissionDenied, "{s:?}");
+        assert!(!s.message().contains("R-CR-10"), "{}", s.message());
+        assert_eq!(
+            count(&t.pool, "select count(*) from admission_disclosures").await,
+            2
         );
 
         // An AAA household over both caps is also over its line (R-CR-8), which is logged.
@@ -550,7 +576,8 @@ async fn over_the_caps_the_refusal_names_every_rule() {
             s.message(),
             "amount: at most 50000.00 yuan for a household [R-IN-3]; \
              term_months: at most 36 months [R-IN-3]; \
-             amount: 50000.01 exceeds the credit line of 50000.00 yuan [R-CR-8]"
+             amount: 50000.01 exceeds the credit line of 50000.00 yuan [R-CR-8] \
+             (policy luolong-2026.1)"
         );
         assert_eq!(
             count(&t.pool, "select count(*) from admission_disclosures").await,
@@ -560,10 +587,26 @@ async fn over_the_caps_the_refusal_names_every_rule() {
         req.amount = money("20000");
         let s = err(village.submit_application(req).await);
         assert_eq!(s.code(), Code::InvalidArgument);
-        assert_eq!(s.message(), "term_months: at most 36 months [R-IN-3]");
+        assert_eq!(
+            s.message(),
+            "term_months: at most 36 months [R-IN-3] (policy luolong-2026.1)"
+        );
         assert_eq!(
             count(&t.pool, "select count(*) from admission_disclosures").await,
             3
+        );
+        // An enterprise never qualified, over its term cap: the cap, then R-ID-4.
+        let mut firm = enterprise_request(&uscc('3', 118), TOWN_A, "300000");
+        firm.term_months = 37;
+        let s = err(t.as_district_staff().submit_application(firm).await);
+        assert_invalid(&s, "term_months", "R-IN-3");
+        assert!(
+            s.message().ends_with(
+                "; not currently qualified for programme credit by the industry service [R-ID-4] \
+                 (policy luolong-2026.1)"
+            ),
+            "{}",
+            s.message()
         );
         assert_eq!(count(&t.pool, "select count(*) from applications").await, 0);
         t.shutdown().await;
@@ -2239,6 +2282,57 @@ async fn an_unknown_applicant_kind_is_bad_input() {
 
 // ---- R-X-4: policy versions take effect on China days ----
 
+/// R-IN-3, R-X-4, R-X-3: a term cap lowered while an application is returned. Resubmitted
+/// without a new term, the stored term over the new cap is admission's refusal under the new
+/// policy (kept with the request id, as at recommendation), not bad input the clerk never sent;
+/// resubmitted with that term, it is bad input naming `term_months` (not kept).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cap_lowered_while_returned() {
+    bounded(120, async {
+        let shorter = policy_version("luolong-2026.9", "2026-03-03", &["max_term_months = 24"]);
+        let t = spawn_intake_with_policy_versions(&shorter).await;
+        let r = resident_id(204);
+        t.given_credit_household(&r, VILLAGE_A).await;
+        let mut village = t.as_village_staff(VILLAGE_A);
+        t.set_time("2026-03-02T10:00:00+08:00");
+        let mut q = household_request(&r, VILLAGE_A, "1000");
+        q.term_months = 30;
+        let a = submit(&mut village, q).await;
+        review(
+            &mut village,
+            &a.id,
+            pb::Decision::ReturnForCorrection,
+            "plan missing",
+        )
+        .await;
+
+        t.set_time("2026-03-03T10:00:00+08:00");
+        let resubmit = |term: u32| pb::ResubmitApplicationRequest {
+            request_id: rid(),
+            application_id: a.id.clone(),
+            term_months: term,
+            note: "plan added".into(),
+            ..Default::default()
+        };
+        let as_stored = resubmit(0);
+        let s = err(village.resubmit_application(as_stored.clone()).await);
+        assert_refused(&s, &["R-IN-3"]);
+        assert!(s.message().contains("luolong-2026.9"), "{}", s.message());
+        let again = err(village.resubmit_application(as_stored).await);
+        assert_eq!(again.message(), s.message(), "kept");
+        let s = err(village.resubmit_application(resubmit(30)).await);
+        assert_invalid(&s, "term_months", "R-IN-3");
+        let a = village
+            .resubmit_application(resubmit(24))
+            .await
+            .expect("24 months")
+            .into_inner();
+        assert_eq!(a.status(), pb::Status::VillageReview);
+        t.shutdown().await;
+    })
+    .await;
+}
+
 /// R-X-4 (with R-IN-3, R-IN-4, R-IN-5, R-IN-7): a policy version applies from 00:00 China
 /// time on its effective day: at 23:59 the day before the old values decide, at 00:30 on the
 /// day (still the day before in UTC) the new ones, and the decision records that version.
@@ -2680,8 +2774,10 @@ async fn resubmission_is_admitted_on_its_own_day() {
         let s = err(village.resubmit_application(over.clone()).await);
         assert_invalid(&s, "term_months", "R-IN-3");
         assert!(
-            s.message()
-                .ends_with("; household.resident_id: borrower is 66, must be 18 to 65 [R-IN-3]"),
+            s.message().ends_with(
+                "; household.resident_id: borrower is 66, must be 18 to 65 [R-IN-3] \
+                           (policy luolong-2026.1)"
+            ),
             "{}",
             s.message()
         );

@@ -31,10 +31,14 @@ pub enum ServiceError {
         message: String,
     },
     /// Bad input where the rules refuse more than the input: `InvalidArgument` like
-    /// [`ServiceError::InvalidArgument`], the bad fields first, then every other rule that
-    /// failed (R-IN-3: "a refusal names every rule that failed"). Not kept (R-X-3).
-    #[error("{}", join(.0))]
-    InvalidArguments(Vec<RuleFailure>),
+    /// [`ServiceError::InvalidArgument`], the bad fields first (policy caps), then every other
+    /// rule that failed (R-IN-3: "a refusal names every rule that failed"), naming the policy
+    /// version they were judged under (R-X-4). Not kept (R-X-3).
+    #[error("{} (policy {policy})", join(failures))]
+    InvalidArguments {
+        failures: Vec<RuleFailure>,
+        policy: String,
+    },
     /// Valid input, but the state or the rules refuse it; every failed rule is listed.
     #[error("{}", join(.0))]
     Refused(Vec<RuleFailure>),
@@ -145,7 +149,7 @@ impl ServiceError {
 
     pub fn code(&self) -> Code {
         match self {
-            Self::InvalidArgument { .. } | Self::InvalidArguments(_) => Code::InvalidArgument,
+            Self::InvalidArgument { .. } | Self::InvalidArguments { .. } => Code::InvalidArgument,
             Self::Refused(_) | Self::RefusedUnderPolicy { .. } | Self::NotReady(_) => {
                 Code::FailedPrecondition
             }
@@ -197,8 +201,9 @@ impl From<ServiceError> for Status {
 pub const MAX_MESSAGE_BYTES: usize = 2048;
 
 /// `message` cut to [`MAX_MESSAGE_BYTES`] at a character boundary, saying so. Errors echo
-/// inputs only shortened (`fupin_kernel::text::excerpt`); this is the last guard.
-fn bounded(mut message: String) -> String {
+/// inputs only shortened (`fupin_kernel::text::excerpt`); this is the last guard, also for
+/// the statuses built outside [`ServiceError`] (authentication, the test clock).
+pub fn bounded(mut message: String) -> String {
     const CUT: &str = "… (message cut)";
     if message.len() > MAX_MESSAGE_BYTES {
         let mut end = MAX_MESSAGE_BYTES - CUT.len();

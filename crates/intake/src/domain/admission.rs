@@ -254,7 +254,7 @@ pub fn check(
                     "R-ID-1",
                     Some("enterprise.area_code"),
                     format!(
-                        "the industry service registers this enterprise in {}, not {}; file it \
+                        "the industry service registers this enterprise in {}, not {}: file it \
                          there (a resubmission cannot move it)",
                         registered.as_str(),
                         e.area.as_str()

@@ -260,6 +260,18 @@ impl Application {
         }
     }
 
+    /// Who before what: a bank (which sees the application once recommended to it) never
+    /// reviews, whatever the state, and is denied without keeping anything (R-IN-2).
+    pub fn check_reviewer(&self, actor: &Actor) -> Result<(), DomainError> {
+        self.require_visible(actor)?;
+        if !actor.is_staff() {
+            return Err(deny(
+                "reviews are taken by village, town or district service staff",
+            ));
+        }
+        Ok(())
+    }
+
     /// Approve / reject / return at the village, town or district step (R-IN-2); once the
     /// public notice has ended, the district center's reject or return instead of a
     /// recommendation (its approval there is `recommend`); and the rejection of a returned
@@ -273,14 +285,7 @@ impl Application {
         policy: &IntakePolicy,
         calendar: &WorkingDayCalendar,
     ) -> Result<Moved, DomainError> {
-        self.require_visible(actor)?;
-        // Who before what: a bank (which sees the application once recommended to it) never
-        // reviews, whatever the state, and is denied without keeping anything.
-        if !actor.is_staff() {
-            return Err(deny(
-                "reviews are taken by village, town or district service staff",
-            ));
-        }
+        self.check_reviewer(actor)?;
         let step = match self.status {
             Status::VillageReview => Step::Village,
             Status::TownReview => Step::Town,

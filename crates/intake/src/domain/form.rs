@@ -1,6 +1,7 @@
 //! A submitted application after parsing (R-IN-1): the wire layer turns the request into an
 //! [`ApplicationForm`] (resident ID / USCC check digits, area code shapes, money with at most two
-//! decimals); [`validate`] then checks what needs the area registry and the policy in force.
+//! decimals); [`validate`] then checks what needs the area registry and the day, and
+//! [`over_caps`] the policy's caps.
 
 use fupin_kernel::text::{is_format_character, is_variation_selector};
 use fupin_kernel::{
@@ -82,8 +83,8 @@ pub struct ApplicationForm {
 pub const MAX_NAME: usize = 100;
 pub const MAX_TEXT: usize = 2000;
 
-/// Field-level checks that need the area registry, the policy and the day (China time) the
-/// form is judged on (R-IN-1); the caps are [`over_caps`].
+/// Field-level checks that need the area registry and the day (China time) the form is judged
+/// on (R-IN-1); the policy's caps are [`over_caps`].
 pub fn validate(
     form: &ApplicationForm,
     areas: &AreaRegistry,

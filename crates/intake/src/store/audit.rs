@@ -50,8 +50,10 @@ pub async fn log_unmasked_reads<'c>(
     Ok(())
 }
 
-/// One kept submission refusal that named credit facts: who asked, under which request id,
-/// about which applicant (blind index), and the rules (comma-joined; empty logs nothing).
+/// One submission refusal that named credit facts: who asked, under which request id, about
+/// which applicant (blind index), the rules (comma-joined; empty logs nothing), and whether
+/// the refusal was kept with the request id (not for bad input over the caps, which is told
+/// admission's other refusals too).
 pub struct Disclosure<'a> {
     pub at: DateTime<Utc>,
     pub caller: &'a str,
@@ -59,9 +61,10 @@ pub struct Disclosure<'a> {
     pub request_id: &'a str,
     pub subject_idx: &'a [u8],
     pub rules: String,
+    pub kept: bool,
 }
 
-/// Logs the disclosures of a batch of kept `SubmitApplication` refusals.
+/// Logs the disclosures of a batch of `SubmitApplication` refusals.
 pub async fn log_disclosures(
     conn: &mut PgConnection,
     disclosures: &[Disclosure<'_>],
@@ -72,10 +75,12 @@ pub async fn log_disclosures(
     let at: Vec<DateTime<Utc>> = disclosures.iter().map(|d| d.at).collect();
     let idx: Vec<&[u8]> = disclosures.iter().map(|d| d.subject_idx).collect();
     sqlx::query(
-        r#"insert into admission_disclosures (at, caller, role, rpc, request_id, subject_idx, rules)
-           select at, caller, role, 'SubmitApplication', request_id, idx, string_to_array(rules, ',')
+        r#"insert into admission_disclosures (at, caller, role, rpc, request_id, subject_idx, rules,
+             kept)
+           select at, caller, role, 'SubmitApplication', request_id, idx, string_to_array(rules, ','),
+             kept
            from unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::bytea[],
-                       $6::text[]) as d (at, caller, role, request_id, idx, rules)
+                       $6::text[], $7::bool[]) as d (at, caller, role, request_id, idx, rules, kept)
            where rules <> ''"#,
     )
     .bind(at)
@@ -84,6 +89,7 @@ pub async fn log_disclosures(
     .bind(col(&|d| d.request_id.to_owned()))
     .bind(idx)
     .bind(col(&|d| d.rules.clone()))
+    .bind(disclosures.iter().map(|d| d.kept).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())

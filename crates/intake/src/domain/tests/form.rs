@@ -1,4 +1,5 @@
-//! `form::validate`: field checks that need the registry and the policy (R-IN-1, R-IN-3, R-X-3).
+//! `form::validate` and `form::over_caps`: field checks that need the registry and the day,
+//! and the policy's caps (R-IN-1, R-IN-3, R-X-3).
 
 use super::fixtures::*;
 use crate::domain::{

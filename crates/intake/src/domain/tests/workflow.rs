@@ -405,19 +405,28 @@ fn staff_of_another_town_or_village_do_not_see_the_application() {
 // reviews it: denied by its role whatever the state (nothing kept), not told the state.
 #[test]
 fn a_bank_never_reviews_whatever_the_state() {
-    let (mut app, _) = recommended_household(day());
-    for d in [
-        Decision::Approve,
-        Decision::Reject,
-        Decision::ReturnForCorrection,
+    let (recommended, _) = recommended_household(day());
+    for status in [
+        Status::Recommended,
+        Status::BankApproved,
+        Status::BankRejected,
+        Status::Disbursed,
     ] {
-        let e = review(&mut app, &bank(BANK), d, "not ours").unwrap_err();
-        assert!(
-            matches!(e, DomainError::PermissionDenied(_)),
-            "{d:?}: {e:?}"
-        );
+        let mut app = recommended.clone();
+        app.status = status;
+        for d in [
+            Decision::Approve,
+            Decision::Reject,
+            Decision::ReturnForCorrection,
+        ] {
+            let e = review(&mut app, &bank(BANK), d, "not ours").unwrap_err();
+            assert!(
+                matches!(e, DomainError::PermissionDenied(_)),
+                "{status:?} {d:?}: {e:?}"
+            );
+        }
+        assert_eq!(app.status, status);
     }
-    assert_eq!(app.status, Status::Recommended);
 }
 
 // R-IN-2
