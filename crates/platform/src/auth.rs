@@ -438,17 +438,17 @@ impl JwtVerifier {
         if let Some(areas) = &self.areas
             && !areas.contains(&caller.area)
         {
-            return Err(Status::unauthenticated(format!(
+            return Err(Status::unauthenticated(crate::error::bounded(format!(
                 "token area {} is not an area this service serves",
                 caller.area.as_str()
-            )));
+            ))));
         }
         if let (Some(banks), Role::Bank, Some(bank)) = (&self.banks, caller.role, &caller.bank_id)
             && !banks.contains(bank)
         {
-            return Err(Status::unauthenticated(format!(
+            return Err(Status::unauthenticated(crate::error::bounded(format!(
                 "token bank_id {bank:.64} is not a partner bank of this service"
-            )));
+            ))));
         }
         let mut cache = self.cache();
         if cache.len() >= VERIFIED_CAPACITY {
@@ -465,7 +465,7 @@ impl JwtVerifier {
 
     fn verify_uncached(&self, token: &str) -> Result<(Caller, i64), Status> {
         let invalid = |e: &dyn std::fmt::Display| {
-            Status::unauthenticated(format!("invalid bearer token: {e}"))
+            Status::unauthenticated(crate::error::bounded(format!("invalid bearer token: {e}")))
         };
         let header = jsonwebtoken::decode_header(token).map_err(|e| invalid(&e))?;
         if header.crit.is_some() {
@@ -521,13 +521,14 @@ pub fn caller_of(c: Claims) -> Result<(Caller, i64), Status> {
     if !readable(&c.sub) || c.sub.len() > MAX_SUBJECT {
         // Who acted is recorded with every write (R-IN-2) and unmasked read (R-CR-11); callers
         // with a blank subject would also share one request-id space (R-IN-8).
-        return Err(Status::unauthenticated(format!(
+        return Err(Status::unauthenticated(crate::error::bounded(format!(
             "token sub claim: blank, with spaces around it, with control or invisible \
              characters, or longer than {MAX_SUBJECT} bytes"
-        )));
+        ))));
     }
-    let area = AreaCode::parse(&c.area)
-        .map_err(|e| Status::unauthenticated(format!("token area claim: {e}")))?;
+    let area = AreaCode::parse(&c.area).map_err(|e| {
+        Status::unauthenticated(crate::error::bounded(format!("token area claim: {e}")))
+    })?;
     use fupin_kernel::AreaLevel::*;
     let level_ok = match c.role {
         Role::VillageStaff => area.level() == Village,
@@ -535,11 +536,11 @@ pub fn caller_of(c: Claims) -> Result<(Caller, i64), Status> {
         Role::DistrictStaff | Role::Bank | Role::Operator => area.level() == District,
     };
     if !level_ok {
-        return Err(Status::unauthenticated(format!(
+        return Err(Status::unauthenticated(crate::error::bounded(format!(
             "token area {} does not match role {}",
             area.as_str(),
             c.role.as_str()
-        )));
+        ))));
     }
     if c.role == Role::Bank && !c.bank_id.as_deref().is_some_and(readable) {
         return Err(Status::unauthenticated(
@@ -839,6 +840,32 @@ mod tests {
         assert!(e.message().contains("crit"), "{}", e.message());
         let t = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap();
         assert!(JwtVerifier::hs256("k").verify(&t).is_ok());
+    }
+
+    // R-X-3: a claim the token's JSON cannot hold is refused with a message short enough to
+    // reach the caller (gRPC clients refuse a status header above 8-16 KiB), whatever its length.
+    #[test]
+    fn a_long_bad_claim_is_refused_with_a_short_message() {
+        let key = EncodingKey::from_secret(b"k");
+        let claims = serde_json::json!({
+            "sub": "u",
+            "role": "测".repeat(2500),
+            "area": "410311",
+            "exp": 4_102_444_800_i64,
+        });
+        let t = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap();
+        let e = JwtVerifier::hs256("k").verify(&t).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Unauthenticated);
+        assert!(
+            e.message().starts_with("invalid bearer token"),
+            "{}",
+            e.message()
+        );
+        assert!(
+            e.message().len() <= crate::error::MAX_MESSAGE_BYTES,
+            "{}",
+            e.message().len()
+        );
     }
 
     fn key_file(name: &str) -> String {

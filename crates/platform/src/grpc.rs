@@ -228,11 +228,13 @@ impl TestClockService for TestClockAdmin {
             self.clock.reset();
         } else {
             let t = DateTime::parse_from_rfc3339(&now).map_err(|e| {
-                Status::invalid_argument(format!("now: not an RFC 3339 instant ({e})"))
+                Status::invalid_argument(crate::error::bounded(format!(
+                    "now: not an RFC 3339 instant ({e})"
+                )))
             })?;
-            self.clock
-                .set(t.with_timezone(&Utc))
-                .map_err(|e| Status::invalid_argument(format!("now: {now:?} is {e}")))?;
+            self.clock.set(t.with_timezone(&Utc)).map_err(|e| {
+                Status::invalid_argument(crate::error::bounded(format!("now: {now:?} is {e}")))
+            })?;
         }
         tracing::warn!(now = %self.clock.now(), "test clock moved");
         Ok(Response::new(self.reply()))
