@@ -565,10 +565,19 @@ async fn events_committed_before_a_crash_are_published_once_after_restart() -> a
     // Its relay holds the lead while it runs: stop it, take the lead, start it again.
     assert!(svc.stop(STOP).await?.success());
     let mut lead = PgConnection::connect(svc.database_url()).await?;
-    let locked: bool = sqlx::query_scalar("select pg_try_advisory_lock($1)")
-        .bind(RELAY_LOCK)
-        .fetch_one(&mut lead)
-        .await?;
+    // The server ends the stopped process's session (and its lock) once it sees the socket
+    // closed, a moment after the process has exited.
+    let mut locked = false;
+    for _ in 0..50 {
+        locked = sqlx::query_scalar("select pg_try_advisory_lock($1)")
+            .bind(RELAY_LOCK)
+            .fetch_one(&mut lead)
+            .await?;
+        if locked {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(locked, "the stopped relay let go of the lead");
     svc.restart().await?;
 
