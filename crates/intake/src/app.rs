@@ -513,15 +513,16 @@ impl Intake {
             if let Some(first) = self.stored_response::<pb::Application>(&key).await? {
                 return Ok(first);
             }
-            let index = pii::subject_index(&self.pii, form.applicant.id());
-            let facts = readmodel::admission_facts(
-                &self.pool,
-                subject(&form.applicant, &index),
-                village.as_deref(),
-                town.as_deref(),
-            )
-            .await?;
-            let refused = match admission::check(&form, &facts, &policy.value, today) {
+            let (index, admitted) = self
+                .admit_alone(
+                    &form,
+                    village.as_deref(),
+                    town.as_deref(),
+                    &policy.value,
+                    today,
+                )
+                .await?;
+            let refused = match admitted {
                 Err(DomainError::Refused(failures)) => failures,
                 _ => Vec::new(),
             };
@@ -554,15 +555,16 @@ impl Intake {
             // kept and its disclosure logged, R-IN-8, R-CR-11, as the group commit does); only
             // one it admits waits for the next year's calendar (not kept).
             Err(e @ ServiceError::NotReady(_)) => {
-                let index = pii::subject_index(&self.pii, form.applicant.id());
-                let facts = readmodel::admission_facts(
-                    &self.pool,
-                    subject(&form.applicant, &index),
-                    village.as_deref(),
-                    town.as_deref(),
-                )
-                .await?;
-                let Err(refused) = admission::check(&form, &facts, &policy.value, today) else {
+                let (index, admitted) = self
+                    .admit_alone(
+                        &form,
+                        village.as_deref(),
+                        town.as_deref(),
+                        &policy.value,
+                        today,
+                    )
+                    .await?;
+                let Err(refused) = admitted else {
                     return refused_early(e).await;
                 };
                 let refused = app_err("")(refused).under_policy(&policy.version.id);
@@ -1081,6 +1083,25 @@ impl Intake {
             self.show_move(tx, &key, row, &app, &moved, &actor, now, today)
                 .await
         })
+    }
+
+    /// Admission (R-IN-3) of a submission decided outside the group commit (over the caps,
+    /// or without next year's calendar), on the read model's tables: the applicant's blind
+    /// index, and admission's verdict.
+    async fn admit_alone(
+        &self,
+        form: &form::ApplicationForm,
+        village: Option<&str>,
+        town: Option<&str>,
+        policy: &IntakePolicy,
+        today: NaiveDate,
+    ) -> Result<(Vec<u8>, std::result::Result<(), DomainError>)> {
+        let index = pii::subject_index(&self.pii, form.applicant.id());
+        let facts =
+            readmodel::admission_facts(&self.pool, subject(&form.applicant, &index), village, town)
+                .await?;
+        let admitted = admission::check(form, &facts, policy, today);
+        Ok((index, admitted))
     }
 
     /// Admission (R-IN-3) of a stored application, against the read model as it is now. Read

@@ -644,6 +644,38 @@ async fn malformed_events_are_dead_lettered_without_blocking_good_ones() {
     .await;
 }
 
+/// Publishes a rating of household `n` with a grade no one has ("Z", poison) and these ids;
+/// returns its rating id.
+async fn publish_poison_rating(
+    t: &TestIntake,
+    n: u32,
+    ce_id: Option<&str>,
+    msg_id: Option<&str>,
+) -> String {
+    let ev = rating_event(
+        &resident_id(n),
+        VILLAGE_A,
+        "Z",
+        "20000.00",
+        false,
+        "2024-01-01",
+        "2027-12-31",
+        1,
+    );
+    publish_raw::<rating::CreditRatingEffective>(
+        t,
+        ce_headers(
+            &rating::CreditRatingEffective::full_name(),
+            RATING_SOURCE,
+            ce_id,
+            msg_id,
+        ),
+        ev.encode_to_vec(),
+    )
+    .await;
+    ev.rating_id
+}
+
 /// R-X-2 ("no event is lost"), ARCHITECTURE dead letters: two different poison events that
 /// carry no ce-id (one identified only by its Nats-Msg-Id, which the consumer uses as the
 /// event id, one with no id header at all) are both dead-lettered — not one of them dropped
@@ -652,26 +684,9 @@ async fn malformed_events_are_dead_lettered_without_blocking_good_ones() {
 async fn poison_events_without_ce_id_are_each_dead_lettered() {
     bounded(120, async {
         let t = spawn_intake().await;
-        let ce_type = rating::CreditRatingEffective::full_name();
         let mut rating_ids = Vec::new();
         for (n, msg_id) in [(461, Some("producer-msg-461")), (462, None)] {
-            let ev = rating_event(
-                &resident_id(n),
-                VILLAGE_A,
-                "Z",
-                "20000.00",
-                false,
-                "2024-01-01",
-                "2027-12-31",
-                1,
-            );
-            rating_ids.push(ev.rating_id.clone());
-            publish_raw::<rating::CreditRatingEffective>(
-                &t,
-                ce_headers(&ce_type, RATING_SOURCE, None, msg_id),
-                ev.encode_to_vec(),
-            )
-            .await;
+            rating_ids.push(publish_poison_rating(&t, n, None, msg_id).await);
         }
         // A good event after them still applies.
         t.given_credit_household(&resident_id(463), VILLAGE_A).await;
@@ -726,26 +741,9 @@ async fn a_blank_ce_id_is_no_id() {
             t.wait_applied(msg_id).await;
             refused(&t, r, VILLAGE_A, "1000", &["R-CR-10"], "blacklisted").await;
         }
-        let rating_ce = rating::CreditRatingEffective::full_name();
         let mut rating_ids = Vec::new();
         for n in [466, 467] {
-            let ev = rating_event(
-                &resident_id(n),
-                VILLAGE_A,
-                "Z",
-                "20000.00",
-                false,
-                "2024-01-01",
-                "2027-12-31",
-                1,
-            );
-            rating_ids.push(ev.rating_id.clone());
-            publish_raw::<rating::CreditRatingEffective>(
-                &t,
-                ce_headers(&rating_ce, RATING_SOURCE, Some(""), None),
-                ev.encode_to_vec(),
-            )
-            .await;
+            rating_ids.push(publish_poison_rating(&t, n, Some(""), None).await);
         }
         let dead: Vec<String> = wait_dead_letters(&t, 2, 40)
             .await
