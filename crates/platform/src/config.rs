@@ -70,6 +70,9 @@ impl BaseConfig {
         default_port: u16,
     ) -> anyhow::Result<Self> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let json_logs = log_format(var("LOG_FORMAT").as_deref())?;
+        log_filter(var("RUST_LOG").as_deref())?;
+        otlp_endpoint(var("OTEL_EXPORTER_OTLP_ENDPOINT").as_deref())?;
         let dev = flag(var("FUPIN_DEV").as_deref(), "FUPIN_DEV")?;
         let grpc_addr = var("GRPC_ADDR")
             .unwrap_or_else(|| format!("127.0.0.1:{default_port}"))
@@ -111,8 +114,7 @@ impl BaseConfig {
         crate::events::nats_options(&nats_url).context("NATS_URL")?;
         Ok(Self {
             service_name: service_name.to_owned(),
-            database_url: var("DATABASE_URL")
-                .unwrap_or_else(|| format!("postgres://postgres@127.0.0.1:55432/{default_db}")),
+            database_url: database_url(var("DATABASE_URL"), default_db)?,
             nats_url,
             grpc_addr,
             subject_prefix,
@@ -127,12 +129,67 @@ impl BaseConfig {
                 var("GRPC_TLS_CLIENT_CA"),
             )?,
             test_clock: flag(var("FUPIN_TEST_CLOCK").as_deref(), "FUPIN_TEST_CLOCK")?,
-            json_logs: matches!(var("LOG_FORMAT").as_deref(), Some("json")),
+            json_logs,
             calendar_dir: path("CALENDAR_DIR", "deploy/calendar"),
             areas_file: path("AREAS_FILE", "deploy/areas/410311.toml"),
             policy_dir: path("POLICY_DIR", "deploy/policy"),
         })
     }
+}
+
+/// `LOG_FORMAT`: `json`, or `text` (the default, human-readable); anything else is a typo
+/// that would leave a container's log collector reading lines it cannot parse.
+fn log_format(value: Option<&str>) -> anyhow::Result<bool> {
+    match value {
+        None | Some("text") => Ok(false),
+        Some("json") => Ok(true),
+        Some(other) => anyhow::bail!("LOG_FORMAT must be json or text, not {other:?}"),
+    }
+}
+
+/// `RUST_LOG`: a log filter; one that does not parse would silently log at `info`.
+fn log_filter(value: Option<&str>) -> anyhow::Result<()> {
+    if let Some(filter) = value {
+        tracing_subscriber::EnvFilter::try_new(filter)
+            .with_context(|| format!("RUST_LOG {filter:?} is not a log filter"))?;
+    }
+    Ok(())
+}
+
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`: a plaintext `http://` URL of a collector (OTLP over TLS is
+/// not built), checked here so that a wrong one names the variable.
+fn otlp_endpoint(value: Option<&str>) -> anyhow::Result<()> {
+    let Some(endpoint) = value else {
+        return Ok(());
+    };
+    let uri: http::Uri = endpoint
+        .parse()
+        .with_context(|| format!("OTEL_EXPORTER_OTLP_ENDPOINT {endpoint:?} is not a URL"))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http"), Some(_)) => Ok(()),
+        (Some("https"), _) => anyhow::bail!(
+            "OTEL_EXPORTER_OTLP_ENDPOINT {endpoint:?}: OTLP over TLS is not built; run the \
+             collector beside the service and give its http:// URL"
+        ),
+        _ => anyhow::bail!(
+            "OTEL_EXPORTER_OTLP_ENDPOINT {endpoint:?} must be an http:// URL with a host, e.g. \
+             http://otel-collector:4317"
+        ),
+    }
+}
+
+/// `DATABASE_URL`: a PostgreSQL URL (`postgres://` or `postgresql://`), the service's own
+/// database on the local test instance when unset.
+fn database_url(value: Option<String>, default_db: &str) -> anyhow::Result<String> {
+    let Some(url) = value else {
+        return Ok(format!("postgres://postgres@127.0.0.1:55432/{default_db}"));
+    };
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        anyhow::bail!("DATABASE_URL must be a postgres:// or postgresql:// URL");
+    }
+    url.parse::<sqlx::postgres::PgConnectOptions>()
+        .context("DATABASE_URL is not a PostgreSQL URL")?;
+    Ok(url)
 }
 
 /// `EVENT_SUBJECT_PREFIX`: one subject token (the first of every event subject), `fupin` when
@@ -344,6 +401,49 @@ fn grpc_tls(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // README "Running the binaries directly": every setting is checked at start, naming the
+    // variable; a typo is not taken for the default.
+    #[test]
+    fn log_format_otlp_endpoint_and_database_url_are_checked() {
+        assert!(!log_format(None).unwrap());
+        assert!(!log_format(Some("text")).unwrap());
+        assert!(log_format(Some("json")).unwrap());
+        let e = log_format(Some("xml")).unwrap_err().to_string();
+        assert!(e.starts_with("LOG_FORMAT"), "{e}");
+
+        assert!(log_filter(Some("info,fupin_intake=debug")).is_ok());
+        let e = log_filter(Some("[[[bad")).unwrap_err().to_string();
+        assert!(e.starts_with("RUST_LOG"), "{e}");
+
+        assert!(otlp_endpoint(None).is_ok());
+        assert!(otlp_endpoint(Some("http://otel-collector:4317")).is_ok());
+        for bad in [
+            "https://x:4317",
+            "notaurl",
+            "otel-collector:4317",
+            "http://",
+            "ftp://x",
+        ] {
+            let e = otlp_endpoint(Some(bad)).unwrap_err().to_string();
+            assert!(e.starts_with("OTEL_EXPORTER_OTLP_ENDPOINT"), "{bad}: {e}");
+        }
+
+        assert_eq!(
+            database_url(None, "intake").unwrap(),
+            "postgres://postgres@127.0.0.1:55432/intake"
+        );
+        for good in ["postgres://u:p@db:5432/intake", "postgresql://db/intake"] {
+            assert_eq!(database_url(Some(good.into()), "intake").unwrap(), good);
+        }
+        for bad in ["mysql://x", "db:5432", "postgres://db:port/x"] {
+            let e = format!(
+                "{:#}",
+                database_url(Some(bad.into()), "intake").unwrap_err()
+            );
+            assert!(e.starts_with("DATABASE_URL"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn pii_keys_come_in_pairs() {
