@@ -667,8 +667,9 @@ impl Intake {
     }
 
     /// R-CR-11: every response that shows personal data unmasked is logged before it is
-    /// returned, one row per application, objection or complaint with the fields shown, in one statement
-    /// and in the caller's transaction where there is one. Records shown masked are skipped.
+    /// returned, one row per application, objection or complaint with the fields shown, in one
+    /// statement and in the caller's transaction where there is one. Records shown masked are
+    /// skipped.
     async fn audit_unmasked<'c>(
         &self,
         conn: impl sqlx::PgExecutor<'c>,
