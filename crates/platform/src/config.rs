@@ -72,7 +72,18 @@ impl BaseConfig {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let json_logs = log_format(var("LOG_FORMAT").as_deref())?;
         log_filter(var("RUST_LOG").as_deref())?;
-        otlp_endpoint(var("OTEL_EXPORTER_OTLP_ENDPOINT").as_deref())?;
+        let insecure = [
+            "OTEL_EXPORTER_OTLP_INSECURE",
+            "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
+        ]
+        .iter()
+        .any(|k| var(k).is_some_and(|v| v.eq_ignore_ascii_case("true")));
+        for name in [
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        ] {
+            otlp_endpoint(name, var(name).as_deref(), insecure)?;
+        }
         let dev = flag(var("FUPIN_DEV").as_deref(), "FUPIN_DEV")?;
         let grpc_addr = var("GRPC_ADDR")
             .unwrap_or_else(|| format!("127.0.0.1:{default_port}"))
@@ -156,24 +167,27 @@ fn log_filter(value: Option<&str>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `OTEL_EXPORTER_OTLP_ENDPOINT`: a plaintext `http://` URL of a collector (OTLP over TLS is
-/// not built), checked here so that a wrong one names the variable.
-fn otlp_endpoint(value: Option<&str>) -> anyhow::Result<()> {
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `name`): a plaintext
+/// `http://` URL of a collector (OTLP over TLS is not built), or one without a scheme when
+/// `OTEL_EXPORTER_OTLP_INSECURE` is true (the exporter then adds `http://`). Checked here so
+/// that a wrong one names the variable; the value is not repeated (it may hold credentials).
+fn otlp_endpoint(name: &str, value: Option<&str>, insecure: bool) -> anyhow::Result<()> {
     let Some(endpoint) = value else {
         return Ok(());
     };
     let uri: http::Uri = endpoint
         .parse()
-        .with_context(|| format!("OTEL_EXPORTER_OTLP_ENDPOINT {endpoint:?} is not a URL"))?;
+        .map_err(|_| anyhow::anyhow!("{name} is not a URL"))?;
     match (uri.scheme_str(), uri.host()) {
         (Some("http"), Some(_)) => Ok(()),
+        (None, Some(_)) if insecure => Ok(()),
         (Some("https"), _) => anyhow::bail!(
-            "OTEL_EXPORTER_OTLP_ENDPOINT {endpoint:?}: OTLP over TLS is not built; run the \
-             collector beside the service and give its http:// URL"
+            "{name}: OTLP over TLS is not built; run the collector beside the service and give \
+             its http:// URL"
         ),
         _ => anyhow::bail!(
-            "OTEL_EXPORTER_OTLP_ENDPOINT {endpoint:?} must be an http:// URL with a host, e.g. \
-             http://otel-collector:4317"
+            "{name} must be an http:// URL with a host, e.g. http://otel-collector:4317 (or \
+             host:port with OTEL_EXPORTER_OTLP_INSECURE=true)"
         ),
     }
 }
@@ -184,7 +198,8 @@ fn database_url(value: Option<String>, default_db: &str) -> anyhow::Result<Strin
     let Some(url) = value else {
         return Ok(format!("postgres://postgres@127.0.0.1:55432/{default_db}"));
     };
-    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+    let scheme = url.trim_start().to_ascii_lowercase();
+    if !(scheme.starts_with("postgres://") || scheme.starts_with("postgresql://")) {
         anyhow::bail!("DATABASE_URL must be a postgres:// or postgresql:// URL");
     }
     url.parse::<sqlx::postgres::PgConnectOptions>()
@@ -416,8 +431,11 @@ mod tests {
         let e = log_filter(Some("[[[bad")).unwrap_err().to_string();
         assert!(e.starts_with("RUST_LOG"), "{e}");
 
-        assert!(otlp_endpoint(None).is_ok());
-        assert!(otlp_endpoint(Some("http://otel-collector:4317")).is_ok());
+        let name = "OTEL_EXPORTER_OTLP_ENDPOINT";
+        assert!(otlp_endpoint(name, None, false).is_ok());
+        assert!(otlp_endpoint(name, Some("http://otel-collector:4317"), false).is_ok());
+        // The exporter adds http:// to a bare host:port when told it is insecure.
+        assert!(otlp_endpoint(name, Some("otel-collector:4317"), true).is_ok());
         for bad in [
             "https://x:4317",
             "notaurl",
@@ -425,15 +443,26 @@ mod tests {
             "http://",
             "ftp://x",
         ] {
-            let e = otlp_endpoint(Some(bad)).unwrap_err().to_string();
-            assert!(e.starts_with("OTEL_EXPORTER_OTLP_ENDPOINT"), "{bad}: {e}");
+            let e = otlp_endpoint(name, Some(bad), false)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(name), "{bad}: {e}");
         }
+        let e = otlp_endpoint(name, Some("https://user:secret@x:4317"), true)
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("secret"), "{e}");
 
         assert_eq!(
             database_url(None, "intake").unwrap(),
             "postgres://postgres@127.0.0.1:55432/intake"
         );
-        for good in ["postgres://u:p@db:5432/intake", "postgresql://db/intake"] {
+        for good in [
+            "postgres://u:p@db:5432/intake",
+            "postgresql://db/intake",
+            "POSTGRES://db/intake",
+            "postgres:///intake?host=/run/postgresql",
+        ] {
             assert_eq!(database_url(Some(good.into()), "intake").unwrap(), good);
         }
         for bad in ["mysql://x", "db:5432", "postgres://db:port/x"] {

@@ -25,21 +25,30 @@ pub fn init(service_name: &str, json: bool) -> anyhow::Result<TelemetryGuard> {
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Unset or empty: `info` (an empty filter would show nothing; the README says an empty
+    // variable counts as unset). A filter that does not parse stopped the start already
+    // (`BaseConfig`); here, for binaries that do not read it, it falls back the same way.
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|f| !f.trim().is_empty())
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name(service_name.to_owned())
         .build();
     let builder = SdkTracerProvider::builder().with_resource(resource);
-    let provider = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
-        Ok(endpoint) if !endpoint.is_empty() => {
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .build()?;
-            builder.with_batch_exporter(exporter).build()
-        }
-        // No collector: spans still get trace and span ids (for propagation), nothing is sent.
-        _ => builder.build(),
-    };
+    let set = |k| std::env::var(k).is_ok_and(|v| !v.is_empty());
+    let provider =
+        match set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+            true => {
+                let exporter = opentelemetry_otlp::SpanExporter::builder()
+                    .with_tonic()
+                    .build()?;
+                builder.with_batch_exporter(exporter).build()
+            }
+            // No collector: spans still get trace and span ids (for propagation), nothing is sent.
+            false => builder.build(),
+        };
     let result = tracing_subscriber::registry()
         .with(layers(filter, json, &provider, service_name))
         .try_init();
