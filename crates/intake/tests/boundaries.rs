@@ -2318,8 +2318,11 @@ async fn a_cap_lowered_while_returned() {
         let s = err(village.resubmit_application(as_stored.clone()).await);
         assert_refused(&s, &["R-IN-3"]);
         assert!(s.message().contains("luolong-2026.9"), "{}", s.message());
+        // Kept: the day before, under the old policy, the same request id is refused the same.
+        t.set_time("2026-03-02T23:00:00+08:00");
         let again = err(village.resubmit_application(as_stored).await);
         assert_eq!(again.message(), s.message(), "kept");
+        t.set_time("2026-03-03T10:00:00+08:00");
         let s = err(village.resubmit_application(resubmit(30)).await);
         assert_invalid(&s, "term_months", "R-IN-3");
         let a = village

@@ -181,6 +181,44 @@ fn organisation_request(
     r
 }
 
+// ---- R-IN-2: a bank never reviews ----
+
+/// R-IN-2 (README "Who before what"), R-IN-8: a bank calling ReviewApplication on an
+/// application recommended to it is denied by its role, before its expected version is
+/// compared (a stale one is not ABORTED) and whatever the decision; nothing is kept, so the
+/// same request id is denied again after the bank's decision moved the state on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bank_is_denied_a_review_by_its_role() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let apps = recommended(&t, &[830], "20000").await;
+        let id = apps[0].id.clone();
+        let mut bank = t.as_bank(BANK);
+        let stale = pb::ReviewApplicationRequest {
+            expected_version: 1,
+            ..review_req(&id, pb::Decision::Reject, "not ours")
+        };
+        let s = err(bank.review_application(stale.clone()).await);
+        assert_eq!(s.code(), Code::PermissionDenied, "{s:?}");
+        bank.record_bank_decision(approve_req(&id, "20000", "0.0435", 12))
+            .await
+            .expect("approve");
+        let s = err(bank.review_application(stale.clone()).await);
+        assert_eq!(s.code(), Code::PermissionDenied, "{s:?}");
+        assert_eq!(
+            count_where(
+                &t.pool,
+                "select count(*) from idempotency_keys where request_id = $1",
+                &[&stale.request_id],
+            )
+            .await,
+            0
+        );
+        t.shutdown().await;
+    })
+    .await;
+}
+
 // ---- R-IN-6: the bank's decision ----
 
 /// R-IN-6, R-X-3: the approved amount is money with at most 2 decimals, above 0 and at most the
