@@ -1939,12 +1939,7 @@ async fn events_name_the_notices_end_and_the_bank() {
                 .iter()
                 .any(|c| c.to_status() == pb::Status::Recommended)
         );
-        let alerts: Vec<pb::ApplicationStepOverdue> = t
-            .intake_events(&pb::ApplicationStepOverdue::full_name())
-            .await
-            .iter()
-            .map(|e| e.decode())
-            .collect();
+        let alerts: Vec<pb::ApplicationStepOverdue> = t.intake_messages().await;
         let mut alerts: Vec<(String, pb::Step, String)> = alerts
             .iter()
             .map(|e| (e.application_id.clone(), e.step(), e.bank_id.clone()))

@@ -246,12 +246,7 @@ async fn overdue_alerts_name_the_policy_that_counted_their_deadline() {
         t.set_time("2026-03-17T09:00:00+08:00");
         assert_eq!(scan(&t).await.complaints_flagged, 1);
 
-        let alerts: Vec<pb::ApplicationStepOverdue> = t
-            .intake_events(&pb::ApplicationStepOverdue::full_name())
-            .await
-            .iter()
-            .map(|e| e.decode())
-            .collect();
+        let alerts: Vec<pb::ApplicationStepOverdue> = t.intake_messages().await;
         let of = |id: &str, step: pb::Step| {
             let alert = alerts
                 .iter()

@@ -774,12 +774,7 @@ async fn the_tier_that_returned_an_application_rejects_it_when_it_cannot_be_corr
             )
         );
         t.outbox_drained().await;
-        let changed: Vec<pb::ApplicationStatusChanged> = t
-            .intake_events(&pb::ApplicationStatusChanged::full_name())
-            .await
-            .iter()
-            .map(|e| e.decode())
-            .collect();
+        let changed: Vec<pb::ApplicationStatusChanged> = t.intake_messages().await;
         assert!(
             changed.iter().any(|e| e.application_id == id
                 && e.from_status() == pb::Status::Returned

@@ -646,6 +646,12 @@ impl TestIntake {
         all_events(&self.bus, &subject).await
     }
 
+    /// [`TestIntake::intake_events`] of type `M`, decoded.
+    pub async fn intake_messages<M: Message + Name + Default>(&self) -> Vec<M> {
+        let events = self.intake_events(&M::full_name()).await;
+        events.iter().map(Event::decode).collect()
+    }
+
     /// Stops the service, then removes its stream and database.
     pub async fn shutdown(mut self) {
         self.stop_service().await;
