@@ -34,7 +34,18 @@ pub struct TailArgs {
 
 pub async fn run(g: &Global, args: &TailArgs) -> anyhow::Result<()> {
     let (options, address) = fupin_platform::events::nats_options(&g.nats_url)?;
+    // NATS refuses a request this user may not publish with an error on the connection, not an
+    // answer: the request itself would only time out. The error is kept to say why.
+    let (refused_tx, mut refused) = tokio::sync::watch::channel(None::<String>);
     let client = options
+        .event_callback(move |event| {
+            if let async_nats::Event::ServerError(async_nats::ServerError::Other(e)) = &event
+                && e.to_ascii_lowercase().contains("permissions violation")
+            {
+                refused_tx.send_replace(Some(e.clone()));
+            }
+            async {}
+        })
         .connection_timeout(Duration::from_secs(5))
         .name("fupinctl events tail")
         .connect(address.as_str())
@@ -51,21 +62,32 @@ pub async fn run(g: &Global, args: &TailArgs) -> anyhow::Result<()> {
         .filter
         .clone()
         .unwrap_or_else(|| format!("{}.>", g.prefix));
-    let consumer = stream
-        .create_consumer(OrderedConfig {
-            // Named, so that the `subscriber` user of the shipped NATS configuration may create
-            // it (with `--filter` on one of its subjects).
-            name: Some(format!("fupinctl-tail-{}", uuid::Uuid::now_v7().simple())),
-            filter_subject: filter.clone(),
-            deliver_policy: if args.from_start {
-                DeliverPolicy::All
-            } else {
-                DeliverPolicy::New
-            },
-            ..Default::default()
-        })
-        .await
-        .with_context(|| format!("creating an ordered consumer on {}", g.stream))?;
+    let create = stream.create_consumer(OrderedConfig {
+        // Named, so that the `subscriber` user of the shipped NATS configuration may create
+        // it (with `--filter` on one of its subjects).
+        name: Some(format!("fupinctl-tail-{}", uuid::Uuid::now_v7().simple())),
+        filter_subject: filter.clone(),
+        deliver_policy: if args.from_start {
+            DeliverPolicy::All
+        } else {
+            DeliverPolicy::New
+        },
+        ..Default::default()
+    });
+    let consumer = tokio::select! {
+        created = create => {
+            created.with_context(|| format!("creating an ordered consumer on {}", g.stream))?
+        }
+        Ok(()) = refused.changed() => {
+            let why = refused.borrow().clone().unwrap_or_default();
+            anyhow::bail!(
+                "NATS refused to create a consumer of {filter} on stream {} for this user \
+                 ({why}); as the shipped configuration's `subscriber`, pass --filter with one \
+                 of the subjects it may read (README \"Subscribing to the events\")",
+                g.stream
+            );
+        }
+    };
     let mut messages = consumer.messages().await.context("subscribing")?;
     eprintln!(
         "fupinctl: following {filter} on stream {} ({})",

@@ -8,6 +8,12 @@ use sqlx::{
 
 use crate::events::EventBus;
 
+mod nats;
+pub use nats::{
+    NatsServer, SHIPPED_SERVICE_PASSWORD, SHIPPED_SUBSCRIBER_PASSWORD, free_port, shipped_config,
+    shipped_server,
+};
+
 pub fn admin_database_url() -> String {
     std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:55432/postgres".to_owned())

@@ -3,12 +3,10 @@
 //! and a service without them cannot connect: nobody unauthenticated publishes the events
 //! intake's admission reads (R-IN-3), or reads personal data off the stream.
 
-mod common;
-
 use std::time::Duration;
 
-use common::NatsServer;
 use fupin_platform::events::EventBus;
+use fupin_platform::testing::NatsServer;
 
 #[tokio::test]
 async fn credentials_in_the_url_are_used_and_required() {

@@ -8,7 +8,8 @@ mod common;
 
 use std::{sync::Arc, time::Duration};
 
-use common::{NatsServer, eventually, platform_db};
+use common::{eventually, platform_db};
+use fupin_platform::testing::NatsServer;
 use fupin_platform::{
     events::{
         EventBus,

@@ -8,7 +8,8 @@ use std::{collections::HashSet, time::Duration};
 
 use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull::OrderedConfig};
 use chrono::{DateTime, Utc};
-use common::{NatsServer, count, eventually, platform_db};
+use common::{count, eventually, platform_db};
+use fupin_platform::testing::NatsServer;
 use fupin_platform::{
     events::{
         EventBus, headers, outbox,

@@ -5,55 +5,21 @@
 //! this stream, R-IN-3), delete or purge the history (R-X-2), take a service's durable consumer
 //! or read the services' replies; nobody connects without a password.
 
-mod common;
-
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull};
-use common::NatsServer;
-use fupin_platform::{events::EventBus, testing::unique_token};
+use fupin_platform::{
+    events::EventBus,
+    testing::{
+        NatsServer, SHIPPED_SERVICE_PASSWORD as SERVICE_PASSWORD,
+        SHIPPED_SUBSCRIBER_PASSWORD as SUBSCRIBER_PASSWORD, shipped_server, unique_token,
+    },
+};
 use futures::StreamExt;
-
-const SERVICE_PASSWORD: &str = "0123456789abcdef0123456789abcdef";
-const SUBSCRIBER_PASSWORD: &str = "fedcba9876543210fedcba9876543210";
 /// One of intake's durable consumers, as the configuration names it.
 const INTAKE_CONSUMER: &str = "intake-readmodel-rating-v1";
 /// How long a request the server refuses to pass on may wait for an answer that never comes.
 const DENIED_WITHIN: Duration = Duration::from_secs(2);
-
-/// The shipped file without its store directory, which the command line gives instead (the
-/// server refuses both), written next to the test's other files.
-fn shipped_config() -> PathBuf {
-    let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/nats/nats.conf");
-    let text = std::fs::read_to_string(&shipped).expect("deploy/nats/nats.conf");
-    let store = "store_dir: /data";
-    assert_eq!(text.matches(store).count(), 1, "one `{store}` in {text}");
-    let copy = std::env::temp_dir().join(format!("fupin-nats-{}.conf", unique_token()));
-    std::fs::write(&copy, text.replace(store, "")).expect("writing the config copy");
-    copy
-}
-
-fn free_port() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding an ephemeral port");
-    l.local_addr().expect("local addr").port().to_string()
-}
-
-/// A server on the shipped file; the port, monitoring port and store directory are given on
-/// the command line (which overrides the file) so that tests run side by side.
-async fn shipped_server() -> NatsServer {
-    let config = shipped_config();
-    let monitor = free_port();
-    let nats = NatsServer::start_configured(
-        &["-c", config.to_str().expect("UTF-8 path"), "-m", &monitor],
-        &[
-            ("NATS_SERVICE_PASSWORD", SERVICE_PASSWORD),
-            ("NATS_SUBSCRIBER_PASSWORD", SUBSCRIBER_PASSWORD),
-        ],
-    );
-    nats.wait_listening().await;
-    let _ = std::fs::remove_file(config);
-    nats
-}
 
 fn with_user(nats: &NatsServer, user: &str, password: &str) -> String {
     nats.url()

@@ -2,11 +2,9 @@
 //! once nothing has used them for a while; streams of running tests and anything not named like
 //! a test stream (`FUPIN`, a subscriber's own) are kept.
 
-mod common;
-
 use std::time::Duration;
 
-use common::NatsServer;
+use fupin_platform::testing::NatsServer;
 use fupin_platform::testing::{is_test_stream, prune_leftover_streams, unique_token};
 
 #[test]
