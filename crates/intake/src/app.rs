@@ -377,6 +377,12 @@ impl Intake {
                 .notice_ends_on
                 .map(|d| d.to_string())
                 .unwrap_or_default(),
+            // Only the bank's decision moves there.
+            bank_decision: if matches!(moved.to, Status::BankApproved | Status::BankRejected) {
+                row.decision.as_deref().map(convert::bank_decision)
+            } else {
+                None
+            },
         };
         self.emit(conn, &ev, &row.id.to_string(), now).await
     }

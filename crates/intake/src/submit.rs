@@ -851,6 +851,7 @@ fn written(prefix: &str, policy: &PolicyHistory<IntakePolicy>, d: &Draft) -> Res
         purpose: d.form.purpose.code(),
         submitted_at: convert::rfc3339(d.now),
         policy_version: row.policy_version.clone(),
+        status: convert::status_to_pb(d.app.status) as i32,
     };
     let mut event = OutboxRow::new(prefix, &ev, Some(&row.id.to_string()), d.now);
     event.traceparent = d.traceparent.clone();

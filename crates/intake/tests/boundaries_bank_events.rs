@@ -499,6 +499,11 @@ async fn rejections_and_second_decisions() {
         assert_eq!(last.to_status(), pb::Status::BankRejected);
         assert_eq!(last.action, "bank_reject");
         assert_eq!(last.reason, long);
+        assert_eq!(
+            last.bank_decision.as_ref(),
+            Some(&d),
+            "the rejection, on its move's event as on the application"
+        );
 
         // Decided: neither a second rejection nor an approval, and no disbursement.
         let s = err(bank.record_bank_decision(reject_req(&a1, "again")).await);
@@ -1018,6 +1023,11 @@ async fn loan_disbursed_carries_what_risk_control_and_supervision_need() {
         assert_eq!(s.area_code, TOWN_A);
         assert_eq!(s.amount, "1000000.00");
         assert_eq!(s.term_months, 24);
+        assert_eq!(
+            s.status(),
+            pb::Status::DistrictReview,
+            "filed at the district"
+        );
         assert!(same_instant(&s.submitted_at, &firm.submitted_at));
         assert_cloudevent(
             &submitted[1],
@@ -1273,6 +1283,21 @@ async fn every_state_change_is_announced_once_in_order() {
             })
             .collect();
         assert_eq!(announced, want, "one event per transition, in order");
+        // R-IN-6: what the bank approved, on the approval's event (the other moves have none).
+        for (_, c) in &changes {
+            if c.action == "bank_approve" {
+                let d = c.bank_decision.as_ref().expect("the approval's terms");
+                assert!(d.approved);
+                assert_eq!(
+                    d.approved_amount.as_ref().map(|m| m.amount.as_str()),
+                    Some("20000.00")
+                );
+                assert_eq!((d.annual_rate.as_str(), d.term_months), ("0.0435", 12));
+                assert!(same_instant(&d.decided_at, &c.at), "{d:?} at {}", c.at);
+            } else {
+                assert_eq!(c.bank_decision, None, "{c:?}");
+            }
+        }
         for ((e, c), tr) in changes.iter().zip(&history[1..]) {
             assert_cloudevent(e, &pb::ApplicationStatusChanged::full_name(), &id);
             assert_eq!(c.application_id, id);

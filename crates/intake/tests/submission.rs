@@ -103,6 +103,7 @@ async fn valid_household_application_is_stored_announced_and_masked() {
         assert_eq!(sub.term_months, 12);
         assert_eq!(sub.purpose(), pb::Purpose::Planting);
         assert_eq!(sub.policy_version, "luolong-2026.1");
+        assert_eq!(sub.status(), pb::Status::VillageReview);
 
         // R-CR-11: every staff tier sees the masked number; only the village, which sees the
         // name and phone in the clear, leaves an audit row (tests/personal_data.rs has the rest).

@@ -14,7 +14,7 @@ use crate::{
         disclosure::{Disclosure, mask_name, mask_phone, mask_resident_id},
         form::{Applicant, ApplicationForm, EnterpriseApplicant, HouseholdApplicant},
     },
-    store::applications::{ApplicantPii, ApplicationRow, TransitionRow},
+    store::applications::{ApplicantPii, ApplicationRow, BankDecision, TransitionRow},
 };
 
 pub fn actor(c: &Caller) -> Actor {
@@ -48,6 +48,18 @@ pub fn pb_money(m: Money) -> Option<common::Money> {
     Some(common::Money {
         amount: m.to_string(),
     })
+}
+
+/// The bank's decision, on the application and on the event of the move it made (R-IN-6).
+pub fn bank_decision(d: &BankDecision) -> pb::BankDecisionInfo {
+    pb::BankDecisionInfo {
+        approved: d.approved,
+        approved_amount: d.approved_amount.and_then(pb_money),
+        annual_rate: d.annual_rate.map(|r| r.to_string()).unwrap_or_default(),
+        term_months: d.term_months.unwrap_or_default(),
+        rejection_reason: d.rejection_reason.clone(),
+        decided_at: rfc3339(d.decided_at),
+    }
 }
 
 /// A calendar day written exactly `YYYY-MM-DD` (years 0001 to 9999, see
@@ -397,14 +409,7 @@ pub fn application(
         bank_id: r.bank_id.clone().unwrap_or_default(),
         recommended_on: opt_day(r.recommended_on),
         legal_representative,
-        bank_decision: r.decision.as_ref().map(|d| pb::BankDecisionInfo {
-            approved: d.approved,
-            approved_amount: d.approved_amount.and_then(pb_money),
-            annual_rate: d.annual_rate.map(|r| r.to_string()).unwrap_or_default(),
-            term_months: d.term_months.unwrap_or_default(),
-            rejection_reason: d.rejection_reason.clone(),
-            decided_at: rfc3339(d.decided_at),
-        }),
+        bank_decision: r.decision.as_deref().map(bank_decision),
         disbursement: r.disbursement.as_ref().map(|d| pb::DisbursementInfo {
             loan_account_number: d.loan_account_number.clone(),
             amount: pb_money(d.amount),
