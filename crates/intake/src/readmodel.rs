@@ -142,7 +142,32 @@ fn lending_area(s: &str) -> anyhow::Result<String> {
 }
 
 fn seq(s: u64) -> anyhow::Result<i64> {
-    Ok(i64::try_from(s)?)
+    i64::try_from(s)
+        .map_err(|_| anyhow::anyhow!("sequence {s}: above {}, the largest intake keeps", i64::MAX))
+}
+
+/// Why a blacklist event naming another subject than its entry's is dead-lettered: applied,
+/// a removal would lift someone else's entry (R-CR-10). The subjects are not repeated
+/// (R-CR-11: the error is logged and kept with the dead letter).
+fn another_subject(entry: &str) -> String {
+    format!(
+        "subject_id: blacklist entry {} is known under another subject; an entry names one \
+         subject (R-CR-10), so this event changes nothing",
+        echo(entry)
+    )
+}
+
+/// A credit village's code: a village (R-CR-6). A town's or the district's status stored as a
+/// village's would never apply and hide the credit service's mistake.
+fn village(field: &str, s: &str) -> anyhow::Result<String> {
+    let code = area(field, s)?;
+    match AreaCode::parse(&code)?.level() {
+        AreaLevel::Village => Ok(code),
+        level => anyhow::bail!(
+            "{field} {code:?}: a {} code, not a village's (R-CR-6)",
+            format!("{level:?}").to_lowercase()
+        ),
+    }
 }
 
 impl EventHandler for ReadModelHandler {
@@ -223,7 +248,7 @@ impl EventHandler for ReadModelHandler {
                 let e: rating::CreditVillageStatusChanged = ev.decode()?;
                 rm::upsert_credit_village(
                     conn,
-                    &area("village_code", &e.village_code)?,
+                    &village("village_code", &e.village_code)?,
                     e.credit_village,
                     date("effective_from", &e.effective_from)?,
                     seq(e.sequence)?,
@@ -233,13 +258,21 @@ impl EventHandler for ReadModelHandler {
                 let e: rating::BlacklistEntryAdded = ev.decode()?;
                 let subject = subject_index(&self.pii, &subject(e.subject_kind, &e.subject_id)?);
                 let entry = storable_id(required("entry_id", &e.entry_id)?);
-                rm::blacklist_added(conn, &entry, &subject, e.subject_kind, &storable(&e.reason))
-                    .await?;
+                let applied = rm::blacklist_added(
+                    conn,
+                    &entry,
+                    &subject,
+                    e.subject_kind,
+                    &storable(&e.reason),
+                )
+                .await?;
+                anyhow::ensure!(applied, "{}", another_subject(&entry));
             } else if ev.is::<rating::BlacklistEntryRemoved>() {
                 let e: rating::BlacklistEntryRemoved = ev.decode()?;
                 let subject = subject_index(&self.pii, &subject(e.subject_kind, &e.subject_id)?);
                 let entry = storable_id(required("entry_id", &e.entry_id)?);
-                rm::blacklist_removed(conn, &entry, &subject, e.subject_kind).await?;
+                let applied = rm::blacklist_removed(conn, &entry, &subject, e.subject_kind).await?;
+                anyhow::ensure!(applied, "{}", another_subject(&entry));
             } else if ev.is::<risk::NplThresholdExceeded>() {
                 let e: risk::NplThresholdExceeded = ev.decode()?;
                 let area = lending_area(&e.area_code)?;

@@ -1230,3 +1230,142 @@ async fn a_household_filed_elsewhere_does_not_escape_its_villages_suspension() {
     })
     .await;
 }
+
+/// R-IN-3, R-CR-3: however many ratings are announced ahead of their days, the one in force
+/// today stays in force until the first of them (the read model once kept three earlier
+/// ratings and dropped the one in force when four more were announced ahead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_ratings_announced_ahead_leave_the_one_in_force() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let r = resident_id(43);
+        t.set_time("2026-06-01T09:00:00+08:00");
+        let ahead = [
+            ("AA", "30000.00", "2026-06-10"),
+            ("AA", "30000.00", "2026-06-11"),
+            ("AAA", "50000.00", "2026-06-12"),
+            ("AA", "30000.00", "2026-06-13"),
+            ("AAA", "50000.00", "2026-06-14"),
+            ("AA", "30000.00", "2026-06-15"),
+        ];
+        let in_force = ("A", "20000.00", "2026-01-01");
+        for (seq, (grade, line, from)) in [in_force].into_iter().chain(ahead).enumerate() {
+            let id = t
+                .publish_rating_effective(
+                    &r,
+                    VILLAGE_A,
+                    grade,
+                    line,
+                    false,
+                    from,
+                    "2027-01-01",
+                    seq as u64 + 1,
+                )
+                .await;
+            t.wait_applied(&id).await;
+        }
+        admitted(&t, &r, VILLAGE_A, "20000").await;
+        refused(&t, &r, VILLAGE_A, "20000.01", &["R-CR-8"]).await;
+        for (grade, line, from) in ahead {
+            t.set_time(&format!("{from}T09:00:00+08:00"));
+            admitted(&t, &r, VILLAGE_A, line).await;
+            if grade == "AA" {
+                refused(&t, &r, VILLAGE_A, "30000.01", &["R-CR-8"]).await;
+            }
+        }
+        t.shutdown().await;
+    })
+    .await;
+}
+
+/// R-CR-10, R-X-3: a blacklist entry names one subject. An event naming another subject for
+/// a known entry is dead-lettered and changes nothing: a removal cannot lift someone else's
+/// entry, and an addition after a removal stored under another subject does not move it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_blacklist_event_naming_another_subject_changes_nothing() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let (listed, other) = (resident_id(44), resident_id(45));
+        for r in [&listed, &other] {
+            t.given_credit_household(r, VILLAGE_A).await;
+        }
+        let id = t
+            .publish_blacklisted("bl-44", &listed, HOUSEHOLD_KIND)
+            .await;
+        t.wait_applied(&id).await;
+        t.publish_blacklist_removed("bl-44", &other, HOUSEHOLD_KIND)
+            .await;
+        let id = t
+            .publish_blacklist_removed("bl-45", &other, HOUSEHOLD_KIND)
+            .await;
+        t.wait_applied(&id).await;
+        t.publish_blacklisted("bl-45", &listed, HOUSEHOLD_KIND)
+            .await;
+
+        let dead = read_events(
+            &t.bus,
+            &t.bus.dead_letter_subject("*"),
+            2,
+            std::time::Duration::from_secs(60),
+        )
+        .await;
+        assert_eq!(dead.len(), 2, "both mismatched events dead-lettered");
+        for d in &dead {
+            let why = d.header("fupin-dlq-error").unwrap_or_default();
+            assert!(why.contains("known under another subject"), "{why}");
+            assert!(
+                !why.contains(&listed) && !why.contains(&other),
+                "no identifier repeated (R-CR-11): {why}"
+            );
+        }
+        refused(&t, &listed, VILLAGE_A, "1000", &["R-CR-10"]).await;
+        admitted(&t, &other, VILLAGE_A, "1000").await;
+        // The entry's own removal still lifts it.
+        let id = t
+            .publish_blacklist_removed("bl-44", &listed, HOUSEHOLD_KIND)
+            .await;
+        t.wait_applied(&id).await;
+        admitted(&t, &listed, VILLAGE_A, "1000").await;
+        t.shutdown().await;
+    })
+    .await;
+}
+
+/// R-CR-6, R-X-3: a credit-village status names a village; a town's or the district's code is
+/// dead-lettered, not stored where no household's line would ever read it. A sequence beyond
+/// what intake can keep is dead-lettered naming `sequence`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn credit_village_statuses_name_villages() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        t.publish_credit_village(TOWN_A, true, 1).await;
+        t.publish_credit_village("410311", true, 1).await;
+        t.publish_credit_village(VILLAGE_A, true, 1 << 63).await;
+        let dead = read_events(
+            &t.bus,
+            &t.bus.dead_letter_subject("*"),
+            3,
+            std::time::Duration::from_secs(60),
+        )
+        .await;
+        let mut why: Vec<_> = dead
+            .iter()
+            .map(|d| d.header("fupin-dlq-error").unwrap_or_default().to_owned())
+            .collect();
+        why.sort();
+        assert_eq!(why.len(), 3, "{why:?}");
+        assert!(why[0].contains("sequence 9223372036854775808"), "{why:?}");
+        assert!(
+            why[1].contains("a district code, not a village's"),
+            "{why:?}"
+        );
+        assert!(why[2].contains("a town code, not a village's"), "{why:?}");
+        let stored: i64 = sqlx::query_scalar("select count(*) from rm_credit_villages")
+            .fetch_one(&t.pool)
+            .await
+            .expect("count");
+        assert_eq!(stored, 0);
+        t.shutdown().await;
+    })
+    .await;
+}

@@ -17,6 +17,13 @@ use sqlx::{PgConnection, types::Json};
 
 use crate::domain::admission::{AdmissionFacts, RatingFact, Timeline};
 
+/// How many earlier ratings a household's row keeps, the latest by day. Without a clock the
+/// fold cannot tell which of them is in force today, and when a later one is announced ahead
+/// of its day every one of them may still be: keeping only three dropped the rating in force
+/// once four more were announced ahead (QA). Four years of monthly re-ratings; a rating older
+/// than that is long replaced by one of those kept.
+const EARLIER_KEPT: i64 = 48;
+
 #[allow(clippy::too_many_arguments)]
 pub async fn upsert_rating(
     conn: &mut PgConnection,
@@ -41,8 +48,9 @@ pub async fn upsert_rating(
              expires_on = excluded.expires_on, policy_version = excluded.policy_version,
              sequence = excluded.sequence,
              -- The ratings in force until the new one's day (migration 20261130000014): the
-             -- one replaced and those kept before it, if they start earlier; the latest three.
-             -- Those kept before count only if they were folded for the rating replaced.
+             -- one replaced and those kept before it, if they start earlier; the latest
+             -- EARLIER_KEPT ($11). Those kept before count only if they were folded for the
+             -- rating replaced.
              earlier_as_of = excluded.sequence,
              earlier = coalesce((
                select jsonb_agg(kept.e order by kept.day)
@@ -60,7 +68,7 @@ pub async fn upsert_rating(
                               'village_code', rm_credit_ratings.village_code))) e
                      where (e->>'effective_from')::date < excluded.effective_from
                      order by day desc
-                     limit 3) kept), '[]'::jsonb)
+                     limit $11) kept), '[]'::jsonb)
            where rm_credit_ratings.sequence < excluded.sequence
               or (excluded.sequence = 0 and rm_credit_ratings.sequence = 0)"#,
     )
@@ -74,6 +82,7 @@ pub async fn upsert_rating(
     .bind(expires_on)
     .bind(policy_version)
     .bind(sequence)
+    .bind(EARLIER_KEPT)
     .execute(conn)
     .await?;
     Ok(())
@@ -139,15 +148,17 @@ async fn arrived_late(
     Ok(())
 }
 
+/// Records a blacklisting (R-CR-10). Returns false, changing nothing, when the entry is known
+/// under another subject: an entry names one subject, and the event is the producer's mistake.
 pub async fn blacklist_added(
     conn: &mut PgConnection,
     entry: &str,
     subject_idx: &[u8],
     kind: i32,
     reason: &str,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<bool> {
     // An entry removed before its addition arrived stays removed.
-    sqlx::query(
+    let written = sqlx::query(
         r#"insert into rm_blacklist (entry_id, subject_idx, subject_kind, reason, active)
            values ($1, $2, $3, $4, true) on conflict (entry_id) do nothing"#,
     )
@@ -155,28 +166,43 @@ pub async fn blacklist_added(
     .bind(subject_idx)
     .bind(kind)
     .bind(reason)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if written == 1 {
+        return Ok(true);
+    }
+    let same: Option<bool> =
+        sqlx::query_scalar("select subject_idx = $2 from rm_blacklist where entry_id = $1")
+            .bind(entry)
+            .bind(subject_idx)
+            .fetch_optional(conn)
+            .await?;
+    Ok(same.unwrap_or(true))
 }
 
+/// Records a blacklist entry's removal (R-CR-10), also before its addition arrives. Returns
+/// false, changing nothing, when the entry is known under another subject: a removal lifts
+/// only the entry of the subject it names.
 pub async fn blacklist_removed(
     conn: &mut PgConnection,
     entry: &str,
     subject_idx: &[u8],
     kind: i32,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> sqlx::Result<bool> {
+    let written = sqlx::query(
         r#"insert into rm_blacklist (entry_id, subject_idx, subject_kind, reason, active)
            values ($1, $2, $3, '', false)
-           on conflict (entry_id) do update set active = false"#,
+           on conflict (entry_id) do update set active = false
+           where rm_blacklist.subject_idx = excluded.subject_idx"#,
     )
     .bind(entry)
     .bind(subject_idx)
     .bind(kind)
     .execute(conn)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(written == 1)
 }
 
 pub async fn set_suspension(
