@@ -447,6 +447,11 @@ impl Intake {
             .await
     }
 
+    /// The application, locked for the rest of the transaction, if the actor may see it.
+    /// Writes read the clock after it: moves on one application are serialised by this lock,
+    /// so their times (a transition's `at`, an objection's `filed_at`) follow the order of
+    /// their ids and of the history, and a wait on the lock across midnight decides on the
+    /// day the move is made.
     async fn load_locked(
         &self,
         conn: &mut PgConnection,
@@ -929,10 +934,10 @@ impl Intake {
         let key = self.request_key(caller, "ReviewApplication", &req.request_id, &req)?;
         once!(self, &key, pb::Application, |tx| {
             let actor = convert::actor(caller);
-            let (now, today) = self.now();
             let decision = convert::decision(req.decision).map_err(app_err(""))?;
             typed("reason", "R-IN-2", &req.reason, form::MAX_TEXT, false)?;
             let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
+            let (now, today) = self.now();
             app.check_reviewer(&actor)
                 .map_err(app_err(&req.application_id))?;
             if req.expected_version != 0 && req.expected_version != row.version as u64 {
@@ -967,9 +972,9 @@ impl Intake {
         let key = self.request_key(caller, "ResubmitApplication", &req.request_id, &req)?;
         once!(self, &key, pb::Application, |tx| {
             let actor = convert::actor(caller);
+            let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
             let (now, today) = self.now();
             let policy = self.policy_on(today)?;
-            let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
             let terms_before = (
                 app.amount,
                 app.term_months,
@@ -1180,10 +1185,10 @@ impl Intake {
         let key = self.request_key(caller, "FileObjection", &req.request_id, &req)?;
         once!(self, &key, pb::Objection, |tx| {
             let actor = convert::actor(caller);
-            let (now, today) = self.now();
             typed("content", "R-IN-5", &req.content, form::MAX_TEXT, true)?;
             typed_name("objector", "R-IN-5", &req.objector)?;
             let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
+            let (now, today) = self.now();
             let moved = app
                 .file_objection(&actor, today)
                 .map_err(app_err(&req.application_id))?;
@@ -1265,7 +1270,6 @@ impl Intake {
         let key = self.request_key(caller, "ResolveObjection", &req.request_id, &req)?;
         once!(self, &key, pb::Objection, |tx| {
             let actor = convert::actor(caller);
-            let (now, _) = self.now();
             let oid = convert::uuid("objection_id", &req.objection_id).map_err(app_err(""))?;
             let not_found = || ServiceError::not_found("objection", &req.objection_id);
             // The application first, then the objection: the lock order of every write on an
@@ -1286,6 +1290,7 @@ impl Intake {
             let mut o = apps::objection_for_update(tx, oid)
                 .await?
                 .ok_or_else(not_found)?;
+            let (now, _) = self.now();
             // Who may resolve first: a caller who may not is denied, not told the objection's
             // state (a refusal that would be kept with their request id).
             app.check_resolver(&actor)
@@ -1342,9 +1347,9 @@ impl Intake {
         let key = self.request_key(caller, "RecommendToBank", &req.request_id, &req)?;
         once!(self, &key, pb::Application, |tx| {
             let actor = convert::actor(caller);
+            let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
             let (now, today) = self.now();
             let policy = self.policy_on(today)?;
-            let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
             // Who may recommend before to which bank (a clerk of another tier is denied).
             app.check_recommender(&actor)
                 .map_err(app_err(&req.application_id))?;
@@ -1383,12 +1388,12 @@ impl Intake {
         let key = self.request_key(caller, "RecordBankDecision", &req.request_id, &req)?;
         once!(self, &key, pb::Application, |tx| {
             let actor = convert::actor(caller);
-            let (now, today) = self.now();
-            let policy = self.policy_on(today)?;
             let (mut row, mut app) = self
                 .load_locked(tx, &req.application_id, &actor)
                 .await
                 .map_err(|e| hidden_by_state(&actor, e))?;
+            let (now, today) = self.now();
+            let policy = self.policy_on(today)?;
             // Who may decide before what was decided: anyone but the bank it was recommended
             // to is denied whatever the payload; then the payload (wrong in any state:
             // INVALID_ARGUMENT), then the state (README "Who before what").
@@ -1450,11 +1455,11 @@ impl Intake {
         let key = self.request_key(caller, "RecordDisbursement", &req.request_id, &req)?;
         once!(self, &key, pb::Application, |tx| {
             let actor = convert::actor(caller);
-            let (now, today) = self.now();
             let (mut row, mut app) = self
                 .load_locked(tx, &req.application_id, &actor)
                 .await
                 .map_err(|e| hidden_by_state(&actor, e))?;
+            let (now, today) = self.now();
             // As for the decision (README "Who before what"): anyone but the bank it was
             // recommended to is denied; then what the request says on its own
             // (INVALID_ARGUMENT, nothing kept); then the state; then the request against the
@@ -1741,11 +1746,11 @@ impl Intake {
         let key = self.request_key(caller, "AssignComplaint", &req.request_id, &req)?;
         once!(self, &key, pb::Complaint, |tx| {
             let actor = convert::actor(caller);
-            let (now, today) = self.now();
             let to = fupin_kernel::AreaCode::parse(&req.organisation_area_code).map_err(|e| {
                 ServiceError::invalid("organisation_area_code", "R-IN-7", e.to_string())
             })?;
             let (mut row, mut c) = self.load_complaint(tx, &req.complaint_id).await?;
+            let (now, today) = self.now();
             c.assign(&actor, to.clone())
                 .map_err(|e| domain_err(e, "complaint", &req.complaint_id))?;
             complaints::assign(tx, &mut row, to.as_str(), &actor.subject, now).await?;
@@ -1761,9 +1766,9 @@ impl Intake {
         let key = self.request_key(caller, "AnswerComplaint", &req.request_id, &req)?;
         once!(self, &key, pb::Complaint, |tx| {
             let actor = convert::actor(caller);
-            let (now, today) = self.now();
             typed("answer", "R-IN-7", &req.answer, form::MAX_TEXT, true)?;
             let (mut row, mut c) = self.load_complaint(tx, &req.complaint_id).await?;
+            let (now, today) = self.now();
             let flag = c
                 .answer(&actor, today)
                 .map_err(|e| domain_err(e, "complaint", &req.complaint_id))?;

@@ -2768,6 +2768,58 @@ async fn resolving_every_objection_at_once_releases_or_rejects_once() {
     .await;
 }
 
+/// R-IN-2 ("every transition is recorded (who, when, why)"), R-IN-5: objections filed at once
+/// on one application are listed oldest first, and their `filed_at` and the history's `at`
+/// follow that order: a write reads the clock once it holds the application's lock, not before
+/// waiting for it (QA saw an objection filed at .067 listed before one filed at .056).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn times_of_racing_writes_follow_their_order() {
+    bounded(300, async {
+        let t = spawn_intake().await;
+        let apps = in_notice(&t, 721..725).await;
+        t.set_time("2026-03-03T09:00:00+08:00");
+        let mut calls = Vec::new();
+        for a in &apps {
+            for i in 0..8 {
+                let who = match i % 3 {
+                    0 => Who::village(i),
+                    1 => Who::town(i),
+                    _ => Who::district(i),
+                };
+                calls.push((
+                    who,
+                    Call::File(objection_req(&a.id, &format!("objection {i}"))),
+                ));
+            }
+        }
+        for r in burst(&t, calls).await {
+            r.expect("every objection is filed during the notice");
+        }
+        let instant = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap_or_else(|e| panic!("{s:?}: {e}"))
+                .to_utc()
+        };
+        for a in &apps {
+            let listed = t.objections(&a.id).await;
+            assert_eq!(listed.len(), 8);
+            let filed: Vec<_> = listed.iter().map(|o| instant(&o.filed_at)).collect();
+            assert!(
+                filed.is_sorted(),
+                "listed oldest first, filed_at in that order: {filed:?}"
+            );
+            let at: Vec<_> = history(&t, &a.id)
+                .await
+                .iter()
+                .map(|tr| instant(&tr.at))
+                .collect();
+            assert!(at.is_sorted(), "the history in time order: {at:?}");
+        }
+        t.shutdown().await;
+    })
+    .await;
+}
+
 // =====================================================================================
 // R-IN-8: one request id, one clerk, two areas at once
 // =====================================================================================
