@@ -23,7 +23,36 @@ pub async fn connect_and_migrate(
         .connect(url)
         .await?;
     migrate(&pool, service).await?;
+    warn_unless_bytewise(&pool).await?;
     Ok(pool)
+}
+
+/// Warns when the database is not collated byte-wise. The services' listings by area filter
+/// on a code prefix (`area_code like '410311100%'`), which PostgreSQL serves from an index
+/// only under the C (or POSIX) collation; under another (the postgres image's default
+/// en_US.utf8) every page reads the table. `deploy/postgres/service-databases.sh` creates the
+/// databases collated C, as the tests' server is; one created before that keeps its collation.
+async fn warn_unless_bytewise(pool: &PgPool) -> anyhow::Result<()> {
+    let (name, collation): (String, String) = sqlx::query_as(
+        "select datname::text, datcollate::text from pg_database where datname = current_database()",
+    )
+    .fetch_one(pool)
+    .await?;
+    if !is_bytewise(&collation) {
+        tracing::warn!(
+            database = %name,
+            collation = %collation,
+            "the database is not collated C: listings by area cannot use their index and read \
+             the whole table (README \"With containers\": recreate it collated C)"
+        );
+    }
+    Ok(())
+}
+
+/// Whether PostgreSQL compares strings of this collation byte by byte, so that a `LIKE`
+/// prefix can use a plain btree index.
+fn is_bytewise(collation: &str) -> bool {
+    matches!(collation, "C" | "POSIX")
 }
 
 pub async fn migrate(pool: &PgPool, service: &Migrator) -> anyhow::Result<()> {
@@ -80,4 +109,19 @@ pub fn is_transient(e: &anyhow::Error) -> bool {
                 _ => false,
             })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_bytewise;
+
+    #[test]
+    fn only_c_and_posix_serve_a_like_prefix_from_an_index() {
+        assert!(is_bytewise("C"));
+        assert!(is_bytewise("POSIX"));
+        // PostgreSQL 15 treats only those two as byte-wise (its C.UTF-8 provider is 17's).
+        for other in ["en_US.utf8", "C.UTF-8", "C.utf8", "zh_CN.UTF-8", ""] {
+            assert!(!is_bytewise(other), "{other}");
+        }
+    }
 }
