@@ -169,6 +169,32 @@ impl RunningService {
         self.wait_healthy(Duration::from_secs(30)).await
     }
 
+    /// Starts the service again as [`RunningService::restart_with`] does, for a start that must
+    /// fail: waits up to `within` for the process to exit and returns its status and what it
+    /// wrote to stderr.
+    pub async fn restart_failing(
+        &mut self,
+        envs: &[(&str, &str)],
+        within: Duration,
+    ) -> anyhow::Result<(std::process::ExitStatus, String)> {
+        anyhow::ensure!(
+            self.child.try_wait()?.is_some(),
+            "{} is still running: stop or kill it first",
+            self.endpoint
+        );
+        let mut cmd = self
+            .setup
+            .command(&self.prefix, self.tls.is_some(), envs)
+            .await?;
+        let out = tokio::time::timeout(within, cmd.0.stderr(Stdio::piped()).output())
+            .await
+            .map_err(|_| anyhow::anyhow!("still running after {within:?}"))??;
+        Ok((
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+
     /// [`RunningService::restart_with`] with no more environment.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.restart_with(&[]).await
@@ -292,6 +318,17 @@ impl Setup {
         tls: bool,
         envs: &[(&str, &str)],
     ) -> anyhow::Result<(Child, String)> {
+        let (mut cmd, endpoint) = self.command(prefix, tls, envs).await?;
+        Ok((cmd.spawn()?, endpoint))
+    }
+
+    /// The command [`Setup::spawn`] runs, and the endpoint it will serve at.
+    async fn command(
+        &self,
+        prefix: &str,
+        tls: bool,
+        envs: &[(&str, &str)],
+    ) -> anyhow::Result<(Command, String)> {
         let bin = binary(&self.package).await?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -346,7 +383,7 @@ impl Setup {
         } else {
             format!("http://127.0.0.1:{port}")
         };
-        Ok((cmd.spawn()?, endpoint))
+        Ok((cmd, endpoint))
     }
 }
 

@@ -305,6 +305,34 @@ async fn the_binary_refuses_to_start_without_its_secrets() -> anyhow::Result<()>
     Ok(())
 }
 
+/// A gRPC port that cannot serve (a TLS certificate with another certificate's key, which
+/// only the server's start reads) stops the whole process with the reason, instead of leaving
+/// it running with its port closed and nothing said until someone signals it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_cannot_serve_stops_the_process() -> anyhow::Result<()> {
+    let mut svc = RunningService::start("fupin-intake", false).await?;
+    svc.stop(Duration::from_secs(30)).await?;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/platform/tests/tls");
+    let file = |name: &str| dir.join(name).display().to_string();
+    let (status, stderr) = svc
+        .restart_failing(
+            &[
+                ("GRPC_TLS_CERT", &file("server.pem")),
+                ("GRPC_TLS_KEY", &file("client.key")),
+            ],
+            Duration::from_secs(60),
+        )
+        .await?;
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the gRPC port's TLS certificate, key or client CA"),
+        "{stderr}"
+    );
+    // Exited already: this only drops its database.
+    svc.terminate_after_signal(Duration::from_secs(5)).await?;
+    Ok(())
+}
+
 /// `fupinctl` with `args`, its exit status and what it printed.
 async fn fupinctl(args: &[&str]) -> anyhow::Result<(bool, String, String)> {
     let out = tokio::process::Command::new(binary("fupinctl").await?)

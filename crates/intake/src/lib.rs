@@ -83,6 +83,8 @@ pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 
 /// Runs relay, consumer, deadline timer and the gRPC server until `shutdown`.
 pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
+    // Everything started here stops when asked to, or when the server stops on its own.
+    let (stop_all, shutdown) = shutdown.linked();
     // The relay stops last, after the calls still in flight at shutdown and the batches they
     // queued: what they commit is published before the process exits (R-X-2).
     let (relay_stop, relay_shutdown) = fupin_platform::shutdown::channel();
@@ -218,6 +220,16 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
         )
     });
     let served = server.serve(listener, shutdown).await;
+    // The server stops when asked to, or when it cannot serve: a TLS certificate that does not
+    // match its key is only read here. The rest stops with it, rather than keep a process up
+    // with its port closed until someone sends it a signal.
+    if let Err(e) = &served {
+        tracing::error!(
+            error = format!("{e:#}"),
+            "the gRPC server stopped; stopping intake"
+        );
+    }
+    stop_all.trigger();
     // The server and the scan hold the last queue handles; with them gone the batches drain.
     if let Some(t) = scan_task {
         let _ = t.await;

@@ -28,6 +28,49 @@ impl Shutdown {
     pub async fn wait(&mut self) {
         let _ = self.0.wait_for(|v| *v).await;
     }
+
+    /// A shutdown that fires when this one does, or when its own trigger is pulled: how a part
+    /// that fails (the gRPC server refusing its TLS key) stops the parts started beside it.
+    pub fn linked(&self) -> (ShutdownTrigger, Shutdown) {
+        let (trigger, linked) = channel();
+        let (mut outer, tx) = (self.clone(), trigger.0.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = outer.wait() => {
+                    let _ = tx.send(true);
+                }
+                // Nobody is listening any more.
+                _ = tx.closed() => {}
+            }
+        });
+        (trigger, linked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::channel;
+
+    #[tokio::test]
+    async fn a_linked_shutdown_fires_with_its_origin_or_on_its_own() {
+        let (outer_trigger, outer) = channel();
+        let (_own, mut linked) = outer.linked();
+        assert!(!linked.is_triggered());
+        outer_trigger.trigger();
+        tokio::time::timeout(Duration::from_secs(5), linked.wait())
+            .await
+            .expect("fires when its origin does");
+
+        let (_outer_trigger, outer) = channel();
+        let (own, mut linked) = outer.linked();
+        own.trigger();
+        tokio::time::timeout(Duration::from_secs(5), linked.wait())
+            .await
+            .expect("fires on its own trigger");
+        assert!(!outer.is_triggered(), "without stopping its origin");
+    }
 }
 
 /// Triggers on SIGTERM or Ctrl-C.
