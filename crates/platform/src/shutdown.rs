@@ -47,6 +47,30 @@ impl Shutdown {
     }
 }
 
+/// Triggers on SIGTERM or Ctrl-C.
+pub fn on_signals() -> (ShutdownTrigger, Shutdown) {
+    let (trigger, shutdown) = channel();
+    let tx = trigger.0.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("installing the SIGTERM handler");
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutdown requested");
+        let _ = tx.send(true);
+    });
+    (trigger, shutdown)
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -71,28 +95,4 @@ mod tests {
             .expect("fires on its own trigger");
         assert!(!outer.is_triggered(), "without stopping its origin");
     }
-}
-
-/// Triggers on SIGTERM or Ctrl-C.
-pub fn on_signals() -> (ShutdownTrigger, Shutdown) {
-    let (trigger, shutdown) = channel();
-    let tx = trigger.0.clone();
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("installing the SIGTERM handler");
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = ctrl_c.await;
-        tracing::info!("shutdown requested");
-        let _ = tx.send(true);
-    });
-    (trigger, shutdown)
 }
