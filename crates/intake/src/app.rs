@@ -452,6 +452,30 @@ impl Intake {
     /// so their times (a transition's `at`, an objection's `filed_at`) follow the order of
     /// their ids and of the history, and a wait on the lock across midnight decides on the
     /// day the move is made.
+    /// Logs an answer to a submission that shows the applicant's admission facts without
+    /// being kept with its request id ([`submit::log_told`]).
+    async fn log_told(
+        &self,
+        key: &RequestKey,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        subject_idx: &[u8],
+        told: &ServiceError,
+    ) -> Result<()> {
+        let mut conn = self.pool.acquire().await.map_err(anyhow::Error::from)?;
+        submit::log_told(
+            &mut conn,
+            &submit::Refusal {
+                key,
+                actor,
+                at,
+                subject_idx,
+                error: told,
+            },
+        )
+        .await
+    }
+
     async fn load_locked(
         &self,
         conn: &mut PgConnection,
@@ -539,26 +563,15 @@ impl Intake {
             };
             let over: Vec<RuleFailure> = over.into_iter().map(rule_failure).collect();
             let others = beside_caps(&over, refused.into_iter().map(rule_failure).collect());
-            if !others.is_empty() {
-                // What else admission refused shows the applicant's facts (R-CR-11), as a
-                // kept refusal does; the caps alone show none, as an admission shows none.
-                let mut conn = self.pool.acquire().await.map_err(anyhow::Error::from)?;
-                submit::log_told(
-                    &mut conn,
-                    &submit::Refusal {
-                        key: &key,
-                        actor: &actor,
-                        at: now,
-                        subject_idx: &index,
-                        error: &ServiceError::Refused(others.clone()),
-                    },
-                )
-                .await?;
-            }
-            return Err(ServiceError::InvalidArguments {
+            let told = ServiceError::InvalidArguments {
                 failures: [over, others].concat(),
                 policy: policy.version.id.clone(),
-            });
+            };
+            // The answer shows the applicant's facts (R-CR-11), as a kept refusal does: what
+            // else admission refused, or, naming the caps alone, that it passed the rest (QA:
+            // a clerk could learn whether anyone is admissible and leave no trace).
+            self.log_told(&key, &actor, now, &index, &told).await?;
+            return Err(told);
         }
         let (app, moved) = match filed {
             Ok(filed) => filed,
@@ -576,7 +589,13 @@ impl Intake {
                     )
                     .await?;
                 let Err(refused) = admitted else {
-                    return refused_early(e).await;
+                    if let Some(first) = self.stored_response::<pb::Application>(&key).await? {
+                        return Ok(first);
+                    }
+                    // Told to wait for the calendar, the caller learns that admission passed
+                    // the applicant: logged like a refusal (R-CR-11), not kept.
+                    self.log_told(&key, &actor, now, &index, &e).await?;
+                    return Err(e);
                 };
                 let refused = app_err("")(refused).under_policy(&policy.version.id);
                 let mut conn = self.pool.acquire().await.map_err(anyhow::Error::from)?;

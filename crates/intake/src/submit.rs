@@ -648,9 +648,10 @@ pub async fn keep_logged(c: &mut PgConnection, refused: &[Refusal<'_>]) -> Resul
     Ok(kept)
 }
 
-/// Logs what admission refused a submission told alongside its bad input
-/// ([`ServiceError::InvalidArguments`]) as a disclosure of the applicant's admission facts
-/// (R-CR-11), without keeping its request id (R-X-3).
+/// Logs an answer that shows the applicant's admission facts without keeping its request id
+/// (R-CR-11, R-X-3): bad input over the caps ([`ServiceError::InvalidArguments`]), with what
+/// admission refused besides or without anything (then the rest passed), or an admitted
+/// submission told its year's calendar is missing ([`ServiceError::NotReady`]).
 pub async fn log_told(c: &mut PgConnection, told: &Refusal<'_>) -> Result<()> {
     if let Some(d) = told.disclosure(false) {
         audit::log_disclosures(c, &[d]).await?;
@@ -659,13 +660,15 @@ pub async fn log_told(c: &mut PgConnection, told: &Refusal<'_>) -> Result<()> {
 }
 
 impl Refusal<'_> {
-    /// Only admission's refusals show the applicant's facts; `kept` says whether this one was
-    /// kept with its request id.
+    /// The answers of admission show the applicant's facts: its refusals, and what it tells
+    /// once it has passed the applicant (a cap exceeded, a calendar missing). `kept` says
+    /// whether this one was kept with its request id.
     fn disclosure(&self, kept: bool) -> Option<audit::Disclosure<'_>> {
         let failures = match self.error {
-            ServiceError::Refused(f) | ServiceError::RefusedUnderPolicy { failures: f, .. } => {
-                f.as_slice()
-            }
+            ServiceError::Refused(f)
+            | ServiceError::RefusedUnderPolicy { failures: f, .. }
+            | ServiceError::InvalidArguments { failures: f, .. }
+            | ServiceError::NotReady(f) => f.as_slice(),
             _ => return None,
         };
         let mut rules: Vec<&str> = failures.iter().map(|f| f.rule).collect();

@@ -583,7 +583,8 @@ async fn over_the_caps_the_refusal_names_every_rule() {
             count(&t.pool, "select count(*) from admission_disclosures").await,
             3
         );
-        // Over the term cap alone: told that alone, and nothing is logged.
+        // Over the term cap alone: told that alone, which says admission passed the rest, so
+        // it is logged too (QA: an admissibility probe left no trace), not kept.
         req.amount = money("20000");
         let s = err(village.submit_application(req).await);
         assert_eq!(s.code(), Code::InvalidArgument);
@@ -593,7 +594,15 @@ async fn over_the_caps_the_refusal_names_every_rule() {
         );
         assert_eq!(
             count(&t.pool, "select count(*) from admission_disclosures").await,
-            3
+            4
+        );
+        assert_eq!(
+            count(
+                &t.pool,
+                "select count(*) from admission_disclosures where rules = '{R-IN-3}' and not kept"
+            )
+            .await,
+            1
         );
         // An enterprise never qualified, over its term cap: the cap, then R-ID-4.
         let mut firm = enterprise_request(&uscc('3', 118), TOWN_A, "300000");
