@@ -1568,15 +1568,43 @@ impl Intake {
 
     /// Raises `ApplicationStepOverdue` once per overdue step and `ComplaintOverdue` once per
     /// overdue complaint. Safe to run concurrently (rows are claimed with SKIP LOCKED).
+    /// The scan of both kinds of deadlines. A failure of the applications' part does not keep
+    /// the complaints' from running (it is returned once both ran).
     pub async fn scan_deadlines(&self) -> Result<pb::RunDeadlineScanResponse> {
         let (now, today) = self.now();
         let mut out = pb::RunDeadlineScanResponse::default();
+        let applications = self.scan_applications(now, today, &mut out).await;
+        let complaints = self.scan_complaints(now, today, &mut out).await;
+        // What either part committed is published, whatever the other did.
+        self.relay.wake();
+        applications.and(complaints)?;
+        Ok(out)
+    }
+
+    /// R-IN-4: raises `ApplicationStepOverdue` for each step past its deadline not yet alerted,
+    /// in id order. A row it cannot read is logged and passed over, so that one bad row
+    /// cannot stop every alert after it.
+    async fn scan_applications(
+        &self,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+        out: &mut pb::RunDeadlineScanResponse,
+    ) -> Result<()> {
+        let mut after = None;
         loop {
             let mut tx = self.pool.begin().await?;
-            let rows = apps::overdue_unalerted(&mut tx, today, 200).await?;
-            let before = out.newly_overdue;
+            let rows = apps::overdue_unalerted(&mut tx, today, after, 200).await?;
+            let Some(last) = rows.last() else { break };
+            after = Some(last.id);
             for r in &rows {
-                let mut app = r.aggregate()?;
+                let mut app = match r.aggregate() {
+                    Ok(app) => app,
+                    Err(e) => {
+                        tracing::error!(application = %r.id, error = %e,
+                            "an application the deadline scan cannot read is not alerted");
+                        continue;
+                    }
+                };
                 if !app.needs_overdue_alert(today) {
                     continue;
                 }
@@ -1587,12 +1615,18 @@ impl Intake {
                 out.newly_overdue += 1;
             }
             tx.commit().await?;
-            // The query and the domain agree on "needs an alert"; stop on an empty batch (or
-            // should they ever disagree, on a batch that alerted nothing) rather than spin.
-            if out.newly_overdue == before {
-                break;
-            }
         }
+        Ok(())
+    }
+
+    /// R-IN-7: raises `ComplaintOverdue` for each unanswered complaint past its deadline not
+    /// yet flagged (counting first, once per process, the deadlines left pending).
+    async fn scan_complaints(
+        &self,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+        out: &mut pb::RunDeadlineScanResponse,
+    ) -> Result<()> {
         if !self
             .pending_deadlines_counted
             .load(std::sync::atomic::Ordering::Acquire)
@@ -1617,8 +1651,7 @@ impl Intake {
             }
             tx.commit().await?;
         }
-        self.relay.wake();
-        Ok(out)
+        Ok(())
     }
 
     /// R-IN-7: counts the answer deadlines of complaints lodged while the calendar did not

@@ -513,3 +513,46 @@ async fn complaint_assignments_are_kept_and_the_late_organisation_is_named() {
     })
     .await;
 }
+
+/// R-IN-4, R-IN-7: an application row the scan cannot read (here an area code a hand fix
+/// left with a zero town part) is passed over and logged: the steps after it in id order are
+/// still alerted, and so are the complaints, whose part of the scan runs after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unreadable_row_does_not_stop_the_scan() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        t.set_time("2026-03-02T09:00:00+08:00");
+        let mut apps = Vec::new();
+        for n in 0..3 {
+            let r = resident_id(491 + n);
+            t.given_credit_household(&r, VILLAGE_A).await;
+            apps.push(t.submit_household(&r, VILLAGE_A, "10000").await);
+        }
+        let complaint = lodge(&mut t.as_village_staff(VILLAGE_A), VILLAGE_A, "no answer").await;
+        // The first in id order becomes unreadable.
+        let first = apps.iter().map(|a| a.id.clone()).min().unwrap();
+        sqlx::query("update applications set area_code = '410311000201' where id = $1::uuid")
+            .bind(&first)
+            .execute(&t.pool)
+            .await
+            .expect("a row a hand fix broke");
+
+        t.set_time("2026-03-23T09:00:00+08:00");
+        let out = scan(&t).await;
+        assert_eq!(out.newly_overdue, 2, "the two readable steps");
+        assert_eq!(out.complaints_flagged, 1, "the complaint's part ran");
+        let alerted: Vec<String> = t
+            .intake_messages::<pb::ApplicationStepOverdue>()
+            .await
+            .into_iter()
+            .map(|e| e.application_id)
+            .collect();
+        assert_eq!(alerted.len(), 2);
+        assert!(!alerted.contains(&first), "{alerted:?}");
+        let flagged = t.intake_messages::<pb::ComplaintOverdue>().await;
+        assert_eq!(flagged.len(), 1);
+        assert_eq!(flagged[0].complaint_id, complaint.id);
+        t.shutdown().await;
+    })
+    .await;
+}

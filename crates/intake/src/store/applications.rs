@@ -647,9 +647,12 @@ pub async fn list(pool: &PgPool, f: &ListFilter) -> sqlx::Result<Vec<Application
 }
 
 /// Rows whose current step is past due and not yet alerted, locked for this scan.
+/// Rows after `after` (in id order) whose current step is past due and not yet alerted,
+/// locked for this scan (rows another transaction holds are left to it).
 pub async fn overdue_unalerted(
     conn: &mut PgConnection,
     today: NaiveDate,
+    after: Option<Uuid>,
     limit: i64,
 ) -> sqlx::Result<Vec<ApplicationRow>> {
     sqlx::query_as(concat!(
@@ -659,9 +662,11 @@ pub async fn overdue_unalerted(
            where step_due_on < $1
              and status in ('village_review','town_review','district_review','recommended')
              and overdue_alerted_seq is distinct from step_seq
-           order by id limit $2 for update skip locked"#
+             and ($2::uuid is null or id > $2)
+           order by id limit $3 for update skip locked"#
     ))
     .bind(today)
+    .bind(after)
     .bind(limit)
     .fetch_all(conn)
     .await
