@@ -1,6 +1,6 @@
 //! Wires config, telemetry, store, events and the gRPC server together.
 
-use std::{sync::Arc, time::Duration};
+use std::{ops::RangeInclusive, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use fupin_intake::{MIGRATIONS, Reference, Runtime, run};
@@ -34,12 +34,17 @@ async fn main() -> anyhow::Result<()> {
     let grpc_tls = config.grpc_tls.as_ref().map(grpc::server_tls).transpose()?;
     let reference = Reference::load(&config)?;
     let clock = test_clock_start(config.test_clock)?;
-    let max_conns = positive_from_env("DATABASE_MAX_CONNECTIONS", 32, "number of connections")?
-        .try_into()
-        .context("DATABASE_MAX_CONNECTIONS is too large")?;
+    let max_conns = from_env(
+        "DATABASE_MAX_CONNECTIONS",
+        32,
+        "number of connections",
+        POOL,
+    )?
+    .try_into()
+    .context("DATABASE_MAX_CONNECTIONS is too large")?;
     // Every setting is read before anything is done with them: a mistyped one stops the start
     // before the database is migrated or the port bound.
-    let scan_secs = positive_from_env("DEADLINE_SCAN_SECONDS", 300, "number of seconds")?;
+    let scan_secs = from_env("DEADLINE_SCAN_SECONDS", 300, "number of seconds", PERIOD)?;
     // R-CR-11: re-seal the values sealed with the keys being retired, at start and then
     // hourly by default.
     let retiring: Vec<String> = env_value("PII_RETIRING_KEYS")?
@@ -50,9 +55,14 @@ async fn main() -> anyhow::Result<()> {
         .map(str::to_owned)
         .collect();
     let retiring = fupin_intake::reseal::Retiring::new(&config.pii, &retiring)?;
-    let reseal_secs = positive_from_env("PII_RESEAL_SECONDS", 3600, "number of seconds")?;
+    let reseal_secs = from_env("PII_RESEAL_SECONDS", 3600, "number of seconds", PERIOD)?;
     let readiness = readiness()?;
-    let shutdown_drain = Duration::from_secs(seconds_from_env("SHUTDOWN_DRAIN_SECONDS", 0)?);
+    let shutdown_drain = Duration::from_secs(from_env(
+        "SHUTDOWN_DRAIN_SECONDS",
+        0,
+        "number of seconds",
+        DRAIN,
+    )?);
     let pool = db::connect_and_migrate(&config.database_url, max_conns, &MIGRATIONS).await?;
     let bus = EventBus::connect(
         &config.nats_url,
@@ -94,12 +104,13 @@ async fn main() -> anyhow::Result<()> {
 /// `grpc.health.v1`, and how many failed checks in a row (`HEALTH_FAILURES_TO_FAIL`, default
 /// 2) report NOT_SERVING.
 fn readiness() -> anyhow::Result<fupin_platform::health::Readiness> {
-    let every = Duration::from_secs(positive_from_env(
+    let every = Duration::from_secs(from_env(
         "HEALTH_CHECK_SECONDS",
         5,
         "number of seconds",
+        PERIOD,
     )?);
-    let failures_to_fail = positive_from_env("HEALTH_FAILURES_TO_FAIL", 2, "number of checks")?
+    let failures_to_fail = from_env("HEALTH_FAILURES_TO_FAIL", 2, "number of checks", CHECKS)?
         .try_into()
         .context("HEALTH_FAILURES_TO_FAIL is too large")?;
     Ok(fupin_platform::health::Readiness {
@@ -107,15 +118,17 @@ fn readiness() -> anyhow::Result<fupin_platform::health::Readiness> {
         // A check may take most of the period, never more: checks do not pile up.
         timeout: every.mul_f32(0.8).min(Duration::from_secs(3)),
         failures_to_fail,
-        outbox_lag: Duration::from_secs(positive_from_env(
+        outbox_lag: Duration::from_secs(from_env(
             "OUTBOX_ALERT_SECONDS",
             60,
             "number of seconds",
+            PERIOD,
         )?),
-        inbox_lag: Duration::from_secs(positive_from_env(
+        inbox_lag: Duration::from_secs(from_env(
             "INBOX_ALERT_SECONDS",
             60,
             "number of seconds",
+            PERIOD,
         )?),
     })
 }
@@ -141,23 +154,30 @@ fn test_clock_start(test_clock: bool) -> anyhow::Result<Arc<AdjustableClock>> {
     Ok(clock)
 }
 
-/// A positive whole number from the environment (a period in seconds, a pool size), `default`
-/// when unset. Anything else stops the start: a zero period would stop the timer's task (the
-/// deadline scan, R-IN-4 and R-IN-7) while the service otherwise looked healthy, and a mistyped
-/// pool size would silently become the default.
-fn positive_from_env(name: &str, default: u64, what: &str) -> anyhow::Result<u64> {
-    whole(name, env_value(name)?.as_deref(), default, what, 1)
-}
+/// Periods in seconds (the deadline scan, re-sealing, health checks, alert thresholds): at
+/// least one (a zero period would stop the timer's task, the deadline scan of R-IN-4 and
+/// R-IN-7 among them, while the service otherwise looked healthy) and at most a week (tokio's
+/// timer panics on a period near `u64::MAX` seconds, and killed the task it ran in).
+const PERIOD: RangeInclusive<u64> = 1..=604_800;
+/// The drain after SIGTERM: none, up to an hour (the orchestrator's grace must exceed it).
+const DRAIN: RangeInclusive<u64> = 0..=3_600;
+/// The connection pool: the relay holds two connections for as long as it leads (its lock's
+/// session and the listener that wakes it), so with fewer than four the calls, the consumers
+/// and the submission writer's catch-ups would queue behind it, or starve.
+const POOL: RangeInclusive<u64> = 4..=10_000;
+/// A count of failed checks.
+const CHECKS: RangeInclusive<u64> = 1..=1_000;
 
-/// Whole seconds from the environment, 0 allowed; `default` when unset.
-fn seconds_from_env(name: &str, default: u64) -> anyhow::Result<u64> {
-    whole(
-        name,
-        env_value(name)?.as_deref(),
-        default,
-        "number of seconds",
-        0,
-    )
+/// A whole number from the environment within `range`, `default` when unset. Anything else
+/// stops the start, naming the variable: a mistyped value would otherwise become the default,
+/// or a timer that never fires.
+fn from_env(
+    name: &str,
+    default: u64,
+    what: &str,
+    range: RangeInclusive<u64>,
+) -> anyhow::Result<u64> {
+    whole(name, env_value(name)?.as_deref(), default, what, range)
 }
 
 /// A setting from the environment; empty counts as unset, as for the shared settings.
@@ -175,59 +195,78 @@ fn whole(
     value: Option<&str>,
     default: u64,
     what: &str,
-    min: u64,
+    range: RangeInclusive<u64>,
 ) -> anyhow::Result<u64> {
     match value.map(|v| v.trim().parse::<u64>()) {
         None => Ok(default),
-        Some(Ok(n)) if n >= min => Ok(n),
-        Some(_) => {
-            let kind = if min > 0 { "positive" } else { "whole" };
-            anyhow::bail!(
-                "{name}={:?}: must be a {kind} {what}",
-                value.unwrap_or_default()
-            )
-        }
+        Some(Ok(n)) if range.contains(&n) => Ok(n),
+        Some(_) => anyhow::bail!(
+            "{name}={:?}: must be a whole {what} from {} to {}",
+            fupin_kernel::text::excerpt(value.unwrap_or_default()),
+            range.start(),
+            range.end()
+        ),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::whole;
+    use super::{DRAIN, PERIOD, POOL, whole};
 
-    fn positive(name: &str, value: Option<&str>, default: u64, what: &str) -> anyhow::Result<u64> {
-        whole(name, value, default, what, 1)
+    fn seconds(value: &str) -> anyhow::Result<u64> {
+        whole("D", Some(value), 0, "number of seconds", DRAIN)
     }
 
-    fn seconds(name: &str, value: &str) -> anyhow::Result<u64> {
-        whole(name, Some(value), 0, "number of seconds", 0)
+    fn period(value: Option<&str>) -> anyhow::Result<u64> {
+        whole("P", value, 300, "number of seconds", PERIOD)
     }
 
     // Operations: a drain of 0 seconds is allowed (no drain); anything not a whole number of
-    // seconds stops the start.
+    // seconds up to an hour stops the start.
     #[test]
     fn drain_seconds_are_whole_and_may_be_zero() {
-        assert_eq!(seconds("D", "0").unwrap(), 0);
-        assert_eq!(seconds("D", " 5 ").unwrap(), 5);
-        for bad in ["-1", "1.5", "", "five"] {
-            let e = seconds("D", bad).expect_err(bad).to_string();
-            assert!(e.contains("D=") && e.contains("whole number"), "{e}");
+        assert_eq!(seconds("0").unwrap(), 0);
+        assert_eq!(seconds(" 5 ").unwrap(), 5);
+        assert_eq!(seconds("3600").unwrap(), 3600);
+        for bad in ["-1", "1.5", "", "five", "3601", "18446744073709551615"] {
+            let e = seconds(bad).expect_err(bad).to_string();
+            assert!(
+                e.contains("D=") && e.contains("whole number of seconds from 0 to 3600"),
+                "{e}"
+            );
         }
-        assert_eq!(whole("D", None, 7, "number of seconds", 0).unwrap(), 7);
+        assert_eq!(whole("D", None, 7, "number of seconds", DRAIN).unwrap(), 7);
     }
 
-    // R-IN-4, R-IN-7: a period that would stop the deadline scan refuses to start.
+    // R-IN-4, R-IN-7: a period that would stop the deadline scan, or make its timer panic
+    // (tokio overflows on a period near u64::MAX seconds), refuses to start.
     #[test]
-    fn periods_are_positive_seconds() {
-        assert_eq!(positive("P", None, 300, "number of seconds").unwrap(), 300);
-        assert_eq!(
-            positive("P", Some(" 60 "), 300, "number of seconds").unwrap(),
-            60
-        );
-        for bad in ["0", "-1", "1.5", "", "five"] {
-            let e = positive("P", Some(bad), 300, "number of seconds")
-                .expect_err(bad)
-                .to_string();
-            assert!(e.contains("P=") && e.contains("positive"), "{e}");
+    fn periods_are_positive_seconds_up_to_a_week() {
+        assert_eq!(period(None).unwrap(), 300);
+        assert_eq!(period(Some(" 60 ")).unwrap(), 60);
+        assert_eq!(period(Some("604800")).unwrap(), 604_800);
+        for bad in [
+            "0",
+            "-1",
+            "1.5",
+            "",
+            "five",
+            "604801",
+            "9223372036854775808",
+        ] {
+            let e = period(Some(bad)).expect_err(bad).to_string();
+            assert!(e.contains("P=") && e.contains("from 1 to 604800"), "{e}");
+        }
+    }
+
+    // A pool the relay alone would hold refuses to start.
+    #[test]
+    fn the_pool_leaves_room_beside_the_relay() {
+        let pool = |v| whole("N", Some(v), 32, "number of connections", POOL);
+        assert_eq!(pool("4").unwrap(), 4);
+        for bad in ["1", "2", "3", "10001"] {
+            let e = pool(bad).expect_err(bad).to_string();
+            assert!(e.contains("from 4 to 10000"), "{e}");
         }
     }
 }
