@@ -27,6 +27,24 @@ pub async fn connect_and_migrate(
     Ok(pool)
 }
 
+/// SQLSTATEs of a transaction the database gave up to let another go on: a serialization
+/// failure (40001), a deadlock (40P01), a lock it could not take at once (55P03). The same
+/// work goes through when tried again.
+const CONFLICT: [&str; 3] = ["40001", "40P01", "55P03"];
+
+/// Whether `e` is a transaction the database gave up because of a concurrent one
+/// ([`CONFLICT`]): a call answers `ABORTED` (retry with the same request id), a consumer holds
+/// the event and applies it again rather than count it towards the dead letter.
+pub fn is_conflict(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<sqlx::Error>()
+            .and_then(sqlx::Error::as_database_error)
+            .and_then(|d| d.code())
+            .is_some_and(|code| CONFLICT.contains(&code.as_ref()))
+    })
+}
+
 /// Warns when the database is not collated byte-wise. The services' listings by area filter
 /// on a code prefix (`area_code like '410311100%'`), which PostgreSQL serves from an index
 /// only under the C (or POSIX) collation; under another (the postgres image's default
@@ -87,8 +105,9 @@ const REFUSED_AT_CONNECT: [&str; 4] = ["55000", "3D000", "28000", "28P01"];
 /// (timed out, closed), I/O, TLS, the connection's worker gone, one of [`CONNECTION_LOST`],
 /// or one of [`REFUSED_AT_CONNECT`] answered to connecting. Anything else counts as an
 /// attempt: an undecodable payload or a value a handler refuses (dead-lettered at once), a
-/// constraint, a statement timeout, a serialization failure or deadlock (a consumer retries those with backoff, see
-/// [`crate::events::consumer::involves_database`]).
+/// constraint or a statement timeout (a consumer retries those with backoff, see
+/// [`crate::events::consumer::involves_database`]). A serialization failure or deadlock is
+/// neither: see [`is_conflict`].
 pub fn is_transient(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
         cause

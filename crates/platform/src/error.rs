@@ -185,6 +185,16 @@ impl From<ServiceError> for Status {
                     "service unavailable: the database did not answer; retry (error id {id})"
                 ))
             }
+            // A deadlock or serialization failure is the database resolving a race, not a
+            // bug: ABORTED, which says to retry the whole call (with its request id, R-IN-8).
+            ServiceError::Internal(cause) if crate::db::is_conflict(&cause) => {
+                let id = uuid::Uuid::now_v7();
+                tracing::warn!(error_id = %id, error = ?cause, "transaction aborted by a conflict");
+                Status::aborted(format!(
+                    "the database aborted the transaction in a conflict with a concurrent one; \
+                     retry with the same request id (error id {id})"
+                ))
+            }
             ServiceError::Internal(cause) => {
                 let id = uuid::Uuid::now_v7();
                 tracing::error!(error_id = %id, error = ?cause, "internal error");

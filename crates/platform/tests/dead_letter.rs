@@ -463,3 +463,91 @@ async fn an_event_is_held_while_the_database_refuses_connections() {
     .await
     .expect("test took longer than 60 s");
 }
+
+/// Fails its first `conflicts` attempts as a transaction PostgreSQL gave up in a conflict
+/// (SQLSTATE 40P01, raised by the database itself), then records the event.
+#[derive(Clone)]
+struct ConflictsFirst {
+    conflicts: usize,
+    calls: Arc<AtomicUsize>,
+}
+
+impl EventHandler for ConflictsFirst {
+    fn handle<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        _event: &'a Delivered,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            sqlx::query("insert into effects (n) values (1)")
+                .execute(&mut *conn)
+                .await?;
+            if self.calls.fetch_add(1, Ordering::SeqCst) < self.conflicts {
+                sqlx::query(
+                    "do $$ begin raise exception 'deadlock detected' using errcode = '40P01'; end $$",
+                )
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// R-X-2: a deadlock or serialization failure says nothing about the event. The consumer
+/// holds the event and applies it again, however many times the conflict recurs, instead of
+/// counting the conflicts as attempts and dead-lettering the fact (a blacklisting or a
+/// suspension admission would then miss). Applied once; nothing of the failed attempts kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_is_held_through_conflicts_not_dead_lettered() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let db = platform_db().await;
+        let pool = &db.pool;
+        sqlx::query("create table effects (n int not null)")
+            .execute(pool)
+            .await
+            .expect("effects table");
+        let bus = test_bus(SOURCE).await.expect("the test bus");
+        let config = quick_consumer("conflicts", 2);
+        let mut dead = dead_letters_of(&bus, &config.name).await;
+        publish_on_exceeded(
+            &bus,
+            "conflicted-1",
+            &NplThresholdExceeded::full_name(),
+            vec![1],
+        )
+        .await;
+        let handler = ConflictsFirst {
+            conflicts: 4,
+            calls: Arc::default(),
+        };
+        let (trigger, stop) = shutdown::channel();
+        let task = consumer::spawn(
+            pool.clone(),
+            bus.clone(),
+            config,
+            Arc::new(handler.clone()),
+            stop,
+        );
+        eventually(Duration::from_secs(40), "the event applied", || async {
+            (count(pool, "select count(*) from effects").await == 1).then_some(())
+        })
+        .await;
+        assert_eq!(
+            handler.calls.load(Ordering::SeqCst),
+            5,
+            "four conflicts, then applied"
+        );
+        assert!(
+            tokio::time::timeout(Duration::from_secs(1), dead.next())
+                .await
+                .is_err(),
+            "no dead letter"
+        );
+        trigger.trigger();
+        task.await.expect("consumer stops");
+        bus.js.delete_stream(&bus.stream).await.ok();
+    })
+    .await
+    .expect("test took longer than 60 s");
+}

@@ -380,15 +380,20 @@ async fn consume(
         let mut told = false;
         let applied = loop {
             match apply_once(pool, &config.name, handler, &event).await {
-                Err(e) if is_transient(&e) => {
+                // The database out of reach, or a transaction it gave up in a conflict with
+                // another (a deadlock, a lock held by a migration): neither says anything
+                // about the event, which would be dead-lettered within seconds if counted as
+                // attempts (a blacklisting or a suspension lost to admission meanwhile).
+                Err(e) if is_transient(&e) || crate::db::is_conflict(&e) => {
                     tracing::warn!(event_id = %event.id, error = %e, retry_in = ?wait,
-                        "the database is unavailable; holding the event to apply it again");
+                        "the database did not apply the event (unavailable, or a conflict); \
+                         holding it to apply it again");
                     if !told && held_since.elapsed() >= HELD_TOO_LONG {
                         told = true;
                         tracing::error!(consumer = %config.name, event_id = %event.id,
                             held = ?held_since.elapsed(),
-                            "events of this context wait: the database has been unavailable to \
-                             the consumer for over a minute");
+                            "events of this context wait: the database has not applied the \
+                             consumer's event for over a minute");
                     }
                     // Still ours: the server restarts its ack wait and does not redeliver.
                     msg.ack_with(AckKind::Progress)
