@@ -19,9 +19,42 @@ pub async fn ensure_stream(bus: &EventBus) -> anyhow::Result<()> {
         max_age: Duration::from_secs(10 * 365 * 24 * 3600),
         ..Default::default()
     };
-    bus.js
+    let mut stream = bus
+        .js
         .get_or_create_stream(config)
         .await
         .map_err(|e| anyhow::anyhow!("creating stream {}: {e}", bus.stream))?;
+    // A stream made before (by an older version, by hand, by a restore) keeps its own
+    // settings, and with the server's default two minutes the relay's retry of a publish
+    // whose acknowledgement was lost, after a longer NATS outage or relay handover, would be
+    // stored twice for subscribers. Widened here; a stream the server refuses to change is
+    // named in a warning.
+    let current = stream
+        .info()
+        .await
+        .map_err(|e| anyhow::anyhow!("reading stream {}: {e}", bus.stream))?
+        .config
+        .clone();
+    if current.duplicate_window < DUPLICATE_WINDOW {
+        let widened = Config {
+            duplicate_window: DUPLICATE_WINDOW,
+            ..current.clone()
+        };
+        match bus.js.update_stream(&widened).await {
+            Ok(_) => tracing::info!(
+                stream = %bus.stream,
+                was = ?current.duplicate_window,
+                now = ?DUPLICATE_WINDOW,
+                "widened the stream's duplicate window"
+            ),
+            Err(e) => tracing::warn!(
+                stream = %bus.stream,
+                window = ?current.duplicate_window,
+                error = %e,
+                "the stream's duplicate window is shorter than the relay needs; a publish \
+                 retried after it may be stored twice"
+            ),
+        }
+    }
     Ok(())
 }
