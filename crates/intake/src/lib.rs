@@ -20,9 +20,10 @@ use fupin_platform::{
     events::{EventBus, consumer, relay},
     grpc::GrpcServer,
     health,
-    shutdown::Shutdown,
+    shutdown::{Shutdown, ShutdownTrigger},
 };
 use fupin_proto::intake::v1::intake_service_server::IntakeServiceServer;
+use futures::FutureExt;
 use sqlx::{PgPool, migrate::Migrator};
 use tokio::net::TcpListener;
 use tonic::{server::NamedService, transport::ServerTlsConfig};
@@ -134,10 +135,14 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
         manual_scans: Arc::default(),
         pending_deadlines_counted: Arc::default(),
     };
+    // Intake's own background tasks: one that panics stops intake (with an error, for the
+    // orchestrator to restart it) instead of leaving it SERVING without, say, its deadline
+    // scan (R-IN-4, R-IN-7).
+    let tasks = Supervisor::new(stop_all.clone());
     let scan_task = rt.scan_interval.map(|every| {
         let intake = intake.clone();
         let mut shutdown = shutdown.clone();
-        tokio::spawn(async move {
+        tasks.spawn("deadline scan", async move {
             let mut tick = tokio::time::interval(every);
             let mut warned_on = None;
             loop {
@@ -160,23 +165,29 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
             }
         })
     });
-    let keying_task = tokio::spawn(reseal::key_fingerprints(
-        rt.pool.clone(),
-        intake.pii.clone(),
-        Duration::from_secs(3600),
-        shutdown.clone(),
-    ));
+    let keying_task = tasks.spawn(
+        "fingerprint keying",
+        reseal::key_fingerprints(
+            rt.pool.clone(),
+            intake.pii.clone(),
+            Duration::from_secs(3600),
+            shutdown.clone(),
+        ),
+    );
     let reseal_task =
         rt.reseal
             .filter(|(retiring, _)| !retiring.is_empty())
             .map(|(retiring, every)| {
-                tokio::spawn(reseal::run_every(
-                    rt.pool.clone(),
-                    intake.pii.clone(),
-                    retiring,
-                    every,
-                    shutdown.clone(),
-                ))
+                tasks.spawn(
+                    "re-sealing",
+                    reseal::run_every(
+                        rt.pool.clone(),
+                        intake.pii.clone(),
+                        retiring,
+                        every,
+                        shutdown.clone(),
+                    ),
+                )
             });
     // R-IN-6: the banks of every policy version, those ahead of their day too (a bank the
     // district stops recommending to still decides and disburses what it was given).
@@ -247,5 +258,82 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
     relay_stop.trigger();
     let _ = relay_task.await;
     let _ = consumer_task.await;
-    served
+    served?;
+    match tasks.panicked() {
+        Some(task) => anyhow::bail!("intake stopped: its {task} task panicked (see the log)"),
+        None => Ok(()),
+    }
+}
+
+/// Spawns background tasks whose panic stops everything `stop` stops, and remembers the
+/// first that panicked, so that the process ends with an error rather than run on without it.
+struct Supervisor {
+    stop: ShutdownTrigger,
+    panicked: Arc<std::sync::Mutex<Option<&'static str>>>,
+}
+
+impl Supervisor {
+    fn new(stop: ShutdownTrigger) -> Self {
+        Self {
+            stop,
+            panicked: Arc::default(),
+        }
+    }
+
+    fn spawn(
+        &self,
+        name: &'static str,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        let (panicked, stop) = (self.panicked.clone(), self.stop.clone());
+        tokio::spawn(async move {
+            if let Err(panic) = std::panic::AssertUnwindSafe(task).catch_unwind().await {
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(task = name, panic = %why, "a background task panicked; stopping intake");
+                panicked
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get_or_insert(name);
+                stop.trigger();
+            }
+        })
+    }
+
+    /// The first task that panicked, if any.
+    fn panicked(&self) -> Option<&'static str> {
+        *self
+            .panicked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Supervisor;
+
+    // R-IN-4, R-IN-7: a background task that panics (the deadline scan) stops the rest and is
+    // named; one that ends normally does neither.
+    #[tokio::test]
+    async fn a_panicking_task_stops_everything_and_is_named() {
+        let (stop, mut stopping) = fupin_platform::shutdown::channel();
+        let tasks = Supervisor::new(stop);
+        tasks.spawn("quiet", async {}).await.expect("joined");
+        assert!(!stopping.is_triggered());
+        assert_eq!(tasks.panicked(), None);
+        tasks
+            .spawn("deadline scan", async { panic!("overflow") })
+            .await
+            .expect("the panic is caught, not passed on");
+        tokio::time::timeout(Duration::from_secs(5), stopping.wait())
+            .await
+            .expect("everything is told to stop");
+        assert_eq!(tasks.panicked(), Some("deadline scan"));
+    }
 }

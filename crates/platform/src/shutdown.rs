@@ -5,7 +5,7 @@ use tokio::sync::watch;
 #[derive(Clone, Debug)]
 pub struct Shutdown(watch::Receiver<bool>);
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ShutdownTrigger(watch::Sender<bool>);
 
 pub fn channel() -> (ShutdownTrigger, Shutdown) {
