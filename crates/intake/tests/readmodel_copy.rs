@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use fupin_intake::store::{
-    readmodel::{FactsQuery, Subject, admission_facts},
+    readmodel::{EARLIER_KEPT, FactsQuery, Subject, admission_facts},
     readmodel_copy::ReadModelCopy,
 };
 use fupin_platform::testing::TestDb;
@@ -495,8 +495,8 @@ fn household_in_first_village(index: &[u8]) -> FactsQuery<'_> {
 /// `20261130000014`). After every one of a few hundred random ratings through the consumer's
 /// upsert (some arriving after newer ones, which are ignored; some for no day), the rating
 /// admission reads for each of twenty days is the one a model of the row says: the newest
-/// once its day has come, else the latest of the earlier ones kept (the three latest that
-/// start before the newest) whose day has, else the newest. `read_model.rs` plays the rule out
+/// once its day has come, else the latest of the earlier ones kept (the `EARLIER_KEPT` latest
+/// that start before the newest) whose day has, else the newest. `read_model.rs` plays the rule out
 /// through the consumer and gRPC.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ratings_announced_ahead_leave_the_earlier_ones_in_force() {
@@ -526,7 +526,7 @@ async fn ratings_announced_ahead_leave_the_earlier_ones_in_force() {
                         |(_, d, _)| matches!((d, from), (Some(d), Some(from)) if *d < from),
                     );
                     earlier.sort_by_key(|(_, d, _)| *d);
-                    let drop = earlier.len().saturating_sub(3);
+                    let drop = earlier.len().saturating_sub(EARLIER_KEPT as usize);
                     earlier.drain(..drop);
                     newest = Some(rated);
                 }

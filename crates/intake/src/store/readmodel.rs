@@ -22,7 +22,7 @@ use crate::domain::admission::{AdmissionFacts, RatingFact, Timeline};
 /// of its day every one of them may still be: keeping only three dropped the rating in force
 /// once four more were announced ahead (QA). Four years of monthly re-ratings; a rating older
 /// than that is long replaced by one of those kept.
-const EARLIER_KEPT: i64 = 48;
+pub const EARLIER_KEPT: i64 = 48;
 
 #[allow(clippy::too_many_arguments)]
 pub async fn upsert_rating(
