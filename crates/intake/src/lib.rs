@@ -75,6 +75,9 @@ pub struct Runtime {
     /// After shutdown is asked for, how long the server reports NOT_SERVING while still
     /// taking calls, so load balancers stop sending new ones before it stops accepting them.
     pub shutdown_drain: Duration,
+    /// How long one statement of the submission writer may go unanswered before its
+    /// connection is given up ([`submit::STATEMENT_DEADLINE`] in production).
+    pub submit_deadline: Duration,
 }
 
 /// The largest request intake decodes. Its largest legitimate requests (a disbursement with a
@@ -119,6 +122,7 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
             prefix: rt.bus.prefix.clone(),
             relay: relay.clone(),
             policy: policy.clone(),
+            deadline: rt.submit_deadline,
         },
         submit_closing,
     );

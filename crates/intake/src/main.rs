@@ -93,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
             grpc_tls,
             readiness: Some(readiness),
             shutdown_drain,
+            submit_deadline: fupin_intake::submit::STATEMENT_DEADLINE,
         },
         listener,
         shutdown,

@@ -140,7 +140,19 @@ pub struct Writer {
     pub prefix: String,
     pub relay: RelayHandle,
     pub policy: Arc<PolicyHistory<IntakePolicy>>,
+    /// How long one statement on the dispatcher's connection may go unanswered.
+    pub deadline: Duration,
 }
+
+/// How long one statement of the submission writer may go unanswered: a batch takes
+/// milliseconds, and every submission of the replica waits behind it. Past this, its
+/// connection is given up (the server may still commit what it was sent: a retry with the
+/// same request id then replays it, R-IN-8), the statement runs once more on a new connection,
+/// and its submissions are answered UNAVAILABLE if that one does not answer either. Without
+/// it, a connection cut without a reset (a half-open TCP connection) or a lock held by a stuck
+/// transaction held every submission until the callers' own deadlines, or for the quarter of
+/// an hour TCP takes to give up.
+pub const STATEMENT_DEADLINE: Duration = Duration::from_secs(20);
 
 /// Largest batch one statement writes.
 pub const MAX_BATCH: usize = 128;
@@ -206,7 +218,7 @@ impl SubmitQueue {
 /// looks cheaper): measured on the facts query, planning cost more than running it (250
 /// against 95 µs a batch).
 async fn dispatch(writer: Writer, mut rx: mpsc::Receiver<Pending>, mut closing: Shutdown) {
-    let mut conn = Conn::new(&writer.pool);
+    let mut conn = Conn::new(&writer.pool, writer.deadline);
     let mut copy = ReadModelCopy::default();
     // Loaded ahead of the first submission; should that fail, the first batch loads it.
     if let Err(e) = catch_up(&writer, &mut copy).await {
@@ -258,6 +270,8 @@ pub const CONNECTION_NAME: &str = "fupin-intake submissions";
 struct Conn {
     options: PgConnectOptions,
     timeout: Duration,
+    /// [`Writer::deadline`].
+    deadline: Duration,
     conn: Option<PgConnection>,
     /// When the connection last ran a statement.
     used: Instant,
@@ -267,8 +281,9 @@ struct Conn {
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 impl Conn {
-    fn new(pool: &PgPool) -> Self {
+    fn new(pool: &PgPool, deadline: Duration) -> Self {
         Self {
+            deadline,
             options: pool
                 .connect_options()
                 .as_ref()
@@ -343,8 +358,17 @@ macro_rules! again {
         let mut again = true;
         loop {
             let reused = $conn.is_open();
+            let deadline = $conn.deadline;
             let result = match $conn.get().await {
-                Ok($c) => $statement.await,
+                Ok($c) => match tokio::time::timeout(deadline, $statement).await {
+                    Ok(result) => result,
+                    // Not a session error: the connection is given up (`settle`).
+                    Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("the database did not answer within {deadline:?}"),
+                    ))
+                    .into()),
+                },
                 Err(e) => Err(e.into()),
             };
             if $conn.settle(&result) && reused && std::mem::take(&mut again) {

@@ -263,3 +263,50 @@ async fn a_dropped_writer_connection_is_replaced_without_failing_a_submission() 
     })
     .await;
 }
+
+/// R-IN-8: a batch statement the database does not answer (here it waits on a lock a stuck
+/// transaction holds) is given up after the writer's deadline: its submission is answered
+/// UNAVAILABLE instead of holding every submission of the replica, and the retry with the
+/// same request id, once the database answers, stores the application once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_the_database_does_not_answer_is_given_up() {
+    bounded(90, async {
+        let t = spawn_intake_with_submit_deadline(std::time::Duration::from_secs(1)).await;
+        let r = resident_id(311);
+        t.given_credit_household(&r, VILLAGE_A).await;
+        let req = household_request(&r, VILLAGE_A, "15000");
+        let mut stuck = t.pool.begin().await.expect("a transaction");
+        sqlx::query("lock table applications in access exclusive mode")
+            .execute(&mut *stuck)
+            .await
+            .expect("the lock");
+        let started = std::time::Instant::now();
+        let s = t
+            .as_village_staff(VILLAGE_A)
+            .submit_application(req.clone())
+            .await
+            .expect_err("given up");
+        assert_eq!(s.code(), tonic::Code::Unavailable, "{s:?}");
+        assert!(
+            s.message().contains("retry with the same request id"),
+            "{s:?}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "given up after the deadline (twice), not the caller's: {:?}",
+            started.elapsed()
+        );
+        stuck.rollback().await.expect("released");
+
+        let app = t
+            .as_village_staff(VILLAGE_A)
+            .submit_application(req)
+            .await
+            .expect("the retry goes through")
+            .into_inner();
+        assert_eq!(app.status(), pb::Status::VillageReview);
+        assert_eq!(count(&t.pool, "select count(*) from applications").await, 1);
+        t.shutdown().await;
+    })
+    .await;
+}

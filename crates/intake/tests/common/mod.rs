@@ -112,6 +112,8 @@ pub struct TestIntake {
     pub pii: PiiCipher,
     trigger: ShutdownTrigger,
     task: Option<JoinHandle<anyhow::Result<()>>>,
+    /// The submission writer's statement deadline the service runs with.
+    submit_deadline: Duration,
 }
 
 fn workspace() -> PathBuf {
@@ -164,6 +166,11 @@ fn init_logs() {
 /// the clock at [`DEFAULT_NOW`], no deadline timer (tests run the scan by RPC).
 pub async fn spawn_intake() -> TestIntake {
     spawn_intake_with(reference()).await
+}
+
+/// [`spawn_intake`] whose submission writer gives up a statement unanswered for `deadline`.
+pub async fn spawn_intake_with_submit_deadline(deadline: Duration) -> TestIntake {
+    spawn_intake_running(reference(), deadline).await
 }
 
 /// A policy `[[versions]]` entry `id` in force from `from` (YYYY-MM-DD) with the shipped values,
@@ -221,6 +228,10 @@ pub async fn spawn_intake_with_policy_versions(later: &str) -> TestIntake {
 }
 
 async fn spawn_intake_with(reference: Reference) -> TestIntake {
+    spawn_intake_running(reference, fupin_intake::submit::STATEMENT_DEADLINE).await
+}
+
+async fn spawn_intake_running(reference: Reference, submit_deadline: Duration) -> TestIntake {
     init_logs();
     let db = TestDb::create(&MIGRATIONS)
         .await
@@ -237,8 +248,14 @@ async fn spawn_intake_with(reference: Reference) -> TestIntake {
     clock
         .set(instant(DEFAULT_NOW))
         .expect("the default instant is in range");
-    let (addr, channel, trigger, task) =
-        start_service(db.pool.clone(), bus.clone(), clock.clone(), reference).await;
+    let (addr, channel, trigger, task) = start_service(
+        db.pool.clone(),
+        bus.clone(),
+        clock.clone(),
+        reference,
+        submit_deadline,
+    )
+    .await;
     TestIntake {
         addr,
         channel,
@@ -251,6 +268,7 @@ async fn spawn_intake_with(reference: Reference) -> TestIntake {
         pii: test_pii(),
         trigger,
         task: Some(task),
+        submit_deadline,
     }
 }
 
@@ -262,6 +280,7 @@ async fn start_service(
     bus: EventBus,
     clock: Arc<AdjustableClock>,
     reference: Reference,
+    submit_deadline: Duration,
 ) -> (SocketAddr, Channel, ShutdownTrigger, ServiceTask) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
@@ -279,6 +298,7 @@ async fn start_service(
         grpc_tls: None,
         readiness: None,
         shutdown_drain: Duration::ZERO,
+        submit_deadline,
     };
     let task = tokio::spawn(fupin_intake::run(rt, listener, stop));
     let channel = Channel::from_shared(format!("http://{addr}"))
@@ -321,6 +341,7 @@ impl TestIntake {
             self.bus.clone(),
             self.clock.clone(),
             reference,
+            self.submit_deadline,
         )
         .await;
         (self.addr, self.channel, self.trigger, self.task) = (addr, channel, trigger, Some(task));
