@@ -218,3 +218,50 @@ async fn consumers_take_one_event_at_a_time_without_a_delivery_bound() {
     .await
     .expect("within 30 s");
 }
+
+/// R-X-2: a durable consumer the server will not bring to this configuration (its deliver
+/// policy cannot change) is used as it is only if it keeps the guarantees; one taking several
+/// events at a time stops the start, naming the setting and what to do, instead of applying
+/// events out of order behind a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_that_cannot_be_updated_must_keep_the_guarantees() {
+    use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let bus = test_bus(SOURCE).await.expect("the test bus");
+        let stream = bus.js.get_stream(&bus.stream).await.expect("the stream");
+        let made = |name: &str, max_ack_pending: i64| pull::Config {
+            durable_name: Some(name.to_owned()),
+            filter_subject: bus.subject_for(&NplThresholdExceeded::full_name()),
+            ack_policy: AckPolicy::Explicit,
+            // Not the deliver policy the services ask for, which the server will not change.
+            deliver_policy: DeliverPolicy::New,
+            max_ack_pending,
+            ..Default::default()
+        };
+        stream
+            .create_consumer(made("platform-kept", 1))
+            .await
+            .expect("a consumer that keeps the guarantees");
+        let kept = ConsumerConfig::new("platform-kept", vec![NplThresholdExceeded::full_name()]);
+        consumer::create(&bus, &kept).await.expect("used as it is");
+
+        stream
+            .create_consumer(made("platform-lost", 8))
+            .await
+            .expect("a consumer taking eight at a time");
+        let lost = ConsumerConfig::new("platform-lost", vec![NplThresholdExceeded::full_name()]);
+        let e = consumer::create(&bus, &lost)
+            .await
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            e.contains("consumer platform-lost")
+                && e.contains("max_ack_pending 8 (needs 1)")
+                && e.contains("delete the consumer"),
+            "{e}"
+        );
+        bus.js.delete_stream(&bus.stream).await.ok();
+    })
+    .await
+    .expect("within 30 s");
+}

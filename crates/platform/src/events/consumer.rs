@@ -125,20 +125,53 @@ pub async fn create(bus: &EventBus, config: &ConsumerConfig) -> anyhow::Result<P
         ..Default::default()
     };
     // Created, or brought to this configuration when an earlier version created it (both
-    // settings can be changed on a durable consumer). Should the server refuse the change,
-    // the consumer as it is still serves.
+    // settings can be changed on a durable consumer). Should the server refuse the change
+    // (a setting it cannot change, such as the deliver policy), the consumer as it is serves
+    // if it keeps the guarantees: one event at a time, acknowledged explicitly, no delivery
+    // bound. Otherwise the start stops, saying what to do.
     let consumer = match stream.create_consumer(wanted.clone()).await {
         Ok(consumer) => consumer,
         Err(e) => {
-            tracing::warn!(consumer = %config.name, error = %e,
-                "the consumer could not be created or updated; using it as it is");
-            stream
-                .get_or_create_consumer(&config.name, wanted)
+            let mut consumer: PullConsumer = stream
+                .get_consumer(&config.name)
+                .await
+                .map_err(|e2| anyhow::anyhow!("consumer {}: {e}; then {e2}", config.name))?;
+            let has = consumer
+                .info()
                 .await
                 .map_err(|e| anyhow::anyhow!("consumer {}: {e}", config.name))?
+                .config
+                .clone();
+            if let Some(wrong) = lost_guarantee(&has) {
+                anyhow::bail!(
+                    "consumer {} on stream {} has {wrong}, and NATS refused to change it ({e}): \
+                     delete the consumer and start again (it is created anew and replays the \
+                     stream; the inbox skips every event already applied)",
+                    config.name,
+                    bus.stream
+                );
+            }
+            tracing::warn!(consumer = %config.name, error = %e,
+                "the consumer could not be updated; using it as it is (its guarantees hold)");
+            consumer
         }
     };
     Ok(consumer)
+}
+
+/// What an existing consumer lacks of the guarantees events are applied under (R-X-2): one
+/// event unacknowledged at a time (in stream order, none stranded behind a held one),
+/// explicit acknowledgement, no server-side delivery bound.
+fn lost_guarantee(has: &async_nats::jetstream::consumer::Config) -> Option<String> {
+    if has.max_ack_pending != 1 {
+        Some(format!("max_ack_pending {} (needs 1)", has.max_ack_pending))
+    } else if has.ack_policy != AckPolicy::Explicit {
+        Some(format!("ack policy {:?} (needs explicit)", has.ack_policy))
+    } else if has.max_deliver > 0 {
+        Some(format!("max_deliver {} (needs none)", has.max_deliver))
+    } else {
+        None
+    }
 }
 
 /// The server-side filter for a consumer of `event_types`.
