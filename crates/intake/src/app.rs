@@ -447,11 +447,6 @@ impl Intake {
             .await
     }
 
-    /// The application, locked for the rest of the transaction, if the actor may see it.
-    /// Writes read the clock after it: moves on one application are serialised by this lock,
-    /// so their times (a transition's `at`, an objection's `filed_at`) follow the order of
-    /// their ids and of the history, and a wait on the lock across midnight decides on the
-    /// day the move is made.
     /// Logs an answer to a submission that shows the applicant's admission facts without
     /// being kept with its request id ([`submit::log_told`]).
     async fn log_told(
@@ -476,6 +471,11 @@ impl Intake {
         .await
     }
 
+    /// The application, locked for the rest of the transaction, if the actor may see it.
+    /// Writes read the clock after it: moves on one application are serialised by this lock,
+    /// so their times (a transition's `at`, an objection's `filed_at`) follow the order of
+    /// their ids and of the history, and a wait on the lock across midnight decides on the
+    /// day the move is made.
     async fn load_locked(
         &self,
         conn: &mut PgConnection,
@@ -1567,9 +1567,9 @@ impl Intake {
     }
 
     /// Raises `ApplicationStepOverdue` once per overdue step and `ComplaintOverdue` once per
-    /// overdue complaint. Safe to run concurrently (rows are claimed with SKIP LOCKED).
-    /// The scan of both kinds of deadlines. A failure of the applications' part does not keep
-    /// the complaints' from running (it is returned once both ran).
+    /// overdue complaint. Safe to run concurrently (rows are claimed with SKIP LOCKED). A
+    /// failure of the applications' part does not keep the complaints' from running (the
+    /// first error is returned once both ran, the other logged).
     pub async fn scan_deadlines(&self) -> Result<pb::RunDeadlineScanResponse> {
         let (now, today) = self.now();
         let mut out = pb::RunDeadlineScanResponse::default();
@@ -1577,6 +1577,10 @@ impl Intake {
         let complaints = self.scan_complaints(now, today, &mut out).await;
         // What either part committed is published, whatever the other did.
         self.relay.wake();
+        if let (Err(first), Err(second)) = (&applications, &complaints) {
+            tracing::warn!(error = %first, "the applications' deadline scan failed");
+            tracing::warn!(error = %second, "the complaints' deadline scan failed");
+        }
         applications.and(complaints)?;
         Ok(out)
     }

@@ -144,15 +144,19 @@ pub struct Writer {
     pub deadline: Duration,
 }
 
-/// How long one statement of the submission writer may go unanswered: a batch takes
-/// milliseconds, and every submission of the replica waits behind it. Past this, its
-/// connection is given up (the server may still commit what it was sent: a retry with the
-/// same request id then replays it, R-IN-8), the statement runs once more on a new connection,
-/// and its submissions are answered UNAVAILABLE if that one does not answer either. Without
-/// it, a connection cut without a reset (a half-open TCP connection) or a lock held by a stuck
-/// transaction held every submission until the callers' own deadlines, or for the quarter of
-/// an hour TCP takes to give up.
+/// How long one statement of the submission writer may run: a batch takes milliseconds, and
+/// every submission of the replica waits behind it. The server cancels a statement past it
+/// (`statement_timeout`: a lock held by a stuck transaction, a migration) and its submissions
+/// are answered UNAVAILABLE (retry with the same request id, R-IN-8). Without it every
+/// submission waited until the callers' own deadlines.
 pub const STATEMENT_DEADLINE: Duration = Duration::from_secs(20);
+
+/// How much longer than its deadline the writer waits for the server's answer before it gives
+/// the connection up: a connection cut without a reset (half-open TCP) answers nothing, not
+/// even the cancellation, and would hold every submission for the quarter of an hour TCP takes
+/// to give up. The statement then runs once more on a new connection. (The server may still
+/// have committed it: a retry with the same request id replays it.)
+const ANSWER_GRACE: Duration = Duration::from_secs(5);
 
 /// Largest batch one statement writes.
 pub const MAX_BATCH: usize = 128;
@@ -289,7 +293,10 @@ impl Conn {
                 .as_ref()
                 .clone()
                 .application_name(CONNECTION_NAME)
-                .options([("plan_cache_mode", "force_generic_plan")]),
+                .options([
+                    ("plan_cache_mode", "force_generic_plan".to_owned()),
+                    ("statement_timeout", deadline.as_millis().to_string()),
+                ]),
             timeout: pool.options().get_acquire_timeout(),
             conn: None,
             used: Instant::now(),
@@ -358,26 +365,31 @@ macro_rules! again {
         let mut again = true;
         loop {
             let reused = $conn.is_open();
-            let deadline = $conn.deadline;
+            let wait = $conn.deadline + ANSWER_GRACE;
             let result = match $conn.get().await {
-                Ok($c) => match tokio::time::timeout(deadline, $statement).await {
+                Ok($c) => match tokio::time::timeout(wait, $statement).await {
                     Ok(result) => result,
                     // Not a session error: the connection is given up (`settle`).
-                    Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!("the database did not answer within {deadline:?}"),
-                    ))
-                    .into()),
+                    Err(_) => Err(no_answer(wait).into()),
                 },
                 Err(e) => Err(e.into()),
             };
             if $conn.settle(&result) && reused && std::mem::take(&mut again) {
-                tracing::warn!("the submission connection was closed; running the statement again");
+                tracing::warn!("the submission connection was lost or did not answer; running the statement again");
                 continue;
             }
             break result;
         }
     }};
+}
+
+/// The error of a statement the server did not answer within `wait`, as an I/O error: the
+/// connection it ran on is given up.
+fn no_answer(wait: Duration) -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("the database did not answer within {wait:?}"),
+    ))
 }
 
 /// Whether the session is still usable after `e`: the server reported an error about the
@@ -517,7 +529,18 @@ async fn run_batch(w: &Writer, conn: &mut Conn, copy: &mut ReadModelCopy, batch:
 /// own plans every statement once, which would not suit these). Returns whether it changed.
 async fn catch_up(w: &Writer, copy: &mut ReadModelCopy) -> anyhow::Result<bool> {
     let mut conn = w.pool.acquire().await?;
-    copy.catch_up(&mut conn).await.map_err(|e| {
+    // Under the writer's deadline too: every submission waits for it. A connection that does
+    // not answer is closed, not returned to the pool.
+    let wait = w.deadline + ANSWER_GRACE;
+    let read =
+        match tokio::time::timeout(wait, copy.catch_up_within(&mut conn, Some(w.deadline))).await {
+            Ok(read) => read,
+            Err(_) => {
+                conn.close_on_drop();
+                Err(no_answer(wait))
+            }
+        };
+    read.map_err(|e| {
         tracing::error!(error = %e, "reading the read model failed");
         e.into()
     })
@@ -550,12 +573,15 @@ fn decide(
 /// request id, safe under R-IN-8), logged here once for the batch; anything else `INTERNAL`,
 /// logged with each answer's error id.
 fn fail_all(batch: impl IntoIterator<Item = Pending>, e: &anyhow::Error) {
-    let transient = fupin_platform::db::is_transient(e);
+    // The database out of reach, or a statement it gave up (its deadline, a deadlock).
+    let transient = fupin_platform::db::is_transient(e) || fupin_platform::db::is_given_up(e);
     let mut failed = 0_usize;
     for p in batch {
         p.answer(Outcome::Failed(if transient {
             ServiceError::Unavailable(
-                "the database did not answer; retry with the same request id".into(),
+                "the database did not answer, or gave the statement up; retry with the same \
+                 request id"
+                    .into(),
             )
         } else {
             ServiceError::Internal(anyhow::anyhow!("{e:#}"))

@@ -265,9 +265,10 @@ async fn a_dropped_writer_connection_is_replaced_without_failing_a_submission() 
 }
 
 /// R-IN-8: a batch statement the database does not answer (here it waits on a lock a stuck
-/// transaction holds) is given up after the writer's deadline: its submission is answered
-/// UNAVAILABLE instead of holding every submission of the replica, and the retry with the
-/// same request id, once the database answers, stores the application once.
+/// transaction holds) is cancelled by the server at the writer's deadline: its submission is
+/// answered UNAVAILABLE instead of holding every submission of the replica, nothing is left
+/// waiting on the lock, and the retry with the same request id, once the database answers,
+/// stores the application once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_batch_the_database_does_not_answer_is_given_up() {
     bounded(90, async {
@@ -296,6 +297,17 @@ async fn a_batch_the_database_does_not_answer_is_given_up() {
             "given up after the deadline (twice), not the caller's: {:?}",
             started.elapsed()
         );
+        // Cancelled by the server, not left behind waiting for the lock (a backend per
+        // attempt would pile up while the lock is held).
+        let waiting: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity
+             where application_name = $1 and wait_event_type = 'Lock'",
+        )
+        .bind(fupin_intake::submit::CONNECTION_NAME)
+        .fetch_one(&t.pool)
+        .await
+        .expect("activity");
+        assert_eq!(waiting, 0, "no writer statement still waits on the lock");
         stuck.rollback().await.expect("released");
 
         let app = t

@@ -27,21 +27,22 @@ pub async fn connect_and_migrate(
     Ok(pool)
 }
 
-/// SQLSTATEs of a transaction the database gave up to let another go on: a serialization
-/// failure (40001), a deadlock (40P01), a lock it could not take at once (55P03). The same
-/// work goes through when tried again.
-const CONFLICT: [&str; 3] = ["40001", "40P01", "55P03"];
+/// SQLSTATEs of a statement the database gave up, though nothing was wrong with it: a
+/// serialization failure (40001) or a deadlock (40P01), lost to a concurrent transaction; a
+/// lock it could not take in time (55P03); a statement cancelled by its `statement_timeout`
+/// (57014, the submission writer's deadline). The same work goes through when tried again.
+const GAVE_UP: [&str; 4] = ["40001", "40P01", "55P03", "57014"];
 
-/// Whether `e` is a transaction the database gave up because of a concurrent one
-/// ([`CONFLICT`]): a call answers `ABORTED` (retry with the same request id), a consumer holds
-/// the event and applies it again rather than count it towards the dead letter.
-pub fn is_conflict(e: &anyhow::Error) -> bool {
+/// Whether the database gave `e`'s statement up ([`GAVE_UP`]): a call answers `UNAVAILABLE`
+/// (retry with the same request id), a consumer holds the event and applies it again rather
+/// than count it towards the dead letter.
+pub fn is_given_up(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
         cause
             .downcast_ref::<sqlx::Error>()
             .and_then(sqlx::Error::as_database_error)
             .and_then(|d| d.code())
-            .is_some_and(|code| CONFLICT.contains(&code.as_ref()))
+            .is_some_and(|code| GAVE_UP.contains(&code.as_ref()))
     })
 }
 
@@ -107,7 +108,7 @@ const REFUSED_AT_CONNECT: [&str; 4] = ["55000", "3D000", "28000", "28P01"];
 /// attempt: an undecodable payload or a value a handler refuses (dead-lettered at once), a
 /// constraint or a statement timeout (a consumer retries those with backoff, see
 /// [`crate::events::consumer::involves_database`]). A serialization failure or deadlock is
-/// neither: see [`is_conflict`].
+/// neither: see [`is_given_up`].
 pub fn is_transient(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
         cause

@@ -185,14 +185,16 @@ impl From<ServiceError> for Status {
                     "service unavailable: the database did not answer; retry (error id {id})"
                 ))
             }
-            // A deadlock or serialization failure is the database resolving a race, not a
-            // bug: ABORTED, which says to retry the whole call (with its request id, R-IN-8).
-            ServiceError::Internal(cause) if crate::db::is_conflict(&cause) => {
+            // A deadlock, a serialization failure or a statement out of time is the database
+            // giving the work up, not a bug: UNAVAILABLE too (ABORTED here means a stale
+            // `expected_version`, which a retry as it stands cannot pass).
+            ServiceError::Internal(cause) if crate::db::is_given_up(&cause) => {
                 let id = uuid::Uuid::now_v7();
-                tracing::warn!(error_id = %id, error = ?cause, "transaction aborted by a conflict");
-                Status::aborted(format!(
-                    "the database aborted the transaction in a conflict with a concurrent one; \
-                     retry with the same request id (error id {id})"
+                tracing::warn!(error_id = %id, error = ?cause, "the database gave the statement up");
+                Status::unavailable(format!(
+                    "service unavailable: the database gave the statement up (a conflict with \
+                     a concurrent one, or out of time); retry with the same request id (error \
+                     id {id})"
                 ))
             }
             ServiceError::Internal(cause) => {

@@ -1,16 +1,16 @@
 //! A transaction PostgreSQL gives up in a conflict with another (here a real deadlock) is
-//! answered `ABORTED`, a retry with the same request id, not `INTERNAL` (R-IN-8).
+//! answered `UNAVAILABLE`, a retry with the same request id, not `INTERNAL` (R-IN-8).
 
 mod common;
 
 use std::time::Duration;
 
 use common::platform_db;
-use fupin_platform::{ServiceError, db::is_conflict};
+use fupin_platform::{ServiceError, db::is_given_up};
 use tonic::{Code, Status};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deadlock_is_answered_aborted() {
+async fn a_deadlock_is_answered_unavailable() {
     let db = platform_db().await;
     sqlx::query("create table pair (id int primary key, n int not null)")
         .execute(&db.pool)
@@ -39,12 +39,12 @@ async fn a_deadlock_is_answered_aborted() {
         other => panic!("one of the two is aborted: {other:?}"),
     };
     let cause = anyhow::Error::from(aborted);
-    assert!(is_conflict(&cause), "{cause:?}");
+    assert!(is_given_up(&cause), "{cause:?}");
     let status = Status::from(ServiceError::Internal(cause));
-    assert_eq!(status.code(), Code::Aborted, "{status:?}");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert!(
         status.message().contains("retry with the same request id"),
         "{status:?}"
     );
-    assert!(!is_conflict(&anyhow::anyhow!("any other failure")));
+    assert!(!is_given_up(&anyhow::anyhow!("any other failure")));
 }

@@ -646,7 +646,6 @@ pub async fn list(pool: &PgPool, f: &ListFilter) -> sqlx::Result<Vec<Application
     .await
 }
 
-/// Rows whose current step is past due and not yet alerted, locked for this scan.
 /// Rows after `after` (in id order) whose current step is past due and not yet alerted,
 /// locked for this scan (rows another transaction holds are left to it).
 pub async fn overdue_unalerted(

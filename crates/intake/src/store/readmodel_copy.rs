@@ -133,9 +133,24 @@ impl ReadModelCopy {
     /// delete (a new epoch) or a server restart, otherwise only the rows changed since the
     /// version held. Returns whether the version moved.
     pub async fn catch_up(&mut self, conn: &mut PgConnection) -> sqlx::Result<bool> {
+        self.catch_up_within(conn, None).await
+    }
+
+    /// [`ReadModelCopy::catch_up`], each statement cancelled by the server past `deadline`.
+    pub async fn catch_up_within(
+        &mut self,
+        conn: &mut PgConnection,
+        deadline: Option<std::time::Duration>,
+    ) -> sqlx::Result<bool> {
         let mut tx = conn
             .begin_with("begin isolation level repeatable read, read only")
             .await?;
+        if let Some(deadline) = deadline {
+            sqlx::query("select set_config('statement_timeout', $1, true)")
+                .bind(deadline.as_millis().to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
         let at: ReadModelAt = sqlx::query_as(
             r#"select version, epoch, pg_postmaster_start_time() as server_started
                from rm_version"#,

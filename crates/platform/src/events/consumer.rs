@@ -413,11 +413,11 @@ async fn consume(
         let mut told = false;
         let applied = loop {
             match apply_once(pool, &config.name, handler, &event).await {
-                // The database out of reach, or a transaction it gave up in a conflict with
-                // another (a deadlock, a lock held by a migration): neither says anything
+                // The database out of reach, or a statement it gave up (a deadlock, a lock held
+                // by a migration, a timeout): neither says anything
                 // about the event, which would be dead-lettered within seconds if counted as
                 // attempts (a blacklisting or a suspension lost to admission meanwhile).
-                Err(e) if is_transient(&e) || crate::db::is_conflict(&e) => {
+                Err(e) if is_transient(&e) || crate::db::is_given_up(&e) => {
                     tracing::warn!(event_id = %event.id, error = %e, retry_in = ?wait,
                         "the database did not apply the event (unavailable, or a conflict); \
                          holding it to apply it again");
