@@ -333,6 +333,47 @@ async fn a_server_that_cannot_serve_stops_the_process() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// R-X-2: a read-model consumer that NATS will not bring to one event at a time (made by hand
+/// with a deliver policy the server cannot change and eight events in flight) stops the start,
+/// naming it and what to do, instead of intake serving while it applies events out of order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_taking_several_events_at_a_time_stops_the_start() -> anyhow::Result<()> {
+    use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+    let mut svc = RunningService::start("fupin-intake", false).await?;
+    svc.stop(Duration::from_secs(30)).await?;
+    let bus = EventBus::connect(
+        &fupin_platform::testing::nats_url(),
+        &svc.prefix,
+        &svc.stream,
+        "/fupin/e2e",
+    )
+    .await?;
+    let stream = bus.js.get_stream(&svc.stream).await?;
+    let name = "intake-readmodel-rating-v1";
+    stream.delete_consumer(name).await?;
+    stream
+        .create_consumer(pull::Config {
+            durable_name: Some(name.to_owned()),
+            filter_subject: format!("{}.rating.v1.>", svc.prefix),
+            ack_policy: AckPolicy::Explicit,
+            deliver_policy: DeliverPolicy::New,
+            max_ack_pending: 8,
+            ..Default::default()
+        })
+        .await?;
+    let (status, stderr) = svc.restart_failing(&[], Duration::from_secs(60)).await?;
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("consumer {name}"))
+            && stderr.contains("max_ack_pending 8 (needs 1)")
+            && stderr.contains("delete the consumer"),
+        "{stderr}"
+    );
+    bus.js.delete_stream(&svc.stream).await.ok();
+    svc.terminate_after_signal(Duration::from_secs(5)).await?;
+    Ok(())
+}
+
 /// `fupinctl` with `args`, its exit status and what it printed.
 async fn fupinctl(args: &[&str]) -> anyhow::Result<(bool, String, String)> {
     let out = tokio::process::Command::new(binary("fupinctl").await?)

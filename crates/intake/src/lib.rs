@@ -87,6 +87,11 @@ pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 
 /// Runs relay, consumer, deadline timer and the gRPC server until `shutdown`.
 pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
+    // A read-model consumer that would apply events out of order stops the start, before
+    // anything is started (R-X-2).
+    let consumer_config =
+        consumer::ConsumerConfig::new(readmodel::CONSUMER, readmodel::event_types());
+    consumer::check(&rt.bus, &consumer_config).await?;
     // Everything started here stops when asked to, or when the server stops on its own.
     let (stop_all, shutdown) = shutdown.linked();
     // The relay stops last, after the calls still in flight at shutdown and the batches they
@@ -98,8 +103,6 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
         relay::RelayConfig::default(),
         relay_shutdown,
     );
-    let consumer_config =
-        consumer::ConsumerConfig::new(readmodel::CONSUMER, readmodel::event_types());
     let consumer_names = consumer::per_context(&consumer_config)
         .into_iter()
         .map(|c| c.name)

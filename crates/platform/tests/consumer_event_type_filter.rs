@@ -244,6 +244,9 @@ async fn a_consumer_that_cannot_be_updated_must_keep_the_guarantees() {
             .expect("a consumer that keeps the guarantees");
         let kept = ConsumerConfig::new("platform-kept", vec![NplThresholdExceeded::full_name()]);
         consumer::create(&bus, &kept).await.expect("used as it is");
+        consumer::check(&bus, &kept)
+            .await
+            .expect("a service may start on it");
 
         stream
             .create_consumer(made("platform-lost", 8))
@@ -260,6 +263,10 @@ async fn a_consumer_that_cannot_be_updated_must_keep_the_guarantees() {
                 && e.contains("delete the consumer"),
             "{e}"
         );
+        let e = consumer::check(&bus, &lost)
+            .await
+            .expect_err("a service must not start on it");
+        assert!(e.is::<consumer::LostGuarantee>(), "{e}");
         bus.js.delete_stream(&bus.stream).await.ok();
     })
     .await

@@ -143,13 +143,13 @@ pub async fn create(bus: &EventBus, config: &ConsumerConfig) -> anyhow::Result<P
                 .config
                 .clone();
             if let Some(wrong) = lost_guarantee(&has) {
-                anyhow::bail!(
+                return Err(LostGuarantee(format!(
                     "consumer {} on stream {} has {wrong}, and NATS refused to change it ({e}): \
                      delete the consumer and start again (it is created anew and replays the \
                      stream; the inbox skips every event already applied)",
-                    config.name,
-                    bus.stream
-                );
+                    config.name, bus.stream
+                ))
+                .into());
             }
             tracing::warn!(consumer = %config.name, error = %e,
                 "the consumer could not be updated; using it as it is (its guarantees hold)");
@@ -157,6 +157,34 @@ pub async fn create(bus: &EventBus, config: &ConsumerConfig) -> anyhow::Result<P
         }
     };
     Ok(consumer)
+}
+
+/// An existing durable consumer that NATS will not bring to the configuration events are
+/// applied under, and that lacks one of its guarantees: the service must not start on it.
+#[derive(Debug)]
+pub struct LostGuarantee(String);
+
+impl std::fmt::Display for LostGuarantee {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LostGuarantee {}
+
+/// Creates or updates, before a service serves, the durable consumers [`spawn`] will run, and
+/// stops the start if one of them lost a guarantee ([`LostGuarantee`]). Any other failure (NATS
+/// busy or away) is logged and left to the consumers, which try again until it passes.
+pub async fn check(bus: &EventBus, config: &ConsumerConfig) -> anyhow::Result<()> {
+    for c in per_context(config) {
+        match create(bus, &c).await {
+            Ok(_) => {}
+            Err(e) if e.is::<LostGuarantee>() => return Err(e),
+            Err(e) => tracing::warn!(consumer = %c.name, error = %e,
+                "the consumer could not be checked at start; it will try again"),
+        }
+    }
+    Ok(())
 }
 
 /// What an existing consumer lacks of the guarantees events are applied under (R-X-2): one
