@@ -20,7 +20,7 @@ use fupin_platform::{
     events::{EventBus, consumer, relay},
     grpc::GrpcServer,
     health,
-    shutdown::{Shutdown, ShutdownTrigger},
+    shutdown::Shutdown,
 };
 use fupin_proto::intake::v1::intake_service_server::IntakeServiceServer;
 use futures::FutureExt;
@@ -142,59 +142,63 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
         manual_scans: Arc::default(),
         pending_deadlines_counted: Arc::default(),
     };
-    // Intake's own background tasks: one that panics stops intake (with an error, for the
-    // orchestrator to restart it) instead of leaving it SERVING without, say, its deadline
-    // scan (R-IN-4, R-IN-7).
-    let tasks = Supervisor::new(stop_all.clone());
+    // Intake's own background tasks run again after a panic (logged as an error, then a
+    // backoff), rather than leave intake SERVING without, say, its deadline scan (R-IN-4,
+    // R-IN-7), or stop intake and take submissions down with a panic that may recur.
+    let tasks = Supervisor::new(shutdown.clone());
     let scan_task = rt.scan_interval.map(|every| {
-        let intake = intake.clone();
-        let mut shutdown = shutdown.clone();
-        tasks.spawn("deadline scan", async move {
-            let mut tick = tokio::time::interval(every);
-            let mut warned_on = None;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        // At start, then once a day while it applies.
-                        let (_, today) = intake.now();
-                        if warned_on != Some(today)
-                            && let Some(warning) = app::calendar_warning(&intake.calendar, today)
-                        {
-                            tracing::warn!("{warning}");
-                            warned_on = Some(today);
+        let (intake, shutdown) = (intake.clone(), shutdown.clone());
+        tasks.spawn("deadline scan", move || {
+            let (intake, mut shutdown) = (intake.clone(), shutdown.clone());
+            async move {
+                let mut tick = tokio::time::interval(every);
+                let mut warned_on = None;
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {
+                            // At start, then once a day while it applies.
+                            let (_, today) = intake.now();
+                            if warned_on != Some(today)
+                                && let Some(warning) = app::calendar_warning(&intake.calendar, today)
+                            {
+                                tracing::warn!("{warning}");
+                                warned_on = Some(today);
+                            }
+                            if let Err(e) = intake.scan_deadlines().await {
+                                tracing::warn!(error = %e, "deadline scan failed");
+                            }
                         }
-                        if let Err(e) = intake.scan_deadlines().await {
-                            tracing::warn!(error = %e, "deadline scan failed");
-                        }
+                        _ = shutdown.wait() => return,
                     }
-                    _ = shutdown.wait() => return,
                 }
             }
         })
     });
-    let keying_task = tasks.spawn(
-        "fingerprint keying",
-        reseal::key_fingerprints(
-            rt.pool.clone(),
-            intake.pii.clone(),
-            Duration::from_secs(3600),
-            shutdown.clone(),
-        ),
-    );
+    let keying_task = {
+        let (pool, pii, shutdown) = (rt.pool.clone(), intake.pii.clone(), shutdown.clone());
+        tasks.spawn("fingerprint keying", move || {
+            reseal::key_fingerprints(
+                pool.clone(),
+                pii.clone(),
+                Duration::from_secs(3600),
+                shutdown.clone(),
+            )
+        })
+    };
     let reseal_task =
         rt.reseal
             .filter(|(retiring, _)| !retiring.is_empty())
             .map(|(retiring, every)| {
-                tasks.spawn(
-                    "re-sealing",
+                let (pool, pii, shutdown) = (rt.pool.clone(), intake.pii.clone(), shutdown.clone());
+                tasks.spawn("re-sealing", move || {
                     reseal::run_every(
-                        rt.pool.clone(),
-                        intake.pii.clone(),
-                        retiring,
+                        pool.clone(),
+                        pii.clone(),
+                        retiring.clone(),
                         every,
                         shutdown.clone(),
-                    ),
-                )
+                    )
+                })
             });
     // R-IN-6: the banks of every policy version, those ahead of their day too (a bank the
     // district stops recommending to still decides and disburses what it was given).
@@ -265,82 +269,104 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
     relay_stop.trigger();
     let _ = relay_task.await;
     let _ = consumer_task.await;
-    served?;
-    match tasks.panicked() {
-        Some(task) => anyhow::bail!("intake stopped: its {task} task panicked (see the log)"),
-        None => Ok(()),
-    }
+    served
 }
 
-/// Spawns background tasks whose panic stops everything `stop` stops, and remembers the
-/// first that panicked, so that the process ends with an error rather than run on without it.
+/// Runs background tasks again after a panic: the panic is logged as an error, and the task
+/// started anew after a backoff (doubling from a second up to five minutes), until shutdown.
 struct Supervisor {
-    stop: ShutdownTrigger,
-    panicked: Arc<std::sync::Mutex<Option<&'static str>>>,
+    shutdown: Shutdown,
 }
+
+/// The longest wait before a task that keeps panicking runs again.
+const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(300);
 
 impl Supervisor {
-    fn new(stop: ShutdownTrigger) -> Self {
-        Self {
-            stop,
-            panicked: Arc::default(),
-        }
+    fn new(shutdown: Shutdown) -> Self {
+        Self { shutdown }
     }
 
-    fn spawn(
+    /// Runs the task `make` makes, and again after each panic. Returns how many times it
+    /// panicked once it ends without one, or at shutdown.
+    fn spawn<F>(
         &self,
         name: &'static str,
-        task: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> tokio::task::JoinHandle<()> {
-        let (panicked, stop) = (self.panicked.clone(), self.stop.clone());
+        make: impl Fn() -> F + Send + 'static,
+    ) -> tokio::task::JoinHandle<u32>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let mut shutdown = self.shutdown.clone();
         tokio::spawn(async move {
-            if let Err(panic) = std::panic::AssertUnwindSafe(task).catch_unwind().await {
+            let mut panics = 0_u32;
+            let mut backoff = Duration::from_secs(1);
+            loop {
+                let Err(panic) = std::panic::AssertUnwindSafe(make()).catch_unwind().await else {
+                    return panics;
+                };
+                panics += 1;
                 let why = panic
                     .downcast_ref::<&str>()
                     .map(|s| (*s).to_owned())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_default();
-                tracing::error!(task = name, panic = %why, "a background task panicked; stopping intake");
-                panicked
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .get_or_insert(name);
-                stop.trigger();
+                tracing::error!(task = name, panic = %why, panics, restart_in = ?backoff,
+                    "a background task panicked; it runs again after the backoff");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.wait() => return panics,
+                }
+                backoff = (backoff * 2).min(RESTART_BACKOFF_MAX);
             }
         })
-    }
-
-    /// The first task that panicked, if any.
-    fn panicked(&self) -> Option<&'static str> {
-        *self
-            .panicked
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::{
+        sync::{
+            Arc,
+            atomic::{AtomicU32, Ordering},
+        },
+        time::Duration,
+    };
 
     use super::Supervisor;
 
-    // R-IN-4, R-IN-7: a background task that panics (the deadline scan) stops the rest and is
-    // named; one that ends normally does neither.
-    #[tokio::test]
-    async fn a_panicking_task_stops_everything_and_is_named() {
-        let (stop, mut stopping) = fupin_platform::shutdown::channel();
-        let tasks = Supervisor::new(stop);
-        tasks.spawn("quiet", async {}).await.expect("joined");
-        assert!(!stopping.is_triggered());
-        assert_eq!(tasks.panicked(), None);
-        tasks
-            .spawn("deadline scan", async { panic!("overflow") })
+    // R-IN-4, R-IN-7: a background task that panics (the deadline scan) runs again, and keeps
+    // running once it no longer panics; one that ends normally is not run again.
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_task_runs_again_after_a_backoff() {
+        let (_stop, shutdown) = fupin_platform::shutdown::channel();
+        let tasks = Supervisor::new(shutdown);
+        assert_eq!(tasks.spawn("quiet", || async {}).await.expect("joined"), 0);
+        let runs = Arc::new(AtomicU32::new(0));
+        let counted = runs.clone();
+        let panics = tasks
+            .spawn("deadline scan", move || {
+                let runs = counted.clone();
+                async move {
+                    if runs.fetch_add(1, Ordering::SeqCst) < 3 {
+                        panic!("overflow");
+                    }
+                }
+            })
             .await
-            .expect("the panic is caught, not passed on");
-        tokio::time::timeout(Duration::from_secs(5), stopping.wait())
-            .await
-            .expect("everything is told to stop");
-        assert_eq!(tasks.panicked(), Some("deadline scan"));
+            .expect("the panics are caught, not passed on");
+        assert_eq!(panics, 3);
+        assert_eq!(runs.load(Ordering::SeqCst), 4, "run again after each panic");
+    }
+
+    // At shutdown, a task waiting to run again stops waiting.
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_ends_the_backoff() {
+        let (stop, shutdown) = fupin_platform::shutdown::channel();
+        let tasks = Supervisor::new(shutdown);
+        let task = tasks.spawn("re-sealing", || async { panic!("always") });
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        stop.trigger();
+        let panics = task.await.expect("ends");
+        assert!(panics >= 3, "{panics}");
     }
 }
