@@ -123,13 +123,13 @@ fn readiness() -> anyhow::Result<fupin_platform::health::Readiness> {
             "OUTBOX_ALERT_SECONDS",
             60,
             "number of seconds",
-            PERIOD,
+            THRESHOLD,
         )?),
         inbox_lag: Duration::from_secs(from_env(
             "INBOX_ALERT_SECONDS",
             60,
             "number of seconds",
-            PERIOD,
+            THRESHOLD,
         )?),
     })
 }
@@ -168,6 +168,9 @@ const DRAIN: RangeInclusive<u64> = 0..=3_600;
 const POOL: RangeInclusive<u64> = 4..=10_000;
 /// A count of failed checks.
 const CHECKS: RangeInclusive<u64> = 1..=1_000;
+/// Alert thresholds in seconds (how long events may wait): compared, never waited for, so up
+/// to a year (a deployment may set them high to quiet an alert).
+const THRESHOLD: RangeInclusive<u64> = 1..=31_536_000;
 
 /// A whole number from the environment within `range`, `default` when unset. Anything else
 /// stops the start, naming the variable: a mistyped value would otherwise become the default,
