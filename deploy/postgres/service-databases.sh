@@ -29,8 +29,8 @@ fupin_service_databases() (
 -- Collated byte-wise ("C"), as the tests' server is: an area's listing (`area_code like
 -- '410311100%'`) can use its index only under C; under the image's default en_US.utf8 every
 -- page reads the table.
-select format('create database %I template template0 encoding %L lc_collate %L lc_ctype %L',
-              :'db', 'UTF8', 'C', 'C')
+select format('create database %I template template0 encoding %L locale_provider %L lc_collate %L lc_ctype %L',
+              :'db', 'UTF8', 'libc', 'C', 'C')
 where not exists (select from pg_database where datname = :'db') \gexec
 -- By default every role may connect to every database: only the owner (and superusers) may.
 select format('revoke all on database %I from public', :'db') \gexec

@@ -52,15 +52,18 @@ pub fn is_given_up(e: &anyhow::Error) -> bool {
 /// en_US.utf8) every page reads the table. `deploy/postgres/service-databases.sh` creates the
 /// databases collated C, as the tests' server is; one created before that keeps its collation.
 async fn warn_unless_bytewise(pool: &PgPool) -> anyhow::Result<()> {
-    let (name, collation): (String, String) = sqlx::query_as(
-        "select datname::text, datcollate::text from pg_database where datname = current_database()",
+    // `datlocprovider` 'i' is ICU, which compares through ICU whatever `datcollate` says.
+    let (name, collation, provider): (String, String, String) = sqlx::query_as(
+        "select datname::text, datcollate::text, datlocprovider::text
+         from pg_database where datname = current_database()",
     )
     .fetch_one(pool)
     .await?;
-    if !is_bytewise(&collation) {
+    if provider != "c" || !is_bytewise(&collation) {
         tracing::warn!(
             database = %name,
             collation = %collation,
+            provider = %provider,
             "the database is not collated C: listings by area cannot use their index and read \
              the whole table (README \"With containers\": recreate it collated C)"
         );
