@@ -75,8 +75,8 @@ pub struct Runtime {
     /// After shutdown is asked for, how long the server reports NOT_SERVING while still
     /// taking calls, so load balancers stop sending new ones before it stops accepting them.
     pub shutdown_drain: Duration,
-    /// How long one statement of the submission writer may go unanswered before its
-    /// connection is given up ([`submit::STATEMENT_DEADLINE`] in production).
+    /// How long one statement of the submission writer may run before the server cancels it
+    /// ([`submit::STATEMENT_DEADLINE`] in production).
     pub submit_deadline: Duration,
 }
 
@@ -91,7 +91,12 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
     // anything is started (R-X-2).
     let consumer_config =
         consumer::ConsumerConfig::new(readmodel::CONSUMER, readmodel::event_types());
-    consumer::check(&rt.bus, &consumer_config).await?;
+    let mut stop_asked = shutdown.clone();
+    tokio::select! {
+        checked = consumer::check(&rt.bus, &consumer_config) => checked?,
+        // A stop asked for while NATS is slow to answer.
+        _ = stop_asked.wait() => return Ok(()),
+    }
     // Everything started here stops when asked to, or when the server stops on its own.
     let (stop_all, shutdown) = shutdown.linked();
     // The relay stops last, after the calls still in flight at shutdown and the batches they
@@ -301,10 +306,15 @@ impl Supervisor {
             let mut panics = 0_u32;
             let mut backoff = Duration::from_secs(1);
             loop {
+                let started = tokio::time::Instant::now();
                 let Err(panic) = std::panic::AssertUnwindSafe(make()).catch_unwind().await else {
                     return panics;
                 };
                 panics += 1;
+                // A panic after a long healthy run starts the backoff over.
+                if started.elapsed() >= RESTART_BACKOFF_MAX {
+                    backoff = Duration::from_secs(1);
+                }
                 let why = panic
                     .downcast_ref::<&str>()
                     .map(|s| (*s).to_owned())

@@ -155,7 +155,7 @@ fn test_clock_start(test_clock: bool) -> anyhow::Result<Arc<AdjustableClock>> {
     Ok(clock)
 }
 
-/// Periods in seconds (the deadline scan, re-sealing, health checks, alert thresholds): at
+/// Periods in seconds (the deadline scan, re-sealing, health checks): at
 /// least one (a zero period would stop the timer's task, the deadline scan of R-IN-4 and
 /// R-IN-7 among them, while the service otherwise looked healthy) and at most a week (tokio's
 /// timer panics on a period near `u64::MAX` seconds, and killed the task it ran in).

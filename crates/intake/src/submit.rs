@@ -140,7 +140,7 @@ pub struct Writer {
     pub prefix: String,
     pub relay: RelayHandle,
     pub policy: Arc<PolicyHistory<IntakePolicy>>,
-    /// How long one statement on the dispatcher's connection may go unanswered.
+    /// How long one statement of the dispatcher may run ([`STATEMENT_DEADLINE`]).
     pub deadline: Duration,
 }
 
@@ -296,6 +296,12 @@ impl Conn {
                 .options([
                     ("plan_cache_mode", "force_generic_plan".to_owned()),
                     ("statement_timeout", deadline.as_millis().to_string()),
+                    // A session cut (half-open) in the middle of keeping refusals would hold
+                    // their keys' locks until TCP gives up, and every retry would wait on them.
+                    (
+                        "idle_in_transaction_session_timeout",
+                        deadline.as_millis().to_string(),
+                    ),
                 ]),
             timeout: pool.options().get_acquire_timeout(),
             conn: None,
@@ -529,9 +535,10 @@ async fn run_batch(w: &Writer, conn: &mut Conn, copy: &mut ReadModelCopy, batch:
 /// own plans every statement once, which would not suit these). Returns whether it changed.
 async fn catch_up(w: &Writer, copy: &mut ReadModelCopy) -> anyhow::Result<bool> {
     let mut conn = w.pool.acquire().await?;
-    // Under the writer's deadline too: every submission waits for it. A connection that does
-    // not answer is closed, not returned to the pool.
-    let wait = w.deadline + ANSWER_GRACE;
+    // Under the writer's deadline too, per statement (set in its transaction): every
+    // submission waits for it. The whole read (a few statements) is given up only well past
+    // that, for a connection that answers nothing; it is closed, not returned to the pool.
+    let wait = w.deadline * 3 + ANSWER_GRACE;
     let read =
         match tokio::time::timeout(wait, copy.catch_up_within(&mut conn, Some(w.deadline))).await {
             Ok(read) => read,
@@ -589,7 +596,7 @@ fn fail_all(batch: impl IntoIterator<Item = Pending>, e: &anyhow::Error) {
         failed += 1;
     }
     if transient {
-        tracing::warn!(error = %format!("{e:#}"), failed, "submissions failed: the database did not answer");
+        tracing::warn!(error = %format!("{e:#}"), failed, "submissions failed: the database did not answer or gave the statement up");
     }
 }
 

@@ -23,7 +23,11 @@ pub async fn connect_and_migrate(
         .connect(url)
         .await?;
     migrate(&pool, service).await?;
-    warn_unless_bytewise(&pool).await?;
+    // Advice only: a server that cannot answer (one older than PostgreSQL 15 has no
+    // `datlocprovider`) still starts.
+    if let Err(e) = warn_unless_bytewise(&pool).await {
+        tracing::warn!(error = %e, "could not check the database's collation");
+    }
     Ok(pool)
 }
 
@@ -33,17 +37,31 @@ pub async fn connect_and_migrate(
 /// (57014, the submission writer's deadline). The same work goes through when tried again.
 const GAVE_UP: [&str; 4] = ["40001", "40P01", "55P03", "57014"];
 
-/// Whether the database gave `e`'s statement up ([`GAVE_UP`]): a call answers `UNAVAILABLE`
-/// (retry with the same request id), a consumer holds the event and applies it again rather
-/// than count it towards the dead letter.
-pub fn is_given_up(e: &anyhow::Error) -> bool {
+/// The [`GAVE_UP`] codes that a concurrent transaction caused, and that pass once it ends; a
+/// statement cancelled (57014) may fail the same way every time (a role's `statement_timeout`
+/// the work always exceeds, an operator's `pg_cancel_backend`).
+const CONFLICT: [&str; 3] = ["40001", "40P01", "55P03"];
+
+fn sqlstate_in(e: &anyhow::Error, codes: &[&str]) -> bool {
     e.chain().any(|cause| {
         cause
             .downcast_ref::<sqlx::Error>()
             .and_then(sqlx::Error::as_database_error)
             .and_then(|d| d.code())
-            .is_some_and(|code| GAVE_UP.contains(&code.as_ref()))
+            .is_some_and(|code| codes.contains(&code.as_ref()))
     })
+}
+
+/// Whether the database gave `e`'s statement up ([`GAVE_UP`]): a call answers `UNAVAILABLE`
+/// (retry with the same request id).
+pub fn is_given_up(e: &anyhow::Error) -> bool {
+    sqlstate_in(e, &GAVE_UP)
+}
+
+/// Whether `e`'s statement lost to a concurrent transaction ([`CONFLICT`]): a consumer holds
+/// the event and applies it again rather than count it towards the dead letter.
+pub fn is_conflict(e: &anyhow::Error) -> bool {
+    sqlstate_in(e, &CONFLICT)
 }
 
 /// Warns when the database is not collated byte-wise. The services' listings by area filter
@@ -109,9 +127,9 @@ const REFUSED_AT_CONNECT: [&str; 4] = ["55000", "3D000", "28000", "28P01"];
 /// (timed out, closed), I/O, TLS, the connection's worker gone, one of [`CONNECTION_LOST`],
 /// or one of [`REFUSED_AT_CONNECT`] answered to connecting. Anything else counts as an
 /// attempt: an undecodable payload or a value a handler refuses (dead-lettered at once), a
-/// constraint or a statement timeout (a consumer retries those with backoff, see
-/// [`crate::events::consumer::involves_database`]). A serialization failure or deadlock is
-/// neither: see [`is_given_up`].
+/// constraint or a cancelled statement (a consumer retries those with backoff, see
+/// [`crate::events::consumer::involves_database`]). A serialization failure, a deadlock or a
+/// lock timeout is neither: see [`is_conflict`].
 pub fn is_transient(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
         cause

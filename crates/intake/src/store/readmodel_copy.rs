@@ -136,7 +136,8 @@ impl ReadModelCopy {
         self.catch_up_within(conn, None).await
     }
 
-    /// [`ReadModelCopy::catch_up`], each statement cancelled by the server past `deadline`.
+    /// [`ReadModelCopy::catch_up`], each statement cancelled by the server past `deadline`, and
+    /// the session ended if it sits that long idle in the transaction (cut off mid-way).
     pub async fn catch_up_within(
         &mut self,
         conn: &mut PgConnection,
@@ -146,10 +147,13 @@ impl ReadModelCopy {
             .begin_with("begin isolation level repeatable read, read only")
             .await?;
         if let Some(deadline) = deadline {
-            sqlx::query("select set_config('statement_timeout', $1, true)")
-                .bind(deadline.as_millis().to_string())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "select set_config('statement_timeout', $1, true),
+                        set_config('idle_in_transaction_session_timeout', $1, true)",
+            )
+            .bind(deadline.as_millis().to_string())
+            .execute(&mut *tx)
+            .await?;
         }
         let at: ReadModelAt = sqlx::query_as(
             r#"select version, epoch, pg_postmaster_start_time() as server_started

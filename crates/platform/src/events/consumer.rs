@@ -7,10 +7,11 @@
 //! subject (`<prefix>.dlq.<consumer>`) with the error, and terminated: at once when the fault
 //! is the event's own (undecodable, a value the handler refuses: it would fail every time,
 //! and the events behind it wait), after `max_attempts` deliveries with backoff when a
-//! statement failed (a deadlock or a timeout may pass).
+//! statement failed otherwise (a cancelled statement may pass another time).
 //!
 //! The database's trouble is not the event's: when PostgreSQL cannot be reached or the pool
-//! has no connection to give (see [`is_transient`]), the consumer keeps the delivery (telling
+//! has no connection to give (see [`is_transient`]), or a statement lost to a concurrent
+//! transaction (see [`crate::db::is_conflict`]), the consumer keeps the delivery (telling
 //! the server it is still working on it), waits and applies it again, without counting an
 //! attempt, until it applies or shutdown; after a minute it logs an error. The consumer has
 //! one event unacknowledged at a time and no server-side delivery bound, so events are not
@@ -131,6 +132,16 @@ pub async fn create(bus: &EventBus, config: &ConsumerConfig) -> anyhow::Result<P
     // bound. Otherwise the start stops, saying what to do.
     let consumer = match stream.create_consumer(wanted.clone()).await {
         Ok(consumer) => consumer,
+        // Only the server's refusal; a timeout or a lost request says nothing of the consumer
+        // and is retried by the caller.
+        Err(e)
+            if !matches!(
+                e.kind(),
+                async_nats::jetstream::stream::ConsumerErrorKind::JetStream(_)
+            ) =>
+        {
+            return Err(anyhow::anyhow!("consumer {}: {e}", config.name));
+        }
         Err(e) => {
             let mut consumer: PullConsumer = stream
                 .get_consumer(&config.name)
@@ -441,14 +452,14 @@ async fn consume(
         let mut told = false;
         let applied = loop {
             match apply_once(pool, &config.name, handler, &event).await {
-                // The database out of reach, or a statement it gave up (a deadlock, a lock held
-                // by a migration, a timeout): neither says anything
+                // The database out of reach, or a statement that lost to a concurrent
+                // transaction (a deadlock, a lock a migration holds): neither says anything
                 // about the event, which would be dead-lettered within seconds if counted as
                 // attempts (a blacklisting or a suspension lost to admission meanwhile).
-                Err(e) if is_transient(&e) || crate::db::is_given_up(&e) => {
+                Err(e) if is_transient(&e) || crate::db::is_conflict(&e) => {
                     tracing::warn!(event_id = %event.id, error = %e, retry_in = ?wait,
-                        "the database did not apply the event (unavailable, or a conflict); \
-                         holding it to apply it again");
+                        "the database did not apply the event (unavailable, or a conflict with \
+                         another transaction); holding it to apply it again");
                     if !told && held_since.elapsed() >= HELD_TOO_LONG {
                         told = true;
                         tracing::error!(consumer = %config.name, event_id = %event.id,
