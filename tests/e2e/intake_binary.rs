@@ -302,12 +302,17 @@ async fn the_binary_refuses_to_start_without_its_secrets() -> anyhow::Result<()>
         ])?,
         "is not an RFC 3339 instant",
     );
+    // Past the settings, a database out of reach is named by its setting, without the user.
+    refused(
+        start(&dev)?,
+        "PostgreSQL at DATABASE_URL postgres://127.0.0.1:1/none",
+    );
     Ok(())
 }
 
-/// A gRPC port that cannot serve (a TLS certificate with another certificate's key, which
-/// only the server's start reads) stops the whole process with the reason, instead of leaving
-/// it running with its port closed and nothing said until someone signals it.
+/// A gRPC port that cannot serve (a TLS certificate with another certificate's key) stops the
+/// start with the reason and the variables, with the other settings, instead of leaving the
+/// process running with its port closed and nothing said until someone signals it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_cannot_serve_stops_the_process() -> anyhow::Result<()> {
     let mut svc = RunningService::start("fupin-intake", false).await?;
@@ -325,9 +330,11 @@ async fn a_server_that_cannot_serve_stops_the_process() -> anyhow::Result<()> {
         .await?;
     assert!(!status.success(), "{stderr}");
     assert!(
-        stderr.contains("the gRPC port's TLS certificate, key or client CA"),
-        "{stderr}"
+        stderr.contains("GRPC_TLS_CERT") && stderr.contains("GRPC_TLS_KEY"),
+        "names the variables: {stderr}"
     );
+    // Refused with the settings, before the database is touched or the port bound.
+    assert!(!stderr.contains("intake listening"), "{stderr}");
     // Exited already: this only drops its database.
     svc.terminate_after_signal(Duration::from_secs(5)).await?;
     Ok(())

@@ -63,15 +63,31 @@ async fn main() -> anyhow::Result<()> {
         "number of seconds",
         DRAIN,
     )?);
-    let pool = db::connect_and_migrate(&config.database_url, max_conns, &MIGRATIONS).await?;
+    // Each dependency's failure names the setting that points at it (without credentials).
+    let pool = db::connect_and_migrate(&config.database_url, max_conns, &MIGRATIONS)
+        .await
+        .with_context(|| {
+            format!(
+                "PostgreSQL at DATABASE_URL {}",
+                fupin_platform::events::redacted(&config.database_url)
+            )
+        })?;
     let bus = EventBus::connect(
         &config.nats_url,
         &config.subject_prefix,
         &config.stream_name,
         "/fupin/intake",
     )
-    .await?;
-    let listener = tokio::net::TcpListener::bind(config.grpc_addr).await?;
+    .await
+    .with_context(|| {
+        format!(
+            "NATS at NATS_URL {}",
+            fupin_platform::events::redacted(&config.nats_url)
+        )
+    })?;
+    let listener = tokio::net::TcpListener::bind(config.grpc_addr)
+        .await
+        .with_context(|| format!("binding GRPC_ADDR {}", config.grpc_addr))?;
     if config.test_clock {
         tracing::warn!(
             "FUPIN_TEST_CLOCK=1: the admin RPC may move this service's clock (never in production)"

@@ -56,6 +56,23 @@ pub fn server_tls(files: &GrpcTls) -> anyhow::Result<ServerTlsConfig> {
     if let Some(ca) = &files.client_ca {
         tls = tls.client_ca_root(Certificate::from_pem(read("GRPC_TLS_CLIENT_CA", ca)?));
     }
+    // tonic parses the files only when a server takes them: done here, at start, so that a
+    // key that is not the certificate's stops the start before the database is migrated or
+    // the port bound, naming the variables (it used to surface once intake was listening).
+    Server::builder().tls_config(tls.clone()).map_err(|e| {
+        let ca = files
+            .client_ca
+            .as_ref()
+            .map(|ca| format!(", GRPC_TLS_CLIENT_CA {}", ca.display()))
+            .unwrap_or_default();
+        anyhow::anyhow!(
+            "GRPC_TLS_CERT {}, GRPC_TLS_KEY {}{ca}: not a PEM certificate chain with its own \
+             private key (and a PEM client CA): {:#}",
+            files.cert.display(),
+            files.key.display(),
+            anyhow::Error::new(e)
+        )
+    })?;
     Ok(tls)
 }
 
