@@ -30,6 +30,16 @@ const SOURCE: &str = "/fupin/platform-test";
 /// What PostgreSQL says when the handler's statement fails.
 const FAILURE: &str = "division by zero";
 
+/// A platform database with the `effects` table the handlers below write to.
+async fn db_with_effects() -> fupin_platform::testing::TestDb {
+    let db = platform_db().await;
+    sqlx::query("create table effects (n int not null)")
+        .execute(&db.pool)
+        .await
+        .expect("effects table");
+    db
+}
+
 /// Writes a row, then a statement of it fails (a failure that might pass another time, so it
 /// is retried): the row must be rolled back with the inbox entry.
 #[derive(Clone, Default)]
@@ -62,12 +72,8 @@ impl EventHandler for AlwaysFails {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_event_is_dead_lettered_after_max_attempts() {
     tokio::time::timeout(Duration::from_secs(30), async {
-        let db = platform_db().await;
+        let db = db_with_effects().await;
         let pool = &db.pool;
-        sqlx::query("create table effects (n int not null)")
-            .execute(pool)
-            .await
-            .expect("effects table");
         let bus = test_bus(SOURCE)
             .await
             .expect("connecting the test bus (is NATS up? see NATS_URL)");
@@ -501,12 +507,8 @@ impl EventHandler for ConflictsFirst {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_is_held_through_conflicts_not_dead_lettered() {
     tokio::time::timeout(Duration::from_secs(60), async {
-        let db = platform_db().await;
+        let db = db_with_effects().await;
         let pool = &db.pool;
-        sqlx::query("create table effects (n int not null)")
-            .execute(pool)
-            .await
-            .expect("effects table");
         let bus = test_bus(SOURCE).await.expect("the test bus");
         let config = quick_consumer("conflicts", 2);
         let mut dead = dead_letters_of(&bus, &config.name).await;
