@@ -541,44 +541,19 @@ impl Intake {
         let village =
             (area.level() == fupin_kernel::AreaLevel::Village).then(|| area.as_str().to_owned());
         let town = area.town().map(|t| t.as_str().to_owned());
-        // R-IN-3, R-X-3: an application over the caps is bad input, and is told every other
-        // rule admission refuses with it (once the caller may file it, whatever the calendar).
+        // Decided here, outside the group commit, with one read of the read model: an
+        // application over the caps (R-IN-3, R-X-3: bad input, told every other rule admission
+        // refuses with it, once the caller may file it, whatever the calendar), and one whose
+        // step deadline the calendar cannot count (R-IN-3 needs no calendar: a refusal is
+        // kept and its disclosure logged, R-IN-8, R-CR-11, as the group commit does; only one
+        // admission passes waits for the next year's calendar, not kept).
         let over = form::over_caps(&form, &policy.value);
-        if !over.is_empty() && matches!(filed, Ok(_) | Err(ServiceError::NotReady(_))) {
-            if let Some(first) = self.stored_response::<pb::Application>(&key).await? {
-                return Ok(first);
-            }
-            let (index, admitted) = self
-                .admit_alone(
-                    &form,
-                    village.as_deref(),
-                    town.as_deref(),
-                    &policy.value,
-                    today,
-                )
-                .await?;
-            let refused = match admitted {
-                Err(DomainError::Refused(failures)) => failures,
-                _ => Vec::new(),
-            };
-            let over: Vec<RuleFailure> = over.into_iter().map(rule_failure).collect();
-            let others = beside_caps(&over, refused.into_iter().map(rule_failure).collect());
-            let told = ServiceError::InvalidArguments {
-                failures: [over, others].concat(),
-                policy: policy.version.id.clone(),
-            };
-            // The answer shows the applicant's facts (R-CR-11), as a kept refusal does: what
-            // else admission refused, or, naming the caps alone, that it passed the rest (QA:
-            // a clerk could learn whether anyone is admissible and leave no trace).
-            self.log_told(&key, &actor, now, &index, &told).await?;
-            return Err(told);
-        }
         let (app, moved) = match filed {
-            Ok(filed) => filed,
-            // R-IN-3 needs no calendar: an applicant admission refuses is told so (the refusal
-            // kept and its disclosure logged, R-IN-8, R-CR-11, as the group commit does); only
-            // one it admits waits for the next year's calendar (not kept).
-            Err(e @ ServiceError::NotReady(_)) => {
+            Ok(filed) if over.is_empty() => filed,
+            Ok(_) | Err(ServiceError::NotReady(_)) => {
+                if let Some(first) = self.stored_response::<pb::Application>(&key).await? {
+                    return Ok(first);
+                }
                 let (index, admitted) = self
                     .admit_alone(
                         &form,
@@ -588,33 +563,56 @@ impl Intake {
                         today,
                     )
                     .await?;
-                let Err(refused) = admitted else {
-                    if let Some(first) = self.stored_response::<pb::Application>(&key).await? {
-                        return Ok(first);
+                let told = if !over.is_empty() {
+                    let refused = match admitted {
+                        Err(DomainError::Refused(failures)) => failures,
+                        _ => Vec::new(),
+                    };
+                    let over: Vec<RuleFailure> = over.into_iter().map(rule_failure).collect();
+                    let others =
+                        beside_caps(&over, refused.into_iter().map(rule_failure).collect());
+                    ServiceError::InvalidArguments {
+                        failures: [over, others].concat(),
+                        policy: policy.version.id.clone(),
                     }
-                    // Told to wait for the calendar, the caller learns that admission passed
-                    // the applicant: logged like a refusal (R-CR-11), not kept.
-                    self.log_told(&key, &actor, now, &index, &e).await?;
-                    return Err(e);
-                };
-                let refused = app_err("")(refused).under_policy(&policy.version.id);
-                let mut conn = self.pool.acquire().await.map_err(anyhow::Error::from)?;
-                let kept = submit::keep_logged(
-                    &mut conn,
-                    &[submit::Refusal {
-                        key: &key,
-                        actor: &actor,
-                        at: now,
-                        subject_idx: &index,
-                        error: &refused,
-                    }],
-                )
-                .await?;
-                return if kept[0] {
-                    Err(refused)
                 } else {
-                    idempotency::replay(&self.pool, &key).await
+                    // Within the caps, only a missing calendar comes here.
+                    let Err(waits) = filed else {
+                        return Err(ServiceError::Internal(anyhow::anyhow!(
+                            "a submission within the caps was decided outside the group commit"
+                        )));
+                    };
+                    match admitted {
+                        // Told to wait, the caller learns that admission passed.
+                        Ok(()) => waits,
+                        Err(refused) => {
+                            let refused = app_err("")(refused).under_policy(&policy.version.id);
+                            let mut conn =
+                                self.pool.acquire().await.map_err(anyhow::Error::from)?;
+                            let kept = submit::keep_logged(
+                                &mut conn,
+                                &[submit::Refusal {
+                                    key: &key,
+                                    actor: &actor,
+                                    at: now,
+                                    subject_idx: &index,
+                                    error: &refused,
+                                }],
+                            )
+                            .await?;
+                            return if kept[0] {
+                                Err(refused)
+                            } else {
+                                idempotency::replay(&self.pool, &key).await
+                            };
+                        }
+                    }
                 };
+                // Either answer shows the applicant's facts (R-CR-11), as a kept refusal does:
+                // what else admission refused, or that it passed the applicant (QA: a clerk
+                // could learn whether anyone is admissible and leave no trace). Not kept.
+                self.log_told(&key, &actor, now, &index, &told).await?;
+                return Err(told);
             }
             Err(e) => return refused_early(e).await,
         };
