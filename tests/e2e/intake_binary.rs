@@ -650,6 +650,38 @@ async fn a_stop_reports_not_serving_while_still_serving_for_the_drain() -> anyho
     Ok(())
 }
 
+/// Operations: a second SIGTERM during a long drain stops the binary at once, with exit status
+/// 130, instead of leaving SIGKILL as the only way out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_stop_signal_ends_the_drain_at_once() -> anyhow::Result<()> {
+    let svc =
+        RunningService::start_with("fupin-intake", false, &[("SHUTDOWN_DRAIN_SECONDS", "120")])
+            .await?;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(svc.channel().await?);
+    svc.sigterm().await?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while health
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await?
+        .into_inner()
+        .status()
+        != tonic_health::pb::health_check_response::ServingStatus::NotServing
+    {
+        assert!(Instant::now() < deadline, "the drain never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let asked = Instant::now();
+    svc.sigterm().await?;
+    let exit = svc.terminate_after_signal(Duration::from_secs(10)).await?;
+    assert_eq!(
+        exit.code(),
+        Some(fupin_platform::shutdown::FORCED_EXIT_CODE),
+        "{exit:?}"
+    );
+    assert!(asked.elapsed() < Duration::from_secs(10));
+    Ok(())
+}
+
 /// Operations: a call that never ends (here a health Watch stream, as a load balancer keeps
 /// open) does not hold a stop until the orchestrator kills the process: after the grace
 /// period the server closes it and the binary exits cleanly, having run its relay's flush.

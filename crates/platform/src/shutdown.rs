@@ -47,26 +47,47 @@ impl Shutdown {
     }
 }
 
-/// Triggers on SIGTERM or Ctrl-C.
+/// The exit status of a process stopped by a second signal (128 + SIGINT, as shells report
+/// an interrupted program).
+pub const FORCED_EXIT_CODE: i32 = 130;
+
+/// Triggers on SIGTERM or Ctrl-C. A second SIGTERM or Ctrl-C, while the first one's stop is
+/// still draining, exits the process at once with [`FORCED_EXIT_CODE`]: an operator who cannot
+/// wait for a long drain is not left with SIGKILL alone. Nothing committed is lost (the outbox
+/// keeps what the relay had not published, and the next start publishes it); calls in flight
+/// fail and are retried by their callers with their request ids.
 pub fn on_signals() -> (ShutdownTrigger, Shutdown) {
     let (trigger, shutdown) = channel();
     let tx = trigger.0.clone();
     tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
                     .expect("installing the SIGTERM handler");
             tokio::select! {
-                _ = ctrl_c => {}
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            tracing::info!("shutdown requested");
+            let _ = tx.send(true);
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
         }
         #[cfg(not(unix))]
-        let _ = ctrl_c.await;
-        tracing::info!("shutdown requested");
-        let _ = tx.send(true);
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutdown requested");
+            let _ = tx.send(true);
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::warn!(
+            code = FORCED_EXIT_CODE,
+            "a second stop signal: exiting now, without the rest of the drain"
+        );
+        std::process::exit(FORCED_EXIT_CODE);
     });
     (trigger, shutdown)
 }
