@@ -249,3 +249,88 @@ async fn same_ce_id_under_two_msg_ids_is_applied_once() {
     .await
     .expect("test took longer than 30 s");
 }
+
+/// R-X-2: an event with neither `ce-id` nor `Nats-Msg-Id` is known by its place in the stream,
+/// and a stream made anew (restored, or deleted by hand) numbers its messages from 1 again: the
+/// new stream's first id-less event is applied, not taken for the old stream's first one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_without_ids_is_not_taken_for_one_of_a_stream_made_before() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let (db, bus) = setup().await;
+        let pool = &db.pool;
+        let config = config("no_ids");
+        let handler = InsertEffect::default();
+        let publish_without_ids = |sequence: u64| {
+            let bus = bus.clone();
+            async move {
+                let ce_type = NplThresholdExceeded::full_name();
+                let h = headers::build(&headers::CloudEvent {
+                    id: "",
+                    ce_type: &ce_type,
+                    source: SOURCE,
+                    time_rfc3339: "2026-03-31T16:00:00.000000Z",
+                    subject: Some("410311100"),
+                    traceparent: None,
+                });
+                let event = NplThresholdExceeded {
+                    area_code: "410311100".into(),
+                    sequence,
+                    ..Default::default()
+                };
+                let ack = bus
+                    .js
+                    .publish_with_headers(
+                        bus.subject_for(&ce_type),
+                        h,
+                        event.encode_to_vec().into(),
+                    )
+                    .await
+                    .expect("publish")
+                    .await
+                    .expect("JetStream ack");
+                assert_eq!(ack.sequence, 1, "the stream's first message");
+            }
+        };
+        for (round, sequence) in [(1, 11), (2, 12)] {
+            if round == 2 {
+                bus.js
+                    .delete_stream(&bus.stream)
+                    .await
+                    .expect("deleting the stream");
+                fupin_platform::events::stream::ensure_stream(&bus)
+                    .await
+                    .expect("the stream made anew");
+            }
+            let consumer = consumer::create(&bus, &config)
+                .await
+                .expect("durable consumer");
+            publish_without_ids(sequence).await;
+            let (trigger, stop) = shutdown::channel();
+            let task = consumer::spawn(
+                pool.clone(),
+                bus.clone(),
+                config.clone(),
+                Arc::new(handler.clone()),
+                stop,
+            );
+            wait_settled(&consumer, 1).await;
+            trigger.trigger();
+            tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .expect("consumer stops")
+                .expect("no panic");
+            assert_eq!(
+                effects(pool).await,
+                round,
+                "round {round}: the id-less event is applied"
+            );
+        }
+        let ns: Vec<i32> = sqlx::query_scalar("select n from effects order by n")
+            .fetch_all(pool)
+            .await
+            .expect("effects");
+        assert_eq!(ns, vec![11, 12]);
+    })
+    .await
+    .expect("test took longer than 60 s");
+}

@@ -281,10 +281,22 @@ pub fn delivered(msg: &jetstream::Message) -> Delivered {
     // A blank id is no id: kept as the inbox key, every later event with a blank id would be
     // taken for that one and dropped (R-X-2), and their dead letters for one another's.
     let id_header = |name| headers::get(h, name).filter(|id| !id.trim().is_empty());
+    // Without either, the stream's sequence stands in, with the stream's name and the time the
+    // server stored the message: a sequence alone starts again at 1 when a stream is made anew
+    // (restored, or deleted by hand), and the inbox would take the new stream's events for
+    // the old one's and drop them.
     let id = id_header(headers::CE_ID)
         .or_else(|| id_header(headers::NATS_MSG_ID))
         .map(str::to_owned)
-        .unwrap_or_else(|| format!("seq-{}", info.as_ref().map_or(0, |i| i.stream_sequence)));
+        .unwrap_or_else(|| match &info {
+            Some(i) => format!(
+                "seq-{}-{}-{}",
+                i.stream,
+                i.stream_sequence,
+                i.published.unix_timestamp_nanos()
+            ),
+            None => "seq-0".to_owned(),
+        });
     Delivered {
         id,
         ce_type: headers::get(h, headers::CE_TYPE)
