@@ -34,6 +34,14 @@ use crate::{
 /// (at most about 10 s with NATS failing) must stay positive.
 pub const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// How many calls (streams) one HTTP/2 connection may have open at once; more wait in the
+/// client for one to end. A bank core with more calls in flight opens more connections.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 200;
+
+/// The largest request the shared services (reflection, the test clock) decode: theirs are a
+/// few bytes, against tonic's default of 4 MiB.
+const SMALL_REQUEST_BYTES: usize = 64 * 1024;
+
 /// Collects the services of one gRPC server.
 pub struct GrpcServer {
     routes: RoutesBuilder,
@@ -102,11 +110,12 @@ impl GrpcServer {
         };
         let mut routes = RoutesBuilder::default();
         routes.add_service(health_service);
-        routes.add_service(reflection_v1);
-        routes.add_service(reflection_v1alpha);
-        routes.add_service(TestClockServiceServer::with_interceptor(admin, move |r| {
-            verifier.intercept(r)
-        }));
+        routes.add_service(reflection_v1.max_decoding_message_size(SMALL_REQUEST_BYTES));
+        routes.add_service(reflection_v1alpha.max_decoding_message_size(SMALL_REQUEST_BYTES));
+        routes.add_service(tonic::service::interceptor::InterceptedService::new(
+            TestClockServiceServer::new(admin).max_decoding_message_size(SMALL_REQUEST_BYTES),
+            move |r| verifier.intercept(r),
+        ));
         Self {
             routes,
             health,
@@ -148,7 +157,15 @@ impl GrpcServer {
         let incoming = tonic::transport::server::TcpIncoming::from(listener)
             .with_nodelay(Some(true))
             .with_keepalive(Some(std::time::Duration::from_secs(60)));
-        let mut builder = Server::builder().trace_fn(call_span);
+        // What one connection may hold: tonic otherwise advertises no bound on concurrent
+        // streams (hyper's own default of 200 is replaced by "none"), so one client could keep
+        // any number of calls or health Watch streams open; and HTTP/2 pings find a peer that
+        // went away without closing, whose streams would otherwise stay open.
+        let mut builder = Server::builder()
+            .trace_fn(call_span)
+            .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+            .http2_keepalive_interval(Some(std::time::Duration::from_secs(60)))
+            .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)));
         if let Some(tls) = self.tls {
             builder = builder
                 .tls_config(tls)

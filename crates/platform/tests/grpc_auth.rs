@@ -318,3 +318,75 @@ async fn enabled_test_clock_moves_time() {
     .await
     .expect("test took longer than 30 s");
 }
+
+/// Hardening of the shared gRPC server: one HTTP/2 connection holds at most
+/// `MAX_STREAMS_PER_CONNECTION` calls at once (tonic otherwise advertises no bound, and one
+/// client could keep any number of health Watch streams open); a call beyond them waits until
+/// one ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connection_holds_a_bounded_number_of_calls() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let server = start(false).await;
+        let mut health = HealthClient::new(server.channel.clone());
+        let limit = fupin_platform::grpc::MAX_STREAMS_PER_CONNECTION as usize;
+        let mut watches = Vec::with_capacity(limit);
+        for _ in 0..limit {
+            let mut watch = health
+                .watch(HealthCheckRequest::default())
+                .await
+                .expect("a Watch within the bound")
+                .into_inner();
+            watch
+                .message()
+                .await
+                .expect("the first status")
+                .expect("a status");
+            watches.push(watch);
+        }
+        let mut check = health.clone();
+        let waiting = tokio::spawn(async move { check.check(HealthCheckRequest::default()).await });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            !waiting.is_finished(),
+            "a call beyond the bound is answered while {limit} are open"
+        );
+        watches.pop();
+        let answered = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("answered once a call ended")
+            .expect("no panic")
+            .expect("health check");
+        assert_eq!(answered.into_inner().status(), ServingStatus::Serving);
+        drop(watches);
+        server.shut_down().await;
+    })
+    .await
+    .expect("test took longer than 60 s");
+}
+
+/// The test clock decodes only small requests (its messages are a timestamp): a request of
+/// 100 KiB is refused before it is read, the clock unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_clock_refuses_a_large_request() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let server = start(true).await;
+        let mut client = server.clock_client();
+        let err = client
+            .set_time(with_token(
+                SetTimeRequest {
+                    now: "2".repeat(100 * 1024),
+                },
+                Some(&operator_token()),
+            ))
+            .await
+            .expect_err("a 100 KiB request");
+        assert_eq!(err.code(), Code::OutOfRange, "{err:?}");
+        let reply = get_time(&mut client, Some(&operator_token()))
+            .await
+            .expect("the clock still answers");
+        assert!(!reply.pinned, "the clock unchanged");
+        server.shut_down().await;
+    })
+    .await
+    .expect("test took longer than 30 s");
+}
