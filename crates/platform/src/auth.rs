@@ -342,6 +342,11 @@ fn pem_blocks(text: &str) -> anyhow::Result<Vec<String>> {
     for line in text.lines() {
         let line = line.trim();
         if line.starts_with("-----BEGIN ") {
+            // A key cut short before the next one must not load as one key fewer either: the
+            // tokens it signs would all be refused without a word at start.
+            if current.is_some() {
+                anyhow::bail!("key {} has no -----END line", blocks.len() + 1);
+            }
             current = Some(String::new());
         }
         if let Some(block) = current.as_mut() {
@@ -988,6 +993,9 @@ mod tests {
         let cut = &cut[..cut.find("-----END").unwrap()];
         let e = err(&format!("{}\n{cut}", key_file("p256.pub")));
         assert!(e.contains("key 2 has no -----END line"), "{e}");
+        // Cut short before another key: refused too, not loaded as the other key alone.
+        let e = err(&format!("{cut}\n{}", key_file("p256.pub")));
+        assert!(e.contains("key 1 has no -----END line"), "{e}");
     }
 
     // With an issuer and audience expected, a token must name both, as expected: an issuer's
