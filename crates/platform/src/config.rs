@@ -89,6 +89,7 @@ impl BaseConfig {
             .unwrap_or_else(|| format!("127.0.0.1:{default_port}"))
             .parse()
             .context("GRPC_ADDR must be an IP address and a port, e.g. 0.0.0.0:50051")?;
+        dev_only_on_loopback(dev, grpc_addr)?;
         // Secrets in the order the README lists them: a start refused names the first missing.
         let token_keys = token_keys(
             var("AUTH_JWT_SECRET"),
@@ -413,9 +414,38 @@ fn grpc_tls(
     }
 }
 
+/// `FUPIN_DEV=1` accepts keys published in this source (anyone can sign a district or bank
+/// token with them) and short secrets: it serves this machine alone. A service reachable from
+/// others (an image's `0.0.0.0`, a `.env` copied to a server) refuses to start with it.
+fn dev_only_on_loopback(dev: bool, grpc_addr: SocketAddr) -> anyhow::Result<()> {
+    if dev && !grpc_addr.ip().is_loopback() {
+        anyhow::bail!(
+            "FUPIN_DEV=1 is for a developer machine: it serves only on a loopback GRPC_ADDR \
+             (127.0.0.1 or [::1]), not {grpc_addr}; set the real secrets (README \
+             \"Running the binaries directly\") and unset FUPIN_DEV to serve other machines"
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn development_keys_serve_only_this_machine() {
+        let addr = |a: &str| a.parse::<SocketAddr>().unwrap();
+        for local in ["127.0.0.1:50051", "[::1]:50051"] {
+            assert!(dev_only_on_loopback(true, addr(local)).is_ok(), "{local}");
+        }
+        for exposed in ["0.0.0.0:50051", "10.0.0.5:50051", "[::]:50051"] {
+            let e = dev_only_on_loopback(true, addr(exposed))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("FUPIN_DEV=1") && e.contains(exposed), "{e}");
+            assert!(dev_only_on_loopback(false, addr(exposed)).is_ok());
+        }
+    }
 
     // README "Running the binaries directly": every setting is checked at start, naming the
     // variable; a typo is not taken for the default.
