@@ -1416,6 +1416,25 @@ impl Intake {
             // INVALID_ARGUMENT), then the state (README "Who before what").
             app.check_bank(&actor)
                 .map_err(app_err(&req.application_id))?;
+            // Empty or zero is what a core leaves in a field it does not use.
+            let given = |s: &str| {
+                let s = s.trim();
+                !s.is_empty()
+                    && s.parse::<rust_decimal::Decimal>()
+                        .map_or(true, |d| !d.is_zero())
+            };
+            bank::DecisionFields {
+                approved: req.approved,
+                has_amount: req
+                    .approved_amount
+                    .as_ref()
+                    .is_some_and(|m| given(&m.amount)),
+                has_rate: given(&req.annual_rate),
+                has_term: req.term_months != 0,
+                has_reason: !req.rejection_reason.trim().is_empty(),
+            }
+            .check()
+            .map_err(app_err(""))?;
             let decision = if req.approved {
                 let amount =
                     convert::money("approved_amount", "R-IN-6", req.approved_amount.as_ref())

@@ -233,6 +233,38 @@ async fn a_bank_lists_decides_and_disburses() {
                 "rejection_reason",
                 "R-IN-6",
             ),
+            // A decision carries one outcome's fields: a stray one is refused by name, not
+            // dropped unread (left empty or zero, as a core sends a field it does not use, it
+            // is not given: the rejections in this test send amount "0" and term 0).
+            (
+                "rejection with an approval's amount, rate and term",
+                pb::RecordBankDecisionRequest {
+                    approved: false,
+                    rejection_reason: "no income".into(),
+                    ..approve_req(&a3, "-5", "abc", 999)
+                },
+                "approved_amount",
+                "R-IN-6",
+            ),
+            (
+                "rejection with a term",
+                pb::RecordBankDecisionRequest {
+                    approved: false,
+                    rejection_reason: "no income".into(),
+                    ..approve_req(&a3, "0", "", 24)
+                },
+                "term_months",
+                "R-IN-6",
+            ),
+            (
+                "approval with a rejection reason",
+                pb::RecordBankDecisionRequest {
+                    rejection_reason: "but also rejected".into(),
+                    ..approve_req(&a1, "18000", "0.0435", 12)
+                },
+                "rejection_reason",
+                "R-IN-6",
+            ),
         ] {
             let s = err(bank.record_bank_decision(req).await);
             assert_invalid(&s, field, rule);

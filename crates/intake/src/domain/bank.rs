@@ -113,6 +113,46 @@ pub fn max_term_months(kind: ApplicantKind, policy: &IntakePolicy) -> u32 {
     }
 }
 
+/// Which fields a bank's decision carries: an approval its amount, rate and term, a rejection
+/// its reason, and neither the other's. A request with both is ambiguous (the bank's core may
+/// have meant the other outcome), so it is refused naming the first stray field rather than
+/// having that field dropped unread. A field left empty or zero (what a core sends for a field
+/// it does not use) is not given.
+#[derive(Clone, Copy, Debug)]
+pub struct DecisionFields {
+    pub approved: bool,
+    pub has_amount: bool,
+    pub has_rate: bool,
+    pub has_term: bool,
+    pub has_reason: bool,
+}
+
+impl DecisionFields {
+    pub fn check(self) -> Result<(), DomainError> {
+        let stray: &[(&'static str, bool)] = if self.approved {
+            &[("rejection_reason", self.has_reason)]
+        } else {
+            &[
+                ("approved_amount", self.has_amount),
+                ("annual_rate", self.has_rate),
+                ("term_months", self.has_term),
+            ]
+        };
+        match stray.iter().find(|(_, set)| *set) {
+            None => Ok(()),
+            Some((field, _)) => Err(DomainError::invalid(
+                field,
+                "R-IN-6",
+                if self.approved {
+                    "an approval carries no rejection reason"
+                } else {
+                    "a rejection carries no approved amount, rate or term"
+                },
+            )),
+        }
+    }
+}
+
 /// A bank's rejection states its reason (R-IN-6); returned trimmed, as stored.
 pub fn rejection_reason(reason: &str) -> Result<&str, DomainError> {
     if reason.trim().is_empty() {

@@ -11,7 +11,8 @@ use super::fixtures::*;
 use crate::domain::{
     ApplicantKind, DomainError,
     bank::{
-        Approval, DisbursementRecord, InstalmentRecord, annual_rate, rejection_reason, term_end,
+        Approval, DecisionFields, DisbursementRecord, InstalmentRecord, annual_rate,
+        rejection_reason, term_end,
     },
 };
 
@@ -171,6 +172,50 @@ fn a_rejection_states_its_reason() {
             "{bad:?}"
         );
     }
+}
+
+// R-IN-6: an approval carries its amount, rate and term and no rejection reason; a rejection
+// its reason and none of the approval's fields. A stray field is refused by name, not dropped.
+#[test]
+fn a_decision_carries_only_its_own_outcomes_fields() {
+    let fields = |approved: bool, set: &[&str]| DecisionFields {
+        approved,
+        has_amount: set.contains(&"approved_amount"),
+        has_rate: set.contains(&"annual_rate"),
+        has_term: set.contains(&"term_months"),
+        has_reason: set.contains(&"rejection_reason"),
+    };
+    let refused = |f: DecisionFields| match f.check() {
+        Err(DomainError::Invalid { field, rule, .. }) => {
+            assert_eq!(rule, "R-IN-6");
+            field
+        }
+        other => panic!("{f:?}: expected a field error, got {other:?}"),
+    };
+    let approval = ["approved_amount", "annual_rate", "term_months"];
+    assert!(fields(true, &approval).check().is_ok());
+    assert!(fields(false, &["rejection_reason"]).check().is_ok());
+    // What is missing is told by the fields' own checks, not here.
+    assert!(fields(true, &[]).check().is_ok());
+    assert!(fields(false, &[]).check().is_ok());
+    assert_eq!(
+        refused(fields(
+            true,
+            &[&approval[..], &["rejection_reason"]].concat()
+        )),
+        "rejection_reason"
+    );
+    for stray in approval {
+        assert_eq!(refused(fields(false, &["rejection_reason", stray])), stray);
+    }
+    assert_eq!(
+        refused(fields(
+            false,
+            &["rejection_reason", "term_months", "annual_rate"]
+        )),
+        "annual_rate",
+        "the first stray field in the request's order"
+    );
 }
 
 // R-IN-6: the usual schedule of these loans, interest quarterly and the principal at
