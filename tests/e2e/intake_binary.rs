@@ -340,6 +340,45 @@ async fn a_server_that_cannot_serve_stops_the_process() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// R-CR-11: a start with another blind-index key than the one the database was used with
+/// (a regenerated `.env`) is refused naming `PII_INDEX_KEY`, before it serves: every lookup
+/// by resident ID, blacklist entries included, would miss. Other material under a key id
+/// already used is refused naming `PII_KEYS`. With the keys restored it starts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_that_did_not_write_the_database_stop_the_start() -> anyhow::Result<()> {
+    let mut svc = RunningService::start("fupin-intake", false).await?;
+    svc.stop(Duration::from_secs(30)).await?;
+    let other = "YW5vdGhlci1pbmRleC1rZXktZm9yLXRoZS10ZXN0cy0=";
+    for (envs, says) in [
+        (
+            [
+                ("PII_KEYS", fupin_platform::pii::DEV_PII_KEYS.to_owned()),
+                ("PII_INDEX_KEY", other.to_owned()),
+            ],
+            "PII_INDEX_KEY is not the key",
+        ),
+        (
+            [
+                ("PII_KEYS", format!("dev:{other}")),
+                (
+                    "PII_INDEX_KEY",
+                    fupin_platform::pii::DEV_PII_INDEX_KEY.to_owned(),
+                ),
+            ],
+            "PII_KEYS: key \"dev\"",
+        ),
+    ] {
+        let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, stderr) = svc.restart_failing(&envs, Duration::from_secs(60)).await?;
+        assert!(!status.success(), "{stderr}");
+        assert!(stderr.contains(says), "{says:?} not in {stderr}");
+        assert!(!stderr.contains("intake listening"), "{stderr}");
+    }
+    svc.restart().await?;
+    assert!(svc.terminate(Duration::from_secs(30)).await?.success());
+    Ok(())
+}
+
 /// R-X-2: a read-model consumer that NATS will not bring to one event at a time (made by hand
 /// with a deliver policy the server cannot change and eight events in flight) stops the start,
 /// naming it and what to do, instead of intake serving while it applies events out of order.

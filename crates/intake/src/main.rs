@@ -72,6 +72,8 @@ async fn main() -> anyhow::Result<()> {
                 fupin_platform::events::redacted(&config.database_url)
             )
         })?;
+    // Keys that did not write this database's personal data stop the start (R-CR-11).
+    db::verify_pii_keys(&pool, &config.pii).await?;
     let bus = EventBus::connect(
         &config.nats_url,
         &config.subject_prefix,

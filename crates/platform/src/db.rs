@@ -95,6 +95,60 @@ fn is_bytewise(collation: &str) -> bool {
     matches!(collation, "C" | "POSIX")
 }
 
+/// R-CR-11: the personal-data keys are the ones this database's values were written with. Each
+/// key's check value ([`crate::pii::KeyCheck`]) is recorded at the first start that uses it; a
+/// start with other material under a recorded key id, or with another blind-index key, is
+/// refused naming the variable. A regenerated `.env` would otherwise serve: sealed values
+/// failing to open on every read, and every lookup by blind index missing (a household's
+/// blacklist entry no longer found while its new rating is).
+pub async fn verify_pii_keys(pool: &PgPool, cipher: &crate::PiiCipher) -> anyhow::Result<()> {
+    use crate::pii::KeyUse;
+    let mut tx = pool.begin().await?;
+    // Replicas starting at once with a new key: one records it, the others compare with it.
+    sqlx::query("lock table pii_key_checks in share row exclusive mode")
+        .execute(&mut *tx)
+        .await?;
+    let stored: Vec<(String, String, Vec<u8>)> =
+        sqlx::query_as("select key_use, key_id, check_value from pii_key_checks")
+            .fetch_all(&mut *tx)
+            .await?;
+    for check in cipher.key_checks() {
+        let recorded = stored
+            .iter()
+            .find(|(u, id, _)| u == check.key_use.as_str() && *id == check.key_id);
+        match recorded {
+            Some((_, _, value)) if value.as_slice() == check.value.as_slice() => {}
+            Some(_) => match check.key_use {
+                KeyUse::Index => anyhow::bail!(
+                    "PII_INDEX_KEY is not the key this database's blind index was built with \
+                     (its check value differs from the one recorded at its first use): every \
+                     lookup by resident ID, blacklist entries included, would miss. Restore the \
+                     key from the backup of the configuration; changing it needs every index \
+                     recomputed, which no tool does yet"
+                ),
+                KeyUse::Seal => anyhow::bail!(
+                    "PII_KEYS: key {:?} is not the key that sealed this database's values under \
+                     that id (its check value differs from the one recorded at its first use): \
+                     they would not open. Restore its material, or give a new key a new id",
+                    check.key_id
+                ),
+            },
+            None => {
+                sqlx::query(
+                    "insert into pii_key_checks (key_use, key_id, check_value) values ($1, $2, $3)",
+                )
+                .bind(check.key_use.as_str())
+                .bind(&check.key_id)
+                .bind(check.value.as_slice())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 pub async fn migrate(pool: &PgPool, service: &Migrator) -> anyhow::Result<()> {
     // Both sets share `_sqlx_migrations`, so each must tolerate the other's rows.
     for set in [&PLATFORM_MIGRATIONS, service] {

@@ -89,6 +89,44 @@ pub struct PiiCipher {
     /// The first is current.
     keys: std::sync::Arc<Vec<SealingKey>>,
     index: Hmac<Sha256>,
+    /// A check value of each key ([`KeyCheck`]).
+    checks: std::sync::Arc<Vec<KeyCheck>>,
+}
+
+/// What a key is for, as [`KeyCheck`] records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyUse {
+    /// A key of `PII_KEYS`, by its id.
+    Seal,
+    /// `PII_INDEX_KEY`.
+    Index,
+}
+
+impl KeyUse {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Seal => "seal",
+            Self::Index => "index",
+        }
+    }
+}
+
+/// A one-way check value of a key (HMAC-SHA256 of a fixed label under the key), which a
+/// database keeps for each key that wrote to it: a key id given other material, or another
+/// index key, is then told at start instead of failing every read (or, for the index, missing
+/// every lookup: a household's blacklist entry no longer found).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyCheck {
+    pub key_use: KeyUse,
+    /// The key's id; empty for the index key.
+    pub key_id: String,
+    pub value: [u8; 32],
+}
+
+fn check_value(key: &[u8; KEY_LEN]) -> [u8; 32] {
+    let mut mac = hmac_sha256(key);
+    mac.update(b"fupin pii key check v1");
+    mac.finalize().into_bytes().into()
 }
 
 impl fmt::Debug for PiiCipher {
@@ -114,6 +152,11 @@ impl PiiCipher {
             return Err(KeyError::NoKeys);
         }
         let mut sealing: Vec<SealingKey> = Vec::with_capacity(keys.len());
+        let mut checks = vec![KeyCheck {
+            key_use: KeyUse::Index,
+            key_id: String::new(),
+            value: check_value(&index_key),
+        }];
         for (id, key) in keys {
             let valid = (1..=MAX_KEY_ID).contains(&id.len())
                 && id
@@ -125,6 +168,11 @@ impl PiiCipher {
             if sealing.iter().any(|k| k.id == id) {
                 return Err(KeyError::DuplicateKeyId(id));
             }
+            checks.push(KeyCheck {
+                key_use: KeyUse::Seal,
+                key_id: id.clone(),
+                value: check_value(&key),
+            });
             sealing.push(SealingKey {
                 aead: XChaCha20Poly1305::new(&key.into()),
                 id,
@@ -137,7 +185,13 @@ impl PiiCipher {
         Ok(Self {
             keys: std::sync::Arc::new(sealing),
             index: hmac_sha256(&derived),
+            checks: std::sync::Arc::new(checks),
         })
+    }
+
+    /// The check value of the index key and of each sealing key.
+    pub fn key_checks(&self) -> &[KeyCheck] {
+        &self.checks
     }
 
     /// Parses `PII_KEYS` (`k2:<base64>,k1:<base64>`) and `PII_INDEX_KEY` (`<base64>`).

@@ -1,0 +1,80 @@
+//! R-CR-11 (README "Personal data", keys): a database remembers a check value of each
+//! personal-data key that wrote to it. A start with other material under a known key id, or
+//! with another blind-index key, is refused naming the variable; new key ids (a rotation) are
+//! recorded; keys left out of the configuration (retired) are no concern.
+
+mod common;
+
+use common::{count, platform_db};
+use fupin_platform::{PiiCipher, db::verify_pii_keys};
+
+const K1: &str = "a2V5LW9uZS1mb3ItdGhlLXRlc3RzLS0tLS0tLS0tLS0=";
+const K1_OTHER: &str = "b3RoZXItbWF0ZXJpYWwtZm9yLWtleS1vbmUtLS0tLS0=";
+const K2: &str = "a2V5LXR3by1mb3ItdGhlLXRlc3RzLS0tLS0tLS0tLS0=";
+const INDEX: &str = "aW5kZXgta2V5LWZvci10aGUtdGVzdHMtLS0tLS0tLS0=";
+const INDEX_OTHER: &str = "YW5vdGhlci1pbmRleC1rZXktZm9yLXRoZS10ZXN0cy0=";
+
+fn cipher(keys: &str, index: &str) -> PiiCipher {
+    PiiCipher::from_config(keys, index).expect("test keys parse")
+}
+
+#[tokio::test]
+async fn keys_that_did_not_write_the_database_stop_the_start() {
+    let db = platform_db().await;
+    let pool = &db.pool;
+    let first = cipher(&format!("k1:{K1}"), INDEX);
+    verify_pii_keys(pool, &first).await.expect("first use");
+    assert_eq!(count(pool, "select count(*) from pii_key_checks").await, 2);
+    verify_pii_keys(pool, &first).await.expect("the same keys");
+
+    let e = verify_pii_keys(pool, &cipher(&format!("k1:{K1_OTHER}"), INDEX))
+        .await
+        .expect_err("other material under k1")
+        .to_string();
+    assert!(e.starts_with("PII_KEYS: key \"k1\""), "{e}");
+    let e = verify_pii_keys(pool, &cipher(&format!("k1:{K1}"), INDEX_OTHER))
+        .await
+        .expect_err("another index key")
+        .to_string();
+    assert!(e.starts_with("PII_INDEX_KEY"), "{e}");
+    // A refused start records nothing.
+    assert_eq!(count(pool, "select count(*) from pii_key_checks").await, 2);
+
+    // Rotation: k2 added, then put first, then k1 retired and left out.
+    verify_pii_keys(pool, &cipher(&format!("k1:{K1},k2:{K2}"), INDEX))
+        .await
+        .expect("a new key id");
+    verify_pii_keys(pool, &cipher(&format!("k2:{K2},k1:{K1}"), INDEX))
+        .await
+        .expect("the new key first");
+    verify_pii_keys(pool, &cipher(&format!("k2:{K2}"), INDEX))
+        .await
+        .expect("the old key left out");
+    assert_eq!(count(pool, "select count(*) from pii_key_checks").await, 3);
+    // An id once used keeps its material, even after it was left out.
+    let e = verify_pii_keys(pool, &cipher(&format!("k2:{K2},k1:{K1_OTHER}"), INDEX))
+        .await
+        .expect_err("k1 back with other material")
+        .to_string();
+    assert!(e.starts_with("PII_KEYS: key \"k1\""), "{e}");
+}
+
+/// Replicas starting at once with the same new keys: all start, each key recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_at_once_record_each_key_once() {
+    let db = platform_db().await;
+    let keys = cipher(&format!("k1:{K1},k2:{K2}"), INDEX);
+    let starts: Vec<_> = (0..8)
+        .map(|_| {
+            let (pool, keys) = (db.pool.clone(), keys.clone());
+            tokio::spawn(async move { verify_pii_keys(&pool, &keys).await })
+        })
+        .collect();
+    for s in starts {
+        s.await.expect("no panic").expect("every replica starts");
+    }
+    assert_eq!(
+        count(&db.pool, "select count(*) from pii_key_checks").await,
+        3
+    );
+}
