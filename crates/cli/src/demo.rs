@@ -476,12 +476,23 @@ fn print_summary(
     }
     println!();
     // As it was called: `target/debug/fupinctl` under `cargo xtask up`, `fupinctl` on a PATH.
-    let exe = invoked_as();
+    // With the flags this seed was given, so that the commands reach the same intake and
+    // stream (NATS_URL may hold a password: it is left to the environment, as said below).
+    let mut exe = invoked_as();
+    for (flag, value, default) in [
+        ("--intake", &g.intake, crate::DEFAULT_INTAKE),
+        ("--prefix", &g.prefix, crate::DEFAULT_PREFIX),
+        ("--stream", &g.stream, crate::DEFAULT_STREAM),
+    ] {
+        if value != default {
+            exe.push_str(&format!(" {flag} {value}"));
+        }
+    }
     let exe = exe.as_str();
     let ok = &HOUSEHOLDS[3];
     let suspended = &HOUSEHOLDS[1];
     println!("Try:");
-    println!("  {exe} events tail --from-start --count 12 --timeout-secs 5");
+    println!("  {exe} events tail --from-start --timeout-secs 2");
     println!("  {exe} token --role district_staff --area {DISTRICT}");
     println!(
         "  {exe} intake submit --village {} --resident-id {} --name {} --amount 24000 --term 24 \
@@ -503,8 +514,9 @@ fn print_summary(
         println!("  {exe} intake get {id}");
     }
     println!(
-        "  (intake at {}; set INTAKE_ADDR / NATS_URL to point elsewhere)",
-        g.intake
+        "  (intake at {}, stream {}; NATS_URL, INTAKE_ADDR, EVENT_SUBJECT_PREFIX and \
+         EVENT_STREAM point elsewhere)",
+        g.intake, g.stream
     );
 }
 

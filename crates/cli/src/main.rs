@@ -1,6 +1,6 @@
 //! `fupinctl`: the operator CLI of the fupin platform.
 //!
-//! - `token`: a development bearer token (HS256 with the platform's key);
+//! - `token`: a bearer token (HS256 with the shared secret, or signed with `--signing-key`);
 //! - `events tail`: a plain JetStream subscriber printing the platform's events, decoded;
 //! - `demo seed`: loads the demo district's read-model facts and one demo application;
 //! - `intake submit|get`: convenience calls to the intake service;
@@ -18,6 +18,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use fupin_platform::config::DEV_JWT_SECRET;
+
+/// Where the CLI looks when told nothing: what `cargo xtask up` runs.
+pub const DEFAULT_PREFIX: &str = "fupin";
+pub const DEFAULT_STREAM: &str = "FUPIN";
+pub const DEFAULT_INTAKE: &str = "http://127.0.0.1:50051";
 
 /// Connection settings shared by every command.
 #[derive(clap::Args, Clone)]
@@ -56,18 +61,18 @@ pub struct Global {
     #[arg(
         long,
         env = "EVENT_SUBJECT_PREFIX",
-        default_value = "fupin",
+        default_value = DEFAULT_PREFIX,
         global = true
     )]
     pub prefix: String,
     /// JetStream stream carrying every event.
-    #[arg(long, env = "EVENT_STREAM", default_value = "FUPIN", global = true)]
+    #[arg(long, env = "EVENT_STREAM", default_value = DEFAULT_STREAM, global = true)]
     pub stream: String,
     /// gRPC endpoint of the intake service.
     #[arg(
         long,
         env = "INTAKE_ADDR",
-        default_value = "http://127.0.0.1:50051",
+        default_value = DEFAULT_INTAKE,
         global = true
     )]
     pub intake: String,
@@ -129,7 +134,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Print a development bearer token (JWT, HS256).
+    /// Print a bearer token (JWT): HS256 with the shared secret, or signed with --signing-key.
     Token(token::TokenArgs),
     /// Watch the platform's events on JetStream.
     Events {

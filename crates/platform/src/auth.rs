@@ -271,14 +271,20 @@ const RSA_BITS: std::ops::RangeInclusive<usize> = 2048..=4096;
 
 /// An RSA public key in PKCS#1 DER, checked.
 fn rsa_key(pkcs1: &[u8]) -> anyhow::Result<DecodingKey> {
-    use rsa::{pkcs1::DecodeRsaPublicKey, traits::PublicKeyParts};
-    let key = rsa::RsaPublicKey::from_pkcs1_der(pkcs1)
+    use rsa::pkcs1::{DecodeRsaPublicKey, der::Decode};
+    // The size first, from the structure alone: the `rsa` crate refuses a key over 4096 bits
+    // as malformed, which would not say what is wrong with it.
+    let raw = rsa::pkcs1::RsaPublicKey::from_der(pkcs1)
         .map_err(|e| anyhow::anyhow!("not an RSA public key ({e})"))?;
-    let bits = key.n().bits();
+    let modulus = raw.modulus.as_bytes();
+    let bits = (modulus.len() * 8)
+        .saturating_sub(modulus.first().map_or(0, |b| b.leading_zeros() as usize));
     anyhow::ensure!(
         RSA_BITS.contains(&bits),
         "an RSA key of {bits} bits; 2048 to 4096 are accepted"
     );
+    rsa::RsaPublicKey::from_pkcs1_der(pkcs1)
+        .map_err(|e| anyhow::anyhow!("not an RSA public key ({e})"))?;
     Ok(DecodingKey::from_rsa_der(pkcs1))
 }
 
@@ -989,6 +995,9 @@ mod tests {
         );
         let e = err(&key_file("rsa1024.pub"));
         assert!(e.contains("1024 bits"), "{e}");
+        // Too long is told by its size too, not as a malformed key.
+        let e = err(&key_file("rsa8192.pub"));
+        assert!(e.contains("8192 bits; 2048 to 4096"), "{e}");
         let cut = key_file("ed25519.pub");
         let cut = &cut[..cut.find("-----END").unwrap()];
         let e = err(&format!("{}\n{cut}", key_file("p256.pub")));

@@ -15,3 +15,4 @@ openssl rsa -in rsa.key -traditional -out rsa-pkcs1.key 2>/dev/null
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:secp256k1 -out k256.key
 openssl pkey -in k256.key -pubout -out k256.pub
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 | openssl pkey -pubout -out rsa1024.pub
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:8192 | openssl pkey -pubout -out rsa8192.pub
