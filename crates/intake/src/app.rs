@@ -726,8 +726,7 @@ impl Intake {
             })
             .collect();
         let (now, _) = self.now();
-        audit::log_unmasked_reads(conn, now, &actor.subject, actor.role.as_str(), rpc, &rows)
-            .await?;
+        audit::log_unmasked_reads(conn, now, &audit::Caller::of(actor), rpc, &rows).await?;
         Ok(())
     }
 

@@ -733,8 +733,7 @@ impl Refusal<'_> {
         rules.dedup();
         Some(audit::Disclosure {
             at: self.at,
-            caller: &self.actor.subject,
-            role: self.actor.role.as_str(),
+            caller: audit::Caller::of(self.actor),
             request_id: &self.key.request_id,
             subject_idx: self.subject_idx,
             rules: rules.join(","),

@@ -857,6 +857,12 @@ async fn refusals_that_show_credit_facts_are_logged() {
             )
         );
         assert!(caller.contains(VILLAGE_A), "{caller}");
+        let scope: (Option<String>, Option<String>) =
+            sqlx::query_as("select caller_area, caller_bank_id from admission_disclosures")
+                .fetch_one(&t.pool)
+                .await
+                .expect("the disclosure's scope");
+        assert_eq!(scope, (Some(VILLAGE_A.into()), None), "the clerk's village");
         assert_eq!(idx, &t.subject_index(&unrated));
         assert_eq!(rules, &vec!["R-CR-3".to_owned()]);
         t.shutdown().await;

@@ -147,6 +147,16 @@ async fn valid_household_application_is_stored_announced_and_masked() {
             1,
             "R-CR-11: the unmasked read is audit-logged"
         );
+        // With the bank it acted for: one subject may act for several.
+        let scope: (Option<String>, Option<String>) = sqlx::query_as(
+            "select caller_area, caller_bank_id from pii_access_log
+             where application_id = $1::uuid and rpc = 'GetApplication' and role = 'bank'",
+        )
+        .bind(&app.id)
+        .fetch_one(&t.pool)
+        .await
+        .expect("the access log row");
+        assert_eq!(scope, (Some("410311".into()), Some(BANK.into())));
         // Staff still see it masked afterwards.
         let got = t
             .get_as(&mut t.as_district_staff(), &app.id)

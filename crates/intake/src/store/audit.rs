@@ -15,12 +15,31 @@ pub struct Shown {
     pub fields: String,
 }
 
-/// Logs what one response of `rpc` showed `caller` (acting as `role`) unmasked.
+/// Who acted, as the audit trails record it: the token's subject and role, and the caller's
+/// area and bank id (one subject may act for several).
+pub struct Caller<'a> {
+    pub subject: &'a str,
+    pub role: &'a str,
+    pub area: &'a str,
+    pub bank_id: Option<&'a str>,
+}
+
+impl<'a> Caller<'a> {
+    pub fn of(actor: &'a crate::domain::Actor) -> Self {
+        Self {
+            subject: &actor.subject,
+            role: actor.role.as_str(),
+            area: actor.area.as_str(),
+            bank_id: actor.bank_id.as_deref(),
+        }
+    }
+}
+
+/// Logs what one response of `rpc` showed `caller` unmasked.
 pub async fn log_unmasked_reads<'c>(
     conn: impl sqlx::PgExecutor<'c>,
     at: DateTime<Utc>,
-    caller: &str,
-    role: &str,
+    caller: &Caller<'_>,
     rpc: &str,
     shown: &[Shown],
 ) -> sqlx::Result<()> {
@@ -33,18 +52,20 @@ pub async fn log_unmasked_reads<'c>(
     let fields: Vec<&str> = shown.iter().map(|s| s.fields.as_str()).collect();
     sqlx::query(
         r#"insert into pii_access_log (at, caller, role, rpc, application_id, objection_id,
-             complaint_id, fields)
-           select $1, $2, $3, $4, a, o, c, string_to_array(f, ',')
+             complaint_id, fields, caller_area, caller_bank_id)
+           select $1, $2, $3, $4, a, o, c, string_to_array(f, ','), $9, $10
            from unnest($5::uuid[], $6::uuid[], $7::uuid[], $8::text[]) as shown (a, o, c, f)"#,
     )
     .bind(at)
-    .bind(caller)
-    .bind(role)
+    .bind(caller.subject)
+    .bind(caller.role)
     .bind(rpc)
     .bind(&applications)
     .bind(&objections)
     .bind(&complaints)
     .bind(&fields)
+    .bind(caller.area)
+    .bind(caller.bank_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -56,8 +77,7 @@ pub async fn log_unmasked_reads<'c>(
 /// admission's other refusals too).
 pub struct Disclosure<'a> {
     pub at: DateTime<Utc>,
-    pub caller: &'a str,
-    pub role: &'a str,
+    pub caller: Caller<'a>,
     pub request_id: &'a str,
     pub subject_idx: &'a [u8],
     pub rules: String,
@@ -76,20 +96,28 @@ pub async fn log_disclosures(
     let idx: Vec<&[u8]> = disclosures.iter().map(|d| d.subject_idx).collect();
     sqlx::query(
         r#"insert into admission_disclosures (at, caller, role, rpc, request_id, subject_idx, rules,
-             kept)
+             kept, caller_area, caller_bank_id)
            select at, caller, role, 'SubmitApplication', request_id, idx, string_to_array(rules, ','),
-             kept
+             kept, area, bank_id
            from unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::bytea[],
-                       $6::text[], $7::bool[]) as d (at, caller, role, request_id, idx, rules, kept)
+                       $6::text[], $7::bool[], $8::text[], $9::text[])
+                as d (at, caller, role, request_id, idx, rules, kept, area, bank_id)
            where rules <> ''"#,
     )
     .bind(at)
-    .bind(col(&|d| d.caller.to_owned()))
-    .bind(col(&|d| d.role.to_owned()))
+    .bind(col(&|d| d.caller.subject.to_owned()))
+    .bind(col(&|d| d.caller.role.to_owned()))
     .bind(col(&|d| d.request_id.to_owned()))
     .bind(idx)
     .bind(col(&|d| d.rules.clone()))
     .bind(disclosures.iter().map(|d| d.kept).collect::<Vec<_>>())
+    .bind(col(&|d| d.caller.area.to_owned()))
+    .bind(
+        disclosures
+            .iter()
+            .map(|d| d.caller.bank_id.map(str::to_owned))
+            .collect::<Vec<_>>(),
+    )
     .execute(conn)
     .await?;
     Ok(())
