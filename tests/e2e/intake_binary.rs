@@ -78,6 +78,36 @@ fn submit_request(id: &str, attempt: u32) -> pb::SubmitApplicationRequest {
     household_submission(&format!("e2e-submit-{attempt}"), id, VILLAGE)
 }
 
+/// Submits household `id`'s application once its rating has reached the read model.
+/// Admission reads intake's read model, fed asynchronously by the rating event (R-IN-3).
+/// Until it has arrived the household is refused, and a refusal stays with its request id
+/// (R-IN-8): each attempt has its own.
+async fn submit_once_rated(
+    intake: &mut IntakeServiceClient<tonic::transport::Channel>,
+    id: &str,
+) -> anyhow::Result<pb::Application> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match intake
+            .submit_application(authed(
+                submit_request(id, attempt),
+                Role::VillageStaff,
+                VILLAGE,
+                None,
+            ))
+            .await
+        {
+            Ok(r) => return Ok(r.into_inner()),
+            Err(s) if s.code() == tonic::Code::FailedPrecondition && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(s) => anyhow::bail!("submit failed: {s:?}"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submitted_application_is_stored_announced_and_the_binary_stops_cleanly()
 -> anyhow::Result<()> {
@@ -104,30 +134,8 @@ async fn submitted_application_is_stored_announced_and_the_binary_stops_cleanly(
     let id = resident_id();
     publish_rating(&bus, &id).await?;
 
-    // Admission reads intake's read model, fed asynchronously by the rating event (R-IN-3).
-    // Until it has arrived the household is refused, and a refusal stays with its request id
-    // (R-IN-8): each attempt has its own.
     let mut intake = IntakeServiceClient::new(svc.channel().await?);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut attempt = 0;
-    let app = loop {
-        attempt += 1;
-        match intake
-            .submit_application(authed(
-                submit_request(&id, attempt),
-                Role::VillageStaff,
-                VILLAGE,
-                None,
-            ))
-            .await
-        {
-            Ok(r) => break r.into_inner(),
-            Err(s) if s.code() == tonic::Code::FailedPrecondition && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(s) => anyhow::bail!("submit failed: {s:?}"),
-        }
-    };
+    let app = submit_once_rated(&mut intake, &id).await?;
     assert_eq!(app.status, pb::Status::VillageReview as i32);
     assert_eq!(
         app.applicant_id,
@@ -686,6 +694,64 @@ async fn a_stop_reports_not_serving_while_still_serving_for_the_drain() -> anyho
         asked.elapsed() >= Duration::from_secs(3),
         "not before the drain ended"
     );
+    Ok(())
+}
+
+/// Operations (another replica that hangs holding a row lock): a call waiting for the lock
+/// gives up after the pool's `lock_timeout` with `UNAVAILABLE`, changing nothing, instead of
+/// holding a pooled connection for as long as the other holder hangs (40 such calls emptied a
+/// replica's pool); once the lock is gone the same request goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_waits_for_a_lock_held_elsewhere_a_bounded_time() -> anyhow::Result<()> {
+    let svc = RunningService::start("fupin-intake", false).await?;
+    let bus = EventBus::connect(
+        &fupin_platform::testing::nats_url(),
+        &svc.prefix,
+        &svc.stream,
+        "/e2e",
+    )
+    .await?;
+    let id = resident_id();
+    publish_rating(&bus, &id).await?;
+    let mut intake = IntakeServiceClient::new(svc.channel().await?);
+    let app = submit_once_rated(&mut intake, &id).await?;
+
+    let mut holder = sqlx::PgConnection::connect(svc.database_url()).await?;
+    sqlx::query("begin").execute(&mut holder).await?;
+    sqlx::query("select 1 from applications where id = $1::uuid for update")
+        .bind(&app.id)
+        .execute(&mut holder)
+        .await?;
+    let review = || {
+        let mut req = authed(
+            pb::ReviewApplicationRequest {
+                request_id: "e2e-review-1".into(),
+                application_id: app.id.clone(),
+                decision: pb::Decision::Approve as i32,
+                ..Default::default()
+            },
+            Role::VillageStaff,
+            VILLAGE,
+            None,
+        );
+        req.set_timeout(Duration::from_secs(40));
+        req
+    };
+    let asked = Instant::now();
+    let e = intake
+        .review_application(review())
+        .await
+        .expect_err("the row is locked");
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+    let waited = asked.elapsed();
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(20),
+        "gave up after the lock timeout: {waited:?}"
+    );
+    sqlx::query("rollback").execute(&mut holder).await?;
+    let moved = intake.review_application(review()).await?.into_inner();
+    assert_eq!(moved.status, pb::Status::TownReview as i32);
+    assert!(svc.terminate(Duration::from_secs(30)).await?.success());
     Ok(())
 }
 

@@ -11,18 +11,41 @@ use sqlx::{
 /// Platform tables (outbox, inbox, idempotency keys), versions 1..999.
 pub static PLATFORM_MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 
+/// Bounds on every session of a service's pool, as startup parameters (a session may lower
+/// or raise them for itself, as the submission writer does):
+/// - `idle_in_transaction_session_timeout`: a replica that hangs (stopped, swapping, cut off)
+///   inside a transaction loses its session, and the locks it held go with it, instead of
+///   holding up the other replicas' calls and the read model's consumers for as long as it
+///   hangs;
+/// - `lock_timeout`: a call that waits for a row another session holds gives up (55P03:
+///   `UNAVAILABLE` for a call, the event held for a consumer) rather than hold a pooled
+///   connection until the pool is empty;
+/// - `statement_timeout`: a backstop for a statement that runs away.
+///
+/// Migrations run on a connection of their own without them: a migration may wait for
+/// another replica's (an advisory lock) or build an index for longer.
+pub const SESSION_LIMITS: [(&str, &str); 3] = [
+    ("idle_in_transaction_session_timeout", "30s"),
+    ("lock_timeout", "10s"),
+    ("statement_timeout", "60s"),
+];
+
 /// Connects and applies the platform migrations, then the service's own.
 pub async fn connect_and_migrate(
     url: &str,
     max_connections: u32,
     service: &Migrator,
 ) -> anyhow::Result<PgPool> {
+    use sqlx::{ConnectOptions, Connection, postgres::PgConnectOptions};
+    let options: PgConnectOptions = url.parse()?;
+    let mut migrator = options.connect().await?;
+    migrate(&mut migrator, service).await?;
+    migrator.close().await?;
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
-        .connect(url)
+        .connect_with(options.options(SESSION_LIMITS))
         .await?;
-    migrate(&pool, service).await?;
     // Advice only: a server that cannot answer (one older than PostgreSQL 15 has no
     // `datlocprovider`) still starts.
     if let Err(e) = warn_unless_bytewise(&pool).await {
@@ -149,12 +172,17 @@ pub async fn verify_pii_keys(pool: &PgPool, cipher: &crate::PiiCipher) -> anyhow
     Ok(())
 }
 
-pub async fn migrate(pool: &PgPool, service: &Migrator) -> anyhow::Result<()> {
+pub async fn migrate<'a, A>(db: A, service: &Migrator) -> anyhow::Result<()>
+where
+    A: sqlx::Acquire<'a, Database = sqlx::Postgres>,
+    <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
+{
+    let mut conn = db.acquire().await?;
     // Both sets share `_sqlx_migrations`, so each must tolerate the other's rows.
     for set in [&PLATFORM_MIGRATIONS, service] {
         let mut m = Migrator::with_migrations(set.iter().cloned().collect());
         m.set_ignore_missing(true);
-        m.run(pool).await?;
+        m.run(&mut *conn).await?;
     }
     Ok(())
 }

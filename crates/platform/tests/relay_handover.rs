@@ -28,6 +28,7 @@ fn config() -> RelayConfig {
         max_backoff: Duration::from_millis(500),
         linger: Duration::from_millis(1),
         final_flush: Duration::from_secs(2),
+        leader_idle_timeout: Duration::from_secs(30),
     }
 }
 
@@ -165,6 +166,63 @@ async fn standby_relay_takes_over_when_the_leader_stops() {
     })
     .await
     .expect("test took longer than 30 s");
+}
+
+/// A leader that hangs (here its runtime's one thread blocked, as a stopped or swapping
+/// process would be) while holding the lock: PostgreSQL ends its idle session after
+/// `leader_idle_timeout`, the lock goes with it, and a standby publishes what was written
+/// meanwhile. Without the bound the standby waited for as long as the leader hung.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_over_from_a_leader_that_hangs() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let db = platform_db().await;
+        let pool = &db.pool;
+        let bus = test_bus(SOURCE)
+            .await
+            .expect("connecting the test bus (is NATS up? see NATS_URL)");
+        let hung = RelayConfig {
+            leader_idle_timeout: Duration::from_secs(2),
+            ..config()
+        };
+        // The leader runs on a runtime of its own, on a thread this test can stop.
+        let (leader_pool, leader_bus) =
+            (PgPool::connect(&db.url).await.expect("pool"), bus.clone());
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let (hang_tx, hang_rx) = std::sync::mpsc::channel::<()>();
+        let leader_thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("the leader's runtime");
+            rt.block_on(async move {
+                let (_stop, leader_stop) = shutdown::channel();
+                let (leader, _task) =
+                    relay::spawn(leader_pool.clone(), leader_bus.clone(), hung, leader_stop);
+                write(&leader_pool, &leader_bus, &leader, 0).await;
+                wait_published(&leader_pool, &leader_bus, 1).await;
+                started_tx.send(()).expect("the test waits");
+                // Hangs: nothing on this runtime runs until the test lets it go.
+                hang_rx.recv().expect("released");
+            });
+        });
+        started_rx.await.expect("the leader published");
+
+        let (stop_standby, standby_stop) = shutdown::channel();
+        let (standby, standby_task) =
+            relay::spawn(pool.clone(), bus.clone(), config(), standby_stop);
+        write(pool, &bus, &standby, 1).await;
+        wait_published(pool, &bus, 2).await;
+
+        hang_tx.send(()).expect("release the leader");
+        leader_thread.join().expect("the leader's thread");
+        stop_standby.trigger();
+        tokio::time::timeout(Duration::from_secs(5), standby_task)
+            .await
+            .expect("standby stops")
+            .expect("no panic");
+    })
+    .await
+    .expect("test took longer than 60 s");
 }
 
 /// R-X-2, clean stop: what was committed before the relay is stopped is published before it

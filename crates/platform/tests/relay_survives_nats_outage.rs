@@ -87,6 +87,7 @@ async fn scenario() {
         max_backoff: Duration::from_millis(500),
         linger: Duration::from_millis(1),
         final_flush: Duration::from_secs(2),
+        ..RelayConfig::default()
     };
     let (relay, relay_task) = relay::spawn(pool.clone(), bus.clone(), config, stop);
 

@@ -32,6 +32,12 @@ pub struct RelayConfig {
     /// At shutdown, how long the leading relay keeps publishing what is already committed
     /// before it stops: a clean stop leaves nothing for the next start (or a standby) to send.
     pub final_flush: Duration,
+    /// How long the leader's session may sit idle before PostgreSQL ends it
+    /// (`idle_session_timeout`), and with it the advisory lock: a leader that hangs (stopped,
+    /// swapping, cut off from its database) hands over to a standby after this, instead of
+    /// holding publication up for as long as it hangs. A working leader uses its session at
+    /// least every `poll_interval`, `max_backoff` and `ack_timeout`: it must be well above them.
+    pub leader_idle_timeout: Duration,
 }
 
 impl Default for RelayConfig {
@@ -42,6 +48,7 @@ impl Default for RelayConfig {
             max_backoff: Duration::from_secs(5),
             linger: Duration::from_millis(5),
             final_flush: Duration::from_secs(5),
+            leader_idle_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -135,6 +142,11 @@ async fn lead(
     // has stale statistics for up to a minute of heavy writing, and the planner then prefers
     // sequential scans that read every row (and every deleted row not yet vacuumed) per batch.
     sqlx::query("set enable_seqscan = off")
+        .execute(&mut *conn)
+        .await?;
+    // PostgreSQL 14 and later; set here, after the lock, on a session closed when `lead` ends.
+    sqlx::query("select set_config('idle_session_timeout', $1, false)")
+        .bind(format!("{}ms", config.leader_idle_timeout.as_millis()))
         .execute(&mut *conn)
         .await?;
     let mut listener = PgListener::connect_with(pool).await?;
