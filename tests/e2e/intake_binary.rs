@@ -375,6 +375,17 @@ async fn keys_that_did_not_write_the_database_stop_the_start() -> anyhow::Result
             ],
             "PII_KEYS: key \"dev\"",
         ),
+        // The key that sealed, left out before a re-sealing pass moved its values.
+        (
+            [
+                ("PII_KEYS", format!("k2:{other}")),
+                (
+                    "PII_INDEX_KEY",
+                    fupin_platform::pii::DEV_PII_INDEX_KEY.to_owned(),
+                ),
+            ],
+            "PII_KEYS: key \"dev\" has sealed values",
+        ),
     ] {
         let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let (status, stderr) = svc.restart_failing(&envs, Duration::from_secs(60)).await?;
@@ -382,7 +393,33 @@ async fn keys_that_did_not_write_the_database_stop_the_start() -> anyhow::Result
         assert!(stderr.contains(says), "{says:?} not in {stderr}");
         assert!(!stderr.contains("intake listening"), "{stderr}");
     }
-    svc.restart().await?;
+    // The rotation as README says: the new key first, the old one retiring; once a pass is
+    // done the old key may go.
+    let rotated = format!("k2:{other},{}", fupin_platform::pii::DEV_PII_KEYS);
+    svc.restart_with(&[
+        ("PII_KEYS", &rotated),
+        ("PII_RETIRING_KEYS", "dev"),
+        ("PII_INDEX_KEY", fupin_platform::pii::DEV_PII_INDEX_KEY),
+    ])
+    .await?;
+    let mut db = sqlx::PgConnection::connect(svc.database_url()).await?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !sqlx::query_scalar::<_, bool>(
+        "select retired_at is not null from pii_key_checks where key_use = 'seal' and key_id = 'dev'",
+    )
+    .fetch_one(&mut db)
+    .await?
+    {
+        anyhow::ensure!(Instant::now() < deadline, "no re-sealing pass finished");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    svc.stop(Duration::from_secs(30)).await?;
+    let only_k2 = format!("k2:{other}");
+    svc.restart_with(&[
+        ("PII_KEYS", &only_k2),
+        ("PII_INDEX_KEY", fupin_platform::pii::DEV_PII_INDEX_KEY),
+    ])
+    .await?;
     assert!(svc.terminate(Duration::from_secs(30)).await?.success());
     Ok(())
 }

@@ -155,6 +155,29 @@ pub async fn pass(
     let d = idempotency::reseal_responses(pool, cipher, &retiring.headers, BATCH, stop).await?;
     log("idempotency_keys", "response", cipher, retiring, d);
     done += d;
+    if stop.is_triggered() {
+        return Ok(done);
+    }
+    // Every column walked: nothing that opens is left under the retiring keys, which may now
+    // leave PII_KEYS (the start check allows it from here on).
+    fupin_platform::db::record_keys_retired(pool, &retiring.ids).await?;
+    if done.failed == 0 {
+        tracing::info!(
+            retiring = ?retiring.ids,
+            to = cipher.current_key_id(),
+            resealed = done.resealed,
+            "re-sealing pass done: no value left under the retiring keys; they may leave PII_KEYS"
+        );
+    } else {
+        tracing::warn!(
+            retiring = ?retiring.ids,
+            to = cipher.current_key_id(),
+            resealed = done.resealed,
+            failed = done.failed,
+            "re-sealing pass done: the values that did not open (logged above) are left as \
+             they are, no key opens them; the retiring keys may leave PII_KEYS"
+        );
+    }
     Ok(done)
 }
 

@@ -9,5 +9,10 @@ create table if not exists pii_key_checks (
     key_id text not null,
     check_value bytea not null check (length(check_value) = 32),
     first_used timestamptz not null default now(),
+    -- A sealing key that has been current (or was configured when this table was made): values
+    -- may be sealed with it, so it may leave PII_KEYS only once a re-sealing pass has moved
+    -- them (`retired_at`). Set again whenever it is current.
+    sealed boolean not null default false,
+    retired_at timestamptz,
     primary key (key_use, key_id)
 );

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sqlx::{
     PgPool,
     migrate::Migrator,
@@ -124,6 +125,10 @@ fn is_bytewise(collation: &str) -> bool {
 /// refused naming the variable. A regenerated `.env` would otherwise serve: sealed values
 /// failing to open on every read, and every lookup by blind index missing (a household's
 /// blacklist entry no longer found while its new rating is).
+///
+/// A key that has sealed values (it has been current) may leave `PII_KEYS` only once a
+/// re-sealing pass has moved them ([`record_keys_retired`]): a start without it before then is
+/// refused too, rather than serve `INTERNAL` for every read of those values.
 pub async fn verify_pii_keys(pool: &PgPool, cipher: &crate::PiiCipher) -> anyhow::Result<()> {
     use crate::pii::KeyUse;
     let mut tx = pool.begin().await?;
@@ -131,16 +136,41 @@ pub async fn verify_pii_keys(pool: &PgPool, cipher: &crate::PiiCipher) -> anyhow
     sqlx::query("lock table pii_key_checks in share row exclusive mode")
         .execute(&mut *tx)
         .await?;
-    let stored: Vec<(String, String, Vec<u8>)> =
-        sqlx::query_as("select key_use, key_id, check_value from pii_key_checks")
-            .fetch_all(&mut *tx)
-            .await?;
-    for check in cipher.key_checks() {
+    type Stored = (String, String, Vec<u8>, bool, Option<DateTime<Utc>>);
+    let stored: Vec<Stored> = sqlx::query_as(
+        "select key_use, key_id, check_value, sealed, retired_at from pii_key_checks",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let checks = cipher.key_checks();
+    let configured = |id: &str| {
+        checks
+            .iter()
+            .any(|c| c.key_use == KeyUse::Seal && c.key_id == id)
+    };
+    for (key_use, key_id, _, sealed, retired_at) in &stored {
+        if key_use == KeyUse::Seal.as_str()
+            && *sealed
+            && retired_at.is_none()
+            && !configured(key_id)
+        {
+            anyhow::bail!(
+                "PII_KEYS: key {key_id:?} has sealed values of this database and no re-sealing \
+                 pass has finished moving them: without it they would not open. Put it back in \
+                 PII_KEYS, name it in PII_RETIRING_KEYS, and remove it once intake logs \
+                 \"re-sealing pass done\""
+            );
+        }
+    }
+    // A database whose keys are recorded for the first time: any configured key may have
+    // sealed values.
+    let first = stored.is_empty();
+    for check in checks {
         let recorded = stored
             .iter()
-            .find(|(u, id, _)| u == check.key_use.as_str() && *id == check.key_id);
+            .find(|(u, id, ..)| u == check.key_use.as_str() && *id == check.key_id);
         match recorded {
-            Some((_, _, value)) if value.as_slice() == check.value.as_slice() => {}
+            Some((_, _, value, ..)) if value.as_slice() == check.value.as_slice() => {}
             Some(_) => match check.key_use {
                 KeyUse::Index => anyhow::bail!(
                     "PII_INDEX_KEY is not the key this database's blind index was built with \
@@ -158,17 +188,41 @@ pub async fn verify_pii_keys(pool: &PgPool, cipher: &crate::PiiCipher) -> anyhow
             },
             None => {
                 sqlx::query(
-                    "insert into pii_key_checks (key_use, key_id, check_value) values ($1, $2, $3)",
+                    "insert into pii_key_checks (key_use, key_id, check_value, sealed) \
+                     values ($1, $2, $3, $4)",
                 )
                 .bind(check.key_use.as_str())
                 .bind(&check.key_id)
                 .bind(check.value.as_slice())
+                .bind(first && check.key_use == KeyUse::Seal)
                 .execute(&mut *tx)
                 .await?;
             }
         }
     }
+    // The current key seals from now on (again, if it had been retired).
+    sqlx::query(
+        "update pii_key_checks set sealed = true, retired_at = null \
+         where key_use = 'seal' and key_id = $1 and (not sealed or retired_at is not null)",
+    )
+    .bind(cipher.current_key_id())
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// Records that a re-sealing pass finished with no value left under the keys `ids` (values
+/// that did not open are left, and logged: no key would open them), so that they may leave
+/// `PII_KEYS` ([`verify_pii_keys`]).
+pub async fn record_keys_retired(pool: &PgPool, ids: &[String]) -> sqlx::Result<()> {
+    sqlx::query(
+        "update pii_key_checks set retired_at = now() \
+         where key_use = 'seal' and key_id = any($1) and retired_at is null",
+    )
+    .bind(ids)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

@@ -6,7 +6,10 @@
 mod common;
 
 use common::{count, platform_db};
-use fupin_platform::{PiiCipher, db::verify_pii_keys};
+use fupin_platform::{
+    PiiCipher,
+    db::{record_keys_retired, verify_pii_keys},
+};
 
 const K1: &str = "a2V5LW9uZS1mb3ItdGhlLXRlc3RzLS0tLS0tLS0tLS0=";
 const K1_OTHER: &str = "b3RoZXItbWF0ZXJpYWwtZm9yLWtleS1vbmUtLS0tLS0=";
@@ -47,6 +50,18 @@ async fn keys_that_did_not_write_the_database_stop_the_start() {
     verify_pii_keys(pool, &cipher(&format!("k2:{K2},k1:{K1}"), INDEX))
         .await
         .expect("the new key first");
+    // k1 sealed values: it leaves only once a re-sealing pass has moved them.
+    let e = verify_pii_keys(pool, &cipher(&format!("k2:{K2}"), INDEX))
+        .await
+        .expect_err("k1 left out before a pass moved its values")
+        .to_string();
+    assert!(
+        e.starts_with("PII_KEYS: key \"k1\" has sealed values"),
+        "{e}"
+    );
+    record_keys_retired(pool, &["k1".to_owned()])
+        .await
+        .expect("a pass done");
     verify_pii_keys(pool, &cipher(&format!("k2:{K2}"), INDEX))
         .await
         .expect("the old key left out");
@@ -57,6 +72,35 @@ async fn keys_that_did_not_write_the_database_stop_the_start() {
         .expect_err("k1 back with other material")
         .to_string();
     assert!(e.starts_with("PII_KEYS: key \"k1\""), "{e}");
+}
+
+/// A key added beside the current one and never current sealed nothing: it may leave without
+/// a pass. A retired key made current again seals again: it may not leave until the next pass.
+#[tokio::test]
+async fn only_keys_that_sealed_need_a_pass_before_they_leave() {
+    let db = platform_db().await;
+    let pool = &db.pool;
+    verify_pii_keys(pool, &cipher(&format!("k1:{K1}"), INDEX))
+        .await
+        .expect("first use");
+    verify_pii_keys(pool, &cipher(&format!("k1:{K1},k2:{K2}"), INDEX))
+        .await
+        .expect("k2 added second");
+    verify_pii_keys(pool, &cipher(&format!("k1:{K1}"), INDEX))
+        .await
+        .expect("k2 never sealed anything");
+    record_keys_retired(pool, &["k1".to_owned()])
+        .await
+        .expect("a pass over k1");
+    // Current again (an operator going back): the retirement no longer holds.
+    verify_pii_keys(pool, &cipher(&format!("k1:{K1},k2:{K2}"), INDEX))
+        .await
+        .expect("k1 current again");
+    let e = verify_pii_keys(pool, &cipher(&format!("k2:{K2}"), INDEX))
+        .await
+        .expect_err("k1 sealed again since its pass")
+        .to_string();
+    assert!(e.contains("\"k1\" has sealed values"), "{e}");
 }
 
 /// Replicas starting at once with the same new keys: all start, each key recorded once.
