@@ -581,6 +581,8 @@ async fn the_health_check_speaks_mutual_tls() -> anyhow::Result<()> {
     ])
     .await?;
     assert!(!ok, "no client certificate, yet: {stderr}");
+    // The server's alert is said, not only "transport error".
+    assert!(stderr.contains("CertificateRequired"), "{stderr}");
 
     // Plaintext with TLS variables set but empty: as if unset.
     let plain = RunningService::start("fupin-intake", false).await?;

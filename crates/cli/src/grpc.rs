@@ -106,7 +106,32 @@ pub fn request<T>(message: T, token: &str) -> anyhow::Result<tonic::Request<T>> 
     Ok(req)
 }
 
-/// `code: message` of a failed call, for error messages.
+/// `code: message` of a failed call, for error messages, and the causes beneath it: a failed
+/// TLS handshake says only "transport error" or "operation was canceled" by itself, the alert
+/// the server sent (a certificate required, expired, or from an unknown CA) is a cause.
 pub fn describe(status: &tonic::Status) -> String {
-    format!("{:?}: {}", status.code(), status.message())
+    let mut text = format!("{:?}: {}", status.code(), status.message());
+    let mut cause = std::error::Error::source(status);
+    while let Some(c) = cause {
+        let said = c.to_string();
+        if !said.is_empty() && !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_failed_call_is_described_with_its_causes() {
+        let io = std::io::Error::other("received fatal alert: CertificateRequired");
+        let status = tonic::Status::from_error(Box::new(io));
+        let said = super::describe(&status);
+        assert!(said.contains("CertificateRequired"), "{said}");
+        let plain = super::describe(&tonic::Status::not_found("application x"));
+        assert_eq!(plain, "NotFound: application x");
+    }
 }
