@@ -794,6 +794,65 @@ async fn a_call_waits_for_a_lock_held_elsewhere_a_bounded_time() -> anyhow::Resu
     Ok(())
 }
 
+/// Operations: NATS away when intake starts (a replica restarted during a NATS outage) does
+/// not stop it: it serves (health SERVING; a household without a rating is refused R-CR-3, an
+/// answer from the read model), and once NATS is back it makes the stream, its consumers apply
+/// a rating, and its events are published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intake_starts_and_serves_while_nats_is_away() -> anyhow::Result<()> {
+    let mut nats = fupin_platform::testing::NatsServer::start();
+    nats.wait_listening().await;
+    nats.kill();
+    let nats_url = nats.url();
+    let svc = RunningService::start_with("fupin-intake", false, &[("NATS_URL", &nats_url)]).await?;
+    let mut intake = IntakeServiceClient::new(svc.channel().await?);
+    let id = resident_id();
+    let refused = intake
+        .submit_application(authed(
+            submit_request(&id, 0),
+            Role::VillageStaff,
+            VILLAGE,
+            None,
+        ))
+        .await
+        .expect_err("no rating yet");
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "{refused:?}"
+    );
+    assert!(refused.message().contains("R-CR-3"), "{refused:?}");
+
+    nats.spawn();
+    nats.wait_listening().await;
+    // Intake makes the stream (the test's bus below would make it too).
+    let js = async_nats::jetstream::new(async_nats::connect(&nats_url).await?);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while js.get_stream(&svc.stream).await.is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "intake did not make the stream");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let bus = EventBus::connect(&nats_url, &svc.prefix, &svc.stream, "/e2e").await?;
+    publish_rating(&bus, &id).await?;
+    let app = submit_once_rated(&mut intake, &id).await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut stream = bus.js.get_stream(&svc.stream).await?;
+        let subjects = stream
+            .info_with_subjects(format!("{}.intake.>", svc.prefix))
+            .await?
+            .collect::<Vec<_>>()
+            .await;
+        if !subjects.is_empty() {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{} was not published", app.id);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(svc.terminate(Duration::from_secs(30)).await?.success());
+    Ok(())
+}
+
 /// Operations: a second SIGTERM during a long drain stops the binary at once, with exit status
 /// 130, instead of leaving SIGKILL as the only way out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -92,10 +92,16 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
     let consumer_config =
         consumer::ConsumerConfig::new(readmodel::CONSUMER, readmodel::event_types());
     let mut stop_asked = shutdown.clone();
-    tokio::select! {
-        checked = consumer::check(&rt.bus, &consumer_config) => checked?,
-        // A stop asked for while NATS is slow to answer.
-        _ = stop_asked.wait() => return Ok(()),
+    if rt.bus.is_connected() {
+        tokio::select! {
+            checked = consumer::check(&rt.bus, &consumer_config) => checked?,
+            // A stop asked for while NATS is slow to answer.
+            _ = stop_asked.wait() => return Ok(()),
+        }
+    } else {
+        // Checked by the consumers themselves once NATS answers (a consumer that lost a
+        // guarantee is then an error each time they try, not a refused start).
+        tracing::warn!("NATS does not answer: the read model's consumers are checked once it does");
     }
     // Everything started here stops when asked to, or when the server stops on its own.
     let (stop_all, shutdown) = shutdown.linked();

@@ -5,7 +5,11 @@ use std::{ops::RangeInclusive, sync::Arc, time::Duration};
 use anyhow::Context;
 use fupin_intake::{MIGRATIONS, Reference, Runtime, run};
 use fupin_platform::{
-    BaseConfig, clock::AdjustableClock, db, events::EventBus, grpc, shutdown, telemetry,
+    BaseConfig,
+    clock::AdjustableClock,
+    db,
+    events::{EventBus, StreamState},
+    grpc, shutdown, telemetry,
 };
 
 #[global_allocator]
@@ -74,7 +78,9 @@ async fn main() -> anyhow::Result<()> {
         })?;
     // Keys that did not write this database's personal data stop the start (R-CR-11).
     db::verify_pii_keys(&pool, &config.pii).await?;
-    let bus = EventBus::connect(
+    // NATS away at start does not stop it (it serves while NATS is away later too); a NATS
+    // that answers and refuses the stream does.
+    let (bus, stream) = EventBus::connect_or_defer(
         &config.nats_url,
         &config.subject_prefix,
         &config.stream_name,
@@ -97,6 +103,14 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing::info!(addr = %listener.local_addr()?, "intake listening");
     let (_trigger, shutdown) = shutdown::on_signals();
+    if stream == StreamState::Pending {
+        tokio::spawn(
+            fupin_platform::events::stream::ensure_stream_when_reachable(
+                bus.clone(),
+                shutdown.clone(),
+            ),
+        );
+    }
     run(
         Runtime {
             pool,

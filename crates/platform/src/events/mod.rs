@@ -101,6 +101,14 @@ mod url_tests {
     }
 }
 
+/// Whether the stream was made (or found) when the service started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamState {
+    Ready,
+    /// NATS did not answer at start: the stream is made once it does.
+    Pending,
+}
+
 /// Where this service's events go and where it listens.
 #[derive(Clone, Debug)]
 pub struct EventBus {
@@ -121,6 +129,41 @@ impl EventBus {
         stream: &str,
         source: &str,
     ) -> anyhow::Result<Self> {
+        let bus = Self::open(url, prefix, stream, source).await?;
+        stream::ensure_stream(&bus).await?;
+        Ok(bus)
+    }
+
+    /// [`EventBus::connect`] that does not wait for NATS: when NATS does not answer, the bus is
+    /// returned with [`StreamState::Pending`] (the client keeps connecting in the background,
+    /// and [`stream::ensure_stream_when_reachable`] makes the stream once NATS answers). A
+    /// service then starts and serves while NATS is away, as it goes on serving when NATS goes
+    /// away later: its events wait in the outbox. An answer that refuses the stream (a
+    /// permission, a limit) still fails here.
+    pub async fn connect_or_defer(
+        url: &str,
+        prefix: &str,
+        stream: &str,
+        source: &str,
+    ) -> anyhow::Result<(Self, StreamState)> {
+        let bus = Self::open(url, prefix, stream, source).await?;
+        match stream::ensure_stream(&bus).await {
+            Ok(()) => Ok((bus, StreamState::Ready)),
+            Err(e) if !bus.is_connected() => {
+                tracing::warn!(error = %e, "NATS does not answer: serving without it; events \
+                    wait in the outbox and the read model waits for its events until it does");
+                Ok((bus, StreamState::Pending))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the client is connected to a NATS server now.
+    pub fn is_connected(&self) -> bool {
+        self.js.client().connection_state() == async_nats::connection::State::Connected
+    }
+
+    async fn open(url: &str, prefix: &str, stream: &str, source: &str) -> anyhow::Result<Self> {
         let (options, address) = nats_options(url)?;
         let client = options
             .retry_on_initial_connect()
@@ -130,14 +173,12 @@ impl EventBus {
             .await
             .with_context(|| format!("connecting to NATS at {address}"))?;
         let js = async_nats::jetstream::new(client);
-        let bus = Self {
+        Ok(Self {
             js,
             prefix: prefix.to_owned(),
             stream: stream.to_owned(),
             source: source.to_owned(),
-        };
-        stream::ensure_stream(&bus).await?;
-        Ok(bus)
+        })
     }
 
     /// Subject of an event type given its protobuf full name (`fupin.intake.v1.X`).

@@ -58,3 +58,28 @@ pub async fn ensure_stream(bus: &EventBus) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Makes the stream once NATS answers, for a service that started without it
+/// ([`super::EventBus::connect_or_defer`]): tries every few seconds until it succeeds or
+/// `shutdown`, warning at most once a minute.
+pub async fn ensure_stream_when_reachable(bus: EventBus, mut shutdown: crate::shutdown::Shutdown) {
+    let mut last_warned: Option<tokio::time::Instant> = None;
+    loop {
+        match ensure_stream(&bus).await {
+            Ok(()) => {
+                tracing::info!(stream = %bus.stream, "NATS answers: the stream is ready");
+                return;
+            }
+            Err(e) => {
+                if last_warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                    tracing::warn!(error = %e, "the stream is not made yet; trying again");
+                    last_warned = Some(tokio::time::Instant::now());
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = shutdown.wait() => return,
+        }
+    }
+}
