@@ -837,7 +837,7 @@ async fn intake_starts_and_serves_while_nats_is_away() -> anyhow::Result<()> {
     let app = submit_once_rated(&mut intake, &id).await?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let mut stream = bus.js.get_stream(&svc.stream).await?;
+        let stream = bus.js.get_stream(&svc.stream).await?;
         let subjects = stream
             .info_with_subjects(format!("{}.intake.>", svc.prefix))
             .await?
