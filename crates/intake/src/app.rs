@@ -1415,25 +1415,40 @@ impl Intake {
             // INVALID_ARGUMENT), then the state (README "Who before what").
             app.check_bank(&actor)
                 .map_err(app_err(&req.application_id))?;
-            // Empty or zero is what a core leaves in a field it does not use.
+            // Every field sent is checked, the other outcome's too (left empty or zero, as a
+            // core sends a field it does not use, it is not given); only the outcome's are
+            // recorded.
             let given = |s: &str| {
                 let s = s.trim();
                 !s.is_empty()
                     && s.parse::<rust_decimal::Decimal>()
                         .map_or(true, |d| !d.is_zero())
             };
-            bank::DecisionFields {
-                approved: req.approved,
-                has_amount: req
-                    .approved_amount
-                    .as_ref()
-                    .is_some_and(|m| given(&m.amount)),
-                has_rate: given(&req.annual_rate),
-                has_term: req.term_months != 0,
-                has_reason: !req.rejection_reason.trim().is_empty(),
+            if req.approved {
+                bank::check_unused_reason(&req.rejection_reason).map_err(app_err(""))?;
+            } else {
+                let amount = match &req.approved_amount {
+                    Some(m) if given(&m.amount) => Some(
+                        convert::money("approved_amount", "R-IN-6", Some(m))
+                            .map_err(app_err(""))?,
+                    ),
+                    _ => None,
+                };
+                let rate = if given(&req.annual_rate) {
+                    Some(convert::annual_rate(&req.annual_rate).map_err(app_err(""))?)
+                } else {
+                    None
+                };
+                bank::check_unused_approval(
+                    app.kind,
+                    app.amount,
+                    amount,
+                    rate,
+                    (req.term_months != 0).then_some(req.term_months),
+                    &policy.value,
+                )
+                .map_err(app_err(""))?;
             }
-            .check()
-            .map_err(app_err(""))?;
             let decision = if req.approved {
                 let amount =
                     convert::money("approved_amount", "R-IN-6", req.approved_amount.as_ref())

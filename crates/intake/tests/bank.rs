@@ -233,11 +233,10 @@ async fn a_bank_lists_decides_and_disburses() {
                 "rejection_reason",
                 "R-IN-6",
             ),
-            // A decision carries one outcome's fields: a stray one is refused by name, not
-            // dropped unread (left empty or zero, as a core sends a field it does not use, it
-            // is not given: the rejections in this test send amount "0" and term 0).
+            // The other outcome's fields are checked as it would check them (bad input is
+            // refused by name whatever the outcome) and not recorded.
             (
-                "rejection with an approval's amount, rate and term",
+                "rejection with a bad approval amount, rate and term",
                 pb::RecordBankDecisionRequest {
                     approved: false,
                     rejection_reason: "no income".into(),
@@ -247,19 +246,19 @@ async fn a_bank_lists_decides_and_disburses() {
                 "R-IN-6",
             ),
             (
-                "rejection with a term",
+                "rejection with a term over the cap",
                 pb::RecordBankDecisionRequest {
                     approved: false,
                     rejection_reason: "no income".into(),
-                    ..approve_req(&a3, "0", "", 24)
+                    ..approve_req(&a3, "0", "", 37)
                 },
                 "term_months",
-                "R-IN-6",
+                "R-IN-3",
             ),
             (
-                "approval with a rejection reason",
+                "approval with a rejection reason in reverse text",
                 pb::RecordBankDecisionRequest {
-                    rejection_reason: "but also rejected".into(),
+                    rejection_reason: "\u{202e}x".into(),
                     ..approve_req(&a1, "18000", "0.0435", 12)
                 },
                 "rejection_reason",
@@ -302,19 +301,26 @@ async fn a_bank_lists_decides_and_disburses() {
         assert_eq!(d.approved_amount.as_ref().unwrap().amount, "18000.00");
         assert_eq!(d.annual_rate, "0.0435");
         assert_eq!(d.term_months, 12);
+        // A rejection sent with an approval's valid fields left over is a rejection: they are
+        // not recorded.
         let rejected = bank
             .record_bank_decision(pb::RecordBankDecisionRequest {
                 approved: false,
                 rejection_reason: "field visit: no planting land under contract".into(),
-                ..approve_req(&a3, "0", "", 0)
+                ..approve_req(&a3, "18000", "0.0435", 12)
             })
             .await
             .expect("reject")
             .into_inner();
         assert_eq!(rejected.status(), pb::Status::BankRejected);
+        let d = rejected.bank_decision.unwrap();
         assert_eq!(
-            rejected.bank_decision.unwrap().rejection_reason,
+            d.rejection_reason,
             "field visit: no planting land under contract"
+        );
+        assert!(
+            d.approved_amount.is_none() && d.annual_rate.is_empty() && d.term_months == 0,
+            "{d:?}"
         );
         // A second decision on a decided application is refused.
         let s = err(bank

@@ -41,22 +41,9 @@ impl Approval {
         term_months: u32,
         policy: &IntakePolicy,
     ) -> Result<Self, DomainError> {
-        if amount.is_zero() || amount > requested {
-            return Err(DomainError::invalid(
-                "approved_amount",
-                "R-IN-6",
-                format!("must be above 0 and at most the requested {requested}"),
-            ));
-        }
+        check_amount(requested, amount)?;
         let annual_rate = self::annual_rate(annual_rate)?;
-        let max_term = max_term_months(kind, policy);
-        if term_months == 0 || term_months > max_term {
-            return Err(DomainError::invalid(
-                "term_months",
-                "R-IN-3",
-                format!("must be 1 to {max_term} months"),
-            ));
-        }
+        check_term(kind, term_months, policy)?;
         Ok(Self {
             amount,
             annual_rate,
@@ -113,44 +100,63 @@ pub fn max_term_months(kind: ApplicantKind, policy: &IntakePolicy) -> u32 {
     }
 }
 
-/// Which fields a bank's decision carries: an approval its amount, rate and term, a rejection
-/// its reason, and neither the other's. A request with both is ambiguous (the bank's core may
-/// have meant the other outcome), so it is refused naming the first stray field rather than
-/// having that field dropped unread. A field left empty or zero (what a core sends for a field
-/// it does not use) is not given.
-#[derive(Clone, Copy, Debug)]
-pub struct DecisionFields {
-    pub approved: bool,
-    pub has_amount: bool,
-    pub has_rate: bool,
-    pub has_term: bool,
-    pub has_reason: bool,
+/// The approval's fields sent with a rejection (left over from a form, or a core's template):
+/// each given one is checked as an approval would check it, so bad input is refused by name
+/// whatever the outcome, and none is recorded. A field left empty or zero is not given.
+pub fn check_unused_approval(
+    kind: ApplicantKind,
+    requested: Money,
+    amount: Option<Money>,
+    annual_rate: Option<Decimal>,
+    term_months: Option<u32>,
+    policy: &IntakePolicy,
+) -> Result<(), DomainError> {
+    if let Some(amount) = amount {
+        check_amount(requested, amount)?;
+    }
+    if let Some(rate) = annual_rate {
+        self::annual_rate(rate)?;
+    }
+    if let Some(term) = term_months {
+        check_term(kind, term, policy)?;
+    }
+    Ok(())
 }
 
-impl DecisionFields {
-    pub fn check(self) -> Result<(), DomainError> {
-        let stray: &[(&'static str, bool)] = if self.approved {
-            &[("rejection_reason", self.has_reason)]
-        } else {
-            &[
-                ("approved_amount", self.has_amount),
-                ("annual_rate", self.has_rate),
-                ("term_months", self.has_term),
-            ]
-        };
-        match stray.iter().find(|(_, set)| *set) {
-            None => Ok(()),
-            Some((field, _)) => Err(DomainError::invalid(
-                field,
-                "R-IN-6",
-                if self.approved {
-                    "an approval carries no rejection reason"
-                } else {
-                    "a rejection carries no approved amount, rate or term"
-                },
-            )),
-        }
+/// A rejection reason sent with an approval: checked as a rejection would check it (bad input
+/// is refused by name), and not recorded.
+pub fn check_unused_reason(reason: &str) -> Result<(), DomainError> {
+    if reason.trim().is_empty() {
+        return Ok(());
     }
+    rejection_reason(reason).map(|_| ())
+}
+
+fn check_amount(requested: Money, amount: Money) -> Result<(), DomainError> {
+    if amount.is_zero() || amount > requested {
+        return Err(DomainError::invalid(
+            "approved_amount",
+            "R-IN-6",
+            format!("must be above 0 and at most the requested {requested}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_term(
+    kind: ApplicantKind,
+    term_months: u32,
+    policy: &IntakePolicy,
+) -> Result<(), DomainError> {
+    let max_term = max_term_months(kind, policy);
+    if term_months == 0 || term_months > max_term {
+        return Err(DomainError::invalid(
+            "term_months",
+            "R-IN-3",
+            format!("must be 1 to {max_term} months"),
+        ));
+    }
+    Ok(())
 }
 
 /// A bank's rejection states its reason (R-IN-6); returned trimmed, as stored.

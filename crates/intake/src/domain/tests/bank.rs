@@ -11,8 +11,8 @@ use super::fixtures::*;
 use crate::domain::{
     ApplicantKind, DomainError,
     bank::{
-        Approval, DecisionFields, DisbursementRecord, InstalmentRecord, annual_rate,
-        rejection_reason, term_end,
+        Approval, DisbursementRecord, InstalmentRecord, annual_rate, check_unused_approval,
+        check_unused_reason, rejection_reason, term_end,
     },
 };
 
@@ -174,48 +174,44 @@ fn a_rejection_states_its_reason() {
     }
 }
 
-// R-IN-6: an approval carries its amount, rate and term and no rejection reason; a rejection
-// its reason and none of the approval's fields. A stray field is refused by name, not dropped.
+// R-IN-6, R-X-3: the other outcome's fields sent with a decision (a form's leftovers, a core's
+// template) are checked as that outcome would check them, so bad input is refused by name
+// whatever the outcome; valid ones pass (and are not recorded).
 #[test]
-fn a_decision_carries_only_its_own_outcomes_fields() {
-    let fields = |approved: bool, set: &[&str]| DecisionFields {
-        approved,
-        has_amount: set.contains(&"approved_amount"),
-        has_rate: set.contains(&"annual_rate"),
-        has_term: set.contains(&"term_months"),
-        has_reason: set.contains(&"rejection_reason"),
+fn the_other_outcomes_fields_are_checked_and_not_recorded() {
+    let unused = |amount: Option<&str>, rate: Option<&str>, term: Option<u32>| {
+        check_unused_approval(
+            ApplicantKind::Household,
+            money("20000"),
+            amount.map(money),
+            rate.map(self::rate),
+            term,
+            policy(),
+        )
     };
-    let refused = |f: DecisionFields| match f.check() {
-        Err(DomainError::Invalid { field, rule, .. }) => {
-            assert_eq!(rule, "R-IN-6");
-            field
-        }
-        other => panic!("{f:?}: expected a field error, got {other:?}"),
-    };
-    let approval = ["approved_amount", "annual_rate", "term_months"];
-    assert!(fields(true, &approval).check().is_ok());
-    assert!(fields(false, &["rejection_reason"]).check().is_ok());
-    // What is missing is told by the fields' own checks, not here.
-    assert!(fields(true, &[]).check().is_ok());
-    assert!(fields(false, &[]).check().is_ok());
+    assert!(unused(None, None, None).is_ok());
+    assert!(unused(Some("20000"), Some("0.0435"), Some(36)).is_ok());
     assert_eq!(
-        refused(fields(
-            true,
-            &[&approval[..], &["rejection_reason"]].concat()
-        )),
-        "rejection_reason"
+        field_of(unused(Some("20000.01"), None, None).unwrap_err()),
+        "approved_amount"
     );
-    for stray in approval {
-        assert_eq!(refused(fields(false, &["rejection_reason", stray])), stray);
+    assert_eq!(
+        field_of(unused(None, Some("1"), None).unwrap_err()),
+        "annual_rate"
+    );
+    assert_eq!(
+        field_of(unused(None, None, Some(37)).unwrap_err()),
+        "term_months"
+    );
+    assert!(check_unused_reason("").is_ok());
+    assert!(check_unused_reason("  ").is_ok());
+    assert!(check_unused_reason("a note").is_ok());
+    for bad in ["\u{202e}", "a\u{0}b"] {
+        assert_eq!(
+            field_of(check_unused_reason(bad).unwrap_err()),
+            "rejection_reason"
+        );
     }
-    assert_eq!(
-        refused(fields(
-            false,
-            &["rejection_reason", "term_months", "annual_rate"]
-        )),
-        "annual_rate",
-        "the first stray field in the request's order"
-    );
 }
 
 // R-IN-6: the usual schedule of these loans, interest quarterly and the principal at
