@@ -20,15 +20,17 @@ pub static PLATFORM_MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 ///   hangs;
 /// - `lock_timeout`: a call that waits for a row another session holds gives up (55P03:
 ///   `UNAVAILABLE` for a call, the event held for a consumer) rather than hold a pooled
-///   connection until the pool is empty;
-/// - `statement_timeout`: a backstop for a statement that runs away.
+///   connection until the pool is empty.
 ///
-/// Migrations run on a connection of their own without them: a migration may wait for
-/// another replica's (an advisory lock) or build an index for longer.
-pub const SESSION_LIMITS: [(&str, &str); 3] = [
+/// No pool-wide `statement_timeout`: maintenance walks whole tables (re-sealing, keying
+/// fingerprints) and may rightly take longer on a large one; the submission writer sets its
+/// own. Migrations run on a connection of their own without these bounds: a migration may wait
+/// for another replica's (an advisory lock). They are startup parameters: a connection pooler
+/// in front of PostgreSQL must pass `options` on (PgBouncer does not), and they take the place
+/// of the role's own settings of the same names.
+pub const SESSION_LIMITS: [(&str, &str); 2] = [
     ("idle_in_transaction_session_timeout", "30s"),
     ("lock_timeout", "10s"),
-    ("statement_timeout", "60s"),
 ];
 
 /// Connects and applies the platform migrations, then the service's own.
@@ -39,7 +41,11 @@ pub async fn connect_and_migrate(
 ) -> anyhow::Result<PgPool> {
     use sqlx::{ConnectOptions, Connection, postgres::PgConnectOptions};
     let options: PgConnectOptions = url.parse()?;
-    let mut migrator = options.connect().await?;
+    // Bounded like the pool's first connection: a database whose packets are dropped would
+    // otherwise hold the start for the system's TCP timeout.
+    let mut migrator = tokio::time::timeout(Duration::from_secs(10), options.connect())
+        .await
+        .map_err(|_| anyhow::anyhow!("no connection within 10 s"))??;
     migrate(&mut migrator, service).await?;
     migrator.close().await?;
     let pool = PgPoolOptions::new()

@@ -36,7 +36,8 @@ pub struct RelayConfig {
     /// (`idle_session_timeout`), and with it the advisory lock: a leader that hangs (stopped,
     /// swapping, cut off from its database) hands over to a standby after this, instead of
     /// holding publication up for as long as it hangs. A working leader uses its session at
-    /// least every `poll_interval`, `max_backoff` and `ack_timeout`: it must be well above them.
+    /// least every `poll_interval`, `max_backoff` and batch (sends and acks within twice
+    /// `ack_timeout`): it must be well above them.
     pub leader_idle_timeout: Duration,
 }
 
@@ -144,11 +145,17 @@ async fn lead(
     sqlx::query("set enable_seqscan = off")
         .execute(&mut *conn)
         .await?;
-    // PostgreSQL 14 and later; set here, after the lock, on a session closed when `lead` ends.
-    sqlx::query("select set_config('idle_session_timeout', $1, false)")
+    // Set here, after the lock, on a session closed when `lead` ends. PostgreSQL 14 and later:
+    // an older server publishes as before, without the bound (a hung leader then holds the
+    // lock until its connection drops).
+    if let Err(e) = sqlx::query("select set_config('idle_session_timeout', $1, false)")
         .bind(format!("{}ms", config.leader_idle_timeout.as_millis()))
         .execute(&mut *conn)
-        .await?;
+        .await
+    {
+        tracing::warn!(error = %e, "the relay's session has no idle bound (PostgreSQL 14 or \
+            later needed): a standby takes over from a hung leader only once its connection drops");
+    }
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen("fupin_outbox").await?;
     let mut nats_backoff = Duration::from_millis(100);
@@ -266,18 +273,30 @@ async fn publish_batch(
     let first = first_of_subject(rows.iter().map(|r| r.ce_subject.as_deref()));
     let mut pending = Vec::with_capacity(rows.len());
     let mut failure = None;
+    // A batch takes at most twice `ack_timeout` (its sends, then its acks, each within one
+    // deadline), however slowly a busy server answers one by one: the leader's session must not
+    // sit idle past `leader_idle_timeout` while it works.
+    let sends_by = tokio::time::Instant::now() + config.ack_timeout;
     for row in rows.iter().zip(first).filter_map(|(r, f)| f.then_some(r)) {
-        match send(bus, row).await {
-            Ok(ack) => pending.push((row.seq, ack)),
-            Err(e) => {
+        match tokio::time::timeout_at(sends_by, send(bus, row)).await {
+            Ok(Ok(ack)) => pending.push((row.seq, ack)),
+            Ok(Err(e)) => {
                 failure = Some(e);
+                break;
+            }
+            Err(_) => {
+                failure = Some(anyhow::anyhow!(
+                    "NATS took the batch's sends no faster than {:?}",
+                    config.ack_timeout
+                ));
                 break;
             }
         }
     }
     let mut sent = Vec::with_capacity(pending.len());
+    let acks_by = tokio::time::Instant::now() + config.ack_timeout;
     for (seq, ack) in pending {
-        match tokio::time::timeout(config.ack_timeout, ack).await {
+        match tokio::time::timeout_at(acks_by, ack).await {
             Ok(Ok(ack)) => {
                 tracing::debug!(
                     seq,
