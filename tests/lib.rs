@@ -278,15 +278,20 @@ impl RunningService {
 
     /// Sends SIGTERM (a stop asked for; see [`RunningService::terminate`]).
     pub async fn sigterm(&self) -> anyhow::Result<()> {
+        self.signal("TERM").await
+    }
+
+    /// Sends the signal named (`TERM`, `INT`, as `kill -<name>` takes it).
+    pub async fn signal(&self, name: &str) -> anyhow::Result<()> {
         let pid = self
             .child
             .id()
             .ok_or_else(|| anyhow::anyhow!("already exited"))?;
         let status = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
+            .args([&format!("-{name}"), &pid.to_string()])
             .status()
             .await?;
-        anyhow::ensure!(status.success(), "kill -TERM failed");
+        anyhow::ensure!(status.success(), "kill -{name} failed");
         Ok(())
     }
 

@@ -701,7 +701,6 @@ async fn a_stop_reports_not_serving_while_still_serving_for_the_drain() -> anyho
     let svc = RunningService::start_with("fupin-intake", false, &[("SHUTDOWN_DRAIN_SECONDS", "3")])
         .await?;
     let mut client = IntakeServiceClient::new(svc.channel().await?);
-    let mut health = tonic_health::pb::health_client::HealthClient::new(svc.channel().await?);
     let list = || {
         authed(
             pb::ListApplicationsRequest::default(),
@@ -713,22 +712,7 @@ async fn a_stop_reports_not_serving_while_still_serving_for_the_drain() -> anyho
     client.list_applications(list()).await?;
     let asked = Instant::now();
     svc.sigterm().await?;
-    let deadline = asked + Duration::from_secs(2);
-    loop {
-        let status = health
-            .check(tonic_health::pb::HealthCheckRequest::default())
-            .await?
-            .into_inner()
-            .status();
-        if status == tonic_health::pb::health_check_response::ServingStatus::NotServing {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still SERVING after the stop was asked for"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_not_serving(&svc).await?;
     // Still answering calls during the drain (a call that succeeds now ran inside it: the
     // port closes when it ends).
     client.list_applications(list()).await?;
@@ -858,15 +842,9 @@ async fn intake_starts_and_serves_while_nats_is_away() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Operations: a second SIGTERM during a long drain stops the binary at once, with exit status
-/// 130, instead of leaving SIGKILL as the only way out.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_stop_signal_ends_the_drain_at_once() -> anyhow::Result<()> {
-    let svc =
-        RunningService::start_with("fupin-intake", false, &[("SHUTDOWN_DRAIN_SECONDS", "120")])
-            .await?;
+/// Waits up to 5 s for intake's health to say NOT_SERVING (its drain has started).
+async fn wait_not_serving(svc: &RunningService) -> anyhow::Result<()> {
     let mut health = tonic_health::pb::health_client::HealthClient::new(svc.channel().await?);
-    svc.sigterm().await?;
     let deadline = Instant::now() + Duration::from_secs(5);
     while health
         .check(tonic_health::pb::HealthCheckRequest::default())
@@ -875,11 +853,24 @@ async fn a_second_stop_signal_ends_the_drain_at_once() -> anyhow::Result<()> {
         .status()
         != tonic_health::pb::health_check_response::ServingStatus::NotServing
     {
-        assert!(Instant::now() < deadline, "the drain never started");
+        anyhow::ensure!(Instant::now() < deadline, "the drain never started");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let asked = Instant::now();
+    Ok(())
+}
+
+/// Operations: Ctrl-C (SIGINT) during a long drain stops the binary at once, with exit status
+/// 130, instead of leaving SIGKILL as the only way out; a second SIGTERM (a supervisor's stop
+/// command and its service manager's own signal) does not cut the drain short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_ends_a_drain_at_once_and_a_second_sigterm_does_not() -> anyhow::Result<()> {
+    let svc =
+        RunningService::start_with("fupin-intake", false, &[("SHUTDOWN_DRAIN_SECONDS", "120")])
+            .await?;
     svc.sigterm().await?;
+    wait_not_serving(&svc).await?;
+    let asked = Instant::now();
+    svc.signal("INT").await?;
     let exit = svc.terminate_after_signal(Duration::from_secs(10)).await?;
     assert_eq!(
         exit.code(),
@@ -887,6 +878,19 @@ async fn a_second_stop_signal_ends_the_drain_at_once() -> anyhow::Result<()> {
         "{exit:?}"
     );
     assert!(asked.elapsed() < Duration::from_secs(10));
+
+    let svc = RunningService::start_with("fupin-intake", false, &[("SHUTDOWN_DRAIN_SECONDS", "3")])
+        .await?;
+    let asked = Instant::now();
+    svc.sigterm().await?;
+    wait_not_serving(&svc).await?;
+    svc.sigterm().await?;
+    let exit = svc.terminate_after_signal(Duration::from_secs(30)).await?;
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        asked.elapsed() >= Duration::from_secs(3),
+        "the drain ran to its end"
+    );
     Ok(())
 }
 

@@ -47,15 +47,17 @@ impl Shutdown {
     }
 }
 
-/// The exit status of a process stopped by a second signal (128 + SIGINT, as shells report
-/// an interrupted program).
+/// The exit status of a process stopped by Ctrl-C during its stop (128 + SIGINT, as shells
+/// report an interrupted program).
 pub const FORCED_EXIT_CODE: i32 = 130;
 
-/// Triggers on SIGTERM or Ctrl-C. A second SIGTERM or Ctrl-C, while the first one's stop is
-/// still draining, exits the process at once with [`FORCED_EXIT_CODE`]: an operator who cannot
-/// wait for a long drain is not left with SIGKILL alone. Nothing committed is lost (the outbox
-/// keeps what the relay had not published, and the next start publishes it); calls in flight
-/// fail and are retried by their callers with their request ids.
+/// Triggers on SIGTERM or Ctrl-C (SIGINT). Ctrl-C (SIGINT) while the stop is still draining
+/// exits the process at once with [`FORCED_EXIT_CODE`]: an operator who cannot wait for a
+/// long drain is not left with SIGKILL alone. Nothing committed is lost (the outbox keeps what
+/// the relay had not published, and the next start publishes it); calls in flight fail and
+/// are retried by their callers with their request ids. Another SIGTERM changes nothing:
+/// supervisors send several (a stop command and the service manager's own signal, a hook and
+/// the orchestrator's), and the drain they asked for runs to its end.
 pub fn on_signals() -> (ShutdownTrigger, Shutdown) {
     let (trigger, shutdown) = channel();
     let tx = trigger.0.clone();
@@ -71,21 +73,23 @@ pub fn on_signals() -> (ShutdownTrigger, Shutdown) {
             }
             tracing::info!("shutdown requested");
             let _ = tx.send(true);
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
+            // Drained for as long as the process lives: a SIGTERM now would otherwise end it.
+            tokio::spawn(async move {
+                while term.recv().await.is_some() {
+                    tracing::info!("SIGTERM again: the stop already runs (Ctrl-C ends it now)");
+                }
+            });
         }
         #[cfg(not(unix))]
         {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutdown requested");
             let _ = tx.send(true);
-            let _ = tokio::signal::ctrl_c().await;
         }
+        let _ = tokio::signal::ctrl_c().await;
         tracing::warn!(
             code = FORCED_EXIT_CODE,
-            "a second stop signal: exiting now, without the rest of the drain"
+            "Ctrl-C during the stop: exiting now, without the rest of the drain"
         );
         std::process::exit(FORCED_EXIT_CODE);
     });
