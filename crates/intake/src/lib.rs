@@ -196,6 +196,14 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
             )
         })
     };
+    // Which key this replica seals with, every minute: a pass on another replica does not
+    // retire it meanwhile (R-CR-11, see `fupin_platform::db::record_keys_retired`).
+    let heartbeat_task = {
+        let (pool, pii, shutdown) = (rt.pool.clone(), intake.pii.clone(), shutdown.clone());
+        tasks.spawn("key heartbeat", move || {
+            reseal::key_heartbeat(pool.clone(), pii.clone(), shutdown.clone())
+        })
+    };
     let reseal_task =
         rt.reseal
             .filter(|(retiring, _)| !retiring.is_empty())
@@ -271,6 +279,7 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
         let _ = t.await;
     }
     let _ = keying_task.await;
+    let _ = heartbeat_task.await;
     if let Some(t) = readiness_task {
         let _ = t.await;
     }

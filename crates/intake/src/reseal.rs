@@ -147,6 +147,7 @@ pub async fn pass(
     if retiring.is_empty() {
         return Ok(done);
     }
+    let began = fupin_platform::db::database_now(pool).await?;
     for column in &COLUMNS {
         let d = reseal_column(pool, cipher, retiring, column, stop).await?;
         log(column.table, column.column, cipher, retiring, d);
@@ -160,8 +161,15 @@ pub async fn pass(
     }
     // Every column walked: nothing that opens is left under the retiring keys, which may now
     // leave PII_KEYS (the start check allows it from here on).
-    fupin_platform::db::record_keys_retired(pool, &retiring.ids).await?;
-    if done.failed == 0 {
+    let still = fupin_platform::db::record_keys_retired(pool, &retiring.ids, began).await?;
+    if !still.is_empty() {
+        tracing::warn!(
+            still = ?still,
+            "re-sealing pass done, but a replica has sealed with these keys lately (one still \
+             on the old configuration): they stay in PII_KEYS until a pass begun after every \
+             replica moved on"
+        );
+    } else if done.failed == 0 {
         tracing::info!(
             retiring = ?retiring.ids,
             to = cipher.current_key_id(),
@@ -250,6 +258,22 @@ pub async fn run_every(
             _ = tick.tick() => {
                 if let Err(e) = pass(&pool, &cipher, &retiring, &shutdown).await {
                     tracing::warn!(error = %e, "re-sealing pass failed; trying again next time");
+                }
+            }
+            _ = shutdown.wait() => return,
+        }
+    }
+}
+
+/// Says every [`fupin_platform::db::KEY_HEARTBEAT`] which key this replica seals with, until
+/// `shutdown` (a failure is logged and tried again at the next beat).
+pub async fn key_heartbeat(pool: PgPool, cipher: PiiCipher, mut shutdown: Shutdown) {
+    let mut tick = tokio::time::interval(fupin_platform::db::KEY_HEARTBEAT);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = fupin_platform::db::key_heartbeat(&pool, &cipher).await {
+                    tracing::warn!(error = %e, "could not say which key this replica seals with");
                 }
             }
             _ = shutdown.wait() => return,

@@ -14,5 +14,9 @@ create table if not exists pii_key_checks (
     -- them (`retired_at`). Set again whenever it is current.
     sealed boolean not null default false,
     retired_at timestamptz,
+    -- When a replica last sealed with it as its current key (each refreshes this every minute):
+    -- a pass marks a key retired only once no replica has had it current since well before the
+    -- pass began (a replica still on the old configuration seals with it until it restarts).
+    last_current_at timestamptz,
     primary key (key_use, key_id)
 );

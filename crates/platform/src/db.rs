@@ -208,8 +208,8 @@ pub async fn verify_pii_keys(pool: &PgPool, cipher: &crate::PiiCipher) -> anyhow
     }
     // The current key seals from now on (again, if it had been retired).
     sqlx::query(
-        "update pii_key_checks set sealed = true, retired_at = null \
-         where key_use = 'seal' and key_id = $1 and (not sealed or retired_at is not null)",
+        "update pii_key_checks set sealed = true, retired_at = null, last_current_at = now() \
+         where key_use = 'seal' and key_id = $1",
     )
     .bind(cipher.current_key_id())
     .execute(&mut *tx)
@@ -218,18 +218,63 @@ pub async fn verify_pii_keys(pool: &PgPool, cipher: &crate::PiiCipher) -> anyhow
     Ok(())
 }
 
-/// Records that a re-sealing pass finished with no value left under the keys `ids` (values
-/// that did not open are left, and logged: no key would open them), so that they may leave
-/// `PII_KEYS` ([`verify_pii_keys`]).
-pub async fn record_keys_retired(pool: &PgPool, ids: &[String]) -> sqlx::Result<()> {
+/// How often each replica says which key it seals with ([`key_heartbeat`]).
+pub const KEY_HEARTBEAT: Duration = Duration::from_secs(60);
+
+/// How long after a replica last sealed with a key a pass must have begun to retire it: three
+/// heartbeats, so that a replica still sealing with it has said so since.
+const KEY_QUIET: Duration = Duration::from_secs(180);
+
+/// Says, for this replica, that its current key still seals: until no replica has said so for
+/// a while, no pass retires it ([`record_keys_retired`]).
+pub async fn key_heartbeat(pool: &PgPool, cipher: &crate::PiiCipher) -> sqlx::Result<()> {
     sqlx::query(
-        "update pii_key_checks set retired_at = now() \
-         where key_use = 'seal' and key_id = any($1) and retired_at is null",
+        "update pii_key_checks set last_current_at = now(), sealed = true, retired_at = null \
+         where key_use = 'seal' and key_id = $1",
     )
-    .bind(ids)
+    .bind(cipher.current_key_id())
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// The database's clock, for [`record_keys_retired`]'s `pass_began` (the replicas' heartbeats
+/// are in its time too).
+pub async fn database_now(pool: &PgPool) -> sqlx::Result<DateTime<Utc>> {
+    sqlx::query_scalar("select now()").fetch_one(pool).await
+}
+
+/// Records that a re-sealing pass that began at `pass_began` (database time) finished with no
+/// value left under the keys `ids` (values that did not open are left, and logged: no key would
+/// open them), so that they may leave `PII_KEYS` ([`verify_pii_keys`]). A key some replica
+/// sealed with since shortly before the pass began (a replica still on the old configuration)
+/// is not retired: its later values may not have been walked. Returns the ids not retired.
+pub async fn record_keys_retired(
+    pool: &PgPool,
+    ids: &[String],
+    pass_began: DateTime<Utc>,
+) -> sqlx::Result<Vec<String>> {
+    let quiet_since = pass_began
+        - chrono::Duration::from_std(KEY_QUIET).expect("a few minutes fit a chrono duration");
+    let retired: Vec<String> = sqlx::query_scalar(
+        "update pii_key_checks set retired_at = now() \
+         where key_use = 'seal' and key_id = any($1) and retired_at is null \
+           and (last_current_at is null or last_current_at < $2) \
+         returning key_id",
+    )
+    .bind(ids)
+    .bind(quiet_since)
+    .fetch_all(pool)
+    .await?;
+    let still: Vec<String> = sqlx::query_scalar(
+        "select key_id from pii_key_checks \
+         where key_use = 'seal' and key_id = any($1) and retired_at is null and key_id <> all($2)",
+    )
+    .bind(ids)
+    .bind(&retired)
+    .fetch_all(pool)
+    .await?;
+    Ok(still)
 }
 
 pub async fn migrate<'a, A>(db: A, service: &Migrator) -> anyhow::Result<()>

@@ -8,8 +8,15 @@ mod common;
 use common::{count, platform_db};
 use fupin_platform::{
     PiiCipher,
-    db::{record_keys_retired, verify_pii_keys},
+    db::{database_now, key_heartbeat, record_keys_retired, verify_pii_keys},
 };
+use sqlx::PgPool;
+
+/// A pass that began `minutes` from now (database time): later than a replica's last beat by
+/// more than the quiet time when `minutes` is large enough.
+async fn pass_began(pool: &PgPool, minutes: i64) -> chrono::DateTime<chrono::Utc> {
+    database_now(pool).await.expect("now") + chrono::Duration::minutes(minutes)
+}
 
 const K1: &str = "a2V5LW9uZS1mb3ItdGhlLXRlc3RzLS0tLS0tLS0tLS0=";
 const K1_OTHER: &str = "b3RoZXItbWF0ZXJpYWwtZm9yLWtleS1vbmUtLS0tLS0=";
@@ -59,9 +66,22 @@ async fn keys_that_did_not_write_the_database_stop_the_start() {
         e.starts_with("PII_KEYS: key \"k1\" has sealed values"),
         "{e}"
     );
-    record_keys_retired(pool, &["k1".to_owned()])
+    // A pass begun while k1 was current a moment ago (a replica on the old configuration may
+    // still seal with it) does not retire it.
+    let still = record_keys_retired(pool, &["k1".to_owned()], pass_began(pool, 0).await)
         .await
         .expect("a pass done");
+    assert_eq!(still, vec!["k1".to_owned()]);
+    assert!(
+        verify_pii_keys(pool, &cipher(&format!("k2:{K2}"), INDEX))
+            .await
+            .is_err()
+    );
+    // One begun well after the last replica sealed with it does.
+    let still = record_keys_retired(pool, &["k1".to_owned()], pass_began(pool, 10).await)
+        .await
+        .expect("a later pass done");
+    assert!(still.is_empty(), "{still:?}");
     verify_pii_keys(pool, &cipher(&format!("k2:{K2}"), INDEX))
         .await
         .expect("the old key left out");
@@ -89,7 +109,7 @@ async fn only_keys_that_sealed_need_a_pass_before_they_leave() {
     verify_pii_keys(pool, &cipher(&format!("k1:{K1}"), INDEX))
         .await
         .expect("k2 never sealed anything");
-    record_keys_retired(pool, &["k1".to_owned()])
+    record_keys_retired(pool, &["k1".to_owned()], pass_began(pool, 10).await)
         .await
         .expect("a pass over k1");
     // Current again (an operator going back): the retirement no longer holds.
@@ -99,6 +119,32 @@ async fn only_keys_that_sealed_need_a_pass_before_they_leave() {
     let e = verify_pii_keys(pool, &cipher(&format!("k2:{K2}"), INDEX))
         .await
         .expect_err("k1 sealed again since its pass")
+        .to_string();
+    assert!(e.contains("\"k1\" has sealed values"), "{e}");
+}
+
+/// A replica still sealing with k1 (its heartbeat) while another, moved to k2, finishes a pass
+/// over k1: k1 is not retired, and a start without it is refused, until a pass begun after the
+/// last beat.
+#[tokio::test]
+async fn a_key_another_replica_still_seals_with_is_not_retired() {
+    let db = platform_db().await;
+    let pool = &db.pool;
+    let old = cipher(&format!("k1:{K1}"), INDEX);
+    verify_pii_keys(pool, &old).await.expect("first use");
+    verify_pii_keys(pool, &cipher(&format!("k2:{K2},k1:{K1}"), INDEX))
+        .await
+        .expect("a replica moved to k2");
+    // The old replica's beat, then a pass on the new one that began a while after k1's first
+    // use but not after the beat.
+    key_heartbeat(pool, &old).await.expect("beat");
+    let still = record_keys_retired(pool, &["k1".to_owned()], pass_began(pool, 1).await)
+        .await
+        .expect("pass");
+    assert_eq!(still, vec!["k1".to_owned()]);
+    let e = verify_pii_keys(pool, &cipher(&format!("k2:{K2}"), INDEX))
+        .await
+        .expect_err("k1 still seals on a replica")
         .to_string();
     assert!(e.contains("\"k1\" has sealed values"), "{e}");
 }
