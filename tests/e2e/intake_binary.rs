@@ -846,6 +846,28 @@ async fn intake_starts_and_serves_while_nats_is_away() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Operations: a NATS that answers and refuses intake's credentials is a configuration to fix,
+/// not an outage: the start is refused naming `NATS_URL` and the refusal, rather than serving
+/// with a read model that never changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_refusing_the_credentials_stops_the_start() -> anyhow::Result<()> {
+    let nats = fupin_platform::testing::shipped_server().await;
+    let mut svc = RunningService::start("fupin-intake", false).await?;
+    svc.stop(Duration::from_secs(30)).await?;
+    let wrong = fupin_platform::testing::with_user(&nats.url(), "fupin", "not-the-password");
+    let (status, stderr) = svc
+        .restart_failing(&[("NATS_URL", &wrong)], Duration::from_secs(60))
+        .await?;
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("NATS_URL") && stderr.to_lowercase().contains("authorization"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-the-password"), "{stderr}");
+    svc.terminate_after_signal(Duration::from_secs(5)).await?;
+    Ok(())
+}
+
 /// Waits up to 5 s for intake's health to say NOT_SERVING (its drain has started).
 async fn wait_not_serving(svc: &RunningService) -> anyhow::Result<()> {
     let mut health = tonic_health::pb::health_client::HealthClient::new(svc.channel().await?);

@@ -134,24 +134,47 @@ impl EventBus {
         Ok(bus)
     }
 
-    /// [`EventBus::connect`] that does not wait for NATS: when NATS does not answer, the bus is
-    /// returned with [`StreamState::Pending`] (the client keeps connecting in the background,
-    /// and [`stream::ensure_stream_when_reachable`] makes the stream once NATS answers). A
-    /// service then starts and serves while NATS is away, as it goes on serving when NATS goes
-    /// away later: its events wait in the outbox. An answer that refuses the stream (a
-    /// permission, a limit) still fails here.
+    /// [`EventBus::connect`] that does not wait for a NATS that is away: when it cannot be
+    /// reached (refused, timed out, its name not resolved), the bus is returned with
+    /// [`StreamState::Pending`] (the client keeps connecting in the background, and
+    /// [`stream::ensure_stream_when_reachable`] makes the stream once NATS answers). A service
+    /// then starts and serves while NATS is away, as it goes on serving when NATS goes away
+    /// later: its events wait in the outbox. A NATS that answers and refuses (credentials, TLS,
+    /// the stream's settings) still fails here: that is a configuration to fix, not an outage.
     pub async fn connect_or_defer(
         url: &str,
         prefix: &str,
         stream: &str,
         source: &str,
     ) -> anyhow::Result<(Self, StreamState)> {
-        let bus = Self::open(url, prefix, stream, source).await?;
+        use async_nats::ConnectErrorKind as Kind;
+        let (options, address) = nats_options(url)?;
+        let probe = options
+            .connection_timeout(Duration::from_secs(5))
+            .name(source)
+            .connect(address.as_str())
+            .await;
+        let bus = match probe {
+            Ok(client) => Self::with_client(client, prefix, stream, source),
+            Err(e) if matches!(e.kind(), Kind::Io | Kind::TimedOut | Kind::Dns) => {
+                tracing::warn!(error = %e, address = %address, "NATS cannot be reached: \
+                    serving without it; events wait in the outbox and the read model waits for \
+                    its events until it can");
+                let bus = Self::open(url, prefix, stream, source).await?;
+                return Ok((bus, StreamState::Pending));
+            }
+            Err(e) => {
+                return Err(
+                    anyhow::Error::new(e).context(format!("connecting to NATS at {address}"))
+                );
+            }
+        };
         match stream::ensure_stream(&bus).await {
             Ok(()) => Ok((bus, StreamState::Ready)),
+            // Gone between the connection and the stream's request.
             Err(e) if !bus.is_connected() => {
-                tracing::warn!(error = %e, "NATS does not answer: serving without it; events \
-                    wait in the outbox and the read model waits for its events until it does");
+                tracing::warn!(error = %e, "NATS went away before the stream was made: serving \
+                    without it until it is back");
                 Ok((bus, StreamState::Pending))
             }
             Err(e) => Err(e),
@@ -172,13 +195,16 @@ impl EventBus {
             .connect(address.as_str())
             .await
             .with_context(|| format!("connecting to NATS at {address}"))?;
-        let js = async_nats::jetstream::new(client);
-        Ok(Self {
-            js,
+        Ok(Self::with_client(client, prefix, stream, source))
+    }
+
+    fn with_client(client: async_nats::Client, prefix: &str, stream: &str, source: &str) -> Self {
+        Self {
+            js: async_nats::jetstream::new(client),
             prefix: prefix.to_owned(),
             stream: stream.to_owned(),
             source: source.to_owned(),
-        })
+        }
     }
 
     /// Subject of an event type given its protobuf full name (`fupin.intake.v1.X`).

@@ -72,7 +72,13 @@ pub async fn ensure_stream_when_reachable(bus: EventBus, mut shutdown: crate::sh
             }
             Err(e) => {
                 if last_warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
-                    tracing::warn!(error = %e, "the stream is not made yet; trying again");
+                    if bus.is_connected() {
+                        // NATS answers and refuses: a configuration to fix.
+                        tracing::error!(error = %e, stream = %bus.stream,
+                            "NATS refuses the stream; events wait in the outbox until it is fixed");
+                    } else {
+                        tracing::warn!(error = %e, "NATS is still away; the stream is made once it is back");
+                    }
                     last_warned = Some(tokio::time::Instant::now());
                 }
             }
