@@ -428,6 +428,54 @@ async fn keys_that_did_not_write_the_database_stop_the_start() -> anyhow::Result
     Ok(())
 }
 
+/// R-CR-11: a database written before the key check values (none recorded) has its keys
+/// checked against what it holds before they are recorded: keys that open none of its newest
+/// resident IDs, or an index key that does not give their stored blind index, stop the start
+/// (a configuration regenerated at the upgrade would otherwise become the truth).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_checked_against_the_data_before_they_are_first_recorded() -> anyhow::Result<()> {
+    let mut svc = RunningService::start("fupin-intake", false).await?;
+    let bus = EventBus::connect(
+        &fupin_platform::testing::nats_url(),
+        &svc.prefix,
+        &svc.stream,
+        "/e2e",
+    )
+    .await?;
+    let id = resident_id();
+    publish_rating(&bus, &id).await?;
+    submit_once_rated(&mut IntakeServiceClient::new(svc.channel().await?), &id).await?;
+    svc.stop(Duration::from_secs(30)).await?;
+    let mut db = sqlx::PgConnection::connect(svc.database_url()).await?;
+    sqlx::query("delete from pii_key_checks")
+        .execute(&mut db)
+        .await?;
+    let other = "YW5vdGhlci1pbmRleC1rZXktZm9yLXRoZS10ZXN0cy0=";
+    let dev_keys = fupin_platform::pii::DEV_PII_KEYS;
+    let dev_index = fupin_platform::pii::DEV_PII_INDEX_KEY;
+    let other_keys = format!("k2:{other}");
+    for (keys, index, says) in [
+        (other_keys.as_str(), dev_index, "PII_KEYS open none"),
+        (dev_keys, other, "PII_INDEX_KEY does not give"),
+    ] {
+        let (status, stderr) = svc
+            .restart_failing(
+                &[("PII_KEYS", keys), ("PII_INDEX_KEY", index)],
+                Duration::from_secs(60),
+            )
+            .await?;
+        assert!(!status.success(), "{stderr}");
+        assert!(stderr.contains(says), "{says:?} not in {stderr}");
+    }
+    let recorded: i64 = sqlx::query_scalar("select count(*) from pii_key_checks")
+        .fetch_one(&mut db)
+        .await?;
+    assert_eq!(recorded, 0, "a refused start records nothing");
+    svc.restart().await?;
+    assert!(svc.terminate(Duration::from_secs(30)).await?.success());
+    Ok(())
+}
+
 /// R-X-2: a read-model consumer that NATS will not bring to one event at a time (made by hand
 /// with a deliver policy the server cannot change and eight events in flight) stops the start,
 /// naming it and what to do, instead of intake serving while it applies events out of order.

@@ -77,6 +77,9 @@ async fn main() -> anyhow::Result<()> {
             )
         })?;
     // Keys that did not write this database's personal data stop the start (R-CR-11).
+    if !db::pii_keys_recorded(&pool).await? {
+        fupin_intake::store::pii::check_keys_open_stored(&pool, &config.pii).await?;
+    }
     db::verify_pii_keys(&pool, &config.pii).await?;
     // NATS away at start does not stop it (it serves while NATS is away later too); a NATS
     // that answers and refuses the stream does.

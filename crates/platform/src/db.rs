@@ -218,6 +218,14 @@ pub async fn verify_pii_keys(pool: &PgPool, cipher: &crate::PiiCipher) -> anyhow
     Ok(())
 }
 
+/// Whether this database has recorded its personal-data keys ([`verify_pii_keys`]); before
+/// the first recording a service checks the keys against what the database holds.
+pub async fn pii_keys_recorded(pool: &PgPool) -> sqlx::Result<bool> {
+    sqlx::query_scalar("select exists (select 1 from pii_key_checks)")
+        .fetch_one(pool)
+        .await
+}
+
 /// How often each replica says which key it seals with ([`key_heartbeat`]).
 pub const KEY_HEARTBEAT: Duration = Duration::from_secs(60);
 

@@ -33,6 +33,51 @@ pub fn open(pii: &PiiCipher, column: &str, row: Uuid, sealed: &[u8]) -> anyhow::
         .with_context(|| format!("opening {column} of {row}"))
 }
 
+/// How many of the newest applications [`check_keys_open_stored`] tries.
+const KEY_SAMPLE: i64 = 20;
+
+/// R-CR-11: keys about to be recorded as this database's for the first time (a database
+/// written before the key check values, see `fupin_platform::db::verify_pii_keys`) must open
+/// what it holds: of the newest applications, at least one resident ID must open with
+/// `PII_KEYS` and match its blind index under `PII_INDEX_KEY`. Otherwise a configuration
+/// regenerated at the upgrade would be recorded as the truth and the right keys refused after.
+/// One damaged value among them does not stop the start.
+pub async fn check_keys_open_stored(pool: &sqlx::PgPool, cipher: &PiiCipher) -> anyhow::Result<()> {
+    let rows: Vec<(Uuid, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+        "select id, applicant_id_enc, applicant_id_idx from applications order by id desc limit $1",
+    )
+    .bind(KEY_SAMPLE)
+    .fetch_all(pool)
+    .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let opened: Vec<(String, &[u8])> = rows
+        .iter()
+        .filter_map(|(id, enc, idx)| {
+            open(cipher, crate::store::applications::APPLICANT_ID, *id, enc)
+                .ok()
+                .map(|v| (v, idx.as_slice()))
+        })
+        .collect();
+    anyhow::ensure!(
+        !opened.is_empty(),
+        "PII_KEYS open none of the resident IDs of this database's {} newest applications: \
+         they are not the keys it was written with. Restore them from the backup of the \
+         configuration",
+        rows.len()
+    );
+    anyhow::ensure!(
+        opened
+            .iter()
+            .any(|(value, idx)| subject_index(cipher, value) == *idx),
+        "PII_INDEX_KEY does not give the blind index stored with this database's newest \
+         applications: it is not the key the index was built with. Restore it from the backup \
+         of the configuration"
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
