@@ -977,6 +977,30 @@ async fn a_pii_key_rotated_through_restarts_leaves_everything_readable() -> anyh
     )
     .await?;
 
+    // The pass that moved them did not retire k1: the process before sealed with it a moment
+    // before. A pass begun once that is quiet (three minutes on, made to have passed here)
+    // does, and only then may k1 go: a start without it is refused until then.
+    assert!(svc.stop(STOP).await?.success());
+    let (status, stderr) = svc
+        .restart_failing(&[("PII_KEYS", KEY_2)], Duration::from_secs(60))
+        .await?;
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("\"k1\" has sealed values"), "{stderr}");
+    sqlx::query("update pii_key_checks set last_current_at = now() - interval '10 minutes'")
+        .execute(&db)
+        .await?;
+    svc.restart_with(&[("PII_KEYS", &both), ("PII_RETIRING_KEYS", "k1")])
+        .await?;
+    wait_until("k1 retired", Duration::from_secs(20), || async {
+        let retired: bool = sqlx::query_scalar(
+            "select retired_at is not null from pii_key_checks where key_id = 'k1'",
+        )
+        .fetch_one(&db)
+        .await?;
+        Ok(retired)
+    })
+    .await?;
+
     // Step 4: k1 removed.
     assert!(svc.stop(STOP).await?.success());
     svc.restart_with(&[("PII_KEYS", KEY_2)]).await?;

@@ -252,14 +252,20 @@ pub async fn run_every(
     every: Duration,
     mut shutdown: Shutdown,
 ) {
-    let mut tick = tokio::time::interval(every);
     loop {
+        let mut wait = every;
+        match pass(&pool, &cipher, &retiring, &shutdown).await {
+            // A key a replica sealed with lately (this one's predecessor, just restarted) is
+            // retired by a pass begun once that is quiet: run it then, not a period later.
+            Ok(_) => match fupin_platform::db::keys_quiet_in(&pool, &retiring.ids).await {
+                Ok(Some(quiet)) => wait = wait.min(quiet),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not read the retiring keys' state"),
+            },
+            Err(e) => tracing::warn!(error = %e, "re-sealing pass failed; trying again next time"),
+        }
         tokio::select! {
-            _ = tick.tick() => {
-                if let Err(e) = pass(&pool, &cipher, &retiring, &shutdown).await {
-                    tracing::warn!(error = %e, "re-sealing pass failed; trying again next time");
-                }
-            }
+            _ = tokio::time::sleep(wait) => {}
             _ = shutdown.wait() => return,
         }
     }

@@ -246,6 +246,22 @@ pub async fn key_heartbeat(pool: &PgPool, cipher: &crate::PiiCipher) -> sqlx::Re
     Ok(())
 }
 
+/// How long until a pass could retire the keys `ids` that are not retired yet because a
+/// replica sealed with one of them lately ([`record_keys_retired`]): the wait for the newest
+/// such beat to be quiet long enough, with a margin. None when none waits.
+pub async fn keys_quiet_in(pool: &PgPool, ids: &[String]) -> sqlx::Result<Option<Duration>> {
+    let wait: Option<f64> = sqlx::query_scalar(
+        "select extract(epoch from max(last_current_at) + $2 - now())::float8 \
+         from pii_key_checks \
+         where key_use = 'seal' and key_id = any($1) and retired_at is null",
+    )
+    .bind(ids)
+    .bind(KEY_QUIET)
+    .fetch_one(pool)
+    .await?;
+    Ok(wait.map(|w| Duration::from_secs_f64(w.max(0.0)) + Duration::from_secs(10)))
+}
+
 /// The database's clock, for [`record_keys_retired`]'s `pass_began` (the replicas' heartbeats
 /// are in its time too).
 pub async fn database_now(pool: &PgPool) -> sqlx::Result<DateTime<Utc>> {

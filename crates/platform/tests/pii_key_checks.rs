@@ -8,7 +8,7 @@ mod common;
 use common::{count, platform_db};
 use fupin_platform::{
     PiiCipher,
-    db::{database_now, key_heartbeat, record_keys_retired, verify_pii_keys},
+    db::{database_now, key_heartbeat, keys_quiet_in, record_keys_retired, verify_pii_keys},
 };
 use sqlx::PgPool;
 
@@ -147,6 +147,24 @@ async fn a_key_another_replica_still_seals_with_is_not_retired() {
         .expect_err("k1 still seals on a replica")
         .to_string();
     assert!(e.contains("\"k1\" has sealed values"), "{e}");
+    // The next pass is due once the beat is quiet: three minutes on, and a margin.
+    let quiet = keys_quiet_in(pool, &["k1".to_owned()])
+        .await
+        .expect("quiet")
+        .expect("k1 waits");
+    assert!(
+        quiet > std::time::Duration::from_secs(170) && quiet <= std::time::Duration::from_secs(191),
+        "{quiet:?}"
+    );
+    record_keys_retired(pool, &["k1".to_owned()], pass_began(pool, 10).await)
+        .await
+        .expect("a later pass");
+    assert_eq!(
+        keys_quiet_in(pool, &["k1".to_owned()])
+            .await
+            .expect("quiet"),
+        None
+    );
 }
 
 /// Replicas starting at once with the same new keys: all start, each key recorded once.
