@@ -108,6 +108,29 @@ async fn submit_once_rated(
     }
 }
 
+/// The household [`resident_id`] rated through the credit service's event on `svc`'s stream,
+/// then its application submitted: the bus, the client and the application.
+async fn rated_and_submitted(
+    svc: &RunningService,
+) -> anyhow::Result<(
+    EventBus,
+    IntakeServiceClient<tonic::transport::Channel>,
+    pb::Application,
+)> {
+    let bus = EventBus::connect(
+        &fupin_platform::testing::nats_url(),
+        &svc.prefix,
+        &svc.stream,
+        "/e2e",
+    )
+    .await?;
+    let id = resident_id();
+    publish_rating(&bus, &id).await?;
+    let mut intake = IntakeServiceClient::new(svc.channel().await?);
+    let app = submit_once_rated(&mut intake, &id).await?;
+    Ok((bus, intake, app))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submitted_application_is_stored_announced_and_the_binary_stops_cleanly()
 -> anyhow::Result<()> {
@@ -124,18 +147,8 @@ async fn submitted_application_is_stored_announced_and_the_binary_stops_cleanly(
         );
     }
 
-    let bus = EventBus::connect(
-        &fupin_platform::testing::nats_url(),
-        &svc.prefix,
-        &svc.stream,
-        "/e2e",
-    )
-    .await?;
+    let (bus, mut intake, app) = rated_and_submitted(&svc).await?;
     let id = resident_id();
-    publish_rating(&bus, &id).await?;
-
-    let mut intake = IntakeServiceClient::new(svc.channel().await?);
-    let app = submit_once_rated(&mut intake, &id).await?;
     assert_eq!(app.status, pb::Status::VillageReview as i32);
     assert_eq!(
         app.applicant_id,
@@ -435,16 +448,7 @@ async fn keys_that_did_not_write_the_database_stop_the_start() -> anyhow::Result
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_are_checked_against_the_data_before_they_are_first_recorded() -> anyhow::Result<()> {
     let mut svc = RunningService::start("fupin-intake", false).await?;
-    let bus = EventBus::connect(
-        &fupin_platform::testing::nats_url(),
-        &svc.prefix,
-        &svc.stream,
-        "/e2e",
-    )
-    .await?;
-    let id = resident_id();
-    publish_rating(&bus, &id).await?;
-    submit_once_rated(&mut IntakeServiceClient::new(svc.channel().await?), &id).await?;
+    rated_and_submitted(&svc).await?;
     svc.stop(Duration::from_secs(30)).await?;
     let mut db = sqlx::PgConnection::connect(svc.database_url()).await?;
     sqlx::query("delete from pii_key_checks")
@@ -782,17 +786,7 @@ async fn a_stop_reports_not_serving_while_still_serving_for_the_drain() -> anyho
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_waits_for_a_lock_held_elsewhere_a_bounded_time() -> anyhow::Result<()> {
     let svc = RunningService::start("fupin-intake", false).await?;
-    let bus = EventBus::connect(
-        &fupin_platform::testing::nats_url(),
-        &svc.prefix,
-        &svc.stream,
-        "/e2e",
-    )
-    .await?;
-    let id = resident_id();
-    publish_rating(&bus, &id).await?;
-    let mut intake = IntakeServiceClient::new(svc.channel().await?);
-    let app = submit_once_rated(&mut intake, &id).await?;
+    let (_, mut intake, app) = rated_and_submitted(&svc).await?;
 
     let mut holder = sqlx::PgConnection::connect(svc.database_url()).await?;
     sqlx::query("begin").execute(&mut holder).await?;
