@@ -70,12 +70,7 @@ async fn main() -> anyhow::Result<()> {
     // Each dependency's failure names the setting that points at it (without credentials).
     let pool = db::connect_and_migrate(&config.database_url, max_conns, &MIGRATIONS)
         .await
-        .with_context(|| {
-            format!(
-                "PostgreSQL at DATABASE_URL {}",
-                fupin_platform::events::redacted(&config.database_url)
-            )
-        })?;
+        .with_context(|| at("PostgreSQL", "DATABASE_URL", &config.database_url))?;
     // Keys that did not write this database's personal data stop the start (R-CR-11).
     if !db::pii_keys_recorded(&pool).await? {
         fupin_intake::store::pii::check_keys_open_stored(&pool, &config.pii).await?;
@@ -90,12 +85,7 @@ async fn main() -> anyhow::Result<()> {
         "/fupin/intake",
     )
     .await
-    .with_context(|| {
-        format!(
-            "NATS at NATS_URL {}",
-            fupin_platform::events::redacted(&config.nats_url)
-        )
-    })?;
+    .with_context(|| at("NATS", "NATS_URL", &config.nats_url))?;
     let listener = tokio::net::TcpListener::bind(config.grpc_addr)
         .await
         .with_context(|| format!("binding GRPC_ADDR {}", config.grpc_addr))?;
@@ -134,6 +124,14 @@ async fn main() -> anyhow::Result<()> {
         shutdown,
     )
     .await
+}
+
+/// A dependency named by the setting that points at it, without its credentials.
+fn at(what: &str, setting: &str, url: &str) -> String {
+    format!(
+        "{what} at {setting} {}",
+        fupin_platform::events::redacted(url)
+    )
 }
 
 /// How often (`HEALTH_CHECK_SECONDS`, default 5) the database is checked for

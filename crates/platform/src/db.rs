@@ -207,13 +207,7 @@ pub async fn verify_pii_keys(pool: &PgPool, cipher: &crate::PiiCipher) -> anyhow
         }
     }
     // The current key seals from now on (again, if it had been retired).
-    sqlx::query(
-        "update pii_key_checks set sealed = true, retired_at = null, last_current_at = now() \
-         where key_use = 'seal' and key_id = $1",
-    )
-    .bind(cipher.current_key_id())
-    .execute(&mut *tx)
-    .await?;
+    key_heartbeat(&mut *tx, cipher).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -235,13 +229,16 @@ const KEY_QUIET: Duration = Duration::from_secs(180);
 
 /// Says, for this replica, that its current key still seals: until no replica has said so for
 /// a while, no pass retires it ([`record_keys_retired`]).
-pub async fn key_heartbeat(pool: &PgPool, cipher: &crate::PiiCipher) -> sqlx::Result<()> {
+pub async fn key_heartbeat<'c>(
+    db: impl sqlx::PgExecutor<'c>,
+    cipher: &crate::PiiCipher,
+) -> sqlx::Result<()> {
     sqlx::query(
         "update pii_key_checks set last_current_at = now(), sealed = true, retired_at = null \
          where key_use = 'seal' and key_id = $1",
     )
     .bind(cipher.current_key_id())
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }

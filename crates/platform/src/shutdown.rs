@@ -73,7 +73,8 @@ pub fn on_signals() -> (ShutdownTrigger, Shutdown) {
             }
             tracing::info!("shutdown requested");
             let _ = tx.send(true);
-            // Drained for as long as the process lives: a SIGTERM now would otherwise end it.
+            // Received for as long as the process lives (tokio keeps its handler installed), so
+            // a repeat is told what ends the stop now.
             tokio::spawn(async move {
                 while term.recv().await.is_some() {
                     tracing::info!("SIGTERM again: the stop already runs (Ctrl-C ends it now)");

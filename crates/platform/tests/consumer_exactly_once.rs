@@ -115,6 +115,32 @@ async fn wait_settled(consumer: &PullConsumer, deliveries: u64) {
     .await;
 }
 
+/// Runs the consumer (as a restarted service would) until it has had `deliveries` deliveries
+/// and settled, then stops it.
+async fn run_until_settled(
+    pool: &PgPool,
+    bus: &EventBus,
+    config: &ConsumerConfig,
+    handler: &InsertEffect,
+    consumer: &PullConsumer,
+    deliveries: u64,
+) {
+    let (trigger, stop) = shutdown::channel();
+    let task = consumer::spawn(
+        pool.clone(),
+        bus.clone(),
+        config.clone(),
+        Arc::new(handler.clone()),
+        stop,
+    );
+    wait_settled(consumer, deliveries).await;
+    trigger.trigger();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("consumer stops")
+        .expect("no panic");
+}
+
 async fn effects(pool: &PgPool) -> i64 {
     count(pool, "select count(*) from effects").await
 }
@@ -159,15 +185,7 @@ async fn redelivery_after_crash_between_commit_and_ack_is_a_no_op() {
         assert_eq!(inbox(pool).await, 1);
 
         // Restarted consumer: JetStream redelivers after ack_wait; the inbox turns it into a no-op.
-        let (trigger, stop) = shutdown::channel();
-        let task = consumer::spawn(
-            pool.clone(),
-            bus.clone(),
-            config.clone(),
-            Arc::new(handler.clone()),
-            stop,
-        );
-        wait_settled(&consumer, 2).await;
+        run_until_settled(pool, &bus, &config, &handler, &consumer, 2).await;
 
         assert_eq!(
             effects(pool).await,
@@ -186,12 +204,6 @@ async fn redelivery_after_crash_between_commit_and_ack_is_a_no_op() {
             "the event was really redelivered: {:?}",
             info.delivered
         );
-
-        trigger.trigger();
-        tokio::time::timeout(Duration::from_secs(5), task)
-            .await
-            .expect("consumer stops")
-            .expect("no panic");
     })
     .await
     .expect("test took longer than 30 s");
@@ -218,15 +230,7 @@ async fn same_ce_id_under_two_msg_ids_is_applied_once() {
             "both copies are stored"
         );
 
-        let (trigger, stop) = shutdown::channel();
-        let task = consumer::spawn(
-            pool.clone(),
-            bus.clone(),
-            config.clone(),
-            Arc::new(handler.clone()),
-            stop,
-        );
-        wait_settled(&consumer, 2).await;
+        run_until_settled(pool, &bus, &config, &handler, &consumer, 2).await;
 
         assert_eq!(
             effects(pool).await,
@@ -239,12 +243,6 @@ async fn same_ce_id_under_two_msg_ids_is_applied_once() {
             .await
             .expect("inbox");
         assert_eq!(ids, vec!["ev-2".to_owned()]);
-
-        trigger.trigger();
-        tokio::time::timeout(Duration::from_secs(5), task)
-            .await
-            .expect("consumer stops")
-            .expect("no panic");
     })
     .await
     .expect("test took longer than 30 s");
@@ -305,20 +303,7 @@ async fn an_event_without_ids_is_not_taken_for_one_of_a_stream_made_before() {
                 .await
                 .expect("durable consumer");
             publish_without_ids(sequence).await;
-            let (trigger, stop) = shutdown::channel();
-            let task = consumer::spawn(
-                pool.clone(),
-                bus.clone(),
-                config.clone(),
-                Arc::new(handler.clone()),
-                stop,
-            );
-            wait_settled(&consumer, 1).await;
-            trigger.trigger();
-            tokio::time::timeout(Duration::from_secs(5), task)
-                .await
-                .expect("consumer stops")
-                .expect("no panic");
+            run_until_settled(pool, &bus, &config, &handler, &consumer, 1).await;
             assert_eq!(
                 effects(pool).await,
                 round,

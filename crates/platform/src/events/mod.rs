@@ -101,6 +101,18 @@ mod url_tests {
     }
 }
 
+/// A service's connection options for `url` (named after its CloudEvents `source`), and the
+/// address to connect to.
+fn client_options(url: &str, source: &str) -> anyhow::Result<(async_nats::ConnectOptions, String)> {
+    let (options, address) = nats_options(url)?;
+    Ok((
+        options
+            .connection_timeout(Duration::from_secs(5))
+            .name(source),
+        address,
+    ))
+}
+
 /// Whether the stream was made (or found) when the service started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StreamState {
@@ -148,12 +160,8 @@ impl EventBus {
         source: &str,
     ) -> anyhow::Result<(Self, StreamState)> {
         use async_nats::ConnectErrorKind as Kind;
-        let (options, address) = nats_options(url)?;
-        let probe = options
-            .connection_timeout(Duration::from_secs(5))
-            .name(source)
-            .connect(address.as_str())
-            .await;
+        let (options, address) = client_options(url, source)?;
+        let probe = options.connect(address.as_str()).await;
         let bus = match probe {
             Ok(client) => Self::with_client(client, prefix, stream, source),
             Err(e) if matches!(e.kind(), Kind::Io | Kind::TimedOut | Kind::Dns) => {
@@ -187,11 +195,9 @@ impl EventBus {
     }
 
     async fn open(url: &str, prefix: &str, stream: &str, source: &str) -> anyhow::Result<Self> {
-        let (options, address) = nats_options(url)?;
+        let (options, address) = client_options(url, source)?;
         let client = options
             .retry_on_initial_connect()
-            .connection_timeout(Duration::from_secs(5))
-            .name(source)
             .connect(address.as_str())
             .await
             .with_context(|| format!("connecting to NATS at {address}"))?;
