@@ -43,7 +43,8 @@ pub struct TokenArgs {
     /// Subject claim; defaults to `dev:<role>:<area>`.
     #[arg(long)]
     pub subject: Option<String>,
-    /// Lifetime in hours.
+    /// Lifetime in hours. The services refuse tokens that live longer than their
+    /// AUTH_JWT_MAX_LIFETIME_HOURS (24 unless set; at most 8760).
     #[arg(long, default_value_t = 12)]
     pub ttl_hours: i64,
 }
@@ -125,6 +126,12 @@ pub fn mint(
     ttl_secs: i64,
 ) -> anyhow::Result<String> {
     anyhow::ensure!(ttl_secs > 0, "the token lifetime must be positive");
+    anyhow::ensure!(
+        ttl_secs <= auth::MAX_LIFETIME_LIMIT_SECS,
+        "a token lives at most {} hours: the services refuse longer ones \
+         (AUTH_JWT_MAX_LIFETIME_HOURS, 24 unless set)",
+        auth::MAX_LIFETIME_LIMIT_SECS / 3600
+    );
     let mut claims = auth::claims_for(subject, role, area, bank_id, ttl_secs);
     claims.iss = signer.issuer.clone();
     claims.aud = signer.audience.clone().into_iter().collect();
@@ -195,6 +202,13 @@ mod tests {
         assert!(
             mint(&Signer::hs256("k"), "s", Role::Operator, "410311", None, 0).is_err(),
             "no lifetime"
+        );
+        let year = fupin_platform::auth::MAX_LIFETIME_LIMIT_SECS;
+        let s = Signer::hs256("k");
+        assert!(mint(&s, "s", Role::Operator, "410311", None, year).is_ok());
+        assert!(
+            mint(&s, "s", Role::Operator, "410311", None, year + 1).is_err(),
+            "longer than any service accepts"
         );
     }
 

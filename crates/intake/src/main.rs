@@ -7,7 +7,7 @@ use fupin_intake::{MIGRATIONS, Reference, Runtime, run};
 use fupin_platform::{
     BaseConfig,
     clock::AdjustableClock,
-    db,
+    config, db,
     events::{EventBus, StreamState},
     grpc, shutdown, telemetry,
 };
@@ -214,7 +214,7 @@ fn from_env(
     what: &str,
     range: RangeInclusive<u64>,
 ) -> anyhow::Result<u64> {
-    whole(name, env_value(name)?.as_deref(), default, what, range)
+    config::whole(name, env_value(name)?.as_deref(), default, what, range)
 }
 
 /// A setting from the environment; empty counts as unset, as for the shared settings.
@@ -227,28 +227,11 @@ fn env_value(name: &str) -> anyhow::Result<Option<String>> {
     }
 }
 
-fn whole(
-    name: &str,
-    value: Option<&str>,
-    default: u64,
-    what: &str,
-    range: RangeInclusive<u64>,
-) -> anyhow::Result<u64> {
-    match value.map(|v| v.trim().parse::<u64>()) {
-        None => Ok(default),
-        Some(Ok(n)) if range.contains(&n) => Ok(n),
-        Some(_) => anyhow::bail!(
-            "{name}={:?}: must be a whole {what} from {} to {}",
-            fupin_kernel::text::excerpt(value.unwrap_or_default()),
-            range.start(),
-            range.end()
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{DRAIN, PERIOD, POOL, whole};
+    use fupin_platform::config::whole;
+
+    use super::{DRAIN, PERIOD, POOL};
 
     fn seconds(value: &str) -> anyhow::Result<u64> {
         whole("D", Some(value), 0, "number of seconds", DRAIN)

@@ -17,8 +17,8 @@ use tonic_health::pb::{
 
 /// ARCHITECTURE "Auth": no token, a token signed with another key, an expired token, a token
 /// whose area does not fit its role or is not one of the district's, a token naming no
-/// subject, and a bank token of a bank that is not a partner bank are all `Unauthenticated`,
-/// on reads and writes.
+/// subject, a bank token of a bank that is not a partner bank, and a token that lives longer
+/// than a day are all `Unauthenticated`, on reads and writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn intake_calls_without_a_valid_token_are_unauthenticated() {
     bounded(60, async {
@@ -41,6 +41,8 @@ async fn intake_calls_without_a_valid_token_are_unauthenticated() {
         let blank_subject = token_for(SECRET, " ", Role::DistrictStaff, "410311", None, 3600);
         // R-IN-6: a bank that is no partner bank of any policy version.
         let other_bank = token_for(SECRET, "x", Role::Bank, "410311", Some("ccb-other"), 3600);
+        // Longer than the day a token may live by default (AUTH_JWT_MAX_LIFETIME_HOURS).
+        let too_long = token_for(SECRET, "x", Role::DistrictStaff, "410311", None, 25 * 3600);
         for (what, mut c) in [
             ("no token", t.anonymous()),
             ("wrong key", t.client_with(Some(&wrong_key))),
@@ -54,6 +56,7 @@ async fn intake_calls_without_a_valid_token_are_unauthenticated() {
             ("unknown town", t.client_with(Some(&unknown_town))),
             ("blank subject", t.client_with(Some(&blank_subject))),
             ("not a partner bank", t.client_with(Some(&other_bank))),
+            ("lives longer than a day", t.client_with(Some(&too_long))),
         ] {
             let s = err(c
                 .list_applications(pb::ListApplicationsRequest::default())

@@ -55,8 +55,10 @@ pub struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bank_id: Option<String>,
     pub exp: i64,
-    #[serde(default)]
-    pub iat: i64,
+    /// When it was issued: required, since the services bound a token's lifetime (`exp` −
+    /// `iat`, [`TokenKeys::lifetime_at_most`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
     /// Who issued the token; checked when the services expect one (`AUTH_JWT_ISSUER`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
@@ -87,11 +89,20 @@ impl Caller {
     }
 }
 
-/// The keys tokens are verified with.
+/// The keys tokens are verified with, and the longest lifetime a token may have.
 #[derive(Clone)]
 pub struct TokenKeys {
     keys: Vec<VerifyingKey>,
+    /// Seconds from `iat` to `exp` a token may span at most.
+    max_lifetime: i64,
 }
+
+/// A token's longest lifetime unless configured (`AUTH_JWT_MAX_LIFETIME_HOURS`): a day, so a
+/// token copied from a log or a proxy stops working within one, whatever `exp` its issuer
+/// wrote.
+pub const DEFAULT_MAX_LIFETIME_SECS: i64 = 24 * 3600;
+/// The longest lifetime any configuration accepts: a year.
+pub const MAX_LIFETIME_LIMIT_SECS: i64 = 8760 * 3600;
 
 #[derive(Clone)]
 struct VerifyingKey {
@@ -110,6 +121,7 @@ impl TokenKeys {
                 validation: validation(&[Algorithm::HS256]),
                 kind: "HS256",
             }],
+            max_lifetime: DEFAULT_MAX_LIFETIME_SECS,
         }
     }
 
@@ -129,7 +141,10 @@ impl TokenKeys {
             });
         }
         anyhow::ensure!(!keys.is_empty(), "no PEM public key found");
-        Ok(Self { keys })
+        Ok(Self {
+            keys,
+            max_lifetime: DEFAULT_MAX_LIFETIME_SECS,
+        })
     }
 
     /// Tokens must name `issuer` (`iss`) and `audience` (`aud`), where given: an issuer's key
@@ -148,7 +163,16 @@ impl TokenKeys {
         self
     }
 
-    /// These keys and `other`'s.
+    /// Tokens must name when they were issued (`iat`, not ahead of the clock beyond the
+    /// leeway) and expire at most `secs` after it. Without a bound, a token its issuer wrote
+    /// to expire in years stays valid that long wherever it is copied, and only a key
+    /// rotation would stop it.
+    pub fn lifetime_at_most(mut self, secs: i64) -> Self {
+        self.max_lifetime = secs;
+        self
+    }
+
+    /// These keys and `other`'s (with this one's lifetime bound).
     pub fn and(mut self, other: TokenKeys) -> Self {
         self.keys.extend(other.keys);
         self
@@ -445,7 +469,7 @@ impl JwtVerifier {
                 "invalid bearer token: ExpiredSignature",
             ));
         }
-        let (caller, exp) = self.verify_uncached(token)?;
+        let (caller, exp) = self.verify_uncached(token, now)?;
         if let Some(areas) = &self.areas
             && !areas.contains(&caller.area)
         {
@@ -474,7 +498,7 @@ impl JwtVerifier {
         self.verified.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn verify_uncached(&self, token: &str) -> Result<(Caller, i64), Status> {
+    fn verify_uncached(&self, token: &str, now: i64) -> Result<(Caller, i64), Status> {
         let invalid = |e: &dyn std::fmt::Display| {
             Status::unauthenticated(crate::error::bounded(format!("invalid bearer token: {e}")))
         };
@@ -494,7 +518,10 @@ impl JwtVerifier {
             .filter(|k| k.validation.algorithms.contains(&alg))
         {
             match jsonwebtoken::decode::<Claims>(token, &k.key, &k.validation) {
-                Ok(data) => return caller_of(data.claims),
+                Ok(data) => {
+                    lifetime(&data.claims, now, self.keys.max_lifetime).map_err(|e| invalid(&e))?;
+                    return caller_of(data.claims);
+                }
                 // A signature another key of the same kind may verify (rotation); any other
                 // refusal (expired, claims) is the token's, whatever the key.
                 Err(e) if *e.kind() == jsonwebtoken::errors::ErrorKind::InvalidSignature => {
@@ -508,6 +535,33 @@ impl JwtVerifier {
             None => invalid(&format!("no key verifies {alg:?} tokens")),
         })
     }
+}
+
+/// Refuses a token (its signature verified) without `iat`, issued ahead of `now` beyond the
+/// leeway, or spanning more than `max` seconds from `iat` to `exp`.
+fn lifetime(c: &Claims, now: i64, max: i64) -> Result<(), String> {
+    let Some(iat) = c.iat else {
+        return Err(
+            "no iat claim: this service bounds a token's lifetime from when it was issued \
+             (AUTH_JWT_MAX_LIFETIME_HOURS)"
+                .to_owned(),
+        );
+    };
+    if iat > now.saturating_add(LEEWAY_SECS) {
+        return Err(format!(
+            "iat {iat} is {} s ahead of this service's clock",
+            iat - now
+        ));
+    }
+    let span = c.exp.saturating_sub(iat);
+    if span > max {
+        return Err(format!(
+            "valid for {span} s from iat to exp, longer than the {max} s ({} h) this service \
+             accepts (AUTH_JWT_MAX_LIFETIME_HOURS)",
+            max / 3600
+        ));
+    }
+    Ok(())
 }
 
 /// The longest `sub` claim taken: every write and transition records it.
@@ -610,7 +664,7 @@ pub fn claims_for(
         area: area.to_owned(),
         bank_id: bank_id.map(str::to_owned),
         exp: now + ttl_secs,
-        iat: now,
+        iat: Some(now),
         iss: None,
         aud: Vec::new(),
     }
@@ -706,6 +760,62 @@ mod tests {
             v.verify(&t).unwrap();
         }
         assert!(v.cache().len() <= VERIFIED_CAPACITY);
+    }
+
+    // Security review: a token's lifetime is bounded (AUTH_JWT_MAX_LIFETIME_HOURS, a day by
+    // default). It must say when it was issued, not ahead of the clock beyond the leeway, and
+    // expire at most the bound after that: exactly the bound is taken, a second more is not.
+    #[test]
+    fn a_token_lives_at_most_the_configured_lifetime() {
+        let key = EncodingKey::from_secret(b"k");
+        let now = chrono::Utc::now().timestamp();
+        let sign = |iat: Option<i64>, exp: i64| {
+            let mut c = claims_for("u", Role::DistrictStaff, "410311", None, 0);
+            c.iat = iat;
+            c.exp = exp;
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &c, &key).unwrap()
+        };
+        let refusal = |v: &JwtVerifier, t: &str| {
+            let e = v.verify(t).unwrap_err();
+            assert_eq!(e.code(), tonic::Code::Unauthenticated, "{}", e.message());
+            e.message().to_owned()
+        };
+
+        let hour = JwtVerifier::new(TokenKeys::hs256("k").lifetime_at_most(3600));
+        assert!(hour.verify(&sign(Some(now - 10), now - 10 + 3600)).is_ok());
+        let e = refusal(&hour, &sign(Some(now - 10), now - 10 + 3601));
+        assert!(
+            e.contains("valid for 3601 s") && e.contains("AUTH_JWT_MAX_LIFETIME_HOURS"),
+            "{e}"
+        );
+        let e = refusal(&hour, &sign(None, now + 60));
+        assert!(e.contains("no iat claim"), "{e}");
+        // Issued ahead of the clock: within the leeway (clock skew) it is taken, beyond it not.
+        assert!(
+            hour.verify(&sign(Some(now + LEEWAY_SECS - 5), now + 600))
+                .is_ok()
+        );
+        let e = refusal(&hour, &sign(Some(now + LEEWAY_SECS + 5), now + 600));
+        assert!(e.contains("ahead of this service's clock"), "{e}");
+
+        let day = JwtVerifier::hs256("k");
+        assert!(
+            day.verify(&sign(Some(now), now + DEFAULT_MAX_LIFETIME_SECS))
+                .is_ok()
+        );
+        refusal(&day, &sign(Some(now), now + DEFAULT_MAX_LIFETIME_SECS + 1));
+        // A forged token is told about its signature, not its lifetime.
+        let forged = {
+            let mut c = claims_for("u", Role::DistrictStaff, "410311", None, 0);
+            c.iat = None;
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &c,
+                &EncodingKey::from_secret(b"other"),
+            )
+            .unwrap()
+        };
+        assert!(refusal(&day, &forged).contains("InvalidSignature"));
     }
 
     #[test]

@@ -4,12 +4,12 @@
 //! service refuses to start, unless `FUPIN_DEV=1` lets it use the development keys published
 //! in this source.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, ops::RangeInclusive, path::PathBuf};
 
 use anyhow::Context;
 
 use crate::{
-    auth::TokenKeys,
+    auth::{MAX_LIFETIME_LIMIT_SECS, TokenKeys},
     pii::{DEV_PII_INDEX_KEY, DEV_PII_KEYS, PiiCipher},
 };
 
@@ -99,7 +99,8 @@ impl BaseConfig {
         .expecting(
             var("AUTH_JWT_ISSUER").as_deref(),
             var("AUTH_JWT_AUDIENCE").as_deref(),
-        );
+        )
+        .lifetime_at_most(max_token_hours(var("AUTH_JWT_MAX_LIFETIME_HOURS").as_deref())? * 3600);
         let (pii, warnings) = pii_from(
             var("PII_KEYS"),
             var("PII_INDEX_KEY"),
@@ -235,6 +236,41 @@ fn one_token(
         "{name} must be {what} (letters, digits, - and _), not {value:?}"
     );
     Ok(value)
+}
+
+/// `AUTH_JWT_MAX_LIFETIME_HOURS`: the longest a token may live from `iat` to `exp`, 1 hour to
+/// a year, a day when unset.
+fn max_token_hours(value: Option<&str>) -> anyhow::Result<i64> {
+    let hours = whole(
+        "AUTH_JWT_MAX_LIFETIME_HOURS",
+        value,
+        (crate::auth::DEFAULT_MAX_LIFETIME_SECS / 3600) as u64,
+        "number of hours",
+        1..=(MAX_LIFETIME_LIMIT_SECS / 3600) as u64,
+    )?;
+    Ok(hours as i64)
+}
+
+/// A whole number setting `name` within `range`, `default` when unset. Anything else stops the
+/// start, naming the variable: a mistyped value would otherwise become the default, or a timer
+/// that never fires.
+pub fn whole(
+    name: &str,
+    value: Option<&str>,
+    default: u64,
+    what: &str,
+    range: RangeInclusive<u64>,
+) -> anyhow::Result<u64> {
+    match value.map(|v| v.trim().parse::<u64>()) {
+        None => Ok(default),
+        Some(Ok(n)) if range.contains(&n) => Ok(n),
+        Some(_) => anyhow::bail!(
+            "{name}={:?}: must be a whole {what} from {} to {}",
+            fupin_kernel::text::excerpt(value.unwrap_or_default()),
+            range.start(),
+            range.end()
+        ),
+    }
 }
 
 /// A yes/no setting: unset, `0`/`false` or `1`/`true`; anything else is refused rather than
@@ -651,6 +687,23 @@ mod tests {
         for bad in ["qa.docs", "qa>", "a*", "a b", "前缀"] {
             let e = format!("{:#}", subject_prefix(Some(bad.into())).unwrap_err());
             assert!(e.contains("EVENT_SUBJECT_PREFIX"), "{e}");
+        }
+    }
+
+    // Security review: the longest token lifetime is a day unless set, from an hour to a year;
+    // anything else stops the start naming the variable.
+    #[test]
+    fn the_token_lifetime_bound_is_read_strictly() {
+        assert_eq!(max_token_hours(None).unwrap(), 24);
+        assert_eq!(max_token_hours(Some("1")).unwrap(), 1);
+        assert_eq!(max_token_hours(Some("8760")).unwrap(), 8760);
+        for bad in ["0", "-1", "8761", "1.5", "24h", "none"] {
+            let e = max_token_hours(Some(bad)).expect_err(bad).to_string();
+            assert!(
+                e.starts_with("AUTH_JWT_MAX_LIFETIME_HOURS=")
+                    && e.contains("whole number of hours from 1 to 8760"),
+                "{e}"
+            );
         }
     }
 
