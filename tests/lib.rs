@@ -368,6 +368,7 @@ impl Setup {
             "AUTH_JWT_PUBLIC_KEY_FILE",
             "AUTH_JWT_ISSUER",
             "AUTH_JWT_AUDIENCE",
+            "AUTH_JWT_MAX_LIFETIME_HOURS",
             "SHUTDOWN_DRAIN_SECONDS",
             "GRPC_TLS_CERT",
             "GRPC_TLS_KEY",

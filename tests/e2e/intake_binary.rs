@@ -659,6 +659,88 @@ async fn the_health_check_speaks_mutual_tls() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Mutual TLS binds a bank token to its bank: over a connection whose client certificate names
+/// the bank (subject common name or DNS alternative name) the bank's core lists what was
+/// recommended to it; over one whose certificate names no bank, or another, its token is
+/// `UNAUTHENTICATED`, saying so. Staff tokens are not bound to their certificates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_takes_a_bank_token_only_with_its_banks_certificate() -> anyhow::Result<()> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/platform/tests/tls");
+    let read = |name: &str| std::fs::read(dir.join(name));
+    let tls = |who: &str| -> anyhow::Result<tonic::transport::ClientTlsConfig> {
+        Ok(tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(read("ca.pem")?))
+            .identity(tonic::transport::Identity::from_pem(
+                read(&format!("{who}.pem"))?,
+                read(&format!("{who}.key"))?,
+            ))
+            .domain_name("localhost"))
+    };
+    let file = |name: &str| dir.join(name).display().to_string();
+    let svc = RunningService::start_tls(
+        "fupin-intake",
+        &[
+            ("GRPC_TLS_CERT", &file("server.pem")),
+            ("GRPC_TLS_KEY", &file("server.key")),
+            ("GRPC_TLS_CLIENT_CA", &file("ca.pem")),
+        ],
+        tls("client")?,
+    )
+    .await?;
+    let over = |who: &str| {
+        let config = tls(who);
+        let endpoint = svc.endpoint.clone();
+        async move {
+            let channel = tonic::transport::Channel::from_shared(endpoint)?
+                .tls_config(config?)?
+                .connect()
+                .await?;
+            anyhow::Ok(IntakeServiceClient::new(channel))
+        }
+    };
+    const BANK: &str = "abc-luolong-xinqu";
+    let list = |bank: Option<&str>, role: Role| {
+        authed(
+            pb::ListRecommendedApplicationsRequest::default(),
+            role,
+            "410311",
+            bank,
+        )
+    };
+    for who in ["bank", "bank-san"] {
+        let page = over(who)
+            .await?
+            .list_recommended_applications(list(Some(BANK), Role::Bank))
+            .await;
+        assert!(page.is_ok(), "{who}: {page:?}");
+    }
+    let refused = over("client")
+        .await?
+        .list_recommended_applications(list(Some(BANK), Role::Bank))
+        .await
+        .expect_err("a bank token over a certificate naming no bank");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    assert!(
+        refused
+            .message()
+            .contains("client certificate names \"fupin test client\", not that bank"),
+        "{}",
+        refused.message()
+    );
+    let staff = over("client")
+        .await?
+        .list_applications(authed(
+            pb::ListApplicationsRequest::default(),
+            Role::DistrictStaff,
+            "410311",
+            None,
+        ))
+        .await;
+    assert!(staff.is_ok(), "{staff:?}");
+    assert!(svc.terminate(Duration::from_secs(15)).await?.success());
+    Ok(())
+}
+
 /// ARCHITECTURE Auth: a deployment whose tokens come from an issuer holding the private key
 /// gives intake only the public key (`AUTH_JWT_PUBLIC_KEY_FILE`, no `AUTH_JWT_SECRET`) and the
 /// issuer and audience to expect. Tokens signed with the private key for this audience (here

@@ -639,6 +639,10 @@ impl JwtVerifier {
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or_else(|| Status::unauthenticated("authorization must be `Bearer <token>`"))?;
         let caller = self.verify(token.trim())?;
+        // Mutual TLS: a bank's token only over a connection whose certificate names the bank.
+        if let Some(leaf) = req.peer_certs().as_deref().and_then(|certs| certs.first()) {
+            crate::client_cert::bank_named_by(&caller, leaf)?;
+        }
         req.extensions_mut().insert(caller);
         Ok(req)
     }

@@ -5,6 +5,7 @@
 //! mapping and an injectable clock.
 
 pub mod auth;
+pub mod client_cert;
 pub mod clock;
 pub mod config;
 pub mod db;
