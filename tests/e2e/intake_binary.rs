@@ -698,25 +698,31 @@ async fn mutual_tls_takes_a_bank_token_only_with_its_banks_certificate() -> anyh
             anyhow::Ok(IntakeServiceClient::new(channel))
         }
     };
-    const BANK: &str = "abc-luolong-xinqu";
-    let list = |bank: Option<&str>, role: Role| {
-        authed(
-            pb::ListRecommendedApplicationsRequest::default(),
-            role,
-            "410311",
-            bank,
-        )
+    // One token throughout: accepted (and remembered as verified) over the bank's
+    // certificates, it is still refused over another.
+    let token = fupin_platform::auth::token_for(
+        fupin_e2e::SECRET,
+        "abc-core-1",
+        Role::Bank,
+        "410311",
+        Some("abc-luolong-xinqu"),
+        600,
+    );
+    let list = || {
+        let mut req = tonic::Request::new(pb::ListRecommendedApplicationsRequest::default());
+        req.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("ASCII token"),
+        );
+        req
     };
     for who in ["bank", "bank-san"] {
-        let page = over(who)
-            .await?
-            .list_recommended_applications(list(Some(BANK), Role::Bank))
-            .await;
+        let page = over(who).await?.list_recommended_applications(list()).await;
         assert!(page.is_ok(), "{who}: {page:?}");
     }
     let refused = over("client")
         .await?
-        .list_recommended_applications(list(Some(BANK), Role::Bank))
+        .list_recommended_applications(list())
         .await
         .expect_err("a bank token over a certificate naming no bank");
     assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");

@@ -65,8 +65,18 @@ pub fn run(g: &Global, args: &TokenArgs) -> anyhow::Result<()> {
         role,
         &args.area,
         args.bank_id.as_deref(),
-        args.ttl_hours * 3600,
+        args.ttl_hours
+            .checked_mul(3600)
+            .context("--ttl-hours is too large")?,
     )?;
+    if args.ttl_hours * 3600 > auth::DEFAULT_MAX_LIFETIME_SECS {
+        eprintln!(
+            "fupinctl: a {} h token is refused by services left at the default \
+             AUTH_JWT_MAX_LIFETIME_HOURS ({} h)",
+            args.ttl_hours,
+            auth::DEFAULT_MAX_LIFETIME_SECS / 3600
+        );
+    }
     println!("{token}");
     Ok(())
 }

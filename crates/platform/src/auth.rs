@@ -172,9 +172,10 @@ impl TokenKeys {
         self
     }
 
-    /// These keys and `other`'s (with this one's lifetime bound).
+    /// These keys and `other`'s, with the shorter of the two lifetime bounds.
     pub fn and(mut self, other: TokenKeys) -> Self {
         self.keys.extend(other.keys);
+        self.max_lifetime = self.max_lifetime.min(other.max_lifetime);
         self
     }
 
@@ -618,7 +619,9 @@ pub fn caller_of(c: Claims) -> Result<(Caller, i64), Status> {
             subject: c.sub,
             role: c.role,
             area,
-            bank_id: c.bank_id,
+            // Only a bank is one: a staff token's stray claim would be recorded as the
+            // caller's bank in the audit rows.
+            bank_id: c.bank_id.filter(|_| c.role == Role::Bank),
         },
         c.exp,
     ))
@@ -943,6 +946,8 @@ mod tests {
                 .is_err_and(|e| e.message().contains("partner bank")),
             "{staff_with_claim:?}"
         );
+        // Nor does it become the caller's bank (audit rows record the caller's bank_id).
+        assert_eq!(staff_with_claim.unwrap().bank_id, None);
         for other in ["ccb-other", "ABC-LUOLONG-XINQU", "abc-luolong"] {
             let e = verify(Role::Bank, Some(other)).unwrap_err();
             assert_eq!(e.code(), tonic::Code::Unauthenticated, "{other}");

@@ -33,7 +33,8 @@ pub fn certificate_names(der: &[u8]) -> Result<Vec<String>, x509_cert::der::Erro
             Tag::Utf8String => v.decode_as::<Utf8StringRef<'_>>()?.as_str().to_owned(),
             Tag::PrintableString => v.decode_as::<PrintableStringRef<'_>>()?.as_str().to_owned(),
             Tag::Ia5String => v.decode_as::<Ia5StringRef<'_>>()?.as_str().to_owned(),
-            // Teletex, BMP and universal strings: no bank id is written in them.
+            // Teletex, BMP and universal strings: not read, so a bank id written in one does
+            // not name the bank (the refusal lists the names that were read).
             _ => continue,
         };
         names.push(name);
@@ -71,7 +72,7 @@ pub fn bank_named_by(caller: &Caller, leaf: &[u8]) -> Result<(), Status> {
     } else {
         names
             .iter()
-            .map(|n| format!("{n:.64?}"))
+            .map(|n| format!("{:?}", fupin_kernel::text::excerpt(n)))
             .collect::<Vec<_>>()
             .join(", ")
     };
