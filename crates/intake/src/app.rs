@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use fupin_kernel::{
     AreaRegistry, Money, PolicyHistory, Versioned, WorkingDayCalendar, policy::IntakePolicy,
 };
@@ -76,20 +76,12 @@ enum Shown {
 
 pub type Result<T> = std::result::Result<T, ServiceError>;
 
-/// How long before the working-day calendar runs out [`calendar_warning`] warns: more than the
-/// longest step deadline, and time to deploy the next year's file.
-pub const CALENDAR_NOTICE: chrono::Days = chrono::Days::new(60);
-
-/// A warning for operators when the working-day calendar runs out within [`CALENDAR_NOTICE`]
-/// of `today`: steps whose deadline would fall after its last day are refused (R-IN-4), and
-/// complaints recorded with their deadline pending (R-IN-7), until the next year's file is
-/// deployed.
+/// A warning for operators when the working-day calendar runs out within
+/// [`fupin_kernel::calendar::CALENDAR_NOTICE`] of `today`: steps whose deadline would fall
+/// after its last day are refused (R-IN-4), and complaints recorded with their deadline pending
+/// (R-IN-7), until the next year's file is deployed.
 pub fn calendar_warning(calendar: &WorkingDayCalendar, today: NaiveDate) -> Option<String> {
-    let next_year = match calendar.covered_until(today) {
-        Some(last) if today + CALENDAR_NOTICE <= last => return None,
-        Some(last) => last.year() + 1,
-        None => today.year(),
-    };
+    let next_year = calendar.year_needed_soon(today)?;
     Some(format!(
         "the working-day calendar has no data for {next_year}: steps whose deadline would fall \
          in it are refused, and complaints are recorded with their deadline pending; add \
@@ -2151,6 +2143,9 @@ fn disbursement(
 
 #[cfg(test)]
 mod tests {
+    use chrono::Datelike;
+    use fupin_kernel::calendar::CALENDAR_NOTICE;
+
     use super::*;
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {

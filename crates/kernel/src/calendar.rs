@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use chrono::{Datelike, NaiveDate, Weekday};
+use chrono::{Datelike, Days, NaiveDate, Weekday};
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +38,12 @@ pub enum CalendarError {
         #[source]
         source: toml::de::Error,
     },
+    #[error("calendar file {path}")]
+    InFile {
+        path: PathBuf,
+        #[source]
+        source: Box<CalendarError>,
+    },
     #[error("calendar file {path} holds year {year}; it must be named {year}.toml")]
     FileNameMismatch { path: PathBuf, year: i32 },
     #[error("calendar year {0} appears twice")]
@@ -52,6 +58,50 @@ pub enum CalendarError {
     HolidayAndWorkingDay { date: NaiveDate },
     #[error("adjusted working day {date} is a {weekday}; only a Saturday or Sunday can be one")]
     AdjustedWorkingDayNotWeekend { date: NaiveDate, weekday: Weekday },
+}
+
+/// How long before the calendar's data runs out operators are told to add the next year
+/// ([`WorkingDayCalendar::year_needed_soon`]): more than the longest step deadline, and time to
+/// deploy the file.
+pub const CALENDAR_NOTICE: Days = Days::new(CALENDAR_NOTICE_DAYS);
+
+/// [`CALENDAR_NOTICE`] in days.
+pub const CALENDAR_NOTICE_DAYS: u64 = 60;
+
+/// A year's data in figures ([`WorkingDayCalendar::summary`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct YearSummary {
+    pub year: i32,
+    /// The notice the dates come from, as the file names it.
+    pub source: String,
+    /// The version recorded with the deadlines counted on this data (R-X-4).
+    pub version: String,
+    /// Days off listed (`holidays`), weekends within the holiday periods included.
+    pub days_off: usize,
+    /// Weekend days made working days (调休).
+    pub adjusted_working_days: usize,
+    /// Working days of the year.
+    pub working_days: usize,
+    /// Statutory holidays on a fixed date ([`fixed_date_statutory_holidays`]) the file does
+    /// not list as days off. The law gives them off every year whatever the weekday, so each
+    /// is a mistake in the file.
+    pub unlisted_statutory_days: Vec<NaiveDate>,
+}
+
+/// The statutory holidays of `year` that fall on a fixed date of the Gregorian calendar
+/// (全国年节及纪念日放假办法): 1 January; 1 May, and also 2 May from 2025, when the 2024
+/// amendment took effect; 1 to 3 October. They are off every year, so every notice's holiday
+/// periods contain them. The others (the Spring Festival, Qingming, the Dragon Boat and
+/// Mid-Autumn festivals) follow the lunar calendar or a solar term and are not derived here.
+pub fn fixed_date_statutory_holidays(year: i32) -> Vec<NaiveDate> {
+    let mut days: Vec<(u32, u32)> = vec![(1, 1), (5, 1)];
+    if year >= 2025 {
+        days.push((5, 2));
+    }
+    days.extend([(10, 1), (10, 2), (10, 3)]);
+    days.into_iter()
+        .filter_map(|(m, d)| NaiveDate::from_ymd_opt(year, m, d))
+        .collect()
 }
 
 /// The days off and swapped working days of one year.
@@ -109,7 +159,15 @@ impl WorkingDayCalendar {
         let mut years = Vec::with_capacity(paths.len());
         for path in paths {
             let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-            let (year, calendar) = parse_year(&text, &path.display().to_string())?;
+            // A parse error names the file already; the checks of the dates do not.
+            let (year, calendar) =
+                parse_year(&text, &path.display().to_string()).map_err(|e| match e {
+                    e @ CalendarError::Parse { .. } => e,
+                    e => CalendarError::InFile {
+                        path: path.clone(),
+                        source: Box::new(e),
+                    },
+                })?;
             if path.file_stem().and_then(|s| s.to_str()) != Some(year.to_string().as_str()) {
                 return Err(CalendarError::FileNameMismatch { path, year });
             }
@@ -149,6 +207,41 @@ impl WorkingDayCalendar {
             year += 1;
         }
         NaiveDate::from_ymd_opt(year, 12, 31)
+    }
+
+    /// The year whose data is missing and needed within [`CALENDAR_NOTICE`] of `today`: the
+    /// year after [`Self::covered_until`] once fewer than that many days are left, or
+    /// `today`'s own year when it has no data. None while enough is there.
+    pub fn year_needed_soon(&self, today: NaiveDate) -> Option<i32> {
+        match self.covered_until(today) {
+            Some(last) if today + CALENDAR_NOTICE <= last => None,
+            Some(last) => Some(last.year() + 1),
+            None => Some(today.year()),
+        }
+    }
+
+    /// What the data of `year` amounts to, for an operator checking a new file before
+    /// deploying it. None when `year` has no data.
+    pub fn summary(&self, year: i32) -> Option<YearSummary> {
+        let data = self.years.get(&year)?;
+        let first = NaiveDate::from_ymd_opt(year, 1, 1)?;
+        let working_days = first
+            .iter_days()
+            .take_while(|d| d.year() == year)
+            .filter(|d| self.is_working_day(*d).unwrap_or(false))
+            .count();
+        Some(YearSummary {
+            year,
+            source: data.source.clone(),
+            version: data.version.clone(),
+            days_off: data.holidays.len(),
+            adjusted_working_days: data.adjusted_working_days.len(),
+            working_days,
+            unlisted_statutory_days: fixed_date_statutory_holidays(year)
+                .into_iter()
+                .filter(|d| !data.holidays.contains(d))
+                .collect(),
+        })
     }
 
     /// The notice a year's dates come from, for recording with decisions (R-X-4).

@@ -110,16 +110,7 @@ impl BaseConfig {
                 "PII_INDEX_KEY_DEV_ACCEPTED",
             )?,
         )?;
-        // Unset: under the working directory when it has a `deploy/` (an installed binary
-        // beside its deploy files), else under the source tree the binary was built from
-        // (`cargo run` from any directory of the checkout); one root for all three, so the
-        // calendar and the policy never come from different places.
-        let root = if PathBuf::from("deploy").is_dir() {
-            PathBuf::from(".")
-        } else {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-        };
-        let path = |k: &str, rel: &str| var(k).map(PathBuf::from).unwrap_or_else(|| root.join(rel));
+        let path = reference_path;
         let subject_prefix = subject_prefix(var("EVENT_SUBJECT_PREFIX"))?;
         let stream_name = stream_name(var("EVENT_STREAM"))?;
         let nats_url = var("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:54222".to_owned());
@@ -148,6 +139,23 @@ impl BaseConfig {
             policy_dir: path("POLICY_DIR", "deploy/policy"),
         })
     }
+}
+
+/// A reference-data path as the services read it: `key`'s value when set, else `rel` under
+/// the working directory when it has a `deploy/` (an installed binary beside its deploy
+/// files), else under the source tree the binary was built from (`cargo run` from any
+/// directory of the checkout). One root for the calendar, the areas and the policy, so they
+/// never come from different places; `fupinctl calendar check` finds the same calendar.
+pub fn reference_path(key: &str, rel: &str) -> PathBuf {
+    if let Some(value) = std::env::var(key).ok().filter(|v| !v.is_empty()) {
+        return PathBuf::from(value);
+    }
+    let root = if PathBuf::from("deploy").is_dir() {
+        PathBuf::from(".")
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    };
+    root.join(rel)
 }
 
 /// `LOG_FORMAT`: `json`, or `text` (the default, human-readable); anything else is a typo

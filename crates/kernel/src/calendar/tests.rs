@@ -285,6 +285,28 @@ fn load_dir_requires_files_named_for_their_year() {
     ));
 }
 
+#[test]
+fn load_dir_names_the_file_a_mistake_is_in() {
+    let dir = std::env::temp_dir().join(format!("fupin-calendar-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("2030.toml"), synthetic(2030, "", "")).unwrap();
+    // 2031-01-06 is a Monday.
+    std::fs::write(dir.join("2031.toml"), synthetic(2031, "", "\"2031-01-06\"")).unwrap();
+    let result = WorkingDayCalendar::load_dir(&dir);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let Err(CalendarError::InFile { path, source }) = result else {
+        panic!("{result:?}");
+    };
+    assert_eq!(path, dir.join("2031.toml"));
+    assert!(matches!(
+        *source,
+        CalendarError::AdjustedWorkingDayNotWeekend {
+            weekday: Weekday::Mon,
+            ..
+        }
+    ));
+}
+
 proptest! {
     #[test]
     fn add_then_count_agree(offset in 0i64..(3 * 365), n in 0u32..80) {
@@ -400,4 +422,83 @@ fn versions_follow_the_dates_and_name_each_year_used() {
         "nothing counted: its own year"
     );
     assert_eq!(cal.version(date(2026, 12, 30), date(2027, 1, 4)), None);
+}
+
+// What `fupinctl calendar check` prints of a year: the figures worked by hand in
+// `working_days_per_year_match_the_notices`, and the counts of the files' lists.
+#[test]
+fn summaries_count_each_shipped_year() {
+    let cal = shipped();
+    for (year, days_off, swapped, working) in
+        [(2024, 28, 8, 251), (2025, 28, 5, 248), (2026, 33, 6, 248)]
+    {
+        let summary = cal.summary(year).unwrap();
+        assert_eq!(summary.year, year);
+        assert_eq!(summary.days_off, days_off, "{year}");
+        assert_eq!(summary.adjusted_working_days, swapped, "{year}");
+        assert_eq!(summary.working_days, working, "{year}");
+        assert_eq!(summary.unlisted_statutory_days, vec![], "{year}");
+        assert_eq!(Some(summary.source.as_str()), cal.source(year));
+        let mid = date(year, 6, 1);
+        assert_eq!(Some(summary.version), cal.version(mid, mid));
+    }
+    assert_eq!(cal.summary(2027), None);
+}
+
+// The fixed-date statutory holidays are off every year, so a file without one is wrong; 2 May
+// joined them in 2025 and is not asked of earlier years.
+#[test]
+fn a_year_missing_a_fixed_date_statutory_holiday_is_flagged() {
+    let all_2025 =
+        r#""2025-01-01", "2025-05-01", "2025-05-02", "2025-10-01", "2025-10-02", "2025-10-03""#;
+    let cal = WorkingDayCalendar::from_year_strs(&[&synthetic(2025, all_2025, "")]).unwrap();
+    assert_eq!(cal.summary(2025).unwrap().unlisted_statutory_days, vec![]);
+
+    let without_may_2 = all_2025.replace(r#""2025-05-02", "#, "");
+    let cal = WorkingDayCalendar::from_year_strs(&[&synthetic(2025, &without_may_2, "")]).unwrap();
+    assert_eq!(
+        cal.summary(2025).unwrap().unlisted_statutory_days,
+        vec![date(2025, 5, 2)]
+    );
+
+    // 2024: 2 May was not yet statutory; 1 May and 3 October were.
+    let cal = WorkingDayCalendar::from_year_strs(&[&synthetic(
+        2024,
+        r#""2024-01-01", "2024-10-01", "2024-10-02""#,
+        "",
+    )])
+    .unwrap();
+    assert_eq!(
+        cal.summary(2024).unwrap().unlisted_statutory_days,
+        vec![date(2024, 5, 1), date(2024, 10, 3)]
+    );
+    assert_eq!(
+        fixed_date_statutory_holidays(2024).len() + 1,
+        fixed_date_statutory_holidays(2025).len()
+    );
+}
+
+// R-IN-4: the next year is asked for once fewer than CALENDAR_NOTICE days of data are left,
+// and a day without data asks for its own year.
+#[test]
+fn the_next_year_is_needed_from_sixty_days_before_the_data_ends() {
+    let cal = shipped();
+    let last = cal.covered_until(date(2026, 1, 1)).unwrap();
+    assert_eq!(cal.year_needed_soon(last - CALENDAR_NOTICE), None);
+    let first_day = last - CALENDAR_NOTICE + Days::new(1);
+    assert_eq!(cal.year_needed_soon(first_day), Some(last.year() + 1));
+    assert_eq!(cal.year_needed_soon(last), Some(last.year() + 1));
+    assert_eq!(
+        cal.year_needed_soon(date(last.year() + 1, 1, 1)),
+        Some(last.year() + 1)
+    );
+    // A gap: from 2029 the data runs out at the end of 2030, whatever 2032 holds.
+    let gap = WorkingDayCalendar::from_year_strs(&[
+        &synthetic(2029, "", ""),
+        &synthetic(2030, "", ""),
+        &synthetic(2032, "", ""),
+    ])
+    .unwrap();
+    assert_eq!(gap.year_needed_soon(date(2029, 6, 1)), None);
+    assert_eq!(gap.year_needed_soon(date(2030, 11, 15)), Some(2031));
 }
