@@ -3,9 +3,11 @@
 //! - `token`: a bearer token (HS256 with the shared secret, or signed with `--signing-key`);
 //! - `events tail`: a plain JetStream subscriber printing the platform's events, decoded;
 //! - `demo seed`: loads the demo district's read-model facts and one demo application;
+//! - `calendar check`: checks a working-day calendar directory before intake reads it;
 //! - `intake submit|get`: convenience calls to the intake service;
 //! - `clock set|reset|get`: the test clock of a service started with `FUPIN_TEST_CLOCK=1`.
 
+mod calendar;
 mod clock;
 mod demo;
 mod events_tail;
@@ -158,6 +160,11 @@ enum Command {
     },
     /// Whether intake serves (grpc.health.v1): exits 0 when SERVING, 1 otherwise.
     Health(health::HealthArgs),
+    /// The working-day calendar intake reads (CALENDAR_DIR).
+    Calendar {
+        #[command(subcommand)]
+        command: calendar::CalendarCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -227,6 +234,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Intake { command } => intake_cmd::run(g, command).await,
         Command::Clock { command } => clock::run(g, command).await,
         Command::Health(args) => health::run(g, &args).await,
+        Command::Calendar { command } => calendar::run(command),
     }
 }
 
@@ -268,6 +276,10 @@ mod tests {
         .unwrap();
         assert!(matches!(cli.command, Command::Token(_)));
         assert!(Cli::try_parse_from(["fupinctl", "clock", "reset"]).is_ok());
+        assert!(Cli::try_parse_from(["fupinctl", "calendar", "check", "deploy/calendar"]).is_ok());
+        assert!(
+            Cli::try_parse_from(["fupinctl", "calendar", "check", "--today", "2026-12-02"]).is_ok()
+        );
         assert!(
             Cli::try_parse_from(["fupinctl", "clock", "set", "2026-10-09T09:00:00+08:00"]).is_ok()
         );
