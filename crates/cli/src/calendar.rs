@@ -90,10 +90,9 @@ impl Report {
         if let Some(year) = calendar.year_needed_soon(today) {
             lines.push(format!(
                 "warning: {year} has no data and deadlines counted from {today} may need it \
-                 within {} days: steps whose deadline would fall in it are refused and \
-                 complaints are recorded with their deadline pending; add {year}.toml from the State Council \
-                 holiday notice and restart intake",
-                CALENDAR_NOTICE_DAYS
+                 within {CALENDAR_NOTICE_DAYS} days: steps whose deadline would fall in it are \
+                 refused and complaints are recorded with their deadline pending; add \
+                 {year}.toml from the State Council holiday notice and restart intake"
             ));
         }
         Report { lines, mistakes }
@@ -158,11 +157,10 @@ mod tests {
         .unwrap();
         let report = Report::of(&calendar, date(2027, 1, 4));
         assert_eq!(report.mistakes, 1);
+        let expected =
+            "error: 2027: 2027-05-02 is a statutory holiday every year but is not in holidays";
         assert!(
-            report
-                .lines
-                .iter()
-                .any(|l| l == "error: 2027: 2027-05-02 is a statutory holiday every year but is not in holidays"),
+            report.lines.iter().any(|l| l == expected),
             "{:?}",
             report.lines
         );
