@@ -581,7 +581,7 @@ fn readable(v: &str) -> bool {
 }
 
 /// The caller a token's claims name, if they hold together: a subject to record as who acted
-/// (see [`readable`], at most [`MAX_SUBJECT`] bytes), the area's level matches the role and a
+/// (see `readable`, at most [`MAX_SUBJECT`] bytes), the area's level matches the role and a
 /// bank names its bank id.
 pub fn caller_of(c: Claims) -> Result<(Caller, i64), Status> {
     if !readable(&c.sub) || c.sub.len() > MAX_SUBJECT {

@@ -82,13 +82,13 @@ fn sqlstate_in(e: &anyhow::Error, codes: &[&str]) -> bool {
     })
 }
 
-/// Whether the database gave `e`'s statement up ([`GAVE_UP`]): a call answers `UNAVAILABLE`
+/// Whether the database gave `e`'s statement up (`GAVE_UP`): a call answers `UNAVAILABLE`
 /// (retry with the same request id).
 pub fn is_given_up(e: &anyhow::Error) -> bool {
     sqlstate_in(e, &GAVE_UP)
 }
 
-/// Whether `e`'s statement lost to a concurrent transaction ([`CONFLICT`]): a consumer holds
+/// Whether `e`'s statement lost to a concurrent transaction (`CONFLICT`): a consumer holds
 /// the event and applies it again rather than count it towards the dead letter.
 pub fn is_conflict(e: &anyhow::Error) -> bool {
     sqlstate_in(e, &CONFLICT)
@@ -332,8 +332,8 @@ const REFUSED_AT_CONNECT: [&str; 4] = ["55000", "3D000", "28000", "28P01"];
 /// Whether `e` means the database could not be reached, rather than anything about the
 /// statement or the event, so that the same work goes through once the database is back (a
 /// consumer holds the event, a call is answered `UNAVAILABLE`): no connection from the pool
-/// (timed out, closed), I/O, TLS, the connection's worker gone, one of [`CONNECTION_LOST`],
-/// or one of [`REFUSED_AT_CONNECT`] answered to connecting. Anything else counts as an
+/// (timed out, closed), I/O, TLS, the connection's worker gone, one of `CONNECTION_LOST`,
+/// or one of `REFUSED_AT_CONNECT` answered to connecting. Anything else counts as an
 /// attempt: an undecodable payload or a value a handler refuses (dead-lettered at once), a
 /// constraint or a cancelled statement (a consumer retries those with backoff, see
 /// [`crate::events::consumer::involves_database`]). A serialization failure, a deadlock or a

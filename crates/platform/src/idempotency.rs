@@ -35,7 +35,7 @@ pub struct RequestKey {
     pub method: &'static str,
     pub request_id: String,
     /// What is stored in `idempotency_keys.request_hash`: the request's fingerprint, keyed
-    /// ([`KEYED`]) once [`Self::sealed_with`] a cipher.
+    /// (`KEYED`) once [`Self::sealed_with`] a cipher.
     pub request_hash: Vec<u8>,
     /// Other fingerprints that stand for this same request in keys stored by earlier versions,
     /// unkeyed:
@@ -85,7 +85,7 @@ fn keyed(cipher: &PiiCipher, unkeyed: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Keys the fingerprints stored unkeyed by earlier versions ([`keyed`]), `batch` rows at a time
+/// Keys the fingerprints stored unkeyed by earlier versions (`keyed`), `batch` rows at a time
 /// in key order, until none is left or `stop`; returns how many it keyed. A key replays for its
 /// request in either form meanwhile, so this may run beside writes; an older replica, during a
 /// rolling upgrade, refuses a retry of a key already keyed as a different request.
@@ -206,7 +206,7 @@ impl RequestKey {
     }
 
     /// Stores this key's response sealed with `cipher` (responses that may show personal data),
-    /// and its fingerprint keyed with the cipher's index key (see [`keyed`]).
+    /// and its fingerprint keyed with the cipher's index key (see `keyed`).
     pub fn sealed_with(mut self, cipher: &PiiCipher) -> Self {
         if self.sealer.is_none() {
             let unkeyed = std::mem::take(&mut self.request_hash);

@@ -473,7 +473,7 @@ fn psql() -> Option<PathBuf> {
 }
 
 /// The newest directory holding the server tools: `pg_config --bindir`, Debian's
-/// /usr/lib/postgresql/<version>/bin, or wherever `initdb` is on the PATH.
+/// `/usr/lib/postgresql/<version>/bin`, or wherever `initdb` is on the PATH.
 fn server_bin_dir() -> Option<PathBuf> {
     let from_pg_config = Command::new("pg_config")
         .arg("--bindir")

@@ -20,7 +20,7 @@ pub const RATE_DECIMALS: u32 = 6;
 pub const MAX_ACCOUNT_NUMBER: usize = 64;
 
 /// What a bank approved (R-IN-6): only made by [`Approval::new`], which checks it, or read
-/// back as it was recorded ([`Approval::recorded`]).
+/// back as it was recorded (`Approval::recorded`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Approval {
     amount: Money,
