@@ -90,6 +90,29 @@ pub fn calendar_warning(calendar: &WorkingDayCalendar, today: NaiveDate) -> Opti
     ))
 }
 
+/// Warnings for operators about statutory holidays on a fixed date that the calendar data
+/// leaves out ([`fupin_kernel::calendar::fixed_date_statutory_holidays`]): deadlines count
+/// such a day as a working day, one day short. Logged at start rather than refusing it, since
+/// a refused start stops every submission for a one-day error; `fupinctl calendar check`
+/// fails on them before a restart.
+pub fn calendar_mistakes(calendar: &WorkingDayCalendar) -> Vec<String> {
+    calendar
+        .years()
+        .into_iter()
+        .filter_map(|year| calendar.summary(year))
+        .flat_map(|summary| {
+            summary.unlisted_statutory_days.into_iter().map(move |day| {
+                format!(
+                    "the working-day calendar of {} does not list {day}, a statutory holiday \
+                     every year, as a day off: deadlines count it as a working day; correct \
+                     {}.toml (fupinctl calendar check) and restart intake",
+                    summary.year, summary.year
+                )
+            })
+        })
+        .collect()
+}
+
 /// A write under its client request id (R-IN-8): a retry gets the stored first result; a first
 /// attempt claims the id and runs `$body` in the claim's transaction, as `$tx: &mut
 /// PgConnection`. The body returns the response or the error; [`idempotency::settle`] then
@@ -2174,5 +2197,28 @@ mod tests {
         );
         let past = calendar_warning(&calendar, last + chrono::Days::new(1)).expect("a warning");
         assert!(past.contains(&format!("{next}.toml")), "{past}");
+    }
+
+    /// R-IN-4: a year's data without a fixed-date statutory holiday is logged at start, naming
+    /// the day and the file; the shipped years have none missing.
+    #[test]
+    fn operators_are_warned_of_a_statutory_holiday_missing_from_the_calendar() {
+        let shipped = WorkingDayCalendar::load_dir(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/calendar"
+        ))
+        .expect("shipped calendar");
+        assert_eq!(calendar_mistakes(&shipped), Vec::<String>::new());
+        let without_oct_3 = WorkingDayCalendar::from_year_strs(&[
+            "year = 2027\nsource = \"test\"\nadjusted_working_days = []\nholidays = \
+             [\"2027-01-01\", \"2027-05-01\", \"2027-05-02\", \"2027-10-01\", \"2027-10-02\"]\n",
+        ])
+        .expect("a calendar intake reads");
+        let mistakes = calendar_mistakes(&without_oct_3);
+        assert_eq!(mistakes.len(), 1, "{mistakes:?}");
+        assert!(
+            mistakes[0].contains("2027-10-03") && mistakes[0].contains("2027.toml"),
+            "{mistakes:?}"
+        );
     }
 }

@@ -37,6 +37,9 @@ async fn main() -> anyhow::Result<()> {
     );
     let grpc_tls = config.grpc_tls.as_ref().map(grpc::server_tls).transpose()?;
     let reference = Reference::load(&config)?;
+    for mistake in fupin_intake::app::calendar_mistakes(&reference.calendar) {
+        tracing::warn!("{mistake}");
+    }
     let clock = test_clock_start(config.test_clock)?;
     let max_conns = from_env(
         "DATABASE_MAX_CONNECTIONS",
