@@ -1,7 +1,8 @@
 //! `fupinctl calendar check`: reads a working-day calendar directory as intake does at start,
 //! so a new year's file can be checked before intake is restarted with it (R-IN-4). Prints
 //! each year's figures and how far deadlines can be counted; exits 1 when intake would refuse
-//! the directory, or when a year leaves out a statutory holiday on a fixed date.
+//! the directory, or when a year leaves out a fixed-date statutory holiday on a day it
+//! would then count as a working day.
 
 use std::path::PathBuf;
 
@@ -12,7 +13,7 @@ use fupin_kernel::{
     calendar::{CALENDAR_NOTICE_DAYS, YearSummary},
     china_date,
 };
-use fupin_platform::config::reference_path;
+use fupin_platform::config::reference_path_and_origin;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum CalendarCommand {
@@ -22,8 +23,8 @@ pub enum CalendarCommand {
 
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {
-    /// The directory to check; by default the one intake reads: `CALENDAR_DIR`, else
-    /// `deploy/calendar` found as intake finds it.
+    /// The directory to check; by default the one intake started from this shell and
+    /// directory would read: `CALENDAR_DIR`, else `deploy/calendar` found as intake finds it.
     pub dir: Option<PathBuf>,
     /// The day to count from (YYYY-MM-DD); today in China by default.
     #[arg(long)]
@@ -37,25 +38,26 @@ pub fn run(command: CalendarCommand) -> anyhow::Result<()> {
 }
 
 fn check(args: &CheckArgs) -> anyhow::Result<()> {
-    let path = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| reference_path("CALENDAR_DIR", "deploy/calendar"));
-    let dir = path.display();
+    let (path, origin) = match &args.dir {
+        Some(dir) => (dir.clone(), "given".to_owned()),
+        None => reference_path_and_origin("CALENDAR_DIR", "deploy/calendar"),
+    };
+    let dir = format!("{} ({origin})", path.display());
     let calendar = WorkingDayCalendar::load_dir(&path)
-        .with_context(|| format!("calendar dir {dir}: intake would refuse to start with it"))?;
+        .with_context(|| format!("calendar dir {dir}: intake refuses to start with it"))?;
     let today = args.today.unwrap_or_else(|| china_date(Utc::now()));
     let report = Report::of(&calendar, today);
-    crate::print_line(format_args!("calendar dir {dir}"))?;
-    for line in &report.lines {
-        crate::print_line(line)?;
-    }
+    let printed = std::iter::once(format!("calendar dir {dir}"))
+        .chain(report.lines)
+        .try_for_each(crate::print_line);
+    // Mistakes fail the check even when the reader of the output has gone.
     anyhow::ensure!(
         report.mistakes == 0,
-        "calendar dir {dir}: {} statutory holiday(s) missing from the holidays of their year",
+        "calendar dir {dir}: {} statutory holiday(s) missing from their year's holidays would \
+         count as working days",
         report.mistakes
     );
-    Ok(())
+    printed
 }
 
 /// What `check` prints of a calendar read from `today`, and how many mistakes it found.
@@ -75,12 +77,20 @@ impl Report {
             .filter_map(|y| calendar.summary(y))
         {
             lines.push(year_line(&summary));
-            for day in &summary.unlisted_statutory_days {
-                mistakes += 1;
-                lines.push(format!(
-                    "error: {}: {day} is a statutory holiday every year but is not in holidays",
-                    summary.year
-                ));
+            for missing in &summary.unlisted_statutory_days {
+                let (date, name, year) = (missing.date, missing.name, summary.year);
+                lines.push(if missing.counted_as_working_day {
+                    mistakes += 1;
+                    format!(
+                        "error: {year}.toml: {date} ({name}) is a statutory holiday but is not in \
+                         holidays: deadlines count it as a working day"
+                    )
+                } else {
+                    format!(
+                        "warning: {year}.toml: {date} ({name}) is a statutory holiday but is not in \
+                         holidays: a weekend day, so no deadline changes, but the notice lists it"
+                    )
+                });
             }
         }
         lines.push(match calendar.covered_until(today) {
@@ -149,20 +159,25 @@ mod tests {
     }
 
     #[test]
-    fn a_year_without_a_fixed_date_statutory_holiday_is_a_mistake() {
+    fn a_statutory_holiday_left_out_on_a_weekday_is_a_mistake_on_a_weekend_a_warning() {
+        // 2027-10-01 is a Friday, 2027-05-02 a Sunday.
         let calendar = WorkingDayCalendar::from_year_strs(&[
             "year = 2027\nsource = \"test\"\nadjusted_working_days = []\nholidays = \
-             [\"2027-01-01\", \"2027-05-01\", \"2027-10-01\", \"2027-10-02\", \"2027-10-03\"]\n",
+             [\"2027-01-01\", \"2027-05-01\", \"2027-10-02\", \"2027-10-03\"]\n",
         ])
         .unwrap();
         let report = Report::of(&calendar, date(2027, 1, 4));
-        assert_eq!(report.mistakes, 1);
-        let expected =
-            "error: 2027: 2027-05-02 is a statutory holiday every year but is not in holidays";
-        assert!(
-            report.lines.iter().any(|l| l == expected),
-            "{:?}",
-            report.lines
-        );
+        assert_eq!(report.mistakes, 1, "{:?}", report.lines);
+        let error = "error: 2027.toml: 2027-10-01 (国庆节) is a statutory holiday but is not in \
+                     holidays: deadlines count it as a working day";
+        let warning = "warning: 2027.toml: 2027-05-02 (劳动节) is a statutory holiday but is not \
+                       in holidays: a weekend day, so no deadline changes, but the notice lists it";
+        for expected in [error, warning] {
+            assert!(
+                report.lines.iter().any(|l| l == expected),
+                "{expected}: {:?}",
+                report.lines
+            );
+        }
     }
 }

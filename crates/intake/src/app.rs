@@ -91,24 +91,30 @@ pub fn calendar_warning(calendar: &WorkingDayCalendar, today: NaiveDate) -> Opti
 }
 
 /// Warnings for operators about statutory holidays on a fixed date that the calendar data
-/// leaves out ([`fupin_kernel::calendar::fixed_date_statutory_holidays`]): deadlines count
-/// such a day as a working day, one day short. Logged at start rather than refusing it, since
-/// a refused start stops every submission for a one-day error; `fupinctl calendar check`
-/// fails on them before a restart.
+/// leaves out ([`fupin_kernel::calendar::fixed_date_statutory_holidays`]) on a day it then
+/// counts as a working day, so deadlines across it come one day short. Logged at start
+/// rather than refusing it, since a refused start stops every submission for a one-day
+/// error; `fupinctl calendar check` fails on them before a restart.
 pub fn calendar_mistakes(calendar: &WorkingDayCalendar) -> Vec<String> {
     calendar
         .years()
         .into_iter()
         .filter_map(|year| calendar.summary(year))
         .flat_map(|summary| {
-            summary.unlisted_statutory_days.into_iter().map(move |day| {
-                format!(
-                    "the working-day calendar of {} does not list {day}, a statutory holiday \
-                     every year, as a day off: deadlines count it as a working day; correct \
-                     {}.toml (fupinctl calendar check) and restart intake",
-                    summary.year, summary.year
-                )
-            })
+            let year = summary.year;
+            summary
+                .unlisted_statutory_days
+                .into_iter()
+                .filter(|missing| missing.counted_as_working_day)
+                .map(move |missing| {
+                    format!(
+                        "the working-day calendar of {year} does not list {} ({}), a statutory \
+                         holiday, as a day off: deadlines count it as a working day; correct \
+                         {year}.toml in CALENDAR_DIR, check it with `fupinctl calendar check` \
+                         and restart intake",
+                        missing.date, missing.name
+                    )
+                })
         })
         .collect()
 }
@@ -2199,8 +2205,9 @@ mod tests {
         assert!(past.contains(&format!("{next}.toml")), "{past}");
     }
 
-    /// R-IN-4: a year's data without a fixed-date statutory holiday is logged at start, naming
-    /// the day and the file; the shipped years have none missing.
+    /// R-IN-4: a year's data without a fixed-date statutory holiday on a weekday is logged at
+    /// start, naming the day and the file; one on a weekend changes no deadline and is not.
+    /// The shipped years have none missing.
     #[test]
     fn operators_are_warned_of_a_statutory_holiday_missing_from_the_calendar() {
         let shipped = WorkingDayCalendar::load_dir(concat!(
@@ -2209,15 +2216,16 @@ mod tests {
         ))
         .expect("shipped calendar");
         assert_eq!(calendar_mistakes(&shipped), Vec::<String>::new());
-        let without_oct_3 = WorkingDayCalendar::from_year_strs(&[
+        // 2027-10-01 is a Friday, 2027-10-03 a Sunday.
+        let without_oct_1_and_3 = WorkingDayCalendar::from_year_strs(&[
             "year = 2027\nsource = \"test\"\nadjusted_working_days = []\nholidays = \
-             [\"2027-01-01\", \"2027-05-01\", \"2027-05-02\", \"2027-10-01\", \"2027-10-02\"]\n",
+             [\"2027-01-01\", \"2027-05-01\", \"2027-05-02\", \"2027-10-02\"]\n",
         ])
         .expect("a calendar intake reads");
-        let mistakes = calendar_mistakes(&without_oct_3);
+        let mistakes = calendar_mistakes(&without_oct_1_and_3);
         assert_eq!(mistakes.len(), 1, "{mistakes:?}");
         assert!(
-            mistakes[0].contains("2027-10-03") && mistakes[0].contains("2027.toml"),
+            mistakes[0].contains("2027-10-01 (国庆节)") && mistakes[0].contains("2027.toml"),
             "{mistakes:?}"
         );
     }

@@ -13,6 +13,9 @@
 //! holidays = ["2025-01-01"]                 # every official day off of the holiday periods
 //! adjusted_working_days = ["2025-01-26"]    # weekend days that are working days (调休)
 //! ```
+//!
+//! Each date goes into the file of its own year: days of a notice's holiday period that fall
+//! in the year before (2022-12-31 of the 2023 New Year period) belong in that year's file.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -50,7 +53,11 @@ pub enum CalendarError {
     DuplicateYear(i32),
     #[error("calendar year {year} has an empty source; name the notice the dates come from")]
     MissingSource { year: i32 },
-    #[error("date {date} is listed in the calendar of year {year}")]
+    #[error(
+        "date {date} is listed in the calendar of year {year}; it belongs in the file of its own \
+         year, {}.toml",
+        .date.year()
+    )]
     DateOutsideYear { year: i32, date: NaiveDate },
     #[error("date {date} is listed twice")]
     DuplicateDate { date: NaiveDate },
@@ -76,31 +83,50 @@ pub struct YearSummary {
     pub source: String,
     /// The version recorded with the deadlines counted on this data (R-X-4).
     pub version: String,
-    /// Days off listed (`holidays`), weekends within the holiday periods included.
+    /// Days listed in `holidays`.
     pub days_off: usize,
     /// Weekend days made working days (调休).
     pub adjusted_working_days: usize,
     /// Working days of the year.
     pub working_days: usize,
     /// Statutory holidays on a fixed date ([`fixed_date_statutory_holidays`]) the file does
-    /// not list as days off. The law gives them off every year whatever the weekday, so each
-    /// is a mistake in the file.
-    pub unlisted_statutory_days: Vec<NaiveDate>,
+    /// not list as days off. Every notice gives them off, so each departs from the notice.
+    pub unlisted_statutory_days: Vec<UnlistedStatutoryHoliday>,
+}
+
+/// A fixed-date statutory holiday a year's data leaves out of its days off.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnlistedStatutoryHoliday {
+    pub date: NaiveDate,
+    /// The holiday's name in the law (元旦, 劳动节, 国庆节).
+    pub name: &'static str,
+    /// Whether the data makes it a working day (a weekday, or a weekend day listed as worked),
+    /// so that deadlines across it come one day short. A weekend day that is not worked
+    /// changes no deadline.
+    pub counted_as_working_day: bool,
 }
 
 /// The statutory holidays of `year` that fall on a fixed date of the Gregorian calendar
-/// (全国年节及纪念日放假办法): 1 January; 1 May, and also 2 May from 2025, when the 2024
-/// amendment took effect; 1 to 3 October. They are off every year, so every notice's holiday
-/// periods contain them. The others (the Spring Festival, Qingming, the Dragon Boat and
-/// Mid-Autumn festivals) follow the lunar calendar or a solar term and are not derived here.
-pub fn fixed_date_statutory_holidays(year: i32) -> Vec<NaiveDate> {
-    let mut days: Vec<(u32, u32)> = vec![(1, 1), (5, 1)];
+/// (全国年节及纪念日放假办法), with their names, for years from 2008: 1 January; 1 May, and
+/// also 2 May from 2025, when the 2024 amendment took effect; 1 to 3 October. They are off
+/// every year and every notice names them. The others (the Spring Festival, Qingming, the
+/// Dragon Boat and Mid-Autumn festivals) follow the lunar calendar or a solar term and are
+/// not derived here.
+pub fn fixed_date_statutory_holidays(year: i32) -> Vec<(NaiveDate, &'static str)> {
+    const NEW_YEAR: &str = "元旦";
+    const LABOUR_DAY: &str = "劳动节";
+    const NATIONAL_DAY: &str = "国庆节";
+    let mut days = vec![(1, 1, NEW_YEAR), (5, 1, LABOUR_DAY)];
     if year >= 2025 {
-        days.push((5, 2));
+        days.push((5, 2, LABOUR_DAY));
     }
-    days.extend([(10, 1), (10, 2), (10, 3)]);
+    days.extend([
+        (10, 1, NATIONAL_DAY),
+        (10, 2, NATIONAL_DAY),
+        (10, 3, NATIONAL_DAY),
+    ]);
     days.into_iter()
-        .filter_map(|(m, d)| NaiveDate::from_ymd_opt(year, m, d))
+        .filter_map(|(m, d, name)| Some((NaiveDate::from_ymd_opt(year, m, d)?, name)))
         .collect()
 }
 
@@ -239,7 +265,12 @@ impl WorkingDayCalendar {
             working_days,
             unlisted_statutory_days: fixed_date_statutory_holidays(year)
                 .into_iter()
-                .filter(|d| !data.holidays.contains(d))
+                .filter(|(date, _)| !data.holidays.contains(date))
+                .map(|(date, name)| UnlistedStatutoryHoliday {
+                    date,
+                    name,
+                    counted_as_working_day: self.is_working_day(date).unwrap_or(false),
+                })
                 .collect(),
         })
     }

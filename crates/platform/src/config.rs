@@ -110,7 +110,6 @@ impl BaseConfig {
                 "PII_INDEX_KEY_DEV_ACCEPTED",
             )?,
         )?;
-        let path = reference_path;
         let subject_prefix = subject_prefix(var("EVENT_SUBJECT_PREFIX"))?;
         let stream_name = stream_name(var("EVENT_STREAM"))?;
         let nats_url = var("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:54222".to_owned());
@@ -134,9 +133,9 @@ impl BaseConfig {
             )?,
             test_clock: flag(var("FUPIN_TEST_CLOCK").as_deref(), "FUPIN_TEST_CLOCK")?,
             json_logs,
-            calendar_dir: path("CALENDAR_DIR", "deploy/calendar"),
-            areas_file: path("AREAS_FILE", "deploy/areas/410311.toml"),
-            policy_dir: path("POLICY_DIR", "deploy/policy"),
+            calendar_dir: reference_path("CALENDAR_DIR", "deploy/calendar"),
+            areas_file: reference_path("AREAS_FILE", "deploy/areas/410311.toml"),
+            policy_dir: reference_path("POLICY_DIR", "deploy/policy"),
         })
     }
 }
@@ -145,17 +144,31 @@ impl BaseConfig {
 /// the working directory when it has a `deploy/` (an installed binary beside its deploy
 /// files), else under the source tree the binary was built from (`cargo run` from any
 /// directory of the checkout). One root for the calendar, the areas and the policy, so they
-/// never come from different places; `fupinctl calendar check` finds the same calendar.
+/// never come from different places.
 pub fn reference_path(key: &str, rel: &str) -> PathBuf {
+    reference_path_and_origin(key, rel).0
+}
+
+/// [`reference_path`], and which of its rules chose it, in words (for `fupinctl calendar
+/// check`, which finds a directory as a service started from the same shell would).
+pub fn reference_path_and_origin(key: &str, rel: &str) -> (PathBuf, String) {
     if let Some(value) = std::env::var(key).ok().filter(|v| !v.is_empty()) {
-        return PathBuf::from(value);
+        return (PathBuf::from(value), format!("from {key}"));
     }
-    let root = if PathBuf::from("deploy").is_dir() {
-        PathBuf::from(".")
-    } else {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-    };
-    root.join(rel)
+    if PathBuf::from("deploy").is_dir() {
+        return (
+            PathBuf::from(".").join(rel),
+            format!("{key} unset: {rel} under the working directory"),
+        );
+    }
+    (
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(rel),
+        format!(
+            "{key} unset and no deploy/ here: {rel} of the source tree this binary was built from"
+        ),
+    )
 }
 
 /// `LOG_FORMAT`: `json`, or `text` (the default, human-readable); anything else is a typo

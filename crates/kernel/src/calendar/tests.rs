@@ -445,37 +445,53 @@ fn summaries_count_each_shipped_year() {
     assert_eq!(cal.summary(2027), None);
 }
 
-// The fixed-date statutory holidays are off every year, so a file without one is wrong; 2 May
-// joined them in 2025 and is not asked of earlier years.
+// The fixed-date statutory holidays are off every year, so a file without one departs from
+// the notice; 2 May joined them in 2025 and is not asked of earlier years. Left out on a
+// weekday, the day counts as a working day; on a weekend it changes nothing.
 #[test]
 fn a_year_missing_a_fixed_date_statutory_holiday_is_flagged() {
+    let unlisted = |text: String| {
+        let cal = WorkingDayCalendar::from_year_strs(&[&text]).unwrap();
+        let year = cal.years()[0];
+        cal.summary(year).unwrap().unlisted_statutory_days
+    };
     let all_2025 =
         r#""2025-01-01", "2025-05-01", "2025-05-02", "2025-10-01", "2025-10-02", "2025-10-03""#;
-    let cal = WorkingDayCalendar::from_year_strs(&[&synthetic(2025, all_2025, "")]).unwrap();
-    assert_eq!(cal.summary(2025).unwrap().unlisted_statutory_days, vec![]);
+    assert_eq!(unlisted(synthetic(2025, all_2025, "")), vec![]);
 
+    // 2025-05-02 is a Friday.
     let without_may_2 = all_2025.replace(r#""2025-05-02", "#, "");
-    let cal = WorkingDayCalendar::from_year_strs(&[&synthetic(2025, &without_may_2, "")]).unwrap();
     assert_eq!(
-        cal.summary(2025).unwrap().unlisted_statutory_days,
-        vec![date(2025, 5, 2)]
+        unlisted(synthetic(2025, &without_may_2, "")),
+        vec![UnlistedStatutoryHoliday {
+            date: date(2025, 5, 2),
+            name: "劳动节",
+            counted_as_working_day: true,
+        }]
     );
 
-    // 2024: 2 May was not yet statutory; 1 May and 3 October were.
-    let cal = WorkingDayCalendar::from_year_strs(&[&synthetic(
+    // 2024: 2 May was not yet statutory; 1 May (a Wednesday) and 3 October (a Thursday) were.
+    let missing = unlisted(synthetic(
         2024,
         r#""2024-01-01", "2024-10-01", "2024-10-02""#,
         "",
-    )])
-    .unwrap();
-    assert_eq!(
-        cal.summary(2024).unwrap().unlisted_statutory_days,
-        vec![date(2024, 5, 1), date(2024, 10, 3)]
-    );
+    ));
+    let dates: Vec<NaiveDate> = missing.iter().map(|m| m.date).collect();
+    assert_eq!(dates, vec![date(2024, 5, 1), date(2024, 10, 3)]);
+    assert!(missing.iter().all(|m| m.counted_as_working_day));
     assert_eq!(
         fixed_date_statutory_holidays(2024).len() + 1,
         fixed_date_statutory_holidays(2025).len()
     );
+
+    // 2027-10-03 is a Sunday: left out it is still a day off, unless listed as worked.
+    let all_but_oct_3 = r#""2027-01-01", "2027-05-01", "2027-05-02", "2027-10-01", "2027-10-02""#;
+    let weekend = unlisted(synthetic(2027, all_but_oct_3, ""));
+    assert_eq!(weekend.len(), 1);
+    assert_eq!(weekend[0].date, date(2027, 10, 3));
+    assert!(!weekend[0].counted_as_working_day);
+    let worked = unlisted(synthetic(2027, all_but_oct_3, r#""2027-10-03""#));
+    assert!(worked[0].counted_as_working_day);
 }
 
 // R-IN-4: the next year is asked for once fewer than CALENDAR_NOTICE days of data are left,
