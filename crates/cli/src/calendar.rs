@@ -71,11 +71,7 @@ impl Report {
     fn of(calendar: &WorkingDayCalendar, today: NaiveDate) -> Report {
         let mut lines = Vec::new();
         let mut mistakes = 0;
-        for summary in calendar
-            .years()
-            .into_iter()
-            .filter_map(|y| calendar.summary(y))
-        {
+        for summary in calendar.summaries() {
             lines.push(year_line(&summary));
             for missing in &summary.unlisted_statutory_days {
                 let (date, name, year) = (missing.date, missing.name, summary.year);

@@ -97,9 +97,7 @@ pub fn calendar_warning(calendar: &WorkingDayCalendar, today: NaiveDate) -> Opti
 /// error; `fupinctl calendar check` fails on them before a restart.
 pub fn calendar_mistakes(calendar: &WorkingDayCalendar) -> Vec<String> {
     calendar
-        .years()
-        .into_iter()
-        .filter_map(|year| calendar.summary(year))
+        .summaries()
         .flat_map(|summary| {
             let year = summary.year;
             summary

@@ -88,7 +88,7 @@ pub struct YearSummary {
     /// Weekend days made working days (调休).
     pub adjusted_working_days: usize,
     /// Working days of the year.
-    pub working_days: usize,
+    pub working_days: u32,
     /// Statutory holidays on a fixed date ([`fixed_date_statutory_holidays`]) the file does
     /// not list as days off. Every notice gives them off, so each departs from the notice.
     pub unlisted_statutory_days: Vec<UnlistedStatutoryHoliday>,
@@ -250,12 +250,13 @@ impl WorkingDayCalendar {
     /// deploying it. None when `year` has no data.
     pub fn summary(&self, year: i32) -> Option<YearSummary> {
         let data = self.years.get(&year)?;
-        let first = NaiveDate::from_ymd_opt(year, 1, 1)?;
-        let working_days = first
-            .iter_days()
-            .take_while(|d| d.year() == year)
-            .filter(|d| self.is_working_day(*d).unwrap_or(false))
-            .count();
+        // The day before the year is excluded by the half-open count, so it needs no data.
+        let working_days = self
+            .working_days_between(
+                NaiveDate::from_ymd_opt(year - 1, 12, 31)?,
+                NaiveDate::from_ymd_opt(year, 12, 31)?,
+            )
+            .ok()?;
         Some(YearSummary {
             year,
             source: data.source.clone(),
@@ -273,6 +274,11 @@ impl WorkingDayCalendar {
                 })
                 .collect(),
         })
+    }
+
+    /// [`Self::summary`] of every year with data, ascending.
+    pub fn summaries(&self) -> impl Iterator<Item = YearSummary> + '_ {
+        self.years.keys().filter_map(|&year| self.summary(year))
     }
 
     /// The notice a year's dates come from, for recording with decisions (R-X-4).

@@ -224,10 +224,17 @@ fn a_new_year_file_needs_no_code_change() {
 #[test]
 fn rejects_inconsistent_year_data() {
     let check = |text: String| WorkingDayCalendar::from_year_strs(&[&text]).unwrap_err();
+    let outside = check(synthetic(2030, "\"2031-01-01\"", ""));
     assert!(matches!(
-        check(synthetic(2030, "\"2031-01-01\"", "")),
+        outside,
         CalendarError::DateOutsideYear { year: 2030, .. }
     ));
+    assert!(
+        outside
+            .to_string()
+            .ends_with("it belongs in the file of its own year, 2031.toml"),
+        "says where it belongs: {outside}"
+    );
     assert!(matches!(
         check(synthetic(2030, "\"2030-01-01\", \"2030-01-01\"", "")),
         CalendarError::DuplicateDate { .. }
