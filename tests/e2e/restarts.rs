@@ -816,15 +816,13 @@ async fn overdue_alerts_are_raised_once_across_restarts() -> anyhow::Result<()> 
 }
 
 /// README "Operating it", with the operator's restart: in a year without calendar data, a
-/// submission whose village deadline runs into it is refused (R-IN-4) and the refusal is not
-/// kept with the request id (R-IN-8); a complaint is recorded with its answer deadline pending
-/// (R-IN-7). Once the operator adds the year's file and restarts, the same submission request
-/// goes through, its deadline counted on the new year's data and that data's version recorded
-/// (R-X-4), and the deadline scan counts the complaint's deadline the same way; a retry of the
-/// complaint replays its first answer.
+/// submission whose village deadline runs into it is taken with that deadline pending (R-IN-4)
+/// and a complaint is recorded with its answer deadline pending (R-IN-7). Once the operator
+/// adds the year's file and restarts, the first deadline scan counts both on the new year's
+/// data and records that data's version (R-X-4), and alerts the step once it is past due;
+/// retries of both writes replay their first answers (R-IN-8).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_calendar_year_added_with_a_restart_lets_the_same_request_through() -> anyhow::Result<()>
-{
+async fn a_calendar_year_added_with_a_restart_counts_the_pending_deadlines() -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("fupin-e2e-calendar-{}", unique_token()));
     std::fs::create_dir_all(&dir)?;
     let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/calendar");
@@ -859,12 +857,16 @@ async fn a_calendar_year_added_with_a_restart_lets_the_same_request_through() ->
     // Tuesday 2026-12-29: three working days run into 2027.
     const TUESDAY: &str = "2026-12-29T10:00:00+08:00";
     set_clock(&svc, TUESDAY).await?;
-    let refused = submit(&mut client(&svc).await?, "late-submission", &household)
-        .await
-        .expect_err("no calendar for 2027");
-    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
-    assert!(refused.message().contains("R-IN-4"), "{refused:?}");
-    assert_eq!(count(&db, "select count(*) from applications").await?, 0);
+    let app = submit(&mut client(&svc).await?, "late-submission", &household).await?;
+    assert_eq!(
+        (
+            app.status,
+            app.step_due_on.as_str(),
+            app.step_calendar_version.as_str()
+        ),
+        (pb::Status::VillageReview as i32, "", ""),
+        "taken with its deadline pending"
+    );
 
     assert!(svc.stop(STOP).await?.success());
     std::fs::write(
@@ -875,19 +877,30 @@ async fn a_calendar_year_added_with_a_restart_lets_the_same_request_through() ->
          adjusted_working_days = []\n",
     )?;
     svc.restart().await?;
-    set_clock(&svc, TUESDAY).await?;
+    // Tuesday 2027-01-05. The restarted process's first scan counted both (its scheduled
+    // one, at start, or this one); this one alerts the step if that one has not.
+    set_clock(&svc, "2027-01-05T10:00:00+08:00").await?;
     let mut intake = client(&svc).await?;
-    let app = submit(&mut intake, "late-submission", &household).await?;
-    // 30, 31 December; 1 January off; 4 January.
-    assert_eq!(app.step_due_on, "2027-01-04");
-    assert!(
-        app.step_calendar_version.starts_with("2026#")
-            && app.step_calendar_version.contains("+2027#"),
-        "both years' data counted it: {}",
-        app.step_calendar_version
-    );
-
     assert_eq!(scan(&svc).await?.complaints_flagged, 0, "not due yet");
+    let counted = get_application(&mut intake, &app.id).await?;
+    // 30, 31 December; 1 January off; 4 January.
+    assert_eq!(counted.step_due_on, "2027-01-04");
+    assert!(counted.overdue);
+    assert!(
+        counted.step_calendar_version.starts_with("2026#")
+            && counted.step_calendar_version.contains("+2027#"),
+        "both years' data counted it: {}",
+        counted.step_calendar_version
+    );
+    let alerts = settled_events::<pb::ApplicationStepOverdue>(&bus_of(&svc).await?, 1).await?;
+    assert_eq!(alerts.len(), 1, "alerted once");
+    assert_eq!(
+        (
+            alerts[0].event.due_on.as_str(),
+            alerts[0].event.detected_on.as_str()
+        ),
+        ("2027-01-04", "2027-01-05")
+    );
     let (due_on, version): (Option<NaiveDate>, Option<String>) =
         sqlx::query_as("select due_on, calendar_version from complaints")
             .fetch_one(&db)
@@ -901,10 +914,16 @@ async fn a_calendar_year_added_with_a_restart_lets_the_same_request_through() ->
         "both years' data counted it: {version:?}"
     );
     assert_eq!(
+        submit(&mut intake, "late-submission", &household).await?,
+        app,
+        "a retry replays the first answer"
+    );
+    assert_eq!(
         lodge(&mut intake, &complaint).await?,
         pending,
         "a retry replays the first answer"
     );
+    assert_eq!(count(&db, "select count(*) from applications").await?, 1);
     assert_eq!(count(&db, "select count(*) from complaints").await?, 1);
     assert!(svc.terminate(STOP).await?.success());
     std::fs::remove_dir_all(&dir)?;

@@ -96,9 +96,9 @@ impl Report {
         if let Some(year) = calendar.year_needed_soon(today) {
             lines.push(format!(
                 "warning: {year} has no data and deadlines counted from {today} may need it \
-                 within {CALENDAR_NOTICE_DAYS} days: steps whose deadline would fall in it are \
-                 refused and complaints are recorded with their deadline pending; add \
-                 {year}.toml from the State Council holiday notice and restart intake"
+                 within {CALENDAR_NOTICE_DAYS} days: steps and complaints whose deadline \
+                 would fall in it are taken with their deadline pending; add {year}.toml \
+                 from the State Council holiday notice and restart intake"
             ));
         }
         Report { lines, mistakes }

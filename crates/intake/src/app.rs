@@ -59,6 +59,8 @@ pub struct Intake {
     /// Whether the complaint deadlines left pending for want of a calendar were counted since
     /// start: calendars are read at start, so one pass a process is all that can count any.
     pub pending_deadlines_counted: Arc<std::sync::atomic::AtomicBool>,
+    /// The same for the step deadlines left pending (R-IN-4).
+    pub pending_step_deadlines_counted: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Whose personal data a response showed (R-CR-11 access log).
@@ -77,16 +79,16 @@ enum Shown {
 pub type Result<T> = std::result::Result<T, ServiceError>;
 
 /// A warning for operators when the working-day calendar runs out within
-/// [`fupin_kernel::calendar::CALENDAR_NOTICE`] of `today`: steps whose deadline would fall
-/// after its last day are refused (R-IN-4), and complaints recorded with their deadline pending
-/// (R-IN-7), until the next year's file is deployed.
+/// [`fupin_kernel::calendar::CALENDAR_NOTICE`] of `today`: steps (R-IN-4) and complaints
+/// (R-IN-7) whose deadline would fall after its last day are taken with their deadline
+/// pending, neither overdue nor alerted, until the next year's file is deployed.
 pub fn calendar_warning(calendar: &WorkingDayCalendar, today: NaiveDate) -> Option<String> {
     let next_year = calendar.year_needed_soon(today)?;
     Some(format!(
-        "the working-day calendar has no data for {next_year}: steps whose deadline would fall \
-         in it are refused, and complaints are recorded with their deadline pending; add \
-         {next_year}.toml to CALENDAR_DIR from the State Council holiday notice and restart \
-         intake (calendars are read at start)"
+        "the working-day calendar has no data for {next_year}: steps and complaints whose \
+         deadline would fall in it are taken with their deadline pending, and nothing is \
+         overdue until it is counted; add {next_year}.toml to CALENDAR_DIR from the State \
+         Council holiday notice and restart intake (calendars are read at start)"
     ))
 }
 
@@ -187,7 +189,6 @@ pub fn domain_err(e: DomainError, what: &'static str, id: &str) -> ServiceError 
         DomainError::Refused(fs) => {
             ServiceError::Refused(fs.into_iter().map(rule_failure).collect())
         }
-        DomainError::NotReady(f) => ServiceError::NotReady(vec![rule_failure(f)]),
         DomainError::PermissionDenied(m) => ServiceError::PermissionDenied(m),
         DomainError::DeniedInState(m) => ServiceError::DeniedInState(m),
         DomainError::NotVisible => ServiceError::not_found(what, id),
@@ -562,14 +563,11 @@ impl Intake {
         let town = area.town().map(|t| t.as_str().to_owned());
         // Decided here, outside the group commit, with one read of the read model: an
         // application over the caps (R-IN-3, R-X-3: bad input, told every other rule admission
-        // refuses with it, once the caller may file it, whatever the calendar), and one whose
-        // step deadline the calendar cannot count (R-IN-3 needs no calendar: a refusal is
-        // kept and its disclosure logged, R-IN-8, R-CR-11, as the group commit does; only one
-        // admission passes waits for the next year's calendar, not kept).
+        // refuses with it, once the caller may file it).
         let over = form::over_caps(&form, &policy.value);
         let (app, moved) = match filed {
             Ok(filed) if over.is_empty() => filed,
-            Ok(_) | Err(ServiceError::NotReady(_)) => {
+            Ok(_) => {
                 if let Some(first) = self.stored_response::<pb::Application>(&key).await? {
                     return Ok(first);
                 }
@@ -582,54 +580,20 @@ impl Intake {
                         today,
                     )
                     .await?;
-                let told = if !over.is_empty() {
-                    let refused = match admitted {
-                        Err(DomainError::Refused(failures)) => failures,
-                        _ => Vec::new(),
-                    };
-                    let over: Vec<RuleFailure> = over.into_iter().map(rule_failure).collect();
-                    let others =
-                        beside_caps(&over, refused.into_iter().map(rule_failure).collect());
-                    ServiceError::InvalidArguments {
-                        failures: [over, others].concat(),
-                        policy: policy.version.id.clone(),
-                    }
-                } else {
-                    // Within the caps, only a missing calendar comes here.
-                    let Err(waits) = filed else {
-                        return Err(ServiceError::Internal(anyhow::anyhow!(
-                            "a submission within the caps was decided outside the group commit"
-                        )));
-                    };
-                    match admitted {
-                        // Told to wait, the caller learns that admission passed.
-                        Ok(()) => waits,
-                        Err(refused) => {
-                            let refused = app_err("")(refused).under_policy(&policy.version.id);
-                            let mut conn =
-                                self.pool.acquire().await.map_err(anyhow::Error::from)?;
-                            let kept = submit::keep_logged(
-                                &mut conn,
-                                &[submit::Refusal {
-                                    key: &key,
-                                    actor: &actor,
-                                    at: now,
-                                    subject_idx: &index,
-                                    error: &refused,
-                                }],
-                            )
-                            .await?;
-                            return if kept[0] {
-                                Err(refused)
-                            } else {
-                                idempotency::replay(&self.pool, &key).await
-                            };
-                        }
-                    }
+                let refused = match admitted {
+                    Err(DomainError::Refused(failures)) => failures,
+                    _ => Vec::new(),
                 };
-                // Either answer shows the applicant's facts (R-CR-11), as a kept refusal does:
-                // what else admission refused, or that it passed the applicant (QA: a clerk
-                // could learn whether anyone is admissible and leave no trace). Not kept.
+                let over: Vec<RuleFailure> = over.into_iter().map(rule_failure).collect();
+                let others = beside_caps(&over, refused.into_iter().map(rule_failure).collect());
+                let told = ServiceError::InvalidArguments {
+                    failures: [over, others].concat(),
+                    policy: policy.version.id.clone(),
+                };
+                // The answer shows the applicant's facts (R-CR-11), as a kept refusal does:
+                // what else admission refused, or by its absence that admission passed the
+                // applicant (QA: a clerk could learn whether anyone is admissible and leave no
+                // trace). Not kept.
                 self.log_told(&key, &actor, now, &index, &told).await?;
                 return Err(told);
             }
@@ -1033,16 +997,9 @@ impl Intake {
             }
             // Who may resubmit, and whether the application is returned, before the corrected
             // form is judged: an application that is not returned is refused as such (R-IN-2).
-            // R-IN-3 before R-IN-4, as at submission: without the calendar of the step's days,
-            // the corrected form is still judged and admitted, and only an admissible one is
-            // told the calendar is missing (not kept).
-            let resubmitted = match app
+            let mut moved = app
                 .resubmit(&actor, today, &policy.value, &self.calendar)
-                .map_err(app_err(&req.application_id))
-            {
-                Err(e) if !matches!(e, ServiceError::NotReady(_)) => return Err(e),
-                resubmitted => resubmitted,
-            };
+                .map_err(app_err(&req.application_id))?;
             let note = typed("note", "R-IN-2", &req.note, form::MAX_TEXT, false)?.to_owned();
             let mut who = row.applicant(&self.pii)?;
             let applicant_before = (who.clone(), row.poor_household_number.clone(), row.self_use);
@@ -1119,7 +1076,6 @@ impl Intake {
                 });
             }
             self.admit_again(tx, &form, &row, policy, today).await?;
-            let mut moved = resubmitted?;
             moved.reason = note;
             moved.corrections = corrections;
             if corrected {
@@ -1132,9 +1088,8 @@ impl Intake {
         })
     }
 
-    /// Admission (R-IN-3) of a submission decided outside the group commit (over the caps,
-    /// or without next year's calendar), on the read model's tables: the applicant's blind
-    /// index, and admission's verdict.
+    /// Admission (R-IN-3) of a submission decided outside the group commit (over the caps),
+    /// on the read model's tables: the applicant's blind index, and admission's verdict.
     async fn admit_alone(
         &self,
         form: &form::ApplicationForm,
@@ -1401,14 +1356,10 @@ impl Intake {
             }
             let moved = app
                 .recommend(&actor, bank, today, &policy.value, &self.calendar)
-                .map_err(app_err(&req.application_id));
-            // R-IN-3: admission is checked again at recommendation, and before a missing
-            // calendar (R-IN-4) is told, as at submission.
-            if let Ok(_) | Err(ServiceError::NotReady(_)) = moved {
-                let form = self.form_of(&row, &row.applicant(&self.pii)?, &app)?;
-                self.admit_again(tx, &form, &row, policy, today).await?;
-            }
-            let moved = moved?;
+                .map_err(app_err(&req.application_id))?;
+            // R-IN-3: admission is checked again at recommendation.
+            let form = self.form_of(&row, &row.applicant(&self.pii)?, &app)?;
+            self.admit_again(tx, &form, &row, policy, today).await?;
             row.decided_under(&policy.version.id);
             self.show_move(tx, &key, row, &app, &moved, &actor, now, today)
                 .await
@@ -1636,14 +1587,21 @@ impl Intake {
     }
 
     /// R-IN-4: raises `ApplicationStepOverdue` for each step past its deadline not yet alerted,
-    /// in id order. A row it cannot read is logged and passed over, so that one bad row
-    /// cannot stop every alert after it.
+    /// in id order (counting first, once per process, the deadlines left pending). A row it
+    /// cannot read is logged and passed over, so that one bad row cannot stop every alert
+    /// after it.
     async fn scan_applications(
         &self,
         now: DateTime<Utc>,
         today: NaiveDate,
         out: &mut pb::RunDeadlineScanResponse,
     ) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        if !self.pending_step_deadlines_counted.load(Ordering::Acquire) {
+            self.count_pending_step_deadlines(now).await?;
+            self.pending_step_deadlines_counted
+                .store(true, Ordering::Release);
+        }
         let mut after = None;
         loop {
             let mut tx = self.pool.begin().await?;
@@ -1667,6 +1625,45 @@ impl Intake {
                 let ev = step_overdue(r.id, &app, &r.area_code, today, &r.policy_version);
                 self.emit(&mut tx, &ev, &r.id.to_string(), now).await?;
                 out.newly_overdue += 1;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// R-IN-4: counts the deadlines of steps entered while the calendar did not reach them,
+    /// now that it does: the step's working days under the policy version it was entered
+    /// under, from the day it started. Those already past are alerted by the scan that
+    /// follows. Run by the first scan of a process (the calendar it counts on is read at
+    /// start); a row it cannot read, or whose policy is gone, is logged and left pending
+    /// rather than stopping the scan.
+    async fn count_pending_step_deadlines(&self, now: DateTime<Utc>) -> Result<()> {
+        let mut after = None;
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let rows = apps::deadline_pending(&mut tx, after, 200).await?;
+            let Some(last) = rows.last() else { break };
+            after = Some(last.id);
+            for mut row in rows {
+                let Some(policy) = self.policy.by_id(&row.policy_version) else {
+                    tracing::warn!(application = %row.id, policy = %row.policy_version,
+                        "a step's policy version is no longer deployed; its deadline stays pending");
+                    continue;
+                };
+                let mut app = match row.aggregate() {
+                    Ok(app) => app,
+                    Err(e) => {
+                        tracing::error!(application = %row.id, error = %e,
+                            "an unreadable application; its step deadline stays pending");
+                        continue;
+                    }
+                };
+                if app.count_step_deadline(&policy.value, &self.calendar) {
+                    row.step_due_on = app.step_due_on;
+                    row.step_calendar = app.step_calendar;
+                    // Counted once: a step another pass counted meanwhile is left as it is.
+                    apps::set_step_deadline(&mut tx, &row, now).await?;
+                }
             }
             tx.commit().await?;
         }

@@ -707,8 +707,7 @@ pub async fn keep_logged(c: &mut PgConnection, refused: &[Refusal<'_>]) -> Resul
 
 /// Logs an answer that shows the applicant's admission facts without keeping its request id
 /// (R-CR-11, R-X-3): bad input over the caps ([`ServiceError::InvalidArguments`]), with what
-/// admission refused besides or without anything (then the rest passed), or an admitted
-/// submission told its year's calendar is missing ([`ServiceError::NotReady`]).
+/// admission refused besides or without anything (then the rest passed).
 pub async fn log_told(c: &mut PgConnection, told: &Refusal<'_>) -> Result<()> {
     if let Some(d) = told.disclosure(false) {
         audit::log_disclosures(c, &[d]).await?;
@@ -718,14 +717,13 @@ pub async fn log_told(c: &mut PgConnection, told: &Refusal<'_>) -> Result<()> {
 
 impl Refusal<'_> {
     /// The answers of admission show the applicant's facts: its refusals, and what it tells
-    /// once it has passed the applicant (a cap exceeded, a calendar missing). `kept` says
+    /// once it has passed the applicant (a cap exceeded). `kept` says
     /// whether this one was kept with its request id.
     fn disclosure(&self, kept: bool) -> Option<audit::Disclosure<'_>> {
         let failures = match self.error {
             ServiceError::Refused(f)
             | ServiceError::RefusedUnderPolicy { failures: f, .. }
-            | ServiceError::InvalidArguments { failures: f, .. }
-            | ServiceError::NotReady(f) => f.as_slice(),
+            | ServiceError::InvalidArguments { failures: f, .. } => f.as_slice(),
             _ => return None,
         };
         let mut rules: Vec<&str> = failures.iter().map(|f| f.rule).collect();

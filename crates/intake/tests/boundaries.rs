@@ -2445,9 +2445,9 @@ async fn a_policy_version_applies_from_midnight_china_time() {
 // ---- R-IN-4 at the end of the deployed calendars ----
 
 /// R-IN-4, R-IN-7 (README "Operating it"): with no 2027 calendar, a step whose deadline would
-/// run into 2027 is refused, one that ends on 2026-12-31 is not; a complaint whose deadline
-/// would is recorded with it pending. The day is the China day. The public notice counts
-/// calendar days and needs no calendar.
+/// run into 2027 is taken with its deadline pending, one that ends on 2026-12-31 gets it; a
+/// complaint whose deadline would is recorded with it pending. The day is the China day. The
+/// public notice counts calendar days and needs no calendar.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn deadlines_at_the_end_of_the_deployed_calendar() {
     bounded(120, async {
@@ -2484,8 +2484,16 @@ async fn deadlines_at_the_end_of_the_deployed_calendar() {
         let a = t.submit_household(&r, VILLAGE_A, "1000").await;
         assert_eq!(a.step_due_on, "2026-12-31");
         t.set_time("2026-12-29T00:30:00+08:00");
-        let s = try_household(&t, &r, VILLAGE_A, "1000").await.unwrap_err();
-        assert_refused(&s, &["R-IN-4"]);
+        let p = t.submit_household(&r, VILLAGE_A, "1000").await;
+        assert_eq!(
+            (
+                p.status(),
+                p.step_due_on.as_str(),
+                p.step_calendar_version.as_str()
+            ),
+            (pb::Status::VillageReview, "", ""),
+            "taken, its deadline pending"
+        );
 
         // The district approves on 12-30: a 5-day notice into 2027 needs no working days.
         t.set_time("2026-12-30T09:00:00+08:00");

@@ -15,7 +15,7 @@ mod common;
 use common::*;
 use fupin_proto::{common::v1::PageRequest, intake::v1 as pb};
 use prost::Name;
-use tonic::{Code, Status};
+use tonic::Status;
 
 // ---- helpers ----
 
@@ -181,18 +181,6 @@ async fn noticed_on(t: &TestIntake, resident: &str, day: &str) -> pb::Applicatio
     on(t, day);
     let app = t.submit_household(resident, VILLAGE_A, "5000").await;
     t.approve_to_notice(&app).await
-}
-
-/// The refusal of a deadline that would run past the deployed calendar: FAILED_PRECONDITION
-/// naming exactly `rule`, and the missing year (README "Operating it").
-fn assert_no_calendar(s: &Status, rule: &str, what: &str) {
-    assert_eq!(s.code(), Code::FailedPrecondition, "{what}: {s:?}");
-    assert_refused(s, &[rule]);
-    assert!(
-        s.message().contains("2027"),
-        "{what}: a clear error names the year without calendar data: {:?}",
-        s.message()
-    );
 }
 
 // ---- R-IN-4: where each step's deadline falls ----
@@ -1223,96 +1211,51 @@ async fn periods_keep_the_policy_version_in_force_when_they_start() {
 
 // ---- R-IN-4 / R-IN-7 at the end of the deployed calendar (2026) ----
 
-/// R-IN-4 (README "Operating it"): recommended on Thursday 12-17 the bank is due 12-31, the
-/// last step that fits; from 12-18 the bank's 10 working days would run into 2027 and the
-/// recommendation is refused: FAILED_PRECONDITION naming R-IN-4 (and the missing year), the
-/// application unchanged (status, version, no bank, no deadline, no move, nothing announced),
-/// and the refusal is not kept with the request id: the same request goes through once a
-/// deadline can be counted (here: the clock moved back to 12-17).
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn recommendation_at_the_end_of_the_calendar() {
-    bounded(180, async {
-        let t = spawn_intake().await;
-        let (r1, r2) = (resident_id(481), resident_id(482));
-        t.given_credit_household(&r1, VILLAGE_A).await;
-        t.given_credit_household(&r2, VILLAGE_A).await;
-        let p = noticed_on(&t, &r1, "2026-12-01").await;
-        let q = noticed_on(&t, &r2, "2026-12-01").await;
-
-        t.set_time("2026-12-17T23:59:00+08:00");
-        let a = t.recommend(&p.id, BANK).await.expect("12-17");
-        assert_eq!(a.step_due_on, "2026-12-31");
-
-        t.set_time("2026-12-18T00:00:30+08:00");
-        let before = get(&t, &q.id).await;
-        let moves = history(&t, &q.id).await.len();
-        let changes = status_changes(&t).await;
-        let req = recommend_req(&q.id);
-        for attempt in ["first", "retry"] {
-            let s = err(t.as_district_staff().recommend_to_bank(req.clone()).await);
-            assert_no_calendar(&s, "R-IN-4", attempt);
-        }
-        let after = get(&t, &q.id).await;
-        assert_eq!(after.status(), pb::Status::PublicNotice);
-        assert_eq!(after.version, before.version);
-        assert_eq!(
-            (after.bank_id.as_str(), after.step_due_on.as_str()),
-            ("", "")
-        );
-        assert_eq!(history(&t, &q.id).await.len(), moves);
-        assert_eq!(status_changes(&t).await, changes, "nothing announced");
-        assert!(
-            t.as_bank(BANK)
-                .list_recommended_applications(pb::ListRecommendedApplicationsRequest::default())
-                .await
-                .expect("bank listing")
-                .into_inner()
-                .applications
-                .iter()
-                .all(|a| a.id != q.id),
-            "not recommended"
-        );
-
-        t.set_time("2026-12-17T23:59:30+08:00");
-        let a = t
-            .as_district_staff()
-            .recommend_to_bank(req)
-            .await
-            .expect("the refused request id goes through once a deadline can be counted")
-            .into_inner();
-        assert_eq!(
-            (a.status(), a.step_due_on.as_str()),
-            (pb::Status::Recommended, "2026-12-31")
-        );
-        t.shutdown().await;
-    })
-    .await;
+/// A step taken with its deadline pending: where it was moved, no due date, no calendar
+/// version, not overdue (README "Operating it").
+#[track_caller]
+fn assert_pending(a: &pb::Application, status: pb::Status, what: &str) {
+    assert_eq!(
+        (
+            a.status(),
+            a.step_due_on.as_str(),
+            a.step_calendar_version.as_str(),
+            a.overdue
+        ),
+        (status, "", "", false),
+        "{what}: taken with its deadline pending"
+    );
 }
 
-/// R-IN-4 (README "Operating it"): the last day each staff step still fits in 2026 and the
-/// first that does not: the town step (3) from a village approval on Monday 12-28 is due 12-31,
-/// from 12-29 refused; the district step (5) from a town approval on 12-24 is due 12-31, from
-/// Friday 12-25 refused; a village resubmission on 12-28 is due 12-31, on 12-29 refused. Each
-/// refusal names R-IN-4, leaves the application where it was, and keeps nothing with the
-/// request id. Moves that start no deadline still work: a rejection on 12-30 and a district
-/// approval (notice) on 12-31.
+/// R-IN-4 (README "Operating it"): the last day each step's deadline still fits the deployed
+/// calendar (it ends on 2026-12-31) and the first that does not. It fits for a recommendation
+/// on Thursday 12-17 (the bank's 10 working days), a town approval into the district step on
+/// 12-24 (5), and a village approval into the town step, a resubmission and a submission on
+/// Monday 12-28 (3). The day after, each is taken all the same (R-IN-2 goes on): moved,
+/// announced, in the history (with no calendar version), its deadline pending (no due date, no
+/// calendar version, not overdue); a retry with the same request id replays it (R-IN-8); the
+/// bank lists the application recommended to it (R-IN-6). However long they wait without a
+/// calendar, none is listed overdue or alerted, while the steps with a deadline are.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn staff_steps_at_the_end_of_the_calendar() {
+async fn steps_past_the_calendar_are_taken_with_their_deadlines_pending() {
     bounded(180, async {
         let t = spawn_intake().await;
-        let r = resident_id(491);
-        t.given_credit_household(&r, VILLAGE_A).await;
+        let (r1, r2, r) = (resident_id(481), resident_id(482), resident_id(491));
+        for x in [&r1, &r2, &r] {
+            t.given_credit_household(x, VILLAGE_A).await;
+        }
         let mut village = t.as_village_staff(VILLAGE_A);
         let mut town = t.as_town_staff(TOWN_A);
+        let p = noticed_on(&t, &r1, "2026-12-01").await;
+        let q = noticed_on(&t, &r2, "2026-12-01").await;
 
         on(&t, "2026-12-21");
         let v_ok = t.submit_household(&r, VILLAGE_A, "1000").await;
         let v_late = t.submit_household(&r, VILLAGE_A, "1000").await;
-        assert_eq!(v_late.step_due_on, "2026-12-24");
         let d_ok = t.submit_household(&r, VILLAGE_A, "1000").await;
         let d_late = t.submit_household(&r, VILLAGE_A, "1000").await;
         approve(&mut village, &d_ok.id).await;
-        let d_late_town = approve(&mut village, &d_late.id).await;
+        approve(&mut village, &d_late.id).await;
         let s_ok = t.submit_household(&r, VILLAGE_A, "1000").await;
         let s_late = t.submit_household(&r, VILLAGE_A, "1000").await;
         for id in [&s_ok.id, &s_late.id] {
@@ -1325,168 +1268,159 @@ async fn staff_steps_at_the_end_of_the_calendar() {
             .await;
         }
 
-        // The district step: 12-24 fits, 12-25 does not.
-        on(&t, "2026-12-24");
+        // The last day each deadline fits.
+        t.set_time("2026-12-17T23:59:00+08:00");
+        let a = t.recommend(&p.id, BANK).await.expect("12-17");
+        assert_eq!(a.step_due_on, "2026-12-31");
+        t.set_time("2026-12-24T23:59:00+08:00");
         let a = approve(&mut town, &d_ok.id).await;
         assert_eq!(
             (a.current_step(), a.step_due_on.as_str()),
             (pb::Step::District, "2026-12-31")
         );
-        t.set_time("2026-12-25T00:00:30+08:00");
-        let req = review_req(&d_late.id, pb::Decision::Approve, "");
-        let s = err(town.review_application(req.clone()).await);
-        assert_no_calendar(&s, "R-IN-4", "district step from 12-25");
-        let a = get(&t, &d_late.id).await;
-        assert_eq!(
-            (a.status(), a.step_due_on.as_str(), a.version),
-            (
-                pb::Status::TownReview,
-                d_late_town.step_due_on.as_str(),
-                d_late_town.version
-            )
-        );
-        t.set_time("2026-12-24T23:59:00+08:00");
-        let a = town
-            .review_application(req)
-            .await
-            .expect("the same request id, once a deadline can be counted")
-            .into_inner();
-        assert_eq!(a.step_due_on, "2026-12-31");
-
-        // The town step: 12-28 fits, 12-29 does not.
         t.set_time("2026-12-28T23:59:00+08:00");
         let a = approve(&mut village, &v_ok.id).await;
         assert_eq!(
             (a.current_step(), a.step_due_on.as_str()),
             (pb::Step::Town, "2026-12-31")
         );
-        let s = village
+        let a = village
             .resubmit_application(resubmit_req(&s_ok.id, "phone added"))
             .await
             .expect("resubmitted 12-28")
             .into_inner();
         assert_eq!(
-            (s.status(), s.step_due_on.as_str()),
+            (a.status(), a.step_due_on.as_str()),
             (pb::Status::VillageReview, "2026-12-31")
         );
+        let sub_ok = t.submit_household(&r, VILLAGE_A, "1000").await;
+        assert_eq!(sub_ok.step_due_on, "2026-12-31");
+
+        // The first day each does not: taken, and a retry replays it.
+        let changes = status_changes(&t).await;
+        t.set_time("2026-12-18T00:00:30+08:00");
+        let req = recommend_req(&q.id);
+        let a = t
+            .as_district_staff()
+            .recommend_to_bank(req.clone())
+            .await
+            .expect("recommended on 12-18")
+            .into_inner();
+        assert_pending(&a, pb::Status::Recommended, "recommendation on 12-18");
+        assert_eq!(a.bank_id, BANK);
+        let again = t
+            .as_district_staff()
+            .recommend_to_bank(req)
+            .await
+            .expect("a retry")
+            .into_inner();
+        assert_eq!(again, a, "the retry replays the recommendation");
+        let listed = t
+            .as_bank(BANK)
+            .list_recommended_applications(pb::ListRecommendedApplicationsRequest::default())
+            .await
+            .expect("bank listing")
+            .into_inner()
+            .applications;
+        let seen = listed
+            .iter()
+            .find(|x| x.id == q.id)
+            .expect("the bank lists it");
+        assert_pending(seen, pb::Status::Recommended, "the bank's listing");
+
+        t.set_time("2026-12-25T00:00:30+08:00");
+        let req = review_req(&d_late.id, pb::Decision::Approve, "");
+        let a = town
+            .review_application(req.clone())
+            .await
+            .expect("approved on 12-25")
+            .into_inner();
+        assert_pending(&a, pb::Status::DistrictReview, "district step from 12-25");
+        let again = town.review_application(req).await.expect("a retry");
+        assert_eq!(again.into_inner(), a, "the retry replays the approval");
 
         t.set_time("2026-12-29T00:00:30+08:00");
-        let changes = status_changes(&t).await;
-        let s = err(village
-            .review_application(review_req(&v_late.id, pb::Decision::Approve, ""))
-            .await);
-        assert_no_calendar(&s, "R-IN-4", "town step from 12-29");
-        let a = get(&t, &v_late.id).await;
+        let a = approve(&mut village, &v_late.id).await;
+        assert_pending(&a, pb::Status::TownReview, "town step from 12-29");
+        let req = resubmit_req(&s_late.id, "phone added");
+        let a = village
+            .resubmit_application(req.clone())
+            .await
+            .expect("resubmitted on 12-29")
+            .into_inner();
+        assert_pending(&a, pb::Status::VillageReview, "resubmission on 12-29");
+        let again = village.resubmit_application(req).await.expect("a retry");
+        assert_eq!(again.into_inner(), a, "the retry replays the resubmission");
+        let sub = household_request(&r, VILLAGE_A, "1000");
+        let sub_late = submit(&mut village, sub.clone()).await;
+        assert_pending(&sub_late, pb::Status::VillageReview, "submission on 12-29");
         assert_eq!(
-            (a.status(), a.step_due_on.as_str(), a.version),
-            (pb::Status::VillageReview, "2026-12-24", v_late.version)
+            submit(&mut village, sub).await,
+            sub_late,
+            "the retry replays the submission"
         );
-        let s = err(village
-            .resubmit_application(resubmit_req(&s_late.id, "phone added"))
-            .await);
-        assert_no_calendar(&s, "R-IN-4", "resubmission on 12-29");
-        let a = get(&t, &s_late.id).await;
         assert_eq!(
-            (a.status(), a.returned_from(), a.step_due_on.as_str()),
-            (pb::Status::Returned, pb::Step::Village, "")
+            status_changes(&t).await,
+            changes + 4,
+            "each move announced once (a submission as submitted)"
         );
-        assert_eq!(status_changes(&t).await, changes, "nothing announced");
+        let last = history(&t, &q.id).await.pop().expect("moved");
+        assert_eq!(
+            (last.action.as_str(), last.calendar_version.as_str()),
+            ("recommend", "")
+        );
 
-        // No deadline to count: a rejection and a district approval still go through.
-        on(&t, "2026-12-30");
-        let a = review(
-            &mut village,
-            &v_late.id,
-            pb::Decision::Reject,
-            "household moved away",
-        )
-        .await;
-        assert_eq!(a.status(), pb::Status::Rejected);
-        on(&t, "2026-12-31");
-        let a = approve(&mut t.as_district_staff(), &d_ok.id).await;
+        // Half a year on, still without a 2027 calendar: the steps with a deadline are overdue
+        // and alerted; the pending ones neither.
+        on(&t, "2027-06-30");
+        let s = scan(&t).await;
+        assert_eq!(s.newly_overdue, 5, "the five steps due 12-31");
+        let late = [&p.id, &d_ok.id, &v_ok.id, &s_ok.id, &sub_ok.id];
+        let mut want: Vec<&str> = late.iter().map(|id| id.as_str()).collect();
+        want.sort_unstable();
+        assert_eq!(overdue_all(&t).await, want);
+        for (id, status) in [
+            (&q.id, pb::Status::Recommended),
+            (&d_late.id, pb::Status::DistrictReview),
+            (&v_late.id, pb::Status::TownReview),
+            (&s_late.id, pb::Status::VillageReview),
+            (&sub_late.id, pb::Status::VillageReview),
+        ] {
+            assert_pending(&get(&t, id).await, status, "half a year on");
+        }
+        let mut alerted: Vec<(String, String)> = step_alerts(&t)
+            .await
+            .into_iter()
+            .filter(|(_, _, _, detected)| detected == "2027-06-30")
+            .map(|(id, _, due, _)| (id, due))
+            .collect();
+        alerted.sort();
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|id| ((*id).to_owned(), "2026-12-31".to_owned()))
+            .collect();
         assert_eq!(
-            (a.status(), a.notice_ends_on.as_str()),
-            (pb::Status::PublicNotice, "2027-01-04")
+            alerted, want,
+            "alerted: the steps with a deadline, once each"
         );
         t.shutdown().await;
     })
     .await;
 }
 
-/// R-IN-3 before R-IN-4: on 2026-12-29, with no 2027 calendar for the village step's deadline,
-/// admission is still decided first. A blacklisted household is refused for the blacklist
-/// (R-CR-10), kept with its request id (R-IN-8) after the entry is removed; an admitted
-/// household is told the calendar is missing (not kept: the same id goes through once the
-/// deadline fits). Nothing is stored either way.
+/// R-IN-3 past the calendar (README "Operating it"): on the days a step's deadline cannot be
+/// counted (a submission and a resubmission on 2026-12-29, a recommendation on 12-18),
+/// admission is decided as on any day: a blacklisted household is refused naming R-CR-10,
+/// kept with its request id (R-IN-8) after the entry is removed; an admitted one is taken with
+/// its deadline pending. Nothing tells a caller the calendar is missing, so no disclosure names
+/// R-IN-4 (R-CR-11).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn admission_is_decided_before_a_missing_calendar() {
-    bounded(90, async {
+async fn admission_is_decided_past_the_calendar_as_on_any_day() {
+    bounded(180, async {
         let t = spawn_intake().await;
         let (listed, admitted) = (resident_id(497), resident_id(498));
-        t.given_credit_household(&listed, VILLAGE_A).await;
-        t.given_credit_household(&admitted, VILLAGE_A).await;
-        let entry = t
-            .publish_blacklisted("bl-497", &listed, HOUSEHOLD_KIND)
-            .await;
-        t.wait_applied(&entry).await;
-        let mut village = t.as_village_staff(VILLAGE_A);
-        on(&t, "2026-12-29");
-
-        let refused_req = household_request(&listed, VILLAGE_A, "1000");
-        let s = err(village.submit_application(refused_req.clone()).await);
-        assert_refused(&s, &["R-CR-10"]);
-        let removed = t
-            .publish_blacklist_removed("bl-497", &listed, HOUSEHOLD_KIND)
-            .await;
-        t.wait_applied(&removed).await;
-        let again = err(village.submit_application(refused_req).await);
-        assert_eq!(again.message(), s.message(), "the refusal is kept");
-        // R-CR-11: the kept refusal disclosed the household's facts once; the replay did not.
-        assert_eq!(
-            count(
-                &t.pool,
-                "select count(*) from admission_disclosures where rules = '{R-CR-10}'"
-            )
-            .await,
-            1
-        );
-
-        let waiting = household_request(&admitted, VILLAGE_A, "1000");
-        let s = err(village.submit_application(waiting.clone()).await);
-        assert_no_calendar(&s, "R-IN-4", "an admitted submission on 12-29");
-        assert_eq!(count(&t.pool, "select count(*) from applications").await, 0);
-        // Told to wait, the clerk learns the household was admitted: logged, not kept (QA).
-        assert_eq!(
-            count(
-                &t.pool,
-                "select count(*) from admission_disclosures where rules = '{R-IN-4}' and not kept"
-            )
-            .await,
-            1,
-            "the wait for the calendar is a disclosure"
-        );
-        t.set_time("2026-12-28T23:59:00+08:00");
-        let a = village
-            .submit_application(waiting)
-            .await
-            .expect("the same request id goes through once the deadline fits")
-            .into_inner();
-        assert_eq!(a.step_due_on, "2026-12-31");
-        t.shutdown().await;
-    })
-    .await;
-}
-
-/// R-IN-3 before R-IN-4 at resubmission and recommendation too: with no 2027 calendar for the
-/// step's deadline (the village step from 2026-12-29, the bank step from 2026-12-18), a
-/// household blacklisted meanwhile is refused for the blacklist (R-CR-10, kept with the
-/// request id, R-IN-8), not told the calendar is missing; an admissible one is told that.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn resubmission_and_recommendation_decide_admission_before_a_missing_calendar() {
-    bounded(120, async {
-        let t = spawn_intake().await;
-        let (res, rec, fine) = (resident_id(491), resident_id(492), resident_id(493));
-        for r in [&res, &rec, &fine] {
+        let (res, rec, fine) = (resident_id(492), resident_id(493), resident_id(494));
+        for r in [&listed, &admitted, &res, &rec, &fine] {
             t.given_credit_household(r, VILLAGE_A).await;
         }
         let mut village = t.as_village_staff(VILLAGE_A);
@@ -1500,7 +1434,7 @@ async fn resubmission_and_recommendation_decide_admission_before_a_missing_calen
         .await;
         let banked = noticed_on(&t, &rec, "2026-12-10").await;
         let admissible = noticed_on(&t, &fine, "2026-12-10").await;
-        for (n, r) in [(491, &res), (492, &rec)] {
+        for (n, r) in [(497, &listed), (492, &res), (493, &rec)] {
             let entry = t
                 .publish_blacklisted(&format!("bl-{n}"), r, HOUSEHOLD_KIND)
                 .await;
@@ -1510,48 +1444,56 @@ async fn resubmission_and_recommendation_decide_admission_before_a_missing_calen
         on(&t, "2026-12-18");
         let s = t.recommend(&banked.id, BANK).await.unwrap_err();
         assert_refused(&s, &["R-CR-10"]);
-        let s = t.recommend(&admissible.id, BANK).await.unwrap_err();
-        assert_no_calendar(&s, "R-IN-4", "an admissible recommendation on 12-18");
+        let a = t.recommend(&admissible.id, BANK).await.expect("admitted");
+        assert_pending(&a, pb::Status::Recommended, "an admissible recommendation");
 
         on(&t, "2026-12-29");
-        let resubmit = pb::ResubmitApplicationRequest {
-            request_id: rid(),
-            application_id: returned.id.clone(),
-            note: "plan added".into(),
-            ..Default::default()
-        };
-        let s = err(village.resubmit_application(resubmit.clone()).await);
+        let refused_req = household_request(&listed, VILLAGE_A, "1000");
+        let s = err(village.submit_application(refused_req.clone()).await);
         assert_refused(&s, &["R-CR-10"]);
-        // Kept: after the entry is removed the same request id is refused the same.
-        let removed = t
-            .publish_blacklist_removed("bl-491", &res, HOUSEHOLD_KIND)
-            .await;
-        t.wait_applied(&removed).await;
+        let resubmit = resubmit_req(&returned.id, "plan added");
+        let r = err(village.resubmit_application(resubmit.clone()).await);
+        assert_refused(&r, &["R-CR-10"]);
+        for (n, who) in [(497, &listed), (492, &res)] {
+            let removed = t
+                .publish_blacklist_removed(&format!("bl-{n}"), who, HOUSEHOLD_KIND)
+                .await;
+            t.wait_applied(&removed).await;
+        }
+        let again = err(village.submit_application(refused_req).await);
+        assert_eq!(again.message(), s.message(), "the refusal is kept");
         let again = err(village.resubmit_application(resubmit).await);
-        assert_eq!(again.message(), s.message());
-        // A new request id, now admissible: told the calendar is missing.
-        let s = err(village
-            .resubmit_application(pb::ResubmitApplicationRequest {
-                request_id: rid(),
-                application_id: returned.id.clone(),
-                ..Default::default()
-            })
-            .await);
-        assert_no_calendar(&s, "R-IN-4", "an admissible resubmission on 12-29");
-        let got = t.get_as(&mut village, &returned.id).await.unwrap();
-        assert_eq!(got.status(), pb::Status::Returned);
+        assert_eq!(again.message(), r.message(), "the refusal is kept");
+
+        let a = t.submit_household(&admitted, VILLAGE_A, "1000").await;
+        assert_pending(&a, pb::Status::VillageReview, "an admitted submission");
+        let a = village
+            .resubmit_application(resubmit_req(&returned.id, "plan added, again"))
+            .await
+            .expect("admissible once the entry is removed")
+            .into_inner();
+        assert_pending(&a, pb::Status::VillageReview, "an admissible resubmission");
+        assert_eq!(
+            count(
+                &t.pool,
+                "select count(*) from admission_disclosures where 'R-IN-4' = any(rules)"
+            )
+            .await,
+            0,
+            "nobody is told to wait for a calendar"
+        );
         t.shutdown().await;
     })
     .await;
 }
 
 /// R-IN-4, R-IN-7 (README "Operating it": deadlines are never guessed without a calendar) on
-/// 2027-01-01 with no 2027 calendar: what needs no new deadline still works — the scan alerts
-/// the steps and flags the complaint due 2026-12-31 (detected 2027-01-01), the listings show
-/// them, a late step left by a rejection is alerted by that move, the complaint is answered and
-/// the bank decides; a step that would start a deadline in 2027 is refused naming R-IN-4 (a
-/// village approval, a recommendation after a notice ending in 2027, a submission) and changes
-/// nothing; a complaint is recorded with its deadline pending (R-IN-7).
+/// 2027-01-01 with no 2027 calendar: the scan alerts the steps and flags the complaint due
+/// 2026-12-31 (detected 2027-01-01), the listings show them, a late step left by a rejection
+/// is alerted by that move, the complaint is answered and the bank decides; the steps that
+/// start a deadline in 2027 (a village approval of an alerted step, a recommendation after a
+/// notice ending in 2027, a submission) are taken with it pending, and a complaint is
+/// recorded with its deadline pending (R-IN-7): none of them is alerted or flagged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn new_year_without_a_2027_calendar() {
     bounded(180, async {
@@ -1639,32 +1581,16 @@ async fn new_year_without_a_2027_calendar() {
             .into_inner();
         assert_eq!(a.status(), pb::Status::BankApproved);
 
-        // Moves that would start one.
+        // Moves that start one: taken, each with its deadline pending.
         let changes = status_changes(&t).await;
-        let kept_before = get(&t, &kept.id).await;
-        let s = err(village
-            .review_application(review_req(&kept.id, pb::Decision::Approve, ""))
-            .await);
-        assert_no_calendar(&s, "R-IN-4", "village approval in 2027");
-        let a = get(&t, &kept.id).await;
-        assert_eq!(
-            (a.status(), a.step_due_on.as_str(), a.overdue, a.version),
-            (
-                pb::Status::VillageReview,
-                "2026-12-31",
-                true,
-                kept_before.version
-            )
-        );
+        let a = approve(&mut village, &kept.id).await;
+        assert_pending(&a, pb::Status::TownReview, "village approval in 2027");
+        assert!(overdue_all(&t).await.is_empty(), "the late step was left");
         on(&t, "2027-01-04");
-        let s = t.recommend(&noticed.id, BANK).await.unwrap_err();
-        assert_no_calendar(&s, "R-IN-4", "recommendation in 2027");
-        assert_eq!(
-            get(&t, &noticed.id).await.status(),
-            pb::Status::PublicNotice
-        );
-        let s = try_household(&t, &r2, VILLAGE_A, "1000").await.unwrap_err();
-        assert_no_calendar(&s, "R-IN-4", "submission in 2027");
+        let a = t.recommend(&noticed.id, BANK).await.expect("recommended");
+        assert_pending(&a, pb::Status::Recommended, "recommendation in 2027");
+        let a = t.submit_household(&r2, VILLAGE_A, "1000").await;
+        assert_pending(&a, pb::Status::VillageReview, "submission in 2027");
         // A complaint is heard without a calendar: recorded, its deadline pending.
         let pending = village
             .lodge_complaint(lodge_req(VILLAGE_A, "lodged in 2027"))
@@ -1676,10 +1602,12 @@ async fn new_year_without_a_2027_calendar() {
             ("", ""),
             "deadline pending"
         );
-        assert_eq!(status_changes(&t).await, changes, "nothing announced");
+        assert_eq!(status_changes(&t).await, changes + 2, "each move announced");
         assert_eq!(count(&t.pool, "select count(*) from complaints").await, 2);
+        on(&t, "2027-03-01");
         let s = scan(&t).await;
         assert_eq!((s.newly_overdue, s.complaints_flagged), (0, 0));
+        assert!(overdue_all(&t).await.is_empty());
         t.shutdown().await;
     })
     .await;
@@ -1843,6 +1771,143 @@ async fn a_step_left_late_is_alerted_by_the_move_that_leaves_it() {
     .await;
 }
 
+/// The shipped reference data with a 2027 calendar added, as an operator deploys it: a test
+/// year with only New Year's Day off and no worked weekend day.
+fn with_2027() -> fupin_intake::Reference {
+    let shipped: Vec<String> = (2024..=2026)
+        .map(|y| {
+            std::fs::read_to_string(format!(
+                "{}/../../deploy/calendar/{y}.toml",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .expect("shipped calendar")
+        })
+        .collect();
+    let mut texts: Vec<&str> = shipped.iter().map(String::as_str).collect();
+    texts.push(
+        "year = 2027\nsource = \"test\"\nholidays = [\"2027-01-01\"]\n\
+         adjusted_working_days = []\n",
+    );
+    fupin_intake::Reference {
+        calendar: fupin_kernel::WorkingDayCalendar::from_year_strs(&texts).expect("2027"),
+        ..reference()
+    }
+}
+
+/// R-IN-4 across the end of the calendar: steps entered when their deadline ran past the
+/// deployed calendar (a village step from a submission on 2026-12-29, a town step from a
+/// village approval on 12-30, bank steps from recommendations on 12-18 and 12-31) wait with
+/// their deadline pending, neither listed overdue nor alerted on 2027-01-07. Once intake
+/// restarts with a 2027 calendar (a test year with only New Year's Day off), the first scan
+/// counts each from the day its step started, with its own step's days, and records the
+/// version of the years' data that counted it (R-X-4): due 01-04, 01-05, 01-04 and 01-15. The three past due are
+/// alerted once, with those dates, and listed overdue; the fourth is not yet; a step entered
+/// after the restart has its deadline at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_step_entered_beyond_the_calendar_gets_its_deadline_once_it_is_deployed() {
+    bounded(180, async {
+        let mut t = spawn_intake().await;
+        let (r1, r2, r3, r4) = (
+            resident_id(521),
+            resident_id(522),
+            resident_id(523),
+            resident_id(524),
+        );
+        for r in [&r1, &r2, &r3, &r4] {
+            t.given_credit_household(r, VILLAGE_A).await;
+        }
+        let early = noticed_on(&t, &r3, "2026-12-01").await;
+        let last = noticed_on(&t, &r4, "2026-12-01").await;
+        on(&t, "2026-12-18");
+        let bank_early = t.recommend(&early.id, BANK).await.expect("12-18");
+        on(&t, "2026-12-29");
+        let village_step = t.submit_household(&r1, VILLAGE_A, "1000").await;
+        let town_step = t.submit_household(&r2, VILLAGE_A, "1000").await;
+        on(&t, "2026-12-30");
+        let town_step = approve(&mut t.as_village_staff(VILLAGE_A), &town_step.id).await;
+        on(&t, "2026-12-31");
+        let bank_late = t.recommend(&last.id, BANK).await.expect("12-31");
+        for a in [&bank_early, &village_step, &town_step, &bank_late] {
+            assert_eq!(a.step_due_on, "", "pending");
+        }
+        on(&t, "2027-01-07");
+        assert_eq!(
+            scan(&t).await.newly_overdue,
+            0,
+            "nothing to alert while pending"
+        );
+        assert!(overdue_all(&t).await.is_empty());
+
+        t.restart_with(with_2027()).await;
+        on(&t, "2027-01-07");
+        let s = scan(&t).await;
+        assert_eq!(s.newly_overdue, 3, "the three past their counted deadline");
+        assert_eq!(
+            overdue_all(&t).await,
+            sorted(&[&bank_early.id, &village_step.id, &town_step.id])
+        );
+        for (a, step, due, overdue, years) in [
+            // 12-21..25, 12-28..31 (9); 1 January off; 01-04 (10)
+            (&bank_early, pb::Step::Bank, "2027-01-04", true, "2026+2027"),
+            // 12-30, 12-31, 01-04
+            (
+                &village_step,
+                pb::Step::Village,
+                "2027-01-04",
+                true,
+                "2026+2027",
+            ),
+            // 12-31, 01-04, 01-05
+            (&town_step, pb::Step::Town, "2027-01-05", true, "2026+2027"),
+            // 01-04..08, 01-11..15: no day of 2026 counted
+            (&bank_late, pb::Step::Bank, "2027-01-15", false, "2027"),
+        ] {
+            let got = get(&t, &a.id).await;
+            assert_eq!(
+                (got.current_step(), got.step_due_on.as_str(), got.overdue),
+                (step, due, overdue),
+                "{step:?} step of {}",
+                a.id
+            );
+            let counted_by: Vec<&str> = got
+                .step_calendar_version
+                .split('+')
+                .map(|v| v.split('#').next().unwrap_or_default())
+                .collect();
+            assert_eq!(
+                counted_by.join("+"),
+                years,
+                "the years whose data counted it: {}",
+                got.step_calendar_version
+            );
+            assert!(got.version > a.version, "the change is a new version");
+        }
+        let mut alerts = step_alerts(&t).await;
+        alerts.sort();
+        let mut want = vec![
+            alert(&bank_early.id, pb::Step::Bank, "2027-01-04", "2027-01-07"),
+            alert(
+                &village_step.id,
+                pb::Step::Village,
+                "2027-01-04",
+                "2027-01-07",
+            ),
+            alert(&town_step.id, pb::Step::Town, "2027-01-05", "2027-01-07"),
+        ];
+        want.sort();
+        assert_eq!(alerts, want);
+        assert_eq!(scan(&t).await.newly_overdue, 0, "once");
+        on(&t, "2027-01-18");
+        assert_eq!(scan(&t).await.newly_overdue, 1, "the last one, when due");
+
+        let a = t.submit_household(&r1, VILLAGE_A, "1000").await;
+        // 01-19, 01-20, 01-21
+        assert_eq!(a.step_due_on, "2027-01-21");
+        t.shutdown().await;
+    })
+    .await;
+}
+
 /// R-IN-7 across the end of the calendar: complaints lodged on 2026-12-28 (ten working days
 /// reach 2027, which the deployed calendar lacks) are recorded with their deadline pending:
 /// neither listed late nor flagged, however long they wait. Once intake restarts with a 2027
@@ -1882,26 +1947,7 @@ async fn a_complaint_lodged_beyond_the_calendar_gets_its_deadline_once_it_is_dep
         assert_eq!(s.complaints_flagged, 0, "nothing to flag while pending");
         assert!(late_complaints(&mut town).await.is_empty());
 
-        let shipped: Vec<String> = (2024..=2026)
-            .map(|y| {
-                std::fs::read_to_string(format!(
-                    "{}/../../deploy/calendar/{y}.toml",
-                    env!("CARGO_MANIFEST_DIR")
-                ))
-                .expect("shipped calendar")
-            })
-            .collect();
-        let mut texts: Vec<&str> = shipped.iter().map(String::as_str).collect();
-        texts.push(
-            "year = 2027\nsource = \"test\"\nholidays = [\"2027-01-01\"]\n\
-             adjusted_working_days = []\n",
-        );
-        let calendar = fupin_kernel::WorkingDayCalendar::from_year_strs(&texts).expect("2027");
-        t.restart_with(fupin_intake::Reference {
-            calendar,
-            ..reference()
-        })
-        .await;
+        t.restart_with(with_2027()).await;
         let mut village = t.as_village_staff(VILLAGE_A);
         let mut town = t.as_town_staff(TOWN_A);
         let s = scan(&t).await;
@@ -1932,10 +1978,10 @@ async fn a_complaint_lodged_beyond_the_calendar_gets_its_deadline_once_it_is_dep
 /// R-IN-8 with R-IN-4, R-IN-7 (README: a refusal for want of a year's calendar is not kept
 /// with the request id): a write that succeeded on the last day its deadline fitted, retried
 /// with the same request id the day after, returns the first result and changes nothing; a
-/// submission refused the day after (FAILED_PRECONDITION naming R-IN-4) goes through with the
-/// same request id once a deadline can be counted (the clock moved back). A submission
-/// (12-28 / 12-29), a recommendation and a complaint (12-17 / 12-18); a complaint lodged on
-/// 12-18 is recorded with its deadline pending, and its retry replays that.
+/// submission taken the day after with its deadline pending, retried the day before (the clock
+/// moved back), replays that and does not count a deadline. A submission (12-28 / 12-29), a
+/// recommendation and a complaint (12-17 / 12-18); a complaint lodged on 12-18 is recorded
+/// with its deadline pending, and its retry replays that.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn retries_around_the_last_fitting_day() {
     bounded(180, async {
@@ -1984,11 +2030,11 @@ async fn retries_around_the_last_fitting_day() {
         let again = submit(&mut village, sub).await;
         assert_eq!(again, first_app);
 
-        // Refused, then the same request id once the deadline fits.
+        // Taken with its deadline pending, then replayed as it was.
         let sub2 = household_request(&r, VILLAGE_A, "2000");
-        let s = err(village.submit_application(sub2.clone()).await);
-        assert_no_calendar(&s, "R-IN-4", "submission on 12-29");
-        assert_eq!(count(&t.pool, "select count(*) from applications").await, 2);
+        let a2 = submit(&mut village, sub2.clone()).await;
+        assert_pending(&a2, pb::Status::VillageReview, "submission on 12-29");
+        assert_eq!(count(&t.pool, "select count(*) from applications").await, 3);
         // A complaint is recorded on 12-18 with its deadline pending; its retry is answered
         // the same, whenever it comes.
         on(&t, "2026-12-18");
@@ -2007,12 +2053,11 @@ async fn retries_around_the_last_fitting_day() {
             .into_inner();
         assert_eq!(again, c2);
         t.set_time("2026-12-28T23:59:00+08:00");
-        let a2 = village
-            .submit_application(sub2)
-            .await
-            .expect("the refused submission's request id goes through")
-            .into_inner();
-        assert_eq!(a2.step_due_on, "2026-12-31");
+        assert_eq!(
+            submit(&mut village, sub2).await,
+            a2,
+            "the retry replays the pending deadline"
+        );
 
         assert_eq!(count(&t.pool, "select count(*) from complaints").await, 2);
         assert_eq!(count(&t.pool, "select count(*) from applications").await, 3);

@@ -294,9 +294,10 @@ async fn a_refusal_is_the_first_result_of_its_request_id() {
 /// R-IN-8 on staff steps: only a rule's refusal is kept.
 /// - Concurrent attempts of a step the workflow refuses (R-IN-2: a recommendation before the
 ///   reviews) all get one refusal, kept once.
-/// - A submission refused for want of a policy in force (R-X-4), and a step refused because
-///   its deadline runs into a year whose calendar is not deployed (R-IN-4), keep nothing: the
-///   same request id goes again once it can be decided.
+/// - A submission refused for want of a policy in force (R-X-4) keeps nothing: the same
+///   request id goes again once it can be decided. A step whose deadline runs into a year whose
+///   calendar is not deployed is taken with its deadline pending (R-IN-4), and kept like any
+///   result: its retry replays it, even on a day the deadline could be counted.
 /// - A step refused for bad input after its id was claimed keeps nothing: the corrected request
 ///   may reuse the id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
@@ -350,25 +351,26 @@ async fn staff_steps_keep_only_a_rules_refusal() {
         t.set_time("2026-12-30T09:00:00+08:00");
         let village = review_req(&app.id, pb::Decision::Approve, "");
         let before = keys().await;
-        let s = err(t
+        let a = t
             .as_village_staff(VILLAGE_A)
             .review_application(village.clone())
-            .await);
-        assert_refused(&s, &["R-IN-4"]);
+            .await
+            .expect("taken with its deadline pending")
+            .into_inner();
         assert_eq!(
-            keys().await,
-            before,
-            "nothing kept for missing reference data"
+            (a.status(), a.step_due_on.as_str()),
+            (pb::Status::TownReview, "")
         );
-        // Decidable again (here: an earlier day), the same id goes through.
+        assert_eq!(keys().await, before + 1, "kept like any result");
+        // On a day its deadline could be counted, the same id replays it.
         t.set_time("2026-12-15T09:00:00+08:00");
-        let a = t
+        let again = t
             .as_village_staff(VILLAGE_A)
             .review_application(village)
             .await
-            .expect("the same id, decided now")
+            .expect("the same id, replayed")
             .into_inner();
-        assert_eq!(a.status(), pb::Status::TownReview);
+        assert_eq!(again, a);
 
         // A rejection needs a reason: refused after the claim, nothing kept, and the corrected
         // request reuses the id.

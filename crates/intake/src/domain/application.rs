@@ -6,10 +6,8 @@
 //! the step that returned it. Every method checks who may act, changes the aggregate and
 //! returns the [`Moved`] record that the history keeps.
 
-use chrono::{Datelike, Days, NaiveDate};
-use fupin_kernel::{
-    AreaCode, AreaLevel, CalendarError, Money, WorkingDayCalendar, policy::IntakePolicy,
-};
+use chrono::{Days, NaiveDate};
+use fupin_kernel::{AreaCode, AreaLevel, Money, WorkingDayCalendar, policy::IntakePolicy};
 use serde::{Deserialize, Serialize};
 
 use super::{Actor, ActorRole, ApplicantKind, Decision, DomainError, Status, Step, error::Failure};
@@ -94,14 +92,6 @@ fn state_refusal(rule: &'static str, msg: impl Into<String>) -> DomainError {
     DomainError::Refused(vec![Failure::new(rule, None, msg)])
 }
 
-fn calendar_refusal(e: CalendarError) -> DomainError {
-    DomainError::NotReady(Failure::new(
-        "R-IN-4",
-        None,
-        format!("cannot compute the step deadline: {e}"),
-    ))
-}
-
 /// Working days allowed for a step (R-IN-4).
 pub fn step_days(step: Step, policy: &IntakePolicy) -> u32 {
     match step {
@@ -169,7 +159,7 @@ impl Application {
             bank_id: None,
             recommended_on: None,
         };
-        app.enter_step(step, today, policy, calendar)?;
+        app.enter_step(step, today, policy, calendar);
         let moved = Moved {
             from: None,
             to: app.status,
@@ -214,27 +204,52 @@ impl Application {
         self.overdue_alerted_seq = Some(self.step_seq);
     }
 
+    /// Enters `step` on `today`, its deadline counted if the calendar reaches it and left
+    /// pending otherwise (R-IN-4): the step is taken either way, since a deadline is never
+    /// guessed and a year's calendar deployed late must not stop the programme.
     fn enter_step(
         &mut self,
         step: Step,
         today: NaiveDate,
         policy: &IntakePolicy,
         calendar: &WorkingDayCalendar,
-    ) -> Result<(), DomainError> {
-        let due = calendar
-            .add_working_days(today, step_days(step, policy))
-            .map_err(calendar_refusal)?;
+    ) {
         self.status = step.review_status();
         self.step_seq += 1;
         self.step_started_on = Some(today);
+        self.step_due_on = None;
+        self.step_calendar = None;
+        self.count_step_deadline(policy, calendar);
+    }
+
+    /// Whether the current step's deadline is still to be counted: entered while the
+    /// calendar did not reach it (R-IN-4).
+    pub fn step_deadline_pending(&self) -> bool {
+        self.current_step().is_some() && self.step_due_on.is_none()
+    }
+
+    /// Counts the current step's deadline, its working days under `policy` (the policy it
+    /// was entered under) from the day it started, if it is pending and the calendar now
+    /// reaches it (R-IN-4, SPEC section 0). Says whether it counted it now.
+    pub fn count_step_deadline(
+        &mut self,
+        policy: &IntakePolicy,
+        calendar: &WorkingDayCalendar,
+    ) -> bool {
+        let (Some(step), Some(started), None) =
+            (self.current_step(), self.step_started_on, self.step_due_on)
+        else {
+            return false;
+        };
+        let Ok(due) = calendar.add_working_days(started, step_days(step, policy)) else {
+            return false;
+        };
+        let Some(version) = calendar.version(started, due) else {
+            return false;
+        };
         self.step_due_on = Some(due);
-        // Counted above, so its years have data; a missing one is refused like them.
-        let version = calendar
-            .version(today, due)
-            .ok_or(CalendarError::NoDataForYear(due.year()))
-            .map_err(calendar_refusal)?;
         self.step_calendar = Some(version);
-        Ok(())
+        true
     }
 
     fn leave_steps(&mut self) {
@@ -347,8 +362,8 @@ impl Application {
         }
         let from = self.status;
         match step {
-            Step::Village => self.enter_step(Step::Town, today, policy, calendar)?,
-            Step::Town => self.enter_step(Step::District, today, policy, calendar)?,
+            Step::Village => self.enter_step(Step::Town, today, policy, calendar),
+            Step::Town => self.enter_step(Step::District, today, policy, calendar),
             Step::District => {
                 self.status = Status::PublicNotice;
                 self.leave_steps();
@@ -425,7 +440,7 @@ impl Application {
             ));
         }
         let step = self.returned_step();
-        self.enter_step(step, today, policy, calendar)?;
+        self.enter_step(step, today, policy, calendar);
         self.returned_from = None;
         Ok(Moved {
             from: Some(Status::Returned),
@@ -558,7 +573,7 @@ impl Application {
                 ),
             ));
         }
-        self.enter_step(Step::Bank, today, policy, calendar)?;
+        self.enter_step(Step::Bank, today, policy, calendar);
         self.bank_id = Some(bank_id.to_owned());
         self.recommended_on = Some(today);
         Ok(Moved {

@@ -34,11 +34,6 @@ pub enum DomainError {
     /// Admission or state refusal; lists every failed rule (R-IN-3).
     #[error("refused: {0:?}")]
     Refused(Vec<Failure>),
-    /// Reference data the decision needs is missing (e.g. the calendar of a year not yet
-    /// published): refused like a rule, but not the request's own outcome, so a retry with the
-    /// same request id goes again once the data is deployed (R-IN-8).
-    #[error("not ready: {0:?}")]
-    NotReady(Failure),
     /// The caller's role or area may not take this action (R-IN-2).
     #[error("{0}")]
     PermissionDenied(String),

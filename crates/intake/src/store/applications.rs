@@ -247,6 +247,13 @@ macro_rules! app_columns {
     };
 }
 
+/// The statuses in which a step with a deadline is pending (R-IN-4), as SQL.
+macro_rules! in_a_step {
+    () => {
+        "status in ('village_review','town_review','district_review','recommended')"
+    };
+}
+
 /// A submission ready to be written: its idempotency key with the response, the new
 /// application, its first transition and its outbox event.
 pub struct NewSubmission<'a> {
@@ -625,15 +632,21 @@ pub struct ListFilter {
 }
 
 pub async fn list(pool: &PgPool, f: &ListFilter) -> sqlx::Result<Vec<ApplicationRow>> {
-    sqlx::query_as(concat!(r#"select "#, app_columns!(), r#" from applications
+    sqlx::query_as(concat!(
+        r#"select "#,
+        app_columns!(),
+        r#" from applications
            where ($1::text is null or area_code like $1 || '%')
              and ($2::text is null or bank_id = $2)
              and (cardinality($3::text[]) = 0 or status = any($3))
-             and ($4::date is null or (step_due_on < $4 and status in ('village_review','town_review','district_review','recommended')))
+             and ($4::date is null or (step_due_on < $4 and "#,
+        in_a_step!(),
+        r#"))
              and ($5::date is null or recommended_on >= $5)
              and ($6::date is null or recommended_on < $6)
              and ($7::uuid is null or id > $7)
-           order by id limit $8"#))
+           order by id limit $8"#
+    ))
     .bind(&f.area_prefix)
     .bind(&f.bank_id)
     .bind(&f.statuses)
@@ -659,7 +672,9 @@ pub async fn overdue_unalerted(
         app_columns!(),
         r#" from applications
            where step_due_on < $1
-             and status in ('village_review','town_review','district_review','recommended')
+             and "#,
+        in_a_step!(),
+        r#"
              and overdue_alerted_seq is distinct from step_seq
              and ($2::uuid is null or id > $2)
            order by id limit $3 for update skip locked"#
@@ -669,6 +684,53 @@ pub async fn overdue_unalerted(
     .bind(limit)
     .fetch_all(conn)
     .await
+}
+
+/// Rows after `after` (in id order) in a step whose deadline is pending: entered while the
+/// deployed calendar did not reach it (R-IN-4). Locked until the transaction ends.
+pub async fn deadline_pending(
+    conn: &mut PgConnection,
+    after: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<ApplicationRow>> {
+    sqlx::query_as(concat!(
+        r#"select "#,
+        app_columns!(),
+        r#" from applications
+           where step_due_on is null
+             and "#,
+        in_a_step!(),
+        r#"
+             and ($1::uuid is null or id > $1)
+           order by id limit $2 for update"#
+    ))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Stores the deadline counted for a step entered before the calendar reached it, and the
+/// calendar version that counted it (R-X-4); whether that step was still pending.
+pub async fn set_step_deadline(
+    conn: &mut PgConnection,
+    r: &ApplicationRow,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let updated = sqlx::query(
+        "update applications
+            set step_due_on = $3, step_calendar = $4, updated_at = $5, version = version + 1
+          where id = $1 and step_seq = $2 and step_due_on is null",
+    )
+    .bind(r.id)
+    .bind(r.step_seq)
+    .bind(r.step_due_on)
+    .bind(&r.step_calendar)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(updated == 1)
 }
 
 pub async fn mark_overdue_alerted(conn: &mut PgConnection, id: Uuid, seq: i32) -> sqlx::Result<()> {

@@ -1,6 +1,10 @@
 //! Processing time limits (办结时限, R-IN-4) against the shipped official calendar: deadlines in
 //! working days, overdue from the day after, one alert per step entry, no guessing without data.
 
+use chrono::{Datelike, NaiveDate};
+use fupin_kernel::WorkingDayCalendar;
+use proptest::prelude::*;
+
 use super::fixtures::*;
 use crate::domain::{
     ApplicantKind, Decision, Status, Step,
@@ -176,53 +180,158 @@ fn resubmitted_step_gets_a_fresh_alert() {
     assert!(app.needs_overdue_alert(date("2025-10-15")));
 }
 
-// R-IN-4: never a guess without calendar data
+// R-IN-4: never a guess without calendar data, and never a refusal for it either: the step is
+// taken and its deadline left pending, neither overdue nor alerted
 #[test]
-fn a_step_started_in_a_year_without_calendar_data_is_refused() {
+fn a_step_started_in_a_year_without_calendar_data_is_taken_with_its_deadline_pending() {
     assert!(!calendar().years().contains(&2030));
-    // filing
-    let result = Application::file(
+    let on = date("2030-03-04");
+    let (mut app, moved) = Application::file(
         &village_staff(VILLAGE),
         ApplicantKind::Household,
         area(VILLAGE),
         money("10000.00"),
         12,
-        date("2030-03-04"),
+        on,
         policy(),
         calendar(),
+    )
+    .expect("filed without a deadline");
+    assert_eq!(moved.to, Status::VillageReview);
+    assert_eq!(
+        (app.step_seq, app.step_started_on, app.step_due_on),
+        (1, Some(on), None)
     );
-    assert_not_ready(result, "R-IN-4");
-    // entering the next step: refused and nothing changes
-    let mut app = filed_household(date("2025-09-26"));
+    assert_eq!(app.step_calendar, None);
+    assert!(app.step_deadline_pending());
+    assert!(!app.is_overdue(date("2031-12-31")));
+    assert!(!app.needs_overdue_alert(date("2031-12-31")));
+
+    // entering the next step: taken, its deadline pending too
+    let moved = approve(&mut app, date("2030-03-05"));
+    assert_eq!(moved.to, Status::TownReview);
+    assert_eq!(
+        (app.step_seq, app.step_started_on, app.step_due_on),
+        (2, Some(date("2030-03-05")), None)
+    );
+    assert!(app.step_deadline_pending());
+    // still no data: nothing to count
     let before = app.clone();
-    let result = app.review(
-        &village_staff(VILLAGE),
-        Decision::Approve,
-        "",
-        date("2030-03-04"),
-        policy(),
-        calendar(),
-    );
-    assert_not_ready(result, "R-IN-4");
+    assert!(!app.count_step_deadline(policy(), calendar_with_2027()));
     assert_eq!(app, before);
 }
 
-// R-IN-4: a deadline running past the last year with data is refused too
+// R-IN-4: a deadline running past the last year with data is left pending, and counted from the
+// day the step started once that year's data is there; once only
 #[test]
-fn a_deadline_running_into_a_year_without_data_is_refused() {
-    let last = *calendar().years().last().unwrap();
-    assert_eq!(last, 2026);
+fn a_deadline_running_into_a_year_without_data_is_counted_once_the_year_is_there() {
+    assert_eq!(*calendar().years().last().unwrap(), 2026);
     // Wed 2026-12-30: 12-31 (1), then 2027 has no data
     let mut app = filed_household(date("2026-12-28"));
+    assert_eq!(app.step_due_on, Some(date("2026-12-31")));
+    approve(&mut app, date("2026-12-30"));
+    assert_eq!(app.status, Status::TownReview);
+    assert!(app.step_deadline_pending());
     let before = app.clone();
-    let result = app.review(
-        &village_staff(VILLAGE),
-        Decision::Approve,
-        "",
-        date("2026-12-30"),
-        policy(),
-        calendar(),
+    assert!(!app.count_step_deadline(policy(), calendar()));
+    assert_eq!(app, before, "the same calendar counts nothing");
+
+    assert!(app.count_step_deadline(policy(), calendar_with_2027()));
+    // 12-31 (1); 1 January off, 2-3 January a weekend; 01-04 (2), 01-05 (3)
+    assert_eq!(app.step_due_on, Some(date("2027-01-05")));
+    assert_eq!(app.step_started_on, Some(date("2026-12-30")));
+    assert_eq!(app.step_seq, before.step_seq);
+    let version = app
+        .step_calendar
+        .clone()
+        .expect("the version that counted it");
+    assert!(
+        version.starts_with("2026#") && version.contains("+2027#"),
+        "{version}"
     );
-    assert_not_ready(result, "R-IN-4");
-    assert_eq!(app, before);
+    assert!(!app.step_deadline_pending());
+    assert!(!app.needs_overdue_alert(date("2027-01-05")));
+    assert!(app.needs_overdue_alert(date("2027-01-06")));
+
+    let counted = app.clone();
+    assert!(!app.count_step_deadline(policy(), calendar_with_2027()));
+    assert_eq!(app, counted, "counted once");
+}
+
+// R-IN-4: a step outside the calendar is counted with its own step's days (the bank's 10), and
+// nothing is counted where no step is pending (the notice counts calendar days, R-IN-5)
+#[test]
+fn pending_deadlines_count_the_steps_own_days_and_only_for_steps() {
+    // approved on Fri 2026-12-11: the notice ends 12-15, recommended 12-16 (the bank fits: 12-30)
+    let (app, on) = recommended_household(date("2026-12-11"));
+    assert_eq!(
+        (on, app.step_due_on),
+        (date("2026-12-16"), Some(date("2026-12-30")))
+    );
+    // recommended on 12-18: 12-21..25 (5), 12-28..31 (9), then 2027
+    let mut noticed = household_in(Status::PublicNotice, date("2026-12-11"));
+    let before = noticed.clone();
+    assert!(!noticed.count_step_deadline(policy(), calendar_with_2027()));
+    assert_eq!(noticed, before, "no step in public notice");
+    noticed
+        .recommend(
+            &district_staff(),
+            BANK,
+            date("2026-12-18"),
+            policy(),
+            calendar(),
+        )
+        .expect("recommended without the 2027 calendar");
+    assert_eq!(noticed.status, Status::Recommended);
+    assert!(noticed.step_deadline_pending());
+    assert!(noticed.count_step_deadline(policy(), calendar_with_2027()));
+    // ... 01-04 (10)
+    assert_eq!(noticed.step_due_on, Some(date("2027-01-04")));
+}
+
+/// A household application filed on `on` and approved `approvals` times on the same day, every
+/// deadline counted on `calendar`.
+fn moved_on(on: NaiveDate, approvals: usize, calendar: &WorkingDayCalendar) -> Application {
+    let (mut app, _) = Application::file(
+        &village_staff(VILLAGE),
+        ApplicantKind::Household,
+        area(VILLAGE),
+        money("20000.00"),
+        24,
+        on,
+        policy(),
+        calendar,
+    )
+    .expect("filed");
+    for actor in [village_staff(VILLAGE), town_staff(TOWN)]
+        .into_iter()
+        .take(approvals)
+    {
+        app.review(&actor, Decision::Approve, "", on, policy(), calendar)
+            .expect("approved by the step's tier");
+    }
+    app
+}
+
+proptest! {
+    // R-IN-4: a step's deadline left pending for want of next year's calendar and counted once
+    // it is there is the deadline it would have had with that calendar from the start (the
+    // same day, version and alert), for the village, town and district steps on every day of
+    // the last year with data; pending exactly when it runs past that year.
+    #[test]
+    fn a_pending_deadline_counted_later_is_the_one_counted_at_once(
+        day in 0u64..365,
+        approvals in 0usize..=2,
+    ) {
+        let on = plus_days(date("2026-01-01"), day);
+        let at_once = moved_on(on, approvals, calendar_with_2027());
+        let mut late = moved_on(on, approvals, calendar());
+        let due = at_once.step_due_on.expect("counted with 2027");
+        prop_assert_eq!(late.step_deadline_pending(), due.year() > 2026);
+        prop_assert_eq!(
+            late.count_step_deadline(policy(), calendar_with_2027()),
+            due.year() > 2026
+        );
+        prop_assert_eq!(late, at_once);
+    }
 }

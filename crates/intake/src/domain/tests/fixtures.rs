@@ -49,6 +49,20 @@ static CALENDAR: LazyLock<WorkingDayCalendar> = LazyLock::new(|| {
     WorkingDayCalendar::load_dir(format!("{DEPLOY}/calendar")).expect("shipped calendar loads")
 });
 
+static CALENDAR_WITH_2027: LazyLock<WorkingDayCalendar> = LazyLock::new(|| {
+    let shipped: Vec<String> = (2024..=2026)
+        .map(|year| {
+            std::fs::read_to_string(format!("{DEPLOY}/calendar/{year}.toml"))
+                .expect("shipped calendar year reads")
+        })
+        .collect();
+    let stand_in = "year = 2027\nsource = \"test stand-in for the State Council notice\"\n\
+                    holidays = [\"2027-01-01\"]\nadjusted_working_days = []\n";
+    let mut texts: Vec<&str> = shipped.iter().map(String::as_str).collect();
+    texts.push(stand_in);
+    WorkingDayCalendar::from_year_strs(&texts).expect("the calendar with a 2027 stand-in loads")
+});
+
 static AREAS: LazyLock<AreaRegistry> = LazyLock::new(|| {
     AreaRegistry::load(format!("{DEPLOY}/areas/{DISTRICT}.toml")).expect("shipped areas load")
 });
@@ -59,6 +73,12 @@ pub fn policy() -> &'static IntakePolicy {
 
 pub fn calendar() -> &'static WorkingDayCalendar {
     &CALENDAR
+}
+
+/// The shipped calendar (2024 to 2026) with a stand-in for 2027, as an operator's added file
+/// would be read at the next start: only 1 January off, no worked weekend day.
+pub fn calendar_with_2027() -> &'static WorkingDayCalendar {
+    &CALENDAR_WITH_2027
 }
 
 pub fn areas() -> &'static AreaRegistry {
@@ -267,15 +287,6 @@ pub fn refusal_failures<T: std::fmt::Debug>(result: Result<T, DomainError>) -> V
     match result {
         Err(DomainError::Refused(failures)) => failures,
         other => panic!("expected a refusal, got {other:?}"),
-    }
-}
-
-/// Asserts a refusal for missing reference data (a calendar year) under `rule`.
-#[track_caller]
-pub fn assert_not_ready<T: std::fmt::Debug>(result: Result<T, DomainError>, rule: &str) {
-    match result {
-        Err(DomainError::NotReady(f)) => assert_eq!(f.rule, rule, "{f:?}"),
-        other => panic!("expected missing reference data under {rule}, got {other:?}"),
     }
 }
 

@@ -149,22 +149,6 @@ fn enterprise_outside_the_filers_village_or_by_a_town_station_is_denied() {
     assert_denied(file(&bank(BANK), ApplicantKind::Cooperative, VILLAGE));
 }
 
-// R-IN-4: filing in a year without calendar data changes nothing and is refused
-#[test]
-fn filing_without_calendar_data_is_refused() {
-    let result = Application::file(
-        &village_staff(VILLAGE),
-        ApplicantKind::Household,
-        area(VILLAGE),
-        money("20000.00"),
-        24,
-        date("2030-03-04"),
-        policy(),
-        calendar(),
-    );
-    assert_not_ready(result, "R-IN-4");
-}
-
 // ---------------------------------------------------------------------------------------------
 // The happy path (R-IN-2, R-IN-5, R-IN-6)
 
