@@ -72,7 +72,7 @@ pub async fn run(
         // The development PII keys: the bench's data is thrown away.
         .env("FUPIN_DEV", "1")
         // Dated from a fixed day, so that a run does not depend on the day it is made (a
-        // deadline reaching a year without a calendar would refuse every submission).
+        // deadline reaching a year without a calendar would be left pending).
         .env("FUPIN_TEST_CLOCK", "1")
         .env("FUPIN_TEST_CLOCK_START", CLOCK_START)
         .env("RUST_LOG", "warn")

@@ -432,17 +432,43 @@ impl Intake {
     ) -> Result<()> {
         // R-IN-4: a step left after its deadline that no scan has alerted yet (scans run every
         // few minutes, or not at all during an outage) is alerted now, once, before the move.
-        let before = row.aggregate()?;
+        // A deadline left pending is counted first if the calendar now reaches it; one it
+        // still does not reach is kept, for the scan that counts it once the calendar does.
+        let mut before = row.aggregate()?;
         let today = fupin_kernel::time::china_date(now);
         let left = (app.step_seq, app.current_step()) != (before.step_seq, before.current_step());
+        // The step's own policy, not this move's (R-X-4).
+        let policy = row.step_policy_version().to_owned();
+        if left
+            && before.step_deadline_pending()
+            && let Some(p) = self.policy.by_id(&policy)
+        {
+            before.count_step_deadline(&p.value, &self.calendar);
+        }
         let late = left && before.needs_overdue_alert(today);
+        let still_pending = match (left, before.current_step(), before.step_started_on) {
+            (true, Some(step), Some(started_on)) if before.step_deadline_pending() => {
+                Some(apps::LeftStepRow {
+                    application_id: row.id,
+                    step_seq: before.step_seq,
+                    step: step.as_str().to_owned(),
+                    started_on,
+                    left_on: today,
+                    policy_version: policy.clone(),
+                    area_code: row.area_code.clone(),
+                    bank_id: before.bank_id.clone(),
+                })
+            }
+            _ => None,
+        };
         row.absorb(app, now);
         self.save(conn, row).await?;
         if late {
-            // The step's own policy, not this move's (R-X-4).
-            let policy = row.step_policy_version().to_owned();
             let ev = step_overdue(row.id, &before, &row.area_code, today, &policy);
             self.emit(conn, &ev, &row.id.to_string(), now).await?;
+        }
+        if let Some(left_step) = still_pending {
+            apps::insert_left_step(conn, &left_step).await?;
         }
         self.record(conn, row, moved, actor, now).await
     }
@@ -1568,7 +1594,8 @@ impl Intake {
     }
 
     /// Raises `ApplicationStepOverdue` once per overdue step and `ComplaintOverdue` once per
-    /// overdue complaint. Safe to run concurrently (rows are claimed with SKIP LOCKED). A
+    /// overdue complaint. Safe to run concurrently (alerts claim their rows with SKIP LOCKED;
+    /// counting the deadlines left pending waits for rows a move holds). A
     /// failure of the applications' part does not keep the complaints' from running (the
     /// first error is returned once both ran, the other logged).
     pub async fn scan_deadlines(&self) -> Result<pb::RunDeadlineScanResponse> {
@@ -1598,7 +1625,7 @@ impl Intake {
     ) -> Result<()> {
         use std::sync::atomic::Ordering;
         if !self.pending_step_deadlines_counted.load(Ordering::Acquire) {
-            self.count_pending_step_deadlines(now).await?;
+            out.newly_overdue += self.count_pending_step_deadlines(now, today).await?;
             self.pending_step_deadlines_counted
                 .store(true, Ordering::Release);
         }
@@ -1634,10 +1661,15 @@ impl Intake {
     /// R-IN-4: counts the deadlines of steps entered while the calendar did not reach them,
     /// now that it does: the step's working days under the policy version it was entered
     /// under, from the day it started. Those already past are alerted by the scan that
-    /// follows. Run by the first scan of a process (the calendar it counts on is read at
+    /// follows; those left meanwhile are alerted here if they were left after their
+    /// deadline. Run by the first scan of a process (the calendar it counts on is read at
     /// start); a row it cannot read, or whose policy is gone, is logged and left pending
-    /// rather than stopping the scan.
-    async fn count_pending_step_deadlines(&self, now: DateTime<Utc>) -> Result<()> {
+    /// rather than stopping the scan. Returns how many left steps it alerted.
+    async fn count_pending_step_deadlines(
+        &self,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+    ) -> Result<u32> {
         let mut after = None;
         loop {
             let mut tx = self.pool.begin().await?;
@@ -1667,7 +1699,61 @@ impl Intake {
             }
             tx.commit().await?;
         }
-        Ok(())
+        self.count_left_step_deadlines(now, today).await
+    }
+
+    /// R-IN-4: counts the deadlines of steps left while they were pending, and alerts each
+    /// one left after its deadline, once (detected on `today`). Returns how many it alerted.
+    async fn count_left_step_deadlines(&self, now: DateTime<Utc>, today: NaiveDate) -> Result<u32> {
+        let mut alerted = 0;
+        let mut after = None;
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let rows = apps::left_steps_pending(&mut tx, after, 200).await?;
+            let Some(last) = rows.last() else { break };
+            after = Some((last.application_id, last.step_seq));
+            for r in rows {
+                let Some(policy) = self.policy.by_id(&r.policy_version) else {
+                    tracing::warn!(application = %r.application_id, policy = %r.policy_version,
+                        "a left step's policy version is no longer deployed; its deadline stays pending");
+                    continue;
+                };
+                let Some(step) = crate::domain::Step::parse(&r.step) else {
+                    tracing::error!(application = %r.application_id, step = %r.step,
+                        "an unreadable left step; its deadline stays pending");
+                    continue;
+                };
+                let Some((due, version)) = crate::domain::application::step_deadline(
+                    step,
+                    r.started_on,
+                    &policy.value,
+                    &self.calendar,
+                ) else {
+                    continue;
+                };
+                // Counted once: a row another pass took meanwhile is gone.
+                if apps::delete_left_step(&mut tx, &r).await? && r.left_on > due {
+                    let ev = pb::ApplicationStepOverdue {
+                        application_id: r.application_id.to_string(),
+                        step: convert::step_to_pb(Some(step)) as i32,
+                        due_on: due.to_string(),
+                        area_code: r.area_code.clone(),
+                        detected_on: today.to_string(),
+                        calendar_version: version,
+                        policy_version: r.policy_version.clone(),
+                        bank_id: match step {
+                            crate::domain::Step::Bank => r.bank_id.clone().unwrap_or_default(),
+                            _ => String::new(),
+                        },
+                    };
+                    self.emit(&mut tx, &ev, &r.application_id.to_string(), now)
+                        .await?;
+                    alerted += 1;
+                }
+            }
+            tx.commit().await?;
+        }
+        Ok(alerted)
     }
 
     /// R-IN-7: raises `ComplaintOverdue` for each unanswered complaint past its deadline not

@@ -1908,6 +1908,79 @@ async fn a_step_entered_beyond_the_calendar_gets_its_deadline_once_it_is_deploye
     .await;
 }
 
+/// R-IN-4, once per step, for steps left while their deadline was pending: on 2027-01-20,
+/// still without a 2027 calendar, a village step entered on 2026-12-29 is left (it will be
+/// due 01-04: left late), another was left on 12-30 (in time); neither is alerted, since
+/// nobody can tell yet. Once intake restarts with a 2027 calendar, a move that leaves such a
+/// step before any scan counts its deadline and alerts it as for any late step (just before
+/// its move); the first scan alerts the step left late (due 01-04, detected on the scan's day)
+/// and, as usual, the pending town step now past its counted deadline, but not the step left
+/// in time; later scans and restarts alert nothing again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_step_left_while_its_deadline_was_pending_is_alerted_if_it_was_left_late() {
+    bounded(180, async {
+        let mut t = spawn_intake().await;
+        let (r1, r2, r3) = (resident_id(531), resident_id(532), resident_id(533));
+        for r in [&r1, &r2, &r3] {
+            t.given_credit_household(r, VILLAGE_A).await;
+        }
+        let mut village = t.as_village_staff(VILLAGE_A);
+        on(&t, "2026-12-29");
+        let late = t.submit_household(&r1, VILLAGE_A, "1000").await;
+        let in_time = t.submit_household(&r2, VILLAGE_A, "1000").await;
+        let after_restart = t.submit_household(&r3, VILLAGE_A, "1000").await;
+        on(&t, "2026-12-30");
+        approve(&mut village, &in_time.id).await;
+        on(&t, "2027-01-20");
+        approve(&mut village, &late.id).await;
+        assert_eq!(scan(&t).await.newly_overdue, 0, "nobody can tell yet");
+        assert!(step_alerts(&t).await.is_empty());
+
+        t.restart_with(with_2027()).await;
+        on(&t, "2027-01-20");
+        let a = approve(&mut t.as_village_staff(VILLAGE_A), &after_restart.id).await;
+        // 01-21, 01-22, 01-25
+        assert_eq!(a.step_due_on, "2027-01-25");
+        // 12-30, 12-31, 01-04
+        assert_eq!(
+            moves_and_alerts(&t, &after_restart.id).await,
+            vec!["overdue 2027-01-04", "approve"],
+            "counted and alerted by the move"
+        );
+
+        on(&t, "2027-01-21");
+        let s = scan(&t).await;
+        assert_eq!(s.newly_overdue, 2);
+        let mut alerts = step_alerts(&t).await;
+        alerts.sort();
+        let mut want = vec![
+            alert(
+                &after_restart.id,
+                pb::Step::Village,
+                "2027-01-04",
+                "2027-01-20",
+            ),
+            alert(&late.id, pb::Step::Village, "2027-01-04", "2027-01-21"),
+            // 12-31, 01-04, 01-05: still in the town step, alerted by the scan as usual
+            alert(&in_time.id, pb::Step::Town, "2027-01-05", "2027-01-21"),
+        ];
+        want.sort();
+        assert_eq!(alerts, want);
+        assert_eq!(
+            count(&t.pool, "select count(*) from left_steps_pending").await,
+            0,
+            "every left step counted"
+        );
+        assert_eq!(scan(&t).await.newly_overdue, 0, "once");
+        t.restart_with(with_2027()).await;
+        on(&t, "2027-01-21");
+        assert_eq!(scan(&t).await.newly_overdue, 0, "once, across restarts");
+        assert_eq!(step_alerts(&t).await.len(), 3);
+        t.shutdown().await;
+    })
+    .await;
+}
+
 /// R-IN-7 across the end of the calendar: complaints lodged on 2026-12-28 (ten working days
 /// reach 2027, which the deployed calendar lacks) are recorded with their deadline pending:
 /// neither listed late nor flagged, however long they wait. Once intake restarts with a 2027
@@ -1975,8 +2048,8 @@ async fn a_complaint_lodged_beyond_the_calendar_gets_its_deadline_once_it_is_dep
 
 // ---- R-IN-8 with R-IN-4 / R-IN-7: retries across the end of the calendar ----
 
-/// R-IN-8 with R-IN-4, R-IN-7 (README: a refusal for want of a year's calendar is not kept
-/// with the request id): a write that succeeded on the last day its deadline fitted, retried
+/// R-IN-8 with R-IN-4, R-IN-7 (README "Operating it": steps and complaints past the calendar
+/// are taken with their deadline pending): a write that succeeded on the last day its deadline fitted, retried
 /// with the same request id the day after, returns the first result and changes nothing; a
 /// submission taken the day after with its deadline pending, retried the day before (the clock
 /// moved back), replays that and does not count a deadline. A submission (12-28 / 12-29), a

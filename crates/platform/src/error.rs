@@ -49,8 +49,8 @@ pub enum ServiceError {
         failures: Vec<RuleFailure>,
         policy: String,
     },
-    /// Refused because reference data the decision needs is missing (a policy in force, a
-    /// calendar year): `FailedPrecondition` like [`ServiceError::Refused`], but not kept as the
+    /// Refused because reference data the decision needs is missing (e.g. no policy version in
+    /// force yet): `FailedPrecondition` like [`ServiceError::Refused`], but not kept as the
     /// request id's result, so a retry goes again once the data is deployed.
     #[error("{}", join(.0))]
     NotReady(Vec<RuleFailure>),

@@ -92,6 +92,20 @@ fn state_refusal(rule: &'static str, msg: impl Into<String>) -> DomainError {
     DomainError::Refused(vec![Failure::new(rule, None, msg)])
 }
 
+/// The deadline of `step` started on `started` under `policy`, and the version of the
+/// calendar data that counted it (R-IN-4, R-X-4); none while the calendar does not reach it.
+pub fn step_deadline(
+    step: Step,
+    started: NaiveDate,
+    policy: &IntakePolicy,
+    calendar: &WorkingDayCalendar,
+) -> Option<(NaiveDate, String)> {
+    let due = calendar
+        .add_working_days(started, step_days(step, policy))
+        .ok()?;
+    Some((due, calendar.version(started, due)?))
+}
+
 /// Working days allowed for a step (R-IN-4).
 pub fn step_days(step: Step, policy: &IntakePolicy) -> u32 {
     match step {
@@ -241,10 +255,7 @@ impl Application {
         else {
             return false;
         };
-        let Ok(due) = calendar.add_working_days(started, step_days(step, policy)) else {
-            return false;
-        };
-        let Some(version) = calendar.version(started, due) else {
+        let Some((due, version)) = step_deadline(step, started, policy, calendar) else {
             return false;
         };
         self.step_due_on = Some(due);

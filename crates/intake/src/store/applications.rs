@@ -733,6 +733,72 @@ pub async fn set_step_deadline(
     Ok(updated == 1)
 }
 
+/// A step left while its deadline was pending (R-IN-4): kept until a calendar counts it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct LeftStepRow {
+    pub application_id: Uuid,
+    pub step_seq: i32,
+    pub step: String,
+    pub started_on: NaiveDate,
+    pub left_on: NaiveDate,
+    pub policy_version: String,
+    pub area_code: String,
+    pub bank_id: Option<String>,
+}
+
+pub async fn insert_left_step(conn: &mut PgConnection, r: &LeftStepRow) -> sqlx::Result<()> {
+    sqlx::query(
+        r#"insert into left_steps_pending
+             (application_id, step_seq, step, started_on, left_on, policy_version, area_code, bank_id)
+           values ($1, $2, $3, $4, $5, $6, $7, $8)
+           on conflict do nothing"#,
+    )
+    .bind(r.application_id)
+    .bind(r.step_seq)
+    .bind(&r.step)
+    .bind(r.started_on)
+    .bind(r.left_on)
+    .bind(&r.policy_version)
+    .bind(&r.area_code)
+    .bind(&r.bank_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Left steps after `after` (in key order), locked until the transaction ends.
+pub async fn left_steps_pending(
+    conn: &mut PgConnection,
+    after: Option<(Uuid, i32)>,
+    limit: i64,
+) -> sqlx::Result<Vec<LeftStepRow>> {
+    let (id, seq) = after.unzip();
+    sqlx::query_as(
+        r#"select application_id, step_seq, step, started_on, left_on, policy_version, area_code,
+                  bank_id
+             from left_steps_pending
+            where $1::uuid is null or (application_id, step_seq) > ($1, $2)
+            order by application_id, step_seq limit $3 for update"#,
+    )
+    .bind(id)
+    .bind(seq)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Deletes a left step once its deadline is counted; whether it was still there.
+pub async fn delete_left_step(conn: &mut PgConnection, r: &LeftStepRow) -> sqlx::Result<bool> {
+    let deleted =
+        sqlx::query("delete from left_steps_pending where application_id = $1 and step_seq = $2")
+            .bind(r.application_id)
+            .bind(r.step_seq)
+            .execute(conn)
+            .await?
+            .rows_affected();
+    Ok(deleted == 1)
+}
+
 pub async fn mark_overdue_alerted(conn: &mut PgConnection, id: Uuid, seq: i32) -> sqlx::Result<()> {
     sqlx::query("update applications set overdue_alerted_seq = $2 where id = $1")
         .bind(id)
