@@ -56,11 +56,6 @@ pub struct Intake {
     /// Scans on request run one at a time: each holds its request id's connection while its
     /// batches take another from the pool, so many at once could exhaust the pool.
     pub manual_scans: Arc<tokio::sync::Mutex<()>>,
-    /// Whether the complaint deadlines left pending for want of a calendar were counted since
-    /// start: calendars are read at start, so one pass a process is all that can count any.
-    pub pending_deadlines_counted: Arc<std::sync::atomic::AtomicBool>,
-    /// The same for the step deadlines left pending (R-IN-4).
-    pub pending_step_deadlines_counted: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Whose personal data a response showed (R-CR-11 access log).
@@ -1614,20 +1609,19 @@ impl Intake {
     }
 
     /// R-IN-4: raises `ApplicationStepOverdue` for each step past its deadline not yet alerted,
-    /// in id order (counting first, once per process, the deadlines left pending). A row it
-    /// cannot read is logged and passed over, so that one bad row cannot stop every alert
-    /// after it.
+    /// in id order (counting first the deadlines left pending that the calendar now reaches).
+    /// A row it cannot read is logged and passed over, so that one bad row cannot stop every
+    /// alert after it.
     async fn scan_applications(
         &self,
         now: DateTime<Utc>,
         today: NaiveDate,
         out: &mut pb::RunDeadlineScanResponse,
     ) -> Result<()> {
-        use std::sync::atomic::Ordering;
-        if !self.pending_step_deadlines_counted.load(Ordering::Acquire) {
-            out.newly_overdue += self.count_pending_step_deadlines(now, today).await?;
-            self.pending_step_deadlines_counted
-                .store(true, Ordering::Release);
+        if let Some(countable) = self.countable_from(today) {
+            out.newly_overdue += self
+                .count_pending_step_deadlines(now, today, countable)
+                .await?;
         }
         let mut after = None;
         loop {
@@ -1658,22 +1652,52 @@ impl Intake {
         Ok(())
     }
 
+    /// The last day from which this process's calendar counts every deadline a deployed
+    /// policy version sets (its longest step or answer period): deadlines left pending for
+    /// want of a calendar and started by then can be counted now; none started after can. So
+    /// a scan looks only at those, and a process whose calendar reaches no further than the
+    /// one that left them pending reads none (no row locked, nothing logged). None when the
+    /// calendar has no data for `today`.
+    fn countable_from(&self, today: NaiveDate) -> Option<NaiveDate> {
+        let longest = self
+            .policy
+            .versions()
+            .iter()
+            .map(|v| {
+                let p = &v.value;
+                [
+                    p.village_review_days,
+                    p.town_review_days,
+                    p.district_review_days,
+                    p.bank_decision_days,
+                    p.complaint_answer_days,
+                ]
+                .into_iter()
+                .max()
+                .unwrap_or_default()
+            })
+            .max()?;
+        self.calendar.last_start_for(longest, today)
+    }
+
     /// R-IN-4: counts the deadlines of steps entered while the calendar did not reach them,
     /// now that it does: the step's working days under the policy version it was entered
     /// under, from the day it started. Those already past are alerted by the scan that
     /// follows; those left meanwhile are alerted here if they were left after their
-    /// deadline. Run by the first scan of a process (the calendar it counts on is read at
-    /// start); a row it cannot read, or whose policy is gone, is logged and left pending
+    /// deadline. Run by every scan, over the steps started by `countable` (see
+    /// [`Self::countable_from`]): a replica with an older calendar may leave deadlines pending
+    /// at any time. A row it cannot read, or whose policy is gone, is logged and left pending
     /// rather than stopping the scan. Returns how many left steps it alerted.
     async fn count_pending_step_deadlines(
         &self,
         now: DateTime<Utc>,
         today: NaiveDate,
+        countable: NaiveDate,
     ) -> Result<u32> {
         let mut after = None;
         loop {
             let mut tx = self.pool.begin().await?;
-            let rows = apps::deadline_pending(&mut tx, after, 200).await?;
+            let rows = apps::deadline_pending(&mut tx, countable, after, 200).await?;
             let Some(last) = rows.last() else { break };
             after = Some(last.id);
             for mut row in rows {
@@ -1699,17 +1723,22 @@ impl Intake {
             }
             tx.commit().await?;
         }
-        self.count_left_step_deadlines(now, today).await
+        self.count_left_step_deadlines(now, today, countable).await
     }
 
     /// R-IN-4: counts the deadlines of steps left while they were pending, and alerts each
     /// one left after its deadline, once (detected on `today`). Returns how many it alerted.
-    async fn count_left_step_deadlines(&self, now: DateTime<Utc>, today: NaiveDate) -> Result<u32> {
+    async fn count_left_step_deadlines(
+        &self,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+        countable: NaiveDate,
+    ) -> Result<u32> {
         let mut alerted = 0;
         let mut after = None;
         loop {
             let mut tx = self.pool.begin().await?;
-            let rows = apps::left_steps_pending(&mut tx, after, 200).await?;
+            let rows = apps::left_steps_pending(&mut tx, countable, after, 200).await?;
             let Some(last) = rows.last() else { break };
             after = Some((last.application_id, last.step_seq));
             for r in rows {
@@ -1757,20 +1786,17 @@ impl Intake {
     }
 
     /// R-IN-7: raises `ComplaintOverdue` for each unanswered complaint past its deadline not
-    /// yet flagged (counting first, once per process, the deadlines left pending).
+    /// yet flagged (counting first the deadlines left pending that the calendar now reaches).
     async fn scan_complaints(
         &self,
         now: DateTime<Utc>,
         today: NaiveDate,
         out: &mut pb::RunDeadlineScanResponse,
     ) -> Result<()> {
-        if !self
-            .pending_deadlines_counted
-            .load(std::sync::atomic::Ordering::Acquire)
-        {
-            out.complaints_flagged += self.count_pending_complaint_deadlines(now).await?;
-            self.pending_deadlines_counted
-                .store(true, std::sync::atomic::Ordering::Release);
+        if let Some(countable) = self.countable_from(today) {
+            out.complaints_flagged += self
+                .count_pending_complaint_deadlines(now, countable)
+                .await?;
         }
         loop {
             let mut tx = self.pool.begin().await?;
@@ -1794,16 +1820,20 @@ impl Intake {
     /// R-IN-7: counts the answer deadlines of complaints lodged while the calendar did not
     /// cover them, now that it does (each under the policy version it was lodged under). A
     /// complaint already answered after its deadline is flagged as a late answer is at
-    /// answering; unanswered ones past it are flagged by the scan that follows. Run by the
-    /// first scan of a process (the calendar it counts on is read at start); a row it cannot
-    /// read is logged and left pending rather than stopping the scan.
+    /// answering; unanswered ones past it are flagged by the scan that follows. Run by every
+    /// scan, over the complaints lodged by `countable` (see [`Self::countable_from`]); a row it
+    /// cannot read is logged and left pending rather than stopping the scan.
     /// Returns how many it flagged.
-    async fn count_pending_complaint_deadlines(&self, now: DateTime<Utc>) -> Result<u32> {
+    async fn count_pending_complaint_deadlines(
+        &self,
+        now: DateTime<Utc>,
+        countable: NaiveDate,
+    ) -> Result<u32> {
         let mut flagged = 0;
         let mut after = None;
         loop {
             let mut tx = self.pool.begin().await?;
-            let rows = complaints::deadline_pending(&mut tx, after, 200).await?;
+            let rows = complaints::deadline_pending(&mut tx, countable, after, 200).await?;
             let Some(last) = rows.last() else { break };
             after = Some(last.id);
             for mut row in rows {

@@ -151,8 +151,6 @@ pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyh
         submissions,
         pii: rt.pii,
         manual_scans: Arc::default(),
-        pending_deadlines_counted: Arc::default(),
-        pending_step_deadlines_counted: Arc::default(),
     };
     // Intake's own background tasks run again after a panic (logged as an error, then a
     // backoff), rather than leave intake SERVING without, say, its deadline scan (R-IN-4,

@@ -1903,36 +1903,81 @@ async fn a_step_entered_beyond_the_calendar_gets_its_deadline_once_it_is_deploye
         let a = t.submit_household(&r1, VILLAGE_A, "1000").await;
         // 01-19, 01-20, 01-21
         assert_eq!(a.step_due_on, "2027-01-21");
+
+        // During a rolling update a replica still without the 2027 data may leave a deadline
+        // pending after this process's first scan (here written as it would): the next scan
+        // counts it.
+        sqlx::query(
+            "update applications set step_due_on = null, step_calendar = null where id = $1::uuid",
+        )
+        .bind(&a.id)
+        .execute(&t.pool)
+        .await
+        .expect("left pending as an older replica would");
+        on(&t, "2027-01-22");
+        assert_eq!(scan(&t).await.newly_overdue, 1, "counted, then alerted");
+        let got = get(&t, &a.id).await;
+        assert_eq!(
+            (got.step_due_on.as_str(), got.overdue),
+            ("2027-01-21", true)
+        );
         t.shutdown().await;
     })
     .await;
 }
 
-/// R-IN-4, once per step, for steps left while their deadline was pending: on 2027-01-20,
-/// still without a 2027 calendar, a village step entered on 2026-12-29 is left (it will be
-/// due 01-04: left late), another was left on 12-30 (in time); neither is alerted, since
+/// R-IN-4, once per step, for steps left while their deadline was pending. Without a 2027
+/// calendar: village steps entered on 2026-12-29 (they will be due 01-04) are left on 12-30
+/// (in time), on 01-04 (on the day: in time) and on 01-20 (late), and a bank step entered on
+/// 12-31 (due 01-15) is left by the bank's decision on 01-20 (late); none is alerted, since
 /// nobody can tell yet. Once intake restarts with a 2027 calendar, a move that leaves such a
 /// step before any scan counts its deadline and alerts it as for any late step (just before
-/// its move); the first scan alerts the step left late (due 01-04, detected on the scan's day)
-/// and, as usual, the pending town step now past its counted deadline, but not the step left
-/// in time; later scans and restarts alert nothing again.
+/// its move); the first scan alerts the two steps left late (each with its due date, detected
+/// on the scan's day; the bank step naming its bank, the policy it was entered under and the
+/// 2027 data that counted it) and, as usual, the pending town step now past its counted
+/// deadline, but not the steps left in time; later scans and restarts alert nothing again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_step_left_while_its_deadline_was_pending_is_alerted_if_it_was_left_late() {
     bounded(180, async {
         let mut t = spawn_intake().await;
-        let (r1, r2, r3) = (resident_id(531), resident_id(532), resident_id(533));
-        for r in [&r1, &r2, &r3] {
+        let (r1, r2, r3, r4) = (
+            resident_id(531),
+            resident_id(532),
+            resident_id(533),
+            resident_id(534),
+        );
+        for r in [&r1, &r2, &r3, &r4] {
             t.given_credit_household(r, VILLAGE_A).await;
         }
         let mut village = t.as_village_staff(VILLAGE_A);
+        let noticed = noticed_on(&t, &r4, "2026-12-01").await;
         on(&t, "2026-12-29");
         let late = t.submit_household(&r1, VILLAGE_A, "1000").await;
         let in_time = t.submit_household(&r2, VILLAGE_A, "1000").await;
+        let on_the_day = t.submit_household(&r2, VILLAGE_A, "1000").await;
         let after_restart = t.submit_household(&r3, VILLAGE_A, "1000").await;
         on(&t, "2026-12-30");
         approve(&mut village, &in_time.id).await;
+        on(&t, "2026-12-31");
+        let banked = t.recommend(&noticed.id, BANK).await.expect("recommended");
+        assert_eq!(banked.step_due_on, "", "pending");
+        t.set_time("2027-01-04T23:59:00+08:00");
+        review(
+            &mut village,
+            &on_the_day.id,
+            pb::Decision::Reject,
+            "moved away",
+        )
+        .await;
         on(&t, "2027-01-20");
         approve(&mut village, &late.id).await;
+        let decided = t
+            .as_bank(BANK)
+            .record_bank_decision(approve_req(&banked.id, "5000", "0.0435", 12))
+            .await
+            .expect("the bank decides")
+            .into_inner();
+        assert_eq!(decided.status(), pb::Status::BankApproved);
         assert_eq!(scan(&t).await.newly_overdue, 0, "nobody can tell yet");
         assert!(step_alerts(&t).await.is_empty());
 
@@ -1950,7 +1995,7 @@ async fn a_step_left_while_its_deadline_was_pending_is_alerted_if_it_was_left_la
 
         on(&t, "2027-01-21");
         let s = scan(&t).await;
-        assert_eq!(s.newly_overdue, 2);
+        assert_eq!(s.newly_overdue, 3);
         let mut alerts = step_alerts(&t).await;
         alerts.sort();
         let mut want = vec![
@@ -1961,11 +2006,34 @@ async fn a_step_left_while_its_deadline_was_pending_is_alerted_if_it_was_left_la
                 "2027-01-20",
             ),
             alert(&late.id, pb::Step::Village, "2027-01-04", "2027-01-21"),
+            // 01-04..08, 01-11..15
+            alert(&banked.id, pb::Step::Bank, "2027-01-15", "2027-01-21"),
             // 12-31, 01-04, 01-05: still in the town step, alerted by the scan as usual
             alert(&in_time.id, pb::Step::Town, "2027-01-05", "2027-01-21"),
         ];
         want.sort();
         assert_eq!(alerts, want);
+        let bank_alert = t
+            .intake_events(&pb::ApplicationStepOverdue::full_name())
+            .await
+            .iter()
+            .map(|e| e.decode::<pb::ApplicationStepOverdue>())
+            .find(|a| a.application_id == banked.id)
+            .expect("the bank step's alert");
+        assert_eq!(
+            (
+                bank_alert.bank_id.as_str(),
+                bank_alert.policy_version.as_str()
+            ),
+            (BANK, banked.policy_version.as_str()),
+            "its bank, and the policy the step was entered under"
+        );
+        assert!(
+            bank_alert.calendar_version.starts_with("2027#")
+                && !bank_alert.calendar_version.contains('+'),
+            "the 2027 data counted it: {}",
+            bank_alert.calendar_version
+        );
         assert_eq!(
             count(&t.pool, "select count(*) from left_steps_pending").await,
             0,
@@ -1975,7 +2043,7 @@ async fn a_step_left_while_its_deadline_was_pending_is_alerted_if_it_was_left_la
         t.restart_with(with_2027()).await;
         on(&t, "2027-01-21");
         assert_eq!(scan(&t).await.newly_overdue, 0, "once, across restarts");
-        assert_eq!(step_alerts(&t).await.len(), 3);
+        assert_eq!(step_alerts(&t).await.len(), 4);
         t.shutdown().await;
     })
     .await;

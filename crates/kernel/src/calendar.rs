@@ -235,6 +235,21 @@ impl WorkingDayCalendar {
         NaiveDate::from_ymd_opt(year, 12, 31)
     }
 
+    /// The last day from which `n` working days can be counted (the last `start` for which
+    /// [`Self::add_working_days`] succeeds), in the unbroken run of years from `from`'s; none
+    /// when there is no such day. Every deadline of at most `n` working days from a day up to
+    /// it can be counted.
+    pub fn last_start_for(&self, n: u32, from: NaiveDate) -> Option<NaiveDate> {
+        let mut start = self.covered_until(from)?;
+        while self.add_working_days(start, n).is_err() {
+            start = start.pred_opt()?;
+            if !self.years.contains_key(&start.year()) {
+                return None;
+            }
+        }
+        Some(start)
+    }
+
     /// The year whose data is missing and needed within [`CALENDAR_NOTICE`] of `today`: the
     /// year after [`Self::covered_until`] once fewer than that many days are left, or
     /// `today`'s own year when it has no data. None while enough is there.

@@ -686,10 +686,12 @@ pub async fn overdue_unalerted(
     .await
 }
 
-/// Rows after `after` (in id order) in a step whose deadline is pending: entered while the
-/// deployed calendar did not reach it (R-IN-4). Locked until the transaction ends.
+/// Rows after `after` (in id order) in a step started by `started_by` whose deadline is
+/// pending: entered while the deployed calendar did not reach it (R-IN-4). Locked until the
+/// transaction ends.
 pub async fn deadline_pending(
     conn: &mut PgConnection,
+    started_by: NaiveDate,
     after: Option<Uuid>,
     limit: i64,
 ) -> sqlx::Result<Vec<ApplicationRow>> {
@@ -701,9 +703,11 @@ pub async fn deadline_pending(
              and "#,
         in_a_step!(),
         r#"
-             and ($1::uuid is null or id > $1)
-           order by id limit $2 for update"#
+             and step_started_on <= $1
+             and ($2::uuid is null or id > $2)
+           order by id limit $3 for update"#
     ))
+    .bind(started_by)
     .bind(after)
     .bind(limit)
     .fetch_all(conn)
@@ -766,9 +770,11 @@ pub async fn insert_left_step(conn: &mut PgConnection, r: &LeftStepRow) -> sqlx:
     Ok(())
 }
 
-/// Left steps after `after` (in key order), locked until the transaction ends.
+/// Left steps started by `started_by`, after `after` (in key order), locked until the
+/// transaction ends.
 pub async fn left_steps_pending(
     conn: &mut PgConnection,
+    started_by: NaiveDate,
     after: Option<(Uuid, i32)>,
     limit: i64,
 ) -> sqlx::Result<Vec<LeftStepRow>> {
@@ -777,9 +783,11 @@ pub async fn left_steps_pending(
         r#"select application_id, step_seq, step, started_on, left_on, policy_version, area_code,
                   bank_id
              from left_steps_pending
-            where $1::uuid is null or (application_id, step_seq) > ($1, $2)
-            order by application_id, step_seq limit $3 for update"#,
+            where started_on <= $1
+              and ($2::uuid is null or (application_id, step_seq) > ($2, $3))
+            order by application_id, step_seq limit $4 for update"#,
     )
+    .bind(started_by)
     .bind(id)
     .bind(seq)
     .bind(limit)

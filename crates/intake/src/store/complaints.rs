@@ -178,11 +178,12 @@ pub async fn list(
     .await
 }
 
-/// Complaints whose answer deadline is not counted yet (R-IN-7), locked for the caller's
-/// transaction in id order: a row another transaction holds (an answer, another scan) is
-/// waited for, not skipped, as the pass runs once a process.
+/// Complaints lodged by `lodged_by` whose answer deadline is not counted yet (R-IN-7), locked
+/// for the caller's transaction in id order: a row another transaction holds (an answer,
+/// another scan) is waited for, not skipped.
 pub async fn deadline_pending(
     conn: &mut PgConnection,
+    lodged_by: NaiveDate,
     after: Option<Uuid>,
     limit: i64,
 ) -> sqlx::Result<Vec<ComplaintRow>> {
@@ -190,9 +191,10 @@ pub async fn deadline_pending(
         r#"select "#,
         complaint_columns!(),
         r#" from complaints
-           where due_on is null and ($1::uuid is null or id > $1)
-           order by id limit $2 for update"#
+           where due_on is null and lodged_on <= $1 and ($2::uuid is null or id > $2)
+           order by id limit $3 for update"#
     ))
+    .bind(lodged_by)
     .bind(after)
     .bind(limit)
     .fetch_all(conn)

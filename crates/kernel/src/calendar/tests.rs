@@ -346,6 +346,31 @@ proptest! {
 }
 
 #[test]
+fn the_last_start_for_n_working_days_is_the_last_day_they_can_be_counted_from() {
+    // R-IN-4: 2026 ends on Thursday 12-31. 10 working days from 12-17 end on 12-31; from 12-18
+    // they need 2027. 3 working days from 12-28 end on 12-31. 0 need nothing beyond the day.
+    let shipped = shipped();
+    let from = date(2026, 6, 1);
+    assert_eq!(shipped.last_start_for(10, from), Some(date(2026, 12, 17)));
+    assert_eq!(shipped.last_start_for(3, from), Some(date(2026, 12, 28)));
+    assert_eq!(shipped.last_start_for(0, from), Some(date(2026, 12, 31)));
+    assert_eq!(shipped.last_start_for(3, date(2027, 1, 4)), None, "no data");
+    for n in [1, 3, 5, 10, 30] {
+        let last = shipped.last_start_for(n, from).unwrap();
+        assert!(shipped.add_working_days(last, n).is_ok(), "{n}");
+        assert!(
+            shipped
+                .add_working_days(last.succ_opt().unwrap(), n)
+                .is_err(),
+            "{n}"
+        );
+    }
+    // More working days than the whole run holds: no day.
+    let short = WorkingDayCalendar::from_year_strs(&[&synthetic(2029, "", "")]).unwrap();
+    assert_eq!(short.last_start_for(400, date(2029, 1, 1)), None);
+}
+
+#[test]
 fn coverage_runs_to_the_end_of_the_last_unbroken_year() {
     // Whatever years are shipped (operators add one a year), counted from the first.
     let shipped = shipped();
