@@ -459,7 +459,13 @@ impl Intake {
         row.absorb(app, now);
         self.save(conn, row).await?;
         if late {
-            let ev = step_overdue(row.id, &before, &row.area_code, today, &policy);
+            let ev = step_overdue(
+                row.id,
+                LateStep::of(&before),
+                &row.area_code,
+                today,
+                &policy,
+            );
             self.emit(conn, &ev, &row.id.to_string(), now).await?;
         }
         if let Some(left_step) = still_pending {
@@ -1596,8 +1602,11 @@ impl Intake {
     pub async fn scan_deadlines(&self) -> Result<pb::RunDeadlineScanResponse> {
         let (now, today) = self.now();
         let mut out = pb::RunDeadlineScanResponse::default();
-        let applications = self.scan_applications(now, today, &mut out).await;
-        let complaints = self.scan_complaints(now, today, &mut out).await;
+        let countable = self.countable_from(today);
+        let applications = self
+            .scan_applications(now, today, countable, &mut out)
+            .await;
+        let complaints = self.scan_complaints(now, today, countable, &mut out).await;
         // What either part committed is published, whatever the other did.
         self.relay.wake();
         if let (Err(first), Err(second)) = (&applications, &complaints) {
@@ -1616,9 +1625,10 @@ impl Intake {
         &self,
         now: DateTime<Utc>,
         today: NaiveDate,
+        countable: Option<NaiveDate>,
         out: &mut pb::RunDeadlineScanResponse,
     ) -> Result<()> {
-        if let Some(countable) = self.countable_from(today) {
+        if let Some(countable) = countable {
             out.newly_overdue += self
                 .count_pending_step_deadlines(now, today, countable)
                 .await?;
@@ -1643,7 +1653,8 @@ impl Intake {
                 }
                 app.mark_overdue_alerted();
                 apps::mark_overdue_alerted(&mut tx, r.id, r.step_seq).await?;
-                let ev = step_overdue(r.id, &app, &r.area_code, today, &r.policy_version);
+                let late = LateStep::of(&app);
+                let ev = step_overdue(r.id, late, &r.area_code, today, &r.policy_version);
                 self.emit(&mut tx, &ev, &r.id.to_string(), now).await?;
                 out.newly_overdue += 1;
             }
@@ -1762,19 +1773,19 @@ impl Intake {
                 };
                 // Counted once: a row another pass took meanwhile is gone.
                 if apps::delete_left_step(&mut tx, &r).await? && r.left_on > due {
-                    let ev = pb::ApplicationStepOverdue {
-                        application_id: r.application_id.to_string(),
-                        step: convert::step_to_pb(Some(step)) as i32,
-                        due_on: due.to_string(),
-                        area_code: r.area_code.clone(),
-                        detected_on: today.to_string(),
-                        calendar_version: version,
-                        policy_version: r.policy_version.clone(),
-                        bank_id: match step {
-                            crate::domain::Step::Bank => r.bank_id.clone().unwrap_or_default(),
-                            _ => String::new(),
-                        },
+                    let late = LateStep {
+                        step: Some(step),
+                        due_on: Some(due),
+                        calendar_version: Some(&version),
+                        bank_id: r.bank_id.as_deref(),
                     };
+                    let ev = step_overdue(
+                        r.application_id,
+                        late,
+                        &r.area_code,
+                        today,
+                        &r.policy_version,
+                    );
                     self.emit(&mut tx, &ev, &r.application_id.to_string(), now)
                         .await?;
                     alerted += 1;
@@ -1791,9 +1802,10 @@ impl Intake {
         &self,
         now: DateTime<Utc>,
         today: NaiveDate,
+        countable: Option<NaiveDate>,
         out: &mut pb::RunDeadlineScanResponse,
     ) -> Result<()> {
-        if let Some(countable) = self.countable_from(today) {
+        if let Some(countable) = countable {
             out.complaints_flagged += self
                 .count_pending_complaint_deadlines(now, countable)
                 .await?;
@@ -2088,24 +2100,45 @@ fn subject<'a>(applicant: &'a Applicant, index: &'a [u8]) -> Subject<'a> {
     }
 }
 
-/// `ApplicationStepOverdue` for the current step of `app` (R-IN-4).
+/// A step past its deadline, as `ApplicationStepOverdue` announces it (R-IN-4).
+struct LateStep<'a> {
+    step: Option<crate::domain::Step>,
+    due_on: Option<NaiveDate>,
+    calendar_version: Option<&'a str>,
+    /// The bank the application was recommended to; announced for the bank's step only.
+    bank_id: Option<&'a str>,
+}
+
+impl<'a> LateStep<'a> {
+    /// The current step of `app`.
+    fn of(app: &'a Application) -> Self {
+        Self {
+            step: app.current_step(),
+            due_on: app.step_due_on,
+            calendar_version: app.step_calendar.as_deref(),
+            bank_id: app.bank_id.as_deref(),
+        }
+    }
+}
+
+/// `ApplicationStepOverdue` for `late`, a step of application `id` (R-IN-4).
 fn step_overdue(
     id: Uuid,
-    app: &Application,
+    late: LateStep<'_>,
     area_code: &str,
     today: NaiveDate,
     policy_version: &str,
 ) -> pb::ApplicationStepOverdue {
     pb::ApplicationStepOverdue {
         application_id: id.to_string(),
-        step: convert::step_to_pb(app.current_step()) as i32,
-        due_on: app.step_due_on.map(|d| d.to_string()).unwrap_or_default(),
+        step: convert::step_to_pb(late.step) as i32,
+        due_on: late.due_on.map(|d| d.to_string()).unwrap_or_default(),
         area_code: area_code.to_owned(),
         detected_on: today.to_string(),
-        calendar_version: app.step_calendar.clone().unwrap_or_default(),
+        calendar_version: late.calendar_version.unwrap_or_default().to_owned(),
         policy_version: policy_version.to_owned(),
-        bank_id: match app.current_step() {
-            Some(crate::domain::Step::Bank) => app.bank_id.clone().unwrap_or_default(),
+        bank_id: match late.step {
+            Some(crate::domain::Step::Bank) => late.bank_id.unwrap_or_default().to_owned(),
             _ => String::new(),
         },
     }

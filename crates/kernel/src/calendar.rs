@@ -314,6 +314,14 @@ impl WorkingDayCalendar {
         Some(versions.join("+"))
     }
 
+    /// The deadline `n` working days after `start` ([`Self::add_working_days`]) with the
+    /// version of the data that counted it ([`Self::version`]), as a decision records both
+    /// (R-IN-4, R-X-4); none while the data does not reach it.
+    pub fn deadline(&self, start: NaiveDate, n: u32) -> Option<(NaiveDate, String)> {
+        let due = self.add_working_days(start, n).ok()?;
+        Some((due, self.version(start, due)?))
+    }
+
     pub fn is_working_day(&self, date: NaiveDate) -> Result<bool, CalendarError> {
         let year = self
             .years

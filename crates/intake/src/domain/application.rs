@@ -100,10 +100,7 @@ pub fn step_deadline(
     policy: &IntakePolicy,
     calendar: &WorkingDayCalendar,
 ) -> Option<(NaiveDate, String)> {
-    let due = calendar
-        .add_working_days(started, step_days(step, policy))
-        .ok()?;
-    Some((due, calendar.version(started, due)?))
+    calendar.deadline(started, step_days(step, policy))
 }
 
 /// Working days allowed for a step (R-IN-4).

@@ -56,10 +56,7 @@ impl Complaint {
         if self.due_on.is_some() {
             return false;
         }
-        let Ok(due_on) = calendar.add_working_days(self.lodged_on, answer_days) else {
-            return false;
-        };
-        let Some(version) = calendar.version(self.lodged_on, due_on) else {
+        let Some((due_on, version)) = calendar.deadline(self.lodged_on, answer_days) else {
             return false;
         };
         self.due_on = Some(due_on);

@@ -355,6 +355,14 @@ fn the_last_start_for_n_working_days_is_the_last_day_they_can_be_counted_from() 
     assert_eq!(shipped.last_start_for(3, from), Some(date(2026, 12, 28)));
     assert_eq!(shipped.last_start_for(0, from), Some(date(2026, 12, 31)));
     assert_eq!(shipped.last_start_for(3, date(2027, 1, 4)), None, "no data");
+    // The deadline with its data's version, up to that day and not after it.
+    let (due, version) = shipped.deadline(date(2026, 12, 17), 10).unwrap();
+    assert_eq!(due, date(2026, 12, 31));
+    assert_eq!(
+        Some(version),
+        shipped.version(date(2026, 12, 17), date(2026, 12, 31))
+    );
+    assert_eq!(shipped.deadline(date(2026, 12, 18), 10), None);
     for n in [1, 3, 5, 10, 30] {
         let last = shipped.last_start_for(n, from).unwrap();
         assert!(shipped.add_working_days(last, n).is_ok(), "{n}");
