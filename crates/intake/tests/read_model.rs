@@ -118,6 +118,103 @@ async fn ratings_admit_and_downgrades_refuse_in_sequence_order() {
     .await;
 }
 
+/// R-CR-3, R-CR-5, R-CR-8: a rating older than the newest (a lower sequence) delivered after
+/// it is not lost. Ratings are announced ahead of their day, so an older one can be about the
+/// days before the newest's: here A from 01-01 (1) and AA from 07-01 (3, announced ahead) are
+/// stored when a downgrade to C from 02-01 (2) arrives. Folded in sequence order, C is in
+/// force on 03-02 (refused, R-CR-3) until AA takes over on 07-01; dropped, A would admit the
+/// household on a grade it no longer has. The mirror: AA from 07-01 (2) delivered before A
+/// from 01-01 (1) leaves A in force until 07-01, line and all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rating_delivered_after_a_newer_one_still_decides_its_days() {
+    bounded(60, async {
+        let t = spawn_intake().await; // 2026-03-02
+        let facts_on = |resident: &str, on: &str| {
+            let index = t.subject_index(resident);
+            let (pool, on) = (t.pool.clone(), day(on));
+            async move {
+                let facts = fupin_intake::store::readmodel::admission_facts(
+                    &pool,
+                    fupin_intake::store::readmodel::Subject {
+                        index: &index,
+                        uscc: None,
+                    },
+                    Some(VILLAGE_A),
+                    Some(TOWN_A),
+                )
+                .await
+                .expect("facts from the tables");
+                facts
+                    .rating_on(on)
+                    .and_then(|r| r.grade)
+                    .map(|g| g.as_str().to_owned())
+            }
+        };
+        let rate = |resident: &str, grade: &str, line: &str, from: &str, to: &str, seq| {
+            let (t, resident, grade) = (&t, resident.to_owned(), grade.to_owned());
+            let line = line.to_owned();
+            let (from, to) = (from.to_owned(), to.to_owned());
+            async move {
+                let id = t
+                    .publish_rating_effective(
+                        &resident, VILLAGE_A, &grade, &line, false, &from, &to, seq,
+                    )
+                    .await;
+                t.wait_applied(&id).await;
+            }
+        };
+
+        let downgraded = resident_id(25);
+        rate(&downgraded, "A", "20000.00", "2026-01-01", "2027-01-01", 1).await;
+        rate(&downgraded, "AA", "30000.00", "2026-07-01", "2027-07-01", 3).await;
+        admitted(&t, &downgraded, VILLAGE_A, "10000").await;
+        rate(&downgraded, "C", "0", "2026-02-01", "2027-02-01", 2).await;
+        assert_eq!(grade_of(&t, &downgraded).await, ("AA".into(), 3));
+        refused(&t, &downgraded, VILLAGE_A, "10000", &["R-CR-3"]).await;
+        for (on, grade) in [
+            ("2026-01-31", "A"),
+            ("2026-02-01", "C"),
+            ("2026-06-30", "C"),
+            ("2026-07-01", "AA"),
+        ] {
+            assert_eq!(
+                facts_on(&downgraded, on).await.as_deref(),
+                Some(grade),
+                "{on}"
+            );
+        }
+        // Delivered again, the same sequence is the same rating: nothing changes.
+        rate(
+            &downgraded,
+            "AAA",
+            "50000.00",
+            "2026-02-01",
+            "2027-02-01",
+            2,
+        )
+        .await;
+        refused(&t, &downgraded, VILLAGE_A, "10000", &["R-CR-3"]).await;
+        t.set_time("2026-07-01T09:00:00+08:00");
+        admitted(&t, &downgraded, VILLAGE_A, "30000.00").await;
+
+        t.set_time("2026-03-02T09:00:00+08:00");
+        let renewed = resident_id(26);
+        rate(&renewed, "AA", "30000.00", "2026-07-01", "2027-07-01", 2).await;
+        refused(&t, &renewed, VILLAGE_A, "10000", &["R-CR-3"]).await;
+        rate(&renewed, "A", "20000.00", "2026-01-01", "2027-01-01", 1).await;
+        assert_eq!(grade_of(&t, &renewed).await, ("AA".into(), 2));
+        admitted(&t, &renewed, VILLAGE_A, "20000.00").await;
+        refused(&t, &renewed, VILLAGE_A, "20000.01", &["R-CR-8"]).await;
+        assert_eq!(facts_on(&renewed, "2026-06-30").await.as_deref(), Some("A"));
+        assert_eq!(
+            facts_on(&renewed, "2026-07-01").await.as_deref(),
+            Some("AA")
+        );
+        t.shutdown().await;
+    })
+    .await;
+}
+
 /// R-CR-8 via CreditVillageStatusChanged: a credit village raises the A line 20,000 by 20% to
 /// 24,000: 24,000 is admitted, 24,000.01 refused with R-CR-8; losing the status drops it back;
 /// a status announced ahead of its effective day, gained or lost, counts from that day.

@@ -493,10 +493,11 @@ fn household_in_first_village(index: &[u8]) -> FactsQuery<'_> {
 
 /// R-CR-3, R-CR-4, R-CR-5: ratings announced ahead of their day (migration
 /// `20261130000014`). After every one of a few hundred random ratings through the consumer's
-/// upsert (some arriving after newer ones, which are ignored; some for no day), the rating
-/// admission reads for each of twenty days is the one a model of the row says: the newest
-/// once its day has come, else the latest of the earlier ones kept (the `EARLIER_KEPT` latest
-/// that start before the newest) whose day has, else the newest. `read_model.rs` plays the rule out
+/// upsert (some arriving after newer ones, folded in sequence order all the same, migration
+/// `20261202000003`; some for no day), the rating admission reads for each of twenty days is
+/// the one a model of the row says: the newest once its day has come, else the latest of the
+/// earlier ones kept (the `EARLIER_KEPT` latest that start before the newest) whose day has,
+/// else the newest. `read_model.rs` plays the rule out
 /// through the consumer and gRPC.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ratings_announced_ahead_leave_the_earlier_ones_in_force() {
@@ -509,28 +510,34 @@ async fn ratings_announced_ahead_leave_the_earlier_ones_in_force() {
         let mut rng = Rng(0x00ea_7e5a_edda_7e00);
         let index = subject(0);
         let grades = ["AAA", "AA", "A", "B", ""];
-        // The model: the newest applied rating and the earlier ones the row keeps.
-        let mut newest: Option<Rated> = None;
-        let mut earlier: Vec<Rated> = Vec::new();
+        // The model: every rating that counts, by sequence (a numbered one the first time its
+        // sequence is seen, an unnumbered one only while it is newer than all), folded in
+        // sequence order whatever order they arrived in: each keeps those before its day.
+        let mut announced: std::collections::BTreeMap<i64, (Option<chrono::NaiveDate>, &str)> =
+            Default::default();
         for step in 1..=300_i64 {
-            let seq = if rng.below(6) == 0 { step - 3 } else { step };
+            let seq = match rng.below(6) {
+                // Delivered again (or, never delivered, delivered late).
+                0 => 2 * (step - 3),
+                // Delivered late, after up to three newer ones: never delivered before.
+                1 => 2 * (step - 1 - rng.below(4) as i64) + 1,
+                _ => 2 * step,
+            };
             let from = rng.day();
             let grade = grades[rng.below(grades.len() as u64) as usize];
             rate(&mut conn, &index, grade, from, seq).await;
-            let rated = (seq, from, grade);
-            match newest {
-                Some((kept, ..)) if kept >= seq => {}
-                previous => {
-                    earlier.extend(previous);
-                    earlier.retain(
-                        |(_, d, _)| matches!((d, from), (Some(d), Some(from)) if *d < from),
-                    );
-                    earlier.sort_by_key(|(_, d, _)| *d);
-                    let drop = earlier.len().saturating_sub(EARLIER_KEPT as usize);
-                    earlier.drain(..drop);
-                    newest = Some(rated);
-                }
+            if seq > 0 || announced.last_key_value().is_none_or(|(&k, _)| k < seq) {
+                announced.entry(seq).or_insert((from, grade));
             }
+            let mut folded: Vec<Rated> = Vec::new();
+            for (&seq, &(from, grade)) in &announced {
+                folded.retain(|(_, d, _)| matches!((d, from), (Some(d), Some(from)) if *d < from));
+                let drop = folded.len().saturating_sub(EARLIER_KEPT as usize);
+                folded.drain(..drop);
+                folded.push((seq, from, grade));
+            }
+            let newest = folded.last().copied();
+            let earlier = &folded[..folded.len().saturating_sub(1)];
             let q = household_in_first_village(&index);
             let facts = admission_facts(&mut *conn, q.subject, q.village, q.town)
                 .await
@@ -555,6 +562,59 @@ async fn ratings_announced_ahead_leave_the_earlier_ones_in_force() {
                     "step {step}, day {on}"
                 );
             }
+        }
+    })
+    .await;
+}
+
+/// R-CR-3, migration `20261202000003`: a rating row stored before the upgrade is the base
+/// ratings delivered late are folded onto. A newer rating (AA from 07-01) and then, late, one
+/// between the two (C from 02-01) both count, each from its day; one older than what the row
+/// held at the upgrade (B from 01-15) is not known to the fold and still drops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ratings_stored_before_the_upgrade_are_what_late_ones_fold_onto() {
+    bounded(60, async {
+        let upgrade = 20261202000003;
+        let before = sqlx::migrate::Migrator::with_migrations(
+            fupin_intake::MIGRATIONS
+                .iter()
+                .filter(|m| m.version < upgrade)
+                .cloned()
+                .collect(),
+        );
+        let db = TestDb::create(&before).await.expect("test database");
+        let mut conn = db.pool.acquire().await.expect("connection");
+        let index = subject(0);
+        // What the upsert before the upgrade stored for A from 01-01 (sequence 2).
+        sqlx::query(
+            "insert into rm_credit_ratings (subject_idx, subject_kind, village_code, grade, veto,
+               credit_line, effective_from, expires_on, policy_version, sequence, earlier_as_of)
+             values ($1, 1, $2, 'A', false, 20000, '2026-01-01', null, 'test', 2, 2)",
+        )
+        .bind(&index)
+        .bind(VILLAGES[0])
+        .execute(&mut *conn)
+        .await
+        .expect("a rating stored before the upgrade");
+        fupin_platform::db::migrate(&mut *conn, &fupin_intake::MIGRATIONS)
+            .await
+            .expect("the upgrade");
+
+        rate(&mut conn, &index, "AA", Some(day("2026-07-01")), 4).await;
+        rate(&mut conn, &index, "C", Some(day("2026-02-01")), 3).await;
+        rate(&mut conn, &index, "B", Some(day("2026-01-15")), 1).await;
+        let q = household_in_first_village(&index);
+        let facts = admission_facts(&mut *conn, q.subject, q.village, q.town)
+            .await
+            .expect("facts");
+        for (on, grade) in [
+            ("2026-01-20", "A"),
+            ("2026-02-01", "C"),
+            ("2026-06-30", "C"),
+            ("2026-07-01", "AA"),
+        ] {
+            let read = facts.rating_on(day(on)).and_then(|r| r.grade);
+            assert_eq!(read.map(|g| g.as_str()), Some(grade), "{on}");
         }
     })
     .await;

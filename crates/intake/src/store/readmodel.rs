@@ -24,6 +24,9 @@ use crate::domain::admission::{AdmissionFacts, RatingFact, Timeline};
 /// than that is long replaced by one of those kept.
 pub const EARLIER_KEPT: i64 = 48;
 
+/// Applies a `CreditRatingEffective`: the newest by sequence becomes the row's rating, keeping
+/// those in force until its day; an older one delivered late is folded in among those
+/// (migration `20261202000003`), so it still decides the days before the newest's.
 #[allow(clippy::too_many_arguments)]
 pub async fn upsert_rating(
     conn: &mut PgConnection,
@@ -38,7 +41,7 @@ pub async fn upsert_rating(
     policy_version: &str,
     sequence: i64,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    let written = sqlx::query(
         r#"insert into rm_credit_ratings (subject_idx, subject_kind, village_code, grade, veto, credit_line,
              effective_from, expires_on, policy_version, sequence, earlier_as_of)
            values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
@@ -52,23 +55,14 @@ pub async fn upsert_rating(
              -- EARLIER_KEPT ($11). Those kept before count only if they were folded for the
              -- rating replaced.
              earlier_as_of = excluded.sequence,
-             earlier = coalesce((
-               select jsonb_agg(kept.e order by kept.day)
-               from (select e, (e->>'effective_from')::date as day
-                     from jsonb_array_elements(
-                            case when rm_credit_ratings.earlier_as_of = rm_credit_ratings.sequence
-                                 then rm_credit_ratings.earlier else '[]'::jsonb end
-                            || jsonb_build_array(
-                            jsonb_build_object(
-                              'grade', rm_credit_ratings.grade,
-                              'veto', rm_credit_ratings.veto,
-                              'credit_line', rm_credit_ratings.credit_line::text,
-                              'effective_from', rm_credit_ratings.effective_from,
-                              'expires_on', rm_credit_ratings.expires_on,
-                              'village_code', rm_credit_ratings.village_code))) e
-                     where (e->>'effective_from')::date < excluded.effective_from
-                     order by day desc
-                     limit $11) kept), '[]'::jsonb)
+             earlier = rm_ratings_kept(
+               case when rm_credit_ratings.earlier_as_of = rm_credit_ratings.sequence
+                    then rm_credit_ratings.earlier else '[]'::jsonb end
+               || jsonb_build_array(rm_rating_json(rm_credit_ratings.grade,
+                    rm_credit_ratings.veto, rm_credit_ratings.credit_line,
+                    rm_credit_ratings.effective_from, rm_credit_ratings.expires_on,
+                    rm_credit_ratings.village_code)),
+               excluded.effective_from, $11)
            where rm_credit_ratings.sequence < excluded.sequence
               or (excluded.sequence = 0 and rm_credit_ratings.sequence = 0)"#,
     )
@@ -83,8 +77,28 @@ pub async fn upsert_rating(
     .bind(policy_version)
     .bind(sequence)
     .bind(EARLIER_KEPT)
-    .execute(conn)
-    .await?;
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if written == 0 && sequence > 0 {
+        // Older than the row's newest: kept, and the ratings in force before the newest's
+        // day folded again in sequence order (migration 20261202000003).
+        sqlx::query(
+            "select rm_rating_arrived_late($1, $2, \
+               rm_rating_json($3, $4, $5::numeric(18,2), $6, $7, $8), $9)",
+        )
+        .bind(subject_idx)
+        .bind(sequence)
+        .bind(grade)
+        .bind(veto)
+        .bind(credit_line)
+        .bind(effective_from)
+        .bind(expires_on)
+        .bind(village_code)
+        .bind(EARLIER_KEPT)
+        .execute(conn)
+        .await?;
+    }
     Ok(())
 }
 
