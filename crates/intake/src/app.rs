@@ -962,6 +962,9 @@ impl Intake {
             let actor = convert::actor(caller);
             let decision = convert::decision(req.decision).map_err(app_err(""))?;
             typed("reason", "R-IN-2", &req.reason, form::MAX_TEXT, false)?;
+            // A rejection or return without a reason is wrong in any state: refused before
+            // the state is read, and not kept with the request id.
+            decision.check_reason(&req.reason).map_err(app_err(""))?;
             let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
             let (now, today) = self.now();
             app.check_reviewer(&actor)
@@ -998,6 +1001,8 @@ impl Intake {
         let key = self.request_key(caller, "ResubmitApplication", &req.request_id, &req)?;
         once!(self, &key, pb::Application, |tx| {
             let actor = convert::actor(caller);
+            // The note is malformed in any state (R-X-3): refused before anything, not kept.
+            let note = typed("note", "R-IN-2", &req.note, form::MAX_TEXT, false)?.to_owned();
             let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
             let (now, today) = self.now();
             let policy = self.policy_on(today)?;
@@ -1027,7 +1032,6 @@ impl Intake {
             let mut moved = app
                 .resubmit(&actor, today, &policy.value, &self.calendar)
                 .map_err(app_err(&req.application_id))?;
-            let note = typed("note", "R-IN-2", &req.note, form::MAX_TEXT, false)?.to_owned();
             let mut who = row.applicant(&self.pii)?;
             let applicant_before = (who.clone(), row.poor_household_number.clone(), row.self_use);
             let corrected = correct_applicant(&req, app.kind, &mut row, &mut who)?;

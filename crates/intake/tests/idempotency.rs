@@ -204,6 +204,75 @@ async fn a_retried_review_returns_the_first_result() {
     .await;
 }
 
+/// R-X-3, R-IN-8, R-IN-2: a rejection or return without a reason, or a resubmission whose note
+/// is unreadable, is wrong whatever the application's state: INVALID_ARGUMENT naming the field,
+/// decided before the state, and nothing is kept with the request id. Sent to another tier's
+/// step it was the tier's denial (or, to a finished application, its state's refusal), kept,
+/// so the corrected request under the same id was told the id was used for another request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_wrong_in_any_state_is_invalid_before_the_state_and_not_kept() {
+    bounded(60, async {
+        let t = spawn_intake().await;
+        let resident = resident_id(57);
+        t.given_credit_household(&resident, VILLAGE_A).await;
+        let app = t.submit_household(&resident, VILLAGE_A, "8000").await;
+        let mut village = t.as_village_staff(VILLAGE_A);
+        review(&mut village, &app.id, pb::Decision::Approve, "").await; // town review
+        let keys = || count(&t.pool, "select count(*) from idempotency_keys");
+
+        for decision in [pb::Decision::Reject, pb::Decision::ReturnForCorrection] {
+            let kept = keys().await;
+            let first = review_req(&app.id, decision, " ");
+            let s = err(village.review_application(first.clone()).await);
+            assert_invalid(&s, "reason", "R-IN-2");
+            assert_eq!(keys().await, kept, "{decision:?}: nothing kept");
+            // Corrected, the same id is the village's denial at the town's step, kept.
+            let s = err(village
+                .review_application(pb::ReviewApplicationRequest {
+                    reason: "no project plan".into(),
+                    ..first
+                })
+                .await);
+            assert_eq!(s.code(), tonic::Code::PermissionDenied, "{s:?}");
+            assert_eq!(keys().await, kept + 1, "{decision:?}: the denial is kept");
+        }
+
+        // At the village step, a resubmission with an unreadable note is invalid, not told
+        // the application is not returned; corrected under the same id, it is told that.
+        let other = resident_id(58);
+        t.given_credit_household(&other, VILLAGE_A).await;
+        let filed = t.submit_household(&other, VILLAGE_A, "8000").await;
+        let first = pb::ResubmitApplicationRequest {
+            request_id: rid(),
+            application_id: filed.id.clone(),
+            note: "signed\u{0}".into(),
+            ..Default::default()
+        };
+        let kept = keys().await;
+        let s = err(village.resubmit_application(first.clone()).await);
+        assert_invalid(&s, "note", "R-IN-2");
+        assert_eq!(keys().await, kept, "nothing kept");
+        let s = err(village
+            .resubmit_application(pb::ResubmitApplicationRequest {
+                note: "signed".into(),
+                ..first
+            })
+            .await);
+        assert_eq!(s.code(), tonic::Code::FailedPrecondition, "{s:?}");
+
+        // A finished application: a reasonless rejection is still the request's fault.
+        let rejected = review(&mut village, &filed.id, pb::Decision::Reject, "moved away").await;
+        assert_eq!(rejected.status(), pb::Status::Rejected);
+        let s = err(t
+            .as_district_staff()
+            .review_application(review_req(&filed.id, pb::Decision::Reject, ""))
+            .await);
+        assert_invalid(&s, "reason", "R-IN-2");
+        t.shutdown().await;
+    })
+    .await;
+}
+
 /// R-IN-8: a refusal is a first result too. A submission refused while the household is
 /// blacklisted (R-CR-10) gets the same refusal, and stores nothing, when retried with its id
 /// after the entry was removed; eight concurrent first attempts all get it; a new id is

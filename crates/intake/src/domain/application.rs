@@ -400,14 +400,8 @@ impl Application {
         reason: &str,
         step: Step,
     ) -> Result<Moved, DomainError> {
+        decision.check_reason(reason)?;
         let reason = reason.trim();
-        if reason.is_empty() {
-            return Err(DomainError::invalid(
-                "reason",
-                "R-IN-2",
-                "required to reject or return",
-            ));
-        }
         let from = self.status;
         self.leave_steps();
         let action = if decision == Decision::Reject {

@@ -192,6 +192,21 @@ pub enum Decision {
     ReturnForCorrection,
 }
 
+impl Decision {
+    /// R-IN-2: a rejection or a return says why; an approval needs no reason. Judged on the
+    /// request alone, whatever the application's state.
+    pub fn check_reason(self, reason: &str) -> Result<(), super::DomainError> {
+        if self != Self::Approve && reason.trim().is_empty() {
+            return Err(super::DomainError::invalid(
+                "reason",
+                "R-IN-2",
+                "required to reject or return",
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ActorRole {
     VillageStaff,
