@@ -972,6 +972,94 @@ async fn a_rating_announced_ahead_leaves_the_one_in_force_until_its_day() {
     .await;
 }
 
+/// R-ID-1, R-RK-9: the registered area is the one the newest event naming an area gave,
+/// whatever order the events arrive in. Registered in A (1), then qualified naming no area (3),
+/// then registered in A2 (2) delivered last: the enterprise is held to A2 (refused in A, R-ID-1)
+/// and A2's circuit breaker refuses it there (R-RK-9), at submission (the copy) and in the
+/// tables the later re-checks read. Registered in A (3) before A2 (2): A stays. The area of an
+/// event delivered late also counts when the row's newest named none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_registered_area_delivered_late_still_counts_unless_a_newer_one_was_named() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let submit = |code: &str, area: &'static str| {
+            let (t, code) = (&t, code.to_owned());
+            async move {
+                t.as_district_staff()
+                    .submit_application(enterprise_request(&code, area, "200000"))
+                    .await
+            }
+        };
+        let stored_area = |code: &str| {
+            let (pool, code) = (t.pool.clone(), code.to_owned());
+            async move {
+                sqlx::query_scalar::<_, Option<String>>(
+                    "select area_code from rm_qualified_enterprises where uscc = $1",
+                )
+                .bind(code)
+                .fetch_one(&pool)
+                .await
+                .expect("qualification row")
+            }
+        };
+        let publish = |code: &str, area: Option<&'static str>, seq| {
+            let (t, code) = (&t, code.to_owned());
+            async move {
+                let id = match area {
+                    Some(area) => {
+                        t.publish_enterprise_registered(&code, true, area, seq)
+                            .await
+                    }
+                    None => t.publish_enterprise_qualified(&code, true, seq).await,
+                };
+                t.wait_applied(&id).await;
+            }
+        };
+
+        let moved = uscc('3', 41);
+        publish(&moved, Some(VILLAGE_A), 1).await;
+        publish(&moved, None, 3).await;
+        publish(&moved, Some(VILLAGE_A2), 2).await;
+        assert_eq!(stored_area(&moved).await.as_deref(), Some(VILLAGE_A2));
+        let s = submit(&moved, VILLAGE_A)
+            .await
+            .expect_err("registered in A2");
+        assert_refused(&s, &["R-ID-1"]);
+        assert!(s.message().contains(VILLAGE_A2), "names A2: {s:?}");
+        assert!(submit(&moved, VILLAGE_A2).await.is_ok(), "filed in A2");
+        let id = t.publish_npl_exceeded(VILLAGE_A2, 1).await;
+        t.wait_applied(&id).await;
+        assert_refused(
+            &submit(&moved, VILLAGE_A2).await.expect_err("suspended"),
+            &["R-RK-9"],
+        );
+
+        // The newest event naming an area wins over one older delivered after it.
+        let kept = uscc('3', 42);
+        publish(&kept, Some(VILLAGE_A), 3).await;
+        publish(&kept, Some(VILLAGE_A2), 2).await;
+        assert_eq!(stored_area(&kept).await.as_deref(), Some(VILLAGE_A));
+        assert_refused(
+            &submit(&kept, VILLAGE_A2)
+                .await
+                .expect_err("registered in A"),
+            &["R-ID-1", "R-RK-9"],
+        );
+
+        // The row's first event named no area; the one that names it arrives late.
+        let late = uscc('3', 43);
+        publish(&late, None, 3).await;
+        publish(&late, Some(VILLAGE_A), 2).await;
+        assert_eq!(stored_area(&late).await.as_deref(), Some(VILLAGE_A));
+        assert_refused(
+            &submit(&late, TOWN_B).await.expect_err("registered in A"),
+            &["R-ID-1"],
+        );
+        t.shutdown().await;
+    })
+    .await;
+}
+
 /// R-ID-1, R-RK-9: an enterprise the industry service registers in a village is held to it:
 /// filed under another town, or under its own town (which would leave out its village's
 /// circuit breaker), it is refused naming `enterprise.area_code`; under its village it is

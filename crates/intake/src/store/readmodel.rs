@@ -255,12 +255,16 @@ pub async fn set_qualification(
 ) -> sqlx::Result<()> {
     let written = sqlx::query(
         r#"insert into rm_qualified_enterprises (uscc, qualified, reason, effective_from, sequence,
-             area_code)
-           values ($1, $2, $3, $4, $5, $6)
+             area_code, area_sequence)
+           values ($1, $2, $3, $4, $5, $6, case when $6::text is null then 0 else $5 end)
            on conflict (uscc) do update set qualified = excluded.qualified, reason = excluded.reason,
              effective_from = excluded.effective_from, sequence = excluded.sequence,
-             -- The registered area (R-ID-1): the last one announced.
+             -- The registered area (R-ID-1): the newest one announced, and its sequence
+             -- (migration 20261202000004).
              area_code = coalesce(excluded.area_code, rm_qualified_enterprises.area_code),
+             area_sequence = case when excluded.area_code is null
+                                  then rm_qualified_enterprises.area_sequence
+                                  else excluded.sequence end,
              -- The qualification in force just before the new one takes effect: the one
              -- replaced, unless that one was itself due to start later still.
              qualified_before = case
@@ -281,7 +285,19 @@ pub async fn set_qualification(
     .await?
     .rows_affected();
     if written == 0 && seq > 0 {
-        arrived_late(conn, "qualification", uscc, seq, from, qualified).await?;
+        arrived_late(&mut *conn, "qualification", uscc, seq, from, qualified).await?;
+        // Its area, if it names one, counts unless a newer event named another.
+        if let Some(area) = area {
+            sqlx::query(
+                "update rm_qualified_enterprises set area_code = $2, area_sequence = $3
+                  where uscc = $1 and area_sequence < $3",
+            )
+            .bind(uscc)
+            .bind(area)
+            .bind(seq)
+            .execute(conn)
+            .await?;
+        }
     }
     Ok(())
 }
