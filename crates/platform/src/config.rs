@@ -90,6 +90,8 @@ impl BaseConfig {
             .parse()
             .context("GRPC_ADDR must be an IP address and a port, e.g. 0.0.0.0:50051")?;
         dev_only_on_loopback(dev, grpc_addr)?;
+        let test_clock = flag(var("FUPIN_TEST_CLOCK").as_deref(), "FUPIN_TEST_CLOCK")?;
+        test_clock_only_on_loopback(test_clock, grpc_addr)?;
         // Secrets in the order the README lists them: a start refused names the first missing.
         let token_keys = token_keys(
             var("AUTH_JWT_SECRET"),
@@ -131,7 +133,7 @@ impl BaseConfig {
                 var("GRPC_TLS_KEY"),
                 var("GRPC_TLS_CLIENT_CA"),
             )?,
-            test_clock: flag(var("FUPIN_TEST_CLOCK").as_deref(), "FUPIN_TEST_CLOCK")?,
+            test_clock,
             json_logs,
             calendar_dir: reference_path("CALENDAR_DIR", "deploy/calendar"),
             areas_file: reference_path("AREAS_FILE", "deploy/areas/410311.toml"),
@@ -485,6 +487,22 @@ fn dev_only_on_loopback(dev: bool, grpc_addr: SocketAddr) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// `FUPIN_TEST_CLOCK=1` lets an operator token move the service's clock: a public notice
+/// (R-IN-5) ends at once, an expired rating is in force again, the trail is dated as one
+/// likes. It is for tests and demonstrations on one machine: a service reachable from others
+/// refuses to start with it, as with `FUPIN_DEV=1`.
+fn test_clock_only_on_loopback(on: bool, grpc_addr: SocketAddr) -> anyhow::Result<()> {
+    if on && !grpc_addr.ip().is_loopback() {
+        anyhow::bail!(
+            "FUPIN_TEST_CLOCK=1 lets an operator token move this service's clock (public \
+             notices end at once, expired ratings come back): it serves only on a loopback \
+             GRPC_ADDR (127.0.0.1 or [::1]), not {grpc_addr}; unset FUPIN_TEST_CLOCK to serve \
+             other machines"
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -501,6 +519,27 @@ mod tests {
                 .to_string();
             assert!(e.starts_with("FUPIN_DEV=1") && e.contains(exposed), "{e}");
             assert!(dev_only_on_loopback(false, addr(exposed)).is_ok());
+        }
+    }
+
+    #[test]
+    fn the_test_clock_serves_only_this_machine() {
+        let addr = |a: &str| a.parse::<SocketAddr>().unwrap();
+        for local in ["127.0.0.1:50051", "[::1]:50051"] {
+            assert!(
+                test_clock_only_on_loopback(true, addr(local)).is_ok(),
+                "{local}"
+            );
+        }
+        for exposed in ["0.0.0.0:50051", "10.0.0.5:50051", "[::]:50051"] {
+            let e = test_clock_only_on_loopback(true, addr(exposed))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("FUPIN_TEST_CLOCK=1") && e.contains(exposed),
+                "{e}"
+            );
+            assert!(test_clock_only_on_loopback(false, addr(exposed)).is_ok());
         }
     }
 
