@@ -16,6 +16,17 @@ pub const SHIPPED_SERVICE_PASSWORD: &str = "0123456789abcdef0123456789abcdef";
 /// The password of the read-only user `subscriber` in [`shipped_server`].
 pub const SHIPPED_SUBSCRIBER_PASSWORD: &str = "fedcba9876543210fedcba9876543210";
 
+/// `nats-server` from PATH, or from the sbin directory Debian installs it in (not on a normal
+/// user's PATH; `cargo xtask` finds it there too).
+fn program() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join("nats-server"))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| PathBuf::from("nats-server"))
+}
+
 /// A private nats-server child process with JetStream on a fixed port and store directory, so it
 /// can be killed and restarted with its stream intact. Killed (and its directory removed) on drop.
 pub struct NatsServer {
@@ -78,7 +89,7 @@ impl NatsServer {
 
     pub fn spawn(&mut self) {
         assert!(self.child.is_none(), "nats-server already running");
-        let child = Command::new("nats-server")
+        let child = Command::new(program())
             .args([
                 "-js",
                 "-a",
@@ -94,7 +105,7 @@ impl NatsServer {
             .stdout(self.log())
             .stderr(self.log())
             .spawn()
-            .expect("starting `nats-server` (is it on PATH?)");
+            .expect("starting `nats-server` (on PATH or in an sbin directory?)");
         self.child = Some(child);
     }
 
