@@ -162,7 +162,10 @@ fn test(ws: &Workspace, interrupt: &Interrupt, args: &[String]) -> Result<ExitCo
         .envs(ws.config_env())
         // tests/ runs the service binaries, which need FUPIN_DEV=1 without real secrets.
         .envs(workspace::dev_env());
-    let status = proc::wait(cargo.spawn().context("running cargo test")?, interrupt)?;
+    // Its own process group, so that an interrupt stops the tests and what they started too.
+    std::os::unix::process::CommandExt::process_group(&mut cargo, 0);
+    let child = cargo.spawn().context("running cargo test")?;
+    let status = proc::wait_group(child, interrupt, std::time::Duration::from_secs(20))?;
     Ok(proc::exit_code(status))
 }
 

@@ -66,6 +66,43 @@ pub fn wait(mut child: Child, interrupt: &Interrupt) -> Result<ExitStatus> {
     }
 }
 
+/// As [`wait`], for a child started as the leader of its own process group
+/// (`process_group(0)`): the interrupt goes to the whole group, as cargo passes no signal on to
+/// the test binaries it runs, nor they to the services and servers they start (a CI timeout's
+/// SIGTERM to xtask alone left them running). What is left of the group `grace` later is
+/// killed.
+pub fn wait_group(mut child: Child, interrupt: &Interrupt, grace: Duration) -> Result<ExitStatus> {
+    let mut terminated: Option<Instant> = None;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        match terminated {
+            None if interrupt.is_set() => {
+                signal_group(&child, "TERM");
+                terminated = Some(Instant::now());
+            }
+            Some(at) if at.elapsed() > grace => {
+                eprintln!(
+                    "xtask: {:?} did not stop within {grace:?}, killing it",
+                    child.id()
+                );
+                signal_group(&child, "KILL");
+                return Ok(child.wait()?);
+            }
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn signal_group(child: &Child, signal: &str) {
+    let _ = Command::new("sh")
+        .args(["-c", "kill -s \"$1\" -- \"-$2\" 2>/dev/null", "sh", signal])
+        .arg(child.id().to_string())
+        .status();
+}
+
 fn send_term(child: &Child) {
     // std can only SIGKILL; the shell's `kill` builtin is always there.
     let _ = Command::new("sh")
