@@ -43,12 +43,22 @@ select format('alter role %I with login nosuperuser nocreatedb nocreaterole nore
               :'db', :'password') \gexec
 select format('alter database %I owner to %I', :'db', :'db') \gexec
 SQL
-        # Tables (with their sequences) and views a superuser created before the role existed.
+        # Tables (with their sequences), views, functions and types a superuser created before
+        # the role existed: a later migration's `create or replace` needs to own them.
         fupin_sql --dbname "$service" -v db="$service" <<'SQL'
 select format('alter table %I.%I owner to %I', schemaname, tablename, :'db')
 from pg_tables where schemaname = 'public' and tableowner <> :'db' \gexec
 select format('alter view %I.%I owner to %I', schemaname, viewname, :'db')
 from pg_views where schemaname = 'public' and viewowner <> :'db' \gexec
+select format('alter routine %s owner to %I', p.oid::regprocedure, :'db')
+from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+where n.nspname = 'public' and pg_get_userbyid(p.proowner) <> :'db'
+  and not exists (select from pg_depend d where d.objid = p.oid and d.deptype = 'e') \gexec
+select format('alter type %s owner to %I', t.oid::regtype, :'db')
+from pg_type t join pg_namespace n on n.oid = t.typnamespace
+where n.nspname = 'public' and t.typtype in ('e', 'd', 'r', 'm')
+  and pg_get_userbyid(t.typowner) <> :'db'
+  and not exists (select from pg_depend d where d.objid = t.oid and d.deptype = 'e') \gexec
 SQL
     done
 )
