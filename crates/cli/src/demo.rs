@@ -251,7 +251,43 @@ impl Publisher {
     }
 }
 
-pub async fn seed(g: &Global) -> anyhow::Result<()> {
+#[derive(clap::Args, Debug)]
+pub struct SeedArgs {
+    /// Publish to a NATS server on another machine too (a shared demonstration). Never a
+    /// production one: the ratings, blacklist entry and suspension are made up, and intake's
+    /// admission decides on them.
+    #[arg(long)]
+    pub remote: bool,
+}
+
+/// The demo's facts are made up, and intake's admission trusts what arrives on the rating,
+/// risk and industry subjects: published into a production stream (`docker compose exec intake
+/// fupinctl demo seed`, whose NATS_URL is the platform's), they would suspend a real town,
+/// blacklist and rate real resident IDs' look-alikes, for the stream's ten years. So the seed
+/// goes only to a server on this machine (`cargo xtask up`'s) unless asked for another.
+fn check_local(nats_url: &str, remote: bool) -> anyhow::Result<()> {
+    if remote {
+        return Ok(());
+    }
+    let addr: async_nats::ServerAddr = nats_url
+        .parse()
+        .with_context(|| format!("NATS_URL {:?}", fupin_platform::events::redacted(nats_url)))?;
+    let host = addr.host().trim_start_matches('[').trim_end_matches(']');
+    let local = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    anyhow::ensure!(
+        local,
+        "NATS at {host} is not on this machine: the demo's ratings, blacklist entry and \
+         suspension are made up, and intake's admission would decide on them; pass --remote \
+         to seed a shared demonstration (never a production stream)"
+    );
+    Ok(())
+}
+
+pub async fn seed(g: &Global, args: &SeedArgs) -> anyhow::Result<()> {
+    check_local(&g.nats_url, args.remote)?;
     let today = china_date(Utc::now());
     let effective_from = today - TimeDelta::days(30);
     // R-CR-5: a rating expires after 12 months (the credit service's default).
@@ -544,6 +580,23 @@ mod tests {
     use std::collections::HashSet;
 
     use fupin_kernel::{AreaCode, AreaLevel, AreaRegistry};
+
+    #[test]
+    fn the_demo_is_seeded_only_on_this_machine_unless_asked() {
+        for local in [
+            "nats://127.0.0.1:54222",
+            "nats://fupin:secret@localhost:4222",
+            "nats://[::1]:4222",
+            "127.0.0.1",
+        ] {
+            assert!(super::check_local(local, false).is_ok(), "{local}");
+        }
+        for remote in ["nats://fupin:secret@nats:4222", "nats://10.0.0.5:4222"] {
+            let e = super::check_local(remote, false).unwrap_err().to_string();
+            assert!(e.contains("--remote") && !e.contains("secret"), "{e}");
+            assert!(super::check_local(remote, true).is_ok(), "{remote}");
+        }
+    }
 
     use super::*;
 

@@ -177,7 +177,9 @@ enum EventsCommand {
 enum DemoCommand {
     /// Publish the demo district's ratings, credit village, blacklist, qualified cooperative and
     /// NPL suspension, then submit one demo application through intake (if it is running).
-    Seed,
+    /// Only to a NATS server on this machine unless `--remote`: the facts are made up, and
+    /// intake's admission trusts them.
+    Seed(demo::SeedArgs),
 }
 
 fn main() -> ExitCode {
@@ -229,8 +231,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: EventsCommand::Tail(args),
         } => events_tail::run(g, &args).await,
         Command::Demo {
-            command: DemoCommand::Seed,
-        } => demo::seed(g).await,
+            command: DemoCommand::Seed(args),
+        } => demo::seed(g, &args).await,
         Command::Intake { command } => intake_cmd::run(g, command).await,
         Command::Clock { command } => clock::run(g, command).await,
         Command::Health(args) => health::run(g, &args).await,
