@@ -1777,6 +1777,10 @@ impl Intake {
                 };
                 // Counted once: a row another pass took meanwhile is gone.
                 if apps::delete_left_step(&mut tx, &r).await? && r.left_on > due {
+                    // Ordered with the application's moves, which lock its row: without it, a
+                    // move committing after this alert's outbox row was written but before
+                    // this commit would be published after it.
+                    apps::lock_application(&mut tx, r.application_id).await?;
                     let late = LateStep {
                         step: Some(step),
                         due_on: Some(due),

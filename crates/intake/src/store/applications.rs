@@ -807,6 +807,18 @@ pub async fn delete_left_step(conn: &mut PgConnection, r: &LeftStepRow) -> sqlx:
     Ok(deleted == 1)
 }
 
+/// Locks an application's row until the transaction ends: an event about it written meanwhile
+/// then takes its place in the outbox after the moves committed before, and before those
+/// committed after (events of one application are published in the order they were
+/// committed).
+pub async fn lock_application(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("select 1 from applications where id = $1 for update")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn mark_overdue_alerted(conn: &mut PgConnection, id: Uuid, seq: i32) -> sqlx::Result<()> {
     sqlx::query("update applications set overdue_alerted_seq = $2 where id = $1")
         .bind(id)
