@@ -69,38 +69,61 @@ pub fn wait(mut child: Child, interrupt: &Interrupt) -> Result<ExitStatus> {
 /// As [`wait`], for a child started as the leader of its own process group
 /// (`process_group(0)`): the interrupt goes to the whole group, as cargo passes no signal on to
 /// the test binaries it runs, nor they to the services and servers they start (a CI timeout's
-/// SIGTERM to xtask alone left them running). What is left of the group `grace` later is
-/// killed.
+/// SIGTERM to xtask alone left them running). Returns once the whole group is gone, killing
+/// what is left of it `grace` after the interrupt, so that nothing still runs when xtask then
+/// stops PostgreSQL and NATS. A second interrupt kills the group before xtask exits
+/// ([`crate::signals`]).
 pub fn wait_group(mut child: Child, interrupt: &Interrupt, grace: Duration) -> Result<ExitStatus> {
+    let group = child.id();
+    crate::signals::set_child_group(group);
+    let mut status = None;
     let mut terminated: Option<Instant> = None;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(status);
+    let status = loop {
+        if status.is_none() {
+            status = child.try_wait()?;
         }
-        match terminated {
-            None if interrupt.is_set() => {
-                signal_group(&child, "TERM");
+        match (status, terminated) {
+            (Some(done), None) => break done,
+            (_, None) if interrupt.is_set() => {
+                signal_group(group, "TERM");
                 terminated = Some(Instant::now());
             }
-            Some(at) if at.elapsed() > grace => {
-                eprintln!(
-                    "xtask: {:?} did not stop within {grace:?}, killing it",
-                    child.id()
-                );
-                signal_group(&child, "KILL");
-                return Ok(child.wait()?);
+            (done, Some(at)) => {
+                if let Some(done) = done.filter(|_| !group_alive(group)) {
+                    break done;
+                }
+                if at.elapsed() > grace {
+                    eprintln!("xtask: the tests did not stop within {grace:?}, killing them");
+                    signal_group(group, "KILL");
+                    break match done {
+                        Some(done) => done,
+                        None => child.wait()?,
+                    };
+                }
             }
             _ => {}
         }
         std::thread::sleep(Duration::from_millis(100));
-    }
+    };
+    crate::signals::set_child_group(0);
+    Ok(status)
 }
 
-fn signal_group(child: &Child, signal: &str) {
+/// Sends `signal` to process group `group`.
+pub fn signal_group(group: u32, signal: &str) {
     let _ = Command::new("sh")
         .args(["-c", "kill -s \"$1\" -- \"-$2\" 2>/dev/null", "sh", signal])
-        .arg(child.id().to_string())
+        .arg(group.to_string())
         .status();
+}
+
+/// Whether any process of group `group` is still there.
+fn group_alive(group: u32) -> bool {
+    Command::new("sh")
+        .args(["-c", "kill -s 0 -- \"-$1\" 2>/dev/null", "sh"])
+        .arg(group.to_string())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn send_term(child: &Child) {

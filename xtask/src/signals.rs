@@ -1,8 +1,17 @@
-//! Ctrl-C and SIGTERM: the first one asks the running command to stop what it started and
-//! return; a second one exits at once.
+//! Ctrl-C, SIGTERM and SIGHUP (a closed terminal): the first one asks the running command to
+//! stop what it started and return; a second one exits at once, killing first the process
+//! group of a child xtask waits for in its own group (the tests, [`crate::proc::wait_group`]),
+//! which the terminal's signals no longer reach.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+/// The process group of the child [`crate::proc::wait_group`] waits for; 0 when none.
+static CHILD_GROUP: AtomicU32 = AtomicU32::new(0);
+
+pub fn set_child_group(group: u32) {
+    CHILD_GROUP.store(group, Ordering::SeqCst);
+}
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -13,11 +22,12 @@ pub struct Interrupt(Arc<AtomicBool>);
 
 impl Interrupt {
     pub fn install(rt: &tokio::runtime::Runtime) -> Result<Self> {
-        let (mut int, mut term) = rt
+        let (mut int, mut term, mut hup) = rt
             .block_on(async {
                 Ok::<_, std::io::Error>((
                     signal(SignalKind::interrupt())?,
                     signal(SignalKind::terminate())?,
+                    signal(SignalKind::hangup())?,
                 ))
             })
             .context("installing signal handlers")?;
@@ -28,9 +38,14 @@ impl Interrupt {
                 tokio::select! {
                     _ = int.recv() => {}
                     _ = term.recv() => {}
+                    _ = hup.recv() => {}
                 }
                 if seen.swap(true, Ordering::SeqCst) {
-                    eprintln!("xtask: second signal, exiting without stopping anything");
+                    let group = CHILD_GROUP.load(Ordering::SeqCst);
+                    if group != 0 {
+                        crate::proc::signal_group(group, "KILL");
+                    }
+                    eprintln!("xtask: second signal, exiting without stopping anything else");
                     std::process::exit(130);
                 }
                 eprintln!("xtask: stopping (Ctrl-C again to exit at once)");
