@@ -133,6 +133,9 @@ fn up(
         let mut seed = Command::new(ws.bin(workspace::CLI_BIN));
         seed.current_dir(&ws.root)
             .args(["demo", "seed"])
+            // A server the caller named for `up`, the demo command, takes the demo's facts
+            // wherever it is (fupinctl refuses a remote one unless told).
+            .args(infra.nats.is_external().then_some("--remote"))
             .envs(platform_env.iter().map(|(k, v)| (k, v)))
             .envs(services::addr_env());
         println!("xtask: loading the demo district (fupinctl demo seed)");

@@ -65,6 +65,11 @@ impl Nats {
         Ok(Self { url, origin })
     }
 
+    /// Whether the caller named the server (NATS_URL), which may be on another machine.
+    pub fn is_external(&self) -> bool {
+        matches!(self.origin, Origin::External)
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }
