@@ -56,7 +56,7 @@ where n.nspname = 'public' and pg_get_userbyid(p.proowner) <> :'db'
   and not exists (select from pg_depend d where d.objid = p.oid and d.deptype = 'e') \gexec
 select format('alter type %s owner to %I', t.oid::regtype, :'db')
 from pg_type t join pg_namespace n on n.oid = t.typnamespace
-where n.nspname = 'public' and t.typtype in ('e', 'd', 'r', 'm')
+where n.nspname = 'public' and t.typtype in ('e', 'd', 'r')
   and pg_get_userbyid(t.typowner) <> :'db'
   and not exists (select from pg_depend d where d.objid = t.oid and d.deptype = 'e') \gexec
 SQL

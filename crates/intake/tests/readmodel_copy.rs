@@ -570,7 +570,8 @@ async fn ratings_announced_ahead_leave_the_earlier_ones_in_force() {
 /// R-CR-3, migration `20261202000003`: a rating row stored before the upgrade is the base
 /// ratings delivered late are folded onto. A newer rating (AA from 07-01) and then, late, one
 /// between the two (C from 02-01) both count, each from its day; one older than what the row
-/// held at the upgrade (B from 01-15) is not known to the fold and still drops.
+/// held at the upgrade (B from 2025-12-01, before A's day) is not known to the fold and still
+/// drops: before 01-01 no rating is in force (the newest is read, not yet effective).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ratings_stored_before_the_upgrade_are_what_late_ones_fold_onto() {
     bounded(60, async {
@@ -602,12 +603,13 @@ async fn ratings_stored_before_the_upgrade_are_what_late_ones_fold_onto() {
 
         rate(&mut conn, &index, "AA", Some(day("2026-07-01")), 4).await;
         rate(&mut conn, &index, "C", Some(day("2026-02-01")), 3).await;
-        rate(&mut conn, &index, "B", Some(day("2026-01-15")), 1).await;
+        rate(&mut conn, &index, "B", Some(day("2025-12-01")), 1).await;
         let q = household_in_first_village(&index);
         let facts = admission_facts(&mut *conn, q.subject, q.village, q.town)
             .await
             .expect("facts");
         for (on, grade) in [
+            ("2025-12-15", "AA"),
             ("2026-01-20", "A"),
             ("2026-02-01", "C"),
             ("2026-06-30", "C"),
