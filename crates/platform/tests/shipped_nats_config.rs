@@ -432,3 +432,58 @@ async fn nobody_connects_without_a_password() {
         );
     }
 }
+
+/// Every file under `dir`, read whole.
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("store directory").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path, bytes));
+        }
+    }
+    out
+}
+
+// R-CR-11: the stream keeps events with resident IDs and names for ten years; on disk they are
+// encrypted (NATS_JS_KEY), neither the payload nor the subject readable in the store's files,
+// and the services still read them back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stored_events_are_encrypted_at_rest() {
+    let nats = shipped_server().await;
+    let bus = services(&nats).await;
+    let marker = format!("410311199001011234-{}", unique_token());
+    let subject = "fupin.intake.v1.LoanDisbursed";
+    bus.js
+        .publish(subject, marker.clone().into())
+        .await
+        .expect("the service user publishes")
+        .await
+        .expect("JetStream stores the event");
+    let mut stream = bus.js.get_stream(&bus.stream).await.expect("the stream");
+    let stored = stream
+        .get_last_raw_message_by_subject(subject)
+        .await
+        .expect("read back");
+    assert_eq!(stored.payload.as_ref(), marker.as_bytes());
+    let files = files_under(nats.store_dir());
+    assert!(
+        files
+            .iter()
+            .any(|(p, _)| p.extension().is_some_and(|e| e == "blk")),
+        "the stream's message blocks are on disk: {:?}",
+        files.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+    for (path, bytes) in &files {
+        for needle in [marker.as_bytes(), subject.as_bytes()] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "{} holds {:?} in the clear",
+                path.display(),
+                String::from_utf8_lossy(needle)
+            );
+        }
+    }
+}

@@ -15,6 +15,8 @@ use super::unique_token;
 pub const SHIPPED_SERVICE_PASSWORD: &str = "0123456789abcdef0123456789abcdef";
 /// The password of the read-only user `subscriber` in [`shipped_server`].
 pub const SHIPPED_SUBSCRIBER_PASSWORD: &str = "fedcba9876543210fedcba9876543210";
+/// The key that encrypts the stored events in [`shipped_server`].
+pub const SHIPPED_JS_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 /// `nats-server` from PATH, or from the sbin directory Debian installs it in (not on a normal
 /// user's PATH; `cargo xtask` finds it there too).
@@ -75,6 +77,11 @@ impl NatsServer {
     }
 
     /// The server's log so far, for assertion messages.
+    /// The JetStream store directory.
+    pub fn store_dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(self.dir.join("nats.log")).unwrap_or_default()
     }
@@ -166,6 +173,7 @@ pub async fn shipped_server() -> NatsServer {
         &[
             ("NATS_SERVICE_PASSWORD", SHIPPED_SERVICE_PASSWORD),
             ("NATS_SUBSCRIBER_PASSWORD", SHIPPED_SUBSCRIBER_PASSWORD),
+            ("NATS_JS_KEY", SHIPPED_JS_KEY),
         ],
     );
     nats.wait_listening().await;
