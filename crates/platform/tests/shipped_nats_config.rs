@@ -462,7 +462,7 @@ async fn the_stored_events_are_encrypted_at_rest() {
         .expect("the service user publishes")
         .await
         .expect("JetStream stores the event");
-    let mut stream = bus.js.get_stream(&bus.stream).await.expect("the stream");
+    let stream = bus.js.get_stream(&bus.stream).await.expect("the stream");
     let stored = stream
         .get_last_raw_message_by_subject(subject)
         .await
