@@ -1186,6 +1186,173 @@ async fn malformed_ids_on_reads_are_bad_input() {
     .await;
 }
 
+/// R-X-3, R-IN-8: every write given an id that is not one, and the fields of the writes that
+/// are checked only once the object is loaded (a bank id, an organisation's area, a corrected
+/// name or phone with a NUL), is INVALID_ARGUMENT naming the field and the rule, and keeps
+/// nothing (no request id, no row).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn malformed_ids_and_fields_on_writes_are_bad_input_and_keep_nothing() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let keys = || count(&t.pool, "select count(*) from idempotency_keys");
+        let resident = resident_id(71);
+        t.given_credit_household(&resident, VILLAGE_A).await;
+        let app = t.submit_household(&resident, VILLAGE_A, "8000").await;
+        let mut village = t.as_village_staff(VILLAGE_A);
+        let returned = review(
+            &mut village,
+            &app.id,
+            pb::Decision::ReturnForCorrection,
+            "sign",
+        )
+        .await;
+        assert_eq!(returned.status(), pb::Status::Returned);
+        let mut district = t.as_district_staff();
+        let complaint = lodge(&mut district, TOWN_A, "the station did not answer").await;
+        let kept = keys().await;
+        let mut problems = Vec::new();
+        for bad in [
+            "",
+            "abc",
+            "0195d6b0-0000-7000-8000-00000000000",
+            "' or 1=1 --",
+        ] {
+            let what = |rpc: &str| format!("{rpc} {bad:?}");
+            let r = village
+                .review_application(review_req(bad, pb::Decision::Approve, ""))
+                .await;
+            expect_named(
+                r,
+                "application_id",
+                &what("ReviewApplication"),
+                &mut problems,
+            );
+            let r = village
+                .resubmit_application(pb::ResubmitApplicationRequest {
+                    request_id: rid(),
+                    application_id: bad.into(),
+                    ..Default::default()
+                })
+                .await;
+            expect_named(
+                r,
+                "application_id",
+                &what("ResubmitApplication"),
+                &mut problems,
+            );
+            let r = district
+                .file_objection(objection_req(bad, "村民 张某"))
+                .await;
+            expect_named(r, "application_id", &what("FileObjection"), &mut problems);
+            let r = district
+                .resolve_objection(resolve_req(bad, false, "checked"))
+                .await;
+            expect_named(r, "objection_id", &what("ResolveObjection"), &mut problems);
+            let r = district
+                .recommend_to_bank(pb::RecommendToBankRequest {
+                    request_id: rid(),
+                    application_id: bad.into(),
+                    bank_id: BANK.into(),
+                })
+                .await;
+            expect_named(r, "application_id", &what("RecommendToBank"), &mut problems);
+            let r = district
+                .assign_complaint(pb::AssignComplaintRequest {
+                    request_id: rid(),
+                    complaint_id: bad.into(),
+                    organisation_area_code: TOWN_A.into(),
+                })
+                .await;
+            expect_named(r, "complaint_id", &what("AssignComplaint"), &mut problems);
+            let r = district
+                .answer_complaint(pb::AnswerComplaintRequest {
+                    request_id: rid(),
+                    complaint_id: bad.into(),
+                    answer: "answered".into(),
+                })
+                .await;
+            expect_named(r, "complaint_id", &what("AnswerComplaint"), &mut problems);
+        }
+        for bank in ["abc\u{0}", &"b".repeat(300)] {
+            let r = district
+                .recommend_to_bank(pb::RecommendToBankRequest {
+                    request_id: rid(),
+                    application_id: app.id.clone(),
+                    bank_id: bank.into(),
+                })
+                .await;
+            expect_named(
+                r,
+                "bank_id",
+                &format!("RecommendToBank bank_id {bank:.12?}"),
+                &mut problems,
+            );
+        }
+        for area in ["41031", "4103111O0", "410311100\u{0}", "999999100"] {
+            let r = district
+                .assign_complaint(pb::AssignComplaintRequest {
+                    request_id: rid(),
+                    complaint_id: complaint.id.clone(),
+                    organisation_area_code: area.into(),
+                })
+                .await;
+            expect_named(
+                r,
+                "organisation_area_code",
+                &format!("AssignComplaint {area:?}"),
+                &mut problems,
+            );
+        }
+        for (field, correction) in [
+            (
+                "household.name",
+                pb::HouseholdCorrection {
+                    name: "王\u{0}民".into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "household.phone",
+                pb::HouseholdCorrection {
+                    phone: "1391234\u{0}678".into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "household.poor_household_number",
+                pb::HouseholdCorrection {
+                    poor_household_number: "JD\u{0}1".into(),
+                    ..Default::default()
+                },
+            ),
+        ] {
+            let r = village
+                .resubmit_application(pb::ResubmitApplicationRequest {
+                    request_id: rid(),
+                    application_id: app.id.clone(),
+                    household: Some(correction),
+                    ..Default::default()
+                })
+                .await;
+            expect_named(
+                r,
+                field,
+                &format!("ResubmitApplication {field}"),
+                &mut problems,
+            );
+        }
+        assert!(problems.is_empty(), "{problems:#?}");
+        assert_eq!(keys().await, kept, "no request id kept");
+        let a = t
+            .get_as(&mut district, &app.id)
+            .await
+            .expect("the application");
+        assert_eq!(a.status(), pb::Status::Returned, "nothing moved");
+        t.shutdown().await;
+    })
+    .await;
+}
+
 // ---- scoping ----
 
 /// Section 0 (staff see only inside their area), R-IN-5 (objections are listed to service
