@@ -487,3 +487,58 @@ async fn the_stored_events_are_encrypted_at_rest() {
         }
     }
 }
+
+// R-X-2: the services never delete events, and a leaked service password cannot wipe the
+// history either: deleting or purging the stream, or deleting a message, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_services_cannot_delete_the_history() {
+    let nats = shipped_server().await;
+    let bus = services(&nats).await;
+    bus.js
+        .publish("fupin.intake.v1.ApplicationSubmitted", "kept".into())
+        .await
+        .expect("the service user publishes")
+        .await
+        .expect("JetStream stores the event");
+    let js = jetstream::ContextBuilder::new()
+        .timeout(DENIED_WITHIN)
+        .build(bus.js.client());
+    let stream = js.get_stream(&bus.stream).await.expect("the stream");
+    let within =
+        |r: Result<Result<(), String>, tokio::time::error::Elapsed>| !matches!(r, Ok(Ok(())));
+    assert!(
+        within(
+            tokio::time::timeout(DENIED_WITHIN * 2, async {
+                stream.purge().await.map(|_| ()).map_err(|e| e.to_string())
+            })
+            .await
+        ),
+        "purging the stream is refused"
+    );
+    assert!(
+        within(
+            tokio::time::timeout(DENIED_WITHIN * 2, async {
+                stream
+                    .delete_message(1)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+            .await
+        ),
+        "deleting a message is refused"
+    );
+    assert!(
+        within(
+            tokio::time::timeout(DENIED_WITHIN * 2, async {
+                js.delete_stream("FUPIN")
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+            .await
+        ),
+        "deleting the stream is refused"
+    );
+    assert_eq!(messages_in(&bus).await, 1, "the event is still there");
+}
