@@ -111,27 +111,31 @@ pub fn wait_group(mut child: Child, interrupt: &Interrupt, grace: Duration) -> R
 
 /// Sends `signal` to process group `group`.
 pub fn signal_group(group: u32, signal: &str) {
-    let _ = Command::new("sh")
-        .args(["-c", "kill -s \"$1\" -- \"-$2\" 2>/dev/null", "sh", signal])
-        .arg(group.to_string())
-        .status();
+    kill(signal, &format!("-{group}"));
 }
 
 /// Whether any process of group `group` is still there.
 fn group_alive(group: u32) -> bool {
-    Command::new("sh")
-        .args(["-c", "kill -s 0 -- \"-$1\" 2>/dev/null", "sh"])
-        .arg(group.to_string())
-        .status()
-        .is_ok_and(|s| s.success())
+    kill("0", &format!("-{group}"))
 }
 
 fn send_term(child: &Child) {
-    // std can only SIGKILL; the shell's `kill` builtin is always there.
-    let _ = Command::new("sh")
-        .args(["-c", "kill -TERM \"$1\" 2>/dev/null", "sh"])
-        .arg(child.id().to_string())
-        .status();
+    kill("TERM", &child.id().to_string());
+}
+
+/// `kill -s signal -- target` (a pid, or `-pgid` for a group); whether it reached a process.
+/// std can only SIGKILL a child; the shell's `kill` builtin is always there.
+fn kill(signal: &str, target: &str) -> bool {
+    Command::new("sh")
+        .args([
+            "-c",
+            "kill -s \"$1\" -- \"$2\" 2>/dev/null",
+            "sh",
+            signal,
+            target,
+        ])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// SIGTERM, then SIGKILL if the process has not exited within `grace`.

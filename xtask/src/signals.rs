@@ -5,6 +5,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use tokio::signal::unix::{SignalKind, signal};
 
 /// The process group of the child [`crate::proc::wait_group`] waits for; 0 when none.
 static CHILD_GROUP: AtomicU32 = AtomicU32::new(0);
@@ -12,10 +16,6 @@ static CHILD_GROUP: AtomicU32 = AtomicU32::new(0);
 pub fn set_child_group(group: u32) {
     CHILD_GROUP.store(group, Ordering::SeqCst);
 }
-use std::time::{Duration, Instant};
-
-use anyhow::{Context, Result};
-use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(Clone)]
 pub struct Interrupt(Arc<AtomicBool>);

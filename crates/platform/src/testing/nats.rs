@@ -76,12 +76,12 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
-    /// The server's log so far, for assertion messages.
     /// The JetStream store directory.
     pub fn store_dir(&self) -> &std::path::Path {
         &self.dir
     }
 
+    /// The server's log so far, for assertion messages.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(self.dir.join("nats.log")).unwrap_or_default()
     }
