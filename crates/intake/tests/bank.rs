@@ -390,6 +390,29 @@ async fn a_bank_lists_decides_and_disburses() {
             loan_account_number: "6228 4801".into(),
             ..disbursement_req(&a1)
         };
+        let dash_account = pb::RecordDisbursementRequest {
+            loan_account_number: "-".into(),
+            ..disbursement_req(&a1)
+        };
+        // Interest worked out from 4.35 as a fraction: 100 times the schedule's.
+        let interest_as_percent = pb::RecordDisbursementRequest {
+            schedule: monthly_schedule()
+                .into_iter()
+                .map(|i| pb::Instalment {
+                    interest: money("6525.00"),
+                    ..i
+                })
+                .collect(),
+            ..disbursement_req(&a1)
+        };
+        // The principal repaid in month 11, interest still owed in month 12.
+        let mut after_repaid = monthly_schedule();
+        after_repaid[10].principal = money("3000.00");
+        after_repaid[11].principal = money("0");
+        let after_repaid = pb::RecordDisbursementRequest {
+            schedule: after_repaid,
+            ..disbursement_req(&a1)
+        };
         for (what, req, field) in [
             ("principal sum 17999.99", short, "schedule.principal"),
             ("due dates not increasing", unordered, "schedule.due_on"),
@@ -412,6 +435,17 @@ async fn a_bank_lists_decides_and_disburses() {
             ("more than approved", above_approved, "amount"),
             ("no schedule", no_schedule, "schedule"),
             ("account with a space", bad_account, "loan_account_number"),
+            ("account of a dash", dash_account, "loan_account_number"),
+            (
+                "interest 100 times the rate's",
+                interest_as_percent,
+                "schedule.interest",
+            ),
+            (
+                "interest after the principal is repaid",
+                after_repaid,
+                "schedule.principal",
+            ),
         ] {
             let s = err(bank.record_disbursement(req).await);
             assert_invalid(&s, field, "R-IN-6");
@@ -428,6 +462,7 @@ async fn a_bank_lists_decides_and_disburses() {
         );
 
         let req = disbursement_req(&a1);
+        let req_again = req.clone();
         let disbursed = bank
             .record_disbursement(req.clone())
             .await
@@ -447,6 +482,12 @@ async fn a_bank_lists_decides_and_disburses() {
             .expect("retry")
             .into_inner();
         assert_eq!(again, disbursed);
+        // The same request id with one instalment changed is not the same request (R-IN-8):
+        // refused naming the id, nothing recorded twice.
+        let mut changed = req_again.clone();
+        changed.schedule[0].interest = money("65.26");
+        let s = err(bank.record_disbursement(changed).await);
+        assert_invalid(&s, "request_id", "R-IN-8");
 
         // R-IN-6: the disbursement is announced to the other services, once.
         let events = t.intake_events(&pb::LoanDisbursed::full_name()).await;

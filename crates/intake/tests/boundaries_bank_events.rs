@@ -301,10 +301,12 @@ async fn approved_amounts_at_a_fen_and_with_three_decimals() {
     .await;
 }
 
-/// R-IN-6, R-X-3: the annual rate is a decimal fraction strictly between 0 and 1 with at most
-/// 6 decimals: 0, 1, negatives, 7 decimals, percentages, commas, spaces, NaN and exponents are
-/// bad input naming `annual_rate`; 0.000001 and 0.999999 are accepted, and trailing zeros
-/// carry no precision (0.0435000 is recorded as 0.0435).
+/// R-IN-6, R-X-3, R-X-4: the annual rate is a decimal fraction with at most 6 decimals within
+/// the policy's plausible range, both ends included (shipped: 0.01 to 0.24): 0, 1, negatives,
+/// 7 decimals, percentages, commas, spaces, NaN and exponents are bad input naming
+/// `annual_rate`, and so are a monthly rate (0.003625), a percentage divided by 100 twice
+/// (0.000435) and rates a millionth outside the range; 0.01 and 0.24 are accepted, and
+/// trailing zeros carry no precision (0.0435000 is recorded as 0.0435).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn annual_rates_at_their_bounds() {
     bounded(120, async {
@@ -324,6 +326,11 @@ async fn annual_rates_at_their_bounds() {
             " 0.0435",
             "NaN",
             "abc",
+            "0.003625",
+            "0.000435",
+            "0.009999",
+            "0.240001",
+            "0.99",
         ] {
             let s = err(bank
                 .record_bank_decision(approve_req(&apps[0].id, "18000", bad, 12))
@@ -336,8 +343,8 @@ async fn annual_rates_at_their_bounds() {
             pb::Status::Recommended
         );
         for (a, rate, shown) in [
-            (&apps[0], "0.000001", "0.000001"),
-            (&apps[1], "0.999999", "0.999999"),
+            (&apps[0], "0.010000", "0.01"),
+            (&apps[1], "0.24", "0.24"),
             (&apps[2], "0.0435000", "0.0435"),
         ] {
             let got = approve(&mut bank, &a.id, "18000", rate, 12).await;

@@ -43,6 +43,7 @@ impl Approval {
     ) -> Result<Self, DomainError> {
         check_amount(requested, amount)?;
         let annual_rate = self::annual_rate(annual_rate)?;
+        check_rate_range(annual_rate, policy)?;
         check_term(kind, term_months, policy)?;
         Ok(Self {
             amount,
@@ -92,6 +93,28 @@ pub fn rate_refused() -> DomainError {
     )
 }
 
+/// The policy's plausible range of annual rates, both included (R-IN-6); a version without
+/// one leaves only [`annual_rate`]'s bounds.
+fn check_rate_range(rate: Decimal, policy: &IntakePolicy) -> Result<(), DomainError> {
+    let (min, max) = (policy.min_annual_rate, policy.max_annual_rate);
+    if min.is_some_and(|m| rate < m) || max.is_some_and(|m| rate > m) {
+        let bound = |b: Option<Decimal>, none: &str| {
+            b.map_or(none.to_owned(), |b| b.normalize().to_string())
+        };
+        return Err(DomainError::invalid(
+            "annual_rate",
+            "R-IN-6",
+            format!(
+                "must be {} to {} a year under the policy in force (a fraction: 0.0435 is \
+                 4.35% a year)",
+                bound(min, "above 0"),
+                bound(max, "below 1"),
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The programme's term cap for an applicant of `kind` (R-IN-3).
 pub fn max_term_months(kind: ApplicantKind, policy: &IntakePolicy) -> u32 {
     match kind {
@@ -115,7 +138,7 @@ pub fn check_unused_approval(
         check_amount(requested, amount)?;
     }
     if let Some(rate) = annual_rate {
-        self::annual_rate(rate)?;
+        check_rate_range(self::annual_rate(rate)?, policy)?;
     }
     if let Some(term) = term_months {
         check_term(kind, term, policy)?;
@@ -218,15 +241,22 @@ impl DisbursementRecord {
     /// owing something, whose principal adds up to the amount.
     pub fn well_formed(mut self, today: NaiveDate) -> Result<Self, DomainError> {
         let account = self.loan_account_number.trim();
-        if account.is_empty()
-            || account.len() > MAX_ACCOUNT_NUMBER
+        // Starting and ending with a letter or digit: a core that fills an empty field with
+        // "-" does not book a loan on "-".
+        let edges = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+        if account.len() > MAX_ACCOUNT_NUMBER
+            || !edges(account.chars().next())
+            || !edges(account.chars().next_back())
             || !account
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-')
         {
             return Err(invalid(
                 "loan_account_number",
-                format!("1 to {MAX_ACCOUNT_NUMBER} letters, digits or '-'"),
+                format!(
+                    "1 to {MAX_ACCOUNT_NUMBER} letters, digits or '-', starting and ending \
+                     with a letter or digit"
+                ),
             ));
         }
         let (amount, disbursed_on) = (self.amount, self.disbursed_on);
@@ -271,6 +301,18 @@ impl DisbursementRecord {
                 format!("principal instalments add up to {total}, not the disbursed {amount}"),
             ));
         }
+        // Nothing is owed once the principal is repaid: an instalment after the last one that
+        // repays principal would be interest on nothing, and overdue on a zero balance.
+        let last = self.schedule.len() - 1;
+        if self.schedule[last].principal.is_zero() {
+            return Err(invalid(
+                "schedule.principal",
+                format!(
+                    "schedule[{last}]: the last instalment must repay principal (no instalment \
+                     may follow the one that completes the principal)"
+                ),
+            ));
+        }
         self.loan_account_number = account.to_owned();
         Ok(self)
     }
@@ -298,6 +340,7 @@ impl DisbursementRecord {
                 "must be between the recommendation date and today".into(),
             ));
         }
+        self.interest_within(approval)?;
         let term = approval.term_months();
         let term_ends = term_end(self.disbursed_on, term);
         if let Some((i, _)) = self
@@ -312,6 +355,50 @@ impl DisbursementRecord {
             ));
         }
         Ok(())
+    }
+}
+
+impl DisbursementRecord {
+    /// The schedule's interest against the approved rate: at most twice the simple interest
+    /// on the whole amount over the schedule's span (from the payout to the last due date, a
+    /// 365-day year), plus a fen per instalment for rounding. Any schedule the rate can give
+    /// (equal instalments, equal principal, interest on the original principal, interest
+    /// periodically with principal at maturity) owes less than the simple interest on the whole
+    /// amount; twice it leaves room for day counts and fees, and catches an interest worked out
+    /// from a percentage as a fraction or a monthly rate as an annual one.
+    fn interest_within(&self, approval: &Approval) -> Result<(), DomainError> {
+        let Some(last) = self.schedule.last() else {
+            return Ok(());
+        };
+        let days = Decimal::from((last.due_on - self.disbursed_on).num_days());
+        let rounding = Decimal::new(1, 2) * Decimal::from(self.schedule.len());
+        let ceiling = self
+            .amount
+            .amount()
+            .checked_mul(approval.annual_rate())
+            .and_then(|v| v.checked_mul(Decimal::TWO))
+            .and_then(|v| v.checked_mul(days))
+            .and_then(|v| v.checked_div(Decimal::from(365)))
+            .and_then(|v| v.checked_add(rounding))
+            .map(|v| v.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::AwayFromZero));
+        let total = self.schedule.iter().try_fold(Decimal::ZERO, |sum, inst| {
+            sum.checked_add(inst.interest.amount())
+        });
+        match (total, ceiling) {
+            (Some(total), Some(ceiling)) if total <= ceiling => Ok(()),
+            (total, ceiling) => Err(invalid(
+                "schedule.interest",
+                format!(
+                    "interest instalments add up to {}, more than {} (twice the simple \
+                     interest on {} at the approved annual rate {} over the schedule's {days} \
+                     days, plus a fen per instalment)",
+                    total.map_or_else(|| "more than can be counted".into(), |t| t.to_string()),
+                    ceiling.map_or_else(|| "-".into(), |c| c.to_string()),
+                    self.amount,
+                    approval.annual_rate(),
+                ),
+            )),
+        }
     }
 }
 

@@ -40,6 +40,13 @@ pub struct IntakePolicy {
     /// Partner banks applications may be recommended to (R-IN-6), by bank id as in the banks'
     /// tokens. Versioned because agreements start and end on dates.
     pub partner_banks: Vec<String>,
+    /// The annual rates a bank may approve (R-IN-6), both included, as fractions ("0.01" is
+    /// 1% a year): a plausibility range that refuses a monthly rate or a percentage divided
+    /// by 100 twice. A version without them bounds a rate only by 0 and 1 (both excluded).
+    #[serde(default)]
+    pub min_annual_rate: Option<Decimal>,
+    #[serde(default)]
+    pub max_annual_rate: Option<Decimal>,
     /// Credit lines by grade are the credit-rating service's (R-CR-8). Policy files written
     /// when intake's policy still listed them keep loading; the values are not used.
     #[serde(default, rename = "line_aaa")]
@@ -91,6 +98,19 @@ impl IntakePolicy {
         if self.credit_village_line_uplift_pct.is_sign_negative() {
             return invalid("credit_village_line_uplift_pct must not be negative");
         }
+        for (name, rate) in [
+            ("min_annual_rate", self.min_annual_rate),
+            ("max_annual_rate", self.max_annual_rate),
+        ] {
+            if rate.is_some_and(|r| r <= Decimal::ZERO || r >= Decimal::ONE) {
+                return invalid(&format!("{name} must be between 0 and 1 (both excluded)"));
+            }
+        }
+        if let (Some(min), Some(max)) = (self.min_annual_rate, self.max_annual_rate)
+            && min > max
+        {
+            return invalid("min_annual_rate must not exceed max_annual_rate");
+        }
         Ok(())
     }
 }
@@ -139,6 +159,11 @@ mod tests {
         assert_eq!(policy.complaint_answer_days, 10);
         // R-CR-8
         assert_eq!(policy.credit_village_line_uplift_pct, Decimal::from(20));
+        // R-IN-6 plausible rates
+        assert_eq!(
+            (policy.min_annual_rate, policy.max_annual_rate),
+            (Some(Decimal::new(1, 2)), Some(Decimal::new(24, 2)))
+        );
     }
 
     // R-CR-8, R-X-4: a policy file from before lines left intake's policy still loads, with
@@ -181,6 +206,9 @@ mod tests {
                 "credit_village_line_uplift_pct = \"-5\"",
             ),
             ("max_amount = \"50000.00\"", "max_amount = \"50000.001\""),
+            ("min_annual_rate = \"0.01\"", "min_annual_rate = \"0.30\""),
+            ("max_annual_rate = \"0.24\"", "max_annual_rate = \"1\""),
+            ("min_annual_rate = \"0.01\"", "min_annual_rate = \"0\""),
             (
                 "max_term_months = 36",
                 "max_term_months = 36\nmax_term_days = 1",

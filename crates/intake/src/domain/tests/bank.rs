@@ -370,12 +370,132 @@ fn a_loan_account_number_is_letters_digits_and_dashes() {
         "6228-48-0001"
     );
     assert!(with(&"9".repeat(64)).is_ok());
-    for bad in ["", "  ", "6228 0001", "6228_0001", "账号1", &"9".repeat(65)] {
+    assert!(with("A").is_ok());
+    for bad in [
+        "",
+        "  ",
+        "6228 0001",
+        "6228_0001",
+        "账号1",
+        &"9".repeat(65),
+        "-",
+        "---",
+        &"-".repeat(64),
+        "-6228",
+        "6228-",
+    ] {
         assert_eq!(
             field_of(with(bad).unwrap_err()),
             "loan_account_number",
             "{bad:?}"
         );
+    }
+}
+
+// R-IN-6: nothing is owed once the principal is repaid: the last instalment repays principal,
+// so none follows the one that completes it (interest-only instalments before it are fine).
+#[test]
+fn no_instalment_follows_the_principal_repaid() {
+    let approved = approval("20000.00", 12);
+    let e = disburse(
+        "20000.00",
+        vec![
+            instalment("2026-04-10", "20000.00", "72.50"),
+            instalment("2026-05-10", "0", "72.50"),
+        ],
+        &approved,
+    )
+    .unwrap_err();
+    assert_eq!(field_of(e), "schedule.principal");
+    assert!(
+        disburse(
+            "20000.00",
+            vec![
+                instalment("2026-04-10", "0", "72.50"),
+                instalment("2026-05-10", "20000.00", "72.50"),
+            ],
+            &approved,
+        )
+        .is_ok()
+    );
+}
+
+// R-IN-6: the schedule's interest is at most twice the simple interest on the whole amount at
+// the approved rate over the schedule's span, plus a fen an instalment: 20,000.00 at 4.35% from
+// 2026-03-10 to 2027-03-10 (365 days) is 870.00 simple, so one instalment may owe 1,740.01 and
+// not a fen more; the same interest worked out from 4.35 as a fraction is refused.
+#[test]
+fn the_interest_is_within_twice_the_simple_interest_at_the_approved_rate() {
+    let approved = approval("20000.00", 12);
+    let once = |interest: &str| {
+        disburse(
+            "20000.00",
+            vec![instalment("2027-03-10", "20000.00", interest)],
+            &approved,
+        )
+    };
+    assert!(once("1740.01").is_ok());
+    assert_eq!(field_of(once("1740.02").unwrap_err()), "schedule.interest");
+    assert_eq!(field_of(once("87000.00").unwrap_err()), "schedule.interest");
+    // Four quarterly instalments: 870.00 * 2 + 0.04.
+    let quarterly = |last: &str| {
+        disburse(
+            "20000.00",
+            vec![
+                instalment("2026-06-10", "0", "435.00"),
+                instalment("2026-09-10", "0", "435.00"),
+                instalment("2026-12-10", "0", "435.00"),
+                instalment("2027-03-10", "20000.00", last),
+            ],
+            &approved,
+        )
+    };
+    assert!(quarterly("435.04").is_ok());
+    assert_eq!(
+        field_of(quarterly("435.05").unwrap_err()),
+        "schedule.interest"
+    );
+}
+
+// R-IN-6, R-X-4: the approved rate is within the policy's plausible range, both ends included
+// (shipped: 1% to 24% a year): a monthly rate or a percentage divided by 100 twice is refused,
+// with the approval's other fields, and a policy version without a range bounds only by 0 and 1.
+#[test]
+fn an_approved_rate_is_within_the_policys_range() {
+    let with = |r: &str, policy: &fupin_kernel::IntakePolicy| {
+        Approval::new(
+            ApplicantKind::Household,
+            money("20000.00"),
+            money("20000.00"),
+            rate(r),
+            12,
+            policy,
+        )
+    };
+    for ok in ["0.01", "0.0435", "0.24"] {
+        assert!(with(ok, policy()).is_ok(), "{ok}");
+    }
+    for bad in ["0.009999", "0.003625", "0.000435", "0.240001", "0.99"] {
+        assert_eq!(
+            field_of(with(bad, policy()).unwrap_err()),
+            "annual_rate",
+            "{bad}"
+        );
+        let unused = check_unused_approval(
+            ApplicantKind::Household,
+            money("20000.00"),
+            None,
+            Some(rate(bad)),
+            None,
+            policy(),
+        );
+        assert_eq!(field_of(unused.unwrap_err()), "annual_rate", "{bad}");
+    }
+    let mut unbounded = policy().clone();
+    unbounded.min_annual_rate = None;
+    unbounded.max_annual_rate = None;
+    for ok in ["0.000001", "0.999999"] {
+        assert!(with(ok, &unbounded).is_ok(), "{ok}");
     }
 }
 
@@ -387,7 +507,8 @@ fn monthly(start: NaiveDate, parts: &[i64]) -> Vec<InstalmentRecord> {
         .map(|(i, fen)| InstalmentRecord {
             due_on: start + Months::new(i as u32 + 1),
             principal: Money::from_fen(*fen).expect("fen"),
-            interest: Money::from_fen(100).expect("fen"),
+            // A fen of interest: every instalment owes something, within any rate's ceiling.
+            interest: Money::from_fen(1).expect("fen"),
         })
         .collect()
 }
@@ -397,7 +518,9 @@ proptest! {
     // up to the amount paid out and that amount is within the approval.
     #[test]
     fn a_schedule_is_accepted_exactly_when_it_adds_up_within_the_approval(
-        parts in prop::collection::vec(0i64..=2_000_000, 1..=36),
+        parts in prop::collection::vec(0i64..=2_000_000, 0..=35)
+            .prop_flat_map(|p| (Just(p), 1i64..=2_000_000))
+            .prop_map(|(mut p, last)| { p.push(last); p }),
         approved_fen in 1i64..=5_000_000,
         paid_delta in -2i64..=2,
     ) {
