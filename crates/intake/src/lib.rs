@@ -87,6 +87,32 @@ pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 
 /// Runs relay, consumer, deadline timer and the gRPC server until `shutdown`.
 pub async fn run(rt: Runtime, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
+    // R-X-4: a version id means what it meant when decisions used it; a policy file that
+    // would change that stops the start, before anything decides with it.
+    {
+        let today = fupin_kernel::china_date(fupin_platform::Clock::now(rt.clock.as_ref()));
+        let policy = &rt.reference.policy;
+        let registered = store::policy::register(&rt.pool, "intake", policy, today).await?;
+        let in_force = policy.in_force(today).ok().map(|v| v.version.id.as_str());
+        let next = policy
+            .versions()
+            .iter()
+            .find(|v| v.version.effective_from > today)
+            .map(|v| format!("{} from {}", v.version.id, v.version.effective_from));
+        tracing::info!(
+            in_force = in_force.unwrap_or("none"),
+            next = next.as_deref().unwrap_or("none"),
+            added = ?registered.add.iter().map(|v| &v.id).collect::<Vec<_>>(),
+            withdrawn = ?registered.withdraw,
+            "intake policy"
+        );
+        if in_force.is_none() {
+            tracing::error!(
+                "no intake policy version is in force today ({today}): every decision is \
+                 refused until one takes effect [R-X-4]"
+            );
+        }
+    }
     // A read-model consumer that would apply events out of order stops the start, before
     // anything is started (R-X-2).
     let consumer_config =

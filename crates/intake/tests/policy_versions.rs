@@ -278,3 +278,104 @@ async fn overdue_alerts_name_the_policy_that_counted_their_deadline() {
     })
     .await;
 }
+
+/// The shipped policy file with `edit` applied and `later` entries added, as an operator's
+/// file would be read at a start.
+fn policy_file(edit: (&str, &str), later: &str) -> fupin_intake::Reference {
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/policy/intake.toml"
+    ))
+    .expect("shipped policy");
+    assert!(
+        shipped.contains(edit.0),
+        "{} not in the shipped policy",
+        edit.0
+    );
+    let text = format!("{}\n{later}", shipped.replace(edit.0, edit.1));
+    fupin_intake::Reference {
+        policy: fupin_kernel::PolicyHistory::from_toml_str(&text).expect("the policy loads"),
+        ..reference()
+    }
+}
+
+/// The error chain of a refused start, as intake logs it.
+fn chain(e: &anyhow::Error) -> String {
+    format!("{e:#}")
+}
+
+/// R-X-4: a version id keeps the meaning it had when decisions used it. Against the versions
+/// this database has seen, a start is refused, naming the version and the rule, when the file
+/// edits a version in place, adds one that takes effect on a day already begun (today
+/// included), or drops one that has taken effect; a version added from tomorrow is taken, and
+/// one withdrawn before its day is forgotten. Each refused start leaves the service startable
+/// with the right file, and the refused one's versions unregistered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_policy_file_that_would_change_a_recorded_version_stops_the_start() {
+    bounded(120, async {
+        let same = ("max_amount", "max_amount");
+        // Today is 2026-03-02 (China time) on the test clock.
+        let mut t = spawn_intake_with(policy_file(same, "")).await;
+        let r = resident_id(82);
+        t.given_credit_household(&r, VILLAGE_A).await;
+        let a = t.submit_household(&r, VILLAGE_A, "15000").await;
+        assert_eq!(a.policy_version, "luolong-2026.1");
+
+        let edited = policy_file(("max_amount = \"50000.00\"", "max_amount = \"40000.00\""), "");
+        let e = chain(&t.restart_refused(edited).await);
+        assert!(e.contains("\"luolong-2026.1\"") && e.contains("values"), "{e}");
+        assert!(e.contains("[R-X-4]"), "{e}");
+
+        let today = policy_version("luolong-2026.2", "2026-03-02", &["max_amount = \"10000.00\""]);
+        let e = chain(&t.restart_refused(policy_file(same, &today)).await);
+        assert!(e.contains("\"luolong-2026.2\"") && e.contains("2026-03-02"), "{e}");
+
+        // From tomorrow: taken.
+        let tomorrow =
+            policy_version("luolong-2026.2", "2026-03-03", &["max_amount = \"10000.00\""]);
+        t.restart_with(policy_file(same, &tomorrow)).await;
+        // Serving: the start's checks are done.
+        assert!(history(&t, &a.id).await.len() == 1);
+        let registered: Vec<(String, String)> = sqlx::query_as(
+            "select id, effective_from::text from policy_versions where policy = 'intake' order by id",
+        )
+        .fetch_all(&t.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            registered,
+            [
+                ("luolong-2026.1".to_owned(), "2024-01-01".to_owned()),
+                ("luolong-2026.2".to_owned(), "2026-03-03".to_owned())
+            ]
+        );
+        // The same version moved to another day is an edit too.
+        let moved = policy_version("luolong-2026.2", "2026-03-04", &["max_amount = \"10000.00\""]);
+        let e = chain(&t.restart_refused(policy_file(same, &moved)).await);
+        assert!(e.contains("\"luolong-2026.2\"") && e.contains("effective date"), "{e}");
+
+        // Withdrawn before its day: forgotten, and may come back with other values.
+        t.restart_with(policy_file(same, "")).await;
+        assert!(history(&t, &a.id).await.len() == 1);
+        let withdrawn: i64 = sqlx::query_scalar(
+            "select count(*) from policy_versions where id = 'luolong-2026.2'",
+        )
+        .fetch_one(&t.pool)
+        .await
+        .unwrap();
+        assert_eq!(withdrawn, 0);
+        t.restart_with(policy_file(same, &tomorrow)).await;
+
+        // Once it has taken effect, it stays in the file.
+        t.set_time("2026-03-03T00:00:00+08:00");
+        let e = chain(&t.restart_refused(policy_file(same, "")).await);
+        assert!(e.contains("\"luolong-2026.2\"") && e.contains("missing"), "{e}");
+        t.restart_with(policy_file(same, &tomorrow)).await;
+        let r = resident_id(83);
+        t.given_credit_household(&r, VILLAGE_A).await;
+        let b = t.submit_household(&r, VILLAGE_A, "5000").await;
+        assert_eq!(b.policy_version, "luolong-2026.2");
+        t.shutdown().await;
+    })
+    .await;
+}

@@ -381,28 +381,21 @@ impl WorkingDayCalendar {
     }
 }
 
-/// FNV-1a (64 bits) over the year and its sorted dates: an identifier of the data, stable
-/// across builds and platforms (no hasher seeds), not a security measure.
+/// FNV-1a (64 bits) over the year and its sorted dates: an identifier of the data.
 fn year_version(
     year: i32,
     holidays: &BTreeSet<NaiveDate>,
     adjusted_working_days: &BTreeSet<NaiveDate>,
 ) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |text: &str| {
-        for b in text.bytes() {
-            hash ^= u64::from(b);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
-    feed(&format!("{year};"));
+    let mut hash = crate::fnv::Fnv1a::new();
+    hash.feed(&format!("{year};"));
     for d in holidays {
-        feed(&format!("h{d};"));
+        hash.feed(&format!("h{d};"));
     }
     for d in adjusted_working_days {
-        feed(&format!("w{d};"));
+        hash.feed(&format!("w{d};"));
     }
-    format!("{year}#{hash:016x}")
+    format!("{year}#{}", hash.hex())
 }
 
 fn is_weekend(date: NaiveDate) -> bool {

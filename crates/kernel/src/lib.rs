@@ -15,6 +15,7 @@
 
 pub mod area;
 pub mod calendar;
+mod fnv;
 pub mod grade;
 pub mod money;
 pub mod policy;

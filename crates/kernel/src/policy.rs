@@ -22,7 +22,7 @@
 
 mod intake;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -53,6 +53,31 @@ pub enum PolicyError {
     },
     #[error("policy data is not valid TOML of the expected shape")]
     Toml(#[from] toml::de::Error),
+    #[error(
+        "policy version {id:?} is not the version first used under that id (its {what} \
+         changed): a version decisions have used is never edited; add a new version with a new \
+         id and a later effective date [R-X-4]"
+    )]
+    Changed { id: String, what: &'static str },
+    #[error(
+        "new policy version {id:?} takes effect on {effective_from}, not after today \
+         ({today}): decisions already taken on those days recorded the version in force then; \
+         give it a later effective date [R-X-4]"
+    )]
+    Backdated {
+        id: String,
+        effective_from: NaiveDate,
+        today: NaiveDate,
+    },
+    #[error(
+        "policy version {id:?} (in force from {effective_from}) is missing from the file: \
+         decisions and pending deadlines name it; keep it, and add a new version to change \
+         the values [R-X-4]"
+    )]
+    Removed {
+        id: String,
+        effective_from: NaiveDate,
+    },
 }
 
 /// Which version of a policy, recorded with every decision taken under it.
@@ -73,6 +98,26 @@ pub struct Versioned<T> {
 #[derive(Clone, Debug)]
 pub struct PolicyHistory<T> {
     versions: Vec<Versioned<T>>,
+    /// By version id, a digest of the version's values as the file wrote them (keys sorted,
+    /// comments and layout aside); only for a history read from TOML.
+    digests: BTreeMap<String, String>,
+}
+
+/// A policy version as a service first registered it (R-X-4): what later starts are held to.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct KnownVersion {
+    pub id: String,
+    pub effective_from: NaiveDate,
+    /// Empty when the history it came from was not read from TOML (nothing to compare).
+    pub digest: String,
+}
+
+/// What a start changes in the registered versions: the versions to add and the ids of
+/// versions withdrawn before they took effect.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Registration {
+    pub add: Vec<KnownVersion>,
+    pub withdraw: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -108,7 +153,80 @@ impl<T> PolicyHistory<T> {
             }
         }
         versions.sort_by_key(|v| v.version.effective_from);
-        Ok(PolicyHistory { versions })
+        Ok(PolicyHistory {
+            versions,
+            digests: BTreeMap::new(),
+        })
+    }
+
+    /// The digest of version `id`'s values as its file wrote them, if it was read from TOML.
+    pub fn digest(&self, id: &str) -> Option<&str> {
+        self.digests.get(id).map(String::as_str)
+    }
+
+    /// Checks this history against the versions registered by earlier starts (`known`) on
+    /// `today`, so a recorded version id keeps meaning what it meant when decisions used it
+    /// (R-X-4):
+    /// - a known version still in the file has the same effective date and values (a used
+    ///   version edited in place, or replicas running different files under one id, would
+    ///   make the id mean two things);
+    /// - a version new to this database takes effect after today, unless nothing was known
+    ///   (the first start, or the first since versions were registered): one that takes
+    ///   effect on a day already past, or today, would stand for days whose decisions recorded
+    ///   another;
+    /// - a known version missing from the file had not taken effect yet (withdrawn before its
+    ///   day); one that had may be named by decisions and pending deadlines, counted later by
+    ///   its values.
+    pub fn register(
+        &self,
+        known: &[KnownVersion],
+        today: NaiveDate,
+    ) -> Result<Registration, PolicyError> {
+        let mut plan = Registration::default();
+        for v in &self.versions {
+            let id = &v.version.id;
+            let digest = self.digest(id).unwrap_or_default();
+            match known.iter().find(|k| &k.id == id) {
+                Some(k) if k.effective_from != v.version.effective_from => {
+                    return Err(PolicyError::Changed {
+                        id: id.clone(),
+                        what: "effective date",
+                    });
+                }
+                Some(k) if !k.digest.is_empty() && !digest.is_empty() && k.digest != digest => {
+                    return Err(PolicyError::Changed {
+                        id: id.clone(),
+                        what: "values",
+                    });
+                }
+                Some(_) => {}
+                None if !known.is_empty() && v.version.effective_from <= today => {
+                    return Err(PolicyError::Backdated {
+                        id: id.clone(),
+                        effective_from: v.version.effective_from,
+                        today,
+                    });
+                }
+                None => plan.add.push(KnownVersion {
+                    id: id.clone(),
+                    effective_from: v.version.effective_from,
+                    digest: digest.to_owned(),
+                }),
+            }
+        }
+        for k in known {
+            if self.by_id(&k.id).is_some() {
+                continue;
+            }
+            if k.effective_from <= today {
+                return Err(PolicyError::Removed {
+                    id: k.id.clone(),
+                    effective_from: k.effective_from,
+                });
+            }
+            plan.withdraw.push(k.id.clone());
+        }
+        Ok(plan)
     }
 
     /// The latest version whose `effective_from` is on or before `on`.
@@ -148,7 +266,18 @@ impl<T: DeserializeOwned> PolicyHistory<T> {
                 value: raw.value,
             })
             .collect();
-        PolicyHistory::new(versions)
+        let mut history = PolicyHistory::new(versions)?;
+        let tables: RawHistory<toml::Table> = toml::from_str(text)?;
+        history.digests = tables
+            .versions
+            .into_iter()
+            .map(|raw| {
+                let mut hash = crate::fnv::Fnv1a::new();
+                canonical(&toml::Value::Table(raw.value), &mut hash);
+                (raw.id, hash.hex())
+            })
+            .collect();
+        Ok(history)
     }
 
     pub fn load(path: impl AsRef<Path>) -> Result<PolicyHistory<T>, PolicyError> {
@@ -158,6 +287,33 @@ impl<T: DeserializeOwned> PolicyHistory<T> {
             source,
         })?;
         PolicyHistory::from_toml_str(&text)
+    }
+}
+
+/// Feeds `value` to `hash` with every table's keys sorted, so the digest depends on what a
+/// version says, not on the order or layout it was written in.
+fn canonical(value: &toml::Value, hash: &mut crate::fnv::Fnv1a) {
+    match value {
+        toml::Value::Table(table) => {
+            let mut keys: Vec<_> = table.keys().collect();
+            keys.sort();
+            hash.feed("{");
+            for key in keys {
+                hash.feed(&format!("{key:?}="));
+                canonical(&table[key.as_str()], hash);
+                hash.feed(";");
+            }
+            hash.feed("}");
+        }
+        toml::Value::Array(items) => {
+            hash.feed("[");
+            for item in items {
+                canonical(item, hash);
+                hash.feed(",");
+            }
+            hash.feed("]");
+        }
+        scalar => hash.feed(&scalar.to_string()),
     }
 }
 
@@ -276,6 +432,154 @@ mod tests {
             PolicyHistory::<Threshold>::from_toml_str(&dup),
             Err(PolicyError::DuplicateEffectiveDate(_))
         ));
+    }
+
+    const TWO_VERSIONS: &str = r#"
+        [[versions]]
+        id = "a"
+        effective_from = "2024-01-01"
+        [versions.value]
+        percent = 5
+
+        [[versions]]
+        id = "b"
+        effective_from = "2026-07-01"
+        [versions.value]
+        percent = 7
+    "#;
+
+    fn known(history: &PolicyHistory<Threshold>) -> Vec<KnownVersion> {
+        history
+            .register(&[], date(2020, 1, 1))
+            .expect("a first start registers every version")
+            .add
+    }
+
+    fn load(text: &str) -> PolicyHistory<Threshold> {
+        PolicyHistory::from_toml_str(text).expect("loads")
+    }
+
+    // R-X-4: a start registers what each version id means; the same file again, laid out or
+    // commented differently, changes nothing.
+    #[test]
+    fn the_first_start_registers_every_version_and_the_same_file_passes_again() {
+        let history = load(TWO_VERSIONS);
+        let known = known(&history);
+        assert_eq!(
+            known.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert!(known.iter().all(|k| k.digest.len() == 16));
+        let today = date(2026, 12, 2);
+        assert_eq!(
+            history.register(&known, today).unwrap(),
+            Registration::default()
+        );
+        let relaid = TWO_VERSIONS.replace(
+            "percent = 5",
+            "# five
+        percent     =   5",
+        );
+        assert_eq!(
+            load(&relaid).register(&known, today).unwrap(),
+            Registration::default()
+        );
+        // A first start takes the file as it is, whatever its dates.
+        assert_eq!(history.register(&[], today).unwrap().add, known);
+    }
+
+    // R-X-4: a version that decisions may have used is never edited in place.
+    #[test]
+    fn a_registered_version_edited_in_place_is_refused() {
+        let known = known(&load(TWO_VERSIONS));
+        let today = date(2026, 12, 2);
+        let values = load(&TWO_VERSIONS.replace("percent = 5", "percent = 6"));
+        assert!(matches!(
+            values.register(&known, today),
+            Err(PolicyError::Changed { id, what: "values" }) if id == "a"
+        ));
+        let moved = load(&TWO_VERSIONS.replace("2026-07-01", "2026-08-01"));
+        assert!(matches!(
+            moved.register(&known, today),
+            Err(PolicyError::Changed { id, what: "effective date" }) if id == "b"
+        ));
+    }
+
+    // R-X-4: a new version takes effect after the day it is deployed, never on a day already
+    // decided under another.
+    #[test]
+    fn a_new_version_takes_effect_after_today() {
+        let known = known(&load(TWO_VERSIONS));
+        let today = date(2026, 12, 2);
+        let with = |from: &str| {
+            load(&format!(
+                "{TWO_VERSIONS}\n[[versions]]\nid = \"c\"\neffective_from = \"{from}\"\n\
+                 [versions.value]\npercent = 9\n"
+            ))
+            .register(&known, today)
+        };
+        let plan = with("2026-12-03").expect("tomorrow");
+        assert_eq!(
+            plan.add
+                .iter()
+                .map(|k| (k.id.as_str(), k.effective_from))
+                .collect::<Vec<_>>(),
+            [("c", date(2026, 12, 3))]
+        );
+        for day in ["2026-12-02", "2026-01-01"] {
+            assert!(
+                matches!(with(day), Err(PolicyError::Backdated { id, .. }) if id == "c"),
+                "{day}"
+            );
+        }
+    }
+
+    // R-X-4: a version that has taken effect stays in the file; one withdrawn before its day
+    // is forgotten.
+    #[test]
+    fn a_version_in_force_once_may_not_be_removed() {
+        let known = known(&load(TWO_VERSIONS));
+        let only_a = r#"
+            [[versions]]
+            id = "a"
+            effective_from = "2024-01-01"
+            [versions.value]
+            percent = 5
+        "#;
+        let plan = load(only_a).register(&known, date(2026, 6, 30)).unwrap();
+        assert_eq!(plan.withdraw, ["b"]);
+        assert!(matches!(
+            load(only_a).register(&known, date(2026, 7, 1)),
+            Err(PolicyError::Removed { id, .. }) if id == "b"
+        ));
+    }
+
+    // R-X-4: a history built in code has no digests: only dates are compared.
+    #[test]
+    fn a_history_built_in_code_compares_dates_only() {
+        let known = known(&load(TWO_VERSIONS));
+        let built = PolicyHistory::new(vec![
+            Versioned {
+                version: PolicyVersion {
+                    id: "a".into(),
+                    effective_from: date(2024, 1, 1),
+                },
+                value: Threshold { percent: 1 },
+            },
+            Versioned {
+                version: PolicyVersion {
+                    id: "b".into(),
+                    effective_from: date(2026, 7, 1),
+                },
+                value: Threshold { percent: 1 },
+            },
+        ])
+        .unwrap();
+        assert_eq!(built.digest("a"), None);
+        assert_eq!(
+            built.register(&known, date(2026, 12, 2)).unwrap(),
+            Registration::default()
+        );
     }
 
     #[test]

@@ -5,5 +5,6 @@ pub mod applications;
 pub mod audit;
 pub mod complaints;
 pub mod pii;
+pub mod policy;
 pub mod readmodel;
 pub mod readmodel_copy;

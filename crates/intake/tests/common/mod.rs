@@ -227,7 +227,8 @@ pub async fn spawn_intake_with_policy_versions(later: &str) -> TestIntake {
     .await
 }
 
-async fn spawn_intake_with(reference: Reference) -> TestIntake {
+/// [`spawn_intake`] with `reference` instead of the test one.
+pub async fn spawn_intake_with(reference: Reference) -> TestIntake {
     spawn_intake_running(reference, fupin_intake::submit::STATEMENT_DEADLINE).await
 }
 
@@ -275,17 +276,15 @@ async fn spawn_intake_running(reference: Reference, submit_deadline: Duration) -
 type ServiceTask = JoinHandle<anyhow::Result<()>>;
 
 /// Runs intake on `pool` and `bus` with `reference` on a port of its own.
-async fn start_service(
+/// What the tests run intake with: the test keys and clock, no timers, no drain.
+fn runtime(
     pool: PgPool,
     bus: EventBus,
     clock: Arc<AdjustableClock>,
     reference: Reference,
     submit_deadline: Duration,
-) -> (SocketAddr, Channel, ShutdownTrigger, ServiceTask) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-    let addr = listener.local_addr().expect("local addr");
-    let (trigger, stop) = shutdown::channel();
-    let rt = Runtime {
+) -> Runtime {
+    Runtime {
         pool,
         bus,
         clock,
@@ -299,7 +298,20 @@ async fn start_service(
         readiness: None,
         shutdown_drain: Duration::ZERO,
         submit_deadline,
-    };
+    }
+}
+
+async fn start_service(
+    pool: PgPool,
+    bus: EventBus,
+    clock: Arc<AdjustableClock>,
+    reference: Reference,
+    submit_deadline: Duration,
+) -> (SocketAddr, Channel, ShutdownTrigger, ServiceTask) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let addr = listener.local_addr().expect("local addr");
+    let (trigger, stop) = shutdown::channel();
+    let rt = runtime(pool, bus, clock, reference, submit_deadline);
     let task = tokio::spawn(fupin_intake::run(rt, listener, stop));
     let channel = Channel::from_shared(format!("http://{addr}"))
         .expect("endpoint")
@@ -329,12 +341,7 @@ impl TestIntake {
     /// and policy are read at start).
     pub async fn restart_with(&mut self, reference: Reference) {
         self.stop_service().await;
-        self.service_pool.close().await;
-        self.service_pool = PgPoolOptions::new()
-            .max_connections(10)
-            .connect(&replace_database(&admin_database_url(), &self.db_name))
-            .await
-            .expect("the service's pool again");
+        self.new_service_pool().await;
         self.calendar = reference.calendar.clone();
         let (addr, channel, trigger, task) = start_service(
             self.service_pool.clone(),
@@ -349,6 +356,42 @@ impl TestIntake {
 }
 
 impl TestIntake {
+    async fn new_service_pool(&mut self) {
+        self.service_pool.close().await;
+        self.service_pool = PgPoolOptions::new()
+            .max_connections(10)
+            .connect(&replace_database(&admin_database_url(), &self.db_name))
+            .await
+            .expect("the service's pool again");
+    }
+
+    /// Stops the service and starts it again as [`Self::restart_with`] does, expecting the
+    /// start to be refused: returns the error it stopped with. The service stays stopped
+    /// until the next `restart_with`.
+    pub async fn restart_refused(&mut self, reference: Reference) -> anyhow::Error {
+        self.stop_service().await;
+        self.new_service_pool().await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let (_trigger, stop) = shutdown::channel();
+        let rt = runtime(
+            self.service_pool.clone(),
+            self.bus.clone(),
+            self.clock.clone(),
+            reference,
+            self.submit_deadline,
+        );
+        match tokio::time::timeout(
+            Duration::from_secs(30),
+            fupin_intake::run(rt, listener, stop),
+        )
+        .await
+        {
+            Ok(Err(e)) => e,
+            Ok(Ok(())) => panic!("intake started and stopped without an error"),
+            Err(_) => panic!("intake started (still running after 30 s)"),
+        }
+    }
+
     // ---- callers ----
 
     pub fn client_with(&self, token: Option<&str>) -> Client {
