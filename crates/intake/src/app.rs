@@ -386,7 +386,11 @@ impl Intake {
             at: convert::rfc3339(now),
             area_code: row.area_code.clone(),
             policy_version: row.policy_version.clone(),
-            corrections: moved.corrections.iter().map(convert::correction).collect(),
+            corrections: moved
+                .corrections
+                .iter()
+                .map(convert::announced_correction)
+                .collect(),
             bank_id: row.bank_id.clone().unwrap_or_default(),
             notice_ends_on: row
                 .notice_ends_on
@@ -397,6 +401,16 @@ impl Intake {
                 row.decision.as_deref().map(convert::bank_decision)
             } else {
                 None
+            },
+            application_version: version(row.version),
+            step_entry: if moved.to.step().is_some() {
+                u32::try_from(row.step_seq).unwrap_or_default()
+            } else {
+                0
+            },
+            step_due_on: match (moved.to.step(), row.step_due_on) {
+                (Some(_), Some(due)) => due.to_string(),
+                _ => String::new(),
             },
         };
         self.emit(conn, &ev, &row.id.to_string(), now).await
@@ -457,10 +471,12 @@ impl Intake {
             _ => None,
         };
         row.absorb(app, now);
+        let version_before = row.version;
         self.save(conn, row).await?;
         if late {
             let ev = step_overdue(
                 row.id,
+                version_before,
                 LateStep::of(&before),
                 &row.area_code,
                 today,
@@ -1573,6 +1589,8 @@ impl Intake {
                 approved_amount: approval.amount().to_string(),
                 poor_household_number: row.poor_household_number.clone(),
                 project_description: row.project_description.clone(),
+                // The version the move to DISBURSED saves below.
+                application_version: version(row.version + 1),
             };
             self.emit(tx, &ev, &row.id.to_string(), now).await?;
             self.show_move(tx, &key, row, &app, &moved, &actor, now, today)
@@ -1658,7 +1676,14 @@ impl Intake {
                 app.mark_overdue_alerted();
                 apps::mark_overdue_alerted(&mut tx, r.id, r.step_seq).await?;
                 let late = LateStep::of(&app);
-                let ev = step_overdue(r.id, late, &r.area_code, today, &r.policy_version);
+                let ev = step_overdue(
+                    r.id,
+                    r.version,
+                    late,
+                    &r.area_code,
+                    today,
+                    &r.policy_version,
+                );
                 self.emit(&mut tx, &ev, &r.id.to_string(), now).await?;
                 out.newly_overdue += 1;
             }
@@ -1780,15 +1805,18 @@ impl Intake {
                     // Ordered with the application's moves, which lock its row: without it, a
                     // move committing after this alert's outbox row was written but before
                     // this commit would be published after it.
-                    apps::lock_application(&mut tx, r.application_id).await?;
+                    let now_version = apps::lock_application(&mut tx, r.application_id).await?;
                     let late = LateStep {
                         step: Some(step),
+                        entry: r.step_seq,
                         due_on: Some(due),
                         calendar_version: Some(&version),
                         bank_id: r.bank_id.as_deref(),
+                        left_on: Some(r.left_on),
                     };
                     let ev = step_overdue(
                         r.application_id,
+                        now_version,
                         late,
                         &r.area_code,
                         today,
@@ -2111,10 +2139,14 @@ fn subject<'a>(applicant: &'a Applicant, index: &'a [u8]) -> Subject<'a> {
 /// A step past its deadline, as `ApplicationStepOverdue` announces it (R-IN-4).
 struct LateStep<'a> {
     step: Option<crate::domain::Step>,
+    /// Which entry into a step it is (the application's step sequence number).
+    entry: i32,
     due_on: Option<NaiveDate>,
     calendar_version: Option<&'a str>,
     /// The bank the application was recommended to; announced for the bank's step only.
     bank_id: Option<&'a str>,
+    /// When the application left the step, for a step left before its deadline was counted.
+    left_on: Option<NaiveDate>,
 }
 
 impl<'a> LateStep<'a> {
@@ -2122,16 +2154,24 @@ impl<'a> LateStep<'a> {
     fn of(app: &'a Application) -> Self {
         Self {
             step: app.current_step(),
+            entry: app.step_seq,
             due_on: app.step_due_on,
             calendar_version: app.step_calendar.as_deref(),
             bank_id: app.bank_id.as_deref(),
+            left_on: None,
         }
     }
+}
+
+/// An application's version (a row's `version`, from 1) as the events carry it.
+fn version(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or_default()
 }
 
 /// `ApplicationStepOverdue` for `late`, a step of application `id` (R-IN-4).
 fn step_overdue(
     id: Uuid,
+    application_version: i64,
     late: LateStep<'_>,
     area_code: &str,
     today: NaiveDate,
@@ -2149,6 +2189,9 @@ fn step_overdue(
             Some(crate::domain::Step::Bank) => late.bank_id.unwrap_or_default().to_owned(),
             _ => String::new(),
         },
+        application_version: version(application_version),
+        step_entry: u32::try_from(late.entry).unwrap_or_default(),
+        left_on: late.left_on.map(|d| d.to_string()).unwrap_or_default(),
     }
 }
 

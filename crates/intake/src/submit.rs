@@ -909,6 +909,7 @@ fn written(prefix: &str, policy: &PolicyHistory<IntakePolicy>, d: &Draft) -> Res
         submitted_at: convert::rfc3339(d.now),
         policy_version: row.policy_version.clone(),
         status: convert::status_to_pb(d.app.status) as i32,
+        application_version: 1,
     };
     let mut event = OutboxRow::new(prefix, &ev, Some(&row.id.to_string()), d.now);
     event.traceparent = d.traceparent.clone();

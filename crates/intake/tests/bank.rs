@@ -518,6 +518,8 @@ async fn a_bank_lists_decides_and_disburses() {
         assert_eq!(e.approved_amount, "18000.00");
         assert_eq!(e.poor_household_number, "LL-2016-000123");
         assert_eq!(e.project_description, "peony seedlings, 3 mu");
+        // The version of the move to DISBURSED, which it shares (R-X-2 ordering).
+        assert_eq!(e.application_version, disbursed.version);
 
         // R-CR-11: the decision and disbursement responses showed the bank the resident ID.
         for rpc in ["RecordBankDecision", "RecordDisbursement"] {

@@ -1970,7 +1970,7 @@ async fn a_step_left_while_its_deadline_was_pending_is_alerted_if_it_was_left_la
         )
         .await;
         on(&t, "2027-01-20");
-        approve(&mut village, &late.id).await;
+        let late_left = approve(&mut village, &late.id).await;
         let decided = t
             .as_bank(BANK)
             .record_bank_decision(approve_req(&banked.id, "5000", "0.0435", 12))
@@ -2034,6 +2034,25 @@ async fn a_step_left_while_its_deadline_was_pending_is_alerted_if_it_was_left_la
             "the 2027 data counted it: {}",
             bank_alert.calendar_version
         );
+        // Which entry into a step is late, and whether the application had left it: a step
+        // left while its deadline was pending names the day it was left (the application has
+        // moved on since); one it is still in, or leaves with the alert, names none. Each
+        // carries the application's version: the current one when the scan raised it, the
+        // one before the move that raised it.
+        let alerts: std::collections::HashMap<String, pb::ApplicationStepOverdue> = t
+            .intake_messages::<pb::ApplicationStepOverdue>()
+            .await
+            .into_iter()
+            .map(|a| (a.application_id.clone(), a))
+            .collect();
+        let left = &alerts[&late.id];
+        assert_eq!((left.step_entry, left.left_on.as_str()), (1, "2027-01-20"));
+        assert!(left.application_version >= late_left.version, "{left:?}");
+        let staying = &alerts[&in_time.id];
+        assert_eq!((staying.step_entry, staying.left_on.as_str()), (2, ""));
+        let with_move = &alerts[&after_restart.id];
+        assert_eq!((with_move.step_entry, with_move.left_on.as_str()), (1, ""));
+        assert_eq!(with_move.application_version + 1, a.version);
         assert_eq!(
             count(&t.pool, "select count(*) from left_steps_pending").await,
             0,

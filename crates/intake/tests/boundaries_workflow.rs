@@ -2750,8 +2750,7 @@ async fn a_resubmission_records_and_announces_each_correction() {
         amount: money("5000"),
         term_months: 24,
         purpose: pb::Purpose::Breeding as i32,
-        // The same description: not a correction.
-        project_description: "peony seedlings, 3 mu".into(),
+        project_description: "peony seedlings, 4 mu".into(),
         household: Some(pb::HouseholdCorrection {
             name: "王建国（更正）".into(),
             phone: "13900139000".into(),
@@ -2786,6 +2785,12 @@ async fn a_resubmission_records_and_announces_each_correction() {
             to: "PURPOSE_BREEDING".into(),
             personal: false,
         },
+        pb::Correction {
+            field: "project_description".into(),
+            from: "peony seedlings, 3 mu".into(),
+            to: "peony seedlings, 4 mu".into(),
+            personal: false,
+        },
     ]
     .into_iter()
     .chain(
@@ -2817,7 +2822,21 @@ async fn a_resubmission_records_and_announces_each_correction() {
         .rfind(|e| e.application_id == m.id)
         .expect("the resubmission announced");
     assert_eq!(announced.action, "resubmit");
-    assert_eq!(announced.corrections, want);
+    // The project description is named without its values in the event (free text, left out
+    // of events as from ApplicationSubmitted); the history shows them to staff.
+    let want_announced: Vec<_> = want
+        .iter()
+        .cloned()
+        .map(|c| match c.field.as_str() {
+            "project_description" => pb::Correction {
+                field: c.field,
+                personal: true,
+                ..Default::default()
+            },
+            _ => c,
+        })
+        .collect();
+    assert_eq!(announced.corrections, want_announced);
     // R-CR-11: no personal value, old or new, is kept with the transition.
     let kept: Vec<String> = sqlx::query_scalar(
         "select corrections::text from transitions where application_id = $1::uuid",
@@ -2852,5 +2871,43 @@ async fn a_resubmission_records_and_announces_each_correction() {
     let last = h.last().expect("a history");
     assert_eq!(last.action, "resubmit");
     assert!(last.corrections.is_empty(), "{last:?}");
+
+    // R-X-2: every announcement carries the application's version after its write (1 for the
+    // submission), so a consumer orders them without the stream; a move into a step names its
+    // entry (the submission's village step is the first) and deadline as the application
+    // shows them.
+    let now = t
+        .get_as(&mut t.as_district_staff(), &m.id)
+        .await
+        .expect("the application");
+    let mine: Vec<_> = status_events(&t)
+        .await
+        .into_iter()
+        .filter(|e| e.application_id == m.id)
+        .collect();
+    assert_eq!(
+        mine.iter()
+            .map(|e| e.application_version)
+            .collect::<Vec<_>>(),
+        (2..=now.version).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        mine.iter().map(|e| e.step_entry).collect::<Vec<_>>(),
+        [2, 3, 0, 4, 0, 5]
+    );
+    let last = mine.last().expect("the last move");
+    assert_eq!(last.step_due_on, now.step_due_on);
+    assert!(!last.step_due_on.is_empty());
+    assert!(
+        mine.iter()
+            .all(|e| (e.step_entry == 0) == e.step_due_on.is_empty())
+    );
+    let submitted = t
+        .intake_messages::<pb::ApplicationSubmitted>()
+        .await
+        .into_iter()
+        .find(|e| e.application_id == m.id)
+        .expect("the submission announced");
+    assert_eq!(submitted.application_version, 1);
     t.shutdown().await;
 }

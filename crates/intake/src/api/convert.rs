@@ -461,6 +461,20 @@ pub fn correction(c: &Correction) -> pb::Correction {
     }
 }
 
+/// A correction as `ApplicationStatusChanged` announces it: a project description's values are
+/// withheld like personal data's (free text that may name people; `ApplicationSubmitted` leaves
+/// the description out too).
+pub fn announced_correction(c: &Correction) -> pb::Correction {
+    if c.field == "project_description" {
+        return pb::Correction {
+            field: c.field.clone(),
+            personal: true,
+            ..Default::default()
+        };
+    }
+    correction(c)
+}
+
 /// An annual rate as a decimal fraction, read exactly; its bounds are [`bank::annual_rate`]'s.
 pub fn annual_rate(s: &str) -> Result<Decimal, DomainError> {
     let malformed =

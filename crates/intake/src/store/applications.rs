@@ -811,12 +811,14 @@ pub async fn delete_left_step(conn: &mut PgConnection, r: &LeftStepRow) -> sqlx:
 /// then takes its place in the outbox after the moves committed before, and before those
 /// committed after (events of one application are published in the order they were
 /// committed).
-pub async fn lock_application(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
-    sqlx::query("select 1 from applications where id = $1 for update")
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// Locks application `id`'s row; returns its version (0 if there is no such row).
+pub async fn lock_application(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<i64> {
+    let version: Option<i64> =
+        sqlx::query_scalar("select version from applications where id = $1 for update")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(version.unwrap_or_default())
 }
 
 pub async fn mark_overdue_alerted(conn: &mut PgConnection, id: Uuid, seq: i32) -> sqlx::Result<()> {

@@ -879,6 +879,11 @@ pub fn assert_cloudevent(e: &Event, full_name: &str, about: &str) {
         e.header(headers::CONTENT_TYPE),
         Some(headers::PROTOBUF_CONTENT_TYPE)
     );
+    // The NATS binding's binary mode: the data's media type as an attribute header.
+    assert_eq!(
+        e.header(headers::CE_DATACONTENTTYPE),
+        Some(headers::PROTOBUF_CONTENT_TYPE)
+    );
     let id = e.header(headers::CE_ID).expect("ce-id");
     assert!(uuid::Uuid::parse_str(id).is_ok(), "ce-id {id} is a uuid");
     assert_eq!(

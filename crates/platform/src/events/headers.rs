@@ -8,7 +8,11 @@ pub const CE_SOURCE: &str = "ce-source";
 pub const CE_SPECVERSION: &str = "ce-specversion";
 pub const CE_TIME: &str = "ce-time";
 pub const CE_SUBJECT: &str = "ce-subject";
+/// What ARCHITECTURE.md asks for; the NATS binding's binary mode reads the media type from
+/// `ce-datacontenttype` (a `content-type` of `application/cloudevents…` would mean structured
+/// mode), so both are sent.
 pub const CONTENT_TYPE: &str = "content-type";
+pub const CE_DATACONTENTTYPE: &str = "ce-datacontenttype";
 pub const TRACEPARENT: &str = "traceparent";
 pub const NATS_MSG_ID: &str = "Nats-Msg-Id";
 /// Added to dead-lettered messages: why the handler gave up.
@@ -37,6 +41,7 @@ pub fn build(ev: &CloudEvent<'_>) -> HeaderMap {
     h.insert(CE_SOURCE, ev.source);
     h.insert(CE_TIME, ev.time_rfc3339);
     h.insert(CONTENT_TYPE, PROTOBUF_CONTENT_TYPE);
+    h.insert(CE_DATACONTENTTYPE, PROTOBUF_CONTENT_TYPE);
     h.insert(NATS_MSG_ID, ev.id);
     if let Some(s) = ev.subject {
         h.insert(CE_SUBJECT, s);
