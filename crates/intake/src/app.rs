@@ -1856,8 +1856,13 @@ impl Intake {
                 let mut row = r;
                 row.overdue_alerted = true;
                 complaints::save(&mut tx, &row).await?;
-                self.emit(&mut tx, &complaint_overdue(&row), &row.id.to_string(), now)
-                    .await?;
+                self.emit(
+                    &mut tx,
+                    &complaint_overdue(&row, today),
+                    &row.id.to_string(),
+                    now,
+                )
+                .await?;
                 out.complaints_flagged += 1;
             }
             tx.commit().await?;
@@ -1911,8 +1916,14 @@ impl Intake {
                 }
                 // Counted once: a row another pass counted meanwhile is left as it is.
                 if complaints::set_deadline(&mut tx, &row).await? && flag {
-                    self.emit(&mut tx, &complaint_overdue(&row), &row.id.to_string(), now)
-                        .await?;
+                    let today = fupin_kernel::time::china_date(now);
+                    self.emit(
+                        &mut tx,
+                        &complaint_overdue(&row, today),
+                        &row.id.to_string(),
+                        now,
+                    )
+                    .await?;
                     flagged += 1;
                 }
             }
@@ -2045,8 +2056,13 @@ impl Intake {
             row.overdue_alerted = c.overdue_alerted;
             complaints::save(tx, &row).await?;
             if flag {
-                self.emit(tx, &complaint_overdue(&row), &row.id.to_string(), now)
-                    .await?;
+                self.emit(
+                    tx,
+                    &complaint_overdue(&row, today),
+                    &row.id.to_string(),
+                    now,
+                )
+                .await?;
             }
             self.show_complaint(tx, &key, &row, &actor, today).await
         })
@@ -2196,7 +2212,7 @@ fn step_overdue(
 }
 
 /// The flag of a complaint left unanswered past its deadline (R-IN-7).
-fn complaint_overdue(row: &ComplaintRow) -> pb::ComplaintOverdue {
+fn complaint_overdue(row: &ComplaintRow, today: NaiveDate) -> pb::ComplaintOverdue {
     pb::ComplaintOverdue {
         complaint_id: row.id.to_string(),
         area_code: row.area_code.clone(),
@@ -2204,6 +2220,11 @@ fn complaint_overdue(row: &ComplaintRow) -> pb::ComplaintOverdue {
         calendar_version: row.calendar_version.clone().unwrap_or_default(),
         assigned_to: row.assigned_to.clone().unwrap_or_default(),
         policy_version: row.policy_version.clone(),
+        answered_on: row
+            .answered_at
+            .map(|at| fupin_kernel::time::china_date(at).to_string())
+            .unwrap_or_default(),
+        detected_on: today.to_string(),
     }
 }
 

@@ -410,6 +410,12 @@ async fn a_late_answer_flags_a_complaint_no_scan_flagged() {
         let e: pb::ComplaintOverdue = flagged[0].decode();
         assert_eq!(e.complaint_id, lodged[1].id);
         assert_eq!(e.due_on, "2025-10-16");
+        // Flagged by its answer: it says so (answered_on), for systems that list flagged
+        // complaints as open.
+        assert_eq!(
+            (e.answered_on.as_str(), e.detected_on.as_str()),
+            ("2025-10-17", "2025-10-17")
+        );
         let r = scan(&t).await;
         assert_eq!(r.complaints_flagged, 0, "flagged once, by the answer");
         assert_eq!(
