@@ -29,6 +29,7 @@ fn config() -> RelayConfig {
         linger: Duration::from_millis(1),
         final_flush: Duration::from_secs(2),
         leader_idle_timeout: Duration::from_secs(30),
+        leader_stall_timeout: Duration::from_secs(30),
     }
 }
 

@@ -15,7 +15,9 @@
 //! the server it is still working on it), waits and applies it again, without counting an
 //! attempt, until it applies or shutdown; after a minute it logs an error. The consumer has
 //! one event unacknowledged at a time and no server-side delivery bound, so events are not
-//! reordered, dead-lettered or stranded by an outage of any length.
+//! reordered, dead-lettered or stranded by an outage of any length. A consumer stopped while it
+//! holds an event hands it back (a negative acknowledgement), so that another replica gets it
+//! at once rather than after the ack wait, the context's events all waiting meanwhile.
 
 use std::time::Duration;
 
@@ -25,7 +27,7 @@ use async_nats::jetstream::{
     message::AckKind,
 };
 use bytes::Bytes;
-use futures::{StreamExt, future::BoxFuture};
+use futures::{FutureExt, StreamExt, future::BoxFuture};
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use tokio::task::JoinHandle;
@@ -430,7 +432,14 @@ async fn consume(
     loop {
         let next = tokio::select! {
             m = messages.next() => m,
-            _ = shutdown.wait() => return Ok(()),
+            _ = shutdown.wait() => {
+                // A delivery that came with the stop, already received but not yet taken, is
+                // handed back too (at most one: one event unacknowledged at a time).
+                if let Some(Some(Ok(msg))) = messages.next().now_or_never() {
+                    hand_back(bus, config, messages, &msg).await;
+                }
+                return Ok(());
+            }
         };
         let Some(msg) = next else {
             anyhow::bail!("message stream ended");
@@ -485,8 +494,12 @@ async fn consume(
                         .map_err(|e| anyhow::anyhow!("in progress: {e}"))?;
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
-                        // Unacknowledged: redelivered after the ack wait, to whoever runs next.
-                        _ = shutdown.wait() => return Ok(()),
+                        // Left unacknowledged, it would hold up this context on every replica
+                        // until the ack wait (30 s) ran out: handed back for another at once.
+                        _ = shutdown.wait() => {
+                            hand_back(bus, config, messages, &msg).await;
+                            return Ok(());
+                        }
                     }
                     wait = (wait * 2).min(HOLD_BACKOFF_MAX);
                 }
@@ -514,6 +527,45 @@ async fn consume(
         }
     }
 }
+
+/// At shutdown, hands a delivery this consumer holds back to the server (a negative
+/// acknowledgement without delay), so that another replica gets it at once. This replica's
+/// pull requests are withdrawn first (`messages` dropped: an unsubscribe, sent ahead of the
+/// NAK on the same connection), or the server could give the event straight back to one of
+/// them, to sit unacknowledged there until the ack wait. Flushed within a bound, since the
+/// process may end next; on failure (NATS away) the server redelivers after the ack wait.
+async fn hand_back(
+    bus: &EventBus,
+    config: &ConsumerConfig,
+    messages: pull::Stream,
+    msg: &jetstream::Message,
+) {
+    drop(messages);
+    let nak = async {
+        msg.ack_with(AckKind::Nak(None))
+            .await
+            .map_err(|e| anyhow::anyhow!("nak: {e}"))?;
+        bus.js
+            .client()
+            .flush()
+            .await
+            .map_err(|e| anyhow::anyhow!("flush: {e}"))
+    };
+    let sequence = msg.info().map_or(0, |i| i.stream_sequence);
+    match tokio::time::timeout(HAND_BACK_WITHIN, nak).await {
+        Ok(Ok(())) => tracing::info!(consumer = %config.name, stream_sequence = sequence,
+            "stopping: handed the event held back to NATS for another replica"),
+        Ok(Err(e)) => tracing::warn!(consumer = %config.name, stream_sequence = sequence,
+            error = %e, "stopping: could not hand the event held back; NATS redelivers it \
+            after the ack wait"),
+        Err(_) => tracing::warn!(consumer = %config.name, stream_sequence = sequence,
+            "stopping: handing the event held back took too long; NATS redelivers it after \
+            the ack wait"),
+    }
+}
+
+/// How long a stopping consumer tries to hand its event back.
+const HAND_BACK_WITHIN: Duration = Duration::from_secs(2);
 
 /// The longest wait between two attempts at an event held through a database outage: well
 /// under any ack wait, so the in-progress acknowledgement keeps the delivery.
@@ -614,6 +666,7 @@ fn copied_headers(original: Option<&async_nats::HeaderMap>) -> async_nats::Heade
         headers::CE_TIME,
         headers::CE_SUBJECT,
         headers::CONTENT_TYPE,
+        headers::CE_DATACONTENTTYPE,
         headers::TRACEPARENT,
     ];
     let mut values: Vec<(String, &async_nats::HeaderValue)> = original

@@ -8,7 +8,10 @@
 //! Wake-ups: the writing service calls [`RelayHandle::wake`] after its commit (in-process, so
 //! the hot write path takes no NOTIFY queue lock); any other writer (another replica, a manual
 //! fix) may `NOTIFY fupin_outbox`; and the relay polls as a fallback. One relay per database
-//! publishes at a time: it holds a session advisory lock, and standbys retry.
+//! publishes at a time: it holds a session advisory lock, and standbys retry. A leader that
+//! cannot publish for [`RelayConfig::leader_stall_timeout`] while rows wait (its NATS out of
+//! reach, or refusing it, while another replica's may not be) gives the lock up and stays out
+//! for a few poll intervals, so that a standby publishes instead.
 
 use std::{sync::Arc, time::Duration};
 
@@ -39,6 +42,15 @@ pub struct RelayConfig {
     /// least every `poll_interval`, `max_backoff` and batch (sends and acks within twice
     /// `ack_timeout`): it must be well above them.
     pub leader_idle_timeout: Duration,
+    /// How long the leader may go on failing to publish (not one event acknowledged by
+    /// JetStream while events wait) before it gives up leadership: it releases the lock and
+    /// stays out for a few `poll_interval`s (jittered), so that a standby that reaches NATS
+    /// takes over. Without it a leader cut off from NATS alone (a partition, a password change
+    /// refusing its reconnect, a wrong `NATS_URL`) kept the lock, and the outbox of the whole
+    /// database waited, for as long as that lasted. An empty outbox is no failure, and one
+    /// batch that gets through starts the count again. Well above twice `ack_timeout` plus
+    /// `max_backoff`, so that one failed batch alone never steps down.
+    pub leader_stall_timeout: Duration,
 }
 
 impl Default for RelayConfig {
@@ -50,6 +62,7 @@ impl Default for RelayConfig {
             linger: Duration::from_millis(5),
             final_flush: Duration::from_secs(5),
             leader_idle_timeout: Duration::from_secs(30),
+            leader_stall_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -100,7 +113,17 @@ async fn run(
     let mut backoff = Duration::from_millis(100);
     while !shutdown.is_triggered() {
         match lead(&pool, &bus, &config, &wake, &mut shutdown).await {
-            Ok(()) => return,
+            Ok(Led::Stopped) => return,
+            Ok(Led::SteppedDown) => {
+                backoff = Duration::from_millis(100);
+                // Out of the race for a while: a standby (trying every `poll_interval`) takes
+                // the lock meanwhile. Jittered, so that replicas that all fail to publish (NATS
+                // down for everyone) do not step down and come back in step.
+                tokio::select! {
+                    _ = tokio::time::sleep(step_down_pause(&config)) => {}
+                    _ = shutdown.wait() => return,
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "outbox relay interrupted; retrying");
                 tokio::select! {
@@ -113,14 +136,31 @@ async fn run(
     }
 }
 
-/// Takes the advisory lock and publishes until shutdown. Returns Err on database trouble.
+/// How [`lead`] ended, when not on database trouble.
+#[derive(Debug, PartialEq, Eq)]
+enum Led {
+    /// Shutdown: the relay is done.
+    Stopped,
+    /// Gave up leadership after failing to publish for `leader_stall_timeout`.
+    SteppedDown,
+}
+
+/// How long a relay that stepped down stays out of the race for the lock: several of the
+/// standbys' poll intervals, so that one of them takes it, plus up to as much again at random.
+fn step_down_pause(config: &RelayConfig) -> Duration {
+    let base = config.poll_interval * 4;
+    base + base.mul_f64(rand::random::<f64>())
+}
+
+/// Takes the advisory lock and publishes until shutdown, or until it steps down (see
+/// [`RelayConfig::leader_stall_timeout`]). Returns Err on database trouble.
 async fn lead(
     pool: &PgPool,
     bus: &EventBus,
     config: &RelayConfig,
     wake: &Notify,
     shutdown: &mut Shutdown,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Led> {
     let mut conn = pool.acquire().await?;
     loop {
         let locked: bool = sqlx::query_scalar("select pg_try_advisory_lock($1)")
@@ -132,7 +172,7 @@ async fn lead(
         }
         tokio::select! {
             _ = tokio::time::sleep(config.poll_interval) => {}
-            _ = shutdown.wait() => return Ok(()),
+            _ = shutdown.wait() => return Ok(Led::Stopped),
         }
     }
     // The lock lives as long as this session: however `lead` ends (shutdown or an error), close
@@ -158,19 +198,41 @@ async fn lead(
     }
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen("fupin_outbox").await?;
+    tracing::info!("outbox relay leads: publishing this database's outbox");
     let mut nats_backoff = Duration::from_millis(100);
+    // Since when every batch has failed without one event acknowledged (rows waiting).
+    let mut failing_since: Option<tokio::time::Instant> = None;
     loop {
         if shutdown.is_triggered() {
             final_flush(&mut conn, bus, config).await;
-            return Ok(());
+            return Ok(Led::Stopped);
         }
+        let started = tokio::time::Instant::now();
         let rows = next_batch(&mut conn).await?;
         let fetched = rows.len();
         let (sent, failure) = publish_batch(bus, config, &rows).await;
         delete_sent(&mut conn, &sent).await?;
         let cut_short = sent.len() < fetched;
         if let Some(e) = failure {
-            tracing::warn!(error = %e, pending = fetched - sent.len(), "NATS publish failed; rows wait");
+            let pending = fetched - sent.len();
+            tracing::warn!(error = %e, pending, "NATS publish failed; rows wait");
+            // An event acknowledged is progress (a slow NATS, a reconnect): the count starts
+            // again from the next failure.
+            let since = if sent.is_empty() {
+                *failing_since.get_or_insert(started)
+            } else {
+                failing_since = None;
+                started
+            };
+            if since.elapsed() >= config.leader_stall_timeout {
+                tracing::warn!(error = %e, pending, failing_for = ?since.elapsed(),
+                    "outbox relay stepping down: no event could be published for over {:?} \
+                     while events wait (this replica's NATS out of reach or refusing it); \
+                     releasing the lock so that another replica publishes them",
+                    config.leader_stall_timeout);
+                step_down(conn).await;
+                return Ok(Led::SteppedDown);
+            }
             tokio::select! {
                 _ = tokio::time::sleep(nats_backoff) => {}
                 _ = shutdown.wait() => {}
@@ -178,6 +240,7 @@ async fn lead(
             nats_backoff = (nats_backoff * 2).min(config.max_backoff);
             continue;
         }
+        failing_since = None;
         nats_backoff = Duration::from_millis(100);
         // A full batch, or one that held back a second event of a subject: the rest is
         // waiting already.
@@ -193,6 +256,27 @@ async fn lead(
             _ = tokio::time::sleep(config.poll_interval) => {}
             _ = shutdown.wait() => {}
         }
+    }
+}
+
+/// Gives up the lock: unlocked at once (the rows not acknowledged stay in the outbox, in
+/// order, for whoever leads next), and the session is closed as `lead` ends (`close_on_drop`),
+/// which releases it too should the unlock fail.
+async fn step_down(mut conn: sqlx::pool::PoolConnection<sqlx::Postgres>) {
+    let unlock = sqlx::query_scalar::<_, bool>("select pg_advisory_unlock($1)")
+        .bind(ADVISORY_LOCK_KEY)
+        .fetch_one(&mut *conn);
+    match tokio::time::timeout(Duration::from_secs(5), unlock).await {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => {
+            tracing::warn!("the relay's advisory lock was not held when it stepped down")
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "unlocking the relay's advisory lock failed; \
+            closing its session releases it"),
+        Err(_) => tracing::warn!(
+            "unlocking the relay's advisory lock took over 5 s; closing its \
+            session releases it"
+        ),
     }
 }
 
