@@ -1891,6 +1891,17 @@ async fn a_step_entered_beyond_the_calendar_gets_its_deadline_once_it_is_deploye
                 got.step_calendar_version
             );
             assert!(got.version > a.version, "the change is a new version");
+            // The move that entered the step gets it too, as it would have then.
+            let entered = history(&t, &a.id).await.pop().expect("a history");
+            assert_eq!(
+                (
+                    entered.step_due_on.as_str(),
+                    entered.calendar_version.as_str()
+                ),
+                (due, got.step_calendar_version.as_str()),
+                "the transition into the step of {}",
+                a.id
+            );
         }
         let mut alerts = step_alerts(&t).await;
         alerts.sort();

@@ -656,6 +656,11 @@ async fn return_for_correction_resubmit_and_reject() {
                 ),
             ]
         );
+        // R-IN-4: each move into a step keeps the deadline it set, after the step is left;
+        // the others set none.
+        let due: Vec<&str> = history.iter().map(|tr| tr.step_due_on.as_str()).collect();
+        assert!(!due[0].is_empty() && !due[1].is_empty(), "{due:?}");
+        assert_eq!((due[2], due[3], due[4]), ("", "2026-03-06", ""));
         t.shutdown().await;
     })
     .await;

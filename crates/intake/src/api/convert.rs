@@ -448,6 +448,7 @@ pub fn transition(t: &TransitionRow) -> pb::Transition {
         policy_version: t.policy_version.clone(),
         calendar_version: t.calendar_version.clone().unwrap_or_default(),
         corrections: t.corrections.iter().map(correction).collect(),
+        step_due_on: t.step_due_on.map(|d| d.to_string()).unwrap_or_default(),
     }
 }
 

@@ -385,9 +385,9 @@ pub async fn insert_submissions(
              returning id
            ), tr as (
              insert into transitions (id, application_id, from_status, to_status, action, actor, actor_role, reason, at,
-               policy_version, calendar_version)
+               policy_version, calendar_version, step_due_on)
              select i.transition_id, i.id, null, i.to_status, i.action, i.submitted_by, i.actor_role, '',
-               i.submitted_at, i.policy_version, i.step_calendar
+               i.submitted_at, i.policy_version, i.step_calendar, i.step_due_on
              from input i join app a on a.id = i.id
            ), ev as (
              insert into outbox (id, subject, ce_type, ce_subject, payload, traceparent, created_at)
@@ -561,8 +561,8 @@ pub async fn record_transition(
 ) -> sqlx::Result<()> {
     sqlx::query(
         r#"insert into transitions (id, application_id, from_status, to_status, action, actor, actor_role, reason, at,
-             policy_version, calendar_version, corrections)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"#,
+             policy_version, calendar_version, corrections, step_due_on)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"#,
     )
     .bind(Uuid::now_v7())
     .bind(row.id)
@@ -576,6 +576,7 @@ pub async fn record_transition(
     .bind(&row.policy_version)
     .bind(&row.step_calendar)
     .bind(sqlx::types::Json(&moved.corrections))
+    .bind(row.step_due_on)
     .execute(conn)
     .await?;
     Ok(())
@@ -594,6 +595,7 @@ pub struct TransitionRow {
     pub policy_version: String,
     pub calendar_version: Option<String>,
     pub corrections: sqlx::types::Json<Vec<Correction>>,
+    pub step_due_on: Option<NaiveDate>,
 }
 
 pub async fn transitions(
@@ -604,7 +606,7 @@ pub async fn transitions(
 ) -> sqlx::Result<Vec<TransitionRow>> {
     sqlx::query_as(
         r#"select id, from_status, to_status, action, actor, actor_role, reason, at, policy_version,
-             calendar_version, corrections
+             calendar_version, corrections, step_due_on
            from transitions
            where application_id = $1 and ($2::uuid is null or id > $2) order by id limit $3"#,
     )
@@ -715,7 +717,9 @@ pub async fn deadline_pending(
 }
 
 /// Stores the deadline counted for a step entered before the calendar reached it, and the
-/// calendar version that counted it (R-X-4); whether that step was still pending.
+/// calendar version that counted it (R-X-4), on the application and on the transition that
+/// entered the step (its latest: the application is still in that step); whether that step
+/// was still pending.
 pub async fn set_step_deadline(
     conn: &mut PgConnection,
     r: &ApplicationRow,
@@ -731,9 +735,22 @@ pub async fn set_step_deadline(
     .bind(r.step_due_on)
     .bind(&r.step_calendar)
     .bind(now)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?
     .rows_affected();
+    if updated == 1 {
+        sqlx::query(
+            "update transitions set step_due_on = $2, calendar_version = $3
+              where id = (select id from transitions where application_id = $1
+                          order by at desc, id desc limit 1)
+                and step_due_on is null",
+        )
+        .bind(r.id)
+        .bind(r.step_due_on)
+        .bind(&r.step_calendar)
+        .execute(conn)
+        .await?;
+    }
     Ok(updated == 1)
 }
 
