@@ -51,6 +51,15 @@ pub enum CalendarError {
     FileNameMismatch { path: PathBuf, year: i32 },
     #[error("calendar year {0} appears twice")]
     DuplicateYear(i32),
+    #[error(
+        "calendar years {before} and {after} are given but not {missing}: deadlines would stop \
+         being counted at the end of {before}; add {missing}.toml (or remove the years before it)"
+    )]
+    MissingYear {
+        before: i32,
+        missing: i32,
+        after: i32,
+    },
     #[error("calendar year {year} has an empty source; name the notice the dates come from")]
     MissingSource { year: i32 },
     #[error(
@@ -177,7 +186,12 @@ impl WorkingDayCalendar {
         let mut paths = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(io(dir))? {
             let path = entry.map_err(io(dir))?.path();
-            if path.extension().is_some_and(|ext| ext == "toml") {
+            // `2027.TOML` too: a year file skipped for its name's case would leave the year's
+            // deadlines pending without a word.
+            if path
+                .extension()
+                .is_some_and(|ext| ext.eq_ignore_ascii_case("toml"))
+            {
                 paths.push(path);
             }
         }
@@ -211,6 +225,16 @@ impl WorkingDayCalendar {
             if by_year.insert(year, calendar).is_some() {
                 return Err(CalendarError::DuplicateYear(year));
             }
+        }
+        // Years are one unbroken run: a year missing in the middle (a file deleted or not
+        // copied) would stop every count at the end of the year before it, silently.
+        let given: Vec<i32> = by_year.keys().copied().collect();
+        if let Some(w) = given.windows(2).find(|w| w[1] != w[0] + 1) {
+            return Err(CalendarError::MissingYear {
+                before: w[0],
+                missing: w[0] + 1,
+                after: w[1],
+            });
         }
         Ok(WorkingDayCalendar { years: by_year })
     }

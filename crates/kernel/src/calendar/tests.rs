@@ -389,22 +389,38 @@ fn coverage_runs_to_the_end_of_the_last_unbroken_year() {
     assert_eq!(shipped.covered_until(end), Some(end));
     assert_eq!(shipped.covered_until(date(last + 1, 1, 1)), None);
     assert_eq!(shipped.covered_until(date(first - 1, 12, 31)), None);
-    // A gap ends the coverage: 2031 is unreachable by counting from 2029.
+    // A gap would end the coverage silently (2032 unreachable by counting from 2029): the
+    // years must be one unbroken run.
     let gap = WorkingDayCalendar::from_year_strs(&[
         &synthetic(2029, "", ""),
         &synthetic(2030, "", ""),
         &synthetic(2032, "", ""),
-    ])
-    .unwrap();
-    assert_eq!(
-        gap.covered_until(date(2029, 6, 1)),
-        Some(date(2030, 12, 31))
+    ]);
+    assert!(
+        matches!(
+            gap,
+            Err(CalendarError::MissingYear {
+                before: 2030,
+                missing: 2031,
+                after: 2032
+            })
+        ),
+        "{gap:?}"
     );
-    assert_eq!(
-        gap.covered_until(date(2032, 1, 1)),
-        Some(date(2032, 12, 31))
-    );
-    assert!(gap.add_working_days(date(2030, 12, 30), 5).is_err());
+}
+
+// A year file whose extension is written in capitals is read like any other, not skipped
+// (which would leave its deadlines pending without a word); a backup beside it is not read.
+#[test]
+fn load_dir_reads_a_year_file_whatever_the_case_of_its_extension() {
+    let dir = std::env::temp_dir().join(format!("fupin-calendar-case-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("2030.toml"), synthetic(2030, "", "")).unwrap();
+    std::fs::write(dir.join("2031.TOML"), synthetic(2031, "", "")).unwrap();
+    std::fs::write(dir.join("2031.toml.bak"), "not read").unwrap();
+    let result = WorkingDayCalendar::load_dir(&dir);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(result.unwrap().years(), [2030, 2031]);
 }
 
 // R-X-4: what counted a deadline is recorded by version: one per year of data, changed by any
@@ -548,13 +564,4 @@ fn the_next_year_is_needed_from_sixty_days_before_the_data_ends() {
         cal.year_needed_soon(date(last.year() + 1, 1, 1)),
         Some(last.year() + 1)
     );
-    // A gap: from 2029 the data runs out at the end of 2030, whatever 2032 holds.
-    let gap = WorkingDayCalendar::from_year_strs(&[
-        &synthetic(2029, "", ""),
-        &synthetic(2030, "", ""),
-        &synthetic(2032, "", ""),
-    ])
-    .unwrap();
-    assert_eq!(gap.year_needed_soon(date(2029, 6, 1)), None);
-    assert_eq!(gap.year_needed_soon(date(2030, 11, 15)), Some(2031));
 }
