@@ -1109,7 +1109,7 @@ impl Intake {
                 .collect();
             if !over.is_empty() {
                 let others = match self.admit_again(tx, &form, &row, policy, today).await {
-                    Ok(()) => Vec::new(),
+                    Ok(_) => Vec::new(),
                     Err(
                         ServiceError::Refused(f)
                         | ServiceError::RefusedUnderPolicy { failures: f, .. },
@@ -1162,7 +1162,7 @@ impl Intake {
         row: &ApplicationRow,
         policy: &Versioned<IntakePolicy>,
         today: NaiveDate,
-    ) -> Result<()> {
+    ) -> Result<Option<admission::CreditStanding>> {
         let facts = readmodel::admission_facts(
             conn,
             subject(&form.applicant, &row.applicant_id_idx),
@@ -1171,7 +1171,9 @@ impl Intake {
         )
         .await?;
         admission::check(form, &facts, &policy.value, today)
-            .map_err(|e| app_err("")(e).under_policy(&policy.version.id))
+            .map_err(|e| app_err("")(e).under_policy(&policy.version.id))?;
+        // A household admitted is a credit household today: its standing, for the record.
+        Ok(admission::standing(form, &facts, &policy.value, today))
     }
 
     /// Rebuilds the submitted form from the stored row and its opened personal data (for
@@ -1466,7 +1468,7 @@ impl Intake {
                 )
                 .map_err(app_err(""))?;
             }
-            let decision = if req.approved {
+            let mut decision = if req.approved {
                 let amount =
                     convert::money("approved_amount", "R-IN-6", req.approved_amount.as_ref())
                         .map_err(app_err(""))?;
@@ -1503,7 +1505,10 @@ impl Intake {
                 form.amount = amount;
                 form.term_months = term;
                 // The bank's fields: what admission calls the amount is the approved amount.
-                self.admit_again(tx, &form, &row, policy, today)
+                // The credit it judged on is kept with the approval, for the loan's
+                // announcement (R-RK-10).
+                decision.credit = self
+                    .admit_again(tx, &form, &row, policy, today)
                     .await
                     .map_err(|e| e.with_field_renamed("amount", "approved_amount"))?;
             }
@@ -1560,6 +1565,8 @@ impl Intake {
             // in the clear, on a subject only the platform's services read (README "Personal
             // data").
             let borrower = row.applicant(&self.pii)?;
+            // What admission judged the household's credit on at the bank's approval.
+            let credit = row.decision.as_ref().and_then(|d| d.0.credit.as_ref());
             let ev = pb::LoanDisbursed {
                 loan_id: record.loan_id.to_string(),
                 application_id: row.id.to_string(),
@@ -1586,6 +1593,11 @@ impl Intake {
                     .collect(),
                 purpose: row.purpose,
                 policy_version: row.policy_version.clone(),
+                credit_grade: credit.map(|c| c.grade.clone()).unwrap_or_default(),
+                credit_line: credit
+                    .map(|c| c.credit_line.to_string())
+                    .unwrap_or_default(),
+                credit_village: credit.is_some_and(|c| c.credit_village),
                 approved_amount: approval.amount().to_string(),
                 poor_household_number: row.poor_household_number.clone(),
                 project_description: row.project_description.clone(),

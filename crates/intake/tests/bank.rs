@@ -461,6 +461,10 @@ async fn a_bank_lists_decides_and_disburses() {
                 .is_empty()
         );
 
+        // R-RK-10: a downgrade after the approval does not change the credit the approval was
+        // judged on, which the loan's announcement carries.
+        t.rate_household(&residents[0], VILLAGE_A, "C", "0", 2)
+            .await;
         let req = disbursement_req(&a1);
         let req_again = req.clone();
         let disbursed = bank
@@ -518,6 +522,15 @@ async fn a_bank_lists_decides_and_disburses() {
         assert_eq!(e.approved_amount, "18000.00");
         assert_eq!(e.poor_household_number, "LL-2016-000123");
         assert_eq!(e.project_description, "peony seedlings, 3 mu");
+        // The credit admission judged on at the bank's approval (R-CR-3, R-CR-8, R-RK-10).
+        assert_eq!(
+            (
+                e.credit_grade.as_str(),
+                e.credit_line.as_str(),
+                e.credit_village
+            ),
+            ("A", "20000.00", false)
+        );
         // The version of the move to DISBURSED, which it shares (R-X-2 ordering).
         assert_eq!(e.application_version, disbursed.version);
 

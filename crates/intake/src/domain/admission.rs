@@ -141,6 +141,42 @@ impl AdmissionFacts {
     }
 }
 
+/// A household's credit as admission judged it on a day (R-CR-3, R-CR-8): recorded with the
+/// bank's approval and announced with the loan, since whether it is a poor credit household's
+/// decides its "两免一贴" (R-RK-10), whatever the credit service announces after.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CreditStanding {
+    /// The grade in force ("AAA", "AA", "A").
+    pub grade: String,
+    /// The effective line: the grade's, raised for a credit village, within the cap.
+    pub credit_line: Money,
+    /// Whether the household's own village was a credit village that day (R-CR-6, R-CR-8).
+    pub credit_village: bool,
+}
+
+/// The standing of a household that is a credit household on `today` under `facts`; None for
+/// an enterprise or cooperative, and for a household that is not one.
+pub fn standing(
+    form: &ApplicationForm,
+    facts: &AdmissionFacts,
+    policy: &IntakePolicy,
+    today: NaiveDate,
+) -> Option<CreditStanding> {
+    let Applicant::Household(h) = &form.applicant else {
+        return None;
+    };
+    let rating = facts
+        .rating_on(today)
+        .filter(|r| r.is_credit_household_on(today))?;
+    let credit_village =
+        rating.village_code == h.village.as_str() && facts.credit_village_on(today);
+    Some(CreditStanding {
+        grade: rating.grade?.as_str().to_owned(),
+        credit_line: effective_line(rating, credit_village, policy),
+        credit_village,
+    })
+}
+
 /// The household's effective credit line: the grade's line, raised for a credit village, and
 /// never above the national cap (R-CR-8).
 pub fn effective_line(

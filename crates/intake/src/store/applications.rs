@@ -24,6 +24,10 @@ pub struct BankDecision {
     pub term_months: Option<u32>,
     pub rejection_reason: String,
     pub decided_at: DateTime<Utc>,
+    /// R-CR-3, R-CR-8, R-RK-10: a household's credit as admission judged it on the approval
+    /// day; none for a rejection, an enterprise, and approvals recorded before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit: Option<crate::domain::admission::CreditStanding>,
 }
 
 impl BankDecision {
@@ -36,6 +40,7 @@ impl BankDecision {
             term_months: Some(approval.term_months()),
             rejection_reason: String::new(),
             decided_at,
+            credit: None,
         }
     }
 

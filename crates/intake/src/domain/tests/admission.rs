@@ -7,7 +7,9 @@ use fupin_kernel::{CreditGrade, Money};
 use super::fixtures::*;
 use crate::domain::{
     DomainError, Purpose,
-    admission::{AdmissionFacts, RatingFact, Timeline, check, effective_line},
+    admission::{
+        AdmissionFacts, CreditStanding, RatingFact, Timeline, check, effective_line, standing,
+    },
     form::{Applicant, ApplicationForm},
 };
 
@@ -358,6 +360,62 @@ fn credit_village_raises_the_a_line_from_20000_to_24000() {
     assert_eq!(admit(&form, &facts), Ok(()));
     form.amount = money("24000.01");
     assert_eq!(refused_rules(admit(&form, &facts)), vec!["R-CR-8"]);
+}
+
+// R-CR-3, R-CR-8, R-RK-10: the standing recorded with an approval is the credit admission
+// judged on that day: the grade in force, the line as raised for a credit village (its own
+// village only), nothing for a household that is no credit household, or for an enterprise.
+#[test]
+fn the_standing_is_the_credit_admission_judged_on() {
+    let facts = AdmissionFacts {
+        credit_village: Timeline::always(true),
+        ..household_facts(today())
+    };
+    assert_eq!(
+        standing(&household_form(), &facts, policy(), today()),
+        Some(CreditStanding {
+            grade: "A".into(),
+            credit_line: money("24000.00"),
+            credit_village: true,
+        })
+    );
+    let elsewhere = AdmissionFacts {
+        rating: Some(RatingFact {
+            village_code: "410311100202".into(),
+            ..rating(CreditGrade::Aa, today())
+        }),
+        ..facts.clone()
+    };
+    assert_eq!(
+        standing(&household_form(), &elsewhere, policy(), today()),
+        Some(CreditStanding {
+            grade: "AA".into(),
+            credit_line: money("30000.00"),
+            credit_village: false,
+        })
+    );
+    let vetoed = AdmissionFacts {
+        rating: Some(RatingFact {
+            veto: true,
+            ..rating(CreditGrade::Aaa, today())
+        }),
+        ..household_facts(today())
+    };
+    assert_eq!(
+        standing(&household_form(), &vetoed, policy(), today()),
+        None
+    );
+    let b = with_rating(rating(CreditGrade::B, today()));
+    assert_eq!(standing(&household_form(), &b, policy(), today()), None);
+    assert_eq!(
+        standing(
+            &enterprise_form("410311100201"),
+            &enterprise_facts(),
+            policy(),
+            today()
+        ),
+        None
+    );
 }
 
 // R-CR-8: a credit-village status announced for a later day, gained or lost, changes lines
