@@ -1546,8 +1546,9 @@ impl Intake {
                 .as_ref()
                 .and_then(|d| d.0.approval())
                 .ok_or_else(|| anyhow::anyhow!("application {} approved without terms", row.id))?;
+            let policy = self.policy_on(today)?;
             record
-                .within(&approval, row.recommended_on)
+                .within(&approval, row.recommended_on, &policy.value)
                 .map_err(app_err(""))?;
             let bank = row.bank_id.clone().unwrap_or_default();
             if let Some(holder) =

@@ -302,17 +302,23 @@ async fn approved_amounts_at_a_fen_and_with_three_decimals() {
 }
 
 /// R-IN-6, R-X-3, R-X-4: the annual rate is a decimal fraction with at most 6 decimals within
-/// the policy's plausible range, both ends included (shipped: 0.01 to 0.24): 0, 1, negatives,
-/// 7 decimals, percentages, commas, spaces, NaN and exponents are bad input naming
-/// `annual_rate`, and so are a monthly rate (0.003625), a percentage divided by 100 twice
-/// (0.000435) and rates a millionth outside the range; 0.01 and 0.24 are accepted, and
-/// trailing zeros carry no precision (0.0435000 is recorded as 0.0435).
+/// the policy's plausible range, both ends included (shipped from 2026-12-04: 0.01 to 0.24): 0,
+/// 1, negatives, 7 decimals, percentages, commas, spaces, NaN and exponents are bad input
+/// naming `annual_rate`, and so are a monthly rate (0.003625), a percentage divided by 100
+/// twice (0.000435) and rates a millionth outside the range; 0.01 and 0.24 are accepted, and
+/// trailing zeros carry no precision (0.0435000 is recorded as 0.0435). A monthly rate
+/// approved in March, before the range, stays as recorded, and its loan can still be paid out
+/// with the interest its real rate gives (the schedule's ceiling takes the range's top for a
+/// recorded rate outside it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn annual_rates_at_their_bounds() {
     bounded(120, async {
         let t = spawn_intake().await;
-        let apps = recommended(&t, &[811, 812, 813], "20000").await;
+        let apps = recommended(&t, &[811, 812, 813, 814], "20000").await;
         let mut bank = t.as_bank(BANK);
+        let before = approve(&mut bank, &apps[3].id, "18000", "0.003625", 12).await;
+        assert_eq!(before.bank_decision.unwrap().annual_rate, "0.003625");
+        t.set_time("2026-12-07T09:00:00+08:00");
         for bad in [
             "0",
             "0.000000",
@@ -350,6 +356,19 @@ async fn annual_rates_at_their_bounds() {
             let got = approve(&mut bank, &a.id, "18000", rate, 12).await;
             assert_eq!(got.bank_decision.unwrap().annual_rate, shown, "{rate}");
         }
+        // 65.25 a month is 4.35% a year on 18,000: far above what 0.003625 a year would owe.
+        let paid = bank
+            .record_disbursement(disburse_req(
+                &apps[3].id,
+                "6228-0000-0814",
+                "18000.00",
+                "2026-12-07",
+                monthly("2026-12-07", 12, 1_800_000, "65.25"),
+            ))
+            .await
+            .expect("the loan of an approval recorded before the range is paid out")
+            .into_inner();
+        assert_eq!(paid.status(), pb::Status::Disbursed);
         t.shutdown().await;
     })
     .await;

@@ -345,6 +345,7 @@ async fn a_policy_file_that_would_change_a_recorded_version_stops_the_start() {
         assert_eq!(
             registered,
             [
+                ("luolong-2026-12-rates".to_owned(), "2026-12-04".to_owned()),
                 ("luolong-2026.1".to_owned(), "2024-01-01".to_owned()),
                 ("luolong-2026.2".to_owned(), "2026-03-03".to_owned())
             ]

@@ -299,7 +299,7 @@ fn canonical(value: &toml::Value, hash: &mut crate::fnv::Fnv1a) {
             keys.sort();
             hash.feed("{");
             for key in keys {
-                hash.feed(&format!("{key:?}="));
+                hash.feed(&format!("k{}:{key}=", key.len()));
                 canonical(&table[key.as_str()], hash);
                 hash.feed(";");
             }
@@ -313,7 +313,16 @@ fn canonical(value: &toml::Value, hash: &mut crate::fnv::Fnv1a) {
             }
             hash.feed("]");
         }
-        scalar => hash.feed(&scalar.to_string()),
+        // Each scalar by its type and its value as parsed, not as a TOML library prints it:
+        // a dependency update must not make every registered version look edited.
+        toml::Value::String(text) => hash.feed(&format!("s{}:{text}", text.len())),
+        toml::Value::Integer(n) => hash.feed(&format!("i{n}")),
+        toml::Value::Float(f) => hash.feed(&format!("f{:016x}", f.to_bits())),
+        toml::Value::Boolean(b) => hash.feed(if *b { "b1" } else { "b0" }),
+        toml::Value::Datetime(d) => {
+            let text = d.to_string();
+            hash.feed(&format!("d{}:{text}", text.len()));
+        }
     }
 }
 
@@ -486,6 +495,16 @@ mod tests {
         );
         // A first start takes the file as it is, whatever its dates.
         assert_eq!(history.register(&[], today).unwrap().add, known);
+    }
+
+    // R-X-4: the digest is this code's own encoding of the values, pinned: a change of it (or
+    // of a TOML library's printing) would make every registered version look edited and stop
+    // every start.
+    #[test]
+    fn the_digest_of_a_version_is_pinned() {
+        let history = load(TWO_VERSIONS);
+        assert_eq!(history.digest("a"), Some("4c0b0fe187c0dfa0"));
+        assert_eq!(history.digest("b"), Some("5c4065e1909e0f8a"));
     }
 
     // R-X-4: a version that decisions may have used is never edited in place.

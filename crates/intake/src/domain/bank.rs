@@ -229,9 +229,10 @@ impl DisbursementRecord {
         approval: &Approval,
         recommended_on: Option<NaiveDate>,
         today: NaiveDate,
+        policy: &IntakePolicy,
     ) -> Result<Self, DomainError> {
         let record = self.well_formed(today)?;
-        record.within(approval, recommended_on)?;
+        record.within(approval, recommended_on, policy)?;
         Ok(record)
     }
 
@@ -324,6 +325,7 @@ impl DisbursementRecord {
         &self,
         approval: &Approval,
         recommended_on: Option<NaiveDate>,
+        policy: &IntakePolicy,
     ) -> Result<(), DomainError> {
         if self.amount > approval.amount() {
             return Err(invalid(
@@ -340,7 +342,7 @@ impl DisbursementRecord {
                 "must be between the recommendation date and today".into(),
             ));
         }
-        self.interest_within(approval)?;
+        self.interest_within(approval, policy)?;
         let term = approval.term_months();
         let term_ends = term_end(self.disbursed_on, term);
         if let Some((i, _)) = self
@@ -365,17 +367,28 @@ impl DisbursementRecord {
     /// (equal instalments, equal principal, interest on the original principal, interest
     /// periodically with principal at maturity) owes less than the simple interest on the whole
     /// amount; twice it leaves room for day counts and fees, and catches an interest worked out
-    /// from a percentage as a fraction or a monthly rate as an annual one.
-    fn interest_within(&self, approval: &Approval) -> Result<(), DomainError> {
+    /// from a percentage as a fraction or a monthly rate as an annual one. An approval recorded
+    /// before the policy (of the payout's day) bounded rates, at a rate outside its range (a
+    /// monthly rate taken as yearly), is held to the range's top instead: the interest its
+    /// real rate gives is not refused for a rate nobody can correct any more.
+    fn interest_within(
+        &self,
+        approval: &Approval,
+        policy: &IntakePolicy,
+    ) -> Result<(), DomainError> {
         let Some(last) = self.schedule.last() else {
             return Ok(());
+        };
+        let rate = match check_rate_range(approval.annual_rate(), policy) {
+            Ok(()) => approval.annual_rate(),
+            Err(_) => policy.max_annual_rate.unwrap_or(Decimal::ONE),
         };
         let days = Decimal::from((last.due_on - self.disbursed_on).num_days());
         let rounding = Decimal::new(1, 2) * Decimal::from(self.schedule.len());
         let ceiling = self
             .amount
             .amount()
-            .checked_mul(approval.annual_rate())
+            .checked_mul(rate)
             .and_then(|v| v.checked_mul(Decimal::TWO))
             .and_then(|v| v.checked_mul(days))
             .and_then(|v| v.checked_div(Decimal::from(365)))
@@ -395,7 +408,7 @@ impl DisbursementRecord {
                     total.map_or_else(|| "more than can be counted".into(), |t| t.to_string()),
                     ceiling.map_or_else(|| "-".into(), |c| c.to_string()),
                     self.amount,
-                    approval.annual_rate(),
+                    rate,
                 ),
             )),
         }

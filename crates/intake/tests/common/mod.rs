@@ -173,19 +173,17 @@ pub async fn spawn_intake_with_submit_deadline(deadline: Duration) -> TestIntake
     spawn_intake_running(reference(), deadline).await
 }
 
-/// A policy `[[versions]]` entry `id` in force from `from` (YYYY-MM-DD) with the shipped values,
-/// except those `changes` ("key = value" lines) set, for
+/// A policy `[[versions]]` entry `id` in force from `from` (YYYY-MM-DD) with the values of the
+/// first shipped version, except those `changes` ("key = value" lines) set, for
 /// [`spawn_intake_with_policy_versions`].
 pub fn policy_version(id: &str, from: &str, changes: &[&str]) -> String {
     let shipped = std::fs::read_to_string(workspace().join("deploy/policy/intake.toml"))
         .expect("shipped policy");
-    let versions = shipped
-        .lines()
-        .filter(|l| l.trim() == "[[versions]]")
-        .count();
-    assert_eq!(versions, 1, "one shipped version");
     let key = |line: &str| line.split('=').next().unwrap_or_default().trim().to_owned();
-    let values = &shipped[shipped.find("[versions.value]").expect("values")..];
+    let first = &shipped[shipped.find("[versions.value]").expect("values")..];
+    let values = first
+        .find("[[versions]]")
+        .map_or(first, |end| &first[..end]);
     let mut entry = format!("[[versions]]\nid = \"{id}\"\neffective_from = \"{from}\"\n\n");
     for line in values.lines() {
         let changed = changes

@@ -159,11 +159,33 @@ mod tests {
         assert_eq!(policy.complaint_answer_days, 10);
         // R-CR-8
         assert_eq!(policy.credit_village_line_uplift_pct, Decimal::from(20));
-        // R-IN-6 plausible rates
         assert_eq!(
             (policy.min_annual_rate, policy.max_annual_rate),
+            (None, None)
+        );
+    }
+
+    // R-IN-6, R-X-4: from 2026-12-04 a second version bounds the rates banks approve, with
+    // every other value as before (a version in force is never edited).
+    #[test]
+    fn the_rate_range_takes_effect_as_a_new_version() {
+        let history = PolicyHistory::<IntakePolicy>::load(SHIPPED).unwrap();
+        let before = history
+            .in_force(NaiveDate::from_ymd_opt(2026, 12, 3).unwrap())
+            .unwrap();
+        let from = history
+            .in_force(NaiveDate::from_ymd_opt(2026, 12, 4).unwrap())
+            .unwrap();
+        assert_eq!(before.version.id, "luolong-2026.1");
+        assert_eq!(from.version.id, "luolong-2026-12-rates");
+        assert_eq!(
+            (from.value.min_annual_rate, from.value.max_annual_rate),
             (Some(Decimal::new(1, 2)), Some(Decimal::new(24, 2)))
         );
+        let mut same = from.value.clone();
+        same.min_annual_rate = None;
+        same.max_annual_rate = None;
+        assert_eq!(same, before.value);
     }
 
     // R-CR-8, R-X-4: a policy file from before lines left intake's policy still loads, with

@@ -79,7 +79,12 @@ fn disburse(
         disbursed_on: date("2026-03-10"),
         schedule,
     }
-    .checked(approved, Some(date("2026-03-02")), date("2026-03-20"))
+    .checked(
+        approved,
+        Some(date("2026-03-02")),
+        date("2026-03-20"),
+        policy(),
+    )
 }
 
 // R-IN-6: a bank approves more than zero and at most what was applied for.
@@ -342,7 +347,12 @@ fn the_payout_is_dated_between_the_recommendation_and_today() {
             disbursed_on: date(disbursed),
             schedule: vec![instalment("2027-01-01", "100.00", "0")],
         }
-        .checked(&approved, Some(date("2026-03-02")), date("2026-03-20"))
+        .checked(
+            &approved,
+            Some(date("2026-03-02")),
+            date("2026-03-20"),
+            policy(),
+        )
     };
     assert!(on("2026-03-02").is_ok());
     assert!(on("2026-03-20").is_ok());
@@ -363,7 +373,7 @@ fn a_loan_account_number_is_letters_digits_and_dashes() {
             disbursed_on: date("2026-03-10"),
             schedule: vec![instalment("2027-01-01", "100.00", "0")],
         }
-        .checked(&approved, None, date("2026-03-20"))
+        .checked(&approved, None, date("2026-03-20"), policy())
     };
     assert_eq!(
         with("  6228-48-0001  ").unwrap().loan_account_number,
@@ -458,8 +468,9 @@ fn the_interest_is_within_twice_the_simple_interest_at_the_approved_rate() {
 }
 
 // R-IN-6, R-X-4: the approved rate is within the policy's plausible range, both ends included
-// (shipped: 1% to 24% a year): a monthly rate or a percentage divided by 100 twice is refused,
-// with the approval's other fields, and a policy version without a range bounds only by 0 and 1.
+// (shipped from 2026-12-04: 1% to 24% a year): a monthly rate or a percentage divided by 100
+// twice is refused, with the approval's other fields; a policy version without a range (the
+// shipped one before) bounds only by 0 and 1.
 #[test]
 fn an_approved_rate_is_within_the_policys_range() {
     let with = |r: &str, policy: &fupin_kernel::IntakePolicy| {
@@ -472,12 +483,13 @@ fn an_approved_rate_is_within_the_policys_range() {
             policy,
         )
     };
+    let ranged = ranged_policy();
     for ok in ["0.01", "0.0435", "0.24"] {
-        assert!(with(ok, policy()).is_ok(), "{ok}");
+        assert!(with(ok, &ranged).is_ok(), "{ok}");
     }
     for bad in ["0.009999", "0.003625", "0.000435", "0.240001", "0.99"] {
         assert_eq!(
-            field_of(with(bad, policy()).unwrap_err()),
+            field_of(with(bad, &ranged).unwrap_err()),
             "annual_rate",
             "{bad}"
         );
@@ -487,16 +499,43 @@ fn an_approved_rate_is_within_the_policys_range() {
             None,
             Some(rate(bad)),
             None,
-            policy(),
+            &ranged,
         );
         assert_eq!(field_of(unused.unwrap_err()), "annual_rate", "{bad}");
     }
-    let mut unbounded = policy().clone();
-    unbounded.min_annual_rate = None;
-    unbounded.max_annual_rate = None;
-    for ok in ["0.000001", "0.999999"] {
-        assert!(with(ok, &unbounded).is_ok(), "{ok}");
+    assert_eq!(policy().min_annual_rate, None);
+    for ok in ["0.000001", "0.003625", "0.999999"] {
+        assert!(with(ok, policy()).is_ok(), "{ok}");
     }
+}
+
+// R-IN-6, R-X-4: an approval recorded before the range, at a rate outside it, is held to the
+// range's top for its schedule's interest: a monthly rate taken as yearly does not refuse the
+// interest the real rate gives (870.00 a year on 20,000 at 4.35%), which the recorded rate
+// alone would (ceiling 145.01).
+#[test]
+fn an_approval_from_before_the_range_is_held_to_its_top() {
+    let monthly_as_yearly = Approval::recorded(money("20000.00"), rate("0.003625"), 12);
+    let record = |policy: &fupin_kernel::IntakePolicy| {
+        DisbursementRecord {
+            loan_id: Uuid::nil(),
+            loan_account_number: "6228-0001".to_owned(),
+            amount: money("20000.00"),
+            disbursed_on: date("2026-03-10"),
+            schedule: vec![instalment("2027-03-10", "20000.00", "870.00")],
+        }
+        .checked(&monthly_as_yearly, None, date("2026-03-20"), policy)
+    };
+    assert_eq!(field_of(record(policy()).unwrap_err()), "schedule.interest");
+    assert!(record(&ranged_policy()).is_ok());
+}
+
+/// The shipped policy with the shipped later version's rate range (0.01 to 0.24).
+fn ranged_policy() -> fupin_kernel::IntakePolicy {
+    let mut ranged = policy().clone();
+    ranged.min_annual_rate = Some(rate("0.01"));
+    ranged.max_annual_rate = Some(rate("0.24"));
+    ranged
 }
 
 /// A schedule of `n` instalments a month apart from the payout, splitting `fen` of principal.
@@ -540,7 +579,7 @@ proptest! {
             disbursed_on: start,
             schedule: monthly(start, &parts),
         }
-        .checked(&approved, None, start);
+        .checked(&approved, None, start, policy());
         let expected_ok = paid_delta == 0 && paid <= approved_fen;
         prop_assert_eq!(result.is_ok(), expected_ok, "{:?}", result);
         // What the request says on its own is checked before what it says against the
@@ -573,7 +612,7 @@ proptest! {
             disbursed_on: start,
             schedule: vec![InstalmentRecord { due_on: due, principal: money("100.00"), interest: Money::ZERO }],
         }
-        .checked(&approved, None, start);
+        .checked(&approved, None, start, policy());
         prop_assert_eq!(result.is_ok(), after == 0);
     }
 }
