@@ -187,6 +187,7 @@ pub fn decode(ce_type: &str, payload: &[u8]) -> String {
         intake::v1::ApplicationStepOverdue,
         intake::v1::LoanDisbursed,
         intake::v1::ComplaintOverdue,
+        intake::v1::ComplaintAnswered,
     );
     format!("<{} bytes>", payload.len())
 }

@@ -2077,6 +2077,16 @@ impl Intake {
                 )
                 .await?;
             }
+            let answered = pb::ComplaintAnswered {
+                complaint_id: row.id.to_string(),
+                area_code: row.area_code.clone(),
+                answered_by_organisation: row.assigned_to.clone().unwrap_or_default(),
+                answered_on: today.to_string(),
+                due_on: row.due_on.map(|d| d.to_string()).unwrap_or_default(),
+                answered_late: crate::domain::complaint::answered_late(row.due_on, Some(today)),
+                policy_version: row.policy_version.clone(),
+            };
+            self.emit(tx, &answered, &row.id.to_string(), now).await?;
             self.show_complaint(tx, &key, &row, &actor, today).await
         })
     }

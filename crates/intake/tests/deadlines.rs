@@ -416,6 +416,38 @@ async fn a_late_answer_flags_a_complaint_no_scan_flagged() {
             (e.answered_on.as_str(), e.detected_on.as_str()),
             ("2025-10-17", "2025-10-17")
         );
+        // Every answer is announced, in time or late, without its text: a system listing
+        // flagged complaints as open closes them there (R-IN-7).
+        let answered: Vec<_> = t
+            .intake_messages::<pb::ComplaintAnswered>()
+            .await
+            .into_iter()
+            .map(|a| {
+                (
+                    a.complaint_id,
+                    a.answered_by_organisation,
+                    a.answered_on,
+                    a.due_on,
+                    a.answered_late,
+                )
+            })
+            .collect();
+        let row = |c: &pb::Complaint, on: &str, late: bool| {
+            (
+                c.id.clone(),
+                TOWN_A.to_owned(),
+                on.to_owned(),
+                "2025-10-16".to_owned(),
+                late,
+            )
+        };
+        assert_eq!(
+            answered,
+            vec![
+                row(&lodged[0], "2025-10-16", false),
+                row(&lodged[1], "2025-10-17", true)
+            ]
+        );
         let r = scan(&t).await;
         assert_eq!(r.complaints_flagged, 0, "flagged once, by the answer");
         assert_eq!(

@@ -542,3 +542,63 @@ async fn the_services_cannot_delete_the_history() {
     );
     assert_eq!(messages_in(&bus).await, 1, "the event is still there");
 }
+
+/// Every event `proto/fupin/<ctx>/v1/events.proto` names by its `// Subject:` line.
+fn contract_subjects() -> Vec<String> {
+    let proto = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto/fupin");
+    let mut subjects = Vec::new();
+    for ctx in std::fs::read_dir(&proto).expect("proto/fupin") {
+        let events = ctx.expect("an entry").path().join("v1/events.proto");
+        if let Ok(text) = std::fs::read_to_string(&events) {
+            subjects.extend(
+                text.lines()
+                    .filter_map(|l| l.trim().strip_prefix("// Subject: "))
+                    .map(|s| s.trim().to_owned()),
+            );
+        }
+    }
+    subjects.sort();
+    subjects
+}
+
+// R-X-2, R-CR-11: other government systems follow every event of the contracts but those that
+// carry personal data (the borrower's identity, ratings, blacklistings): an event added to a
+// contract is readable by the subscriber, or deliberately not, never forgotten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_subscriber_follows_every_event_without_personal_data() {
+    let personal = [
+        "fupin.intake.v1.LoanDisbursed",
+        "fupin.rating.v1.CreditRatingEffective",
+        "fupin.rating.v1.BlacklistEntryAdded",
+        "fupin.rating.v1.BlacklistEntryRemoved",
+    ];
+    let subjects = contract_subjects();
+    assert!(
+        subjects.contains(&"fupin.intake.v1.ComplaintAnswered".to_owned()),
+        "{subjects:?}"
+    );
+    for p in personal {
+        assert!(
+            subjects.contains(&p.to_owned()),
+            "{p} is no longer a contract"
+        );
+    }
+    let nats = shipped_server().await;
+    let bus = services(&nats).await;
+    let (_client, js) = subscriber(&nats).await;
+    let stream = js.get_stream("FUPIN").await.expect("stream info");
+    for subject in subjects.iter().filter(|s| !personal.contains(&s.as_str())) {
+        assert!(
+            follows_live(&nats, &bus, subject, "an event").await,
+            "the subscriber cannot follow {subject}"
+        );
+        stream
+            .create_consumer(pull::OrderedConfig {
+                name: Some(format!("gov-{}", subject.replace('.', "-"))),
+                filter_subject: subject.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("the subscriber cannot replay {subject}: {e}"));
+    }
+}
