@@ -453,6 +453,17 @@ impl Intake {
             && let Some(p) = self.policy.by_id(&policy)
         {
             before.count_step_deadline(&p.value, &self.calendar);
+            // Counted now: the transition that entered the step gets it too.
+            if let Some(due) = before.step_due_on {
+                apps::set_transition_deadline(
+                    conn,
+                    row.id,
+                    before.step_seq,
+                    due,
+                    before.step_calendar.as_deref(),
+                )
+                .await?;
+            }
         }
         let late = left && before.needs_overdue_alert(today);
         let still_pending = match (left, before.current_step(), before.step_started_on) {
@@ -1814,7 +1825,18 @@ impl Intake {
                     continue;
                 };
                 // Counted once: a row another pass took meanwhile is gone.
-                if apps::delete_left_step(&mut tx, &r).await? && r.left_on > due {
+                let counted = apps::delete_left_step(&mut tx, &r).await?;
+                if counted {
+                    apps::set_transition_deadline(
+                        &mut tx,
+                        r.application_id,
+                        r.step_seq,
+                        due,
+                        Some(&version),
+                    )
+                    .await?;
+                }
+                if counted && r.left_on > due {
                     // Ordered with the application's moves, which lock its row: without it, a
                     // move committing after this alert's outbox row was written but before
                     // this commit would be published after it.

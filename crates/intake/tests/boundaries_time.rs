@@ -2074,6 +2074,18 @@ async fn a_step_left_while_its_deadline_was_pending_is_alerted_if_it_was_left_la
         let with_move = &alerts[&after_restart.id];
         assert_eq!((with_move.step_entry, with_move.left_on.as_str()), (1, ""));
         assert_eq!(with_move.application_version + 1, a.version);
+        // The deadlines counted after the step was left, by the scan or by the move that left
+        // it, are recorded on the transition that entered the step (its first, the
+        // submission's), found by its step entry.
+        for id in [&late.id, &after_restart.id] {
+            let entered = history(&t, id).await.remove(0);
+            assert_eq!(
+                (entered.action.as_str(), entered.step_due_on.as_str()),
+                ("submit", "2027-01-04"),
+                "{id}"
+            );
+            assert!(entered.calendar_version.contains("2027#"), "{entered:?}");
+        }
         assert_eq!(
             count(&t.pool, "select count(*) from left_steps_pending").await,
             0,

@@ -390,9 +390,9 @@ pub async fn insert_submissions(
              returning id
            ), tr as (
              insert into transitions (id, application_id, from_status, to_status, action, actor, actor_role, reason, at,
-               policy_version, calendar_version, step_due_on)
+               policy_version, calendar_version, step_due_on, step_seq)
              select i.transition_id, i.id, null, i.to_status, i.action, i.submitted_by, i.actor_role, '',
-               i.submitted_at, i.policy_version, i.step_calendar, i.step_due_on
+               i.submitted_at, i.policy_version, i.step_calendar, i.step_due_on, i.step_seq
              from input i join app a on a.id = i.id
            ), ev as (
              insert into outbox (id, subject, ce_type, ce_subject, payload, traceparent, created_at)
@@ -566,8 +566,8 @@ pub async fn record_transition(
 ) -> sqlx::Result<()> {
     sqlx::query(
         r#"insert into transitions (id, application_id, from_status, to_status, action, actor, actor_role, reason, at,
-             policy_version, calendar_version, corrections, step_due_on)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"#,
+             policy_version, calendar_version, corrections, step_due_on, step_seq)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"#,
     )
     .bind(Uuid::now_v7())
     .bind(row.id)
@@ -582,6 +582,7 @@ pub async fn record_transition(
     .bind(&row.step_calendar)
     .bind(sqlx::types::Json(&moved.corrections))
     .bind(row.step_due_on)
+    .bind(moved.to.step().map(|_| row.step_seq))
     .execute(conn)
     .await?;
     Ok(())
@@ -723,8 +724,7 @@ pub async fn deadline_pending(
 
 /// Stores the deadline counted for a step entered before the calendar reached it, and the
 /// calendar version that counted it (R-X-4), on the application and on the transition that
-/// entered the step (its latest: the application is still in that step); whether that step
-/// was still pending.
+/// entered the step; whether that step was still pending.
 pub async fn set_step_deadline(
     conn: &mut PgConnection,
     r: &ApplicationRow,
@@ -743,20 +743,36 @@ pub async fn set_step_deadline(
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    if updated == 1 {
-        sqlx::query(
-            "update transitions set step_due_on = $2, calendar_version = $3
-              where id = (select id from transitions where application_id = $1
-                          order by at desc, id desc limit 1)
-                and step_due_on is null",
-        )
-        .bind(r.id)
-        .bind(r.step_due_on)
-        .bind(&r.step_calendar)
-        .execute(conn)
-        .await?;
+    if updated == 1
+        && let Some(due) = r.step_due_on
+    {
+        set_transition_deadline(conn, r.id, r.step_seq, due, r.step_calendar.as_deref()).await?;
     }
     Ok(updated == 1)
+}
+
+/// Records on the transition that entered step entry `step_seq` of application `id` the
+/// deadline counted for it later (it was pending when the transition was recorded), and the
+/// calendar version that counted it (R-IN-4, R-X-4). Transitions recorded before they kept
+/// their step entry are left as they are.
+pub async fn set_transition_deadline(
+    conn: &mut PgConnection,
+    id: Uuid,
+    step_seq: i32,
+    due: NaiveDate,
+    calendar: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update transitions set step_due_on = $3, calendar_version = $4
+          where application_id = $1 and step_seq = $2 and step_due_on is null",
+    )
+    .bind(id)
+    .bind(step_seq)
+    .bind(due)
+    .bind(calendar)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// A step left while its deadline was pending (R-IN-4): kept until a calendar counts it.
