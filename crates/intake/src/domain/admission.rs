@@ -168,13 +168,23 @@ pub fn standing(
     let rating = facts
         .rating_on(today)
         .filter(|r| r.is_credit_household_on(today))?;
-    let credit_village =
-        rating.village_code == h.village.as_str() && facts.credit_village_on(today);
+    let credit_village = raised_by_credit_village(rating, h, facts, today);
     Some(CreditStanding {
         grade: rating.grade?.as_str().to_owned(),
         credit_line: effective_line(rating, credit_village, policy),
         credit_village,
     })
+}
+
+/// Whether a credit village raises the household's line on `today` (R-CR-8): the village it
+/// is rated in is the one it applies from, and a credit village that day.
+fn raised_by_credit_village(
+    rating: &RatingFact,
+    household: &super::form::HouseholdApplicant,
+    facts: &AdmissionFacts,
+    today: NaiveDate,
+) -> bool {
+    rating.village_code == household.village.as_str() && facts.credit_village_on(today)
 }
 
 /// The household's effective credit line: the grade's line, raised for a credit village, and
@@ -212,9 +222,8 @@ pub fn check(
             }
             match facts.rating_on(today) {
                 Some(r) if r.is_credit_household_on(today) => {
-                    let own_village = r.village_code == h.village.as_str();
                     let line =
-                        effective_line(r, own_village && facts.credit_village_on(today), policy);
+                        effective_line(r, raised_by_credit_village(r, h, facts, today), policy);
                     if r.credit_line.is_zero() {
                         // The credit service owns the lines; a credit grade announced without
                         // one grants nothing, and saying "a line of 0" would read as a rule.
