@@ -352,6 +352,23 @@ impl Intake {
         Ok(())
     }
 
+    /// Raises `ComplaintOverdue` for `row`, on `now`'s China day (R-IN-7).
+    async fn flag_complaint(
+        &self,
+        conn: &mut PgConnection,
+        row: &ComplaintRow,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let today = fupin_kernel::time::china_date(now);
+        self.emit(
+            conn,
+            &complaint_overdue(row, today),
+            &row.id.to_string(),
+            now,
+        )
+        .await
+    }
+
     /// A write's response that may show personal data: the access is logged in the write's
     /// transaction (R-CR-11).
     async fn shown<R>(
@@ -402,7 +419,7 @@ impl Intake {
             } else {
                 None
             },
-            application_version: version(row.version),
+            application_version: convert::version(row.version),
             step_entry: if moved.to.step().is_some() {
                 u32::try_from(row.step_seq).unwrap_or_default()
             } else {
@@ -1614,7 +1631,7 @@ impl Intake {
                 poor_household_number: row.poor_household_number.clone(),
                 project_description: row.project_description.clone(),
                 // The version the move to DISBURSED saves below.
-                application_version: version(row.version + 1),
+                application_version: convert::version(row.version + 1),
             };
             self.emit(tx, &ev, &row.id.to_string(), now).await?;
             self.show_move(tx, &key, row, &app, &moved, &actor, now, today)
@@ -1891,13 +1908,7 @@ impl Intake {
                 let mut row = r;
                 row.overdue_alerted = true;
                 complaints::save(&mut tx, &row).await?;
-                self.emit(
-                    &mut tx,
-                    &complaint_overdue(&row, today),
-                    &row.id.to_string(),
-                    now,
-                )
-                .await?;
+                self.flag_complaint(&mut tx, &row, now).await?;
                 out.complaints_flagged += 1;
             }
             tx.commit().await?;
@@ -1951,14 +1962,7 @@ impl Intake {
                 }
                 // Counted once: a row another pass counted meanwhile is left as it is.
                 if complaints::set_deadline(&mut tx, &row).await? && flag {
-                    let today = fupin_kernel::time::china_date(now);
-                    self.emit(
-                        &mut tx,
-                        &complaint_overdue(&row, today),
-                        &row.id.to_string(),
-                        now,
-                    )
-                    .await?;
+                    self.flag_complaint(&mut tx, &row, now).await?;
                     flagged += 1;
                 }
             }
@@ -2091,13 +2095,7 @@ impl Intake {
             row.overdue_alerted = c.overdue_alerted;
             complaints::save(tx, &row).await?;
             if flag {
-                self.emit(
-                    tx,
-                    &complaint_overdue(&row, today),
-                    &row.id.to_string(),
-                    now,
-                )
-                .await?;
+                self.flag_complaint(tx, &row, now).await?;
             }
             let answered = pb::ComplaintAnswered {
                 complaint_id: row.id.to_string(),
@@ -2224,11 +2222,6 @@ impl<'a> LateStep<'a> {
     }
 }
 
-/// An application's version (a row's `version`, from 1) as the events carry it.
-fn version(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or_default()
-}
-
 /// `ApplicationStepOverdue` for `late`, a step of application `id` (R-IN-4).
 fn step_overdue(
     id: Uuid,
@@ -2250,7 +2243,7 @@ fn step_overdue(
             Some(crate::domain::Step::Bank) => late.bank_id.unwrap_or_default().to_owned(),
             _ => String::new(),
         },
-        application_version: version(application_version),
+        application_version: convert::version(application_version),
         step_entry: u32::try_from(late.entry).unwrap_or_default(),
         left_on: late.left_on.map(|d| d.to_string()).unwrap_or_default(),
     }

@@ -62,6 +62,11 @@ pub fn bank_decision(d: &BankDecision) -> pb::BankDecisionInfo {
     }
 }
 
+/// An application's version (a row's `version`, from 1) as the API and the events carry it.
+pub fn version(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or_default()
+}
+
 /// A calendar day written exactly `YYYY-MM-DD` (years 0001 to 9999, see
 /// [`fupin_kernel::time::parse_iso_date`]).
 pub fn date(field: &'static str, rule: &'static str, s: &str) -> Result<NaiveDate, DomainError> {
@@ -427,7 +432,7 @@ pub fn application(
         }),
         submitted_at: rfc3339(r.submitted_at),
         updated_at: rfc3339(r.updated_at),
-        version: r.version as u64,
+        version: version(r.version),
         policy_version: r.policy_version.clone(),
         returned_from: step_to_pb(r.returned_from.as_deref().and_then(Step::parse)) as i32,
     };
