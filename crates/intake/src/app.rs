@@ -1004,15 +1004,17 @@ impl Intake {
         let key = self.request_key(caller, "ReviewApplication", &req.request_id, &req)?;
         once!(self, &key, pb::Application, |tx| {
             let actor = convert::actor(caller);
+            // Who before what (README): an application the caller cannot see is not found and
+            // a bank is denied, whatever the request says.
+            let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
+            app.check_reviewer(&actor)
+                .map_err(app_err(&req.application_id))?;
             let decision = convert::decision(req.decision).map_err(app_err(""))?;
             typed("reason", "R-IN-2", &req.reason, form::MAX_TEXT, false)?;
             // A rejection or return without a reason is wrong in any state: refused before
             // the state is read, and not kept with the request id.
             decision.check_reason(&req.reason).map_err(app_err(""))?;
-            let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
             let (now, today) = self.now();
-            app.check_reviewer(&actor)
-                .map_err(app_err(&req.application_id))?;
             if req.expected_version != 0 && req.expected_version != row.version as u64 {
                 return Err(ServiceError::Conflict(format!(
                     "expected_version: {} but the application is at version {}; re-read and \
@@ -1045,9 +1047,10 @@ impl Intake {
         let key = self.request_key(caller, "ResubmitApplication", &req.request_id, &req)?;
         once!(self, &key, pb::Application, |tx| {
             let actor = convert::actor(caller);
-            // The note is malformed in any state (R-X-3): refused before anything, not kept.
-            let note = typed("note", "R-IN-2", &req.note, form::MAX_TEXT, false)?.to_owned();
             let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
+            // The note is malformed in any state (R-X-3): refused once the application is
+            // known to be visible, before anything else, and not kept.
+            let note = typed("note", "R-IN-2", &req.note, form::MAX_TEXT, false)?.to_owned();
             let (now, today) = self.now();
             let policy = self.policy_on(today)?;
             let terms_before = (
@@ -1252,9 +1255,13 @@ impl Intake {
         let key = self.request_key(caller, "FileObjection", &req.request_id, &req)?;
         once!(self, &key, pb::Objection, |tx| {
             let actor = convert::actor(caller);
+            let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
+            // Who before what (README): a caller who may not object learns nothing of the
+            // objection's text.
+            app.check_objector(&actor)
+                .map_err(app_err(&req.application_id))?;
             typed("content", "R-IN-5", &req.content, form::MAX_TEXT, true)?;
             typed_name("objector", "R-IN-5", &req.objector)?;
-            let (mut row, mut app) = self.load_locked(tx, &req.application_id, &actor).await?;
             let (now, today) = self.now();
             let moved = app
                 .file_objection(&actor, today)
@@ -2063,14 +2070,20 @@ impl Intake {
         let key = self.request_key(caller, "AssignComplaint", &req.request_id, &req)?;
         once!(self, &key, pb::Complaint, |tx| {
             let actor = convert::actor(caller);
+            let (mut row, mut c) = self.load_complaint(tx, &req.complaint_id).await?;
+            // Who before what (README): then the organisation named, then the state.
+            c.check_assigner(&actor)
+                .map_err(|e| domain_err(e, "complaint", &req.complaint_id))?;
             let to = fupin_kernel::AreaCode::parse(&req.organisation_area_code).map_err(|e| {
                 ServiceError::invalid("organisation_area_code", "R-IN-7", e.to_string())
             })?;
-            let (mut row, mut c) = self.load_complaint(tx, &req.complaint_id).await?;
             let (now, today) = self.now();
-            c.assign(&actor, to.clone())
+            let changed = c
+                .assign(&actor, to.clone())
                 .map_err(|e| domain_err(e, "complaint", &req.complaint_id))?;
-            complaints::assign(tx, &mut row, to.as_str(), &actor.subject, now).await?;
+            if changed {
+                complaints::assign(tx, &mut row, to.as_str(), &actor.subject, now).await?;
+            }
             self.show_complaint(tx, &key, &row, &actor, today).await
         })
     }
@@ -2083,8 +2096,17 @@ impl Intake {
         let key = self.request_key(caller, "AnswerComplaint", &req.request_id, &req)?;
         once!(self, &key, pb::Complaint, |tx| {
             let actor = convert::actor(caller);
-            typed("answer", "R-IN-7", &req.answer, form::MAX_TEXT, true)?;
             let (mut row, mut c) = self.load_complaint(tx, &req.complaint_id).await?;
+            // Who before what (README): a complaint the caller cannot see is not found,
+            // whatever the answer says.
+            if !c.visible_to(&actor) {
+                return Err(domain_err(
+                    DomainError::NotVisible,
+                    "complaint",
+                    &req.complaint_id,
+                ));
+            }
+            typed("answer", "R-IN-7", &req.answer, form::MAX_TEXT, true)?;
             let (now, today) = self.now();
             let flag = c
                 .answer(&actor, today)

@@ -200,6 +200,7 @@ async fn a_bank_is_denied_a_review_by_its_role() {
         };
         let s = err(bank.review_application(stale.clone()).await);
         assert_eq!(s.code(), Code::PermissionDenied, "{s:?}");
+        assert!(s.message().contains("[R-IN-2]"), "names the rule: {s:?}");
         bank.record_bank_decision(approve_req(&id, "20000", "0.0435", 12))
             .await
             .expect("approve");
@@ -1568,13 +1569,18 @@ async fn concurrent_scans_alert_each_step_and_complaint_once() {
 /// previous assignee can no longer answer; once answered it can be neither reassigned nor
 /// answered again. A late complaint is flagged once (`ComplaintOverdue` with its area and due
 /// day); reassigning it does not flag it again; it may still be answered late, which takes it
-/// out of the late listing and clears `overdue`.
+/// out of the late listing and clears `overdue`. Assigning it again to the organisation that
+/// holds it records no second assignment. Who may act is decided before what they sent
+/// (README "Who before what"): another town's station assigning with a malformed code, or
+/// answering with a blank answer, is told the complaint is not found; a village department
+/// assigning is denied, whatever code it names.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn complaint_assignment_reassignment_and_late_answers() {
     bounded(120, async {
         let t = spawn_intake().await;
         let mut village = t.as_village_staff(VILLAGE_A);
         let mut town = t.as_town_staff(TOWN_A);
+        let mut other_town = t.as_town_staff(TOWN_B);
         let mut district = t.as_district_staff();
         let c1 = village
             .lodge_complaint(lodge_req(VILLAGE_A, "the officer asked for a fee"))
@@ -1582,6 +1588,18 @@ async fn complaint_assignment_reassignment_and_late_answers() {
             .expect("lodge")
             .into_inner();
         assert_eq!(c1.due_on, "2026-03-16");
+        let s = err(other_town
+            .assign_complaint(assign_req(&c1.id, "4103111"))
+            .await);
+        assert_eq!(s.code(), Code::NotFound, "another town's station: {s:?}");
+        let s = err(other_town.answer_complaint(answer_req(&c1.id, " ")).await);
+        assert_eq!(s.code(), Code::NotFound, "another town's station: {s:?}");
+        let s = err(village.assign_complaint(assign_req(&c1.id, "")).await);
+        assert_eq!(
+            s.code(),
+            Code::PermissionDenied,
+            "a village department: {s:?}"
+        );
 
         for (what, org) in [
             ("another town", TOWN_B),
@@ -1601,6 +1619,20 @@ async fn complaint_assignment_reassignment_and_late_answers() {
             .expect("assign to the district center")
             .into_inner();
         assert_eq!(got.assigned_to, DISTRICT);
+        let again = district
+            .assign_complaint(assign_req(&c1.id, DISTRICT))
+            .await
+            .expect("assign to the district center again")
+            .into_inner();
+        assert_eq!(again, got, "nothing changed");
+        let assignments: i64 = sqlx::query_scalar(
+            "select count(*) from complaint_assignments where complaint_id = $1::uuid",
+        )
+        .bind(&c1.id)
+        .fetch_one(&t.pool)
+        .await
+        .expect("assignments");
+        assert_eq!(assignments, 1, "one assignment recorded");
         let s = err(village.answer_complaint(answer_req(&c1.id, "done")).await);
         assert_eq!(
             s.code(),

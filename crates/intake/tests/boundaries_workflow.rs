@@ -2619,6 +2619,41 @@ async fn callers_who_may_not_act_are_denied_before_payload_or_state_is_looked_at
     drive_all(&t, &mut dismissed, &TO_NOTICE, d1).await;
     let mut rec = applied(&t, 702).await;
     drive_all(&t, &mut rec, &TO_NOTICE, d1).await;
+    // An objection with no content from a caller who may not object (the bank before the
+    // recommendation, the operator, another town's station: none can see the application) is
+    // not found, not told about its content; from staff, it is bad input. Nothing is held.
+    let mut blank = objection_req(&rec.id);
+    blank.content = " ".into();
+    for who in [Who::Bank, Who::Operator, Who::OtherTown] {
+        let got = send(&t, who, Req::Object(blank.clone())).await;
+        assert_eq!(code(&got), Some(Code::NotFound), "{who:?}: {got:?}");
+    }
+    // So is a rejection without a reason, or a resubmission with an unreadable note.
+    let reasonless = review_req(&rec.id, pb::Decision::Reject, " ");
+    let mut noteless = resubmit_req(&rec.id);
+    noteless.note = "\u{0}".into();
+    for who in [Who::OtherTown, Who::OtherTownVillage] {
+        let got = send(&t, who, Req::Review(reasonless.clone())).await;
+        assert_eq!(code(&got), Some(Code::NotFound), "{who:?}: {got:?}");
+        let got = send(&t, who, Req::Resubmit(Box::new(noteless.clone()))).await;
+        assert_eq!(code(&got), Some(Code::NotFound), "{who:?}: {got:?}");
+    }
+    let got = send(&t, Who::District, Req::Review(reasonless)).await;
+    let Err(s) = got else {
+        panic!("rejected without a reason: {got:?}")
+    };
+    assert_invalid(&s, "reason", "R-IN-2");
+    let got = send(&t, Who::Village, Req::Resubmit(Box::new(noteless))).await;
+    let Err(s) = got else {
+        panic!("resubmitted with an unreadable note: {got:?}")
+    };
+    assert_invalid(&s, "note", "R-IN-2");
+    let got = send(&t, Who::Town, Req::Object(blank.clone())).await;
+    let Err(s) = got else {
+        panic!("an objection without content filed: {got:?}")
+    };
+    assert_invalid(&s, "content", "R-IN-5");
+    assert_eq!(get(&t, &rec.id).await.status(), pb::Status::PublicNotice);
     at(&t, d2);
     drive_all(
         &t,
@@ -2673,6 +2708,14 @@ async fn callers_who_may_not_act_are_denied_before_payload_or_state_is_looked_at
     };
     assert_invalid(&s, "bank_id", "R-IN-6");
     drive(&t, &mut rec, Act::Recommend, Who::District, d3).await;
+    // The bank, which now sees it, is denied an objection by its role, before its content
+    // and the state (the notice is over).
+    let got = send(&t, Who::Bank, Req::Object(blank.clone())).await;
+    let Err(s) = got else {
+        panic!("a bank filed an objection: {got:?}")
+    };
+    assert_eq!(s.code(), Code::PermissionDenied, "{s:?}");
+    assert!(s.message().contains("[R-IN-5]"), "names the rule: {s:?}");
 
     // The disbursement likewise: the district is denied; the bank, while nothing is approved
     // yet, is told about its unreadable amount (not kept), not that nothing is approved; a

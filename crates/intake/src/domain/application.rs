@@ -289,7 +289,7 @@ impl Application {
         self.require_visible(actor)?;
         if !actor.is_staff() {
             return Err(deny(
-                "reviews are taken by village, town or district service staff",
+                "reviews are taken by village, town or district service staff [R-IN-2]",
             ));
         }
         Ok(())
@@ -460,10 +460,7 @@ impl Application {
         actor: &Actor,
         today: NaiveDate,
     ) -> Result<Option<Moved>, DomainError> {
-        self.require_visible(actor)?;
-        if !actor.is_staff() {
-            return Err(deny("objections are recorded by service staff"));
-        }
+        self.check_objector(actor)?;
         match self.status {
             Status::PublicNotice if self.notice_ends_on.is_some_and(|end| today <= end) => {
                 self.status = Status::OnHold;
@@ -486,6 +483,16 @@ impl Application {
                 format!("application is {}, not under public notice", other.as_str()),
             )),
         }
+    }
+
+    /// Whether `actor` may record an objection to this application (R-IN-5): service staff who
+    /// can see it. Checked before what the objection says (README "Who before what").
+    pub fn check_objector(&self, actor: &Actor) -> Result<(), DomainError> {
+        self.require_visible(actor)?;
+        if !actor.is_staff() {
+            return Err(deny("objections are recorded by service staff [R-IN-5]"));
+        }
+        Ok(())
     }
 
     /// Whether `actor` may resolve this application's objections (R-IN-5): the district

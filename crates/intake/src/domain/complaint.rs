@@ -70,11 +70,9 @@ impl Complaint {
             && (actor.area.contains(&self.area) || self.assigned_to.as_ref() == Some(&actor.area))
     }
 
-    /// Assigning is done by an organisation above or at the complaint's area, to an
-    /// organisation whose area is inside the assigner's and contains or equals the complaint's
-    /// area chain (its village, town or the district). Reassigning is done by an organisation
-    /// over the one it is assigned to: a town station does not take it from the district.
-    pub fn assign(&mut self, actor: &Actor, to: AreaCode) -> Result<(), DomainError> {
+    /// Whether `actor` may assign this complaint (R-IN-7): a town station or the district
+    /// center over its area. Checked before the organisation the request names.
+    pub fn check_assigner(&self, actor: &Actor) -> Result<(), DomainError> {
         if !self.visible_to(actor) {
             return Err(DomainError::NotVisible);
         }
@@ -85,6 +83,17 @@ impl Complaint {
                 "complaints are assigned by the town station or district center over the complaint's area [R-IN-7]".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// Assigning is done by an organisation above or at the complaint's area, to an
+    /// organisation whose area is inside the assigner's and contains or equals the complaint's
+    /// area chain (its village, town or the district). Reassigning is done by an organisation
+    /// over the one it is assigned to: a town station does not take it from the district.
+    /// Returns whether the assignment changed: assigning it to the organisation that already
+    /// holds it records nothing (a second click, a reassignment sent twice).
+    pub fn assign(&mut self, actor: &Actor, to: AreaCode) -> Result<bool, DomainError> {
+        self.check_assigner(actor)?;
         // Who, then what the request says, then the state (README "Who before what").
         if !actor.area.contains(&to) || !to.contains(&self.area) {
             return Err(DomainError::invalid(
@@ -106,8 +115,11 @@ impl Complaint {
         if self.answered {
             return Err(DomainError::refused("R-IN-7", "complaint already answered"));
         }
+        if self.assigned_to.as_ref() == Some(&to) {
+            return Ok(false);
+        }
         self.assigned_to = Some(to);
-        Ok(())
+        Ok(true)
     }
 
     /// Answers the complaint on `today`. An answer after the deadline to a complaint not yet

@@ -128,7 +128,7 @@ fn town_station_or_district_center_assign_to_an_organisation_over_the_area() {
         let mut c = lodged();
         assert_eq!(
             c.assign(&actor, area(to)),
-            Ok(()),
+            Ok(true),
             "{} -> {to}",
             actor.subject
         );
@@ -153,6 +153,21 @@ fn a_lower_tier_does_not_take_a_complaint_from_the_one_above() {
     c.assign(&district_staff(), area(DISTRICT))
         .expect("the district takes it back");
     assert_eq!(c.assigned_to, Some(area(DISTRICT)));
+}
+
+// R-IN-7: assigning a complaint to the organisation that holds it changes nothing (no new
+// assignment is recorded); it is still refused once answered, and still denied to a lower tier
+#[test]
+fn assigning_to_the_organisation_that_holds_it_changes_nothing() {
+    let mut c = lodged();
+    assert_eq!(c.assign(&district_staff(), area(TOWN)), Ok(true));
+    assert_eq!(c.assign(&district_staff(), area(TOWN)), Ok(false));
+    assert_eq!(c.assign(&town_staff(TOWN), area(TOWN)), Ok(false));
+    assert_eq!(c.assigned_to, Some(area(TOWN)));
+    assert_eq!(c.assign(&district_staff(), area(DISTRICT)), Ok(true));
+    assert_denied(c.assign(&town_staff(TOWN), area(TOWN)));
+    c.answer(&district_staff(), c.lodged_on).expect("answered");
+    assert_refused(c.assign(&district_staff(), area(DISTRICT)), "R-IN-7");
 }
 
 // R-IN-7
