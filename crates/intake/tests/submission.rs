@@ -168,6 +168,53 @@ async fn valid_household_application_is_stored_announced_and_masked() {
     .await;
 }
 
+/// R-IN-1, R-IN-3: identifiers pasted with surrounding spaces (a resident ID, a village code,
+/// a USCC, an area code) are read without them, as the credit and industry events' subjects
+/// are: the household is found rated and the enterprise qualified, and the application keeps
+/// the codes as they are. A space inside is still bad input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn identifiers_are_read_without_surrounding_spaces() {
+    bounded(90, async {
+        let t = spawn_intake().await;
+        let resident = resident_id(8);
+        t.given_credit_household(&resident, VILLAGE_A).await;
+        let lower = resident.to_lowercase();
+        let app = submit(
+            &mut t.as_village_staff(VILLAGE_A),
+            household_request(&format!(" {lower}\t"), &format!("{VILLAGE_A} "), "15000"),
+        )
+        .await;
+        assert_eq!(app.status(), pb::Status::VillageReview, "admitted: {app:?}");
+        assert_eq!(app.village_code, VILLAGE_A);
+        assert_eq!(app.applicant_id, masked(&resident));
+
+        let qualified = uscc('3', 9);
+        let id = t.publish_enterprise_qualified(&qualified, true, 1).await;
+        t.wait_applied(&id).await;
+        let app = submit(
+            &mut t.as_district_staff(),
+            enterprise_request(&format!("  {qualified}"), &format!("\t{TOWN_A}"), "300000"),
+        )
+        .await;
+        assert_eq!(
+            app.status(),
+            pb::Status::DistrictReview,
+            "admitted: {app:?}"
+        );
+        assert_eq!(app.applicant_id, qualified);
+        assert_eq!(app.town_code, TOWN_A);
+
+        let spaced = format!("{} {}", &resident[..6], &resident[6..]);
+        let s = err(t
+            .as_village_staff(VILLAGE_A)
+            .submit_application(household_request(&spaced, VILLAGE_A, "15000"))
+            .await);
+        assert_invalid(&s, "household.resident_id", "R-IN-1");
+        t.shutdown().await;
+    })
+    .await;
+}
+
 /// R-X-3, R-IN-1, R-IN-3: each bad input is `InvalidArgument` naming the field and the rule,
 /// and nothing is stored (no application, no transition, no outbox row, no idempotency key).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

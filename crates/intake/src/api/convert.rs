@@ -236,12 +236,12 @@ pub fn form(req: &pb::SubmitApplicationRequest) -> Result<ApplicationForm, Domai
             Some(pb::submit_application_request::Applicant::Household(h)),
             pb::ApplicantKind::Household | pb::ApplicantKind::Unspecified,
         ) => Applicant::Household(HouseholdApplicant {
-            resident_id: ResidentId::parse(&h.resident_id).map_err(|e| {
+            resident_id: ResidentId::parse(h.resident_id.trim()).map_err(|e| {
                 DomainError::invalid("household.resident_id", "R-IN-1", e.to_string())
             })?,
             name: h.name.trim().to_owned(),
             phone: h.phone.trim().to_owned(),
-            village: AreaCode::parse(&h.village_code).map_err(|e| {
+            village: AreaCode::parse(h.village_code.trim()).map_err(|e| {
                 DomainError::invalid("household.village_code", "R-IN-1", e.to_string())
             })?,
             poor_household_number: h.poor_household_number.trim().to_owned(),
@@ -251,11 +251,11 @@ pub fn form(req: &pb::SubmitApplicationRequest) -> Result<ApplicationForm, Domai
             Some(pb::submit_application_request::Applicant::Enterprise(e)),
             pb::ApplicantKind::Enterprise | pb::ApplicantKind::Cooperative,
         ) => Applicant::Enterprise(EnterpriseApplicant {
-            uscc: Uscc::parse(&e.uscc).map_err(|err| {
+            uscc: Uscc::parse(e.uscc.trim()).map_err(|err| {
                 DomainError::invalid("enterprise.uscc", "R-IN-1", err.to_string())
             })?,
             name: e.name.trim().to_owned(),
-            area: AreaCode::parse(&e.area_code).map_err(|err| {
+            area: AreaCode::parse(e.area_code.trim()).map_err(|err| {
                 DomainError::invalid("enterprise.area_code", "R-IN-1", err.to_string())
             })?,
             kind: if kind == pb::ApplicantKind::Cooperative {
