@@ -1990,8 +1990,13 @@ impl Intake {
             let actor = convert::actor(caller);
             let (now, today) = self.now();
             let policy = self.policy_on(today)?;
-            typed_name("complainant", "R-IN-7", &req.complainant)?;
-            typed("content", "R-IN-7", &req.content, form::MAX_TEXT, true)?;
+            // Who before what (README): a caller who is not service staff learns nothing of
+            // the complaint's text or area.
+            if !actor.is_staff() {
+                return Err(ServiceError::PermissionDenied(
+                    "complaints are lodged by service staff [R-IN-7]".into(),
+                ));
+            }
             let area = fupin_kernel::AreaCode::parse(&req.area_code)
                 .map_err(|e| ServiceError::invalid("area_code", "R-IN-7", e.to_string()))?;
             if !self.areas.exists(&area) {
@@ -2009,6 +2014,8 @@ impl Intake {
                 &self.calendar,
             )
             .map_err(|e| domain_err(e, "complaint", ""))?;
+            typed_name("complainant", "R-IN-7", &req.complainant)?;
+            typed("content", "R-IN-7", &req.content, form::MAX_TEXT, true)?;
             let application_id = if req.application_id.is_empty() {
                 None
             } else {

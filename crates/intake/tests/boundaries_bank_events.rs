@@ -1571,7 +1571,8 @@ async fn concurrent_scans_alert_each_step_and_complaint_once() {
 /// day); reassigning it does not flag it again; it may still be answered late, which takes it
 /// out of the late listing and clears `overdue`. Assigning it again to the organisation that
 /// holds it records no second assignment. Who may act is decided before what they sent
-/// (README "Who before what"): another town's station assigning with a malformed code, or
+/// (README "Who before what"): a bank or another town's station lodging one without content
+/// is denied; another town's station assigning with a malformed code, or
 /// answering with a blank answer, is told the complaint is not found; a village department
 /// assigning is denied, whatever code it names.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1588,6 +1589,20 @@ async fn complaint_assignment_reassignment_and_late_answers() {
             .expect("lodge")
             .into_inner();
         assert_eq!(c1.due_on, "2026-03-16");
+        // Lodged without content: by a bank, or by another town's station for village A, it
+        // is denied, not bad input.
+        let blank = lodge_req(VILLAGE_A, " ");
+        let s = err(t.as_bank(BANK).lodge_complaint(blank.clone()).await);
+        assert_eq!(s.code(), Code::PermissionDenied, "a bank: {s:?}");
+        assert!(s.message().contains("[R-IN-7]"), "names the rule: {s:?}");
+        let s = err(other_town.lodge_complaint(blank.clone()).await);
+        assert_eq!(
+            s.code(),
+            Code::PermissionDenied,
+            "another town's station: {s:?}"
+        );
+        let s = err(village.lodge_complaint(blank).await);
+        assert_invalid(&s, "content", "R-IN-7");
         let s = err(other_town
             .assign_complaint(assign_req(&c1.id, "4103111"))
             .await);
